@@ -1,0 +1,33 @@
+#include "fastloss/api/runtime.hpp"
+
+#include <pybind11/stl.h>
+
+#include "build_info.hpp"
+#include "common.hpp"
+
+namespace py = pybind11;
+using namespace fastloss;
+
+void register_runtime(py::module_& m) {
+  // Choose the ISA level now, at import: a bad FASTLOSS_ISA fails the import
+  // with its message rather than the first loss call.
+  (void)runtime::isa();
+  m.def("isa", [] { return std::string(runtime::isa_name(runtime::isa())); },
+        "The ISA level kernels run at.");
+  m.def("set_isa", [](const std::string& name) { runtime::set_isa(runtime::isa_from_name(name)); },
+        "Force an ISA level (refused if the CPU or build lacks it).");
+  m.def("compiled_isas", &runtime::compiled_isas);
+  m.def("supported_isas", &runtime::supported_isas);
+  m.def("set_num_threads", &runtime::set_num_threads);
+  m.def("get_num_threads", &runtime::get_num_threads);
+  m.def("threads_for_call", &runtime::threads_for_call);
+  m.def("omp_max_threads", &runtime::omp_max_threads);
+  m.def("forked_child_serial", &runtime::forked_child_serial);
+  m.attr("have_openmp") = runtime::have_openmp();
+  m.attr("openmp") = FASTLOSS_OPENMP_DESC;
+  m.attr("compiler") = FASTLOSS_COMPILER;
+  m.attr("build_type") = FASTLOSS_BUILD_TYPE;
+  m.attr("build_flags") = FASTLOSS_FLAGS;
+  m.attr("isa_flags") = FASTLOSS_ISA_FLAGS;
+  m.attr("__version__") = FASTLOSS_VERSION;
+}

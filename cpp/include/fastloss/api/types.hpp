@@ -1,0 +1,38 @@
+// fastloss/api/types.hpp -- the vocabulary shared by kernels and bindings.
+//
+// Nothing here does arithmetic: these are the enums and argument records the
+// bindings fill from Python objects and the kernels read. They live outside
+// the ISA namespaces because every ISA's kernels take the same records.
+#pragma once
+
+#include <cstdint>
+
+namespace fastloss {
+
+enum class DType : int { f32 = 0, f64 = 1 };
+enum class Reduction : int { none = 0, sum = 1, mean = 2 };
+// What a call computes. `value_grad` is one fused pass.
+enum class Op : int { value = 0, grad = 1, value_grad = 2, grad_hess = 3 };
+
+inline bool needs_value(Op op) { return op == Op::value || op == Op::value_grad; }
+inline bool needs_grad(Op op) { return op != Op::value; }
+
+// Arguments of an element-wise loss: every array has `n` contiguous elements
+// of `dtype` (the Python layer has converted and broadcast them).
+struct ElemArgs {
+  DType dtype = DType::f64;
+  Op op = Op::value;
+  Reduction reduction = Reduction::mean;
+  int64_t n = 0;
+  const void* pred = nullptr;
+  const void* target = nullptr;
+  const void* weight = nullptr;  // optional per-element sample weights
+  const void* aux = nullptr;     // optional per-element parameter (e.g. var)
+  void* out_value = nullptr;     // reduction == none and a value is asked
+  void* out_grad = nullptr;
+  void* out_hess = nullptr;
+  double params[4] = {0, 0, 0, 0};
+  int n_threads = 1;
+};
+
+}  // namespace fastloss

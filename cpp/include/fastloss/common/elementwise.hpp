@@ -1,0 +1,172 @@
+// fastloss/common/elementwise.hpp -- the one loop behind every element-wise loss.
+//
+// A loss is its point functor F (see regression.hpp for the contract):
+//   T value(p, y, a) / T grad(p, y, a) / void value_grad(p, y, a, v, g) /
+//   void grad_hess(p, y, a, g, h), with `a` the optional per-element
+//   auxiliary input, plus `static constexpr int cost` (relative work per
+//   element, for the serial threshold) and `static constexpr bool uses_aux`.
+// This loop owns everything else: dtype, weights (the nullptr test is hoisted
+// out of the loop by instantiating both cases), the reduction and its scale,
+// threading and the deterministic blocked sum. Per chunk of kChunk elements,
+// a vectorized pass evaluates the functor, writes the element-wise outputs
+// and leaves the (weighted) terms in an L1 buffer; Lanes then adds them in a
+// fixed order.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+#include "fastloss/api/types.hpp"
+#include "fastloss/common/config.hpp"
+#include "fastloss/common/parallel.hpp"
+#include "fastloss/common/reduce.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+// Deterministic blocked sum of x[0..n) (used for weight sums).
+template <class T>
+double blocked_sum(const T* x, int64_t n, int n_threads) {
+  const int64_t nb = num_blocks(n);
+  Partials part(nb);
+  const int nt = threads_for(n, nb, n_threads);
+  parallel_for(nb, nt, [&](int64_t b) {
+    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+    Lanes acc;
+    acc.zero();
+    alignas(64) double tmp[kChunk];
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t len = std::min(kChunk, hi - c);
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) tmp[i] = static_cast<double>(x[c + i]);
+      acc.add(tmp, len);
+    }
+    part[b][0] = acc.total();
+  });
+  return pairwise_sum(part.data(), nb);
+}
+
+namespace detail {
+
+template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
+FL_INLINE void elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
+                          const T* FL_RESTRICT w, const T* FL_RESTRICT x, T* FL_RESTRICT ov,
+                          T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
+                          double* FL_RESTRICT tmp) {
+  FL_SIMD
+  for (int64_t i = 0; i < len; ++i) {
+    const int64_t k = c + i;
+    const T a = F::uses_aux ? x[k] : T(0);
+    const T wk = kW ? w[k] : T(1);
+    if constexpr (kHess) {
+      T g, h;
+      f.grad_hess(p[k], y[k], a, g, h);
+      const T s = wk * scale;
+      og[k] = g * s;
+      oh[k] = h * s;
+    } else if constexpr (kValue && kGrad) {
+      T v, g;
+      f.value_grad(p[k], y[k], a, v, g);
+      og[k] = g * (wk * scale);
+      if constexpr (kReduce) {
+        tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
+      } else {
+        ov[k] = kW ? v * wk : v;
+      }
+    } else if constexpr (kGrad) {
+      og[k] = f.grad(p[k], y[k], a) * (wk * scale);
+    } else {
+      const T v = f.value(p[k], y[k], a);
+      if constexpr (kReduce) {
+        tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
+      } else {
+        ov[k] = kW ? v * wk : v;
+      }
+    }
+  }
+}
+
+template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
+double elem_run(const F& f, const ElemArgs& a, T scale) {
+  const int64_t n = a.n;
+  const T* p = static_cast<const T*>(a.pred);
+  const T* y = static_cast<const T*>(a.target);
+  const T* w = static_cast<const T*>(a.weight);
+  const T* x = static_cast<const T*>(a.aux);
+  T* ov = static_cast<T*>(a.out_value);
+  T* og = static_cast<T*>(a.out_grad);
+  T* oh = static_cast<T*>(a.out_hess);
+  const int64_t nb = num_blocks(n);
+  Partials part(kReduce ? nb : 0);
+  const int nt = threads_for(n * F::cost, nb, a.n_threads);
+  parallel_for(nb, nt, [&](int64_t b) {
+    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+    Lanes acc;
+    acc.zero();
+    alignas(64) double tmp[kChunk];
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t len = std::min(kChunk, hi - c);
+      elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, x, ov, og, oh, scale, c,
+                                                          len, tmp);
+      if constexpr (kReduce) acc.add(tmp, len);
+    }
+    if constexpr (kReduce) part[b][0] = acc.total();
+  });
+  return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
+}
+
+template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess>
+double elem_weighted(const F& f, const ElemArgs& a, T scale) {
+  if (a.weight != nullptr) return elem_run<T, F, kValue, kReduce, kGrad, kHess, true>(f, a, scale);
+  return elem_run<T, F, kValue, kReduce, kGrad, kHess, false>(f, a, scale);
+}
+
+}  // namespace detail
+
+// Run an element-wise loss. Returns the reduced value for a scalar reduction
+// with a value asked; element-wise outputs go to the ElemArgs buffers.
+template <class T, class F>
+double elementwise(const F& f, const ElemArgs& a) {
+  using namespace detail;
+  // The scale turns a sum into the requested reduction: 1/n or 1/sum(w).
+  double denom = 1.0;
+  if (a.reduction == Reduction::mean) {
+    denom = a.weight != nullptr ? blocked_sum(static_cast<const T*>(a.weight), a.n, a.n_threads)
+                                : static_cast<double>(a.n);
+  }
+  const T scale = static_cast<T>(1.0 / denom);
+  const bool reduce = a.reduction != Reduction::none;
+  double total = 0.0;
+  switch (a.op) {
+    case Op::value:
+      total = reduce ? elem_weighted<T, F, true, true, false, false>(f, a, scale)
+                     : elem_weighted<T, F, true, false, false, false>(f, a, scale);
+      break;
+    case Op::grad:
+      elem_weighted<T, F, false, false, true, false>(f, a, scale);
+      break;
+    case Op::value_grad:
+      total = reduce ? elem_weighted<T, F, true, true, true, false>(f, a, scale)
+                     : elem_weighted<T, F, true, false, true, false>(f, a, scale);
+      break;
+    case Op::grad_hess:
+      if constexpr (F::has_hess) {
+        elem_weighted<T, F, false, false, true, true>(f, a, scale);
+      } else {
+        throw std::invalid_argument("this loss has no Hessian (grad_hess)");
+      }
+      break;
+  }
+  return a.reduction == Reduction::mean ? total / denom : total;
+}
+
+// Dispatch on dtype: the one place an element-wise loss meets float/double.
+template <class F>
+double elementwise_any(const F& f, const ElemArgs& a) {
+  return a.dtype == DType::f32 ? elementwise<float>(f, a) : elementwise<double>(f, a);
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

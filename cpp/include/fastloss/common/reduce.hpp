@@ -1,0 +1,88 @@
+// fastloss/common/reduce.hpp -- the one deterministic summation every kernel uses.
+//
+// Design. A reduction over n terms is cut into blocks of kBlock consecutive
+// terms. Inside a block, term i is added to accumulator (i % kLanes) in index
+// order, in float64; the kLanes accumulators are then combined by a fixed
+// tree. Block totals are combined pairwise in index order. Every step depends
+// only on n -- not on the thread count, the schedule or the vector width --
+// so the result is bitwise identical on 1 or N threads and on every ISA
+// (with -ffp-contract=off, which the build sets). The lane loop has a
+// constant trip count, so compilers vectorize it at any width without
+// reassociating anything.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "fastloss/common/config.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+constexpr int64_t kBlock = 4096;  // terms per block (a multiple of kChunk)
+constexpr int64_t kChunk = 256;   // terms computed per vector pass into a buffer
+constexpr int kLanes = 8;         // float64 accumulators per block
+
+struct Lanes {
+  double v[kLanes];
+
+  FL_INLINE void zero() {
+    for (int l = 0; l < kLanes; ++l) v[l] = 0.0;
+  }
+  // Add terms t[0..len) whose first index is a multiple of kLanes.
+  FL_INLINE void add(const double* FL_RESTRICT t, int64_t len) {
+    int64_t j = 0;
+    for (; j + kLanes <= len; j += kLanes) {
+      for (int l = 0; l < kLanes; ++l) v[l] += t[j + l];
+    }
+    for (int l = 0; j + l < len; ++l) v[l] += t[j + l];
+  }
+  FL_INLINE double total() const {
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  }
+};
+
+// Pairwise sum of x[0..n) in index order (a tree fixed by n).
+inline double pairwise_sum(const double* x, int64_t n) {
+  if (n <= 0) return 0.0;
+  if (n == 1) return x[0];
+  if (n == 2) return x[0] + x[1];
+  const int64_t h = n / 2;
+  return pairwise_sum(x, h) + pairwise_sum(x + h, n - h);
+}
+
+inline int64_t num_blocks(int64_t n, int64_t block = kBlock) {
+  return n <= 0 ? 0 : (n + block - 1) / block;
+}
+
+// Scratch for block partials: a small inline buffer, heap beyond it, so a
+// call on a few elements does not allocate.
+class Partials {
+ public:
+  explicit Partials(int64_t count, int64_t per_block = 1)
+      : stride_(per_block) {
+    const int64_t total = count * per_block;
+    if (total <= kInline) {
+      ptr_ = inline_;
+    } else {
+      heap_.resize(static_cast<size_t>(total));
+      ptr_ = heap_.data();
+    }
+    std::fill(ptr_, ptr_ + total, 0.0);
+  }
+  Partials(const Partials&) = delete;
+  Partials& operator=(const Partials&) = delete;
+  double* operator[](int64_t b) { return ptr_ + b * stride_; }
+  double* data() { return ptr_; }
+
+ private:
+  static constexpr int64_t kInline = 64;
+  double inline_[kInline];
+  std::vector<double> heap_;
+  double* ptr_;
+  int64_t stride_;
+};
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

@@ -1,0 +1,196 @@
+// fastloss/common/rowwise.hpp -- the one loop behind every row-wise loss.
+//
+// A row-wise loss reads `rows` rows of `C` contiguous values (the class axis
+// last) and produces one loss per row and a gradient of the row's shape.
+// The loss is a row functor F:
+//   static constexpr int cost;              relative work per element
+//   bool custom_norm() const;               mean divides by sum_r w_r norm(r)
+//   double norm(int64_t r, bool& bad) const;   (instead of sum_r w_r)
+//   template <bool kGrad>
+//   double row(int64_t r, const T* z, T* g, double gs, bool& bad) const;
+// `row` returns the (unweighted) loss of row r and, when kGrad, writes
+// gs * d loss / d z into g[0..C). It sets `bad` for invalid input (a label
+// out of range); the driver records the lowest such row in an ErrorSlot and
+// the caller throws after the parallel region.
+//
+// Determinism. Rows are cut into blocks of rows_per_block(C) rows -- a
+// function of C only, never of the thread count -- whose totals are combined
+// by pairwise_sum in index order; inside a block, row values go through the
+// 8-lane float64 Lanes accumulator. Sums inside a row (row_sum) use the same
+// Lanes over chunks of kChunk terms, so every reduction has a tree fixed by
+// (rows, C): the same bits on any thread count and every ISA.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+#include "fastloss/api/types.hpp"
+#include "fastloss/common/config.hpp"
+#include "fastloss/common/parallel.hpp"
+#include "fastloss/common/reduce.hpp"
+#include "fastloss/common/vmath.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+// Rows per reduction block: about kBlock elements, at least one row.
+inline int64_t rows_per_block(int64_t C) { return C >= kBlock ? 1 : kBlock / (C < 1 ? 1 : C); }
+
+// Sum of term(k) for k in [0, C), in float64, by a tree fixed by C.
+template <class G>
+FL_INLINE double row_sum(int64_t C, const G& term) {
+  Lanes acc;
+  acc.zero();
+  alignas(64) double tmp[kChunk];
+  for (int64_t c = 0; c < C; c += kChunk) {
+    const int64_t len = std::min(kChunk, C - c);
+    FL_SIMD
+    for (int64_t i = 0; i < len; ++i) tmp[i] = term(c + i);
+    acc.add(tmp, len);
+  }
+  return acc.total();
+}
+
+// max_k z[k] (-inf for an empty row). Max is exact, so the order does not
+// matter; a NaN entry may be skipped here, but it then turns exp(z - max)
+// and everything after into NaN.
+template <class T>
+FL_INLINE T row_max(const T* FL_RESTRICT z, int64_t C) {
+  T m = -std::numeric_limits<T>::infinity();
+  FL_PRAGMA(omp simd reduction(max : m))
+  for (int64_t k = 0; k < C; ++k) m = z[k] > m ? z[k] : m;
+  return m;
+}
+
+template <class T>
+FL_INLINE bool row_has_nan(const T* FL_RESTRICT z, int64_t C) {
+  int nan = 0;
+  FL_PRAGMA(omp simd reduction(| : nan))
+  for (int64_t k = 0; k < C; ++k) nan |= (z[k] != z[k]) ? 1 : 0;
+  return nan != 0;
+}
+
+// What the driver reads and writes; typed views of the family's arguments.
+template <class T>
+struct RowIO {
+  Op op = Op::value;
+  Reduction reduction = Reduction::mean;
+  int64_t rows = 0;
+  int64_t C = 0;
+  const T* pred = nullptr;    // rows * C
+  const T* weight = nullptr;  // rows, optional sample weights
+  T* out_value = nullptr;     // rows (reduction none)
+  T* out_grad = nullptr;      // rows * C
+  int n_threads = 1;
+};
+
+namespace detail {
+
+// Denominator of the mean: sum_r w_r * norm(r), or sum_r w_r, or rows.
+template <class T, class F>
+double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
+  const bool custom = f.custom_norm();
+  if (!custom && io.weight == nullptr) return static_cast<double>(io.rows);
+  const int64_t R = kBlock;  // cheap per row: one block per kBlock rows
+  const int64_t nb = num_blocks(io.rows, R);
+  Partials part(nb);
+  const int nt = threads_for(io.rows, nb, io.n_threads);
+  parallel_for(nb, nt, [&](int64_t b) {
+    const int64_t lo = b * R, hi = std::min(io.rows, lo + R);
+    Lanes acc;
+    acc.zero();
+    alignas(64) double tmp[kChunk];
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t len = std::min(kChunk, hi - c);
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t r = c + i;
+        double v = 1.0;
+        if (custom) {
+          bool bad = false;
+          v = f.norm(r, bad);
+          if (bad) {
+            err.record(r);
+            v = 0.0;
+          }
+        }
+        tmp[i] = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
+      }
+      acc.add(tmp, len);
+    }
+    part[b][0] = acc.total();
+  });
+  return pairwise_sum(part.data(), nb);
+}
+
+template <class T, class F, bool kValue, bool kReduce, bool kGrad>
+double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
+  const int64_t rows = io.rows, C = io.C;
+  const int64_t R = rows_per_block(C);
+  const int64_t nb = num_blocks(rows, R);
+  Partials part(kReduce ? nb : 0);
+  const int nt = threads_for(rows * C * F::cost, nb, io.n_threads);
+  parallel_for(nb, nt, [&](int64_t b) {
+    const int64_t lo = b * R, hi = std::min(rows, lo + R);
+    Lanes acc;
+    acc.zero();
+    alignas(64) double tmp[kChunk];
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t len = std::min(kChunk, hi - c);
+      for (int64_t i = 0; i < len; ++i) {
+        const int64_t r = c + i;
+        const double w = io.weight != nullptr ? static_cast<double>(io.weight[r]) : 1.0;
+        const double gs = w * scale;
+        T* g = kGrad ? io.out_grad + r * C : nullptr;
+        bool bad = false;
+        const double v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
+        if (bad) err.record(r);
+        if constexpr (kValue) {
+          if constexpr (kReduce) {
+            tmp[i] = io.weight != nullptr ? v * w : v;
+          } else {
+            io.out_value[r] = static_cast<T>(io.weight != nullptr ? v * w : v);
+          }
+        }
+      }
+      if constexpr (kReduce) acc.add(tmp, len);
+    }
+    if constexpr (kReduce) part[b][0] = acc.total();
+  });
+  return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
+}
+
+}  // namespace detail
+
+// Run a row-wise loss; returns the reduced value when one is asked. Bad rows
+// are recorded in `err` (the caller throws after this returns).
+template <class T, class F>
+double rowwise(const F& f, const RowIO<T>& io, ErrorSlot& err) {
+  using namespace detail;
+  double denom = 1.0;
+  if (io.reduction == Reduction::mean) denom = row_denominator(f, io, err);
+  if (err.failed()) return 0.0;  // bad input found already: the caller throws
+  const double scale = io.reduction == Reduction::mean ? 1.0 / denom : 1.0;
+  const bool reduce = io.reduction != Reduction::none;
+  double total = 0.0;
+  switch (io.op) {
+    case Op::value:
+      total = reduce ? row_run<T, F, true, true, false>(f, io, scale, err)
+                     : row_run<T, F, true, false, false>(f, io, scale, err);
+      break;
+    case Op::grad:
+      row_run<T, F, false, false, true>(f, io, scale, err);
+      break;
+    case Op::value_grad:
+      total = reduce ? row_run<T, F, true, true, true>(f, io, scale, err)
+                     : row_run<T, F, true, false, true>(f, io, scale, err);
+      break;
+    case Op::grad_hess:
+      throw std::invalid_argument("this loss has no Hessian (grad_hess)");
+  }
+  return io.reduction == Reduction::mean ? total / denom : total;
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss
