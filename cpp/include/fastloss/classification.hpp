@@ -1,0 +1,247 @@
+// fastloss/classification.hpp -- binary classification losses, element-wise:
+// one prediction (probability, logit or score) per target.
+//
+// Design: each loss is a point functor (common/point.hpp) run by the
+// element-wise driver (common/elementwise.hpp). The Python layer validates
+// what needs a pass over the data (probabilities in [0, 1], hinge labels in
+// {-1, 0, +1}) before the kernel runs, so these formulas assume valid input
+// and only have to propagate NaN.
+//
+// Numerics:
+// - Logit losses use softplus(x) = log(1 + e^x) and sigmoid from vmath,
+//   finite for every finite x. For x = +-inf a term "c * softplus(x)" with
+//   c = 0 is 0 * inf; we take its limit 0 (mul0 below), so a label that
+//   agrees with an infinite logit costs 0 and one that disagrees costs +inf,
+//   with a finite gradient. (PyTorch returns NaN there: pytorch/pytorch#49844.)
+// - binary_cross_entropy clamps each log at -100 and floors the gradient's
+//   denominator p (1 - p) at float(1e-12), both exactly as ATen does
+//   (EPSILON is a float constant in ATen, so double inputs see
+//   double(float(1e-12)) = 9.999999960041972e-13).
+// - max/min here are written so a NaN operand comes out NaN.
+#pragma once
+
+#include <limits>
+
+#include "fastloss/common/point.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+namespace cls {
+
+// c * s with the limit 0 * (+inf) = 0 (s is a softplus, never -inf). A NaN
+// in either operand still gives NaN.
+template <class T>
+FL_INLINE T mul0(T c, T s) {
+  return (c == T(0) && s == std::numeric_limits<T>::infinity()) ? T(0) : c * s;
+}
+
+// max(x, lo) that keeps NaN.
+template <class T>
+FL_INLINE T clamp_lo(T x, T lo) {
+  return x < lo ? lo : x;
+}
+
+// sigmoid(x) and sigmoid(-x) from one exp, both to full relative accuracy.
+template <class T>
+FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
+  const T e = vm::exp(-vm::vabs(x));
+  const T r = T(1) / (T(1) + e);
+  const bool pos = x >= T(0);
+  sp = pos ? r : e * r;
+  sm = pos ? e * r : r;
+  // NaN: x >= 0 is false, e and r are NaN, so both are NaN.
+}
+
+// Everything a logit loss needs from one exp and one log1p:
+// softplus(x), softplus(-x), sigmoid(x), sigmoid(-x).
+template <class T>
+FL_INLINE void logistic(T x, T& spx, T& smx, T& sp, T& sm) {
+  const T e = vm::exp(-vm::vabs(x));
+  const T l = vm::log1p(e);
+  spx = vm::vmax(x, T(0)) + l;  // NaN: vmax gives 0 but l is NaN
+  smx = vm::vmax(-x, T(0)) + l;
+  const T r = T(1) / (T(1) + e);
+  const bool pos = x >= T(0);
+  sp = pos ? r : e * r;
+  sm = pos ? e * r : r;
+}
+
+}  // namespace cls
+
+// -(y max(log p, -100) + (1 - y) max(log(1 - p), -100))   (torch binary_cross_entropy)
+// Gradient as ATen's backward: (p - y) / max(p (1 - p), float(1e-12)). This
+// is not the derivative of the clamped value where a clamp is active (there
+// the value is flat); it is what PyTorch's autograd returns.
+struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
+  static constexpr int cost = 4;
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T lp = cls::clamp_lo(vm::log(p), T(-100));
+    const T lq = cls::clamp_lo(vm::log1p(-p), T(-100));
+    return -(y * lp + (T(1) - y) * lq);
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T eps = static_cast<T>(1e-12f);
+    return (p - y) / cls::clamp_lo((T(1) - p) * p, eps);
+  }
+};
+
+// pw y softplus(-x) + (1 - y) softplus(x)   (torch binary_cross_entropy_with_logits)
+// pw (pos_weight) is 1 when absent, a constant (kAux = false) or the
+// per-element auxiliary input (kAux = true).
+// Gradient (1 - y) sigma(x) - pw y sigma(-x); Hessian exact:
+// (pw y + 1 - y) sigma(x) sigma(-x).
+template <bool kAux>
+struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
+  static constexpr int cost = 4;
+  static constexpr bool uses_aux = kAux;
+  static constexpr bool has_hess = true;
+  double pos_weight;
+  explicit BceWithLogits(double pw = 1.0) : pos_weight(pw) {}
+
+  template <class T>
+  FL_INLINE T pw(T a) const {
+    return kAux ? a : static_cast<T>(pos_weight);
+  }
+  template <class T>
+  FL_INLINE T value(T x, T y, T a) const {
+    return cls::mul0(pw(a) * y, vm::softplus(-x)) + cls::mul0(T(1) - y, vm::softplus(x));
+  }
+  template <class T>
+  FL_INLINE T grad(T x, T y, T a) const {
+    T sp, sm;
+    cls::sigmoid_pair(x, sp, sm);
+    return (T(1) - y) * sp - pw(a) * y * sm;
+  }
+  template <class T>
+  FL_INLINE void value_grad(T x, T y, T a, T& v, T& g) const {
+    T spx, smx, sp, sm;
+    cls::logistic(x, spx, smx, sp, sm);
+    const T c = pw(a) * y;
+    v = cls::mul0(c, smx) + cls::mul0(T(1) - y, spx);
+    g = (T(1) - y) * sp - c * sm;
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T x, T y, T a, T& g, T& h) const {
+    T sp, sm;
+    cls::sigmoid_pair(x, sp, sm);
+    const T c = pw(a) * y;
+    g = (T(1) - y) * sp - c * sm;
+    h = (c + T(1) - y) * (sp * sm);
+  }
+};
+
+// Hinge losses: z = margin - y s with y read as -1 (y <= 0) or +1 (y > 0).
+namespace cls {
+template <class T>
+FL_INLINE T pm_one(T y) {
+  return y > T(0) ? T(1) : (y <= T(0) ? T(-1) : y);  // NaN stays NaN
+}
+}  // namespace cls
+
+// max(0, margin - y s). Subgradient at the kink (z = 0) is -y, as PyTorch's
+// autograd of clamp(z, min=0) gives (clamp passes the gradient where
+// z >= min).
+struct Hinge : PointLoss<Hinge> {
+  double margin;
+  explicit Hinge(double m) : margin(m) {}
+  template <class T>
+  FL_INLINE T value(T s, T y, T) const {
+    const T z = static_cast<T>(margin) - cls::pm_one(y) * s;
+    return z < T(0) ? T(0) : z;  // NaN stays NaN
+  }
+  template <class T>
+  FL_INLINE T grad(T s, T y, T) const {
+    const T ys = cls::pm_one(y);
+    const T z = static_cast<T>(margin) - ys * s;
+    return z >= T(0) ? -ys : (z != z ? z : T(0));
+  }
+};
+
+// max(0, margin - y s)^2, gradient -2 y max(0, margin - y s).
+struct SquaredHinge : PointLoss<SquaredHinge> {
+  double margin;
+  explicit SquaredHinge(double m) : margin(m) {}
+  template <class T>
+  FL_INLINE T value(T s, T y, T) const {
+    const T z = static_cast<T>(margin) - cls::pm_one(y) * s;
+    const T zp = z < T(0) ? T(0) : z;
+    return zp * zp;
+  }
+  template <class T>
+  FL_INLINE T grad(T s, T y, T) const {
+    const T ys = cls::pm_one(y);
+    const T z = static_cast<T>(margin) - ys * s;
+    const T zp = z < T(0) ? T(0) : z;
+    return T(-2) * ys * zp;
+  }
+};
+
+// alpha_t ce q^gamma   (torchvision.ops.sigmoid_focal_loss), with
+//   ce = y softplus(-x) + (1 - y) softplus(x)        (BCE with logits)
+//   q  = 1 - p_t = y sigma(-x) + (1 - y) sigma(x)    (computed without 1 - p)
+//   alpha_t = alpha y + (1 - alpha)(1 - y), or 1 when alpha < 0.
+// d/dx = alpha_t (dce q^gamma + gamma ce q^(gamma-1) dq), with
+//   dce = (1 - y) sigma(x) - y sigma(-x), dq = (1 - 2y) sigma(x) sigma(-x).
+// The second term's limit is 0 when q or sigma(x) sigma(-x) is 0 (both
+// vanish with ce, or faster than ce grows), which keeps the gradient finite
+// at x = +-1e4 and +-inf where autograd gives 0 * inf = NaN.
+// kGamma selects q^gamma: 0 -> 1 (0^0 = 1, as torch.pow), 1 -> q, 2 -> q*q,
+// -1 -> exp(gamma log q). Instantiating per case keeps the loop free of
+// branches on the parameters (a select on a member defeated vectorization).
+enum class FocalGamma : int { zero = 0, one = 1, two = 2, general = -1 };
+
+template <FocalGamma kGamma>
+struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
+  static constexpr int cost = 6;
+  double gamma;
+  double a0, a1;  // alpha_t = a0 + a1 y
+  SigmoidFocal(double alpha, double g)
+      : gamma(g), a0(alpha < 0.0 ? 1.0 : 1.0 - alpha), a1(alpha < 0.0 ? 0.0 : 2.0 * alpha - 1.0) {}
+
+  template <class T>
+  FL_INLINE T qpow(T q) const {
+    if constexpr (kGamma == FocalGamma::zero) return T(1) + (q - q);  // NaN in, NaN out
+    if constexpr (kGamma == FocalGamma::one) return q;
+    if constexpr (kGamma == FocalGamma::two) return q * q;
+    if constexpr (kGamma == FocalGamma::general)
+      return vm::exp(static_cast<T>(gamma) * vm::log(q));
+  }
+  template <class T>
+  FL_INLINE T value(T x, T y, T) const {
+    T spx, smx, sp, sm;
+    cls::logistic(x, spx, smx, sp, sm);
+    const T q = y * sm + (T(1) - y) * sp;
+    const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
+    const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
+    return at * cls::mul0(qpow(q), c);
+  }
+  template <class T>
+  FL_INLINE void value_grad(T x, T y, T, T& v, T& g) const {
+    T spx, smx, sp, sm;
+    cls::logistic(x, spx, smx, sp, sm);
+    const T q = y * sm + (T(1) - y) * sp;
+    const T qg = qpow(q);
+    const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
+    const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
+    const T s = sp * sm;
+    const T dce = (T(1) - y) * sp - y * sm;
+    // q^(gamma - 1) s as q^gamma / q * s where q > 0.
+    const T qm1 = qg / (q == T(0) ? T(1) : q);
+    const T t2 = static_cast<T>(gamma) * c * (T(1) - T(2) * y) * (qm1 * s);
+    const bool vanish = q == T(0) || s == T(0);
+    v = at * cls::mul0(qg, c);
+    g = at * (dce * qg + (vanish ? T(0) : t2));
+  }
+  template <class T>
+  FL_INLINE T grad(T x, T y, T a) const {
+    T v, g;
+    value_grad(x, y, a, v, g);
+    return g;
+  }
+};
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

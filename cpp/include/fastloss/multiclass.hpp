@@ -1,0 +1,408 @@
+// fastloss/multiclass.hpp -- multiclass losses: one row of C scores per sample.
+//
+// Design: each loss is a row functor (common/rowwise.hpp): given row r's C
+// contiguous logits z it returns the row's loss and writes gs * dloss/dz.
+// The row driver owns the loop over rows, sample weights, the reduction, the
+// mean's denominator, threads and the deterministic sums.
+//
+// Numerics. Softmax losses use log-sum-exp with the max subtracted:
+// lse = m + log(sum_k exp(z_k - m)), exp evaluated in the input's dtype and
+// summed in float64 (row_sum). A term q_k (lse - z_k) whose weight q_k is 0
+// counts 0, so a -inf logit with zero target probability contributes
+// nothing (where PyTorch's input * target would give NaN). Losses built from
+// max/hinge pieces set value and gradient to NaN when the row holds a NaN.
+// Labels are checked in the kernel pass (`bad`); the caller throws after it.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "fastloss/common/config.hpp"
+#include "fastloss/common/rowwise.hpp"
+#include "fastloss/common/vmath.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+namespace mc {
+
+template <class T>
+FL_INLINE void fill(T* g, int64_t C, T v) {
+  for (int64_t k = 0; k < C; ++k) g[k] = v;
+}
+
+FL_INLINE double nan_d() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// Softmax statistics of one row: max m, sum of exp(z - m), log-sum-exp.
+template <class T>
+struct Softmax {
+  T m;
+  double se;
+  double lse;
+  FL_INLINE Softmax(const T* FL_RESTRICT z, int64_t C) {
+    m = row_max(z, C);
+    const T mm = m;
+    se = row_sum(C, [&](int64_t k) { return static_cast<double>(vm::exp(z[k] - mm)); });
+    lse = static_cast<double>(m) + vm::log(se);
+  }
+  FL_INLINE double e(const T* z, int64_t k) const { return static_cast<double>(vm::exp(z[k] - m)); }
+};
+
+}  // namespace mc
+
+// Base of the losses that read integer labels: validity and class weights.
+struct LabelRows {
+  const int64_t* labels;
+  const double* cw;  // class weights or nullptr
+  int64_t C;
+  int64_t ignore;    // ignore_index (only when has_ignore)
+  bool has_ignore;
+
+  FL_INLINE bool ignored(int64_t y) const { return has_ignore && y == ignore; }
+  FL_INLINE bool out_of_range(int64_t y) const { return y < 0 || y >= C; }
+  FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+  // Weight of row r in the mean (PyTorch: the class weight of its label,
+  // 0 for an ignored row).
+  FL_INLINE double norm(int64_t r, bool& bad) const {
+    const int64_t y = labels[r];
+    if (ignored(y)) return 0.0;
+    if (out_of_range(y)) {
+      bad = true;
+      return 0.0;
+    }
+    return cwk(y);
+  }
+};
+
+// Cross-entropy with integer labels, class weights and label smoothing eps:
+//   l = (1 - eps) cw_y (lse - z_y) + (eps / C) sum_k cw_k (lse - z_k)
+// (torch cross_entropy_loss_label_smoothing); 0 for an ignored row.
+// With q_k = (1 - eps) cw_y [k = y] + (eps / C) cw_k and s = sum_k q_k the
+// gradient is s softmax_k - q_k.
+template <class T>
+struct CrossEntropyLabels : LabelRows {
+  static constexpr int cost = 8;
+  double eps;
+  double cw_sum;  // sum_k cw_k (C without class weights)
+  bool custom_norm() const { return true; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const int64_t y = labels[r];
+    if (ignored(y) || out_of_range(y)) {
+      bad = !ignored(y);
+      if constexpr (kGrad) mc::fill(g, C, T(0));
+      return 0.0;
+    }
+    const mc::Softmax<T> sm(z, C);
+    const double lse = sm.lse;
+    const double cwy = cwk(y);
+    const double a = (1.0 - eps) * cwy;  // weight of the label's term
+    const double b = eps / static_cast<double>(C);
+    double v = a == 0.0 ? 0.0 : a * (lse - static_cast<double>(z[y]));
+    if (eps > 0.0) {
+      const double* cw_ = cw;
+      const double ssum = row_sum(C, [&](int64_t k) {
+        const double c = cw_ != nullptr ? cw_[k] : 1.0;
+        return c == 0.0 ? 0.0 : c * (lse - static_cast<double>(z[k]));
+      });
+      v += b * ssum;
+    }
+    if constexpr (kGrad) {
+      const double s = a + b * cw_sum;
+      const double ps = gs * s / sm.se;  // gs * s * softmax_k = ps * e_k
+      const double gb = gs * b;
+      const T m = sm.m;
+      const double* cw_ = cw;
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) {
+        const double c = cw_ != nullptr ? cw_[k] : 1.0;
+        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ps - gb * c);
+      }
+      g[y] = static_cast<T>(sm.e(z, y) * ps - gb * cwy - gs * a);
+    }
+    return v;
+  }
+};
+
+// Cross-entropy with class probabilities t (torch's soft targets):
+//   q_k = cw_k (t_k (1 - eps) + eps / C),  l = sum_k q_k (lse - z_k),
+// gradient (sum_k q_k) softmax - q. The mean divides by the row count.
+template <class T>
+struct CrossEntropyProbs {
+  static constexpr int cost = 10;
+  const T* target;
+  const double* cw;
+  int64_t C;
+  double eps;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool&) const {
+    const T* FL_RESTRICT t = target + r * C;
+    const double* cw_ = cw;
+    const double keep = 1.0 - eps, add = eps / static_cast<double>(C);
+    auto q = [&](int64_t k) {
+      const double c = cw_ != nullptr ? cw_[k] : 1.0;
+      return c * (static_cast<double>(t[k]) * keep + add);
+    };
+    const mc::Softmax<T> sm(z, C);
+    const double lse = sm.lse;
+    const double v = row_sum(C, [&](int64_t k) {
+      const double qk = q(k);
+      return qk == 0.0 ? 0.0 : qk * (lse - static_cast<double>(z[k]));
+    });
+    if constexpr (kGrad) {
+      const double s = row_sum(C, q);
+      const double ps = gs * s / sm.se;
+      const T m = sm.m;
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) {
+        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ps - gs * q(k));
+      }
+    }
+    return v;
+  }
+};
+
+// Multiclass hinge. Crammer-Singer: l = max(0, margin + max_{j != y} z_j - z_y)
+// (sklearn hinge_loss), subgradient +1 at the first arg-max j, -1 at y, 0
+// where l = 0. Weston-Watkins: l = sum_{j != y} max(0, margin - z_y + z_j) / C
+// (torch multi_margin_loss, p = 1), gradient 1/C per active j, -count/C at y.
+template <class T>
+struct MulticlassHinge : LabelRows {
+  static constexpr int cost = 2;
+  double margin;
+  bool weston_watkins;
+  bool custom_norm() const { return false; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const int64_t y = labels[r];
+    if (out_of_range(y)) {
+      bad = true;
+      if constexpr (kGrad) mc::fill(g, C, T(0));
+      return 0.0;
+    }
+    if (row_has_nan(z, C)) {
+      if constexpr (kGrad) mc::fill(g, C, std::numeric_limits<T>::quiet_NaN());
+      return mc::nan_d();
+    }
+    const double zy = static_cast<double>(z[y]);
+    if (weston_watkins) {
+      const double mg = margin;
+      const double v = row_sum(C, [&](int64_t k) {
+        const double d = mg - zy + static_cast<double>(z[k]);
+        return (k != y && d > 0.0) ? d : 0.0;
+      });
+      const double invC = 1.0 / static_cast<double>(C);
+      if constexpr (kGrad) {
+        int64_t active = 0;
+        const T step = static_cast<T>(gs * invC);
+        for (int64_t k = 0; k < C; ++k) {
+          const bool on = k != y && (mg - zy + static_cast<double>(z[k])) > 0.0;
+          active += on ? 1 : 0;
+          g[k] = on ? step : T(0);
+        }
+        g[y] = static_cast<T>(-gs * invC * static_cast<double>(active));
+      }
+      return v * invC;
+    }
+    int64_t arg = -1;
+    T best = -std::numeric_limits<T>::infinity();
+    for (int64_t k = 0; k < C; ++k) {
+      if (k == y) continue;
+      if (arg < 0 || z[k] > best) {
+        best = z[k];
+        arg = k;
+      }
+    }
+    const double d = margin + static_cast<double>(best) - zy;
+    const bool on = d > 0.0;
+    if constexpr (kGrad) {
+      mc::fill(g, C, T(0));
+      if (on) {
+        g[arg] = static_cast<T>(gs);
+        g[y] = static_cast<T>(-gs);
+      }
+    }
+    return on ? d : 0.0;
+  }
+};
+
+// Softmax focal loss (Lin et al. 2017, multiclass form):
+//   l = -cw_y (1 - p_y)^gamma log p_y,  p = softmax(z).
+// With L = log p_y, u = 1 - p_y (computed as sum_{j != y} e_j / sum e, no
+// cancellation) and A = u^gamma - gamma p_y u^(gamma - 1) L, the gradient is
+// cw_y A (p_k - [k = y]). The mean divides like cross_entropy's
+// (sum of w cw_y), so gamma = 0 is exactly cross_entropy.
+template <class T>
+struct SoftmaxFocal : LabelRows {
+  static constexpr int cost = 8;
+  double gamma;
+  bool custom_norm() const { return true; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const int64_t y = labels[r];
+    if (out_of_range(y)) {
+      bad = true;
+      if constexpr (kGrad) mc::fill(g, C, T(0));
+      return 0.0;
+    }
+    const mc::Softmax<T> sm(z, C);
+    const T m = sm.m;
+    const double so = row_sum(C, [&](int64_t k) {
+      return k == y ? 0.0 : static_cast<double>(vm::exp(z[k] - m));
+    });
+    const double ey = sm.e(z, y);
+    const double se = so + ey;
+    const double L = static_cast<double>(z[y]) - (static_cast<double>(m) + vm::log(se));
+    const double u = so / se;
+    const double py = ey / se;
+    const double pw = gamma == 0.0 ? 1.0 : vm::exp(gamma * vm::log(u));  // u^gamma
+    const double cwy = cwk(y);
+    const double v = -cwy * pw * L;
+    if constexpr (kGrad) {
+      // gamma p u^(gamma-1) L -> 0 as u -> 0 (L ~ -u there).
+      const double B = (gamma != 0.0 && u > 0.0) ? gamma * py * (pw / u) * L : 0.0;
+      const double coef = gs * cwy * (pw - B);
+      const double ce = coef / se;
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) {
+        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ce);
+      }
+      g[y] = static_cast<T>(ey * ce - coef);
+    }
+    return v;
+  }
+};
+
+// KL divergence KL(t || p) with log_pred = log p (torch kl_div):
+//   l = sum_k t_k (log t_k - log_pred_k), a term with t_k = 0 counts 0
+// (xlogy); log_target: the target holds log t. Gradient -t_k (NaN where
+// log_pred is NaN, so NaN propagates).
+template <class T>
+struct KlDiv {
+  static constexpr int cost = 4;
+  const T* target;
+  int64_t C;
+  bool log_target;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool&) const {
+    const T* FL_RESTRICT t = target + r * C;
+    const bool lt = log_target;
+    const double v = row_sum(C, [&](int64_t k) {
+      const double tk = static_cast<double>(t[k]);
+      const double zk = static_cast<double>(z[k]);
+      const double p = lt ? vm::exp(tk) : tk;
+      const double logt = lt ? tk : vm::log(tk);
+      return (p == 0.0 && zk == zk) ? 0.0 : p * (logt - zk);
+    });
+    if constexpr (kGrad) {
+      const T tgs = static_cast<T>(gs);
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) {
+        const T p = lt ? vm::exp(t[k]) : t[k];
+        g[k] = z[k] != z[k] ? z[k] : -p * tgs;
+      }
+    }
+    return v;
+  }
+};
+
+// Brier score. With labels: l = sum_k (p_k - [k = y])^2 (sklearn's
+// multiclass brier_score_loss, not divided by C). With a dense target
+// (the binary case, one column): l = sum_k (p_k - t_k)^2. Gradient 2 (p - t).
+template <class T>
+struct Brier : LabelRows {
+  static constexpr int cost = 1;
+  const T* target;  // dense target or nullptr (then labels)
+  bool custom_norm() const { return false; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const T* FL_RESTRICT t = target != nullptr ? target + r * C : nullptr;
+    int64_t y = -1;
+    if (t == nullptr) {
+      y = labels[r];
+      if (out_of_range(y)) {
+        bad = true;
+        if constexpr (kGrad) mc::fill(g, C, T(0));
+        return 0.0;
+      }
+    }
+    auto tk = [&](int64_t k) {
+      return t != nullptr ? static_cast<double>(t[k]) : (k == y ? 1.0 : 0.0);
+    };
+    const double v = row_sum(C, [&](int64_t k) {
+      const double d = static_cast<double>(z[k]) - tk(k);
+      return d * d;
+    });
+    if constexpr (kGrad) {
+      const double g2 = 2.0 * gs;
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) {
+        g[k] = static_cast<T>(g2 * (static_cast<double>(z[k]) - tk(k)));
+      }
+    }
+    return v;
+  }
+};
+
+// Keras CategoricalHinge: pos = sum_k t_k z_k, neg = max_k (1 - t_k) z_k,
+// l = max(0, neg - pos + 1). Gradient where l > 0: -t_k, plus (1 - t_k*)
+// at the first arg-max k* of (1 - t) z; 0 where l = 0.
+template <class T>
+struct CategoricalHinge {
+  static constexpr int cost = 2;
+  const T* target;
+  int64_t C;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool&) const {
+    const T* FL_RESTRICT t = target + r * C;
+    const double pos = row_sum(C, [&](int64_t k) {
+      return static_cast<double>(t[k]) * static_cast<double>(z[k]);
+    });
+    int64_t arg = 0;
+    double neg = -std::numeric_limits<double>::infinity();
+    for (int64_t k = 0; k < C; ++k) {
+      const double nk = (1.0 - static_cast<double>(t[k])) * static_cast<double>(z[k]);
+      if (k == 0 || nk > neg) {
+        neg = nk;
+        arg = k;
+      }
+    }
+    const double d = neg - pos + 1.0;
+    if (d != d || row_has_nan(z, C)) {
+      if constexpr (kGrad) mc::fill(g, C, std::numeric_limits<T>::quiet_NaN());
+      return mc::nan_d();
+    }
+    const bool on = d > 0.0;
+    if constexpr (kGrad) {
+      for (int64_t k = 0; k < C; ++k) {
+        g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
+      }
+      // d neg / d z_arg = 1 - t_arg, d pos / d z_arg = t_arg
+      if (on) g[arg] = static_cast<T>(gs * (1.0 - 2.0 * static_cast<double>(t[arg])));
+    }
+    return on ? d : 0.0;
+  }
+};
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

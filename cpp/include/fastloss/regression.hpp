@@ -1,0 +1,399 @@
+// fastloss/regression.hpp -- regression losses: pred and target of one shape.
+//
+// Design: each loss is a point functor (common/point.hpp); the element-wise
+// driver (common/elementwise.hpp) owns the loop, weights, reduction and
+// threads. Conventions, matching PyTorch: r = pred - target; no 1/2 factor
+// on mse; at r = 0 the L1 subgradient is 0 (torch.sign(0) = 0).
+// Functors whose formulas differ by a flag (log link, log input, full) are
+// templates on that flag, so the hot loop holds no branch and no wasted
+// transcendental call. Domain checks (msle, tweedie) cost a pass over the
+// data and run in the Python layer before the kernel; a value outside the
+// domain that reaches a kernel gives NaN/inf, never a crash. rmse is not
+// element-wise and has no functor: the Python layer runs Mse and applies
+// the chain rule of the square root.
+#pragma once
+
+#include "fastloss/common/point.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+// (p - y)^2
+struct Mse : PointLoss<Mse> {
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T r = p - y;
+    return r * r;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    return T(2) * (p - y);
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    g = T(2) * (p - y);
+    h = T(2) + (g - g);  // NaN in -> NaN Hessian
+  }
+};
+
+// |p - y|
+struct Mae : PointLoss<Mae> {
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    return vm::vabs(p - y);
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    return sign_nan(p - y);
+  }
+};
+
+// 0.5 r^2 if |r| < delta else delta (|r| - 0.5 delta)   (torch huber_loss)
+struct Huber : PointLoss<Huber> {
+  static constexpr bool has_hess = true;
+  double delta;
+  explicit Huber(double d) : delta(d) {}
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T d = T(delta), r = p - y, ar = vm::vabs(r);
+    return ar < d ? T(0.5) * r * r : d * (ar - T(0.5) * d);
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T d = T(delta), r = p - y;
+    return vm::vabs(r) < d ? r : d * sign_nan(r);
+  }
+  template <class T>
+  FL_INLINE void value_grad(T p, T y, T, T& v, T& g) const {
+    const T d = T(delta), r = p - y, ar = vm::vabs(r);
+    const bool in = ar < d;
+    v = in ? T(0.5) * r * r : d * (ar - T(0.5) * d);
+    g = in ? r : d * sign_nan(r);
+  }
+  // Hessian 1 inside the quadratic zone, 0 in the linear zones (exact
+  // everywhere but at |r| = delta, where the second derivative jumps).
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    const T d = T(delta), r = p - y;
+    const bool in = vm::vabs(r) < d;
+    g = in ? r : d * sign_nan(r);
+    h = in ? T(1) : (r != r ? r : T(0));
+  }
+};
+
+// 0.5 r^2 / beta if |r| < beta else |r| - 0.5 beta   (torch smooth_l1_loss)
+struct SmoothL1 : PointLoss<SmoothL1> {
+  double beta;
+  explicit SmoothL1(double b) : beta(b) {}
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T b = T(beta), r = p - y, ar = vm::vabs(r);
+    return ar < b ? T(0.5) * r * r / b : ar - T(0.5) * b;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T b = T(beta), r = p - y;
+    return vm::vabs(r) < b ? r / b : sign_nan(r);
+  }
+};
+
+// expm1 for x <= 0 (Kahan's trick: the rounding error of u = e^x cancels in
+// (u - 1) x / log u), branch-free. Exact limits: x -> 0 gives x, u = 0 gives -1.
+template <class T>
+FL_INLINE T expm1_nonpos(T x) {
+  const T u = vm::exp(x);
+  const T um = u - T(1);
+  const T r = um * x / vm::log(u);  // 0/0 or x/inf where discarded below
+  return u == T(1) ? x : (u == T(0) ? T(-1) : r);
+}
+
+// log cosh(r)   (Keras LogCosh). With u = e^{-2|r|} in (0, 1] and
+// t = tanh|r| = -expm1(-2|r|) / (2 + expm1(-2|r|)) (accurate for tiny |r|):
+//   |r| < 1:  log cosh r = -0.5 log1p(-t^2)  (no cancellation: ~ r^2/2)
+//   |r| >= 1: log cosh r = |r| + log1p(u) - log 2  (no overflow for any r;
+//             at |r| >= 1 the result is >= 0.43, so no cancellation either)
+// gradient tanh r, Hessian 1 - tanh^2 r = 4u / (1 + u)^2 (never 1 - t*t for
+// large |r|, where it would cancel to 0).
+struct LogCosh : PointLoss<LogCosh> {
+  static constexpr int cost = 6;
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE static T tanh_abs(T ar) {
+    const T em = expm1_nonpos(T(-2) * ar);
+    return -em / (T(2) + em);
+  }
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T ar = vm::vabs(p - y);
+    const T t = tanh_abs(ar);
+    const T small = T(-0.5) * vm::log1p(-(t * t));
+    const T big = ar + vm::log1p(vm::exp(T(-2) * ar)) - T(0.693147180559945309417);
+    return ar < T(1) ? small : big;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T r = p - y;
+    return sign_nan(r) * tanh_abs(vm::vabs(r));
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    const T r = p - y, ar = vm::vabs(r);
+    g = sign_nan(r) * tanh_abs(ar);
+    const T u = vm::exp(T(-2) * ar);
+    const T d = T(1) + u;
+    h = T(4) * u / (d * d);
+  }
+};
+
+// Pinball loss (sklearn mean_pinball_loss), q = quantile in (0, 1), d = y - p:
+//   q d if d >= 0 else (q - 1) d;  gradient -q if d >= 0 else 1 - q
+// (sklearn's PinballLoss takes -q at the kink too); Hessian 0, exact away
+// from the kink.
+struct Quantile : PointLoss<Quantile> {
+  static constexpr bool has_hess = true;
+  double q;
+  explicit Quantile(double q_) : q(q_) {}
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T d = y - p;
+    return d >= T(0) ? T(q) * d : (T(q) - T(1)) * d;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T d = y - p;
+    return d != d ? d : (d >= T(0) ? -T(q) : T(1) - T(q));
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T a, T& g, T& h) const {
+    g = grad(p, y, a);
+    h = g - g;  // 0, NaN for NaN input
+  }
+};
+
+// Mean absolute percentage error (sklearn), a fraction:
+//   |p - y| / max(|y|, eps), eps = 2^-52 (np.finfo(np.float64).eps, also for
+//   float32, as sklearn). Gradient sign(p - y) / max(|y|, eps).
+struct Mape : PointLoss<Mape> {
+  static constexpr double kEps = 2.220446049250313080847e-16;
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    return vm::vabs(p - y) / vm::vmax(vm::vabs(y), T(kEps));
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    return sign_nan(p - y) / vm::vmax(vm::vabs(y), T(kEps));
+  }
+};
+
+// Squared log error (sklearn mean_squared_log_error):
+//   (log1p p - log1p y)^2, gradient 2 (log1p p - log1p y) / (1 + p).
+// Inputs <= -1 are refused by the Python layer.
+struct Msle : PointLoss<Msle> {
+  static constexpr int cost = 4;
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    const T d = vm::log1p(p) - vm::log1p(y);
+    return d * d;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    const T d = vm::log1p(p) - vm::log1p(y);
+    return T(2) * d / (T(1) + p);
+  }
+};
+
+// Poisson negative log likelihood (torch poisson_nll_loss):
+//   log input:  e^p - y p;                 grad e^p - y;          Hessian e^p
+//   otherwise:  p - y log(p + eps);        grad 1 - y / (p + eps); Hessian y / (p + eps)^2
+//   full adds the Stirling term y log y - y + 0.5 log(2 pi y) where y > 1
+//   (0 elsewhere, as torch masks it), which does not depend on p.
+template <bool LogInput, bool Full>
+struct PoissonNll : PointLoss<PoissonNll<LogInput, Full>> {
+  static constexpr int cost = 4;
+  static constexpr bool has_hess = true;
+  double eps;
+  explicit PoissonNll(double e) : eps(e) {}
+  template <class T>
+  FL_INLINE static T stirling(T y) {
+    const T ly = vm::log(y);
+    const T s = y * ly - y + T(0.5) * (ly + T(1.83787706640934548356));  // log(2 pi)
+    return y > T(1) ? s : T(0);
+  }
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    T v;
+    if constexpr (LogInput) {
+      v = vm::exp(p) - y * p;
+    } else {
+      v = p - y * vm::log(p + T(eps));
+    }
+    if constexpr (Full) v = v + stirling(y);
+    return v;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    if constexpr (LogInput) {
+      return vm::exp(p) - y;
+    } else {
+      return T(1) - y / (p + T(eps));
+    }
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    if constexpr (LogInput) {
+      const T e = vm::exp(p);
+      g = e - y;
+      h = e;
+    } else {
+      const T q = T(1) / (p + T(eps));
+      g = T(1) - y * q;
+      h = y * q * q;
+    }
+  }
+};
+
+// Gaussian negative log likelihood (torch gaussian_nll_loss), a = var:
+//   v = max(var, eps) (NaN kept), 0.5 (log v + r^2 / v) [+ 0.5 log(2 pi) if full];
+//   gradient w.r.t. pred only: r / v (torch clamps a copy of var under no_grad).
+struct GaussianNll : PointLoss<GaussianNll> {
+  static constexpr int cost = 3;
+  static constexpr bool uses_aux = true;
+  double eps, add;
+  GaussianNll(double e, bool full) : eps(e), add(full ? 0.918938533204672741780 : 0.0) {}
+  template <class T>
+  FL_INLINE T value(T p, T y, T a) const {
+    const T v = a < T(eps) ? T(eps) : a;
+    const T r = p - y;
+    return T(0.5) * (vm::log(v) + r * r / v) + T(add);
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T a) const {
+    const T v = a < T(eps) ? T(eps) : a;
+    return (p - y) / v;
+  }
+};
+
+// Tweedie deviance (sklearn mean_tweedie_deviance), mean mu, power p:
+//   p = 0: (y - mu)^2
+//   p = 1: 2 (y log(y / mu) - y + mu)            (y log(y / mu) = 0 at y = 0)
+//   p = 2: 2 (log(mu / y) + y / mu - 1)
+//   else:  2 (max(y, 0)^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p))
+// d/dmu = 2 mu^-p (mu - y), d2/dmu2 = 2 mu^(-p-1) (p y + (1-p) mu).
+// Log link (Log = true): pred is the raw score s, mu = e^s, and
+// d/ds = 2 (mu^(2-p) - y mu^(1-p)), d2/ds2 = 2 ((2-p) mu^(2-p) - (1-p) y mu^(1-p)),
+// twice sklearn's HalfTweedieLoss and LightGBM's tweedie objective.
+// Powers are x^k = exp(k log x); with the log link mu^k = exp(k s) directly.
+enum class TweedieKind { normal, poisson, gamma, general };
+
+template <TweedieKind K, bool Log>
+struct Tweedie : PointLoss<Tweedie<K, Log>> {
+  static constexpr int cost = 6;
+  static constexpr bool has_hess = true;
+  double p, k1, k2, k12;  // p, 1/(1-p), 1/(2-p), 1/((1-p)(2-p))
+  explicit Tweedie(double power)
+      : p(power),
+        k1(K == TweedieKind::general ? 1.0 / (1.0 - power) : 0.0),
+        k2(K == TweedieKind::general ? 1.0 / (2.0 - power) : 0.0),
+        k12(K == TweedieKind::general ? 1.0 / ((1.0 - power) * (2.0 - power)) : 0.0) {}
+
+  // mu^(1-p) and mu^(2-p) (general kind only).
+  template <class T>
+  FL_INLINE void powers(T s, T& mu, T& m1, T& m2) const {
+    if constexpr (Log) {
+      mu = vm::exp(s);
+      m1 = vm::exp(T(1.0 - p) * s);
+      m2 = vm::exp(T(2.0 - p) * s);
+    } else {
+      mu = s;
+      m1 = vm::exp(T(1.0 - p) * vm::log(s));
+      m2 = mu * m1;
+    }
+  }
+
+  template <class T>
+  FL_INLINE T value(T s, T y, T) const {
+    if constexpr (K == TweedieKind::normal) {
+      const T r = y - (Log ? vm::exp(s) : s);
+      return r * r;
+    } else if constexpr (K == TweedieKind::poisson) {
+      if constexpr (Log) {
+        const T yl = y == T(0) ? T(0) : y * (vm::log(y) - s);
+        return T(2) * (yl - y + vm::exp(s));
+      } else {
+        const T yl = y == T(0) ? T(0) : y * vm::log(y / s);
+        return T(2) * (yl - y + s);
+      }
+    } else if constexpr (K == TweedieKind::gamma) {
+      if constexpr (Log) {
+        return T(2) * (s - vm::log(y) + y * vm::exp(-s) - T(1));
+      } else {
+        return T(2) * (vm::log(s / y) + y / s - T(1));
+      }
+    } else {
+      T mu, m1, m2;
+      powers(s, mu, m1, m2);
+      const T yp = vm::exp(T(2.0 - p) * vm::log(vm::vmax(y, T(0))));
+      return T(2) * (yp * T(k12) - y * m1 * T(k1) + m2 * T(k2));
+    }
+  }
+
+  template <class T>
+  FL_INLINE T grad(T s, T y, T a) const {
+    T g = T(0), h = T(0);
+    grad_hess_impl<T, false>(s, y, a, g, h);
+    return g;
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T s, T y, T a, T& g, T& h) const {
+    grad_hess_impl<T, true>(s, y, a, g, h);
+  }
+
+  template <class T, bool kHess>
+  FL_INLINE void grad_hess_impl(T s, T y, T, T& g, T& h) const {
+    if constexpr (K == TweedieKind::normal) {
+      if constexpr (Log) {
+        const T mu = vm::exp(s);
+        g = T(2) * (mu - y) * mu;
+        if constexpr (kHess) h = T(2) * (T(2) * mu - y) * mu;
+      } else {
+        g = T(2) * (s - y);
+        if constexpr (kHess) h = T(2) + (g - g);
+      }
+    } else if constexpr (K == TweedieKind::poisson) {
+      if constexpr (Log) {
+        const T mu = vm::exp(s);
+        g = T(2) * (mu - y);
+        if constexpr (kHess) h = T(2) * mu;
+      } else {
+        const T q = y / s;
+        g = T(2) * (T(1) - q);
+        if constexpr (kHess) h = T(2) * q / s;
+      }
+    } else if constexpr (K == TweedieKind::gamma) {
+      if constexpr (Log) {
+        const T q = y * vm::exp(-s);
+        g = T(2) * (T(1) - q);
+        if constexpr (kHess) h = T(2) * q;
+      } else {
+        const T inv = T(1) / s;
+        g = T(2) * (s - y) * inv * inv;
+        if constexpr (kHess) h = T(2) * (T(2) * y - s) * inv * inv * inv;
+      }
+    } else {
+      T mu, m1, m2;
+      powers(s, mu, m1, m2);
+      if constexpr (Log) {
+        g = T(2) * (m2 - y * m1);
+        if constexpr (kHess) h = T(2) * (T(2.0 - p) * m2 - T(1.0 - p) * y * m1);
+      } else {
+        const T mp = m1 / mu;  // mu^-p
+        g = T(2) * mp * (mu - y);
+        if constexpr (kHess) h = T(2) * (mp / mu) * (T(p) * y + T(1.0 - p) * mu);
+      }
+    }
+  }
+};
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

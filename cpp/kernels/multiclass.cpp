@@ -1,0 +1,112 @@
+// Multiclass kernels for one ISA level (compiled once per level): the switch
+// from loss id to row functor, and the error raised after a bad label.
+#include "fastloss/api/multiclass.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "fastloss/common/rowwise.hpp"
+#include "fastloss/multiclass.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+namespace {
+
+template <class T>
+RowIO<T> row_io(const RowArgs& a) {
+  RowIO<T> io;
+  io.op = a.op;
+  io.reduction = a.reduction;
+  io.rows = a.rows;
+  io.C = a.classes;
+  io.pred = static_cast<const T*>(a.pred);
+  io.weight = static_cast<const T*>(a.weight);
+  io.out_value = static_cast<T*>(a.out_value);
+  io.out_grad = static_cast<T*>(a.out_grad);
+  io.n_threads = a.n_threads;
+  return io;
+}
+
+LabelRows label_rows(const RowArgs& a, bool has_ignore) {
+  if (a.labels == nullptr) throw std::invalid_argument("target: integer labels are required");
+  return LabelRows{a.labels, a.class_weight, a.classes, a.ignore_index, has_ignore};
+}
+
+[[noreturn]] void throw_bad_label(const RowArgs& a, int64_t row, bool has_ignore) {
+  std::string msg = "target: label " + std::to_string(a.labels[row]) + " at sample " +
+                    std::to_string(row) + " is out of range: labels must be in [0, " +
+                    std::to_string(a.classes) + ")";
+  if (has_ignore) msg += " or equal ignore_index=" + std::to_string(a.ignore_index);
+  throw std::invalid_argument(msg);
+}
+
+template <class T>
+double run(MulticlassLoss id, const RowArgs& a) {
+  const RowIO<T> io = row_io<T>(a);
+  const T* dense = static_cast<const T*>(a.target);
+  ErrorSlot err;
+  double v = 0.0;
+  bool has_ignore = false;
+  switch (id) {
+    case MulticlassLoss::cross_entropy:
+      if (a.labels != nullptr) {
+        has_ignore = true;
+        double cw_sum = static_cast<double>(a.classes);
+        if (a.class_weight != nullptr) {
+          const double* cw = a.class_weight;
+          cw_sum = row_sum(a.classes, [&](int64_t k) { return cw[k]; });
+        }
+        const CrossEntropyLabels<T> f{label_rows(a, true), a.params[0], cw_sum};
+        v = rowwise<T>(f, io, err);
+      } else {
+        if (dense == nullptr) throw std::invalid_argument("target is required");
+        const CrossEntropyProbs<T> f{dense, a.class_weight, a.classes, a.params[0]};
+        v = rowwise<T>(f, io, err);
+      }
+      break;
+    case MulticlassLoss::multiclass_hinge: {
+      if (a.classes < 2) throw std::invalid_argument("scores: need at least 2 classes");
+      const MulticlassHinge<T> f{label_rows(a, false), a.params[0], a.params[1] != 0.0};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::softmax_focal: {
+      const SoftmaxFocal<T> f{label_rows(a, false), a.params[0]};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::kl_div: {
+      if (dense == nullptr) throw std::invalid_argument("target is required");
+      const KlDiv<T> f{dense, a.classes, a.params[0] != 0.0};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::brier: {
+      const LabelRows lr = dense != nullptr ? LabelRows{nullptr, nullptr, a.classes, 0, false}
+                                            : label_rows(a, false);
+      const Brier<T> f{lr, dense};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::categorical_hinge: {
+      if (dense == nullptr) throw std::invalid_argument("target is required");
+      const CategoricalHinge<T> f{dense, a.classes};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    default:
+      throw std::invalid_argument("unknown multiclass loss id");
+  }
+  if (err.failed()) throw_bad_label(a, err.first(), has_ignore);
+  return v;
+}
+
+}  // namespace
+
+double multiclass_kernel(MulticlassLoss id, const RowArgs& a) {
+  return a.dtype == DType::f32 ? run<float>(id, a) : run<double>(id, a);
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

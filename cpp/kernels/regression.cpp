@@ -1,0 +1,56 @@
+// Regression kernels for one ISA level (compiled once per level).
+#include "fastloss/api/regression.hpp"
+
+#include <stdexcept>
+
+#include "fastloss/common/elementwise.hpp"
+#include "fastloss/regression.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+namespace {
+
+template <bool Log>
+double tweedie_run(double power, const ElemArgs& a) {
+  if (power == 0.0) return elementwise_any(Tweedie<TweedieKind::normal, Log>{power}, a);
+  if (power == 1.0) return elementwise_any(Tweedie<TweedieKind::poisson, Log>{power}, a);
+  if (power == 2.0) return elementwise_any(Tweedie<TweedieKind::gamma, Log>{power}, a);
+  if (power > 0.0 && power < 1.0)
+    throw std::invalid_argument("tweedie: power in (0, 1) is not a Tweedie distribution");
+  return elementwise_any(Tweedie<TweedieKind::general, Log>{power}, a);
+}
+
+template <bool LogInput>
+double poisson_run(bool full, double eps, const ElemArgs& a) {
+  if (full) return elementwise_any(PoissonNll<LogInput, true>{eps}, a);
+  return elementwise_any(PoissonNll<LogInput, false>{eps}, a);
+}
+
+}  // namespace
+
+double regression_kernel(RegressionLoss id, const ElemArgs& a) {
+  switch (id) {
+    case RegressionLoss::mse: return elementwise_any(Mse{}, a);
+    case RegressionLoss::mae: return elementwise_any(Mae{}, a);
+    case RegressionLoss::huber: return elementwise_any(Huber{a.params[0]}, a);
+    case RegressionLoss::smooth_l1: return elementwise_any(SmoothL1{a.params[0]}, a);
+    case RegressionLoss::log_cosh: return elementwise_any(LogCosh{}, a);
+    case RegressionLoss::quantile: return elementwise_any(Quantile{a.params[0]}, a);
+    case RegressionLoss::mape: return elementwise_any(Mape{}, a);
+    case RegressionLoss::msle: return elementwise_any(Msle{}, a);
+    case RegressionLoss::poisson_nll:
+      return a.params[0] != 0.0 ? poisson_run<true>(a.params[1] != 0.0, a.params[2], a)
+                                : poisson_run<false>(a.params[1] != 0.0, a.params[2], a);
+    case RegressionLoss::gaussian_nll:
+      if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: var is required");
+      return elementwise_any(GaussianNll{a.params[0], a.params[1] != 0.0}, a);
+    case RegressionLoss::tweedie:
+      return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
+                                : tweedie_run<false>(a.params[0], a);
+  }
+  throw std::invalid_argument("unknown regression loss id");
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

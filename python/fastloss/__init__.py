@@ -1,0 +1,64 @@
+"""fastloss: fast, numerically stable, reproducible loss functions.
+
+Every loss is a :class:`fastloss.Loss`::
+
+    import fastloss as fl
+    fl.huber(pred, target, delta=1.0)                   # value (a float)
+    fl.huber.grad(pred, target, delta=1.0)              # d value / d pred
+    fl.huber.value_and_grad(pred, target, delta=1.0)    # both, one pass
+    fl.huber.grad_hess(pred, target, reduction="none")  # for boosting
+
+``fastloss.available()`` lists the catalogue, ``fastloss.get(name)`` returns
+a loss by name, ``fastloss.reference`` holds the NumPy oracle of each loss.
+"""
+
+from __future__ import annotations
+
+from fastloss import _core
+from fastloss._config import get_num_threads, set_num_threads, show_config
+from fastloss._loss import Loss
+from fastloss import boxes as _boxes
+from fastloss import classification as _classification
+from fastloss import multiclass as _multiclass
+from fastloss import overlap as _overlap
+from fastloss import regression as _regression
+from fastloss.boxes import *  # noqa: F403
+from fastloss.classification import *  # noqa: F403
+from fastloss.multiclass import *  # noqa: F403
+from fastloss.overlap import *  # noqa: F403
+from fastloss.regression import *  # noqa: F403
+
+__version__ = _core.__version__
+
+_FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes)
+_REGISTRY: dict[str, Loss] = {
+    name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__
+}
+
+
+def available() -> list[str]:
+    """Names of every loss in the catalogue, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Loss:
+    """The loss called ``name`` (as listed by :func:`available`)."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        import difflib
+
+        near = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise ValueError(f"unknown loss {name!r}{hint} (see fastloss.available())") from None
+
+
+__all__ = [
+    "Loss",
+    "available",
+    "get",
+    "get_num_threads",
+    "set_num_threads",
+    "show_config",
+    *sorted(_REGISTRY),
+]

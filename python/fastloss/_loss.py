@@ -1,0 +1,398 @@
+"""The Loss class and the argument checking every loss shares.
+
+A :class:`Loss` is one loss function with four verbs -- ``loss(pred, target)``
+for the value, :meth:`Loss.grad`, :meth:`Loss.value_and_grad` (one fused pass)
+and :meth:`Loss.grad_hess` -- and the same keywords everywhere: ``reduction``,
+``sample_weight``, ``out`` and the loss's own parameters. This module turns
+what the user passed into arrays the kernels can read (float32/float64,
+C-contiguous, weights broadcast), checks everything that is cheap to check,
+and leaves the arithmetic to ``fastloss._core``. Family modules subclass
+:class:`Loss` only to say how their arrays are shaped and which kernel runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Loss", "Param", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
+
+# Operation codes shared with the kernels (fastloss::Op).
+VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
+# Reduction codes shared with the kernels (fastloss::Reduction).
+_REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+NONE, SUM, MEAN = 0, 1, 2
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+# --------------------------------------------------------------------------
+# arrays
+
+
+def _to_ndarray(x: Any, name: str) -> np.ndarray:
+    """Any array-like (``__array__``, ``__dlpack__`` on the CPU, sequences)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, TypeError, RuntimeError, ValueError) as exc:
+            if not hasattr(x, "__array__"):
+                raise TypeError(f"{name}: cannot read this object as a CPU array ({exc})") from None
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name}: expected an array of real numbers ({exc})") from None
+
+
+def _float_dtype_for(dt: np.dtype, name: str) -> np.dtype:
+    """The native dtype an input of dtype ``dt`` is computed in."""
+    if dt == _F32 or dt == _F64:
+        return dt
+    kind = dt.kind
+    if kind == "f":
+        return _F32 if dt.itemsize < 4 else _F64
+    if kind in "biu":
+        return _F64
+    raise TypeError(f"{name}: expected real numbers, got an array of dtype {dt}")
+
+
+def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """``x`` as a C-contiguous float32/float64 array (``dtype`` if given).
+
+    Converts at most once; an array that is already right is returned as is.
+    """
+    if type(x) is not np.ndarray:
+        x = _to_ndarray(x, name)
+    dt = x.dtype
+    if dtype is None:
+        dtype = _float_dtype_for(dt, name)
+    elif dt != dtype:
+        _float_dtype_for(dt, name)  # refuses complex, strings, objects
+    if dt != dtype:
+        x = x.astype(dtype)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def as_labels(x: Any, name: str = "target") -> np.ndarray:
+    """Integer class labels as a C-contiguous int64 array."""
+    if type(x) is not np.ndarray:
+        x = _to_ndarray(x, name)
+    if x.dtype.kind not in "iub":
+        if x.dtype.kind == "f" and x.size and bool(np.all(np.isfinite(x))) and bool(
+            np.all(x == np.round(x))
+        ):
+            pass  # whole-valued floats are accepted as labels
+        else:
+            raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype}")
+    if x.dtype != np.int64 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.int64)
+    return x
+
+
+def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight"):
+    """Weights broadcast to the per-sample loss shape ``shape``, or None.
+
+    A weight array whose shape is a prefix of ``shape`` weighs whole samples
+    (scikit-learn's ``(n_samples,)`` against ``(n_samples, n_outputs)``);
+    otherwise NumPy broadcasting rules apply.
+    """
+    if w is None:
+        return None
+    w = as_float(w, name, dtype)
+    if w.shape == shape:
+        return w
+    if 0 < w.ndim < len(shape) and w.shape == shape[: w.ndim]:
+        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    try:
+        w = np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: shape {tuple(w.shape)} does not broadcast to the per-sample "
+            f"loss shape {tuple(shape)}"
+        ) from None
+    return np.ascontiguousarray(w)
+
+
+def prepare_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
+    """A fresh output (through NumPy), or the caller's buffer after checks."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: is read-only")
+    return out
+
+
+def check_same_shape(pred: np.ndarray, target: np.ndarray, pname="pred", tname="target"):
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{pname} and {tname} must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+
+
+def reduction_code(reduction: Any) -> int:
+    try:
+        return _REDUCTIONS[reduction]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# parameters
+
+
+class Param:
+    """A loss parameter: its default and the check its value must pass.
+
+    ``check`` takes the value and returns the value to use (converted) or
+    raises; the helpers below build the usual ones.
+    """
+
+    __slots__ = ("name", "default", "check")
+
+    def __init__(self, name: str, default: Any, check: Callable[[str, Any], Any] | None = None):
+        self.name = name
+        self.default = default
+        self.check = check
+
+
+def real(lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False):
+    """Check: a finite real number in [lo, hi] (open ends where asked)."""
+
+    def check(name: str, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
+            raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            op = ">" if lo_open else ">="
+            raise ValueError(f"{name} must be {op} {lo}, got {v}")
+        if hi is not None and (v > hi or (hi_open and v == hi)):
+            op = "<" if hi_open else "<="
+            raise ValueError(f"{name} must be {op} {hi}, got {v}")
+        return v
+
+    return check
+
+
+def integer():
+    def check(name: str, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+        return int(v)
+
+    return check
+
+
+def choice(*options: str):
+    def check(name: str, v: Any) -> str:
+        if v not in options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {v!r}")
+        return v
+
+    return check
+
+
+def boolean():
+    def check(name: str, v: Any) -> bool:
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {v!r}")
+        return bool(v)
+
+    return check
+
+
+# --------------------------------------------------------------------------
+# the Loss class
+
+
+class Loss:
+    """A loss function with its gradient (and Hessian where it has one).
+
+    Call it for the value: ``loss(pred, target, reduction="mean",
+    sample_weight=None, **params)``; ``reduction`` is ``"mean"``, ``"sum"``
+    or ``"none"``. A scalar reduction returns a Python float accumulated in
+    float64; ``"none"`` returns the per-sample losses in pred's dtype.
+
+    Metadata: ``name``, ``family``, ``has_hess``, ``hess_exact``,
+    ``grad_exact`` (False only where a peer's gradient treats part of the
+    value as a constant, as torchvision's complete-IoU loss does), ``peer``
+    (the library whose behaviour it matches), ``params`` (defaults).
+    Subclasses implement ``_run``; everything else is shared.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        family: str,
+        params: tuple[Param, ...] = (),
+        has_hess: bool = False,
+        hess_exact: bool = True,
+        grad_exact: bool = True,
+        peer: str = "",
+        doc: str = "",
+        pred_name: str = "pred",
+        target_name: str = "target",
+    ):
+        self.name = name
+        self.family = family
+        self.has_hess = has_hess
+        self.hess_exact = hess_exact
+        self.grad_exact = grad_exact
+        self.peer = peer
+        self._params = {p.name: p for p in params}
+        self.params: Mapping[str, Any] = {p.name: p.default for p in params}
+        self.pred_name = pred_name
+        self.target_name = target_name
+        self.__doc__ = doc
+        self.__name__ = name
+        self.__qualname__ = name
+        self.__signature__ = self._signature()
+
+    # -- the four verbs -----------------------------------------------------
+
+    def __call__(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
+        return self._run(VALUE, pred, target, reduction, sample_weight, None, params)
+
+    def grad(self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params):
+        """d(value)/d(pred) for the same arguments, shaped like ``pred``.
+
+        ``out``: a C-contiguous array of pred's shape and dtype to write into.
+        """
+        return self._run(GRAD, pred, target, reduction, sample_weight, out, params)
+
+    def value_and_grad(
+        self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params
+    ):
+        """``(value, grad)`` computed in one pass over memory."""
+        return self._run(VALUE_GRAD, pred, target, reduction, sample_weight, out, params)
+
+    def grad_hess(
+        self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params
+    ):
+        """Element-wise gradient and diagonal Hessian, ``(grad, hess)``.
+
+        Scaled like ``grad`` (``reduction="none"`` gives the per-element
+        derivatives boosting libraries want). ``out``: a pair of arrays.
+        """
+        if not self.has_hess:
+            raise TypeError(f"{self.name} has no Hessian: grad_hess is not available")
+        if out is not None and (not isinstance(out, tuple) or len(out) != 2):
+            raise TypeError("out: expected a pair (grad_out, hess_out)")
+        return self._run(GRAD_HESS, pred, target, reduction, sample_weight, out, params)
+
+    # -- shared machinery ---------------------------------------------------
+
+    def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, unknown names refused, every value checked."""
+        for k in given:
+            if k not in self._params:
+                known = ", ".join(self._params) or "none"
+                raise TypeError(
+                    f"{self.name}() got an unexpected keyword argument {k!r} "
+                    f"(its parameters: {known})"
+                )
+        out = {}
+        for k, p in self._params.items():
+            v = given.get(k, p.default)
+            out[k] = p.check(k, v) if (p.check is not None and v is not None) else v
+        return out
+
+    def _run(self, op, pred, target, reduction, sample_weight, out, params):  # pragma: no cover
+        raise NotImplementedError
+
+    def _signature(self) -> inspect.Signature:
+        P = inspect.Parameter
+        ps = [
+            P(self.pred_name, P.POSITIONAL_ONLY),
+            P(self.target_name, P.POSITIONAL_ONLY),
+            P("reduction", P.KEYWORD_ONLY, default="mean"),
+            P("sample_weight", P.KEYWORD_ONLY, default=None),
+        ]
+        ps += [P(k, P.KEYWORD_ONLY, default=v) for k, v in self.params.items()]
+        return inspect.Signature(ps)
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"<fastloss.{self.name}({ps})>"
+
+    def __reduce__(self):
+        # Losses are singletons in the registry: pickle by name.
+        from fastloss import get
+
+        return (get, (self.name,))
+
+
+def finish(op: int, red: int, value: Any, value_out, grad, hess):
+    """Shape a kernel's result into the verb's return value."""
+    if op == VALUE:
+        return value_out if red == NONE else value
+    if op == GRAD:
+        return grad
+    if op == VALUE_GRAD:
+        return (value_out if red == NONE else value), grad
+    return grad, hess
+
+
+class ElementwiseLoss(Loss):
+    """A loss whose per-sample loss is per element: pred and target of one shape.
+
+    ``kernel`` is the family's compiled entry point, ``kernel_id`` this loss's
+    number in it, and ``pack(params, pred, target)`` turns the checked
+    parameters into the kernel's four float slots and optional per-element
+    auxiliary array (and may transform the target).
+    """
+
+    def __init__(self, name, *, kernel, kernel_id, pack=None, **kw):
+        super().__init__(name, **kw)
+        self._kernel = kernel
+        self._id = kernel_id
+        self._pack = pack
+
+    def _run(self, op, pred, target, reduction, sample_weight, out, params):
+        red = reduction_code(reduction)
+        pred = as_float(pred, self.pred_name)
+        dt = pred.dtype
+        target = as_float(target, self.target_name, dt)
+        if pred.shape != target.shape:
+            check_same_shape(pred, target, self.pred_name, self.target_name)
+        p = self.resolve_params(params) if (params or self._params) else {}
+        slots, aux = (0.0, 0.0, 0.0, 0.0), None
+        if self._pack is not None:
+            slots, aux, target = self._pack(p, pred, target)
+        shape = pred.shape
+        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
+        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        grad = hess = None
+        if op == GRAD_HESS:
+            g_out, h_out = out if out is not None else (None, None)
+            grad = prepare_out(g_out, shape, dt, "out[0]")
+            hess = prepare_out(h_out, shape, dt, "out[1]")
+        elif op != VALUE:
+            grad = prepare_out(out, shape, dt)
+        value = self._kernel(
+            self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots
+        )
+        return finish(op, red, value, value_out, grad, hess)
