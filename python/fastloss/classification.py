@@ -1,0 +1,384 @@
+"""Binary classification losses: one prediction per target, element-wise.
+
+``pred`` is a probability (:data:`binary_cross_entropy`), a logit
+(:data:`binary_cross_entropy_with_logits`, :data:`sigmoid_focal`) or a raw
+score (:data:`hinge`, :data:`squared_hinge`); ``target`` has pred's shape.
+The per-sample loss array has pred's shape, ``sample_weight`` broadcasts
+against it and ``reduction="mean"`` divides by the element count (or by
+``sum(sample_weight)``).
+
+Checks that need a pass over the data (probabilities in [0, 1], hinge labels
+in {-1, 0, +1}) run here, before the kernel. NaN is never an error: it
+propagates to the value and the gradient.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastloss import _core
+from fastloss._loss import ElementwiseLoss, Param, as_float, real
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "hinge",
+    "squared_hinge",
+    "sigmoid_focal",
+]
+
+# fastloss::ClassificationLoss
+_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = 0, 1, 2, 3, 4
+
+
+# --------------------------------------------------------------------------
+# checks and packing
+
+
+def _first_bad(bad: np.ndarray, x: np.ndarray):
+    i = int(np.flatnonzero(bad)[0])
+    return np.unravel_index(i, x.shape) if x.ndim > 1 else i, x.flat[i]
+
+
+def _check_unit_interval(x: np.ndarray, name: str, what: str):
+    """Raise ValueError if an element lies outside [0, 1] (NaN passes)."""
+    bad = (x < 0) | (x > 1)
+    if bad.any():
+        where, v = _first_bad(bad, x)
+        raise ValueError(f"{name}: {what} must lie in [0, 1], got {v!r} at index {where}")
+
+
+def _pack_bce(p, pred, target):
+    _check_unit_interval(pred, "prob", "probabilities")
+    _check_unit_interval(target, "target", "targets")
+    return (0.0, 0.0, 0.0, 0.0), None, target
+
+
+def _pos_weight(name, v):
+    """None, a finite real >= 0, or an array of them (broadcast later)."""
+    if isinstance(v, bool):
+        raise TypeError(f"{name} must be a real number or an array, got bool")
+    if isinstance(v, (numbers.Real, np.floating, np.integer)):
+        return real(0.0)(name, v)
+    arr = as_float(v, name)
+    if arr.ndim == 0:
+        return real(0.0)(name, float(arr))
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(arr) & (arr >= 0))
+    if bad.any():
+        where, x = _first_bad(bad, arr)
+        raise ValueError(f"{name} must be finite and >= 0, got {x!r} at index {where}")
+    return arr
+
+
+def _pack_bce_logits(p, pred, target):
+    pw = p["pos_weight"]
+    if pw is None:
+        return (1.0, 0.0, 0.0, 0.0), None, target
+    if isinstance(pw, float):
+        return (pw, 0.0, 0.0, 0.0), None, target
+    try:
+        full = np.broadcast_to(pw.astype(pred.dtype, copy=False), pred.shape)
+    except ValueError:
+        raise ValueError(
+            f"pos_weight: shape {tuple(pw.shape)} does not broadcast to the logits' shape "
+            f"{tuple(pred.shape)}"
+        ) from None
+    return (0.0, 0.0, 0.0, 0.0), np.ascontiguousarray(full), target
+
+
+def _required(p, *names):
+    # Param checks skip None (it means "default" for optional parameters)
+    for k in names:
+        if p[k] is None:
+            raise TypeError(f"{k} must be a real number, got None")
+    return [p[k] for k in names]
+
+
+def _pack_hinge(p, pred, target):
+    (margin,) = _required(p, "margin")
+    bad = (target != 1) & (target != 0) & (target != -1) & ~np.isnan(target)
+    if bad.any():
+        where, v = _first_bad(bad, target)
+        raise ValueError(
+            f"target: hinge labels must be -1 or +1 (0 is read as -1), got {v!r} at index {where}"
+        )
+    return (margin, 0.0, 0.0, 0.0), None, target
+
+
+def _pack_focal(p, pred, target):
+    alpha, gamma = _required(p, "alpha", "gamma")
+    return (alpha, gamma, 0.0, 0.0), None, target
+
+
+_COMMON_ARGS = """
+    reduction : {"mean", "sum", "none"}, keyword-only
+        ``"mean"`` divides the (weighted) sum by the element count, or by
+        ``sum(sample_weight)`` when weights are given.
+    sample_weight : array_like, optional, keyword-only
+        Per-element weights broadcast against pred (a shape that is a prefix
+        of pred's weighs whole samples). PyTorch's per-element ``weight``
+        multiplies the same terms, but its ``"mean"`` divides by the element
+        count, not by ``sum(weight)``; weighted ``"sum"`` and ``"none"``
+        agree with it.
+"""
+
+_RETURNS = """
+    Returns
+    -------
+    float, or ndarray of pred's shape and dtype for ``reduction="none"``.
+    ``grad`` returns d(value)/d(pred), an ndarray of pred's shape and dtype.
+"""
+
+# --------------------------------------------------------------------------
+# the losses
+
+
+binary_cross_entropy = ElementwiseLoss(
+    "binary_cross_entropy",
+    family="classification",
+    kernel=_core.classification,
+    kernel_id=_BCE,
+    pack=_pack_bce,
+    pred_name="prob",
+    peer="torch.nn.functional.binary_cross_entropy",
+    doc="""Binary cross-entropy of probabilities.
+
+    For a model that outputs probabilities (after a sigmoid). Prefer
+    :data:`binary_cross_entropy_with_logits` when the logits are at hand: it
+    is more accurate and never saturates. Each log is clamped at -100 as
+    PyTorch does, so ``prob`` exactly 0 or 1 gives a finite loss::
+
+        l = -(y max(log p, -100) + (1 - y) max(log(1 - p), -100))
+
+    The gradient is PyTorch's: ``(p - y) / max(p (1 - p), eps)`` with
+    ``eps = float32(1e-12)`` (about 9.99999996e-13); at p = 0 or 1 it is
+    0 where the label agrees and about -+1e12 where it disagrees. (It is
+    not the derivative of the clamped value where a clamp is active.)
+
+    Parameters
+    ----------
+    prob : array_like, any shape
+        Probabilities in [0, 1] (float32 and float64 run natively; other
+        reals are converted to float64 once). NaN propagates.
+    target : array_like, same shape as ``prob``
+        Targets in [0, 1] (soft labels allowed), converted to prob's dtype.
+"""
+    + _COMMON_ARGS
+    + _RETURNS
+    + """
+    Raises
+    ------
+    ValueError
+        If a probability or a target lies outside [0, 1] (as PyTorch does).
+
+    Matches ``torch.nn.functional.binary_cross_entropy`` (value and
+    autograd gradient) and ``sklearn.metrics.log_loss`` away from 0 and 1.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.binary_cross_entropy([0.5, 0.0], [1.0, 1.0], reduction="sum"), 6)
+    100.693147
+""",
+)
+
+binary_cross_entropy_with_logits = ElementwiseLoss(
+    "binary_cross_entropy_with_logits",
+    family="classification",
+    kernel=_core.classification,
+    kernel_id=_BCE_LOGITS,
+    params=(Param("pos_weight", None, _pos_weight),),
+    pack=_pack_bce_logits,
+    pred_name="logits",
+    has_hess=True,
+    hess_exact=True,
+    peer="torch.nn.functional.binary_cross_entropy_with_logits",
+    doc="""Binary cross-entropy on logits (sigmoid + BCE, fused and stable).
+
+    The standard loss for binary and multi-label classification. With
+    ``x`` the logit, ``y`` the target, ``w = pos_weight`` (1 when None) and
+    ``softplus(t) = log(1 + e^t)`` (computed as
+    ``max(t, 0) + log1p(e^-|t|)``)::
+
+        l = w y softplus(-x) + (1 - y) softplus(x)
+          = -(w y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)))
+
+    Gradient ``(1 - y) sigmoid(x) - w y sigmoid(-x)``; Hessian (exact)
+    ``(w y + 1 - y) sigmoid(x) sigmoid(-x)``, ``sigmoid(x)(1 - sigmoid(x))``
+    without pos_weight. Finite for every finite logit (+-1e4 included); at
+    ``x = +-inf`` the value is its limit (0 where the label agrees, +inf
+    where it disagrees) and the gradient stays finite, where PyTorch returns
+    NaN (pytorch/pytorch#49844).
+
+    Parameters
+    ----------
+    logits : array_like, any shape
+        Raw scores (float32 and float64 run natively).
+    target : array_like, same shape as ``logits``
+        Targets, usually in {0, 1}; soft targets in [0, 1] are allowed (not
+        checked, as in PyTorch).
+"""
+    + _COMMON_ARGS
+    + """    pos_weight : float or array_like, optional, keyword-only
+        Weight of the positive term, finite and >= 0: a scalar, or an array
+        that broadcasts (NumPy rules, as in PyTorch) to logits' shape, e.g.
+        shape ``(C,)`` against logits ``(N, C)``. None means 1.
+"""
+    + _RETURNS
+    + """
+    Matches ``torch.nn.functional.binary_cross_entropy_with_logits`` (value
+    and autograd gradient, with ``pos_weight``) wherever PyTorch is finite.
+    PyTorch does not check pos_weight; here a negative or non-finite one
+    raises ValueError, as does a pos_weight that would enlarge logits' shape.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.binary_cross_entropy_with_logits([0.0, 0.0], [1.0, 0.0]), 6)
+    0.693147
+    >>> fl.binary_cross_entropy_with_logits([float("inf")], [1.0])
+    0.0
+""",
+)
+
+_HINGE_TARGET = """
+    Parameters
+    ----------
+    score : array_like, any shape
+        Raw decision values (float32 and float64 run natively).
+    target : array_like, same shape as ``score``
+        Labels in {-1, +1}; {0, 1} labels are read as {-1, +1} (0 -> -1),
+        as scikit-learn and Keras do. Any other value raises ValueError
+        (NaN propagates).
+"""
+
+hinge = ElementwiseLoss(
+    "hinge",
+    family="classification",
+    kernel=_core.classification,
+    kernel_id=_HINGE,
+    params=(Param("margin", 1.0, real(0.0)),),
+    pack=_pack_hinge,
+    pred_name="score",
+    peer="sklearn.metrics.hinge_loss",
+    doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
+
+    For margin classifiers: no loss once a sample is beyond the margin,
+    linear inside it. With ``y`` the label mapped to -1/+1::
+
+        l = max(0, margin - y s)
+
+    Gradient ``-y`` where ``margin - y s >= 0`` and 0 elsewhere: at the kink
+    (``y s == margin``) the subgradient is ``-y``, as PyTorch's autograd of
+    ``clamp(margin - y * s, min=0)`` gives.
+"""
+    + _HINGE_TARGET
+    + _COMMON_ARGS
+    + """    margin : float >= 0, keyword-only, default 1.0
+        Finite; 0 gives the perceptron loss. A negative margin raises
+        ValueError.
+"""
+    + _RETURNS
+    + """
+    The ``"mean"`` equals ``sklearn.metrics.hinge_loss`` for binary labels,
+    with or without ``sample_weight``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> fl.hinge([2.0, 0.5, -0.5], [1, 1, 1], reduction="none").tolist()
+    [0.0, 0.5, 1.5]
+""",
+)
+
+squared_hinge = ElementwiseLoss(
+    "squared_hinge",
+    family="classification",
+    kernel=_core.classification,
+    kernel_id=_SQUARED_HINGE,
+    params=(Param("margin", 1.0, real(0.0)),),
+    pack=_pack_hinge,
+    pred_name="score",
+    peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
+    doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.
+
+    With ``y`` the label mapped to -1/+1::
+
+        l = max(0, margin - y s)**2
+
+    Gradient ``-2 y max(0, margin - y s)`` (0 at the kink).
+"""
+    + _HINGE_TARGET
+    + _COMMON_ARGS
+    + """    margin : float >= 0, keyword-only, default 1.0
+        Finite; a negative margin raises ValueError.
+"""
+    + _RETURNS
+    + """
+    Matches ``keras.losses.squared_hinge`` per element (Keras averages over
+    the last axis first; the overall mean is the same) and PyTorch autograd
+    of ``clamp(margin - y * s, min=0) ** 2``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> fl.squared_hinge([2.0, 0.5, -0.5], [1, 1, 0], reduction="none").tolist()
+    [0.0, 0.25, 0.25]
+""",
+)
+
+sigmoid_focal = ElementwiseLoss(
+    "sigmoid_focal",
+    family="classification",
+    kernel=_core.classification,
+    kernel_id=_SIGMOID_FOCAL,
+    params=(Param("alpha", 0.25, real(hi=1.0)), Param("gamma", 2.0, real(0.0))),
+    pack=_pack_focal,
+    pred_name="logits",
+    peer="torchvision.ops.sigmoid_focal_loss",
+    doc="""Sigmoid focal loss (RetinaNet) on logits.
+
+    For dense detection and heavily imbalanced binary or multi-label
+    problems: down-weights easy, well-classified elements. With ``x`` the
+    logit, ``y`` the target, ``p = sigmoid(x)``::
+
+        ce      = y softplus(-x) + (1 - y) softplus(x)    (BCE with logits)
+        1 - p_t = y (1 - p) + (1 - y) p
+        alpha_t = alpha y + (1 - alpha)(1 - y)             (1 if alpha < 0)
+        l       = alpha_t ce (1 - p_t)**gamma
+
+    with ``0**0 = 1``. ``1 - p_t`` is computed from ``sigmoid(-x)`` and
+    ``sigmoid(x)`` directly, never as a difference, and the loss and its
+    gradient are finite for logits of any size; at +-inf they take their
+    limits (where torchvision's autograd gives NaN). No Hessian.
+
+    Parameters
+    ----------
+    logits : array_like, any shape
+        Raw scores (float32 and float64 run natively).
+    target : array_like, same shape as ``logits``
+        Targets, 0 or 1 (soft targets in [0, 1] follow the same formula).
+"""
+    + _COMMON_ARGS
+    + """    alpha : float <= 1, keyword-only, default 0.25
+        Weight of the positive class; any negative value disables the
+        weighting (torchvision's ``alpha=-1``). Above 1 raises ValueError.
+    gamma : float >= 0, keyword-only, default 2.0
+        Focusing exponent; 0 gives ``alpha_t`` times BCE with logits.
+"""
+    + _RETURNS
+    + """
+    Matches ``torchvision.ops.sigmoid_focal_loss`` (value and autograd
+    gradient). Its default reduction is ``"none"``; here, as for every
+    fastloss loss, it is ``"mean"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.sigmoid_focal([0.0], [1.0], alpha=0.25, gamma=2.0), 6)
+    0.043322
+""",
+)

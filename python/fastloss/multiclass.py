@@ -1,0 +1,567 @@
+"""Multiclass losses: scores of shape ``(..., C)``, the class axis last.
+
+Every loss here reads one row of ``C`` scores per sample: the per-sample loss
+has shape ``pred.shape[:-1]``, ``sample_weight`` broadcasts against that
+shape, and the gradient has pred's shape. Targets are integer labels of shape
+``pred.shape[:-1]`` or, where a loss takes them, dense targets (class
+probabilities, one-hot rows) of pred's shape. ``reduction="mean"`` divides by
+the number of samples, or by ``sum(sample_weight)``; ``cross_entropy`` and
+``softmax_focal`` with labels divide by ``sum(sample_weight * class_weight[y])``
+over the non-ignored samples, as PyTorch does.
+
+The kernels (cpp/include/fastloss/multiclass.hpp) run one generic row-wise
+driver (common/rowwise.hpp): results are bitwise identical for any thread
+count and every ISA level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastloss import _core
+from fastloss._loss import (
+    NONE,
+    VALUE,
+    VALUE_GRAD,
+    Loss,
+    Param,
+    _to_ndarray,
+    as_float,
+    as_labels,
+    boolean,
+    choice,
+    finish,
+    integer,
+    prepare_out,
+    prepare_weight,
+    real,
+    reduction_code,
+)
+
+__all__ = [
+    "cross_entropy",
+    "multiclass_hinge",
+    "softmax_focal",
+    "kl_div",
+    "brier",
+    "categorical_hinge",
+]
+
+# fastloss::MulticlassLoss
+_CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = range(6)
+
+
+@dataclass
+class _Job:
+    """What a loss's prepare step hands to the kernel."""
+
+    classes: int
+    sample_shape: tuple
+    target: np.ndarray | None = None  # dense target, pred's dtype and size
+    labels: np.ndarray | None = None  # int64, one per sample
+    class_weight: np.ndarray | None = None  # float64, (classes,)
+    ignore_index: int = -100
+    p0: float = 0.0
+    p1: float = 0.0
+
+
+class RowLoss(Loss):
+    """A loss computed per row of ``C`` contiguous scores (class axis last).
+
+    ``prepare(loss, pred, target, params) -> _Job`` checks the shapes, picks
+    labels or dense targets and packs the parameters; the rest (weights,
+    outputs, the kernel call) is shared.
+    """
+
+    def __init__(self, name, *, kernel_id, prepare, **kw):
+        super().__init__(name, family="multiclass", **kw)
+        self._id = kernel_id
+        self._prepare = prepare
+
+    def _run(self, op, pred, target, reduction, sample_weight, out, params):
+        red = reduction_code(reduction)
+        pred = as_float(pred, self.pred_name)
+        dt = pred.dtype
+        p = self.resolve_params(params)
+        job = self._prepare(self, pred, target, p)
+        shape = job.sample_shape
+        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
+        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        grad = prepare_out(out, pred.shape, dt) if op != VALUE else None
+        value = _core.multiclass(
+            self._id, op, red, pred, job.classes, job.target, job.labels, w,
+            job.class_weight, value_out, grad, job.ignore_index, job.p0, job.p1,
+        )
+        return finish(op, red, value, value_out, grad, None)
+
+
+# --------------------------------------------------------------------------
+# shape and argument checks
+
+
+def _classes(loss: RowLoss, pred: np.ndarray, min_classes: int = 1) -> int:
+    if pred.ndim < 2:
+        raise ValueError(
+            f"{loss.pred_name} must have at least 2 dimensions (N, C), the class axis last; "
+            f"got shape {tuple(pred.shape)}"
+        )
+    c = pred.shape[-1]
+    if c < min_classes:
+        raise ValueError(
+            f"{loss.pred_name} must have at least {min_classes} class(es) on its last axis, "
+            f"got shape {tuple(pred.shape)}"
+        )
+    return int(c)
+
+
+def _labels(loss: RowLoss, pred: np.ndarray, t: np.ndarray) -> np.ndarray:
+    if t.shape != pred.shape[:-1]:
+        raise ValueError(
+            f"{loss.target_name}: integer labels must have shape {loss.pred_name}.shape[:-1] = "
+            f"{tuple(pred.shape[:-1])}; got {loss.pred_name} shape {tuple(pred.shape)} and "
+            f"{loss.target_name} shape {tuple(t.shape)}"
+        )
+    return as_labels(t, loss.target_name)
+
+
+def _dense(loss: RowLoss, pred: np.ndarray, t: np.ndarray) -> np.ndarray:
+    if t.shape != pred.shape:
+        raise ValueError(
+            f"{loss.pred_name} and {loss.target_name} must have the same shape, got "
+            f"{tuple(pred.shape)} and {tuple(t.shape)}"
+        )
+    return as_float(t, loss.target_name, pred.dtype)
+
+
+def _class_weight(cw: Any, c: int) -> np.ndarray | None:
+    if cw is None:
+        return None
+    cw = np.ascontiguousarray(as_float(cw, "class_weight", np.dtype(np.float64)))
+    if cw.shape != (c,):
+        raise ValueError(f"class_weight must have shape (C,) = ({c},), got {tuple(cw.shape)}")
+    return cw
+
+
+def _prep_cross_entropy(loss, pred, target, p):
+    c = _classes(loss, pred)
+    t = _to_ndarray(target, loss.target_name)
+    cw = _class_weight(p["class_weight"], c)
+    job = _Job(c, pred.shape[:-1], class_weight=cw, p0=p["label_smoothing"])
+    if t.dtype.kind == "f" and t.shape == pred.shape:
+        if p["ignore_index"] >= 0:
+            raise ValueError(
+                "ignore_index is not supported with class-probability targets "
+                f"(got ignore_index={p['ignore_index']})"
+            )
+        job.target = as_float(t, loss.target_name, pred.dtype)
+        return job
+    if t.shape == pred.shape:
+        raise ValueError(
+            f"{loss.target_name}: a target of the logits' shape {tuple(pred.shape)} holds class "
+            f"probabilities and must be floating point, got dtype {t.dtype}; integer labels "
+            f"must have shape {tuple(pred.shape[:-1])}"
+        )
+    job.labels = _labels(loss, pred, t)
+    job.ignore_index = p["ignore_index"]
+    return job
+
+
+def _prep_hinge(loss, pred, target, p):
+    c = _classes(loss, pred, 2)
+    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
+    ww = 1.0 if p["variant"] == "weston_watkins" else 0.0
+    return _Job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww)
+
+
+def _prep_focal(loss, pred, target, p):
+    c = _classes(loss, pred)
+    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
+    cw = _class_weight(p["class_weight"], c)
+    return _Job(c, pred.shape[:-1], labels=labels, class_weight=cw, p0=p["gamma"])
+
+
+def _prep_kl(loss, pred, target, p):
+    c = _classes(loss, pred)
+    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
+    return _Job(c, pred.shape[:-1], target=t, p0=1.0 if p["log_target"] else 0.0)
+
+
+def _prep_brier(loss, pred, target, p):
+    t = _to_ndarray(target, loss.target_name)
+    if t.shape == pred.shape:  # binary: one probability per element
+        return _Job(1, pred.shape, target=as_float(t, loss.target_name, pred.dtype))
+    if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
+        return _Job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))
+    raise ValueError(
+        f"{loss.target_name}: expected binary targets of {loss.pred_name}'s shape, or integer "
+        f"labels of shape {loss.pred_name}.shape[:-1]; got {loss.pred_name} shape "
+        f"{tuple(pred.shape)} and {loss.target_name} shape {tuple(t.shape)}"
+    )
+
+
+def _prep_categorical_hinge(loss, pred, target, p):
+    c = _classes(loss, pred)
+    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
+    return _Job(c, pred.shape[:-1], target=t)
+
+
+_REDUCTION_DOC = """    reduction : {"mean", "sum", "none"}, keyword-only
+        ``"mean"`` divides the (weighted) sum of the per-sample losses by the
+        number of samples, or by ``sum(sample_weight)``; ``"none"`` returns
+        the per-sample losses, shape ``pred.shape[:-1]``.
+    sample_weight : array_like, optional, keyword-only
+        Per-sample weights broadcast against ``pred.shape[:-1]``; they
+        multiply each sample's loss and enter the mean's denominator.
+"""
+
+
+# --------------------------------------------------------------------------
+# the losses
+
+cross_entropy = RowLoss(
+    "cross_entropy",
+    kernel_id=_CROSS_ENTROPY,
+    prepare=_prep_cross_entropy,
+    pred_name="logits",
+    target_name="target",
+    params=(
+        Param("class_weight", None),
+        Param("ignore_index", -100, integer()),
+        Param("label_smoothing", 0.0, real(0.0, 1.0)),
+    ),
+    peer="torch.nn.functional.cross_entropy (class axis moved last)",
+    doc="""Softmax cross-entropy of logits against labels or class probabilities.
+
+    The standard multiclass classification loss. The class axis is the LAST
+    axis of ``logits`` (PyTorch's ``(N, C, d1, ...)`` input corresponds to
+    ``movedim(1, -1)`` here). With ``lse = log sum_k exp(z_k)`` (computed
+    with the row maximum subtracted), ``eps = label_smoothing``, class weights
+    ``cw`` (all 1 when not given) and ``C`` classes, the per-sample loss is
+
+    * integer labels ``y``::
+
+          l = (1 - eps) cw_y (lse - z_y) + (eps / C) sum_k cw_k (lse - z_k)
+
+      and 0 where ``y == ignore_index``;
+    * class probabilities ``t`` (a float target of the logits' shape), with
+      ``q_k = cw_k (t_k (1 - eps) + eps / C)``::
+
+          l = sum_k q_k (lse - z_k)
+
+      a term whose ``q_k`` is 0 counts 0 (so a ``-inf`` logit with zero
+      target probability contributes nothing, where PyTorch gives NaN).
+
+    The gradient is ``sum_k q_k * softmax(z) - q`` (for labels ``q_k =
+    (1 - eps) cw_y [k = y] + (eps / C) cw_k``), computed in the same pass.
+
+    Normalization of ``reduction="mean"`` (PyTorch's): with labels, the
+    weighted sum divided by ``sum_i w_i cw_{y_i}`` over the non-ignored
+    samples (``w`` = ``sample_weight``, 1 when not given) -- so without
+    class weights, by the (weighted) count of non-ignored samples, and with
+    label smoothing the smoothing term is divided by that same sum. With
+    class probabilities, by ``sum_i w_i`` (the sample count), as PyTorch
+    divides by N. If every sample is ignored the mean is NaN (0/0), as in
+    PyTorch.
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C), at least 2-D
+        Unnormalized scores, class axis last. float32 and float64 run natively.
+    target : array_like
+        Integer class labels of shape ``logits.shape[:-1]`` (whole-valued
+        floats are accepted), or class probabilities: a floating-point array of
+        the logits' shape. Labels outside ``[0, C)`` other than
+        ``ignore_index`` raise ValueError.
+"""
+    + _REDUCTION_DOC
+    + """    class_weight : array_like, shape (C,), optional, keyword-only
+        Per-class weights (PyTorch's ``weight``), applied as above.
+    ignore_index : int, keyword-only, default -100
+        Label whose samples count 0 and leave the mean's denominator. Must be
+        negative with probability targets (as in PyTorch).
+    label_smoothing : float in [0, 1], keyword-only, default 0.0
+        Mixes the target with the uniform distribution over the C classes.
+
+    Returns
+    -------
+    float, or ndarray of shape ``logits.shape[:-1]`` for ``reduction="none"``.
+    ``grad`` returns an array of the logits' shape.
+
+    Matches ``torch.nn.functional.cross_entropy`` (value and gradient, every
+    combination of ``weight``, ``ignore_index``, ``label_smoothing`` and
+    reduction, labels or probabilities) with the class axis moved last.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.cross_entropy([[0.0, 0.0]], [1]), 6)
+    0.693147
+    >>> round(fl.cross_entropy([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]], [0, 1]), 6)
+    0.360645
+""",
+)
+
+multiclass_hinge = RowLoss(
+    "multiclass_hinge",
+    kernel_id=_MULTICLASS_HINGE,
+    prepare=_prep_hinge,
+    pred_name="scores",
+    target_name="labels",
+    params=(
+        Param("margin", 1.0, real()),
+        Param("variant", "crammer_singer", choice("crammer_singer", "weston_watkins")),
+    ),
+    peer="sklearn.metrics.hinge_loss (crammer_singer); "
+    "torch.nn.functional.multi_margin_loss (weston_watkins)",
+    doc="""Multiclass hinge loss of raw scores against integer labels.
+
+    For linear multiclass SVMs and margin-based training. With scores ``s``
+    (class axis last), label ``y`` and ``C`` classes:
+
+    * ``variant="crammer_singer"`` (Crammer & Singer 2001)::
+
+          l = max(0, margin + max_{j != y} s_j - s_y)
+
+      subgradient ``+1`` at the (first) arg-max ``j``, ``-1`` at ``y``, 0
+      where ``l == 0``.
+    * ``variant="weston_watkins"`` (Weston & Watkins 1999)::
+
+          l = sum_{j != y} max(0, margin - s_y + s_j) / C
+
+      gradient ``1/C`` for each active ``j`` and ``-(number active)/C`` at
+      ``y``.
+
+    A row holding a NaN gives a NaN loss and a NaN gradient row.
+
+    Parameters
+    ----------
+    scores : array_like, shape (..., C), at least 2-D, C >= 2
+        Decision function values, class axis last.
+    labels : array_like of int, shape ``scores.shape[:-1]``
+        Class labels in ``[0, C)``; others raise ValueError naming the label.
+"""
+    + _REDUCTION_DOC
+    + """    margin : float, keyword-only, default 1.0
+        Required gap between the true class's score and the others.
+    variant : {"crammer_singer", "weston_watkins"}, keyword-only
+        Which multiclass extension of the hinge.
+
+    Returns
+    -------
+    float, or ndarray of shape ``scores.shape[:-1]`` for ``reduction="none"``.
+
+    Matches ``sklearn.metrics.hinge_loss(labels, scores, labels=range(C))``
+    for ``crammer_singer`` with ``margin=1`` (including ``sample_weight``),
+    and ``torch.nn.functional.multi_margin_loss(scores, labels, p=1,
+    margin=margin)`` for ``weston_watkins`` (value and gradient).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> fl.multiclass_hinge([[2.0, 1.5, 0.0]], [0])
+    0.5
+    >>> fl.multiclass_hinge([[2.0, 1.5, 0.0]], [0], variant="weston_watkins")
+    0.16666666666666666
+""",
+)
+
+softmax_focal = RowLoss(
+    "softmax_focal",
+    kernel_id=_SOFTMAX_FOCAL,
+    prepare=_prep_focal,
+    pred_name="logits",
+    target_name="labels",
+    params=(
+        Param("gamma", 2.0, real(0.0)),
+        Param("class_weight", None),
+    ),
+    peer="fastloss.cross_entropy at gamma=0; focal loss of Lin et al. 2017 "
+    "(softmax form, as kornia.losses.focal_loss with alpha=1)",
+    doc="""Softmax focal loss: cross-entropy down-weighting well-classified samples.
+
+    For class-imbalanced multiclass problems (Lin et al., "Focal Loss for
+    Dense Object Detection", 2017). With ``p = softmax(logits)`` over the
+    last axis, label ``y`` and class weights ``cw`` (1 when not given)::
+
+        l = -cw_y (1 - p_y)**gamma * log p_y
+
+    ``log p_y = z_y - lse`` is computed stably and ``1 - p_y`` as
+    ``sum_{j != y} p_j`` (no cancellation when ``p_y`` is near 1). The
+    gradient is ``cw_y A (p_k - [k = y])`` with
+    ``A = (1 - p_y)**gamma - gamma p_y (1 - p_y)**(gamma - 1) log p_y``.
+    ``reduction="mean"`` divides by ``sum_i w_i cw_{y_i}`` like
+    ``cross_entropy``, so ``gamma=0`` gives exactly ``cross_entropy``.
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C), at least 2-D
+        Unnormalized scores, class axis last.
+    labels : array_like of int, shape ``logits.shape[:-1]``
+        Class labels in ``[0, C)``.
+"""
+    + _REDUCTION_DOC
+    + """    gamma : float >= 0, keyword-only, default 2.0
+        Focusing parameter; 0 is cross-entropy.
+    class_weight : array_like, shape (C,), optional, keyword-only
+        Per-class weights (the ``alpha`` of the paper, one per class).
+
+    Returns
+    -------
+    float, or ndarray of shape ``logits.shape[:-1]`` for ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.softmax_focal([[0.0, 0.0]], [1], gamma=2.0), 6)
+    0.173287
+""",
+)
+
+kl_div = RowLoss(
+    "kl_div",
+    kernel_id=_KL_DIV,
+    prepare=_prep_kl,
+    pred_name="log_pred",
+    target_name="target",
+    params=(Param("log_target", False, boolean()),),
+    peer="torch.nn.functional.kl_div (reduction='batchmean' for 'mean')",
+    doc="""Kullback-Leibler divergence KL(target || pred) from log-probabilities.
+
+    For distillation and distribution matching. ``log_pred`` holds log
+    probabilities (e.g. a log-softmax output), the distribution is the LAST
+    axis; per sample::
+
+        l = sum_k t_k (log t_k - log_pred_k)
+
+    where a term with ``t_k = 0`` counts 0 (xlogy, as PyTorch; unlike
+    PyTorch also when ``log_pred_k = -inf``). With ``log_target=True`` the
+    target holds ``log t``. The gradient with respect to ``log_pred`` is
+    ``-t`` (NaN where ``log_pred`` is NaN).
+
+    ``reduction="mean"`` averages over samples (rows): for 2-D input that is
+    PyTorch's ``reduction="batchmean"`` (sum / N); ``"sum"`` is PyTorch's
+    ``"sum"``. (PyTorch's element-wise ``"mean"`` also divides by C and is
+    not offered.)
+
+    Parameters
+    ----------
+    log_pred : array_like, shape (..., C), at least 2-D
+        Log-probabilities of the predicted distribution.
+    target : array_like, same shape as ``log_pred``
+        Target probabilities (or their logs with ``log_target=True``).
+"""
+    + _REDUCTION_DOC
+    + """    log_target : bool, keyword-only, default False
+        Whether ``target`` holds log-probabilities.
+
+    Returns
+    -------
+    float, or ndarray of shape ``log_pred.shape[:-1]`` for ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss as fl
+    >>> round(fl.kl_div(np.log([[0.5, 0.5]]), [[1.0, 0.0]]), 6)
+    0.693147
+""",
+)
+
+brier = RowLoss(
+    "brier",
+    kernel_id=_BRIER,
+    prepare=_prep_brier,
+    pred_name="prob",
+    target_name="target",
+    peer="sklearn.metrics.brier_score_loss",
+    doc="""Brier score: squared distance between predicted probabilities and outcomes.
+
+    A proper scoring rule for calibrated probabilities.
+
+    * Binary: ``prob`` and ``target`` of the same shape (e.g. ``(N,)``),
+      target in {0, 1} (any real in [0, 1] is accepted); per element
+      ``l = (prob - target)**2``.
+    * Multiclass: ``prob`` of shape ``(..., C)`` (class axis last) and
+      integer labels of shape ``prob.shape[:-1]``; per sample
+      ``l = sum_k (prob_k - [k = y])**2`` -- summed over classes, NOT divided
+      by C (range [0, 2]), which is what scikit-learn 1.9's
+      ``brier_score_loss`` returns for multiclass input (its default
+      ``scale_by_half="auto"`` halves only the binary case, which is then
+      the single-column formula above).
+
+    Gradient ``2 (prob - onehot)``. No clipping of ``prob`` is done.
+
+    Parameters
+    ----------
+    prob : array_like
+        Predicted probabilities: any shape (binary) or (..., C) (multiclass).
+    target : array_like
+        Binary outcomes of prob's shape, or integer labels of shape
+        ``prob.shape[:-1]`` in ``[0, C)``.
+"""
+    + _REDUCTION_DOC
+    + """
+    Returns
+    -------
+    float, or ndarray of the per-sample shape for ``reduction="none"``.
+
+    Matches ``sklearn.metrics.brier_score_loss`` (binary, with
+    ``sample_weight``; multiclass with ``labels=range(C)``).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.brier([0.1, 0.9, 0.8, 0.3], [0, 1, 1, 0]), 6)
+    0.0375
+    >>> round(fl.brier([[0.7, 0.2, 0.1]], [0]), 6)
+    0.14
+""",
+)
+
+categorical_hinge = RowLoss(
+    "categorical_hinge",
+    kernel_id=_CATEGORICAL_HINGE,
+    prepare=_prep_categorical_hinge,
+    pred_name="scores",
+    target_name="target",
+    peer="keras.losses.CategoricalHinge",
+    doc="""Keras' categorical hinge loss with one-hot (or probability) targets.
+
+    With scores ``s`` and target rows ``t`` (class axis last), as in Keras'
+    ``categorical_hinge``::
+
+        pos = sum_k t_k s_k
+        neg = max_k (1 - t_k) s_k
+        l   = max(0, neg - pos + 1)
+
+    Gradient where ``l > 0``: ``-t_k`` plus ``1 - t_k*`` at the (first)
+    arg-max ``k*`` of ``(1 - t) s``; 0 where ``l == 0``. A NaN anywhere in a
+    row gives a NaN loss and gradient row.
+
+    Parameters
+    ----------
+    scores : array_like, shape (..., C), at least 2-D
+        Raw scores, class axis last.
+    target : array_like, same shape as ``scores``
+        One-hot (or probability) target rows.
+"""
+    + _REDUCTION_DOC
+    + """
+    Returns
+    -------
+    float, or ndarray of shape ``scores.shape[:-1]`` for ``reduction="none"``.
+
+    Matches ``keras.losses.categorical_hinge`` (reduction ``"mean"`` equals
+    Keras' default ``sum_over_batch_size`` without sample weights; with
+    weights fastloss divides by ``sum(sample_weight)``, Keras by the batch
+    size).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.categorical_hinge([[0.3, 0.6, 0.1]], [[0.0, 1.0, 0.0]]), 6)
+    0.7
+""",
+)

@@ -1,0 +1,100 @@
+"""Reference binary classification losses (see fastloss.classification).
+
+Plain NumPy in float64, written from the textbook formulas in their stable
+forms: log-sigmoid via ``np.logaddexp``, sigmoid via ``np.exp`` of a
+non-positive argument, and ``1 - sigmoid(x)`` always as ``sigmoid(-x)`` (a
+difference would lose all precision for large logits). Limits at infinite
+logits are not special-cased here; the tests check those against
+hand-computed values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastloss.reference._base import RefLoss, elementwise
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "hinge",
+    "squared_hinge",
+    "sigmoid_focal",
+]
+
+# ATen's EPSILON is a float constant.
+_BCE_EPS = float(np.float32(1e-12))
+
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) evaluated without overflow."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _log_sigmoid(x):
+    """log sigmoid(x) = -log(1 + exp(-x))."""
+    return -np.logaddexp(0.0, -x)
+
+
+def _bce(p, y):
+    log_p = np.maximum(np.log(p), -100.0)
+    log_q = np.maximum(np.log(1.0 - p), -100.0)
+    l = -(y * log_p + (1.0 - y) * log_q)
+    g = (p - y) / np.maximum(p * (1.0 - p), _BCE_EPS)
+    return l, g, None
+
+
+def _bce_with_logits(x, y, pos_weight=None):
+    w = 1.0 if pos_weight is None else np.broadcast_to(np.asarray(pos_weight, float), x.shape)
+    # -(w y log s(x) + (1 - y) log s(-x))
+    l = -(w * y * _log_sigmoid(x) + (1.0 - y) * _log_sigmoid(-x))
+    s, sm = _sigmoid(x), _sigmoid(-x)
+    g = (1.0 - y) * s - w * y * sm
+    h = (w * y + 1.0 - y) * s * sm
+    return l, g, h
+
+
+def _labels_pm1(y):
+    return np.where(y > 0, 1.0, np.where(y <= 0, -1.0, np.nan))
+
+
+def _hinge(s, y, margin=1.0):
+    y = _labels_pm1(y)
+    z = margin - y * s
+    l = np.where(z > 0, z, 0.0)
+    l = np.where(np.isnan(z), np.nan, l)
+    g = np.where(z >= 0, -y, 0.0)
+    g = np.where(np.isnan(z), np.nan, g)
+    return l, g, None
+
+
+def _squared_hinge(s, y, margin=1.0):
+    y = _labels_pm1(y)
+    z = margin - y * s
+    zp = np.where(z > 0, z, 0.0)
+    zp = np.where(np.isnan(z), np.nan, zp)
+    return zp**2, -2.0 * y * zp, None
+
+
+def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
+    p, pm = _sigmoid(x), _sigmoid(-x)  # p and 1 - p
+    ce = -(y * _log_sigmoid(x) + (1.0 - y) * _log_sigmoid(-x))
+    q = y * pm + (1.0 - y) * p  # 1 - p_t
+    a = 1.0 if alpha < 0 else alpha * y + (1.0 - alpha) * (1.0 - y)
+    mod = np.power(q, gamma)
+    l = a * ce * mod
+    dce = (1.0 - y) * p - y * pm  # p - y
+    dq = (1.0 - 2.0 * y) * p * pm
+    dmod = gamma * np.power(q, gamma - 1.0) * dq if gamma != 0 else 0.0 * q
+    g = a * (dce * mod + ce * dmod)
+    return l, g, None
+
+
+binary_cross_entropy = RefLoss("binary_cross_entropy", elementwise(_bce))
+binary_cross_entropy_with_logits = RefLoss(
+    "binary_cross_entropy_with_logits", elementwise(_bce_with_logits), has_hess=True
+)
+hinge = RefLoss("hinge", elementwise(_hinge))
+squared_hinge = RefLoss("squared_hinge", elementwise(_squared_hinge))
+sigmoid_focal = RefLoss("sigmoid_focal", elementwise(_sigmoid_focal))

@@ -1,0 +1,177 @@
+"""Reference multiclass losses (see fastloss.multiclass for the formulas).
+
+Plain NumPy in float64, class axis last. Each function returns
+``(value, grad, None)``: the reduced value (or per-sample array for
+``"none"``) and the gradient with respect to the scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastloss.reference._base import RefLoss, weights_like
+
+__all__ = [
+    "cross_entropy",
+    "multiclass_hinge",
+    "softmax_focal",
+    "kl_div",
+    "brier",
+    "categorical_hinge",
+]
+
+
+def _log_softmax(z):
+    m = np.max(z, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    lse = m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+    return z - lse
+
+
+def _reduce(l, g, reduction, sample_weight, norm=None):
+    """Weights, then the reduction. ``l``: per-sample losses; ``g``: their
+    per-sample gradients (shape (..., C)); ``norm``: per-sample weight of
+    the mean's denominator (default 1)."""
+    w = weights_like(sample_weight, l.shape)
+    if w is None:
+        w = np.ones(l.shape)
+    l = l * w
+    g = g * w[..., None]
+    if reduction == "none":
+        return l, g, None
+    total = float(np.sum(l))
+    if reduction == "sum":
+        return total, g, None
+    n = np.ones(l.shape) if norm is None else norm
+    denom = float(np.sum(w * n))
+    return (total / denom if denom else float("nan")), g / denom, None
+
+
+def _onehot(y, c):
+    return (y[..., None] == np.arange(c)).astype(np.float64)
+
+
+def _cross_entropy(pred, target, reduction, sample_weight, class_weight=None,
+                   ignore_index=-100, label_smoothing=0.0):
+    z = np.asarray(pred, dtype=np.float64)
+    c = z.shape[-1]
+    t = np.asarray(target)
+    cw = np.ones(c) if class_weight is None else np.asarray(class_weight, dtype=np.float64)
+    eps = label_smoothing
+    with np.errstate(all="ignore"):
+        logp = _log_softmax(z)
+        p = np.exp(logp)
+        if t.dtype.kind == "f" and t.shape == z.shape:
+            q = cw * (t.astype(np.float64) * (1 - eps) + eps / c)
+            norm = None
+        else:
+            y = t.astype(np.int64)
+            keep = y != ignore_index
+            ys = np.where(keep, y, 0)
+            onehot = _onehot(ys, c)
+            q = (1 - eps) * cw[ys][..., None] * onehot + (eps / c) * cw
+            q = q * keep[..., None]
+            norm = cw[ys] * keep
+        l = np.sum(np.where(q == 0, 0.0, -q * logp), axis=-1)
+        g = np.sum(q, axis=-1, keepdims=True) * p - q
+        return _reduce(l, g, reduction, sample_weight, norm)
+
+
+def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0,
+                      variant="crammer_singer"):
+    s = np.asarray(pred, dtype=np.float64)
+    c = s.shape[-1]
+    y = np.asarray(target).astype(np.int64)
+    onehot = _onehot(y, c).astype(bool)
+    sy = np.take_along_axis(s, y[..., None], axis=-1)
+    with np.errstate(all="ignore"):
+        if variant == "weston_watkins":
+            d = margin - sy + s
+            active = (d > 0) & ~onehot
+            l = np.sum(np.where(active, d, 0.0), axis=-1) / c
+            g = active / c - onehot * (np.sum(active, axis=-1, keepdims=True) / c)
+        else:
+            others = np.where(onehot, -np.inf, s)
+            j = np.argmax(others, axis=-1)
+            d = margin + np.max(others, axis=-1) - sy[..., 0]
+            l = np.maximum(d, 0.0)
+            on = (d > 0)[..., None]
+            g = on * (_onehot(j, c) - onehot)
+        bad = np.any(np.isnan(s), axis=-1)
+        l = np.where(bad, np.nan, l)
+        g = np.where(bad[..., None], np.nan, g)
+        return _reduce(l, g, reduction, sample_weight)
+
+
+def _softmax_focal(pred, target, reduction, sample_weight, gamma=2.0, class_weight=None):
+    z = np.asarray(pred, dtype=np.float64)
+    c = z.shape[-1]
+    y = np.asarray(target).astype(np.int64)
+    cw = np.ones(c) if class_weight is None else np.asarray(class_weight, dtype=np.float64)
+    onehot = _onehot(y, c)
+    with np.errstate(all="ignore"):
+        logp = _log_softmax(z)
+        p = np.exp(logp)
+        lpy = np.sum(logp * onehot, axis=-1)
+        py = np.exp(lpy)
+        u = np.sum(p * (1 - onehot), axis=-1)  # 1 - p_y without cancellation
+        pw = u**gamma
+        cwy = cw[y]
+        l = -cwy * pw * lpy
+        # d l / d z_k = cw_y (p_k - [k=y]) (u^gamma - gamma p_y u^(gamma-1) log p_y)
+        b = np.where(u > 0, gamma * py * u ** (gamma - 1) * lpy, 0.0) if gamma else 0.0
+        a = cwy * (pw - b)
+        g = a[..., None] * (p - onehot)
+        return _reduce(l, g, reduction, sample_weight, cwy)
+
+
+def _kl_div(pred, target, reduction, sample_weight, log_target=False):
+    lp = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if log_target:
+            pt, logt = np.exp(t), t
+        else:
+            pt, logt = t, np.log(t)
+        term = np.where((pt == 0) & ~np.isnan(lp), 0.0, pt * (logt - lp))
+        l = np.sum(term, axis=-1)
+        g = np.where(np.isnan(lp), np.nan, -pt)
+        return _reduce(l, g, reduction, sample_weight)
+
+
+def _brier(pred, target, reduction, sample_weight):
+    p = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target)
+    if t.shape == p.shape:  # binary, element-wise: rows of one class
+        d = p - t.astype(np.float64)
+        v, g, _ = _reduce(d * d, (2 * d)[..., None], reduction, sample_weight)
+        return v, g[..., 0], None
+    d = p - _onehot(t.astype(np.int64), p.shape[-1])
+    return _reduce(np.sum(d * d, axis=-1), 2 * d, reduction, sample_weight)
+
+
+def _categorical_hinge(pred, target, reduction, sample_weight):
+    s = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    c = s.shape[-1]
+    with np.errstate(all="ignore"):
+        pos = np.sum(t * s, axis=-1)
+        negs = (1 - t) * s
+        k = np.argmax(negs, axis=-1)
+        d = np.max(negs, axis=-1) - pos + 1
+        l = np.maximum(d, 0.0)
+        on = (d > 0)[..., None]
+        kk = _onehot(k, c)
+        g = on * (kk * (1 - t) - t)
+        bad = np.isnan(d) | np.any(np.isnan(s), axis=-1)
+        l = np.where(bad, np.nan, l)
+        g = np.where(bad[..., None], np.nan, g)
+        return _reduce(l, g, reduction, sample_weight)
+
+
+cross_entropy = RefLoss("cross_entropy", _cross_entropy)
+multiclass_hinge = RefLoss("multiclass_hinge", _multiclass_hinge)
+softmax_focal = RefLoss("softmax_focal", _softmax_focal)
+kl_div = RefLoss("kl_div", _kl_div)
+brier = RefLoss("brier", _brier)
+categorical_hinge = RefLoss("categorical_hinge", _categorical_hinge)

@@ -1,0 +1,178 @@
+"""Reference regression losses (see fastloss.regression for the formulas)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import math
+
+from fastloss.reference._base import RefLoss, elementwise, weights_like
+
+__all__ = [
+    "mse",
+    "mae",
+    "huber",
+    "smooth_l1",
+    "log_cosh",
+    "quantile",
+    "mape",
+    "msle",
+    "rmse",
+    "poisson_nll",
+    "gaussian_nll",
+    "tweedie",
+]
+
+
+def _mse(p, y):
+    r = p - y
+    return r * r, 2 * r, np.full_like(r, 2.0) + 0 * r
+
+
+def _mae(p, y):
+    r = p - y
+    return np.abs(r), np.sign(r), None
+
+
+def _huber(p, y, delta=1.0):
+    r = p - y
+    inside = np.abs(r) < delta
+    l = np.where(inside, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+    g = np.where(inside, r, delta * np.sign(r))
+    h = np.where(inside, 1.0, 0.0) + 0 * r
+    return l, g, h
+
+
+def _smooth_l1(p, y, beta=1.0):
+    r = p - y
+    inside = np.abs(r) < beta
+    l = np.where(inside, 0.5 * r * r / beta, np.abs(r) - 0.5 * beta)
+    g = np.where(inside, r / beta, np.sign(r))
+    return l, g, None
+
+
+mse = RefLoss("mse", elementwise(_mse), has_hess=True)
+mae = RefLoss("mae", elementwise(_mae))
+huber = RefLoss("huber", elementwise(_huber), has_hess=True)
+smooth_l1 = RefLoss("smooth_l1", elementwise(_smooth_l1))
+
+
+def _log_cosh(p, y):
+    r = p - y
+    a = np.abs(r)
+    # log cosh r = log1p(cosh r - 1) = log1p(2 sinh(r/2)^2): accurate near 0;
+    # |r| + log1p(exp(-2|r|)) - log 2 beyond, where cosh would overflow.
+    small = np.log1p(2.0 * np.sinh(0.5 * a) ** 2)
+    big = a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+    l = np.where(a < 1.0, small, big)
+    t = np.tanh(r)
+    h = 1.0 / np.cosh(np.minimum(a, 700.0)) ** 2  # sech^2; underflows to 0 far out
+    return l, t, h + 0 * r
+
+
+def _quantile(p, y, quantile=0.5):
+    q = quantile
+    d = y - p
+    l = np.maximum(q * d, (q - 1.0) * d)
+    g = np.where(d >= 0, -q, 1.0 - q) + 0 * d
+    return l, g, 0 * d
+
+
+def _mape(p, y):
+    den = np.maximum(np.abs(y), np.finfo(np.float64).eps)
+    r = p - y
+    return np.abs(r) / den, np.sign(r) / den, None
+
+
+def _msle(p, y):
+    d = np.log1p(p) - np.log1p(y)
+    return d * d, 2.0 * d / (1.0 + p), None
+
+
+def _poisson_nll(p, y, log_input=True, full=False, eps=1e-8):
+    if log_input:
+        l = np.exp(p) - y * p
+        g = np.exp(p) - y
+        h = np.exp(p)
+    else:
+        l = p - y * np.log(p + eps)
+        g = 1.0 - y / (p + eps)
+        h = y / (p + eps) ** 2
+    if full:
+        ys = np.where(y > 1, y, 1.0)
+        stirling = ys * np.log(ys) - ys + 0.5 * np.log(2 * np.pi * ys)
+        l = l + np.where(y > 1, stirling, 0.0)
+    return l, g, h
+
+
+def _var_like(var, shape):
+    v = np.asarray(var, dtype=np.float64)
+    if v.shape != tuple(shape) and v.ndim >= 1 and v.shape == tuple(shape[:-1]):
+        v = v[..., None]
+    return np.broadcast_to(v, shape)
+
+
+def _gaussian_nll(p, y, var=None, full=False, eps=1e-6):
+    v = np.maximum(_var_like(var, p.shape), eps)
+    r = p - y
+    l = 0.5 * (np.log(v) + r**2 / v)
+    if full:
+        l = l + 0.5 * np.log(2 * np.pi)
+    return l, r / v, None
+
+
+def _tweedie_mean(mu, y, power):
+    """Deviance, d/dmu and d2/dmu2 (scikit-learn's unit deviance, factor 2)."""
+    p = power
+    if p == 0:
+        dev = (y - mu) ** 2
+    elif p == 1:
+        ylog = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+        dev = 2 * (ylog - y + mu) + 0 * y
+    elif p == 2:
+        dev = 2 * (np.log(mu / y) + y / mu - 1)
+    else:
+        yp = np.where(y > 0, y, 0.0) ** (2 - p) if p < 0 else y ** (2 - p)
+        dev = 2 * (yp / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p)
+                   + mu ** (2 - p) / (2 - p))
+    d1 = 2 * (mu - y) * mu ** (-p)
+    d2 = 2 * (p * y + (1 - p) * mu) * mu ** (-p - 1)
+    return dev, d1, d2
+
+
+def _tweedie(s, y, power=1.5, link="identity"):
+    if link == "identity":
+        return _tweedie_mean(s, y, power)
+    mu = np.exp(s)  # chain rule: dmu/ds = d2mu/ds2 = mu
+    dev, d1, d2 = _tweedie_mean(mu, y, power)
+    return dev, d1 * mu, d2 * mu * mu + d1 * mu
+
+
+def _rmse(pred, target, reduction, sample_weight):
+    p = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    w = weights_like(sample_weight, p.shape)
+    w = np.ones_like(p) if w is None else w
+    r = p - y
+    sq = w * r * r
+    W = float(np.sum(w))
+    with np.errstate(all="ignore"):
+        root = math.sqrt(float(np.sum(sq)) / W) if W else float("nan")
+        # d sqrt(sum(w r^2) / W) / dp = w r / (W sqrt(...)); 0 at a zero RMSE
+        g_mean = np.zeros_like(r) if root == 0 else w * r / (W * root)
+        if reduction == "mean":
+            return root, g_mean, None
+        if reduction == "sum":
+            return W * root, W * g_mean, None
+        shares = np.zeros_like(sq) if root == 0 else sq / root
+        return shares, W * g_mean, None
+
+
+log_cosh = RefLoss("log_cosh", elementwise(_log_cosh), has_hess=True)
+quantile = RefLoss("quantile", elementwise(_quantile), has_hess=True)
+mape = RefLoss("mape", elementwise(_mape))
+msle = RefLoss("msle", elementwise(_msle))
+rmse = RefLoss("rmse", _rmse)
+poisson_nll = RefLoss("poisson_nll", elementwise(_poisson_nll), has_hess=True)
+gaussian_nll = RefLoss("gaussian_nll", elementwise(_gaussian_nll))
+tweedie = RefLoss("tweedie", elementwise(_tweedie), has_hess=True)
