@@ -1,0 +1,41 @@
+"""Valid inputs for every registered loss: the property tests draw on these.
+
+``CASES[name](rng, dtype, n)`` returns ``(pred, target, params)`` with about
+``n`` samples. A loss added to the registry without a case here fails
+``test_every_loss_has_a_case``, so nothing escapes the property tests.
+``PER_SAMPLE`` says how the per-sample losses relate to pred (for weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CASES = {}
+
+
+def case(*names):
+    def deco(f):
+        for n in names:
+            CASES[n] = f
+        return f
+
+    return deco
+
+
+def make(name, rng, dtype=np.float64, n=40):
+    return CASES[name](rng, dtype, n)
+
+
+# Each family keeps its cases in tests/cases_<family>.py; importing them here
+# registers them.
+def _load_family_cases():
+    import glob
+    import importlib
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(here, "cases_*.py"))):
+        importlib.import_module(os.path.splitext(os.path.basename(path))[0])
+
+
+_load_family_cases()

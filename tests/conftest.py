@@ -1,0 +1,47 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # the shared `cases` module
+
+import fastloss as fl  # noqa: E402
+
+
+def pytest_report_header(config):
+    from fastloss import _config
+
+    cfg = _config.config()
+    try:
+        import torch
+
+        torch_v = torch.__version__
+    except ImportError:
+        torch_v = "not installed"
+    try:
+        import sklearn
+
+        sk_v = sklearn.__version__
+    except ImportError:
+        sk_v = "not installed"
+    return [
+        f"fastloss {cfg['version']} from {os.path.dirname(fl.__file__)}",
+        f"ISA {cfg['isa']} (compiled {', '.join(cfg['isa_compiled'])}; "
+        f"CPU supports {', '.join(cfg['isa_supported'])}); threads {cfg['threads']}; "
+        f"OpenMP {cfg['openmp']}",
+        f"numpy {np.__version__}; torch {torch_v}; scikit-learn {sk_v}",
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = fl.get_num_threads()
+    yield
+    fl.set_num_threads(None)
+    assert fl.get_num_threads() == before
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,131 @@
+"""The engine: threads, ISA selection, configuration, fork safety, GIL release."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import _core
+
+
+def test_set_and_get_num_threads():
+    fl.set_num_threads(3)
+    assert fl.get_num_threads() == 3
+    fl.set_num_threads(None)
+    assert fl.get_num_threads() == _core.omp_max_threads()
+
+
+def test_threadpoolctl_limits_the_default():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fl.get_num_threads() == 1
+    assert fl.get_num_threads() == _core.omp_max_threads()
+
+
+def test_show_config_reports_isa_threads_and_flags():
+    buf = io.StringIO()
+    fl.show_config(file=buf)
+    text = buf.getvalue()
+    assert f"ISA level        : {_core.isa()}" in text
+    assert "baseline" in text and "threads" in text and "compiler" in text
+    assert "-march=native" not in text
+
+
+def test_best_isa_is_chosen_by_default():
+    if os.environ.get("FASTLOSS_ISA"):
+        assert _core.isa() == os.environ["FASTLOSS_ISA"]
+    else:
+        assert _core.isa() == _core.supported_isas()[-1]
+
+
+def run_python(code, **env):
+    e = dict(os.environ)
+    e.pop("FASTLOSS_ISA", None)
+    e.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("level", _core.supported_isas())
+def test_fastloss_isa_env_forces_a_level(level):
+    r = run_python("from fastloss import _core; print(_core.isa())", FASTLOSS_ISA=level)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == level
+
+
+def test_fastloss_isa_env_refuses_unknown_or_unsupported():
+    r = run_python("import fastloss", FASTLOSS_ISA="sse9")
+    assert r.returncode != 0 and "unknown ISA level 'sse9'" in r.stderr
+    missing = [lv for lv in ("avx2", "avx512") if lv not in _core.supported_isas()]
+    for lv in missing:
+        r = run_python("import fastloss", FASTLOSS_ISA=lv)
+        assert r.returncode != 0 and "does not support" in r.stderr
+
+
+def test_set_isa_refuses_unknown_level():
+    with pytest.raises(ValueError, match="unknown ISA level"):
+        _core.set_isa("mmx")
+
+
+def _child_mse(q):
+    x = np.arange(200000, dtype=np.float64)
+    q.put((fl.mse(x, x + 1.0), _core.forked_child_serial()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_serially_and_does_not_hang():
+    fl.set_num_threads(2)
+    x = np.arange(200000, dtype=np.float64)
+    assert fl.mse(x, x + 1.0) == 1.0  # a parallel region ran in the parent
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_mse, args=(q,))
+    with pytest.warns(DeprecationWarning) if sys.version_info >= (3, 12) else _nullcontext():
+        p.start()
+    p.join(60)
+    assert p.exitcode == 0, "forked child failed or hung"
+    value, serial = q.get(timeout=5)
+    assert value == 1.0
+    assert serial == _core.have_openmp
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_gil_is_released_during_kernels():
+    # Two Python threads calling a kernel concurrently give the same results as
+    # serial calls (and do not deadlock).
+    fl.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=500000) for _ in range(4)]
+    expected = [fl.huber(x, 0 * x) for x in xs]
+    got = [None] * 4
+
+    def work(i):
+        got[i] = fl.huber(xs[i], 0 * xs[i])
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert got == expected
+
+
+def test_large_reduction_is_exact_enough():
+    # 1e7 ones: the blocked float64 sum is exact.
+    x = np.ones(10_000_000, dtype=np.float32)
+    assert fl.mae(x, np.zeros_like(x), reduction="sum") == 1e7

@@ -1,0 +1,291 @@
+"""Properties every registered loss must have (sklearn test_loss.py style).
+
+Parametrized over ``fastloss.available()``: a loss is tested here the moment
+it is registered (and ``test_every_loss_has_a_case`` makes sure it can be).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastloss as fl
+import fastloss.reference as R
+from cases import CASES, make
+
+ALL = fl.available()
+HESS = [n for n in ALL if fl.get(n).has_hess]
+DTYPES = [np.float32, np.float64]
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def rtol_for(dtype):
+    return 1e-10 if np.dtype(dtype) == np.float64 else 2e-5
+
+
+def assert_close(actual, expected, dtype, what=""):
+    if np.isscalar(expected) or np.ndim(expected) == 0:
+        assert isinstance(actual, float), f"{what}: expected a Python float, got {type(actual)}"
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, what
+    rtol = rtol_for(dtype)
+    finite = np.isfinite(expected)
+    scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale + 1e-300,
+                               err_msg=what)
+
+
+def weights_for(loss, pred, target, params, rng):
+    shape = np.shape(loss(pred, target, reduction="none", **params))
+    return rng.uniform(0.1, 2.0, size=shape).astype(pred.dtype)
+
+
+def test_every_loss_has_a_case_and_reference():
+    assert ALL, "empty catalogue"
+    for n in ALL:
+        assert n in CASES, f"no test case for {n}: add one to tests/cases.py"
+        assert R.get(n) is not None
+        assert fl.get(n).__doc__ and len(fl.get(n).__doc__) > 200, f"{n}: missing docstring"
+        assert fl.get(n).peer, f"{n}: no peer named"
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_matches_reference(name, dtype, reduction, weighted, rng):
+    loss, ref = fl.get(name), R.get(name)
+    pred, target, params = make(name, rng, dtype)
+    w = weights_for(loss, pred, target, params, rng) if weighted else None
+    v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    assert_close(v, rv, dtype, f"{name} value")
+    assert_close(g, rg, dtype, f"{name} grad")
+    assert g.dtype == np.dtype(dtype) and g.shape == pred.shape
+    if reduction == "none":
+        assert v.dtype == np.dtype(dtype)
+    if loss.has_hess:
+        gh, hh = loss.grad_hess(pred, target, reduction=reduction, sample_weight=w, **params)
+        rgh, rhh = ref.grad_hess(pred, target, reduction=reduction, sample_weight=w, **params)
+        assert_close(gh, rgh, dtype, f"{name} grad_hess grad")
+        assert_close(hh, rhh, dtype, f"{name} grad_hess hess")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.one_of(st.integers(1, 50), st.integers(1000, 6000)),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    weighted=st.booleans(),
+    strided=st.booleans(),
+)
+@pytest.mark.parametrize("name", ALL)
+def test_random_inputs_hypothesis(name, seed, n, dtype, reduction, weighted, strided):
+    rng = np.random.default_rng(seed)
+    loss, ref = fl.get(name), R.get(name)
+    pred, target, params = make(name, rng, dtype, n)
+    w = weights_for(loss, pred, target, params, rng) if weighted else None
+    if strided:  # same values, non-contiguous memory
+        pred = np.repeat(pred, 2, axis=-1)[..., ::2]
+        assert not pred.flags.c_contiguous
+    v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    assert_close(v, rv, dtype, f"{name} value")
+    assert_close(g, rg, dtype, f"{name} grad")
+
+
+EXACT_GRAD = [n for n in ALL if fl.get(n).grad_exact]
+
+
+@pytest.mark.parametrize("name", EXACT_GRAD)
+def test_reference_grad_matches_finite_differences(name):
+    rng = np.random.default_rng(7)
+    ref = R.get(name)
+    pred, target, params = make(name, rng, np.float64, 6)
+    g = ref.grad(pred, target, reduction="sum", **params)
+    h = 1e-5 * np.maximum(1.0, np.abs(pred))
+    fd = np.empty_like(pred)
+    for i in range(pred.size):
+
+        def f(d):
+            p = pred.copy()
+            p.flat[i] += d
+            return ref(p, target, reduction="sum", **params)
+
+        hi = h.flat[i]
+        fd.flat[i] = (-f(2 * hi) + 8 * f(hi) - 8 * f(-hi) + f(-2 * hi)) / (12 * hi)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * max(1.0, np.max(np.abs(fd))))
+
+
+@pytest.mark.parametrize("name", HESS)
+def test_reference_hess_matches_finite_differences(name):
+    rng = np.random.default_rng(8)
+    ref = R.get(name)
+    pred, target, params = make(name, rng, np.float64, 6)
+    _, hess = ref.grad_hess(pred, target, reduction="none", **params)
+    step = 1e-5 * np.maximum(1.0, np.abs(pred))
+    gp = ref.grad(pred + step, target, reduction="none", **params)
+    gm = ref.grad(pred - step, target, reduction="none", **params)
+    fd = (gp - gm) / (2 * step)
+    if fl.get(name).hess_exact:
+        np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-6)
+    else:  # an approximation must at least be positive where the loss is convex
+        assert np.all(hess >= 0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_fused_equals_separate(name, reduction, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    v, g = loss.value_and_grad(pred, target, reduction=reduction, **params)
+    np.testing.assert_array_equal(v, loss(pred, target, reduction=reduction, **params))
+    np.testing.assert_array_equal(g, loss.grad(pred, target, reduction=reduction, **params))
+    if loss.has_hess:
+        gh, _ = loss.grad_hess(pred, target, reduction=reduction, **params)
+        np.testing.assert_allclose(gh, g, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_out_is_written_in_place(name, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    out = np.full_like(pred, np.nan)
+    g = loss.grad(pred, target, out=out, **params)
+    assert g is out and np.shares_memory(g, out)
+    np.testing.assert_array_equal(out, loss.grad(pred, target, **params))
+    out2 = np.full_like(pred, np.nan)
+    v, g2 = loss.value_and_grad(pred, target, out=out2, **params)
+    assert g2 is out2
+    if loss.has_hess:
+        bufs = (np.empty_like(pred), np.empty_like(pred))
+        gh = loss.grad_hess(pred, target, out=bufs, **params)
+        assert gh[0] is bufs[0] and gh[1] is bufs[1]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unit_weights_equal_unweighted(name, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    ones = np.ones(np.shape(loss(pred, target, reduction="none", **params)))
+    for red in REDUCTIONS:
+        a = loss.value_and_grad(pred, target, reduction=red, **params)
+        b = loss.value_and_grad(pred, target, reduction=red, sample_weight=ones, **params)
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-14)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sum_is_mean_times_count(name, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    n = np.size(loss(pred, target, reduction="none", **params))
+    s = loss(pred, target, reduction="sum", **params)
+    m = loss(pred, target, reduction="mean", **params)
+    assert s == pytest.approx(m * n, rel=1e-12)
+    gs = loss.grad(pred, target, reduction="sum", **params)
+    gm = loss.grad(pred, target, reduction="mean", **params)
+    np.testing.assert_allclose(gs, gm * n, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_does_not_change_a_bit(name, dtype):
+    loss = fl.get(name)
+    rng = np.random.default_rng(3)
+    pred, target, params = make(name, rng, dtype, 60000)
+    results = []
+    for t in (1, 2, 7):
+        fl.set_num_threads(t)
+        v, g = loss.value_and_grad(pred, target, **params)
+        vn = loss(pred, target, reduction="none", **params)
+        results.append((v, g, vn))
+    for v, g, vn in results[1:]:
+        assert v == results[0][0]
+        np.testing.assert_array_equal(g, results[0][1])
+        np.testing.assert_array_equal(vn, results[0][2])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_nan_propagates(name, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    pred = pred.copy()
+    pred.flat[0] = np.nan
+    assert np.isnan(loss(pred, target, **params))
+    assert np.isnan(loss(pred, target, reduction="none", **params)).any()
+    assert np.isnan(loss.grad(pred, target, **params).flat[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    expected = loss.value_and_grad(pred, target, **params)
+    # Fortran order / reversed views hold the same values
+    big = np.concatenate([pred, pred], axis=0)[: pred.shape[0]]
+    assert np.array_equal(big, pred)
+    pf = np.asfortranarray(pred)
+    v, g = loss.value_and_grad(pf, target, **params)
+    assert v == expected[0]
+    np.testing.assert_array_equal(g, expected[1])
+    ro = pred.copy()
+    ro.flags.writeable = False
+    assert loss(ro, target, **params) == expected[0]
+    mm = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=pred.dtype,
+                                   shape=pred.shape)
+    mm[...] = pred
+    mm.flush()
+    mr = np.load(tmp_path / "p.npy", mmap_mode="r")
+    assert loss(mr, target, **params) == expected[0]
+    del mm, mr
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_dtype_is_kept_and_other_reals_converted(name, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng, np.float32)
+    assert loss.grad(pred, target, **params).dtype == np.float32
+    v = loss(pred, target, **params)
+    assert isinstance(v, float)
+    p16 = pred.astype(np.float16)
+    assert loss.grad(p16, target, **params).dtype == np.float32
+    assert loss(pred.tolist(), target, **params) == pytest.approx(v, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pickle_and_metadata(name):
+    loss = fl.get(name)
+    assert pickle.loads(pickle.dumps(loss)) is loss
+    assert loss.name == name and repr(loss).startswith("<fastloss.")
+    assert isinstance(loss.params, dict) or hasattr(loss.params, "items")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_isa_level_gives_the_same_bits(name):
+    from fastloss import _core
+
+    loss = fl.get(name)
+    rng = np.random.default_rng(11)
+    pred, target, params = make(name, rng, np.float32, 5000)
+    p64, t64 = pred.astype(np.float64), target if target.dtype.kind != "f" else target.astype(np.float64)
+    chosen = _core.isa()
+    results = {}
+    try:
+        for level in _core.supported_isas():
+            _core.set_isa(level)
+            results[level] = (loss.value_and_grad(pred, target, **params),
+                              loss.value_and_grad(p64, t64, **params))
+    finally:
+        _core.set_isa(chosen)
+    base = results["baseline"]
+    for level, r in results.items():
+        for (v, g), (bv, bg) in zip(r, base):
+            assert v == bv, level
+            np.testing.assert_array_equal(g, bg, err_msg=level)
