@@ -164,3 +164,25 @@ def test_core_rejects_unsafe_arrays_directly():
         _core.regression(0, 1, 2, p, p, None, None, None, None, None, 0, 0, 0, 0)
     with pytest.raises(ValueError, match="no Hessian"):
         _core.regression(1, 3, 0, p, p, None, None, None, np.empty(10), np.empty(10), 0, 0, 0, 0)
+
+
+def test_checked_parameters_are_not_confused_across_calls():
+    """The hot path reuses checked keywords: equal-comparing values of other types must
+    still be checked on their own (1 == 1.0 == True)."""
+    p, t = np.zeros(4), np.ones(4)
+    assert fl.huber(p, t, delta=1) == fl.huber(p, t, delta=1.0)
+    with pytest.raises(TypeError, match="delta must be a real number"):
+        fl.huber(p, t, delta=True)
+    assert fl.huber(p, t, delta=0.5) != fl.huber(p, t, delta=2.0)
+    with pytest.raises(ValueError, match="delta must be > 0"):
+        fl.huber(p, t, delta=-0.5)
+    for _ in range(100):  # more distinct keywords than the cache holds
+        fl.huber(p, t, delta=float(np.random.default_rng().uniform(0.1, 9)))
+    assert fl.huber(p, t, delta=0.5) == fl.reference.huber(p, t, delta=0.5)
+
+
+def test_bindings_refuse_non_arrays_where_arrays_go():
+    p = np.zeros(3)
+    with pytest.raises(TypeError, match="target: expected a NumPy array"):
+        fl.mse._kernel(fl.mse._id, 0, 2, p, [0.0, 1.0, 2.0], None, None, None, None, None,
+                       0.0, 0.0, 0.0, 0.0)

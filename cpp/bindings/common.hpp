@@ -20,11 +20,19 @@ namespace bind {
 namespace py = pybind11;
 
 inline DType dtype_of(const py::array& a, const char* name) {
-  const char kind = a.dtype().kind();
-  const auto size = a.dtype().itemsize();
+  const py::dtype dt = a.dtype();
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
   if (kind == 'f' && size == 4) return DType::f32;
   if (kind == 'f' && size == 8) return DType::f64;
   throw py::type_error(std::string(name) + ": expected a float32 or float64 array");
+}
+
+// h as an array, refusing anything else (a handle is not checked by pybind11).
+inline py::array as_array(const py::handle& h, const char* name) {
+  if (!py::isinstance<py::array>(h))
+    throw py::type_error(std::string(name) + ": expected a NumPy array");
+  return py::reinterpret_borrow<py::array>(h);
 }
 
 inline void check_layout(const py::array& a, const char* name, int64_t n) {
@@ -38,7 +46,7 @@ inline void check_layout(const py::array& a, const char* name, int64_t n) {
 // An input array of the call's dtype, or nullptr for None.
 inline const void* in_ptr(const py::handle& h, DType dt, int64_t n, const char* name) {
   if (h.is_none()) return nullptr;
-  const auto a = py::reinterpret_borrow<py::array>(h);
+  const auto a = as_array(h, name);
   if (dtype_of(a, name) != dt)
     throw py::type_error(std::string(name) + ": dtype differs from pred's");
   check_layout(a, name, n);
@@ -48,7 +56,7 @@ inline const void* in_ptr(const py::handle& h, DType dt, int64_t n, const char* 
 // A writable output array of the call's dtype, or nullptr for None.
 inline void* out_ptr(const py::handle& h, DType dt, int64_t n, const char* name) {
   if (h.is_none()) return nullptr;
-  auto a = py::reinterpret_borrow<py::array>(h);
+  auto a = as_array(h, name);
   if (dtype_of(a, name) != dt)
     throw py::type_error(std::string(name) + ": dtype differs from pred's");
   check_layout(a, name, n);

@@ -14,7 +14,7 @@ using fastloss::bind::out_ptr;
 
 const int64_t* labels_ptr(const py::handle& h, int64_t n) {
   if (h.is_none()) return nullptr;
-  const auto a = py::reinterpret_borrow<py::array>(h);
+  const auto a = fastloss::bind::as_array(h, "labels");
   if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 8)
     throw py::type_error("labels: expected an int64 array");
   fastloss::bind::check_layout(a, "labels", n);
@@ -23,7 +23,7 @@ const int64_t* labels_ptr(const py::handle& h, int64_t n) {
 
 const double* class_weight_ptr(const py::handle& h, int64_t n) {
   if (h.is_none()) return nullptr;
-  const auto a = py::reinterpret_borrow<py::array>(h);
+  const auto a = fastloss::bind::as_array(h, "class_weight");
   if (a.dtype().kind() != 'f' || a.dtype().itemsize() != 8)
     throw py::type_error("class_weight: expected a float64 array");
   fastloss::bind::check_layout(a, "class_weight", n);

@@ -53,6 +53,15 @@ def get(name: str) -> Loss:
         raise ValueError(f"unknown loss {name!r}{hint} (see fastloss.available())") from None
 
 
+def __getattr__(name: str):
+    # fastloss.reference (the NumPy oracle) is imported on first use only.
+    if name == "reference":
+        import importlib
+
+        return importlib.import_module("fastloss.reference")
+    raise AttributeError(f"module 'fastloss' has no attribute {name!r}")
+
+
 __all__ = [
     "Loss",
     "available",

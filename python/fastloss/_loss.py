@@ -264,6 +264,8 @@ class Loss:
         self.peer = peer
         self._params = {p.name: p for p in params}
         self.params: Mapping[str, Any] = {p.name: p.default for p in params}
+        self._resolved_defaults: dict[str, Any] | None = None
+        self._resolved_cache: dict[tuple, dict[str, Any]] = {}
         self.pred_name = pred_name
         self.target_name = target_name
         self.__doc__ = doc
@@ -306,7 +308,30 @@ class Loss:
     # -- shared machinery ---------------------------------------------------
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults filled in, unknown names refused, every value checked."""
+        """Defaults filled in, unknown names refused, every value checked.
+
+        Checked results are reused for repeated scalar keywords (the hot path
+        of a training loop); callers must not modify the returned dict.
+        """
+        if not given:
+            d = self._resolved_defaults
+            if d is None:
+                d = self._resolved_defaults = self._resolve(given)
+            return d
+        # Scalar keywords repeat from call to call: remember their checked form.
+        try:
+            key = (*given.items(), *map(type, given.values()))
+            hit = self._resolved_cache.get(key)
+        except TypeError:  # an unhashable value (an array): check every time
+            return self._resolve(given)
+        if hit is None:
+            hit = self._resolve(given)
+            if len(self._resolved_cache) >= 64:
+                self._resolved_cache.clear()
+            self._resolved_cache[key] = hit
+        return hit
+
+    def _resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         for k in given:
             if k not in self._params:
                 known = ", ".join(self._params) or "none"
@@ -378,7 +403,7 @@ class ElementwiseLoss(Loss):
         target = as_float(target, self.target_name, dt)
         if pred.shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params) if (params or self._params) else {}
+        p = self.resolve_params(params)
         slots, aux = (0.0, 0.0, 0.0, 0.0), None
         if self._pack is not None:
             slots, aux, target = self._pack(p, pred, target)

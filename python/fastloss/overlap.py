@@ -19,6 +19,7 @@ Values outside [0, 1] are not checked: the formulas are applied as written.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -119,8 +120,8 @@ class SliceLoss(Loss):
         kept = tuple(i for i in range(len(shape)) if i not in summed)
         perm = kept + summed
         loss_shape = tuple(shape[i] for i in kept)
-        S = int(np.prod(loss_shape, dtype=np.int64))
-        K = int(np.prod([shape[i] for i in summed], dtype=np.int64))
+        S = math.prod(loss_shape)
+        K = math.prod(shape[i] for i in summed)
         moved = perm != tuple(range(len(shape)))
         if moved:  # summed axes last, one copy; free when they already are
             pred = np.ascontiguousarray(pred.transpose(perm))
