@@ -34,6 +34,9 @@ FL_INLINE void fill(T* g, int64_t C, T v) {
 FL_INLINE double nan_d() { return std::numeric_limits<double>::quiet_NaN(); }
 
 // Softmax statistics of one row: max m, sum of exp(z - m), log-sum-exp.
+// The second constructor also leaves e_k = exp(z_k - m) in e[0..C) (the
+// gradient buffer), so the gradient pass scales them instead of calling exp
+// again; both give the same bits (the same T values are summed).
 template <class T>
 struct Softmax {
   T m;
@@ -45,8 +48,55 @@ struct Softmax {
     se = row_sum(C, [&](int64_t k) { return static_cast<double>(vm::exp(z[k] - mm)); });
     lse = static_cast<double>(m) + vm::log(se);
   }
+  FL_INLINE Softmax(const T* FL_RESTRICT z, int64_t C, T* FL_RESTRICT e) {
+    m = row_max(z, C);
+    const T mm = m;
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) e[k] = vm::exp(z[k] - mm);
+    se = row_sum(C, [&](int64_t k) { return static_cast<double>(e[k]); });
+    lse = static_cast<double>(m) + vm::log(se);
+  }
+  FL_INLINE Softmax(T m_, double se_, double lse_) : m(m_), se(se_), lse(lse_) {}
   FL_INLINE double e(const T* z, int64_t k) const { return static_cast<double>(vm::exp(z[k] - m)); }
 };
+
+// Softmax statistics of n consecutive rows of C (small) logits at once: one
+// flat exp loop over n * C elements (full vectors, where a row of 10 would
+// leave a vector loop unused) and one log loop over the rows. e[0..n*C)
+// receives exp(z - m_row); sums and logs are the per-row ones of Softmax, so
+// the bits are the same as row by row.
+template <class T>
+FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
+                            T* FL_RESTRICT m, double* FL_RESTRICT se, double* FL_RESTRICT lse) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T mi = row_max(z + i * C, C);
+    m[i] = mi;
+    for (int64_t j = 0; j < C; ++j) e[i * C + j] = mi;
+  }
+  const int64_t nc = n * C;
+  FL_SIMD
+  for (int64_t k = 0; k < nc; ++k) e[k] = vm::exp(z[k] - e[k]);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* FL_RESTRICT ei = e + i * C;
+    se[i] = row_sum(C, [&](int64_t k) { return static_cast<double>(ei[k]); });
+  }
+  FL_SIMD
+  for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log(se[i]);
+}
+
+// g[k] = e[k] * a - b * c_k in place (c_k = 1 without class weights), the
+// branch on cw hoisted so both loops vectorize.
+template <class T>
+FL_INLINE void scale_shift(T* FL_RESTRICT g, int64_t C, double a, double b,
+                           const double* FL_RESTRICT cw) {
+  if (cw != nullptr) {
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * a - b * cw[k]);
+  } else {
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * a - b);
+  }
+}
 
 }  // namespace mc
 
@@ -95,7 +145,39 @@ struct CrossEntropyLabels : LabelRows {
       if constexpr (kGrad) mc::fill(g, C, T(0));
       return 0.0;
     }
-    const mc::Softmax<T> sm(z, C);
+    return tail<kGrad>(y, z, g, gs, kGrad ? mc::Softmax<T>(z, C, g) : mc::Softmax<T>(z, C));
+  }
+
+  // Rows r0 .. r0+n-1 at once for small C (see rowwise.hpp, block rows).
+  static constexpr int64_t block_max_C = 32;
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    alignas(64) T scratch[kGrad ? 1 : kChunk * block_max_C];
+    alignas(64) T m[kChunk];
+    alignas(64) double se[kChunk], lse[kChunk];
+    T* e = kGrad ? g : scratch;
+    mc::softmax_rows(z, n, C, e, m, se, lse);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[r0 + i];
+      T* gi = kGrad ? g + i * C : nullptr;
+      bad[i] = false;
+      if (ignored(y) || out_of_range(y)) {
+        bad[i] = !ignored(y);
+        if constexpr (kGrad) mc::fill(gi, C, T(0));
+        v[i] = 0.0;
+        continue;
+      }
+      v[i] = tail<kGrad>(y, z + i * C, gi, gs[i], mc::Softmax<T>(m[i], se[i], lse[i]));
+    }
+  }
+
+  // The row's loss from its softmax statistics; with kGrad, g holds
+  // exp(z - m) on entry and the scaled gradient on return.
+  template <bool kGrad>
+  FL_INLINE double tail(int64_t y, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                        const mc::Softmax<T>& sm) const {
     const double lse = sm.lse;
     const double cwy = cwk(y);
     const double a = (1.0 - eps) * cwy;  // weight of the label's term
@@ -113,14 +195,9 @@ struct CrossEntropyLabels : LabelRows {
       const double s = a + b * cw_sum;
       const double ps = gs * s / sm.se;  // gs * s * softmax_k = ps * e_k
       const double gb = gs * b;
-      const T m = sm.m;
-      const double* cw_ = cw;
-      FL_SIMD
-      for (int64_t k = 0; k < C; ++k) {
-        const double c = cw_ != nullptr ? cw_[k] : 1.0;
-        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ps - gb * c);
-      }
-      g[y] = static_cast<T>(sm.e(z, y) * ps - gb * cwy - gs * a);
+      const double ey = static_cast<double>(g[y]);
+      mc::scale_shift(g, C, ps, gb, cw);
+      g[y] = static_cast<T>(ey * ps - gb * cwy - gs * a);
     }
     return v;
   }
@@ -149,7 +226,7 @@ struct CrossEntropyProbs {
       const double c = cw_ != nullptr ? cw_[k] : 1.0;
       return c * (static_cast<double>(t[k]) * keep + add);
     };
-    const mc::Softmax<T> sm(z, C);
+    const mc::Softmax<T> sm = kGrad ? mc::Softmax<T>(z, C, g) : mc::Softmax<T>(z, C);
     const double lse = sm.lse;
     const double v = row_sum(C, [&](int64_t k) {
       const double qk = q(k);
@@ -158,10 +235,18 @@ struct CrossEntropyProbs {
     if constexpr (kGrad) {
       const double s = row_sum(C, q);
       const double ps = gs * s / sm.se;
-      const T m = sm.m;
-      FL_SIMD
-      for (int64_t k = 0; k < C; ++k) {
-        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ps - gs * q(k));
+      if (cw_ != nullptr) {
+        FL_SIMD
+        for (int64_t k = 0; k < C; ++k) {
+          const double qk = cw_[k] * (static_cast<double>(t[k]) * keep + add);
+          g[k] = static_cast<T>(static_cast<double>(g[k]) * ps - gs * qk);
+        }
+      } else {
+        FL_SIMD
+        for (int64_t k = 0; k < C; ++k) {
+          const double qk = static_cast<double>(t[k]) * keep + add;
+          g[k] = static_cast<T>(static_cast<double>(g[k]) * ps - gs * qk);
+        }
       }
     }
     return v;

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "fastloss/api/types.hpp"
 #include "fastloss/common/config.hpp"
@@ -88,6 +89,15 @@ struct RowIO {
 
 namespace detail {
 
+// A functor may also offer `block<kGrad>(r0, n, z, g, gs[], v[], bad[])`
+// computing n <= kChunk consecutive rows at once, for C <= F::block_max_C
+// (vectorizing across rows where one row is shorter than a vector). It must
+// give the same bits as `row`.
+template <class F, class = void>
+struct has_block : std::false_type {};
+template <class F>
+struct has_block<F, std::void_t<decltype(F::block_max_C)>> : std::true_type {};
+
 // Denominator of the mean: sum_r w_r * norm(r), or sum_r w_r, or rows.
 template <class T, class F>
 double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
@@ -138,6 +148,31 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
     alignas(64) double tmp[kChunk];
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
+      if constexpr (has_block<F>::value) {
+        if (C <= F::block_max_C) {
+          alignas(64) double gsv[kChunk], vals[kChunk];
+          bool badv[kChunk];
+          for (int64_t i = 0; i < len; ++i)
+            gsv[i] = (io.weight != nullptr ? static_cast<double>(io.weight[c + i]) : 1.0) * scale;
+          f.template block<kGrad>(c, len, io.pred + c * C, kGrad ? io.out_grad + c * C : nullptr,
+                                  gsv, vals, badv);
+          for (int64_t i = 0; i < len; ++i) {
+            const int64_t r = c + i;
+            if (badv[i]) err.record(r);
+            if constexpr (kValue) {
+              const double v = vals[i];
+              const double wv = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
+              if constexpr (kReduce) {
+                tmp[i] = wv;
+              } else {
+                io.out_value[r] = static_cast<T>(wv);
+              }
+            }
+          }
+          if constexpr (kReduce) acc.add(tmp, len);
+          continue;
+        }
+      }
       for (int64_t i = 0; i < len; ++i) {
         const int64_t r = c + i;
         const double w = io.weight != nullptr ? static_cast<double>(io.weight[r]) : 1.0;
