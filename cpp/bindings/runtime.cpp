@@ -12,6 +12,18 @@ void register_runtime(py::module_& m) {
   // Choose the ISA level now, at import: a bad FASTLOSS_ISA fails the import
   // with its message rather than the first loss call.
   (void)runtime::isa();
+  // A kernel's InvalidElement becomes fastloss._core.InvalidElement (a
+  // ValueError) whose single argument is the flat index; the Python layer
+  // turns it into a message naming the argument and the value.
+  static py::exception<fastloss::InvalidElement> invalid_element(m, "InvalidElement",
+                                                                 PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fastloss::InvalidElement& e) {
+      PyErr_SetObject(invalid_element.ptr(), py::int_(e.index).ptr());
+    }
+  });
   m.def("isa", [] { return std::string(runtime::isa_name(runtime::isa())); },
         "The ISA level kernels run at.");
   m.def("set_isa", [](const std::string& name) { runtime::set_isa(runtime::isa_from_name(name)); },

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from fastloss import _core
+
 __all__ = ["Loss", "Param", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
 # Operation codes shared with the kernels (fastloss::Op).
@@ -97,6 +99,14 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
     if x.dtype != np.int64 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=np.int64)
     return x
+
+
+def element_at(x: np.ndarray, index: int):
+    """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D."""
+    where = np.unravel_index(index, x.shape) if x.ndim > 1 else index
+    if isinstance(where, tuple):
+        where = tuple(int(i) for i in where)
+    return where, x.flat[index]
 
 
 def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight"):
@@ -387,14 +397,17 @@ class ElementwiseLoss(Loss):
     ``kernel`` is the family's compiled entry point, ``kernel_id`` this loss's
     number in it, and ``pack(params, pred, target)`` turns the checked
     parameters into the kernel's four float slots and optional per-element
-    auxiliary array (and may transform the target).
+    auxiliary array (and may transform the target). Losses whose kernel checks
+    its input domain give ``explain(pred, target, index)``: the message for
+    the invalid element the kernel found at flat ``index``.
     """
 
-    def __init__(self, name, *, kernel, kernel_id, pack=None, **kw):
+    def __init__(self, name, *, kernel, kernel_id, pack=None, explain=None, **kw):
         super().__init__(name, **kw)
         self._kernel = kernel
         self._id = kernel_id
         self._pack = pack
+        self._explain = explain
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
         red = reduction_code(reduction)
@@ -417,7 +430,14 @@ class ElementwiseLoss(Loss):
             hess = prepare_out(h_out, shape, dt, "out[1]")
         elif op != VALUE:
             grad = prepare_out(out, shape, dt)
-        value = self._kernel(
-            self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots
-        )
+        try:
+            value = self._kernel(
+                self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots
+            )
+        except _core.InvalidElement as exc:
+            i = exc.args[0]
+            if self._explain is not None:
+                raise ValueError(self._explain(pred, target, i)) from None
+            raise ValueError(f"{self.name}: input outside the loss's domain at flat index {i}"
+                             ) from None
         return finish(op, red, value, value_out, grad, hess)

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import ElementwiseLoss, Param, as_float, real
+from fastloss._loss import ElementwiseLoss, Param, as_float, element_at, real
 
 __all__ = [
     "binary_cross_entropy",
@@ -38,22 +38,24 @@ _BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = 0, 1, 2, 3, 4
 
 
 def _first_bad(bad: np.ndarray, x: np.ndarray):
-    i = int(np.flatnonzero(bad)[0])
-    return np.unravel_index(i, x.shape) if x.ndim > 1 else i, x.flat[i]
+    return element_at(x, int(np.flatnonzero(bad)[0]))
 
 
-def _check_unit_interval(x: np.ndarray, name: str, what: str):
-    """Raise ValueError if an element lies outside [0, 1] (NaN passes)."""
-    bad = (x < 0) | (x > 1)
-    if bad.any():
-        where, v = _first_bad(bad, x)
-        raise ValueError(f"{name}: {what} must lie in [0, 1], got {v!r} at index {where}")
+# The kernels check input domains in their own pass and report the first bad
+# flat index; these word the message.
 
 
-def _pack_bce(p, pred, target):
-    _check_unit_interval(pred, "prob", "probabilities")
-    _check_unit_interval(target, "target", "targets")
-    return (0.0, 0.0, 0.0, 0.0), None, target
+def _explain_bce(pred, target, i):
+    for x, name, what in ((pred, "prob", "probabilities"), (target, "target", "targets")):
+        where, v = element_at(x, i)
+        if v < 0 or v > 1:
+            return f"{name}: {what} must lie in [0, 1], got {v!r} at index {where}"
+    raise AssertionError("the kernel reported a valid element")  # pragma: no cover
+
+
+def _explain_hinge(pred, target, i):
+    where, v = element_at(target, i)
+    return f"target: hinge labels must be -1 or +1 (0 is read as -1), got {v!r} at index {where}"
 
 
 def _pos_weight(name, v):
@@ -99,12 +101,6 @@ def _required(p, *names):
 
 def _pack_hinge(p, pred, target):
     (margin,) = _required(p, "margin")
-    bad = (target != 1) & (target != 0) & (target != -1) & ~np.isnan(target)
-    if bad.any():
-        where, v = _first_bad(bad, target)
-        raise ValueError(
-            f"target: hinge labels must be -1 or +1 (0 is read as -1), got {v!r} at index {where}"
-        )
     return (margin, 0.0, 0.0, 0.0), None, target
 
 
@@ -141,7 +137,7 @@ binary_cross_entropy = ElementwiseLoss(
     family="classification",
     kernel=_core.classification,
     kernel_id=_BCE,
-    pack=_pack_bce,
+    explain=_explain_bce,
     pred_name="prob",
     peer="torch.nn.functional.binary_cross_entropy",
     doc="""Binary cross-entropy of probabilities.
@@ -262,6 +258,7 @@ hinge = ElementwiseLoss(
     kernel_id=_HINGE,
     params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
+    explain=_explain_hinge,
     pred_name="score",
     peer="sklearn.metrics.hinge_loss",
     doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
@@ -301,6 +298,7 @@ squared_hinge = ElementwiseLoss(
     kernel_id=_SQUARED_HINGE,
     params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
+    explain=_explain_hinge,
     pred_name="score",
     peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
     doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.

@@ -2,10 +2,9 @@
 // one prediction (probability, logit or score) per target.
 //
 // Design: each loss is a point functor (common/point.hpp) run by the
-// element-wise driver (common/elementwise.hpp). The Python layer validates
-// what needs a pass over the data (probabilities in [0, 1], hinge labels in
-// {-1, 0, +1}) before the kernel runs, so these formulas assume valid input
-// and only have to propagate NaN.
+// element-wise driver (common/elementwise.hpp). Invalid elements are found
+// in the kernel's own pass and reported after it, so the formulas need only
+// propagate NaN.
 //
 // Numerics:
 // - Logit losses use softplus(x) = log(1 + e^x) and sigmoid from vmath,
@@ -13,6 +12,8 @@
 //   c = 0 is 0 * inf; we take its limit 0 (mul0 below), so a label that
 //   agrees with an infinite logit costs 0 and one that disagrees costs +inf,
 //   with a finite gradient. (PyTorch returns NaN there: pytorch/pytorch#49844.)
+// - Input domains (probabilities in [0, 1], hinge labels in {-1, 0, +1})
+//   are checked by the driver in the same pass (PointLoss::invalid).
 // - binary_cross_entropy clamps each log at -100 and floors the gradient's
 //   denominator p (1 - p) at float(1e-12), both exactly as ATen does
 //   (EPSILON is a float constant in ATen, so double inputs see
@@ -75,6 +76,11 @@ FL_INLINE void logistic(T x, T& spx, T& smx, T& sp, T& sm) {
 // the value is flat); it is what PyTorch's autograd returns.
 struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
   static constexpr int cost = 4;
+  static constexpr bool checks = true;  // p and y in [0, 1] (NaN passes)
+  template <class T>
+  FL_INLINE bool invalid(T p, T y) const {
+    return p < T(0) || p > T(1) || y < T(0) || y > T(1);
+  }
   template <class T>
   FL_INLINE T value(T p, T y, T) const {
     const T lp = cls::clamp_lo(vm::log(p), T(-100));
@@ -139,12 +145,22 @@ template <class T>
 FL_INLINE T pm_one(T y) {
   return y > T(0) ? T(1) : (y <= T(0) ? T(-1) : y);  // NaN stays NaN
 }
+// A hinge label is -1, 0 (read as -1) or +1; NaN passes (and gives NaN).
+template <class T>
+FL_INLINE bool bad_label(T y) {
+  return !(y == T(1) || y == T(0) || y == T(-1) || y != y);
+}
 }  // namespace cls
 
 // max(0, margin - y s). Subgradient at the kink (z = 0) is -y, as PyTorch's
 // autograd of clamp(z, min=0) gives (clamp passes the gradient where
 // z >= min).
 struct Hinge : PointLoss<Hinge> {
+  static constexpr bool checks = true;
+  template <class T>
+  FL_INLINE bool invalid(T, T y) const {
+    return cls::bad_label(y);
+  }
   double margin;
   explicit Hinge(double m) : margin(m) {}
   template <class T>
@@ -162,6 +178,11 @@ struct Hinge : PointLoss<Hinge> {
 
 // max(0, margin - y s)^2, gradient -2 y max(0, margin - y s).
 struct SquaredHinge : PointLoss<SquaredHinge> {
+  static constexpr bool checks = true;
+  template <class T>
+  FL_INLINE bool invalid(T, T y) const {
+    return cls::bad_label(y);
+  }
   double margin;
   explicit SquaredHinge(double m) : margin(m) {}
   template <class T>

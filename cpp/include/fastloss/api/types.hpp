@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 namespace fastloss {
 
@@ -33,6 +35,15 @@ struct ElemArgs {
   void* out_hess = nullptr;
   double params[4] = {0, 0, 0, 0};
   int n_threads = 1;
+};
+
+// Thrown after a kernel pass that met an element outside the loss's domain
+// (PointLoss::invalid); `index` is the lowest such flat index on any thread
+// count. The Python layer words the message (it knows the argument names).
+struct InvalidElement : std::invalid_argument {
+  int64_t index;
+  explicit InvalidElement(int64_t i)
+      : std::invalid_argument("invalid element at flat index " + std::to_string(i)), index(i) {}
 };
 
 }  // namespace fastloss

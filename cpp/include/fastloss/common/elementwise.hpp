@@ -88,6 +88,22 @@ FL_INLINE void elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
   }
 }
 
+// Records the first element of p[c..c+len), y[c..c+len) outside F's domain.
+template <class T, class F>
+FL_INLINE void check_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y, int64_t c,
+                           int64_t len, ErrorSlot& err) {
+  int bad = 0;
+  FL_PRAGMA(omp simd reduction(| : bad))
+  for (int64_t i = 0; i < len; ++i) bad |= f.invalid(p[c + i], y[c + i]) ? 1 : 0;
+  if (!bad) return;
+  for (int64_t i = 0; i < len; ++i) {
+    if (f.invalid(p[c + i], y[c + i])) {
+      err.record(c + i);
+      return;
+    }
+  }
+}
+
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
 double elem_run(const F& f, const ElemArgs& a, T scale) {
   const int64_t n = a.n;
@@ -100,6 +116,7 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
   T* oh = static_cast<T*>(a.out_hess);
   const int64_t nb = num_blocks(n);
   Partials part(kReduce ? nb : 0);
+  ErrorSlot err;
   const int nt = threads_for(n * F::cost, nb, a.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
@@ -110,10 +127,12 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
       const int64_t len = std::min(kChunk, hi - c);
       elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, x, ov, og, oh, scale, c,
                                                           len, tmp);
+      if constexpr (F::checks) check_chunk(f, p, y, c, len, err);
       if constexpr (kReduce) acc.add(tmp, len);
     }
     if constexpr (kReduce) part[b][0] = acc.total();
   });
+  if (err.failed()) throw InvalidElement(err.first());
   return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
 }
 
