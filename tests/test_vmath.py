@@ -23,8 +23,9 @@ LD = np.longdouble
 FUNCS = ("exp", "log", "log1p", "softplus", "sigmoid")
 DTYPES = (np.float32, np.float64)
 
-# Max ulp error allowed, per function and dtype (measured maxima: exp 1.00,
-# log 0.84/0.80, log1p 0.88, softplus 1.56/1.53, sigmoid 2.14/2.00).
+# Max ulp error allowed, per function and dtype (largest seen on these sweeps,
+# float32/float64: exp 0.97/0.95, log 0.81/0.84, log1p 0.88/0.87, softplus
+# 1.59/1.58, sigmoid 2.25/2.19).
 BOUND = {
     ("exp", np.float32): 1.0, ("exp", np.float64): 1.0,
     ("log", np.float32): 1.0, ("log", np.float64): 1.0,
