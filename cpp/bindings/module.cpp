@@ -9,6 +9,7 @@ void register_classification(py::module_& m);
 void register_multiclass(py::module_& m);
 void register_overlap(py::module_& m);
 void register_boxes(py::module_& m);
+void register_vmath(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   register_multiclass(m);
   register_overlap(m);
   register_boxes(m);
+  register_vmath(m);
 }

@@ -1,0 +1,39 @@
+// _vmath(name, x) -> new array: fastloss's vectorized math element by
+// element at the dispatched ISA level (internal: tests and benchmarks).
+#include "fastloss/api/vmath.hpp"
+
+#include <string>
+
+#include "common.hpp"
+
+namespace py = pybind11;
+
+void register_vmath(py::module_& m) {
+  m.def(
+      "_vmath",
+      [](const std::string& name, const py::array& x) -> py::array {
+        using fastloss::VmathFn;
+        VmathFn fn;
+        if (name == "exp") fn = VmathFn::exp;
+        else if (name == "log") fn = VmathFn::log;
+        else if (name == "log1p") fn = VmathFn::log1p;
+        else if (name == "softplus") fn = VmathFn::softplus;
+        else if (name == "sigmoid") fn = VmathFn::sigmoid;
+        else throw py::value_error("_vmath: unknown function '" + name +
+                                   "' (exp, log, log1p, softplus, sigmoid)");
+        const fastloss::DType dt = fastloss::bind::dtype_of(x, "x");
+        const auto n = static_cast<int64_t>(x.size());
+        fastloss::bind::check_layout(x, "x", n);
+        py::array out(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        const void* src = x.data();
+        void* dst = out.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          fastloss::vmath(fn, dt, src, dst, n);
+        }
+        return out;
+      },
+      py::arg("name"), py::arg("x"),
+      "Element-wise exp/log/log1p/softplus/sigmoid of fastloss's own vector math "
+      "(float32 or float64, C-contiguous) at the current ISA level; a new array.");
+}
