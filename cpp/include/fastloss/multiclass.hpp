@@ -60,6 +60,53 @@ struct Softmax {
   FL_INLINE double e(const T* z, int64_t k) const { return static_cast<double>(vm::exp(z[k] - m)); }
 };
 
+// row_sum of x[0..C) for C <= kChunk, by the same tree (term j into lane
+// j % 8 in index order, then Lanes::total) with the lanes in registers: for
+// short rows the generic buffer-and-accumulate costs more than the sum.
+template <class T>
+FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
+  double v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0;
+  int64_t j = 0;
+  for (; j + 8 <= C; j += 8) {
+    v0 += static_cast<double>(x[j]);
+    v1 += static_cast<double>(x[j + 1]);
+    v2 += static_cast<double>(x[j + 2]);
+    v3 += static_cast<double>(x[j + 3]);
+    v4 += static_cast<double>(x[j + 4]);
+    v5 += static_cast<double>(x[j + 5]);
+    v6 += static_cast<double>(x[j + 6]);
+    v7 += static_cast<double>(x[j + 7]);
+  }
+  const int64_t r = C - j;
+  if (r > 0) v0 += static_cast<double>(x[j]);
+  if (r > 1) v1 += static_cast<double>(x[j + 1]);
+  if (r > 2) v2 += static_cast<double>(x[j + 2]);
+  if (r > 3) v3 += static_cast<double>(x[j + 3]);
+  if (r > 4) v4 += static_cast<double>(x[j + 4]);
+  if (r > 5) v5 += static_cast<double>(x[j + 5]);
+  if (r > 6) v6 += static_cast<double>(x[j + 6]);
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+
+// row_max for short rows, four independent lanes in registers (max is exact:
+// any order gives the same value; NaN is skipped as in row_max).
+template <class T>
+FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  int64_t j = 0;
+  for (; j + 4 <= C; j += 4) {
+    m0 = x[j] > m0 ? x[j] : m0;
+    m1 = x[j + 1] > m1 ? x[j + 1] : m1;
+    m2 = x[j + 2] > m2 ? x[j + 2] : m2;
+    m3 = x[j + 3] > m3 ? x[j + 3] : m3;
+  }
+  for (; j < C; ++j) m0 = x[j] > m0 ? x[j] : m0;
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  return m2 > m0 ? m2 : m0;
+}
+
 // Softmax statistics of n consecutive rows of C (small) logits at once: one
 // flat exp loop over n * C elements (full vectors, where a row of 10 would
 // leave a vector loop unused) and one log loop over the rows. e[0..n*C)
@@ -69,17 +116,14 @@ template <class T>
 FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
                             T* FL_RESTRICT m, double* FL_RESTRICT se, double* FL_RESTRICT lse) {
   for (int64_t i = 0; i < n; ++i) {
-    const T mi = row_max(z + i * C, C);
+    const T mi = short_row_max(z + i * C, C);
     m[i] = mi;
     for (int64_t j = 0; j < C; ++j) e[i * C + j] = mi;
   }
   const int64_t nc = n * C;
   FL_SIMD
   for (int64_t k = 0; k < nc; ++k) e[k] = vm::exp(z[k] - e[k]);
-  for (int64_t i = 0; i < n; ++i) {
-    const T* FL_RESTRICT ei = e + i * C;
-    se[i] = row_sum(C, [&](int64_t k) { return static_cast<double>(ei[k]); });
-  }
+  for (int64_t i = 0; i < n; ++i) se[i] = short_row_sum(e + i * C, C);
   FL_SIMD
   for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log(se[i]);
 }
