@@ -140,7 +140,7 @@ def test_runs_as_a_program(files):
     d, p, t, _ = files
     env = dict(os.environ, PYTHONPATH=str(Path(fl.__file__).parent.parent))
     r = subprocess.run(
-        [sys.executable, "-m", "fastloss.cli", "score", "mae", str(d / "p.npy"), str(d / "t.npy")],
+        [sys.executable, "-m", "fastloss", "score", "mae", str(d / "p.npy"), str(d / "t.npy")],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     assert r.returncode == 0, r.stderr
