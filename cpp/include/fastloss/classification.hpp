@@ -46,7 +46,7 @@ FL_INLINE T clamp_lo(T x, T lo) {
 // sigmoid(x) and sigmoid(-x) from one exp, both to full relative accuracy.
 template <class T>
 FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
-  const T e = vm::exp(-vm::vabs(x));
+  const T e = vm::detail::exp_nonpos(-vm::vabs(x));
   const T r = T(1) / (T(1) + e);
   const bool pos = x >= T(0);
   sp = pos ? r : e * r;
@@ -54,14 +54,27 @@ FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
   // NaN: x >= 0 is false, e and r are NaN, so both are NaN.
 }
 
+// softplus(x) and softplus(-x) given e = e^-|x|: one log1p, the same bits
+// as vm::softplus(x) and vm::softplus(-x).
+template <class T>
+FL_INLINE void softplus_pair_from(T x, T e, T& spx, T& smx) {
+  const T l = vm::detail::log1p_01(e);
+  spx = vm::vmax(x, T(0)) + l;  // NaN: vmax gives 0 but l is NaN
+  smx = vm::vmax(-x, T(0)) + l;
+}
+
+// softplus(x) and softplus(-x) from one exp and one log1p.
+template <class T>
+FL_INLINE void softplus_pair(T x, T& spx, T& smx) {
+  softplus_pair_from(x, vm::detail::exp_nonpos(-vm::vabs(x)), spx, smx);
+}
+
 // Everything a logit loss needs from one exp and one log1p:
 // softplus(x), softplus(-x), sigmoid(x), sigmoid(-x).
 template <class T>
 FL_INLINE void logistic(T x, T& spx, T& smx, T& sp, T& sm) {
-  const T e = vm::exp(-vm::vabs(x));
-  const T l = vm::log1p(e);
-  spx = vm::vmax(x, T(0)) + l;  // NaN: vmax gives 0 but l is NaN
-  smx = vm::vmax(-x, T(0)) + l;
+  const T e = vm::detail::exp_nonpos(-vm::vabs(x));
+  softplus_pair_from(x, e, spx, smx);
   const T r = T(1) / (T(1) + e);
   const bool pos = x >= T(0);
   sp = pos ? r : e * r;
@@ -113,7 +126,9 @@ struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
   }
   template <class T>
   FL_INLINE T value(T x, T y, T a) const {
-    return cls::mul0(pw(a) * y, vm::softplus(-x)) + cls::mul0(T(1) - y, vm::softplus(x));
+    T spx, smx;
+    cls::softplus_pair(x, spx, smx);
+    return cls::mul0(pw(a) * y, smx) + cls::mul0(T(1) - y, spx);
   }
   template <class T>
   FL_INLINE T grad(T x, T y, T a) const {

@@ -17,11 +17,15 @@
 // and results, overflow/underflow thresholds, +-0, +-inf, NaN):
 //   exp <= 1 ulp, log <= 1 ulp, log1p <= 1 ulp, softplus <= 2 ulp,
 //   sigmoid <= 2.5 ulp, in float and double alike (largest errors seen on
-//   the test sweeps, float/double: exp 0.97/0.95, log 0.81/0.84, log1p
-//   0.88/0.87, softplus 1.59/1.58, sigmoid 2.25/2.19).
-// Speed at avx2 (benchmarks/micro/vmath_bench.py): 3-17x scalar libm, but
-// below glibc's libmvec (0.5-0.95x), which uses FMA and tables; without FMA
-// (bitwise equality across ISAs) and without tables that gap remains.
+//   the test sweeps, float/double: exp 0.97/0.95, log 0.85/0.84, log1p
+//   0.88/0.87, softplus 1.62/1.58, sigmoid 2.25/2.19).
+// Speed: see benchmarks/micro/vmath_bench.py (against glibc's libmvec, which
+// uses FMA and, for double, tables: without FMA, for the same bits at every
+// ISA level, each polynomial step costs two instructions instead of one).
+// What keeps the instruction count down, in GCC's output: no select before
+// the arithmetic (GCC pushes a select of a constant, or a condition tested
+// twice, through all the code after it and computes both arms), special
+// values replaced by selects at the end, the 2^n scaling in integers.
 // Special values follow C: exp(+inf)=inf, exp(-inf)=0, log(0)=-inf,
 // log(<0)=NaN, log1p(-1)=-inf, log1p(<-1)=NaN, log1p(+-0)=+-0, NaN -> NaN.
 #pragma once
@@ -114,43 +118,46 @@ FL_INLINE double pow2i(double nf) {
 }  // namespace detail
 
 // ---------------------------------------------------------------- exp
-FL_INLINE float exp(float x) {
-  // Cephes expf: x = n ln2 + r, |r| <= ln2/2, exp(r) = 1 + r + r^2 P(r),
-  // P of degree 5 (Estrin's scheme). The clamps (maxps/minps;
-  // NaN passes them and propagates through the arithmetic) keep n in
-  // [-150, 129]; from there the scaling overflows to inf / underflows to 0
-  // by itself.
-  float xc = x < -104.0f ? -104.0f : x;
-  xc = xc > 88.8f ? 88.8f : xc;
-  const float magic = detail::kMagicF;
-  const float t = xc * 1.44269504088896341f + magic;
+namespace detail {
+// exp(x) for x in [-104, 88.8] or NaN (see exp below).
+FL_INLINE float exp_core(float x) {
+  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, ln2 in two parts, the first
+  // exact in n * 0.693359375); exp(r) = 1 + (r + r^2 P(r)), P of degree 4
+  // (minimax for the relative error of exp, 0.07 ulp), Estrin's scheme.
+  // magic + 254: t - magic rounds x log2(e) to an integer n as with magic
+  // alone, and bits(t) = bits(kMagicF) + n + 254 (see the scaling below).
+  const float magic = detail::kMagicF + 254.0f;
+  const float t = x * 1.44269504088896341f + magic;
   const float nf = t - magic;
-  float r = xc - nf * 0.693359375f;  // exact: 0.693359375 has 9 bits
+  float r = x - nf * 0.693359375f;  // exact: 0.693359375 has 9 bits
   r = r - nf * -2.12194440e-4f;
   const float r2 = r * r;
-  const float p01 = 5.0000001201e-1f + r * 1.6666665459e-1f;
-  const float p23 = 4.1665795894e-2f + r * 8.3334519073e-3f;
-  const float p45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
-  const float p = (p01 + r2 * p23) + (r2 * r2) * p45;
+  const float p01 = 4.999999403953552e-1f + r * 1.666652113199234e-1f;
+  const float p23 = 4.166838899254799e-2f + r * 8.368710055947304e-3f;
+  const float p = (p01 + r2 * p23) + (r2 * r2) * 1.381461275741458e-3f;
   const float e = (r + r2 * p) + 1.0f;
-  // 2^n = 2^(n+a) 2^-a with a = 24 for n < 0, a = -1 otherwise, so 2^(n+a)
-  // is a normal float for n in [-150, 128]: e 2^(n+a) is exact and the
-  // second product rounds once (to a subnormal, 0 or inf where it must).
-  const bool neg = nf < 0.0f;
-  const float s1 = detail::pow2i(nf + (neg ? 24.0f : -1.0f));
-  return (e * s1) * (neg ? 5.9604644775390625e-8f : 2.0f);
+  // 2^n as 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
+  // [-150, 129]: e 2^n1 is exact, the second product rounds once (to a
+  // subnormal, 0 or inf where it must). In integers, a = bits(t) =
+  // 0x4b400000 + n + 254; a1 = a >> 1 = 0x25a00000 + n1 + 127 and a - a1 =
+  // 0x25a00000 + n2 + 127, whose low 9 bits (n1 + 127, n2 + 127 in
+  // [52, 192]) are all that shifting them into the exponent field keeps.
+  const uint32_t a = f_to_ubits(t);
+  const uint32_t a1 = a >> 1;
+  const float s1 = ubits_to_f(a1 << 23);
+  const float s2 = ubits_to_f((a - a1) << 23);
+  return (e * s1) * s2;
 }
 
-FL_INLINE double exp(double x) {
+FL_INLINE double exp_core(double x) {
   // x = n ln2 + (hi - lo), |hi - lo| <= ln2/2 (fdlibm's reduction, ln2 in
   // two parts, hi exact); exp(r) = 1 + r + r^2 Q(r), Q of degree 9 fitted to
   // (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2] (Chebyshev fit, relative error
   // of the approximation < 2e-17), evaluated by Estrin's scheme. No division.
-  double xc = x < -746.0 ? -746.0 : x;  // as in float: NaN passes
-  xc = xc > 709.9 ? 709.9 : xc;
-  const double magic = detail::kMagicD;
-  const double nf = (xc * 1.44269504088896338700e+00 + magic) - magic;
-  const double hi = xc - nf * 6.93147180369123816490e-01;  // exact
+  const double magic = detail::kMagicD + 2046.0;  // see the scaling below
+  const double t = x * 1.44269504088896338700e+00 + magic;
+  const double nf = t - magic;
+  const double hi = x - nf * 6.93147180369123816490e-01;  // exact
   const double lo = nf * 1.90821492927058770002e-10;
   const double r = hi - lo;
   const double r2 = r * r;
@@ -163,14 +170,38 @@ FL_INLINE double exp(double x) {
   const double p89 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
   const double q = ((p01 + r2 * p23) + r4 * (p45 + r2 * p67)) + r8 * p89;
   const double e = 1.0 + (hi - (lo - r2 * q));
-  // 2^n = 2^(n+a) 2^-a with a = 54 for n < 0, a = -1 otherwise: 2^(n+a) is
-  // normal for n in [-1076, 1024], e 2^(n+a) is exact and the second product
-  // rounds once (to a subnormal, to 0 below -745.13 - ln2/2, to inf above
-  // 709.78).
-  const bool neg = nf < 0.0;
-  const double s1 = detail::pow2i(nf + (neg ? 54.0 : -1.0));
-  return (e * s1) * (neg ? 5.5511151231257827e-17 : 2.0);
+  // 2^n = 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
+  // [-1076, 1025]: e 2^n1 is exact and the second product rounds once (to a
+  // subnormal, 0 or inf where it must). a = bits(t) = bits(kMagicD) + n +
+  // 2046; a1 = a >> 1 and a - a1 hold n1 + 1023 and n2 + 1023 (in
+  // [485, 1536]) in their low 12 bits, the rest of which the shift into the
+  // exponent field drops (bits(kMagicD) has 50 low zero bits).
+  const uint64_t a = d_to_ubits(t);
+  const uint64_t a1 = a >> 1;
+  const double s1 = ubits_to_d(a1 << 52);
+  const double s2 = ubits_to_d((a - a1) << 52);
+  return (e * s1) * s2;
 }
+}  // namespace detail
+
+// exp: lanes outside [lo, hi] (and +-inf) get garbage from exp_core, which
+// these selects replace; NaN fails both compares and propagates.
+template <class T>
+FL_INLINE T exp(T x) {
+  const T lo = sizeof(T) == 4 ? T(-104.0) : T(-746.0);
+  const T hi = sizeof(T) == 4 ? T(88.8) : T(709.9);
+  T y = detail::exp_core(x);
+  y = x > hi ? std::numeric_limits<T>::infinity() : y;
+  return x < lo ? T(0) : y;
+}
+namespace detail {
+// exp(x) for x <= 0 (or NaN): no overflow select.
+template <class T>
+FL_INLINE T exp_nonpos(T x) {
+  const T lo = sizeof(T) == 4 ? T(-104.0) : T(-746.0);
+  return x < lo ? T(0) : exp_core(x);
+}
+}  // namespace detail
 
 // ---------------------------------------------------------------- log
 namespace detail {
@@ -179,13 +210,15 @@ namespace detail {
 // log1p). Cephes logf's polynomial in f = z - 1 + c.
 FL_INLINE float log_core(float f, float kf, float corr) {
   const float z = f * f;
-  // Estrin on the degree-8 polynomial of Cephes logf.
-  const float p01 = 3.3333331174e-1f + f * -2.4999993993e-1f;
-  const float p23 = 2.0000714765e-1f + f * -1.6668057665e-1f;
-  const float p45 = 1.4249322787e-1f + f * -1.2420140846e-1f;
-  const float p67 = 1.1676998740e-1f + f * -1.1514610310e-1f;
+  // log(1 + f) = f - f^2/2 + f^3 P(f), P of degree 7 (minimax for the
+  // relative error of log(1 + f) on [sqrt(1/2) - 1, sqrt(2) - 1], 0.11 ulp;
+  // Cephes logf uses degree 8), Estrin's scheme.
+  const float p01 = 3.333333134651184e-1f + f * -2.500081956386566e-1f;
+  const float p23 = 2.000122666358948e-1f + f * -1.662335693836212e-1f;
+  const float p45 = 1.420175731182098e-1f + f * -1.316018253564835e-1f;
+  const float p67 = 1.276157796382904e-1f + f * -7.634496688842773e-2f;
   const float z2 = z * z;
-  const float p = ((p01 + z * p23) + z2 * (p45 + z * p67)) + (z2 * z2) * 7.0376836292e-2f;
+  const float p = (p01 + z * p23) + z2 * (p45 + z * p67);
   float y = p * f * z;
   y = y + (kf * -2.12194440e-4f + corr);
   y = y - 0.5f * z;
@@ -213,37 +246,41 @@ FL_INLINE double log_core(double f, double kd, double corr) {
 
 // Split a positive finite normal x into 2^k z, z in [sqrt(1/2), sqrt(2)):
 // z's bits are x's less k in the exponent field; k is returned as a float
-// or double (exact), built with the magic number (no int64->double).
-FL_INLINE float split(float x, float& kf) {
+// or double (exact), built with the magic number (no int64->double). sc is
+// 1 or a power of two by which x was scaled (subnormal inputs): k is that of
+// x / sc, taken from the bits at no extra select.
+FL_INLINE float split(float x, float& kf, float sc = 1.0f) {
   const uint32_t ix = f_to_ubits(x);
   const uint32_t t = ix - 0x3f3504f3u;  // bits of sqrt(1/2)
-  kf = static_cast<float>(static_cast<int32_t>(t) >> 23);
+  const uint32_t tk = t - (f_to_ubits(sc) - 0x3f800000u);
+  kf = static_cast<float>(static_cast<int32_t>(tk) >> 23);
   return ubits_to_f(ix - (t & 0xff800000u));
 }
-FL_INLINE double split(double x, double& kd) {
+FL_INLINE double split(double x, double& kd, double sc = 1.0) {
   const uint64_t ix = d_to_ubits(x);
   const uint64_t t = ix - 0x3fe6a09e667f3bcdULL;  // bits of sqrt(1/2)
-  // k + 1023 >= 0 for every positive normal x, so a logical shift does.
-  const uint64_t kb = (t + (1023ULL << 52)) >> 52;
-  kd = ubits_to_d(d_to_ubits(kMagicD) + kb) - (kMagicD + 1023.0);
+  // kb = k + 1087 >= 0 (k >= -1074 for subnormal x / sc), so a logical
+  // shift does.
+  const uint64_t kb = (t - d_to_ubits(sc) + (2110ULL << 52)) >> 52;
+  kd = ubits_to_d(d_to_ubits(kMagicD) + kb) - (kMagicD + 1087.0);
   return ubits_to_d(ix - (t & 0xfff0000000000000ULL));
 }
 }  // namespace detail
 
 template <class T>
 FL_INLINE T log(T x) {
-  // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^24/2^54.
-  const bool sub = x < std::numeric_limits<T>::min();
+  // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^24/2^54;
+  // split takes the scale's exponent off k (one select: a second one on the
+  // same condition would make GCC duplicate the code between them).
   const T big = sizeof(T) == 4 ? T(16777216.0) : T(18014398509481984.0);
-  const T xs = sub ? x * big : x;
+  const T sc = x < std::numeric_limits<T>::min() ? big : T(1);
   T k;
-  const T z = detail::split(xs, k);
-  k = k - (sub ? (sizeof(T) == 4 ? T(24) : T(54)) : T(0));
+  const T z = detail::split(x * sc, k, sc);
   T r = detail::log_core(z - T(1), k, T(0));  // z - 1 is exact
   const T inf = std::numeric_limits<T>::infinity();
-  r = x == inf ? inf : r;
+  r = x < inf ? r : x;  // +inf and NaN
   r = x == T(0) ? -inf : r;
-  return x >= T(0) ? r : std::numeric_limits<T>::quiet_NaN();  // x < 0 or NaN
+  return x < T(0) ? std::numeric_limits<T>::quiet_NaN() : r;
 }
 
 // ---------------------------------------------------------------- log1p
@@ -274,16 +311,32 @@ FL_INLINE T log1p(T x) {
 }
 
 // ---------------------------------------------------------------- logistic
+namespace detail {
+// log1p(e) for e in [0, 1] (or NaN), as log1p above without its special
+// cases: u = 1 + e is in [1, 2], so c = e - (u - 1) is exact, k is 0 or 1
+// and 2^-k needs no cap.
+template <class T>
+FL_INLINE T log1p_01(T e) {
+  const T u = T(1) + e;
+  const T c = e - (u - T(1));
+  T k;
+  const T z = split(u, k);
+  const T f = z - T(1);
+  const T corr = (c * pow2i(-k)) * ((T(1) - f) * (T(1) + f * f));
+  return log_core(f, k, corr);
+}
+}  // namespace detail
+
 // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for finite x,
 // exact limits at +-inf.
 template <class T>
 FL_INLINE T softplus(T x) {
-  return vmax(x, T(0)) + log1p(exp(-vabs(x)));
+  return vmax(x, T(0)) + detail::log1p_01(detail::exp_nonpos(-vabs(x)));
 }
 // sigmoid(x) without overflow: e = e^-|x| in (0, 1], one division.
 template <class T>
 FL_INLINE T sigmoid(T x) {
-  const T e = exp(-vabs(x));
+  const T e = detail::exp_nonpos(-vabs(x));
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
