@@ -40,46 +40,23 @@ namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 namespace vm {
 
-FL_INLINE float bits_to_f(int32_t i) {
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
+// The bits of a float as an integer of the same size, and back (memcpy: the
+// compiler emits a register move).
+template <class To, class From>
+FL_INLINE To bit_cast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of one size");
+  To y;
+  std::memcpy(&y, &x, sizeof y);
+  return y;
 }
-FL_INLINE int32_t f_to_bits(float f) {
-  int32_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-}
-FL_INLINE double bits_to_d(int64_t i) {
-  double f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-}
-FL_INLINE int64_t d_to_bits(double f) {
-  int64_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-}
-FL_INLINE float ubits_to_f(uint32_t i) {
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-}
-FL_INLINE uint32_t f_to_ubits(float f) {
-  uint32_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-}
-FL_INLINE double ubits_to_d(uint64_t i) {
-  double f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-}
-FL_INLINE uint64_t d_to_ubits(double f) {
-  uint64_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-}
+FL_INLINE float bits_to_f(int32_t i) { return bit_cast<float>(i); }
+FL_INLINE int32_t f_to_bits(float f) { return bit_cast<int32_t>(f); }
+FL_INLINE double bits_to_d(int64_t i) { return bit_cast<double>(i); }
+FL_INLINE int64_t d_to_bits(double f) { return bit_cast<int64_t>(f); }
+FL_INLINE float ubits_to_f(uint32_t i) { return bit_cast<float>(i); }
+FL_INLINE uint32_t f_to_ubits(float f) { return bit_cast<uint32_t>(f); }
+FL_INLINE double ubits_to_d(uint64_t i) { return bit_cast<double>(i); }
+FL_INLINE uint64_t d_to_ubits(double f) { return bit_cast<uint64_t>(f); }
 
 template <class T>
 FL_INLINE T vabs(T x) {
