@@ -83,9 +83,8 @@ double run(MulticlassLoss id, const RowArgs& a) {
       break;
     }
     case MulticlassLoss::brier: {
-      const LabelRows lr = dense != nullptr ? LabelRows{nullptr, nullptr, a.classes, 0, false}
-                                            : label_rows(a, false);
-      const Brier<T> f{lr, dense};
+      if (a.labels == nullptr) throw std::invalid_argument("labels are required");
+      const Brier<T> f{label_rows(a, false)};
       v = rowwise<T>(f, io, err);
       break;
     }

@@ -50,6 +50,7 @@ __all__ = [
     "categorical_hinge",
 ]
 
+_MSE = 0  # fastloss::RegressionLoss::mse, the binary Brier score
 # fastloss::MulticlassLoss
 _CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = range(6)
 
@@ -66,6 +67,9 @@ class _Job:
     ignore_index: int = -100
     p0: float = 0.0
     p1: float = 0.0
+    # One value per element (binary brier): run this regression kernel id on
+    # (pred, target) instead of the row kernel.
+    elementwise_id: int | None = None
 
 
 class RowLoss(Loss):
@@ -91,6 +95,10 @@ class RowLoss(Loss):
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
         value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
         grad = prepare_out(out, pred.shape, dt) if op != VALUE else None
+        if job.elementwise_id is not None:
+            value = _core.regression(job.elementwise_id, op, red, pred, job.target, w, None,
+                                     value_out, grad, None, 0.0, 0.0, 0.0, 0.0)
+            return finish(op, red, value, value_out, grad, None)
         value = _core.multiclass(
             self._id, op, red, pred, job.classes, job.target, job.labels, w,
             job.class_weight, value_out, grad, job.ignore_index, job.p0, job.p1,
@@ -191,8 +199,9 @@ def _prep_kl(loss, pred, target, p):
 
 def _prep_brier(loss, pred, target, p):
     t = _to_ndarray(target, loss.target_name)
-    if t.shape == pred.shape:  # binary: one probability per element
-        return _Job(1, pred.shape, target=as_float(t, loss.target_name, pred.dtype))
+    if t.shape == pred.shape:  # binary: (p - t)^2 per element, the mse kernel
+        return _Job(1, pred.shape, target=as_float(t, loss.target_name, pred.dtype),
+                    elementwise_id=_MSE)
     if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
         return _Job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))
     raise ValueError(

@@ -60,53 +60,6 @@ struct Softmax {
   FL_INLINE double e(const T* z, int64_t k) const { return static_cast<double>(vm::exp(z[k] - m)); }
 };
 
-// row_sum of x[0..C) for C <= kChunk, by the same tree (term j into lane
-// j % 8 in index order, then Lanes::total) with the lanes in registers: for
-// short rows the generic buffer-and-accumulate costs more than the sum.
-template <class T>
-FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
-  double v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0;
-  int64_t j = 0;
-  for (; j + 8 <= C; j += 8) {
-    v0 += static_cast<double>(x[j]);
-    v1 += static_cast<double>(x[j + 1]);
-    v2 += static_cast<double>(x[j + 2]);
-    v3 += static_cast<double>(x[j + 3]);
-    v4 += static_cast<double>(x[j + 4]);
-    v5 += static_cast<double>(x[j + 5]);
-    v6 += static_cast<double>(x[j + 6]);
-    v7 += static_cast<double>(x[j + 7]);
-  }
-  const int64_t r = C - j;
-  if (r > 0) v0 += static_cast<double>(x[j]);
-  if (r > 1) v1 += static_cast<double>(x[j + 1]);
-  if (r > 2) v2 += static_cast<double>(x[j + 2]);
-  if (r > 3) v3 += static_cast<double>(x[j + 3]);
-  if (r > 4) v4 += static_cast<double>(x[j + 4]);
-  if (r > 5) v5 += static_cast<double>(x[j + 5]);
-  if (r > 6) v6 += static_cast<double>(x[j + 6]);
-  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
-}
-
-// row_max for short rows, four independent lanes in registers (max is exact:
-// any order gives the same value; NaN is skipped as in row_max).
-template <class T>
-FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
-  const T ninf = -std::numeric_limits<T>::infinity();
-  T m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
-  int64_t j = 0;
-  for (; j + 4 <= C; j += 4) {
-    m0 = x[j] > m0 ? x[j] : m0;
-    m1 = x[j + 1] > m1 ? x[j + 1] : m1;
-    m2 = x[j + 2] > m2 ? x[j + 2] : m2;
-    m3 = x[j + 3] > m3 ? x[j + 3] : m3;
-  }
-  for (; j < C; ++j) m0 = x[j] > m0 ? x[j] : m0;
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
-  return m2 > m0 ? m2 : m0;
-}
-
 // Softmax statistics of n consecutive rows of C (small) logits at once: one
 // flat exp loop over n * C elements (full vectors, where a row of 10 would
 // leave a vector loop unused) and one log loop over the rows. e[0..n*C)
@@ -425,55 +378,86 @@ struct KlDiv {
   bool custom_norm() const { return false; }
   double norm(int64_t, bool&) const { return 1.0; }
 
+  // One term p (log p - z) in float64 from the target entry tk (p, or log p).
+  FL_INLINE static double term_prob(double tk, double zk) {
+    return (tk == 0.0 && zk == zk) ? 0.0 : tk * (vm::log(tk) - zk);
+  }
+  FL_INLINE static double term_log(double tk, double zk) {
+    const double p = vm::exp(tk);
+    return (p == 0.0 && zk == zk) ? 0.0 : p * (tk - zk);
+  }
+  // g[k] = -p_k s_k (NaN where z is), s_k the gradient scale held in g[k].
+  FL_INLINE void scaled_grad(const T* FL_RESTRICT t, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                             int64_t len) const {
+    if (log_target) {
+      FL_SIMD
+      for (int64_t k = 0; k < len; ++k) g[k] = z[k] != z[k] ? z[k] : -vm::exp(t[k]) * g[k];
+    } else {
+      FL_SIMD
+      for (int64_t k = 0; k < len; ++k) g[k] = z[k] != z[k] ? z[k] : -t[k] * g[k];
+    }
+  }
+
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool&) const {
     const T* FL_RESTRICT t = target + r * C;
-    const bool lt = log_target;
-    const double v = row_sum(C, [&](int64_t k) {
-      const double tk = static_cast<double>(t[k]);
-      const double zk = static_cast<double>(z[k]);
-      const double p = lt ? vm::exp(tk) : tk;
-      const double logt = lt ? tk : vm::log(tk);
-      return (p == 0.0 && zk == zk) ? 0.0 : p * (logt - zk);
-    });
+    const double v =
+        log_target
+            ? row_sum(C, [&](int64_t k) { return term_log(double(t[k]), double(z[k])); })
+            : row_sum(C, [&](int64_t k) { return term_prob(double(t[k]), double(z[k])); });
     if constexpr (kGrad) {
-      const T tgs = static_cast<T>(gs);
-      FL_SIMD
-      for (int64_t k = 0; k < C; ++k) {
-        const T p = lt ? vm::exp(t[k]) : t[k];
-        g[k] = z[k] != z[k] ? z[k] : -p * tgs;
-      }
+      mc::fill(g, C, static_cast<T>(gs));
+      scaled_grad(t, z, g, C);
     }
     return v;
   }
+
+  // Short rows in one flat pass (see rowwise.hpp): the same terms and sums.
+  static constexpr int64_t block_max_C = 32;
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    const T* FL_RESTRICT t = target + r0 * C;
+    const int64_t nc = n * C;
+    alignas(64) double term[kChunk * block_max_C];
+    if (log_target) {
+      FL_SIMD
+      for (int64_t k = 0; k < nc; ++k) term[k] = term_log(double(t[k]), double(z[k]));
+    } else {
+      FL_SIMD
+      for (int64_t k = 0; k < nc; ++k) term[k] = term_prob(double(t[k]), double(z[k]));
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      v[i] = short_row_sum(term + i * C, C);
+      bad[i] = false;
+    }
+    if constexpr (kGrad) {
+      for (int64_t i = 0; i < n; ++i) mc::fill(g + i * C, C, static_cast<T>(gs[i]));
+      scaled_grad(t, z, g, nc);
+    }
+  }
 };
 
-// Brier score. With labels: l = sum_k (p_k - [k = y])^2 (sklearn's
-// multiclass brier_score_loss, not divided by C). With a dense target
-// (the binary case, one column): l = sum_k (p_k - t_k)^2. Gradient 2 (p - t).
+// Multiclass Brier score: l = sum_k (p_k - [k = y])^2 (sklearn's multiclass
+// brier_score_loss, not divided by C); gradient 2 (p - onehot(y)). (The
+// binary score is element-wise: the Python layer runs the mse kernel.)
 template <class T>
 struct Brier : LabelRows {
   static constexpr int cost = 1;
-  const T* target;  // dense target or nullptr (then labels)
   bool custom_norm() const { return false; }
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
-    const T* FL_RESTRICT t = target != nullptr ? target + r * C : nullptr;
-    int64_t y = -1;
-    if (t == nullptr) {
-      y = labels[r];
-      if (out_of_range(y)) {
-        bad = true;
-        if constexpr (kGrad) mc::fill(g, C, T(0));
-        return 0.0;
-      }
+    const int64_t y = labels[r];
+    if (out_of_range(y)) {
+      bad = true;
+      if constexpr (kGrad) mc::fill(g, C, T(0));
+      return 0.0;
     }
-    auto tk = [&](int64_t k) {
-      return t != nullptr ? static_cast<double>(t[k]) : (k == y ? 1.0 : 0.0);
-    };
+    auto tk = [&](int64_t k) { return k == y ? 1.0 : 0.0; };
     const double v = row_sum(C, [&](int64_t k) {
       const double d = static_cast<double>(z[k]) - tk(k);
       return d * d;

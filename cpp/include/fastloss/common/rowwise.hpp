@@ -39,12 +39,65 @@ namespace FASTLOSS_ISA_NS {
 // Rows per reduction block: about kBlock elements, at least one row.
 inline int64_t rows_per_block(int64_t C) { return C >= kBlock ? 1 : kBlock / (C < 1 ? 1 : C); }
 
-// Sum of term(k) for k in [0, C), in float64, by a tree fixed by C.
+// Sum of x[0..C) for C <= kChunk by Lanes' tree (term j into lane j % 8 in
+// index order, then Lanes::total) with the lanes in registers: for short
+// rows Lanes' array in memory costs more than the sum (store forwarding).
+template <class T>
+FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
+  double v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0;
+  int64_t j = 0;
+  for (; j + 8 <= C; j += 8) {
+    v0 += static_cast<double>(x[j]);
+    v1 += static_cast<double>(x[j + 1]);
+    v2 += static_cast<double>(x[j + 2]);
+    v3 += static_cast<double>(x[j + 3]);
+    v4 += static_cast<double>(x[j + 4]);
+    v5 += static_cast<double>(x[j + 5]);
+    v6 += static_cast<double>(x[j + 6]);
+    v7 += static_cast<double>(x[j + 7]);
+  }
+  const int64_t r = C - j;
+  if (r > 0) v0 += static_cast<double>(x[j]);
+  if (r > 1) v1 += static_cast<double>(x[j + 1]);
+  if (r > 2) v2 += static_cast<double>(x[j + 2]);
+  if (r > 3) v3 += static_cast<double>(x[j + 3]);
+  if (r > 4) v4 += static_cast<double>(x[j + 4]);
+  if (r > 5) v5 += static_cast<double>(x[j + 5]);
+  if (r > 6) v6 += static_cast<double>(x[j + 6]);
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+}
+
+// row_max for short rows, four independent lanes in registers (max is exact:
+// any order gives the same value; NaN is skipped as in row_max).
+template <class T>
+FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  int64_t j = 0;
+  for (; j + 4 <= C; j += 4) {
+    m0 = x[j] > m0 ? x[j] : m0;
+    m1 = x[j + 1] > m1 ? x[j + 1] : m1;
+    m2 = x[j + 2] > m2 ? x[j + 2] : m2;
+    m3 = x[j + 3] > m3 ? x[j + 3] : m3;
+  }
+  for (; j < C; ++j) m0 = x[j] > m0 ? x[j] : m0;
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  return m2 > m0 ? m2 : m0;
+}
+
+// Sum of term(k) for k in [0, C), in float64, by a tree fixed by C (the
+// same for short and long rows: Lanes over chunks of kChunk terms).
 template <class G>
 FL_INLINE double row_sum(int64_t C, const G& term) {
+  alignas(64) double tmp[kChunk];
+  if (C <= kChunk) {
+    FL_SIMD
+    for (int64_t i = 0; i < C; ++i) tmp[i] = term(i);
+    return short_row_sum(tmp, C);
+  }
   Lanes acc;
   acc.zero();
-  alignas(64) double tmp[kChunk];
   for (int64_t c = 0; c < C; c += kChunk) {
     const int64_t len = std::min(kChunk, C - c);
     FL_SIMD
@@ -59,6 +112,7 @@ FL_INLINE double row_sum(int64_t C, const G& term) {
 // and everything after into NaN.
 template <class T>
 FL_INLINE T row_max(const T* FL_RESTRICT z, int64_t C) {
+  if (C < 64) return short_row_max(z, C);
   T m = -std::numeric_limits<T>::infinity();
   FL_PRAGMA(omp simd reduction(max : m))
   for (int64_t k = 0; k < C; ++k) m = z[k] > m ? z[k] : m;
