@@ -62,12 +62,12 @@ struct Softmax {
 
 // Softmax statistics of n consecutive rows of C (small) logits at once: one
 // flat exp loop over n * C elements (full vectors, where a row of 10 would
-// leave a vector loop unused) and one log loop over the rows. e[0..n*C)
-// receives exp(z - m_row); sums and logs are the per-row ones of Softmax, so
-// the bits are the same as row by row.
+// leave a vector loop unused; exp_rows) and one log loop over the rows.
+// e[0..n*C) receives exp(z - m_row); sums and logs are the per-row ones of
+// Softmax, so the bits are the same as row by row.
 template <class T>
-FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
-                            T* FL_RESTRICT m, double* FL_RESTRICT se, double* FL_RESTRICT lse) {
+FL_INLINE void exp_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
+                        T* FL_RESTRICT m) {
   for (int64_t i = 0; i < n; ++i) {
     const T mi = short_row_max(z + i * C, C);
     m[i] = mi;
@@ -76,6 +76,12 @@ FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_
   const int64_t nc = n * C;
   FL_SIMD
   for (int64_t k = 0; k < nc; ++k) e[k] = vm::exp(z[k] - e[k]);
+}
+
+template <class T>
+FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
+                            T* FL_RESTRICT m, double* FL_RESTRICT se, double* FL_RESTRICT lse) {
+  exp_rows(z, n, C, e, m);
   for (int64_t i = 0; i < n; ++i) se[i] = short_row_sum(e + i * C, C);
   FL_SIMD
   for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log(se[i]);
@@ -337,17 +343,64 @@ struct SoftmaxFocal : LabelRows {
       if constexpr (kGrad) mc::fill(g, C, T(0));
       return 0.0;
     }
-    const mc::Softmax<T> sm(z, C);
-    const T m = sm.m;
+    const T m = row_max(z, C);
+    if constexpr (kGrad) {  // exp once, into the gradient buffer
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) g[k] = vm::exp(z[k] - m);
+      return tail<kGrad>(y, g, m, z[y], g, gs);
+    } else {
+      const double so = row_sum(C, [&](int64_t k) {
+        return k == y ? 0.0 : static_cast<double>(vm::exp(z[k] - m));
+      });
+      return finish<kGrad>(y, so, static_cast<double>(vm::exp(z[y] - m)), m, z[y], g, gs);
+    }
+  }
+
+  // Short rows in one flat pass (see rowwise.hpp): the same terms and sums.
+  static constexpr int64_t block_max_C = 32;
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    alignas(64) T scratch[kGrad ? 1 : kChunk * block_max_C];
+    alignas(64) T m[kChunk];
+    T* e = kGrad ? g : scratch;
+    mc::exp_rows(z, n, C, e, m);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[r0 + i];
+      T* gi = kGrad ? g + i * C : nullptr;
+      bad[i] = out_of_range(y);
+      if (bad[i]) {
+        if constexpr (kGrad) mc::fill(gi, C, T(0));
+        v[i] = 0.0;
+        continue;
+      }
+      v[i] = tail<kGrad>(y, e + i * C, m[i], z[i * C + y], gi, gs[i]);
+    }
+  }
+
+  // The row's loss from e_k = exp(z_k - m); with kGrad, g holds e on entry.
+  template <bool kGrad>
+  FL_INLINE double tail(int64_t y, const T* e, T m, T zy, T* g, double gs) const {  // e may be g
     const double so = row_sum(C, [&](int64_t k) {
-      return k == y ? 0.0 : static_cast<double>(vm::exp(z[k] - m));
+      return k == y ? 0.0 : static_cast<double>(e[k]);
     });
-    const double ey = sm.e(z, y);
+    return finish<kGrad>(y, so, static_cast<double>(e[y]), m, zy, g, gs);
+  }
+
+  // so = sum_{k != y} e_k, ey = e_y; with kGrad, g holds e on entry.
+  template <bool kGrad>
+  FL_INLINE double finish(int64_t y, double so, double ey, T m, T zy, T* FL_RESTRICT g,
+                          double gs) const {
     const double se = so + ey;
-    const double L = static_cast<double>(z[y]) - (static_cast<double>(m) + vm::log(se));
+    const double L = static_cast<double>(zy) - (static_cast<double>(m) + vm::log(se));
     const double u = so / se;
     const double py = ey / se;
-    const double pw = gamma == 0.0 ? 1.0 : vm::exp(gamma * vm::log(u));  // u^gamma
+    // u^gamma; the common integer gammas exactly, without exp/log
+    const double pw = gamma == 2.0   ? u * u
+                      : gamma == 1.0 ? u
+                      : gamma == 0.0 ? 1.0
+                                     : vm::exp(gamma * vm::log(u));
     const double cwy = cwk(y);
     const double v = -cwy * pw * L;
     if constexpr (kGrad) {
@@ -356,9 +409,7 @@ struct SoftmaxFocal : LabelRows {
       const double coef = gs * cwy * (pw - B);
       const double ce = coef / se;
       FL_SIMD
-      for (int64_t k = 0; k < C; ++k) {
-        g[k] = static_cast<T>(static_cast<double>(vm::exp(z[k] - m)) * ce);
-      }
+      for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * ce);
       g[y] = static_cast<T>(ey * ce - coef);
     }
     return v;
