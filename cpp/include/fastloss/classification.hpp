@@ -189,6 +189,17 @@ struct Hinge : PointLoss<Hinge> {
     const T z = static_cast<T>(margin) - ys * s;
     return z >= T(0) ? -ys : (z != z ? z : T(0));
   }
+  // Both at once with NaN handled by one final select (fewer live masks than
+  // value + grad: the fused loop was spilling registers).
+  template <class T>
+  FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
+    const T ys = y > T(0) ? T(1) : T(-1);
+    const T z = static_cast<T>(margin) - ys * s;
+    const bool on = z >= T(0);
+    const bool nan = (y != y) | (z != z);
+    v = nan ? y + s : (on ? z : T(0));
+    g = nan ? y + s : (on ? -ys : T(0));
+  }
 };
 
 // max(0, margin - y s)^2, gradient -2 y max(0, margin - y s).
@@ -212,6 +223,15 @@ struct SquaredHinge : PointLoss<SquaredHinge> {
     const T z = static_cast<T>(margin) - ys * s;
     const T zp = z < T(0) ? T(0) : z;
     return T(-2) * ys * zp;
+  }
+  template <class T>
+  FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
+    const T ys = y > T(0) ? T(1) : T(-1);
+    const T z = static_cast<T>(margin) - ys * s;
+    const T zp = z < T(0) ? T(0) : z;  // NaN s: NaN
+    const bool nan = y != y;
+    v = nan ? y : zp * zp;
+    g = nan ? y : T(-2) * ys * zp;
   }
 };
 
