@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fastloss import _core
+from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 from fastloss._loss import (
     NONE,
     VALUE,
@@ -50,7 +51,6 @@ __all__ = [
     "categorical_hinge",
 ]
 
-_MSE = 0  # fastloss::RegressionLoss::mse, the binary Brier score
 # fastloss::MulticlassLoss
 _CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = range(6)
 

@@ -37,7 +37,7 @@ uint64_t fnv(const void* p, size_t bytes) {
 }
 
 template <class T>
-void elementwise(const char* family, int id, int n_ids, double (*run)(int, const ElemArgs&),
+void elementwise(const char* family, int id, double (*run)(int, const ElemArgs&),
                  int64_t n) {
   Lcg g{12345};
   std::vector<T> p(n), y(n), w(n), aux(n), grad(n);
@@ -47,7 +47,6 @@ void elementwise(const char* family, int id, int n_ids, double (*run)(int, const
     w[i] = static_cast<T>(0.5 + g.next());
     aux[i] = static_cast<T>(0.5 + g.next());
   }
-  (void)n_ids;
   ElemArgs a;
   a.dtype = sizeof(T) == 4 ? DType::f32 : DType::f64;
   a.op = Op::value_grad;
@@ -109,12 +108,12 @@ double cls(int id, const ElemArgs& a) {
 int main() {
   const int64_t n = 100003;  // several blocks, a ragged tail
   for (int id = 0; id <= 10; ++id) {
-    elementwise<float>("regression", id, 11, reg, n);
-    elementwise<double>("regression", id, 11, reg, n);
+    elementwise<float>("regression", id, reg, n);
+    elementwise<double>("regression", id, reg, n);
   }
   for (int id = 0; id <= 4; ++id) {
-    elementwise<float>("classification", id, 5, cls, n);
-    elementwise<double>("classification", id, 5, cls, n);
+    elementwise<float>("classification", id, cls, n);
+    elementwise<double>("classification", id, cls, n);
   }
   cross_entropy<float>(5000, 10);
   cross_entropy<double>(5000, 10);
