@@ -35,7 +35,7 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/common/config.hpp"
-#include "fastloss/common/elementwise.hpp"  // blocked_sum
+#include "fastloss/common/elementwise.hpp"  // reduced_pass
 #include "fastloss/common/parallel.hpp"
 #include "fastloss/common/reduce.hpp"
 #include "fastloss/common/vmath.hpp"
@@ -414,32 +414,13 @@ double rows4_weighted(const F& f, const BoxArgs& a, T scale) {
 // `0.0 * loss.sum()`).
 template <class T, class F>
 double rows4(const F& f, const BoxArgs& a) {
-  using namespace detail;
   if (a.n == 0) return 0.0;
-  double denom = 1.0;
-  if (a.reduction == Reduction::mean) {
-    denom = a.weight != nullptr ? blocked_sum(static_cast<const T*>(a.weight), a.n, a.n_threads)
-                                : static_cast<double>(a.n);
-  }
-  const T scale = static_cast<T>(1.0 / denom);
-  const bool reduce = a.reduction != Reduction::none;
-  double total = 0.0;
-  switch (a.op) {
-    case Op::value:
-      total = reduce ? rows4_weighted<T, F, true, true, false>(f, a, scale)
-                     : rows4_weighted<T, F, true, false, false>(f, a, scale);
-      break;
-    case Op::grad:
-      rows4_weighted<T, F, false, false, true>(f, a, scale);
-      break;
-    case Op::value_grad:
-      total = reduce ? rows4_weighted<T, F, true, true, true>(f, a, scale)
-                     : rows4_weighted<T, F, true, false, true>(f, a, scale);
-      break;
-    case Op::grad_hess:
-      throw std::invalid_argument("box losses have no Hessian (grad_hess)");
-  }
-  return a.reduction == Reduction::mean ? total / denom : total;
+  return reduced_pass<T, false>(
+      a.op, a.reduction, a.n, static_cast<const T*>(a.weight), a.n_threads,
+      [&](auto v, auto r, auto g, auto, T scale) {
+        return detail::rows4_weighted<T, F, decltype(v)::value, decltype(r)::value,
+                                      decltype(g)::value>(f, a, scale);
+      });
 }
 
 template <class F>

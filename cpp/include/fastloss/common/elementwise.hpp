@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "fastloss/api/types.hpp"
 #include "fastloss/common/config.hpp"
@@ -144,41 +145,55 @@ double elem_weighted(const F& f, const ElemArgs& a, T scale) {
 
 }  // namespace detail
 
-// Run an element-wise loss. Returns the reduced value for a scalar reduction
-// with a value asked; element-wise outputs go to the ElemArgs buffers.
-template <class T, class F>
-double elementwise(const F& f, const ElemArgs& a) {
-  using namespace detail;
-  // The scale turns a sum into the requested reduction: 1/n or 1/sum(w).
+// The frame every per-element (or per-box) driver shares: the mean's
+// denominator (n, or the sum of the weights), the scale 1/denominator the
+// pass multiplies gradients by, which pass each op needs, and the final
+// division. pass(kValue, kReduce, kGrad, kHess, scale) -- the flags as
+// std::bool_constant arguments -- runs one pass and returns its sum; kHess
+// passes are only instantiated when kHasHess.
+template <class T, bool kHasHess, class Pass>
+double reduced_pass(Op op, Reduction reduction, int64_t n, const T* weight, int n_threads,
+                    const Pass& pass) {
+  using Y = std::true_type;
+  using N = std::false_type;
   double denom = 1.0;
-  if (a.reduction == Reduction::mean) {
-    denom = a.weight != nullptr ? blocked_sum(static_cast<const T*>(a.weight), a.n, a.n_threads)
-                                : static_cast<double>(a.n);
+  if (reduction == Reduction::mean) {
+    denom = weight != nullptr ? blocked_sum(weight, n, n_threads) : static_cast<double>(n);
   }
   const T scale = static_cast<T>(1.0 / denom);
-  const bool reduce = a.reduction != Reduction::none;
+  const bool reduce = reduction != Reduction::none;
   double total = 0.0;
-  switch (a.op) {
+  switch (op) {
     case Op::value:
-      total = reduce ? elem_weighted<T, F, true, true, false, false>(f, a, scale)
-                     : elem_weighted<T, F, true, false, false, false>(f, a, scale);
+      total = reduce ? pass(Y{}, Y{}, N{}, N{}, scale) : pass(Y{}, N{}, N{}, N{}, scale);
       break;
     case Op::grad:
-      elem_weighted<T, F, false, false, true, false>(f, a, scale);
+      pass(N{}, N{}, Y{}, N{}, scale);
       break;
     case Op::value_grad:
-      total = reduce ? elem_weighted<T, F, true, true, true, false>(f, a, scale)
-                     : elem_weighted<T, F, true, false, true, false>(f, a, scale);
+      total = reduce ? pass(Y{}, Y{}, Y{}, N{}, scale) : pass(Y{}, N{}, Y{}, N{}, scale);
       break;
     case Op::grad_hess:
-      if constexpr (F::has_hess) {
-        elem_weighted<T, F, false, false, true, true>(f, a, scale);
+      if constexpr (kHasHess) {
+        pass(N{}, N{}, Y{}, Y{}, scale);
       } else {
         throw std::invalid_argument("this loss has no Hessian (grad_hess)");
       }
       break;
   }
-  return a.reduction == Reduction::mean ? total / denom : total;
+  return reduction == Reduction::mean ? total / denom : total;
+}
+
+// Run an element-wise loss. Returns the reduced value for a scalar reduction
+// with a value asked; element-wise outputs go to the ElemArgs buffers.
+template <class T, class F>
+double elementwise(const F& f, const ElemArgs& a) {
+  return reduced_pass<T, F::has_hess>(
+      a.op, a.reduction, a.n, static_cast<const T*>(a.weight), a.n_threads,
+      [&](auto v, auto r, auto g, auto h, T scale) {
+        return detail::elem_weighted<T, F, decltype(v)::value, decltype(r)::value,
+                                     decltype(g)::value, decltype(h)::value>(f, a, scale);
+      });
 }
 
 // Dispatch on dtype: the one place an element-wise loss meets float/double.
