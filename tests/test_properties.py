@@ -235,6 +235,12 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
     v, g = loss.value_and_grad(pf, target, **params)
     assert v == expected[0]
     np.testing.assert_array_equal(g, expected[1])
+    # a reversed view of a reversed copy: the target's values, negative strides
+    tr = np.flip(np.flip(target, 0).copy(), 0)
+    assert np.array_equal(tr, target) and not tr.flags.c_contiguous
+    v, g = loss.value_and_grad(pred, tr, **params)
+    assert v == expected[0]
+    np.testing.assert_array_equal(g, expected[1])
     ro = pred.copy()
     ro.flags.writeable = False
     assert loss(ro, target, **params) == expected[0]

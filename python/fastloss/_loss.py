@@ -28,10 +28,12 @@ __all__ = ["Loss", "Param", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
 # Reduction codes shared with the kernels (fastloss::Reduction).
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+_REDUCTION_CODE = _REDUCTIONS  # str -> code, for the hot path
 NONE, SUM, MEAN = 0, 1, 2
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_NO_SLOTS = (0.0, 0.0, 0.0, 0.0)
 
 
 # --------------------------------------------------------------------------
@@ -410,26 +412,41 @@ class ElementwiseLoss(Loss):
         self._explain = explain
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
-        dt = pred.dtype
-        target = as_float(target, self.target_name, dt)
-        if pred.shape != target.shape:
+        red = _REDUCTION_CODE.get(reduction) if type(reduction) is str else None
+        if red is None:
+            red = reduction_code(reduction)  # raises
+        # Hot path: float32/float64 arrays of one dtype go straight to the
+        # kernel, whose binding checks contiguity (and every size) itself;
+        # anything else -- or a non-contiguous array the binding refuses --
+        # goes through as_float, which converts.
+        dt = pred.dtype if type(pred) is np.ndarray else None
+        fast = (
+            (dt is _F32 or dt is _F64)
+            and type(target) is np.ndarray
+            and target.dtype is dt
+        )
+        if not fast:
+            pred = as_float(pred, self.pred_name)
+            dt = pred.dtype
+            target = as_float(target, self.target_name, dt)
+        shape = pred.shape
+        if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params)
-        slots, aux = (0.0, 0.0, 0.0, 0.0), None
+        p = self.resolve_params(params) if params else self._resolved_defaults
+        if p is None:
+            p = self.resolve_params(params)
+        slots, aux = _NO_SLOTS, None
         if self._pack is not None:
             slots, aux, target = self._pack(p, pred, target)
-        shape = pred.shape
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        value_out = np.empty(shape, dt) if (red == NONE and op != GRAD and op != GRAD_HESS) else None
         grad = hess = None
         if op == GRAD_HESS:
             g_out, h_out = out if out is not None else (None, None)
             grad = prepare_out(g_out, shape, dt, "out[0]")
             hess = prepare_out(h_out, shape, dt, "out[1]")
         elif op != VALUE:
-            grad = prepare_out(out, shape, dt)
+            grad = np.empty(shape, dt) if out is None else prepare_out(out, shape, dt)
         try:
             value = self._kernel(
                 self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots
@@ -440,4 +457,13 @@ class ElementwiseLoss(Loss):
                 raise ValueError(self._explain(pred, target, i)) from None
             raise ValueError(f"{self.name}: input outside the loss's domain at flat index {i}"
                              ) from None
+        except ValueError:
+            if fast and not (pred.flags.c_contiguous and target.flags.c_contiguous):
+                return self._run(op, np.ascontiguousarray(pred), np.ascontiguousarray(target),
+                                 reduction, sample_weight, out, params)
+            raise
+        if op == VALUE:
+            return value_out if red == NONE else value
+        if op == VALUE_GRAD:
+            return (value_out if red == NONE else value), grad
         return finish(op, red, value, value_out, grad, hess)
