@@ -21,6 +21,7 @@
 // - max/min here are written so a NaN operand comes out NaN.
 #pragma once
 
+#include <cmath>
 #include <limits>
 
 #include "fastloss/common/point.hpp"
@@ -156,14 +157,29 @@ struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
 
 // Hinge losses: z = margin - y s with y read as -1 (y <= 0) or +1 (y > 0).
 namespace cls {
-template <class T>
-FL_INLINE T pm_one(T y) {
-  return y > T(0) ? T(1) : (y <= T(0) ? T(-1) : y);  // NaN stays NaN
-}
 // A hinge label is -1, 0 (read as -1) or +1; NaN passes (and gives NaN).
+// y (y^2 - 1) is 0 exactly for those three: y^2 rounds to 1 only for |y| = 1
+// (the floats next to 1 square to floats next to 1), tiny y give -y, huge
+// ones inf; NaN fails the ordered compare (one vcmpneq_oq). Four vector ops
+// instead of four compares and their ors.
 template <class T>
 FL_INLINE bool bad_label(T y) {
-  return !(y == T(1) || y == T(0) || y == T(-1) || y != y);
+  return std::islessgreater(y * (y * y - T(1)), T(0));
+}
+// The label as -1 or +1 for a label that passes bad_label (0 -> -1, NaN
+// stays NaN); other values give garbage, which the driver's domain check
+// turns into an error before any result is returned.
+template <class T>
+FL_INLINE T pm_one(T y) {
+  return y == T(0) ? T(-1) : y;
+}
+// max(0, z) with NaN kept (one vmaxps), given zero = 0 as a value the
+// compiler cannot see (margin - margin, margin finite): with a literal 0,
+// GCC moves the float->double conversion of the driver's sum into both arms
+// of the select and widens the mask instead (six vector ops, not one).
+template <class T>
+FL_INLINE T relu(T z, T zero) {
+  return zero > z ? zero : z;
 }
 }  // namespace cls
 
@@ -180,8 +196,9 @@ struct Hinge : PointLoss<Hinge> {
   explicit Hinge(double m) : margin(m) {}
   template <class T>
   FL_INLINE T value(T s, T y, T) const {
-    const T z = static_cast<T>(margin) - cls::pm_one(y) * s;
-    return z < T(0) ? T(0) : z;  // NaN stays NaN
+    const T m = static_cast<T>(margin);
+    const T z = m - cls::pm_one(y) * s;
+    return cls::relu(z, m - m);
   }
   template <class T>
   FL_INLINE T grad(T s, T y, T) const {
@@ -189,16 +206,13 @@ struct Hinge : PointLoss<Hinge> {
     const T z = static_cast<T>(margin) - ys * s;
     return z >= T(0) ? -ys : (z != z ? z : T(0));
   }
-  // Both at once with NaN handled by one final select (fewer live masks than
-  // value + grad: the fused loop was spilling registers).
   template <class T>
   FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
-    const T ys = y > T(0) ? T(1) : T(-1);
-    const T z = static_cast<T>(margin) - ys * s;
-    const bool on = z >= T(0);
-    const bool nan = (y != y) | (z != z);
-    v = nan ? y + s : (on ? z : T(0));
-    g = nan ? y + s : (on ? -ys : T(0));
+    const T m = static_cast<T>(margin);
+    const T ys = cls::pm_one(y);
+    const T z = m - ys * s;  // NaN if s or y is
+    v = cls::relu(z, m - m);
+    g = z >= T(0) ? -ys : (z != z ? z : T(0));
   }
 };
 
@@ -214,24 +228,23 @@ struct SquaredHinge : PointLoss<SquaredHinge> {
   template <class T>
   FL_INLINE T value(T s, T y, T) const {
     const T z = static_cast<T>(margin) - cls::pm_one(y) * s;
-    const T zp = z < T(0) ? T(0) : z;
+    const T zp = T(0) > z ? T(0) : z;  // NaN stays NaN
     return zp * zp;
   }
   template <class T>
   FL_INLINE T grad(T s, T y, T) const {
     const T ys = cls::pm_one(y);
     const T z = static_cast<T>(margin) - ys * s;
-    const T zp = z < T(0) ? T(0) : z;
-    return T(-2) * ys * zp;
+    const T zp = T(0) > z ? T(0) : z;
+    return (T(-2) * ys) * zp;
   }
   template <class T>
   FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
-    const T ys = y > T(0) ? T(1) : T(-1);
+    const T ys = cls::pm_one(y);
     const T z = static_cast<T>(margin) - ys * s;
-    const T zp = z < T(0) ? T(0) : z;  // NaN s: NaN
-    const bool nan = y != y;
-    v = nan ? y : zp * zp;
-    g = nan ? y : T(-2) * ys * zp;
+    const T zp = T(0) > z ? T(0) : z;
+    v = zp * zp;
+    g = (T(-2) * ys) * zp;
   }
 };
 

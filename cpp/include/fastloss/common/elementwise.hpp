@@ -52,13 +52,17 @@ double blocked_sum(const T* x, int64_t n, int n_threads) {
 namespace detail {
 
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
-FL_INLINE void elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
+FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
                           const T* FL_RESTRICT w, const T* FL_RESTRICT x, T* FL_RESTRICT ov,
                           T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
                           double* FL_RESTRICT tmp) {
-  FL_SIMD
+  // F::checks: the domain test rides in the same loop (p and y are loaded
+  // once); `bad` stays false for losses without one.
+  int bad = 0;
+  FL_PRAGMA(omp simd reduction(| : bad))
   for (int64_t i = 0; i < len; ++i) {
     const int64_t k = c + i;
+    if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
     const T a = F::uses_aux ? x[k] : T(0);
     const T wk = kW ? w[k] : T(1);
     if constexpr (kHess) {
@@ -87,16 +91,13 @@ FL_INLINE void elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
       }
     }
   }
+  return bad != 0;
 }
 
-// Records the first element of p[c..c+len), y[c..c+len) outside F's domain.
+// Records the first element of p[c..c+len), y[c..c+len) outside F's domain
+// (called once a chunk's pass has found one).
 template <class T, class F>
-FL_INLINE void check_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y, int64_t c,
-                           int64_t len, ErrorSlot& err) {
-  int bad = 0;
-  FL_PRAGMA(omp simd reduction(| : bad))
-  for (int64_t i = 0; i < len; ++i) bad |= f.invalid(p[c + i], y[c + i]) ? 1 : 0;
-  if (!bad) return;
+void record_invalid(const F& f, const T* p, const T* y, int64_t c, int64_t len, ErrorSlot& err) {
   for (int64_t i = 0; i < len; ++i) {
     if (f.invalid(p[c + i], y[c + i])) {
       err.record(c + i);
@@ -126,9 +127,9 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
     alignas(64) double tmp[kChunk];
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, x, ov, og, oh, scale, c,
-                                                          len, tmp);
-      if constexpr (F::checks) check_chunk(f, p, y, c, len, err);
+      const bool bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(
+          f, p, y, w, x, ov, og, oh, scale, c, len, tmp);
+      if (F::checks && bad) record_invalid(f, p, y, c, len, err);
       if constexpr (kReduce) acc.add(tmp, len);
     }
     if constexpr (kReduce) part[b][0] = acc.total();
