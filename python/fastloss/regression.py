@@ -25,6 +25,7 @@ from fastloss._loss import (
     boolean,
     check_same_shape,
     choice,
+    element_at,
     finish,
     prepare_out,
     prepare_weight,
@@ -209,7 +210,7 @@ smooth_l1 = ElementwiseLoss(
 
 
 # --------------------------------------------------------------------------
-# domain checks shared by msle and tweedie
+# domain checks of tweedie
 
 
 def _min(x: np.ndarray) -> float:
@@ -360,11 +361,14 @@ mape = ElementwiseLoss(
 )
 
 
-def _pack_msle(p, pred, target):
-    why = " (log1p of a value <= -1 is undefined)"
-    _require(pred, "pred", "msle", above=-1.0, strict=True, why=why)
-    _require(target, "target", "msle", above=-1.0, strict=True, why=why)
-    return (0.0, 0.0, 0.0, 0.0), None, target
+def _explain_msle(pred, target, i):
+    # the kernel checks pred and target > -1 in its pass; this words the message
+    for x, name in ((pred, "pred"), (target, "target")):
+        where, v = element_at(x, i)
+        if v <= -1:
+            return (f"msle: every value of {name} must be > -1 (log1p of a value <= -1 is "
+                    f"undefined); got {v!r} at index {where}")
+    raise AssertionError("the kernel reported a valid element")  # pragma: no cover
 
 
 msle = ElementwiseLoss(
@@ -372,7 +376,7 @@ msle = ElementwiseLoss(
     family="regression",
     kernel=_core.regression,
     kernel_id=_MSLE,
-    pack=_pack_msle,
+    explain=_explain_msle,
     peer="sklearn.metrics.mean_squared_log_error",
     doc="""Mean squared logarithmic error.
 

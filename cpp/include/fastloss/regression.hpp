@@ -6,9 +6,10 @@
 // on mse; at r = 0 the L1 subgradient is 0 (torch.sign(0) = 0).
 // Functors whose formulas differ by a flag (log link, log input, full) are
 // templates on that flag, so the hot loop holds no branch and no wasted
-// transcendental call. Domain checks (msle, tweedie) cost a pass over the
-// data and run in the Python layer before the kernel; a value outside the
-// domain that reaches a kernel gives NaN/inf, never a crash. rmse is not
+// transcendental call. msle checks its domain in the kernel's own pass
+// (PointLoss::invalid); tweedie's depends on its power and link and runs in
+// the Python layer before the kernel; a value outside the domain that
+// reaches a kernel gives NaN/inf, never a crash. rmse is not
 // element-wise and has no functor: the Python layer runs Mse and applies
 // the chain rule of the square root.
 #pragma once
@@ -98,49 +99,47 @@ struct SmoothL1 : PointLoss<SmoothL1> {
   }
 };
 
-// expm1 for x <= 0 (Kahan's trick: the rounding error of u = e^x cancels in
-// (u - 1) x / log u), branch-free. Exact limits: x -> 0 gives x, u = 0 gives -1.
-template <class T>
-FL_INLINE T expm1_nonpos(T x) {
-  const T u = vm::exp(x);
-  const T um = u - T(1);
-  const T r = um * x / vm::log(u);  // 0/0 or x/inf where discarded below
-  return u == T(1) ? x : (u == T(0) ? T(-1) : r);
-}
-
 // log cosh(r)   (Keras LogCosh). With u = e^{-2|r|} in (0, 1] and
 // t = tanh|r| = -expm1(-2|r|) / (2 + expm1(-2|r|)) (accurate for tiny |r|):
 //   |r| < 1:  log cosh r = -0.5 log1p(-t^2)  (no cancellation: ~ r^2/2)
 //   |r| >= 1: log cosh r = |r| + log1p(u) - log 2  (no overflow for any r;
 //             at |r| >= 1 the result is >= 0.43, so no cancellation either)
-// gradient tanh r, Hessian 1 - tanh^2 r = 4u / (1 + u)^2 (never 1 - t*t for
+// One exp, one log (for expm1), one division and one log1p per element: u
+// serves both branches and tanh, and the branch picks log1p's argument.
+// Gradient tanh r, Hessian 1 - tanh^2 r = 4u / (1 + u)^2 (never 1 - t*t for
 // large |r|, where it would cancel to 0).
 struct LogCosh : PointLoss<LogCosh> {
   static constexpr int cost = 6;
   static constexpr bool has_hess = true;
+  // tanh(ar) for ar = |r| and u = e^{-2 ar}: expm1(x), x = -2 ar, by Kahan's
+  // trick (u - 1) x / log u, folded into t = -em / (2 + em) as one quotient
+  // -n / (2 log u + n), n = (u - 1) x. u = 1 (tiny ar): tanh ar = ar; u = 0
+  // (ar > 52 in float, 373 in double, or inf): 1.
   template <class T>
-  FL_INLINE static T tanh_abs(T ar) {
-    const T em = expm1_nonpos(T(-2) * ar);
-    return -em / (T(2) + em);
+  FL_INLINE static T tanh_abs(T ar, T u) {
+    const T n = (u - T(1)) * (T(-2) * ar);
+    const T t = -n / (T(2) * vm::log(u) + n);
+    return vm::select(u == T(1), ar, vm::select(u == T(0), T(1), t));
   }
   template <class T>
   FL_INLINE T value(T p, T y, T) const {
     const T ar = vm::vabs(p - y);
-    const T t = tanh_abs(ar);
-    const T small = T(-0.5) * vm::log1p(-(t * t));
-    const T big = ar + vm::log1p(vm::exp(T(-2) * ar)) - T(0.693147180559945309417);
-    return ar < T(1) ? small : big;
+    const T u = vm::exp(T(-2) * ar);
+    const T t = tanh_abs(ar, u);
+    const bool small = ar < T(1);
+    const T l = vm::log1p(vm::select(small, -(t * t), u));
+    return small ? T(-0.5) * l : (ar + l) - T(0.693147180559945309417);
   }
   template <class T>
   FL_INLINE T grad(T p, T y, T) const {
-    const T r = p - y;
-    return sign_nan(r) * tanh_abs(vm::vabs(r));
+    const T r = p - y, ar = vm::vabs(r);
+    return sign_nan(r) * tanh_abs(ar, vm::exp(T(-2) * ar));
   }
   template <class T>
   FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
     const T r = p - y, ar = vm::vabs(r);
-    g = sign_nan(r) * tanh_abs(ar);
     const T u = vm::exp(T(-2) * ar);
+    g = sign_nan(r) * tanh_abs(ar, u);
     const T d = T(1) + u;
     h = T(4) * u / (d * d);
   }
@@ -191,6 +190,11 @@ struct Mape : PointLoss<Mape> {
 // Inputs <= -1 are refused by the Python layer.
 struct Msle : PointLoss<Msle> {
   static constexpr int cost = 4;
+  static constexpr bool checks = true;  // p, y > -1 (NaN passes)
+  template <class T>
+  FL_INLINE bool invalid(T p, T y) const {
+    return p <= T(-1) || y <= T(-1);
+  }
   template <class T>
   FL_INLINE T value(T p, T y, T) const {
     const T d = vm::log1p(p) - vm::log1p(y);

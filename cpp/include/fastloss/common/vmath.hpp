@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "fastloss/common/config.hpp"
 
@@ -73,6 +74,20 @@ FL_INLINE T vmin(T a, T b) {
 template <class T>
 FL_INLINE bool visnan(T x) {
   return x != x;
+}
+
+// c ? a : b as bit operations. A plain ?: whose arm is a constant is a
+// branch to GCC before vectorization: jump threading and PRE then copy all
+// the code that uses the result into each arm (in it the constant folds),
+// and the vectorized loop computes every copy -- log(exp(x)) cost three
+// logs' worth of instructions. A select through the bits has no branch to
+// thread; it costs an and/andn/or where a blend would be one instruction,
+// so it is for results that feed further arithmetic.
+template <class T>
+FL_INLINE T select(bool c, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U m = U(0) - static_cast<U>(c);
+  return bit_cast<T>((bit_cast<U>(a) & m) | (bit_cast<U>(b) & ~m));
 }
 
 namespace detail {
@@ -168,15 +183,15 @@ FL_INLINE T exp(T x) {
   const T lo = sizeof(T) == 4 ? T(-104.0) : T(-746.0);
   const T hi = sizeof(T) == 4 ? T(88.8) : T(709.9);
   T y = detail::exp_core(x);
-  y = x > hi ? std::numeric_limits<T>::infinity() : y;
-  return x < lo ? T(0) : y;
+  y = select(x > hi, std::numeric_limits<T>::infinity(), y);
+  return select(x < lo, T(0), y);
 }
 namespace detail {
 // exp(x) for x <= 0 (or NaN): no overflow select.
 template <class T>
 FL_INLINE T exp_nonpos(T x) {
   const T lo = sizeof(T) == 4 ? T(-104.0) : T(-746.0);
-  return x < lo ? T(0) : exp_core(x);
+  return select(x < lo, T(0), exp_core(x));
 }
 }  // namespace detail
 
@@ -250,14 +265,14 @@ FL_INLINE T log(T x) {
   // split takes the scale's exponent off k (one select: a second one on the
   // same condition would make GCC duplicate the code between them).
   const T big = sizeof(T) == 4 ? T(16777216.0) : T(18014398509481984.0);
-  const T sc = x < std::numeric_limits<T>::min() ? big : T(1);
+  const T sc = select(x < std::numeric_limits<T>::min(), big, T(1));
   T k;
   const T z = detail::split(x * sc, k, sc);
   T r = detail::log_core(z - T(1), k, T(0));  // z - 1 is exact
   const T inf = std::numeric_limits<T>::infinity();
-  r = x < inf ? r : x;  // +inf and NaN
-  r = x == T(0) ? -inf : r;
-  return x < T(0) ? std::numeric_limits<T>::quiet_NaN() : r;
+  r = select(x < inf, r, x);  // +inf and NaN
+  r = select(x == T(0), -inf, r);
+  return select(x < T(0), std::numeric_limits<T>::quiet_NaN(), r);
 }
 
 // ---------------------------------------------------------------- log1p
@@ -280,11 +295,11 @@ FL_INLINE T log1p(T x) {
   const T corr = (c * detail::pow2i(-kc)) * ((T(1) - f) * (T(1) + f * f));
   T r = detail::log_core(f, k, corr);
   const T inf = std::numeric_limits<T>::infinity();
-  r = x == inf ? inf : r;
-  r = u == T(0) ? -inf : r;
-  r = x < T(-1) ? std::numeric_limits<T>::quiet_NaN() : r;
+  r = select(x == inf, inf, r);
+  r = select(u == T(0), -inf, r);
+  r = select(x < T(-1), std::numeric_limits<T>::quiet_NaN(), r);
   // NaN needs no select: c, hence f and r, are NaN already.
-  return x == T(0) ? x : r;
+  return select(x == T(0), x, r);
 }
 
 // ---------------------------------------------------------------- logistic
