@@ -33,6 +33,27 @@ FL_INLINE void fill(T* g, int64_t C, T v) {
 
 FL_INLINE double nan_d() { return std::numeric_limits<double>::quiet_NaN(); }
 
+// max of z[k] over k != y (-inf for C = 1), for a row without NaN; the
+// order of a max does not change its value, so this vectorizes freely.
+template <class T>
+FL_INLINE T max_except(const T* FL_RESTRICT z, int64_t C, int64_t y) {
+  T best = -std::numeric_limits<T>::infinity();
+  FL_PRAGMA(omp simd reduction(max : best))
+  for (int64_t k = 0; k < C; ++k) {
+    const T c = k == y ? -std::numeric_limits<T>::infinity() : z[k];
+    best = c > best ? c : best;
+  }
+  return best;
+}
+// The first k != y with z[k] == v (v one of those values).
+template <class T>
+FL_INLINE int64_t first_equal_except(const T* z, int64_t C, int64_t y, T v) {
+  for (int64_t k = 0; k < C; ++k) {
+    if (k != y && z[k] == v) return k;
+  }
+  return y;  // not reached for v = max_except(z, C, y) with C > 1
+}
+
 // Softmax statistics of one row: max m, sum of exp(z - m), log-sum-exp.
 // The second constructor also leaves e_k = exp(z_k - m) in e[0..C) (the
 // gradient buffer), so the gradient pass scales them instead of calling exp
@@ -300,21 +321,16 @@ struct MulticlassHinge : LabelRows {
       }
       return v * invC;
     }
-    int64_t arg = -1;
-    T best = -std::numeric_limits<T>::infinity();
-    for (int64_t k = 0; k < C; ++k) {
-      if (k == y) continue;
-      if (arg < 0 || z[k] > best) {
-        best = z[k];
-        arg = k;
-      }
-    }
+    // best = max over k != y (branch-free: with random scores a running
+    // argmax mispredicts several times a row); the gradient's argmax, the
+    // first k != y holding it, is looked up only on active rows.
+    const T best = mc::max_except(z, C, y);
     const double d = margin + static_cast<double>(best) - zy;
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       mc::fill(g, C, T(0));
       if (on) {
-        g[arg] = static_cast<T>(gs);
+        g[mc::first_equal_except(z, C, y, best)] = static_cast<T>(gs);
         g[y] = static_cast<T>(-gs);
       }
     }
@@ -542,14 +558,12 @@ struct CategoricalHinge {
     const double pos = row_sum(C, [&](int64_t k) {
       return static_cast<double>(t[k]) * static_cast<double>(z[k]);
     });
-    int64_t arg = 0;
+    // neg = max_k (1 - t_k) z_k, branch-free (NaN terms are caught below).
     double neg = -std::numeric_limits<double>::infinity();
+    FL_PRAGMA(omp simd reduction(max : neg))
     for (int64_t k = 0; k < C; ++k) {
       const double nk = (1.0 - static_cast<double>(t[k])) * static_cast<double>(z[k]);
-      if (k == 0 || nk > neg) {
-        neg = nk;
-        arg = k;
-      }
+      neg = nk > neg ? nk : neg;
     }
     const double d = neg - pos + 1.0;
     if (d != d || row_has_nan(z, C)) {
@@ -561,8 +575,13 @@ struct CategoricalHinge {
       for (int64_t k = 0; k < C; ++k) {
         g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
       }
-      // d neg / d z_arg = 1 - t_arg, d pos / d z_arg = t_arg
-      if (on) g[arg] = static_cast<T>(gs * (1.0 - 2.0 * static_cast<double>(t[arg])));
+      if (on) {
+        // d neg / d z_arg = 1 - t_arg, d pos / d z_arg = t_arg; arg is the
+        // first k attaining the max
+        int64_t arg = 0;
+        while ((1.0 - static_cast<double>(t[arg])) * static_cast<double>(z[arg]) != neg) ++arg;
+        g[arg] = static_cast<T>(gs * (1.0 - 2.0 * static_cast<double>(t[arg])));
+      }
     }
     return on ? d : 0.0;
   }
