@@ -33,17 +33,47 @@ FL_INLINE void fill(T* g, int64_t C, T v) {
 
 FL_INLINE double nan_d() { return std::numeric_limits<double>::quiet_NaN(); }
 
-// max of z[k] over k != y (-inf for C = 1), for a row without NaN; the
-// order of a max does not change its value, so this vectorizes freely.
-template <class T>
-FL_INLINE T max_except(const T* FL_RESTRICT z, int64_t C, int64_t y) {
-  T best = -std::numeric_limits<T>::infinity();
-  FL_PRAGMA(omp simd reduction(max : best))
-  for (int64_t k = 0; k < C; ++k) {
-    const T c = k == y ? -std::numeric_limits<T>::infinity() : z[k];
-    best = c > best ? c : best;
+// A row with a NaN score: NaN loss and, with kGrad, a NaN gradient row.
+template <bool kGrad, class T>
+FL_INLINE double nan_row(T* g, int64_t C) {
+  if constexpr (kGrad) fill(g, C, std::numeric_limits<T>::quiet_NaN());
+  return nan_d();
+}
+
+// max of term(k) over k in [0, C) (-inf for C = 0): four independent lanes
+// in registers (a max is exact in any order), no vector prologue and
+// epilogue to pay on a short row.
+template <class T, class F>
+FL_INLINE T lanes_max(int64_t C, const F& term) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  const auto take = [](T& m, T c) { m = c > m ? c : m; };
+  int64_t k = 0;
+  for (; k + 4 <= C; k += 4) {
+    take(m0, term(k));
+    take(m1, term(k + 1));
+    take(m2, term(k + 2));
+    take(m3, term(k + 3));
   }
-  return best;
+  for (; k < C; ++k) take(m0, term(k));
+  take(m0, m1);
+  take(m2, m3);
+  take(m0, m2);
+  return m0;
+}
+
+// max of z[k] over k != y (-inf for C = 1), and whether the row holds a
+// NaN, in one pass.
+template <class T>
+FL_INLINE T max_except(const T* FL_RESTRICT z, int64_t C, int64_t y, bool& nan) {
+  int bad = 0;
+  const T m = lanes_max<T>(C, [&](int64_t k) {
+    const T zk = z[k];
+    bad |= zk != zk ? 1 : 0;
+    return k == y ? -std::numeric_limits<T>::infinity() : zk;
+  });
+  nan = bad != 0;
+  return m;
 }
 // The first k != y with z[k] == v (v one of those values).
 template <class T>
@@ -297,12 +327,9 @@ struct MulticlassHinge : LabelRows {
       if constexpr (kGrad) mc::fill(g, C, T(0));
       return 0.0;
     }
-    if (row_has_nan(z, C)) {
-      if constexpr (kGrad) mc::fill(g, C, std::numeric_limits<T>::quiet_NaN());
-      return mc::nan_d();
-    }
-    const double zy = static_cast<double>(z[y]);
     if (weston_watkins) {
+      if (row_has_nan(z, C)) return mc::nan_row<kGrad>(g, C);
+      const double zy = static_cast<double>(z[y]);
       const double mg = margin;
       const double v = row_sum(C, [&](int64_t k) {
         const double d = mg - zy + static_cast<double>(z[k]);
@@ -324,8 +351,10 @@ struct MulticlassHinge : LabelRows {
     // best = max over k != y (branch-free: with random scores a running
     // argmax mispredicts several times a row); the gradient's argmax, the
     // first k != y holding it, is looked up only on active rows.
-    const T best = mc::max_except(z, C, y);
-    const double d = margin + static_cast<double>(best) - zy;
+    bool nan;
+    const T best = mc::max_except(z, C, y, nan);
+    if (nan) return mc::nan_row<kGrad>(g, C);
+    const double d = margin + static_cast<double>(best) - static_cast<double>(z[y]);
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       mc::fill(g, C, T(0));
@@ -558,18 +587,13 @@ struct CategoricalHinge {
     const double pos = row_sum(C, [&](int64_t k) {
       return static_cast<double>(t[k]) * static_cast<double>(z[k]);
     });
-    // neg = max_k (1 - t_k) z_k, branch-free (NaN terms are caught below).
-    double neg = -std::numeric_limits<double>::infinity();
-    FL_PRAGMA(omp simd reduction(max : neg))
-    for (int64_t k = 0; k < C; ++k) {
-      const double nk = (1.0 - static_cast<double>(t[k])) * static_cast<double>(z[k]);
-      neg = nk > neg ? nk : neg;
-    }
+    // neg = max_k (1 - t_k) z_k, branch-free. A NaN in z or t makes pos,
+    // hence d, NaN.
+    const double neg = mc::lanes_max<double>(C, [&](int64_t k) {
+      return (1.0 - static_cast<double>(t[k])) * static_cast<double>(z[k]);
+    });
     const double d = neg - pos + 1.0;
-    if (d != d || row_has_nan(z, C)) {
-      if constexpr (kGrad) mc::fill(g, C, std::numeric_limits<T>::quiet_NaN());
-      return mc::nan_d();
-    }
+    if (d != d) return mc::nan_row<kGrad>(g, C);
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       for (int64_t k = 0; k < C; ++k) {
