@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/rowwise.hpp"
@@ -379,6 +380,46 @@ struct SoftmaxFocal : LabelRows {
   double gamma;
   bool custom_norm() const { return true; }
 
+  // u^gamma: the common integer gammas exactly, without exp/log. The case is
+  // a template argument, so a loop over rows holds no branch on gamma.
+  enum Gamma { kZero, kOne, kTwo, kOther };
+  Gamma gamma_case() const {
+    return gamma == 2.0 ? kTwo : gamma == 1.0 ? kOne : gamma == 0.0 ? kZero : kOther;
+  }
+  template <class F>
+  FL_INLINE void with_gamma(const F& f) const {
+    switch (gamma_case()) {
+      case kZero: return f(std::integral_constant<int, kZero>{});
+      case kOne: return f(std::integral_constant<int, kOne>{});
+      case kTwo: return f(std::integral_constant<int, kTwo>{});
+      default: return f(std::integral_constant<int, kOther>{});
+    }
+  }
+
+  // One row's loss v and, with kGrad, its gradient coefficients from
+  // so = sum_{k != y} e_k and ey = e_y (e = exp(z - m)): the gradient is
+  // g_k = e_k ce for k != y and g_y = ey ce - coef.
+  template <bool kGrad, int kG>
+  FL_INLINE void terms(double so, double ey, double m, double zy, double cwy, double gs,
+                       double& v, double& coef, double& ce) const {
+    const double se = so + ey;
+    const double L = zy - (m + vm::log(se));
+    const double u = so / se;
+    const double py = ey / se;
+    double pw;
+    if constexpr (kG == kTwo) pw = u * u;
+    if constexpr (kG == kOne) pw = u;
+    if constexpr (kG == kZero) pw = 1.0;
+    if constexpr (kG == kOther) pw = vm::exp(gamma * vm::log(u));
+    v = -cwy * pw * L;
+    if constexpr (kGrad) {
+      // gamma p u^(gamma-1) L -> 0 as u -> 0 (L ~ -u there).
+      const double B = (kG != kZero && u > 0.0) ? gamma * py * (pw / u) * L : 0.0;
+      coef = gs * cwy * (pw - B);
+      ce = coef / se;
+    }
+  }
+
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
@@ -389,19 +430,30 @@ struct SoftmaxFocal : LabelRows {
       return 0.0;
     }
     const T m = row_max(z, C);
+    double so, ey;
     if constexpr (kGrad) {  // exp once, into the gradient buffer
       FL_SIMD
       for (int64_t k = 0; k < C; ++k) g[k] = vm::exp(z[k] - m);
-      return tail<kGrad>(y, g, m, z[y], g, gs);
+      so = sum_others(g, y);
+      ey = static_cast<double>(g[y]);
     } else {
-      const double so = row_sum(C, [&](int64_t k) {
+      so = row_sum(C, [&](int64_t k) {
         return k == y ? 0.0 : static_cast<double>(vm::exp(z[k] - m));
       });
-      return finish<kGrad>(y, so, static_cast<double>(vm::exp(z[y] - m)), m, z[y], g, gs);
+      ey = static_cast<double>(vm::exp(z[y] - m));
     }
+    double v = 0.0, coef = 0.0, ce = 0.0;
+    with_gamma([&](auto kg) {
+      terms<kGrad, decltype(kg)::value>(so, ey, static_cast<double>(m),
+                                        static_cast<double>(z[y]), cwk(y), gs, v, coef, ce);
+    });
+    if constexpr (kGrad) scale_row(g, y, ey, coef, ce);
+    return v;
   }
 
-  // Short rows in one flat pass (see rowwise.hpp): the same terms and sums.
+  // Short rows in one flat pass (see rowwise.hpp): the same terms and sums,
+  // and the per-row tail (a log, divisions, u^gamma) as one vector loop
+  // over the rows.
   static constexpr int64_t block_max_C = 32;
   template <bool kGrad>
   FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
@@ -409,55 +461,47 @@ struct SoftmaxFocal : LabelRows {
                        bool* FL_RESTRICT bad) const {
     alignas(64) T scratch[kGrad ? 1 : kChunk * block_max_C];
     alignas(64) T m[kChunk];
+    alignas(64) double so[kChunk], ey[kChunk], md[kChunk], zy[kChunk], cwy[kChunk];
+    alignas(64) double coef[kChunk], ce[kChunk];
     T* e = kGrad ? g : scratch;
     mc::exp_rows(z, n, C, e, m);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t y = labels[r0 + i];
-      T* gi = kGrad ? g + i * C : nullptr;
       bad[i] = out_of_range(y);
+      const int64_t yy = bad[i] ? 0 : y;  // a bad row's terms are discarded
+      so[i] = sum_others(e + i * C, yy);
+      ey[i] = static_cast<double>(e[i * C + yy]);
+      md[i] = static_cast<double>(m[i]);
+      zy[i] = static_cast<double>(z[i * C + yy]);
+      cwy[i] = cwk(yy);
+    }
+    with_gamma([&](auto kg) {
+      FL_SIMD
+      for (int64_t i = 0; i < n; ++i) {
+        terms<kGrad, decltype(kg)::value>(so[i], ey[i], md[i], zy[i], cwy[i], gs[i], v[i],
+                                          coef[i], ce[i]);
+      }
+    });
+    for (int64_t i = 0; i < n; ++i) {
+      T* gi = kGrad ? g + i * C : nullptr;
       if (bad[i]) {
         if constexpr (kGrad) mc::fill(gi, C, T(0));
         v[i] = 0.0;
         continue;
       }
-      v[i] = tail<kGrad>(y, e + i * C, m[i], z[i * C + y], gi, gs[i]);
+      if constexpr (kGrad) scale_row(gi, labels[r0 + i], ey[i], coef[i], ce[i]);
     }
   }
 
-  // The row's loss from e_k = exp(z_k - m); with kGrad, g holds e on entry.
-  template <bool kGrad>
-  FL_INLINE double tail(int64_t y, const T* e, T m, T zy, T* g, double gs) const {  // e may be g
-    const double so = row_sum(C, [&](int64_t k) {
-      return k == y ? 0.0 : static_cast<double>(e[k]);
-    });
-    return finish<kGrad>(y, so, static_cast<double>(e[y]), m, zy, g, gs);
+  // sum_{k != y} e_k by the row's fixed tree.
+  FL_INLINE double sum_others(const T* FL_RESTRICT e, int64_t y) const {
+    return row_sum(C, [&](int64_t k) { return k == y ? 0.0 : static_cast<double>(e[k]); });
   }
-
-  // so = sum_{k != y} e_k, ey = e_y; with kGrad, g holds e on entry.
-  template <bool kGrad>
-  FL_INLINE double finish(int64_t y, double so, double ey, T m, T zy, T* FL_RESTRICT g,
-                          double gs) const {
-    const double se = so + ey;
-    const double L = static_cast<double>(zy) - (static_cast<double>(m) + vm::log(se));
-    const double u = so / se;
-    const double py = ey / se;
-    // u^gamma; the common integer gammas exactly, without exp/log
-    const double pw = gamma == 2.0   ? u * u
-                      : gamma == 1.0 ? u
-                      : gamma == 0.0 ? 1.0
-                                     : vm::exp(gamma * vm::log(u));
-    const double cwy = cwk(y);
-    const double v = -cwy * pw * L;
-    if constexpr (kGrad) {
-      // gamma p u^(gamma-1) L -> 0 as u -> 0 (L ~ -u there).
-      const double B = (gamma != 0.0 && u > 0.0) ? gamma * py * (pw / u) * L : 0.0;
-      const double coef = gs * cwy * (pw - B);
-      const double ce = coef / se;
-      FL_SIMD
-      for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * ce);
-      g[y] = static_cast<T>(ey * ce - coef);
-    }
-    return v;
+  // g holds e on entry; the gradient on return.
+  FL_INLINE void scale_row(T* FL_RESTRICT g, int64_t y, double ey, double coef, double ce) const {
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * ce);
+    g[y] = static_cast<T>(ey * ce - coef);
   }
 };
 
