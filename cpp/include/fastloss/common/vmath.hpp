@@ -14,18 +14,27 @@
 //
 // Accuracy, measured by tests/test_vmath.py against the C library and a
 // float64/exact reference over the whole range (normal and subnormal inputs
-// and results, overflow/underflow thresholds, +-0, +-inf, NaN):
-//   exp <= 1 ulp, log <= 1 ulp, log1p <= 1 ulp, softplus <= 2 ulp,
-//   sigmoid <= 2.5 ulp, in float and double alike (largest errors seen on
-//   the test sweeps, float/double: exp 0.97/0.95, log 0.85/0.84, log1p
-//   0.88/0.87, softplus 1.62/1.58, sigmoid 2.25/2.19).
+// and results, overflow/underflow thresholds, +-0, +-inf, NaN), and on denser
+// sweeps (every 7th float32 bit pattern, 2e6 random float64), largest errors
+// seen, float/double: exp 1.30/1.18, log 1.43/0.84, log1p 1.52/1.01,
+// softplus 2.30/2.05, sigmoid 2.54/2.31 ulp. exp, the float log and log1p
+// trade a little accuracy (they were within 1 ulp) for speed: a shorter
+// polynomial for log (the largest errors are where k ln2 and log(z) nearly
+// cancel), an early rounded 1 + r for exp.
 // Speed: see benchmarks/micro/vmath_bench.py (against glibc's libmvec, which
 // uses FMA and, for double, tables: without FMA, for the same bits at every
 // ISA level, each polynomial step costs two instructions instead of one).
 // What keeps the instruction count down, in GCC's output: no select before
 // the arithmetic (GCC pushes a select of a constant, or a condition tested
 // twice, through all the code after it and computes both arms), special
-// values replaced by selects at the end, the 2^n scaling in integers.
+// values replaced by selects at the end -- bitwise ones (select below), which
+// GCC cannot push into the code that uses the result -- the 2^n scaling in
+// integers. What
+// keeps the loops short in time: Estrin's scheme rather than Horner's (long
+// chains of dependent operations stall the loop before the execution units
+// are busy), and sign and range tests on the integer bits (-|x|, max(x, 0),
+// log's special values) instead of float compares and blends, which compete
+// with the multiplications.
 // Special values follow C: exp(+inf)=inf, exp(-inf)=0, log(0)=-inf,
 // log(<0)=NaN, log1p(-1)=-inf, log1p(<-1)=NaN, log1p(+-0)=+-0, NaN -> NaN.
 #pragma once
@@ -96,17 +105,6 @@ namespace detail {
 // bits(v + magic) hold that integer.
 constexpr float kMagicF = 12582912.0f;            // 1.5 * 2^23
 constexpr double kMagicD = 6755399441055744.0;    // 1.5 * 2^52
-
-// 2^n for an integer-valued nf with -126 <= n <= 127: the low 9 bits of
-// bits(nf + magic + 127) are n + 127 (magic's are zero); shifted into the
-// exponent field they give 2^n.
-FL_INLINE float pow2i(float nf) {
-  return ubits_to_f(f_to_ubits(nf + (kMagicF + 127.0f)) << 23);
-}
-// 2^n for an integer-valued nf with -1022 <= n <= 1023.
-FL_INLINE double pow2i(double nf) {
-  return ubits_to_d(d_to_ubits(nf + (kMagicD + 1023.0)) << 52);
-}
 }  // namespace detail
 
 // ---------------------------------------------------------------- exp
@@ -114,8 +112,10 @@ namespace detail {
 // exp(x) for x in [-104, 88.8] or NaN (see exp below).
 FL_INLINE float exp_core(float x) {
   // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, ln2 in two parts, the first
-  // exact in n * 0.693359375); exp(r) = 1 + (r + r^2 P(r)), P of degree 4
+  // exact in n * 0.693359375); exp(r) = (1 + r) + r^2 P(r), P of degree 4
   // (minimax for the relative error of exp, 0.07 ulp), Estrin's scheme.
+  // 1 + r rounds (1 + (r + r^2 P) would not, max error 0.99 instead of 1.30
+  // ulp) but is ready early: 4% faster, the loop being latency-bound.
   // magic + 254: t - magic rounds x log2(e) to an integer n as with magic
   // alone, and bits(t) = bits(kMagicF) + n + 254 (see the scaling below).
   const float magic = detail::kMagicF + 254.0f;
@@ -127,7 +127,7 @@ FL_INLINE float exp_core(float x) {
   const float p01 = 4.999999403953552e-1f + r * 1.666652113199234e-1f;
   const float p23 = 4.166838899254799e-2f + r * 8.368710055947304e-3f;
   const float p = (p01 + r2 * p23) + (r2 * r2) * 1.381461275741458e-3f;
-  const float e = (r + r2 * p) + 1.0f;
+  const float e = (1.0f + r) + r2 * p;
   // 2^n as 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
   // [-150, 129]: e 2^n1 is exact, the second product rounds once (to a
   // subnormal, 0 or inf where it must). In integers, a = bits(t) =
@@ -146,6 +146,8 @@ FL_INLINE double exp_core(double x) {
   // two parts, hi exact); exp(r) = 1 + r + r^2 Q(r), Q of degree 9 fitted to
   // (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2] (Chebyshev fit, relative error
   // of the approximation < 2e-17), evaluated by Estrin's scheme. No division.
+  // (1 + hi) + (r^2 Q - lo): 1 + hi rounds, but early (fdlibm's
+  // 1 + (hi - (lo - r^2 Q)) is 5% slower, max error 0.99 instead of 1.18 ulp).
   const double magic = detail::kMagicD + 2046.0;  // see the scaling below
   const double t = x * 1.44269504088896338700e+00 + magic;
   const double nf = t - magic;
@@ -161,7 +163,7 @@ FL_INLINE double exp_core(double x) {
   const double p67 = 2.4801521295954376e-05 + r * 2.7557268459997064e-06;
   const double p89 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
   const double q = ((p01 + r2 * p23) + r4 * (p45 + r2 * p67)) + r8 * p89;
-  const double e = 1.0 + (hi - (lo - r2 * q));
+  const double e = (1.0 + hi) + (r2 * q - lo);
   // 2^n = 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
   // [-1076, 1025]: e 2^n1 is exact and the second product rounds once (to a
   // subnormal, 0 or inf where it must). a = bits(t) = bits(kMagicD) + n +
@@ -197,25 +199,35 @@ FL_INLINE T exp_nonpos(T x) {
 
 // ---------------------------------------------------------------- log
 namespace detail {
-// log(z + c) for z = 2^-k u in [sqrt(1/2), sqrt(2)), plus k ln2, where c is a
-// small correction (0 for log; the rounding error of 1 + x, scaled, for
-// log1p). Cephes logf's polynomial in f = z - 1 + c.
+// float: log(z) + k ln2 + c for z = 1 + f = 2^-k u in [2/3, 4/3) (the range
+// that split below gives: |f| <= 1/3, the smallest for a power-of-two
+// reduction without tables), where c is a small correction (the rounding
+// error of 1 + x, scaled, for log1p; none for log).
+// log(1 + f) = f + f^2 P(f), P(f) = -1/2 + f Q(f), Q of degree 6 (minimax for
+// the relative error of log(1 + f) on [-1/3, 1/3], coefficients rounded to
+// float one at a time, lowest degree first, the rest refit after each:
+// 0.62 * 2^-24), by Estrin's scheme: Horner's needs one multiplication less
+// but its chain of 14 dependent operations made the loop 15% slower.
+// ln2 in two parts, the first exact in k * 0.693359375, the second added to
+// the small terms. The largest error, 1.43 ulp, is where k ln2 and log(z)
+// nearly cancel (x just below 2/3 or above 4/3, log(x) ~ -0.405 or 0.288).
+FL_INLINE float log_poly(float f, float f2) {
+  const float p01 = -0.5f + f * 3.333326578140259e-1f;
+  const float p23 = -2.500423789024353e-1f + f * 2.000793069601059e-1f;
+  const float p45 = -1.647232323884964e-1f + f * 1.404215246438980e-1f;
+  const float p67 = -1.512220054864883e-1f + f * 1.382092088460922e-1f;
+  const float f4 = f2 * f2;
+  return (p01 + f2 * p23) + f4 * (p45 + f2 * p67);
+}
 FL_INLINE float log_core(float f, float kf, float corr) {
-  const float z = f * f;
-  // log(1 + f) = f - f^2/2 + f^3 P(f), P of degree 7 (minimax for the
-  // relative error of log(1 + f) on [sqrt(1/2) - 1, sqrt(2) - 1], 0.11 ulp;
-  // Cephes logf uses degree 8), Estrin's scheme.
-  const float p01 = 3.333333134651184e-1f + f * -2.500081956386566e-1f;
-  const float p23 = 2.000122666358948e-1f + f * -1.662335693836212e-1f;
-  const float p45 = 1.420175731182098e-1f + f * -1.316018253564835e-1f;
-  const float p67 = 1.276157796382904e-1f + f * -7.634496688842773e-2f;
-  const float z2 = z * z;
-  const float p = (p01 + z * p23) + z2 * (p45 + z * p67);
-  float y = p * f * z;
-  y = y + (kf * -2.12194440e-4f + corr);
-  y = y - 0.5f * z;
-  float r = f + y;
-  return r + kf * 0.693359375f;
+  const float f2 = f * f;
+  const float y = f2 * log_poly(f, f2) + (kf * -2.12194440e-4f + corr);
+  return (f + y) + kf * 0.693359375f;
+}
+FL_INLINE float log_core(float f, float kf) {
+  const float f2 = f * f;
+  const float y = f2 * log_poly(f, f2) + kf * -2.12194440e-4f;
+  return (f + y) + kf * 0.693359375f;
 }
 
 // fdlibm __ieee754_log's kernel: log(1+f) = f - f^2/2 + s (f^2/2 + R(s^2)),
@@ -236,18 +248,29 @@ FL_INLINE double log_core(double f, double kd, double corr) {
          ((hfsq - (s * (hfsq + R) + (kd * 1.90821492927058770002e-10 + corr))) - f);
 }
 
-// Split a positive finite normal x into 2^k z, z in [sqrt(1/2), sqrt(2)):
-// z's bits are x's less k in the exponent field; k is returned as a float
-// or double (exact), built with the magic number (no int64->double). sc is
-// 1 or a power of two by which x was scaled (subnormal inputs): k is that of
-// x / sc, taken from the bits at no extra select.
-FL_INLINE float split(float x, float& kf, float sc = 1.0f) {
-  const uint32_t ix = f_to_ubits(x);
-  const uint32_t t = ix - 0x3f3504f3u;  // bits of sqrt(1/2)
-  const uint32_t tk = t - (f_to_ubits(sc) - 0x3f800000u);
-  kf = static_cast<float>(static_cast<int32_t>(tk) >> 23);
-  return ubits_to_f(ix - (t & 0xff800000u));
+// The same without the correction (log: saves the addition of +0, which the
+// compiler must keep since -0 + 0 = +0).
+FL_INLINE double log_core(double f, double kd) {
+  const double s = f / (2.0 + f);
+  const double z = s * s;
+  const double w = z * z;
+  const double t1 =
+      w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+  const double t2 =
+      z * (6.666666666666735130e-01 +
+           w * (2.857142874366239149e-01 +
+                w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+  const double R = t2 + t1;
+  const double hfsq = 0.5 * f * f;
+  return kd * 6.93147180369123816490e-01 -
+         ((hfsq - (s * (hfsq + R) + kd * 1.90821492927058770002e-10)) - f);
 }
+
+// double: split a positive finite normal x into 2^k z, z in [sqrt(1/2),
+// sqrt(2)): z's bits are x's less k in the exponent field; k is returned as a
+// double (exact), built with the magic number (no int64->double). sc is 1 or
+// a power of two by which x was scaled (subnormal inputs): k is that of
+// x / sc, taken from the bits at no extra select.
 FL_INLINE double split(double x, double& kd, double sc = 1.0) {
   const uint64_t ix = d_to_ubits(x);
   const uint64_t t = ix - 0x3fe6a09e667f3bcdULL;  // bits of sqrt(1/2)
@@ -257,42 +280,95 @@ FL_INLINE double split(double x, double& kd, double sc = 1.0) {
   kd = ubits_to_d(d_to_ubits(kMagicD) + kb) - (kMagicD + 1087.0);
   return ubits_to_d(ix - (t & 0xfff0000000000000ULL));
 }
+// Split u = 2^k z as above (float: z in [2/3, 4/3), double: in [sqrt(1/2),
+// sqrt(2))) for log1p, and also return s = 2^(e - k), where sb holds the bits
+// of 2^e: t & mask is k in the exponent field, so s costs one integer
+// subtraction (e = 1 keeps s finite for every k log1p can see, -24 <= k <= 128
+// in float and -54 <= k <= 1024 in double: 2^(1-128) and 2^(1-1024) are
+// normal, 2^(1-k) at the low end as well).
+FL_INLINE float split_s(float x, float& kf, float& s, uint32_t sb) {
+  const uint32_t ix = f_to_ubits(x);
+  const uint32_t t = ix - 0x3f2aaaabu;  // bits of 2/3, rounded up
+  const uint32_t tk = t & 0xff800000u;
+  kf = static_cast<float>(static_cast<int32_t>(t) >> 23);
+  s = ubits_to_f(sb - tk);
+  return ubits_to_f(ix - tk);
+}
+FL_INLINE double split_s(double x, double& kd, double& s, uint64_t sb) {
+  const uint64_t ix = d_to_ubits(x);
+  const uint64_t t = ix - 0x3fe6a09e667f3bcdULL;  // bits of sqrt(1/2)
+  const uint64_t tk = t & 0xfff0000000000000ULL;
+  // k >= -54 here (log1p's u >= 2^-53), kb = k + 1087 >= 0
+  const uint64_t kb = (t + (1087ULL << 52)) >> 52;
+  kd = ubits_to_d(d_to_ubits(kMagicD) + kb) - (kMagicD + 1087.0);
+  s = ubits_to_d(sb - tk);
+  return ubits_to_d(ix - tk);
+}
 }  // namespace detail
 
-template <class T>
-FL_INLINE T log(T x) {
-  // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^24/2^54;
+namespace detail {
+FL_INLINE float log_impl(float x) {
+  // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^24 and
+  // 24 taken off k; the condition is an integer compare of the bits.
+  const int32_t ix = f_to_bits(x);
+  const bool sub = ix < 0x00800000;
+  const float xs = sub ? x * 16777216.0f : x;
+  const uint32_t adj = sub ? (24u << 23) : 0u;
+  const uint32_t ixs = f_to_ubits(xs);
+  // x = 2^k z, z in [2/3, 4/3): z's bits are x's less k in the exponent field
+  const uint32_t t = ixs - 0x3f2aaaabu;  // bits of 2/3, rounded up
+  const float kf = static_cast<float>(static_cast<int32_t>(t - adj) >> 23);
+  const float z = ubits_to_f(ixs - (t & 0xff800000u));
+  const float r = log_core(z - 1.0f, kf);  // z - 1 is exact
+  // Special values in one select at the end, off the critical path: x is
+  // not in (0, inf) exactly when bits(x) + 0x7fffffff, as a signed integer,
+  // is above that of the largest finite float (libmvec's test). Then the
+  // result is x (+inf, NaN), -inf (+-0) or NaN (x < 0).
+  const float inf = std::numeric_limits<float>::infinity();
+  float sv = x == 0.0f ? -inf : x;
+  sv = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : sv;
+  const int32_t v = static_cast<int32_t>(static_cast<uint32_t>(ix) + 0x7fffffffu);
+  return v > -0x800002 ? sv : r;  // both arms computed: no constant to thread
+}
+FL_INLINE double log_impl(double x) {
+  // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^54;
   // split takes the scale's exponent off k (one select: a second one on the
   // same condition would make GCC duplicate the code between them).
-  const T big = sizeof(T) == 4 ? T(16777216.0) : T(18014398509481984.0);
-  const T sc = select(x < std::numeric_limits<T>::min(), big, T(1));
-  T k;
-  const T z = detail::split(x * sc, k, sc);
-  T r = detail::log_core(z - T(1), k, T(0));  // z - 1 is exact
-  const T inf = std::numeric_limits<T>::infinity();
+  const double sc = select(x < std::numeric_limits<double>::min(), 18014398509481984.0, 1.0);
+  double k;
+  const double z = split(x * sc, k, sc);
+  double r = log_core(z - 1.0, k);  // z - 1 is exact
+  const double inf = std::numeric_limits<double>::infinity();
   r = select(x < inf, r, x);  // +inf and NaN
-  r = select(x == T(0), -inf, r);
-  return select(x < T(0), std::numeric_limits<T>::quiet_NaN(), r);
+  r = select(x == 0.0, -inf, r);
+  return select(x < 0.0, std::numeric_limits<double>::quiet_NaN(), r);
+}
+}  // namespace detail
+template <class T>
+FL_INLINE T log(T x) {
+  return detail::log_impl(x);
 }
 
 // ---------------------------------------------------------------- log1p
 // log1p(x) = log(u) + c / u with u = 1 + x rounded and c = (1 + x) - u its
-// rounding error, exact (x - (u - 1) for u < 2, 1 - (u - x) above). c / u is
-// added to log's low-order terms: one log's cost, no extra division. u >= 0
-// is never subnormal. x = +-0 and tiny x come back exactly.
+// rounding error: c = x - (u - 1), exact while u - 1 is (u <= 2^24 in float,
+// 2^53 in double); above, the computed c is off by at most 3, which moves the
+// result by < 0.15 ulp, and 0 once u = x (then c / u < 2^-24 is lost in the
+// rounding anyway). c / u is added to log's low-order terms: one log's cost,
+// no extra division: c / u = (c 2^-k) / z, and 1/z = 1/(1+f) is replaced by
+// 1 - f (relative error f^2/(1+f) <= 1/6 at f = -1/3, which moves the result
+// by < 0.2 ulp since |c 2^-k| <= ulp(z)/2). 2^-k comes from split's bits as
+// 2^(1-k) (finite for every k, see split_s), the 1/2 in (1 - f)/2. u >= 0 is
+// never subnormal. x = +-0 and tiny x come back exactly (u = 1, z = 1, f = 0,
+// the result is (x 2) 0.5).
 template <class T>
 FL_INLINE T log1p(T x) {
   const T u = T(1) + x;
-  const T c = u < T(2) ? x - (u - T(1)) : T(1) - (u - x);
-  T k;
-  const T z = detail::split(u, k);
-  // log(1 + x) = log(u) + c / u; c / u = (c 2^-k) / z and 1/z = 1/(1+f) is
-  // replaced by (1 - f)(1 + f^2), relative error f^4 <= 3%, which moves the
-  // result by < 0.1 ulp since |c 2^-k| <= ulp(z)/2. 2^-k has k capped where c
-  // no longer matters (u >= 2^60).
+  const T c = x - (u - T(1));
+  T k, sc;
+  const T z = detail::split_s(u, k, sc, sizeof(T) == 4 ? 0x40000000u : 0x4000000000000000ULL);
   const T f = z - T(1);  // exact
-  const T kc = vmin(k, T(60));
-  const T corr = (c * detail::pow2i(-kc)) * ((T(1) - f) * (T(1) + f * f));
+  const T corr = (c * sc) * (T(0.5) - T(0.5) * f);
   T r = detail::log_core(f, k, corr);
   const T inf = std::numeric_limits<T>::infinity();
   r = select(x == inf, inf, r);
@@ -306,16 +382,32 @@ FL_INLINE T log1p(T x) {
 namespace detail {
 // log1p(e) for e in [0, 1] (or NaN), as log1p above without its special
 // cases: u = 1 + e is in [1, 2], so c = e - (u - 1) is exact, k is 0 or 1
-// and 2^-k needs no cap.
+// and 2^-k is taken from split's bits as it is.
 template <class T>
 FL_INLINE T log1p_01(T e) {
   const T u = T(1) + e;
   const T c = e - (u - T(1));
-  T k;
-  const T z = split(u, k);
+  T k, sc;
+  const T z = split_s(u, k, sc, sizeof(T) == 4 ? 0x3f800000u : 0x3ff0000000000000ULL);
   const T f = z - T(1);
-  const T corr = (c * pow2i(-k)) * ((T(1) - f) * (T(1) + f * f));
+  const T corr = (c * sc) * (T(1) - f);
   return log_core(f, k, corr);
+}
+}  // namespace detail
+
+namespace detail {
+// -|x| and max(x, 0) in integer operations on the bits (a float compare and
+// blend would use the multiplier pipes the polynomials need). max(NaN, 0)
+// may be 0 or NaN: its callers get NaN from the other term.
+FL_INLINE float negabs(float x) { return ubits_to_f(f_to_ubits(x) | 0x80000000u); }
+FL_INLINE double negabs(double x) { return ubits_to_d(d_to_ubits(x) | 0x8000000000000000ULL); }
+FL_INLINE float pospart(float x) {
+  const int32_t i = f_to_bits(x);
+  return bits_to_f(i < 0 ? 0 : i);
+}
+FL_INLINE double pospart(double x) {
+  const int64_t i = d_to_bits(x);
+  return bits_to_d(i < 0 ? 0 : i);
 }
 }  // namespace detail
 
@@ -323,12 +415,12 @@ FL_INLINE T log1p_01(T e) {
 // exact limits at +-inf.
 template <class T>
 FL_INLINE T softplus(T x) {
-  return vmax(x, T(0)) + detail::log1p_01(detail::exp_nonpos(-vabs(x)));
+  return detail::pospart(x) + detail::log1p_01(detail::exp_nonpos(detail::negabs(x)));
 }
 // sigmoid(x) without overflow: e = e^-|x| in (0, 1], one division.
 template <class T>
 FL_INLINE T sigmoid(T x) {
-  const T e = detail::exp_nonpos(-vabs(x));
+  const T e = detail::exp_nonpos(detail::negabs(x));
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
