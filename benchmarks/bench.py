@@ -114,51 +114,82 @@ def control_threads(threads: int) -> list[str]:
 # timing
 
 
-def measure(fn, setup=None, *, repeats=7, budget_s=6.0, small_target_s=0.2, max_samples=2000):
-    """Median wall time of ``fn(*setup())`` (setup untimed) and fn's first result.
+def measure_interleaved(cases, *, repeats=7, budget_s=6.0, small_target_s=0.2,
+                        max_samples=2000):
+    """Median wall times of several implementations of one cell, taken in rounds.
 
-    Warm-up: one call (two when it is fast; the first compiles JAX code).
-    Then ``repeats`` timed calls, each its own sample; fast calls get more
-    samples (up to ``small_target_s`` of calls), slow ones fewer (at least
-    3) so that a cell stays within ``budget_s``.
+    ``cases`` maps a name to ``(fn, setup)``; each sample is ``fn(*setup())``
+    with the setup untimed. Warm-up: one call each (two when it is fast; the
+    first compiles JAX code), which also sets how many samples each gets:
+    ``repeats``, more for fast calls (up to ``small_target_s`` of calls),
+    fewer for slow ones (at least 3) so that a cell stays within
+    ``budget_s``. The samples are then taken in rounds (as many as the
+    fewest samples any implementation gets): in each, every implementation
+    makes one untimed call and then its share of timed calls, back to back.
+    So a disturbance -- another library's worker threads still spinning
+    after its last call, the kernel compacting memory, a neighbour's load --
+    falls on every implementation alike rather than on whichever is timed
+    first, and the untimed call absorbs what the previous implementation
+    left behind (a fast call still runs from warm caches, as in a loop).
+    Returns ``{name: (stats, first result)}``, or ``{name: exc}`` for an
+    implementation that raised.
     """
-    args = setup() if setup else ()
-    t0 = time.perf_counter()
-    first = fn(*args)
-    est = time.perf_counter() - t0
-    del args
-    if est < 0.5:
-        args = setup() if setup else ()
-        t0 = time.perf_counter()
-        fn(*args)
-        est = time.perf_counter() - t0
-        del args
-    n = repeats
-    if est * repeats < small_target_s:
-        n = max(repeats, min(max_samples, int(small_target_s / max(est, 1e-7))))
-    elif est * repeats > budget_s:
-        n = max(3, int(budget_s / est))
-    times = []
+    out, plan = {}, {}
+    for name, (fn, setup) in cases.items():
+        try:
+            args = setup() if setup else ()
+            t0 = time.perf_counter()
+            first = fn(*args)
+            est = time.perf_counter() - t0
+            del args
+            if est < 0.5:
+                args = setup() if setup else ()
+                t0 = time.perf_counter()
+                fn(*args)
+                est = time.perf_counter() - t0
+                del args
+        except Exception as exc:  # a peer that cannot run this input
+            out[name] = exc
+            continue
+        n = repeats
+        if est * repeats < small_target_s:
+            n = max(repeats, min(max_samples, int(small_target_s / max(est, 1e-7))))
+        elif est * repeats > budget_s:
+            n = max(3, int(budget_s / est))
+        plan[name] = (fn, setup, n, first)
+    times = {name: [] for name in plan}
+    rounds = min((p[2] for p in plan.values()), default=0)
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(n):
-            args = setup() if setup else ()
-            t0 = time.perf_counter()
-            fn(*args)
-            times.append(time.perf_counter() - t0)
-            del args
+        for r in range(rounds):
+            for name, (fn, setup, n, _) in plan.items():
+                args = setup() if setup else ()
+                fn(*args)  # untimed
+                del args
+                # this round's share of the n samples
+                for _ in range(n * (r + 1) // rounds - n * r // rounds):
+                    args = setup() if setup else ()
+                    t0 = time.perf_counter()
+                    fn(*args)
+                    times[name].append(time.perf_counter() - t0)
+                    del args
     finally:
         if gc_was:
             gc.enable()
-    stats = {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "repeats": n,
-        "reduced": n < repeats,
-    }
-    return stats, first
+    for name, (_, _, n, first) in plan.items():
+        ts = times[name]
+        out[name] = ({"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts),
+                      "repeats": n, "reduced": n < repeats}, first)
+    return out
+
+
+def measure(fn, setup=None, **kw):
+    """``measure_interleaved`` for one implementation: ``(stats, first result)``."""
+    res = measure_interleaved({"fn": (fn, setup)}, **kw)["fn"]
+    if isinstance(res, Exception):
+        raise res
+    return res
 
 
 # --------------------------------------------------------------------------
@@ -453,21 +484,21 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         "verbs": {},
     }
     for verb, table in impls.items():
+        timed = measure_interleaved({name: (impl.fn, impl.setup) for name, impl in table.items()},
+                                    repeats=args.repeats, budget_s=args.budget,
+                                    small_target_s=args.small_target)
         res = {}
-        ref = None
+        ref = timed["fastloss"][1] if isinstance(timed.get("fastloss"), tuple) else None
         for name, impl in table.items():
-            try:
-                stats, first = measure(impl.fn, impl.setup, repeats=args.repeats,
-                                       budget_s=args.budget, small_target_s=args.small_target)
-            except Exception as exc:  # a peer that cannot run this input
-                res[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            got = timed[name]
+            if isinstance(got, Exception):
+                res[name] = {"error": f"{type(got).__name__}: {got}"[:300]}
                 continue
-            if name == "fastloss":
-                ref = first
-            elif ref is not None and impl.check:
+            stats, first = got
+            if name != "fastloss" and ref is not None and impl.check:
                 stats.update(agree(ref, first, impl, dtype))
-            del first
             res[name] = stats
+        del timed, ref
         out["verbs"][verb] = res
     del impls, inp
     gc.collect()
