@@ -47,7 +47,7 @@ FL_INLINE T clamp_lo(T x, T lo) {
 // sigmoid(x) and sigmoid(-x) from one exp, both to full relative accuracy.
 template <class T>
 FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
-  const T e = vm::detail::exp_nonpos(-vm::vabs(x));
+  const T e = vm::detail::exp_nonpos(vm::detail::negabs(x));
   const T r = T(1) / (T(1) + e);
   const bool pos = x >= T(0);
   sp = pos ? r : e * r;
@@ -60,21 +60,21 @@ FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
 template <class T>
 FL_INLINE void softplus_pair_from(T x, T e, T& spx, T& smx) {
   const T l = vm::detail::log1p_01(e);
-  spx = vm::vmax(x, T(0)) + l;  // NaN: vmax gives 0 but l is NaN
-  smx = vm::vmax(-x, T(0)) + l;
+  spx = vm::detail::pospart(x) + l;  // NaN: l is NaN
+  smx = vm::detail::pospart(-x) + l;
 }
 
 // softplus(x) and softplus(-x) from one exp and one log1p.
 template <class T>
 FL_INLINE void softplus_pair(T x, T& spx, T& smx) {
-  softplus_pair_from(x, vm::detail::exp_nonpos(-vm::vabs(x)), spx, smx);
+  softplus_pair_from(x, vm::detail::exp_nonpos(vm::detail::negabs(x)), spx, smx);
 }
 
 // Everything a logit loss needs from one exp and one log1p:
 // softplus(x), softplus(-x), sigmoid(x), sigmoid(-x).
 template <class T>
 FL_INLINE void logistic(T x, T& spx, T& smx, T& sp, T& sm) {
-  const T e = vm::detail::exp_nonpos(-vm::vabs(x));
+  const T e = vm::detail::exp_nonpos(vm::detail::negabs(x));
   softplus_pair_from(x, e, spx, smx);
   const T r = T(1) / (T(1) + e);
   const bool pos = x >= T(0);
