@@ -219,52 +219,42 @@ FL_INLINE float log_poly(float f, float f2) {
   const float f4 = f2 * f2;
   return (p01 + f2 * p23) + f4 * (p45 + f2 * p67);
 }
-FL_INLINE float log_core(float f, float kf, float corr) {
+// kCorr = false (log): no correction term at all. Adding a zero one is not
+// free: the compiler must keep it, since -0 + 0 = +0.
+template <bool kCorr>
+FL_INLINE float log_core_c(float f, float kf, float corr) {
   const float f2 = f * f;
-  const float y = f2 * log_poly(f, f2) + (kf * -2.12194440e-4f + corr);
+  float lo = kf * -2.12194440e-4f;
+  if constexpr (kCorr) lo = lo + corr;
+  const float y = f2 * log_poly(f, f2) + lo;
   return (f + y) + kf * 0.693359375f;
 }
-FL_INLINE float log_core(float f, float kf) {
-  const float f2 = f * f;
-  const float y = f2 * log_poly(f, f2) + kf * -2.12194440e-4f;
-  return (f + y) + kf * 0.693359375f;
-}
+FL_INLINE float log_core(float f, float kf, float corr) { return log_core_c<true>(f, kf, corr); }
+FL_INLINE float log_core(float f, float kf) { return log_core_c<false>(f, kf, 0.0f); }
 
 // fdlibm __ieee754_log's kernel: log(1+f) = f - f^2/2 + s (f^2/2 + R(s^2)),
-// s = f / (2 + f), R of degree 7 in s^2.
+// s = f / (2 + f), R of degree 7 in s^2. kCorr as for float.
+template <bool kCorr>
+FL_INLINE double log_core_c(double f, double kd, double corr) {
+  const double s = f / (2.0 + f);
+  const double z = s * s;
+  const double w = z * z;
+  const double t1 =
+      w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+  const double t2 =
+      z * (6.666666666666735130e-01 +
+           w * (2.857142874366239149e-01 +
+                w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+  const double R = t2 + t1;
+  const double hfsq = 0.5 * f * f;
+  double lo = kd * 1.90821492927058770002e-10;
+  if constexpr (kCorr) lo = lo + corr;
+  return kd * 6.93147180369123816490e-01 - ((hfsq - (s * (hfsq + R) + lo)) - f);
+}
 FL_INLINE double log_core(double f, double kd, double corr) {
-  const double s = f / (2.0 + f);
-  const double z = s * s;
-  const double w = z * z;
-  const double t1 =
-      w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
-  const double t2 =
-      z * (6.666666666666735130e-01 +
-           w * (2.857142874366239149e-01 +
-                w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
-  const double R = t2 + t1;
-  const double hfsq = 0.5 * f * f;
-  return kd * 6.93147180369123816490e-01 -
-         ((hfsq - (s * (hfsq + R) + (kd * 1.90821492927058770002e-10 + corr))) - f);
+  return log_core_c<true>(f, kd, corr);
 }
-
-// The same without the correction (log: saves the addition of +0, which the
-// compiler must keep since -0 + 0 = +0).
-FL_INLINE double log_core(double f, double kd) {
-  const double s = f / (2.0 + f);
-  const double z = s * s;
-  const double w = z * z;
-  const double t1 =
-      w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
-  const double t2 =
-      z * (6.666666666666735130e-01 +
-           w * (2.857142874366239149e-01 +
-                w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
-  const double R = t2 + t1;
-  const double hfsq = 0.5 * f * f;
-  return kd * 6.93147180369123816490e-01 -
-         ((hfsq - (s * (hfsq + R) + kd * 1.90821492927058770002e-10)) - f);
-}
+FL_INLINE double log_core(double f, double kd) { return log_core_c<false>(f, kd, 0.0); }
 
 // double: split a positive finite normal x into 2^k z, z in [sqrt(1/2),
 // sqrt(2)): z's bits are x's less k in the exponent field; k is returned as a
