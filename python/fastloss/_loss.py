@@ -28,7 +28,6 @@ __all__ = ["Loss", "Param", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
 # Reduction codes shared with the kernels (fastloss::Reduction).
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
-_REDUCTION_CODE = _REDUCTIONS  # str -> code, for the hot path
 NONE, SUM, MEAN = 0, 1, 2
 
 _F32 = np.dtype(np.float32)
@@ -412,7 +411,7 @@ class ElementwiseLoss(Loss):
         self._explain = explain
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = _REDUCTION_CODE.get(reduction) if type(reduction) is str else None
+        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
         if red is None:
             red = reduction_code(reduction)  # raises
         # Hot path: float32/float64 arrays of one dtype go straight to the
@@ -432,14 +431,14 @@ class ElementwiseLoss(Loss):
         shape = pred.shape
         if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params) if params else self._resolved_defaults
+        p = None if params else self._resolved_defaults  # checked once, then cached
         if p is None:
             p = self.resolve_params(params)
         slots, aux = _NO_SLOTS, None
         if self._pack is not None:
             slots, aux, target = self._pack(p, pred, target)
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = np.empty(shape, dt) if (red == NONE and op != GRAD and op != GRAD_HESS) else None
+        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
         grad = hess = None
         if op == GRAD_HESS:
             g_out, h_out = out if out is not None else (None, None)
