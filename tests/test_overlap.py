@@ -369,6 +369,33 @@ def test_huge_slices_thread_count_does_not_change_a_bit(name, dtype):
     np.testing.assert_allclose(results[0][1], rg, rtol=rtol, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", OVERLAP)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_and_three_pass_drivers_give_the_same_bits(name, dtype):
+    # Groups of at most 512 KiB run sums, score and gradient in one pass when
+    # there are at least 4 tasks a thread (1 and 2 threads here); with 7
+    # threads the 8 groups are too few and the three-pass driver runs, as it
+    # does for a value alone.
+    rng = np.random.default_rng(8)
+    shape = (8, 2, 10_001) if name == "generalized_dice" else (8, 20_001)
+    pred, target = masks(rng, shape)
+    pred, target = pred.astype(dtype), target.astype(dtype)
+    loss = fl.get(name)
+    results = []
+    for t in (1, 2, 7):
+        fl.set_num_threads(t)
+        for red in ("none", "mean"):
+            results.append(loss.value_and_grad(pred, target, reduction=red))
+            results.append((loss(pred, target, reduction=red), results[-1][1]))
+    for i, (v, g) in enumerate(results):  # each against 1 thread's value_and_grad
+        np.testing.assert_array_equal(v, results[i % 4 // 2 * 2][0])
+        np.testing.assert_array_equal(g, results[i % 4 // 2 * 2][1])
+    rv, rg = R.get(name).value_and_grad(pred, target, reduction="none")
+    rtol = 1e-11 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(results[0][0], rv, rtol=rtol)
+    np.testing.assert_allclose(results[0][1], rg, rtol=rtol, atol=1e-12)
+
+
 # --------------------------------------------------------------------------
 # bad arguments
 

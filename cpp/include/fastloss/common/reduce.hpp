@@ -38,8 +38,10 @@ struct Lanes {
     }
     for (int l = 0; j + l < len; ++l) v[l] += t[j + l];
   }
-  FL_INLINE double total() const {
-    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  FL_INLINE double total() const { return tree(v); }
+  // The fixed combination of kLanes accumulators.
+  static FL_INLINE double tree(const double* a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
   }
 };
 

@@ -23,12 +23,17 @@
 //  2. Groups. The functor turns each group's sums into a loss and per-slice
 //     coefficients (weights and the reduction's scale folded in).
 //  3. Gradient. The same units again, writing (a_s * t + b_s) per element.
+// When a gradient is asked and a group's inputs fit in a core's cache (at
+// most kFuseBytes), the three steps run group by group in one parallel pass
+// instead, so the gradient reads the target from cache, not from memory a
+// second time; the units, trees and results are the same.
 // Sums and coefficients are float64 whatever the input dtype; the reduced
 // value is the deterministic blocked sum of the per-sample losses.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -57,6 +62,11 @@ struct SliceScore {
   }
 };
 
+// Largest group (its pred and target bytes) run in one pass: sums, score,
+// gradient (see slices below). 512 KiB stays in the L2 of recent cores
+// (1 MiB and up) and in L3 elsewhere.
+constexpr int64_t kFuseBytes = int64_t(512) << 10;
+
 namespace detail {
 
 // Work split shared by the sums pass and the gradient pass: units
@@ -77,60 +87,75 @@ struct SliceUnits {
   }
 };
 
+// Four float64 lanes as one GCC/Clang vector: lane-wise IEEE operations, so
+// the same bits whatever registers the compiler maps them to (two ymm, one
+// zmm half, two xmm). Passed by reference: a vector argument or return
+// would change the ABI between ISA levels.
+typedef double V4d __attribute__((vector_size(32)));
+typedef float V4f __attribute__((vector_size(16)));
+FL_INLINE void load4(const double* x, V4d& v) { std::memcpy(&v, x, sizeof v); }
+FL_INLINE void load4(const float* x, V4d& v) {
+  V4f f;
+  std::memcpy(&f, x, sizeof f);
+  v = __builtin_convertvector(f, V4d);
+}
+static_assert(kLanes == 8, "unit_sums keeps the lanes in two vectors of four");
+
+// Sums of unit u into part ([quantity][unit]: I, P, T). Term k of the unit
+// goes to lane k % kLanes in index order, as Lanes::add would put it (lo is
+// a multiple of kBlock), but straight from the inputs, eight terms a step
+// with the accumulators in registers: no buffer between.
 template <class T>
-void slice_sums(const SliceUnits& su, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
-                double* FL_RESTRICT part, int nt) {
-  const int64_t U = su.units;
-  parallel_for(su.tasks, nt, [&](int64_t task) {
-    const int64_t u0 = task * su.per_task, u1 = std::min(U, u0 + su.per_task);
-    alignas(64) double ti[kChunk];
-    alignas(64) double tp[kChunk];
-    alignas(64) double tt[kChunk];
-    for (int64_t u = u0; u < u1; ++u) {
-      int64_t s, lo, hi;
-      su.range(u, s, lo, hi);
-      const T* ps = p + s * su.K;
-      const T* ys = y + s * su.K;
-      Lanes ai, ap, at;
-      ai.zero();
-      ap.zero();
-      at.zero();
-      for (int64_t c = lo; c < hi; c += kChunk) {
-        const int64_t len = std::min(kChunk, hi - c);
-        FL_SIMD
-        for (int64_t i = 0; i < len; ++i) {
-          const double pv = static_cast<double>(ps[c + i]);
-          const double yv = static_cast<double>(ys[c + i]);
-          ti[i] = pv * yv;
-          tp[i] = pv;
-          tt[i] = yv;
-        }
-        ai.add(ti, len);
-        ap.add(tp, len);
-        at.add(tt, len);
-      }
-      part[u] = ai.total();
-      part[U + u] = ap.total();
-      part[2 * U + u] = at.total();
-    }
-  });
+FL_INLINE void unit_sums(const SliceUnits& su, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
+                         int64_t u, double* FL_RESTRICT part) {
+  int64_t s, lo, hi;
+  su.range(u, s, lo, hi);
+  const T* ps = p + s * su.K;
+  const T* ys = y + s * su.K;
+  V4d i0 = {}, i1 = {}, p0 = {}, p1 = {}, t0 = {}, t1 = {};
+  int64_t k = lo;
+  for (; k + kLanes <= hi; k += kLanes) {
+    V4d pa, pb, ya, yb;
+    load4(ps + k, pa);
+    load4(ps + k + 4, pb);
+    load4(ys + k, ya);
+    load4(ys + k + 4, yb);
+    i0 += pa * ya;
+    i1 += pb * yb;
+    p0 += pa;
+    p1 += pb;
+    t0 += ya;
+    t1 += yb;
+  }
+  double ai[kLanes], ap[kLanes], at[kLanes];
+  for (int l = 0; l < 4; ++l) {
+    ai[l] = i0[l], ai[l + 4] = i1[l];
+    ap[l] = p0[l], ap[l + 4] = p1[l];
+    at[l] = t0[l], at[l + 4] = t1[l];
+  }
+  for (int l = 0; k + l < hi; ++l) {
+    const double pv = static_cast<double>(ps[k + l]);
+    const double yv = static_cast<double>(ys[k + l]);
+    ai[l] += pv * yv;
+    ap[l] += pv;
+    at[l] += yv;
+  }
+  part[u] = Lanes::tree(ai);
+  part[su.units + u] = Lanes::tree(ap);
+  part[2 * su.units + u] = Lanes::tree(at);
 }
 
+// Gradient of unit u: a_s * t + b_s per element.
 template <class T>
-void slice_grad(const SliceUnits& su, const T* FL_RESTRICT y, const double* FL_RESTRICT ca,
-                const double* FL_RESTRICT cb, T* FL_RESTRICT g, int nt) {
-  parallel_for(su.tasks, nt, [&](int64_t task) {
-    const int64_t u0 = task * su.per_task, u1 = std::min(su.units, u0 + su.per_task);
-    for (int64_t u = u0; u < u1; ++u) {
-      int64_t s, lo, hi;
-      su.range(u, s, lo, hi);
-      const T* ys = y + s * su.K;
-      T* gs = g + s * su.K;
-      const double a = ca[s], b = cb[s];
-      FL_SIMD
-      for (int64_t k = lo; k < hi; ++k) gs[k] = static_cast<T>(a * static_cast<double>(ys[k]) + b);
-    }
-  });
+FL_INLINE void unit_grad(const SliceUnits& su, const T* FL_RESTRICT y, const double* ca,
+                         const double* cb, T* FL_RESTRICT g, int64_t u) {
+  int64_t s, lo, hi;
+  su.range(u, s, lo, hi);
+  const T* ys = y + s * su.K;
+  T* gs = g + s * su.K;
+  const double a = ca[s], b = cb[s];
+  FL_SIMD
+  for (int64_t k = lo; k < hi; ++k) gs[k] = static_cast<T>(a * static_cast<double>(ys[k]) + b);
 }
 
 }  // namespace detail
@@ -152,50 +177,86 @@ double slices(const F& f, const SliceArgs& a) {
   const bool value = needs_value(a.op), grad = needs_grad(a.op);
   const bool reduce = a.reduction != Reduction::none;
 
-  // 1. sums, block partials laid out [quantity][slice][block]
   const SliceUnits su(S, K);
-  const int nt = threads_for(S * K * F::cost, su.tasks, a.n_threads);
-  Partials part(3 * su.units);
-  slice_sums(su, p, y, part.data(), nt);
-
-  // 2. per group: loss, coefficients of the gradient
+  const int64_t U = su.units, nb = su.nb;
   double denom = 1.0;
   if (a.reduction == Reduction::mean)
     denom = w != nullptr ? blocked_sum(w, G, a.n_threads) : static_cast<double>(G);
   const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
-  // Scratch sized before the parallel region: nothing allocates inside it.
+  // Scratch sized before the parallel regions: nothing allocates inside them.
+  // Block partials are laid out [quantity][slice][block].
+  Partials part(3 * U);
   const size_t ns = static_cast<size_t>(S);
   std::vector<double> loss(static_cast<size_t>(G)), mom(3 * ns), ca(ns), cb(ns);
-  constexpr int64_t kGroups = 256;  // groups per task of pass 2
-  const int64_t gtasks = (G + kGroups - 1) / kGroups;
-  const int ntg = threads_for(S * 64, gtasks, a.n_threads);
-  const int64_t U = su.units, nb = su.nb;
   const double* pd = part.data();
   double* I = mom.data();
   double* P = I + S;
   double* Tm = P + S;
-  parallel_for(gtasks, ntg, [&](int64_t task) {
-    const int64_t g1 = std::min(G, (task + 1) * kGroups);
-    for (int64_t g = task * kGroups; g < g1; ++g) {
-      const int64_t s0 = g * C;
-      for (int64_t s = s0; s < s0 + C; ++s) {
-        I[s] = pairwise_sum(pd + s * nb, nb);
-        P[s] = pairwise_sum(pd + U + s * nb, nb);
-        Tm[s] = pairwise_sum(pd + 2 * U + s * nb, nb);
-      }
-      const double l = f.group(I + s0, P + s0, Tm + s0, C, &ca[s0], &cb[s0]);
-      const double wg = w != nullptr ? static_cast<double>(w[g]) : 1.0;
-      loss[static_cast<size_t>(g)] = w != nullptr ? l * wg : l;
-      const double k = wg * scale;
-      for (int64_t s = s0; s < s0 + C; ++s) {
-        ca[static_cast<size_t>(s)] *= k;
-        cb[static_cast<size_t>(s)] *= k;
-      }
-    }
-  });
+  T* gout = static_cast<T*>(a.out_grad);
 
-  // 3. gradient, value
-  if (grad) slice_grad(su, y, ca.data(), cb.data(), static_cast<T*>(a.out_grad), nt);
+  // Group g from its slices' block partials: moments, loss, and the
+  // gradient's coefficients with the weight and the reduction's scale in.
+  const auto score_group = [&](int64_t g) {
+    const int64_t s0 = g * C;
+    for (int64_t s = s0; s < s0 + C; ++s) {
+      I[s] = pairwise_sum(pd + s * nb, nb);
+      P[s] = pairwise_sum(pd + U + s * nb, nb);
+      Tm[s] = pairwise_sum(pd + 2 * U + s * nb, nb);
+    }
+    const double l = f.group(I + s0, P + s0, Tm + s0, C, &ca[s0], &cb[s0]);
+    const double wg = w != nullptr ? static_cast<double>(w[g]) : 1.0;
+    loss[static_cast<size_t>(g)] = w != nullptr ? l * wg : l;
+    const double k = wg * scale;
+    for (int64_t s = s0; s < s0 + C; ++s) {
+      ca[static_cast<size_t>(s)] *= k;
+      cb[static_cast<size_t>(s)] *= k;
+    }
+  };
+
+  // With a gradient asked and groups small enough to stay in a core's cache
+  // between their sums and their gradient, and enough of them to share out,
+  // one pass runs group after group: sums, score, gradient. The gradient
+  // then reads the target from cache instead of memory a second time. The
+  // sums are the same units as below, so the bits are those of three passes.
+  const int64_t group_elems = C * K;
+  const int64_t group_bytes = 2 * group_elems * static_cast<int64_t>(sizeof(T));
+  const int64_t per_task = std::max<int64_t>(1, 4 * kBlock / std::max<int64_t>(group_elems, 1));
+  const int64_t ftasks = (G + per_task - 1) / per_task;
+  if (grad && group_bytes <= kFuseBytes && (a.n_threads <= 1 || ftasks >= 4 * a.n_threads)) {
+    const int ntf = threads_for(S * K * F::cost, ftasks, a.n_threads);
+    parallel_for(ftasks, ntf, [&](int64_t task) {
+      const int64_t g1 = std::min(G, (task + 1) * per_task);
+      for (int64_t g = task * per_task; g < g1; ++g) {
+        const int64_t u0 = g * C * nb, u1 = u0 + C * nb;
+        for (int64_t u = u0; u < u1; ++u) unit_sums(su, p, y, u, part.data());
+        score_group(g);
+        for (int64_t u = u0; u < u1; ++u) unit_grad(su, y, ca.data(), cb.data(), gout, u);
+      }
+    });
+  } else {
+    // 1. sums
+    const int nt = threads_for(S * K * F::cost, su.tasks, a.n_threads);
+    parallel_for(su.tasks, nt, [&](int64_t task) {
+      const int64_t u1 = std::min(U, (task + 1) * su.per_task);
+      for (int64_t u = task * su.per_task; u < u1; ++u) unit_sums(su, p, y, u, part.data());
+    });
+    // 2. per group: loss, coefficients of the gradient
+    constexpr int64_t kGroups = 256;  // groups per task
+    const int64_t gtasks = (G + kGroups - 1) / kGroups;
+    parallel_for(gtasks, threads_for(S * 64, gtasks, a.n_threads), [&](int64_t task) {
+      const int64_t g1 = std::min(G, (task + 1) * kGroups);
+      for (int64_t g = task * kGroups; g < g1; ++g) score_group(g);
+    });
+    // 3. gradient
+    if (grad) {
+      parallel_for(su.tasks, nt, [&](int64_t task) {
+        const int64_t u1 = std::min(U, (task + 1) * su.per_task);
+        for (int64_t u = task * su.per_task; u < u1; ++u)
+          unit_grad(su, y, ca.data(), cb.data(), gout, u);
+      });
+    }
+  }
+
   if (!value) return 0.0;
   if (!reduce) {
     T* ov = static_cast<T*>(a.out_value);
