@@ -652,6 +652,32 @@ def test_row_driver_is_bit_identical_across_threads_and_isas(c, rng):
         np.testing.assert_array_equal(g, g0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 3, 10, 32])
+def test_crammer_singer_block_path_gives_the_bits_of_the_row_path(c, dtype, rng):
+    # Rows of C <= 32 classes run the block path (rows across the vector
+    # lanes); padding them with -inf columns to 40 classes sends the same
+    # rows through the row path with the same loss and gradient.
+    rows = 3000
+    x = rng.normal(size=(rows, c)).round(1).astype(dtype)  # rounding: tied maxima
+    x[5, 0] = np.nan
+    x[6] = 0.0
+    x[7, :] = -0.0
+    y = rng.integers(0, c, size=rows)
+    wide = np.full((rows, 40), -np.inf, dtype=dtype)
+    wide[:, :c] = x
+    w = rng.uniform(0.5, 2.0, size=rows)
+    for kw in ({}, {"margin": 0.0}, {"sample_weight": w}, {"reduction": "none"}):
+        for t in (1, 2):
+            fl.set_num_threads(t)
+            v, g = fl.multiclass_hinge.value_and_grad(x, y, **kw)
+            vw, gw = fl.multiclass_hinge.value_and_grad(wide, y, **kw)
+            np.testing.assert_array_equal(v, vw)
+            np.testing.assert_array_equal(g, gw[:, :c])
+            np.testing.assert_array_equal(fl.multiclass_hinge(x, y, **kw), v)
+    assert np.isnan(fl.multiclass_hinge(x, y, reduction="none")[5])
+
+
 @pytest.mark.parametrize("c", [300, 5000])
 def test_wide_rows_match_torch(c, rng):
     torch = _torch()
