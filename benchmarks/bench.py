@@ -61,6 +61,21 @@ sys.path.insert(0, HERE)
 
 import specs  # noqa: E402
 
+# --cap LEVEL: the environment that makes every implementation use at most
+# that instruction-set level, to stand in for a machine without the wider
+# units (the peers' own switches; set before any of them is imported, so the
+# script re-executes itself with them).
+CAPS = {
+    "avx2": {
+        "FASTLOSS_ISA": "avx2",
+        "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+        "OPENBLAS_CORETYPE": "Haswell",
+    },
+}
+CAP_MARK = "FASTLOSS_BENCH_CAP"
+
 ROOF_MIN_BYTES = 32 * 2**20  # percent of roof is reported from this many input bytes up
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 PEER_TITLES = {
@@ -196,6 +211,35 @@ def measure(fn, setup=None, **kw):
 # the roof
 
 
+def load_roof_probe():
+    """``roof_probe.cpp`` compiled and loaded (``roof_stream_sum``), or None.
+
+    The compiler is ``$CXX`` or ``c++``; no architecture flag: a streaming
+    read needs no wide vectors to saturate memory."""
+    import ctypes
+    import shutil
+    import subprocess
+    import tempfile
+
+    cxx = shutil.which(os.environ.get("CXX", "c++"))
+    if cxx is None:
+        return None
+    tmp = tempfile.mkdtemp(prefix="fastloss-roof-")
+    lib = os.path.join(tmp, "roof_probe.so")
+    try:
+        subprocess.run([cxx, "-O3", "-fopenmp", "-shared", "-fPIC",
+                        os.path.join(HERE, "roof_probe.cpp"), "-o", lib],
+                       check=True, capture_output=True)
+        fn = ctypes.CDLL(lib).roof_stream_sum
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    fn.restype = ctypes.c_double
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+    return fn
+
+
 def measure_roof(threads, nbytes, repeats, mods):
     """Streaming-read bandwidth, best of several fastloss-independent reductions.
 
@@ -207,7 +251,12 @@ def measure_roof(threads, nbytes, repeats, mods):
     * the same split in ``threads`` chunks, one Python thread each (NumPy
       releases the GIL), BLAS at one thread: parallel whatever the BLAS;
     * ``torch.sum`` (``threads`` intra-op threads) and ``jax.jit(jnp.sum)``
-      where installed.
+      where installed;
+    * ``roof_probe.cpp``, compiled here when a C++ compiler with OpenMP is
+      found: ``threads`` OpenMP threads summing one array, and two arrays of
+      half the size read alongside (as a loss reads pred and target), with
+      32 independent accumulators. The peers' reductions are not built to
+      saturate memory: without it a loss could read faster than the "roof".
 
     The roof is the fastest (bytes / median time). Also measured, for
     reference: read + write into a buffer in use (``np.multiply(x, 2,
@@ -250,6 +299,14 @@ def measure_roof(threads, nbytes, repeats, mods):
         reads["jax.jit(jnp.sum)"] = measure(lambda: float(jsum(xj).block_until_ready()),
                                             repeats=repeats)[0]
         del xj
+    probe = load_roof_probe()
+    if probe is not None:
+        h = n // 2
+        xa, xb = x[:h], x[h:2 * h]
+        reads[f"roof_probe.cpp, one array, {threads} OpenMP threads"] = measure(
+            lambda: probe(x.ctypes.data, None, n, threads), repeats=repeats)[0]
+        reads[f"roof_probe.cpp, two arrays, {threads} OpenMP threads"] = measure(
+            lambda: probe(xa.ctypes.data, xb.ctypes.data, h, threads), repeats=repeats)[0]
     writes = {
         f"np.multiply(x, 2, out=y) on {threads} threads": measure(mul_out, repeats=repeats)[0],
         f"np.multiply(x, 2) fresh output on {threads} threads": measure(mul_fresh,
@@ -610,6 +667,32 @@ def plot_scaling(scaling, path):
 # machine, report
 
 
+def isa_used(mods):
+    """The vector level each implementation says it uses, where it says."""
+    out = {}
+    try:
+        from fastloss import _core
+
+        out["fastloss"] = _core.isa()
+    except Exception:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+        on = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+        out["numpy"] = "dispatch targets enabled: " + (", ".join(on) or "none (baseline)")
+    except Exception:
+        pass
+    if "torch" in mods:
+        try:
+            out["torch"] = mods["torch"].backends.cpu.get_cpu_capability()
+        except Exception:
+            pass
+    if "jax" in mods:
+        out["jax"] = os.environ.get("XLA_FLAGS", "") or "default (host ISA)"
+    return out
+
+
 def machine_info(args, mods, notes):
     import fastloss
 
@@ -682,6 +765,9 @@ def machine_info(args, mods, notes):
         "versions": versions,
         "fastloss_config": cfg,
         "fastloss_show_config": text.getvalue().rstrip(),
+        "cap": args.cap,
+        "cap_env": {k: os.environ.get(k) for k in CAPS.get(args.cap, {})},
+        "isa_used": isa_used(mods),
         "threads": args.threads,
         "dtype": args.dtype,
         "quick": args.quick,
@@ -820,7 +906,14 @@ def write_report(path, data, plot_path):
     w(f"- CPU: {m['cpu']} ({m['cores']} logical CPUs, {m['usable_cpus']} usable; "
       f"{m['cpu_flags']}); memory {m['memory_GiB']} GiB; {m['platform']}\n")
     w("- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "\n")
-    w("- Thread control: " + "; ".join(m["thread_control"]) + "\n\n")
+    w("- Thread control: " + "; ".join(m["thread_control"]) + "\n")
+    if m.get("cap"):
+        w(f"- Capped at {m['cap']} (`--cap {m['cap']}`): "
+          + ", ".join(f"{k}={v}" for k, v in m["cap_env"].items()) + "\n")
+    if m.get("isa_used"):
+        w("- Vector level in use: " + "; ".join(f"{k}: {v}" for k, v in m["isa_used"].items())
+          + "\n")
+    w("\n")
     w("```\n" + m["fastloss_show_config"] + "\n```\n")
     with open(path, "w") as f:
         f.write(out.getvalue())
@@ -844,6 +937,10 @@ def parse_args(argv=None):
                     help="timed calls per cell (default 7; --quick 3)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds per cell before repeats are cut (default 4; --quick 2)")
+    ap.add_argument("--cap", choices=sorted(CAPS), default=None,
+                    help="cap fastloss and every peer at this ISA level (their own "
+                         "switches: FASTLOSS_ISA, XLA_FLAGS=--xla_cpu_max_isa, "
+                         "ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE)")
     ap.add_argument("--no-roof", action="store_true", help="skip the roof measurement")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
     ap.add_argument("--scaling-max", type=float, default=None,
@@ -874,8 +971,22 @@ def parse_args(argv=None):
     return args
 
 
+def apply_cap(cap):
+    """Re-execute this script with the environment of ``CAPS[cap]``."""
+    if os.environ.get(CAP_MARK) == cap:
+        return
+    env = dict(os.environ, **CAPS[cap])
+    if os.environ.get("XLA_FLAGS"):
+        env["XLA_FLAGS"] = os.environ["XLA_FLAGS"] + " " + CAPS[cap]["XLA_FLAGS"]
+    env[CAP_MARK] = cap
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]], env)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.cap and argv is None:
+        apply_cap(args.cap)
     dtype = np.dtype(args.dtype).type
     notes = control_threads(args.threads)
     scaling_threads = sorted({1, min(2, len(usable_cpus())), args.threads} & set(

@@ -85,3 +85,36 @@ def test_quick_run_writes_json_report_and_peers_agree(tmp_path, monkeypatch, dty
     for curves in saved["scaling"]["losses"].values():
         assert "1" in curves
         assert all(p["ns_per_element"] > 0 for pts in curves.values() for p in pts)
+
+
+def test_roof_probe_sums_one_and_two_arrays():
+    probe = bench.load_roof_probe()
+    if probe is None:
+        pytest.skip("no C++ compiler with OpenMP")
+    x = np.random.default_rng(0).random(100_003, dtype=np.float32)
+    want = float(x.astype(np.float64).sum())
+    for threads in (1, 2, 3):
+        assert probe(x.ctypes.data, None, x.size, threads) == pytest.approx(want, rel=1e-5)
+        h = x.size // 2
+        two = probe(x[:h].ctypes.data, x[h:2 * h].ctypes.data, h, threads)
+        assert two == pytest.approx(float(x[:2 * h].astype(np.float64).sum()), rel=1e-5)
+
+
+def test_cap_reexecutes_with_every_switch(tmp_path):
+    from fastloss import _core
+
+    if "avx2" not in _core.supported_isas():
+        pytest.skip("no AVX2 on this CPU")
+    import subprocess
+
+    out = tmp_path / "r.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, bench.__file__, "--quick", "--cap", "avx2", "--peers",
+                    "numpy", "--losses", "mse", "--no-roof", "--no-scaling", "--json", str(out)],
+                   check=True, env=env, capture_output=True)
+    m = json.loads(out.read_text())["machine"]
+    assert m["cap"] == "avx2"
+    for k, v in bench.CAPS["avx2"].items():
+        assert v in m["cap_env"][k], k
+    assert m["isa_used"]["fastloss"] == "avx2"
+    assert "X86_V4" not in m["isa_used"]["numpy"]

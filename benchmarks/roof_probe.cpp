@@ -1,0 +1,52 @@
+// Streaming-read probe for the benchmark's memory roof (benchmarks/bench.py
+// compiles it with the system C++ compiler and loads it with ctypes; it is
+// not part of fastloss).
+//
+// The peers' reductions (np.dot, torch.sum, jax.jit(jnp.sum)) are not built
+// to saturate memory: on some machines a fastloss loss reading two arrays
+// ran at 1.5x the best of them, which made "percent of roof" a lower bound
+// only. This probe is the plain thing a roof should be: `threads` OpenMP
+// threads, each summing a contiguous share of one array (or of two arrays,
+// as a loss reads pred and target) with 32 independent float accumulators,
+// so the loop is limited by the loads, not by the adds' latency.
+#include <cstdint>
+
+#include <omp.h>
+
+namespace {
+constexpr int kAcc = 32;
+
+// Sum of x[lo, hi) (+ y[lo, hi) when kTwo), acc holding the vector part.
+template <bool kTwo>
+double share_sum(const float* x, const float* y, int64_t lo, int64_t hi, float* acc) {
+  int64_t i = lo;
+  for (; i + kAcc <= hi; i += kAcc) {
+#pragma omp simd
+    for (int j = 0; j < kAcc; ++j) acc[j] += kTwo ? x[i + j] + y[i + j] : x[i + j];
+  }
+  double s = 0.0;
+  for (; i < hi; ++i) s += kTwo ? x[i] + y[i] : x[i];
+  return s;
+}
+}  // namespace
+
+extern "C" {
+
+// Sum of a[0..n) (and of b[0..n), read alongside, when b is not null: two
+// streams, as pred and target), each thread summing a contiguous share.
+double roof_stream_sum(const float* a, const float* b, int64_t n, int threads) {
+  double total = 0.0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+    float acc[kAcc] = {};
+    double s = b != nullptr ? share_sum<true>(a, b, lo, hi, acc)
+                            : share_sum<false>(a, nullptr, lo, hi, acc);
+    for (int j = 0; j < kAcc; ++j) s += acc[j];
+    total += s;
+  }
+  return total;
+}
+
+}  // extern "C"
