@@ -586,6 +586,10 @@ def summarize(row, roof):
             summary["roof_pct"] = 100 * nbytes / fl / 1e9 / roof["read_GBps"]
         if flo and roof:
             summary["roof_pct_out"] = 100 * nbytes / flo / 1e9 / roof["read_GBps"]
+        if fl and roof and verb == "value_and_grad" and roof.get("read_write_fresh_GBps"):
+            # against what a fresh output costs here (page faults): the
+            # fresh-output read+write roof of the same run
+            summary["fresh_roof_pct"] = 100 * nbytes / fl / 1e9 / roof["read_write_fresh_GBps"]
         row.setdefault("summary", {})[verb] = summary
 
 
@@ -819,6 +823,8 @@ def table_rows(results):
             roof = "—"
             if r["bandwidth_bound"] and "roof_pct" in s:
                 roof = f"{s['roof_pct']:.0f}%"
+                if "fresh_roof_pct" in s:
+                    roof += f" ({s['fresh_roof_pct']:.0f}% of fresh)"
                 if "roof_pct_out" in s:
                     roof += f" / {s['roof_pct_out']:.0f}% out="
             vname = "value" if verb == "value" else "value+grad"
@@ -856,7 +862,9 @@ def write_report(path, data, plot_path):
       "faster). \"× fastest peer\": the fastest peer's median over fastloss's, with a "
       "freshly allocated gradient and with `out=`. \"% roof\": bytes read (value) or bytes "
       "read + gradient bytes written (value+grad) per second, as a share of the streaming-read "
-      "roof below (bandwidth-bound losses with at least 32 MiB of input only). "
+      "roof below (bandwidth-bound losses with at least 32 MiB of input only); \"of fresh\": "
+      "the fresh-gradient figure as a share of the fresh-output read+write roof (the page "
+      "faults of a new buffer included). "
       "† fewer repeats (slow call, budget); "
       "≠ the peer's result disagrees with fastloss's (not counted as fastest); "
       "— not installed or no such peer.\n\n")
