@@ -123,7 +123,7 @@ FL_INLINE void exp_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_REST
   for (int64_t i = 0; i < n; ++i) {
     const T mi = short_row_max(z + i * C, C);
     m[i] = mi;
-    for (int64_t j = 0; j < C; ++j) e[i * C + j] = mi;
+    fill_row(e + i * C, C, mi);
   }
   const int64_t nc = n * C;
   FL_SIMD

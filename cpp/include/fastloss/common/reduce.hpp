@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "fastloss/common/config.hpp"
@@ -23,6 +24,22 @@ namespace FASTLOSS_ISA_NS {
 constexpr int64_t kBlock = 4096;  // terms per block (a multiple of kChunk)
 constexpr int64_t kChunk = 256;   // terms computed per vector pass into a buffer
 constexpr int kLanes = 8;         // float64 accumulators per block
+
+// Small fixed-size vectors (GCC/Clang vector extensions) for code whose
+// natural width is not the loop's: lane-wise IEEE operations, so the same
+// bits whatever registers the compiler maps them to (two ymm, one zmm half,
+// two or four xmm). Passed by reference: a vector argument or return would
+// change the ABI between ISA levels.
+typedef double V4d __attribute__((vector_size(32)));
+typedef float V4f __attribute__((vector_size(16)));
+typedef float V8f __attribute__((vector_size(32)));
+// Four consecutive values, widened to float64.
+FL_INLINE void load4(const double* x, V4d& v) { std::memcpy(&v, x, sizeof v); }
+FL_INLINE void load4(const float* x, V4d& v) {
+  V4f f;
+  std::memcpy(&f, x, sizeof f);
+  v = __builtin_convertvector(f, V4d);
+}
 
 struct Lanes {
   double v[kLanes];

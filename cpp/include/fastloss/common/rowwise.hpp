@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -40,22 +41,23 @@ namespace FASTLOSS_ISA_NS {
 inline int64_t rows_per_block(int64_t C) { return C >= kBlock ? 1 : kBlock / (C < 1 ? 1 : C); }
 
 // Sum of x[0..C) for C <= kChunk by Lanes' tree (term j into lane j % 8 in
-// index order, then Lanes::total) with the lanes in registers: for short
-// rows Lanes' array in memory costs more than the sum (store forwarding).
+// index order, then Lanes::tree) with the lanes in two vector registers: for
+// short rows Lanes' array in memory costs more than the sum (store
+// forwarding).
 template <class T>
 FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
-  double v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0, v4 = 0.0, v5 = 0.0, v6 = 0.0, v7 = 0.0;
+  static_assert(kLanes == 8, "two vectors of four lanes");
+  V4d a = {}, b = {};
   int64_t j = 0;
   for (; j + 8 <= C; j += 8) {
-    v0 += static_cast<double>(x[j]);
-    v1 += static_cast<double>(x[j + 1]);
-    v2 += static_cast<double>(x[j + 2]);
-    v3 += static_cast<double>(x[j + 3]);
-    v4 += static_cast<double>(x[j + 4]);
-    v5 += static_cast<double>(x[j + 5]);
-    v6 += static_cast<double>(x[j + 6]);
-    v7 += static_cast<double>(x[j + 7]);
+    V4d x0, x1;
+    load4(x + j, x0);
+    load4(x + j + 4, x1);
+    a += x0;
+    b += x1;
   }
+  // the last C % 8 terms, lane by lane (constant lanes stay in registers)
+  double v0 = a[0], v1 = a[1], v2 = a[2], v3 = a[3], v4 = b[0], v5 = b[1], v6 = b[2];
   const int64_t r = C - j;
   if (r > 0) v0 += static_cast<double>(x[j]);
   if (r > 1) v1 += static_cast<double>(x[j + 1]);
@@ -64,26 +66,43 @@ FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
   if (r > 4) v4 += static_cast<double>(x[j + 4]);
   if (r > 5) v5 += static_cast<double>(x[j + 5]);
   if (r > 6) v6 += static_cast<double>(x[j + 6]);
-  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7));
+  return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + b[3]));
 }
 
-// row_max for short rows, four independent lanes in registers (max is exact:
-// any order gives the same value; NaN is skipped as in row_max).
+// row_max for short rows, four independent lanes in one vector register (max
+// is exact: any order gives the same value; NaN is skipped as in row_max).
 template <class T>
 FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
+  using V = std::conditional_t<sizeof(T) == 4, V4f, V4d>;
   const T ninf = -std::numeric_limits<T>::infinity();
-  T m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+  V m = {ninf, ninf, ninf, ninf};
   int64_t j = 0;
   for (; j + 4 <= C; j += 4) {
-    m0 = x[j] > m0 ? x[j] : m0;
-    m1 = x[j + 1] > m1 ? x[j + 1] : m1;
-    m2 = x[j + 2] > m2 ? x[j + 2] : m2;
-    m3 = x[j + 3] > m3 ? x[j + 3] : m3;
+    V xv;
+    std::memcpy(&xv, x + j, sizeof xv);
+    m = xv > m ? xv : m;
   }
+  T m0 = m[0];
   for (; j < C; ++j) m0 = x[j] > m0 ? x[j] : m0;
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
+  m0 = m[1] > m0 ? m[1] : m0;
+  const T m2 = m[3] > m[2] ? m[3] : m[2];
   return m2 > m0 ? m2 : m0;
+}
+
+// x[0..C) = v, in 32-byte vector stores (the last one overlapping) where C
+// fills one: a short row costs a few instructions instead of a loop.
+template <class T>
+FL_INLINE void fill_row(T* FL_RESTRICT x, int64_t C, T v) {
+  using V = std::conditional_t<sizeof(T) == 4, V8f, V4d>;
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  if (C < W) {
+    for (int64_t j = 0; j < C; ++j) x[j] = v;
+    return;
+  }
+  V b;
+  for (int64_t l = 0; l < W; ++l) b[l] = v;
+  for (int64_t j = 0; j + W <= C; j += W) std::memcpy(x + j, &b, sizeof b);
+  std::memcpy(x + C - W, &b, sizeof b);
 }
 
 // Sum of term(k) for k in [0, C), in float64, by a tree fixed by C (the

@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -87,18 +86,6 @@ struct SliceUnits {
   }
 };
 
-// Four float64 lanes as one GCC/Clang vector: lane-wise IEEE operations, so
-// the same bits whatever registers the compiler maps them to (two ymm, one
-// zmm half, two xmm). Passed by reference: a vector argument or return
-// would change the ABI between ISA levels.
-typedef double V4d __attribute__((vector_size(32)));
-typedef float V4f __attribute__((vector_size(16)));
-FL_INLINE void load4(const double* x, V4d& v) { std::memcpy(&v, x, sizeof v); }
-FL_INLINE void load4(const float* x, V4d& v) {
-  V4f f;
-  std::memcpy(&f, x, sizeof f);
-  v = __builtin_convertvector(f, V4d);
-}
 static_assert(kLanes == 8, "unit_sums keeps the lanes in two vectors of four");
 
 // Sums of unit u into part ([quantity][unit]: I, P, T). Term k of the unit
