@@ -44,15 +44,21 @@ FL_INLINE T clamp_lo(T x, T lo) {
   return x < lo ? lo : x;
 }
 
-// sigmoid(x) and sigmoid(-x) from one exp, both to full relative accuracy.
+// The logistic functions of x all start from e = e^-|x| in (0, 1] (NaN for
+// NaN): the first stage of the logit losses (PointLoss::staged).
 template <class T>
-FL_INLINE void sigmoid_pair(T x, T& sp, T& sm) {
-  const T e = vm::detail::exp_nonpos(vm::detail::negabs(x));
+FL_INLINE T exp_negabs(T x) {
+  return vm::detail::exp_nonpos(vm::detail::negabs(x));
+}
+
+// sigmoid(x) and sigmoid(-x) given e = e^-|x|, both to full relative
+// accuracy. NaN: x >= 0 is false, e and r are NaN, so both are NaN.
+template <class T>
+FL_INLINE void sigmoid_pair_from(T x, T e, T& sp, T& sm) {
   const T r = T(1) / (T(1) + e);
   const bool pos = x >= T(0);
   sp = pos ? r : e * r;
   sm = pos ? e * r : r;
-  // NaN: x >= 0 is false, e and r are NaN, so both are NaN.
 }
 
 // softplus(x) and softplus(-x) given e = e^-|x|: one log1p, the same bits
@@ -62,24 +68,6 @@ FL_INLINE void softplus_pair_from(T x, T e, T& spx, T& smx) {
   const T l = vm::detail::log1p_01(e);
   spx = vm::detail::pospart(x) + l;  // NaN: l is NaN
   smx = vm::detail::pospart(-x) + l;
-}
-
-// softplus(x) and softplus(-x) from one exp and one log1p.
-template <class T>
-FL_INLINE void softplus_pair(T x, T& spx, T& smx) {
-  softplus_pair_from(x, vm::detail::exp_nonpos(vm::detail::negabs(x)), spx, smx);
-}
-
-// Everything a logit loss needs from one exp and one log1p:
-// softplus(x), softplus(-x), sigmoid(x), sigmoid(-x).
-template <class T>
-FL_INLINE void logistic(T x, T& spx, T& smx, T& sp, T& sm) {
-  const T e = vm::detail::exp_nonpos(vm::detail::negabs(x));
-  softplus_pair_from(x, e, spx, smx);
-  const T r = T(1) / (T(1) + e);
-  const bool pos = x >= T(0);
-  sp = pos ? r : e * r;
-  sm = pos ? e * r : r;
 }
 
 }  // namespace cls
@@ -125,30 +113,32 @@ struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
   FL_INLINE T pw(T a) const {
     return kAux ? a : static_cast<T>(pos_weight);
   }
+  static constexpr bool staged = true;
   template <class T>
-  FL_INLINE T value(T x, T y, T a) const {
+  FL_INLINE T stage(T x, T, T) const {
+    return cls::exp_negabs(x);
+  }
+  template <class T>
+  FL_INLINE T value_s(T x, T y, T a, T e) const {
     T spx, smx;
-    cls::softplus_pair(x, spx, smx);
+    cls::softplus_pair_from(x, e, spx, smx);
     return cls::mul0(pw(a) * y, smx) + cls::mul0(T(1) - y, spx);
   }
   template <class T>
-  FL_INLINE T grad(T x, T y, T a) const {
+  FL_INLINE T grad_s(T x, T y, T a, T e) const {
     T sp, sm;
-    cls::sigmoid_pair(x, sp, sm);
+    cls::sigmoid_pair_from(x, e, sp, sm);
     return (T(1) - y) * sp - pw(a) * y * sm;
   }
   template <class T>
-  FL_INLINE void value_grad(T x, T y, T a, T& v, T& g) const {
-    T spx, smx, sp, sm;
-    cls::logistic(x, spx, smx, sp, sm);
-    const T c = pw(a) * y;
-    v = cls::mul0(c, smx) + cls::mul0(T(1) - y, spx);
-    g = (T(1) - y) * sp - c * sm;
+  FL_INLINE void value_grad_s(T x, T y, T a, T e, T& v, T& g) const {
+    v = value_s(x, y, a, e);
+    g = grad_s(x, y, a, e);
   }
   template <class T>
-  FL_INLINE void grad_hess(T x, T y, T a, T& g, T& h) const {
+  FL_INLINE void grad_hess_s(T x, T y, T a, T e, T& g, T& h) const {
     T sp, sm;
-    cls::sigmoid_pair(x, sp, sm);
+    cls::sigmoid_pair_from(x, e, sp, sm);
     const T c = pw(a) * y;
     g = (T(1) - y) * sp - c * sm;
     h = (c + T(1) - y) * (sp * sm);
@@ -278,19 +268,26 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
     if constexpr (kGamma == FocalGamma::general)
       return vm::exp(static_cast<T>(gamma) * vm::log(q));
   }
+  static constexpr bool staged = true;
   template <class T>
-  FL_INLINE T value(T x, T y, T) const {
+  FL_INLINE T stage(T x, T, T) const {
+    return cls::exp_negabs(x);
+  }
+  template <class T>
+  FL_INLINE T value_s(T x, T y, T, T e) const {
     T spx, smx, sp, sm;
-    cls::logistic(x, spx, smx, sp, sm);
+    cls::softplus_pair_from(x, e, spx, smx);
+    cls::sigmoid_pair_from(x, e, sp, sm);
     const T q = y * sm + (T(1) - y) * sp;
     const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
     const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
     return at * cls::mul0(qpow(q), c);
   }
   template <class T>
-  FL_INLINE void value_grad(T x, T y, T, T& v, T& g) const {
+  FL_INLINE void value_grad_s(T x, T y, T, T e, T& v, T& g) const {
     T spx, smx, sp, sm;
-    cls::logistic(x, spx, smx, sp, sm);
+    cls::softplus_pair_from(x, e, spx, smx);
+    cls::sigmoid_pair_from(x, e, sp, sm);
     const T q = y * sm + (T(1) - y) * sp;
     const T qg = qpow(q);
     const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
@@ -305,9 +302,9 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
     g = at * (dce * qg + (vanish ? T(0) : t2));
   }
   template <class T>
-  FL_INLINE T grad(T x, T y, T a) const {
+  FL_INLINE T grad_s(T x, T y, T a, T e) const {
     T v, g;
-    value_grad(x, y, a, v, g);
+    value_grad_s(x, y, a, e, v, g);
     return g;
   }
 };

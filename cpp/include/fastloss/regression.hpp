@@ -121,24 +121,34 @@ struct LogCosh : PointLoss<LogCosh> {
     const T t = -n / (T(2) * vm::log(u) + n);
     return vm::select(u == T(1), ar, vm::select(u == T(0), T(1), t));
   }
+  // u = e^{-2|r|}, the head of every chain below, is the first stage
+  // (PointLoss::staged).
+  static constexpr bool staged = true;
   template <class T>
-  FL_INLINE T value(T p, T y, T) const {
+  FL_INLINE T stage(T p, T y, T) const {
+    return vm::exp(T(-2) * vm::vabs(p - y));
+  }
+  template <class T>
+  FL_INLINE T value_s(T p, T y, T, T u) const {
     const T ar = vm::vabs(p - y);
-    const T u = vm::exp(T(-2) * ar);
     const T t = tanh_abs(ar, u);
     const bool small = ar < T(1);
     const T l = vm::log1p(vm::select(small, -(t * t), u));
     return small ? T(-0.5) * l : (ar + l) - T(0.693147180559945309417);
   }
   template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    const T r = p - y, ar = vm::vabs(r);
-    return sign_nan(r) * tanh_abs(ar, vm::exp(T(-2) * ar));
+  FL_INLINE T grad_s(T p, T y, T, T u) const {
+    const T r = p - y;
+    return sign_nan(r) * tanh_abs(vm::vabs(r), u);
   }
   template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+  FL_INLINE void value_grad_s(T p, T y, T a, T u, T& v, T& g) const {
+    v = value_s(p, y, a, u);
+    g = grad_s(p, y, a, u);
+  }
+  template <class T>
+  FL_INLINE void grad_hess_s(T p, T y, T, T u, T& g, T& h) const {
     const T r = p - y, ar = vm::vabs(r);
-    const T u = vm::exp(T(-2) * ar);
     g = sign_nan(r) * tanh_abs(ar, u);
     const T d = T(1) + u;
     h = T(4) * u / (d * d);

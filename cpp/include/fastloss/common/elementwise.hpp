@@ -56,6 +56,16 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
                           const T* FL_RESTRICT w, const T* FL_RESTRICT x, T* FL_RESTRICT ov,
                           T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
                           double* FL_RESTRICT tmp) {
+  // F::staged: the first stage of each element, a loop of its own (see
+  // point.hpp).
+  alignas(64) T st[F::staged ? kChunk : 1];
+  if constexpr (F::staged) {
+    FL_SIMD
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t k = c + i;
+      st[i] = f.stage(p[k], y[k], F::uses_aux ? x[k] : T(0));
+    }
+  }
   // F::checks: the domain test rides in the same loop (p and y are loaded
   // once); `bad` stays false for losses without one.
   int bad = 0;
@@ -65,15 +75,16 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
     if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
     const T a = F::uses_aux ? x[k] : T(0);
     const T wk = kW ? w[k] : T(1);
+    const T sk = F::staged ? st[i] : T(0);
     if constexpr (kHess) {
       T g, h;
-      f.grad_hess(p[k], y[k], a, g, h);
+      f.grad_hess_s(p[k], y[k], a, sk, g, h);
       const T s = wk * scale;
       og[k] = g * s;
       oh[k] = h * s;
     } else if constexpr (kValue && kGrad) {
       T v, g;
-      f.value_grad(p[k], y[k], a, v, g);
+      f.value_grad_s(p[k], y[k], a, sk, v, g);
       og[k] = g * (wk * scale);
       if constexpr (kReduce) {
         tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
@@ -81,9 +92,9 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
         ov[k] = kW ? v * wk : v;
       }
     } else if constexpr (kGrad) {
-      og[k] = f.grad(p[k], y[k], a) * (wk * scale);
+      og[k] = f.grad_s(p[k], y[k], a, sk) * (wk * scale);
     } else {
-      const T v = f.value(p[k], y[k], a);
+      const T v = f.value_s(p[k], y[k], a, sk);
       if constexpr (kReduce) {
         tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
       } else {
