@@ -349,13 +349,25 @@ def test_nan_stays_in_its_sample(name, rng):
 # determinism on a few huge slices (many blocks per slice)
 
 
+def _slices(name, dtype, seed, samples, groups, size):
+    """Masks of `samples` slices of `size` (generalized_dice: `groups` class
+    slices of size / groups per sample)."""
+    shape = (samples, groups, size // groups) if name == "generalized_dice" else (samples, size)
+    pred, target = masks(np.random.default_rng(seed), shape)
+    return pred.astype(dtype), target.astype(dtype)
+
+
+def _assert_matches_reference(name, pred, target, v, g):
+    rv, rg = R.get(name).value_and_grad(pred, target, reduction="none")
+    rtol = 1e-11 if pred.dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(v, rv, rtol=rtol)
+    np.testing.assert_allclose(g, rg, rtol=rtol, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", OVERLAP)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_huge_slices_thread_count_does_not_change_a_bit(name, dtype):
-    rng = np.random.default_rng(5)
-    shape = (2, 1, 150_001) if name == "generalized_dice" else (2, 150_001)
-    pred, target = masks(rng, shape)
-    pred, target = pred.astype(dtype), target.astype(dtype)
+    pred, target = _slices(name, dtype, 5, 2, 1, 150_001)
     results = []
     for t in (1, 2, 7):
         fl.set_num_threads(t)
@@ -363,10 +375,7 @@ def test_huge_slices_thread_count_does_not_change_a_bit(name, dtype):
     for v, g in results[1:]:
         np.testing.assert_array_equal(v, results[0][0])
         np.testing.assert_array_equal(g, results[0][1])
-    rv, rg = R.get(name).value_and_grad(pred, target, reduction="none")
-    rtol = 1e-11 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(results[0][0], rv, rtol=rtol)
-    np.testing.assert_allclose(results[0][1], rg, rtol=rtol, atol=1e-12)
+    _assert_matches_reference(name, pred, target, *results[0])
 
 
 @pytest.mark.parametrize("name", OVERLAP)
@@ -376,10 +385,7 @@ def test_one_pass_and_three_pass_drivers_give_the_same_bits(name, dtype):
     # there are at least 4 tasks a thread (1 and 2 threads here); with 7
     # threads the 8 groups are too few and the three-pass driver runs, as it
     # does for a value alone.
-    rng = np.random.default_rng(8)
-    shape = (8, 2, 10_001) if name == "generalized_dice" else (8, 20_001)
-    pred, target = masks(rng, shape)
-    pred, target = pred.astype(dtype), target.astype(dtype)
+    pred, target = _slices(name, dtype, 8, 8, 2, 20_002)
     loss = fl.get(name)
     results = []
     for t in (1, 2, 7):
@@ -390,10 +396,7 @@ def test_one_pass_and_three_pass_drivers_give_the_same_bits(name, dtype):
     for i, (v, g) in enumerate(results):  # each against 1 thread's value_and_grad
         np.testing.assert_array_equal(v, results[i % 4 // 2 * 2][0])
         np.testing.assert_array_equal(g, results[i % 4 // 2 * 2][1])
-    rv, rg = R.get(name).value_and_grad(pred, target, reduction="none")
-    rtol = 1e-11 if dtype == np.float64 else 2e-5
-    np.testing.assert_allclose(results[0][0], rv, rtol=rtol)
-    np.testing.assert_allclose(results[0][1], rg, rtol=rtol, atol=1e-12)
+    _assert_matches_reference(name, pred, target, *results[0])
 
 
 # --------------------------------------------------------------------------
