@@ -230,13 +230,17 @@ def load_roof_probe():
         subprocess.run([cxx, "-O3", "-fopenmp", "-shared", "-fPIC",
                         os.path.join(HERE, "roof_probe.cpp"), "-o", lib],
                        check=True, capture_output=True)
-        fn = ctypes.CDLL(lib).roof_stream_sum
+        dll = ctypes.CDLL(lib)
     except (OSError, subprocess.CalledProcessError):
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    fn = dll.roof_stream_sum
     fn.restype = ctypes.c_double
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+    fn.compute = dll.roof_compute
+    fn.compute.restype = ctypes.c_double
+    fn.compute.argtypes = [ctypes.c_int, ctypes.c_int64]
     return fn
 
 
@@ -300,6 +304,12 @@ def measure_roof(threads, nbytes, repeats, mods):
                                             repeats=repeats)[0]
         del xj
     probe = load_roof_probe()
+    compute = None
+    if probe is not None and threads > 1:
+        # what a second thread adds to a compute-bound loop (1.0: nothing)
+        one = measure(lambda: probe.compute(1, 20000), repeats=repeats)[0]["median_s"]
+        many = measure(lambda: probe.compute(threads, 20000), repeats=repeats)[0]["median_s"]
+        compute = {"threads": threads, "speedup": threads * one / many}
     if probe is not None:
         h = n // 2
         xa, xb = x[:h], x[h:2 * h]
@@ -327,6 +337,7 @@ def measure_roof(threads, nbytes, repeats, mods):
         "read_write_out_GBps": writes[rw[0]]["GBps"],
         "read_write_fresh_GBps": writes[rw[1]]["GBps"],
         "read_write": writes,
+        "compute_scaling": compute,
     }
 
 
@@ -881,6 +892,13 @@ def write_report(path, data, plot_path):
         w("| measurement | GB/s | median |\n|---|---|---|\n")
         for k, v in {**roof["read_candidates"], **roof["read_write"]}.items():
             w(f"| {k} | {v['GBps']:.1f} | {fmt_time(v['median_s'])} |\n")
+        cs = roof.get("compute_scaling")
+        if cs:
+            w(f"\nCompute scaling: a compute-bound loop (`roof_compute` in `roof_probe.cpp`, "
+              f"L1-resident) runs {cs['speedup']:.2f}× as fast on {cs['threads']} threads as on "
+              "one; below 2 the threads share a core's execution units (hyperthreads, or "
+              "vCPUs on one core), which bounds what the second thread can add to a "
+              "compute-bound loss.\n")
     sc = data.get("scaling")
     if sc and sc["losses"]:
         w("\n## Scaling\n\n")
