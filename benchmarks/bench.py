@@ -76,7 +76,8 @@ CAPS = {
 }
 CAP_MARK = "FASTLOSS_BENCH_CAP"
 
-ROOF_MIN_BYTES = 32 * 2**20  # percent of roof is reported from this many input bytes up
+ROOF_MIN_BYTES = 32 * 2**20
+ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings  # percent of roof is reported from this many input bytes up
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 PEER_TITLES = {
     "fastloss": "fastloss",
@@ -551,10 +552,24 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         "bytes_grad": inp.bytes_written_grad,
         "verbs": {},
     }
+    probe = ctx.get("roof_probe")
+    row_roof = None
+    if out["bandwidth_bound"] and probe is not None and inp.pred.nbytes == inp.target.nbytes:
+        # The streaming-read roof of this row's own inputs (pred and target
+        # read alongside by roof_probe.cpp), timed in the same rounds as the
+        # implementations: the machine's bandwidth drifts over a run.
+        n4, pa, ta = inp.pred.nbytes // 4, inp.pred.ctypes.data, inp.target.ctypes.data
+        row_roof = Impl(lambda: probe(pa, ta, n4, args.threads), check=False)
     for verb, table in impls.items():
-        timed = measure_interleaved({name: (impl.fn, impl.setup) for name, impl in table.items()},
-                                    repeats=args.repeats, budget_s=args.budget,
+        cases = {name: (impl.fn, impl.setup) for name, impl in table.items()}
+        if row_roof is not None:
+            cases[ROW_ROOF] = (row_roof.fn, None)
+        timed = measure_interleaved(cases, repeats=args.repeats, budget_s=args.budget,
                                     small_target_s=args.small_target)
+        if row_roof is not None and not isinstance(timed.get(ROW_ROOF), Exception):
+            st = timed.pop(ROW_ROOF)[0]
+            st["GBps"] = (inp.pred.nbytes + inp.target.nbytes) / st["median_s"] / 1e9
+            out.setdefault("row_roof", {})[verb] = st
         res = {}
         ref = timed["fastloss"][1] if isinstance(timed.get("fastloss"), tuple) else None
         for name, impl in table.items():
@@ -593,10 +608,15 @@ def summarize(row, roof):
             if flo:
                 summary["speedup_out"] = trusted[best]["median_s"] / flo
         nbytes = row["bytes_read"] + (row["bytes_grad"] if verb == "value_and_grad" else 0)
-        if fl and roof:
-            summary["roof_pct"] = 100 * nbytes / fl / 1e9 / roof["read_GBps"]
-        if flo and roof:
-            summary["roof_pct_out"] = 100 * nbytes / flo / 1e9 / roof["read_GBps"]
+        # the row's own roof (timed in the same rounds) where there is one
+        rr = row.get("row_roof", {}).get(verb)
+        read_gbps = rr["GBps"] if rr else (roof["read_GBps"] if roof else None)
+        if rr:
+            summary["roof_GBps"] = read_gbps
+        if fl and read_gbps:
+            summary["roof_pct"] = 100 * nbytes / fl / 1e9 / read_gbps
+        if flo and read_gbps:
+            summary["roof_pct_out"] = 100 * nbytes / flo / 1e9 / read_gbps
         if fl and roof and verb == "value_and_grad" and roof.get("read_write_fresh_GBps"):
             # against what a fresh output costs here (page faults): the
             # fresh-output read+write roof of the same run
@@ -873,7 +893,10 @@ def write_report(path, data, plot_path):
       "faster). \"× fastest peer\": the fastest peer's median over fastloss's, with a "
       "freshly allocated gradient and with `out=`. \"% roof\": bytes read (value) or bytes "
       "read + gradient bytes written (value+grad) per second, as a share of the streaming-read "
-      "roof below (bandwidth-bound losses with at least 32 MiB of input only); \"of fresh\": "
+      "roof (bandwidth-bound losses with at least 32 MiB of input only): the roof of the row's "
+      "own inputs, read alongside by `roof_probe.cpp` in the same rounds as the "
+      "implementations where the probe compiled (the bandwidth drifts over a run), else the "
+      "roof below; \"of fresh\": "
       "the fresh-gradient figure as a share of the fresh-output read+write roof (the page "
       "faults of a new buffer included). "
       "† fewer repeats (slow call, budget); "
@@ -1053,7 +1076,7 @@ def main(argv=None):
             print(f"roof: {roof['read_GBps']:.1f} GB/s streaming read ({roof['read_by']})")
         data["roof"] = roof
         results = []
-        ctx = {}
+        ctx = {"roof_probe": load_roof_probe() if not args.no_roof else None}
         for row in rows:
             shape = row.shape_for(args.quick)
             t0 = time.perf_counter()
