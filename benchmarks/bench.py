@@ -245,7 +245,7 @@ def load_roof_probe():
     return fn
 
 
-def measure_roof(threads, nbytes, repeats, mods):
+def measure_roof(threads, nbytes, repeats, mods, probe=None):
     """Streaming-read bandwidth, best of several fastloss-independent reductions.
 
     All read one float32 array of ``nbytes`` (>= 64 MiB, far beyond the
@@ -257,8 +257,9 @@ def measure_roof(threads, nbytes, repeats, mods):
       releases the GIL), BLAS at one thread: parallel whatever the BLAS;
     * ``torch.sum`` (``threads`` intra-op threads) and ``jax.jit(jnp.sum)``
       where installed;
-    * ``roof_probe.cpp``, compiled here when a C++ compiler with OpenMP is
-      found: ``threads`` OpenMP threads summing one array, and two arrays of
+    * ``roof_probe.cpp`` (``probe``, from ``load_roof_probe()``; None where
+      no C++ compiler with OpenMP is found): ``threads`` OpenMP threads
+      summing one array, and two arrays of
       half the size read alongside (as a loss reads pred and target), with
       32 independent accumulators. The peers' reductions are not built to
       saturate memory: without it a loss could read faster than the "roof".
@@ -304,7 +305,6 @@ def measure_roof(threads, nbytes, repeats, mods):
         reads["jax.jit(jnp.sum)"] = measure(lambda: float(jsum(xj).block_until_ready()),
                                             repeats=repeats)[0]
         del xj
-    probe = load_roof_probe()
     compute = None
     if probe is not None and threads > 1:
         # what a second thread adds to a compute-bound loop (1.0: nothing)
@@ -1070,13 +1070,14 @@ def main(argv=None):
     rng = np.random.default_rng(1234)
     with ctx_limits:
         roof = None
+        probe = None if args.no_roof else load_roof_probe()
         if not args.no_roof:
             roof = measure_roof(args.threads, (64 if args.quick else 256) * 2**20,
-                                args.repeats, mods)
+                                args.repeats, mods, probe)
             print(f"roof: {roof['read_GBps']:.1f} GB/s streaming read ({roof['read_by']})")
         data["roof"] = roof
         results = []
-        ctx = {"roof_probe": load_roof_probe() if not args.no_roof else None}
+        ctx = {"roof_probe": probe}
         for row in rows:
             shape = row.shape_for(args.quick)
             t0 = time.perf_counter()

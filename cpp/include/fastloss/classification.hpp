@@ -131,11 +131,6 @@ struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
     return (T(1) - y) * sp - pw(a) * y * sm;
   }
   template <class T>
-  FL_INLINE void value_grad_s(T x, T y, T a, T e, T& v, T& g) const {
-    v = value_s(x, y, a, e);
-    g = grad_s(x, y, a, e);
-  }
-  template <class T>
   FL_INLINE void grad_hess_s(T x, T y, T a, T e, T& g, T& h) const {
     T sp, sm;
     cls::sigmoid_pair_from(x, e, sp, sm);

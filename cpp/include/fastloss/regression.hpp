@@ -142,11 +142,6 @@ struct LogCosh : PointLoss<LogCosh> {
     return sign_nan(r) * tanh_abs(vm::vabs(r), u);
   }
   template <class T>
-  FL_INLINE void value_grad_s(T p, T y, T a, T u, T& v, T& g) const {
-    v = value_s(p, y, a, u);
-    g = grad_s(p, y, a, u);
-  }
-  template <class T>
   FL_INLINE void grad_hess_s(T p, T y, T, T u, T& g, T& h) const {
     const T r = p - y, ar = vm::vabs(r);
     g = sign_nan(r) * tanh_abs(ar, u);

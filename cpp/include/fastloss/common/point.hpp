@@ -60,9 +60,15 @@ struct PointLoss {
   FL_INLINE T grad_s(T p, T y, T a, T) const {
     return self().template grad<T>(p, y, a);
   }
+  // A staged functor gets value_s then grad_s unless it overrides this.
   template <class T>
-  FL_INLINE void value_grad_s(T p, T y, T a, T, T& v, T& g) const {
-    self().template value_grad<T>(p, y, a, v, g);
+  FL_INLINE void value_grad_s(T p, T y, T a, T s, T& v, T& g) const {
+    if constexpr (D::staged) {
+      v = self().template value_s<T>(p, y, a, s);
+      g = self().template grad_s<T>(p, y, a, s);
+    } else {
+      self().template value_grad<T>(p, y, a, v, g);
+    }
   }
   template <class T>
   FL_INLINE void grad_hess_s(T p, T y, T a, T, T& g, T& h) const {
