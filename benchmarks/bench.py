@@ -77,6 +77,7 @@ CAPS = {
 CAP_MARK = "FASTLOSS_BENCH_CAP"
 
 ROOF_MIN_BYTES = 32 * 2**20
+ROW_FAULTS = "_row_faults"  # the fresh-gradient page faults' name among a cell's timings
 ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings  # percent of roof is reported from this many input bytes up
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 PEER_TITLES = {
@@ -242,6 +243,9 @@ def load_roof_probe():
     fn.compute = dll.roof_compute
     fn.compute.restype = ctypes.c_double
     fn.compute.argtypes = [ctypes.c_int, ctypes.c_int64]
+    fn.touch = dll.roof_touch
+    fn.touch.restype = None
+    fn.touch.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     return fn
 
 
@@ -560,16 +564,31 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         # implementations: the machine's bandwidth drifts over a run.
         n4, pa, ta = inp.pred.nbytes // 4, inp.pred.ctypes.data, inp.target.ctypes.data
         row_roof = Impl(lambda: probe(pa, ta, n4, args.threads), check=False)
+    faults = None
+    if probe is not None and inp.bytes_written_grad >= ROOF_MIN_BYTES:
+        # What a fresh gradient costs beyond one in use: a buffer of its size
+        # allocated by NumPy (as fastloss allocates it) and its pages faulted
+        # in by `threads` threads, timed in the same rounds as value+grad.
+        gshape, gdtype = inp.pred.shape, inp.pred.dtype
+
+        def faults():
+            g = np.empty(gshape, gdtype)
+            probe.touch(g.ctypes.data, g.nbytes, args.threads)
     for verb, table in impls.items():
         cases = {name: (impl.fn, impl.setup) for name, impl in table.items()}
         if row_roof is not None:
             cases[ROW_ROOF] = (row_roof.fn, None)
+        if faults is not None and verb == "value_and_grad":
+            cases[ROW_FAULTS] = (faults, None)
         timed = measure_interleaved(cases, repeats=args.repeats, budget_s=args.budget,
                                     small_target_s=args.small_target)
         if row_roof is not None and not isinstance(timed.get(ROW_ROOF), Exception):
             st = timed.pop(ROW_ROOF)[0]
             st["GBps"] = (inp.pred.nbytes + inp.target.nbytes) / st["median_s"] / 1e9
             out.setdefault("row_roof", {})[verb] = st
+        if isinstance(timed.get(ROW_FAULTS), tuple):
+            out["fresh_faults"] = timed.pop(ROW_FAULTS)[0]
+        timed.pop(ROW_FAULTS, None)
         res = {}
         ref = timed["fastloss"][1] if isinstance(timed.get("fastloss"), tuple) else None
         for name, impl in table.items():
@@ -617,6 +636,11 @@ def summarize(row, roof):
             summary["roof_pct"] = 100 * nbytes / fl / 1e9 / read_gbps
         if flo and read_gbps:
             summary["roof_pct_out"] = 100 * nbytes / flo / 1e9 / read_gbps
+        if verb == "value_and_grad" and fl and flo and row.get("fresh_faults"):
+            # what the fresh gradient cost beyond out=, and what faulting in
+            # a buffer of its size alone costs (same rounds)
+            summary["fresh_extra_s"] = fl - flo
+            summary["faults_s"] = row["fresh_faults"]["median_s"]
         if fl and roof and verb == "value_and_grad" and roof.get("read_write_fresh_GBps"):
             # against what a fresh output costs here (page faults): the
             # fresh-output read+write roof of the same run
@@ -628,7 +652,18 @@ def summarize(row, roof):
 # scaling
 
 
-def run_scaling(args, dtype, thread_counts, rng):
+def run_scaling(args, dtype, thread_counts, rng, probe=None):
+    """fastloss value+grad (``out=``) per element over the sizes, per thread count.
+
+    At each size the thread counts are timed in the same rounds
+    (``measure_interleaved``; the count is set in the untimed setup), so a
+    change of the machine's state during the study -- on a shared host the
+    second vCPU comes and goes -- falls on both columns alike instead of on
+    whichever ran later. With ``probe`` (``load_roof_probe()``) and more than
+    one thread count, the same rounds also time ``roof_compute`` (an
+    L1-resident compute-bound loop, ~1 ms) on 1 and on the most threads:
+    ``compute_speedup`` at that point is what a second thread could add to a
+    compute-bound loss just then."""
     import fastloss
 
     have = set(fastloss.available())
@@ -636,32 +671,49 @@ def run_scaling(args, dtype, thread_counts, rng):
         int(round(10 ** (k / 2), -(k // 2))) for k in range(6, 17)]  # 1e3, 3e3, 1e4, ...
     sizes = [s for s in sizes if s <= args.scaling_max] or [args.scaling_max]
     out = {"sizes": sizes, "threads": thread_counts, "verb": "value_and_grad (out=)",
-           "losses": {}}
+           "losses": {}, "compute_speedup": {}}
+    top = max(thread_counts)
+    probe_cases = {}
+    if probe is not None and top > 1:
+        probe_cases = {"probe 1": (lambda: probe.compute(1, 1000), None),
+                       f"probe {top}": (lambda: probe.compute(top, 1000), None)}
+
+    def threads(th):
+        def setup():
+            fastloss.set_num_threads(th)
+            return ()
+        return setup
+
     for loss in specs.SCALING:
         if loss not in have or (args.losses and loss not in args.losses):
             continue
         L = fastloss.get(loss)
         big = specs.MAKERS[loss](rng, dtype, specs.SCALING[loss](sizes[-1]))
         buf = np.empty_like(big.pred)
-        curves = {}
-        for th in thread_counts:
-            fastloss.set_num_threads(th)
-            pts = []
-            for n in sizes:
-                rows = specs.SCALING[loss](n)[0]
-                p, t, g = big.pred[:rows], big.target[:rows], buf[:rows]
-                prm = {k: (v[:rows] if isinstance(v, np.ndarray) else v)
-                       for k, v in big.params.items()}
-                stats, _ = measure(lambda p=p, t=t, g=g, prm=prm, L=L:
-                                   L.value_and_grad(p, t, out=g, **prm),
-                                   repeats=args.repeats, budget_s=args.budget,
-                                   small_target_s=args.small_target)
-                pts.append({"n": int(p.size), "median_s": stats["median_s"],
-                            "ns_per_element": stats["median_s"] / p.size * 1e9,
-                            "repeats": stats["repeats"]})
-            curves[str(th)] = pts
+        curves = {str(th): [] for th in thread_counts}
+        probe_pts = []
+        for n in sizes:
+            rows = specs.SCALING[loss](n)[0]
+            p, t, g = big.pred[:rows], big.target[:rows], buf[:rows]
+            prm = {k: (v[:rows] if isinstance(v, np.ndarray) else v)
+                   for k, v in big.params.items()}
+            cases = {str(th): (lambda p=p, t=t, g=g, prm=prm, L=L:
+                               L.value_and_grad(p, t, out=g, **prm), threads(th))
+                     for th in thread_counts}
+            res = measure_interleaved({**cases, **probe_cases}, repeats=args.repeats,
+                                      budget_s=args.budget, small_target_s=args.small_target)
+            for th in thread_counts:
+                stats, _ = res[str(th)]
+                curves[str(th)].append({"n": int(p.size), "median_s": stats["median_s"],
+                                        "ns_per_element": stats["median_s"] / p.size * 1e9,
+                                        "repeats": stats["repeats"]})
+            if probe_cases:
+                one, many = (res[k][0]["median_s"] for k in probe_cases)
+                probe_pts.append(top * one / many)
         fastloss.set_num_threads(args.threads)
         out["losses"][loss] = curves
+        if probe_pts:
+            out["compute_speedup"][loss] = probe_pts
         del big, buf
         gc.collect()
     return out
@@ -839,7 +891,7 @@ def cell(res, name):
 def table_rows(results):
     cols = ["fastloss", "fastloss_out", *PEERS]
     head = ["work", "verb", *[PEER_TITLES[c] for c in cols], "fastest peer", "× fastest peer",
-            "% roof"]
+            "% roof", "fresh − out= (faults)"]
     lines = []
     for r in results:
         for verb, res in r["verbs"].items():
@@ -858,8 +910,11 @@ def table_rows(results):
                     roof += f" ({s['fresh_roof_pct']:.0f}% of fresh)"
                 if "roof_pct_out" in s:
                     roof += f" / {s['roof_pct_out']:.0f}% out="
+            fresh = "—"
+            if "faults_s" in s:
+                fresh = f"{fmt_time(s['fresh_extra_s'])} ({fmt_time(s['faults_s'])})"
             vname = "value" if verb == "value" else "value+grad"
-            lines.append([r["label"], vname, *[cell(res, c) for c in cols], fp, sp, roof])
+            lines.append([r["label"], vname, *[cell(res, c) for c in cols], fp, sp, roof, fresh])
     return head, lines
 
 
@@ -898,7 +953,11 @@ def write_report(path, data, plot_path):
       "implementations where the probe compiled (the bandwidth drifts over a run), else the "
       "roof below; \"of fresh\": "
       "the fresh-gradient figure as a share of the fresh-output read+write roof (the page "
-      "faults of a new buffer included). "
+      "faults of a new buffer included). \"fresh − out=\": how much longer value+grad "
+      "takes with a freshly allocated gradient than with `out=`, and in brackets what "
+      "faulting in a new buffer of the gradient's size alone takes (`np.empty`, then "
+      "`roof_probe.cpp` writing one byte per 4 KiB page on the same threads, timed in the "
+      "same rounds; gradients of at least 32 MiB). "
       "† fewer repeats (slow call, budget); "
       "≠ the peer's result disagrees with fastloss's (not counted as fastest); "
       "— not installed or no such peer.\n\n")
@@ -932,11 +991,26 @@ def write_report(path, data, plot_path):
         ths = [str(t) for t in sc["threads"]]
         w("| loss | threads | " + " | ".join(specs._fmt_dim(n) for n in sc["sizes"]) + " |\n")
         w("|---|---|" + "---|" * len(sc["sizes"]) + "\n")
+        top = ths[-1]
         for loss, curves in sc["losses"].items():
             for th in ths:
                 pts = curves.get(th, [])
                 w(f"| {loss} | {th} | " + " | ".join(f"{q['ns_per_element']:.3g}" for q in pts)
                   + " |\n")
+            if len(ths) > 1:
+                sp = [a["median_s"] / b["median_s"]
+                      for a, b in zip(curves.get(ths[0], []), curves.get(top, []))]
+                w(f"| {loss} | speedup {top}/{ths[0]} | " + " | ".join(f"{v:.2f}" for v in sp)
+                  + " |\n")
+            cs = sc.get("compute_speedup", {}).get(loss)
+            if cs:
+                w(f"| {loss} | compute probe {top}/1 | " + " | ".join(f"{v:.2f}" for v in cs)
+                  + " |\n")
+        if sc.get("compute_speedup"):
+            w(f"\nThe thread counts at each size are timed in the same rounds; \"compute "
+              f"probe\" is `roof_compute` (L1-resident, compute-bound) on {top} threads against "
+              "one, timed in those rounds too: what a second thread could add just then. "
+              "Where it reads near 1, the host was running both vCPUs on one core.\n")
     w("\n## Peers\n\n")
     w("- NumPy ref: `fastloss.reference`, the float64 NumPy oracle (value and gradient "
       "always computed together).\n"
@@ -1017,6 +1091,9 @@ def parse_args(argv=None):
     args.scaling_max = int(args.scaling_max)
     if args.report and not args.plot and not args.no_scaling:
         args.plot = os.path.join(os.path.dirname(os.path.abspath(args.report)), "scaling.png")
+    for path in (args.json, args.report, args.plot):  # outputs may go to a new folder
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return args
 
 
@@ -1070,14 +1147,14 @@ def main(argv=None):
     rng = np.random.default_rng(1234)
     with ctx_limits:
         roof = None
-        probe = None if args.no_roof else load_roof_probe()
+        probe = None if args.no_roof and args.no_scaling else load_roof_probe()
         if not args.no_roof:
             roof = measure_roof(args.threads, (64 if args.quick else 256) * 2**20,
                                 args.repeats, mods, probe)
             print(f"roof: {roof['read_GBps']:.1f} GB/s streaming read ({roof['read_by']})")
         data["roof"] = roof
         results = []
-        ctx = {"roof_probe": probe}
+        ctx = {"roof_probe": None if args.no_roof else probe}
         for row in rows:
             shape = row.shape_for(args.quick)
             t0 = time.perf_counter()
@@ -1090,7 +1167,7 @@ def main(argv=None):
         data["results"] = results
         if not args.no_scaling:
             t0 = time.perf_counter()
-            data["scaling"] = run_scaling(args, dtype, scaling_threads, rng)
+            data["scaling"] = run_scaling(args, dtype, scaling_threads, rng, probe)
             print(f"  scaling done in {time.perf_counter() - t0:5.1f} s", flush=True)
     data["elapsed_s"] = time.perf_counter() - t_start
     if hasattr(os, "getloadavg"):

@@ -77,3 +77,24 @@ double roof_compute(int threads, int64_t reps) {
 }
 
 }  // extern "C"
+
+extern "C" {
+
+// The page faults of a new buffer and nothing else: `threads` threads each
+// write one byte per 4 KiB page of a contiguous share of p[0..nbytes), as a
+// kernel writing a fresh gradient faults its pages in (with transparent huge
+// pages the first touch of each 2 MiB maps and zeroes all of it). Called on
+// a buffer just allocated by NumPy, its time is what a fresh output costs
+// beyond writing into a buffer already in use.
+void roof_touch(unsigned char* p, int64_t nbytes, int threads) {
+  constexpr int64_t kPage = 4096;
+  const int64_t pages = (nbytes + kPage - 1) / kPage;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t lo = pages * t / nt, hi = pages * (t + 1) / nt;
+    for (int64_t i = lo; i < hi; ++i) p[i * kPage] = 0;
+  }
+}
+
+}  // extern "C"

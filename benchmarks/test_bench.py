@@ -85,6 +85,8 @@ def test_quick_run_writes_json_report_and_peers_agree(tmp_path, monkeypatch, dty
     for curves in saved["scaling"]["losses"].values():
         assert "1" in curves
         assert all(p["ns_per_element"] > 0 for pts in curves.values() for p in pts)
+    for loss, sp in saved["scaling"].get("compute_speedup", {}).items():
+        assert len(sp) == len(saved["scaling"]["sizes"]) and all(v > 0 for v in sp), loss
 
 
 def test_roof_probe_sums_one_and_two_arrays():
