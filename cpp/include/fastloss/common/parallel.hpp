@@ -21,9 +21,21 @@ namespace FASTLOSS_ISA_NS {
 // larger per-element cost so they go parallel sooner.
 constexpr int64_t kSerialWork = int64_t(1) << 15;
 
+// Threads for `work` cost units in `n_tasks` equal tasks (a kernel's last
+// task may be shorter), at most `requested`. The busiest thread runs
+// ceil(n_tasks / threads) tasks, so a few tasks share out badly: three
+// blocks on two threads save a third of the time at best, less than what
+// opening the parallel region costs for a small call. A kernel goes
+// parallel only when the threads save at least kSerialWork / 2 units over
+// one thread, and uses no more threads than that busiest share needs (four
+// tasks on three threads: two).
 inline int threads_for(int64_t work, int64_t n_tasks, int requested) {
   if (requested <= 1 || n_tasks <= 1 || work < kSerialWork) return 1;
-  return static_cast<int>(requested < n_tasks ? requested : n_tasks);
+  const int64_t nt = requested < n_tasks ? requested : n_tasks;
+  const int64_t per = (n_tasks + nt - 1) / nt;  // tasks of the busiest thread
+  const int64_t saved = work - work / n_tasks * per;
+  if (saved < kSerialWork / 2) return 1;
+  return static_cast<int>((n_tasks + per - 1) / per);
 }
 
 template <class F>
