@@ -242,6 +242,29 @@ def test_cross_entropy_bad_label_found_on_many_threads(rng):
             fl.cross_entropy.value_and_grad(x, y)
 
 
+@pytest.mark.parametrize("name, ignore_index", [("cross_entropy", -100), ("cross_entropy", 2),
+                                                 ("cross_entropy", 7), ("softmax_focal", None)])
+def test_mean_denominator_counts_the_rows_that_count(name, ignore_index, rng):
+    # Without class weights the mean's denominator is a count of the rows
+    # whose label is in range and not ignore_index (taken in integers over
+    # blocks of rows): the same as the sum over those rows / their number,
+    # on any thread count; a bad label after ignored ones is still named.
+    loss = getattr(fl, name)
+    kw = {} if ignore_index is None else {"ignore_index": ignore_index}
+    x = rng.normal(size=(20000, 5)).astype(np.float32)
+    y = rng.integers(0, 5, size=20000)
+    if ignore_index is not None:
+        y[::7] = ignore_index
+    keep = (y != ignore_index) & (y >= 0) & (y < 5)
+    total = loss(x, y, reduction="sum", **kw)
+    for t in (1, 2, 4):
+        fl.set_num_threads(t)
+        assert loss(x, y, **kw) == pytest.approx(total / keep.sum(), rel=1e-12)
+    y[9000] = 5
+    with pytest.raises(ValueError, match=r"label 5 at sample 9000 "):
+        loss(x, y, **kw)
+
+
 def test_cross_entropy_bad_shapes_and_arguments(rng):
     x = rng.normal(size=(5, 3))
     y = np.array([0, 1, 2, 0, 1])

@@ -177,6 +177,31 @@ struct LabelRows {
     }
     return cwk(y);
   }
+  // Without class weights every norm(r) is 0 or 1: the denominator is a
+  // count of the rows whose label is in range and not ignored (see
+  // rowwise.hpp, has_count_norm), taken branch-free over [lo, hi); `bad`
+  // gets the first row with a label out of range (and not ignored), or -1.
+  bool norm_is_count() const { return cw == nullptr; }
+  FL_INLINE int64_t count_norm(int64_t lo, int64_t hi, int64_t& bad) const {
+    const int64_t* FL_RESTRICT lab = labels;
+    const uint64_t nc = static_cast<uint64_t>(C), ig = static_cast<uint64_t>(ignore);
+    const int64_t use_ig = has_ignore ? 1 : 0;
+    int64_t count = 0, nbad = 0;
+    for (int64_t r = lo; r < hi; ++r) {
+      const uint64_t y = static_cast<uint64_t>(lab[r]);
+      const int64_t skip = use_ig & static_cast<int64_t>(y == ig);
+      const int64_t out = static_cast<int64_t>(y >= nc);  // y < 0 wraps above C
+      count += (skip | out) ^ 1;
+      nbad += out & (skip ^ 1);
+    }
+    bad = -1;
+    if (nbad != 0) {
+      for (int64_t r = lo; r < hi && bad < 0; ++r) {
+        if (!ignored(lab[r]) && out_of_range(lab[r])) bad = r;
+      }
+    }
+    return count;
+  }
 };
 
 // Cross-entropy with integer labels, class weights and label smoothing eps:
