@@ -10,7 +10,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fastloss as fl
@@ -40,6 +40,15 @@ def assert_close(actual, expected, dtype, what=""):
                                err_msg=what)
 
 
+def in_dtype(params, dtype):
+    """The scalar parameters as a kernel of ``dtype`` uses them: a float32
+    kernel computes with float32(margin), float32(delta)... (as PyTorch does
+    with a Python float), so the float64 reference gets the same values; else
+    a score within float32 rounding of the margin is a cancellation the
+    reference would resolve differently."""
+    return {k: (float(dtype(v)) if isinstance(v, float) else v) for k, v in params.items()}
+
+
 def weights_for(loss, pred, target, params, rng):
     shape = np.shape(loss(pred, target, reduction="none", **params))
     return rng.uniform(0.1, 2.0, size=shape).astype(pred.dtype)
@@ -63,7 +72,8 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
     pred, target, params = make(name, rng, dtype)
     w = weights_for(loss, pred, target, params, rng) if weighted else None
     v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
-    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
+                                **in_dtype(params, dtype))
     assert_close(v, rv, dtype, f"{name} value")
     assert_close(g, rg, dtype, f"{name} grad")
     assert g.dtype == np.dtype(dtype) and g.shape == pred.shape
@@ -71,7 +81,8 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
         assert v.dtype == np.dtype(dtype)
     if loss.has_hess:
         gh, hh = loss.grad_hess(pred, target, reduction=reduction, sample_weight=w, **params)
-        rgh, rhh = ref.grad_hess(pred, target, reduction=reduction, sample_weight=w, **params)
+        rgh, rhh = ref.grad_hess(pred, target, reduction=reduction, sample_weight=w,
+                                 **in_dtype(params, dtype))
         assert_close(gh, rgh, dtype, f"{name} grad_hess grad")
         assert_close(hh, rhh, dtype, f"{name} grad_hess hess")
 
@@ -85,6 +96,8 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
     weighted=st.booleans(),
     strided=st.booleans(),
 )
+# hinge: a float32 score 3e-5 below the margin 0.8 (see in_dtype)
+@example(seed=39916801, n=1, dtype=np.float32, reduction="mean", weighted=False, strided=False)
 @pytest.mark.parametrize("name", ALL)
 def test_random_inputs_hypothesis(name, seed, n, dtype, reduction, weighted, strided):
     rng = np.random.default_rng(seed)
@@ -95,7 +108,8 @@ def test_random_inputs_hypothesis(name, seed, n, dtype, reduction, weighted, str
         pred = np.repeat(pred, 2, axis=-1)[..., ::2]
         assert not pred.flags.c_contiguous
     v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
-    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
+    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
+                                **in_dtype(params, dtype))
     assert_close(v, rv, dtype, f"{name} value")
     assert_close(g, rg, dtype, f"{name} grad")
 
