@@ -66,6 +66,49 @@ def test_bce_at_exact_zero_and_one(dtype):
     assert BCE(p, y, reduction="sum") == 200.0
 
 
+def _probability_sweep(dtype, n):
+    """n probabilities in [0, 1] stressing log and log1p(-p): 0, 1, subnormals,
+    the smallest normals, tiny values, values next to 1 and 1/2, NaN, and a
+    log-uniform and a uniform spread."""
+    info = np.finfo(dtype)
+    special = [0.0, 1.0, info.smallest_subnormal, info.smallest_normal, info.tiny * 3,
+               float(info.eps), float(info.epsneg), 1 - float(info.epsneg), 1 - float(info.eps),
+               0.5, np.nextafter(dtype(0.5), dtype(1)), np.nextafter(dtype(0.5), dtype(0)),
+               np.nextafter(dtype(1), dtype(0)), np.nan, 1e-30, 1 - 1e-7, 2 / 3, 4 / 3 - 1]
+    rng = np.random.default_rng(7)
+    logu = 10.0 ** rng.uniform(np.log10(float(info.smallest_subnormal)), 0, n // 2)
+    p = np.concatenate([np.array(special, dtype), logu.astype(dtype),
+                        rng.uniform(0, 1, n).astype(dtype)])[:n]
+    return np.clip(p, 0, 1).astype(dtype)
+
+
+def _same_bits(a, b):
+    nan = np.isnan(a)
+    return np.array_equal(nan, np.isnan(b)) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_binary_targets_take_one_log_with_the_same_bits(dtype):
+    # A chunk of 256 elements whose targets are all 0 or 1 takes the log of
+    # the one probability its target names (one log instead of two); one
+    # target of 0.5 per chunk sends the rest down the general path. Both must
+    # give the same bits everywhere else, value and gradient.
+    n = 256 * 40
+    p = _probability_sweep(dtype, n)
+    y = (np.random.default_rng(3).random(n) < 0.5).astype(dtype)
+    y[: n // 2][np.arange(n // 2) % 3 == 0] = 1.0  # the special values with y = 1 and 0
+    general = y.copy()
+    general[::256] = 0.5
+    keep = np.arange(n) % 256 != 0
+    for fn in (lambda t: BCE(p, t, reduction="none"),
+               lambda t: BCE.value_and_grad(p, t, reduction="none")[0],
+               lambda t: BCE.value_and_grad(p, t, reduction="none")[1]):
+        assert _same_bits(fn(y)[keep], fn(general)[keep])
+    np.testing.assert_allclose(BCE(p, y, reduction="none"),
+                               R.binary_cross_entropy(p.astype(np.float64), y.astype(np.float64),
+                                                      reduction="none"), **tol(dtype))
+
+
 def test_bce_with_logits_hand_values():
     x = np.array([0.0, 0.0, 2.0, -1.0])
     y = np.array([1.0, 0.0, 1.0, 0.25])

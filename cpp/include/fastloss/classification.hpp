@@ -89,6 +89,17 @@ struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
     const T lq = cls::clamp_lo(vm::log1p(-p), T(-100));
     return -(y * lp + (T(1) - y) * lq);
   }
+  // y = 1: -max(log p, -100); y = 0: -max(log1p(-p), -100). The bits of
+  // value: y lp + (1 - y) lq adds a zero (0 times a clamped log, which is
+  // finite) to the term that counts, and that is exact, signed zeros too:
+  // the other term is <= 0 and only -0 + +0 could differ, which needs the
+  // counted term to be -0: lq = log1p(-0) with y = 0, where 0 * lp = -0 as
+  // well.
+  static constexpr bool binary_fast = true;
+  template <class T>
+  FL_INLINE T value_bin(T p, T y, T, T) const {
+    return -cls::clamp_lo(vm::log_or_log1p_neg(p, y == T(1)), T(-100));
+  }
   template <class T>
   FL_INLINE T grad(T p, T y, T) const {
     const T eps = static_cast<T>(1e-12f);

@@ -51,7 +51,21 @@ double blocked_sum(const T* x, int64_t n, int n_threads) {
 
 namespace detail {
 
-template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
+// True when every y[0..len) is 0 or 1 (NaN is not): the chunk may take a
+// binary_fast functor's value_bin (see point.hpp).
+template <class T>
+FL_INLINE bool all_binary(const T* FL_RESTRICT y, int64_t len) {
+  if (len == 0 || !(y[0] == T(0) || y[0] == T(1))) return false;  // soft targets: at once
+  int ok = 1;
+  FL_PRAGMA(omp simd reduction(& : ok))
+  for (int64_t i = 0; i < len; ++i) ok &= (y[i] == T(0)) | (y[i] == T(1));
+  return ok != 0;
+}
+
+// kBin: the chunk's targets are all 0 or 1 and F is binary_fast: the value
+// comes from value_bin.
+template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW,
+          bool kBin = false>
 FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
                           const T* FL_RESTRICT w, const T* FL_RESTRICT x, T* FL_RESTRICT ov,
                           T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
@@ -84,7 +98,12 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
       oh[k] = h * s;
     } else if constexpr (kValue && kGrad) {
       T v, g;
-      f.value_grad_s(p[k], y[k], a, sk, v, g);
+      if constexpr (kBin) {
+        v = f.value_bin(p[k], y[k], a, sk);
+        g = f.grad_s(p[k], y[k], a, sk);
+      } else {
+        f.value_grad_s(p[k], y[k], a, sk, v, g);
+      }
       og[k] = g * (wk * scale);
       if constexpr (kReduce) {
         tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
@@ -94,7 +113,7 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
     } else if constexpr (kGrad) {
       og[k] = f.grad_s(p[k], y[k], a, sk) * (wk * scale);
     } else {
-      const T v = f.value_s(p[k], y[k], a, sk);
+      const T v = kBin ? f.value_bin(p[k], y[k], a, sk) : f.value_s(p[k], y[k], a, sk);
       if constexpr (kReduce) {
         tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
       } else {
@@ -138,8 +157,14 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
     alignas(64) double tmp[kChunk];
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      const bool bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(
-          f, p, y, w, x, ov, og, oh, scale, c, len, tmp);
+      bool bad;
+      if (F::binary_fast && kValue && !kHess && all_binary(y + c, len)) {
+        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
+            f, p, y, w, x, ov, og, oh, scale, c, len, tmp);
+      } else {
+        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, x, ov, og, oh,
+                                                                  scale, c, len, tmp);
+      }
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
       if constexpr (kReduce) acc.add(tmp, len);
     }

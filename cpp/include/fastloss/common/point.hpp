@@ -75,6 +75,17 @@ struct PointLoss {
     self().template grad_hess<T>(p, y, a, g, h);
   }
 
+  // binary_fast functors have a cheaper value for targets of 0 or 1,
+  // value_bin(p, y, a, s), with the same bits as value_s there (binary
+  // cross-entropy: the log of one probability instead of two). The driver
+  // uses it for a chunk whose targets are all 0 or 1 (all_binary), so an
+  // element's result never depends on its neighbours.
+  static constexpr bool binary_fast = false;
+  template <class T>
+  FL_INLINE T value_bin(T p, T y, T a, T s) const {
+    return self().template value_s<T>(p, y, a, s);
+  }
+
  private:
   FL_INLINE const D& self() const { return static_cast<const D&>(*this); }
 };

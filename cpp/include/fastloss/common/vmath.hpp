@@ -297,6 +297,35 @@ FL_INLINE double split_s(double x, double& kd, double& s, uint64_t sb) {
 }  // namespace detail
 
 namespace detail {
+// log's special values: r (the core's result) where x is in (0, inf).
+// Float: in one select at the end, off the critical path: x is not in
+// (0, inf) exactly when bits(x) + 0x7fffffff, as a signed integer, is above
+// that of the largest finite float (libmvec's test). Then the result is x
+// (+inf, NaN), -inf (+-0) or NaN (x < 0).
+FL_INLINE float log_special(float x, float r) {
+  const float inf = std::numeric_limits<float>::infinity();
+  float sv = x == 0.0f ? -inf : x;
+  sv = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : sv;
+  const int32_t v = static_cast<int32_t>(f_to_ubits(x) + 0x7fffffffu);
+  return v > -0x800002 ? sv : r;  // both arms computed: no constant to thread
+}
+FL_INLINE double log_special(double x, double r) {
+  const double inf = std::numeric_limits<double>::infinity();
+  r = select(x < inf, r, x);  // +inf and NaN
+  r = select(x == 0.0, -inf, r);
+  return select(x < 0.0, std::numeric_limits<double>::quiet_NaN(), r);
+}
+// log1p's special values: r where x is in (-1, inf) and not +-0 (NaN needs
+// no select: r is NaN already, see log1p); u = 1 + x.
+template <class T>
+FL_INLINE T log1p_special(T x, T u, T r) {
+  const T inf = std::numeric_limits<T>::infinity();
+  r = select(x == inf, inf, r);
+  r = select(u == T(0), -inf, r);
+  r = select(x < T(-1), std::numeric_limits<T>::quiet_NaN(), r);
+  return select(x == T(0), x, r);
+}
+
 FL_INLINE float log_impl(float x) {
   // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^24 and
   // 24 taken off k; the condition is an integer compare of the bits.
@@ -310,15 +339,7 @@ FL_INLINE float log_impl(float x) {
   const float kf = static_cast<float>(static_cast<int32_t>(t - adj) >> 23);
   const float z = ubits_to_f(ixs - (t & 0xff800000u));
   const float r = log_core(z - 1.0f, kf);  // z - 1 is exact
-  // Special values in one select at the end, off the critical path: x is
-  // not in (0, inf) exactly when bits(x) + 0x7fffffff, as a signed integer,
-  // is above that of the largest finite float (libmvec's test). Then the
-  // result is x (+inf, NaN), -inf (+-0) or NaN (x < 0).
-  const float inf = std::numeric_limits<float>::infinity();
-  float sv = x == 0.0f ? -inf : x;
-  sv = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : sv;
-  const int32_t v = static_cast<int32_t>(static_cast<uint32_t>(ix) + 0x7fffffffu);
-  return v > -0x800002 ? sv : r;  // both arms computed: no constant to thread
+  return log_special(x, r);
 }
 FL_INLINE double log_impl(double x) {
   // Subnormal x (and x <= 0, whose result is replaced) is scaled by 2^54;
@@ -327,11 +348,7 @@ FL_INLINE double log_impl(double x) {
   const double sc = select(x < std::numeric_limits<double>::min(), 18014398509481984.0, 1.0);
   double k;
   const double z = split(x * sc, k, sc);
-  double r = log_core(z - 1.0, k);  // z - 1 is exact
-  const double inf = std::numeric_limits<double>::infinity();
-  r = select(x < inf, r, x);  // +inf and NaN
-  r = select(x == 0.0, -inf, r);
-  return select(x < 0.0, std::numeric_limits<double>::quiet_NaN(), r);
+  return log_special(x, log_core(z - 1.0, k));  // z - 1 is exact
 }
 }  // namespace detail
 template <class T>
@@ -359,13 +376,49 @@ FL_INLINE T log1p(T x) {
   const T z = detail::split_s(u, k, sc, sizeof(T) == 4 ? 0x40000000u : 0x4000000000000000ULL);
   const T f = z - T(1);  // exact
   const T corr = (c * sc) * (T(0.5) - T(0.5) * f);
-  T r = detail::log_core(f, k, corr);
-  const T inf = std::numeric_limits<T>::infinity();
-  r = select(x == inf, inf, r);
-  r = select(u == T(0), -inf, r);
-  r = select(x < T(-1), std::numeric_limits<T>::quiet_NaN(), r);
   // NaN needs no select: c, hence f and r, are NaN already.
-  return select(x == T(0), x, r);
+  return detail::log1p_special(x, u, detail::log_core(f, k, corr));
+}
+
+// lg ? log(p) : log1p(-p) for p in [0, 1] (or NaN), with the bits of each,
+// for the cost of one: binary cross-entropy with a 0/1 target needs only
+// the log of the probability the target names. It is log1p(-p) computed on
+// u = p, c = 0 where lg (u = 1 + (-p) rounded, c its rounding error
+// elsewhere), with log's scaling of a subnormal u (log1p's u is never
+// subnormal) and each function's special values. With c = 0 the
+// correction term is +0, which changes no bit of log: added to lo = k ln2_lo
+// it matters only where that is -0 (float, k = 0), and then only for z = 1,
+// where both give +0.
+template <class T>
+FL_INLINE T log_or_log1p_neg(T p, bool lg) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr bool kF = sizeof(T) == 4;
+  const T x = -p;
+  const T u1 = T(1) + x;
+  const T u = select(lg, p, u1);
+  const T c = select(lg, T(0), x - (u1 - T(1)));
+  // log's subnormal scaling (and the same k, z and 2^(1-k) as split_s
+  // where there is none)
+  const T scl = select(u < std::numeric_limits<T>::min(), kF ? T(16777216.0) : T(18014398509481984.0),
+                       T(1));
+  const U iu = bit_cast<U>(u * scl);
+  const U t = iu - (kF ? U(0x3f2aaaabu) : U(0x3fe6a09e667f3bcdULL));
+  const U mask = kF ? U(0xff800000u) : U(0xfff0000000000000ULL);
+  const U tk = t & mask;
+  T k;
+  if constexpr (kF) {
+    const uint32_t adj = f_to_ubits(scl) - 0x3f800000u;  // 24 << 23 when scaled
+    k = static_cast<float>(static_cast<int32_t>(t - adj) >> 23);
+  } else {
+    const uint64_t kb = (t - d_to_ubits(scl) + (2110ULL << 52)) >> 52;
+    k = ubits_to_d(d_to_ubits(detail::kMagicD) + kb) - (detail::kMagicD + 1087.0);
+  }
+  const T z = bit_cast<T>(U(iu - tk));
+  const T sc = bit_cast<T>(U((kF ? U(0x40000000u) : U(0x4000000000000000ULL)) - tk));
+  const T f = z - T(1);
+  const T corr = select(lg, T(0), (c * sc) * (T(0.5) - T(0.5) * f));
+  const T r = detail::log_core(f, k, corr);
+  return select(lg, detail::log_special(p, r), detail::log1p_special(x, u1, r));
 }
 
 // ---------------------------------------------------------------- logistic
