@@ -625,16 +625,16 @@ def test_domain_errors_name_the_first_bad_element_on_any_thread_count(threads, d
     p[900_000] = 1.5
     fl.set_num_threads(threads)
     try:
-        with pytest.raises(ValueError, match=r"got np.float\d+\(2.0\) at index 700001"):
+        with pytest.raises(ValueError, match=r"got 2.0 at index 700001"):
             fl.hinge.value_and_grad(s, y)
         with pytest.raises(ValueError, match=r"target: targets must lie in \[0, 1\], got "
-                                             r"np.float\d+\(2.0\) at index 700001"):
+                                             r"2.0 at index 700001"):
             fl.binary_cross_entropy(p, y)
         y[700_001] = 1.0
         with pytest.raises(ValueError, match=r"hinge labels .* at index 1048571"):
             fl.squared_hinge.grad(s, y)
         with pytest.raises(ValueError, match=r"prob: probabilities must lie in \[0, 1\], got "
-                                             r"np.float\d+\(1.5\) at index 900000"):
+                                             r"1.5 at index 900000"):
             fl.binary_cross_entropy.grad(p, np.clip(y, 0, 1))
         with pytest.raises(ValueError, match=r"at index \(1, 3\)"):
             fl.hinge(np.zeros((2, 4), dtype), np.array([[1, -1, 0, 1], [1, 1, 1, 7]], dtype))

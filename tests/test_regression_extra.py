@@ -558,6 +558,27 @@ def test_tweedie_domain_is_sklearns(power, pred, target, what):
         M.mean_tweedie_deviance(target, pred, power=power)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tweedie_domain_is_checked_in_the_kernel_pass(threads):
+    # the first element outside the domain is named, on any thread count; a
+    # NaN is not outside it (it gives NaN)
+    fl.set_num_threads(threads)
+    pred = np.full(50000, 1.5)
+    target = np.full(50000, 2.0)
+    target[[30000, 41000]] = [-1.0, 0.0]
+    with pytest.raises(ValueError, match=r"target must be > 0 for power >= 2; got -1.0 at index "
+                                         r"30000"):
+        fl.tweedie(pred, target, power=3.0)
+    with pytest.raises(ValueError, match=r"target must be >= 0 .* got -1.0 at index 30000"):
+        fl.tweedie.value_and_grad(pred, target, power=1.5)
+    target[30000] = 1.0
+    pred[[7, 40000]] = [np.nan, -3.0]
+    with pytest.raises(ValueError, match=r"pred must be > 0 .* got -3.0 at index 40000"):
+        fl.tweedie.grad(pred, target, power=1.5)
+    assert np.isnan(fl.tweedie(pred[:100], target[:100], power=1.5))
+    fl.tweedie(pred, target, power=0)  # normal: any reals
+
+
 def test_tweedie_domain_edges_that_are_allowed():
     assert math.isfinite(fl.tweedie([1.0, 2.0], [0.0, 0.0], power=1.5))  # y = 0, 1 <= p < 2
     assert math.isfinite(fl.tweedie([-1.0, 2.0], [-5.0, 0.0], power=0))  # normal: any reals

@@ -32,6 +32,7 @@ NONE, SUM, MEAN = 0, 1, 2
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
 _NO_SLOTS = (0.0, 0.0, 0.0, 0.0)
 
 
@@ -88,6 +89,8 @@ def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
 
 def as_labels(x: Any, name: str = "target") -> np.ndarray:
     """Integer class labels as a C-contiguous int64 array."""
+    if type(x) is np.ndarray and x.dtype is _I64 and x.flags.c_contiguous:
+        return x  # the usual case, at once
     if type(x) is not np.ndarray:
         x = _to_ndarray(x, name)
     if x.dtype.kind not in "iub":
@@ -102,12 +105,25 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
     return x
 
 
+def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np.ndarray:
+    """``x`` broadcast to ``like``'s shape and dtype in a new C-contiguous
+    array (one copy; ``whose`` words the error: "pred's")."""
+    full = np.empty(like.shape, like.dtype)
+    try:
+        np.copyto(full, x)
+    except ValueError:
+        raise ValueError(f"{name}: shape {tuple(x.shape)} does not broadcast to {whose} shape "
+                         f"{tuple(like.shape)}") from None
+    return full
+
+
 def element_at(x: np.ndarray, index: int):
-    """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D."""
+    """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
+    and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""
     where = np.unravel_index(index, x.shape) if x.ndim > 1 else index
     if isinstance(where, tuple):
         where = tuple(int(i) for i in where)
-    return where, x.flat[index]
+    return where, x.flat[index].item()
 
 
 def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight"):
@@ -399,8 +415,8 @@ class ElementwiseLoss(Loss):
     number in it, and ``pack(params, pred, target)`` turns the checked
     parameters into the kernel's four float slots and optional per-element
     auxiliary array (and may transform the target). Losses whose kernel checks
-    its input domain give ``explain(pred, target, index)``: the message for
-    the invalid element the kernel found at flat ``index``.
+    its input domain give ``explain(pred, target, index, params)``: the
+    message for the invalid element the kernel found at flat ``index``.
     """
 
     def __init__(self, name, *, kernel, kernel_id, pack=None, explain=None, **kw):
@@ -453,7 +469,7 @@ class ElementwiseLoss(Loss):
         except _core.InvalidElement as exc:
             i = exc.args[0]
             if self._explain is not None:
-                raise ValueError(self._explain(pred, target, i)) from None
+                raise ValueError(self._explain(pred, target, i, p)) from None
             raise ValueError(f"{self.name}: input outside the loss's domain at flat index {i}"
                              ) from None
         except ValueError:

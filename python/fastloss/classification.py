@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import ElementwiseLoss, Param, as_float, element_at, real
+from fastloss._loss import ElementwiseLoss, Param, as_float, broadcast_full, element_at, real
 
 __all__ = [
     "binary_cross_entropy",
@@ -45,7 +45,7 @@ def _first_bad(bad: np.ndarray, x: np.ndarray):
 # flat index; these word the message.
 
 
-def _explain_bce(pred, target, i):
+def _explain_bce(pred, target, i, p):
     for x, name, what in ((pred, "prob", "probabilities"), (target, "target", "targets")):
         where, v = element_at(x, i)
         if v < 0 or v > 1:
@@ -53,7 +53,7 @@ def _explain_bce(pred, target, i):
     raise AssertionError("the kernel reported a valid element")  # pragma: no cover
 
 
-def _explain_hinge(pred, target, i):
+def _explain_hinge(pred, target, i, p):
     where, v = element_at(target, i)
     return f"target: hinge labels must be -1 or +1 (0 is read as -1), got {v!r} at index {where}"
 
@@ -67,9 +67,11 @@ def _pos_weight(name, v):
     arr = as_float(v, name)
     if arr.ndim == 0:
         return real(0.0)(name, float(arr))
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.isfinite(arr) & (arr >= 0))
-    if bad.any():
+    # two reductions (a NaN fails the first) on the hot path; the index of
+    # the first bad entry only on the error path
+    if arr.size and not (arr.min() >= 0 and arr.max() < np.inf):
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(arr) & (arr >= 0))
         where, x = _first_bad(bad, arr)
         raise ValueError(f"{name} must be finite and >= 0, got {x!r} at index {where}")
     return arr
@@ -81,14 +83,9 @@ def _pack_bce_logits(p, pred, target):
         return (1.0, 0.0, 0.0, 0.0), None, target
     if isinstance(pw, float):
         return (pw, 0.0, 0.0, 0.0), None, target
-    try:
-        full = np.broadcast_to(pw.astype(pred.dtype, copy=False), pred.shape)
-    except ValueError:
-        raise ValueError(
-            f"pos_weight: shape {tuple(pw.shape)} does not broadcast to the logits' shape "
-            f"{tuple(pred.shape)}"
-        ) from None
-    return (0.0, 0.0, 0.0, 0.0), np.ascontiguousarray(full), target
+    if pw.shape == pred.shape and pw.dtype == pred.dtype:
+        return (0.0, 0.0, 0.0, 0.0), pw, target  # as_float made it C-contiguous
+    return (0.0, 0.0, 0.0, 0.0), broadcast_full(pw, pred, "pos_weight", "the logits'"), target
 
 
 def _required(p, *names):

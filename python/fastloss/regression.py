@@ -25,6 +25,7 @@ from fastloss._loss import (
     boolean,
     check_same_shape,
     choice,
+    broadcast_full,
     element_at,
     finish,
     prepare_out,
@@ -228,14 +229,6 @@ def _min(x: np.ndarray) -> float:
     return m
 
 
-def _require(x: np.ndarray, name: str, loss: str, *, above: float, strict: bool, why: str):
-    m = _min(x)
-    if m < above or (strict and m == above):
-        op = ">" if strict else ">="
-        raise ValueError(f"{loss}: every value of {name} must be {op} {above:g}{why}; "
-                         f"got a minimum of {m!r}")
-
-
 # --------------------------------------------------------------------------
 # log_cosh, quantile, mape, msle
 
@@ -361,7 +354,7 @@ mape = ElementwiseLoss(
 )
 
 
-def _explain_msle(pred, target, i):
+def _explain_msle(pred, target, i, p):
     # the kernel checks pred and target > -1 in its pass; this words the message
     for x, name in ((pred, "pred"), (target, "target")):
         where, v = element_at(x, i)
@@ -589,17 +582,16 @@ def _prepare_var(var, pred: np.ndarray) -> np.ndarray:
     if var is None:
         raise TypeError("gaussian_nll() missing required keyword argument 'var'")
     v = as_float(var, "var", pred.dtype)
+    if v.size:  # checked before broadcasting: each value once
+        m = v.min()
+        if m < 0 or (m != m and _min(v) < 0):  # NaN: look past it
+            raise ValueError("var has negative entries (a variance must be >= 0)")
     shape = pred.shape
-    if v.shape != shape and v.ndim >= 1 and v.shape == shape[:-1]:
+    if v.shape == shape:
+        return v  # as_float made it C-contiguous
+    if v.ndim >= 1 and v.shape == shape[:-1]:
         v = v[..., None]  # torch: var one dimension short -> one var per row
-    try:
-        v = np.broadcast_to(v, shape)
-    except ValueError:
-        raise ValueError(f"var: shape {tuple(np.shape(var))} does not broadcast to pred's "
-                         f"shape {tuple(shape)}") from None
-    if v.size and _min(v) < 0:
-        raise ValueError("var has negative entries (a variance must be >= 0)")
-    return np.ascontiguousarray(v)
+    return broadcast_full(v, pred, "var", "pred's")
 
 
 def _pack_gaussian(p, pred, target):
@@ -671,16 +663,22 @@ _LINKS = {"identity": 0.0, "log": 1.0}
 
 
 def _pack_tweedie(p, pred, target):
+    return (p["power"], _LINKS[p["link"]], 0.0, 0.0), None, target
+
+
+def _explain_tweedie(pred, target, i, p):
+    """The message for the first element outside the domain (the kernel's check)."""
     power, link = p["power"], p["link"]
     what = f"tweedie(power={power:g})"
-    if power >= 2:
-        _require(target, "target", what, above=0.0, strict=True, why=" for power >= 2")
-    elif power >= 1:
-        _require(target, "target", what, above=0.0, strict=False, why=" for 1 <= power < 2")
-    if link == "identity" and power != 0:
-        _require(pred, "pred", what, above=0.0, strict=True,
-                 why=" (pred is the mean with link='identity'; use link='log' for raw scores)")
-    return (power, _LINKS[link], 0.0, 0.0), None, target
+    where, y = element_at(target, i)
+    if power >= 2 and y <= 0:
+        return f"{what}: every value of target must be > 0 for power >= 2; got {y!r} at index {where}"
+    if power >= 1 and y < 0:
+        return (f"{what}: every value of target must be >= 0 for 1 <= power < 2; got {y!r} "
+                f"at index {where}")
+    where, s = element_at(pred, i)
+    return (f"{what}: every value of pred must be > 0 (pred is the mean with link='identity'; "
+            f"use link='log' for raw scores); got {s!r} at index {where}")
 
 
 tweedie = ElementwiseLoss(
@@ -693,6 +691,7 @@ tweedie = ElementwiseLoss(
         Param("link", "identity", choice("identity", "log")),
     ),
     pack=_pack_tweedie,
+    explain=_explain_tweedie,
     has_hess=True,
     peer="sklearn.metrics.mean_tweedie_deviance; sklearn._loss.loss.HalfTweedieLoss (link='log')",
     doc="""Tweedie deviance: normal, Poisson, compound Poisson-gamma, gamma, ...

@@ -300,11 +300,37 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
   static constexpr int cost = 6;
   static constexpr bool has_hess = true;
   double p, k1, k2, k12;  // p, 1/(1-p), 1/(2-p), 1/((1-p)(2-p))
+  // The domain (scikit-learn's): y > 0 for p >= 2, y >= 0 for 1 <= p < 2,
+  // any y for p <= 0; pred > 0 with the identity link unless p = 0. Checked
+  // in the kernel's own pass (NaN passes: it gives NaN, not an error) as two
+  // compares: y < y_lim, s < s_lim, where "> 0" is ">= the smallest
+  // subnormal" and no bound is -inf.
+  float y_lim_f, s_lim_f;
+  double y_lim_d, s_lim_d;
   explicit Tweedie(double power)
       : p(power),
         k1(K == TweedieKind::general ? 1.0 / (1.0 - power) : 0.0),
         k2(K == TweedieKind::general ? 1.0 / (2.0 - power) : 0.0),
-        k12(K == TweedieKind::general ? 1.0 / ((1.0 - power) * (2.0 - power)) : 0.0) {}
+        k12(K == TweedieKind::general ? 1.0 / ((1.0 - power) * (2.0 - power)) : 0.0),
+        y_lim_f(lim<float>(power >= 1.0, power >= 2.0)),
+        s_lim_f(lim<float>(!Log && power != 0.0, true)),
+        y_lim_d(lim<double>(power >= 1.0, power >= 2.0)),
+        s_lim_d(lim<double>(!Log && power != 0.0, true)) {}
+  template <class T>
+  static T lim(bool bounded, bool strict) {
+    if (!bounded) return -std::numeric_limits<T>::infinity();
+    return strict ? std::numeric_limits<T>::denorm_min() : T(0);
+  }
+
+  static constexpr bool checks = true;
+  template <class T>
+  FL_INLINE bool invalid(T s, T y) const {
+    if constexpr (sizeof(T) == 4) {
+      return y < y_lim_f || s < s_lim_f;
+    } else {
+      return y < y_lim_d || s < s_lim_d;
+    }
+  }
 
   // mu^(1-p) and mu^(2-p) (general kind only).
   template <class T>
