@@ -192,6 +192,37 @@ def test_sigmoid_focal_hand_values():
 # pos_weight forms
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pw_shape", [(), (1,), (25,), (1, 25), (40, 25), (3, 1, 1), (3, 1, 25),
+                                      (3, 40, 1), (40, 1), (1, 1, 1)])
+def test_pos_weight_broadcasts_as_the_materialized_array(pw_shape, dtype, rng):
+    # Broadcasts that repeat one block of values (a scalar, trailing axes,
+    # leading axes) reach the kernel as a pattern, the others (here (3, 1,
+    # 25)) materialized: every form gives the bits of the full array, across
+    # chunks of 256 elements (3000 here) and on 2 threads.
+    x = (rng.normal(size=(3, 40, 25)) * 3).astype(dtype)
+    y = (rng.random(x.shape) < 0.5).astype(dtype)
+    pw = rng.uniform(0.1, 3.0, size=pw_shape)
+    full = np.ascontiguousarray(np.broadcast_to(pw, x.shape))
+    for threads in (1, 2):
+        fl.set_num_threads(threads)
+        a = BCEL.value_and_grad(x, y, reduction="none", pos_weight=pw)
+        b = BCEL.value_and_grad(x, y, reduction="none", pos_weight=full)
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+        assert BCEL(x, y, pos_weight=pw) == BCEL(x, y, pos_weight=full)
+
+
+def test_aux_pattern_is_checked_by_the_binding():
+    from fastloss import _core
+
+    x = np.zeros(12)
+    g = np.empty(12)
+    for bad in ((np.ones(3), 0, 1), (np.ones(5), 5, 1), (np.ones(3), 3, 5), (np.ones(2), 3, 1),
+                (np.ones(3),)):
+        with pytest.raises(ValueError, match="aux"):
+            _core.classification(1, 1, 1, x, x, None, bad, None, g, None, 0.0, 0.0, 0.0, 0.0)
+
+
 def test_pos_weight_scalar_array_and_broadcast_agree(rng):
     x = rng.normal(size=(7, 3)) * 3
     y = rng.integers(0, 2, size=(7, 3)).astype(float)

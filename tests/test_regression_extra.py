@@ -445,6 +445,23 @@ def test_gaussian_nll_every_mode_against_reference():
                                    {"var": rng.uniform(0.5, 2.0, size=4), "full": True})
 
 
+@pytest.mark.parametrize("var_shape", [(), (1,), (300,), (300, 1), (1, 7), (300, 7), (1, 1)])
+def test_gaussian_nll_var_forms_give_the_bits_of_the_full_array(var_shape, rng):
+    # scalar, one per row (with or without its trailing 1, as torch), one per
+    # column: patterns the kernel reads in place; the same bits as var
+    # materialized at pred's shape, over several chunks and 2 threads
+    pred = rng.normal(size=(300, 7)).astype(np.float32)
+    target = rng.normal(size=(300, 7)).astype(np.float32)
+    var = rng.uniform(0.1, 2.0, size=var_shape).astype(np.float32)
+    full = np.ascontiguousarray(np.broadcast_to(var[..., None] if var_shape == (300,) else var,
+                                                pred.shape))
+    for threads in (1, 2):
+        fl.set_num_threads(threads)
+        a = fl.gaussian_nll.value_and_grad(pred, target, var=var, reduction="none")
+        b = fl.gaussian_nll.value_and_grad(pred, target, var=full, reduction="none")
+        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+
+
 def test_gaussian_nll_bad_var():
     with pytest.raises(TypeError, match="var"):
         fl.gaussian_nll([1.0], [2.0])

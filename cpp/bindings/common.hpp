@@ -72,8 +72,9 @@ inline py::object scalar_or_none(const ElemArgs& a, double v) {
 
 // Bind an element-wise family entry point `fn(id, args)` as
 // name(id, op, reduction, pred, target, weight, aux, out_value, out_grad,
-//      out_hess, p0, p1, p2, p3) -> float | None. The thread count is read
-// from the runtime on every call.
+//      out_hess, p0, p1, p2, p3) -> float | None. aux is None, an array of
+// pred's size, or (values, period, repeat) (see ElemArgs). The thread count
+// is read from the runtime on every call.
 template <class Id, double (*Fn)(Id, const ElemArgs&)>
 void def_elementwise(py::module_& m, const char* name, const char* doc) {
   m.def(
@@ -95,7 +96,20 @@ void def_elementwise(py::module_& m, const char* name, const char* doc) {
         a.target = in_ptr(target, a.dtype, a.n, "target");
         if (a.target == nullptr) throw py::value_error("target is required");
         a.weight = in_ptr(weight, a.dtype, a.n, "sample_weight");
-        a.aux = in_ptr(aux, a.dtype, a.n, "aux");
+        if (py::isinstance<py::tuple>(aux)) {
+          // (values, period, repeat): element k reads values[(k / repeat) % period]
+          const auto t = aux.cast<py::tuple>();
+          if (t.size() != 3) throw py::value_error("aux: expected (values, period, repeat)");
+          a.aux_period = t[1].cast<int64_t>();
+          a.aux_repeat = t[2].cast<int64_t>();
+          if (a.aux_period < 1 || a.aux_repeat < 1 || a.n % a.aux_repeat != 0 ||
+              (a.n / a.aux_repeat) % a.aux_period != 0)
+            throw py::value_error("aux: period and repeat must be >= 1 and their product "
+                                  "must divide pred's size");
+          a.aux = in_ptr(t[0], a.dtype, a.aux_period, "aux");
+        } else {
+          a.aux = in_ptr(aux, a.dtype, a.n, "aux");
+        }
         a.out_value = out_ptr(out_value, a.dtype, a.n, "out_value");
         a.out_grad = out_ptr(out_grad, a.dtype, a.n, "out_grad");
         a.out_hess = out_ptr(out_hess, a.dtype, a.n, "out_hess");

@@ -117,6 +117,37 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     return full
 
 
+def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
+    """A per-element parameter ``x`` broadcast to ``like`` for a kernel's aux slot.
+
+    Where NumPy's broadcast repeats one block of x's values -- a scalar, a
+    vector along the trailing axes ((C,) against (N, C)), one value per
+    leading index ((N, 1) against (N, C)) -- the result is the pattern
+    ``(values, period, repeat)``: element k reads ``values[(k // repeat) %
+    period]`` and nothing of the inputs' size is allocated. Any other
+    broadcast is materialized (``broadcast_full``).
+    """
+    shape = like.shape
+    xs = x.shape
+    if x.dtype != like.dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=like.dtype)
+    if xs == shape:
+        return x
+    n = like.size
+    if not n or len(xs) > len(shape):
+        return broadcast_full(x, like, name, whose)
+    if x.size == 1:
+        return x, 1, n  # a scalar
+    if xs == shape[len(shape) - len(xs):]:
+        return x, x.size, 1  # the trailing axes' block, repeated
+    xs = (1,) * (len(shape) - len(xs)) + xs
+    block = [d for d, k in enumerate(xs) if k != 1]
+    i, j = block[0], block[-1] + 1
+    if xs[i:j] == shape[i:j]:  # one block, 1 on either side of it
+        return x, math.prod(shape[i:j]), math.prod(shape[j:])
+    return broadcast_full(x, like, name, whose)
+
+
 def element_at(x: np.ndarray, index: int):
     """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
     and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""

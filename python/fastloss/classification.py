@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import ElementwiseLoss, Param, as_float, broadcast_full, element_at, real
+from fastloss._loss import ElementwiseLoss, Param, as_float, aux_input, element_at, real
 
 __all__ = [
     "binary_cross_entropy",
@@ -83,9 +83,7 @@ def _pack_bce_logits(p, pred, target):
         return (1.0, 0.0, 0.0, 0.0), None, target
     if isinstance(pw, float):
         return (pw, 0.0, 0.0, 0.0), None, target
-    if pw.shape == pred.shape and pw.dtype == pred.dtype:
-        return (0.0, 0.0, 0.0, 0.0), pw, target  # as_float made it C-contiguous
-    return (0.0, 0.0, 0.0, 0.0), broadcast_full(pw, pred, "pos_weight", "the logits'"), target
+    return (0.0, 0.0, 0.0, 0.0), aux_input(pw, pred, "pos_weight", "the logits'"), target
 
 
 def _required(p, *names):

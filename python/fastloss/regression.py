@@ -25,7 +25,7 @@ from fastloss._loss import (
     boolean,
     check_same_shape,
     choice,
-    broadcast_full,
+    aux_input,
     element_at,
     finish,
     prepare_out,
@@ -587,11 +587,9 @@ def _prepare_var(var, pred: np.ndarray) -> np.ndarray:
         if m < 0 or (m != m and _min(v) < 0):  # NaN: look past it
             raise ValueError("var has negative entries (a variance must be >= 0)")
     shape = pred.shape
-    if v.shape == shape:
-        return v  # as_float made it C-contiguous
-    if v.ndim >= 1 and v.shape == shape[:-1]:
+    if v.shape != shape and v.ndim >= 1 and v.shape == shape[:-1]:
         v = v[..., None]  # torch: var one dimension short -> one var per row
-    return broadcast_full(v, pred, "var", "pred's")
+    return aux_input(v, pred, "var", "pred's")
 
 
 def _pack_gaussian(p, pred, target):

@@ -30,6 +30,11 @@ struct ElemArgs {
   const void* target = nullptr;
   const void* weight = nullptr;  // optional per-element sample weights
   const void* aux = nullptr;     // optional per-element parameter (e.g. var)
+  // aux_period > 0: aux holds a pattern of aux_period values and element k
+  // reads aux[(k / aux_repeat) % aux_period] (a broadcast parameter, not
+  // materialized); 0: aux holds n values.
+  int64_t aux_period = 0;
+  int64_t aux_repeat = 1;
   void* out_value = nullptr;     // reduction == none and a value is asked
   void* out_grad = nullptr;
   void* out_hess = nullptr;

@@ -51,6 +51,33 @@ double blocked_sum(const T* x, int64_t n, int n_threads) {
 
 namespace detail {
 
+// out[0..len) = aux values of elements c .. c+len-1 when the auxiliary input
+// is a pattern: element k reads x[(k / repeat) % period] (a vector repeated
+// along the trailing axis, period = its length; one value per row, repeat =
+// the row length; a scalar, period = repeat = 1). Copied and filled in runs,
+// so a broadcast parameter is never materialized at the inputs' size.
+template <class T>
+FL_INLINE void expand_pattern(const T* FL_RESTRICT x, int64_t period, int64_t repeat, int64_t c,
+                              int64_t len, T* FL_RESTRICT out) {
+  int64_t j = (c / repeat) % period;  // pattern index of element c
+  int64_t r = c % repeat;             // its place in j's run
+  for (int64_t i = 0; i < len;) {
+    if (repeat == 1) {
+      const int64_t run = std::min(period - j, len - i);
+      for (int64_t t = 0; t < run; ++t) out[i + t] = x[j + t];
+      i += run;
+      j = 0;  // the run reached the end of x, or the chunk ended
+    } else {
+      const int64_t run = std::min(repeat - r, len - i);
+      const T v = x[j];
+      for (int64_t t = 0; t < run; ++t) out[i + t] = v;
+      i += run;
+      r = 0;
+      j = j + 1 == period ? 0 : j + 1;
+    }
+  }
+}
+
 // True when every y[0..len) is 0 or 1 (NaN is not): the chunk may take a
 // binary_fast functor's value_bin (see point.hpp).
 template <class T>
@@ -67,7 +94,7 @@ FL_INLINE bool all_binary(const T* FL_RESTRICT y, int64_t len) {
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW,
           bool kBin = false>
 FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
-                          const T* FL_RESTRICT w, const T* FL_RESTRICT x, T* FL_RESTRICT ov,
+                          const T* FL_RESTRICT w, const T* FL_RESTRICT xc, T* FL_RESTRICT ov,
                           T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
                           double* FL_RESTRICT tmp) {
   // F::staged: the first stage of each element, a loop of its own (see
@@ -77,7 +104,7 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
     FL_SIMD
     for (int64_t i = 0; i < len; ++i) {
       const int64_t k = c + i;
-      st[i] = f.stage(p[k], y[k], F::uses_aux ? x[k] : T(0));
+      st[i] = f.stage(p[k], y[k], F::uses_aux ? xc[i] : T(0));
     }
   }
   // F::checks: the domain test rides in the same loop (p and y are loaded
@@ -87,7 +114,7 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
   for (int64_t i = 0; i < len; ++i) {
     const int64_t k = c + i;
     if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
-    const T a = F::uses_aux ? x[k] : T(0);
+    const T a = F::uses_aux ? xc[i] : T(0);
     const T wk = kW ? w[k] : T(1);
     const T sk = F::staged ? st[i] : T(0);
     if constexpr (kHess) {
@@ -155,14 +182,24 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
     Lanes acc;
     acc.zero();
     alignas(64) double tmp[kChunk];
+    alignas(64) T xbuf[F::uses_aux ? kChunk : 1];
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
+      const T* xc = nullptr;  // the chunk's auxiliary values
+      if constexpr (F::uses_aux) {
+        if (a.aux_period > 0) {
+          expand_pattern(x, a.aux_period, a.aux_repeat, c, len, xbuf);
+          xc = xbuf;
+        } else {
+          xc = x + c;
+        }
+      }
       bool bad;
       if (F::binary_fast && kValue && !kHess && all_binary(y + c, len)) {
         bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
-            f, p, y, w, x, ov, og, oh, scale, c, len, tmp);
+            f, p, y, w, xc, ov, og, oh, scale, c, len, tmp);
       } else {
-        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, x, ov, og, oh,
+        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, xc, ov, og, oh,
                                                                   scale, c, len, tmp);
       }
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
