@@ -54,7 +54,7 @@ namespace detail {
 // out[0..len) = aux values of elements c .. c+len-1 when the auxiliary input
 // is a pattern: element k reads x[(k / repeat) % period] (a vector repeated
 // along the trailing axis, period = its length; one value per row, repeat =
-// the row length; a scalar, period = repeat = 1). Copied and filled in runs,
+// the row length; a scalar, period 1). Copied and filled in runs,
 // so a broadcast parameter is never materialized at the inputs' size.
 template <class T>
 FL_INLINE void expand_pattern(const T* FL_RESTRICT x, int64_t period, int64_t repeat, int64_t c,
