@@ -76,9 +76,9 @@ CAPS = {
 }
 CAP_MARK = "FASTLOSS_BENCH_CAP"
 
-ROOF_MIN_BYTES = 32 * 2**20
+ROOF_MIN_BYTES = 32 * 2**20  # percent of roof (and fresh − out=) from this many bytes up
 ROW_FAULTS = "_row_faults"  # the fresh-gradient page faults' name among a cell's timings
-ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings  # percent of roof is reported from this many input bytes up
+ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 PEER_TITLES = {
     "fastloss": "fastloss",
@@ -586,9 +586,9 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
             st = timed.pop(ROW_ROOF)[0]
             st["GBps"] = (inp.pred.nbytes + inp.target.nbytes) / st["median_s"] / 1e9
             out.setdefault("row_roof", {})[verb] = st
-        if isinstance(timed.get(ROW_FAULTS), tuple):
-            out["fresh_faults"] = timed.pop(ROW_FAULTS)[0]
-        timed.pop(ROW_FAULTS, None)
+        got = timed.pop(ROW_FAULTS, None)
+        if isinstance(got, tuple):
+            out["fresh_faults"] = got[0]
         res = {}
         ref = timed["fastloss"][1] if isinstance(timed.get("fastloss"), tuple) else None
         for name, impl in table.items():

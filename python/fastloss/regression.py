@@ -211,18 +211,18 @@ smooth_l1 = ElementwiseLoss(
 
 
 # --------------------------------------------------------------------------
-# domain checks of tweedie
+# the smallest value of an array (gaussian_nll's var check)
 
 
 def _min(x: np.ndarray) -> float:
     """Smallest non-NaN value of ``x`` (+inf for an empty or all-NaN array).
 
-    ``np.min`` is one vectorized pass; only when it meets a NaN is the array
+    ``x.min()`` is one vectorized pass; only when it meets a NaN is the array
     looked at again without its NaNs (NaN inputs give NaN results, not errors).
     """
     if x.size == 0:
         return math.inf
-    m = float(np.min(x))
+    m = float(x.min())
     if m != m:
         rest = x[~np.isnan(x)]
         m = float(np.min(rest)) if rest.size else math.inf
@@ -582,10 +582,8 @@ def _prepare_var(var, pred: np.ndarray) -> np.ndarray:
     if var is None:
         raise TypeError("gaussian_nll() missing required keyword argument 'var'")
     v = as_float(var, "var", pred.dtype)
-    if v.size:  # checked before broadcasting: each value once
-        m = v.min()
-        if m < 0 or (m != m and _min(v) < 0):  # NaN: look past it
-            raise ValueError("var has negative entries (a variance must be >= 0)")
+    if _min(v) < 0:  # checked before broadcasting: each value once
+        raise ValueError("var has negative entries (a variance must be >= 0)")
     shape = pred.shape
     if v.shape != shape and v.ndim >= 1 and v.shape == shape[:-1]:
         v = v[..., None]  # torch: var one dimension short -> one var per row
@@ -666,11 +664,12 @@ def _pack_tweedie(p, pred, target):
 
 def _explain_tweedie(pred, target, i, p):
     """The message for the first element outside the domain (the kernel's check)."""
-    power, link = p["power"], p["link"]
+    power = p["power"]
     what = f"tweedie(power={power:g})"
     where, y = element_at(target, i)
     if power >= 2 and y <= 0:
-        return f"{what}: every value of target must be > 0 for power >= 2; got {y!r} at index {where}"
+        return (f"{what}: every value of target must be > 0 for power >= 2; got {y!r} "
+                f"at index {where}")
     if power >= 1 and y < 0:
         return (f"{what}: every value of target must be >= 0 for 1 <= power < 2; got {y!r} "
                 f"at index {where}")
