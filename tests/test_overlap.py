@@ -381,7 +381,7 @@ def test_huge_slices_thread_count_does_not_change_a_bit(name, dtype):
 @pytest.mark.parametrize("name", OVERLAP)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_pass_and_three_pass_drivers_give_the_same_bits(name, dtype):
-    # Groups of at most 512 KiB run sums, score and gradient in one pass when
+    # Groups of at most 4 MiB (kFuseBytes) run sums, score and gradient in one pass when
     # there are at least 4 tasks a thread (1 and 2 threads here); with 7
     # threads the 8 groups are too few and the three-pass driver runs, as it
     # does for a value alone.
