@@ -16,7 +16,6 @@ count and every ISA level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,9 @@ import numpy as np
 from fastloss import _core
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 from fastloss._loss import (
+    _F32,
+    _F64,
+    _REDUCTIONS,
     NONE,
     VALUE,
     VALUE_GRAD,
@@ -55,29 +57,27 @@ __all__ = [
 _CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = range(6)
 
 
-@dataclass
-class _Job:
-    """What a loss's prepare step hands to the kernel."""
+def _job(classes, sample_shape, target=None, labels=None, class_weight=None,
+         ignore_index=-100, p0=0.0, p1=0.0):
+    """What a loss's prepare step hands to the kernel, as a plain tuple
+    ``(sample_shape, classes, target, labels, class_weight, ignore_index, p0,
+    p1)`` (a dataclass cost a third of a microsecond of a call on ten elements):
 
-    classes: int
-    sample_shape: tuple
-    target: np.ndarray | None = None  # dense target, pred's dtype and size
-    labels: np.ndarray | None = None  # int64, one per sample
-    class_weight: np.ndarray | None = None  # float64, (classes,)
-    ignore_index: int = -100
-    p0: float = 0.0
-    p1: float = 0.0
-    # One value per element (binary brier): run this regression kernel id on
-    # (pred, target) instead of the row kernel.
-    elementwise_id: int | None = None
+    - ``target``: dense target, pred's dtype and shape, or None;
+    - ``labels``: int64, one per sample, or None;
+    - ``class_weight``: float64 of shape ``(classes,)``, or None;
+    - ``classes`` None: one value per element (binary brier), computed by the
+      regression kernel ``_MSE`` on ``(pred, target)``.
+    """
+    return (sample_shape, classes, target, labels, class_weight, ignore_index, p0, p1)
 
 
 class RowLoss(Loss):
     """A loss computed per row of ``C`` contiguous scores (class axis last).
 
-    ``prepare(loss, pred, target, params) -> _Job`` checks the shapes, picks
-    labels or dense targets and packs the parameters; the rest (weights,
-    outputs, the kernel call) is shared.
+    ``prepare(loss, pred, target, params)`` checks the shapes, picks labels
+    or dense targets, packs the parameters and returns ``_job(...)``; the
+    rest (weights, outputs, the kernel call) is shared.
     """
 
     def __init__(self, name, *, kernel_id, prepare, **kw):
@@ -86,23 +86,32 @@ class RowLoss(Loss):
         self._prepare = prepare
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
-        dt = pred.dtype
-        p = self.resolve_params(params)
-        job = self._prepare(self, pred, target, p)
-        shape = job.sample_shape
+        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
+        if red is None:
+            red = reduction_code(reduction)  # raises
+        dt = pred.dtype if type(pred) is np.ndarray else None
+        if not ((dt is _F32 or dt is _F64) and pred.flags.c_contiguous):
+            pred = as_float(pred, self.pred_name)
+            dt = pred.dtype
+        p = None if params else self._resolved_defaults  # checked once, then cached
+        if p is None:
+            p = self.resolve_params(params)
+        shape, classes, target, labels, cw, ignore_index, p0, p1 = self._prepare(
+            self, pred, target, p
+        )
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
         value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
-        grad = prepare_out(out, pred.shape, dt) if op != VALUE else None
-        if job.elementwise_id is not None:
-            value = _core.regression(job.elementwise_id, op, red, pred, job.target, w, None,
-                                     value_out, grad, None, 0.0, 0.0, 0.0, 0.0)
-            return finish(op, red, value, value_out, grad, None)
-        value = _core.multiclass(
-            self._id, op, red, pred, job.classes, job.target, job.labels, w,
-            job.class_weight, value_out, grad, job.ignore_index, job.p0, job.p1,
-        )
+        grad = None
+        if op != VALUE:
+            grad = np.empty(pred.shape, dt) if out is None else prepare_out(out, pred.shape, dt)
+        if classes is None:
+            value = _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
+                                     0.0, 0.0, 0.0, 0.0)
+        else:
+            value = _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
+                                     value_out, grad, ignore_index, p0, p1)
+        if op == VALUE:
+            return value_out if red == NONE else value
         return finish(op, red, value, value_out, grad, None)
 
 
@@ -111,18 +120,18 @@ class RowLoss(Loss):
 
 
 def _classes(loss: RowLoss, pred: np.ndarray, min_classes: int = 1) -> int:
+    shape = pred.shape
+    if len(shape) >= 2 and shape[-1] >= min_classes:
+        return shape[-1]
     if pred.ndim < 2:
         raise ValueError(
             f"{loss.pred_name} must have at least 2 dimensions (N, C), the class axis last; "
             f"got shape {tuple(pred.shape)}"
         )
-    c = pred.shape[-1]
-    if c < min_classes:
-        raise ValueError(
-            f"{loss.pred_name} must have at least {min_classes} class(es) on its last axis, "
-            f"got shape {tuple(pred.shape)}"
-        )
-    return int(c)
+    raise ValueError(
+        f"{loss.pred_name} must have at least {min_classes} class(es) on its last axis, "
+        f"got shape {tuple(pred.shape)}"
+    )
 
 
 def _labels(loss: RowLoss, pred: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -157,53 +166,50 @@ def _prep_cross_entropy(loss, pred, target, p):
     c = _classes(loss, pred)
     t = _to_ndarray(target, loss.target_name)
     cw = _class_weight(p["class_weight"], c)
-    job = _Job(c, pred.shape[:-1], class_weight=cw, p0=p["label_smoothing"])
+    eps = p["label_smoothing"]
     if t.dtype.kind == "f" and t.shape == pred.shape:
         if p["ignore_index"] >= 0:
             raise ValueError(
                 "ignore_index is not supported with class-probability targets "
                 f"(got ignore_index={p['ignore_index']})"
             )
-        job.target = as_float(t, loss.target_name, pred.dtype)
-        return job
+        return _job(c, pred.shape[:-1], as_float(t, loss.target_name, pred.dtype), None, cw,
+                    p0=eps)
     if t.shape == pred.shape:
         raise ValueError(
             f"{loss.target_name}: a target of the logits' shape {tuple(pred.shape)} holds class "
             f"probabilities and must be floating point, got dtype {t.dtype}; integer labels "
             f"must have shape {tuple(pred.shape[:-1])}"
         )
-    job.labels = _labels(loss, pred, t)
-    job.ignore_index = p["ignore_index"]
-    return job
+    return _job(c, pred.shape[:-1], None, _labels(loss, pred, t), cw, p["ignore_index"], eps)
 
 
 def _prep_hinge(loss, pred, target, p):
     c = _classes(loss, pred, 2)
     labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
     ww = 1.0 if p["variant"] == "weston_watkins" else 0.0
-    return _Job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww)
+    return _job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww)
 
 
 def _prep_focal(loss, pred, target, p):
     c = _classes(loss, pred)
     labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
     cw = _class_weight(p["class_weight"], c)
-    return _Job(c, pred.shape[:-1], labels=labels, class_weight=cw, p0=p["gamma"])
+    return _job(c, pred.shape[:-1], labels=labels, class_weight=cw, p0=p["gamma"])
 
 
 def _prep_kl(loss, pred, target, p):
     c = _classes(loss, pred)
     t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
-    return _Job(c, pred.shape[:-1], target=t, p0=1.0 if p["log_target"] else 0.0)
+    return _job(c, pred.shape[:-1], target=t, p0=1.0 if p["log_target"] else 0.0)
 
 
 def _prep_brier(loss, pred, target, p):
     t = _to_ndarray(target, loss.target_name)
     if t.shape == pred.shape:  # binary: (p - t)^2 per element, the mse kernel
-        return _Job(1, pred.shape, target=as_float(t, loss.target_name, pred.dtype),
-                    elementwise_id=_MSE)
+        return _job(None, pred.shape, target=as_float(t, loss.target_name, pred.dtype))
     if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
-        return _Job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))
+        return _job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))
     raise ValueError(
         f"{loss.target_name}: expected binary targets of {loss.pred_name}'s shape, or integer "
         f"labels of shape {loss.pred_name}.shape[:-1]; got {loss.pred_name} shape "
@@ -214,7 +220,7 @@ def _prep_brier(loss, pred, target, p):
 def _prep_categorical_hinge(loss, pred, target, p):
     c = _classes(loss, pred)
     t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
-    return _Job(c, pred.shape[:-1], target=t)
+    return _job(c, pred.shape[:-1], target=t)
 
 
 _REDUCTION_DOC = """    reduction : {"mean", "sum", "none"}, keyword-only

@@ -26,7 +26,9 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._loss import (
-    GRAD,
+    _F32,
+    _F64,
+    _REDUCTIONS,
     GRAD_HESS,
     NONE,
     VALUE,
@@ -104,42 +106,72 @@ class SliceLoss(Loss):
         self._id = kernel_id
         self._pack = pack
         self._layout = layout
+        self._plans: dict[tuple, tuple] = {}
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
         if op == GRAD_HESS:  # pragma: no cover - Loss.grad_hess refuses first
             raise TypeError(f"{self.name} has no Hessian")
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
-        dt = pred.dtype
-        target = as_float(target, self.target_name, dt)
-        if pred.shape != target.shape:
-            check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params)
+        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
+        if red is None:
+            red = reduction_code(reduction)  # raises
+        dt = pred.dtype if type(pred) is np.ndarray else None
+        if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray
+                and target.dtype is dt and pred.flags.c_contiguous
+                and target.flags.c_contiguous):
+            pred = as_float(pred, self.pred_name)
+            dt = pred.dtype
+            target = as_float(target, self.target_name, dt)
         shape = pred.shape
-        summed, grouped = self._layout(shape, p)
-        kept = tuple(i for i in range(len(shape)) if i not in summed)
-        perm = kept + summed
-        loss_shape = tuple(shape[i] for i in kept)
-        S = math.prod(loss_shape)
-        K = math.prod(shape[i] for i in summed)
-        moved = perm != tuple(range(len(shape)))
-        if moved:  # summed axes last, one copy; free when they already are
+        if shape != target.shape:
+            check_same_shape(pred, target, self.pred_name, self.target_name)
+        p = None if params else self._resolved_defaults  # checked once, then cached
+        if p is None:
+            p = self.resolve_params(params)
+        perm, per_sample, S, K, group = self._plan(shape, p)
+        if perm is not None:  # summed axes last, one copy
             pred = np.ascontiguousarray(pred.transpose(perm))
             target = np.ascontiguousarray(target.transpose(perm))
-        per_sample = loss_shape[:-1] if grouped else loss_shape
-        group = loss_shape[-1] if grouped else 1
         w = prepare_weight(sample_weight, per_sample, dt) if sample_weight is not None else None
-        value_out = np.empty(per_sample, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        value_out = None
+        if red == NONE and op in (VALUE, VALUE_GRAD):
+            value_out = np.empty(per_sample, dt)
         grad = kgrad = None
-        if op in (GRAD, VALUE_GRAD):
-            grad = prepare_out(out, shape, dt)
-            kgrad = np.empty(pred.shape, dt) if moved else grad
+        if op != VALUE:
+            grad = np.empty(shape, dt) if out is None else prepare_out(out, shape, dt)
+            kgrad = np.empty(pred.shape, dt) if perm is not None else grad
         value = _core.overlap(
             self._id, op, red, pred, target, w, value_out, kgrad, S, K, group, *self._pack(p)
         )
-        if moved and grad is not None:
+        if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))
+        if op == VALUE:
+            return value_out if red == NONE else value
         return finish(op, red, value, value_out, grad, None)
+
+    def _plan(self, shape, p):
+        """``(perm, per_sample, S, K, group)`` for pred's shape and the
+        parameters: the permutation that puts the summed axes last (None
+        when they already are), the per-sample loss shape, the slice count
+        and size, and the group size. A pure function of ``shape`` and
+        ``axis``, remembered per pair (a training loop repeats them)."""
+        key = (shape, p.get("axis"))
+        plan = self._plans.get(key)
+        if plan is None:
+            summed, grouped = self._layout(shape, p)
+            kept = tuple(i for i in range(len(shape)) if i not in summed)
+            perm = kept + summed
+            loss_shape = tuple(shape[i] for i in kept)
+            plan = (
+                perm if perm != tuple(range(len(shape))) else None,
+                loss_shape[:-1] if grouped else loss_shape,
+                math.prod(loss_shape),
+                math.prod(shape[i] for i in summed),
+                loss_shape[-1] if grouped else 1,
+            )
+            if len(self._plans) >= 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
 
 def _axis_layout(shape, p):
