@@ -478,3 +478,23 @@ def test_kernel_refuses_a_bad_layout():
         _core.overlap(3, 0, 2, p, p, None, None, None, 3, 2, 2)
     with pytest.raises(ValueError, match="group"):
         _core.overlap(0, 0, 2, p, p, None, None, None, 2, 3, 2)
+
+
+@pytest.mark.parametrize("name", PER_SLICE)
+def test_remembered_layouts_follow_shape_and_axis(name):
+    # A loss remembers its layout per (shape, axis): alternating shapes and
+    # axes on one loss object must each get their own, as a fresh call would.
+    loss, ref = fl.get(name), R.get(name)
+    rng = np.random.default_rng(7)
+    calls = []
+    for shape in [(2, 3, 4, 5), (3, 2, 4, 5), (2, 3, 4, 5)]:
+        pred, target = masks(rng, shape)
+        for axis in [None, (2, 3), (1, -1), (0,), None]:
+            calls.append((pred, target, axis))
+    for _ in range(2):  # the second round hits the remembered layouts
+        for pred, target, axis in calls:
+            v, g = loss.value_and_grad(pred, target, reduction="none", axis=axis)
+            rv, rg = ref.value_and_grad(pred, target, reduction="none", axis=axis)
+            assert v.shape == rv.shape
+            np.testing.assert_allclose(v, rv, rtol=1e-11)
+            np.testing.assert_allclose(g, rg, rtol=1e-11, atol=1e-12)
