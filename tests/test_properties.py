@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import fastloss as fl
 import fastloss.reference as R
+from fastloss._loss import ElementwiseLoss, prepare_weight
 from cases import CASES, make
 
 ALL = fl.available()
@@ -309,3 +310,63 @@ def test_every_isa_level_gives_the_same_bits(name):
         for (v, g), (bv, bg) in zip(r, base):
             assert v == bv, level
             np.testing.assert_array_equal(g, bg, err_msg=level)
+
+
+ELEMENTWISE = [n for n in ALL if isinstance(fl.get(n), ElementwiseLoss)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
+    # Weights that repeat one block along the per-sample shape (a scalar,
+    # whole samples, trailing axes, one middle axis) reach element-wise
+    # kernels as a pattern, expanded per chunk, and the mean's weight sum is
+    # taken over the pattern; (A, 1, C) is materialized. Each form must give
+    # the bits of the materialized array: every verb and reduction, on 1 and
+    # 2 threads, over several reduction blocks (18000 elements).
+    rng = np.random.default_rng(11)
+    pred, target, params = make(name, rng, dtype, 6000)
+    shape = (600, 10, pred.shape[1])
+    pred, target = pred.reshape(shape), target.reshape(shape)
+    params = {k: v.reshape(shape) if getattr(v, "shape", None) == (6000, shape[2]) else v
+              for k, v in params.items()}
+    loss = fl.get(name)
+    forms = [(), (1,), (600,), (600, 10), (shape[2],), (10, shape[2]), (1, 10, 1),
+             (600, 1, shape[2])]
+    for threads in (1, 2):
+        fl.set_num_threads(threads)
+        for form in forms:
+            w = rng.uniform(0.2, 2.0, size=form).astype(dtype)
+            if 0 < len(form) < 3 and form == shape[: len(form)]:  # weighs whole samples
+                wb = w.reshape(form + (1,) * (3 - len(form)))
+            else:
+                wb = w
+            full = np.ascontiguousarray(np.broadcast_to(wb, shape))
+            as_pattern = isinstance(prepare_weight(w, shape, w.dtype, pattern=True), tuple)
+            assert as_pattern == (form != (600, 1, shape[2])), form
+            for red in REDUCTIONS:
+                a = loss.value_and_grad(pred, target, reduction=red, sample_weight=w, **params)
+                b = loss.value_and_grad(pred, target, reduction=red, sample_weight=full,
+                                        **params)
+                what = f"{name} weights {form} {red} on {threads} threads"
+                assert np.asarray(a[0]).tobytes() == np.asarray(b[0]).tobytes(), what
+                assert a[1].tobytes() == b[1].tobytes(), what
+                v = loss(pred, target, reduction=red, sample_weight=w, **params)
+                assert np.asarray(v).tobytes() == np.asarray(a[0]).tobytes(), what
+                if loss.has_hess:
+                    a = loss.grad_hess(pred, target, reduction=red, sample_weight=w, **params)
+                    b = loss.grad_hess(pred, target, reduction=red, sample_weight=full,
+                                       **params)
+                    assert a[0].tobytes() == b[0].tobytes(), what
+                    assert a[1].tobytes() == b[1].tobytes(), what
+
+
+def test_weight_pattern_is_checked_by_the_binding():
+    from fastloss import _core
+
+    x = np.zeros(12)
+    g = np.empty(12)
+    for bad in ((np.ones(3), 0, 1), (np.ones(5), 5, 1), (np.ones(3), 3, 5), (np.ones(2), 3, 1),
+                (np.ones(3),), (None, 3, 4)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            _core.regression(0, 1, 1, x, x, bad, None, None, g, None, 0.0, 0.0, 0.0, 0.0)

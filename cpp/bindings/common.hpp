@@ -53,6 +53,27 @@ inline const void* in_ptr(const py::handle& h, DType dt, int64_t n, const char* 
   return a.data();
 }
 
+// in_ptr, or for a tuple (values, period, repeat) -- element k reads
+// values[(k / repeat) % period], a broadcast argument not materialized --
+// the values' pointer, with period and repeat set (they stay 0 and 1
+// otherwise).
+inline const void* pattern_ptr(const py::handle& h, DType dt, int64_t n, const char* name,
+                               int64_t& period, int64_t& repeat) {
+  if (!py::isinstance<py::tuple>(h)) return in_ptr(h, dt, n, name);
+  const auto t = h.cast<py::tuple>();
+  if (t.size() != 3)
+    throw py::value_error(std::string(name) + ": expected (values, period, repeat)");
+  period = t[1].cast<int64_t>();
+  repeat = t[2].cast<int64_t>();
+  if (period < 1 || repeat < 1 || n % repeat != 0 || (n / repeat) % period != 0)
+    throw py::value_error(std::string(name) +
+                          ": period and repeat must be >= 1 and their product must divide "
+                          "pred's size");
+  const void* p = in_ptr(t[0], dt, period, name);
+  if (p == nullptr) throw py::value_error(std::string(name) + ": the pattern's values are None");
+  return p;
+}
+
 // A writable output array of the call's dtype, or nullptr for None.
 inline void* out_ptr(const py::handle& h, DType dt, int64_t n, const char* name) {
   if (h.is_none()) return nullptr;
@@ -72,8 +93,8 @@ inline py::object scalar_or_none(const ElemArgs& a, double v) {
 
 // Bind an element-wise family entry point `fn(id, args)` as
 // name(id, op, reduction, pred, target, weight, aux, out_value, out_grad,
-//      out_hess, p0, p1, p2, p3) -> float | None. aux is None, an array of
-// pred's size, or (values, period, repeat) (see ElemArgs). The thread count
+//      out_hess, p0, p1, p2, p3) -> float | None. weight and aux are None,
+// an array of pred's size, or (values, period, repeat) (see ElemArgs). The thread count
 // is read from the runtime on every call.
 template <class Id, double (*Fn)(Id, const ElemArgs&)>
 void def_elementwise(py::module_& m, const char* name, const char* doc) {
@@ -95,21 +116,9 @@ void def_elementwise(py::module_& m, const char* name, const char* doc) {
         a.pred = pred.data();
         a.target = in_ptr(target, a.dtype, a.n, "target");
         if (a.target == nullptr) throw py::value_error("target is required");
-        a.weight = in_ptr(weight, a.dtype, a.n, "sample_weight");
-        if (py::isinstance<py::tuple>(aux)) {
-          // (values, period, repeat): element k reads values[(k / repeat) % period]
-          const auto t = aux.cast<py::tuple>();
-          if (t.size() != 3) throw py::value_error("aux: expected (values, period, repeat)");
-          a.aux_period = t[1].cast<int64_t>();
-          a.aux_repeat = t[2].cast<int64_t>();
-          if (a.aux_period < 1 || a.aux_repeat < 1 || a.n % a.aux_repeat != 0 ||
-              (a.n / a.aux_repeat) % a.aux_period != 0)
-            throw py::value_error("aux: period and repeat must be >= 1 and their product "
-                                  "must divide pred's size");
-          a.aux = in_ptr(t[0], a.dtype, a.aux_period, "aux");
-        } else {
-          a.aux = in_ptr(aux, a.dtype, a.n, "aux");
-        }
+        a.weight = pattern_ptr(weight, a.dtype, a.n, "sample_weight", a.weight_period,
+                               a.weight_repeat);
+        a.aux = pattern_ptr(aux, a.dtype, a.n, "aux", a.aux_period, a.aux_repeat);
         a.out_value = out_ptr(out_value, a.dtype, a.n, "out_value");
         a.out_grad = out_ptr(out_grad, a.dtype, a.n, "out_grad");
         a.out_hess = out_ptr(out_hess, a.dtype, a.n, "out_hess");

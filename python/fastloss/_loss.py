@@ -117,25 +117,15 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     return full
 
 
-def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
-    """A per-element parameter ``x`` broadcast to ``like`` for a kernel's aux slot.
-
-    Where NumPy's broadcast repeats one block of x's values -- a scalar, a
+def _pattern(x: np.ndarray, shape: tuple, n: int):
+    """``(x, period, repeat)`` when broadcasting ``x`` (C-contiguous) to
+    ``shape`` (``n`` elements) repeats one block of x's values -- a scalar, a
     vector along the trailing axes ((C,) against (N, C)), one value per
-    leading index ((N, 1) against (N, C)) -- the result is the pattern
-    ``(values, period, repeat)``: element k reads ``values[(k // repeat) %
-    period]`` and nothing of the inputs' size is allocated. Any other
-    broadcast is materialized (``broadcast_full``).
-    """
-    shape = like.shape
+    leading index ((N, 1) against (N, C)) -- so that element k reads
+    ``x[(k // repeat) % period]``; else None."""
     xs = x.shape
-    if x.dtype != like.dtype or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=like.dtype)
-    if xs == shape:
-        return x
-    n = like.size
     if not n or len(xs) > len(shape):
-        return broadcast_full(x, like, name, whose)
+        return None
     if x.size == 1:
         return x, 1, n  # a scalar
     if xs == shape[len(shape) - len(xs):]:
@@ -145,7 +135,23 @@ def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
     i, j = block[0], block[-1] + 1
     if xs[i:j] == shape[i:j]:  # one block, 1 on either side of it
         return x, math.prod(shape[i:j]), math.prod(shape[j:])
-    return broadcast_full(x, like, name, whose)
+    return None
+
+
+def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
+    """A per-element parameter ``x`` broadcast to ``like`` for a kernel's aux slot.
+
+    Where NumPy's broadcast repeats one block of x's values (see
+    ``_pattern``) the result is the pattern ``(values, period, repeat)`` and
+    nothing of the inputs' size is allocated. Any other broadcast is
+    materialized (``broadcast_full``).
+    """
+    shape = like.shape
+    if x.dtype != like.dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=like.dtype)
+    if x.shape == shape:
+        return x
+    return _pattern(x, shape, like.size) or broadcast_full(x, like, name, whose)
 
 
 def element_at(x: np.ndarray, index: int):
@@ -157,12 +163,16 @@ def element_at(x: np.ndarray, index: int):
     return where, x.flat[index].item()
 
 
-def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight"):
+def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight",
+                   pattern: bool = False):
     """Weights broadcast to the per-sample loss shape ``shape``, or None.
 
     A weight array whose shape is a prefix of ``shape`` weighs whole samples
     (scikit-learn's ``(n_samples,)`` against ``(n_samples, n_outputs)``);
-    otherwise NumPy broadcasting rules apply.
+    otherwise NumPy broadcasting rules apply. With ``pattern`` (kernels that
+    read weights as an aux pattern: the element-wise ones) a broadcast that
+    repeats one block of weights comes back as ``(values, period, repeat)``
+    (see ``_pattern``) instead of an array of ``shape``.
     """
     if w is None:
         return None
@@ -172,13 +182,17 @@ def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_we
     if 0 < w.ndim < len(shape) and w.shape == shape[: w.ndim]:
         w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
     try:
-        w = np.broadcast_to(w, shape)
+        full = np.broadcast_to(w, shape)
     except ValueError:
         raise ValueError(
             f"{name}: shape {tuple(w.shape)} does not broadcast to the per-sample "
             f"loss shape {tuple(shape)}"
         ) from None
-    return np.ascontiguousarray(w)
+    if pattern:
+        got = _pattern(w, shape, full.size)
+        if got is not None:
+            return got
+    return np.ascontiguousarray(full)
 
 
 def prepare_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
@@ -484,7 +498,9 @@ class ElementwiseLoss(Loss):
         slots, aux = _NO_SLOTS, None
         if self._pack is not None:
             slots, aux, target = self._pack(p, pred, target)
-        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
+        w = None
+        if sample_weight is not None:
+            w = prepare_weight(sample_weight, shape, dt, pattern=True)
         value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
         grad = hess = None
         if op == GRAD_HESS:

@@ -30,9 +30,11 @@ struct ElemArgs {
   const void* target = nullptr;
   const void* weight = nullptr;  // optional per-element sample weights
   const void* aux = nullptr;     // optional per-element parameter (e.g. var)
-  // aux_period > 0: aux holds a pattern of aux_period values and element k
-  // reads aux[(k / aux_repeat) % aux_period] (a broadcast parameter, not
-  // materialized); 0: aux holds n values.
+  // *_period > 0: the array holds a pattern of *_period values and element k
+  // reads it at (k / *_repeat) % *_period (a broadcast argument, not
+  // materialized); 0: the array holds n values.
+  int64_t weight_period = 0;
+  int64_t weight_repeat = 1;
   int64_t aux_period = 0;
   int64_t aux_repeat = 1;
   void* out_value = nullptr;     // reduction == none and a value is asked

@@ -27,9 +27,76 @@
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
-// Deterministic blocked sum of x[0..n) (used for weight sums).
+namespace detail {
+
+// Reads a per-element argument (sample weights, a loss's aux input) chunk by
+// chunk: an array of n values (period 0), or a pattern of `period` values
+// where element k reads x[(k / repeat) % period] -- a broadcast argument (a
+// scalar: period 1; a vector along the trailing axes: repeat 1; one value per
+// leading index: repeat = the trailing size), never materialized at the
+// inputs' size. Per chunk it costs nothing for an array or a short vector
+// (tiled once: every chunk is a window of the tile) and one fill per run
+// otherwise -- a fixed-width one (a few vector stores) for runs of at most
+// kSlack values, (N,) weights against (N, C) with small C.
 template <class T>
-double blocked_sum(const T* x, int64_t n, int n_threads) {
+class PatternChunks {
+ public:
+  PatternChunks(const T* x, int64_t period, int64_t repeat)
+      : x_(x), period_(period), repeat_(repeat) {
+    tiled_ = period_ > 0 && repeat_ == 1 && period_ <= kChunk;
+    if (tiled_) {
+      for (int64_t t = 0; t < period_; ++t) buf_[t] = x_[t];
+      for (int64_t t = period_; t < period_ + kChunk; ++t) buf_[t] = buf_[t - period_];
+    }
+  }
+  PatternChunks(const PatternChunks&) = delete;
+  PatternChunks& operator=(const PatternChunks&) = delete;
+
+  // The values of elements c .. c+len-1 (len <= kChunk).
+  FL_INLINE const T* chunk(int64_t c, int64_t len) {
+    if (period_ <= 0) return x_ + c;
+    if (tiled_) return buf_ + c % period_;
+    int64_t j = (c / repeat_) % period_;  // pattern index of element c
+    int64_t r = c % repeat_;              // its place in j's run
+    for (int64_t i = 0; i < len;) {
+      if (repeat_ == 1) {  // a long vector: copied in runs
+        const int64_t run = std::min(period_ - j, len - i);
+        for (int64_t t = 0; t < run; ++t) buf_[i + t] = x_[j + t];
+        i += run;
+        j = 0;  // the run reached the end of x, or the chunk ended
+        continue;
+      }
+      const int64_t run = std::min(repeat_ - r, len - i);
+      const T v = x_[j];
+      if (run <= kSlack) {
+        // past the run: the next run's place (it overwrites) or the slack
+        for (int64_t t = 0; t < kSlack; ++t) buf_[i + t] = v;
+      } else {
+        for (int64_t t = 0; t < run; ++t) buf_[i + t] = v;
+      }
+      i += run;
+      r = 0;
+      j = j + 1 == period_ ? 0 : j + 1;
+    }
+    return buf_;
+  }
+
+ private:
+  static constexpr int64_t kSlack = 16;
+  const T* x_;
+  int64_t period_, repeat_;
+  bool tiled_;
+  alignas(64) T buf_[2 * kChunk + kSlack];  // the tile, or a chunk and its slack
+};
+
+}  // namespace detail
+
+// Deterministic blocked sum of the n values of x (used for weight sums): an
+// array, or a pattern of `period` values (see detail::PatternChunks), whose
+// sum has the bits of the materialized array's.
+template <class T>
+double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
+                   int64_t repeat = 1) {
   const int64_t nb = num_blocks(n);
   Partials part(nb);
   const int nt = threads_for(n, nb, n_threads);
@@ -38,10 +105,12 @@ double blocked_sum(const T* x, int64_t n, int n_threads) {
     Lanes acc;
     acc.zero();
     alignas(64) double tmp[kChunk];
+    detail::PatternChunks<T> xs(x, period, repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
+      const T* xc = xs.chunk(c, len);
       FL_SIMD
-      for (int64_t i = 0; i < len; ++i) tmp[i] = static_cast<double>(x[c + i]);
+      for (int64_t i = 0; i < len; ++i) tmp[i] = static_cast<double>(xc[i]);
       acc.add(tmp, len);
     }
     part[b][0] = acc.total();
@@ -50,33 +119,6 @@ double blocked_sum(const T* x, int64_t n, int n_threads) {
 }
 
 namespace detail {
-
-// out[0..len) = aux values of elements c .. c+len-1 when the auxiliary input
-// is a pattern: element k reads x[(k / repeat) % period] (a vector repeated
-// along the trailing axis, period = its length; one value per row, repeat =
-// the row length; a scalar, period 1). Copied and filled in runs,
-// so a broadcast parameter is never materialized at the inputs' size.
-template <class T>
-FL_INLINE void expand_pattern(const T* FL_RESTRICT x, int64_t period, int64_t repeat, int64_t c,
-                              int64_t len, T* FL_RESTRICT out) {
-  int64_t j = (c / repeat) % period;  // pattern index of element c
-  int64_t r = c % repeat;             // its place in j's run
-  for (int64_t i = 0; i < len;) {
-    if (repeat == 1) {
-      const int64_t run = std::min(period - j, len - i);
-      for (int64_t t = 0; t < run; ++t) out[i + t] = x[j + t];
-      i += run;
-      j = 0;  // the run reached the end of x, or the chunk ended
-    } else {
-      const int64_t run = std::min(repeat - r, len - i);
-      const T v = x[j];
-      for (int64_t t = 0; t < run; ++t) out[i + t] = v;
-      i += run;
-      r = 0;
-      j = j + 1 == period ? 0 : j + 1;
-    }
-  }
-}
 
 // True when every y[0..len) is 0 or 1 (NaN is not): the chunk may take a
 // binary_fast functor's value_bin (see point.hpp).
@@ -94,7 +136,7 @@ FL_INLINE bool all_binary(const T* FL_RESTRICT y, int64_t len) {
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW,
           bool kBin = false>
 FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRICT y,
-                          const T* FL_RESTRICT w, const T* FL_RESTRICT xc, T* FL_RESTRICT ov,
+                          const T* FL_RESTRICT wc, const T* FL_RESTRICT xc, T* FL_RESTRICT ov,
                           T* FL_RESTRICT og, T* FL_RESTRICT oh, T scale, int64_t c, int64_t len,
                           double* FL_RESTRICT tmp) {
   // F::staged: the first stage of each element, a loop of its own (see
@@ -115,7 +157,7 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
     const int64_t k = c + i;
     if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
     const T a = F::uses_aux ? xc[i] : T(0);
-    const T wk = kW ? w[k] : T(1);
+    const T wk = kW ? wc[i] : T(1);
     const T sk = F::staged ? st[i] : T(0);
     if constexpr (kHess) {
       T g, h;
@@ -182,24 +224,19 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
     Lanes acc;
     acc.zero();
     alignas(64) double tmp[kChunk];
-    alignas(64) T xbuf[F::uses_aux ? kChunk : 1];
+    PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
+    PatternChunks<T> ws(w, kW ? a.weight_period : 0, a.weight_repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      const T* xc = nullptr;  // the chunk's auxiliary values
-      if constexpr (F::uses_aux) {
-        if (a.aux_period > 0) {
-          expand_pattern(x, a.aux_period, a.aux_repeat, c, len, xbuf);
-          xc = xbuf;
-        } else {
-          xc = x + c;
-        }
-      }
+      // the chunk's auxiliary values and weights
+      const T* xc = F::uses_aux ? xs.chunk(c, len) : nullptr;
+      const T* wc = kW ? ws.chunk(c, len) : nullptr;
       bool bad;
       if (F::binary_fast && kValue && !kHess && all_binary(y + c, len)) {
         bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
-            f, p, y, w, xc, ov, og, oh, scale, c, len, tmp);
+            f, p, y, wc, xc, ov, og, oh, scale, c, len, tmp);
       } else {
-        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, w, xc, ov, og, oh,
+        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, wc, xc, ov, og, oh,
                                                                   scale, c, len, tmp);
       }
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
@@ -220,19 +257,21 @@ double elem_weighted(const F& f, const ElemArgs& a, T scale) {
 }  // namespace detail
 
 // The frame every per-element (or per-box) driver shares: the mean's
-// denominator (n, or the sum of the weights), the scale 1/denominator the
+// denominator (n, or the sum of the weights: n values, or a pattern of
+// w_period, see ElemArgs), the scale 1/denominator the
 // pass multiplies gradients by, which pass each op needs, and the final
 // division. pass(kValue, kReduce, kGrad, kHess, scale) -- the flags as
 // std::bool_constant arguments -- runs one pass and returns its sum; kHess
 // passes are only instantiated when kHasHess.
 template <class T, bool kHasHess, class Pass>
 double reduced_pass(Op op, Reduction reduction, int64_t n, const T* weight, int n_threads,
-                    const Pass& pass) {
+                    const Pass& pass, int64_t w_period = 0, int64_t w_repeat = 1) {
   using Y = std::true_type;
   using N = std::false_type;
   double denom = 1.0;
   if (reduction == Reduction::mean) {
-    denom = weight != nullptr ? blocked_sum(weight, n, n_threads) : static_cast<double>(n);
+    denom = weight != nullptr ? blocked_sum(weight, n, n_threads, w_period, w_repeat)
+                              : static_cast<double>(n);
   }
   const T scale = static_cast<T>(1.0 / denom);
   const bool reduce = reduction != Reduction::none;
@@ -267,7 +306,8 @@ double elementwise(const F& f, const ElemArgs& a) {
       [&](auto v, auto r, auto g, auto h, T scale) {
         return detail::elem_weighted<T, F, decltype(v)::value, decltype(r)::value,
                                      decltype(g)::value, decltype(h)::value>(f, a, scale);
-      });
+      },
+      a.weight_period, a.weight_repeat);
 }
 
 // Dispatch on dtype: the one place an element-wise loss meets float/double.
