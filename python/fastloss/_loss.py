@@ -154,6 +154,35 @@ def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
     return _pattern(x, shape, like.size) or broadcast_full(x, like, name, whose)
 
 
+# Up to this many values, a check in Python (``tolist`` and a loop) costs less
+# than one NumPy reduction (~1 us each on a few values).
+_SMALL = 16
+
+
+def min_ignoring_nan(x: np.ndarray) -> float:
+    """Smallest non-NaN value of ``x`` (+inf for an empty or all-NaN array).
+
+    ``x.min()`` is one vectorized pass; only when it meets a NaN is the array
+    looked at again without its NaNs (NaN inputs give NaN results, not errors).
+    """
+    if x.size <= _SMALL:
+        vals = [v for v in x.ravel().tolist() if v == v]
+        return min(vals) if vals else math.inf
+    m = float(x.min())
+    if m != m:
+        rest = x[~np.isnan(x)]
+        m = float(np.min(rest)) if rest.size else math.inf
+    return m
+
+
+def all_finite_nonneg(x: np.ndarray) -> bool:
+    """True when every value of ``x`` is finite and >= 0 (NaN is not)."""
+    if x.size <= _SMALL:
+        return all(0.0 <= v < math.inf for v in x.ravel().tolist())
+    # two reductions (a NaN fails the first)
+    return bool(x.min() >= 0 and x.max() < np.inf)
+
+
 def element_at(x: np.ndarray, index: int):
     """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
     and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""
@@ -391,10 +420,13 @@ class Loss:
                 d = self._resolved_defaults = self._resolve(given)
             return d
         # Scalar keywords repeat from call to call: remember their checked form.
+        for v in given.values():
+            if type(v) is np.ndarray:  # an array is checked every time
+                return self._resolve(given)
         try:
             key = (*given.items(), *map(type, given.values()))
             hit = self._resolved_cache.get(key)
-        except TypeError:  # an unhashable value (an array): check every time
+        except TypeError:  # another unhashable value (a list)
             return self._resolve(given)
         if hit is None:
             hit = self._resolve(given)

@@ -19,7 +19,15 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import ElementwiseLoss, Param, as_float, aux_input, element_at, real
+from fastloss._loss import (
+    ElementwiseLoss,
+    Param,
+    all_finite_nonneg,
+    as_float,
+    aux_input,
+    element_at,
+    real,
+)
 
 __all__ = [
     "binary_cross_entropy",
@@ -67,9 +75,8 @@ def _pos_weight(name, v):
     arr = as_float(v, name)
     if arr.ndim == 0:
         return real(0.0)(name, float(arr))
-    # two reductions (a NaN fails the first) on the hot path; the index of
-    # the first bad entry only on the error path
-    if arr.size and not (arr.min() >= 0 and arr.max() < np.inf):
+    # the index of the first bad entry only on the error path
+    if not all_finite_nonneg(arr):
         with np.errstate(invalid="ignore"):
             bad = ~(np.isfinite(arr) & (arr >= 0))
         where, x = _first_bad(bad, arr)

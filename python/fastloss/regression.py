@@ -13,6 +13,7 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._loss import (
+    min_ignoring_nan,
     GRAD_HESS,
     NONE,
     SUM,
@@ -208,25 +209,6 @@ smooth_l1 = ElementwiseLoss(
     1.3125
 """,
 )
-
-
-# --------------------------------------------------------------------------
-# the smallest value of an array (gaussian_nll's var check)
-
-
-def _min(x: np.ndarray) -> float:
-    """Smallest non-NaN value of ``x`` (+inf for an empty or all-NaN array).
-
-    ``x.min()`` is one vectorized pass; only when it meets a NaN is the array
-    looked at again without its NaNs (NaN inputs give NaN results, not errors).
-    """
-    if x.size == 0:
-        return math.inf
-    m = float(x.min())
-    if m != m:
-        rest = x[~np.isnan(x)]
-        m = float(np.min(rest)) if rest.size else math.inf
-    return m
 
 
 # --------------------------------------------------------------------------
@@ -582,7 +564,7 @@ def _prepare_var(var, pred: np.ndarray) -> np.ndarray:
     if var is None:
         raise TypeError("gaussian_nll() missing required keyword argument 'var'")
     v = as_float(var, "var", pred.dtype)
-    if _min(v) < 0:  # checked before broadcasting: each value once
+    if min_ignoring_nan(v) < 0:  # checked before broadcasting: each value once
         raise ValueError("var has negative entries (a variance must be >= 0)")
     shape = pred.shape
     if v.shape != shape and v.ndim >= 1 and v.shape == shape[:-1]:
