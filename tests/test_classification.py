@@ -671,3 +671,16 @@ def test_domain_errors_name_the_first_bad_element_on_any_thread_count(threads, d
             fl.hinge(np.zeros((2, 4), dtype), np.array([[1, -1, 0, 1], [1, 1, 1, 7]], dtype))
     finally:
         fl.set_num_threads(None)
+
+
+@pytest.mark.parametrize("size", [3, 16, 17, 1000])  # checked in Python up to 16 values
+@pytest.mark.parametrize("bad", [-1.0, np.inf, np.nan])
+def test_bad_pos_weight_entry_is_named_at_every_size(size, bad):
+    x = np.zeros((2, size))
+    pw = np.ones(size)
+    pw[size // 2] = bad
+    with pytest.raises(ValueError, match=rf"pos_weight must be finite and >= 0, got .* index "
+                                         rf"{size // 2}"):
+        BCEL(x, x, pos_weight=pw)
+    pw[size // 2] = 0.0  # zero is allowed
+    assert np.isfinite(BCEL(x, x, pos_weight=pw))

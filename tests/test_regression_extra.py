@@ -679,3 +679,17 @@ def test_every_mode_gives_the_same_bits_on_every_isa(name, params, kind, dtype):
     for level, r in results.items():
         for a, b in zip(r, base):  # NaN (an overflowed float32 mean) equals NaN here
             np.testing.assert_array_equal(a, b, err_msg=level)
+
+
+@pytest.mark.parametrize("size", [3, 16, 17, 1000])  # checked in Python up to 16 values
+def test_gaussian_nll_var_check_at_every_size(size):
+    x = np.zeros(size)
+    var = np.ones(size)
+    var[size // 2] = -0.5
+    with pytest.raises(ValueError, match="var has negative"):
+        fl.gaussian_nll(x, x, var=var)
+    var[size // 2] = np.nan  # NaN is not an error: it propagates
+    v = fl.gaussian_nll(x, x, var=var, reduction="none")
+    assert np.isnan(v[size // 2]) and np.isfinite(np.delete(v, size // 2)).all()
+    var[:] = np.nan
+    assert np.isnan(fl.gaussian_nll(x, x, var=var))
