@@ -19,8 +19,9 @@ void register_vmath(py::module_& m) {
         else if (name == "log1p") fn = VmathFn::log1p;
         else if (name == "softplus") fn = VmathFn::softplus;
         else if (name == "sigmoid") fn = VmathFn::sigmoid;
+        else if (name == "log1p_gt_m1") fn = VmathFn::log1p_gt_m1;
         else throw py::value_error("_vmath: unknown function '" + name +
-                                   "' (exp, log, log1p, softplus, sigmoid)");
+                                   "' (exp, log, log1p, softplus, sigmoid, log1p_gt_m1)");
         const fastloss::DType dt = fastloss::bind::dtype_of(x, "x");
         const auto n = static_cast<int64_t>(x.size());
         fastloss::bind::check_layout(x, "x", n);
@@ -34,6 +35,7 @@ void register_vmath(py::module_& m) {
         return out;
       },
       py::arg("name"), py::arg("x"),
-      "Element-wise exp/log/log1p/softplus/sigmoid of fastloss's own vector math "
-      "(float32 or float64, C-contiguous) at the current ISA level; a new array.");
+      "Element-wise exp/log/log1p/softplus/sigmoid (and log1p_gt_m1: log1p for x > -1) of "
+      "fastloss's own vector math (float32 or float64, C-contiguous) at the current ISA "
+      "level; a new array.");
 }

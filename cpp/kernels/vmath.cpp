@@ -24,6 +24,10 @@ struct Log1p {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::log1p(x); }
 };
+struct Log1pGtM1 {
+  template <class T>
+  FL_INLINE T operator()(T x) const { return vm::log1p_gt_m1(x); }
+};
 struct Softplus {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::softplus(x); }
@@ -58,6 +62,7 @@ void vmath_kernel(VmathFn fn, DType dtype, const void* x, void* out, int64_t n) 
     case VmathFn::log1p: return apply_any(Log1p{}, dtype, x, out, n);
     case VmathFn::softplus: return apply_any(Softplus{}, dtype, x, out, n);
     case VmathFn::sigmoid: return apply_any(Sigmoid{}, dtype, x, out, n);
+    case VmathFn::log1p_gt_m1: return apply_any(Log1pGtM1{}, dtype, x, out, n);
   }
   throw std::invalid_argument("vmath: unknown function id");
 }

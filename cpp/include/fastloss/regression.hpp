@@ -200,14 +200,16 @@ struct Msle : PointLoss<Msle> {
   FL_INLINE bool invalid(T p, T y) const {
     return p <= T(-1) || y <= T(-1);
   }
+  // log1p_gt_m1: the domain check above refuses p, y <= -1 (the pass's
+  // values are then discarded), so log1p's selects for them are not needed.
   template <class T>
   FL_INLINE T value(T p, T y, T) const {
-    const T d = vm::log1p(p) - vm::log1p(y);
+    const T d = vm::log1p_gt_m1(p) - vm::log1p_gt_m1(y);
     return d * d;
   }
   template <class T>
   FL_INLINE T grad(T p, T y, T) const {
-    const T d = vm::log1p(p) - vm::log1p(y);
+    const T d = vm::log1p_gt_m1(p) - vm::log1p_gt_m1(y);
     return T(2) * d / (T(1) + p);
   }
 };

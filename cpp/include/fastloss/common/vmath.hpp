@@ -368,16 +368,33 @@ FL_INLINE T log(T x) {
 // 2^(1-k) (finite for every k, see split_s), the 1/2 in (1 - f)/2. u >= 0 is
 // never subnormal. x = +-0 and tiny x come back exactly (u = 1, z = 1, f = 0,
 // the result is (x 2) 0.5).
+namespace detail {
+// log1p's result before its special values, u = 1 + x rounded.
+template <class T>
+FL_INLINE T log1p_core(T x, T u) {
+  const T c = x - (u - T(1));
+  T k, sc;
+  const T z = split_s(u, k, sc, sizeof(T) == 4 ? 0x40000000u : 0x4000000000000000ULL);
+  const T f = z - T(1);  // exact
+  const T corr = (c * sc) * (T(0.5) - T(0.5) * f);
+  return log_core(f, k, corr);
+}
+}  // namespace detail
 template <class T>
 FL_INLINE T log1p(T x) {
   const T u = T(1) + x;
-  const T c = x - (u - T(1));
-  T k, sc;
-  const T z = detail::split_s(u, k, sc, sizeof(T) == 4 ? 0x40000000u : 0x4000000000000000ULL);
-  const T f = z - T(1);  // exact
-  const T corr = (c * sc) * (T(0.5) - T(0.5) * f);
   // NaN needs no select: c, hence f and r, are NaN already.
-  return detail::log1p_special(x, u, detail::log_core(f, k, corr));
+  return detail::log1p_special(x, u, detail::log1p_core(x, u));
+}
+
+// log1p(x) for x > -1 or NaN, with log1p's bits there, for callers that
+// refuse x <= -1 themselves (msle checks its domain in the same pass): of
+// log1p's special values only +inf and the sign of a zero remain, two selects
+// fewer.
+template <class T>
+FL_INLINE T log1p_gt_m1(T x) {
+  const T r = detail::log1p_core(x, T(1) + x);
+  return select(x == T(0), x, select(x == std::numeric_limits<T>::infinity(), x, r));
 }
 
 // lg ? log(p) : log1p(-p) for p in [0, 1] (or NaN), with the bits of each,
