@@ -71,9 +71,14 @@ def _float_dtype_for(dt: np.dtype, name: str) -> np.dtype:
 def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     """``x`` as a C-contiguous float32/float64 array (``dtype`` if given).
 
-    Converts at most once; an array that is already right is returned as is.
+    Converts at most once; an array that is already right is returned as is
+    (checked first: the hot path of a call on a few elements).
     """
-    if type(x) is not np.ndarray:
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        if (dt is _F32 or dt is _F64) and (dtype is None or dtype is dt) and x.flags.c_contiguous:
+            return x
+    else:
         x = _to_ndarray(x, name)
     dt = x.dtype
     if dtype is None:

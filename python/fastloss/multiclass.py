@@ -23,9 +23,6 @@ import numpy as np
 from fastloss import _core
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 from fastloss._loss import (
-    _F32,
-    _F64,
-    _REDUCTIONS,
     NONE,
     VALUE,
     VALUE_GRAD,
@@ -86,16 +83,10 @@ class RowLoss(Loss):
         self._prepare = prepare
 
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
-        if red is None:
-            red = reduction_code(reduction)  # raises
-        dt = pred.dtype if type(pred) is np.ndarray else None
-        if not ((dt is _F32 or dt is _F64) and pred.flags.c_contiguous):
-            pred = as_float(pred, self.pred_name)
-            dt = pred.dtype
-        p = None if params else self._resolved_defaults  # checked once, then cached
-        if p is None:
-            p = self.resolve_params(params)
+        red = reduction_code(reduction)
+        pred = as_float(pred, self.pred_name)
+        dt = pred.dtype
+        p = self.resolve_params(params)
         shape, classes, target, labels, cw, ignore_index, p0, p1 = self._prepare(
             self, pred, target, p
         )

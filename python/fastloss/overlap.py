@@ -26,9 +26,6 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._loss import (
-    _F32,
-    _F64,
-    _REDUCTIONS,
     GRAD_HESS,
     NONE,
     VALUE,
@@ -111,22 +108,14 @@ class SliceLoss(Loss):
     def _run(self, op, pred, target, reduction, sample_weight, out, params):
         if op == GRAD_HESS:  # pragma: no cover - Loss.grad_hess refuses first
             raise TypeError(f"{self.name} has no Hessian")
-        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
-        if red is None:
-            red = reduction_code(reduction)  # raises
-        dt = pred.dtype if type(pred) is np.ndarray else None
-        if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray
-                and target.dtype is dt and pred.flags.c_contiguous
-                and target.flags.c_contiguous):
-            pred = as_float(pred, self.pred_name)
-            dt = pred.dtype
-            target = as_float(target, self.target_name, dt)
+        red = reduction_code(reduction)
+        pred = as_float(pred, self.pred_name)
+        dt = pred.dtype
+        target = as_float(target, self.target_name, dt)
         shape = pred.shape
         if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = None if params else self._resolved_defaults  # checked once, then cached
-        if p is None:
-            p = self.resolve_params(params)
+        p = self.resolve_params(params)
         perm, per_sample, S, K, group = self._plan(shape, p)
         if perm is not None:  # summed axes last, one copy
             pred = np.ascontiguousarray(pred.transpose(perm))
