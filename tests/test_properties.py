@@ -156,9 +156,16 @@ def test_reference_hess_matches_finite_differences(name):
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_fused_equals_separate(name, reduction, rng):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_equals_separate(name, reduction, weighted, rng):
+    # A weighted mean's value alone takes the weight sum in its own pass;
+    # value_and_grad and grad sum the weights first. Same bits, over several
+    # reduction blocks (9000 samples).
     loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    pred, target, params = make(name, rng, n=9000 if weighted else 40)
+    if weighted:
+        shape = np.shape(loss(pred, target, reduction="none", **params))
+        params["sample_weight"] = rng.uniform(0.1, 3.0, size=shape).astype(pred.dtype)
     v, g = loss.value_and_grad(pred, target, reduction=reduction, **params)
     np.testing.assert_array_equal(v, loss(pred, target, reduction=reduction, **params))
     np.testing.assert_array_equal(g, loss.grad(pred, target, reduction=reduction, **params))

@@ -14,7 +14,7 @@
 // only on n), and each block into chunks of kChunk boxes that are first
 // transposed into structure-of-arrays buffers, so the per-box formulas run
 // in one `omp simd` loop over unit-stride lanes; gradients are transposed
-// back. Reductions accumulate in float64 through Lanes/pairwise_sum.
+// back. Reductions accumulate in float64 through BlockLanes/pairwise_sum.
 //
 // The formulas transcribe torchvision (ops/_utils.py `_loss_inter_union`,
 // giou_loss.py, diou_loss.py, ciou_loss.py) and their gradients are written
@@ -336,8 +336,9 @@ struct BoxCiou : BoxLossBase {
 // ---------------------------------------------------------------- driver
 namespace detail {
 
+// wsum: nullptr, or (a weighted value pass) where the weights' sum goes.
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kW>
-double rows4_run(const F& f, const BoxArgs& a, T scale) {
+double rows4_run(const F& f, const BoxArgs& a, T scale, double* wsum) {
   const int64_t n = a.n;
   const T* p = static_cast<const T*>(a.pred);
   const T* y = static_cast<const T*>(a.target);
@@ -346,11 +347,14 @@ double rows4_run(const F& f, const BoxArgs& a, T scale) {
   T* og = static_cast<T*>(a.out_grad);
   const int64_t nb = num_blocks(n);
   Partials part(kReduce ? nb : 0);
+  Partials wpart(kW && wsum != nullptr ? nb : 0);
   const int nt = threads_for(n * F::cost, nb, a.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    Lanes acc;
+    BlockLanes acc;
     acc.zero();
+    BlockSum<T> wacc;
+    wacc.zero();
     alignas(64) T P[4][kChunk];
     alignas(64) T Y[4][kChunk];
     alignas(64) T G[4][kChunk];
@@ -394,17 +398,25 @@ double rows4_run(const F& f, const BoxArgs& a, T scale) {
           for (int j = 0; j < 4; ++j) gc[4 * i + j] = G[j][i];
         }
       }
-      if constexpr (kReduce) acc.add(tmp, len);
+      if constexpr (kReduce) {  // (wsum comes only with a reduced value)
+        if (kW && wsum != nullptr) {
+          wacc.add_with(w + c, acc, tmp, len);
+        } else {
+          acc.add(tmp, len);
+        }
+      }
     }
     if constexpr (kReduce) part[b][0] = acc.total();
+    if (kW && wsum != nullptr) wpart[b][0] = wacc.total();
   });
+  if (kW && wsum != nullptr) *wsum = pairwise_sum(wpart.data(), nb);
   return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
 }
 
 template <class T, class F, bool kValue, bool kReduce, bool kGrad>
-double rows4_weighted(const F& f, const BoxArgs& a, T scale) {
-  if (a.weight != nullptr) return rows4_run<T, F, kValue, kReduce, kGrad, true>(f, a, scale);
-  return rows4_run<T, F, kValue, kReduce, kGrad, false>(f, a, scale);
+double rows4_weighted(const F& f, const BoxArgs& a, T scale, double* wsum) {
+  if (a.weight != nullptr) return rows4_run<T, F, kValue, kReduce, kGrad, true>(f, a, scale, wsum);
+  return rows4_run<T, F, kValue, kReduce, kGrad, false>(f, a, scale, nullptr);
 }
 
 }  // namespace detail
@@ -417,9 +429,9 @@ double rows4(const F& f, const BoxArgs& a) {
   if (a.n == 0) return 0.0;
   return reduced_pass<T, false>(
       a.op, a.reduction, a.n, static_cast<const T*>(a.weight), a.n_threads,
-      [&](auto v, auto r, auto g, auto, T scale) {
+      [&](auto v, auto r, auto g, auto, T scale, double* wsum) {
         return detail::rows4_weighted<T, F, decltype(v)::value, decltype(r)::value,
-                                      decltype(g)::value>(f, a, scale);
+                                      decltype(g)::value>(f, a, scale, wsum);
       });
 }
 

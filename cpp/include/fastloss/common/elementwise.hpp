@@ -9,8 +9,8 @@
 // out of the loop by instantiating both cases), the reduction and its scale,
 // threading and the deterministic blocked sum. Per chunk of kChunk elements,
 // a vectorized pass evaluates the functor, writes the element-wise outputs
-// and leaves the (weighted) terms in an L1 buffer; Lanes then adds them in a
-// fixed order.
+// and leaves the (weighted) terms in an L1 buffer; BlockLanes then adds them
+// in a fixed order.
 #pragma once
 
 #include <cmath>
@@ -89,6 +89,24 @@ class PatternChunks {
   alignas(64) T buf_[2 * kChunk + kSlack];  // the tile, or a chunk and its slack
 };
 
+// The sum of a block's values in blocked_sum's order (each value widened to
+// float64 and added into BlockLanes), so a pass that reads the values anyway
+// -- a weighted mean's value pass, its weights -- takes their sum on the way
+// with blocked_sum's bits.
+template <class T>
+struct BlockSum {
+  BlockLanes acc;
+
+  FL_INLINE void zero() { acc.zero(); }
+  FL_INLINE void add(const T* FL_RESTRICT x, int64_t len) { acc.add(x, len); }
+  // add(x, len) and other.add(t, len) at once (see LanesOf::add2).
+  FL_INLINE void add_with(const T* FL_RESTRICT x, BlockLanes& other, const double* t,
+                          int64_t len) {
+    BlockLanes::add2(other, t, acc, x, len);
+  }
+  FL_INLINE double total() const { return acc.total(); }
+};
+
 }  // namespace detail
 
 // Deterministic blocked sum of the n values of x (used for weight sums): an
@@ -102,16 +120,12 @@ double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
   const int nt = threads_for(n, nb, n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    Lanes acc;
+    detail::BlockSum<T> acc;
     acc.zero();
-    alignas(64) double tmp[kChunk];
     detail::PatternChunks<T> xs(x, period, repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      const T* xc = xs.chunk(c, len);
-      FL_SIMD
-      for (int64_t i = 0; i < len; ++i) tmp[i] = static_cast<double>(xc[i]);
-      acc.add(tmp, len);
+      acc.add(xs.chunk(c, len), len);
     }
     part[b][0] = acc.total();
   });
@@ -205,8 +219,10 @@ void record_invalid(const F& f, const T* p, const T* y, int64_t c, int64_t len, 
   }
 }
 
+// wsum: nullptr, or (a weighted value pass) where the weights' sum goes,
+// with blocked_sum's bits.
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
-double elem_run(const F& f, const ElemArgs& a, T scale) {
+double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
   const int64_t n = a.n;
   const T* p = static_cast<const T*>(a.pred);
   const T* y = static_cast<const T*>(a.target);
@@ -217,13 +233,16 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
   T* oh = static_cast<T*>(a.out_hess);
   const int64_t nb = num_blocks(n);
   Partials part(kReduce ? nb : 0);
+  Partials wpart(kW && wsum != nullptr ? nb : 0);
   ErrorSlot err;
   const int nt = threads_for(n * F::cost, nb, a.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    Lanes acc;
+    BlockLanes acc;
     acc.zero();
     alignas(64) double tmp[kChunk];
+    BlockSum<T> wacc;
+    wacc.zero();
     PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
     PatternChunks<T> ws(w, kW ? a.weight_period : 0, a.weight_repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
@@ -240,36 +259,50 @@ double elem_run(const F& f, const ElemArgs& a, T scale) {
                                                                   scale, c, len, tmp);
       }
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
-      if constexpr (kReduce) acc.add(tmp, len);
+      if constexpr (kReduce) {  // (wsum comes only with a reduced value)
+        if (kW && wsum != nullptr) {
+          wacc.add_with(wc, acc, tmp, len);
+        } else {
+          acc.add(tmp, len);
+        }
+      }
     }
     if constexpr (kReduce) part[b][0] = acc.total();
+    if (kW && wsum != nullptr) wpart[b][0] = wacc.total();
   });
   if (err.failed()) throw InvalidElement(err.first());
+  if (kW && wsum != nullptr) *wsum = pairwise_sum(wpart.data(), nb);
   return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
 }
 
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess>
-double elem_weighted(const F& f, const ElemArgs& a, T scale) {
-  if (a.weight != nullptr) return elem_run<T, F, kValue, kReduce, kGrad, kHess, true>(f, a, scale);
-  return elem_run<T, F, kValue, kReduce, kGrad, kHess, false>(f, a, scale);
+double elem_weighted(const F& f, const ElemArgs& a, T scale, double* wsum) {
+  if (a.weight != nullptr)
+    return elem_run<T, F, kValue, kReduce, kGrad, kHess, true>(f, a, scale, wsum);
+  return elem_run<T, F, kValue, kReduce, kGrad, kHess, false>(f, a, scale, nullptr);
 }
 
 }  // namespace detail
 
 // The frame every per-element (or per-box) driver shares: the mean's
 // denominator (n, or the sum of the weights: n values, or a pattern of
-// w_period, see ElemArgs), the scale 1/denominator the
-// pass multiplies gradients by, which pass each op needs, and the final
-// division. pass(kValue, kReduce, kGrad, kHess, scale) -- the flags as
+// w_period, see ElemArgs), the scale 1/denominator the pass multiplies
+// gradients by, which pass each op needs, and the final division.
+// pass(kValue, kReduce, kGrad, kHess, scale, wsum) -- the flags as
 // std::bool_constant arguments -- runs one pass and returns its sum; kHess
-// passes are only instantiated when kHasHess.
+// passes are only instantiated when kHasHess. A weighted mean's value alone
+// needs no scale before its pass: that pass gets wsum, where it puts the
+// weights' sum (blocked_sum's bits), and the weights are read once; every
+// other pass gets nullptr and the scale from a blocked_sum before it.
 template <class T, bool kHasHess, class Pass>
 double reduced_pass(Op op, Reduction reduction, int64_t n, const T* weight, int n_threads,
                     const Pass& pass, int64_t w_period = 0, int64_t w_repeat = 1) {
   using Y = std::true_type;
   using N = std::false_type;
+  const bool mean = reduction == Reduction::mean;
+  const bool fuse = mean && weight != nullptr && op == Op::value;
   double denom = 1.0;
-  if (reduction == Reduction::mean) {
+  if (mean && !fuse) {
     denom = weight != nullptr ? blocked_sum(weight, n, n_threads, w_period, w_repeat)
                               : static_cast<double>(n);
   }
@@ -278,23 +311,25 @@ double reduced_pass(Op op, Reduction reduction, int64_t n, const T* weight, int 
   double total = 0.0;
   switch (op) {
     case Op::value:
-      total = reduce ? pass(Y{}, Y{}, N{}, N{}, scale) : pass(Y{}, N{}, N{}, N{}, scale);
+      total = reduce ? pass(Y{}, Y{}, N{}, N{}, scale, fuse ? &denom : nullptr)
+                     : pass(Y{}, N{}, N{}, N{}, scale, nullptr);
       break;
     case Op::grad:
-      pass(N{}, N{}, Y{}, N{}, scale);
+      pass(N{}, N{}, Y{}, N{}, scale, nullptr);
       break;
     case Op::value_grad:
-      total = reduce ? pass(Y{}, Y{}, Y{}, N{}, scale) : pass(Y{}, N{}, Y{}, N{}, scale);
+      total = reduce ? pass(Y{}, Y{}, Y{}, N{}, scale, nullptr)
+                     : pass(Y{}, N{}, Y{}, N{}, scale, nullptr);
       break;
     case Op::grad_hess:
       if constexpr (kHasHess) {
-        pass(N{}, N{}, Y{}, Y{}, scale);
+        pass(N{}, N{}, Y{}, Y{}, scale, nullptr);
       } else {
         throw std::invalid_argument("this loss has no Hessian (grad_hess)");
       }
       break;
   }
-  return reduction == Reduction::mean ? total / denom : total;
+  return mean ? total / denom : total;
 }
 
 // Run an element-wise loss. Returns the reduced value for a scalar reduction
@@ -303,9 +338,9 @@ template <class T, class F>
 double elementwise(const F& f, const ElemArgs& a) {
   return reduced_pass<T, F::has_hess>(
       a.op, a.reduction, a.n, static_cast<const T*>(a.weight), a.n_threads,
-      [&](auto v, auto r, auto g, auto h, T scale) {
+      [&](auto v, auto r, auto g, auto h, T scale, double* wsum) {
         return detail::elem_weighted<T, F, decltype(v)::value, decltype(r)::value,
-                                     decltype(g)::value, decltype(h)::value>(f, a, scale);
+                                     decltype(g)::value, decltype(h)::value>(f, a, scale, wsum);
       },
       a.weight_period, a.weight_repeat);
 }
