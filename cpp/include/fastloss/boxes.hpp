@@ -353,7 +353,7 @@ double rows4_run(const F& f, const BoxArgs& a, T scale, double* wsum) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
     BlockLanes acc;
     acc.zero();
-    BlockSum<T> wacc;
+    BlockLanes wacc;  // the weights' sum, when wsum asks for it
     wacc.zero();
     alignas(64) T P[4][kChunk];
     alignas(64) T Y[4][kChunk];
@@ -400,7 +400,7 @@ double rows4_run(const F& f, const BoxArgs& a, T scale, double* wsum) {
       }
       if constexpr (kReduce) {  // (wsum comes only with a reduced value)
         if (kW && wsum != nullptr) {
-          wacc.add_with(w + c, acc, tmp, len);
+          BlockLanes::add2(acc, tmp, wacc, w + c, len);
         } else {
           acc.add(tmp, len);
         }

@@ -89,29 +89,14 @@ class PatternChunks {
   alignas(64) T buf_[2 * kChunk + kSlack];  // the tile, or a chunk and its slack
 };
 
-// The sum of a block's values in blocked_sum's order (each value widened to
-// float64 and added into BlockLanes), so a pass that reads the values anyway
-// -- a weighted mean's value pass, its weights -- takes their sum on the way
-// with blocked_sum's bits.
-template <class T>
-struct BlockSum {
-  BlockLanes acc;
-
-  FL_INLINE void zero() { acc.zero(); }
-  FL_INLINE void add(const T* FL_RESTRICT x, int64_t len) { acc.add(x, len); }
-  // add(x, len) and other.add(t, len) at once (see LanesOf::add2).
-  FL_INLINE void add_with(const T* FL_RESTRICT x, BlockLanes& other, const double* t,
-                          int64_t len) {
-    BlockLanes::add2(other, t, acc, x, len);
-  }
-  FL_INLINE double total() const { return acc.total(); }
-};
-
 }  // namespace detail
 
 // Deterministic blocked sum of the n values of x (used for weight sums): an
 // array, or a pattern of `period` values (see detail::PatternChunks), whose
-// sum has the bits of the materialized array's.
+// sum has the bits of the materialized array's. Per block, the values go
+// through BlockLanes::add chunk by chunk: a weighted value pass that takes
+// the weights' sum on the way (elem_run's wsum) adds them in the same order,
+// with the same bits.
 template <class T>
 double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
                    int64_t repeat = 1) {
@@ -120,7 +105,7 @@ double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
   const int nt = threads_for(n, nb, n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    detail::BlockSum<T> acc;
+    BlockLanes acc;
     acc.zero();
     detail::PatternChunks<T> xs(x, period, repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
@@ -241,7 +226,7 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
     BlockLanes acc;
     acc.zero();
     alignas(64) double tmp[kChunk];
-    BlockSum<T> wacc;
+    BlockLanes wacc;  // the weights' sum, when wsum asks for it
     wacc.zero();
     PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
     PatternChunks<T> ws(w, kW ? a.weight_period : 0, a.weight_repeat);
@@ -261,7 +246,7 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
       if constexpr (kReduce) {  // (wsum comes only with a reduced value)
         if (kW && wsum != nullptr) {
-          wacc.add_with(wc, acc, tmp, len);
+          BlockLanes::add2(acc, tmp, wacc, wc, len);
         } else {
           acc.add(tmp, len);
         }
