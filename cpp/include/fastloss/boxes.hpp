@@ -346,15 +346,11 @@ double rows4_run(const F& f, const BoxArgs& a, T scale, double* wsum) {
   T* ov = static_cast<T*>(a.out_value);
   T* og = static_cast<T*>(a.out_grad);
   const int64_t nb = num_blocks(n);
-  Partials part(kReduce ? nb : 0);
-  Partials wpart(kW && wsum != nullptr ? nb : 0);
+  BlockSums<kReduce, kW> sums(nb, wsum);
   const int nt = threads_for(n * F::cost, nb, a.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    BlockLanes acc;
-    acc.zero();
-    BlockLanes wacc;  // the weights' sum, when wsum asks for it
-    wacc.zero();
+    typename BlockSums<kReduce, kW>::Block blk;
     alignas(64) T P[4][kChunk];
     alignas(64) T Y[4][kChunk];
     alignas(64) T G[4][kChunk];
@@ -398,19 +394,11 @@ double rows4_run(const F& f, const BoxArgs& a, T scale, double* wsum) {
           for (int j = 0; j < 4; ++j) gc[4 * i + j] = G[j][i];
         }
       }
-      if constexpr (kReduce) {  // (wsum comes only with a reduced value)
-        if (kW && wsum != nullptr) {
-          BlockLanes::add2(acc, tmp, wacc, w + c, len);
-        } else {
-          acc.add(tmp, len);
-        }
-      }
+      sums.add(blk, tmp, kW ? w + c : w, len);
     }
-    if constexpr (kReduce) part[b][0] = acc.total();
-    if (kW && wsum != nullptr) wpart[b][0] = wacc.total();
+    sums.close(blk, b);
   });
-  if (kW && wsum != nullptr) *wsum = pairwise_sum(wpart.data(), nb);
-  return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
+  return sums.finish();
 }
 
 template <class T, class F, bool kValue, bool kReduce, bool kGrad>

@@ -93,28 +93,27 @@ class PatternChunks {
 
 // Deterministic blocked sum of the n values of x (used for weight sums): an
 // array, or a pattern of `period` values (see detail::PatternChunks), whose
-// sum has the bits of the materialized array's. Per block, the values go
-// through BlockLanes::add chunk by chunk: a weighted value pass that takes
-// the weights' sum on the way (elem_run's wsum) adds them in the same order,
-// with the same bits.
+// sum has the bits of the materialized array's. The values go through
+// BlockSums chunk by chunk, as the weights of a weighted value pass that
+// takes their sum on the way (elem_run's wsum): the same order, the same
+// bits.
 template <class T>
 double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
                    int64_t repeat = 1) {
   const int64_t nb = num_blocks(n);
-  Partials part(nb);
+  BlockSums<true, false> sums(nb, nullptr);
   const int nt = threads_for(n, nb, n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    BlockLanes acc;
-    acc.zero();
+    BlockSums<true, false>::Block blk;
     detail::PatternChunks<T> xs(x, period, repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      acc.add(xs.chunk(c, len), len);
+      sums.add(blk, xs.chunk(c, len), static_cast<const T*>(nullptr), len);
     }
-    part[b][0] = acc.total();
+    sums.close(blk, b);
   });
-  return pairwise_sum(part.data(), nb);
+  return sums.finish();
 }
 
 namespace detail {
@@ -217,17 +216,13 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
   T* og = static_cast<T*>(a.out_grad);
   T* oh = static_cast<T*>(a.out_hess);
   const int64_t nb = num_blocks(n);
-  Partials part(kReduce ? nb : 0);
-  Partials wpart(kW && wsum != nullptr ? nb : 0);
+  BlockSums<kReduce, kW> sums(nb, wsum);
   ErrorSlot err;
   const int nt = threads_for(n * F::cost, nb, a.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    BlockLanes acc;
-    acc.zero();
+    typename BlockSums<kReduce, kW>::Block blk;
     alignas(64) double tmp[kChunk];
-    BlockLanes wacc;  // the weights' sum, when wsum asks for it
-    wacc.zero();
     PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
     PatternChunks<T> ws(w, kW ? a.weight_period : 0, a.weight_repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
@@ -244,20 +239,12 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
                                                                   scale, c, len, tmp);
       }
       if (F::checks && bad) record_invalid(f, p, y, c, len, err);
-      if constexpr (kReduce) {  // (wsum comes only with a reduced value)
-        if (kW && wsum != nullptr) {
-          BlockLanes::add2(acc, tmp, wacc, wc, len);
-        } else {
-          acc.add(tmp, len);
-        }
-      }
+      sums.add(blk, tmp, wc, len);
     }
-    if constexpr (kReduce) part[b][0] = acc.total();
-    if (kW && wsum != nullptr) wpart[b][0] = wacc.total();
+    sums.close(blk, b);
   });
   if (err.failed()) throw InvalidElement(err.first());
-  if (kW && wsum != nullptr) *wsum = pairwise_sum(wpart.data(), nb);
-  return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
+  return sums.finish();
 }
 
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess>

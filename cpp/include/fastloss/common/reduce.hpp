@@ -214,5 +214,54 @@ class Partials {
   int64_t stride_;
 };
 
+// The block sums of one per-element pass, shared by blocked_sum and the
+// element-wise and box drivers: the terms' sum (kReduce) and, where `wsum`
+// is given (only a weighted pass with kReduce asks), the weights' sum in the
+// same loop (BlockLanes::add2). Both follow one tree -- BlockLanes per block,
+// block totals pairwise -- so the weights' sum has blocked_sum's bits. Each
+// parallel task fills a Block and closes it into its block's partial;
+// finish() combines the partials and stores the weights' sum in *wsum.
+template <bool kReduce, bool kW>
+class BlockSums {
+ public:
+  struct Block {
+    BlockLanes acc, wacc;
+    Block() {
+      acc.zero();
+      wacc.zero();
+    }
+  };
+  BlockSums(int64_t nb, double* wsum)
+      : nb_(nb), wsum_(kW ? wsum : nullptr), part_(kReduce ? nb : 0), wpart_(wsum_ ? nb : 0) {}
+  // Terms t[0..len), and weights w[0..len) when the weights' sum is asked;
+  // the first index a multiple of 16 (BlockLanes).
+  template <class U, class W>
+  FL_INLINE void add(Block& k, const U* t, const W* w, int64_t len) const {
+    if constexpr (kReduce) {
+      if constexpr (kW) {
+        if (wsum_ != nullptr) {
+          BlockLanes::add2(k.acc, t, k.wacc, w, len);
+          return;
+        }
+      }
+      k.acc.add(t, len);
+    }
+  }
+  FL_INLINE void close(Block& k, int64_t b) {
+    if constexpr (kReduce) part_[b][0] = k.acc.total();
+    if (kW && wsum_ != nullptr) wpart_[b][0] = k.wacc.total();
+  }
+  // The terms' sum (0 without kReduce); the weights' sum goes to *wsum.
+  double finish() {
+    if (kW && wsum_ != nullptr) *wsum_ = pairwise_sum(wpart_.data(), nb_);
+    return kReduce ? pairwise_sum(part_.data(), nb_) : 0.0;
+  }
+
+ private:
+  int64_t nb_;
+  double* wsum_;
+  Partials part_, wpart_;
+};
+
 }  // namespace FASTLOSS_ISA_NS
 }  // namespace fastloss
