@@ -56,7 +56,8 @@ fl.set_num_threads(None)
 many = fl.mse(big, zero)
 t2 = time.perf_counter()
 print(f"mse 1e7, 1 thread   {one!r}  {1e3 * (t1 - t0):.1f} ms")
-print(f"mse 1e7, {fl.get_num_threads()} threads  {many!r}  {1e3 * (t2 - t1):.1f} ms  identical: {one == many}")
+print(f"mse 1e7, {fl.get_num_threads()} threads  {many!r}  {1e3 * (t2 - t1):.1f} ms  "
+      f"identical: {one == many}")
 
 print(f"\n{len(fl.available())} losses:", ", ".join(fl.available()))
 fl.show_config()

@@ -8,8 +8,6 @@ axes (moved last by one copy).
 
 from __future__ import annotations
 
-import numpy as np
-
 from cases import case
 
 

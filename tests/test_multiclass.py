@@ -679,8 +679,9 @@ def test_row_driver_is_bit_identical_across_threads_and_isas(c, rng):
 @pytest.mark.parametrize("c", [2, 3, 10, 32])
 def test_crammer_singer_block_path_gives_the_bits_of_the_row_path(c, dtype, rng):
     # Rows of C <= 32 classes run the block path (a flat copy with the label
-    # entries masked, contiguous row maxima); padding them with -inf columns to 40 classes sends the same
-    # rows through the row path with the same loss and gradient.
+    # entries masked, contiguous row maxima); padding them with -inf columns
+    # to 40 classes sends the same rows through the row path with the same
+    # loss and gradient.
     rows = 3000
     x = rng.normal(size=(rows, c)).round(1).astype(dtype)  # rounding: tied maxima
     x[5, 0] = np.nan

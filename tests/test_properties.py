@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import fastloss as fl
 import fastloss.reference as R
-from fastloss._loss import ElementwiseLoss, prepare_weight
 from cases import CASES, make
+from fastloss._loss import ElementwiseLoss, prepare_weight
 
 ALL = fl.available()
 HESS = [n for n in ALL if fl.get(n).has_hess]
@@ -128,9 +128,9 @@ def test_reference_grad_matches_finite_differences(name):
     fd = np.empty_like(pred)
     for i in range(pred.size):
 
-        def f(d):
+        def f(d):  # called in this iteration only
             p = pred.copy()
-            p.flat[i] += d
+            p.flat[i] += d  # noqa: B023
             return ref(p, target, reduction="sum", **params)
 
         hi = h.flat[i]
@@ -302,7 +302,8 @@ def test_every_isa_level_gives_the_same_bits(name):
     loss = fl.get(name)
     rng = np.random.default_rng(11)
     pred, target, params = make(name, rng, np.float32, 5000)
-    p64, t64 = pred.astype(np.float64), target if target.dtype.kind != "f" else target.astype(np.float64)
+    p64 = pred.astype(np.float64)
+    t64 = target if target.dtype.kind != "f" else target.astype(np.float64)
     chosen = _core.isa()
     results = {}
     try:

@@ -15,13 +15,13 @@ a loss by name, ``fastloss.reference`` holds the NumPy oracle of each loss.
 from __future__ import annotations
 
 from fastloss import _core
-from fastloss._config import get_num_threads, set_num_threads, show_config
-from fastloss._loss import Loss
 from fastloss import boxes as _boxes
 from fastloss import classification as _classification
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
+from fastloss._config import get_num_threads, set_num_threads, show_config
+from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from fastloss import _core
-from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 from fastloss._loss import (
     NONE,
     VALUE,
@@ -40,6 +39,7 @@ from fastloss._loss import (
     real,
     reduction_code,
 )
+from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
     "cross_entropy",

@@ -13,7 +13,6 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._loss import (
-    min_ignoring_nan,
     GRAD_HESS,
     NONE,
     SUM,
@@ -23,12 +22,13 @@ from fastloss._loss import (
     Loss,
     Param,
     as_float,
+    aux_input,
     boolean,
     check_same_shape,
     choice,
-    aux_input,
     element_at,
     finish,
+    min_ignoring_nan,
     prepare_out,
     prepare_weight,
     real,
