@@ -243,6 +243,10 @@ def load_roof_probe():
     fn.compute = dll.roof_compute
     fn.compute.restype = ctypes.c_double
     fn.compute.argtypes = [ctypes.c_int, ctypes.c_int64]
+    fn.three = dll.roof_stream_sum3
+    fn.three.restype = ctypes.c_double
+    fn.three.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                         ctypes.c_int]
     fn.touch = dll.roof_touch
     fn.touch.restype = None
     fn.touch.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
@@ -557,13 +561,19 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         "verbs": {},
     }
     probe = ctx.get("roof_probe")
-    row_roof = None
+    row_roof = {}
     if out["bandwidth_bound"] and probe is not None and inp.pred.nbytes == inp.target.nbytes:
-        # The streaming-read roof of this row's own inputs (pred and target
-        # read alongside by roof_probe.cpp), timed in the same rounds as the
-        # implementations: the machine's bandwidth drifts over a run.
+        # The streaming-read roof of this row's own bytes, timed in the same
+        # rounds as the implementations (the machine's bandwidth drifts over
+        # a run): for the value, its inputs (pred and target read alongside
+        # by roof_probe.cpp); for value+grad, those and a third array of the
+        # gradient's size, as many bytes as the cell moves in a working set
+        # as large as its own (see roof_stream_sum3).
         n4, pa, ta = inp.pred.nbytes // 4, inp.pred.ctypes.data, inp.target.ctypes.data
-        row_roof = Impl(lambda: probe(pa, ta, n4, args.threads), check=False)
+        third = np.ones_like(inp.pred)
+        row_roof["value"] = lambda: probe(pa, ta, n4, args.threads)
+        row_roof["value_and_grad"] = lambda: probe.three(pa, ta, third.ctypes.data, n4,
+                                                         args.threads)
     faults = None
     if probe is not None and inp.bytes_written_grad >= ROOF_MIN_BYTES:
         # What a fresh gradient costs beyond one in use: a buffer of its size
@@ -576,15 +586,16 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
             probe.touch(g.ctypes.data, g.nbytes, args.threads)
     for verb, table in impls.items():
         cases = {name: (impl.fn, impl.setup) for name, impl in table.items()}
-        if row_roof is not None:
-            cases[ROW_ROOF] = (row_roof.fn, None)
+        if verb in row_roof:
+            cases[ROW_ROOF] = (row_roof[verb], None)
         if faults is not None and verb == "value_and_grad":
             cases[ROW_FAULTS] = (faults, None)
         timed = measure_interleaved(cases, repeats=args.repeats, budget_s=args.budget,
                                     small_target_s=args.small_target)
-        if row_roof is not None and not isinstance(timed.get(ROW_ROOF), Exception):
+        if verb in row_roof and not isinstance(timed.get(ROW_ROOF), Exception):
             st = timed.pop(ROW_ROOF)[0]
-            st["GBps"] = (inp.pred.nbytes + inp.target.nbytes) / st["median_s"] / 1e9
+            streams = 3 if verb == "value_and_grad" else 2
+            st["GBps"] = streams * inp.pred.nbytes / st["median_s"] / 1e9
             out.setdefault("row_roof", {})[verb] = st
         got = timed.pop(ROW_FAULTS, None)
         if isinstance(got, tuple):
@@ -949,8 +960,10 @@ def write_report(path, data, plot_path):
       "freshly allocated gradient and with `out=`. \"% roof\": bytes read (value) or bytes "
       "read + gradient bytes written (value+grad) per second, as a share of the streaming-read "
       "roof (bandwidth-bound losses with at least 32 MiB of input only): the roof of the row's "
-      "own inputs, read alongside by `roof_probe.cpp` in the same rounds as the "
-      "implementations where the probe compiled (the bandwidth drifts over a run), else the "
+      "own bytes, read alongside by `roof_probe.cpp` in the same rounds as the "
+      "implementations where the probe compiled (the bandwidth drifts over a run) -- its "
+      "inputs for the value; its inputs and a third array of the gradient's size for "
+      "value+grad, so the probe's working set is the cell's -- else the "
       "roof below; \"of fresh\": "
       "the fresh-gradient figure as a share of the fresh-output read+write roof (the page "
       "faults of a new buffer included). \"fresh − out=\": how much longer value+grad "

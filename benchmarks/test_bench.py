@@ -89,7 +89,7 @@ def test_quick_run_writes_json_report_and_peers_agree(tmp_path, monkeypatch, dty
         assert len(sp) == len(saved["scaling"]["sizes"]) and all(v > 0 for v in sp), loss
 
 
-def test_roof_probe_sums_one_and_two_arrays():
+def test_roof_probe_sums_one_two_and_three_arrays():
     probe = bench.load_roof_probe()
     if probe is None:
         pytest.skip("no C++ compiler with OpenMP")
@@ -100,6 +100,10 @@ def test_roof_probe_sums_one_and_two_arrays():
         h = x.size // 2
         two = probe(x[:h].ctypes.data, x[h:2 * h].ctypes.data, h, threads)
         assert two == pytest.approx(float(x[:2 * h].astype(np.float64).sum()), rel=1e-5)
+        t = x.size // 3
+        three = probe.three(x[:t].ctypes.data, x[t:2 * t].ctypes.data, x[2 * t:3 * t].ctypes.data,
+                            t, threads)
+        assert three == pytest.approx(float(x[:3 * t].astype(np.float64).sum()), rel=1e-5)
 
 
 def test_cap_reexecutes_with_every_switch(tmp_path):
