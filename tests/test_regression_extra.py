@@ -212,6 +212,29 @@ def test_msle_matches_sklearn_including_negative_values(rng):
         M.mean_squared_log_error(y, p, sample_weight=w), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_msle_is_accurate_where_pred_and_target_are_close(rng, dtype):
+    # A trained model's predictions sit close to their targets: there
+    # log1p(p) - log1p(y) cancels, and taking it as a difference of two logs
+    # leaves mostly their rounding errors (1e9 ulp in float32). fastloss's
+    # d keeps a few ulp, so d^2 and the gradient 2 d / (1 + p) keep float
+    # precision element by element against a float64 (float32 inputs) or
+    # long double (float64 inputs) reference of the same inputs.
+    y = rng.uniform(-0.9, 50.0, size=4000).astype(dtype)
+    p = np.concatenate([y[:1000] * (1 + rng.normal(0, 1e-4, 1000)).astype(dtype),
+                        np.nextafter(y[1000:2000], dtype(100)),
+                        y[2000:] + rng.normal(0, 1e-3, 2000).astype(dtype)]).astype(dtype)
+    keep = (p > -1) & (p != y)
+    p, y = p[keep], y[keep]
+    ref_t = np.float64 if dtype == np.float32 else np.longdouble
+    pl, yl = p.astype(ref_t), y.astype(ref_t)
+    d = np.log1p((pl - yl) / (1 + yl))  # no cancellation: |ratio| is small here
+    rtol = 2e-6 if dtype == np.float32 else 4e-15
+    np.testing.assert_allclose(fl.msle(p, y, reduction="none").astype(ref_t), d * d, rtol=rtol)
+    np.testing.assert_allclose(fl.msle.grad(p, y, reduction="none").astype(ref_t),
+                               2 * d / (1 + pl), rtol=rtol)
+
+
 def test_msle_gradient_by_hand():
     # d/dp (log1p p - log1p y)^2 = 2 (log1p p - log1p y) / (1 + p)
     g = fl.msle.grad([math.e - 1.0, 0.0], [0.0, math.e**2 - 1.0], reduction="none")

@@ -37,12 +37,26 @@ struct Sigmoid {
   FL_INLINE T operator()(T x) const { return vm::sigmoid(x); }
 };
 
+struct Log1pDiff {
+  template <class T>
+  FL_INLINE T operator()(T x, T y) const { return vm::log1p_diff(x, y); }
+};
+
 template <class T, class F>
 void apply(F f, const void* xv, void* outv, int64_t n) {
   const T* FL_RESTRICT x = static_cast<const T*>(xv);
   T* FL_RESTRICT out = static_cast<T*>(outv);
   FL_SIMD
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
+}
+
+template <class T, class F>
+void apply2(F f, const void* xv, const void* yv, void* outv, int64_t n) {
+  const T* FL_RESTRICT x = static_cast<const T*>(xv);
+  const T* FL_RESTRICT y = static_cast<const T*>(yv);
+  T* FL_RESTRICT out = static_cast<T*>(outv);
+  FL_SIMD
+  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i], y[i]);
 }
 
 template <class F>
@@ -55,7 +69,8 @@ void apply_any(F f, DType dtype, const void* x, void* out, int64_t n) {
 
 }  // namespace
 
-void vmath_kernel(VmathFn fn, DType dtype, const void* x, void* out, int64_t n) {
+void vmath_kernel(VmathFn fn, DType dtype, const void* x, const void* y, void* out,
+                  int64_t n) {
   switch (fn) {
     case VmathFn::exp: return apply_any(Exp{}, dtype, x, out, n);
     case VmathFn::log: return apply_any(Log{}, dtype, x, out, n);
@@ -63,6 +78,9 @@ void vmath_kernel(VmathFn fn, DType dtype, const void* x, void* out, int64_t n) 
     case VmathFn::softplus: return apply_any(Softplus{}, dtype, x, out, n);
     case VmathFn::sigmoid: return apply_any(Sigmoid{}, dtype, x, out, n);
     case VmathFn::log1p_gt_m1: return apply_any(Log1pGtM1{}, dtype, x, out, n);
+    case VmathFn::log1p_diff:
+      if (dtype == DType::f32) return apply2<float>(Log1pDiff{}, x, y, out, n);
+      return apply2<double>(Log1pDiff{}, x, y, out, n);
   }
   throw std::invalid_argument("vmath: unknown function id");
 }

@@ -361,9 +361,14 @@ msle = ElementwiseLoss(
         l = (log1p(pred) - log1p(target))**2
 
     Gradient ``2 (log1p(pred) - log1p(target)) / (1 + pred)``. A value ``<= -1``
-    in ``pred`` or ``target`` raises ``ValueError`` (checked before the kernel
-    runs, one vectorized pass per array) -- the same rule as scikit-learn 1.9,
-    which also accepts values in (-1, 0). NaN is not an error: it propagates.
+    in ``pred`` or ``target`` raises ``ValueError`` (checked in the kernel's
+    own pass) -- the same rule as scikit-learn 1.9, which also accepts values
+    in (-1, 0). NaN is not an error: it propagates.
+
+    The difference ``d = log1p(pred) - log1p(target)`` is computed as one
+    logarithm of the ratio ``(1 + pred) / (1 + target)``, to a few ulp
+    wherever ``pred`` and ``target`` are close; a difference of two
+    ``log1p`` (scikit-learn, PyTorch, JAX) loses digits there.
 """
     + _COMMON_ARGS
     + """

@@ -192,7 +192,9 @@ struct Mape : PointLoss<Mape> {
 
 // Squared log error (sklearn mean_squared_log_error):
 //   (log1p p - log1p y)^2, gradient 2 (log1p p - log1p y) / (1 + p).
-// Inputs <= -1 are refused by the Python layer.
+// Inputs <= -1 are refused (checks). d = log1p p - log1p y is
+// vm::log1p_diff: one quotient and one polynomial, accurate where p and y
+// are close; its two stages are the functor's (PointLoss::staged).
 struct Msle : PointLoss<Msle> {
   static constexpr int cost = 4;
   static constexpr bool checks = true;  // p, y > -1 (NaN passes)
@@ -200,17 +202,27 @@ struct Msle : PointLoss<Msle> {
   FL_INLINE bool invalid(T p, T y) const {
     return p <= T(-1) || y <= T(-1);
   }
-  // log1p_gt_m1: the domain check above refuses p, y <= -1 (the pass's
-  // values are then discarded), so log1p's selects for them are not needed.
+  static constexpr bool staged = true;
   template <class T>
-  FL_INLINE T value(T p, T y, T) const {
-    const T d = vm::log1p_gt_m1(p) - vm::log1p_gt_m1(y);
+  using stage_t = vm::QuotK<T>;
+  template <class T>
+  FL_INLINE vm::QuotK<T> stage(T p, T y, T) const {
+    return vm::log1p_diff_stage(p, y);
+  }
+  template <class T>
+  FL_INLINE T value_s(T p, T y, T, vm::QuotK<T> q) const {
+    const T d = vm::log1p_diff_finish(p, y, q);
     return d * d;
   }
   template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    const T d = vm::log1p_gt_m1(p) - vm::log1p_gt_m1(y);
-    return T(2) * d / (T(1) + p);
+  FL_INLINE T grad_s(T p, T y, T, vm::QuotK<T> q) const {
+    return T(2) * vm::log1p_diff_finish(p, y, q) / (T(1) + p);
+  }
+  template <class T>
+  FL_INLINE void value_grad_s(T p, T y, T, vm::QuotK<T> q, T& v, T& g) const {
+    const T d = vm::log1p_diff_finish(p, y, q);
+    v = d * d;
+    g = T(2) * d / (T(1) + p);
   }
 };
 

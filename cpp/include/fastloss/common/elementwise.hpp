@@ -23,6 +23,7 @@
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/parallel.hpp"
 #include "fastloss/common/reduce.hpp"
+#include "fastloss/common/vmath.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
@@ -129,6 +130,30 @@ FL_INLINE bool all_binary(const T* FL_RESTRICT y, int64_t len) {
   return ok != 0;
 }
 
+// A chunk's first-stage results (F::staged, see point.hpp): an array per
+// member of the stage type, so both loops stay plain vector loads and
+// stores. NoStage stands in for functors without a stage.
+template <class S>
+struct StageBuf {
+  alignas(64) S v[kChunk];
+  FL_INLINE void put(int64_t i, S x) { v[i] = x; }
+  FL_INLINE S get(int64_t i) const { return v[i]; }
+};
+template <class T>
+struct StageBuf<vm::QuotK<T>> {
+  alignas(64) T q[kChunk];
+  alignas(64) T k[kChunk];
+  FL_INLINE void put(int64_t i, vm::QuotK<T> x) {
+    q[i] = x.q;
+    k[i] = x.k;
+  }
+  FL_INLINE vm::QuotK<T> get(int64_t i) const { return {q[i], k[i]}; }
+};
+template <class T>
+struct NoStage {
+  FL_INLINE T get(int64_t) const { return T(0); }
+};
+
 // kBin: the chunk's targets are all 0 or 1 and F is binary_fast: the value
 // comes from value_bin.
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW,
@@ -139,12 +164,13 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
                           double* FL_RESTRICT tmp) {
   // F::staged: the first stage of each element, a loop of its own (see
   // point.hpp).
-  alignas(64) T st[F::staged ? kChunk : 1];
+  using S = typename F::template stage_t<T>;
+  std::conditional_t<F::staged, StageBuf<S>, NoStage<T>> st;
   if constexpr (F::staged) {
     FL_SIMD
     for (int64_t i = 0; i < len; ++i) {
       const int64_t k = c + i;
-      st[i] = f.stage(p[k], y[k], F::uses_aux ? xc[i] : T(0));
+      st.put(i, f.stage(p[k], y[k], F::uses_aux ? xc[i] : T(0)));
     }
   }
   // F::checks: the domain test rides in the same loop (p and y are loaded
@@ -156,20 +182,21 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
     if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
     const T a = F::uses_aux ? xc[i] : T(0);
     const T wk = kW ? wc[i] : T(1);
-    const T sk = F::staged ? st[i] : T(0);
+    // st.get(i) at each use: a named stage struct in the loop would be an
+    // `omp simd` private array in memory, and the loop would not vectorize
     if constexpr (kHess) {
       T g, h;
-      f.grad_hess_s(p[k], y[k], a, sk, g, h);
+      f.grad_hess_s(p[k], y[k], a, st.get(i), g, h);
       const T s = wk * scale;
       og[k] = g * s;
       oh[k] = h * s;
     } else if constexpr (kValue && kGrad) {
       T v, g;
       if constexpr (kBin) {
-        v = f.value_bin(p[k], y[k], a, sk);
-        g = f.grad_s(p[k], y[k], a, sk);
+        v = f.value_bin(p[k], y[k], a, st.get(i));
+        g = f.grad_s(p[k], y[k], a, st.get(i));
       } else {
-        f.value_grad_s(p[k], y[k], a, sk, v, g);
+        f.value_grad_s(p[k], y[k], a, st.get(i), v, g);
       }
       og[k] = g * (wk * scale);
       if constexpr (kReduce) {
@@ -178,9 +205,14 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
         ov[k] = kW ? v * wk : v;
       }
     } else if constexpr (kGrad) {
-      og[k] = f.grad_s(p[k], y[k], a, sk) * (wk * scale);
+      og[k] = f.grad_s(p[k], y[k], a, st.get(i)) * (wk * scale);
     } else {
-      const T v = kBin ? f.value_bin(p[k], y[k], a, sk) : f.value_s(p[k], y[k], a, sk);
+      T v;
+      if constexpr (kBin) {
+        v = f.value_bin(p[k], y[k], a, st.get(i));
+      } else {
+        v = f.value_s(p[k], y[k], a, st.get(i));
+      }
       if constexpr (kReduce) {
         tmp[i] = kW ? static_cast<double>(v) * static_cast<double>(wk) : static_cast<double>(v);
       } else {

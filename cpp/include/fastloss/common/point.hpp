@@ -47,7 +47,12 @@ struct PointLoss {
   // units busy (BCE with logits, avx2: 1.9 -> 1.2 ns per element, the same
   // bits). The driver calls the _s forms only; for other functors they
   // forward to value / grad / value_grad / grad_hess and s is unused.
+  // A stage is one value (stage_t<T> = T) unless the functor names a pair,
+  // as msle does (vm::QuotK: a quotient and a power of two); the driver keeps
+  // each member in an array of its own.
   static constexpr bool staged = false;
+  template <class T>
+  using stage_t = T;
   template <class T>
   FL_INLINE T stage(T, T, T) const {
     return T(0);

@@ -397,6 +397,88 @@ FL_INLINE T log1p_gt_m1(T x) {
   return select(x == T(0), x, select(x == std::numeric_limits<T>::infinity(), x, r));
 }
 
+// ------------------------------------------------ log1p(p) - log1p(t)
+// d = log1p(p) - log1p(t) = log(u / v), u = 1 + p, v = 1 + t, for p, t > -1
+// (or NaN, +inf; callers refuse <= -1), as 2 atanh(s) + K ln2 with
+// s = (u - v) / (u + v): one division and one short polynomial instead of
+// two logs, and no cancellation where p and t are close -- the difference
+// of two log1p loses every digit there (1e9 ulp on the tests' pairs).
+//   near (|s| <= 1/3, i.e. u / v in [1/2, 2]): s = (p - t) / (u + v), K = 0;
+//     p - t keeps the digits that rounding 1 + p and 1 + t drops;
+//   far: u' = 2^-K u, K the difference of u's and v's exponent fields
+//     (integer operations on the bits), so u' is in v's binade: s = (u' -
+//     v) / (u' + v) (u' - v exact, u' / v in (1/2, 2)); there |d| >= ln 2
+//     and |K ln2| <= 2 |d|, so the rounding of u and v costs little.
+// The quotient is q = 2s, over u/2 + v/2 (no overflow for any finite u, v:
+// near stays near up to the largest floats). 2 atanh(s) = q + q w h(w),
+// w = q^2 <= 4/9, h(w) = g(w/4)/4 with 2 atanh(s) = 2s + 2s z g(z), z = s^2:
+// g of degree 3 in float (fit for the relative error of d by Lawson's
+// iteration, coefficients rounded to float one at a time, the rest refit:
+// 0.08 ulp), 9 in double (mpmath chebyfit on [0, 0.1115]: 0.05 ulp); the
+// division by powers of 4 is exact. K ln2 in two parts as in log.
+// Largest errors seen (tests/test_vmath.py): see LOG1P_DIFF_BOUND there;
+// they come from q's roundings in the near regime (p - t, u/2 + v/2, the
+// quotient). A zero d is +0 (K ln2 is added to it).
+// Two stages (PointLoss::staged): the quotient and K, then the polynomial.
+template <class T>
+struct QuotK {
+  T q, k;
+};
+template <class T>
+FL_INLINE QuotK<T> log1p_diff_stage(T p, T t) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int kM = sizeof(T) == 4 ? 23 : 52;  // mantissa bits
+  const T u = T(1) + p, v = T(1) + t;
+  const T hu = T(0.5) * u, hv = T(0.5) * v;
+  const T nn = p - t, hd = hu + hv;
+  // u, v > 0: the exponent fields are the bits above the mantissa
+  const U bu = bit_cast<U>(u);
+  const I e = static_cast<I>(bu >> kM) - static_cast<I>(bit_cast<U>(v) >> kM);
+  const T uf = bit_cast<T>(U(bu - (static_cast<U>(e) << kM)));
+  T k;
+  if constexpr (sizeof(T) == 4) {
+    k = static_cast<float>(e);
+  } else {  // int64 -> double with the magic number (|e| < 2^11)
+    k = ubits_to_d(d_to_ubits(detail::kMagicD) + static_cast<uint64_t>(e)) - detail::kMagicD;
+  }
+  const bool far = vabs(nn) > hd * T(2.0 / 3.0);  // NaN fails: near, p - t carries it
+  const T num = select(far, uf - v, nn);
+  const T den = select(far, T(0.5) * uf + hv, hd);
+  return {num / den, select(far, k, T(0))};
+}
+namespace detail {
+FL_INLINE float atanh2_poly(float w) {  // h(w), see above
+  const float w2 = w * w;
+  return (3.33332062e-1f / 4 + w * (2.00109005e-1f / 16)) +
+         w2 * (1.39983401e-1f / 64 + w * (1.40199959e-1f / 256));
+}
+FL_INLINE double atanh2_poly(double w) {
+  const double w2 = w * w, w4 = w2 * w2, w8 = w4 * w4;
+  const double p01 = 0.3333333333333333 / 4 + w * (0.2000000000000754 / 16);
+  const double p23 = 0.14285714283488848 / 64 + w * (0.11111111365331718 / 256);
+  const double p45 = 0.0909089438578677 / 1024 + w * (0.07692794344758955 / 4096);
+  const double p67 = 0.06656919636656726 / 16384 + w * (0.06001984415824347 / 65536);
+  const double p89 = 0.043929840686624415 / 262144 + w * (0.08097659616214647 / 1048576);
+  return ((p01 + w2 * p23) + w4 * (p45 + w2 * p67)) + w8 * p89;
+}
+}  // namespace detail
+template <class T>
+FL_INLINE T log1p_diff_finish(T p, T t, QuotK<T> s) {
+  const T w = s.q * s.q;
+  const T base = s.q + (s.q * w) * detail::atanh2_poly(w);
+  const T lo = sizeof(T) == 4 ? T(-2.12194440e-4) : T(1.90821492927058770002e-10);
+  const T hi = sizeof(T) == 4 ? T(0.693359375) : T(6.93147180369123816490e-01);
+  const T d = (base + s.k * lo) + s.k * hi;
+  // +inf: p - t is +inf, -inf or NaN (both), as log1p(p) - log1p(t); a NaN
+  // p or t made d NaN already
+  return select(vmax(p, t) == std::numeric_limits<T>::infinity(), p - t, d);
+}
+template <class T>
+FL_INLINE T log1p_diff(T p, T t) {
+  return log1p_diff_finish(p, t, log1p_diff_stage(p, t));
+}
+
 // lg ? log(p) : log1p(-p) for p in [0, 1] (or NaN), with the bits of each,
 // for the cost of one: binary cross-entropy with a 0/1 target needs only
 // the log of the probability the target names. It is log1p(-p) computed on
