@@ -19,11 +19,9 @@ void register_vmath(py::module_& m) {
         else if (name == "log1p") fn = VmathFn::log1p;
         else if (name == "softplus") fn = VmathFn::softplus;
         else if (name == "sigmoid") fn = VmathFn::sigmoid;
-        else if (name == "log1p_gt_m1") fn = VmathFn::log1p_gt_m1;
         else if (name == "log1p_diff") fn = VmathFn::log1p_diff;
         else throw py::value_error("_vmath: unknown function '" + name +
-                                   "' (exp, log, log1p, softplus, sigmoid, log1p_gt_m1, "
-                                   "log1p_diff)");
+                                   "' (exp, log, log1p, softplus, sigmoid, log1p_diff)");
         const fastloss::DType dt = fastloss::bind::dtype_of(x, "x");
         const auto n = static_cast<int64_t>(x.size());
         fastloss::bind::check_layout(x, "x", n);
@@ -41,7 +39,7 @@ void register_vmath(py::module_& m) {
         return out;
       },
       py::arg("name"), py::arg("x"), py::arg("y") = py::none(),
-      "Element-wise exp/log/log1p/softplus/sigmoid (and log1p_gt_m1: log1p for x > -1; "
-      "log1p_diff: log1p(x) - log1p(y) for x, y > -1) of fastloss's own vector math "
+      "Element-wise exp/log/log1p/softplus/sigmoid (and log1p_diff: log1p(x) - log1p(y) "
+      "for x, y > -1) of fastloss's own vector math "
       "(float32 or float64, C-contiguous) at the current ISA level; a new array.");
 }

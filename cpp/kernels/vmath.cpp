@@ -24,10 +24,6 @@ struct Log1p {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::log1p(x); }
 };
-struct Log1pGtM1 {
-  template <class T>
-  FL_INLINE T operator()(T x) const { return vm::log1p_gt_m1(x); }
-};
 struct Softplus {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::softplus(x); }
@@ -77,7 +73,6 @@ void vmath_kernel(VmathFn fn, DType dtype, const void* x, const void* y, void* o
     case VmathFn::log1p: return apply_any(Log1p{}, dtype, x, out, n);
     case VmathFn::softplus: return apply_any(Softplus{}, dtype, x, out, n);
     case VmathFn::sigmoid: return apply_any(Sigmoid{}, dtype, x, out, n);
-    case VmathFn::log1p_gt_m1: return apply_any(Log1pGtM1{}, dtype, x, out, n);
     case VmathFn::log1p_diff:
       if (dtype == DType::f32) return apply2<float>(Log1pDiff{}, x, y, out, n);
       return apply2<double>(Log1pDiff{}, x, y, out, n);

@@ -387,16 +387,6 @@ FL_INLINE T log1p(T x) {
   return detail::log1p_special(x, u, detail::log1p_core(x, u));
 }
 
-// log1p(x) for x > -1 or NaN, with log1p's bits there, for callers that
-// refuse x <= -1 themselves (msle checks its domain in the same pass): of
-// log1p's special values only +inf and the sign of a zero remain, two selects
-// fewer.
-template <class T>
-FL_INLINE T log1p_gt_m1(T x) {
-  const T r = detail::log1p_core(x, T(1) + x);
-  return select(x == T(0), x, select(x == std::numeric_limits<T>::infinity(), x, r));
-}
-
 // ------------------------------------------------ log1p(p) - log1p(t)
 // d = log1p(p) - log1p(t) = log(u / v), u = 1 + p, v = 1 + t, for p, t > -1
 // (or NaN, +inf; callers refuse <= -1), as 2 atanh(s) + K ln2 with
