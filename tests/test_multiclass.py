@@ -635,6 +635,73 @@ def test_categorical_hinge_extreme_and_nan():
     assert np.isnan(v[2]) and np.all(np.isnan(g[2]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 3, 10, 32])
+def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, rng):
+    # Rows of C <= 32 classes run the block path (flat products, then short
+    # row sums and maxima, a flat gradient). Padding one-hot rows to 40
+    # classes with score 0 and target 0 sends them through the row path with
+    # the same loss and gradient: the padded terms are zeros, and (1 - t) z is
+    # already 0 at the label, so neither the sum, the max nor its first
+    # arg-max changes. (The reduced values are sums over blocks of rows
+    # whose size depends on C, so they are compared per row.)
+    rows = 3000
+    x = rng.normal(size=(rows, c)).round(1).astype(dtype)  # rounding: tied maxima
+    x[5, 0] = np.nan
+    x[6] = 0.0
+    x[7, :] = -0.0
+    x[8] = -1.0  # neg = 0 at the label only
+    t = np.eye(c, dtype=dtype)[rng.integers(0, c, size=rows)]
+    wide_x = np.zeros((rows, 40), dtype=dtype)
+    wide_t = np.zeros((rows, 40), dtype=dtype)
+    wide_x[:, :c], wide_t[:, :c] = x, t
+    w = rng.uniform(0.5, 2.0, size=rows)
+    on = fl.categorical_hinge(x, t, reduction="none") > 0
+    assert on.any() and (~on).any()  # both branches of the gradient
+    for kw in ({}, {"sample_weight": w}, {"reduction": "none"}, {"reduction": "sum"}):
+        for threads in (1, 2):
+            fl.set_num_threads(threads)
+            v, g = fl.categorical_hinge.value_and_grad(x, t, **kw)
+            vw, gw = fl.categorical_hinge.value_and_grad(wide_x, wide_t, **kw)
+            np.testing.assert_array_equal(g, gw[:, :c])
+            if kw.get("reduction") == "none":
+                np.testing.assert_array_equal(v, vw)
+            else:
+                np.testing.assert_allclose(v, vw, rtol=1e-6 if dtype == np.float32 else 1e-14)
+            np.testing.assert_array_equal(fl.categorical_hinge(x, t, **kw), v)
+    assert np.isnan(fl.categorical_hinge(x, t, reduction="none")[5])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 1.5])
+@pytest.mark.parametrize("c", [2, 10, 32])
+def test_focal_block_path_gives_the_bits_of_the_row_path(c, gamma, dtype, rng):
+    # Rows of C <= 32 run the block path; -inf columns (exp gives 0, added to
+    # the sums' lanes as zeros) send the same rows through the row path. The
+    # mean's sum runs over blocks of rows whose size depends on C: per-row
+    # values are compared bit for bit, the mean to rounding.
+    rows = 2000
+    x = (rng.normal(size=(rows, c)) * 3).astype(dtype)
+    x[3, 0] = 40.0  # p_y ~ 1 or ~ 0
+    y = rng.integers(0, c, size=rows)
+    wide = np.full((rows, 40), -np.inf, dtype=dtype)
+    wide[:, :c] = x
+    cw = rng.uniform(0.5, 2.0, size=c)
+    wide_cw = np.concatenate([cw, np.ones(40 - c)])
+    for kw, wkw in (({}, {}), ({"class_weight": cw}, {"class_weight": wide_cw}),
+                    ({"reduction": "none"}, {"reduction": "none"}),
+                    ({"reduction": "none", "class_weight": cw},
+                     {"reduction": "none", "class_weight": wide_cw})):
+        v, g = fl.softmax_focal.value_and_grad(x, y, gamma=gamma, **kw)
+        vw, gw = fl.softmax_focal.value_and_grad(wide, y, gamma=gamma, **wkw)
+        np.testing.assert_array_equal(g, gw[:, :c])
+        if kw.get("reduction") == "none":
+            np.testing.assert_array_equal(v, vw)
+        else:
+            np.testing.assert_allclose(v, vw, rtol=1e-6 if dtype == np.float32 else 1e-14)
+        np.testing.assert_array_equal(fl.softmax_focal(x, y, gamma=gamma, **kw), v)
+
+
 def test_categorical_hinge_bad_arguments():
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(2,\)"):
         fl.categorical_hinge(np.zeros((2, 3)), [0, 1])

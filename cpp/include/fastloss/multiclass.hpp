@@ -76,13 +76,26 @@ FL_INLINE T max_except(const T* FL_RESTRICT z, int64_t C, int64_t y, bool& nan) 
   nan = bad != 0;
   return m;
 }
-// The first k != y with z[k] == v (v one of those values).
-template <class T>
-FL_INLINE int64_t first_equal_except(const T* z, int64_t C, int64_t y, T v) {
-  for (int64_t k = 0; k < C; ++k) {
-    if (k != y && z[k] == v) return k;
+// The first k in [0, C) with hit(k), or C if none, branch-free: a scan that
+// stops at the first hit mispredicts its exit once a row when the position
+// is random (an arg-max), which cost more than the row's whole loss. Short
+// rows: one bit per k, then the lowest set bit (GCC's vectorized form of
+// the select loop below reduces with several shuffles per row).
+template <class P>
+FL_INLINE int64_t first_where(int64_t C, const P& hit) {
+  if (C <= 64) {
+    uint64_t bits = 0;
+    for (int64_t k = 0; k < C; ++k) bits |= static_cast<uint64_t>(hit(k) ? 1 : 0) << k;
+    return bits != 0 ? __builtin_ctzll(bits) : C;
   }
-  return y;  // not reached for v = max_except(z, C, y) with C > 1
+  int64_t first = C;
+  for (int64_t k = C - 1; k >= 0; --k) first = hit(k) ? k : first;
+  return first;
+}
+// The first k != y with z[k] == v (v one of those values; C if none).
+template <class T>
+FL_INLINE int64_t first_equal_except(const T* FL_RESTRICT z, int64_t C, int64_t y, T v) {
+  return first_where(C, [&](int64_t k) { return k != y && z[k] == v; });
 }
 
 // Softmax statistics of one row: max m, sum of exp(z - m), log-sum-exp.
@@ -442,11 +455,17 @@ struct MulticlassHinge : LabelRows {
       } else if (any_nan && row_has_nan(z + i * C, C)) {
         v[i] = mc::nan_row<kGrad>(gi, C);
       } else if constexpr (kGrad) {
-        if (v[i] > 0.0) {
-          const int64_t y = labels[r0 + i];
-          gi[mc::first_equal_except(z + i * C, C, y, best[i])] = static_cast<T>(gs[i]);
-          gi[y] = static_cast<T>(-gs[i]);
-        }
+        // Branch-free (whether a row is active is as random as its
+        // arg-max): an inactive row stores zeros over the label's entry.
+        // The masked copy's label entry is -inf, never the best of an
+        // active row (best = -inf makes d -inf or NaN).
+        const bool on = v[i] > 0.0;
+        const int64_t y = labels[r0 + i];
+        const T bi = best[i];
+        const int64_t f = mc::first_where(C, [&](int64_t k) { return masked[i * C + k] == bi; });
+        const int64_t j = on ? f : y;  // f < C on an active row
+        gi[j] = on ? static_cast<T>(gs[i]) : T(0);
+        gi[y] = on ? static_cast<T>(-gs[i]) : T(0);
       }
     }
   }
@@ -497,8 +516,17 @@ struct SoftmaxFocal : LabelRows {
     if constexpr (kG == kOther) pw = vm::exp(gamma * vm::log(u));
     v = -cwy * pw * L;
     if constexpr (kGrad) {
-      // gamma p u^(gamma-1) L -> 0 as u -> 0 (L ~ -u there).
-      const double B = (kG != kZero && u > 0.0) ? gamma * py * (pw / u) * L : 0.0;
+      // B = gamma p u^(gamma-1) L, -> 0 as u -> 0 (L ~ -u there); u^(gamma-1)
+      // is u or 1 for the integer gammas, else pw / u where u > 0 (a select
+      // of the divisor, not a branch: the loop over rows stays a vector loop).
+      double B = 0.0;
+      if constexpr (kG == kTwo) B = 2.0 * py * u * L;
+      if constexpr (kG == kOne) B = py * L;
+      if constexpr (kG == kOther) {
+        const bool pos = u > 0.0;
+        const double q = pw / (pos ? u : 1.0);
+        B = pos ? gamma * py * q * L : 0.0;
+      }
       coef = gs * cwy * (pw - B);
       ce = coef / se;
     }
@@ -553,12 +581,17 @@ struct SoftmaxFocal : LabelRows {
       const int64_t y = labels[r0 + i];
       bad[i] = out_of_range(y);
       const int64_t yy = bad[i] ? 0 : y;  // a bad row's terms are discarded
-      so[i] = sum_others(e + i * C, yy);
       ey[i] = static_cast<double>(e[i * C + yy]);
+      e[i * C + yy] = T(0);
       md[i] = static_cast<double>(m[i]);
       zy[i] = static_cast<double>(z[i * C + yy]);
       cwy[i] = cwk(yy);
     }
+    // sum_others' terms and tree, as a plain short row sum now that e_y is
+    // 0 (e is scratch, or the gradient, whose every entry is written
+    // below). In a loop of its own: a row's vector loads right after the
+    // store into it would wait for the store to complete.
+    for (int64_t i = 0; i < n; ++i) so[i] = short_row_sum(e + i * C, C);
     with_gamma([&](auto kg) {
       FL_SIMD
       for (int64_t i = 0; i < n; ++i) {
@@ -699,7 +732,8 @@ struct Brier : LabelRows {
 
 // Keras CategoricalHinge: pos = sum_k t_k z_k, neg = max_k (1 - t_k) z_k,
 // l = max(0, neg - pos + 1). Gradient where l > 0: -t_k, plus (1 - t_k*)
-// at the first arg-max k* of (1 - t) z; 0 where l = 0.
+// at the first arg-max k* of (1 - t) z; 0 where l = 0. The terms are
+// products in float64; a NaN in z or t makes pos, hence l, NaN.
 template <class T>
 struct CategoricalHinge {
   static constexpr int cost = 2;
@@ -708,34 +742,98 @@ struct CategoricalHinge {
   bool custom_norm() const { return false; }
   double norm(int64_t, bool&) const { return 1.0; }
 
+  FL_INLINE static double pos_term(T tk, T zk) {
+    return static_cast<double>(tk) * static_cast<double>(zk);
+  }
+  FL_INLINE static double neg_term(T tk, T zk) {
+    return (1.0 - static_cast<double>(tk)) * static_cast<double>(zk);
+  }
+  // g[arg] on an active row: d neg / d z_arg = 1 - t_arg, d pos / d z_arg =
+  // t_arg. Branch-free on `on` (whether a row is active is data-dependent);
+  // arg = C (no term equals neg) happens only on inactive rows, as an active
+  // row's neg is one of its terms.
+  FL_INLINE static void grad_arg(const T* FL_RESTRICT t, T* FL_RESTRICT g, int64_t C, bool on,
+                                 int64_t arg, double gs) {
+    const int64_t a = arg < C ? arg : 0;
+    const T ga = static_cast<T>(gs * (1.0 - 2.0 * static_cast<double>(t[a])));
+    const T cur = g[a];
+    g[a] = on ? ga : cur;
+  }
+
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool&) const {
     const T* FL_RESTRICT t = target + r * C;
-    const double pos = row_sum(C, [&](int64_t k) {
-      return static_cast<double>(t[k]) * static_cast<double>(z[k]);
-    });
-    // neg = max_k (1 - t_k) z_k, branch-free. A NaN in z or t makes pos,
-    // hence d, NaN.
-    const double neg = mc::lanes_max<double>(C, [&](int64_t k) {
-      return (1.0 - static_cast<double>(t[k])) * static_cast<double>(z[k]);
-    });
+    const double pos = row_sum(C, [&](int64_t k) { return pos_term(t[k], z[k]); });
+    const double neg = mc::lanes_max<double>(C, [&](int64_t k) { return neg_term(t[k], z[k]); });
     const double d = neg - pos + 1.0;
     if (d != d) return mc::nan_row<kGrad>(g, C);
     const bool on = d > 0.0;
     if constexpr (kGrad) {
-      for (int64_t k = 0; k < C; ++k) {
-        g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
-      }
-      if (on) {
-        // d neg / d z_arg = 1 - t_arg, d pos / d z_arg = t_arg; arg is the
-        // first k attaining the max
-        int64_t arg = 0;
-        while ((1.0 - static_cast<double>(t[arg])) * static_cast<double>(z[arg]) != neg) ++arg;
-        g[arg] = static_cast<T>(gs * (1.0 - 2.0 * static_cast<double>(t[arg])));
-      }
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
+      grad_arg(t, g, C, on,
+               mc::first_where(C, [&](int64_t k) { return neg_term(t[k], z[k]) == neg; }), gs);
     }
     return on ? d : 0.0;
+  }
+
+  // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: both
+  // products of the block in one flat vector loop, then per row its sum
+  // (short_row_sum, the tree of row_sum) and its max (exact in any order; a
+  // max of +0 and -0 may differ in sign, which changes neither d nor the
+  // arg-max); the gradient -gs t_k (0 on inactive rows) in one flat loop
+  // from per-element copies of the row's -gs and activity (the product
+  // arrays, no longer needed), then each row's arg-max entry. Row by row,
+  // rows of 10 classes cost 17 ns each in scalar max chains.
+  static constexpr int64_t block_max_C = 32;
+  static constexpr int64_t kSub = 64;  // rows per sub-block: 2 x 16 KiB of stack
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    alignas(64) double pt[kSub * block_max_C], nt[kSub * block_max_C];
+    alignas(64) double d[kSub];
+    int64_t arg[kSub];
+    for (int64_t i0 = 0; i0 < n; i0 += kSub) {
+      const int64_t m = n - i0 < kSub ? n - i0 : kSub;
+      const int64_t mC = m * C;
+      const T* FL_RESTRICT zb = z + i0 * C;
+      const T* FL_RESTRICT tb = target + (r0 + i0) * C;
+      FL_SIMD
+      for (int64_t k = 0; k < mC; ++k) {
+        pt[k] = pos_term(tb[k], zb[k]);
+        nt[k] = neg_term(tb[k], zb[k]);
+      }
+      bool any_nan = false;
+      for (int64_t i = 0; i < m; ++i) {
+        const double* FL_RESTRICT ni = nt + i * C;
+        const double neg = short_row_max(ni, C);
+        d[i] = neg - short_row_sum(pt + i * C, C) + 1.0;
+        any_nan |= d[i] != d[i];
+        v[i0 + i] = d[i] > 0.0 ? d[i] : 0.0;  // NaN rows: set below
+        bad[i0 + i] = false;
+        if constexpr (kGrad) arg[i] = mc::first_where(C, [&](int64_t k) { return ni[k] == neg; });
+      }
+      if constexpr (kGrad) {
+        T* FL_RESTRICT gb = g + i0 * C;
+        for (int64_t i = 0; i < m; ++i) {
+          const bool on = d[i] > 0.0;
+          fill_row(pt + i * C, C, -gs[i0 + i]);
+          fill_row(nt + i * C, C, on ? 1.0 : 0.0);
+        }
+        FL_SIMD
+        for (int64_t k = 0; k < mC; ++k)
+          gb[k] = nt[k] != 0.0 ? static_cast<T>(pt[k] * static_cast<double>(tb[k])) : T(0);
+        for (int64_t i = 0; i < m; ++i)
+          grad_arg(tb + i * C, gb + i * C, C, d[i] > 0.0, arg[i], gs[i0 + i]);
+      }
+      if (any_nan) {
+        for (int64_t i = 0; i < m; ++i) {
+          if (d[i] != d[i]) v[i0 + i] = mc::nan_row<kGrad>(kGrad ? g + (i0 + i) * C : nullptr, C);
+        }
+      }
+    }
   }
 };
 
