@@ -635,6 +635,36 @@ def test_categorical_hinge_extreme_and_nan():
     assert np.isnan(v[2]) and np.all(np.isnan(g[2]))
 
 
+def _tied_scores(rng, rows, c, dtype):
+    """Scores for the block-path tests: rounded (tied maxima), a NaN in row
+    5, rows of +0 and -0 (6, 7) and of -1 (8)."""
+    x = rng.normal(size=(rows, c)).round(1).astype(dtype)
+    x[5, 0] = np.nan
+    x[6] = 0.0
+    x[7, :] = -0.0
+    x[8] = -1.0
+    return x
+
+
+def _check_block_vs_row(loss, args, wide_args, kw_pairs, c, dtype):
+    """value_and_grad of the narrow rows (block path) against the rows padded
+    to 40 classes (row path), for each (kw, wide kw) on 1 and 2 threads:
+    gradients and per-row values bit for bit; a reduced value sums blocks of
+    rows whose size depends on C, so it agrees to rounding. The value alone
+    gives value_and_grad's bits."""
+    for kw, wkw in kw_pairs:
+        for threads in (1, 2):
+            fl.set_num_threads(threads)
+            v, g = loss.value_and_grad(*args, **kw)
+            vw, gw = loss.value_and_grad(*wide_args, **wkw)
+            np.testing.assert_array_equal(g, gw[:, :c])
+            if kw.get("reduction") == "none":
+                np.testing.assert_array_equal(v, vw)
+            else:
+                np.testing.assert_allclose(v, vw, rtol=1e-6 if dtype == np.float32 else 1e-14)
+            np.testing.assert_array_equal(loss(*args, **kw), v)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [2, 3, 10, 32])
 def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, rng):
@@ -646,11 +676,7 @@ def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, r
     # arg-max changes. (The reduced values are sums over blocks of rows
     # whose size depends on C, so they are compared per row.)
     rows = 3000
-    x = rng.normal(size=(rows, c)).round(1).astype(dtype)  # rounding: tied maxima
-    x[5, 0] = np.nan
-    x[6] = 0.0
-    x[7, :] = -0.0
-    x[8] = -1.0  # neg = 0 at the label only
+    x = _tied_scores(rng, rows, c, dtype)  # row 8: neg = 0 at the label only
     t = np.eye(c, dtype=dtype)[rng.integers(0, c, size=rows)]
     wide_x = np.zeros((rows, 40), dtype=dtype)
     wide_t = np.zeros((rows, 40), dtype=dtype)
@@ -658,17 +684,9 @@ def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, r
     w = rng.uniform(0.5, 2.0, size=rows)
     on = fl.categorical_hinge(x, t, reduction="none") > 0
     assert on.any() and (~on).any()  # both branches of the gradient
-    for kw in ({}, {"sample_weight": w}, {"reduction": "none"}, {"reduction": "sum"}):
-        for threads in (1, 2):
-            fl.set_num_threads(threads)
-            v, g = fl.categorical_hinge.value_and_grad(x, t, **kw)
-            vw, gw = fl.categorical_hinge.value_and_grad(wide_x, wide_t, **kw)
-            np.testing.assert_array_equal(g, gw[:, :c])
-            if kw.get("reduction") == "none":
-                np.testing.assert_array_equal(v, vw)
-            else:
-                np.testing.assert_allclose(v, vw, rtol=1e-6 if dtype == np.float32 else 1e-14)
-            np.testing.assert_array_equal(fl.categorical_hinge(x, t, **kw), v)
+    kws = ({}, {"sample_weight": w}, {"reduction": "none"}, {"reduction": "sum"})
+    _check_block_vs_row(fl.categorical_hinge, (x, t), (wide_x, wide_t),
+                        [(kw, kw) for kw in kws], c, dtype)
     assert np.isnan(fl.categorical_hinge(x, t, reduction="none")[5])
 
 
@@ -688,18 +706,12 @@ def test_focal_block_path_gives_the_bits_of_the_row_path(c, gamma, dtype, rng):
     wide[:, :c] = x
     cw = rng.uniform(0.5, 2.0, size=c)
     wide_cw = np.concatenate([cw, np.ones(40 - c)])
-    for kw, wkw in (({}, {}), ({"class_weight": cw}, {"class_weight": wide_cw}),
-                    ({"reduction": "none"}, {"reduction": "none"}),
-                    ({"reduction": "none", "class_weight": cw},
-                     {"reduction": "none", "class_weight": wide_cw})):
-        v, g = fl.softmax_focal.value_and_grad(x, y, gamma=gamma, **kw)
-        vw, gw = fl.softmax_focal.value_and_grad(wide, y, gamma=gamma, **wkw)
-        np.testing.assert_array_equal(g, gw[:, :c])
-        if kw.get("reduction") == "none":
-            np.testing.assert_array_equal(v, vw)
-        else:
-            np.testing.assert_allclose(v, vw, rtol=1e-6 if dtype == np.float32 else 1e-14)
-        np.testing.assert_array_equal(fl.softmax_focal(x, y, gamma=gamma, **kw), v)
+    pairs = []
+    for reduction in ("mean", "none"):
+        base = {"gamma": gamma, "reduction": reduction}
+        pairs += [(base, base),
+                  ({**base, "class_weight": cw}, {**base, "class_weight": wide_cw})]
+    _check_block_vs_row(fl.softmax_focal, (x, y), (wide, y), pairs, c, dtype)
 
 
 def test_categorical_hinge_bad_arguments():
@@ -750,22 +762,14 @@ def test_crammer_singer_block_path_gives_the_bits_of_the_row_path(c, dtype, rng)
     # to 40 classes sends the same rows through the row path with the same
     # loss and gradient.
     rows = 3000
-    x = rng.normal(size=(rows, c)).round(1).astype(dtype)  # rounding: tied maxima
-    x[5, 0] = np.nan
-    x[6] = 0.0
-    x[7, :] = -0.0
+    x = _tied_scores(rng, rows, c, dtype)
     y = rng.integers(0, c, size=rows)
     wide = np.full((rows, 40), -np.inf, dtype=dtype)
     wide[:, :c] = x
     w = rng.uniform(0.5, 2.0, size=rows)
-    for kw in ({}, {"margin": 0.0}, {"sample_weight": w}, {"reduction": "none"}):
-        for t in (1, 2):
-            fl.set_num_threads(t)
-            v, g = fl.multiclass_hinge.value_and_grad(x, y, **kw)
-            vw, gw = fl.multiclass_hinge.value_and_grad(wide, y, **kw)
-            np.testing.assert_array_equal(v, vw)
-            np.testing.assert_array_equal(g, gw[:, :c])
-            np.testing.assert_array_equal(fl.multiclass_hinge(x, y, **kw), v)
+    kws = ({}, {"margin": 0.0}, {"sample_weight": w}, {"reduction": "none"})
+    _check_block_vs_row(fl.multiclass_hinge, (x, y), (wide, y), [(kw, kw) for kw in kws], c,
+                        dtype)
     assert np.isnan(fl.multiclass_hinge(x, y, reduction="none")[5])
 
 
