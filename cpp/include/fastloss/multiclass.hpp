@@ -771,7 +771,8 @@ struct CategoricalHinge {
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       FL_SIMD
-      for (int64_t k = 0; k < C; ++k) g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
+      for (int64_t k = 0; k < C; ++k)
+        g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
       grad_arg(t, g, C, on,
                mc::first_where(C, [&](int64_t k) { return neg_term(t[k], z[k]) == neg; }), gs);
     }
