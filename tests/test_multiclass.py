@@ -689,6 +689,13 @@ def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, r
     _check_block_vs_row(fl.categorical_hinge, (x, t), (wide_x, wide_t),
                         [(kw, kw) for kw in kws], c, dtype)
     assert np.isnan(fl.categorical_hinge(x, t, reduction="none")[5])
+    # Row 5's NaN makes every reduced value above NaN: the reduced values
+    # again without it, where they are finite.
+    keep = np.arange(rows) != 5
+    kws = ({}, {"sample_weight": w[keep]}, {"reduction": "sum"})
+    assert all(np.isfinite(fl.categorical_hinge(x[keep], t[keep], **kw)) for kw in kws)
+    _check_block_vs_row(fl.categorical_hinge, (x[keep], t[keep]), (wide_x[keep], wide_t[keep]),
+                        [(kw, kw) for kw in kws], c, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
