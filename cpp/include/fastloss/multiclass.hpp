@@ -133,10 +133,19 @@ struct Softmax {
 template <class T>
 FL_INLINE void exp_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
                         T* FL_RESTRICT m) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T mi = short_row_max(z + i * C, C);
-    m[i] = mi;
-    fill_row(e + i * C, C, mi);
+  if (C >= kRowW<T>) {
+    for (int64_t i = 0; i < n; ++i) {
+      VRow<T> mv;
+      row_max_splat(z + i * C, C, mv);
+      m[i] = mv[0];
+      fill_row_vec(e + i * C, C, mv);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const T mi = short_row_max(z + i * C, C);
+      m[i] = mi;
+      fill_row(e + i * C, C, mi);
+    }
   }
   const int64_t nc = n * C;
   FL_SIMD
@@ -152,17 +161,46 @@ FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_
   for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log(se[i]);
 }
 
-// g[k] = e[k] * a - b * c_k in place (c_k = 1 without class weights), the
-// branch on cw hoisted so both loops vectorize.
+// g[k] = e[k] * a - b * c_k in place (c_k = 1 without class weights), in
+// float64. Rows of at least four values go four at a time, the last four
+// overlapping the four before: they are read (and their results computed)
+// before any store, so each entry is written from its input; a short row
+// then costs no scalar remainder. The branch on cw is hoisted.
 template <class T>
 FL_INLINE void scale_shift(T* FL_RESTRICT g, int64_t C, double a, double b,
                            const double* FL_RESTRICT cw) {
-  if (cw != nullptr) {
-    FL_SIMD
-    for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * a - b * cw[k]);
-  } else {
-    FL_SIMD
-    for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * a - b);
+  // (vectors by reference: a 32-byte vector by value changes the ABI below AVX)
+  auto quad = [&](int64_t j, V4d& v) {
+    load4(g + j, v);
+    if (cw != nullptr) {
+      V4d c;
+      std::memcpy(&c, cw + j, sizeof c);
+      v = v * a - b * c;
+    } else {
+      v = v * a - b;
+    }
+  };
+  auto put = [&](int64_t j, const V4d& v) {
+    if constexpr (sizeof(T) == 4) {
+      const V4f f = __builtin_convertvector(v, V4f);
+      std::memcpy(g + j, &f, sizeof f);
+    } else {
+      std::memcpy(g + j, &v, sizeof v);
+    }
+  };
+  if (C >= 4) {
+    V4d last, v;
+    quad(C - 4, last);
+    for (int64_t j = 0; j + 4 < C; j += 4) {
+      quad(j, v);
+      put(j, v);
+    }
+    put(C - 4, last);
+    return;
+  }
+  for (int64_t k = 0; k < C; ++k) {
+    const double c = cw != nullptr ? cw[k] : 1.0;
+    g[k] = static_cast<T>(static_cast<double>(g[k]) * a - (cw != nullptr ? b * c : b));
   }
 }
 

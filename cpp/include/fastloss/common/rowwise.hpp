@@ -69,24 +69,80 @@ FL_INLINE double short_row_sum(const T* FL_RESTRICT x, int64_t C) {
   return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + b[3]));
 }
 
-// row_max for short rows, four independent lanes in one vector register (max
-// is exact: any order gives the same value; NaN is skipped as in row_max).
+// The 32-byte vector of T (8 floats, 4 doubles).
 template <class T>
-FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
-  using V = std::conditional_t<sizeof(T) == 4, V4f, V4d>;
+using VRow = std::conditional_t<sizeof(T) == 4, V8f, V4d>;
+template <class T>
+constexpr int64_t kRowW = static_cast<int64_t>(sizeof(VRow<T>) / sizeof(T));
+
+// For C >= kRowW<T>: every lane of m = max of x[0..C) (max is exact: any
+// order gives the same value, up to the sign of a zero maximum; NaN is
+// skipped as in row_max). Whole vectors, the last one overlapping the one
+// before (a max may see an entry twice): no scalar remainder, and for rows of
+// up to two vectors no loop; then a butterfly of lane swaps, so the maximum
+// is in every lane, ready to be stored as a row of it (fill_row_vec).
+template <class T>
+FL_INLINE void row_max_splat(const T* FL_RESTRICT x, int64_t C, VRow<T>& m) {
+  using W = VRow<T>;
+  constexpr int64_t kW = kRowW<T>;
   const T ninf = -std::numeric_limits<T>::infinity();
-  V m = {ninf, ninf, ninf, ninf};
-  int64_t j = 0;
-  for (; j + 4 <= C; j += 4) {
-    V xv;
+  W xv;
+  for (int64_t l = 0; l < kW; ++l) m[l] = ninf;
+  std::memcpy(&xv, x + C - kW, sizeof xv);
+  m = xv > m ? xv : m;
+  for (int64_t j = 0; j + kW < C; j += kW) {
     std::memcpy(&xv, x + j, sizeof xv);
     m = xv > m ? xv : m;
   }
-  T m0 = m[0];
+  W h;
+  if constexpr (kW == 8) {
+    h = __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3);
+    m = h > m ? h : m;
+    h = __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5);
+    m = h > m ? h : m;
+    h = __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6);
+  } else {
+    h = __builtin_shufflevector(m, m, 2, 3, 0, 1);
+    m = h > m ? h : m;
+    h = __builtin_shufflevector(m, m, 1, 0, 3, 2);
+  }
+  m = h > m ? h : m;
+}
+
+// x[0..C) = the value in every lane of v (C >= kRowW<T>), in whole vectors,
+// the last one overlapping.
+template <class T>
+FL_INLINE void fill_row_vec(T* FL_RESTRICT x, int64_t C, const VRow<T>& v) {
+  constexpr int64_t kW = kRowW<T>;
+  for (int64_t j = 0; j + kW < C; j += kW) std::memcpy(x + j, &v, sizeof v);
+  std::memcpy(x + C - kW, &v, sizeof v);
+}
+
+// row_max for short rows: row_max_splat for rows of a vector or more, else
+// four lanes in one 16-byte register (float) or a scalar loop.
+template <class T>
+FL_INLINE T short_row_max(const T* FL_RESTRICT x, int64_t C) {
+  if (C >= kRowW<T>) {
+    VRow<T> m;
+    row_max_splat(x, C, m);
+    return m[0];
+  }
+  const T ninf = -std::numeric_limits<T>::infinity();
+  T m0 = ninf;
+  int64_t j = 0;
+  if constexpr (sizeof(T) == 4) {
+    V4f m = {ninf, ninf, ninf, ninf};
+    for (; j + 4 <= C; j += 4) {
+      V4f xv;
+      std::memcpy(&xv, x + j, sizeof xv);
+      m = xv > m ? xv : m;
+    }
+    m0 = m[1] > m[0] ? m[1] : m[0];
+    const T m2 = m[3] > m[2] ? m[3] : m[2];
+    m0 = m2 > m0 ? m2 : m0;
+  }
   for (; j < C; ++j) m0 = x[j] > m0 ? x[j] : m0;
-  m0 = m[1] > m0 ? m[1] : m0;
-  const T m2 = m[3] > m[2] ? m[3] : m[2];
-  return m2 > m0 ? m2 : m0;
+  return m0;
 }
 
 // x[0..C) = v, in 32-byte vector stores (the last one overlapping) where C
