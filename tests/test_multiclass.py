@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
+import fastloss.reference as R
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -792,3 +793,35 @@ def test_wide_rows_match_torch(c, rng):
     v, g = fl.cross_entropy.value_and_grad(x, y, class_weight=cw, label_smoothing=0.2)
     close(v, tv)
     close(g, tg, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 31, 32, 33, 63, 64, 100])
+def test_cross_entropy_every_row_length_matches_the_reference(c, dtype, rng):
+    # The short-row helpers take a different path by row length: the row
+    # maximum in whole 32-byte vectors from 8 floats / 4 doubles (the last
+    # one overlapping, a loop beyond two), four lanes or a scalar loop below;
+    # the gradient's scale in overlapping groups of four from C = 4, scalar
+    # below; the block path up to C = 32, rows one by one above. Each
+    # length against the float64 reference, with class weights and label
+    # smoothing (both terms of the gradient's scale), a NaN row, a row
+    # whose maximum sits in its last entry (inside the overlap only when
+    # C is not a multiple of the vector) and one whose maximum is a zero.
+    rows = 257
+    x = (rng.normal(size=(rows, c)) * 3).astype(dtype)
+    x[4, -1] = 30.0
+    x[5, 0] = 30.0
+    x[6] = -np.abs(x[6])
+    x[6, c // 2] = -0.0
+    x[7, 0] = np.nan
+    y = rng.integers(0, c, size=rows)
+    cw = rng.uniform(0.5, 2.0, size=c)
+    tol = dict(rtol=2e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for kw in ({"reduction": "none"},
+               {"reduction": "none", "class_weight": cw, "label_smoothing": 0.1}):
+        v, g = fl.cross_entropy.value_and_grad(x, y, **kw)
+        rv, rg = R.cross_entropy.value_and_grad(x, y, **kw)
+        assert np.isnan(v[7]) and np.all(np.isnan(g[7]))
+        keep = np.arange(rows) != 7
+        np.testing.assert_allclose(v[keep], rv[keep], **tol)
+        np.testing.assert_allclose(g[keep], rg[keep], **tol)
