@@ -165,7 +165,9 @@ FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_
 // float64. Rows of at least four values go four at a time, the last four
 // overlapping the four before: they are read (and their results computed)
 // before any store, so each entry is written from its input; a short row
-// then costs no scalar remainder. The branch on cw is hoisted.
+// then costs no scalar remainder. (The cw test is loop-invariant; long rows
+// run four lanes per step here where the old loop ran the target's width: the
+// cross_entropy 2e3x32000 rows did not move beyond noise in the reports.)
 template <class T>
 FL_INLINE void scale_shift(T* FL_RESTRICT g, int64_t C, double a, double b,
                            const double* FL_RESTRICT cw) {
