@@ -188,6 +188,44 @@ def test_shapes_and_lengths_not_multiple_of_the_vector_width():
             np.testing.assert_array_equal(y.ravel(), _core._vmath(name, x))
 
 
+# ------------------------------------- variants for a restricted domain
+# exp_nonpos (x <= 0 or NaN: a score less its row's maximum) and log_normal
+# (x normal and positive, +inf or NaN: a sum of exps with a largest term of
+# 1) leave out selects that their domain never needs. On it they must give
+# exactly the bits of exp and log, at every ISA level.
+VARIANTS = {"exp_nonpos": "exp", "log_normal": "log"}
+
+
+def variant_domain(name, dtype):
+    base = VARIANTS[name]
+    x = np.concatenate([sweep(dtype, base), np.array(SPECIALS, dtype=dtype)])
+    with np.errstate(invalid="ignore"):
+        if name == "exp_nonpos":
+            keep = ~(x > 0)  # NaN kept
+        else:
+            keep = ~(x < np.finfo(dtype).tiny)  # NaN and +inf kept
+    return np.ascontiguousarray(x[keep])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_domain_variants_give_the_bits_of_the_full_function(name, dtype):
+    x = variant_domain(name, dtype)
+    assert x.size > 100_000 and np.isnan(x).any() and np.isinf(x).any()
+    itype = np.uint32 if dtype == np.float32 else np.uint64
+    chosen = _core.isa()
+    try:
+        for level in _core.supported_isas():
+            _core.set_isa(level)
+            y = _core._vmath(name, x)
+            want = _core._vmath(VARIANTS[name], x)
+            nan = np.isnan(want)  # (NaN payloads are not part of the contract)
+            assert np.array_equal(np.isnan(y), nan), level
+            assert np.array_equal(y[~nan].view(itype), want[~nan].view(itype)), level
+    finally:
+        _core.set_isa(chosen)
+
+
 def test_binding_refuses_bad_arguments():
     with pytest.raises(ValueError, match="unknown function"):
         _core._vmath("tan", np.ones(3))

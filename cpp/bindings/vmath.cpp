@@ -20,8 +20,11 @@ void register_vmath(py::module_& m) {
         else if (name == "softplus") fn = VmathFn::softplus;
         else if (name == "sigmoid") fn = VmathFn::sigmoid;
         else if (name == "log1p_diff") fn = VmathFn::log1p_diff;
+        else if (name == "exp_nonpos") fn = VmathFn::exp_nonpos;
+        else if (name == "log_normal") fn = VmathFn::log_normal;
         else throw py::value_error("_vmath: unknown function '" + name +
-                                   "' (exp, log, log1p, softplus, sigmoid, log1p_diff)");
+                                   "' (exp, log, log1p, softplus, sigmoid, log1p_diff, "
+                                   "exp_nonpos, log_normal)");
         const fastloss::DType dt = fastloss::bind::dtype_of(x, "x");
         const auto n = static_cast<int64_t>(x.size());
         fastloss::bind::check_layout(x, "x", n);
@@ -40,6 +43,7 @@ void register_vmath(py::module_& m) {
       },
       py::arg("name"), py::arg("x"), py::arg("y") = py::none(),
       "Element-wise exp/log/log1p/softplus/sigmoid (and log1p_diff: log1p(x) - log1p(y) "
-      "for x, y > -1) of fastloss's own vector math "
+      "for x, y > -1; exp_nonpos: exp for x <= 0; log_normal: log for normal x > 0) of "
+      "fastloss's own vector math "
       "(float32 or float64, C-contiguous) at the current ISA level; a new array.");
 }

@@ -20,6 +20,14 @@ struct Log {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::log(x); }
 };
+struct ExpNonpos {
+  template <class T>
+  FL_INLINE T operator()(T x) const { return vm::exp_nonpos(x); }
+};
+struct LogNormal {
+  template <class T>
+  FL_INLINE T operator()(T x) const { return vm::log_normal(x); }
+};
 struct Log1p {
   template <class T>
   FL_INLINE T operator()(T x) const { return vm::log1p(x); }
@@ -73,6 +81,8 @@ void vmath_kernel(VmathFn fn, DType dtype, const void* x, const void* y, void* o
     case VmathFn::log1p: return apply_any(Log1p{}, dtype, x, out, n);
     case VmathFn::softplus: return apply_any(Softplus{}, dtype, x, out, n);
     case VmathFn::sigmoid: return apply_any(Sigmoid{}, dtype, x, out, n);
+    case VmathFn::exp_nonpos: return apply_any(ExpNonpos{}, dtype, x, out, n);
+    case VmathFn::log_normal: return apply_any(LogNormal{}, dtype, x, out, n);
     case VmathFn::log1p_diff:
       if (dtype == DType::f32) return apply2<float>(Log1pDiff{}, x, y, out, n);
       return apply2<double>(Log1pDiff{}, x, y, out, n);

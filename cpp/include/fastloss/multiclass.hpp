@@ -111,7 +111,7 @@ struct Softmax {
     m = row_max(z, C);
     const T mm = m;
     se = row_sum(C, [&](int64_t k) { return static_cast<double>(vm::exp_nonpos(z[k] - mm)); });
-    lse = static_cast<double>(m) + vm::log(se);
+    lse = static_cast<double>(m) + vm::log_normal(se);
   }
   FL_INLINE Softmax(const T* FL_RESTRICT z, int64_t C, T* FL_RESTRICT e) {
     m = row_max(z, C);
@@ -119,7 +119,7 @@ struct Softmax {
     FL_SIMD
     for (int64_t k = 0; k < C; ++k) e[k] = vm::exp_nonpos(z[k] - mm);
     se = row_sum(C, [&](int64_t k) { return static_cast<double>(e[k]); });
-    lse = static_cast<double>(m) + vm::log(se);
+    lse = static_cast<double>(m) + vm::log_normal(se);
   }
   FL_INLINE Softmax(T m_, double se_, double lse_) : m(m_), se(se_), lse(lse_) {}
   FL_INLINE double e(const T* z, int64_t k) const {
@@ -160,7 +160,7 @@ FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_
   exp_rows(z, n, C, e, m);
   for (int64_t i = 0; i < n; ++i) se[i] = short_row_sum(e + i * C, C);
   FL_SIMD
-  for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log(se[i]);
+  for (int64_t i = 0; i < n; ++i) lse[i] = static_cast<double>(m[i]) + vm::log_normal(se[i]);
 }
 
 // g[k] = e[k] * a - b * c_k in place (c_k = 1 without class weights), in
@@ -549,7 +549,7 @@ struct SoftmaxFocal : LabelRows {
   FL_INLINE void terms(double so, double ey, double m, double zy, double cwy, double gs,
                        double& v, double& coef, double& ce) const {
     const double se = so + ey;
-    const double L = zy - (m + vm::log(se));
+    const double L = zy - (m + vm::log_normal(se));
     const double u = so / se;
     const double py = ey / se;
     double pw;

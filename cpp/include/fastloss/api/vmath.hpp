@@ -10,7 +10,16 @@
 
 namespace fastloss {
 // Order is ABI between bindings and kernels.
-enum class VmathFn : int { exp = 0, log = 1, log1p = 2, softplus = 3, sigmoid = 4, log1p_diff = 5 };
+enum class VmathFn : int {
+  exp = 0,
+  log = 1,
+  log1p = 2,
+  softplus = 3,
+  sigmoid = 4,
+  log1p_diff = 5,
+  exp_nonpos = 6,
+  log_normal = 7
+};
 }  // namespace fastloss
 
 FL_ISA_DECLARE(void vmath_kernel(::fastloss::VmathFn fn, ::fastloss::DType dtype,
