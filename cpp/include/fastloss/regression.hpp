@@ -126,7 +126,7 @@ struct LogCosh : PointLoss<LogCosh> {
   static constexpr bool staged = true;
   template <class T>
   FL_INLINE T stage(T p, T y, T) const {
-    return vm::exp(T(-2) * vm::vabs(p - y));
+    return vm::exp_nonpos(T(-2) * vm::vabs(p - y));
   }
   template <class T>
   FL_INLINE T value_s(T p, T y, T, T u) const {
