@@ -48,7 +48,7 @@ FL_INLINE T clamp_lo(T x, T lo) {
 // NaN): the first stage of the logit losses (PointLoss::staged).
 template <class T>
 FL_INLINE T exp_negabs(T x) {
-  return vm::detail::exp_nonpos(vm::detail::negabs(x));
+  return vm::exp_nonpos(vm::detail::negabs(x));
 }
 
 // sigmoid(x) and sigmoid(-x) given e = e^-|x|, both to full relative

@@ -188,19 +188,12 @@ FL_INLINE T exp(T x) {
   y = select(x > hi, std::numeric_limits<T>::infinity(), y);
   return select(x < lo, T(0), y);
 }
-namespace detail {
-// exp(x) for x <= 0 (or NaN): no overflow select.
+// exp(x) for x <= 0 or NaN, e.g. a score less the row's maximum: the same
+// bits as exp there, one select fewer (no overflow select).
 template <class T>
 FL_INLINE T exp_nonpos(T x) {
   const T lo = sizeof(T) == 4 ? T(-104.0) : T(-746.0);
-  return select(x < lo, T(0), exp_core(x));
-}
-}  // namespace detail
-// exp(x) for x <= 0 or NaN, e.g. a score less the row's maximum: the same
-// bits as exp there, one select fewer.
-template <class T>
-FL_INLINE T exp_nonpos(T x) {
-  return detail::exp_nonpos(x);
+  return select(x < lo, T(0), detail::exp_core(x));
 }
 
 // ---------------------------------------------------------------- log
@@ -262,6 +255,15 @@ FL_INLINE double log_core(double f, double kd, double corr) {
 }
 FL_INLINE double log_core(double f, double kd) { return log_core_c<false>(f, kd, 0.0); }
 
+// float: split a positive finite normal x into 2^k z, z in [2/3, 4/3): z's
+// bits are x's less k in the exponent field. adj is 0, or the bits by which
+// x's exponent field was raised (subnormal inputs scaled), taken off k.
+FL_INLINE float split(float x, float& kf, uint32_t adj = 0) {
+  const uint32_t ix = f_to_ubits(x);
+  const uint32_t t = ix - 0x3f2aaaabu;  // bits of 2/3, rounded up
+  kf = static_cast<float>(static_cast<int32_t>(t - adj) >> 23);
+  return ubits_to_f(ix - (t & 0xff800000u));
+}
 // double: split a positive finite normal x into 2^k z, z in [sqrt(1/2),
 // sqrt(2)): z's bits are x's less k in the exponent field; k is returned as a
 // double (exact), built with the magic number (no int64->double). sc is 1 or
@@ -339,11 +341,8 @@ FL_INLINE float log_impl(float x) {
   const bool sub = ix < 0x00800000;
   const float xs = sub ? x * 16777216.0f : x;
   const uint32_t adj = sub ? (24u << 23) : 0u;
-  const uint32_t ixs = f_to_ubits(xs);
-  // x = 2^k z, z in [2/3, 4/3): z's bits are x's less k in the exponent field
-  const uint32_t t = ixs - 0x3f2aaaabu;  // bits of 2/3, rounded up
-  const float kf = static_cast<float>(static_cast<int32_t>(t - adj) >> 23);
-  const float z = ubits_to_f(ixs - (t & 0xff800000u));
+  float kf;
+  const float z = split(xs, kf, adj);
   const float r = log_core(z - 1.0f, kf);  // z - 1 is exact
   return log_special(x, r);
 }
@@ -368,15 +367,7 @@ FL_INLINE T log(T x) {
 template <class T>
 FL_INLINE T log_normal(T x) {
   T k;
-  T z;
-  if constexpr (sizeof(T) == 4) {
-    const uint32_t ix = f_to_ubits(x);
-    const uint32_t t = ix - 0x3f2aaaabu;  // as in log_impl, with nothing to scale
-    k = static_cast<float>(static_cast<int32_t>(t) >> 23);
-    z = ubits_to_f(ix - (t & 0xff800000u));
-  } else {
-    z = detail::split(x, k);
-  }
+  const T z = detail::split(x, k);  // log_impl's split, with nothing to scale
   // +inf and NaN come back as they are, as from log
   return select(x < std::numeric_limits<T>::infinity(), detail::log_core(z - T(1), k), x);
 }
@@ -573,12 +564,12 @@ FL_INLINE double pospart(double x) {
 // exact limits at +-inf.
 template <class T>
 FL_INLINE T softplus(T x) {
-  return detail::pospart(x) + detail::log1p_01(detail::exp_nonpos(detail::negabs(x)));
+  return detail::pospart(x) + detail::log1p_01(exp_nonpos(detail::negabs(x)));
 }
 // sigmoid(x) without overflow: e = e^-|x| in (0, 1], one division.
 template <class T>
 FL_INLINE T sigmoid(T x) {
-  const T e = detail::exp_nonpos(detail::negabs(x));
+  const T e = exp_nonpos(detail::negabs(x));
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
