@@ -10,6 +10,7 @@ void register_multiclass(py::module_& m);
 void register_overlap(py::module_& m);
 void register_boxes(py::module_& m);
 void register_vmath(py::module_& m);
+void register_buffers(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   register_overlap(m);
   register_boxes(m);
   register_vmath(m);
+  register_buffers(m);
 }

@@ -20,7 +20,13 @@ from fastloss import classification as _classification
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
-from fastloss._config import get_num_threads, set_num_threads, show_config
+from fastloss._config import (
+    buffer_cache_info,
+    get_num_threads,
+    set_buffer_cache,
+    set_num_threads,
+    show_config,
+)
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
@@ -65,8 +71,10 @@ def __getattr__(name: str):
 __all__ = [
     "Loss",
     "available",
+    "buffer_cache_info",
     "get",
     "get_num_threads",
+    "set_buffer_cache",
     "set_num_threads",
     "show_config",
     *sorted(_REGISTRY),

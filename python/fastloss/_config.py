@@ -7,7 +7,8 @@ import sys
 
 from fastloss import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "show_config"]
+__all__ = ["set_num_threads", "get_num_threads", "show_config", "set_buffer_cache",
+           "buffer_cache_info"]
 
 
 def set_num_threads(n: int | None) -> None:
@@ -31,6 +32,39 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_buffer_cache(max_bytes: int | None) -> None:
+    """Let the output-buffer cache hold up to ``max_bytes`` (``None``: the default; 0: off).
+
+    Fresh outputs of 1 MiB or more (gradients, Hessians, ``reduction="none"``
+    values) are NumPy arrays whose memory comes from a small cache of
+    recently freed buffers: a loop that asks for a new gradient on every step
+    and drops the last one then reuses its memory instead of having the
+    operating system map, and zero-fill page by page, a new buffer each time.
+    The cache holds at most 16 buffers and ``max_bytes`` bytes; the default is
+    min(1 GiB, physical memory / 16), or ``FASTLOSS_BUFFER_CACHE`` (bytes, or
+    with a K, M or G suffix) where that is set. Lowering the limit frees what
+    no longer fits at once; 0 frees everything and makes fresh outputs plain
+    ``np.empty`` arrays. Arrays already handed out are unaffected either way.
+    """
+    if max_bytes is None:
+        max_bytes = _core.default_buffer_cache()
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+        raise TypeError(f"max_bytes must be an int or None, got {type(max_bytes).__name__}")
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+    if max_bytes >= 2**63:
+        raise ValueError(f"max_bytes must be < 2**63, got {max_bytes}")
+    _core.set_buffer_cache(max_bytes)
+
+
+def buffer_cache_info() -> dict:
+    """The output-buffer cache's state: ``max_bytes`` (its limit; 0: off),
+    ``cached_bytes`` and ``cached_buffers`` (held for reuse), ``live_buffers``
+    (handed out, not yet freed), ``hits`` and ``misses`` (requests served
+    from the cache, and those that allocated). See :func:`set_buffer_cache`."""
+    return _core.buffer_cache_stats()
+
+
 def config() -> dict:
     """The build and runtime configuration as a dict (see show_config)."""
     return {
@@ -48,6 +82,8 @@ def config() -> dict:
         "flags": _core.build_flags.strip(),
         "isa_flags": _core.isa_flags.strip(),
         "python": sys.version.split()[0],
+        "buffer_cache": buffer_cache_info(),
+        "buffer_cache_env": os.environ.get("FASTLOSS_BUFFER_CACHE"),
     }
 
 
@@ -65,5 +101,12 @@ def show_config(file=None) -> None:
     lines.append(f"  compiler         : {cfg['compiler']} ({cfg['build_type']})")
     lines.append(f"  flags            : {cfg['flags']}")
     lines.append(f"  ISA flags        : {cfg['isa_flags']}")
+    bc = cfg["buffer_cache"]
+    lines.append("  buffer cache     : "
+                 + (f"up to {bc['max_bytes'] / 2**20:.0f} MiB, {bc['cached_buffers']} buffers "
+                    f"({bc['cached_bytes'] / 2**20:.0f} MiB) held, {bc['hits']} hits, "
+                    f"{bc['misses']} misses" if bc["max_bytes"] else "off")
+                 + (f" (FASTLOSS_BUFFER_CACHE={cfg['buffer_cache_env']})"
+                    if cfg["buffer_cache_env"] else ""))
     lines.append(f"  Python           : {cfg['python']}")
     print("\n".join(lines), file=file or sys.stdout)

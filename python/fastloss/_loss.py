@@ -229,10 +229,23 @@ def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_we
     return np.ascontiguousarray(full)
 
 
+_CACHED_FROM = _core.buffer_cache_min_bytes
+
+
+def new_output(shape: tuple, dtype: np.dtype, nbytes: int | None = None) -> np.ndarray:
+    """A fresh, uninitialized C-contiguous output: a NumPy array, whose memory
+    comes from fastloss's buffer cache when it is 1 MiB or more (see
+    ``fastloss.set_buffer_cache``). ``nbytes``, where the caller knows it,
+    saves computing it."""
+    if nbytes is None:
+        nbytes = math.prod(shape) * dtype.itemsize
+    return _core.empty(shape, dtype) if nbytes >= _CACHED_FROM else np.empty(shape, dtype)
+
+
 def prepare_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
-    """A fresh output (through NumPy), or the caller's buffer after checks."""
+    """A fresh output (see new_output), or the caller's buffer after checks."""
     if out is None:
-        return np.empty(shape, dtype)
+        return new_output(shape, dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a NumPy array, got {type(out).__name__}")
     if out.shape != shape:
@@ -538,14 +551,20 @@ class ElementwiseLoss(Loss):
         w = None
         if sample_weight is not None:
             w = prepare_weight(sample_weight, shape, dt, pattern=True)
-        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        value_out = (new_output(shape, dt, pred.nbytes)
+                     if (red == NONE and op in (VALUE, VALUE_GRAD)) else None)
         grad = hess = None
         if op == GRAD_HESS:
             g_out, h_out = out if out is not None else (None, None)
             grad = prepare_out(g_out, shape, dt, "out[0]")
             hess = prepare_out(h_out, shape, dt, "out[1]")
         elif op != VALUE:
-            grad = np.empty(shape, dt) if out is None else prepare_out(out, shape, dt)
+            if out is not None:
+                grad = prepare_out(out, shape, dt)
+            elif pred.nbytes < _CACHED_FROM:  # new_output, inlined: the small-call path
+                grad = np.empty(shape, dt)
+            else:
+                grad = _core.empty(shape, dt)
         try:
             value = self._kernel(
                 self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots

@@ -15,8 +15,6 @@ One difference of defaults: torchvision's ``reduction`` defaults to
 
 from __future__ import annotations
 
-import numpy as np
-
 from fastloss import _core
 from fastloss._loss import (
     GRAD_HESS,
@@ -28,6 +26,7 @@ from fastloss._loss import (
     as_float,
     check_same_shape,
     finish,
+    new_output,
     prepare_out,
     prepare_weight,
     real,
@@ -64,7 +63,7 @@ class BoxLoss(Loss):
         p = self.resolve_params(params)
         shape = pred.shape[:-1]
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        value_out = new_output(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
         grad = None if op == VALUE else prepare_out(out, pred.shape, dt)
         value = _core.boxes(self._id, op, red, pred, target, w, value_out, grad, p["eps"])
         return finish(op, red, value, value_out, grad, None)

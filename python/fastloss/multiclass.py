@@ -34,6 +34,7 @@ from fastloss._loss import (
     choice,
     finish,
     integer,
+    new_output,
     prepare_out,
     prepare_weight,
     real,
@@ -91,10 +92,10 @@ class RowLoss(Loss):
             self, pred, target, p
         )
         w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = np.empty(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
+        value_out = new_output(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
         grad = None
         if op != VALUE:
-            grad = np.empty(pred.shape, dt) if out is None else prepare_out(out, pred.shape, dt)
+            grad = prepare_out(out, pred.shape, dt)
         if classes is None:
             value = _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
                                      0.0, 0.0, 0.0, 0.0)

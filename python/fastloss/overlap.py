@@ -35,6 +35,7 @@ from fastloss._loss import (
     as_float,
     check_same_shape,
     finish,
+    new_output,
     prepare_out,
     prepare_weight,
     real,
@@ -123,11 +124,11 @@ class SliceLoss(Loss):
         w = prepare_weight(sample_weight, per_sample, dt) if sample_weight is not None else None
         value_out = None
         if red == NONE and op in (VALUE, VALUE_GRAD):
-            value_out = np.empty(per_sample, dt)
+            value_out = new_output(per_sample, dt)
         grad = kgrad = None
         if op != VALUE:
-            grad = np.empty(shape, dt) if out is None else prepare_out(out, shape, dt)
-            kgrad = np.empty(pred.shape, dt) if perm is not None else grad
+            grad = prepare_out(out, shape, dt)
+            kgrad = new_output(pred.shape, dt, pred.nbytes) if perm is not None else grad
         value = _core.overlap(
             self._id, op, red, pred, target, w, value_out, kgrad, S, K, group, *self._pack(p)
         )

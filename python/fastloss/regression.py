@@ -29,6 +29,7 @@ from fastloss._loss import (
     element_at,
     finish,
     min_ignoring_nan,
+    new_output,
     prepare_out,
     prepare_weight,
     real,
@@ -421,7 +422,7 @@ class _RootMeanSquare(Loss):
         kop = VALUE if op == VALUE else VALUE_GRAD
         sq = None
         if red == NONE:
-            sq = np.empty(shape, dt)
+            sq = new_output(shape, dt, pred.nbytes)
             _core.regression(_MSE, kop, NONE, pred, target, w, None, sq, grad, None,
                              0.0, 0.0, 0.0, 0.0)
             total = float(np.sum(sq, dtype=np.float64))
