@@ -82,6 +82,7 @@ ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 PEER_TITLES = {
     "fastloss": "fastloss",
+    "fastloss_nocache": "fastloss cache off",
     "fastloss_out": "fastloss out=",
     "numpy": "NumPy ref",
     "torch": "PyTorch",
@@ -411,10 +412,26 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     p, t, prm = inp.pred, inp.target, inp.params
     buf = np.empty_like(p)
     value = {"fastloss": Impl(lambda: L(p, t, **prm))}
-    vg = {
-        "fastloss": Impl(lambda: L.value_and_grad(p, t, **prm)),
-        "fastloss_out": Impl(lambda: L.value_and_grad(p, t, out=buf, **prm)),
-    }
+    vg = {"fastloss": Impl(lambda: L.value_and_grad(p, t, **prm))}
+    if p.nbytes >= fastloss._core.buffer_cache_min_bytes:
+        # A fresh gradient this large comes from the buffer cache, so in a
+        # loop (as timed here) its memory is the previous call's: the
+        # default. "cache off" times the same call with the cache off, each
+        # gradient a new buffer faulted in page by page, as on a first call.
+        # Each setup (untimed) sets the state its own calls need.
+        limit = ctx.setdefault("buffer_cache", fastloss.buffer_cache_info()["max_bytes"])
+
+        def cache_on():
+            fastloss.set_buffer_cache(limit)
+            return ()
+
+        def cache_off():
+            fastloss.set_buffer_cache(0)
+            return ()
+
+        vg["fastloss"] = Impl(lambda: L.value_and_grad(p, t, **prm), setup=cache_on)
+        vg["fastloss_nocache"] = Impl(lambda: L.value_and_grad(p, t, **prm), setup=cache_off)
+    vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **prm))
     if "numpy" in peers:
         try:
             import fastloss.reference
@@ -622,6 +639,7 @@ def summarize(row, roof):
     """Add the fastest peer, the ratios and percent of roof to a row."""
     for verb, res in row["verbs"].items():
         fl = res.get("fastloss", {}).get("median_s")
+        fln = res.get("fastloss_nocache", {}).get("median_s")
         flo = res.get("fastloss_out", {}).get("median_s")
         peers = {k: v for k, v in res.items() if not k.startswith("fastloss") and "median_s" in v}
         for v in peers.values():
@@ -635,6 +653,8 @@ def summarize(row, roof):
             summary["fastest_peer_s"] = trusted[best]["median_s"]
             if fl:
                 summary["speedup"] = trusted[best]["median_s"] / fl
+            if fln:
+                summary["speedup_nocache"] = trusted[best]["median_s"] / fln
             if flo:
                 summary["speedup_out"] = trusted[best]["median_s"] / flo
         nbytes = row["bytes_read"] + (row["bytes_grad"] if verb == "value_and_grad" else 0)
@@ -647,15 +667,20 @@ def summarize(row, roof):
             summary["roof_pct"] = 100 * nbytes / fl / 1e9 / read_gbps
         if flo and read_gbps:
             summary["roof_pct_out"] = 100 * nbytes / flo / 1e9 / read_gbps
-        if verb == "value_and_grad" and fl and flo and row.get("fresh_faults"):
-            # what the fresh gradient cost beyond out=, and what faulting in
-            # a buffer of its size alone costs (same rounds)
-            summary["fresh_extra_s"] = fl - flo
+        if fln and read_gbps:
+            summary["roof_pct_nocache"] = 100 * nbytes / fln / 1e9 / read_gbps
+        # a gradient in a new buffer: with the cache off (fresh without it
+        # where the cache does not apply)
+        fnew = fln or fl
+        if verb == "value_and_grad" and fnew and flo and row.get("fresh_faults"):
+            # what the new buffer cost beyond out=, and what faulting in a
+            # buffer of its size alone costs (same rounds)
+            summary["fresh_extra_s"] = fnew - flo
             summary["faults_s"] = row["fresh_faults"]["median_s"]
-        if fl and roof and verb == "value_and_grad" and roof.get("read_write_fresh_GBps"):
-            # against what a fresh output costs here (page faults): the
+        if fnew and roof and verb == "value_and_grad" and roof.get("read_write_fresh_GBps"):
+            # against what a new output costs here (page faults): the
             # fresh-output read+write roof of the same run
-            summary["fresh_roof_pct"] = 100 * nbytes / fl / 1e9 / roof["read_write_fresh_GBps"]
+            summary["fresh_roof_pct"] = 100 * nbytes / fnew / 1e9 / roof["read_write_fresh_GBps"]
         row.setdefault("summary", {})[verb] = summary
 
 
@@ -900,9 +925,9 @@ def cell(res, name):
 
 
 def table_rows(results):
-    cols = ["fastloss", "fastloss_out", *PEERS]
+    cols = ["fastloss", "fastloss_nocache", "fastloss_out", *PEERS]
     head = ["work", "verb", *[PEER_TITLES[c] for c in cols], "fastest peer", "× fastest peer",
-            "% roof", "fresh − out= (faults)"]
+            "% roof", "new buffer − out= (faults)"]
     lines = []
     for r in results:
         for verb, res in r["verbs"].items():
@@ -912,11 +937,15 @@ def table_rows(results):
             sp = "—"
             if "speedup" in s:
                 sp = f"{s['speedup']:.2f}×"
+                if "speedup_nocache" in s:
+                    sp += f" / {s['speedup_nocache']:.2f}× cache off"
                 if "speedup_out" in s:
                     sp += f" / {s['speedup_out']:.2f}× out="
             roof = "—"
             if r["bandwidth_bound"] and "roof_pct" in s:
                 roof = f"{s['roof_pct']:.0f}%"
+                if "roof_pct_nocache" in s:
+                    roof += f" / {s['roof_pct_nocache']:.0f}% cache off"
                 if "fresh_roof_pct" in s:
                     roof += f" ({s['fresh_roof_pct']:.0f}% of fresh)"
                 if "roof_pct_out" in s:
@@ -941,7 +970,7 @@ def print_table(results, roof):
         print(f"\nstreaming-read roof: {roof['read_GBps']:.1f} GB/s ({roof['read_by']}); "
               f"read+write into a buffer in use {roof['read_write_out_GBps']:.1f} GB/s, "
               f"into fresh outputs {roof['read_write_fresh_GBps']:.1f} GB/s")
-    print("(x): peer median / fastloss median (fresh output); † fewer repeats; "
+    print("(x): peer median / fastloss median (fresh output, buffer cache on); † fewer repeats; "
           "≠ peer disagrees")
 
 
@@ -956,8 +985,14 @@ def write_report(path, data, plot_path):
     w(f"{m['threads']} threads, {m['dtype']}, median of >= {data['repeats']} calls after "
       "warm-up, all implementations in one process on the same inputs. "
       "Each peer cell: median (peer median / fastloss median, so > 1 means fastloss is "
-      "faster). \"× fastest peer\": the fastest peer's median over fastloss's, with a "
-      "freshly allocated gradient and with `out=`. \"% roof\": bytes read (value) or bytes "
+      "faster). \"fastloss\": value+grad returning a fresh gradient, the default way; "
+      "from 1 MiB up its memory comes from fastloss's buffer cache "
+      "(`fastloss.set_buffer_cache`), so in a loop such as this one each call reuses the "
+      "buffer the previous call's gradient freed. \"cache off\": the same call with the "
+      "cache off, each gradient a new NumPy buffer faulted in page by page (what a first "
+      "call pays). \"out=\": the gradient written into a buffer the caller passes. "
+      "\"× fastest peer\": the fastest peer's median over fastloss's, in that order. "
+      "\"% roof\": bytes read (value) or bytes "
       "read + gradient bytes written (value+grad) per second, as a share of the streaming-read "
       "roof (bandwidth-bound losses with at least 32 MiB of input only): the roof of the row's "
       "own bytes, read alongside by `roof_probe.cpp` in the same rounds as the "
@@ -965,9 +1000,9 @@ def write_report(path, data, plot_path):
       "inputs for the value; its inputs and a third array of the gradient's size for "
       "value+grad, so the probe's working set is the cell's -- else the "
       "roof below; \"of fresh\": "
-      "the fresh-gradient figure as a share of the fresh-output read+write roof (the page "
-      "faults of a new buffer included). \"fresh − out=\": how much longer value+grad "
-      "takes with a freshly allocated gradient than with `out=`, and in brackets what "
+      "the cache-off figure as a share of the fresh-output read+write roof (the page "
+      "faults of a new buffer included). \"new buffer − out=\": how much longer value+grad "
+      "takes with the cache off than with `out=`, and in brackets what "
       "faulting in a new buffer of the gradient's size alone takes (`np.empty`, then "
       "`roof_probe.cpp` writing one byte per 4 KiB page on the same threads, timed in the "
       "same rounds; gradients of at least 32 MiB). "
