@@ -412,7 +412,10 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     p, t, prm = inp.pred, inp.target, inp.params
     buf = np.empty_like(p)
     value = {"fastloss": Impl(lambda: L(p, t, **prm))}
-    vg = {"fastloss": Impl(lambda: L.value_and_grad(p, t, **prm))}
+    def fresh():
+        return L.value_and_grad(p, t, **prm)
+
+    vg = {"fastloss": Impl(fresh)}
     if p.nbytes >= fastloss._core.buffer_cache_min_bytes:
         # A fresh gradient this large comes from the buffer cache, so in a
         # loop (as timed here) its memory is the previous call's: the
@@ -429,8 +432,8 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
             fastloss.set_buffer_cache(0)
             return ()
 
-        vg["fastloss"] = Impl(lambda: L.value_and_grad(p, t, **prm), setup=cache_on)
-        vg["fastloss_nocache"] = Impl(lambda: L.value_and_grad(p, t, **prm), setup=cache_off)
+        vg["fastloss"] = Impl(fresh, setup=cache_on)
+        vg["fastloss_nocache"] = Impl(fresh, setup=cache_off)
     vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **prm))
     if "numpy" in peers:
         try:

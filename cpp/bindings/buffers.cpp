@@ -38,31 +38,26 @@ py::object empty(const py::sequence& shape, const py::object& dtype) {
   for (int i = 0; i < nd; ++i) dims[i] = shape[static_cast<size_t>(i)].cast<npy_intp>();
   PyArray_Descr* descr = nullptr;
   if (!PyArray_DescrConverter(dtype.ptr(), &descr)) throw py::error_already_set();
-  if (fb::stats().limit == 0) {
-    PyObject* a = PyArray_Empty(nd, dims, descr, 0);  // steals descr
-    if (a == nullptr) throw py::error_already_set();
-    return py::reinterpret_steal<py::object>(a);
+  // The cache's handler for this one allocation (off: NumPy's own).
+  PyObject* old = nullptr;
+  if (fb::stats().limit != 0) {
+    PyObject* capsule = handler_capsule();
+    old = capsule != nullptr ? PyDataMem_SetHandler(capsule) : nullptr;
+    if (old == nullptr) {
+      Py_DECREF(descr);
+      throw py::error_already_set();
+    }
   }
-  PyObject* capsule = handler_capsule();
-  if (capsule == nullptr) {
-    Py_DECREF(descr);
-    throw py::error_already_set();
+  // (PyArray_Empty steals descr)
+  py::object a = py::reinterpret_steal<py::object>(PyArray_Empty(nd, dims, descr, 0));
+  if (old != nullptr) {
+    PyObject* back = PyDataMem_SetHandler(old);
+    Py_DECREF(old);
+    if (back == nullptr) throw py::error_already_set();
+    Py_DECREF(back);
   }
-  PyObject* old = PyDataMem_SetHandler(capsule);
-  if (old == nullptr) {
-    Py_DECREF(descr);
-    throw py::error_already_set();
-  }
-  PyObject* a = PyArray_Empty(nd, dims, descr, 0);  // steals descr
-  PyObject* back = PyDataMem_SetHandler(old);
-  Py_DECREF(old);
-  if (back == nullptr) {
-    Py_XDECREF(a);
-    throw py::error_already_set();
-  }
-  Py_DECREF(back);
-  if (a == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(a);
+  if (!a) throw py::error_already_set();
+  return a;
 }
 
 }  // namespace

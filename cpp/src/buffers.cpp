@@ -25,12 +25,13 @@ namespace {
 
 constexpr std::size_t kHuge = std::size_t(2) << 20;   // a transparent huge page
 constexpr std::size_t kPage = std::size_t(4) << 10;
+constexpr std::size_t kHugeFrom = 2 * kHuge;  // whole huge pages from here up
 
 // What a request of `bytes` occupies. Large buffers are whole huge pages,
 // aligned to one, so the kernel can back them with huge pages (NumPy
 // advises huge pages from 4 MiB up; so does this).
 std::size_t capacity_for(std::size_t bytes) {
-  if (bytes >= 2 * kHuge) return (bytes + kHuge - 1) / kHuge * kHuge;
+  if (bytes >= kHugeFrom) return (bytes + kHuge - 1) / kHuge * kHuge;
   if (bytes >= kPage) return (bytes + kPage - 1) / kPage * kPage;
   return bytes < 64 ? 64 : (bytes + 63) / 64 * 64;
 }
@@ -38,10 +39,10 @@ std::size_t capacity_for(std::size_t bytes) {
 void* system_allocate(std::size_t cap) {
 #if defined(FL_HAVE_POSIX_MEMALIGN)
   void* p = nullptr;
-  const std::size_t align = cap >= 2 * kHuge ? kHuge : 64;
+  const std::size_t align = cap >= kHugeFrom ? kHuge : 64;
   if (posix_memalign(&p, align, cap) != 0) return nullptr;
 #if defined(MADV_HUGEPAGE)
-  if (cap >= 2 * kHuge) (void)madvise(p, cap, MADV_HUGEPAGE);  // advice: failure is harmless
+  if (cap >= kHugeFrom) (void)madvise(p, cap, MADV_HUGEPAGE);  // advice: failure is harmless
 #endif
   return p;
 #else

@@ -205,7 +205,7 @@ FL_INLINE void scale_shift(T* FL_RESTRICT g, int64_t C, double a, double b,
   }
   for (int64_t k = 0; k < C; ++k) {
     const double c = cw != nullptr ? cw[k] : 1.0;
-    g[k] = static_cast<T>(static_cast<double>(g[k]) * a - (cw != nullptr ? b * c : b));
+    g[k] = static_cast<T>(static_cast<double>(g[k]) * a - b * c);  // b * 1 is b, exactly
   }
 }
 
