@@ -824,11 +824,15 @@ def machine_info(args, mods, notes):
 
     cpu = ""
     flags = ""
+    ident = {}  # cpu family and model: a hypervisor may mask the model name
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name") and not cpu:
                     cpu = line.split(":", 1)[1].strip()
+                for key in ("cpu family", "model"):
+                    if line.split(":", 1)[0].strip() == key and key not in ident:
+                        ident[key] = line.split(":", 1)[1].strip()
                 if line.startswith("flags") and not flags:
                     fl = set(line.split(":", 1)[1].split())
                     flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f",
@@ -836,6 +840,8 @@ def machine_info(args, mods, notes):
     except OSError:
         pass
     cpu = cpu or platform.processor() or platform.machine()
+    if ident:
+        cpu += " (" + ", ".join(f"{k} {v}" for k, v in ident.items()) + ")"
     caches = {}
     for idx in range(6):
         base = f"/sys/devices/system/cpu/cpu0/cache/index{idx}/"

@@ -4,6 +4,10 @@
 // This one file is compiled several times:
 //   -DVB_VARIANT=fastloss  vm::exp etc. from fastloss/common/vmath.hpp, with
 //                          the library's flags at the avx2 level;
+//   -DVB_VARIANT=fastloss_fma  the same source with -ffp-contract=fast: the
+//                          compiler fuses a*b + c into FMA. Not what ships
+//                          (see vmath_bench.py): it measures what the
+//                          library's no-FMA rule costs;
 //   -DVB_VARIANT=libmvec   std::exp etc. in an `omp simd` loop with
 //                          -ffast-math -fopenmp-simd: GCC calls libmvec
 //                          (_ZGVdN8v_expf, _ZGVdN4v_exp, ...);
@@ -64,6 +68,7 @@ VB_FUNCS(VB_DEF)
 #include <vector>
 
 namespace fastloss_v { VB_FUNCS(VB_DECL) }
+namespace fastloss_fma_v { VB_FUNCS(VB_DECL) }
 namespace libmvec_v { VB_FUNCS(VB_DECL) }
 namespace libm_v { VB_FUNCS(VB_DECL) }
 
@@ -101,22 +106,23 @@ static double median_gps(Fn<T> f, const std::vector<T>& x, std::vector<T>& y, in
 }
 
 template <class T>
-static void bench(const char* fn, const char* type, Fn<T> a, Fn<T> b, Fn<T> c, int64_t n,
-                  int reps) {
+static void bench(const char* fn, const char* type, Fn<T> a, Fn<T> b, Fn<T> c, Fn<T> d,
+                  int64_t n, int reps) {
   std::vector<T> x(n), y(n);
   fill(fn, x);
   // Interleave the variants so drift in machine load hits all alike.
-  std::vector<double> ga, gb, gc;
+  std::vector<double> ga, gb, gc, gd;
   for (int round = 0; round < 5; ++round) {
     ga.push_back(median_gps(a, x, y, reps));
     gb.push_back(median_gps(b, x, y, reps));
     gc.push_back(median_gps(c, x, y, reps / 4 + 1));
+    gd.push_back(median_gps(d, x, y, reps));
   }
   auto med = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("%s %s %.4f %.4f %.4f\n", fn, type, med(ga), med(gb), med(gc));
+  std::printf("%s %s %.4f %.4f %.4f %.4f\n", fn, type, med(ga), med(gb), med(gc), med(gd));
   std::fflush(stdout);
 }
 
@@ -126,7 +132,8 @@ int main(int argc, char** argv) {
   const char* only = argc > 3 ? argv[3] : "";
 #define VB_RUN(fn, T)                                                            \
   if (!*only || std::strcmp(only, #fn) == 0)                                     \
-    bench<T>(#fn, #T, fastloss_v::fn##_##T, libmvec_v::fn##_##T, libm_v::fn##_##T, n, reps);
+    bench<T>(#fn, #T, fastloss_v::fn##_##T, libmvec_v::fn##_##T, libm_v::fn##_##T,    \
+             fastloss_fma_v::fn##_##T, n, reps);
   VB_FUNCS(VB_RUN)
   return 0;
 }
