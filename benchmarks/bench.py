@@ -830,9 +830,10 @@ def machine_info(args, mods, notes):
             for line in f:
                 if line.startswith("model name") and not cpu:
                     cpu = line.split(":", 1)[1].strip()
-                for key in ("cpu family", "model"):
-                    if line.split(":", 1)[0].strip() == key and key not in ident:
-                        ident[key] = line.split(":", 1)[1].strip()
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key in ("cpu family", "model") and key not in ident:
+                    ident[key] = val.strip()
                 if line.startswith("flags") and not flags:
                     fl = set(line.split(":", 1)[1].split())
                     flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f",

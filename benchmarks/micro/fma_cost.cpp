@@ -26,12 +26,7 @@
 #include "fastloss/common/vmath.hpp"
 
 namespace FC_NS {
-template <class To, class From>
-inline To bc(From x) {
-  To y;
-  std::memcpy(&y, &x, sizeof y);
-  return y;
-}
+using fastloss::FASTLOSS_ISA_NS::vm::bit_cast;
 
 #if defined(__FMA__)
 __attribute__((always_inline)) inline float fma_f(float a, float b, float c) {
@@ -44,13 +39,13 @@ __attribute__((always_inline)) inline float fma_f(float a, float b, float c) {
   const double s = p + cd;
   const double bb = s - p;
   const double e = (p - (s - bb)) + (cd - bb);  // s + e == p + c exactly
-  uint64_t bs = bc<uint64_t>(s);
-  const uint64_t em = bc<uint64_t>(e) << 1;
+  uint64_t bs = bit_cast<uint64_t>(s);
+  const uint64_t em = bit_cast<uint64_t>(e) << 1;
   const uint64_t inexact = (em | (0 - em)) >> 63;     // e != 0
   const uint64_t inc = inexact & ~bs & 1u;            // ... and s even
-  const uint64_t neg = (bc<uint64_t>(e) ^ bs) >> 63;  // e points toward 0
+  const uint64_t neg = (bit_cast<uint64_t>(e) ^ bs) >> 63;  // e points toward 0
   bs += inc - ((inc & neg) << 1);                     // one ulp toward s + e
-  return float(bc<double>(bs));
+  return float(bit_cast<double>(bs));
 }
 #endif
 
@@ -67,9 +62,9 @@ __attribute__((always_inline)) inline float exp_fma(float x) {
   p = fma_f(p, r, 1.0f);
   const float e = fma_f(p, r, 1.0f);
   // vm::exp's two-step scaling and special values
-  const uint32_t a = bc<uint32_t>(t);
+  const uint32_t a = bit_cast<uint32_t>(t);
   const uint32_t a1 = a >> 1;
-  const float y = (e * bc<float>(a1 << 23)) * bc<float>((a - a1) << 23);
+  const float y = (e * bit_cast<float>(a1 << 23)) * bit_cast<float>((a - a1) << 23);
   namespace vm = fastloss::FASTLOSS_ISA_NS::vm;
   return vm::select(x < -104.0f, 0.0f,
                     vm::select(x > 88.8f, __builtin_inff(), y));

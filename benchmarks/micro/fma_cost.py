@@ -24,12 +24,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vmath_bench import LIB_FLAGS  # the library's avx2 flags (this script's folder)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = HERE / "fma_cost.cpp"
-FLAGS = ["-std=c++17", "-O3", "-DNDEBUG", "-ffp-contract=off", "-fno-math-errno",
-         "-fno-trapping-math", "-fopenmp-simd", f"-I{ROOT / 'cpp' / 'include'}"]
-LEVELS = {"base": [], "avx2": ["-march=x86-64-v3", "-mtune=haswell"]}
+ARCH = [f for f in LIB_FLAGS if f.startswith(("-march=", "-mtune="))]
+FLAGS = ["-std=c++17", *(f for f in LIB_FLAGS if f not in ARCH),
+         f"-I{ROOT / 'cpp' / 'include'}"]
+LEVELS = {"base": [], "avx2": ARCH}
 
 
 def main() -> None:
