@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Record, or compare against a record, the exact bits every loss returns.
+
+    PYTHONPATH=python:tests python scripts/bits.py save /tmp/bits-before.json
+    PYTHONPATH=python:tests python scripts/bits.py check /tmp/bits-before.json
+
+For every loss in the registry, both dtypes, three sizes (a few elements, a
+few thousand, enough for several reduction blocks and both threads) and every
+ISA level this CPU runs (each in a subprocess with FASTLOSS_ISA set), it
+hashes the value (mean, sum, none), the gradient, value_and_grad, grad_hess
+where the loss has one, and a weighted value and gradient. ``check`` prints
+every entry whose bits changed (or that is new / gone) and exits 1 if any
+changed. The inputs come from tests/cases.py, so a refactor that must keep
+the bits (issue 19's "same bits as before") is checked over the registry's
+own cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+SIZES = (5, 3000, 70000)
+
+
+def _h(x) -> str:
+    if isinstance(x, tuple):
+        return "|".join(_h(v) for v in x)
+    if isinstance(x, float):
+        return repr(np.float64(x).view(np.uint64).item())
+    a = np.ascontiguousarray(x)
+    return f"{a.dtype}{a.shape}:" + hashlib.sha256(a.tobytes()).hexdigest()[:16]
+
+
+def _call(verb, loss, pred, target, extra, params, **kw):
+    """Old or new signature: ``extra`` holds differentiable inputs beyond
+    pred/target that the case passes as keywords (gaussian_nll's var)."""
+    f = loss if verb == "value" else getattr(loss, verb)
+    args = [pred, target]
+    sig_inputs = getattr(loss, "inputs", None)
+    if sig_inputs is not None:
+        names = [i.name for i in sig_inputs]
+        for k in list(params):
+            if k in names:
+                extra[k] = params.pop(k)
+        args += [extra[n] for n in names[2:] if n in extra]
+    return f(*args, **kw, **params)
+
+
+def record() -> dict[str, str]:
+    import fastloss as fl
+    from cases import make
+
+    out = {}
+    for name in fl.available():
+        loss = fl.get(name)
+        for dt in (np.float32, np.float64):
+            for n in SIZES:
+                rng = np.random.default_rng(1234 + n)
+                pred, target, params = make(name, rng, dt, n)
+                key = f"{name}/{np.dtype(dt).name}/{n}"
+
+                def run(verb, **kw):
+                    p = dict(params)
+                    res = _call(verb, loss, pred, target, {}, p, **kw)
+                    if verb == "value_and_grad" or verb == "grad_hess":
+                        res = tuple(res) if not isinstance(res[1], tuple) else (res[0], *res[1])
+                    return res
+
+                for red in ("mean", "sum", "none"):
+                    out[f"{key}/value/{red}"] = _h(run("value", reduction=red))
+                out[f"{key}/grad/mean"] = _h(run("grad"))
+                out[f"{key}/vg/sum"] = _h(run("value_and_grad", reduction="sum"))
+                out[f"{key}/vg/none"] = _h(run("value_and_grad", reduction="none"))
+                if loss.has_hess:
+                    out[f"{key}/gh/none"] = _h(run("grad_hess", reduction="none"))
+                    out[f"{key}/gh/mean"] = _h(run("grad_hess"))
+                shape = np.shape(run("value", reduction="none"))
+                w = np.random.default_rng(7).uniform(0.1, 2.0, size=shape).astype(dt)
+                out[f"{key}/wvg/mean"] = _h(run("value_and_grad", sample_weight=w))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "_one":
+        json.dump(record(), open(argv[2], "w"))
+        return 0
+    if len(argv) != 3 or argv[1] not in ("save", "check"):
+        print(__doc__)
+        return 2
+    levels = _levels()
+    allbits: dict[str, str] = {}
+    for isa in levels:
+        tmp = f"{argv[2]}.{isa}.tmp"
+        env = dict(os.environ, FASTLOSS_ISA=isa)
+        subprocess.run([sys.executable, __file__, "_one", tmp], env=env, check=True)
+        for k, v in json.load(open(tmp)).items():
+            allbits[f"{isa}/{k}"] = v
+        os.remove(tmp)
+    if argv[1] == "save":
+        json.dump(allbits, open(argv[2], "w"), indent=0, sort_keys=True)
+        print(f"saved {len(allbits)} entries over {', '.join(levels)}")
+        return 0
+    before = json.load(open(argv[2]))
+    changed = [k for k in before if k in allbits and before[k] != allbits[k]]
+    gone = [k for k in before if k not in allbits]
+    new = [k for k in allbits if k not in before]
+    for k in changed:
+        print("CHANGED", k)
+    for k in gone:
+        print("GONE   ", k)
+    print(f"{len(before) - len(changed) - len(gone)} same, {len(changed)} changed, "
+          f"{len(gone)} gone, {len(new)} new (levels: {', '.join(levels)})")
+    return 1 if changed else 0
+
+
+def _levels() -> list[str]:
+    from fastloss import _core
+
+    return [lv for lv in _core.compiled_isas() if lv in _core.supported_isas()]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
