@@ -37,19 +37,11 @@ def _h(x) -> str:
     return f"{a.dtype}{a.shape}:" + hashlib.sha256(a.tobytes()).hexdigest()[:16]
 
 
-def _call(verb, loss, pred, target, extra, params, **kw):
-    """Old or new signature: ``extra`` holds differentiable inputs beyond
-    pred/target that the case passes as keywords (gaussian_nll's var)."""
+def _call(verb, loss, pred, target, params, **kw):
+    """Extra inputs (gaussian_nll's var) stay in ``params``: fastloss takes an
+    input by keyword too, so the old and the new signature read the same call."""
     f = loss if verb == "value" else getattr(loss, verb)
-    args = [pred, target]
-    sig_inputs = getattr(loss, "inputs", None)
-    if sig_inputs is not None:
-        names = [i.name for i in sig_inputs]
-        for k in list(params):
-            if k in names:
-                extra[k] = params.pop(k)
-        args += [extra[n] for n in names[2:] if n in extra]
-    return f(*args, **kw, **params)
+    return f(pred, target, **kw, **params)
 
 
 def record() -> dict[str, str]:
@@ -66,11 +58,15 @@ def record() -> dict[str, str]:
                 key = f"{name}/{np.dtype(dt).name}/{n}"
 
                 def run(verb, **kw):
+                    # a loss with several differentiable inputs: the first
+                    # input's gradient under the key it always had, the others
+                    # are recorded by grad(wrt=...) below
                     p = dict(params)
-                    res = _call(verb, loss, pred, target, {}, p, **kw)
-                    if verb == "value_and_grad" or verb == "grad_hess":
-                        res = tuple(res) if not isinstance(res[1], tuple) else (res[0], *res[1])
-                    return res
+                    if len(getattr(loss, "wrt", ())) > 1 and verb != "value":
+                        if verb != "grad_hess":
+                            kw["wrt"] = loss.wrt[0]
+                    res = _call(verb, loss, pred, target, p, **kw)
+                    return tuple(res) if isinstance(res, tuple) else res
 
                 for red in ("mean", "sum", "none"):
                     out[f"{key}/value/{red}"] = _h(run("value", reduction=red))
@@ -80,6 +76,9 @@ def record() -> dict[str, str]:
                 if loss.has_hess:
                     out[f"{key}/gh/none"] = _h(run("grad_hess", reduction="none"))
                     out[f"{key}/gh/mean"] = _h(run("grad_hess"))
+                for k in getattr(loss, "wrt", ())[1:]:
+                    out[f"{key}/grad-{k}/mean"] = _h(run("grad", wrt=k))
+                    out[f"{key}/vg-{k}/none"] = _h(run("value_and_grad", wrt=k, reduction="none"))
                 shape = np.shape(run("value", reduction="none"))
                 w = np.random.default_rng(7).uniform(0.1, 2.0, size=shape).astype(dt)
                 out[f"{key}/wvg/mean"] = _h(run("value_and_grad", sample_weight=w))

@@ -26,6 +26,20 @@ def make(name, rng, dtype=np.float64, n=40):
     return CASES[name](rng, dtype, n)
 
 
+def grads(g):
+    """A gradient result as a tuple, one array per differentiable input (a
+    loss with one returns an array, several a tuple)."""
+    return g if isinstance(g, tuple) else (g,)
+
+
+def diff_inputs(name, pred, params):
+    """``[(input name, array)]`` for every differentiable input of the loss:
+    pred, and the extra inputs a case passes by name in ``params``."""
+    import fastloss as fl
+
+    return [(k, pred if i == 0 else params[k]) for i, k in enumerate(fl.get(name).wrt)]
+
+
 # Each family keeps its cases in tests/cases_<family>.py; importing them here
 # registers them.
 def _load_family_cases():

@@ -72,3 +72,9 @@ def _tweedie(rng, dtype, n):
     pred = rng.uniform(0.3, 4.0, size=(n, 3)).astype(dtype)  # the mean
     target = rng.gamma(1.0, 2.0, size=(n, 3)) * (rng.uniform(size=(n, 3)) < 0.7)
     return pred, target.astype(dtype), {"power": 1.5}
+
+
+@case("pseudo_huber")
+def _pseudo_huber(rng, dtype, n):
+    pred, target, _ = _regression(rng, dtype, n)
+    return pred, target, {"delta": 0.8}

@@ -76,6 +76,8 @@ def test_wrong_weight_shape(name, rng):
 def test_bad_out_buffers(name, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng)
+    if len(loss.wrt) > 1:  # one array for out: name the one input it is for
+        params["wrt"] = loss.wrt[0]
     with pytest.raises(ValueError, match="out: expected shape"):
         loss.grad(pred, target, out=np.empty(pred.size + 1, pred.dtype), **params)
     with pytest.raises(TypeError, match="out: expected dtype"):
@@ -186,3 +188,42 @@ def test_bindings_refuse_non_arrays_where_arrays_go():
     with pytest.raises(TypeError, match="target: expected a NumPy array"):
         fl.mse._kernel(fl.mse._id, 0, 2, p, [0.0, 1.0, 2.0], None, None, None, None, None,
                        0.0, 0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_out_overlapping_an_input_is_refused(name, rng):
+    # A kernel writes its gradient while it still reads its inputs: an out=
+    # buffer over an input's memory (the same array, or shifted by one
+    # element) would give wrong numbers silently. Refused, naming out.
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    kw = {"wrt": loss.wrt[0]} if len(loss.wrt) > 1 else {}
+    pred = np.ascontiguousarray(pred)
+    want = loss.value_and_grad(pred, target, **params, **kw)
+    arrays = {loss.pred_name: pred}
+    if isinstance(target, np.ndarray) and target.dtype == pred.dtype and (
+            target.shape == pred.shape):
+        arrays[loss.target_name] = np.ascontiguousarray(target)
+    for k, v in params.items():
+        if isinstance(v, np.ndarray) and v.dtype == pred.dtype and v.shape == pred.shape:
+            arrays[k] = np.ascontiguousarray(v)
+    for which, x in arrays.items():
+        for shift in (0, 1):  # the same memory, and shifted one element over it
+            buf = np.concatenate([x.ravel(), x.ravel()[:1]])
+            xin = buf[:-1].reshape(x.shape)  # the input, the values of x
+            out = buf[shift:shift + x.size].reshape(x.shape)
+            call = {loss.pred_name: pred, loss.target_name: target, **params}
+            call[which] = xin
+            p, t = call.pop(loss.pred_name), call.pop(loss.target_name)
+            with pytest.raises(ValueError, match="out"):
+                loss.value_and_grad(p, t, out=out, **call, **kw)
+    # the inputs were left as they were
+    assert loss.value_and_grad(pred, target, **params, **kw)[0] == want[0]
+    w = np.ones(np.shape(loss(pred, target, reduction="none", **params)), pred.dtype)
+    if w.shape == pred.shape:
+        with pytest.raises(ValueError, match="out"):
+            loss.grad(pred, target, sample_weight=w, out=w, **params, **kw)
+    if loss.has_hess:
+        b = np.empty_like(pred)
+        with pytest.raises(ValueError, match="overlap"):
+            loss.grad_hess(pred, target, out=(b, b), **params)

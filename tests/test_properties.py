@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import fastloss as fl
 import fastloss.reference as R
-from cases import CASES, make
+from cases import CASES, diff_inputs, grads, make
 from fastloss._loss import ElementwiseLoss, prepare_weight
 
 ALL = fl.available()
@@ -76,8 +76,9 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
     rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
                                 **in_dtype(params, dtype))
     assert_close(v, rv, dtype, f"{name} value")
-    assert_close(g, rg, dtype, f"{name} grad")
-    assert g.dtype == np.dtype(dtype) and g.shape == pred.shape
+    for (k, x), gk, rgk in zip(diff_inputs(name, pred, params), grads(g), grads(rg)):
+        assert_close(gk, rgk, dtype, f"{name} grad w.r.t. {k}")
+        assert gk.dtype == np.dtype(dtype) and gk.shape == np.shape(x)
     if reduction == "none":
         assert v.dtype == np.dtype(dtype)
     if loss.has_hess:
@@ -112,7 +113,8 @@ def test_random_inputs_hypothesis(name, seed, n, dtype, reduction, weighted, str
     rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
                                 **in_dtype(params, dtype))
     assert_close(v, rv, dtype, f"{name} value")
-    assert_close(g, rg, dtype, f"{name} grad")
+    for k, gk, rgk in zip(fl.get(name).wrt, grads(g), grads(rg)):
+        assert_close(gk, rgk, dtype, f"{name} grad w.r.t. {k}")
 
 
 EXACT_GRAD = [n for n in ALL if fl.get(n).grad_exact]
@@ -123,19 +125,25 @@ def test_reference_grad_matches_finite_differences(name):
     rng = np.random.default_rng(7)
     ref = R.get(name)
     pred, target, params = make(name, rng, np.float64, 6)
-    g = ref.grad(pred, target, reduction="sum", **params)
-    h = 1e-5 * np.maximum(1.0, np.abs(pred))
-    fd = np.empty_like(pred)
-    for i in range(pred.size):
+    g = grads(ref.grad(pred, target, reduction="sum", **params))
+    for j, (k, x) in enumerate(diff_inputs(name, pred, params)):
+        x = np.asarray(x, dtype=np.float64)
+        h = 1e-5 * np.maximum(1.0, np.abs(x))
+        fd = np.empty_like(x)
+        for i in range(x.size):
 
-        def f(d):  # called in this iteration only
-            p = pred.copy()
-            p.flat[i] += d  # noqa: B023
-            return ref(p, target, reduction="sum", **params)
+            def f(d):  # called in this iteration only
+                xi = x.copy()
+                xi.flat[i] += d  # noqa: B023
+                if j == 0:
+                    return ref(xi, target, reduction="sum", **params)
+                return ref(pred, target, reduction="sum", **{**params, k: xi})  # noqa: B023
 
-        hi = h.flat[i]
-        fd.flat[i] = (-f(2 * hi) + 8 * f(hi) - 8 * f(-hi) + f(-2 * hi)) / (12 * hi)
-    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * max(1.0, np.max(np.abs(fd))))
+            hi = h.flat[i]
+            fd.flat[i] = (-f(2 * hi) + 8 * f(hi) - 8 * f(-hi) + f(-2 * hi)) / (12 * hi)
+        np.testing.assert_allclose(g[j], fd, rtol=1e-6,
+                                   atol=1e-7 * max(1.0, np.max(np.abs(fd))),
+                                   err_msg=f"{name} w.r.t. {k}")
 
 
 @pytest.mark.parametrize("name", HESS)
@@ -168,23 +176,32 @@ def test_fused_equals_separate(name, reduction, weighted, rng):
         params["sample_weight"] = rng.uniform(0.1, 3.0, size=shape).astype(pred.dtype)
     v, g = loss.value_and_grad(pred, target, reduction=reduction, **params)
     np.testing.assert_array_equal(v, loss(pred, target, reduction=reduction, **params))
-    np.testing.assert_array_equal(g, loss.grad(pred, target, reduction=reduction, **params))
+    sep = grads(loss.grad(pred, target, reduction=reduction, **params))
+    for gk, sk in zip(grads(g), sep):
+        np.testing.assert_array_equal(gk, sk)
+    for i, k in enumerate(loss.wrt):  # each input alone, through wrt=
+        one = loss.grad(pred, target, reduction=reduction, wrt=k, **params)
+        np.testing.assert_array_equal(one, grads(g)[i])
     if loss.has_hess:
         gh, _ = loss.grad_hess(pred, target, reduction=reduction, **params)
-        np.testing.assert_allclose(gh, g, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(gh, grads(g)[0], rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_out_is_written_in_place(name, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng)
-    out = np.full_like(pred, np.nan)
+    xs = [np.asarray(x) for _, x in diff_inputs(name, pred, params)]
+    outs = tuple(np.full(x.shape, np.nan, pred.dtype) for x in xs)
+    out = outs if loss._multi else outs[0]
     g = loss.grad(pred, target, out=out, **params)
-    assert g is out and np.shares_memory(g, out)
-    np.testing.assert_array_equal(out, loss.grad(pred, target, **params))
-    out2 = np.full_like(pred, np.nan)
-    v, g2 = loss.value_and_grad(pred, target, out=out2, **params)
-    assert g2 is out2
+    assert g is out or all(a is b for a, b in zip(g, out))
+    for gk, ok, ek in zip(grads(g), outs, grads(loss.grad(pred, target, **params))):
+        assert np.shares_memory(gk, ok)
+        np.testing.assert_array_equal(ok, ek)
+    outs2 = tuple(np.full_like(o, np.nan) for o in outs)
+    v, g2 = loss.value_and_grad(pred, target, out=outs2 if loss._multi else outs2[0], **params)
+    assert all(a is b for a, b in zip(grads(g2), outs2))
     if loss.has_hess:
         bufs = (np.empty_like(pred), np.empty_like(pred))
         gh = loss.grad_hess(pred, target, out=bufs, **params)
@@ -200,7 +217,8 @@ def test_unit_weights_equal_unweighted(name, rng):
         a = loss.value_and_grad(pred, target, reduction=red, **params)
         b = loss.value_and_grad(pred, target, reduction=red, sample_weight=ones, **params)
         np.testing.assert_allclose(a[0], b[0], rtol=1e-14)
-        np.testing.assert_allclose(a[1], b[1], rtol=1e-14)
+        for ga, gb in zip(grads(a[1]), grads(b[1])):
+            np.testing.assert_allclose(ga, gb, rtol=1e-14)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -213,7 +231,8 @@ def test_sum_is_mean_times_count(name, rng):
     assert s == pytest.approx(m * n, rel=1e-12)
     gs = loss.grad(pred, target, reduction="sum", **params)
     gm = loss.grad(pred, target, reduction="mean", **params)
-    np.testing.assert_allclose(gs, gm * n, rtol=1e-12)
+    for a, b in zip(grads(gs), grads(gm)):
+        np.testing.assert_allclose(a, b * n, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -230,7 +249,8 @@ def test_thread_count_does_not_change_a_bit(name, dtype):
         results.append((v, g, vn))
     for v, g, vn in results[1:]:
         assert v == results[0][0]
-        np.testing.assert_array_equal(g, results[0][1])
+        for a, b in zip(grads(g), grads(results[0][1])):
+            np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(vn, results[0][2])
 
 
@@ -242,7 +262,7 @@ def test_nan_propagates(name, rng):
     pred.flat[0] = np.nan
     assert np.isnan(loss(pred, target, **params))
     assert np.isnan(loss(pred, target, reduction="none", **params)).any()
-    assert np.isnan(loss.grad(pred, target, **params).flat[0])
+    assert np.isnan(grads(loss.grad(pred, target, **params))[0].flat[0])
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -256,13 +276,13 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
     pf = np.asfortranarray(pred)
     v, g = loss.value_and_grad(pf, target, **params)
     assert v == expected[0]
-    np.testing.assert_array_equal(g, expected[1])
+    np.testing.assert_array_equal(grads(g)[0], grads(expected[1])[0])
     # a reversed view of a reversed copy: the target's values, negative strides
     tr = np.flip(np.flip(target, 0).copy(), 0)
     assert np.array_equal(tr, target) and not tr.flags.c_contiguous
     v, g = loss.value_and_grad(pred, tr, **params)
     assert v == expected[0]
-    np.testing.assert_array_equal(g, expected[1])
+    np.testing.assert_array_equal(grads(g)[0], grads(expected[1])[0])
     ro = pred.copy()
     ro.flags.writeable = False
     assert loss(ro, target, **params) == expected[0]
@@ -279,11 +299,11 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
 def test_dtype_is_kept_and_other_reals_converted(name, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng, np.float32)
-    assert loss.grad(pred, target, **params).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads(loss.grad(pred, target, **params)))
     v = loss(pred, target, **params)
     assert isinstance(v, float)
-    p16 = pred.astype(np.float16)
-    assert loss.grad(p16, target, **params).dtype == np.float32
+    p16 = pred.astype(np.float16)  # computed in float32 (README: float16 gives float32)
+    assert grads(loss.grad(p16, target, **params))[0].dtype == np.float32
     assert loss(pred.tolist(), target, **params) == pytest.approx(v, rel=1e-6)
 
 
@@ -317,7 +337,8 @@ def test_every_isa_level_gives_the_same_bits(name):
     for level, r in results.items():
         for (v, g), (bv, bg) in zip(r, base):
             assert v == bv, level
-            np.testing.assert_array_equal(g, bg, err_msg=level)
+            for a, b in zip(grads(g), grads(bg)):
+                np.testing.assert_array_equal(a, b, err_msg=level)
 
 
 ELEMENTWISE = [n for n in ALL if isinstance(fl.get(n), ElementwiseLoss)]
@@ -358,7 +379,8 @@ def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
                                         **params)
                 what = f"{name} weights {form} {red} on {threads} threads"
                 assert np.asarray(a[0]).tobytes() == np.asarray(b[0]).tobytes(), what
-                assert a[1].tobytes() == b[1].tobytes(), what
+                for ga, gb in zip(grads(a[1]), grads(b[1])):
+                    assert ga.tobytes() == gb.tobytes(), what
                 v = loss(pred, target, reduction=red, sample_weight=w, **params)
                 assert np.asarray(v).tobytes() == np.asarray(a[0]).tobytes(), what
                 if loss.has_hess:

@@ -17,6 +17,7 @@ import pytest
 
 import fastloss as fl
 import fastloss.reference as R
+from cases import grads
 
 F64 = np.float64
 
@@ -53,8 +54,11 @@ def check_against_reference_and_fd(name, pred, target, params, hess=True):
             rv, rg = ref.value_and_grad(p, t, reduction=red, **params)
             scale = max(1.0, float(np.max(np.abs(rv))))
             np.testing.assert_allclose(v, rv, rtol=rtol, atol=rtol * scale)
+            for gk, rgk in zip(grads(g), grads(rg)):  # every differentiable input
+                gscale = max(1.0, float(np.max(np.abs(rgk))))
+                np.testing.assert_allclose(gk, rgk, rtol=rtol, atol=rtol * gscale)
+            rg = grads(rg)[0]
             gscale = max(1.0, float(np.max(np.abs(rg))))
-            np.testing.assert_allclose(g, rg, rtol=rtol, atol=rtol * gscale)
             if hess and loss.has_hess:
                 gh, hh = loss.grad_hess(p, t, reduction=red, **params)
                 rgh, rhh = ref.grad_hess(p, t, reduction=red, **params)
@@ -62,7 +66,7 @@ def check_against_reference_and_fd(name, pred, target, params, hess=True):
                 hscale = max(1.0, float(np.max(np.abs(rhh))))
                 np.testing.assert_allclose(hh, rhh, rtol=rtol, atol=rtol * hscale)
     # the reference's gradient (and Hessian) against finite differences
-    g = ref.grad(pred, target, reduction="sum", **params)
+    g = grads(ref.grad(pred, target, reduction="sum", **params))[0]
     fd = fd_grad(ref, pred, target, params)
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * max(1.0, np.max(np.abs(fd))))
     if hess and loss.has_hess:
@@ -442,13 +446,21 @@ def test_gaussian_nll_matches_torch(full, reduction, var_shape, rng):
     if var.ndim:
         var.flat[0] = 1e-9  # below eps: clamped
     pt = torch.tensor(p, requires_grad=True)
-    tv = 0.7 if var_shape == "scalar" else torch.tensor(var)
+    # torch takes a scalar var as a Python float (no gradient for it)
+    tv = 0.7 if var_shape == "scalar" else torch.tensor(var, requires_grad=True)
     val = torch.nn.functional.gaussian_nll_loss(pt, torch.tensor(y), tv, full=full,
                                                 reduction=reduction)
     val.sum().backward()
-    v, g = fl.gaussian_nll.value_and_grad(p, y, var=var, full=full, reduction=reduction)
+    v, (g, gv) = fl.gaussian_nll.value_and_grad(p, y, var, full=full, reduction=reduction)
     np.testing.assert_allclose(v, val.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(g, pt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    # var is differentiable as in torch, its gradient of var's own shape
+    assert gv.shape == var.shape
+    if var_shape != "scalar":
+        np.testing.assert_allclose(gv, tv.grad.numpy(), rtol=1e-10, atol=1e-13)
+    # the old keyword spelling still reads var
+    np.testing.assert_array_equal(fl.gaussian_nll.grad(p, y, var=var, full=full,
+                                                       reduction=reduction, wrt="var"), gv)
 
 
 def test_gaussian_nll_hand_value_and_eps():
@@ -456,9 +468,11 @@ def test_gaussian_nll_hand_value_and_eps():
     v = fl.gaussian_nll([2.0], [0.0], var=[4.0], full=True)
     assert v == pytest.approx(0.5 * (math.log(4) + 1) + 0.5 * math.log(2 * math.pi), rel=1e-15)
     # var 0 clamped at eps = 0.1
-    v, g = fl.gaussian_nll.value_and_grad([1.0], [0.0], var=[0.0], eps=0.1)
+    v, (g, gv) = fl.gaussian_nll.value_and_grad([1.0], [0.0], [0.0], eps=0.1)
     assert v == pytest.approx(0.5 * (math.log(0.1) + 10.0), rel=1e-14)
     np.testing.assert_allclose(g, [10.0], rtol=1e-14)
+    # d/dvar at the clamp: 0.5 (1/0.1 - 1/0.01), passed through as torch does
+    np.testing.assert_allclose(gv, [0.5 * (10.0 - 100.0)], rtol=1e-14)
 
 
 def test_gaussian_nll_every_mode_against_reference():
@@ -480,9 +494,14 @@ def test_gaussian_nll_var_forms_give_the_bits_of_the_full_array(var_shape, rng):
                                                 pred.shape))
     for threads in (1, 2):
         fl.set_num_threads(threads)
-        a = fl.gaussian_nll.value_and_grad(pred, target, var=var, reduction="none")
-        b = fl.gaussian_nll.value_and_grad(pred, target, var=full, reduction="none")
-        assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+        a = fl.gaussian_nll.value_and_grad(pred, target, var, reduction="none")
+        b = fl.gaussian_nll.value_and_grad(pred, target, full, reduction="none")
+        assert a[0].tobytes() == b[0].tobytes() and a[1][0].tobytes() == b[1][0].tobytes()
+        # var's gradient: the full one summed over the axes var was broadcast along
+        vs = var[..., None] if var_shape == (300,) else var
+        axes = tuple(i for i, k in enumerate((1,) * (2 - vs.ndim) + vs.shape) if k == 1)
+        want = np.sum(b[1][1], axis=axes, dtype=np.float64, keepdims=True).reshape(var.shape)
+        np.testing.assert_array_equal(a[1][1], want.astype(np.float32))
 
 
 def test_gaussian_nll_bad_var():
@@ -661,7 +680,9 @@ def test_signatures_are_the_public_api():
     assert kw(fl.poisson_nll) == {"reduction": "mean", "sample_weight": None,
                                   "log_input": True, "full": False, "eps": 1e-8}
     assert kw(fl.gaussian_nll) == {"reduction": "mean", "sample_weight": None,
-                                   "var": None, "full": False, "eps": 1e-6}
+                                   "full": False, "eps": 1e-6}
+    assert fl.gaussian_nll.inputs == ("pred", "target", "var")
+    assert fl.gaussian_nll.wrt == ("pred", "var")
     assert kw(fl.tweedie) == {"reduction": "mean", "sample_weight": None,
                               "power": 1.5, "link": "identity"}
     for n in ("log_cosh", "mape", "msle", "rmse"):

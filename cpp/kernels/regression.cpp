@@ -45,6 +45,10 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
     case RegressionLoss::gaussian_nll:
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: var is required");
       return elementwise_any(GaussianNll{a.params[0], a.params[1] != 0.0}, a);
+    case RegressionLoss::pseudo_huber: return elementwise_any(PseudoHuber{a.params[0]}, a);
+    case RegressionLoss::gaussian_nll_var:
+      if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: pred is required");
+      return elementwise_any(GaussianNllVar{a.params[0], a.params[1] != 0.0}, a);
     case RegressionLoss::tweedie:
       return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
                                 : tweedie_run<false>(a.params[0], a);

@@ -1,349 +1,52 @@
-"""The Loss class and the argument checking every loss shares.
+"""The Loss class: one contract, one run path for every shape of loss.
 
-A :class:`Loss` is one loss function with four verbs -- ``loss(pred, target)``
-for the value, :meth:`Loss.grad`, :meth:`Loss.value_and_grad` (one fused pass)
-and :meth:`Loss.grad_hess` -- and the same keywords everywhere: ``reduction``,
-``sample_weight``, ``out`` and the loss's own parameters. This module turns
-what the user passed into arrays the kernels can read (float32/float64,
-C-contiguous, weights broadcast), checks everything that is cheap to check,
-and leaves the arithmetic to ``fastloss._core``. Family modules subclass
-:class:`Loss` only to say how their arrays are shaped and which kernel runs.
+A :class:`Loss` declares its positional inputs in order (``inputs``) and
+which of them are differentiable (``wrt``), and offers four verbs --
+``loss(*inputs)`` for the value, :meth:`Loss.grad`,
+:meth:`Loss.value_and_grad` (one fused pass) and :meth:`Loss.grad_hess` --
+with the same keywords everywhere: ``reduction``, ``sample_weight``,
+``out``, ``wrt`` and the loss's own parameters.
+
+``Loss._run`` is the only run path. It resolves the reduction and the
+parameters, asks the loss's shape hook to plan the work (``_plan``: convert
+and check the inputs, say the per-sample loss shape and each gradient's
+shape), prepares the weights and every output (fresh ones from the buffer
+cache, or the caller's ``out=`` after checks, overlap included), runs the
+kernel through the second hook (``_launch``) and shapes the result. A shape
+of loss (element-wise, row, slice, box) is a subclass with those two hooks;
+a loss of a known shape is a declaration.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from fastloss import _core
+from fastloss._arrays import (
+    _F32,
+    _F64,
+    as_float,
+    check_no_overlap,
+    check_same_shape,
+    new_output,
+    prepare_out,
+    prepare_weight,
+)
+from fastloss._params import Param, reduction_code
 
-__all__ = ["Loss", "Param", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
+__all__ = ["Loss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
 # Reduction codes shared with the kernels (fastloss::Reduction).
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 NONE, SUM, MEAN = 0, 1, 2
-
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-_I64 = np.dtype(np.int64)
 _NO_SLOTS = (0.0, 0.0, 0.0, 0.0)
-
-
-# --------------------------------------------------------------------------
-# arrays
-
-
-def _to_ndarray(x: Any, name: str) -> np.ndarray:
-    """Any array-like (``__array__``, ``__dlpack__`` on the CPU, sequences)."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
-        try:
-            return np.from_dlpack(x)
-        except (BufferError, TypeError, RuntimeError, ValueError) as exc:
-            if not hasattr(x, "__array__"):
-                raise TypeError(f"{name}: cannot read this object as a CPU array ({exc})") from None
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"{name}: expected an array of real numbers ({exc})") from None
-
-
-def _float_dtype_for(dt: np.dtype, name: str) -> np.dtype:
-    """The native dtype an input of dtype ``dt`` is computed in."""
-    if dt == _F32 or dt == _F64:
-        return dt
-    kind = dt.kind
-    if kind == "f":
-        return _F32 if dt.itemsize < 4 else _F64
-    if kind in "biu":
-        return _F64
-    raise TypeError(f"{name}: expected real numbers, got an array of dtype {dt}")
-
-
-def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
-    """``x`` as a C-contiguous float32/float64 array (``dtype`` if given).
-
-    Converts at most once; an array that is already right is returned as is
-    (checked first: the hot path of a call on a few elements).
-    """
-    if type(x) is np.ndarray:
-        dt = x.dtype
-        if (dt is _F32 or dt is _F64) and (dtype is None or dtype is dt) and x.flags.c_contiguous:
-            return x
-    else:
-        x = _to_ndarray(x, name)
-    dt = x.dtype
-    if dtype is None:
-        dtype = _float_dtype_for(dt, name)
-    elif dt != dtype:
-        _float_dtype_for(dt, name)  # refuses complex, strings, objects
-    if dt != dtype:
-        x = x.astype(dtype)
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
-    return x
-
-
-def as_labels(x: Any, name: str = "target") -> np.ndarray:
-    """Integer class labels as a C-contiguous int64 array."""
-    if type(x) is np.ndarray and x.dtype is _I64 and x.flags.c_contiguous:
-        return x  # the usual case, at once
-    if type(x) is not np.ndarray:
-        x = _to_ndarray(x, name)
-    if x.dtype.kind not in "iub":
-        if x.dtype.kind == "f" and x.size and bool(np.all(np.isfinite(x))) and bool(
-            np.all(x == np.round(x))
-        ):
-            pass  # whole-valued floats are accepted as labels
-        else:
-            raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype}")
-    if x.dtype != np.int64 or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=np.int64)
-    return x
-
-
-def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np.ndarray:
-    """``x`` broadcast to ``like``'s shape and dtype in a new C-contiguous
-    array (one copy; ``whose`` words the error: "pred's")."""
-    full = np.empty(like.shape, like.dtype)
-    try:
-        np.copyto(full, x)
-    except ValueError:
-        raise ValueError(f"{name}: shape {tuple(x.shape)} does not broadcast to {whose} shape "
-                         f"{tuple(like.shape)}") from None
-    return full
-
-
-def _pattern(x: np.ndarray, shape: tuple, n: int):
-    """``(x, period, repeat)`` when broadcasting ``x`` (C-contiguous) to
-    ``shape`` (``n`` elements) repeats one block of x's values -- a scalar, a
-    vector along the trailing axes ((C,) against (N, C)), one value per
-    leading index ((N, 1) against (N, C)) -- so that element k reads
-    ``x[(k // repeat) % period]``; else None."""
-    xs = x.shape
-    if not n or len(xs) > len(shape):
-        return None
-    if x.size == 1:
-        return x, 1, n  # a scalar
-    if xs == shape[len(shape) - len(xs):]:
-        return x, x.size, 1  # the trailing axes' block, repeated
-    xs = (1,) * (len(shape) - len(xs)) + xs
-    block = [d for d, k in enumerate(xs) if k != 1]
-    i, j = block[0], block[-1] + 1
-    if xs[i:j] == shape[i:j]:  # one block, 1 on either side of it
-        return x, math.prod(shape[i:j]), math.prod(shape[j:])
-    return None
-
-
-def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
-    """A per-element parameter ``x`` broadcast to ``like`` for a kernel's aux slot.
-
-    Where NumPy's broadcast repeats one block of x's values (see
-    ``_pattern``) the result is the pattern ``(values, period, repeat)`` and
-    nothing of the inputs' size is allocated. Any other broadcast is
-    materialized (``broadcast_full``).
-    """
-    shape = like.shape
-    if x.dtype != like.dtype or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=like.dtype)
-    if x.shape == shape:
-        return x
-    return _pattern(x, shape, like.size) or broadcast_full(x, like, name, whose)
-
-
-# Up to this many values, a check in Python (``tolist`` and a loop) costs less
-# than one NumPy reduction (~1 us each on a few values).
-_SMALL = 16
-
-
-def min_ignoring_nan(x: np.ndarray) -> float:
-    """Smallest non-NaN value of ``x`` (+inf for an empty or all-NaN array).
-
-    ``x.min()`` is one vectorized pass; only when it meets a NaN is the array
-    looked at again without its NaNs (NaN inputs give NaN results, not errors).
-    """
-    if x.size <= _SMALL:
-        vals = [v for v in x.ravel().tolist() if v == v]
-        return min(vals) if vals else math.inf
-    m = float(x.min())
-    if m != m:
-        rest = x[~np.isnan(x)]
-        m = float(np.min(rest)) if rest.size else math.inf
-    return m
-
-
-def all_finite_nonneg(x: np.ndarray) -> bool:
-    """True when every value of ``x`` is finite and >= 0 (NaN is not)."""
-    if x.size <= _SMALL:
-        return all(0.0 <= v < math.inf for v in x.ravel().tolist())
-    # two reductions (a NaN fails the first)
-    return bool(x.min() >= 0 and x.max() < np.inf)
-
-
-def element_at(x: np.ndarray, index: int):
-    """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
-    and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""
-    where = np.unravel_index(index, x.shape) if x.ndim > 1 else index
-    if isinstance(where, tuple):
-        where = tuple(int(i) for i in where)
-    return where, x.flat[index].item()
-
-
-def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight",
-                   pattern: bool = False):
-    """Weights broadcast to the per-sample loss shape ``shape``, or None.
-
-    A weight array whose shape is a prefix of ``shape`` weighs whole samples
-    (scikit-learn's ``(n_samples,)`` against ``(n_samples, n_outputs)``);
-    otherwise NumPy broadcasting rules apply. With ``pattern`` (kernels that
-    read weights as an aux pattern: the element-wise ones) a broadcast that
-    repeats one block of weights comes back as ``(values, period, repeat)``
-    (see ``_pattern``) instead of an array of ``shape``.
-    """
-    if w is None:
-        return None
-    w = as_float(w, name, dtype)
-    if w.shape == shape:
-        return w
-    if 0 < w.ndim < len(shape) and w.shape == shape[: w.ndim]:
-        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
-    try:
-        full = np.broadcast_to(w, shape)
-    except ValueError:
-        raise ValueError(
-            f"{name}: shape {tuple(w.shape)} does not broadcast to the per-sample "
-            f"loss shape {tuple(shape)}"
-        ) from None
-    if pattern:
-        got = _pattern(w, shape, full.size)
-        if got is not None:
-            return got
-    return np.ascontiguousarray(full)
-
-
 _CACHED_FROM = _core.buffer_cache_min_bytes
-
-
-def new_output(shape: tuple, dtype: np.dtype, nbytes: int | None = None) -> np.ndarray:
-    """A fresh, uninitialized C-contiguous output: a NumPy array, whose memory
-    comes from fastloss's buffer cache when it is 1 MiB or more (see
-    ``fastloss.set_buffer_cache``). ``nbytes``, where the caller knows it,
-    saves computing it."""
-    if nbytes is None:
-        nbytes = math.prod(shape) * dtype.itemsize
-    return _core.empty(shape, dtype) if nbytes >= _CACHED_FROM else np.empty(shape, dtype)
-
-
-def prepare_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
-    """A fresh output (see new_output), or the caller's buffer after checks."""
-    if out is None:
-        return new_output(shape, dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name}: expected a NumPy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{name}: must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(f"{name}: is read-only")
-    return out
-
-
-def check_same_shape(pred: np.ndarray, target: np.ndarray, pname="pred", tname="target"):
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"{pname} and {tname} must have the same shape, got {tuple(pred.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-
-
-def reduction_code(reduction: Any) -> int:
-    try:
-        return _REDUCTIONS[reduction]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
-        ) from None
-
-
-# --------------------------------------------------------------------------
-# parameters
-
-
-class Param:
-    """A loss parameter: its default and the check its value must pass.
-
-    ``check`` takes the value and returns the value to use (converted) or
-    raises; the helpers below build the usual ones.
-    """
-
-    __slots__ = ("name", "default", "check")
-
-    def __init__(self, name: str, default: Any, check: Callable[[str, Any], Any] | None = None):
-        self.name = name
-        self.default = default
-        self.check = check
-
-
-def real(lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False):
-    """Check: a finite real number in [lo, hi] (open ends where asked)."""
-
-    def check(name: str, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
-            raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
-        if lo is not None and (v < lo or (lo_open and v == lo)):
-            op = ">" if lo_open else ">="
-            raise ValueError(f"{name} must be {op} {lo}, got {v}")
-        if hi is not None and (v > hi or (hi_open and v == hi)):
-            op = "<" if hi_open else "<="
-            raise ValueError(f"{name} must be {op} {hi}, got {v}")
-        return v
-
-    return check
-
-
-def integer():
-    def check(name: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
-        return int(v)
-
-    return check
-
-
-def choice(*options: str):
-    def check(name: str, v: Any) -> str:
-        if v not in options:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {v!r}")
-        return v
-
-    return check
-
-
-def boolean():
-    def check(name: str, v: Any) -> bool:
-        if not isinstance(v, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {v!r}")
-        return bool(v)
-
-    return check
-
-
-# --------------------------------------------------------------------------
-# the Loss class
 
 
 class Loss:
@@ -354,12 +57,22 @@ class Loss:
     or ``"none"``. A scalar reduction returns a Python float accumulated in
     float64; ``"none"`` returns the per-sample losses in pred's dtype.
 
-    Metadata: ``name``, ``family``, ``has_hess``, ``hess_exact``,
+    Several differentiable inputs: a loss that declares more than one
+    (``gaussian_nll``'s ``pred`` and ``var``) returns a tuple of gradients in
+    the order of its positional inputs; ``wrt=("var",)`` computes only some
+    (``wrt="var"`` returns that one array), ``out=`` takes a matching tuple.
+
+    Metadata: ``name``, ``family``, ``inputs`` (positional input names),
+    ``wrt`` (the differentiable ones), ``has_hess``, ``hess_exact``,
     ``grad_exact`` (False only where a peer's gradient treats part of the
     value as a constant, as torchvision's complete-IoU loss does), ``peer``
     (the library whose behaviour it matches), ``params`` (defaults).
-    Subclasses implement ``_run``; everything else is shared.
+    Subclasses implement ``_plan`` and ``_launch``; everything else is shared.
     """
+
+    # Weights read as a broadcast pattern by the kernel (element-wise) or
+    # materialized to the per-sample shape (the others).
+    _weight_pattern = False
 
     def __init__(
         self,
@@ -374,6 +87,8 @@ class Loss:
         doc: str = "",
         pred_name: str = "pred",
         target_name: str = "target",
+        inputs: tuple[str, ...] | None = None,
+        wrt: tuple[str, ...] | None = None,
     ):
         self.name = name
         self.family = family
@@ -385,8 +100,12 @@ class Loss:
         self.params: Mapping[str, Any] = {p.name: p.default for p in params}
         self._resolved_defaults: dict[str, Any] | None = None
         self._resolved_cache: dict[tuple, dict[str, Any]] = {}
-        self.pred_name = pred_name
-        self.target_name = target_name
+        self.inputs: tuple[str, ...] = inputs or (pred_name, target_name)
+        self.wrt: tuple[str, ...] = wrt or (self.inputs[0],)
+        self.pred_name, self.target_name = self.inputs[0], self.inputs[1]
+        self._nin = len(self.inputs)
+        self._multi = len(self.wrt) > 1
+        self._all_wrt = tuple(range(len(self.wrt)))
         self.__doc__ = doc
         self.__name__ = name
         self.__qualname__ = name
@@ -394,26 +113,30 @@ class Loss:
 
     # -- the four verbs -----------------------------------------------------
 
-    def __call__(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
-        return self._run(VALUE, pred, target, reduction, sample_weight, None, params)
+    def __call__(self, *inputs, reduction="mean", sample_weight=None, **params):
+        return self._run(VALUE, inputs, reduction, sample_weight, None, None, params)
 
-    def grad(self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params):
-        """d(value)/d(pred) for the same arguments, shaped like ``pred``.
+    def grad(self, *inputs, reduction="mean", sample_weight=None, out=None, wrt=None, **params):
+        """d(value)/d(input) for the same arguments, shaped like that input.
 
-        ``out``: a C-contiguous array of pred's shape and dtype to write into.
+        One array for a loss with one differentiable input; a tuple in
+        positional order for several (``wrt`` selects: a name gives one
+        array, a tuple of names a tuple). ``out``: a C-contiguous array of
+        the input's shape and dtype (a matching tuple for several) to write
+        into; it may not overlap any input.
         """
-        return self._run(GRAD, pred, target, reduction, sample_weight, out, params)
+        return self._run(GRAD, inputs, reduction, sample_weight, out, wrt, params)
 
     def value_and_grad(
-        self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params
+        self, *inputs, reduction="mean", sample_weight=None, out=None, wrt=None, **params
     ):
-        """``(value, grad)`` computed in one pass over memory."""
-        return self._run(VALUE_GRAD, pred, target, reduction, sample_weight, out, params)
+        """``(value, grad)`` computed in one pass over memory (``grad`` as
+        :meth:`grad` returns it)."""
+        return self._run(VALUE_GRAD, inputs, reduction, sample_weight, out, wrt, params)
 
-    def grad_hess(
-        self, pred, target, /, *, reduction="mean", sample_weight=None, out=None, **params
-    ):
-        """Element-wise gradient and diagonal Hessian, ``(grad, hess)``.
+    def grad_hess(self, *inputs, reduction="mean", sample_weight=None, out=None, **params):
+        """Element-wise gradient and diagonal Hessian w.r.t. the first input,
+        ``(grad, hess)``.
 
         Scaled like ``grad`` (``reduction="none"`` gives the per-element
         derivatives boosting libraries want). ``out``: a pair of arrays.
@@ -422,9 +145,159 @@ class Loss:
             raise TypeError(f"{self.name} has no Hessian: grad_hess is not available")
         if out is not None and (not isinstance(out, tuple) or len(out) != 2):
             raise TypeError("out: expected a pair (grad_out, hess_out)")
-        return self._run(GRAD_HESS, pred, target, reduction, sample_weight, out, params)
+        return self._run(GRAD_HESS, inputs, reduction, sample_weight, out, None, params)
 
-    # -- shared machinery ---------------------------------------------------
+    # -- the run path -------------------------------------------------------
+
+    def _run(self, op, inputs, reduction, sample_weight, out, wrt, params):
+        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
+        if red is None:
+            red = reduction_code(reduction)  # raises
+        if len(inputs) != self._nin:
+            inputs = self._inputs_from(inputs, params)
+        p = None if params else self._resolved_defaults  # checked once, then cached
+        if p is None:
+            p = self.resolve_params(params)
+        dt, sample_shape, grad_shapes, reads, state = self._plan(inputs, p)
+        w = None
+        if sample_weight is not None:
+            w = prepare_weight(sample_weight, sample_shape, dt, pattern=self._weight_pattern)
+        value_out = None
+        if red == NONE and (op == VALUE or op == VALUE_GRAD):
+            value_out = new_output(sample_shape, dt)
+        grads = hess = None
+        sel = self._all_wrt
+        if op != VALUE:
+            if out is None and wrt is None and not self._multi and op != GRAD_HESS:
+                shape = grad_shapes[0]  # the common call: new_output, inlined
+                n = 1
+                for k in shape:
+                    n *= k
+                grads = (np.empty(shape, dt) if n * dt.itemsize < _CACHED_FROM
+                         else _core.empty(shape, dt),)
+            else:
+                if wrt is not None:
+                    sel = self._select(wrt)
+                grads, hess = self._outputs(op, sel, grad_shapes, dt, out, wrt)
+                if out is not None:
+                    self._check_overlap(grads, hess, reads, w)
+        value = self._launch(state, op, red, w, value_out, grads, hess, p)
+        if op == VALUE:
+            return value_out if red == NONE else value
+        if not self._multi and wrt is None:
+            g = grads[0]
+        elif op == GRAD_HESS:
+            return grads[0], hess
+        elif isinstance(wrt, str):
+            g = grads[sel[0]]
+        else:
+            g = tuple(grads[i] for i in sel)
+        if op == GRAD:
+            return g
+        if op == GRAD_HESS:
+            return g, hess
+        return (value_out if red == NONE else value), g
+
+    def _outputs(self, op, sel, shapes, dt, out, wrt):
+        """Gradient buffers, one slot per differentiable input (None where
+        not asked), and the Hessian buffer."""
+        if op == GRAD_HESS:
+            g_out, h_out = out if out is not None else (None, None)
+            return ((prepare_out(g_out, shapes[0], dt, "out[0]"),) + (None,) * (len(shapes) - 1),
+                    prepare_out(h_out, shapes[0], dt, "out[1]"))
+        if len(sel) == 1 and (not self._multi or wrt is None or isinstance(wrt, str)) and (
+            out is None or not isinstance(out, tuple)
+        ):
+            i = sel[0]
+            shape = shapes[i]
+            if out is not None:
+                g = prepare_out(out, shape, dt)
+            else:
+                g = new_output(shape, dt)
+            if not self._multi:
+                return (g,), None
+            grads = [None] * len(shapes)
+            grads[i] = g
+            return tuple(grads), None
+        outs = out if out is not None else (None,) * len(sel)
+        if not isinstance(outs, (tuple, list)) or len(outs) != len(sel):
+            names = ", ".join(self.wrt[i] for i in sel)
+            raise TypeError(f"out: expected a tuple of {len(sel)} arrays, one for each of "
+                            f"({names})")
+        grads = [None] * len(shapes)
+        for k, i in enumerate(sel):
+            grads[i] = prepare_out(outs[k], shapes[i], dt, f"out[{k}]" if len(sel) > 1 else "out")
+        return tuple(grads), None
+
+    def _check_overlap(self, grads, hess, reads, w):
+        outs = {}
+        for k, g in enumerate(grads):
+            if g is not None:
+                outs["out" if len(grads) == 1 else f"out[{k}]"] = g
+        if hess is not None:
+            outs = {"out[0]": grads[0], "out[1]": hess}
+        ins = dict(zip(self.inputs, reads))
+        if w is not None:
+            ins["sample_weight"] = w
+        check_no_overlap(outs, ins)
+
+    def _select(self, wrt) -> tuple[int, ...]:
+        names = (wrt,) if isinstance(wrt, str) else wrt
+        try:
+            names = tuple(names)
+        except TypeError:
+            raise TypeError(f"wrt: expected an input name or a tuple of names, got {wrt!r}"
+                            ) from None
+        sel = []
+        for nm in names:
+            if nm not in self.wrt:
+                raise ValueError(
+                    f"wrt: {nm!r} is not a differentiable input of {self.name} "
+                    f"(its differentiable inputs: {', '.join(self.wrt)})"
+                )
+            i = self.wrt.index(nm)
+            if i in sel:
+                raise ValueError(f"wrt: {nm!r} is named twice")
+            sel.append(i)
+        if not sel:
+            raise ValueError("wrt: name at least one input")
+        return tuple(sorted(sel))
+
+    def _inputs_from(self, inputs, params):
+        """Inputs beyond the ones given positionally may come as keywords
+        (``gaussian_nll(pred, target, var=v)``, as torch accepts them)."""
+        got = list(inputs)
+        for name in self.inputs[len(got):]:
+            if name not in params:
+                break
+            got.append(params.pop(name))
+        if len(got) != self._nin:
+            names = ", ".join(self.inputs)
+            missing = ", ".join(self.inputs[len(got):])
+            if len(got) < self._nin:
+                raise TypeError(f"{self.name}() missing required input(s): {missing} "
+                                f"(its inputs: {names})")
+            raise TypeError(f"{self.name}() takes {self._nin} positional inputs ({names}), "
+                            f"got {len(got)}")
+        return tuple(got)
+
+    # -- the shape hooks ----------------------------------------------------
+
+    def _plan(self, inputs, p):  # pragma: no cover
+        """Convert and check the inputs. Returns ``(dtype, sample_shape,
+        grad_shapes, reads, state)``: the compute dtype, the per-sample loss
+        shape (weights broadcast against it), one gradient shape per
+        differentiable input, the arrays the kernel reads (one per input, in
+        order, None where an input is not an array; for the overlap check)
+        and whatever ``_launch`` needs."""
+        raise NotImplementedError
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):  # pragma: no cover
+        """Run the kernel into the prepared outputs; return the reduced
+        value (a float) or None."""
+        raise NotImplementedError
+
+    # -- parameters ---------------------------------------------------------
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults filled in, unknown names refused, every value checked.
@@ -464,17 +337,18 @@ class Loss:
         out = {}
         for k, p in self._params.items():
             v = given.get(k, p.default)
-            out[k] = p.check(k, v) if (p.check is not None and v is not None) else v
+            if v is None:
+                if p.default is not None:
+                    raise TypeError(f"{k} must not be None (default: {p.default!r})")
+            elif p.check is not None:
+                v = p.check(k, v)
+            out[k] = v
         return out
-
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):  # pragma: no cover
-        raise NotImplementedError
 
     def _signature(self) -> inspect.Signature:
         P = inspect.Parameter
-        ps = [
-            P(self.pred_name, P.POSITIONAL_ONLY),
-            P(self.target_name, P.POSITIONAL_ONLY),
+        ps = [P(n, P.POSITIONAL_ONLY) for n in self.inputs]
+        ps += [
             P("reduction", P.KEYWORD_ONLY, default="mean"),
             P("sample_weight", P.KEYWORD_ONLY, default=None),
         ]
@@ -492,17 +366,6 @@ class Loss:
         return (get, (self.name,))
 
 
-def finish(op: int, red: int, value: Any, value_out, grad, hess):
-    """Shape a kernel's result into the verb's return value."""
-    if op == VALUE:
-        return value_out if red == NONE else value
-    if op == GRAD:
-        return grad
-    if op == VALUE_GRAD:
-        return (value_out if red == NONE else value), grad
-    return grad, hess
-
-
 class ElementwiseLoss(Loss):
     """A loss whose per-sample loss is per element: pred and target of one shape.
 
@@ -514,6 +377,8 @@ class ElementwiseLoss(Loss):
     message for the invalid element the kernel found at flat ``index``.
     """
 
+    _weight_pattern = True
+
     def __init__(self, name, *, kernel, kernel_id, pack=None, explain=None, **kw):
         super().__init__(name, **kw)
         self._kernel = kernel
@@ -521,67 +386,39 @@ class ElementwiseLoss(Loss):
         self._pack = pack
         self._explain = explain
 
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
-        if red is None:
-            red = reduction_code(reduction)  # raises
-        # Hot path: float32/float64 arrays of one dtype go straight to the
-        # kernel, whose binding checks contiguity (and every size) itself;
-        # anything else -- or a non-contiguous array the binding refuses --
-        # goes through as_float, which converts.
+    def _plan(self, inputs, p):
+        pred, target = inputs[0], inputs[1]
+        # Hot path: float32/float64 arrays of one dtype go as they are; the
+        # binding checks contiguity itself, and _launch makes contiguous
+        # copies of the rare strided array it refuses.
         dt = pred.dtype if type(pred) is np.ndarray else None
-        fast = (
-            (dt is _F32 or dt is _F64)
-            and type(target) is np.ndarray
-            and target.dtype is dt
-        )
-        if not fast:
+        if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray
+                and target.dtype is dt):
             pred = as_float(pred, self.pred_name)
             dt = pred.dtype
             target = as_float(target, self.target_name, dt)
         shape = pred.shape
         if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = None if params else self._resolved_defaults  # checked once, then cached
-        if p is None:
-            p = self.resolve_params(params)
         slots, aux = _NO_SLOTS, None
         if self._pack is not None:
-            slots, aux, target = self._pack(p, pred, target)
-        w = None
-        if sample_weight is not None:
-            w = prepare_weight(sample_weight, shape, dt, pattern=True)
-        value_out = (new_output(shape, dt, pred.nbytes)
-                     if (red == NONE and op in (VALUE, VALUE_GRAD)) else None)
-        grad = hess = None
-        if op == GRAD_HESS:
-            g_out, h_out = out if out is not None else (None, None)
-            grad = prepare_out(g_out, shape, dt, "out[0]")
-            hess = prepare_out(h_out, shape, dt, "out[1]")
-        elif op != VALUE:
-            if out is not None:
-                grad = prepare_out(out, shape, dt)
-            elif pred.nbytes < _CACHED_FROM:  # new_output, inlined: the small-call path
-                grad = np.empty(shape, dt)
-            else:
-                grad = _core.empty(shape, dt)
+            slots, aux, target = self._pack(p, pred, target, *inputs[2:])
+        state = (pred, target, aux, slots)
+        return dt, shape, (shape,), (pred, target, aux), state
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, target, aux, slots = state
         try:
-            value = self._kernel(
-                self._id, op, red, pred, target, w, aux, value_out, grad, hess, *slots
-            )
-        except _core.InvalidElement as exc:
+            return self._kernel(self._id, op, red, pred, target, w, aux, value_out,
+                                grads[0] if grads is not None else None, hess, *slots)
+        except _core.InvalidElement as exc:  # a ValueError: caught first
             i = exc.args[0]
             if self._explain is not None:
                 raise ValueError(self._explain(pred, target, i, p)) from None
             raise ValueError(f"{self.name}: input outside the loss's domain at flat index {i}"
                              ) from None
         except ValueError:
-            if fast and not (pred.flags.c_contiguous and target.flags.c_contiguous):
-                return self._run(op, np.ascontiguousarray(pred), np.ascontiguousarray(target),
-                                 reduction, sample_weight, out, params)
-            raise
-        if op == VALUE:
-            return value_out if red == NONE else value
-        if op == VALUE_GRAD:
-            return (value_out if red == NONE else value), grad
-        return finish(op, red, value, value_out, grad, hess)
+            if pred.flags.c_contiguous and target.flags.c_contiguous:
+                raise
+            state = (np.ascontiguousarray(pred), np.ascontiguousarray(target), aux, slots)
+            return self._launch(state, op, red, w, value_out, grads, hess, p)

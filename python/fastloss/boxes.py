@@ -16,22 +16,9 @@ One difference of defaults: torchvision's ``reduction`` defaults to
 from __future__ import annotations
 
 from fastloss import _core
-from fastloss._loss import (
-    GRAD_HESS,
-    NONE,
-    VALUE,
-    VALUE_GRAD,
-    Loss,
-    Param,
-    as_float,
-    check_same_shape,
-    finish,
-    new_output,
-    prepare_out,
-    prepare_weight,
-    real,
-    reduction_code,
-)
+from fastloss._arrays import as_float, check_same_shape
+from fastloss._loss import Loss
+from fastloss._params import Param, real
 
 __all__ = ["box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
 
@@ -46,13 +33,10 @@ class BoxLoss(Loss):
         super().__init__(name, family="boxes", params=(eps,), **kw)
         self._id = kernel_id
 
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        if op == GRAD_HESS:  # pragma: no cover - Loss.grad_hess refuses first
-            raise TypeError(f"{self.name} has no Hessian: grad_hess is not available")
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
+    def _plan(self, inputs, p):
+        pred = as_float(inputs[0], self.pred_name)
         dt = pred.dtype
-        target = as_float(target, self.target_name, dt)
+        target = as_float(inputs[1], self.target_name, dt)
         if pred.ndim == 0 or pred.shape[-1] != 4:
             raise ValueError(
                 f"{self.pred_name}: expected boxes (x1, y1, x2, y2) along the last axis, "
@@ -60,13 +44,12 @@ class BoxLoss(Loss):
             )
         if pred.shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params)
-        shape = pred.shape[:-1]
-        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = new_output(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
-        grad = None if op == VALUE else prepare_out(out, pred.shape, dt)
-        value = _core.boxes(self._id, op, red, pred, target, w, value_out, grad, p["eps"])
-        return finish(op, red, value, value_out, grad, None)
+        return dt, pred.shape[:-1], (pred.shape,), (pred, target), (pred, target)
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, target = state
+        grad = grads[0] if grads is not None else None
+        return _core.boxes(self._id, op, red, pred, target, w, value_out, grad, p["eps"])
 
 
 _COMMON_ARGS = """

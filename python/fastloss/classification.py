@@ -19,15 +19,9 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import (
-    ElementwiseLoss,
-    Param,
-    all_finite_nonneg,
-    as_float,
-    aux_input,
-    element_at,
-    real,
-)
+from fastloss._arrays import all_finite_nonneg, as_float, aux_input, element_at
+from fastloss._loss import ElementwiseLoss
+from fastloss._params import Param, real
 
 __all__ = [
     "binary_cross_entropy",
@@ -84,7 +78,7 @@ def _pos_weight(name, v):
     return arr
 
 
-def _pack_bce_logits(p, pred, target):
+def _pack_bce_logits(p, pred, target, *_):
     pw = p["pos_weight"]
     if pw is None:
         return (1.0, 0.0, 0.0, 0.0), None, target
@@ -101,12 +95,12 @@ def _required(p, *names):
     return [p[k] for k in names]
 
 
-def _pack_hinge(p, pred, target):
+def _pack_hinge(p, pred, target, *_):
     (margin,) = _required(p, "margin")
     return (margin, 0.0, 0.0, 0.0), None, target
 
 
-def _pack_focal(p, pred, target):
+def _pack_focal(p, pred, target, *_):
     alpha, gamma = _required(p, "alpha", "gamma")
     return (alpha, gamma, 0.0, 0.0), None, target
 

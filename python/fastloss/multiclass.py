@@ -21,25 +21,9 @@ from typing import Any
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import (
-    NONE,
-    VALUE,
-    VALUE_GRAD,
-    Loss,
-    Param,
-    _to_ndarray,
-    as_float,
-    as_labels,
-    boolean,
-    choice,
-    finish,
-    integer,
-    new_output,
-    prepare_out,
-    prepare_weight,
-    real,
-    reduction_code,
-)
+from fastloss._arrays import _to_ndarray, as_float, as_labels
+from fastloss._loss import Loss
+from fastloss._params import Param, boolean, choice, integer, real
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
@@ -83,28 +67,20 @@ class RowLoss(Loss):
         self._id = kernel_id
         self._prepare = prepare
 
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
-        dt = pred.dtype
-        p = self.resolve_params(params)
-        shape, classes, target, labels, cw, ignore_index, p0, p1 = self._prepare(
-            self, pred, target, p
-        )
-        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        value_out = new_output(shape, dt) if (red == NONE and op in (VALUE, VALUE_GRAD)) else None
-        grad = None
-        if op != VALUE:
-            grad = prepare_out(out, pred.shape, dt)
+    def _plan(self, inputs, p):
+        pred = as_float(inputs[0], self.pred_name)
+        job = self._prepare(self, pred, inputs[1], p)
+        reads = (pred, job[2] if job[2] is not None else job[3])
+        return pred.dtype, job[0], (pred.shape,), reads, (pred, job)
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
+        grad = grads[0] if grads is not None else None
         if classes is None:
-            value = _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
-                                     0.0, 0.0, 0.0, 0.0)
-        else:
-            value = _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
-                                     value_out, grad, ignore_index, p0, p1)
-        if op == VALUE:
-            return value_out if red == NONE else value
-        return finish(op, red, value, value_out, grad, None)
+            return _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
+                                    0.0, 0.0, 0.0, 0.0)
+        return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
+                                value_out, grad, ignore_index, p0, p1)
 
 
 # --------------------------------------------------------------------------

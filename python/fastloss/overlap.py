@@ -25,22 +25,9 @@ import numbers
 import numpy as np
 
 from fastloss import _core
-from fastloss._loss import (
-    GRAD_HESS,
-    NONE,
-    VALUE,
-    VALUE_GRAD,
-    Loss,
-    Param,
-    as_float,
-    check_same_shape,
-    finish,
-    new_output,
-    prepare_out,
-    prepare_weight,
-    real,
-    reduction_code,
-)
+from fastloss._arrays import as_float, check_same_shape, new_output
+from fastloss._loss import Loss
+from fastloss._params import Param, real
 
 __all__ = ["dice", "iou", "tversky", "generalized_dice"]
 
@@ -106,39 +93,33 @@ class SliceLoss(Loss):
         self._layout = layout
         self._plans: dict[tuple, tuple] = {}
 
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        if op == GRAD_HESS:  # pragma: no cover - Loss.grad_hess refuses first
-            raise TypeError(f"{self.name} has no Hessian")
-        red = reduction_code(reduction)
-        pred = as_float(pred, self.pred_name)
+    def _plan(self, inputs, p):
+        pred = as_float(inputs[0], self.pred_name)
         dt = pred.dtype
-        target = as_float(target, self.target_name, dt)
+        target = as_float(inputs[1], self.target_name, dt)
         shape = pred.shape
         if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
-        p = self.resolve_params(params)
-        perm, per_sample, S, K, group = self._plan(shape, p)
+        perm, per_sample, S, K, group = self._layout_for(shape, p)
+        reads = (pred, target)
         if perm is not None:  # summed axes last, one copy
             pred = np.ascontiguousarray(pred.transpose(perm))
             target = np.ascontiguousarray(target.transpose(perm))
-        w = prepare_weight(sample_weight, per_sample, dt) if sample_weight is not None else None
-        value_out = None
-        if red == NONE and op in (VALUE, VALUE_GRAD):
-            value_out = new_output(per_sample, dt)
-        grad = kgrad = None
-        if op != VALUE:
-            grad = prepare_out(out, shape, dt)
-            kgrad = new_output(pred.shape, dt, pred.nbytes) if perm is not None else grad
+        return dt, per_sample, (shape,), reads, (pred, target, perm, S, K, group)
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, target, perm, S, K, group = state
+        grad = kgrad = grads[0] if grads is not None else None
+        if perm is not None and grad is not None:
+            kgrad = new_output(pred.shape, pred.dtype, pred.nbytes)
         value = _core.overlap(
             self._id, op, red, pred, target, w, value_out, kgrad, S, K, group, *self._pack(p)
         )
         if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))
-        if op == VALUE:
-            return value_out if red == NONE else value
-        return finish(op, red, value, value_out, grad, None)
+        return value
 
-    def _plan(self, shape, p):
+    def _layout_for(self, shape, p):
         """``(perm, per_sample, S, K, group)`` for pred's shape and the
         parameters: the permutation that puts the summed axes last (None
         when they already are), the per-sample loss shape, the slice count

@@ -12,7 +12,18 @@ import math
 import numpy as np
 
 from fastloss import _core
+from fastloss._arrays import (
+    as_float,
+    aux_input,
+    broadcast_full,
+    check_same_shape,
+    element_at,
+    min_ignoring_nan,
+    new_output,
+    sum_to_shape,
+)
 from fastloss._loss import (
+    GRAD,
     GRAD_HESS,
     NONE,
     SUM,
@@ -20,21 +31,8 @@ from fastloss._loss import (
     VALUE_GRAD,
     ElementwiseLoss,
     Loss,
-    Param,
-    as_float,
-    aux_input,
-    boolean,
-    check_same_shape,
-    choice,
-    element_at,
-    finish,
-    min_ignoring_nan,
-    new_output,
-    prepare_out,
-    prepare_weight,
-    real,
-    reduction_code,
 )
+from fastloss._params import Param, boolean, choice, real
 
 __all__ = [
     "mse",
@@ -49,18 +47,20 @@ __all__ = [
     "poisson_nll",
     "gaussian_nll",
     "tweedie",
+    "pseudo_huber",
 ]
 
 # fastloss::RegressionLoss
 _MSE, _MAE, _HUBER, _SMOOTH_L1 = 0, 1, 2, 3
 _LOG_COSH, _QUANTILE, _MAPE, _MSLE, _POISSON_NLL, _GAUSSIAN_NLL, _TWEEDIE = 4, 5, 6, 7, 8, 9, 10
+_PSEUDO_HUBER, _GAUSSIAN_NLL_VAR = 11, 12
 
 
-def _pack_delta(p, pred, target):
+def _pack_delta(p, pred, target, *_):
     return (p["delta"], 0.0, 0.0, 0.0), None, target
 
 
-def _pack_beta(p, pred, target):
+def _pack_beta(p, pred, target, *_):
     return (p["beta"], 0.0, 0.0, 0.0), None, target
 
 
@@ -212,6 +212,50 @@ smooth_l1 = ElementwiseLoss(
 )
 
 
+pseudo_huber = ElementwiseLoss(
+    "pseudo_huber",
+    family="regression",
+    kernel=_core.regression,
+    kernel_id=_PSEUDO_HUBER,
+    params=(Param("delta", 1.0, real(0.0, lo_open=True)),),
+    pack=_pack_delta,
+    has_hess=True,
+    peer="xgboost reg:pseudohubererror (huber_slope=delta)",
+    doc="""Pseudo-Huber (Charbonnier) loss: a smooth Huber, twice differentiable.
+
+    Quadratic near zero and linear far away like :data:`huber`, with no kink,
+    so its Hessian is positive everywhere (what boosting wants). With
+    ``r = pred - target``::
+
+        l = delta**2 * (sqrt(1 + (r / delta)**2) - 1)
+
+    gradient ``r / sqrt(1 + (r/delta)**2)`` and Hessian
+    ``(1 + (r/delta)**2)**-1.5``. Computed without cancellation for small
+    ``r`` and without overflow for large ``r`` (``r = inf`` gives ``inf``,
+    gradient ``delta``, Hessian 0).
+"""
+    + _COMMON_ARGS
+    + """    delta : float > 0, keyword-only, default 1.0
+        Scale of the transition (XGBoost's ``huber_slope``).
+
+    Returns
+    -------
+    float, or ndarray of pred's shape for ``reduction="none"``.
+
+    Matches XGBoost's ``reg:pseudohubererror`` objective (its gradient and
+    Hessian with ``huber_slope=delta``) and its ``mphe`` metric (the value).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> fl.pseudo_huber([0.0, 3.0], [0.0, -1.0], delta=3.0, reduction="sum")
+    6.0
+    >>> fl.pseudo_huber.grad_hess([4.0], [0.0], delta=3.0, reduction="none")
+    (array([2.4]), array([0.216]))
+""",
+)
+
+
 # --------------------------------------------------------------------------
 # log_cosh, quantile, mape, msle
 
@@ -255,7 +299,7 @@ log_cosh = ElementwiseLoss(
 )
 
 
-def _pack_quantile(p, pred, target):
+def _pack_quantile(p, pred, target, *_):
     return (p["quantile"], 0.0, 0.0, 0.0), None, target
 
 
@@ -406,46 +450,49 @@ class _RootMeanSquare(Loss):
     chain rule of the square root is one scaling of those buffers in place.
     """
 
-    def _run(self, op, pred, target, reduction, sample_weight, out, params):
-        red = reduction_code(reduction)
-        if op == GRAD_HESS:  # pragma: no cover - has_hess is False
-            raise TypeError(f"{self.name} has no Hessian")
-        pred = as_float(pred, self.pred_name)
-        dt = pred.dtype
-        target = as_float(target, self.target_name, dt)
-        if pred.shape != target.shape:
-            check_same_shape(pred, target, self.pred_name, self.target_name)
-        self.resolve_params(params)  # no parameters: refuses unknown keywords
-        shape = pred.shape
-        w = prepare_weight(sample_weight, shape, dt) if sample_weight is not None else None
-        grad = prepare_out(out, shape, dt) if op != VALUE else None
+    _pack = None
+    _plan = ElementwiseLoss._plan
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, target = np.ascontiguousarray(state[0]), np.ascontiguousarray(state[1])
+        grad = grads[0] if grads is not None else None
         kop = VALUE if op == VALUE else VALUE_GRAD
-        sq = None
         if red == NONE:
-            sq = new_output(shape, dt, pred.nbytes)
-            _core.regression(_MSE, kop, NONE, pred, target, w, None, sq, grad, None,
+            if value_out is None:  # the shares are needed for the total
+                value_out = new_output(pred.shape, pred.dtype, pred.nbytes)
+            _core.regression(_MSE, kop, NONE, pred, target, w, None, value_out, grad, None,
                              0.0, 0.0, 0.0, 0.0)
-            total = float(np.sum(sq, dtype=np.float64))
+            total = float(np.sum(value_out, dtype=np.float64))
         else:
             total = _core.regression(_MSE, kop, SUM, pred, target, w, None, None, grad, None,
                                      0.0, 0.0, 0.0, 0.0)
-        wsum = float(pred.size) if w is None else float(np.sum(w, dtype=np.float64))
-        m = total / wsum if wsum != 0 else math.nan
-        root = math.sqrt(m) if m >= 0 else math.nan  # NaN stays NaN
-        # d sqrt(m) = dm / (2 sqrt(m)); at m = 0 every r (with w > 0) is 0 and
-        # the gradient is taken as 0 (the subgradient of |r|), never 0/0.
-        inv = 0.0 if root == 0 else 1.0 / root
+        if w is None:
+            wsum = float(pred.size)
+        elif isinstance(w, tuple):  # a broadcast pattern: values, period, repeat
+            wsum = float(np.sum(w[0], dtype=np.float64)) * (pred.size // w[1])
+        else:
+            wsum = float(np.sum(w, dtype=np.float64))
+        if wsum == 0:
+            # no data (or no weight): the mean is 0/0, as the reference's; a
+            # sum over nothing is 0 as for every other loss
+            root = inv = math.nan
+            if pred.size == 0:
+                inv = 0.0
+        else:
+            m = total / wsum
+            root = math.sqrt(m) if m >= 0 else math.nan  # NaN stays NaN
+            # d sqrt(m) = dm / (2 sqrt(m)); at m = 0 every r (with w > 0) is 0
+            # and the gradient is taken as 0 (the subgradient of |r|), not 0/0.
+            inv = 0.0 if root == 0 else 1.0 / root
         if grad is not None:
-            scale = 0.5 * inv / wsum if red not in (NONE, SUM) else 0.5 * inv
+            scale = 0.5 * inv / wsum if (red == 2 and wsum != 0) else 0.5 * inv
             np.multiply(grad, scale, out=grad)
         if red == NONE:
-            np.multiply(sq, inv, out=sq)
-            value = None
-        elif red == SUM:
-            value = wsum * root
-        else:
-            value = root
-        return finish(op, red, value, sq, grad, None)
+            np.multiply(value_out, inv, out=value_out)
+            return None
+        if red == SUM:
+            return 0.0 if pred.size == 0 else wsum * root
+        return root
 
 
 rmse = _RootMeanSquare(
@@ -509,7 +556,7 @@ rmse = _RootMeanSquare(
 # likelihoods: poisson_nll, gaussian_nll, tweedie
 
 
-def _pack_poisson(p, pred, target):
+def _pack_poisson(p, pred, target, *_):
     return (float(p["log_input"]), float(p["full"]), p["eps"], 0.0), None, target
 
 
@@ -566,34 +613,68 @@ poisson_nll = ElementwiseLoss(
 )
 
 
-def _prepare_var(var, pred: np.ndarray) -> np.ndarray:
-    if var is None:
-        raise TypeError("gaussian_nll() missing required keyword argument 'var'")
-    v = as_float(var, "var", pred.dtype)
-    if min_ignoring_nan(v) < 0:  # checked before broadcasting: each value once
-        raise ValueError("var has negative entries (a variance must be >= 0)")
+def _var_shape(var: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """var as it broadcasts against pred: torch's rule that a var one
+    dimension short holds one variance per row (it unsqueezes the last axis)."""
     shape = pred.shape
-    if v.shape != shape and v.ndim >= 1 and v.shape == shape[:-1]:
-        v = v[..., None]  # torch: var one dimension short -> one var per row
-    return aux_input(v, pred, "var", "pred's")
+    if var.shape != shape and var.ndim >= 1 and var.shape == shape[:-1]:
+        return var[..., None]
+    return var
 
 
-def _pack_gaussian(p, pred, target):
-    aux = _prepare_var(p["var"], pred)
-    return (p["eps"], float(p["full"]), 0.0, 0.0), aux, target
+class _GaussianNll(ElementwiseLoss):
+    """gaussian_nll: ``var`` is a third, differentiable input.
+
+    The pred gradient (and the value) come from the GaussianNll kernel with
+    var as its auxiliary pattern; the var gradient from the GaussianNllVar
+    kernel, which differentiates its first array (var, broadcast to pred's
+    shape) with pred as its auxiliary input, summed back to var's shape where
+    var was broadcast (autograd's rule)."""
+
+    def _plan(self, inputs, p):
+        dt, shape, _, reads, (pred, target, aux, slots) = super()._plan(inputs, p)
+        # two kernel calls read them: contiguous once here, not retried per call
+        pred, target = np.ascontiguousarray(pred), np.ascontiguousarray(target)
+        var = as_float(inputs[2], "var", dt)
+        if min_ignoring_nan(var) < 0:  # checked before broadcasting: each value once
+            raise ValueError("var has negative entries (a variance must be >= 0)")
+        v = _var_shape(var, pred)
+        aux = aux_input(v, pred, "var", "pred's")
+        state = (pred, target, aux, (p["eps"], float(p["full"]), 0.0, 0.0), v, var.shape)
+        return dt, shape, (shape, var.shape), (pred, target, var), state
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        pred, target, aux, slots, v, var_shape = state
+        g_pred, g_var = grads if grads is not None else (None, None)
+        value = None
+        if op == VALUE or g_pred is not None or op == VALUE_GRAD:
+            kop = op if (g_pred is not None or op == VALUE) else VALUE
+            value = _core.regression(_GAUSSIAN_NLL, kop, red, pred, target, w, aux, value_out,
+                                     g_pred, None, *slots)
+        if g_var is not None:
+            full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
+            if full.shape == var_shape:
+                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
+                                 g_var, None, *slots)
+            else:
+                g = new_output(pred.shape, pred.dtype, pred.nbytes)
+                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
+                                 g, None, *slots)
+                np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
+        return value
 
 
-gaussian_nll = ElementwiseLoss(
+gaussian_nll = _GaussianNll(
     "gaussian_nll",
     family="regression",
     kernel=_core.regression,
     kernel_id=_GAUSSIAN_NLL,
+    inputs=("pred", "target", "var"),
+    wrt=("pred", "var"),
     params=(
-        Param("var", None),
         Param("full", False, boolean()),
         Param("eps", 1e-6, real(0.0, lo_open=True)),
     ),
-    pack=_pack_gaussian,
     peer="torch.nn.functional.gaussian_nll_loss",
     doc="""Gaussian negative log likelihood with a predicted variance.
 
@@ -603,12 +684,19 @@ gaussian_nll = ElementwiseLoss(
         l = 0.5 * (log(v) + (pred - target)**2 / v)   [+ 0.5 log(2 pi) if full]
 
     The clamp at ``eps`` is taken as PyTorch does (on a copy of ``var``, under
-    ``no_grad``); a NaN in ``var`` stays NaN. The gradient is with respect to
-    ``pred`` only: ``(pred - target) / v`` (``var`` is a parameter here; its
-    own derivative is not returned).
+    ``no_grad``); a NaN in ``var`` stays NaN. Both ``pred`` and ``var`` are
+    differentiable inputs, as in PyTorch::
+
+        d l / d pred = (pred - target) / v
+        d l / d var  = 0.5 (1 / v - (pred - target)**2 / v**2)
+
+    (the clamp passes the gradient unchanged, as autograd does through
+    PyTorch's no_grad clamp). ``grad`` returns ``(d_pred, d_var)``, the
+    second of var's shape (summed over the axes var was broadcast along);
+    ``wrt="pred"`` or ``wrt="var"`` computes one of them.
 """
     + _COMMON_ARGS
-    + """    var : array_like, required keyword
+    + """    var : array_like, third positional input (or keyword ``var=``)
         Variances, broadcast to pred's shape: same shape (heteroscedastic), a
         scalar, any NumPy-broadcastable shape, or pred's shape without its last
         axis (one variance per row, as PyTorch unsqueezes it). Negative entries
@@ -622,15 +710,19 @@ gaussian_nll = ElementwiseLoss(
     -------
     float, or ndarray of pred's shape for ``reduction="none"``.
 
-    Matches ``torch.nn.functional.gaussian_nll_loss`` (value and the autograd
-    gradient with respect to the input). PyTorch is stricter about ``var``'s
-    shape (at most one mismatched dimension).
+    Matches ``torch.nn.functional.gaussian_nll_loss(input, target, var)``
+    (value and the autograd gradients with respect to input and var).
+    PyTorch is stricter about ``var``'s shape (at most one mismatched
+    dimension).
 
     Examples
     --------
     >>> import fastloss as fl
-    >>> fl.gaussian_nll([1.0, 2.0], [1.0, 0.0], var=[1.0, 4.0])
+    >>> fl.gaussian_nll([1.0, 2.0], [1.0, 0.0], [1.0, 4.0])
     0.5965735902799727
+    >>> g_pred, g_var = fl.gaussian_nll.grad([1.0, 2.0], [1.0, 0.0], [1.0, 4.0])
+    >>> g_pred.tolist(), g_var.tolist()
+    ([0.0, 0.25], [0.25, 0.0])
 """,
 )
 
@@ -646,7 +738,7 @@ def _check_power(name, v):
 _LINKS = {"identity": 0.0, "log": 1.0}
 
 
-def _pack_tweedie(p, pred, target):
+def _pack_tweedie(p, pred, target, *_):
     return (p["power"], _LINKS[p["link"]], 0.0, 0.0), None, target
 
 

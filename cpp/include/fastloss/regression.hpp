@@ -14,6 +14,8 @@
 // the chain rule of the square root.
 #pragma once
 
+#include <cmath>
+
 #include "fastloss/common/point.hpp"
 
 namespace fastloss {
@@ -294,6 +296,78 @@ struct GaussianNll : PointLoss<GaussianNll> {
   FL_INLINE T grad(T p, T y, T a) const {
     const T v = a < T(eps) ? T(eps) : a;
     return (p - y) / v;
+  }
+};
+
+// d/d var of GaussianNll, for the var input's gradient: run with p = var,
+// y = target, a = pred (the element-wise driver differentiates its first
+// array). torch clamps a copy of var under no_grad, so the gradient passes
+// the clamp unchanged: 0.5 (1 / v - r^2 / v^2) with v = max(var, eps).
+struct GaussianNllVar : PointLoss<GaussianNllVar> {
+  static constexpr int cost = 3;
+  static constexpr bool uses_aux = true;
+  GaussianNll f;
+  GaussianNllVar(double e, bool full) : f(e, full) {}
+  template <class T>
+  FL_INLINE T value(T var, T y, T pred) const {
+    return f.value<T>(pred, y, var);
+  }
+  template <class T>
+  FL_INLINE T grad(T var, T y, T pred) const {
+    const T v = var < T(f.eps) ? T(f.eps) : var;
+    const T q = (pred - y) / v;
+    return T(0.5) * (T(1) / v - q * q);
+  }
+};
+
+// Pseudo-Huber (Charbonnier) loss, XGBoost's reg:pseudohubererror with
+// huber_slope = delta: with r = p - y, u = |r| / delta, s = sqrt(1 + u^2),
+//   value delta^2 (s - 1),  gradient r / s,  Hessian 1 / s^3.
+// s - 1 cancels for small u and 1 + u^2 overflows for large u, so the
+// formulas are written with k = min(u, 1/u) <= 1 and t = sqrt(1 + k^2):
+//   u <= 1: s = t,      s - 1 = k^2 / (t + 1)
+//   u > 1:  s = u t,    delta^2 (s - 1) = delta^2 u / (t + k) (not / by u^2)
+// so no intermediate overflows before the result does; r = +-inf gives inf,
+// gradient +-delta and Hessian 0. One function serves the three outputs.
+struct PseudoHuber : PointLoss<PseudoHuber> {
+  static constexpr int cost = 2;
+  static constexpr bool has_hess = true;
+  double delta;
+  explicit PseudoHuber(double d) : delta(d) {}
+  template <class T, bool kValue, bool kGrad, bool kHess>
+  FL_INLINE void eval(T p, T y, T& v, T& g, T& h) const {
+    const T d = T(delta), r = p - y, u = vm::vabs(r) / d;
+    const bool big = u > T(1);
+    const T k = big ? T(1) / u : u;
+    const T t = std::sqrt(T(1) + k * k);
+    if constexpr (kValue) v = big ? d * d * u / (t + k) : d * d * (k * k / (t + T(1)));
+    if constexpr (kGrad) g = big ? d * sign_nan(r) / t : r / t;
+    if constexpr (kHess) {
+      const T s = big ? u * t : t;
+      h = T(1) / (s * s * s);
+    }
+  }
+  template <class T>
+  FL_INLINE T value(T p, T y, T) const {
+    T v, g, h;
+    eval<T, true, false, false>(p, y, v, g, h);
+    return v;
+  }
+  template <class T>
+  FL_INLINE T grad(T p, T y, T) const {
+    T v, g, h;
+    eval<T, false, true, false>(p, y, v, g, h);
+    return g;
+  }
+  template <class T>
+  FL_INLINE void value_grad(T p, T y, T, T& v, T& g) const {
+    T h;
+    eval<T, true, true, false>(p, y, v, g, h);
+  }
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    T v;
+    eval<T, false, true, true>(p, y, v, g, h);
   }
 };
 

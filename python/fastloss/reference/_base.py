@@ -34,45 +34,68 @@ def elementwise(per_element):
         y = np.asarray(target, dtype=np.float64)
         with np.errstate(all="ignore"):
             l, g, h = per_element(p, y, **params)
+            multi = isinstance(g, tuple)  # one gradient per differentiable input
+            gs = g if multi else (g,)
             w = weights_like(sample_weight, p.shape)
             if w is not None:
-                l, g = l * w, g * w
+                l, gs = l * w, tuple(gi * w for gi in gs)
                 h = None if h is None else h * w
             if reduction == "none":
-                return l, g, h
+                return l, (gs if multi else gs[0]), h
             total = float(np.sum(l))
             if reduction == "sum":
-                return total, g, h
+                return total, (gs if multi else gs[0]), h
             denom = float(np.sum(w)) if w is not None else float(p.size)
             h = None if h is None else h / denom
-            return (total / denom if denom else float("nan")), g / denom, h
+            gs = tuple(gi / denom for gi in gs)
+            return (total / denom if denom else float("nan")), (gs if multi else gs[0]), h
 
     return fn
 
 
 class RefLoss:
-    """Same verbs and keywords as fastloss.Loss, computed by NumPy in float64."""
+    """Same verbs and keywords as fastloss.Loss, computed by NumPy in float64.
 
-    def __init__(self, name, fn, *, has_hess=False):
+    ``inputs`` names the positional inputs beyond (pred, target) -- the
+    reference function takes them as keywords -- and a loss with several
+    differentiable inputs returns a tuple of gradients (``wrt`` selects, as
+    in fastloss)."""
+
+    def __init__(self, name, fn, *, has_hess=False, inputs=(), wrt=None):
         self.name = name
         self._fn = fn
         self.has_hess = has_hess
+        self._extra = tuple(inputs)
+        self.wrt = tuple(wrt) if wrt else None
 
-    def __call__(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
-        return self._fn(pred, target, reduction, sample_weight, **params)[0]
+    def _call(self, inputs, reduction, sample_weight, params):
+        pred, target, *rest = inputs
+        params = dict(params)
+        params.update(zip(self._extra, rest))
+        return self._fn(pred, target, reduction, sample_weight, **params)
 
-    def grad(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
-        return self._fn(pred, target, reduction, sample_weight, **params)[1]
+    def _pick(self, g, wrt):
+        if wrt is None or self.wrt is None:
+            return g
+        if isinstance(wrt, str):
+            return g[self.wrt.index(wrt)]
+        return tuple(g[self.wrt.index(n)] for n in sorted(wrt, key=self.wrt.index))
 
-    def value_and_grad(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
-        v, g, _ = self._fn(pred, target, reduction, sample_weight, **params)
-        return v, g
+    def __call__(self, *inputs, reduction="mean", sample_weight=None, **params):
+        return self._call(inputs, reduction, sample_weight, params)[0]
 
-    def grad_hess(self, pred, target, /, *, reduction="mean", sample_weight=None, **params):
+    def grad(self, *inputs, reduction="mean", sample_weight=None, wrt=None, **params):
+        return self._pick(self._call(inputs, reduction, sample_weight, params)[1], wrt)
+
+    def value_and_grad(self, *inputs, reduction="mean", sample_weight=None, wrt=None, **params):
+        v, g, _ = self._call(inputs, reduction, sample_weight, params)
+        return v, self._pick(g, wrt)
+
+    def grad_hess(self, *inputs, reduction="mean", sample_weight=None, **params):
         if not self.has_hess:
             raise TypeError(f"{self.name} has no Hessian")
-        _, g, h = self._fn(pred, target, reduction, sample_weight, **params)
-        return g, h
+        _, g, h = self._call(inputs, reduction, sample_weight, params)
+        return (g[0] if isinstance(g, tuple) else g), h
 
     def __repr__(self):
         return f"<fastloss.reference.{self.name}>"

@@ -21,6 +21,7 @@ __all__ = [
     "poisson_nll",
     "gaussian_nll",
     "tweedie",
+    "pseudo_huber",
 ]
 
 
@@ -112,13 +113,44 @@ def _var_like(var, shape):
     return np.broadcast_to(v, shape)
 
 
-def _gaussian_nll(p, y, var=None, full=False, eps=1e-6):
+def _gaussian_nll_elem(p, y, var=None, full=False, eps=1e-6):
     v = np.maximum(_var_like(var, p.shape), eps)
     r = p - y
     l = 0.5 * (np.log(v) + r**2 / v)
     if full:
         l = l + 0.5 * np.log(2 * np.pi)
-    return l, r / v, None
+    # d/dvar: the clamp passes the gradient unchanged (torch clamps under no_grad)
+    return l, (r / v, 0.5 * (1.0 / v - (r / v) ** 2)), None
+
+
+def _gaussian_nll(pred, target, reduction, sample_weight, var=None, **params):
+    if var is None:
+        raise TypeError("gaussian_nll: var is required")
+    v, (gp, gv), h = elementwise(_gaussian_nll_elem)(pred, target, reduction, sample_weight,
+                                                     var=var, **params)
+    var = np.asarray(var, dtype=np.float64)
+    p = np.asarray(pred)
+    vs = var[..., None] if (var.shape != p.shape and var.ndim >= 1
+                            and var.shape == p.shape[:-1]) else var
+    # autograd's rule for a broadcast input: sum over the broadcast axes
+    padded = (1,) * (gv.ndim - vs.ndim) + vs.shape
+    axes = tuple(i for i in range(gv.ndim) if padded[i] == 1 and gv.shape[i] != 1)
+    gv = np.sum(gv, axis=axes, keepdims=True).reshape(var.shape) if axes else gv.reshape(
+        var.shape)
+    return v, (gp, gv), h
+
+
+def _pseudo_huber(p, y, delta=1.0):
+    # the kernel's overflow-free form: k = min(u, 1/u), t = sqrt(1 + k^2)
+    r = p - y
+    u = np.abs(r) / delta
+    big = u > 1
+    k = np.where(big, 1.0 / u, u)
+    t = np.sqrt(1.0 + k * k)
+    l = np.where(big, delta * delta * u / (t + k), delta * delta * (k * k / (t + 1.0)))
+    g = np.where(big, delta * np.sign(r) / t, r / t)
+    s = np.where(big, u * t, t)
+    return l, g, 1.0 / (s * s * s)
 
 
 def _tweedie_mean(mu, y, power):
@@ -158,6 +190,8 @@ def _rmse(pred, target, reduction, sample_weight):
     W = float(np.sum(w))
     with np.errstate(all="ignore"):
         root = math.sqrt(float(np.sum(sq)) / W) if W else float("nan")
+        if reduction == "sum" and p.size == 0:
+            return 0.0, np.zeros_like(r), None
         # d sqrt(sum(w r^2) / W) / dp = w r / (W sqrt(...)); 0 at a zero RMSE
         g_mean = np.zeros_like(r) if root == 0 else w * r / (W * root)
         if reduction == "mean":
@@ -174,5 +208,6 @@ mape = RefLoss("mape", elementwise(_mape))
 msle = RefLoss("msle", elementwise(_msle))
 rmse = RefLoss("rmse", _rmse)
 poisson_nll = RefLoss("poisson_nll", elementwise(_poisson_nll), has_hess=True)
-gaussian_nll = RefLoss("gaussian_nll", elementwise(_gaussian_nll))
+gaussian_nll = RefLoss("gaussian_nll", _gaussian_nll, inputs=("var",), wrt=("pred", "var"))
+pseudo_huber = RefLoss("pseudo_huber", elementwise(_pseudo_huber), has_hess=True)
 tweedie = RefLoss("tweedie", elementwise(_tweedie), has_hess=True)

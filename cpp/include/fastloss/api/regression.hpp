@@ -19,6 +19,8 @@ enum class RegressionLoss : int {
   poisson_nll = 8,   // params: log_input (0/1), full (0/1), eps
   gaussian_nll = 9,  // params: eps, full (0/1); aux: var
   tweedie = 10,      // params: power, link (0 identity, 1 log)
+  pseudo_huber = 11,  // params: delta
+  gaussian_nll_var = 12,  // gaussian_nll's var gradient: pred = var, aux = pred
 };
 }  // namespace fastloss
 

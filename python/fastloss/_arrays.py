@@ -1,0 +1,338 @@
+"""Turning what the user passed into arrays the kernels can read.
+
+Conversion (float32/float64, C-contiguous, at most one copy), integer labels
+checked on the values the user passed, per-sample weights broadcast by
+NumPy's rules (never guessed), fresh outputs from the buffer cache, the
+caller's ``out=`` buffers checked -- including that none overlaps an input
+or another output. Nothing here knows a loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fastloss import _core
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+_REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
+
+def _to_ndarray(x: Any, name: str) -> np.ndarray:
+    """Any array-like (``__array__``, ``__dlpack__`` on the CPU, sequences)."""
+    if isinstance(x, np.ndarray):
+        if isinstance(x, np.ma.MaskedArray):
+            # a mask silently dropped would score the masked values
+            raise TypeError(f"{name}: masked arrays are not supported (their mask would be "
+                            "ignored); pass x.compressed() or x.filled(value)")
+        return x
+    if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, TypeError, RuntimeError, ValueError) as exc:
+            if not hasattr(x, "__array__"):
+                raise TypeError(f"{name}: cannot read this object as a CPU array ({exc})") from None
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if "bfloat16" in str(getattr(x, "dtype", "")).lower():
+            raise TypeError(f"{name}: bfloat16 is not supported; convert to float32 first "
+                            "(tensor.float())") from None
+        raise TypeError(f"{name}: expected an array of real numbers ({exc})") from None
+
+
+def _float_dtype_for(dt: np.dtype, name: str) -> np.dtype:
+    """The native dtype an input of dtype ``dt`` is computed in."""
+    if dt == _F32 or dt == _F64:
+        return dt
+    kind = dt.kind
+    if kind == "f":
+        return _F32 if dt.itemsize < 4 else _F64
+    if kind in "biu":
+        return _F64
+    if "bfloat16" in str(dt):
+        raise TypeError(f"{name}: bfloat16 is not supported; convert to float32 first")
+    raise TypeError(f"{name}: expected real numbers, got an array of dtype {dt}")
+
+
+def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """``x`` as a C-contiguous float32/float64 array (``dtype`` if given).
+
+    Converts at most once; an array that is already right is returned as is
+    (checked first: the hot path of a call on a few elements).
+    """
+    if type(x) is np.ndarray:
+        dt = x.dtype
+        if (dt is _F32 or dt is _F64) and (dtype is None or dtype is dt) and x.flags.c_contiguous:
+            return x
+    else:
+        x = _to_ndarray(x, name)
+    dt = x.dtype
+    if dtype is None:
+        dtype = _float_dtype_for(dt, name)
+    elif dt != dtype:
+        _float_dtype_for(dt, name)  # refuses complex, strings, objects
+    if dt != dtype:
+        x = x.astype(dtype)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    return x
+
+
+def as_labels(x: Any, name: str = "target") -> np.ndarray:
+    """Integer class labels as a C-contiguous int64 array.
+
+    The values are checked as the user passed them, before any cast: an
+    unsigned label above 2**63 - 1 or a float label that is not a whole
+    number within int64's range is refused (a cast would wrap it, possibly
+    onto ``ignore_index``). Whole-valued floats are accepted.
+    """
+    if type(x) is np.ndarray and x.dtype is _I64 and x.flags.c_contiguous:
+        return x  # the usual case, at once
+    if type(x) is not np.ndarray:
+        x = _to_ndarray(x, name)
+    kind = x.dtype.kind
+    if kind == "u" and x.dtype.itemsize == 8 and x.size and int(x.max()) > 2**63 - 1:
+        bad = int(x.max())
+        raise ValueError(f"{name}: label {bad} is out of range (labels are int64)")
+    if kind == "f":
+        if x.size:
+            finite = np.isfinite(x)
+            if not bool(np.all(finite)):
+                where = int(np.flatnonzero(~finite.ravel())[0])
+                raise ValueError(f"{name}: labels must be finite whole numbers, got "
+                                 f"{x.flat[where].item()!r} at flat index {where}")
+            whole = x == np.round(x)
+            if not bool(np.all(whole)):
+                raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype} "
+                                "with non-integer values")
+            big = np.abs(x) >= 2.0**63
+            if bool(np.any(big)):
+                where = int(np.flatnonzero(big.ravel())[0])
+                raise ValueError(f"{name}: label {x.flat[where].item()!r} at flat index "
+                                 f"{where} is out of range (labels are int64)")
+    elif kind not in "iub":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype}")
+    if x.dtype != np.int64 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.int64)
+    return x
+
+
+def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np.ndarray:
+    """``x`` broadcast to ``like``'s shape and dtype in a new C-contiguous
+    array (one copy; ``whose`` words the error: "pred's")."""
+    full = np.empty(like.shape, like.dtype)
+    try:
+        np.copyto(full, x)
+    except ValueError:
+        raise ValueError(f"{name}: shape {tuple(x.shape)} does not broadcast to {whose} shape "
+                         f"{tuple(like.shape)}") from None
+    return full
+
+
+def _pattern(x: np.ndarray, shape: tuple, n: int):
+    """``(x, period, repeat)`` when broadcasting ``x`` (C-contiguous) to
+    ``shape`` (``n`` elements) repeats one block of x's values -- a scalar, a
+    vector along the trailing axes ((C,) against (N, C)), one value per
+    leading index ((N, 1) against (N, C)) -- so that element k reads
+    ``x[(k // repeat) % period]``; else None."""
+    xs = x.shape
+    if not n or len(xs) > len(shape):
+        return None
+    if x.size == 1:
+        return x, 1, n  # a scalar
+    if xs == shape[len(shape) - len(xs):]:
+        return x, x.size, 1  # the trailing axes' block, repeated
+    xs = (1,) * (len(shape) - len(xs)) + xs
+    block = [d for d, k in enumerate(xs) if k != 1]
+    i, j = block[0], block[-1] + 1
+    if xs[i:j] == shape[i:j]:  # one block, 1 on either side of it
+        return x, math.prod(shape[i:j]), math.prod(shape[j:])
+    return None
+
+
+def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):
+    """A per-element parameter ``x`` broadcast to ``like`` for a kernel's aux slot.
+
+    Where NumPy's broadcast repeats one block of x's values (see
+    ``_pattern``) the result is the pattern ``(values, period, repeat)`` and
+    nothing of the inputs' size is allocated. Any other broadcast is
+    materialized (``broadcast_full``).
+    """
+    shape = like.shape
+    if x.dtype != like.dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=like.dtype)
+    if x.shape == shape:
+        return x
+    return _pattern(x, shape, like.size) or broadcast_full(x, like, name, whose)
+
+
+# Up to this many values, a check in Python (``tolist`` and a loop) costs less
+# than one NumPy reduction (~1 us each on a few values).
+_SMALL = 16
+
+
+def min_ignoring_nan(x: np.ndarray) -> float:
+    """Smallest non-NaN value of ``x`` (+inf for an empty or all-NaN array).
+
+    ``x.min()`` is one vectorized pass; only when it meets a NaN is the array
+    looked at again without its NaNs (NaN inputs give NaN results, not errors).
+    """
+    if x.size <= _SMALL:
+        vals = [v for v in x.ravel().tolist() if v == v]
+        return min(vals) if vals else math.inf
+    m = float(x.min())
+    if m != m:
+        rest = x[~np.isnan(x)]
+        m = float(np.min(rest)) if rest.size else math.inf
+    return m
+
+
+def all_finite_nonneg(x: np.ndarray) -> bool:
+    """True when every value of ``x`` is finite and >= 0 (NaN is not)."""
+    if x.size <= _SMALL:
+        return all(0.0 <= v < math.inf for v in x.ravel().tolist())
+    # two reductions (a NaN fails the first)
+    return bool(x.min() >= 0 and x.max() < np.inf)
+
+
+def element_at(x: np.ndarray, index: int):
+    """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
+    and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""
+    where = np.unravel_index(index, x.shape) if x.ndim > 1 else index
+    if isinstance(where, tuple):
+        where = tuple(int(i) for i in where)
+    return where, x.flat[index].item()
+
+
+def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight",
+                   pattern: bool = False):
+    """Weights broadcast to the per-sample loss shape ``shape``, or None.
+
+    NumPy's broadcasting rules (trailing axes aligned), plus scikit-learn's
+    ``(n_samples,)`` against ``(n_samples, n_outputs)``: a weight array whose
+    shape is a prefix of ``shape`` and does not broadcast by NumPy's rules
+    weighs whole samples. A shape that both readings accept and that they
+    read differently ((C,) weights against (C, C) losses: rows or columns?)
+    is refused with a message saying how to write either -- never guessed,
+    so the same weights cannot change meaning with the batch size. With
+    ``pattern`` (kernels that read weights as an aux pattern: the
+    element-wise ones) a broadcast that repeats one block of weights comes
+    back as ``(values, period, repeat)`` (see ``_pattern``) instead of an
+    array of ``shape``.
+    """
+    if w is None:
+        return None
+    w = as_float(w, name, dtype)
+    if w.shape == shape:
+        return w
+    nd = len(shape)
+    prefix = 0 < w.ndim < nd and w.shape == shape[: w.ndim]
+    try:
+        full = np.broadcast_to(w, shape)
+    except ValueError:
+        full = None
+    if prefix:
+        rows = w.reshape(w.shape + (1,) * (nd - w.ndim))
+        if full is not None and any(k != 1 for k in w.shape):
+            lead = w.shape + (1,) * (nd - w.ndim)
+            trail = (1,) * (nd - w.ndim) + w.shape
+            raise ValueError(
+                f"{name}: shape {tuple(w.shape)} against the per-sample loss shape "
+                f"{tuple(shape)} could weigh the leading axes (scikit-learn's per-sample "
+                f"weights) or the trailing ones (NumPy broadcasting); reshape it to {lead} "
+                f"or {trail} to say which"
+            )
+        w = rows
+        full = np.broadcast_to(w, shape)
+    if full is None:
+        raise ValueError(
+            f"{name}: shape {tuple(w.shape)} does not broadcast to the per-sample "
+            f"loss shape {tuple(shape)}"
+        )
+    if pattern:
+        got = _pattern(w, shape, full.size)
+        if got is not None:
+            return got
+    return np.ascontiguousarray(full)
+
+
+_CACHED_FROM = _core.buffer_cache_min_bytes
+
+
+def new_output(shape: tuple, dtype: np.dtype, nbytes: int | None = None) -> np.ndarray:
+    """A fresh, uninitialized C-contiguous output: a NumPy array, whose memory
+    comes from fastloss's buffer cache when it is 1 MiB or more (see
+    ``fastloss.set_buffer_cache``). ``nbytes``, where the caller knows it,
+    saves computing it."""
+    if nbytes is None:
+        nbytes = math.prod(shape) * dtype.itemsize
+    return _core.empty(shape, dtype) if nbytes >= _CACHED_FROM else np.empty(shape, dtype)
+
+
+def prepare_out(out: Any, shape: tuple, dtype: np.dtype, name: str = "out") -> np.ndarray:
+    """A fresh output (see new_output), or the caller's buffer after checks."""
+    if out is None:
+        return new_output(shape, dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: is read-only")
+    return out
+
+
+def check_same_shape(pred: np.ndarray, target: np.ndarray, pname="pred", tname="target"):
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{pname} and {tname} must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+
+
+def _span(x) -> np.ndarray | None:
+    """The array whose memory a kernel argument reads: an array, a weight
+    pattern's values, or None."""
+    if isinstance(x, tuple):
+        x = x[0]
+    return x if isinstance(x, np.ndarray) else None
+
+
+def check_no_overlap(outs: dict, ins: dict) -> None:
+    """Refuse ``out=`` buffers that overlap an input the kernel reads, or
+    each other: a kernel writes its outputs while it still reads its inputs,
+    so an overlap would give wrong numbers silently. ``outs`` and ``ins``
+    map names (as the user knows them: ``out``, ``out[1]``, ``pred``,
+    ``sample_weight``) to arrays. Every array here is C-contiguous, so the
+    bounds test of ``np.may_share_memory`` is exact."""
+    items = [(k, _span(v)) for k, v in outs.items()]
+    items = [(k, v) for k, v in items if v is not None]
+    for i, (k, o) in enumerate(items):
+        for k2, o2 in items[i + 1:]:
+            if np.may_share_memory(o, o2):
+                raise ValueError(f"{k} and {k2} overlap in memory: pass separate buffers")
+        for name, x in ins.items():
+            x = _span(x)
+            if x is not None and np.may_share_memory(o, x):
+                raise ValueError(f"{k} overlaps the input {name!r} in memory; the kernel "
+                                 "would overwrite values it still reads: pass another buffer")
+
+
+def sum_to_shape(g: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The gradient of an input that was broadcast to ``g``'s shape: ``g``
+    summed (in float64) over the broadcast axes, back to ``shape``."""
+    if g.shape == shape:
+        return g
+    nd = g.ndim
+    padded = (1,) * (nd - len(shape)) + tuple(shape)
+    axes = tuple(i for i in range(nd) if padded[i] == 1 and g.shape[i] != 1)
+    s = np.sum(g, axis=axes, dtype=np.float64, keepdims=True) if axes else g
+    return np.ascontiguousarray(s.reshape(shape), dtype=dtype)
