@@ -222,6 +222,17 @@ struct LabelRows {
   FL_INLINE bool ignored(int64_t y) const { return has_ignore && y == ignore; }
   FL_INLINE bool out_of_range(int64_t y) const { return y < 0 || y >= C; }
   FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+  // A row whose label is ignored or out of range counts 0 with a zero
+  // gradient (kGrad), and `bad` is set when the label is out of range: the
+  // one prelude of every labelled loss's row and block paths. Returns
+  // whether the row is such a row.
+  template <bool kGrad, class T>
+  FL_INLINE bool skip(int64_t y, T* g, bool& bad) const {
+    if (!ignored(y) && !out_of_range(y)) return false;
+    bad = !ignored(y);
+    if constexpr (kGrad) mc::fill(g, C, T(0));
+    return true;
+  }
   // Weight of row r in the mean (PyTorch: the class weight of its label,
   // 0 for an ignored row).
   FL_INLINE double norm(int64_t r, bool& bad) const {
@@ -276,11 +287,7 @@ struct CrossEntropyLabels : LabelRows {
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
     const int64_t y = labels[r];
-    if (ignored(y) || out_of_range(y)) {
-      bad = !ignored(y);
-      if constexpr (kGrad) mc::fill(g, C, T(0));
-      return 0.0;
-    }
+    if (skip<kGrad>(y, g, bad)) return 0.0;
     return tail<kGrad>(y, z, g, gs, kGrad ? mc::Softmax<T>(z, C, g) : mc::Softmax<T>(z, C));
   }
 
@@ -299,9 +306,7 @@ struct CrossEntropyLabels : LabelRows {
       const int64_t y = labels[r0 + i];
       T* gi = kGrad ? g + i * C : nullptr;
       bad[i] = false;
-      if (ignored(y) || out_of_range(y)) {
-        bad[i] = !ignored(y);
-        if constexpr (kGrad) mc::fill(gi, C, T(0));
+      if (skip<kGrad>(y, gi, bad[i])) {
         v[i] = 0.0;
         continue;
       }
@@ -404,17 +409,15 @@ struct MulticlassHinge : LabelRows {
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
     const int64_t y = labels[r];
-    if (out_of_range(y)) {
-      bad = true;
-      if constexpr (kGrad) mc::fill(g, C, T(0));
-      return 0.0;
-    }
+    if (skip<kGrad>(y, g, bad)) return 0.0;
     if (weston_watkins) {
       if (row_has_nan(z, C)) return mc::nan_row<kGrad>(g, C);
       const double zy = static_cast<double>(z[y]);
       const double mg = margin;
+      // class k's margin violation, counted where k != y and it is > 0
+      const auto slack = [&](int64_t k) { return mg - zy + static_cast<double>(z[k]); };
       const double v = row_sum(C, [&](int64_t k) {
-        const double d = mg - zy + static_cast<double>(z[k]);
+        const double d = slack(k);
         return (k != y && d > 0.0) ? d : 0.0;
       });
       const double invC = 1.0 / static_cast<double>(C);
@@ -422,7 +425,7 @@ struct MulticlassHinge : LabelRows {
         int64_t active = 0;
         const T step = static_cast<T>(gs * invC);
         for (int64_t k = 0; k < C; ++k) {
-          const bool on = k != y && (mg - zy + static_cast<double>(z[k])) > 0.0;
+          const bool on = k != y && slack(k) > 0.0;
           active += on ? 1 : 0;
           g[k] = on ? step : T(0);
         }
@@ -436,16 +439,27 @@ struct MulticlassHinge : LabelRows {
     bool nan;
     const T best = mc::max_except(z, C, y, nan);
     if (nan) return mc::nan_row<kGrad>(g, C);
-    const double d = margin + static_cast<double>(best) - static_cast<double>(z[y]);
+    const double d = cs_slack(best, z[y]);
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       mc::fill(g, C, T(0));
-      if (on) {
-        g[mc::first_equal_except(z, C, y, best)] = static_cast<T>(gs);
-        g[y] = static_cast<T>(-gs);
-      }
+      cs_grad(g, on, on ? mc::first_equal_except(z, C, y, best) : y, y, gs);
     }
     return on ? d : 0.0;
+  }
+
+  // Crammer-Singer's two formulas, shared by row() and block(): the margin
+  // violation d given the best score of the other classes (the loss is
+  // max(0, d)), and the subgradient on a zeroed row, +gs at j (the first
+  // arg-max of the others) and -gs at y where the row is active. Branch-free
+  // (whether a row is active is as random as its arg-max): an inactive row
+  // stores zeros over the label's entry, and j need only be valid where on.
+  FL_INLINE double cs_slack(T best, T zy) const {
+    return margin + static_cast<double>(best) - static_cast<double>(zy);
+  }
+  FL_INLINE static void cs_grad(T* FL_RESTRICT g, bool on, int64_t j, int64_t y, double gs) {
+    g[on ? j : y] = on ? static_cast<T>(gs) : T(0);
+    g[y] = on ? static_cast<T>(-gs) : T(0);
   }
 
   // Rows r0 .. r0+n-1 at once for small C (see rowwise.hpp, block rows).
@@ -484,10 +498,9 @@ struct MulticlassHinge : LabelRows {
     }
     for (int64_t i = 0; i < n; ++i) best[i] = short_row_max(masked + i * C, C);
     const bool any_nan = row_has_nan(z, nc);
-    const double mg = margin;
     FL_SIMD
     for (int64_t i = 0; i < n; ++i) {
-      const double d = mg + static_cast<double>(best[i]) - static_cast<double>(zy[i]);
+      const double d = cs_slack(best[i], zy[i]);
       v[i] = d > 0.0 ? d : 0.0;
     }
     if constexpr (kGrad) mc::fill(g, nc, T(0));
@@ -498,17 +511,12 @@ struct MulticlassHinge : LabelRows {
       } else if (any_nan && row_has_nan(z + i * C, C)) {
         v[i] = mc::nan_row<kGrad>(gi, C);
       } else if constexpr (kGrad) {
-        // Branch-free (whether a row is active is as random as its
-        // arg-max): an inactive row stores zeros over the label's entry.
         // The masked copy's label entry is -inf, never the best of an
-        // active row (best = -inf makes d -inf or NaN).
-        const bool on = v[i] > 0.0;
-        const int64_t y = labels[r0 + i];
+        // active row (best = -inf makes d -inf or NaN): f < C and f != y
+        // on an active row.
         const T bi = best[i];
         const int64_t f = mc::first_where(C, [&](int64_t k) { return masked[i * C + k] == bi; });
-        const int64_t j = on ? f : y;  // f < C on an active row
-        gi[j] = on ? static_cast<T>(gs[i]) : T(0);
-        gi[y] = on ? static_cast<T>(-gs[i]) : T(0);
+        cs_grad(gi, v[i] > 0.0, f, labels[r0 + i], gs[i]);
       }
     }
   }
@@ -579,11 +587,7 @@ struct SoftmaxFocal : LabelRows {
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
     const int64_t y = labels[r];
-    if (out_of_range(y)) {
-      bad = true;
-      if constexpr (kGrad) mc::fill(g, C, T(0));
-      return 0.0;
-    }
+    if (skip<kGrad>(y, g, bad)) return 0.0;
     const T m = row_max(z, C);
     double so, ey;
     if constexpr (kGrad) {  // exp once, into the gradient buffer
@@ -643,13 +647,13 @@ struct SoftmaxFocal : LabelRows {
       }
     });
     for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[r0 + i];
       T* gi = kGrad ? g + i * C : nullptr;
-      if (bad[i]) {
-        if constexpr (kGrad) mc::fill(gi, C, T(0));
+      if (skip<kGrad>(y, gi, bad[i])) {
         v[i] = 0.0;
         continue;
       }
-      if constexpr (kGrad) scale_row(gi, labels[r0 + i], ey[i], coef[i], ce[i]);
+      if constexpr (kGrad) scale_row(gi, y, ey[i], coef[i], ce[i]);
     }
   }
 
@@ -752,22 +756,17 @@ struct Brier : LabelRows {
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
     const int64_t y = labels[r];
-    if (out_of_range(y)) {
-      bad = true;
-      if constexpr (kGrad) mc::fill(g, C, T(0));
-      return 0.0;
-    }
-    auto tk = [&](int64_t k) { return k == y ? 1.0 : 0.0; };
+    if (skip<kGrad>(y, g, bad)) return 0.0;
+    // p_k - [k = y], the one term of value and gradient
+    const auto diff = [&](int64_t k) { return static_cast<double>(z[k]) - (k == y ? 1.0 : 0.0); };
     const double v = row_sum(C, [&](int64_t k) {
-      const double d = static_cast<double>(z[k]) - tk(k);
+      const double d = diff(k);
       return d * d;
     });
     if constexpr (kGrad) {
       const double g2 = 2.0 * gs;
       FL_SIMD
-      for (int64_t k = 0; k < C; ++k) {
-        g[k] = static_cast<T>(g2 * (static_cast<double>(z[k]) - tk(k)));
-      }
+      for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(g2 * diff(k));
     }
     return v;
   }
@@ -791,6 +790,12 @@ struct CategoricalHinge {
   FL_INLINE static double neg_term(T tk, T zk) {
     return (1.0 - static_cast<double>(tk)) * static_cast<double>(zk);
   }
+  // l = max(0, d): d from the row's sum of pos terms and max of neg terms.
+  FL_INLINE static double slack(double pos, double neg) { return neg - pos + 1.0; }
+  // g_k = mgs t_k on an active row (mgs = -gs: d pos / d z_k = t_k), else 0.
+  FL_INLINE static T grad_term(double mgs, T tk, bool on) {
+    return on ? static_cast<T>(mgs * static_cast<double>(tk)) : T(0);
+  }
   // g[arg] on an active row: d neg / d z_arg = 1 - t_arg, d pos / d z_arg =
   // t_arg. Branch-free on `on` (whether a row is active is data-dependent);
   // arg = C (no term equals neg) happens only on inactive rows, as an active
@@ -809,13 +814,12 @@ struct CategoricalHinge {
     const T* FL_RESTRICT t = target + r * C;
     const double pos = row_sum(C, [&](int64_t k) { return pos_term(t[k], z[k]); });
     const double neg = mc::lanes_max<double>(C, [&](int64_t k) { return neg_term(t[k], z[k]); });
-    const double d = neg - pos + 1.0;
+    const double d = slack(pos, neg);
     if (d != d) return mc::nan_row<kGrad>(g, C);
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       FL_SIMD
-      for (int64_t k = 0; k < C; ++k)
-        g[k] = on ? static_cast<T>(-gs * static_cast<double>(t[k])) : T(0);
+      for (int64_t k = 0; k < C; ++k) g[k] = grad_term(-gs, t[k], on);
       grad_arg(t, g, C, on,
                mc::first_where(C, [&](int64_t k) { return neg_term(t[k], z[k]) == neg; }), gs);
     }
@@ -853,7 +857,7 @@ struct CategoricalHinge {
       for (int64_t i = 0; i < m; ++i) {
         const double* FL_RESTRICT ni = nt + i * C;
         const double neg = short_row_max(ni, C);
-        d[i] = neg - short_row_sum(pt + i * C, C) + 1.0;
+        d[i] = slack(short_row_sum(pt + i * C, C), neg);
         any_nan |= d[i] != d[i];
         v[i0 + i] = d[i] > 0.0 ? d[i] : 0.0;  // NaN rows: set below
         bad[i0 + i] = false;
@@ -867,8 +871,7 @@ struct CategoricalHinge {
           fill_row(nt + i * C, C, on ? 1.0 : 0.0);
         }
         FL_SIMD
-        for (int64_t k = 0; k < mC; ++k)
-          gb[k] = nt[k] != 0.0 ? static_cast<T>(pt[k] * static_cast<double>(tb[k])) : T(0);
+        for (int64_t k = 0; k < mC; ++k) gb[k] = grad_term(pt[k], tb[k], nt[k] != 0.0);
         for (int64_t i = 0; i < m; ++i)
           grad_arg(tb + i * C, gb + i * C, C, d[i] > 0.0, arg[i], gs[i0 + i]);
       }
