@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -105,7 +106,7 @@ class _nullcontext:
         return False
 
 
-def test_gil_is_released_during_kernels():
+def test_concurrent_calls_give_the_serial_results():
     # Two Python threads calling a kernel concurrently give the same results as
     # serial calls (and do not deadlock).
     fl.set_num_threads(1)
@@ -123,6 +124,51 @@ def test_gil_is_released_during_kernels():
     for t in ts:
         t.join(60)
     assert got == expected
+
+
+@pytest.mark.parametrize("name", ["log_cosh", "cross_entropy", "dice", "giou_loss"])
+def test_gil_is_released_during_kernels(name):
+    # One loss per driver (element-wise, row, slice, boxes). A Python thread
+    # counts while this one runs the kernel for 0.2 s or more. The switch
+    # interval is set far beyond the test's length, so the interpreter never
+    # takes the GIL from this thread: the counter can advance only where this
+    # thread releases it, which with contiguous inputs is inside the kernel.
+    # With the GIL held the count does not move at all (verified by taking
+    # the release out of the bindings); each of the counter's short sleeps
+    # hands the GIL back, so this thread gets it back as the kernel returns.
+    from cases import make
+
+    fl.set_num_threads(1)
+    pred, target, params = make(name, np.random.default_rng(0), n=400_000)
+    loss = fl.get(name)
+    count = 0
+    running, stop = threading.Event(), threading.Event()
+
+    def counter():
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+            running.set()
+            time.sleep(1e-4)
+
+    interval = sys.getswitchinterval()
+    t = threading.Thread(target=counter)
+    try:
+        sys.setswitchinterval(1000.0)
+        t.start()
+        assert running.wait(60)
+        calls = 0
+        start = time.perf_counter()
+        before = count
+        while calls < 2 or time.perf_counter() - start < 0.2:
+            loss.value_and_grad(pred, target, **params)
+            calls += 1
+        progress = count - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        t.join(60)
+    assert progress >= 3, (name, progress, calls)
 
 
 def test_large_reduction_is_exact_enough():

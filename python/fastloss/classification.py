@@ -8,8 +8,10 @@ against it and ``reduction="mean"`` divides by the element count (or by
 ``sum(sample_weight)``).
 
 Checks that need a pass over the data (probabilities in [0, 1], hinge labels
-in {-1, 0, +1}) run here, before the kernel. NaN is never an error: it
-propagates to the value and the gradient.
+in {-1, 0, +1}) run in the kernel's own pass (the functors' ``invalid``),
+which reports the first bad index; the ``_explain_*`` functions below word
+the error. NaN is never an error: it propagates to the value and the
+gradient.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@
 // on mse; at r = 0 the L1 subgradient is 0 (torch.sign(0) = 0).
 // Functors whose formulas differ by a flag (log link, log input, full) are
 // templates on that flag, so the hot loop holds no branch and no wasted
-// transcendental call. msle checks its domain in the kernel's own pass
-// (PointLoss::invalid); tweedie's depends on its power and link and runs in
-// the Python layer before the kernel; a value outside the domain that
-// reaches a kernel gives NaN/inf, never a crash. rmse is not
+// transcendental call. msle and tweedie check their domains in the
+// kernel's own pass (PointLoss::invalid; tweedie's bounds follow from its
+// power and link, set when the functor is built); in a loss without a
+// check, a value outside the domain gives NaN/inf, never a crash. rmse is not
 // element-wise and has no functor: the Python layer runs Mse and applies
 // the chain rule of the square root.
 #pragma once

@@ -1,6 +1,7 @@
 // fastloss/common/elementwise.hpp -- the one loop behind every element-wise loss.
 //
-// A loss is its point functor F (see regression.hpp for the contract):
+// A loss is its point functor F (the contract, its defaults and the optional
+// domain check and staged forms: PointLoss in point.hpp):
 //   T value(p, y, a) / T grad(p, y, a) / void value_grad(p, y, a, v, g) /
 //   void grad_hess(p, y, a, g, h), with `a` the optional per-element
 //   auxiliary input, plus `static constexpr int cost` (relative work per
