@@ -62,13 +62,26 @@ def test_fastloss_isa_env_forces_a_level(level):
     assert r.stdout.strip() == level
 
 
-def test_fastloss_isa_env_refuses_unknown_or_unsupported():
-    r = run_python("import fastloss", FASTLOSS_ISA="sse9")
-    assert r.returncode != 0 and "unknown ISA level 'sse9'" in r.stderr
+def test_fastloss_isa_env_warns_on_unknown_or_unsupported_and_keeps_the_best():
+    # A bad value must not make `import fastloss` fail: a RuntimeWarning
+    # naming the variable, and the best level the CPU has.
+    best = _core.supported_isas()[-1]
+    r = run_python("import fastloss; print(fastloss._core.isa())", FASTLOSS_ISA="sse9")
+    assert r.returncode == 0, r.stderr
+    assert "RuntimeWarning" in r.stderr and "FASTLOSS_ISA=sse9" in r.stderr
+    assert r.stdout.strip() == best
     missing = [lv for lv in ("avx2", "avx512") if lv not in _core.supported_isas()]
     for lv in missing:
-        r = run_python("import fastloss", FASTLOSS_ISA=lv)
-        assert r.returncode != 0 and "does not support" in r.stderr
+        r = run_python("import fastloss; print(fastloss._core.isa())", FASTLOSS_ISA=lv)
+        assert r.returncode == 0 and "does not support" in r.stderr
+        assert r.stdout.strip() == best
+
+
+@pytest.mark.parametrize("level", _core.supported_isas())
+def test_fastloss_isa_env_is_case_insensitive(level):
+    r = run_python("from fastloss import _core; print(_core.isa())", FASTLOSS_ISA=level.upper())
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.strip() == level
 
 
 def test_set_isa_refuses_unknown_level():
@@ -78,7 +91,7 @@ def test_set_isa_refuses_unknown_level():
 
 def _child_mse(q):
     x = np.arange(200000, dtype=np.float64)
-    q.put((fl.mse(x, x + 1.0), _core.forked_child_serial()))
+    q.put((fl.mse(x, x + 1.0), _core.forked_child_serial(), fl.get_num_threads()))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -93,9 +106,10 @@ def test_forked_child_runs_serially_and_does_not_hang():
         p.start()
     p.join(60)
     assert p.exitcode == 0, "forked child failed or hung"
-    value, serial = q.get(timeout=5)
+    value, serial, threads = q.get(timeout=5)
     assert value == 1.0
     assert serial == _core.have_openmp
+    assert threads == 1  # what it runs with, not the parent's 2
 
 
 class _nullcontext:

@@ -227,3 +227,120 @@ def test_out_overlapping_an_input_is_refused(name, rng):
         b = np.empty_like(pred)
         with pytest.raises(ValueError, match="overlap"):
             loss.grad_hess(pred, target, out=(b, b), **params)
+
+
+# ---------------------------------------------------------------- issue 19's defects
+
+
+def test_weights_that_could_mean_rows_or_columns_are_refused():
+    # (C,) weights on (N, C) per-sample losses: NumPy broadcasting (columns)
+    # when N != C, but scikit-learn's per-sample reading (rows) would apply
+    # when N == C. The same weights must not change meaning with the batch
+    # size: the ambiguous case is refused, both unambiguous forms work.
+    rng = np.random.default_rng(0)
+    for n, c in ((3, 4), (4, 4)):
+        p, t = rng.normal(size=(n, c)), rng.normal(size=(n, c))
+        cols = rng.uniform(0.5, 2.0, size=c)
+        want_cols = np.sum((p - t) ** 2 * cols) / np.sum(np.broadcast_to(cols, (n, c)))
+        if n == c:
+            with pytest.raises(ValueError, match="sample_weight.*reshape it to"):
+                fl.mse(p, t, sample_weight=cols)
+        else:
+            assert fl.mse(p, t, sample_weight=cols) == pytest.approx(want_cols, rel=1e-12)
+        assert fl.mse(p, t, sample_weight=cols[None, :]) == pytest.approx(want_cols, rel=1e-12)
+        rows = rng.uniform(0.5, 2.0, size=n)
+        want_rows = np.sum((p - t) ** 2 * rows[:, None]) / (c * np.sum(rows))
+        assert fl.mse(p, t, sample_weight=rows[:, None]) == pytest.approx(want_rows, rel=1e-12)
+        if n != c:  # (N,) against (N, C), N != C: only the per-sample reading applies
+            assert fl.mse(p, t, sample_weight=rows) == pytest.approx(want_rows, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "multiclass_hinge", "softmax_focal", "brier"])
+def test_labels_are_checked_as_passed_not_after_a_cast(name):
+    loss = fl.get(name)
+    z = np.zeros((2, 3))
+    # 2**64 - 100 as uint64 would wrap to -100 (cross_entropy's ignore_index)
+    with pytest.raises(ValueError, match=f"{loss.target_name}: label 18446744073709551516"):
+        loss(z, np.array([0, 2**64 - 100], dtype=np.uint64))
+    with pytest.raises(ValueError, match="out of range"):
+        loss(z, np.array([0.0, 1e20]))
+    with pytest.raises(ValueError, match="finite"):
+        loss(z, np.array([0.0, np.nan]))
+    with pytest.raises(TypeError, match="integer class labels"):
+        loss(z, np.array([0.0, 0.5]))
+    # a label out of range names the loss's own argument (labels, not target)
+    with pytest.raises(ValueError, match=f"^{loss.target_name}: label 7 at sample 1"):
+        loss(z, np.array([0, 7]))
+    # empty float labels are labels (no rows)
+    assert loss(np.zeros((0, 3)), np.zeros(0), reduction="sum") == 0.0
+
+
+def test_rmse_zero_and_empty_weights():
+    p, t = np.array([1.0, 2.0]), np.array([0.0, 0.0])
+    w0 = np.zeros(2)
+    assert np.isnan(fl.rmse(p, t, sample_weight=w0))
+    assert np.isnan(fl.reference.rmse(p, t, sample_weight=w0))
+    v, g = fl.rmse.value_and_grad(p, t, sample_weight=w0)  # no ZeroDivisionError
+    assert np.isnan(v) and np.isnan(g).all()
+    assert np.isnan(fl.rmse.grad(p, t, sample_weight=w0)).all()
+    e = np.zeros(0)
+    assert fl.rmse(e, e, reduction="sum") == 0.0 == fl.mse(e, e, reduction="sum")
+    assert fl.reference.rmse(e, e, reduction="sum") == 0.0
+    assert np.isnan(fl.rmse(e, e))
+    v, g = fl.rmse.value_and_grad(e, e)
+    assert np.isnan(v) and g.shape == (0,)
+
+
+def test_brier_checks_probabilities_and_targets():
+    with pytest.raises(ValueError, match="target: binary targets must lie in"):
+        fl.brier([0.2, 0.9], [-1.0, 1.0])
+    with pytest.raises(ValueError, match="prob: probabilities must lie in"):
+        fl.brier([1.2, 0.9], [0.0, 1.0])
+    with pytest.raises(ValueError, match="probabilities must lie in"):
+        fl.brier([[0.5, -0.5], [0.5, 0.5]], [0, 1])
+    # scikit-learn's value on what it accepts
+    assert fl.brier([0.2, 0.9], [0.0, 1.0]) == pytest.approx(0.025, rel=1e-12)
+    assert np.isnan(fl.brier([np.nan, 0.9], [0.0, 1.0]))  # NaN propagates, no error
+
+
+@pytest.mark.parametrize("name,param", [
+    ("huber", "delta"), ("smooth_l1", "beta"), ("quantile", "quantile"),
+    ("tweedie", "link"), ("tweedie", "power"), ("multiclass_hinge", "variant"),
+    ("kl_div", "log_target"), ("cross_entropy", "ignore_index"), ("pseudo_huber", "delta"),
+    ("poisson_nll", "log_input")])
+def test_none_is_not_a_silent_default(name, param, rng):
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    params[param] = None
+    with pytest.raises(TypeError, match=f"{param} must not be None"):
+        loss(pred, target, **params)
+
+
+def test_integer_parameters_must_fit_in_64_bits(rng):
+    pred, target, params = make("cross_entropy", rng)
+    with pytest.raises(ValueError, match="ignore_index must fit in 64 bits"):
+        fl.cross_entropy(pred, target, ignore_index=2**70)
+
+
+def test_set_num_threads_refuses_what_would_kill_the_process():
+    from fastloss._config import MAX_THREADS
+
+    for n in (100000, 2**40):
+        with pytest.raises(ValueError, match=f"n must be <= {MAX_THREADS}"):
+            fl.set_num_threads(n)
+    fl.set_num_threads(None)
+
+
+def test_masked_arrays_are_refused_not_unmasked():
+    p = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(TypeError, match="pred: masked arrays are not supported"):
+        fl.mse(p, [0.0, 0.0])
+    with pytest.raises(TypeError, match="target: masked"):
+        fl.mse([0.0, 0.0], p)
+
+
+def test_get_suggests_across_case():
+    with pytest.raises(ValueError, match="did you mean mse"):
+        fl.get("MSE")
+    with pytest.raises(ValueError, match="did you mean cross_entropy"):
+        fl.get("Cross-Entropy")

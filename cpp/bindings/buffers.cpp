@@ -64,8 +64,14 @@ py::object empty(const py::sequence& shape, const py::object& dtype) {
 
 void register_buffers(py::module_& m) {
   if (_import_array() < 0) throw py::error_already_set();
-  // Read FASTLOSS_BUFFER_CACHE now: a malformed value fails the import.
-  fb::init_from_environment();
+  // Read FASTLOSS_BUFFER_CACHE now: a malformed value is a RuntimeWarning
+  // and the default limit stays, rather than a failed import.
+  try {
+    fb::init_from_environment();
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = std::string(e.what()) + "; using the default limit";
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+  }
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"),
         "An uninitialized C-contiguous array whose memory comes from the buffer cache.");
   m.def("set_buffer_cache", &fb::set_limit, py::arg("max_bytes"));

@@ -9,9 +9,11 @@ namespace py = pybind11;
 using namespace fastloss;
 
 void register_runtime(py::module_& m) {
-  // Choose the ISA level now, at import: a bad FASTLOSS_ISA fails the import
-  // with its message rather than the first loss call.
-  (void)runtime::isa();
+  // Choose the ISA level now, at import: a bad FASTLOSS_ISA is a
+  // RuntimeWarning here (the best level is used), not a failed import.
+  const std::string& note = runtime::environment_note();
+  if (!note.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, note.c_str(), 1) < 0)
+    throw py::error_already_set();
   // A kernel's InvalidElement becomes fastloss._core.InvalidElement (a
   // ValueError) whose single argument is the flat index; the Python layer
   // turns it into a message naming the argument and the value.

@@ -33,25 +33,15 @@ LabelRows label_rows(const RowArgs& a, bool has_ignore) {
   return LabelRows{a.labels, a.class_weight, a.classes, a.ignore_index, has_ignore};
 }
 
-[[noreturn]] void throw_bad_label(const RowArgs& a, int64_t row, bool has_ignore) {
-  std::string msg = "target: label " + std::to_string(a.labels[row]) + " at sample " +
-                    std::to_string(row) + " is out of range: labels must be in [0, " +
-                    std::to_string(a.classes) + ")";
-  if (has_ignore) msg += " or equal ignore_index=" + std::to_string(a.ignore_index);
-  throw std::invalid_argument(msg);
-}
-
 template <class T>
 double run(MulticlassLoss id, const RowArgs& a) {
   const RowIO<T> io = row_io<T>(a);
   const T* dense = static_cast<const T*>(a.target);
   ErrorSlot err;
   double v = 0.0;
-  bool has_ignore = false;
   switch (id) {
     case MulticlassLoss::cross_entropy:
       if (a.labels != nullptr) {
-        has_ignore = true;
         double cw_sum = static_cast<double>(a.classes);
         if (a.class_weight != nullptr) {
           const double* cw = a.class_weight;
@@ -97,7 +87,9 @@ double run(MulticlassLoss id, const RowArgs& a) {
     default:
       throw std::invalid_argument("unknown multiclass loss id");
   }
-  if (err.failed()) throw_bad_label(a, err.first(), has_ignore);
+  // a label out of range: the Python layer words the message (it knows the
+  // argument's name, the label and ignore_index)
+  if (err.failed()) throw InvalidElement(err.first());
   return v;
 }
 

@@ -1,5 +1,6 @@
 // Process-wide state: the ISA level, the thread count, the fork guard.
 // Compiled once, with baseline flags: CPU detection must run on any CPU.
+#include <cctype>
 #include "fastloss/api/runtime.hpp"
 
 #include <atomic>
@@ -54,6 +55,11 @@ void on_fork_child() {
   if (g_parallel_used.load()) g_forked_serial.store(true);
 }
 
+std::string& env_note() {
+  static std::string note;
+  return note;
+}
+
 Isa choose_initial() {
 #if defined(FL_HAVE_PTHREAD_ATFORK)
   pthread_atfork(nullptr, nullptr, on_fork_child);
@@ -64,17 +70,26 @@ Isa choose_initial() {
   }
   const char* env = std::getenv("FASTLOSS_ISA");
   if (env != nullptr && *env != '\0') {
-    const Isa forced = isa_from_name(env);
-    if (!compiled(forced) || !cpu_has(forced)) {
-      throw std::runtime_error(std::string("FASTLOSS_ISA=") + env +
-                               ": this CPU or this build does not support that level (supported: " +
-                               [] {
-                                 std::string s;
-                                 for (const auto& n : supported_isas()) s += (s.empty() ? "" : ", ") + n;
-                                 return s;
-                               }() + ")");
+    // A bad value must not make the import fail: the best level is kept and
+    // the bindings turn the note into a RuntimeWarning at import.
+    std::string name(env);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string supported;
+    for (const auto& n : supported_isas()) supported += (supported.empty() ? "" : ", ") + n;
+    if (name != "baseline" && name != "avx2" && name != "avx512") {
+      env_note() = std::string("FASTLOSS_ISA=") + env +
+                   " is not an ISA level (expected baseline, avx2 or avx512); using " +
+                   isa_name(best);
+    } else {
+      const Isa forced = isa_from_name(name);
+      if (!compiled(forced) || !cpu_has(forced)) {
+        env_note() = std::string("FASTLOSS_ISA=") + env +
+                     ": this CPU or this build does not support that level (supported: " +
+                     supported + "); using " + isa_name(best);
+      } else {
+        best = forced;
+      }
     }
-    best = forced;
   }
   return best;
 }
@@ -143,7 +158,14 @@ int omp_max_threads() {
 #endif
 }
 
+const std::string& environment_note() {
+  (void)isa();  // the note is written when the level is first chosen
+  return env_note();
+}
+
 int get_num_threads() {
+  // a forked child runs serially (see on_fork_child): say so
+  if (forked_child_serial()) return 1;
   const int u = g_user_threads.load(std::memory_order_relaxed);
   return u > 0 ? u : omp_max_threads();
 }

@@ -54,7 +54,9 @@ def get(name: str) -> Loss:
     except (KeyError, TypeError):
         import difflib
 
-        near = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        key = str(name).strip().lower().replace("-", "_")
+        near = [key] if key in _REGISTRY else difflib.get_close_matches(key, list(_REGISTRY),
+                                                                         n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         raise ValueError(f"unknown loss {name!r}{hint} (see fastloss.available())") from None
 

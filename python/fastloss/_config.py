@@ -11,6 +11,9 @@ __all__ = ["set_num_threads", "get_num_threads", "show_config", "set_buffer_cach
            "buffer_cache_info"]
 
 
+MAX_THREADS = max(1024, 4 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n: int | None) -> None:
     """Use ``n`` threads in every kernel from now on (``None`` or 0: default).
 
@@ -24,6 +27,10 @@ def set_num_threads(n: int | None) -> None:
         raise TypeError(f"n must be an int or None, got {type(n).__name__}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    if n > MAX_THREADS:
+        # OpenMP would try to start that many threads (100000 of them kill
+        # the process): refuse what no machine this runs on has
+        raise ValueError(f"n must be <= {MAX_THREADS}, got {n}")
     _core.set_num_threads(n)
 
 

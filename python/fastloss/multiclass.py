@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fastloss import _core
-from fastloss._arrays import _to_ndarray, as_float, as_labels
+from fastloss._arrays import _to_ndarray, as_float, as_labels, min_ignoring_nan
 from fastloss._loss import Loss
 from fastloss._params import Param, boolean, choice, integer, real
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
@@ -79,8 +79,16 @@ class RowLoss(Loss):
         if classes is None:
             return _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
                                     0.0, 0.0, 0.0, 0.0)
-        return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
-                                value_out, grad, ignore_index, p0, p1)
+        try:
+            return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
+                                    value_out, grad, ignore_index, p0, p1)
+        except _core.InvalidElement as exc:  # the kernel found a label out of range
+            i = exc.args[0]
+            msg = (f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "
+                   f"range: labels must be in [0, {classes})")
+            if "ignore_index" in p:
+                msg += f" or equal ignore_index={ignore_index}"
+            raise ValueError(msg) from None
 
 
 # --------------------------------------------------------------------------
@@ -172,10 +180,23 @@ def _prep_kl(loss, pred, target, p):
     return _job(c, pred.shape[:-1], target=t, p0=1.0 if p["log_target"] else 0.0)
 
 
+def _check_unit_interval(x: np.ndarray, name: str, what: str, hint: str = "") -> None:
+    """Every non-NaN value of x in [0, 1] (one min and one max pass), as
+    scikit-learn checks brier_score_loss's inputs; NaN propagates."""
+    lo, hi = min_ignoring_nan(x), -min_ignoring_nan(-x) if x.size else 0.0
+    if lo < 0 or hi > 1:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name}: {what} must lie in [0, 1], got {bad!r}{hint}")
+
+
 def _prep_brier(loss, pred, target, p):
     t = _to_ndarray(target, loss.target_name)
+    _check_unit_interval(pred, loss.pred_name, "probabilities")
     if t.shape == pred.shape:  # binary: (p - t)^2 per element, the mse kernel
-        return _job(None, pred.shape, target=as_float(t, loss.target_name, pred.dtype))
+        t = as_float(t, loss.target_name, pred.dtype)
+        _check_unit_interval(t, loss.target_name, "binary targets",
+                             " (for labels in {-1, 1} pass target == 1)")
+        return _job(None, pred.shape, target=t)
     if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
         return _job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))
     raise ValueError(

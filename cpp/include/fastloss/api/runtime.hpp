@@ -22,10 +22,13 @@ std::vector<std::string> compiled_isas();    // built into this module
 std::vector<std::string> supported_isas();   // built and runnable on this CPU
 const char* isa_name(Isa level);
 Isa isa_from_name(const std::string& name);  // throws std::invalid_argument
+// What was wrong with FASTLOSS_ISA (empty if nothing): a bad value keeps the
+// best level, and the bindings warn at import instead of failing it.
+const std::string& environment_note();
 
 int threads_for_call();                      // honours fork guard
 void set_num_threads(int n);                 // n <= 0: back to the default
-int get_num_threads();
+int get_num_threads();                       // 1 in a forked child that runs serially
 bool forked_child_serial();
 bool have_openmp();
 int omp_max_threads();
