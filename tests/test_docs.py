@@ -49,3 +49,21 @@ def test_ci_runs_the_readme_test_command():
     assert "pytest" in test_cmd
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci.splitlines()
+
+
+def test_setup_commands_reuse_one_build():
+    # Both set-up commands build without isolation, so the second reuses the
+    # first's build directory (see pyproject.toml, build-dir); that needs the
+    # build requirements installed first, and the README names exactly those
+    # of [build-system] requires.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    names = {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0] for r in requires}
+    blocks = re.findall(r"```bash\n(.*?)\n```", README.read_text(), re.S)
+    for cmd in blocks[:2]:
+        steps = [s.strip() for s in cmd.split("&&")]
+        build = [s for s in steps if "--no-build-isolation" in s]
+        assert len(build) == 1, cmd
+        before = steps[: steps.index(build[0])]
+        installed = {w for s in before if s.startswith("pip install") for w in s.split()[2:]}
+        assert names <= installed, (names - installed, cmd)
