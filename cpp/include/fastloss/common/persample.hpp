@@ -1,0 +1,243 @@
+// fastloss/common/persample.hpp -- the per-sample driver: losses whose unit
+// of work is a sample with a shape and a cost of its own (a box, a sequence,
+// an image), not an element.
+//
+// Design. A loss supplies a sample functor S (formulas and its own layout);
+// per_sample() owns the rest: the thread count (read from the args, never
+// omp_set_num_threads), the per-thread scratch, handing out the work,
+// weights, the reduction and its gradient scale, and failures. S declares
+//   static constexpr int64_t group;  // samples per task: 1 for costly samples
+//                                    // (a CTC sequence, an SSIM image), more
+//                                    // for cheap ones (boxes: kChunk, so a
+//                                    // task can transpose its group to SoA)
+//   static constexpr int cost;       // cost units per sample (parallel.hpp),
+//                                    // for the serial threshold
+//   size_t scratch_bytes() const;    // scratch it needs per thread
+//   template <bool kGrad>
+//   void eval(int64_t lo, int64_t len, const T* gscale, T* value,
+//             void* scratch) const;
+// eval writes value[i], the loss of sample lo + i (unweighted), for i < len,
+// and with kGrad writes gscale[i] * d loss / d input into that sample's slice
+// of the gradient output (S knows the layout; the driver only the factor:
+// the sample's weight times 1/n or 1/sum(w) for a mean, as autograd's
+// backward of the reduction gives it). eval may throw on a bad sample (a
+// label out of range): the driver catches it inside the parallel region,
+// keeps the failure of the lowest-numbered task and rethrows it after the
+// region, so no exception leaves an OpenMP region and the error names the
+// same sample on any schedule. Optionally S declares
+//   int64_t sample_cost(int64_t i) const;  // e.g. CTC: T * (2L + 1)
+// and then the work is that sum (for the thread count) and tasks are handed
+// out most costly first, so a long sequence does not start last.
+//
+// Scratch: one allocation before the parallel region, one 64-byte aligned
+// slot per thread holding the driver's value and gradient-scale buffers
+// (group values each) and then S's own scratch (CTC: its (T x 2L+1) alpha and
+// beta; SSIM: the blurred moments of one image). Tasks are handed out
+// dynamically (schedule(dynamic, 1)), since samples differ in cost. Whatever
+// the schedule, the bits do not depend on it: each sample's loss is first
+// stored -- into the reduction="none" output, or for a scalar reduction as
+// its float64 term (w * l widened exactly) into an array of n doubles -- and
+// the reduced value is then blocked_sum over that array, the one tree of
+// reduce.hpp (BlockLanes per kBlock terms, block totals pairwise), which
+// depends only on n. A weighted mean divides by blocked_sum over the weights,
+// so sum(w*l)/sum(w) has the same bits as the element-wise drivers'.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "fastloss/api/types.hpp"
+#include "fastloss/common/config.hpp"
+#include "fastloss/common/elementwise.hpp"  // blocked_sum, reduced_pass
+#include "fastloss/common/parallel.hpp"
+#include "fastloss/common/reduce.hpp"
+
+#if FL_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+// What a per-sample loss's entry point passes on from its argument record.
+template <class T>
+struct SampleRun {
+  Op op = Op::value;
+  Reduction reduction = Reduction::mean;
+  int64_t n = 0;               // samples
+  const T* weight = nullptr;   // n per-sample weights, optional
+  T* out_value = nullptr;      // n, reduction none with a value asked
+  int n_threads = 1;
+};
+
+namespace detail {
+
+template <class S, class = void>
+struct HasSampleCost : std::false_type {};
+template <class S>
+struct HasSampleCost<S, std::void_t<decltype(std::declval<const S&>().sample_cost(int64_t{}))>>
+    : std::true_type {};
+
+constexpr size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
+// One allocation of `slots` 64-byte aligned slots of `bytes` each, made
+// before the parallel region (a thread's slot is its index).
+class ThreadScratch {
+ public:
+  ThreadScratch(int slots, size_t bytes)
+      : stride_(round64(std::max<size_t>(bytes, 1))),
+        buf_(new unsigned char[stride_ * static_cast<size_t>(slots) + 63]) {}
+  void* slot(int t) const {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(buf_.get());
+    return reinterpret_cast<void*>((p + 63) / 64 * 64 + stride_ * static_cast<size_t>(t));
+  }
+
+ private:
+  size_t stride_;
+  std::unique_ptr<unsigned char[]> buf_;
+};
+
+// The failure of the lowest-numbered sample among those that failed, kept
+// inside the region and rethrown after it.
+class FirstFailure {
+ public:
+  void record(int64_t sample, std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (at_ < 0 || sample < at_) {
+      at_ = sample;
+      e_ = std::move(e);
+    }
+  }
+  void rethrow() const {
+    if (e_) std::rethrow_exception(e_);
+  }
+
+ private:
+  std::mutex m_;
+  int64_t at_ = -1;
+  std::exception_ptr e_;
+};
+
+// Run task(t, thread) for t in [0, n_tasks), handed out one at a time.
+template <class Task>
+void dynamic_for(int64_t n_tasks, int n_threads, const Task& task) {
+#if FL_HAVE_OPENMP
+  if (n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+    {
+      const int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < n_tasks; ++t) task(t, tid);
+    }
+    return;
+  }
+#endif
+  for (int64_t t = 0; t < n_tasks; ++t) task(t, 0);
+}
+
+// wsum: nullptr, or (a weighted value pass) where the weights' sum goes.
+template <class T, class S, bool kValue, bool kReduce, bool kGrad, bool kW>
+double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) {
+  constexpr int64_t kG = S::group;
+  static_assert(kG >= 1, "a task holds at least one sample");
+  const int64_t n = a.n;
+  const int64_t n_tasks = (n + kG - 1) / kG;
+  const T* w = a.weight;
+
+  // Task order and work. Without a cost hint the natural order; with one,
+  // most costly first (the order changes no bits, only the balance).
+  std::vector<int64_t> order;
+  int64_t work = n * S::cost;
+  if constexpr (HasSampleCost<S>::value) {
+    std::vector<int64_t> tcost(static_cast<size_t>(n_tasks), 0);
+    work = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = s.sample_cost(i);
+      tcost[static_cast<size_t>(i / kG)] += c;
+      work += c;
+    }
+    order.resize(static_cast<size_t>(n_tasks));
+    for (int64_t t = 0; t < n_tasks; ++t) order[static_cast<size_t>(t)] = t;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+      return tcost[static_cast<size_t>(x)] > tcost[static_cast<size_t>(y)];
+    });
+  }
+  const int nt = threads_for(work, n_tasks, a.n_threads);
+
+  // The terms of a scalar reduction, one per sample (uninitialized: every
+  // one is written before the sum reads it).
+  std::unique_ptr<double[]> terms(kReduce ? new double[static_cast<size_t>(n)] : nullptr);
+  // A thread's slot: values, gradient scales, then S's scratch.
+  constexpr size_t kOwn = round64(2 * kG * sizeof(T));
+  const ThreadScratch scratch(nt, kOwn + s.scratch_bytes());
+  FirstFailure fail;
+
+  dynamic_for(n_tasks, nt, [&](int64_t t, int tid) {
+    const int64_t g = order.empty() ? t : order[static_cast<size_t>(t)];
+    const int64_t lo = g * kG, len = std::min(kG, n - lo);
+    unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
+    T* FL_RESTRICT val = reinterpret_cast<T*>(slot);
+    T* FL_RESTRICT gs = val + kG;
+    const T* wc = kW ? w + lo : nullptr;
+    if constexpr (kGrad) {
+      // w * scale, as the element-wise drivers scale (1 * scale unweighted)
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) gs[i] = (kW ? wc[i] : T(1)) * scale;
+    }
+    try {
+      s.template eval<kGrad>(lo, len, gs, val, slot + kOwn);
+    } catch (...) {
+      fail.record(lo, std::current_exception());
+      return;
+    }
+    if constexpr (kValue) {
+      if constexpr (kReduce) {
+        double* FL_RESTRICT tm = terms.get() + lo;
+        FL_SIMD
+        for (int64_t i = 0; i < len; ++i) {
+          tm[i] = kW ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
+                     : static_cast<double>(val[i]);
+        }
+      } else {
+        T* FL_RESTRICT ov = a.out_value + lo;
+        FL_SIMD
+        for (int64_t i = 0; i < len; ++i) ov[i] = kW ? val[i] * wc[i] : val[i];
+      }
+    }
+  });
+  fail.rethrow();
+
+  if constexpr (kReduce) {
+    if (kW && wsum != nullptr) *wsum = blocked_sum(w, n, a.n_threads);
+    return blocked_sum(terms.get(), n, a.n_threads);
+  }
+  return 0.0;
+}
+
+}  // namespace detail
+
+// Run a per-sample loss over a.n samples. Returns the reduced value for a
+// scalar reduction with a value asked; per-sample values go to a.out_value,
+// gradients wherever S writes them. Samples have no Hessian (grad_hess
+// throws, as reduced_pass says).
+template <class T, class S>
+double per_sample(const S& s, const SampleRun<T>& a) {
+  return reduced_pass<T, false>(
+      a.op, a.reduction, a.n, a.weight, a.n_threads,
+      [&](auto v, auto r, auto g, auto, T scale, double* wsum) {
+        constexpr bool kV = decltype(v)::value, kR = decltype(r)::value, kG = decltype(g)::value;
+        if (a.weight != nullptr) {
+          return detail::per_sample_run<T, S, kV, kR, kG, true>(s, a, scale, wsum);
+        }
+        return detail::per_sample_run<T, S, kV, kR, kG, false>(s, a, scale, nullptr);
+      });
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss
