@@ -124,8 +124,10 @@ def driver_exe(tmp_path_factory):
         pytest.skip("no C++ compiler")
     exe = str(tmp_path_factory.mktemp("persample") / "persample_main")
     src = os.path.join(ROOT, "tests", "native", "persample_main.cpp")
+    buffers = os.path.join(ROOT, "cpp", "src", "buffers.cpp")  # the driver's terms
     inc = os.path.join(ROOT, "cpp", "include")
-    cmd = [cxx, "-std=c++17", "-O2", "-fopenmp", "-ffp-contract=off", "-I", inc, src, "-o", exe]
+    cmd = [cxx, "-std=c++17", "-O2", "-fopenmp", "-ffp-contract=off", "-I", inc, src, buffers]
+    cmd += ["-o", exe]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot build the native driver test with OpenMP: {r.stderr[-500:]}")

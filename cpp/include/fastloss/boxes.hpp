@@ -336,13 +336,14 @@ struct BoxCiou : BoxLossBase {
 
 // ---------------------------------------------------------------- driver
 // A per-box formula F as a sample functor of the per-sample driver
-// (common/persample.hpp). Boxes are cheap, so a task is a group of kChunk
-// boxes, transposed into structure-of-arrays buffers in the thread's scratch
-// so that F runs in one `omp simd` loop over unit-stride lanes; the
-// gradient, already scaled, is transposed back.
+// (common/persample.hpp). Boxes are cheap, so a task is a reduction block of
+// kBlock boxes (the driver then sums its terms in cache), worked through in
+// chunks of kChunk transposed into structure-of-arrays buffers in the
+// thread's scratch so that F runs in one `omp simd` loop over unit-stride
+// lanes; the gradient, already scaled, is transposed back.
 template <class T, class F>
 struct BoxRows {
-  static constexpr int64_t group = kChunk;
+  static constexpr int64_t group = kBlock;
   static constexpr int cost = F::cost;
   const F& f;
   const T* pred;    // 4n
@@ -352,8 +353,15 @@ struct BoxRows {
   size_t scratch_bytes() const { return 3 * 4 * kChunk * sizeof(T); }  // P, Y, G
 
   template <bool kGrad>
-  FL_INLINE void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT val,
-                      void* scratch) const {
+  FL_INLINE void eval(int64_t lo, int64_t len, const T* gs, T* val, void* scratch) const {
+    for (int64_t c = 0; c < len; c += kChunk) {
+      chunk<kGrad>(lo + c, std::min(kChunk, len - c), gs + c, val + c, scratch);
+    }
+  }
+
+  template <bool kGrad>
+  FL_INLINE void chunk(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT val,
+                       void* scratch) const {
     T* FL_RESTRICT P = static_cast<T*>(__builtin_assume_aligned(scratch, 64));
     T* FL_RESTRICT Y = P + 4 * kChunk;
     T* FL_RESTRICT G = Y + 4 * kChunk;
