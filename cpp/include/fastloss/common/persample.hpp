@@ -196,10 +196,10 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
   const int nt = threads_for(work, n_tasks, a.n_threads);
 
   // The terms of a scalar reduction, one per sample. A task of whole
-  // reduction blocks (cheap samples: boxes) keeps its terms in its thread's
-  // scratch and sums its blocks itself, in cache: an array of n terms in
-  // memory cost giou on 1e6 float32 boxes 30% (2.0 -> 2.6 ms, one thread),
-  // the traffic of writing it. Smaller tasks (a CTC sequence) store into n
+  // reduction blocks (cheap samples: boxes) keeps its terms a chunk at a
+  // time in its thread's scratch and sums its blocks itself, in cache: an
+  // array of n terms in memory cost giou on 1e6 float32 boxes 20-30% (one
+  // thread), the traffic of writing it. Smaller tasks (a CTC sequence) store into n
   // terms (uninitialized: every one is written before it is read), and per
   // reduction block the samples still to come are counted: the task that
   // stores a block's last term sums the block then. Either way each block is
@@ -216,27 +216,21 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
     for (int64_t b = 0; b < nb; ++b) left[b].store(std::min(kBlock, n - b * kBlock));
   }
   BlockSums<kReduce, kW> sums(nb, wsum);
-  // A thread's slot: values, gradient scales, [its terms,] then S's scratch.
-  constexpr size_t kVals = round64(2 * kG * sizeof(T));
-  constexpr size_t kOwn = kVals + (kReduce && kWhole ? round64(kG * sizeof(double)) : 0);
+  // A thread's slot: values, gradient scales, [a chunk's terms,] then S's
+  // scratch. Whole-block tasks call eval a chunk (kChunk samples) at a time,
+  // so values and terms stay in L1 and each chunk's terms go into the
+  // block's sum at once, as the element-wise drivers do.
+  constexpr int64_t kStep = kWhole ? std::min(kChunk, kG) : kG;
+  constexpr size_t kVals = round64(2 * kStep * sizeof(T));
+  constexpr size_t kOwn = kVals + (kReduce && kWhole ? round64(kChunk * sizeof(double)) : 0);
   const ThreadScratch scratch(nt, kOwn + s.scratch_bytes());
   FirstFailure fail;
-  // Sum block b, whose terms start at tb.
-  auto close = [&](int64_t b, const double* tb) {
-    const int64_t blo = b * kBlock, bhi = std::min(n, blo + kBlock);
-    typename BlockSums<kReduce, kW>::Block blk;
-    for (int64_t c = blo; c < bhi; c += kChunk) {
-      sums.add(blk, tb + (c - blo), kW ? w + c : w, std::min(kChunk, bhi - c));
-    }
-    sums.close(blk, b);
-  };
 
-  dynamic_for(n_tasks, nt, [&](int64_t t, int tid) {
-    const int64_t g = order.empty() ? t : order[static_cast<size_t>(t)];
-    const int64_t lo = g * kG, len = std::min(kG, n - lo);
-    unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
+  // Samples lo .. lo+len-1 (len <= kStep): their values, gradients and
+  // terms (into tm). False when eval failed.
+  auto step = [&](unsigned char* slot, int64_t lo, int64_t len, double* FL_RESTRICT tm) {
     T* FL_RESTRICT val = reinterpret_cast<T*>(slot);
-    T* FL_RESTRICT gs = val + kG;
+    T* FL_RESTRICT gs = val + kStep;
     const T* wc = kW ? w + lo : nullptr;
     if constexpr (kGrad) {
       // w * scale, as the element-wise drivers scale (1 * scale unweighted)
@@ -247,32 +241,55 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
       s.template eval<kGrad>(lo, len, gs, val, slot + kOwn);
     } catch (...) {
       fail.record(lo, std::current_exception());
-      return;  // its blocks never close; the call throws after the region
+      return false;  // its blocks never close; the call throws after the region
     }
     if constexpr (kValue) {
       if constexpr (kReduce) {
-        double* FL_RESTRICT tm =
-            kWhole ? reinterpret_cast<double*>(slot + kVals) : terms.get() + lo;
         FL_SIMD
         for (int64_t i = 0; i < len; ++i) {
           tm[i] = kW ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
                      : static_cast<double>(val[i]);
         }
-        if constexpr (kWhole) {
-          for (int64_t b = lo / kBlock; b * kBlock < lo + len; ++b) close(b, tm + (b * kBlock - lo));
-        } else {
-          // acq_rel: the closing task sees every other task's terms
-          for (int64_t b = lo / kBlock; b * kBlock < lo + len; ++b) {
-            const int64_t mine = std::min(lo + len, (b + 1) * kBlock) - std::max(lo, b * kBlock);
-            if (left[b].fetch_sub(mine, std::memory_order_acq_rel) == mine) {
-              close(b, terms.get() + b * kBlock);
-            }
-          }
-        }
       } else {
         T* FL_RESTRICT ov = a.out_value + lo;
         FL_SIMD
         for (int64_t i = 0; i < len; ++i) ov[i] = kW ? val[i] * wc[i] : val[i];
+      }
+    }
+    return true;
+  };
+
+  dynamic_for(n_tasks, nt, [&](int64_t t, int tid) {
+    const int64_t g = order.empty() ? t : order[static_cast<size_t>(t)];
+    const int64_t lo = g * kG, hi = std::min(n, lo + kG);
+    unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
+    if constexpr (kWhole) {
+      double* tm = kReduce ? reinterpret_cast<double*>(slot + kVals) : nullptr;
+      for (int64_t blo = lo; blo < hi; blo += kBlock) {
+        const int64_t bhi = std::min(hi, blo + kBlock);
+        typename BlockSums<kReduce, kW>::Block blk;
+        for (int64_t c = blo; c < bhi; c += kStep) {
+          const int64_t len = std::min(kStep, bhi - c);
+          if (!step(slot, c, len, tm)) return;
+          if constexpr (kReduce) sums.add(blk, tm, kW ? w + c : w, len);
+        }
+        sums.close(blk, blo / kBlock);
+      }
+    } else {
+      const int64_t len = hi - lo;
+      if (!step(slot, lo, len, kReduce ? terms.get() + lo : nullptr)) return;
+      if constexpr (kReduce) {
+        // acq_rel: the task that closes a block sees every other task's terms
+        for (int64_t b = lo / kBlock; b * kBlock < hi; ++b) {
+          const int64_t mine = std::min(hi, (b + 1) * kBlock) - std::max(lo, b * kBlock);
+          if (left[b].fetch_sub(mine, std::memory_order_acq_rel) != mine) continue;
+          const int64_t blo = b * kBlock, bhi = std::min(n, blo + kBlock);
+          typename BlockSums<kReduce, kW>::Block blk;
+          for (int64_t c = blo; c < bhi; c += kChunk) {
+            sums.add(blk, terms.get() + c, kW ? w + c : w, std::min(kChunk, bhi - c));
+          }
+          sums.close(blk, b);
+        }
       }
     }
   });
