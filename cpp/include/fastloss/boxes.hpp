@@ -365,14 +365,7 @@ struct BoxRows {
     T* FL_RESTRICT P = static_cast<T*>(__builtin_assume_aligned(scratch, 64));
     T* FL_RESTRICT Y = P + 4 * kChunk;
     T* FL_RESTRICT G = Y + 4 * kChunk;
-    const T* pc = pred + 4 * lo;
-    const T* yc = target + 4 * lo;
-    for (int64_t i = 0; i < len; ++i) {
-      for (int j = 0; j < 4; ++j) {
-        P[j * kChunk + i] = pc[4 * i + j];
-        Y[j * kChunk + i] = yc[4 * i + j];
-      }
-    }
+    to_soa(pred + 4 * lo, target + 4 * lo, P, Y, len);
     FL_SIMD
     for (int64_t i = 0; i < len; ++i) {
       const Box<T> bp{P[i], P[kChunk + i], P[2 * kChunk + i], P[3 * kChunk + i]};
@@ -387,11 +380,27 @@ struct BoxRows {
         G[3 * kChunk + i] = bg.y2 * s;
       }
     }
-    if constexpr (kGrad) {
-      T* gc = grad + 4 * lo;
-      for (int64_t i = 0; i < len; ++i) {
-        for (int j = 0; j < 4; ++j) gc[4 * i + j] = G[j * kChunk + i];
+    if constexpr (kGrad) from_soa(G, grad + 4 * lo, len);
+  }
+
+  // The transpositions take their buffers as restrict parameters: the
+  // scratch is a pointer the compiler cannot tell apart from the inputs and
+  // outputs otherwise. giou / ciou value_and_grad, 1e6 float32 boxes, one
+  // thread, best of 40 in 3 runs: 4.70-4.82 / 6.82-7.06 ms with the former
+  // stack buffers, 4.94-5.42 / 7.39-8.08 with the scratch through plain
+  // pointers, 4.22-4.89 / 6.58-6.98 with these (a loaded 2-core machine).
+  static FL_INLINE void to_soa(const T* FL_RESTRICT pc, const T* FL_RESTRICT yc,
+                               T* FL_RESTRICT P, T* FL_RESTRICT Y, int64_t len) {
+    for (int64_t i = 0; i < len; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        P[j * kChunk + i] = pc[4 * i + j];
+        Y[j * kChunk + i] = yc[4 * i + j];
       }
+    }
+  }
+  static FL_INLINE void from_soa(const T* FL_RESTRICT G, T* FL_RESTRICT gc, int64_t len) {
+    for (int64_t i = 0; i < len; ++i) {
+      for (int j = 0; j < 4; ++j) gc[4 * i + j] = G[j * kChunk + i];
     }
   }
 };
