@@ -8,8 +8,9 @@
 // weights, the reduction and its gradient scale, and failures. S declares
 //   static constexpr int64_t group;  // samples per task: 1 for costly samples
 //                                    // (a CTC sequence, an SSIM image), more
-//                                    // for cheap ones (boxes: kChunk, so a
-//                                    // task can transpose its group to SoA)
+//                                    // for cheap ones (boxes: kBlock, a
+//                                    // whole reduction block, given to eval
+//                                    // kChunk at a time)
 //   static constexpr int cost;       // cost units per sample (parallel.hpp),
 //                                    // for the serial threshold
 //   size_t scratch_bytes() const;    // scratch it needs per thread
