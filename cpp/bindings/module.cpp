@@ -11,6 +11,7 @@ void register_overlap(py::module_& m);
 void register_boxes(py::module_& m);
 void register_vmath(py::module_& m);
 void register_buffers(py::module_& m);
+void register_catalogue(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   register_boxes(m);
   register_vmath(m);
   register_buffers(m);
+  register_catalogue(m);
 }

@@ -1,6 +1,8 @@
 // Binary classification kernels for one ISA level (compiled once per level).
 #include "fastloss/api/classification.hpp"
 
+#include "fastloss/api/catalogue.hpp"
+
 #include <stdexcept>
 
 #include "fastloss/classification.hpp"
@@ -8,6 +10,17 @@
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
+
+// The catalogue tells the Python layer which losses have a Hessian; the
+// functors decide it. These keep the two from drifting.
+#define FL_AGREES(name, ...)                                                  \
+  static_assert(catalogue::find(name).has_hess == __VA_ARGS__::has_hess, name ": catalogue has_hess")
+FL_AGREES("binary_cross_entropy", BinaryCrossEntropy);
+FL_AGREES("binary_cross_entropy_with_logits", BceWithLogits<false>);
+FL_AGREES("hinge", Hinge);
+FL_AGREES("squared_hinge", SquaredHinge);
+FL_AGREES("sigmoid_focal", SigmoidFocal<FocalGamma::general>);
+#undef FL_AGREES
 
 double classification_kernel(ClassificationLoss id, const ElemArgs& a) {
   using L = ClassificationLoss;

@@ -1,6 +1,8 @@
 // Regression kernels for one ISA level (compiled once per level).
 #include "fastloss/api/regression.hpp"
 
+#include "fastloss/api/catalogue.hpp"
+
 #include <stdexcept>
 
 #include "fastloss/common/elementwise.hpp"
@@ -8,6 +10,24 @@
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
+
+// The catalogue tells the Python layer which losses have a Hessian; the
+// functors decide it. These keep the two from drifting.
+#define FL_AGREES(name, ...)                                                  \
+  static_assert(catalogue::find(name).has_hess == __VA_ARGS__::has_hess, name ": catalogue has_hess")
+FL_AGREES("mse", Mse);
+FL_AGREES("mae", Mae);
+FL_AGREES("huber", Huber);
+FL_AGREES("smooth_l1", SmoothL1);
+FL_AGREES("log_cosh", LogCosh);
+FL_AGREES("quantile", Quantile);
+FL_AGREES("mape", Mape);
+FL_AGREES("msle", Msle);
+FL_AGREES("poisson_nll", PoissonNll<true, false>);
+FL_AGREES("gaussian_nll", GaussianNll);
+FL_AGREES("tweedie", Tweedie<TweedieKind::general, false>);
+FL_AGREES("pseudo_huber", PseudoHuber);
+#undef FL_AGREES
 
 namespace {
 

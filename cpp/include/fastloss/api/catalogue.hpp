@@ -1,0 +1,379 @@
+// fastloss/api/catalogue.hpp -- what each loss is, as data: the one source of truth.
+//
+// For every loss of the public catalogue: its name and family, the kernel id
+// the bindings dispatch on (taken from the family's enum, so no id is typed
+// twice), its positional inputs and which are differentiable, its parameters
+// (kind, default, bounds, choices), whether it has a Hessian and whether its
+// gradient and Hessian are exact, and its input domains where they are
+// simple enough to be data. The Python layer reads all of it through
+// `_core.catalogue()`; the kernel TUs static_assert that a point functor's
+// `has_hess` agrees with the table, so the two cannot drift.
+//
+// Everything is constexpr (C++17 inline variables): no Python, no
+// arithmetic, nothing to initialize at load time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fastloss/api/boxes.hpp"
+#include "fastloss/api/classification.hpp"
+#include "fastloss/api/multiclass.hpp"
+#include "fastloss/api/overlap.hpp"
+#include "fastloss/api/regression.hpp"
+
+namespace fastloss {
+namespace catalogue {
+
+// One end of an interval; `set == false` means unbounded on that side.
+struct Bound {
+  bool set = false;
+  double value = 0.0;
+  bool open = false;
+};
+constexpr Bound none() { return {}; }
+constexpr Bound open(double v) { return {true, v, true}; }
+constexpr Bound closed(double v) { return {true, v, false}; }
+
+// How a parameter's value is checked (the Python layer generates the check):
+//   real           a finite real in [lo, hi] (open ends where marked), outside
+//                  (excl_lo, excl_hi) when `excluded` is set
+//   integer        an integer within int64's range
+//   boolean        True or False
+//   choice         one of `choices`
+//   real_or_array  None, a real or an array of reals, each in [lo, hi]
+//   optional_array None or an array (checked against the inputs later)
+//   axes           None, an int or a tuple of ints (checked against ndim later)
+enum class ParamKind : int { real, integer, boolean, choice, real_or_array, optional_array, axes };
+
+struct ParamSpec {
+  const char* name;
+  ParamKind kind;
+  // The default, read by kind: `real_default` (real), `int_default` (integer,
+  // and boolean as 0/1), `text_default` (choice); None for the array kinds.
+  double real_default = 0.0;
+  int64_t int_default = 0;
+  const char* text_default = nullptr;
+  Bound lo = {};
+  Bound hi = {};
+  const char* const* choices = nullptr;
+  int n_choices = 0;
+  // An excluded open interval (excl_lo, excl_hi) and why (tweedie's power).
+  bool excluded = false;
+  double excl_lo = 0.0;
+  double excl_hi = 0.0;
+  const char* excl_reason = nullptr;
+};
+
+constexpr ParamSpec real_param(const char* name, double def, Bound lo = {}, Bound hi = {}) {
+  ParamSpec p{name, ParamKind::real};
+  p.real_default = def;
+  p.lo = lo;
+  p.hi = hi;
+  return p;
+}
+constexpr ParamSpec int_param(const char* name, int64_t def) {
+  ParamSpec p{name, ParamKind::integer};
+  p.int_default = def;
+  return p;
+}
+constexpr ParamSpec bool_param(const char* name, bool def) {
+  ParamSpec p{name, ParamKind::boolean};
+  p.int_default = def ? 1 : 0;
+  return p;
+}
+template <std::size_t N>
+constexpr ParamSpec choice_param(const char* name, const char* const (&choices)[N]) {
+  ParamSpec p{name, ParamKind::choice};
+  p.text_default = choices[0];  // the first choice is the default
+  p.choices = choices;
+  p.n_choices = static_cast<int>(N);
+  return p;
+}
+constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {}) {
+  ParamSpec p{name, kind};
+  p.lo = lo;
+  return p;
+}
+
+// A positional input; `grad_kernel` is the kernel id that computes its
+// gradient (-1: not differentiable). gaussian_nll's var is differentiated by
+// a kernel of its own (RegressionLoss::gaussian_nll_var).
+struct InputSpec {
+  const char* name;
+  int grad_kernel = -1;
+};
+
+// Where an input's values must lie, as data:
+//   interval  in [lo, hi] (open ends where marked)
+//   values    one of `values`
+//   rule      a domain that depends on parameters or other inputs, named by
+//             `rule` and worded by the Python layer
+// `checked_by_kernel`: the kernel checks it in its own pass (PointLoss::invalid)
+// and reports the first bad flat index; otherwise the Python layer checks it
+// before the kernel runs. `noun` words the subject of the message
+// ("probabilities"; empty: "every value of <input>"), `reason` the why.
+enum class DomainKind : int { interval, values, rule };
+
+struct DomainSpec {
+  const char* input;
+  DomainKind kind;
+  Bound lo = {};
+  Bound hi = {};
+  const double* values = nullptr;
+  int n_values = 0;
+  const char* rule = nullptr;
+  const char* noun = "";
+  const char* reason = "";
+  bool checked_by_kernel = true;
+};
+
+constexpr DomainSpec interval(const char* input, Bound lo, Bound hi, const char* noun,
+                              const char* reason, bool by_kernel = true) {
+  DomainSpec d{input, DomainKind::interval};
+  d.lo = lo;
+  d.hi = hi;
+  d.noun = noun;
+  d.reason = reason;
+  d.checked_by_kernel = by_kernel;
+  return d;
+}
+template <std::size_t N>
+constexpr DomainSpec one_of(const char* input, const double (&values)[N], const char* noun,
+                            const char* reason) {
+  DomainSpec d{input, DomainKind::values};
+  d.values = values;
+  d.n_values = static_cast<int>(N);
+  d.noun = noun;
+  d.reason = reason;
+  return d;
+}
+constexpr DomainSpec rule(const char* input, const char* name) {
+  DomainSpec d{input, DomainKind::rule};
+  d.rule = name;
+  return d;
+}
+
+struct LossSpec {
+  const char* name;
+  const char* family;
+  int kernel_id;
+  const InputSpec* inputs;
+  int n_inputs;
+  const ParamSpec* params;
+  int n_params;
+  const DomainSpec* domains;
+  int n_domains;
+  bool has_hess;
+  bool hess_exact;
+  bool grad_exact;
+};
+
+namespace detail {
+
+template <class E>
+constexpr int id(E e) {
+  return static_cast<int>(e);
+}
+
+template <class T, std::size_t N>
+constexpr int count(const T (&)[N]) {
+  return static_cast<int>(N);
+}
+
+constexpr bool same(const char* a, const char* b) {
+  while (*a != '\0' && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+
+using R = RegressionLoss;
+using C = ClassificationLoss;
+using M = MulticlassLoss;
+using O = OverlapLoss;
+using B = BoxLoss;
+
+// ---- inputs: (name, kernel that differentiates it)
+#define FL_PAIR(pred, target, kernel) \
+  { {pred, id(kernel)}, { target, -1 } }
+inline constexpr InputSpec kMse[] = FL_PAIR("pred", "target", R::mse);
+inline constexpr InputSpec kMae[] = FL_PAIR("pred", "target", R::mae);
+inline constexpr InputSpec kHuber[] = FL_PAIR("pred", "target", R::huber);
+inline constexpr InputSpec kSmoothL1[] = FL_PAIR("pred", "target", R::smooth_l1);
+inline constexpr InputSpec kLogCosh[] = FL_PAIR("pred", "target", R::log_cosh);
+inline constexpr InputSpec kQuantile[] = FL_PAIR("pred", "target", R::quantile);
+inline constexpr InputSpec kMape[] = FL_PAIR("pred", "target", R::mape);
+inline constexpr InputSpec kMsle[] = FL_PAIR("pred", "target", R::msle);
+inline constexpr InputSpec kPoissonNll[] = FL_PAIR("pred", "target", R::poisson_nll);
+inline constexpr InputSpec kTweedie[] = FL_PAIR("pred", "target", R::tweedie);
+inline constexpr InputSpec kPseudoHuber[] = FL_PAIR("pred", "target", R::pseudo_huber);
+inline constexpr InputSpec kGaussianNll[] = {
+    {"pred", id(R::gaussian_nll)}, {"target", -1}, {"var", id(R::gaussian_nll_var)}};
+inline constexpr InputSpec kBce[] = FL_PAIR("prob", "target", C::binary_cross_entropy);
+inline constexpr InputSpec kBceLogits[] =
+    FL_PAIR("logits", "target", C::binary_cross_entropy_with_logits);
+inline constexpr InputSpec kHinge[] = FL_PAIR("score", "target", C::hinge);
+inline constexpr InputSpec kSquaredHinge[] = FL_PAIR("score", "target", C::squared_hinge);
+inline constexpr InputSpec kSigmoidFocal[] = FL_PAIR("logits", "target", C::sigmoid_focal);
+inline constexpr InputSpec kCrossEntropy[] = FL_PAIR("logits", "target", M::cross_entropy);
+inline constexpr InputSpec kMulticlassHinge[] = FL_PAIR("scores", "labels", M::multiclass_hinge);
+inline constexpr InputSpec kSoftmaxFocal[] = FL_PAIR("logits", "labels", M::softmax_focal);
+inline constexpr InputSpec kKlDiv[] = FL_PAIR("log_pred", "target", M::kl_div);
+inline constexpr InputSpec kBrier[] = FL_PAIR("prob", "target", M::brier);
+inline constexpr InputSpec kCategoricalHinge[] =
+    FL_PAIR("scores", "target", M::categorical_hinge);
+inline constexpr InputSpec kDice[] = FL_PAIR("pred", "target", O::dice);
+inline constexpr InputSpec kIou[] = FL_PAIR("pred", "target", O::iou);
+inline constexpr InputSpec kTversky[] = FL_PAIR("pred", "target", O::tversky);
+inline constexpr InputSpec kGeneralizedDice[] = FL_PAIR("pred", "target", O::generalized_dice);
+inline constexpr InputSpec kBoxIou[] = FL_PAIR("pred", "target", B::iou);
+inline constexpr InputSpec kBoxGiou[] = FL_PAIR("pred", "target", B::giou);
+inline constexpr InputSpec kBoxDiou[] = FL_PAIR("pred", "target", B::diou);
+inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
+#undef FL_PAIR
+
+// ---- parameters
+inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
+inline constexpr ParamSpec kBetaParams[] = {real_param("beta", 1.0, open(0.0))};
+inline constexpr ParamSpec kQuantileParams[] = {
+    real_param("quantile", 0.5, open(0.0), open(1.0))};
+inline constexpr ParamSpec kPoissonParams[] = {
+    bool_param("log_input", true), bool_param("full", false),
+    real_param("eps", 1e-8, closed(0.0))};
+inline constexpr ParamSpec kGaussianParams[] = {
+    bool_param("full", false), real_param("eps", 1e-6, open(0.0))};
+inline constexpr const char* kLinks[] = {"identity", "log"};
+constexpr ParamSpec tweedie_power() {
+  ParamSpec p = real_param("power", 1.5);
+  p.excluded = true;  // the kernel throws on such a power too (regression.cpp)
+  p.excl_lo = 0.0;
+  p.excl_hi = 1.0;
+  p.excl_reason = "no Tweedie distribution has a power in (0, 1)";
+  return p;
+}
+inline constexpr ParamSpec kTweedieParams[] = {tweedie_power(), choice_param("link", kLinks)};
+inline constexpr ParamSpec kPosWeightParams[] = {
+    array_param("pos_weight", ParamKind::real_or_array, closed(0.0))};
+inline constexpr ParamSpec kMarginParams[] = {real_param("margin", 1.0, closed(0.0))};
+inline constexpr ParamSpec kSigmoidFocalParams[] = {
+    real_param("alpha", 0.25, none(), closed(1.0)), real_param("gamma", 2.0, closed(0.0))};
+inline constexpr ParamSpec kCrossEntropyParams[] = {
+    array_param("class_weight", ParamKind::optional_array), int_param("ignore_index", -100),
+    real_param("label_smoothing", 0.0, closed(0.0), closed(1.0))};
+inline constexpr const char* kVariants[] = {"crammer_singer", "weston_watkins"};
+inline constexpr ParamSpec kMulticlassHingeParams[] = {
+    real_param("margin", 1.0), choice_param("variant", kVariants)};
+inline constexpr ParamSpec kSoftmaxFocalParams[] = {
+    real_param("gamma", 2.0, closed(0.0)),
+    array_param("class_weight", ParamKind::optional_array)};
+inline constexpr ParamSpec kKlDivParams[] = {bool_param("log_target", false)};
+inline constexpr ParamSpec kSliceParams[] = {
+    real_param("smooth", 1e-5, closed(0.0)), array_param("axis", ParamKind::axes)};
+inline constexpr ParamSpec kTverskyParams[] = {
+    real_param("alpha", 0.5, closed(0.0)), real_param("beta", 0.5, closed(0.0)),
+    real_param("smooth", 1e-5, closed(0.0)), array_param("axis", ParamKind::axes)};
+inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
+inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
+
+// ---- input domains
+inline constexpr DomainSpec kMsleDomains[] = {
+    interval("pred", open(-1.0), none(), "", "log1p of a value <= -1 is undefined"),
+    interval("target", open(-1.0), none(), "", "log1p of a value <= -1 is undefined")};
+inline constexpr DomainSpec kBceDomains[] = {
+    interval("prob", closed(0.0), closed(1.0), "probabilities", ""),
+    interval("target", closed(0.0), closed(1.0), "targets", "")};
+inline constexpr double kHingeLabels[] = {-1.0, 0.0, 1.0};
+inline constexpr DomainSpec kHingeDomains[] = {
+    one_of("target", kHingeLabels, "hinge labels", "0 is read as -1")};
+// tweedie: which targets and preds are valid depends on power and link
+// (regression.hpp, Tweedie::invalid); the Python layer words it by name.
+inline constexpr DomainSpec kTweedieDomains[] = {rule("target", "tweedie"),
+                                                 rule("pred", "tweedie")};
+inline constexpr DomainSpec kGaussianNllDomains[] = {
+    interval("var", closed(0.0), none(), "variances", "", false)};
+
+#define FL_LIST(a) a, count(a)
+#define FL_NONE nullptr, 0
+inline constexpr LossSpec kLosses[] = {
+    // name, family, kernel id, inputs, params, domains, has_hess, hess_exact, grad_exact
+    {"mse", "regression", id(R::mse), FL_LIST(kMse), FL_NONE, FL_NONE, true, true, true},
+    {"mae", "regression", id(R::mae), FL_LIST(kMae), FL_NONE, FL_NONE, false, true, true},
+    {"huber", "regression", id(R::huber), FL_LIST(kHuber), FL_LIST(kDeltaParams), FL_NONE,
+     true, true, true},
+    {"smooth_l1", "regression", id(R::smooth_l1), FL_LIST(kSmoothL1), FL_LIST(kBetaParams),
+     FL_NONE, false, true, true},
+    {"log_cosh", "regression", id(R::log_cosh), FL_LIST(kLogCosh), FL_NONE, FL_NONE, true, true,
+     true},
+    {"quantile", "regression", id(R::quantile), FL_LIST(kQuantile), FL_LIST(kQuantileParams),
+     FL_NONE, true, true, true},
+    {"mape", "regression", id(R::mape), FL_LIST(kMape), FL_NONE, FL_NONE, false, true, true},
+    {"msle", "regression", id(R::msle), FL_LIST(kMsle), FL_NONE, FL_LIST(kMsleDomains), false,
+     true, true},
+    // rmse is not element-wise: the Python layer runs the mse kernel and
+    // takes the square root of the mean (no Hessian).
+    {"rmse", "regression", id(R::mse), FL_LIST(kMse), FL_NONE, FL_NONE, false, true, true},
+    {"poisson_nll", "regression", id(R::poisson_nll), FL_LIST(kPoissonNll),
+     FL_LIST(kPoissonParams), FL_NONE, true, true, true},
+    {"gaussian_nll", "regression", id(R::gaussian_nll), FL_LIST(kGaussianNll),
+     FL_LIST(kGaussianParams), FL_LIST(kGaussianNllDomains), false, true, true},
+    {"tweedie", "regression", id(R::tweedie), FL_LIST(kTweedie), FL_LIST(kTweedieParams),
+     FL_LIST(kTweedieDomains), true, true, true},
+    {"pseudo_huber", "regression", id(R::pseudo_huber), FL_LIST(kPseudoHuber),
+     FL_LIST(kDeltaParams), FL_NONE, true, true, true},
+    {"binary_cross_entropy", "classification", id(C::binary_cross_entropy), FL_LIST(kBce),
+     FL_NONE, FL_LIST(kBceDomains), false, true, true},
+    {"binary_cross_entropy_with_logits", "classification",
+     id(C::binary_cross_entropy_with_logits), FL_LIST(kBceLogits), FL_LIST(kPosWeightParams),
+     FL_NONE, true, true, true},
+    {"hinge", "classification", id(C::hinge), FL_LIST(kHinge), FL_LIST(kMarginParams),
+     FL_LIST(kHingeDomains), false, true, true},
+    {"squared_hinge", "classification", id(C::squared_hinge), FL_LIST(kSquaredHinge),
+     FL_LIST(kMarginParams), FL_LIST(kHingeDomains), false, true, true},
+    {"sigmoid_focal", "classification", id(C::sigmoid_focal), FL_LIST(kSigmoidFocal),
+     FL_LIST(kSigmoidFocalParams), FL_NONE, false, true, true},
+    {"cross_entropy", "multiclass", id(M::cross_entropy), FL_LIST(kCrossEntropy),
+     FL_LIST(kCrossEntropyParams), FL_NONE, false, true, true},
+    {"multiclass_hinge", "multiclass", id(M::multiclass_hinge), FL_LIST(kMulticlassHinge),
+     FL_LIST(kMulticlassHingeParams), FL_NONE, false, true, true},
+    {"softmax_focal", "multiclass", id(M::softmax_focal), FL_LIST(kSoftmaxFocal),
+     FL_LIST(kSoftmaxFocalParams), FL_NONE, false, true, true},
+    {"kl_div", "multiclass", id(M::kl_div), FL_LIST(kKlDiv), FL_LIST(kKlDivParams), FL_NONE,
+     false, true, true},
+    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, false, true, true},
+    {"categorical_hinge", "multiclass", id(M::categorical_hinge), FL_LIST(kCategoricalHinge),
+     FL_NONE, FL_NONE, false, true, true},
+    {"dice", "overlap", id(O::dice), FL_LIST(kDice), FL_LIST(kSliceParams), FL_NONE, false,
+     true, true},
+    {"iou", "overlap", id(O::iou), FL_LIST(kIou), FL_LIST(kSliceParams), FL_NONE, false, true,
+     true},
+    {"tversky", "overlap", id(O::tversky), FL_LIST(kTversky), FL_LIST(kTverskyParams), FL_NONE,
+     false, true, true},
+    {"generalized_dice", "overlap", id(O::generalized_dice), FL_LIST(kGeneralizedDice),
+     FL_LIST(kGeneralizedDiceParams), FL_NONE, false, true, true},
+    {"box_iou_loss", "boxes", id(B::iou), FL_LIST(kBoxIou), FL_LIST(kBoxParams), FL_NONE,
+     false, true, true},
+    {"giou_loss", "boxes", id(B::giou), FL_LIST(kBoxGiou), FL_LIST(kBoxParams), FL_NONE, false,
+     true, true},
+    {"diou_loss", "boxes", id(B::diou), FL_LIST(kBoxDiou), FL_LIST(kBoxParams), FL_NONE, false,
+     true, true},
+    // torchvision's complete-IoU treats its alpha as a constant for the gradient
+    {"ciou_loss", "boxes", id(B::ciou), FL_LIST(kBoxCiou), FL_LIST(kBoxParams), FL_NONE, false,
+     true, false},
+};
+#undef FL_LIST
+#undef FL_NONE
+
+}  // namespace detail
+
+inline constexpr const LossSpec* losses = detail::kLosses;
+inline constexpr int n_losses = detail::count(detail::kLosses);
+
+// The entry of `name`; not a constant expression (a compile error in a
+// static_assert) when there is none.
+constexpr const LossSpec& find(const char* name) {
+  for (int i = 0; i < n_losses; ++i)
+    if (detail::same(losses[i].name, name)) return losses[i];
+  throw "fastloss::catalogue::find: no such loss";
+}
+
+}  // namespace catalogue
+}  // namespace fastloss
