@@ -42,8 +42,10 @@ class Param:
         self.check = check
 
 
-def real(lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False):
-    """Check: a finite real number in [lo, hi] (open ends where asked)."""
+def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+         hi_open: bool = False, excluded: tuple[float, float, str] | None = None):
+    """Check: a finite real number in [lo, hi] (open ends where asked), and
+    outside the open interval ``excluded = (a, b, why)`` where one is given."""
 
     def check(name: str, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
@@ -57,7 +59,60 @@ def real(lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_
         if hi is not None and (v > hi or (hi_open and v == hi)):
             op = "<" if hi_open else "<="
             raise ValueError(f"{name} must be {op} {hi}, got {v}")
+        if excluded is not None and excluded[0] < v < excluded[1]:
+            a, b, why = excluded
+            raise ValueError(f"{name} must be <= {a:g} or >= {b:g} ({why}), got {v}")
         return v
+
+    return check
+
+
+def real_or_array(lo: float | None = None):
+    """Check: a finite real >= lo, or an array of them (broadcast later by
+    the loss). ``None`` never reaches a check (it means the default)."""
+    scalar = real(lo)
+
+    def check(name: str, v: Any) -> Any:
+        from fastloss._arrays import all_finite_nonneg, as_float, element_at
+
+        if isinstance(v, bool):
+            raise TypeError(f"{name} must be a real number or an array, got bool")
+        if isinstance(v, (numbers.Real, np.floating, np.integer)):
+            return scalar(name, v)
+        arr = as_float(v, name)
+        if arr.ndim == 0:
+            return scalar(name, float(arr))
+        # the fast test for the usual bound, a plain one otherwise; the index
+        # of the first bad entry only on the error path
+        if lo == 0.0:
+            ok = all_finite_nonneg(arr)
+        else:
+            with np.errstate(invalid="ignore"):
+                ok = bool(np.all(np.isfinite(arr) & (arr >= (-math.inf if lo is None else lo))))
+        if not ok:
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(arr) & (arr >= (-math.inf if lo is None else lo)))
+            where, x = element_at(arr, int(np.flatnonzero(bad)[0]))
+            bound = "" if lo is None else f" and >= {lo:g}"
+            raise ValueError(f"{name} must be finite{bound}, got {x!r} at index {where}")
+        return arr
+
+    return check
+
+
+def axes():
+    """Check: None, an int, or a tuple/list of ints (range checked later)."""
+
+    def check(name: str, v: Any) -> tuple[int, ...] | None:
+        if v is None:
+            return None
+        items = (v,) if isinstance(v, (numbers.Integral, np.integer)) else v
+        if not isinstance(items, (tuple, list)) or any(
+            isinstance(a, (bool, np.bool_)) or not isinstance(a, (numbers.Integral, np.integer))
+            for a in items
+        ):
+            raise TypeError(f"{name} must be None, an int or a tuple of ints, got {v!r}")
+        return tuple(int(a) for a in items)
 
     return check
 

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape
+from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import Loss
-from fastloss._params import Param, real
 
 __all__ = ["box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
 
-_IOU, _GIOU, _DIOU, _CIOU = 0, 1, 2, 3  # fastloss::BoxLoss
+# kernel ids (fastloss::BoxLoss), from the C++ catalogue
+_IOU, _GIOU, _DIOU, _CIOU = map(kernel_id, ("box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"))
 
 
 class BoxLoss(Loss):
     """A loss over boxes: rows of 4 numbers, one loss value per box."""
 
     def __init__(self, name, *, kernel_id, **kw):
-        eps = Param("eps", 1e-7, real(0.0, lo_open=True))
-        super().__init__(name, family="boxes", params=(eps,), **kw)
+        super().__init__(name, **kw)
         self._id = kernel_id
 
     def _plan(self, inputs, p):
@@ -88,6 +88,7 @@ _TERMS = """
 
 box_iou_loss = BoxLoss(
     "box_iou_loss",
+    **metadata("box_iou_loss"),
     kernel_id=_IOU,
     peer="torchvision.ops._utils._loss_inter_union (the IoU term of generalized_box_iou_loss)",
     doc="""IoU loss of axis-aligned boxes: ``1 - IoU``.
@@ -124,6 +125,7 @@ box_iou_loss = BoxLoss(
 
 giou_loss = BoxLoss(
     "giou_loss",
+    **metadata("giou_loss"),
     kernel_id=_GIOU,
     peer="torchvision.ops.generalized_box_iou_loss",
     doc="""Generalized IoU loss (Rezatofighi et al., 2019).
@@ -156,6 +158,7 @@ giou_loss = BoxLoss(
 
 diou_loss = BoxLoss(
     "diou_loss",
+    **metadata("diou_loss"),
     kernel_id=_DIOU,
     peer="torchvision.ops.distance_box_iou_loss",
     doc="""Distance IoU loss (Zheng et al., 2020).
@@ -188,8 +191,8 @@ diou_loss = BoxLoss(
 
 ciou_loss = BoxLoss(
     "ciou_loss",
+    **metadata("ciou_loss"),
     kernel_id=_CIOU,
-    grad_exact=False,  # torchvision's alpha is a constant for the gradient
     peer="torchvision.ops.complete_box_iou_loss",
     doc="""Complete IoU loss (Zheng et al., 2020).
 

@@ -9,21 +9,17 @@ against it and ``reduction="mean"`` divides by the element count (or by
 
 Checks that need a pass over the data (probabilities in [0, 1], hinge labels
 in {-1, 0, +1}) run in the kernel's own pass (the functors' ``invalid``),
-which reports the first bad index; the ``_explain_*`` functions below word
-the error. NaN is never an error: it propagates to the value and the
-gradient.
+which reports the first bad index; the domains are data in the C++
+catalogue and ``fastloss._catalogue.explain`` words the error. NaN is never
+an error: it propagates to the value and the gradient.
 """
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
-
 from fastloss import _core
-from fastloss._arrays import all_finite_nonneg, as_float, aux_input, element_at
+from fastloss._arrays import aux_input
+from fastloss._catalogue import explain, kernel_id, metadata
 from fastloss._loss import ElementwiseLoss
-from fastloss._params import Param, real
 
 __all__ = [
     "binary_cross_entropy",
@@ -33,51 +29,14 @@ __all__ = [
     "sigmoid_focal",
 ]
 
-# fastloss::ClassificationLoss
-_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = 0, 1, 2, 3, 4
+# kernel ids (fastloss::ClassificationLoss), from the C++ catalogue
+_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = map(kernel_id, (
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge", "squared_hinge",
+    "sigmoid_focal"))
 
 
 # --------------------------------------------------------------------------
 # checks and packing
-
-
-def _first_bad(bad: np.ndarray, x: np.ndarray):
-    return element_at(x, int(np.flatnonzero(bad)[0]))
-
-
-# The kernels check input domains in their own pass and report the first bad
-# flat index; these word the message.
-
-
-def _explain_bce(pred, target, i, p):
-    for x, name, what in ((pred, "prob", "probabilities"), (target, "target", "targets")):
-        where, v = element_at(x, i)
-        if v < 0 or v > 1:
-            return f"{name}: {what} must lie in [0, 1], got {v!r} at index {where}"
-    raise AssertionError("the kernel reported a valid element")  # pragma: no cover
-
-
-def _explain_hinge(pred, target, i, p):
-    where, v = element_at(target, i)
-    return f"target: hinge labels must be -1 or +1 (0 is read as -1), got {v!r} at index {where}"
-
-
-def _pos_weight(name, v):
-    """None, a finite real >= 0, or an array of them (broadcast later)."""
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be a real number or an array, got bool")
-    if isinstance(v, (numbers.Real, np.floating, np.integer)):
-        return real(0.0)(name, v)
-    arr = as_float(v, name)
-    if arr.ndim == 0:
-        return real(0.0)(name, float(arr))
-    # the index of the first bad entry only on the error path
-    if not all_finite_nonneg(arr):
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.isfinite(arr) & (arr >= 0))
-        where, x = _first_bad(bad, arr)
-        raise ValueError(f"{name} must be finite and >= 0, got {x!r} at index {where}")
-    return arr
 
 
 def _pack_bce_logits(p, pred, target, *_):
@@ -132,11 +91,10 @@ _RETURNS = """
 
 binary_cross_entropy = ElementwiseLoss(
     "binary_cross_entropy",
-    family="classification",
+    **metadata("binary_cross_entropy"),
     kernel=_core.classification,
     kernel_id=_BCE,
-    explain=_explain_bce,
-    pred_name="prob",
+    explain=explain("binary_cross_entropy"),
     peer="torch.nn.functional.binary_cross_entropy",
     doc="""Binary cross-entropy of probabilities.
 
@@ -181,14 +139,10 @@ binary_cross_entropy = ElementwiseLoss(
 
 binary_cross_entropy_with_logits = ElementwiseLoss(
     "binary_cross_entropy_with_logits",
-    family="classification",
+    **metadata("binary_cross_entropy_with_logits"),
     kernel=_core.classification,
     kernel_id=_BCE_LOGITS,
-    params=(Param("pos_weight", None, _pos_weight),),
     pack=_pack_bce_logits,
-    pred_name="logits",
-    has_hess=True,
-    hess_exact=True,
     peer="torch.nn.functional.binary_cross_entropy_with_logits",
     doc="""Binary cross-entropy on logits (sigmoid + BCE, fused and stable).
 
@@ -251,13 +205,11 @@ _HINGE_TARGET = """
 
 hinge = ElementwiseLoss(
     "hinge",
-    family="classification",
+    **metadata("hinge"),
     kernel=_core.classification,
     kernel_id=_HINGE,
-    params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
-    explain=_explain_hinge,
-    pred_name="score",
+    explain=explain("hinge"),
     peer="sklearn.metrics.hinge_loss",
     doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
 
@@ -291,13 +243,11 @@ hinge = ElementwiseLoss(
 
 squared_hinge = ElementwiseLoss(
     "squared_hinge",
-    family="classification",
+    **metadata("squared_hinge"),
     kernel=_core.classification,
     kernel_id=_SQUARED_HINGE,
-    params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
-    explain=_explain_hinge,
-    pred_name="score",
+    explain=explain("squared_hinge"),
     peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
     doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.
 
@@ -328,12 +278,10 @@ squared_hinge = ElementwiseLoss(
 
 sigmoid_focal = ElementwiseLoss(
     "sigmoid_focal",
-    family="classification",
+    **metadata("sigmoid_focal"),
     kernel=_core.classification,
     kernel_id=_SIGMOID_FOCAL,
-    params=(Param("alpha", 0.25, real(hi=1.0)), Param("gamma", 2.0, real(0.0))),
     pack=_pack_focal,
-    pred_name="logits",
     peer="torchvision.ops.sigmoid_focal_loss",
     doc="""Sigmoid focal loss (RetinaNet) on logits.
 

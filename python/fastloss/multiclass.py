@@ -22,8 +22,8 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels, min_ignoring_nan
+from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import Loss
-from fastloss._params import Param, boolean, choice, integer, real
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
@@ -35,8 +35,11 @@ __all__ = [
     "categorical_hinge",
 ]
 
-# fastloss::MulticlassLoss
-_CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = range(6)
+# kernel ids (fastloss::MulticlassLoss), from the C++ catalogue
+_CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = map(
+    kernel_id,
+    ("cross_entropy", "multiclass_hinge", "softmax_focal", "kl_div", "brier", "categorical_hinge"),
+)
 
 
 def _job(classes, sample_shape, target=None, labels=None, class_weight=None,
@@ -63,7 +66,7 @@ class RowLoss(Loss):
     """
 
     def __init__(self, name, *, kernel_id, prepare, **kw):
-        super().__init__(name, family="multiclass", **kw)
+        super().__init__(name, **kw)
         self._id = kernel_id
         self._prepare = prepare
 
@@ -227,15 +230,9 @@ _REDUCTION_DOC = """    reduction : {"mean", "sum", "none"}, keyword-only
 
 cross_entropy = RowLoss(
     "cross_entropy",
+    **metadata("cross_entropy"),
     kernel_id=_CROSS_ENTROPY,
     prepare=_prep_cross_entropy,
-    pred_name="logits",
-    target_name="target",
-    params=(
-        Param("class_weight", None),
-        Param("ignore_index", -100, integer()),
-        Param("label_smoothing", 0.0, real(0.0, 1.0)),
-    ),
     peer="torch.nn.functional.cross_entropy (class axis moved last)",
     doc="""Softmax cross-entropy of logits against labels or class probabilities.
 
@@ -310,14 +307,9 @@ cross_entropy = RowLoss(
 
 multiclass_hinge = RowLoss(
     "multiclass_hinge",
+    **metadata("multiclass_hinge"),
     kernel_id=_MULTICLASS_HINGE,
     prepare=_prep_hinge,
-    pred_name="scores",
-    target_name="labels",
-    params=(
-        Param("margin", 1.0, real()),
-        Param("variant", "crammer_singer", choice("crammer_singer", "weston_watkins")),
-    ),
     peer="sklearn.metrics.hinge_loss (crammer_singer); "
     "torch.nn.functional.multi_margin_loss (weston_watkins)",
     doc="""Multiclass hinge loss of raw scores against integer labels.
@@ -374,14 +366,9 @@ multiclass_hinge = RowLoss(
 
 softmax_focal = RowLoss(
     "softmax_focal",
+    **metadata("softmax_focal"),
     kernel_id=_SOFTMAX_FOCAL,
     prepare=_prep_focal,
-    pred_name="logits",
-    target_name="labels",
-    params=(
-        Param("gamma", 2.0, real(0.0)),
-        Param("class_weight", None),
-    ),
     peer="fastloss.cross_entropy at gamma=0; focal loss of Lin et al. 2017 "
     "(softmax form, as kornia.losses.focal_loss with alpha=1)",
     doc="""Softmax focal loss: cross-entropy down-weighting well-classified samples.
@@ -426,11 +413,9 @@ softmax_focal = RowLoss(
 
 kl_div = RowLoss(
     "kl_div",
+    **metadata("kl_div"),
     kernel_id=_KL_DIV,
     prepare=_prep_kl,
-    pred_name="log_pred",
-    target_name="target",
-    params=(Param("log_target", False, boolean()),),
     peer="torch.nn.functional.kl_div (reduction='batchmean' for 'mean')",
     doc="""Kullback-Leibler divergence KL(target || pred) from log-probabilities.
 
@@ -475,10 +460,9 @@ kl_div = RowLoss(
 
 brier = RowLoss(
     "brier",
+    **metadata("brier"),
     kernel_id=_BRIER,
     prepare=_prep_brier,
-    pred_name="prob",
-    target_name="target",
     peer="sklearn.metrics.brier_score_loss",
     doc="""Brier score: squared distance between predicted probabilities and outcomes.
 
@@ -526,10 +510,9 @@ brier = RowLoss(
 
 categorical_hinge = RowLoss(
     "categorical_hinge",
+    **metadata("categorical_hinge"),
     kernel_id=_CATEGORICAL_HINGE,
     prepare=_prep_categorical_hinge,
-    pred_name="scores",
-    target_name="target",
     peer="keras.losses.CategoricalHinge",
     doc="""Keras' categorical hinge loss with one-hot (or probability) targets.
 

@@ -20,35 +20,22 @@ Values outside [0, 1] are not checked: the formulas are applied as written.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape, new_output
+from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import Loss
-from fastloss._params import Param, real
 
 __all__ = ["dice", "iou", "tversky", "generalized_dice"]
 
-_DICE, _IOU, _TVERSKY, _GDICE = 0, 1, 2, 3  # fastloss::OverlapLoss
+# kernel ids (fastloss::OverlapLoss), from the C++ catalogue
+_DICE, _IOU, _TVERSKY, _GDICE = map(kernel_id, ("dice", "iou", "tversky", "generalized_dice"))
 
 
 # --------------------------------------------------------------------------
 # axes
-
-
-def _check_axis(name, v):
-    """Param check: None, an int, or a tuple/list of ints (range checked later)."""
-    if v is None:
-        return None
-    items = (v,) if isinstance(v, (numbers.Integral, np.integer)) else v
-    if not isinstance(items, (tuple, list)) or any(
-        isinstance(a, (bool, np.bool_)) or not isinstance(a, (numbers.Integral, np.integer))
-        for a in items
-    ):
-        raise TypeError(f"{name} must be None, an int or a tuple of ints, got {v!r}")
-    return tuple(int(a) for a in items)
 
 
 def summed_axes(axis, ndim):
@@ -87,7 +74,7 @@ class SliceLoss(Loss):
     """
 
     def __init__(self, name, *, kernel_id, pack, layout, **kw):
-        super().__init__(name, family="overlap", **kw)
+        super().__init__(name, **kw)
         self._id = kernel_id
         self._pack = pack
         self._layout = layout
@@ -159,8 +146,6 @@ def _class_layout(shape, p):
     return tuple(range(2, len(shape))), True
 
 
-_SMOOTH = Param("smooth", 1e-5, real(0.0))
-_AXIS = Param("axis", None, _check_axis)
 
 _COMMON = """
     Parameters
@@ -196,8 +181,8 @@ _RETURNS = """
 
 dice = SliceLoss(
     "dice",
+    **metadata("dice"),
     kernel_id=_DICE,
-    params=(_SMOOTH, _AXIS),
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_axis_layout,
     peer="monai.losses.DiceLoss(smooth_nr=smooth, smooth_dr=smooth, squared_pred=False)",
@@ -238,8 +223,8 @@ dice = SliceLoss(
 
 iou = SliceLoss(
     "iou",
+    **metadata("iou"),
     kernel_id=_IOU,
-    params=(_SMOOTH, _AXIS),
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_axis_layout,
     peer="segmentation_models_pytorch.losses.JaccardLoss (soft_jaccard_score)",
@@ -278,13 +263,8 @@ iou = SliceLoss(
 
 tversky = SliceLoss(
     "tversky",
+    **metadata("tversky"),
     kernel_id=_TVERSKY,
-    params=(
-        Param("alpha", 0.5, real(0.0)),
-        Param("beta", 0.5, real(0.0)),
-        _SMOOTH,
-        _AXIS,
-    ),
     pack=lambda p: (p["alpha"], p["beta"], p["smooth"]),
     layout=_axis_layout,
     peer="monai.losses.TverskyLoss(smooth_nr=smooth, smooth_dr=smooth)",
@@ -327,8 +307,8 @@ tversky = SliceLoss(
 
 generalized_dice = SliceLoss(
     "generalized_dice",
+    **metadata("generalized_dice"),
     kernel_id=_GDICE,
-    params=(_SMOOTH,),
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_class_layout,
     peer="monai.losses.GeneralizedDiceLoss(w_type='square', smooth_nr=smooth, smooth_dr=smooth)",

@@ -16,15 +16,14 @@ from fastloss._arrays import (
     as_float,
     aux_input,
     broadcast_full,
-    check_same_shape,
     element_at,
     min_ignoring_nan,
     new_output,
     sum_to_shape,
 )
+from fastloss._catalogue import explain, grad_kernel, kernel_id, metadata
 from fastloss._loss import (
     GRAD,
-    GRAD_HESS,
     NONE,
     SUM,
     VALUE,
@@ -32,7 +31,6 @@ from fastloss._loss import (
     ElementwiseLoss,
     Loss,
 )
-from fastloss._params import Param, boolean, choice, real
 
 __all__ = [
     "mse",
@@ -50,10 +48,13 @@ __all__ = [
     "pseudo_huber",
 ]
 
-# fastloss::RegressionLoss
-_MSE, _MAE, _HUBER, _SMOOTH_L1 = 0, 1, 2, 3
-_LOG_COSH, _QUANTILE, _MAPE, _MSLE, _POISSON_NLL, _GAUSSIAN_NLL, _TWEEDIE = 4, 5, 6, 7, 8, 9, 10
-_PSEUDO_HUBER, _GAUSSIAN_NLL_VAR = 11, 12
+# kernel ids (fastloss::RegressionLoss), from the C++ catalogue
+_MSE, _MAE, _HUBER, _SMOOTH_L1, _LOG_COSH, _QUANTILE, _MAPE, _MSLE, _POISSON_NLL = map(
+    kernel_id,
+    ("mse", "mae", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"),
+)
+_GAUSSIAN_NLL, _TWEEDIE, _PSEUDO_HUBER = map(kernel_id, ("gaussian_nll", "tweedie", "pseudo_huber"))
+_GAUSSIAN_NLL_VAR = grad_kernel("gaussian_nll", "var")
 
 
 def _pack_delta(p, pred, target, *_):
@@ -82,10 +83,9 @@ _COMMON_ARGS = """
 
 mse = ElementwiseLoss(
     "mse",
-    family="regression",
+    **metadata("mse"),
     kernel=_core.regression,
     kernel_id=_MSE,
-    has_hess=True,
     peer="torch.nn.functional.mse_loss; sklearn.metrics.mean_squared_error",
     doc="""Mean squared error.
 
@@ -111,7 +111,7 @@ mse = ElementwiseLoss(
 
 mae = ElementwiseLoss(
     "mae",
-    family="regression",
+    **metadata("mae"),
     kernel=_core.regression,
     kernel_id=_MAE,
     peer="torch.nn.functional.l1_loss; sklearn.metrics.mean_absolute_error",
@@ -140,12 +140,10 @@ mae = ElementwiseLoss(
 
 huber = ElementwiseLoss(
     "huber",
-    family="regression",
+    **metadata("huber"),
     kernel=_core.regression,
     kernel_id=_HUBER,
-    params=(Param("delta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_delta,
-    has_hess=True,
     peer="torch.nn.functional.huber_loss",
     doc="""Huber loss: quadratic near zero, linear beyond ``delta``.
 
@@ -177,10 +175,9 @@ huber = ElementwiseLoss(
 
 smooth_l1 = ElementwiseLoss(
     "smooth_l1",
-    family="regression",
+    **metadata("smooth_l1"),
     kernel=_core.regression,
     kernel_id=_SMOOTH_L1,
-    params=(Param("beta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_beta,
     peer="torch.nn.functional.smooth_l1_loss",
     doc="""Smooth L1 loss: Huber divided by ``beta``.
@@ -214,12 +211,10 @@ smooth_l1 = ElementwiseLoss(
 
 pseudo_huber = ElementwiseLoss(
     "pseudo_huber",
-    family="regression",
+    **metadata("pseudo_huber"),
     kernel=_core.regression,
     kernel_id=_PSEUDO_HUBER,
-    params=(Param("delta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_delta,
-    has_hess=True,
     peer="xgboost reg:pseudohubererror (huber_slope=delta)",
     doc="""Pseudo-Huber (Charbonnier) loss: a smooth Huber, twice differentiable.
 
@@ -262,10 +257,9 @@ pseudo_huber = ElementwiseLoss(
 
 log_cosh = ElementwiseLoss(
     "log_cosh",
-    family="regression",
+    **metadata("log_cosh"),
     kernel=_core.regression,
     kernel_id=_LOG_COSH,
-    has_hess=True,
     peer="keras.losses.LogCosh (tf.keras.losses.log_cosh)",
     doc="""Log-cosh loss: quadratic near zero, linear far away, smooth everywhere.
 
@@ -305,13 +299,10 @@ def _pack_quantile(p, pred, target, *_):
 
 quantile = ElementwiseLoss(
     "quantile",
-    family="regression",
+    **metadata("quantile"),
     kernel=_core.regression,
     kernel_id=_QUANTILE,
-    params=(Param("quantile", 0.5, real(0.0, 1.0, lo_open=True, hi_open=True)),),
     pack=_pack_quantile,
-    has_hess=True,
-    hess_exact=True,
     peer="sklearn.metrics.mean_pinball_loss (alpha=quantile)",
     doc="""Pinball (quantile) loss: fits the ``quantile``-th conditional quantile.
 
@@ -348,7 +339,7 @@ quantile = ElementwiseLoss(
 
 mape = ElementwiseLoss(
     "mape",
-    family="regression",
+    **metadata("mape"),
     kernel=_core.regression,
     kernel_id=_MAPE,
     peer="sklearn.metrics.mean_absolute_percentage_error",
@@ -381,22 +372,12 @@ mape = ElementwiseLoss(
 )
 
 
-def _explain_msle(pred, target, i, p):
-    # the kernel checks pred and target > -1 in its pass; this words the message
-    for x, name in ((pred, "pred"), (target, "target")):
-        where, v = element_at(x, i)
-        if v <= -1:
-            return (f"msle: every value of {name} must be > -1 (log1p of a value <= -1 is "
-                    f"undefined); got {v!r} at index {where}")
-    raise AssertionError("the kernel reported a valid element")  # pragma: no cover
-
-
 msle = ElementwiseLoss(
     "msle",
-    family="regression",
+    **metadata("msle"),
     kernel=_core.regression,
     kernel_id=_MSLE,
-    explain=_explain_msle,
+    explain=explain("msle"),
     peer="sklearn.metrics.mean_squared_log_error",
     doc="""Mean squared logarithmic error.
 
@@ -497,7 +478,7 @@ class _RootMeanSquare(Loss):
 
 rmse = _RootMeanSquare(
     "rmse",
-    family="regression",
+    **metadata("rmse"),
     peer="sklearn.metrics.root_mean_squared_error",
     doc="""Root mean squared error: ``sqrt(mean((pred - target)**2))``.
 
@@ -562,16 +543,10 @@ def _pack_poisson(p, pred, target, *_):
 
 poisson_nll = ElementwiseLoss(
     "poisson_nll",
-    family="regression",
+    **metadata("poisson_nll"),
     kernel=_core.regression,
     kernel_id=_POISSON_NLL,
-    params=(
-        Param("log_input", True, boolean()),
-        Param("full", False, boolean()),
-        Param("eps", 1e-8, real(0.0)),
-    ),
     pack=_pack_poisson,
-    has_hess=True,
     peer="torch.nn.functional.poisson_nll_loss",
     doc="""Poisson negative log likelihood, for count targets.
 
@@ -666,15 +641,9 @@ class _GaussianNll(ElementwiseLoss):
 
 gaussian_nll = _GaussianNll(
     "gaussian_nll",
-    family="regression",
+    **metadata("gaussian_nll"),
     kernel=_core.regression,
     kernel_id=_GAUSSIAN_NLL,
-    inputs=("pred", "target", "var"),
-    wrt=("pred", "var"),
-    params=(
-        Param("full", False, boolean()),
-        Param("eps", 1e-6, real(0.0, lo_open=True)),
-    ),
     peer="torch.nn.functional.gaussian_nll_loss",
     doc="""Gaussian negative log likelihood with a predicted variance.
 
@@ -727,14 +696,6 @@ gaussian_nll = _GaussianNll(
 )
 
 
-def _check_power(name, v):
-    v = real()(name, v)
-    if 0.0 < v < 1.0:
-        raise ValueError(f"{name} must be <= 0 or >= 1 (no Tweedie distribution has a power "
-                         f"in (0, 1)), got {v}")
-    return v
-
-
 _LINKS = {"identity": 0.0, "log": 1.0}
 
 
@@ -760,16 +721,11 @@ def _explain_tweedie(pred, target, i, p):
 
 tweedie = ElementwiseLoss(
     "tweedie",
-    family="regression",
+    **metadata("tweedie"),
     kernel=_core.regression,
     kernel_id=_TWEEDIE,
-    params=(
-        Param("power", 1.5, _check_power),
-        Param("link", "identity", choice("identity", "log")),
-    ),
     pack=_pack_tweedie,
     explain=_explain_tweedie,
-    has_hess=True,
     peer="sklearn.metrics.mean_tweedie_deviance; sklearn._loss.loss.HalfTweedieLoss (link='log')",
     doc="""Tweedie deviance: normal, Poisson, compound Poisson-gamma, gamma, ...
 

@@ -1,0 +1,156 @@
+"""The catalogue of losses, read from C++ (``_core.catalogue()``).
+
+C++ (``cpp/include/fastloss/api/catalogue.hpp``) is the one source of truth
+for what a loss is: its kernel id, positional inputs and which are
+differentiable, its parameters (kind, default, bounds, choices), whether it
+has a Hessian, and its input domains. The family modules declare each loss
+with :func:`metadata` and :func:`kernel_id` instead of repeating them; this
+module turns the data into :class:`~fastloss._params.Param` checks and words
+the domain messages in one place (:func:`domain_message`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastloss import _core
+from fastloss._arrays import element_at
+from fastloss._params import Param, axes, boolean, choice, integer, real, real_or_array
+
+__all__ = ["entry", "kernel_id", "grad_kernel", "metadata", "make_param", "explain",
+           "domain_message"]
+
+_TABLE: dict[str, dict[str, Any]] = _core.catalogue()
+
+
+def entry(name: str) -> dict[str, Any]:
+    """The C++ catalogue's record of ``name`` (plain data; do not modify)."""
+    try:
+        return _TABLE[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not in the C++ catalogue") from None
+
+
+def kernel_id(name: str) -> int:
+    """The id ``name`` is dispatched on in its family's kernel."""
+    return int(entry(name)["kernel_id"])
+
+
+def grad_kernel(name: str, input_name: str) -> int:
+    """The kernel id that computes the gradient with respect to ``input_name``."""
+    for spec in entry(name)["inputs"]:
+        if spec["name"] == input_name and spec["differentiable"]:
+            return int(spec["grad_kernel"])
+    raise KeyError(f"{name}: {input_name!r} is not a differentiable input")
+
+
+def _check_for(spec: dict[str, Any]) -> Callable[[str, Any], Any] | None:
+    kind = spec["kind"]
+    lo, hi = spec["lo"], spec["hi"]
+    if kind == "real":
+        return real(
+            None if lo is None else lo[0],
+            None if hi is None else hi[0],
+            lo_open=lo is not None and lo[1],
+            hi_open=hi is not None and hi[1],
+            excluded=spec["excluded"],
+        )
+    if kind == "int":
+        return integer()
+    if kind == "bool":
+        return boolean()
+    if kind == "choice":
+        return choice(*spec["choices"])
+    if kind == "real_or_array":
+        if hi is not None or (lo is not None and lo[1]):
+            raise NotImplementedError(f"{spec['name']}: real_or_array takes a closed lower bound")
+        return real_or_array(None if lo is None else lo[0])
+    if kind == "axes":
+        return axes()
+    if kind == "optional_array":
+        return None  # None or an array: the loss checks it against its inputs
+    raise NotImplementedError(f"parameter kind {kind!r}")  # pragma: no cover
+
+
+def make_param(spec: dict[str, Any]) -> Param:
+    """A :class:`Param` from the catalogue's record of one parameter."""
+    return Param(spec["name"], spec["default"], _check_for(spec))
+
+
+def metadata(name: str) -> dict[str, Any]:
+    """The keyword arguments of :class:`~fastloss.Loss` that the catalogue
+    decides: ``family``, ``inputs``, ``wrt``, ``params``, ``has_hess``,
+    ``hess_exact`` and ``grad_exact``."""
+    e = entry(name)
+    return {
+        "family": e["family"],
+        "inputs": tuple(i["name"] for i in e["inputs"]),
+        "wrt": tuple(i["name"] for i in e["inputs"] if i["differentiable"]),
+        "params": tuple(make_param(p) for p in e["params"]),
+        "has_hess": e["has_hess"],
+        "hess_exact": e["hess_exact"],
+        "grad_exact": e["grad_exact"],
+    }
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _condition(d: dict[str, Any]) -> str:
+    """What a value must satisfy, in words: ``be > -1``, ``lie in [0, 1]``,
+    ``be -1, 0 or 1``."""
+    if d["kind"] == "values":
+        vs = [_num(v) for v in d["values"]]
+        return "be " + (", ".join(vs[:-1]) + " or " + vs[-1] if len(vs) > 1 else vs[0])
+    lo, hi = d["lo"], d["hi"]
+    if lo is not None and hi is not None:
+        return (f"lie in {'(' if lo[1] else '['}{_num(lo[0])}, "
+                f"{_num(hi[0])}{')' if hi[1] else ']'}")
+    if lo is not None:
+        return f"be {'>' if lo[1] else '>='} {_num(lo[0])}"
+    return f"be {'<' if hi[1] else '<='} {_num(hi[0])}"
+
+
+def admits(d: dict[str, Any], v: float) -> bool:
+    """Whether ``v`` lies in the (interval or values) domain ``d``; NaN does
+    (it propagates, it is not an error)."""
+    if v != v:
+        return True
+    if d["kind"] == "values":
+        return v in d["values"]
+    lo, hi = d["lo"], d["hi"]
+    if lo is not None and (v < lo[0] or (lo[1] and v == lo[0])):
+        return False
+    return not (hi is not None and (v > hi[0] or (hi[1] and v == hi[0])))
+
+
+def domain_message(loss: str, d: dict[str, Any], where: Any, value: Any) -> str:
+    """The one wording of a value outside a simple domain, e.g.
+    ``prob: probabilities must lie in [0, 1], got 1.5 at index 3``."""
+    subject = f"{d['input']}: {d['noun']}" if d["noun"] else f"{loss}: every value of {d['input']}"
+    reason = f" ({d['reason']})" if d["reason"] else ""
+    return f"{subject} must {_condition(d)}{reason}, got {value!r} at index {where}"
+
+
+def explain(name: str) -> Callable[..., str] | None:
+    """The ``explain(pred, target, index, params)`` hook of an element-wise
+    loss whose kernel checks simple domains: the message for the first of
+    them that the element at flat ``index`` breaks. None where the loss has
+    no such domain (rules such as tweedie's are worded by the loss)."""
+    e = entry(name)
+    names = [i["name"] for i in e["inputs"]]
+    doms = [d for d in e["domains"] if d["checked_by_kernel"] and d["kind"] != "rule"]
+    if not doms:
+        return None
+
+    def explain_element(pred, target, i, p):
+        arrays = {names[0]: pred, names[1]: target}
+        for d in doms:
+            where, v = element_at(arrays[d["input"]], i)
+            if not admits(d, v):
+                return domain_message(name, d, where, v)
+        raise AssertionError("the kernel reported a valid element")  # pragma: no cover
+
+    return explain_element
