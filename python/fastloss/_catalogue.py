@@ -11,8 +11,8 @@ the domain messages in one place (:func:`domain_message`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from fastloss import _core
 from fastloss._arrays import element_at
@@ -21,10 +21,13 @@ from fastloss._params import Param, axes, boolean, choice, integer, real, real_o
 __all__ = ["entry", "kernel_id", "grad_kernel", "metadata", "make_param", "explain",
            "domain_message"]
 
-_TABLE: dict[str, dict[str, Any]] = _core.catalogue()
+if TYPE_CHECKING:
+    from fastloss._core import CatalogueEntry
+
+_TABLE: dict[str, CatalogueEntry] = _core.catalogue()
 
 
-def entry(name: str) -> dict[str, Any]:
+def entry(name: str) -> CatalogueEntry:
     """The C++ catalogue's record of ``name`` (plain data; do not modify)."""
     try:
         return _TABLE[name]
@@ -34,18 +37,19 @@ def entry(name: str) -> dict[str, Any]:
 
 def kernel_id(name: str) -> int:
     """The id ``name`` is dispatched on in its family's kernel."""
-    return int(entry(name)["kernel_id"])
+    return entry(name)["kernel_id"]
 
 
 def grad_kernel(name: str, input_name: str) -> int:
     """The kernel id that computes the gradient with respect to ``input_name``."""
     for spec in entry(name)["inputs"]:
-        if spec["name"] == input_name and spec["differentiable"]:
-            return int(spec["grad_kernel"])
+        k = spec["grad_kernel"]
+        if spec["name"] == input_name and k is not None:
+            return k
     raise KeyError(f"{name}: {input_name!r} is not a differentiable input")
 
 
-def _check_for(spec: dict[str, Any]) -> Callable[[str, Any], Any] | None:
+def _check_for(spec: Mapping[str, Any]) -> Callable[[str, Any], Any] | None:
     kind = spec["kind"]
     lo, hi = spec["lo"], spec["hi"]
     if kind == "real":
@@ -73,7 +77,7 @@ def _check_for(spec: dict[str, Any]) -> Callable[[str, Any], Any] | None:
     raise NotImplementedError(f"parameter kind {kind!r}")  # pragma: no cover
 
 
-def make_param(spec: dict[str, Any]) -> Param:
+def make_param(spec: Mapping[str, Any]) -> Param:
     """A :class:`Param` from the catalogue's record of one parameter."""
     return Param(spec["name"], spec["default"], _check_for(spec))
 
@@ -98,7 +102,7 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def _condition(d: dict[str, Any]) -> str:
+def _condition(d: Mapping[str, Any]) -> str:
     """What a value must satisfy, in words: ``be > -1``, ``lie in [0, 1]``,
     ``be -1, 0 or 1``."""
     if d["kind"] == "values":
@@ -113,7 +117,7 @@ def _condition(d: dict[str, Any]) -> str:
     return f"be {'<' if hi[1] else '<='} {_num(hi[0])}"
 
 
-def admits(d: dict[str, Any], v: float) -> bool:
+def admits(d: Mapping[str, Any], v: float) -> bool:
     """Whether ``v`` lies in the (interval or values) domain ``d``; NaN does
     (it propagates, it is not an error)."""
     if v != v:
@@ -126,7 +130,7 @@ def admits(d: dict[str, Any], v: float) -> bool:
     return not (hi is not None and (v > hi[0] or (hi[1] and v == hi[0])))
 
 
-def domain_message(loss: str, d: dict[str, Any], where: Any, value: Any) -> str:
+def domain_message(loss: str, d: Mapping[str, Any], where: Any, value: Any) -> str:
     """The one wording of a value outside a simple domain, e.g.
     ``prob: probabilities must lie in [0, 1], got 1.5 at index 3``."""
     subject = f"{d['input']}: {d['noun']}" if d["noun"] else f"{loss}: every value of {d['input']}"
