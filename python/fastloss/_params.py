@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from fastloss._arrays import all_finite_nonneg, as_float, element_at
+
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -73,8 +75,6 @@ def real_or_array(lo: float | None = None):
     scalar = real(lo)
 
     def check(name: str, v: Any) -> Any:
-        from fastloss._arrays import all_finite_nonneg, as_float, element_at
-
         if isinstance(v, bool):
             raise TypeError(f"{name} must be a real number or an array, got bool")
         if isinstance(v, (numbers.Real, np.floating, np.integer)):
