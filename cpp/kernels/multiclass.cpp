@@ -2,6 +2,8 @@
 // from loss id to row functor, and the error raised after a bad label.
 #include "fastloss/api/multiclass.hpp"
 
+#include "fastloss/api/catalogue.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +12,20 @@
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
+
+// The catalogue tells the Python layer which losses have a Hessian; the row
+// functors decide it (a row_hess hook). These keep the two from drifting.
+#define FL_AGREES(name, ...)                                                        \
+  static_assert(catalogue::find(name).has_hess == detail::has_row_hess<__VA_ARGS__>::value, \
+                name ": catalogue has_hess")
+FL_AGREES("cross_entropy", CrossEntropyLabels<double>);
+FL_AGREES("cross_entropy", CrossEntropyProbs<double>);
+FL_AGREES("multiclass_hinge", MulticlassHinge<double>);
+FL_AGREES("softmax_focal", SoftmaxFocal<double>);
+FL_AGREES("kl_div", KlDiv<double>);
+FL_AGREES("brier", Brier<double>);
+FL_AGREES("categorical_hinge", CategoricalHinge<double>);
+#undef FL_AGREES
 
 namespace {
 
@@ -24,6 +40,7 @@ RowIO<T> row_io(const RowArgs& a) {
   io.weight = static_cast<const T*>(a.weight);
   io.out_value = static_cast<T*>(a.out_value);
   io.out_grad = static_cast<T*>(a.out_grad);
+  io.out_hess = static_cast<T*>(a.out_hess);
   io.n_threads = a.n_threads;
   return io;
 }

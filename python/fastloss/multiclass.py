@@ -84,7 +84,7 @@ class RowLoss(Loss):
                                     0.0, 0.0, 0.0, 0.0)
         try:
             return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
-                                    value_out, grad, ignore_index, p0, p1)
+                                    value_out, grad, ignore_index, p0, p1, out_hess=hess)
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]
             msg = (f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "

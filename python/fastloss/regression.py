@@ -625,7 +625,7 @@ class _GaussianNll(ElementwiseLoss):
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
             value = _core.regression(_GAUSSIAN_NLL, kop, red, pred, target, w, aux, value_out,
-                                     g_pred, None, *slots)
+                                     g_pred, hess, *slots)
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
             if full.shape == var_shape:
