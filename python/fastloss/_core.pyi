@@ -105,7 +105,8 @@ def multiclass(
     ignore_index: int,
     p0: float,
     p1: float,
-    /,
+    *,
+    out_hess: _Array | None = None,
 ) -> float | None: ...
 
 # overlap.cpp
