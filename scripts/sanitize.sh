@@ -43,9 +43,13 @@ ln -s "$root/$out/$so" "$out/py/fastloss/$so"
 # the memory tests. PYTHONMALLOC=malloc routes Python objects through
 # malloc, where ASan sees them. Subprocesses started by the tests inherit
 # all of this.
+# libstdc++ is preloaded too: python3 does not link it, and ASan's __cxa_throw
+# interceptor, bound when ASan starts, otherwise finds no real __cxa_throw;
+# the first C++ exception (any ValueError the module raises) then aborts the
+# interpreter without a report.
 preload=""
 case ",$sanitize," in
-  *,address,*) preload=$("$cxx" -print-file-name=libasan.so) ;;
+  *,address,*) preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)" ;;
 esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
