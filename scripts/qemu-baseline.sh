@@ -23,7 +23,7 @@ else
   py=$(python3 -c 'import sys; print(sys.executable)')  # past pyenv's shim script
   export PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 fi
-py=$(readlink -f "$(command -v "$py")")
+py=$(command -v "$py")  # not resolved: a venv is known by its own path
 # Subprocesses the tests start (sys.executable) run natively, outside qemu;
 # FASTLOSS_ISA is not set so that the choice below is the detection's.
 unset FASTLOSS_ISA
