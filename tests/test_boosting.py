@@ -131,8 +131,6 @@ class TestXGBoost:
         lc = _logloss(_sigmoid(c.predict(dte, output_margin=True)), yte)
         assert abs(lc - lb) <= 0.01 * lb
 
-    @pytest.mark.skipif(not fl.cross_entropy.has_hess,
-                        reason="waiting for cross_entropy's Hessian (issue 20, another branch)")
     def test_softmax(self, digits):
         Xtr, Xte, ytr, yte = digits
         xgb = self.xgb
@@ -333,13 +331,17 @@ class TestLightGBM:
         lc = _logloss(_sigmoid(c.predict(Xte, raw_score=True)), yte)
         assert abs(lc - lb) <= 0.01 * lb
 
-    @pytest.mark.skipif(not fl.cross_entropy.has_hess,
-                        reason="waiting for cross_entropy's Hessian (issue 20, another branch)")
+    @pytest.mark.xfail(strict=True, reason=(
+        "measured 3.8% above the built-in after 20 rounds with the learning rate "
+        "matched (1.054x unmatched), and first-round raw scores up to 1.05 apart: not "
+        "explained by the Hessian factor alone; open (issue 20)"))
     def test_softmax(self, digits):
         Xtr, Xte, ytr, yte = digits
         b = self._train(Xtr, ytr, "multiclass", 20, extra={"num_class": 10})
+        # LightGBM's multiclass Hessian is K/(K-1) p(1-p), fastloss's the exact
+        # p(1-p): the same Newton steps need learning_rate * (K-1)/K
         c = self._train(Xtr, ytr, self.fll.objective("cross_entropy"), 20,
-                        extra={"num_class": 10})
+                        extra={"num_class": 10, "learning_rate": 0.3 * 9 / 10})
         lb = fl.cross_entropy(np.log(b.predict(Xte)), yte.astype(np.int64))
         lc = fl.cross_entropy(c.predict(Xte, raw_score=True), yte.astype(np.int64))
         assert lc <= 1.02 * lb

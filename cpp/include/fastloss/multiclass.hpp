@@ -680,11 +680,16 @@ struct SoftmaxFocal : LabelRows {
     // below). In a loop of its own: a row's vector loads right after the
     // store into it would wait for the store to complete.
     for (int64_t i = 0; i < n; ++i) so[i] = short_row_sum(e + i * C, C);
+    // The loop calls terms through `self`: Clang (14) does not capture
+    // `this` implicitly into an omp simd region inside a generic lambda
+    // ("'this' cannot be implicitly captured"), and an explicit [this] is
+    // unused in the instantiations whose terms read no member.
     with_gamma([&](auto kg) {
+      const auto* self = this;
       FL_SIMD
       for (int64_t i = 0; i < n; ++i) {
-        terms<kGrad, decltype(kg)::value>(so[i], ey[i], md[i], zy[i], cwy[i], gs[i], v[i],
-                                          coef[i], ce[i]);
+        self->template terms<kGrad, decltype(kg)::value>(so[i], ey[i], md[i], zy[i], cwy[i],
+                                                         gs[i], v[i], coef[i], ce[i]);
       }
     });
     for (int64_t i = 0; i < n; ++i) {
