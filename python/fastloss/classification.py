@@ -22,7 +22,7 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import all_finite_nonneg, as_float, aux_input, element_at
-from fastloss._loss import ElementwiseLoss
+from fastloss._loss import CLASSIFICATION, ElementwiseLoss
 from fastloss._params import Param, real
 
 __all__ = [
@@ -133,7 +133,7 @@ _RETURNS = """
 binary_cross_entropy = ElementwiseLoss(
     "binary_cross_entropy",
     family="classification",
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_BCE,
     explain=_explain_bce,
     pred_name="prob",
@@ -183,7 +183,7 @@ binary_cross_entropy = ElementwiseLoss(
 binary_cross_entropy_with_logits = ElementwiseLoss(
     "binary_cross_entropy_with_logits",
     family="classification",
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_BCE_LOGITS,
     params=(Param("pos_weight", None, _pos_weight),),
     pack=_pack_bce_logits,
@@ -253,7 +253,7 @@ _HINGE_TARGET = """
 hinge = ElementwiseLoss(
     "hinge",
     family="classification",
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_HINGE,
     params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
@@ -294,7 +294,7 @@ hinge = ElementwiseLoss(
 squared_hinge = ElementwiseLoss(
     "squared_hinge",
     family="classification",
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_SQUARED_HINGE,
     params=(Param("margin", 1.0, real(0.0)),),
     pack=_pack_hinge,
@@ -332,7 +332,7 @@ squared_hinge = ElementwiseLoss(
 sigmoid_focal = ElementwiseLoss(
     "sigmoid_focal",
     family="classification",
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_SIGMOID_FOCAL,
     params=(Param("alpha", 0.25, real(hi=1.0)), Param("gamma", 2.0, real(0.0))),
     pack=_pack_focal,

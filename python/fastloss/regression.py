@@ -26,6 +26,7 @@ from fastloss._loss import (
     NONE,
     SUM,
     VALUE,
+    REGRESSION,
     VALUE_GRAD,
     ElementwiseLoss,
     Loss,
@@ -81,7 +82,7 @@ _COMMON_ARGS = """
 mse = ElementwiseLoss(
     "mse",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MSE,
     has_hess=True,
     peer="torch.nn.functional.mse_loss; sklearn.metrics.mean_squared_error",
@@ -110,7 +111,7 @@ mse = ElementwiseLoss(
 mae = ElementwiseLoss(
     "mae",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MAE,
     has_hess=True,
     peer="torch.nn.functional.l1_loss; sklearn.metrics.mean_absolute_error",
@@ -140,7 +141,7 @@ mae = ElementwiseLoss(
 huber = ElementwiseLoss(
     "huber",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_HUBER,
     params=(Param("delta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_delta,
@@ -177,7 +178,7 @@ huber = ElementwiseLoss(
 smooth_l1 = ElementwiseLoss(
     "smooth_l1",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_SMOOTH_L1,
     params=(Param("beta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_beta,
@@ -215,7 +216,7 @@ smooth_l1 = ElementwiseLoss(
 pseudo_huber = ElementwiseLoss(
     "pseudo_huber",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_PSEUDO_HUBER,
     params=(Param("delta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_delta,
@@ -263,7 +264,7 @@ pseudo_huber = ElementwiseLoss(
 log_cosh = ElementwiseLoss(
     "log_cosh",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_LOG_COSH,
     has_hess=True,
     peer="keras.losses.LogCosh (tf.keras.losses.log_cosh)",
@@ -306,7 +307,7 @@ def _pack_quantile(p, pred, target, *_):
 quantile = ElementwiseLoss(
     "quantile",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_QUANTILE,
     params=(Param("quantile", 0.5, real(0.0, 1.0, lo_open=True, hi_open=True)),),
     pack=_pack_quantile,
@@ -349,7 +350,7 @@ quantile = ElementwiseLoss(
 mape = ElementwiseLoss(
     "mape",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MAPE,
     has_hess=True,
     peer="sklearn.metrics.mean_absolute_percentage_error",
@@ -395,7 +396,7 @@ def _explain_msle(pred, target, i, p):
 msle = ElementwiseLoss(
     "msle",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MSLE,
     explain=_explain_msle,
     has_hess=True,
@@ -462,12 +463,12 @@ class _RootMeanSquare(Loss):
         if red == NONE:
             if value_out is None:  # the shares are needed for the total
                 value_out = new_output(pred.shape, pred.dtype, pred.nbytes)
-            _core.regression(_MSE, kop, NONE, pred, target, w, None, value_out, grad, None,
-                             0.0, 0.0, 0.0, 0.0)
+            _core.run(REGRESSION, _MSE, kop, NONE, pred, target=target, sample_weight=w,
+                      out_value=value_out, out_grad=grad)
             total = float(np.sum(value_out, dtype=np.float64))
         else:
-            total = _core.regression(_MSE, kop, SUM, pred, target, w, None, None, grad, None,
-                                     0.0, 0.0, 0.0, 0.0)
+            total = _core.run(REGRESSION, _MSE, kop, SUM, pred, target=target,
+                              sample_weight=w, out_grad=grad)
         if w is None:
             wsum = float(pred.size)
         elif isinstance(w, tuple):  # a broadcast pattern: values, period, repeat
@@ -565,7 +566,7 @@ def _pack_poisson(p, pred, target, *_):
 poisson_nll = ElementwiseLoss(
     "poisson_nll",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_POISSON_NLL,
     params=(
         Param("log_input", True, boolean()),
@@ -651,17 +652,18 @@ class _GaussianNll(ElementwiseLoss):
         value = None
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
-            value = _core.regression(_GAUSSIAN_NLL, kop, red, pred, target, w, aux, value_out,
-                                     g_pred, hess, *slots)
+            value = _core.run(REGRESSION, _GAUSSIAN_NLL, kop, red, pred, target=target,
+                              sample_weight=w, aux=aux, out_value=value_out, out_grad=g_pred,
+                              out_hess=hess, params=slots)
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
             if full.shape == var_shape:
-                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
-                                 g_var, None, *slots)
+                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
+                          sample_weight=w, aux=pred, out_grad=g_var, params=slots)
             else:
                 g = new_output(pred.shape, pred.dtype, pred.nbytes)
-                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
-                                 g, None, *slots)
+                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
+                          sample_weight=w, aux=pred, out_grad=g, params=slots)
                 np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
         return value
 
@@ -669,7 +671,7 @@ class _GaussianNll(ElementwiseLoss):
 gaussian_nll = _GaussianNll(
     "gaussian_nll",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_GAUSSIAN_NLL,
     inputs=("pred", "target", "var"),
     wrt=("pred", "var"),
@@ -764,7 +766,7 @@ def _explain_tweedie(pred, target, i, p):
 tweedie = ElementwiseLoss(
     "tweedie",
     family="regression",
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_TWEEDIE,
     params=(
         Param("power", 1.5, _check_power),
