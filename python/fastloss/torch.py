@@ -142,6 +142,7 @@ class _Call:
     __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt",
                  "dt")
 
+
     def __init__(self, loss, reduction, weight, params):
         self.loss = loss
         self.reduction = reduction
@@ -165,21 +166,32 @@ class _Call:
             return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
         self.dt = dt
         self.wrt = tuple(names[i] for i in need)
-        tdt = _NP_TO_TORCH[dt]
-        grads = [torch.empty(tuple(inputs[i].shape), dtype=tdt) for i in need]
+        # Inputs kept for a backward that must run a gradient pass (see
+        # backward); saved through autograd so an in-place change is caught.
+        ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
+        self.tensors = tuple(None if isinstance(x, torch.Tensor) else x for x in inputs)
         if red == "none" and not self._elementwise(inputs, need):
             # The per-sample output is smaller than the input: the backward
             # makes one weighted gradient pass (see the module's docstring).
             self.mode = "vjp"
-            self.tensors = tuple(inputs)
-            self.grads = grads
+            self.grads = None
             v = L(*arrs, reduction=red, sample_weight=w, **p)
             return torch.from_numpy(v)
         self.mode = "scale"
+        grads = self._new_grads(inputs)
         v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p,
                                 **self._out(grads))
         self.grads = grads
         return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+
+    def _new_grads(self, inputs):
+        tdt = _NP_TO_TORCH[self.dt]
+        names = self.loss.inputs
+        return [torch.empty(tuple(inputs[names.index(n)].shape), dtype=tdt) for n in self.wrt]
+
+    def _inputs(self, ctx):
+        saved = iter(ctx.saved_tensors)
+        return tuple(next(saved) if x is None else x for x in self.tensors)
 
     def _elementwise(self, inputs, need):
         # Element-wise: each "none" loss depends on one element of each
@@ -199,22 +211,34 @@ class _Call:
     def backward(self, ctx, go):
         L = self.loss
         grads = self.grads
+        # The saved gradient goes to autograd with no reference kept here, so
+        # AccumulateGrad can take it as .grad instead of copying it. A second
+        # backward through the same graph (retain_graph=True, gradcheck)
+        # finds none and runs the gradient pass again.
+        self.grads = None
+        if grads is None and self.mode == "scale":
+            inputs = self._inputs(ctx)
+            arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+            grads = self._new_grads(inputs)
+            L.grad(*arrs, reduction=self.reduction, sample_weight=self.weight, **self.params,
+                   **self._out(grads))
         if self.mode == "scale":
             if self.reduction == "none":
                 grads = [g * go for g in grads]
             elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
                 grads = [g * go for g in grads]
         else:
-            grads = self._vjp(go)
-        self.grads = None
+            grads = self._vjp(ctx, go)
         it = iter(grads)
         names = L.inputs
         return tuple(next(it) if ctx.needs_input_grad[1 + i] else None
                      for i in range(len(names)))
 
-    def _vjp(self, go):
+    def _vjp(self, ctx, go):
         L = self.loss
-        arrs = tuple(_numpy(x, n) for x, n in zip(self.tensors, L.inputs))
+        inputs = self._inputs(ctx)
+        arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+        grads = self._new_grads(inputs)
         g = _numpy(go, "grad_output")
         if go.dtype != _NP_TO_TORCH[self.dt]:
             g = g.astype(self.dt)
@@ -236,11 +260,10 @@ class _Call:
             w = prepare_weight(g, g.shape, self.dt)
             if self.weight is not None:
                 w = w * prepare_weight(self.weight, g.shape, self.dt)
-        L.grad(*arrs, reduction="sum", sample_weight=w, **self.params,
-               **self._out(self.grads))
+        L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(grads))
         if scale is not None and scale != 1.0:
-            return [x * scale for x in self.grads]
-        return self.grads
+            return [x * scale for x in grads]
+        return grads
 
 
 class _LossFunction(torch.autograd.Function):
@@ -250,17 +273,34 @@ class _LossFunction(torch.autograd.Function):
         return call.forward(ctx, inputs)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, go):
-        call = ctx.call
-        # The saved gradient is handed to autograd without a reference kept
-        # here, so AccumulateGrad can take it as .grad instead of copying it;
-        # a second backward through the same graph has nothing left.
-        ctx.call = None
-        if call is None:
-            raise RuntimeError("fastloss.torch: a second backward through the same loss "
-                               "(retain_graph=True) is not supported; compute the loss again")
-        return (None,) + call.backward(ctx, go)
+        grads = _backward_once(ctx, go)
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradients have no graph of their own, so
+            # differentiating them must fail loudly, not give zeros. Each is
+            # tied to the inputs it came from by a node whose backward raises.
+            anchors = [x for x in ctx.saved_tensors if x.requires_grad]
+            grads = tuple(None if g is None else _Twice.apply(g, *anchors) for g in grads)
+        return grads
+
+
+class _Twice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g, *anchors):
+        return g.view_as(g)
+
+    @staticmethod
+    def backward(ctx, *_):
+        raise RuntimeError(_TWICE)
+
+
+_TWICE = ("fastloss.torch: second derivatives (double backward) are not available; the "
+          "backward runs the fused gradient kernel once")
+
+
+@once_differentiable
+def _backward_once(ctx, go):
+    return (None,) + ctx.call.backward(ctx, go)
 
 
 def _apply(L, inputs, reduction, sample_weight, params):
