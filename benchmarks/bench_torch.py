@@ -105,9 +105,10 @@ def main(argv=None):
     cases = []
     for name, shape, tname, params in ROWS:
         x, y = _inputs(name, shape, rng, torch)
+        theirs, ours = getattr(F, tname), getattr(flt, name)
         cases.append((f"{name} {'x'.join(map(str, shape))} fwd+bwd",
-                      _step(lambda a, b, f=getattr(F, tname): f(a, b, **params), x, y),
-                      _step(lambda a, b, f=getattr(flt, name): f(a, b, **params), x, y)))
+                      _step(lambda a, b, f=theirs, p=params: f(a, b, **p), x, y),
+                      _step(lambda a, b, f=ours, p=params: f(a, b, **p), x, y)))
     X = torch.from_numpy(rng.standard_normal((4096, 128), dtype="float32"))
     Y = torch.from_numpy(rng.integers(0, 10, 4096))
     cases.append(("MLP 128-256-256-10 SGD step, batch 4096",
@@ -116,7 +117,7 @@ def main(argv=None):
     for label, torch_fn, fl_fn in cases:
         res = measure.measure_interleaved({"torch": (torch_fn, None),
                                            "fastloss.torch": (fl_fn, None)}, **kw)
-        for side, r in res.items():
+        for r in res.values():
             if isinstance(r, Exception):
                 raise r
         vt, vf = res["torch"][1], res["fastloss.torch"][1]

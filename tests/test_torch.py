@@ -136,6 +136,15 @@ def _peer_cases(rng, dt):
                      lambda a, b, r=kred, lt=log_target: F.kl_div(a, b, reduction=r,
                                                                   log_target=lt), (lp, tt)),
                 ]
+        ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
+        y01 = _t((rng.uniform(size=(6, 4)) > 0.5).astype(dt))
+        out += [
+            ("soft_margin", flt.SoftMarginLoss(reduction=red),
+             lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r), (z, ypm)),
+            ("multilabel_soft_margin", flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
+             lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=r),
+             (z, y01)),
+        ]
         mu = _t(rng.normal(0, 1, (6, 3)).astype(dt), True)
         var = _t(rng.uniform(0.1, 2, (6, 3)).astype(dt), True)
         var1 = _t(rng.uniform(0.1, 2, (6, 1)).astype(dt), True)
@@ -175,21 +184,21 @@ def test_functions_match_torch_functional():
     rng = np.random.default_rng(2)
     for red in REDUCTIONS:
         x, y = _pair(rng, (9, 4), np.float64)
-        _compare(lambda a, b: flt.huber(a, b, delta=0.5, reduction=red),
-                 lambda a, b: F.huber_loss(a, b, delta=0.5, reduction=red), (x, y), red,
+        _compare(lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
+                 lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r), (x, y), red,
                  1e-12, 1e-13)
         z = _t(rng.normal(0, 2, (9, 4)), True)
         t = _t((rng.uniform(0, 1, (9, 4)) > 0.5).astype(np.float64))
-        _compare(lambda a, b: flt.binary_cross_entropy_with_logits(a, b, reduction=red),
-                 lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=red), (z, t),
+        _compare(lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
+                 lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r), (z, t),
                  red, 1e-12, 1e-13)
         labels = _t(rng.integers(0, 4, 9))
-        _compare(lambda a, b: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=red),
-                 lambda a, b: F.cross_entropy(a, b, label_smoothing=0.2, reduction=red),
+        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
+                 lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
                  (z, labels), red, 1e-12, 1e-13)
         v = _t(rng.uniform(0.5, 2, (9, 4)), True)
-        _compare(lambda a, b, c: flt.gaussian_nll(a, b, c, reduction=red),
-                 lambda a, b, c: F.gaussian_nll_loss(a, b, c, reduction=red), (x, y, v), red,
+        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r), (x, y, v), red,
                  1e-12, 1e-13)
 
 
@@ -261,12 +270,12 @@ def test_non_contiguous_inputs():
     x, y = base.t()[::2, ::2], _t(rng.normal(0, 1, (4, 5)))  # transposed, strided
     assert not x.is_contiguous()
     for red in REDUCTIONS:
-        _compare(lambda a, b: flt.mse(a, b, reduction=red),
-                 lambda a, b: F.mse_loss(a, b, reduction=red), (x, y), red, 1e-12, 1e-13)
+        _compare(lambda a, b, r=red: flt.mse(a, b, reduction=r),
+                 lambda a, b, r=red: F.mse_loss(a, b, reduction=r), (x, y), red, 1e-12, 1e-13)
         logits = base.t()[::2]  # (4, 10), class axis strided
         labels = _t(rng.integers(0, 10, 4))
-        _compare(lambda a, b: flt.cross_entropy(a, b, reduction=red),
-                 lambda a, b: F.cross_entropy(a, b, reduction=red), (logits, labels), red,
+        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
+                 lambda a, b, r=red: F.cross_entropy(a, b, reduction=r), (logits, labels), red,
                  1e-12, 1e-13)
 
 
@@ -333,6 +342,8 @@ def test_bad_arguments():
         flt.MSELoss(reduction="avg")
     with pytest.raises(ValueError, match="p: .*p=1 only"):
         flt.MultiMarginLoss(p=2)
+    with pytest.raises(ValueError, match="target: .*SoftMarginLoss takes targets in"):
+        flt.SoftMarginLoss()(torch.zeros(2), torch.tensor([1.0, 0.5]))
     with pytest.raises(TypeError, match="unexpected keyword argument 'delt'"):
         flt.huber(torch.zeros(2), torch.zeros(2), delt=1.0)
     with pytest.raises(ValueError, match="delta"):

@@ -86,7 +86,9 @@ __all__ = [
     "MSELoss",
     "MultiMarginLoss",
     "PoissonNLLLoss",
+    "MultiLabelSoftMarginLoss",
     "SmoothL1Loss",
+    "SoftMarginLoss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -547,6 +549,40 @@ class GaussianNLLLoss(_Base):
             target = target.expand_as(input)
         return globals()["gaussian_nll"](input, target, var, reduction=self.reduction,
                                          full=self.full, eps=self.eps)
+
+
+class SoftMarginLoss(_Base):
+    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` for
+    targets ``y`` in {-1, 1}, run as ``binary_cross_entropy_with_logits``
+    with the target ``(y + 1) / 2`` (the same loss for those targets). Other
+    target values, which torch also takes, are refused."""
+
+    def forward(self, input, target):
+        t = _numpy(target, "target")
+        if not np.isin(t, (-1, 1)).all():
+            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in "
+                             "{-1, 1} only")
+        return globals()["binary_cross_entropy_with_logits"](
+            input, (target + 1) / 2, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Base):
+    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)``: the per-element
+    ``binary_cross_entropy_with_logits`` (``weight`` per class, broadcast
+    against the input), averaged over the classes (last axis), then reduced
+    over the samples as torch does."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        fn = globals()["binary_cross_entropy_with_logits"]
+        red, c = self.reduction, input.shape[-1]
+        if red == "none":
+            return fn(input, target, reduction="none", sample_weight=self.weight).mean(-1)
+        s = fn(input, target, reduction="sum", sample_weight=self.weight)
+        return s / c if red == "sum" else s / input.numel()
 
 
 def _camel(name):
