@@ -67,6 +67,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
@@ -353,7 +355,7 @@ class _Base(torch.nn.Module):
             raise ValueError(f"reduction: expected one of {allowed}, got {reduction!r}")
         self.reduction = reduction
 
-    _reductions = _REDUCTIONS
+    _reductions: tuple[str, ...] = _REDUCTIONS
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -368,8 +370,8 @@ def _weighted_mean(fn, n, reduction, weight, *inputs, **params):
 
 
 class _Elementwise(_Base):
-    _fn = None
-    _keys = ()
+    _fn: Any = None
+    _keys: tuple[str, ...] = ()
 
     def forward(self, input, target):
         p = {k: getattr(self, k) for k in self._keys}
