@@ -280,12 +280,40 @@ def test_non_contiguous_inputs():
 
 
 def test_gradient_is_written_by_the_kernel_not_copied():
-    x = torch.randn(1000, requires_grad=True)
-    y = torch.randn(1000)
-    flt.mse(x, y).backward()
-    g1 = x.grad
-    np.testing.assert_allclose(g1.numpy(), fl.mse.grad(x.detach().numpy(), y.numpy()),
+    # The forward's gradient tensor (the kernel's out=) becomes x.grad as it
+    # is: autograd takes it without a copy, and no second pass runs.
+    x = torch.randn(100_000, requires_grad=True)
+    y = torch.randn(100_000)
+    v = flt.mse(x, y)
+    saved = v.grad_fn.call.grads[0]
+    ptr = saved.data_ptr()
+    del saved
+    v.backward()
+    assert x.grad.data_ptr() == ptr
+    np.testing.assert_allclose(x.grad.numpy(), fl.mse.grad(x.detach().numpy(), y.numpy()),
                                rtol=1e-6)
+
+
+def test_gradient_for_the_inputs_that_require_it():
+    rng = np.random.default_rng(6)
+    mu, t = _t(rng.normal(0, 1, (5, 3))), _t(rng.normal(0, 1, (5, 3)))
+    var = _t(rng.uniform(0.5, 2, (5, 3)), True)
+    for red in REDUCTIONS:
+        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
+                 (mu, t, var), red, 1e-12, 1e-13)
+
+
+def test_none_backward_with_sample_weight():
+    # Row losses' "none" backward runs one pass weighted by grad_output times
+    # the caller's sample_weight.
+    rng = np.random.default_rng(7)
+    z = _t(rng.normal(0, 2, (6, 4)), True)
+    labels = _t(rng.integers(0, 4, 6))
+    w = _t(rng.uniform(0.5, 2, 6))
+    _compare(lambda a, b: flt.cross_entropy(a, b, reduction="none", sample_weight=w),
+             lambda a, b: F.cross_entropy(a, b, reduction="none") * w, (z, labels), "none",
+             1e-12, 1e-13)
 
 
 def test_cuda_and_meta_tensors_are_refused():
