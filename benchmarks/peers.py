@@ -73,8 +73,12 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     p, t, prm = inp.pred, inp.target, inp.params
     buf = np.empty_like(p)
     value = {"fastloss": Impl(lambda: L(p, t, **prm))}
+    # a loss with several differentiable inputs (gaussian_nll's var): the
+    # gradient w.r.t. the first, what the peers' rows compute
+    wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 else {}
+
     def fresh():
-        return L.value_and_grad(p, t, **prm)
+        return L.value_and_grad(p, t, **wrt, **prm)
 
     vg = {"fastloss": Impl(fresh)}
     if p.nbytes >= fastloss._core.buffer_cache_min_bytes:
@@ -95,7 +99,7 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
 
         vg["fastloss"] = Impl(fresh, setup=cache_on)
         vg["fastloss_nocache"] = Impl(fresh, setup=cache_off)
-    vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **prm))
+    vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **wrt, **prm))
     if "numpy" in peers:
         try:
             import fastloss.reference

@@ -418,6 +418,9 @@ EXPR: dict[str, Callable] = {
     "smooth_l1": lambda B, p, t, beta=1.0: B.mean(B.where(
         B.abs(p - t) < beta, 0.5 * (p - t) ** 2 / beta, B.abs(p - t) - 0.5 * beta)),
     "log_cosh": _log_cosh,
+    # XGBoost's reg:pseudohubererror value (mphe), the textbook form
+    "pseudo_huber": lambda B, p, t, delta=1.0: B.mean(
+        delta * delta * (B.sqrt(1 + ((p - t) / delta) ** 2) - 1)),
     "quantile": lambda B, p, t, quantile=0.5: B.mean(B.maximum(
         quantile * (t - p), (quantile - 1) * (t - p))),
     "rmse": lambda B, p, t: B.sqrt(B.mean((p - t) ** 2)),
@@ -587,6 +590,7 @@ ROWS: list[Row] = [
     # the rest of the catalogue
     Row("mae", (_N,)),
     Row("smooth_l1", (_N,)),
+    Row("pseudo_huber", (_M,)),
     Row("squared_hinge", (_N,)),
     Row("iou", (16, 4, 256, 256)),
     Row("tversky", (16, 4, 256, 256)),

@@ -57,7 +57,7 @@ def record() -> dict[str, str]:
                 pred, target, params = make(name, rng, dt, n)
                 key = f"{name}/{np.dtype(dt).name}/{n}"
 
-                def run(verb, **kw):
+                def run(verb, loss=loss, pred=pred, target=target, params=params, **kw):
                     # a loss with several differentiable inputs: the first
                     # input's gradient under the key it always had, the others
                     # are recorded by grad(wrt=...) below

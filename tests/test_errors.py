@@ -344,3 +344,10 @@ def test_get_suggests_across_case():
         fl.get("MSE")
     with pytest.raises(ValueError, match="did you mean cross_entropy"):
         fl.get("Cross-Entropy")
+
+
+def test_bfloat16_tensors_get_a_clear_error():
+    torch = pytest.importorskip("torch")
+    x = torch.zeros(3, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match="pred: bfloat16 is not supported"):
+        fl.mse(x, np.zeros(3))

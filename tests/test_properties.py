@@ -132,12 +132,12 @@ def test_reference_grad_matches_finite_differences(name):
         fd = np.empty_like(x)
         for i in range(x.size):
 
-            def f(d):  # called in this iteration only
+            def f(d, i=i, j=j, k=k, x=x):
                 xi = x.copy()
-                xi.flat[i] += d  # noqa: B023
+                xi.flat[i] += d
                 if j == 0:
                     return ref(xi, target, reduction="sum", **params)
-                return ref(pred, target, reduction="sum", **{**params, k: xi})  # noqa: B023
+                return ref(pred, target, reduction="sum", **{**params, k: xi})
 
             hi = h.flat[i]
             fd.flat[i] = (-f(2 * hi) + 8 * f(hi) - 8 * f(-hi) + f(-2 * hi)) / (12 * hi)

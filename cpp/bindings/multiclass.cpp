@@ -34,7 +34,7 @@ py::object multiclass(int id, int op, int reduction, const py::array& pred, int6
                       const py::handle& target, const py::handle& labels,
                       const py::handle& weight, const py::handle& class_weight,
                       const py::handle& out_value, const py::handle& out_grad,
-                      int64_t ignore_index, double p0, double p1) {
+                      int64_t ignore_index, double p0, double p1, const py::handle& out_hess) {
   using namespace fastloss;
   RowArgs a;
   a.dtype = dtype_of(pred, "pred");
@@ -43,7 +43,7 @@ py::object multiclass(int id, int op, int reduction, const py::array& pred, int6
   if (classes < 1) throw py::value_error("classes must be >= 1");
   const int64_t n = static_cast<int64_t>(pred.size());
   if (n % classes != 0) throw py::value_error("pred: size is not a multiple of classes");
-  if (op < 0 || op > 2) throw py::value_error("op out of range (no Hessian here)");
+  if (op < 0 || op > 3) throw py::value_error("op out of range");
   if (reduction < 0 || reduction > 2) throw py::value_error("reduction out of range");
   a.op = static_cast<Op>(op);
   a.reduction = static_cast<Reduction>(reduction);
@@ -61,6 +61,9 @@ py::object multiclass(int id, int op, int reduction, const py::array& pred, int6
   if (needs_value(a.op) && a.reduction == Reduction::none && a.out_value == nullptr)
     throw py::value_error("out_value is required for reduction='none'");
   if (needs_grad(a.op) && a.out_grad == nullptr) throw py::value_error("out_grad is required");
+  a.out_hess = out_ptr(out_hess, a.dtype, n, "out_hess");
+  if (a.op == Op::grad_hess && a.out_hess == nullptr)
+    throw py::value_error("out_hess is required");
   a.ignore_index = ignore_index;
   a.params[0] = p0;
   a.params[1] = p1;
@@ -77,7 +80,12 @@ py::object multiclass(int id, int op, int reduction, const py::array& pred, int6
 }  // namespace
 
 void register_multiclass(pybind11::module_& m) {
-  m.def("multiclass", &multiclass,
+  m.def("multiclass", &multiclass, py::arg("id"), py::arg("op"), py::arg("reduction"),
+        py::arg("pred"), py::arg("classes"), py::arg("target"), py::arg("labels"),
+        py::arg("sample_weight"), py::arg("class_weight"), py::arg("out_value"),
+        py::arg("out_grad"), py::arg("ignore_index"), py::arg("p0"), py::arg("p1"), py::kw_only(),
+        py::arg("out_hess") = py::none(),
         "Row-wise multiclass kernels: multiclass(id, op, reduction, pred, classes, target, "
-        "labels, sample_weight, class_weight, out_value, out_grad, ignore_index, p0, p1).");
+        "labels, sample_weight, class_weight, out_value, out_grad, ignore_index, p0, p1, *, "
+        "out_hess=None).");
 }

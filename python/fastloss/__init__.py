@@ -27,6 +27,7 @@ from fastloss._config import (
     set_num_threads,
     show_config,
 )
+from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
@@ -71,6 +72,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Accumulator",
+    "BLOCK",
     "Loss",
     "available",
     "buffer_cache_info",

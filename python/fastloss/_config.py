@@ -13,6 +13,11 @@ __all__ = ["set_num_threads", "get_num_threads", "show_config", "set_buffer_cach
 
 MAX_THREADS = max(1024, 4 * (os.cpu_count() or 1))
 
+# What set_num_threads was last given (0: the default), so that a temporary
+# count (_temporary_threads) can put back exactly that, default included:
+# _core.get_num_threads() says the resolved count, not whether it was chosen.
+_requested = 0
+
 
 def set_num_threads(n: int | None) -> None:
     """Use ``n`` threads in every kernel from now on (``None`` or 0: default).
@@ -31,7 +36,31 @@ def set_num_threads(n: int | None) -> None:
         # OpenMP would try to start that many threads (100000 of them kill
         # the process): refuse what no machine this runs on has
         raise ValueError(f"n must be <= {MAX_THREADS}, got {n}")
+    global _requested
     _core.set_num_threads(n)
+    _requested = n
+
+
+class _temporary_threads:
+    """Run the ``with`` body with ``n`` kernel threads (``None``: leave as is).
+
+    For the boosting adapters, whose objective runs inside a booster that has
+    its own OpenMP pool: see fastloss.xgboost. The count is process-wide while
+    the body runs (the booster calls its objective from one thread)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        if self.n is not None:
+            _core.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if self.n is not None:
+            _core.set_num_threads(_requested)
+        return False
 
 
 def get_num_threads() -> int:

@@ -38,7 +38,7 @@ from fastloss._arrays import (
 )
 from fastloss._params import Param, reduction_code
 
-__all__ = ["Loss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
+__all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
@@ -359,11 +359,44 @@ class Loss:
         ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"<fastloss.{self.name}({ps})>"
 
+    def with_params(self, **params) -> ConfiguredLoss:
+        """This loss with parameters fixed, for :class:`fastloss.Accumulator`
+        (``fl.huber.with_params(delta=0.5)``); the values are checked now."""
+        self.resolve_params(params)
+        return ConfiguredLoss(self, params)
+
     def __reduce__(self):
         # Losses are singletons in the registry: pickle by name.
         from fastloss import get
 
         return (get, (self.name,))
+
+
+class ConfiguredLoss:
+    """A loss and fixed parameters (made by :meth:`Loss.with_params`);
+    calling it calls the loss with them."""
+
+    __slots__ = ("loss", "params")
+
+    def __init__(self, loss: Loss, params: Mapping[str, Any]):
+        self.loss = loss
+        self.params = dict(params)
+
+    def __call__(self, *inputs, **kw):
+        return self.loss(*inputs, **{**self.params, **kw})
+
+    def __eq__(self, other):
+        return (isinstance(other, ConfiguredLoss) and other.loss is self.loss
+                and other.params == self.params)
+
+    __hash__ = None  # parameters may be arrays
+
+    def __reduce__(self):
+        return (ConfiguredLoss, (self.loss, self.params))
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"<fastloss.{self.loss.name}.with_params({ps})>"
 
 
 class ElementwiseLoss(Loss):

@@ -137,6 +137,7 @@ binary_cross_entropy = ElementwiseLoss(
     kernel_id=_BCE,
     explain=_explain_bce,
     pred_name="prob",
+    has_hess=True,
     peer="torch.nn.functional.binary_cross_entropy",
     doc="""Binary cross-entropy of probabilities.
 
@@ -258,6 +259,7 @@ hinge = ElementwiseLoss(
     pack=_pack_hinge,
     explain=_explain_hinge,
     pred_name="score",
+    has_hess=True,
     peer="sklearn.metrics.hinge_loss",
     doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
 
@@ -298,6 +300,7 @@ squared_hinge = ElementwiseLoss(
     pack=_pack_hinge,
     explain=_explain_hinge,
     pred_name="score",
+    has_hess=True,
     peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
     doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.
 

@@ -2,17 +2,17 @@
 
     fastloss list                                  the catalogue
     fastloss config                                ISA level, threads, build
-    fastloss score LOSS[,LOSS...] PRED TARGET      one line per loss
-        [--weight W] [--reduction mean|sum|none] [--output OUT.npy]
-        [--param NAME=VALUE ...] [--threads N] [--json]
+    fastloss eval DATA... --pred COL --target COL --loss NAME[:k=v,...]
+                                                   score tables (see fastloss._evaluate)
+    fastloss eval --example [--plot calib.png]     every feature on generated data
 
-``PRED``, ``TARGET`` and ``W`` are ``.npy`` files (memory-mapped, so files
-larger than memory stream through the page cache), ``.npz`` files (the first
-array, or ``file.npz:key``) or text files (``.csv``, ``.tsv``, ``.txt``:
-``numpy.loadtxt``). A ``--param`` value is read as a Python literal
+``fastloss eval`` replaces the former ``fastloss score`` (removed: it paired
+columns of two files by position, so a headerless file was scored against
+itself without a word). A parameter value is read as a Python literal
 (``delta=0.5``, ``axis=(2,3)``, ``log_input=False``), as an array when it
 names a file (``class_weight=@w.npy``), else as a string
-(``variant=weston_watkins``). Errors go to stderr with exit status 2.
+(``variant=weston_watkins``). Errors go to stderr in one line with exit
+status 2.
 """
 
 from __future__ import annotations
@@ -106,46 +106,10 @@ def _cmd_config(args) -> int:
     return 0
 
 
-def _cmd_score(args) -> int:
-    names = [n.strip() for n in args.loss.split(",") if n.strip()]
-    if not names:
-        raise CliError("LOSS: give at least one loss name")
-    if args.output and (args.reduction != "none" or len(names) != 1):
-        raise CliError("--output needs --reduction none and exactly one loss")
-    losses = [fastloss.get(n) for n in names]
-    pred, target = load_array(args.pred), load_array(args.target)
-    weight = load_array(args.weight) if args.weight else None
-    params = dict(parse_param(p) for p in args.param)
-    if args.threads is not None:
-        fastloss.set_num_threads(args.threads)
-    unused = set(params).difference(*(f.params for f in losses))
-    if unused:
-        raise CliError(f"--param {sorted(unused)[0]}: no loss given takes it")
-    results = []
-    for loss in losses:
-        mine = {k: v for k, v in params.items() if k in loss.params}
-        t0 = time.perf_counter()
-        value = loss(pred, target, reduction=args.reduction, sample_weight=weight, **mine)
-        seconds = time.perf_counter() - t0
-        results.append((loss.name, value, seconds))
-    if args.output:
-        np.save(args.output, results[0][1])
-    if args.json:
-        print(json.dumps([
-            {"loss": n, "reduction": args.reduction,
-             "value": (None if args.output else np.asarray(v).tolist()) if args.reduction == "none"
-             else v, "output": args.output, "n": int(np.asarray(pred).size), "seconds": s}
-            for n, v, s in results
-        ]))
-    else:
-        for n, v, _ in results:
-            if args.output:
-                print(f"{n}\t{args.output}")
-            elif args.reduction == "none":
-                print(n, np.array2string(np.asarray(v), threshold=20), sep="\t")
-            else:
-                print(f"{n}\t{v!r}")
-    return 0
+def _cmd_eval(args) -> int:
+    from fastloss._evaluate import run_eval
+
+    return run_eval(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,18 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="show the ISA level, threads and build")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cmd_config)
-    p = sub.add_parser("score", help="compute losses of a prediction file against a target file")
-    p.add_argument("loss", help="loss name, or several separated by commas")
-    p.add_argument("pred", help="predictions: .npy, .npz[:key], .csv, .tsv or .txt")
-    p.add_argument("target", help="targets, same formats")
-    p.add_argument("--weight", help="sample weights file")
-    p.add_argument("--reduction", default="mean", choices=("mean", "sum", "none"))
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a loss parameter; repeat for several")
-    p.add_argument("--output", help="with --reduction none: save the per-sample losses here")
-    p.add_argument("--threads", type=int, help="threads to use (default: all cores)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=_cmd_score)
+    p = sub.add_parser("eval", help="score prediction tables (Parquet, Arrow, CSV, .npy, .npz)",
+                       description="Stream DATA files in record batches and accumulate losses "
+                       "(fastloss.Accumulator). `fastloss eval --example` shows every feature "
+                       "on a generated data set.")
+    from fastloss._evaluate import add_eval_arguments
+
+    add_eval_arguments(p)
+    p.set_defaults(run=_cmd_eval)
     return ap
 
 
@@ -178,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CliError, ValueError, TypeError) as exc:
-        print(f"fastloss {args.command}: error: {exc}", file=sys.stderr)
+    except (CliError, ValueError, TypeError, OSError, KeyError) as exc:
+        msg = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+                       .split())
+        print(f"fastloss {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
 

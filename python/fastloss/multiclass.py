@@ -81,7 +81,7 @@ class RowLoss(Loss):
                                     0.0, 0.0, 0.0, 0.0)
         try:
             return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
-                                    value_out, grad, ignore_index, p0, p1)
+                                    value_out, grad, ignore_index, p0, p1, out_hess=hess)
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]
             msg = (f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "
@@ -236,6 +236,7 @@ cross_entropy = RowLoss(
         Param("ignore_index", -100, integer()),
         Param("label_smoothing", 0.0, real(0.0, 1.0)),
     ),
+    has_hess=True,
     peer="torch.nn.functional.cross_entropy (class axis moved last)",
     doc="""Softmax cross-entropy of logits against labels or class probabilities.
 

@@ -16,7 +16,6 @@ from fastloss._arrays import (
     as_float,
     aux_input,
     broadcast_full,
-    check_same_shape,
     element_at,
     min_ignoring_nan,
     new_output,
@@ -24,7 +23,6 @@ from fastloss._arrays import (
 )
 from fastloss._loss import (
     GRAD,
-    GRAD_HESS,
     NONE,
     SUM,
     VALUE,
@@ -114,6 +112,7 @@ mae = ElementwiseLoss(
     family="regression",
     kernel=_core.regression,
     kernel_id=_MAE,
+    has_hess=True,
     peer="torch.nn.functional.l1_loss; sklearn.metrics.mean_absolute_error",
     doc="""Mean absolute error.
 
@@ -182,6 +181,7 @@ smooth_l1 = ElementwiseLoss(
     kernel_id=_SMOOTH_L1,
     params=(Param("beta", 1.0, real(0.0, lo_open=True)),),
     pack=_pack_beta,
+    has_hess=True,
     peer="torch.nn.functional.smooth_l1_loss",
     doc="""Smooth L1 loss: Huber divided by ``beta``.
 
@@ -351,6 +351,7 @@ mape = ElementwiseLoss(
     family="regression",
     kernel=_core.regression,
     kernel_id=_MAPE,
+    has_hess=True,
     peer="sklearn.metrics.mean_absolute_percentage_error",
     doc="""Mean absolute percentage error, as a fraction (not multiplied by 100).
 
@@ -397,6 +398,7 @@ msle = ElementwiseLoss(
     kernel=_core.regression,
     kernel_id=_MSLE,
     explain=_explain_msle,
+    has_hess=True,
     peer="sklearn.metrics.mean_squared_log_error",
     doc="""Mean squared logarithmic error.
 
@@ -650,7 +652,7 @@ class _GaussianNll(ElementwiseLoss):
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
             value = _core.regression(_GAUSSIAN_NLL, kop, red, pred, target, w, aux, value_out,
-                                     g_pred, None, *slots)
+                                     g_pred, hess, *slots)
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
             if full.shape == var_shape:
@@ -675,6 +677,7 @@ gaussian_nll = _GaussianNll(
         Param("full", False, boolean()),
         Param("eps", 1e-6, real(0.0, lo_open=True)),
     ),
+    has_hess=True,
     peer="torch.nn.functional.gaussian_nll_loss",
     doc="""Gaussian negative log likelihood with a predicted variance.
 

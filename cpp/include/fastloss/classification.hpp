@@ -105,6 +105,16 @@ struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
     const T eps = static_cast<T>(1e-12f);
     return (p - y) / cls::clamp_lo((T(1) - p) * p, eps);
   }
+  // d/dp of (p - y) / (p (1 - p)) = (p^2 - 2 p y + y) / (p (1 - p))^2, which
+  // is y / p^2 + (1 - y) / (1 - p)^2; the same floor as the gradient's.
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    const T eps = static_cast<T>(1e-12f);
+    const T inv = T(1) / cls::clamp_lo((T(1) - p) * p, eps);
+    g = (p - y) * inv;
+    h = (p * p - T(2) * p * y + y) * (inv * inv);
+  }
 };
 
 // pw y softplus(-x) + (1 - y) softplus(x)   (torch binary_cross_entropy_with_logits)
@@ -210,6 +220,14 @@ struct Hinge : PointLoss<Hinge> {
     v = cls::relu(z, m - m);
     g = z >= T(0) ? -ys : (z != z ? z : T(0));
   }
+  // Piecewise linear: Hessian 0 (undefined at the hinge); boosting adapters
+  // substitute a positive constant.
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T s, T y, T a, T& g, T& h) const {
+    g = grad<T>(s, y, a);
+    h = g - g;
+  }
 };
 
 // max(0, margin - y s)^2, gradient -2 y max(0, margin - y s).
@@ -241,6 +259,16 @@ struct SquaredHinge : PointLoss<SquaredHinge> {
     const T zp = T(0) > z ? T(0) : z;
     v = zp * zp;
     g = (T(-2) * ys) * zp;
+  }
+  // 2 y^2 = 2 where the margin is violated (z > 0), 0 elsewhere.
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T s, T y, T, T& g, T& h) const {
+    const T ys = cls::pm_one(y);
+    const T z = static_cast<T>(margin) - ys * s;
+    const T zp = T(0) > z ? T(0) : z;
+    g = (T(-2) * ys) * zp;
+    h = z > T(0) ? T(2) : (z != z ? z : T(0));
   }
 };
 

@@ -209,6 +209,20 @@ FL_INLINE void scale_shift(T* FL_RESTRICT g, int64_t C, double a, double b,
   }
 }
 
+// h_k = s * p_k (1 - p_k) with p = softmax(z): the diagonal of the Hessian
+// of a softmax cross-entropy whose targets sum to s (computed from z again,
+// after the gradient pass overwrote its exps; the row is in L1). A NaN row
+// gives NaN.
+template <class T>
+FL_INLINE void softmax_hess(const T* FL_RESTRICT z, int64_t C, T* FL_RESTRICT h, double s) {
+  const Softmax<T> sm(z, C, h);  // h holds exp(z - max) on return
+  const double inv = 1.0 / sm.se;
+  for (int64_t k = 0; k < C; ++k) {
+    const double p = static_cast<double>(h[k]) * inv;
+    h[k] = static_cast<T>(s * (p * (1.0 - p)));
+  }
+}
+
 }  // namespace mc
 
 // Base of the losses that read integer labels: validity and class weights.
@@ -291,6 +305,21 @@ struct CrossEntropyLabels : LabelRows {
     return tail<kGrad>(y, z, g, gs, kGrad ? mc::Softmax<T>(z, C, g) : mc::Softmax<T>(z, C));
   }
 
+  // Diagonal Hessian: d^2 l / dz_k^2 = s p_k (1 - p_k), p = softmax(z), with
+  // s = sum_k q_k as in the gradient (see mc::softmax_hess); 0 for a skipped row.
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const int64_t y = labels[r];
+    if (skip<true>(y, g, bad)) {
+      mc::fill(h, C, T(0));
+      return 0.0;
+    }
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::softmax_hess(z, C, h, gs * ((1.0 - eps) * cwk(y) + eps / static_cast<double>(C) *
+                                    cw_sum));
+    return v;
+  }
+
   // Rows r0 .. r0+n-1 at once for small C (see rowwise.hpp, block rows).
   static constexpr int64_t block_max_C = 32;
   template <bool kGrad>
@@ -359,7 +388,18 @@ struct CrossEntropyProbs {
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
-                       bool&) const {
+                       bool& bad) const {
+    return row_impl<kGrad>(r, z, g, nullptr, gs, bad);
+  }
+  // Diagonal Hessian s p_k (1 - p_k), s = sum_k q_k (see mc::softmax_hess).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    return row_impl<true>(r, z, g, h, gs, bad);
+  }
+  template <bool kGrad>
+  FL_INLINE double row_impl(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT hs, double gs, bool&) const {
+    (void)hs;  // read only with kGrad
     const T* FL_RESTRICT t = target + r * C;
     const double* cw_ = cw;
     const double keep = 1.0 - eps, add = eps / static_cast<double>(C);
@@ -375,6 +415,7 @@ struct CrossEntropyProbs {
     });
     if constexpr (kGrad) {
       const double s = row_sum(C, q);
+      if (hs != nullptr) mc::softmax_hess(z, C, hs, gs * s);
       const double ps = gs * s / sm.se;
       if (cw_ != nullptr) {
         FL_SIMD
@@ -639,11 +680,16 @@ struct SoftmaxFocal : LabelRows {
     // below). In a loop of its own: a row's vector loads right after the
     // store into it would wait for the store to complete.
     for (int64_t i = 0; i < n; ++i) so[i] = short_row_sum(e + i * C, C);
+    // The loop calls terms through `self`: Clang (14) does not capture
+    // `this` implicitly into an omp simd region inside a generic lambda
+    // ("'this' cannot be implicitly captured"), and an explicit [this] is
+    // unused in the instantiations whose terms read no member.
     with_gamma([&](auto kg) {
+      const auto* self = this;
       FL_SIMD
       for (int64_t i = 0; i < n; ++i) {
-        terms<kGrad, decltype(kg)::value>(so[i], ey[i], md[i], zy[i], cwy[i], gs[i], v[i],
-                                          coef[i], ce[i]);
+        self->template terms<kGrad, decltype(kg)::value>(so[i], ey[i], md[i], zy[i], cwy[i],
+                                                         gs[i], v[i], coef[i], ce[i]);
       }
     });
     for (int64_t i = 0; i < n; ++i) {

@@ -50,6 +50,14 @@ struct Mae : PointLoss<Mae> {
   FL_INLINE T grad(T p, T y, T) const {
     return sign_nan(p - y);
   }
+  // Piecewise linear: the Hessian is 0 wherever it exists (not at r = 0);
+  // boosting adapters substitute a positive constant (see fastloss.xgboost).
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    g = sign_nan(p - y);
+    h = g - g;  // 0, NaN for NaN input
+  }
 };
 
 // 0.5 r^2 if |r| < delta else delta (|r| - 0.5 delta)   (torch huber_loss)
@@ -98,6 +106,15 @@ struct SmoothL1 : PointLoss<SmoothL1> {
   FL_INLINE T grad(T p, T y, T) const {
     const T b = T(beta), r = p - y;
     return vm::vabs(r) < b ? r / b : sign_nan(r);
+  }
+  // 1 / beta inside the quadratic zone, 0 outside (exact but at |r| = beta).
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    const T b = T(beta), r = p - y;
+    const bool in = vm::vabs(r) < b;
+    g = in ? r / b : sign_nan(r);
+    h = in ? T(1) / b : (r != r ? r : T(0));
   }
 };
 
@@ -190,6 +207,13 @@ struct Mape : PointLoss<Mape> {
   FL_INLINE T grad(T p, T y, T) const {
     return sign_nan(p - y) / vm::vmax(vm::vabs(y), T(kEps));
   }
+  // Linear in p on either side of y: Hessian 0 (undefined at p = y).
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
+    g = sign_nan(p - y) / vm::vmax(vm::vabs(y), T(kEps));
+    h = g - g;
+  }
 };
 
 // Squared log error (sklearn mean_squared_log_error):
@@ -225,6 +249,15 @@ struct Msle : PointLoss<Msle> {
     const T d = vm::log1p_diff_finish(p, y, q);
     v = d * d;
     g = T(2) * d / (T(1) + p);
+  }
+  // d/dp of 2 d / (1 + p) = 2 (1 - d) / (1 + p)^2 (negative where d > 1).
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess_s(T p, T y, T, vm::QuotK<T> q, T& g, T& h) const {
+    const T d = vm::log1p_diff_finish(p, y, q);
+    const T inv = T(1) / (T(1) + p);
+    g = T(2) * d / (T(1) + p);
+    h = T(2) * (T(1) - d) * (inv * inv);
   }
 };
 
@@ -296,6 +329,14 @@ struct GaussianNll : PointLoss<GaussianNll> {
   FL_INLINE T grad(T p, T y, T a) const {
     const T v = a < T(eps) ? T(eps) : a;
     return (p - y) / v;
+  }
+  // w.r.t. pred (the mean): 1 / v.
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T p, T y, T a, T& g, T& h) const {
+    const T v = a < T(eps) ? T(eps) : a;
+    g = (p - y) / v;
+    h = T(1) / v + (g - g);
   }
 };
 

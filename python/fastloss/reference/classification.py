@@ -41,8 +41,9 @@ def _bce(p, y):
     log_p = np.maximum(np.log(p), -100.0)
     log_q = np.maximum(np.log(1.0 - p), -100.0)
     l = -(y * log_p + (1.0 - y) * log_q)
-    g = (p - y) / np.maximum(p * (1.0 - p), _BCE_EPS)
-    return l, g, None
+    den = np.maximum(p * (1.0 - p), _BCE_EPS)
+    g = (p - y) / den
+    return l, g, (p * p - 2.0 * p * y + y) / den**2
 
 
 def _bce_with_logits(x, y, pos_weight=None):
@@ -66,7 +67,7 @@ def _hinge(s, y, margin=1.0):
     l = np.where(np.isnan(z), np.nan, l)
     g = np.where(z >= 0, -y, 0.0)
     g = np.where(np.isnan(z), np.nan, g)
-    return l, g, None
+    return l, g, 0 * g
 
 
 def _squared_hinge(s, y, margin=1.0):
@@ -74,7 +75,7 @@ def _squared_hinge(s, y, margin=1.0):
     z = margin - y * s
     zp = np.where(z > 0, z, 0.0)
     zp = np.where(np.isnan(z), np.nan, zp)
-    return zp**2, -2.0 * y * zp, None
+    return zp**2, -2.0 * y * zp, np.where(z > 0, 2.0, 0.0) + 0 * z
 
 
 def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
@@ -91,10 +92,10 @@ def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
     return l, g, None
 
 
-binary_cross_entropy = RefLoss("binary_cross_entropy", elementwise(_bce))
+binary_cross_entropy = RefLoss("binary_cross_entropy", elementwise(_bce), has_hess=True)
 binary_cross_entropy_with_logits = RefLoss(
     "binary_cross_entropy_with_logits", elementwise(_bce_with_logits), has_hess=True
 )
-hinge = RefLoss("hinge", elementwise(_hinge))
-squared_hinge = RefLoss("squared_hinge", elementwise(_squared_hinge))
+hinge = RefLoss("hinge", elementwise(_hinge), has_hess=True)
+squared_hinge = RefLoss("squared_hinge", elementwise(_squared_hinge), has_hess=True)
 sigmoid_focal = RefLoss("sigmoid_focal", elementwise(_sigmoid_focal))

@@ -28,23 +28,26 @@ def _log_softmax(z):
     return z - lse
 
 
-def _reduce(l, g, reduction, sample_weight, norm=None):
+def _reduce(l, g, reduction, sample_weight, norm=None, h=None):
     """Weights, then the reduction. ``l``: per-sample losses; ``g``: their
     per-sample gradients (shape (..., C)); ``norm``: per-sample weight of
-    the mean's denominator (default 1)."""
+    the mean's denominator (default 1); ``h``: the diagonal Hessian, scaled
+    as ``g`` (or None)."""
     w = weights_like(sample_weight, l.shape)
     if w is None:
         w = np.ones(l.shape)
     l = l * w
     g = g * w[..., None]
+    h = None if h is None else h * w[..., None]
     if reduction == "none":
-        return l, g, None
+        return l, g, h
     total = float(np.sum(l))
     if reduction == "sum":
-        return total, g, None
+        return total, g, h
     n = np.ones(l.shape) if norm is None else norm
     denom = float(np.sum(w * n))
-    return (total / denom if denom else float("nan")), g / denom, None
+    h = None if h is None else h / denom
+    return (total / denom if denom else float("nan")), g / denom, h
 
 
 def _onehot(y, c):
@@ -73,8 +76,10 @@ def _cross_entropy(pred, target, reduction, sample_weight, class_weight=None,
             q = q * keep[..., None]
             norm = cw[ys] * keep
         l = np.sum(np.where(q == 0, 0.0, -q * logp), axis=-1)
-        g = np.sum(q, axis=-1, keepdims=True) * p - q
-        return _reduce(l, g, reduction, sample_weight, norm)
+        s = np.sum(q, axis=-1, keepdims=True)
+        g = s * p - q
+        h = s * p * (1.0 - p)  # the diagonal of the Hessian
+        return _reduce(l, g, reduction, sample_weight, norm, h)
 
 
 def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0,
@@ -169,7 +174,7 @@ def _categorical_hinge(pred, target, reduction, sample_weight):
         return _reduce(l, g, reduction, sample_weight)
 
 
-cross_entropy = RefLoss("cross_entropy", _cross_entropy)
+cross_entropy = RefLoss("cross_entropy", _cross_entropy, has_hess=True)
 multiclass_hinge = RefLoss("multiclass_hinge", _multiclass_hinge)
 softmax_focal = RefLoss("softmax_focal", _softmax_focal)
 kl_div = RefLoss("kl_div", _kl_div)

@@ -32,7 +32,7 @@ def _mse(p, y):
 
 def _mae(p, y):
     r = p - y
-    return np.abs(r), np.sign(r), None
+    return np.abs(r), np.sign(r), 0 * r
 
 
 def _huber(p, y, delta=1.0):
@@ -49,13 +49,13 @@ def _smooth_l1(p, y, beta=1.0):
     inside = np.abs(r) < beta
     l = np.where(inside, 0.5 * r * r / beta, np.abs(r) - 0.5 * beta)
     g = np.where(inside, r / beta, np.sign(r))
-    return l, g, None
+    return l, g, np.where(inside, 1.0 / beta, 0.0) + 0 * r
 
 
 mse = RefLoss("mse", elementwise(_mse), has_hess=True)
-mae = RefLoss("mae", elementwise(_mae))
+mae = RefLoss("mae", elementwise(_mae), has_hess=True)
 huber = RefLoss("huber", elementwise(_huber), has_hess=True)
-smooth_l1 = RefLoss("smooth_l1", elementwise(_smooth_l1))
+smooth_l1 = RefLoss("smooth_l1", elementwise(_smooth_l1), has_hess=True)
 
 
 def _log_cosh(p, y):
@@ -82,12 +82,12 @@ def _quantile(p, y, quantile=0.5):
 def _mape(p, y):
     den = np.maximum(np.abs(y), np.finfo(np.float64).eps)
     r = p - y
-    return np.abs(r) / den, np.sign(r) / den, None
+    return np.abs(r) / den, np.sign(r) / den, 0 * r
 
 
 def _msle(p, y):
     d = np.log1p(p) - np.log1p(y)
-    return d * d, 2.0 * d / (1.0 + p), None
+    return d * d, 2.0 * d / (1.0 + p), 2.0 * (1.0 - d) / (1.0 + p) ** 2
 
 
 def _poisson_nll(p, y, log_input=True, full=False, eps=1e-8):
@@ -120,7 +120,7 @@ def _gaussian_nll_elem(p, y, var=None, full=False, eps=1e-6):
     if full:
         l = l + 0.5 * np.log(2 * np.pi)
     # d/dvar: the clamp passes the gradient unchanged (torch clamps under no_grad)
-    return l, (r / v, 0.5 * (1.0 / v - (r / v) ** 2)), None
+    return l, (r / v, 0.5 * (1.0 / v - (r / v) ** 2)), 1.0 / v + 0 * r
 
 
 def _gaussian_nll(pred, target, reduction, sample_weight, var=None, **params):
@@ -204,10 +204,11 @@ def _rmse(pred, target, reduction, sample_weight):
 
 log_cosh = RefLoss("log_cosh", elementwise(_log_cosh), has_hess=True)
 quantile = RefLoss("quantile", elementwise(_quantile), has_hess=True)
-mape = RefLoss("mape", elementwise(_mape))
-msle = RefLoss("msle", elementwise(_msle))
+mape = RefLoss("mape", elementwise(_mape), has_hess=True)
+msle = RefLoss("msle", elementwise(_msle), has_hess=True)
 rmse = RefLoss("rmse", _rmse)
 poisson_nll = RefLoss("poisson_nll", elementwise(_poisson_nll), has_hess=True)
-gaussian_nll = RefLoss("gaussian_nll", _gaussian_nll, inputs=("var",), wrt=("pred", "var"))
+gaussian_nll = RefLoss("gaussian_nll", _gaussian_nll, inputs=("var",), wrt=("pred", "var"),
+                       has_hess=True)
 pseudo_huber = RefLoss("pseudo_huber", elementwise(_pseudo_huber), has_hess=True)
 tweedie = RefLoss("tweedie", elementwise(_tweedie), has_hess=True)

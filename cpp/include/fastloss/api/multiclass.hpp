@@ -37,6 +37,7 @@ struct RowArgs {
   const double* class_weight = nullptr;  // classes, optional
   void* out_value = nullptr;             // rows (reduction none)
   void* out_grad = nullptr;              // rows * classes
+  void* out_hess = nullptr;              // rows * classes (grad_hess: the diagonal)
   int64_t ignore_index = -100;
   double params[4] = {0, 0, 0, 0};
   int n_threads = 1;

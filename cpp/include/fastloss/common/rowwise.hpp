@@ -213,10 +213,20 @@ struct RowIO {
   const T* weight = nullptr;  // rows, optional sample weights
   T* out_value = nullptr;     // rows (reduction none)
   T* out_grad = nullptr;      // rows * C
+  T* out_hess = nullptr;      // rows * C (grad_hess)
   int n_threads = 1;
 };
 
 namespace detail {
+
+// A functor with a diagonal Hessian offers
+//   double row_hess(r, z, g, h, gs, bad)
+// writing gs * d loss / d z into g and gs * d^2 loss / d z_k^2 into h (the
+// row path only: grad_hess is not a hot path of the block kernels).
+template <class F, class = void>
+struct has_row_hess : std::false_type {};
+template <class F>
+struct has_row_hess<F, std::void_t<decltype(&F::row_hess)>> : std::true_type {};
 
 // A functor may also offer `block<kGrad>(r0, n, z, g, gs[], v[], bad[])`
 // computing n <= kChunk consecutive rows at once, for C <= F::block_max_C
@@ -289,7 +299,7 @@ double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
   return pairwise_sum(part.data(), nb);
 }
 
-template <class T, class F, bool kValue, bool kReduce, bool kGrad>
+template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess = false>
 double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
   const int64_t rows = io.rows, C = io.C;
   const int64_t R = rows_per_block(C);
@@ -303,7 +313,7 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
     alignas(64) double tmp[kChunk];
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      if constexpr (has_block<F>::value) {
+      if constexpr (has_block<F>::value && !kHess) {
         if (C <= F::block_max_C) {
           alignas(64) double gsv[kChunk], vals[kChunk];
           bool badv[kChunk];
@@ -334,7 +344,12 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
         const double gs = w * scale;
         T* g = kGrad ? io.out_grad + r * C : nullptr;
         bool bad = false;
-        const double v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
+        double v;
+        if constexpr (kHess) {
+          v = f.row_hess(r, io.pred + r * C, g, io.out_hess + r * C, gs, bad);
+        } else {
+          v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
+        }
         if (bad) err.record(r);
         if constexpr (kValue) {
           if constexpr (kReduce) {
@@ -377,7 +392,12 @@ double rowwise(const F& f, const RowIO<T>& io, ErrorSlot& err) {
                      : row_run<T, F, true, false, true>(f, io, scale, err);
       break;
     case Op::grad_hess:
-      throw std::invalid_argument("this loss has no Hessian (grad_hess)");
+      if constexpr (has_row_hess<F>::value) {
+        row_run<T, F, false, false, true, true>(f, io, scale, err);
+      } else {
+        throw std::invalid_argument("this loss has no Hessian (grad_hess)");
+      }
+      break;
   }
   return io.reduction == Reduction::mean ? total / denom : total;
 }

@@ -1,0 +1,671 @@
+"""``fastloss eval``: stream prediction tables through an Accumulator.
+
+    fastloss eval DATA... --pred COL[,COL...] --target COL --loss NAME[:k=v,...]
+        [--loss ...] [--weight COL] [--group-by COL] [--bootstrap N] [--seed S]
+        [--columns A,B,...] [--format table|json|csv] [--output FILE]
+        [--plot FILE.png] [--batch-rows N] [--threads N]
+    fastloss eval --example [--plot FILE.png] [--format ...]
+
+DATA files are read one after another, in record batches, so memory stays
+flat whatever their size: Parquet (``.parquet``, ``.pq``; read without
+pre-buffering, which would load a whole row group range at once), Arrow IPC
+(``.arrow``, ``.feather``, ``.ipc``), CSV/TSV (``.csv``, ``.tsv``; the first
+line must be a header, or ``--columns`` names the columns of a headerless
+file: a file whose header looks like data is refused, never guessed),
+``.npz`` (each array a column, by its key) and ``.npy`` (a 2-D table whose
+columns ``--columns`` names, or a structured array). A column may hold
+scalars or lists (class probabilities or logits per row); ``--pred a,b,c``
+stacks several scalar columns into one (n, 3) prediction.
+
+Losses are ``fastloss.available()`` names with parameters
+(``huber:delta=0.5``, ``dice:axis=(2,3)``) or calibration measures
+(``ece``, ``mce``, ``ece:n_bins=10``). Parquet, Arrow and CSV need pyarrow
+(``pip install fastloss[eval]``), the progress bar rich (shown on a
+terminal only), ``--plot`` matplotlib.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import fastloss
+from fastloss._accumulate import CALIBRATION, Accumulator
+
+__all__ = ["add_eval_arguments", "run_eval", "example_table"]
+
+
+class EvalError(ValueError):
+    """A user error, reported in one line."""
+
+
+def add_eval_arguments(p) -> None:
+    p.add_argument("data", nargs="*", metavar="DATA",
+                   help="Parquet, Arrow IPC, CSV/TSV, .npz or .npy files (rows concatenated)")
+    p.add_argument("--pred", help="prediction column, or several separated by commas (stacked)")
+    p.add_argument("--target", help="target column")
+    p.add_argument("--loss", action="append", default=[], metavar="NAME[:k=v,...]",
+                   help="a loss (or ece / mce) with parameters; repeat for several")
+    p.add_argument("--weight", metavar="COL", help="per-row sample weights")
+    p.add_argument("--group-by", metavar="COL", help="one result per value of this column")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="N bootstrap replicates: 95%% "
+                   "percentile intervals")
+    p.add_argument("--bootstrap-unit", type=int, default=1, metavar="ROWS",
+                   help="rows per resampling unit (default 1; see fastloss.Accumulator)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--columns", help="column names of a headerless CSV or a 2-D .npy")
+    p.add_argument("--format", default="table", choices=("table", "json", "csv"))
+    p.add_argument("--output", metavar="FILE", help="write the results here instead of stdout")
+    p.add_argument("--plot", metavar="FILE.png", help="reliability diagram (with ece/mce) or "
+                   "residual histogram (regression)")
+    p.add_argument("--batch-rows", type=int, default=65536, metavar="N",
+                   help="rows per record batch (default 65536)")
+    p.add_argument("--threads", type=int, help="threads to use (default: all cores)")
+    p.add_argument("--example", action="store_true",
+                   help="score a generated data set showing every feature")
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside brackets (``axis=(2,3),smooth=0``)."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _value(raw: str):
+    if raw.startswith("@"):
+        from fastloss.cli import load_array
+
+        return np.asarray(load_array(raw[1:]))
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def parse_loss(spec: str):
+    """``NAME[:k=v,...]`` into what an Accumulator takes."""
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    params: dict[str, Any] = {}
+    for item in _split_top(rest):
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip().isidentifier():
+            raise EvalError(f"--loss {spec!r}: parameters are NAME=VALUE, separated by commas")
+        params[k.strip()] = _value(v.strip())
+    if name in CALIBRATION:
+        unknown = set(params) - {"n_bins"}
+        if unknown:
+            raise EvalError(f"--loss {spec!r}: {name} takes only n_bins")
+        return f"{name}:{params['n_bins']}" if "n_bins" in params else name
+    loss = fastloss.get(name)
+    return loss.with_params(**params) if params else loss
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _need_pyarrow(path):
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise EvalError(f"{path}: reading this format needs pyarrow "
+                        "(pip install 'fastloss[eval]')") from None
+
+
+def _named(columns: str | None):
+    return [c.strip() for c in columns.split(",")] if columns else None
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def iter_batches(path: str, needed: list[str], batch_rows: int, columns: str | None):
+    """Yield ``(dict column -> ndarray, rows)`` for one file, batch by batch."""
+    p = Path(path)
+    if not p.is_file():
+        raise EvalError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        _need_pyarrow(path)
+        import pyarrow.parquet as pq
+
+        try:
+            f = pq.ParquetFile(p, pre_buffer=False, memory_map=False)
+        except Exception as exc:  # pyarrow's own exception types vary by version
+            raise EvalError(f"{path}: cannot read it as Parquet ({_one_line(exc)})") from None
+        _check_columns(path, needed, f.schema_arrow.names)
+        for b in f.iter_batches(batch_size=batch_rows, columns=needed):
+            yield _arrow_columns(path, b), b.num_rows
+    elif suffix in (".arrow", ".feather", ".ipc"):
+        _need_pyarrow(path)
+        import pyarrow as pa
+
+        try:
+            src = pa.memory_map(str(p))
+            try:
+                reader = pa.ipc.open_file(src)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                names = reader.schema.names
+            except pa.ArrowInvalid:
+                src = pa.memory_map(str(p))
+                reader = pa.ipc.open_stream(src)
+                batches, names = iter(reader), reader.schema.names
+        except Exception as exc:
+            raise EvalError(f"{path}: cannot read it as Arrow IPC ({_one_line(exc)})") from None
+        _check_columns(path, needed, names)
+        for b in batches:
+            for off in range(0, b.num_rows, batch_rows):
+                s = b.slice(off, batch_rows).select(needed)
+                yield _arrow_columns(path, s), s.num_rows
+    elif suffix in (".csv", ".tsv"):
+        yield from _csv_batches(path, needed, batch_rows, columns, "\t" if suffix == ".tsv" else ",")
+    elif suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            names = list(z.files)
+            _check_columns(path, needed, names)
+            cols = {c: z[c] for c in needed}
+        n = _same_rows(path, cols)
+        for off in range(0, n, batch_rows):
+            yield {c: a[off:off + batch_rows] for c, a in cols.items()}, min(batch_rows, n - off)
+    elif suffix == ".npy":
+        try:
+            a = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise EvalError(f"{path}: cannot read it ({_one_line(exc)})") from None
+        if a.dtype.names:
+            _check_columns(path, needed, list(a.dtype.names))
+            get = lambda s, c: np.asarray(s[c])  # noqa: E731
+        else:
+            names = _named(columns)
+            if a.ndim != 2 or names is None:
+                raise EvalError(f"{path}: a .npy file is a 2-D table whose columns --columns "
+                                f"names (this one has shape {a.shape}), or a structured array")
+            if len(names) != a.shape[1]:
+                raise EvalError(f"{path}: --columns names {len(names)} columns, the array has "
+                                f"{a.shape[1]}")
+            _check_columns(path, needed, names)
+            get = lambda s, c: np.asarray(s[:, names.index(c)])  # noqa: E731
+        for off in range(0, a.shape[0], batch_rows):
+            s = a[off:off + batch_rows]
+            yield {c: get(s, c) for c in needed}, s.shape[0]
+    else:
+        raise EvalError(f"{path}: unknown file type {suffix!r} (use .parquet, .arrow, .feather, "
+                        ".csv, .tsv, .npz or .npy)")
+
+
+def _csv_batches(path, needed, batch_rows, columns, delim):
+    _need_pyarrow(path)
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    names = _named(columns)
+    with open(path, "rb") as fh:
+        first = fh.readline().decode("utf-8", "replace").strip()
+    if not first:
+        raise EvalError(f"{path}: the file is empty")
+    if names is None:
+        header = [h.strip() for h in first.split(delim)]
+        if all(_looks_numeric(h) for h in header):
+            raise EvalError(f"{path}: the first line ({first[:40]!r}) is data, not a header: "
+                            "name the columns with --columns")
+    ro = pcsv.ReadOptions(block_size=1 << 22, column_names=names)
+    try:
+        reader = pcsv.open_csv(path, read_options=ro,
+                               parse_options=pcsv.ParseOptions(delimiter=delim))
+    except pa.ArrowInvalid as exc:
+        raise EvalError(f"{path}: cannot read it as CSV ({_one_line(exc)})") from None
+    _check_columns(path, needed, reader.schema.names)
+    for b in reader:
+        for off in range(0, b.num_rows, batch_rows):
+            s = b.slice(off, batch_rows).select(needed)
+            yield _arrow_columns(path, s), s.num_rows
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _check_columns(path, needed, names):
+    for c in needed:
+        if c not in names:
+            raise EvalError(f"{path}: no column {c!r} (it has {', '.join(map(str, names))})")
+
+
+def _same_rows(path, cols):
+    ns = {c: a.shape[0] if a.ndim else -1 for c, a in cols.items()}
+    if len(set(ns.values())) != 1 or -1 in ns.values():
+        raise EvalError(f"{path}: columns of different lengths {ns}")
+    return next(iter(ns.values()))
+
+
+def _arrow_columns(path, batch) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+
+    out = {}
+    for name, col in zip(batch.schema.names, batch.columns):
+        t = col.type
+        if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            if col.null_count:
+                raise EvalError(f"{path}: column {name!r} has missing rows")
+            lens = np.asarray(col.value_lengths()) if not pa.types.is_fixed_size_list(t) else None
+            flat = col.flatten().to_numpy(zero_copy_only=False)
+            n = len(col)
+            if lens is not None and n and (lens != lens[0]).any():
+                raise EvalError(f"{path}: list column {name!r} has rows of different lengths")
+            out[name] = flat.reshape(n, -1) if n else flat.reshape(0, 0)
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+# -- one evaluation ------------------------------------------------------------
+
+
+def _numeric(path, name, a, role):
+    if a.dtype.kind not in "fiub":
+        raise EvalError(f"{path}: column {name!r} ({role}) holds {a.dtype}, not numbers")
+    return a
+
+
+class _Residuals:
+    """A fixed-size residual histogram: edges from the first batch (its 0.5-99.5
+    percentiles, widened), later rows outside them counted in the end bins."""
+
+    def __init__(self, bins=60):
+        self.bins = bins
+        self.edges = None
+        self.counts = np.zeros(bins)
+
+    def update(self, r):
+        r = r[np.isfinite(r)]
+        if not r.size:
+            return
+        if self.edges is None:
+            lo, hi = np.percentile(r, [0.5, 99.5])
+            pad = 0.1 * (hi - lo) or 1.0
+            self.edges = np.linspace(lo - pad, hi + pad, self.bins + 1)
+        self.counts += np.histogram(np.clip(r, self.edges[0], self.edges[-1]), self.edges)[0]
+
+
+def evaluate_stream(batches, pred_cols, target, losses, weight=None, group_by=None,
+                    bootstrap=None, seed=0, unit=1, progress=None, residuals=None):
+    """Feed ``(columns, rows)`` batches to one Accumulator; return it."""
+    acc = Accumulator(losses, bootstrap=bootstrap, seed=seed, bootstrap_unit=unit)
+    for path, cols, n in batches:
+        if len(pred_cols) == 1:
+            pred = _numeric(path, pred_cols[0], cols[pred_cols[0]], "--pred")
+        else:
+            parts = [_numeric(path, c, cols[c], "--pred") for c in pred_cols]
+            if any(p.ndim != 1 for p in parts):
+                raise EvalError(f"{path}: --pred with several columns stacks scalar columns")
+            pred = np.column_stack(parts) if n else np.zeros((0, len(parts)))
+        t = _numeric(path, target, cols[target], "--target")
+        w = _numeric(path, weight, cols[weight], "--weight") if weight else None
+        g = cols[group_by] if group_by else None
+        if g is not None and g.dtype.kind == "O":
+            g = g.astype(str)
+        pred = pred.astype(np.float64, copy=False) if pred.dtype.kind != "f" else pred
+        acc.update(pred, t, w, g)
+        if residuals is not None and pred.ndim == 1 and t.ndim == 1:
+            residuals.update(np.asarray(pred, np.float64) - t)
+        if progress is not None:
+            progress(n)
+    return acc
+
+
+# -- output --------------------------------------------------------------------
+
+
+def _clean(x):
+    """NaN and infinities as null (JSON has neither)."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _rows(acc, title=None):
+    """``(section, group, loss, value, low, high)`` rows."""
+    res = acc.result()
+    ivs = acc.interval() if acc._B else None
+    grouped = bool(acc._grouped)
+    out = []
+    for g, vals in (res.items() if grouped else [(None, res)]):
+        iv = (ivs[g] if grouped else ivs) if ivs is not None else {}
+        for name, v in vals.items():
+            lo, hi = iv.get(name, (None, None))
+            out.append((title, g, name, v, lo, hi))
+    return out
+
+
+def _fmt(v, full=False):
+    # csv keeps every digit (a file other programs read); the table is for eyes
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if full else f"{v:.6g}"
+    return str(v)
+
+
+def render(sections, fmt, rows_read, seconds):
+    """``sections``: list of (title, accumulator)."""
+    if fmt == "json":
+        def one(acc):
+            d = {"results": acc.result()}
+            if acc._B:
+                d["intervals"] = {k: (list(v) if isinstance(v, tuple) else
+                                      {kk: list(vv) for kk, vv in v.items()})
+                                  for k, v in acc.interval().items()}
+            return d
+        if len(sections) == 1:
+            obj = one(sections[0][1])
+        else:
+            obj = {"results": {t: one(a)["results"] for t, a in sections}}
+            if any(a._B for _, a in sections):
+                obj["intervals"] = {t: one(a).get("intervals") for t, a in sections}
+        obj.update(rows=rows_read, seconds=seconds)
+        return json.dumps(_clean(obj), allow_nan=False, indent=1) + "\n"
+    rows = [r for t, a in sections for r in _rows(a, t)]
+    has_section = len(sections) > 1
+    has_group = any(r[1] is not None for r in rows)
+    has_iv = any(r[4] is not None for r in rows)
+    head = (["section"] if has_section else []) + (["group"] if has_group else []) + \
+        ["loss", "value"] + (["low95", "high95"] if has_iv else [])
+
+    def cells(r):
+        c = ([r[0]] if has_section else []) + ([r[1]] if has_group else []) + [r[2], r[3]]
+        return [_fmt(x, fmt == "csv") for x in c + ([r[4], r[5]] if has_iv else [])]
+
+    body = [cells(r) for r in rows]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(head)
+        wr.writerows(body)
+        return buf.getvalue()
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
+    lines.append(f"{rows_read} rows in {seconds:.3f} s")
+    return "\n".join(lines) + "\n"
+
+
+# -- plots ---------------------------------------------------------------------
+
+
+def plot(path, sections, residuals):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    calib = [(t, a, n) for t, a in sections for n, e in zip(a._names, a._entries)
+             if e.kind == "calibration"]
+    seen, panels = set(), []
+    for t, a, n in calib:  # one reliability diagram per section
+        if t not in seen:
+            seen.add(t)
+            panels.append(("calib", t, a, n))
+    if residuals is not None and residuals.edges is not None:
+        panels.append(("resid", None, None, None))
+    if not panels:
+        raise EvalError("--plot: nothing to draw (ask for ece or mce, or score 1-D regression "
+                        "predictions)")
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.6 * len(panels), 6.2), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True)
+    for k, (kind, title, acc, name) in enumerate(panels):
+        top, bottom = axes[0][k], axes[1][k]
+        if kind == "calib":
+            b = acc.calibration(name)
+            e = b["edges"]
+            mid, width = (e[:-1] + e[1:]) / 2, np.diff(e)
+            full = b["weight"] > 0
+            top.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
+            top.bar(mid[full], b["accuracy"][full], width=width[full] * 0.92, color="#4C72B0",
+                    alpha=0.85, label="observed frequency")
+            top.bar(mid[full], (b["confidence"] - b["accuracy"])[full],
+                    bottom=b["accuracy"][full], width=width[full] * 0.92, color="#DD8452",
+                    alpha=0.45, label="gap to confidence")
+            top.plot(b["confidence"][full], b["accuracy"][full], "o-", color="#222222", ms=3,
+                     lw=1)
+            res = acc.result()
+            ece = res.get("ece")
+            note = "  ".join(f"{m.upper()} {res[m]:.3f}" for m in ("ece", "mce")
+                             if m in res and isinstance(res[m], float))
+            top.set_title(f"{title or 'reliability'}" + (f"\n{note}" if note else ""),
+                          fontsize=10)
+            top.set_xlim(0, 1)
+            top.set_ylim(0, 1)
+            top.set_xlabel("mean predicted probability (confidence)")
+            top.set_ylabel("observed frequency (accuracy)")
+            top.legend(loc="upper left", fontsize=8, frameon=False)
+            top.set_aspect("equal", adjustable="box")
+            del ece
+            bottom.bar(mid, b["weight"] / max(b["weight"].sum(), 1e-300), width=width * 0.92,
+                       color="0.55")
+            bottom.set_xlim(0, 1)
+            bottom.set_xlabel("confidence")
+            bottom.set_ylabel("share of weight")
+        else:
+            r = residuals
+            mid = (r.edges[:-1] + r.edges[1:]) / 2
+            top.bar(mid, r.counts, width=np.diff(r.edges) * 0.95, color="#55A868")
+            top.axvline(0, color="0.3", lw=1, ls="--")
+            top.set_title("regression residuals (pred - target)", fontsize=10)
+            top.set_xlabel("residual (end bins hold the tails)")
+            top.set_ylabel("rows")
+            c = np.cumsum(r.counts) / max(r.counts.sum(), 1)
+            bottom.plot(mid, c, color="#55A868")
+            bottom.set_ylim(0, 1)
+            bottom.set_ylabel("cumulative share")
+            bottom.set_xlabel("residual")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.25)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- the example ---------------------------------------------------------------
+
+
+def example_table(n=200_000, seed=2024):
+    """A deterministic data set: regression, binary and 3-class predictions,
+    weights and a segment column."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(np.array(["north", "south", "west"]), size=n, p=[0.5, 0.3, 0.2])
+    noise = np.where(segment == "west", 1.6, 1.0)
+    y = rng.normal(size=n) * 2.0
+    y_hat = y + rng.normal(size=n) * noise * 0.7 + 0.1
+    logit = rng.normal(size=n) * 2.0
+    label = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
+    # an over-confident classifier: its probabilities are sharper than the truth
+    prob = 1 / (1 + np.exp(-1.6 * logit))
+    z = rng.normal(size=(n, 3)) * 1.5
+    true = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    cls = (true.cumsum(1) > rng.uniform(size=(n, 1))).argmax(1)  # a draw from each row
+    probs = np.exp(1.3 * z) / np.exp(1.3 * z).sum(1, keepdims=True)
+    weight = rng.uniform(0.5, 1.5, size=n)
+    return {"y": y, "y_hat": y_hat, "label": label, "prob": prob, "class": cls,
+            "class_probs": probs, "weight": weight, "segment": segment}
+
+
+_EXAMPLE = [
+    ("regression", ["y_hat"], "y", ["mse", "rmse", "mae", "huber:delta=0.5"]),
+    ("binary", ["prob"], "label", ["binary_cross_entropy", "brier", "ece", "mce"]),
+    ("multiclass", ["class_probs"], "class", ["ece", "mce"]),
+]
+
+
+# -- the command ---------------------------------------------------------------
+
+
+def _progress_bar(total):
+    """A rich progress bar with rows/s on a terminal; None when piped."""
+    if not sys.stderr.isatty():
+        return None, None
+    try:
+        from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn)
+    except ImportError:
+        return None, None
+    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed:,.0f} rows"),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                    transient=True, console=None)
+    task = prog.add_task("fastloss eval", total=total, rate="")
+    t0 = time.perf_counter()
+
+    def advance(n):
+        done = prog.tasks[0].completed + n
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        prog.update(task, advance=n, rate=f"{rate:,.0f} rows/s")
+    return prog, advance
+
+
+def _check_dest(opt, path):
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise EvalError(f"{opt} {path}: the folder {str(parent)!r} does not exist")
+
+
+def run_eval(args) -> int:
+    _check_dest("--output", args.output)
+    _check_dest("--plot", args.plot)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise EvalError("--plot needs matplotlib (pip install 'fastloss[eval]')") from None
+    if args.batch_rows < 1:
+        raise EvalError("--batch-rows must be >= 1")
+    if args.threads is not None:
+        fastloss.set_num_threads(args.threads)
+    boot = args.bootstrap
+    t0 = time.perf_counter()
+    residuals = _Residuals() if args.plot else None
+    if args.example:
+        if args.data or args.pred or args.target or args.loss or args.group_by or args.weight:
+            raise EvalError("--example scores its own data: give no DATA, --pred, --target, "
+                            "--loss, --weight or --group-by")
+        table = example_table()
+        n = len(table["y"])
+        sections = []
+        for title, pcols, tcol, losses in _EXAMPLE:
+            def batches(pcols=pcols, tcol=tcol):
+                for off in range(0, n, args.batch_rows):
+                    cols = {c: table[c][off:off + args.batch_rows]
+                            for c in (*pcols, tcol, "weight", "segment")}
+                    yield "example", cols, len(cols[tcol])
+            res = residuals if title == "regression" else None
+            acc = evaluate_stream(batches(), pcols, tcol, [parse_loss(s) for s in losses],
+                                  weight="weight",
+                                  bootstrap=boot, seed=args.seed, unit=args.bootstrap_unit,
+                                  residuals=res)
+            sections.append((title, acc))
+        # grouped by segment, with bootstrap intervals (200 replicates
+        # unless --bootstrap says otherwise): every feature shows
+        if True:
+            acc = evaluate_stream(
+                ((("example", {c: table[c][o:o + args.batch_rows] for c in
+                                ("y_hat", "y", "weight", "segment")},
+                   len(table["y"][o:o + args.batch_rows]))) for o in range(0, n, args.batch_rows)),
+                ["y_hat"], "y", ["mse", "mae"], weight="weight", group_by="segment",
+                bootstrap=boot or 200, seed=args.seed, unit=args.bootstrap_unit)
+            sections.append(("regression by segment", acc))
+        rows_read = n
+    else:
+        if not args.data:
+            raise EvalError("give DATA files (or --example)")
+        if not args.pred or not args.target:
+            raise EvalError("name the columns: --pred COL[,COL...] and --target COL")
+        if not args.loss:
+            raise EvalError("give at least one --loss NAME[:k=v,...]")
+        losses = [parse_loss(s) for s in args.loss]
+        pcols = [c.strip() for c in args.pred.split(",") if c.strip()]
+        needed = list(dict.fromkeys(
+            [*pcols, args.target, *([args.weight] if args.weight else []),
+             *([args.group_by] if args.group_by else [])]))
+        total = _total_rows(args.data)
+        prog, advance = _progress_bar(total)
+        count = [0]
+
+        def batches():
+            for path in args.data:
+                for cols, n in iter_batches(path, needed, args.batch_rows, args.columns):
+                    count[0] += n
+                    yield path, cols, n
+
+        try:
+            if prog is not None:
+                prog.start()
+            acc = evaluate_stream(batches(), pcols, args.target, losses, weight=args.weight,
+                                  group_by=args.group_by, bootstrap=boot, seed=args.seed,
+                                  unit=args.bootstrap_unit, progress=advance,
+                                  residuals=residuals)
+        except NotImplementedError as exc:  # pyarrow's ArrowNotImplementedError
+            raise EvalError(_one_line(exc)) from None
+        finally:
+            if prog is not None:
+                prog.stop()
+        rows_read = count[0]
+        if rows_read == 0:
+            raise EvalError(f"{', '.join(args.data)}: no rows to score")
+        sections = [(None, acc)]
+    seconds = time.perf_counter() - t0
+    text = render(sections, args.format, rows_read, seconds)
+    if args.plot:
+        plot(args.plot, sections, residuals)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _total_rows(paths):
+    """Rows in the files when their metadata says (Parquet), for the bar."""
+    total = 0
+    for p in paths:
+        if Path(p).suffix.lower() not in (".parquet", ".pq") or not Path(p).is_file():
+            return None
+        try:
+            import pyarrow.parquet as pq
+
+            total += pq.ParquetFile(p).metadata.num_rows
+        except Exception:
+            return None
+    return total

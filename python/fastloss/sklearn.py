@@ -1,0 +1,130 @@
+"""fastloss losses as scikit-learn scorers.
+
+``scorer(name, **params)`` returns a scorer for ``cross_val_score``,
+``GridSearchCV`` and the rest: ``scorer(estimator, X, y, sample_weight=None)``
+gives the negated (weighted) mean loss, so greater is better as in
+``neg_log_loss``. The estimator's response is picked per loss:
+
+* ``predict`` for regression losses (``mse`` equals ``neg_mean_squared_error``,
+  ``mae`` ``neg_mean_absolute_error``, ``rmse``
+  ``neg_root_mean_squared_error``; ``poisson_nll`` is given
+  ``log_input=False`` unless you pass it, since ``predict`` is a mean);
+* ``predict_proba`` for probability losses (``binary_cross_entropy`` on the
+  positive class equals ``neg_log_loss``, ``brier`` ``neg_brier_score``) and
+  for ``cross_entropy`` / ``softmax_focal`` (its log, as logits: softmax of
+  log p is p, so ``cross_entropy`` also equals ``neg_log_loss``);
+* ``decision_function`` for margin and logit losses (hinge, squared_hinge,
+  multiclass_hinge, categorical_hinge, binary_cross_entropy_with_logits,
+  sigmoid_focal), falling back to the logit of ``predict_proba`` for the
+  logit losses.
+
+Class labels are mapped to 0..K-1 through ``estimator.classes_``.
+
+Examples
+--------
+>>> from sklearn.datasets import load_diabetes
+>>> from sklearn.linear_model import Ridge
+>>> from sklearn.model_selection import cross_val_score
+>>> import fastloss.sklearn as fls
+>>> X, y = load_diabetes(return_X_y=True)
+>>> a = cross_val_score(Ridge(), X, y, cv=3, scoring=fls.scorer("mse"))
+>>> b = cross_val_score(Ridge(), X, y, cv=3, scoring="neg_mean_squared_error")
+>>> bool(abs(a - b).max() < 1e-9 * abs(b).max())
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["scorer"]
+
+_PROBA = {"binary_cross_entropy", "brier", "cross_entropy", "softmax_focal"}
+_LOG_PROBA = {"cross_entropy", "softmax_focal"}
+_LOGIT = {"binary_cross_entropy_with_logits", "sigmoid_focal"}
+_MARGIN = {"hinge", "squared_hinge", "multiclass_hinge", "categorical_hinge"}
+
+
+class Scorer:
+    """``scorer(estimator, X, y, sample_weight=None) -> -mean loss``."""
+
+    def __init__(self, name, params):
+        import fastloss
+
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a loss name (str), got {type(name).__name__}")
+        self.loss = fastloss.get(name)
+        if len(self.loss.inputs) != 2:
+            raise ValueError(f"{name} takes {', '.join(self.loss.inputs)}: a scorer needs a "
+                             "loss of (prediction, target)")
+        if self.loss.family not in ("regression", "classification", "multiclass") \
+                or name == "kl_div":
+            raise ValueError(f"{name}: no scorer (a scorer compares an estimator's predictions "
+                             "with y; use the loss directly)")
+        params = dict(params)
+        if name == "poisson_nll":
+            params.setdefault("log_input", False)  # predict() gives the mean, not its log
+        self.loss.resolve_params(params)
+        self.name, self.params = name, params
+        self.classifier = self.loss.family != "regression"
+
+    def _response(self, est, X):
+        n = self.name
+        if n in _PROBA:
+            p = est.predict_proba(X)
+            if n in _LOG_PROBA:
+                with np.errstate(divide="ignore"):
+                    return np.log(p)
+            return p[:, 1] if p.shape[1] == 2 and n in ("binary_cross_entropy", "brier") else p
+        if n in _MARGIN or n in _LOGIT:
+            if hasattr(est, "decision_function"):
+                return est.decision_function(X)
+            if n in _LOGIT:
+                p = est.predict_proba(X)[:, 1]
+                with np.errstate(divide="ignore"):
+                    return np.log(p) - np.log1p(-p)
+            raise TypeError(f"{n}: the estimator has no decision_function")
+        return est.predict(X)
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        pred = self._response(estimator, X)
+        y = np.asarray(y)
+        if self.classifier:
+            classes = np.asarray(estimator.classes_)
+            idx = np.searchsorted(classes, y)
+            idx = np.clip(idx, 0, len(classes) - 1)
+            if not np.array_equal(classes[idx], y):
+                raise ValueError(f"y: labels not among the estimator's classes_ {classes}")
+            y = idx if np.asarray(pred).ndim == 2 else idx.astype(np.asarray(pred).dtype)
+        return -self.loss(pred, y, sample_weight=sample_weight, **self.params)
+
+    def __repr__(self):
+        kw = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"fastloss.sklearn.scorer({self.name!r}{kw})"
+
+
+def scorer(name, **params):
+    """A scikit-learn scorer: the negated mean of loss ``name`` (greater is better).
+
+    Parameters
+    ----------
+    name : str
+        A loss of ``fastloss.available()`` comparing a prediction with y
+        (regression, classification and multiclass families).
+    **params
+        The loss's parameters.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.metrics import get_scorer
+    >>> import fastloss.sklearn as fls
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=5000).fit(X / X.max(0), y)
+    >>> a = fls.scorer("binary_cross_entropy")(clf, X / X.max(0), y)
+    >>> b = get_scorer("neg_log_loss")(clf, X / X.max(0), y)
+    >>> bool(abs(a - b) < 1e-9)
+    True
+    """
+    return Scorer(name, params)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sanitizer run: builds fastloss._core with AddressSanitizer and
+# UndefinedBehaviorSanitizer (GCC; -O1 -g, as the sanitizers' manuals advise)
+# into build/asan and runs the test suite against that build. Any report
+# fails the run.
+#   scripts/sanitize.sh                          # whole suite, best ISA level
+#   scripts/sanitize.sh tests/test_properties.py # some tests (pytest args)
+#   FASTLOSS_ISA=baseline scripts/sanitize.sh    # another ISA level
+#   FASTLOSS_ISAS=baseline scripts/sanitize.sh   # compile one level only
+#   SANITIZE=undefined SANITIZE_OPT="-O2 -g" scripts/sanitize.sh
+# Honours NINJA_JOBS and CMAKE_CXX_COMPILER_LAUNCHER (e.g. ccache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=build/asan
+sanitize="${SANITIZE:-address,undefined}"
+cxx="${CXX:-g++}"
+
+cmake -S . -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SANITIZE_OPT:--O1 -g}" \
+  -DCMAKE_CXX_COMPILER="$cxx" \
+  -DSKBUILD_PROJECT_NAME=fastloss -DSKBUILD_PROJECT_VERSION=0.1.0 \
+  -DFASTLOSS_ISAS="${FASTLOSS_ISAS:-auto}" -DFASTLOSS_WERROR=ON \
+  -DFASTLOSS_SANITIZE="$sanitize" \
+  -Dpybind11_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')" \
+  -DPython_EXECUTABLE="$(command -v python3)" >/dev/null
+ninja -C "$out" ${NINJA_JOBS:+-j$NINJA_JOBS}
+
+# A package tree of links to python/fastloss with the sanitized module in it,
+# so the developer build linked into python/fastloss is left alone.
+rm -rf "$out/py"
+mkdir -p "$out/py"
+cp -rs "$root/python/fastloss" "$out/py/"
+rm -f "$out"/py/fastloss/_core*.so
+so=$(cd "$out" && ls _core*.so)
+ln -s "$root/$out/$so" "$out/py/fastloss/$so"
+
+# python3 itself is not instrumented: the ASan runtime must be the first
+# library loaded, hence LD_PRELOAD (the UBSan runtime comes in as a
+# dependency of _core). Leak detection is off: CPython frees little of what
+# it allocates at exit (interned strings, module state), so every run would
+# "leak" without any fastloss fault; fastloss's own leaks are measured by
+# the memory tests. PYTHONMALLOC=malloc routes Python objects through
+# malloc, where ASan sees them. Subprocesses started by the tests inherit
+# all of this.
+# libstdc++ is preloaded too: python3 does not link it, and ASan's __cxa_throw
+# interceptor, bound when ASan starts, otherwise finds no real __cxa_throw;
+# the first C++ exception (any ValueError the module raises) then aborts the
+# interpreter without a report.
+preload=""
+case ",$sanitize," in
+  *,address,*) preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)" ;;
+esac
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init_order=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+export PYTHONMALLOC=malloc
+export PYTHONPATH="$root/$out/py:$root/tests${PYTHONPATH:+:$PYTHONPATH}"
+echo "sanitizers: $sanitize; module: $out/$so; LD_PRELOAD=${preload:-none}"
+start=$(date +%s)
+status=0
+env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider "${@:-tests}" \
+  || status=$?
+echo "sanitized test run: exit $status, $(( $(date +%s) - start )) s"
+exit $status

