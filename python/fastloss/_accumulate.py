@@ -131,6 +131,23 @@ class _LossEntry:
             d = f.sum(axis=1) * (1.0 if w is None else w)
         return d
 
+    def denominator(self, pred, target, w) -> float:
+        """``sum(row_denominators(...))`` with the same bits, without the
+        per-row array where the sum is known: unweighted, it is the
+        integer ``rows * per_row`` (exact in float64, as the pairwise sum of
+        equal integers is); weighted with one loss term per row, it is the
+        sum of the weights (``w * 1.0`` is ``w``). These two arrays cost as
+        much as the kernel call on a chunk of mse (profiled: cProfile)."""
+        cw = self.p.get("class_weight")
+        ignore = self.p.get("ignore_index")
+        if target.ndim == pred.ndim - 1 and (cw is not None or ignore is not None):
+            return float(np.sum(self.row_denominators(pred, target, w)))
+        shape = self.row_shape(pred, target)
+        per_row = float(math.prod(shape[1:]))
+        if w is None:
+            return float(pred.shape[0]) * per_row
+        return float(np.sum(w)) if per_row == 1.0 else float(np.sum(w * per_row))
+
     def kernel_weight(self, pred, target, w):
         if w is None:
             return None
@@ -244,8 +261,7 @@ def _chunk_sums(loss, params, pred, target, w):
     """
     num = loss.verb(pred, target, reduction="sum",
                     sample_weight=loss.kernel_weight(pred, target, w), **loss.vparams)
-    den = float(np.sum(loss.row_denominators(pred, target, w)))
-    return float(num), den
+    return float(num), loss.denominator(pred, target, w)
 
 
 def _row_terms(loss, pred, target, w):
