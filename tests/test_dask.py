@@ -32,7 +32,7 @@ def client():
         mp.setenv("PYTHONPATH", os.pathsep.join(
             [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=":0") as cluster, \
                 distributed.Client(cluster) as c:
             yield c
 
@@ -185,3 +185,73 @@ def test_docstring_examples():
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
         out = []
         assert runner.run(t, out=out.append).failed == 0, "".join(out)
+
+
+# -- fastloss eval --workers / --scheduler ---------------------------------------
+
+
+@pytest.fixture
+def parquet(tmp_path, rng, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import fastloss._evaluate as ev
+
+    monkeypatch.setattr(ev, "DASK_PART_ROWS", 6000)  # several tasks for a small file
+    p, t, w, g = _data(rng, 25_000)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"p": p, "t": t, "w": w, "g": g}), path, row_group_size=2500)
+    return path
+
+
+def _cli(capsys, *argv):
+    from fastloss.cli import main
+
+    rc = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _same_json(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            _same_json(a[k], b[k])
+        else:
+            assert a[k] == pytest.approx(b[k], rel=1e-12), k
+
+
+def test_cli_on_dask_gives_the_local_results(parquet, capsys, client):
+    import json
+
+    argv = ["eval", parquet, "--pred", "p", "--target", "t", "--weight", "w", "--group-by", "g",
+            "--loss", "mse", "--loss", "huber:delta=0.5", "--loss", "rmse", "--bootstrap", "40",
+            "--format", "json", "--batch-rows", "1000"]
+    rc, out, err = _cli(capsys, *argv)
+    assert rc == 0, err
+    local = json.loads(out)
+    for extra in (["--workers", "2"], ["--scheduler", client.scheduler.address]):
+        rc, out, err = _cli(capsys, *argv, *extra)
+        assert rc == 0 and err == "", (extra, err)
+        got = json.loads(out)
+        assert got["rows"] == local["rows"] == 25_000
+        _same_json(got["results"], local["results"])
+        _same_json(got["intervals"], local["intervals"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    (["--workers", "0"], "--workers must be >= 1"),
+    (["--example", "--workers", "2"], "--example runs here"),
+])
+def test_cli_on_dask_bad_options(parquet, capsys, argv, message):
+    data = [] if "--example" in argv else [parquet, "--pred", "p", "--target", "t",
+                                           "--loss", "mse"]
+    rc, out, err = _cli(capsys, "eval", *data, *argv)
+    assert rc == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_on_dask_refuses_other_formats(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("p,t\n1,2\n")
+    rc, _, err = _cli(capsys, "eval", tmp_path / "d.csv", "--pred", "p", "--target", "t",
+                      "--loss", "mse", "--workers", "1")
+    assert rc == 2 and "read Parquet files" in err
