@@ -255,3 +255,24 @@ def test_cli_on_dask_refuses_other_formats(tmp_path, capsys):
     rc, _, err = _cli(capsys, "eval", tmp_path / "d.csv", "--pred", "p", "--target", "t",
                       "--loss", "mse", "--workers", "1")
     assert rc == 2 and "read Parquet files" in err
+
+
+def test_cli_threads_option(parquet, capsys):
+    fl.set_num_threads(2)
+    seen = []
+    update = fl.Accumulator.update
+
+    def probe(self, *a, **k):
+        seen.append(fl.get_num_threads())
+        return update(self, *a, **k)
+
+    argv = ["eval", parquet, "--pred", "p", "--target", "t", "--loss", "mse"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fl.Accumulator, "update", probe)
+        assert _cli(capsys, *argv)[0] == 0
+        assert set(seen) == {1} and fl.get_num_threads() == 2  # 1 while it ran, then restored
+        seen.clear()
+        assert _cli(capsys, *argv, "--threads", "2")[0] == 0
+        assert set(seen) == {2}
+    rc, _, err = _cli(capsys, *argv, "--threads", "-1")
+    assert rc == 2 and "--threads must be in [0" in err

@@ -67,8 +67,8 @@ def add_eval_arguments(p) -> None:
                    "residual histogram (regression)")
     p.add_argument("--batch-rows", type=int, default=65536, metavar="N",
                    help="rows per record batch (default 65536)")
-    p.add_argument("--threads", type=int, help="threads to use (default: all cores; on Dask, "
-                   "per task, default 1)")
+    p.add_argument("--threads", type=int, metavar="N", help="kernel threads (default 1, "
+                   "here and in each Dask task; 0: all cores)")
     p.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N "
                    "worker processes, 1 thread each (Parquet files; needs fastloss[dask])")
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster whose "
@@ -574,6 +574,22 @@ def _check_dest(opt, path):
 
 
 def run_eval(args) -> int:
+    from fastloss._config import MAX_THREADS, _temporary_threads
+
+    if args.threads is not None and not 0 <= args.threads <= MAX_THREADS:
+        raise EvalError(f"--threads must be in [0, {MAX_THREADS}], got {args.threads}")
+    on_dask = args.workers is not None or args.scheduler is not None
+    # Kernels on one thread unless told: reading and decoding the batches
+    # take ~99% of the time (cProfile, 1e7 Parquet rows: 0.74 s in the
+    # reader, 0.03 s in kernels), and each kernel call that opens a parallel
+    # region waits for its second thread to get a core, which on a busy
+    # machine cost 2.5-3.5 s against 0.5 s on one thread (same command, 2
+    # loaded cores; benchmarks/bench_eval.py).
+    with _temporary_threads(None if on_dask else (1 if args.threads is None else args.threads)):
+        return _run_eval(args, on_dask)
+
+
+def _run_eval(args, on_dask) -> int:
     _check_dest("--output", args.output)
     _check_dest("--plot", args.plot)
     if args.plot:
@@ -583,9 +599,6 @@ def run_eval(args) -> int:
             raise EvalError("--plot needs matplotlib (pip install 'fastloss[eval]')") from None
     if args.batch_rows < 1:
         raise EvalError("--batch-rows must be >= 1")
-    on_dask = args.workers is not None or args.scheduler is not None
-    if args.threads is not None and not on_dask:
-        fastloss.set_num_threads(args.threads)
     boot = args.bootstrap
     t0 = time.perf_counter()
     residuals = _Residuals() if args.plot else None
@@ -767,8 +780,6 @@ def _eval_on_dask(args, losses, pcols, needed):
         raise EvalError("give --workers or --scheduler, not both")
     if args.workers is not None and args.workers < 1:
         raise EvalError("--workers must be >= 1")
-    if args.threads is not None and args.threads < 1:
-        raise EvalError("--threads must be >= 1")
     try:
         import distributed
         from dask import delayed
@@ -780,7 +791,7 @@ def _eval_on_dask(args, losses, pcols, needed):
     template = Accumulator(losses, bootstrap=args.bootstrap, seed=args.seed,
                            bootstrap_unit=args.bootstrap_unit)
     blob = pickle.dumps(template)
-    threads = args.threads or 1
+    threads = 1 if args.threads is None else (args.threads or None)  # 0: the worker's
     part = delayed(_eval_part, pure=True)
     tasks = [part(blob, threads, path, groups, first, needed, pcols, args.target, args.weight,
                   args.group_by, args.batch_rows)
