@@ -449,11 +449,14 @@ class Accumulator:
             if group is None:
                 self._add(None, pred, target, w, first, None)
             else:
-                codes, inv = np.unique(group, return_inverse=True)
-                for k, code in enumerate(codes):
-                    idx = np.flatnonzero(inv == k)
-                    self._add(code.item(), pred[idx], target[idx],
-                              None if w is None else w[idx], first, idx)
+                codes, order, ends = _group_runs(group)
+                ps, ts = pred[order], target[order]
+                ws = None if w is None else w[order]
+                a = 0
+                for code, b in zip(codes, ends.tolist()):
+                    self._add(code.item(), ps[a:b], ts[a:b], None if ws is None else ws[a:b],
+                              first, order[a:b])
+                    a = b
         self._rows = max(self._rows, first + n)
         return self
 
@@ -576,6 +579,34 @@ class Accumulator:
 
     def __repr__(self) -> str:
         return f"<fastloss.Accumulator {self._names} rows={self._rows}>"
+
+
+def _group_runs(group):
+    """``(codes, order, ends)``: the sorted distinct codes, the rows ordered
+    by code (a stable sort: each group's rows in their order, so a group's
+    sums are those of the rows a mask would pick, bit for bit) and where each
+    code's run ends in that order.
+
+    Profiled (cProfile, 10 groups, 65536-row chunks): one mask and
+    ``flatnonzero`` per group and ``np.unique``'s sort took 15 times the
+    kernels' time. Integer codes spanning fewer than 65536 values are
+    counted (``bincount``) and ordered by a radix sort of 16-bit keys,
+    O(rows); other codes go through ``np.unique``."""
+    if group.dtype.kind in "iu" and group.size:
+        lo, hi = int(group.min()), int(group.max())
+        if hi - lo < 1 << 16:
+            # in a 64-bit type: int8 codes -100 and 100 differ by 200
+            g = group.astype(np.uint64 if group.dtype.kind == "u" else np.int64)
+            dense = (g - g.dtype.type(lo)).astype(np.uint16)
+            counts = np.bincount(dense, minlength=hi - lo + 1)
+            present = np.flatnonzero(counts)
+            codes = (present.astype(g.dtype) + g.dtype.type(lo)).astype(group.dtype)
+            return codes, np.argsort(dense, kind="stable"), np.cumsum(counts[present])
+    codes, inv = np.unique(group, return_inverse=True)
+    inv = inv.reshape(-1)
+    if len(codes) < 1 << 16:
+        inv = inv.astype(np.uint16)  # a radix sort
+    return codes, np.argsort(inv, kind="stable"), np.cumsum(np.bincount(inv, minlength=len(codes)))
 
 
 def _sorted(keys):
