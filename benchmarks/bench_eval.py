@@ -195,7 +195,7 @@ def section(args, results, load, fsize, fl_threads):
              "plain: mse and log loss; weighted by group: both weighted by w, per value of g "
              "(10 groups). Every engine's numbers agree with fastloss's to 1e-9 (checked).",
              "",
-             f"The issue asks for 1e8 rows; this run used {args.rows:.0e} on a shared machine: "
+             f"The issue asks for 1e8 rows; this run used {args.rows:,} on a shared machine: "
              f"load average {load[0]:.1f} before and {load[1]:.1f} after the run on "
              f"{usable} usable CPUs (other agents' builds and tests), so the times are noisy "
              "and every engine is slowed; ratios from the same run are the figures to read.",
@@ -209,7 +209,9 @@ def section(args, results, load, fsize, fl_threads):
             cells += ["—", "—"] if t is None else [f"{t:.3f}", f"{t / base[job]:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["",
-              f"fastloss eval ran its kernels on {fl_threads} threads; `--workers 2` starts a "
+              "fastloss eval ran with its defaults: kernels on 1 thread (the reading takes "
+              "nearly all the time; see `--threads` in the README), pyarrow decoding with its "
+              f"own threads ({fl_threads} cores seen); `--workers 2` starts a "
               "LocalCluster of 2 processes x 1 thread on each run (what a user typing it "
               "waits for); `--scheduler` sends the same tasks to such a cluster started "
               "once. DuckDB and polars use their own thread pools (all cores); pandas reads "
