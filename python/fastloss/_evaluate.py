@@ -3,7 +3,7 @@
     fastloss eval DATA... --pred COL[,COL...] --target COL --loss NAME[:k=v,...]
         [--loss ...] [--weight COL] [--group-by COL] [--bootstrap N] [--seed S]
         [--columns A,B,...] [--format table|json|csv] [--output FILE]
-        [--plot FILE.png] [--batch-rows N] [--threads N]
+        [--plot FILE.png] [--batch-rows N] [--threads N] [--workers N | --scheduler ADDRESS]
     fastloss eval --example [--plot FILE.png] [--format ...]
 
 DATA files are read one after another, in record batches, so memory stays
@@ -22,6 +22,13 @@ Losses are ``fastloss.available()`` names with parameters
 (``ece``, ``mce``, ``ece:n_bins=10``). Parquet, Arrow and CSV need pyarrow
 (``pip install fastloss[eval]``), the progress bar rich (shown on a
 terminal only), ``--plot`` matplotlib.
+
+``--workers N`` (a local Dask cluster, N processes x 1 thread) or
+``--scheduler ADDRESS`` (a running cluster) evaluate Parquet files on Dask:
+one task per run of whole row groups (:data:`DASK_PART_ROWS` rows or so),
+keyed on the global first row from the file metadata, the accumulators
+merged by :mod:`fastloss.dask`'s tree. ``--plot`` there draws what the
+accumulators hold (the reliability diagram), not the residual histogram.
 """
 
 from __future__ import annotations
