@@ -236,3 +236,22 @@ def test_calibration_binary_and_multiclass(rng):
     assert got == pytest.approx(want, rel=1e-12)
     with pytest.raises(ValueError, match="probabilities in"):
         fl.Accumulator("ece").update(prob + 1, y)
+
+
+@pytest.mark.parametrize("codes", [
+    np.array([-100, 100, 3, -100], dtype=np.int8),
+    np.array([2**64 - 1, 2**64 - 7, 5], dtype=np.uint64),
+    np.array([10**12, 0, -(10**12)], dtype=np.int64),  # too wide to count
+    np.array(["b", "a", "c"]),
+    np.array([f"c{i}" for i in range(70_000)])[::-1],  # more codes than 16-bit keys
+])
+def test_groups_hold_the_rows_a_mask_picks_bit_for_bit(rng, codes):
+    n = 6000 if len(codes) < 6000 else len(codes)
+    g = codes[rng.integers(0, len(codes), size=n)] if len(codes) < n else codes
+    p, t, w = rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2, size=n)
+    res = fl.Accumulator(["mse", "mae"]).update(p, t, w, g).result()
+    assert list(res) == sorted(np.unique(g).tolist())
+    for code in np.unique(g)[:: max(1, len(res) // 20)]:
+        m = g == code  # what a mask per group feeds the kernels
+        want = fl.Accumulator(["mse", "mae"]).update(p[m], t[m], w[m]).result()
+        assert res[code.item()] == want

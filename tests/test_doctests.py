@@ -20,6 +20,12 @@ FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 MODULES = ["fastloss", "fastloss._config", "fastloss._loss", "fastloss.boxes",
            "fastloss.classification", "fastloss.multiclass", "fastloss.overlap",
            "fastloss.regression", "fastloss.cli"]
+try:  # the PyTorch adapter's examples, where torch is installed
+    import torch  # noqa: F401
+except ImportError:
+    pass
+else:
+    MODULES.append("fastloss.torch")
 
 
 def _collect() -> dict[str, doctest.DocTest]:

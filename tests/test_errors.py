@@ -158,14 +158,19 @@ def test_core_rejects_unsafe_arrays_directly():
 
     p = np.zeros(10)
     with pytest.raises(ValueError, match="target: expected 10 elements"):
-        _core.regression(0, 0, 2, p, np.zeros(9), None, None, None, None, None, 0, 0, 0, 0)
+        _core.run(0, 0, 0, 2, p, target=np.zeros(9))
     with pytest.raises(TypeError, match="target: dtype"):
-        _core.regression(0, 0, 2, p, np.zeros(10, np.float32), None, None, None, None, None,
-                         0, 0, 0, 0)
+        _core.run(0, 0, 0, 2, p, target=np.zeros(10, np.float32))
     with pytest.raises(ValueError, match="out_grad is required"):
-        _core.regression(0, 1, 2, p, p, None, None, None, None, None, 0, 0, 0, 0)
-    with pytest.raises(ValueError, match="no Hessian"):
-        _core.regression(1, 3, 0, p, p, None, None, None, np.empty(10), np.empty(10), 0, 0, 0, 0)
+        _core.run(0, 0, 1, 2, p, target=p)
+    with pytest.raises(ValueError, match="no Hessian"):  # sigmoid_focal
+        _core.run(1, 4, 3, 0, p, target=p, out_grad=np.empty(10), out_hess=np.empty(10))
+    with pytest.raises(ValueError, match="out_hess is required"):
+        _core.run(0, 0, 3, 0, p, target=p, out_grad=np.empty(10))
+    with pytest.raises(ValueError, match="unknown kernel family"):
+        _core.run(9, 0, 0, 2, p, target=p)
+    with pytest.raises(TypeError, match="incompatible"):  # a name that is not one
+        _core.run(0, 0, 0, 2, p, targte=p)
 
 
 def test_checked_parameters_are_not_confused_across_calls():
@@ -186,8 +191,7 @@ def test_checked_parameters_are_not_confused_across_calls():
 def test_bindings_refuse_non_arrays_where_arrays_go():
     p = np.zeros(3)
     with pytest.raises(TypeError, match="target: expected a NumPy array"):
-        fl.mse._kernel(fl.mse._id, 0, 2, p, [0.0, 1.0, 2.0], None, None, None, None, None,
-                       0.0, 0.0, 0.0, 0.0)
+        fl._core.run(0, fl.mse._id, 0, 2, p, target=[0.0, 1.0, 2.0])
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -297,7 +297,7 @@ def test_cross_entropy_bad_shapes_and_arguments(rng):
     with pytest.raises(ValueError, match=r"out: expected shape \(5, 3\)"):
         fl.cross_entropy.grad(x, y, out=np.empty((5,)))
     with pytest.raises(TypeError, match="no Hessian"):
-        fl.cross_entropy.grad_hess(x, y)
+        fl.softmax_focal.grad_hess(x, y)
 
 
 # ==========================================================================
@@ -837,3 +837,34 @@ def test_cross_entropy_every_row_length_matches_the_reference(c, dtype, rng):
         keep = np.arange(rows) != 7
         np.testing.assert_allclose(v[keep], rv[keep], **tol)
         np.testing.assert_allclose(g[keep], rg[keep], **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_hessian_is_the_softmax_diagonal(dtype, rng):
+    # d^2 l / dz_k^2 = s p_k (1 - p_k): labels with class weights and label
+    # smoothing (s = (1 - eps) cw_y + eps/C sum cw), probabilities (s = sum q),
+    # an ignored row (0), against the reference and torch's autograd
+    z = rng.normal(size=(7, 5)).astype(dtype) * 2
+    y = rng.integers(0, 5, size=7)
+    y[3] = -100
+    cw = rng.uniform(0.5, 2.0, size=5)
+    params = {"class_weight": cw, "label_smoothing": 0.1}
+    for red in ("none", "sum", "mean"):
+        g, h = fl.cross_entropy.grad_hess(z, y, reduction=red, **params)
+        rg, rh = fl.reference.cross_entropy.grad_hess(z, y, reduction=red, **params)
+        np.testing.assert_allclose(h, rh, rtol=2e-5 if dtype == np.float32 else 1e-12)
+        np.testing.assert_array_equal(g, fl.cross_entropy.grad(z, y, reduction=red, **params))
+        assert np.all(h[3] == 0)
+    t = rng.dirichlet(np.ones(5), size=7).astype(dtype)
+    _, h = fl.cross_entropy.grad_hess(z, t, reduction="sum")
+    _, rh = fl.reference.cross_entropy.grad_hess(z, t, reduction="sum")
+    np.testing.assert_allclose(h, rh, rtol=2e-5 if dtype == np.float32 else 1e-12)
+    torch = pytest.importorskip("torch")
+    zt = torch.tensor(z.astype(np.float64))
+    diag = [torch.autograd.functional.hessian(
+        lambda r, i=i: torch.nn.functional.cross_entropy(
+            r[None], torch.tensor([int(y[i])]), weight=torch.tensor(cw),
+            label_smoothing=0.1, reduction="sum"), zt[i]).diagonal().numpy()
+        for i in range(7) if y[i] != -100]
+    _, h = fl.cross_entropy.grad_hess(z.astype(np.float64), y, reduction="sum", **params)
+    np.testing.assert_allclose(h[y != -100], np.array(diag), rtol=1e-10, atol=1e-14)

@@ -473,11 +473,11 @@ def test_kernel_refuses_a_bad_layout():
 
     p = np.full(6, 0.5)
     with pytest.raises(ValueError, match="elements"):
-        _core.overlap(0, 0, 2, p, p, None, None, None, 2, 4, 1)
+        _core.run(3, 0, 0, 2, p, target=p, slices=2, slice_size=4, group=1)
     with pytest.raises(ValueError, match="layout"):
-        _core.overlap(3, 0, 2, p, p, None, None, None, 3, 2, 2)
+        _core.run(3, 3, 0, 2, p, target=p, slices=3, slice_size=2, group=2)
     with pytest.raises(ValueError, match="group"):
-        _core.overlap(0, 0, 2, p, p, None, None, None, 2, 3, 2)
+        _core.run(3, 0, 0, 2, p, target=p, slices=2, slice_size=3, group=2)
 
 
 @pytest.mark.parametrize("name", PER_SLICE)

@@ -4,10 +4,7 @@
 namespace py = pybind11;
 
 void register_runtime(py::module_& m);
-void register_regression(py::module_& m);
-void register_classification(py::module_& m);
-void register_multiclass(py::module_& m);
-void register_overlap(py::module_& m);
+void register_run(py::module_& m);
 void register_boxes(py::module_& m);
 void register_vmath(py::module_& m);
 void register_buffers(py::module_& m);
@@ -16,10 +13,7 @@ void register_catalogue(py::module_& m);
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
   register_runtime(m);
-  register_regression(m);
-  register_classification(m);
-  register_multiclass(m);
-  register_overlap(m);
+  register_run(m);
   register_boxes(m);
   register_vmath(m);
   register_buffers(m);

@@ -131,6 +131,23 @@ class _LossEntry:
             d = f.sum(axis=1) * (1.0 if w is None else w)
         return d
 
+    def denominator(self, pred, target, w) -> float:
+        """``sum(row_denominators(...))`` with the same bits, without the
+        per-row array where the sum is known: unweighted, it is the
+        integer ``rows * per_row`` (exact in float64, as the pairwise sum of
+        equal integers is); weighted with one loss term per row, it is the
+        sum of the weights (``w * 1.0`` is ``w``). These two arrays cost as
+        much as the kernel call on a chunk of mse (profiled: cProfile)."""
+        cw = self.p.get("class_weight")
+        ignore = self.p.get("ignore_index")
+        if target.ndim == pred.ndim - 1 and (cw is not None or ignore is not None):
+            return float(np.sum(self.row_denominators(pred, target, w)))
+        shape = self.row_shape(pred, target)
+        per_row = float(math.prod(shape[1:]))
+        if w is None:
+            return float(pred.shape[0]) * per_row
+        return float(np.sum(w)) if per_row == 1.0 else float(np.sum(w * per_row))
+
     def kernel_weight(self, pred, target, w):
         if w is None:
             return None
@@ -244,8 +261,7 @@ def _chunk_sums(loss, params, pred, target, w):
     """
     num = loss.verb(pred, target, reduction="sum",
                     sample_weight=loss.kernel_weight(pred, target, w), **loss.vparams)
-    den = float(np.sum(loss.row_denominators(pred, target, w)))
-    return float(num), den
+    return float(num), loss.denominator(pred, target, w)
 
 
 def _row_terms(loss, pred, target, w):
@@ -433,11 +449,14 @@ class Accumulator:
             if group is None:
                 self._add(None, pred, target, w, first, None)
             else:
-                codes, inv = np.unique(group, return_inverse=True)
-                for k, code in enumerate(codes):
-                    idx = np.flatnonzero(inv == k)
-                    self._add(code.item(), pred[idx], target[idx],
-                              None if w is None else w[idx], first, idx)
+                codes, order, ends = _group_runs(group)
+                ps, ts = pred[order], target[order]
+                ws = None if w is None else w[order]
+                a = 0
+                for code, b in zip(codes, ends.tolist()):
+                    self._add(code.item(), ps[a:b], ts[a:b], None if ws is None else ws[a:b],
+                              first, order[a:b])
+                    a = b
         self._rows = max(self._rows, first + n)
         return self
 
@@ -560,6 +579,34 @@ class Accumulator:
 
     def __repr__(self) -> str:
         return f"<fastloss.Accumulator {self._names} rows={self._rows}>"
+
+
+def _group_runs(group):
+    """``(codes, order, ends)``: the sorted distinct codes, the rows ordered
+    by code (a stable sort: each group's rows in their order, so a group's
+    sums are those of the rows a mask would pick, bit for bit) and where each
+    code's run ends in that order.
+
+    Profiled (cProfile, 10 groups, 65536-row chunks): one mask and
+    ``flatnonzero`` per group and ``np.unique``'s sort took 15 times the
+    kernels' time. Integer codes spanning fewer than 65536 values are
+    counted (``bincount``) and ordered by a radix sort of 16-bit keys,
+    O(rows); other codes go through ``np.unique``."""
+    if group.dtype.kind in "iu" and group.size:
+        lo, hi = int(group.min()), int(group.max())
+        if hi - lo < 1 << 16:
+            # in a 64-bit type: int8 codes -100 and 100 differ by 200
+            g = group.astype(np.uint64 if group.dtype.kind == "u" else np.int64)
+            dense = (g - g.dtype.type(lo)).astype(np.uint16)
+            counts = np.bincount(dense, minlength=hi - lo + 1)
+            present = np.flatnonzero(counts)
+            codes = (present.astype(g.dtype) + g.dtype.type(lo)).astype(group.dtype)
+            return codes, np.argsort(dense, kind="stable"), np.cumsum(counts[present])
+    codes, inv = np.unique(group, return_inverse=True)
+    inv = inv.reshape(-1)
+    if len(codes) < 1 << 16:
+        inv = inv.astype(np.uint16)  # a radix sort
+    return codes, np.argsort(inv, kind="stable"), np.cumsum(np.bincount(inv, minlength=len(codes)))
 
 
 def _sorted(keys):

@@ -3,7 +3,7 @@
     fastloss eval DATA... --pred COL[,COL...] --target COL --loss NAME[:k=v,...]
         [--loss ...] [--weight COL] [--group-by COL] [--bootstrap N] [--seed S]
         [--columns A,B,...] [--format table|json|csv] [--output FILE]
-        [--plot FILE.png] [--batch-rows N] [--threads N]
+        [--plot FILE.png] [--batch-rows N] [--threads N] [--workers N | --scheduler ADDRESS]
     fastloss eval --example [--plot FILE.png] [--format ...]
 
 DATA files are read one after another, in record batches, so memory stays
@@ -22,6 +22,13 @@ Losses are ``fastloss.available()`` names with parameters
 (``ece``, ``mce``, ``ece:n_bins=10``). Parquet, Arrow and CSV need pyarrow
 (``pip install fastloss[eval]``), the progress bar rich (shown on a
 terminal only), ``--plot`` matplotlib.
+
+``--workers N`` (a local Dask cluster, N processes x 1 thread) or
+``--scheduler ADDRESS`` (a running cluster) evaluate Parquet files on Dask:
+one task per run of whole row groups (:data:`DASK_PART_ROWS` rows or so),
+keyed on the global first row from the file metadata, the accumulators
+merged by :mod:`fastloss.dask`'s tree. ``--plot`` there draws what the
+accumulators hold (the reliability diagram), not the residual histogram.
 """
 
 from __future__ import annotations
@@ -67,7 +74,12 @@ def add_eval_arguments(p) -> None:
                    "residual histogram (regression)")
     p.add_argument("--batch-rows", type=int, default=65536, metavar="N",
                    help="rows per record batch (default 65536)")
-    p.add_argument("--threads", type=int, help="threads to use (default: all cores)")
+    p.add_argument("--threads", type=int, metavar="N", help="kernel threads (default 1, "
+                   "here and in each Dask task; 0: all cores)")
+    p.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N "
+                   "worker processes, 1 thread each (Parquet files; needs fastloss[dask])")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster whose "
+                   "scheduler is at ADDRESS (Parquet paths its workers can read)")
     p.add_argument("--example", action="store_true",
                    help="score a generated data set showing every feature")
 
@@ -314,9 +326,14 @@ class _Residuals:
 
 
 def evaluate_stream(batches, pred_cols, target, losses, weight=None, group_by=None,
-                    bootstrap=None, seed=0, unit=1, progress=None, residuals=None):
-    """Feed ``(columns, rows)`` batches to one Accumulator; return it."""
-    acc = Accumulator(losses, bootstrap=bootstrap, seed=seed, bootstrap_unit=unit)
+                    bootstrap=None, seed=0, unit=1, progress=None, residuals=None, acc=None,
+                    first_row=0):
+    """Feed ``(columns, rows)`` batches to one Accumulator (``acc``, or a new
+    one), the first batch's first row being global row ``first_row``;
+    return it."""
+    if acc is None:
+        acc = Accumulator(losses, bootstrap=bootstrap, seed=seed, bootstrap_unit=unit)
+    row = first_row
     for path, cols, n in batches:
         if len(pred_cols) == 1:
             pred = _numeric(path, pred_cols[0], cols[pred_cols[0]], "--pred")
@@ -331,7 +348,8 @@ def evaluate_stream(batches, pred_cols, target, losses, weight=None, group_by=No
         if g is not None and g.dtype.kind == "O":
             g = g.astype(str)
         pred = pred.astype(np.float64, copy=False) if pred.dtype.kind != "f" else pred
-        acc.update(pred, t, w, g)
+        acc.update(pred, t, w, g, start=row)
+        row += n
         if residuals is not None and pred.ndim == 1 and t.ndim == 1:
             residuals.update(np.asarray(pred, np.float64) - t)
         if progress is not None:
@@ -563,6 +581,22 @@ def _check_dest(opt, path):
 
 
 def run_eval(args) -> int:
+    from fastloss._config import MAX_THREADS, _temporary_threads
+
+    if args.threads is not None and not 0 <= args.threads <= MAX_THREADS:
+        raise EvalError(f"--threads must be in [0, {MAX_THREADS}], got {args.threads}")
+    on_dask = args.workers is not None or args.scheduler is not None
+    # Kernels on one thread unless told: reading and decoding the batches
+    # take ~99% of the time (cProfile, 1e7 Parquet rows: 0.74 s in the
+    # reader, 0.03 s in kernels), and each kernel call that opens a parallel
+    # region waits for its second thread to get a core, which on a busy
+    # machine cost 2.5-3.5 s against 0.5 s on one thread (same command, 2
+    # loaded cores; benchmarks/bench_eval.py).
+    with _temporary_threads(None if on_dask else (1 if args.threads is None else args.threads)):
+        return _run_eval(args, on_dask)
+
+
+def _run_eval(args, on_dask) -> int:
     _check_dest("--output", args.output)
     _check_dest("--plot", args.plot)
     if args.plot:
@@ -572,8 +606,6 @@ def run_eval(args) -> int:
             raise EvalError("--plot needs matplotlib (pip install 'fastloss[eval]')") from None
     if args.batch_rows < 1:
         raise EvalError("--batch-rows must be >= 1")
-    if args.threads is not None:
-        fastloss.set_num_threads(args.threads)
     boot = args.bootstrap
     t0 = time.perf_counter()
     residuals = _Residuals() if args.plot else None
@@ -581,6 +613,8 @@ def run_eval(args) -> int:
         if args.data or args.pred or args.target or args.loss or args.group_by or args.weight:
             raise EvalError("--example scores its own data: give no DATA, --pred, --target, "
                             "--loss, --weight or --group-by")
+        if on_dask:
+            raise EvalError("--example runs here: give no --workers or --scheduler")
         table = example_table()
         n = len(table["y"])
         sections = []
@@ -619,6 +653,11 @@ def run_eval(args) -> int:
         needed = list(dict.fromkeys(
             [*pcols, args.target, *([args.weight] if args.weight else []),
              *([args.group_by] if args.group_by else [])]))
+        if on_dask:
+            acc, rows_read = _eval_on_dask(args, losses, pcols, needed)
+            if rows_read == 0:
+                raise EvalError(f"{', '.join(args.data)}: no rows to score")
+            return _output(args, [(None, acc)], rows_read, time.perf_counter() - t0, residuals)
         total = _total_rows(args.data)
         prog, advance = _progress_bar(total)
         count = [0]
@@ -645,7 +684,10 @@ def run_eval(args) -> int:
         if rows_read == 0:
             raise EvalError(f"{', '.join(args.data)}: no rows to score")
         sections = [(None, acc)]
-    seconds = time.perf_counter() - t0
+    return _output(args, sections, rows_read, time.perf_counter() - t0, residuals)
+
+
+def _output(args, sections, rows_read, seconds, residuals):
     text = render(sections, args.format, rows_read, seconds)
     if args.plot:
         plot(args.plot, sections, residuals)
@@ -669,3 +711,112 @@ def _total_rows(paths):
         except Exception:
             return None
     return total
+
+
+# -- on Dask -------------------------------------------------------------------
+
+#: Rows per Dask task: whole Parquet row groups up to about this many.
+DASK_PART_ROWS = 1 << 20
+
+
+def _parquet_parts(paths, needed, part_rows):
+    """``(path, row_groups, first_row, rows)`` per task: consecutive row
+    groups of each file, about ``part_rows`` rows each."""
+    parts, first = [], 0
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise EvalError(f"{path}: no such file")
+        if p.suffix.lower() not in (".parquet", ".pq"):
+            raise EvalError(f"{path}: --workers and --scheduler read Parquet files (split by "
+                            "row groups); score other formats without them")
+        _need_pyarrow(path)
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(p).metadata
+            names = pq.ParquetFile(p).schema_arrow.names
+        except Exception as exc:  # pyarrow's own exception types vary by version
+            raise EvalError(f"{path}: cannot read it as Parquet ({_one_line(exc)})") from None
+        _check_columns(path, needed, names)
+        groups, rows = [], 0
+        for i in range(meta.num_row_groups):
+            groups.append(i)
+            rows += meta.row_group(i).num_rows
+            if rows >= part_rows or i == meta.num_row_groups - 1:
+                parts.append((str(p.resolve()), groups, first, rows))
+                first += rows
+                groups, rows = [], 0
+    return parts
+
+
+def _eval_part(template, threads, path, row_groups, first_row, needed, pcols, target, weight,
+               group_by, batch_rows):
+    """One Dask task: some row groups of one Parquet file into an accumulator."""
+    import pickle
+
+    import pyarrow.parquet as pq
+
+    from fastloss.dask import _task_threads
+
+    acc = pickle.loads(template)
+    f = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
+    batches = ((path, _arrow_columns(path, b), b.num_rows) for b in
+               f.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=needed))
+    rows = 0
+
+    def counted():
+        nonlocal rows
+        for b in batches:
+            rows += b[2]
+            yield b
+
+    with _task_threads(threads):
+        evaluate_stream(counted(), pcols, target, None, weight=weight, group_by=group_by,
+                        acc=acc, first_row=first_row)
+    return acc, rows
+
+
+def _eval_on_dask(args, losses, pcols, needed):
+    """The same evaluation, one task per part of the Parquet files, the
+    accumulators merged by fastloss.dask's tree; ``(accumulator, rows)``."""
+    import logging
+    import pickle
+
+    if args.workers is not None and args.scheduler is not None:
+        raise EvalError("give --workers or --scheduler, not both")
+    if args.workers is not None and args.workers < 1:
+        raise EvalError("--workers must be >= 1")
+    try:
+        import distributed
+        from dask import delayed
+    except ImportError:
+        raise EvalError("--workers and --scheduler need Dask (pip install 'fastloss[dask]')") \
+            from None
+    from fastloss.dask import evaluate_partitions
+
+    template = Accumulator(losses, bootstrap=args.bootstrap, seed=args.seed,
+                           bootstrap_unit=args.bootstrap_unit)
+    blob = pickle.dumps(template)
+    threads = 1 if args.threads is None else (args.threads or None)  # 0: the worker's
+    part = delayed(_eval_part, pure=True)
+    tasks = [part(blob, threads, path, groups, first, needed, pcols, args.target, args.weight,
+                  args.group_by, args.batch_rows)
+             for path, groups, first, _ in _parquet_parts(args.data, needed, DASK_PART_ROWS)]
+    cluster = None
+    try:
+        if args.workers is not None:
+            cluster = distributed.LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0", silence_logs=logging.ERROR)
+            client = distributed.Client(cluster, set_as_default=False)
+        else:
+            client = distributed.Client(args.scheduler, set_as_default=False, timeout="20s")
+        try:
+            acc = evaluate_partitions(tasks, template, scheduler=client)
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return acc, acc.rows

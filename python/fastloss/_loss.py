@@ -20,6 +20,7 @@ a loss of a known shape is a declaration.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,9 @@ from fastloss._params import Param, reduction_code
 
 __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
+# Kernel families of fastloss._core.run (cpp/bindings/run.cpp, enum Family).
+REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
+
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
 # Reduction codes shared with the kernels (fastloss::Reduction).
@@ -47,6 +51,8 @@ _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 NONE, SUM, MEAN = 0, 1, 2
 _NO_SLOTS = (0.0, 0.0, 0.0, 0.0)
 _CACHED_FROM = _core.buffer_cache_min_bytes
+_run = _core.run
+_prod = math.prod
 
 
 class Loss:
@@ -170,10 +176,7 @@ class Loss:
         if op != VALUE:
             if out is None and wrt is None and not self._multi and op != GRAD_HESS:
                 shape = grad_shapes[0]  # the common call: new_output, inlined
-                n = 1
-                for k in shape:
-                    n *= k
-                grads = (np.empty(shape, dt) if n * dt.itemsize < _CACHED_FROM
+                grads = (np.empty(shape, dt) if _prod(shape) * dt.itemsize < _CACHED_FROM
                          else _core.empty(shape, dt),)
             else:
                 if wrt is not None:
@@ -402,8 +405,9 @@ class ConfiguredLoss:
 class ElementwiseLoss(Loss):
     """A loss whose per-sample loss is per element: pred and target of one shape.
 
-    ``kernel`` is the family's compiled entry point, ``kernel_id`` this loss's
-    number in it, and ``pack(params, pred, target)`` turns the checked
+    ``kernel`` is the kernel family (REGRESSION or CLASSIFICATION: the code
+    ``fastloss._core.run`` takes), ``kernel_id`` this loss's number in it,
+    and ``pack(params, pred, target)`` turns the checked
     parameters into the kernel's four float slots and optional per-element
     auxiliary array (and may transform the target). Losses whose kernel checks
     its input domain give ``explain(pred, target, index, params)``: the
@@ -442,8 +446,12 @@ class ElementwiseLoss(Loss):
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         pred, target, aux, slots = state
         try:
-            return self._kernel(self._id, op, red, pred, target, w, aux, value_out,
-                                grads[0] if grads is not None else None, hess, *slots)
+            # by position (the hot path; see cpp/bindings/run.cpp): target,
+            # labels, sample_weight, aux, class_weight, out_value, out_grad,
+            # out_hess, classes, slices, slice_size, group, ignore_index, params
+            return _run(self._kernel, self._id, op, red, pred, target, None, w, aux, None,
+                        value_out, grads[0] if grads is not None else None, hess,
+                        0, 0, 0, 1, -100, slots)
         except _core.InvalidElement as exc:  # a ValueError: caught first
             i = exc.args[0]
             if self._explain is not None:

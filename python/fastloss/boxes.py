@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape
 from fastloss._catalogue import kernel_id, metadata
-from fastloss._loss import Loss
+from fastloss._loss import BOXES, Loss
 
 __all__ = ["box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
 
@@ -49,7 +49,8 @@ class BoxLoss(Loss):
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         pred, target = state
         grad = grads[0] if grads is not None else None
-        return _core.boxes(self._id, op, red, pred, target, w, value_out, grad, p["eps"])
+        return _core.run(BOXES, self._id, op, red, pred, target=target, sample_weight=w,
+                         out_value=value_out, out_grad=grad, params=(p["eps"],))
 
 
 _COMMON_ARGS = """

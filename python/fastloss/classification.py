@@ -16,10 +16,9 @@ an error: it propagates to the value and the gradient.
 
 from __future__ import annotations
 
-from fastloss import _core
 from fastloss._arrays import aux_input
 from fastloss._catalogue import explain, kernel_id, metadata
-from fastloss._loss import ElementwiseLoss
+from fastloss._loss import CLASSIFICATION, ElementwiseLoss
 
 __all__ = [
     "binary_cross_entropy",
@@ -92,7 +91,7 @@ _RETURNS = """
 binary_cross_entropy = ElementwiseLoss(
     "binary_cross_entropy",
     **metadata("binary_cross_entropy"),
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_BCE,
     explain=explain("binary_cross_entropy"),
     peer="torch.nn.functional.binary_cross_entropy",
@@ -140,7 +139,7 @@ binary_cross_entropy = ElementwiseLoss(
 binary_cross_entropy_with_logits = ElementwiseLoss(
     "binary_cross_entropy_with_logits",
     **metadata("binary_cross_entropy_with_logits"),
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_BCE_LOGITS,
     pack=_pack_bce_logits,
     peer="torch.nn.functional.binary_cross_entropy_with_logits",
@@ -206,7 +205,7 @@ _HINGE_TARGET = """
 hinge = ElementwiseLoss(
     "hinge",
     **metadata("hinge"),
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_HINGE,
     pack=_pack_hinge,
     explain=explain("hinge"),
@@ -244,7 +243,7 @@ hinge = ElementwiseLoss(
 squared_hinge = ElementwiseLoss(
     "squared_hinge",
     **metadata("squared_hinge"),
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_SQUARED_HINGE,
     pack=_pack_hinge,
     explain=explain("squared_hinge"),
@@ -279,7 +278,7 @@ squared_hinge = ElementwiseLoss(
 sigmoid_focal = ElementwiseLoss(
     "sigmoid_focal",
     **metadata("sigmoid_focal"),
-    kernel=_core.classification,
+    kernel=CLASSIFICATION,
     kernel_id=_SIGMOID_FOCAL,
     pack=_pack_focal,
     peer="torchvision.ops.sigmoid_focal_loss",

@@ -23,7 +23,7 @@ import numpy as np
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels, min_ignoring_nan
 from fastloss._catalogue import kernel_id, metadata
-from fastloss._loss import Loss
+from fastloss._loss import MULTICLASS, REGRESSION, Loss
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
@@ -80,11 +80,12 @@ class RowLoss(Loss):
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
-            return _core.regression(_MSE, op, red, pred, target, w, None, value_out, grad, None,
-                                    0.0, 0.0, 0.0, 0.0)
+            return _core.run(REGRESSION, _MSE, op, red, pred, target=target, sample_weight=w,
+                             out_value=value_out, out_grad=grad, out_hess=hess)
         try:
-            return _core.multiclass(self._id, op, red, pred, classes, target, labels, w, cw,
-                                    value_out, grad, ignore_index, p0, p1, out_hess=hess)
+            # by position, as the hot path passes them (see cpp/bindings/run.cpp)
+            return _core.run(MULTICLASS, self._id, op, red, pred, target, labels, w, None, cw,
+                             value_out, grad, hess, classes, 0, 0, 1, ignore_index, (p0, p1))
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]
             msg = (f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "

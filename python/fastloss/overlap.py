@@ -26,7 +26,7 @@ import numpy as np
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape, new_output
 from fastloss._catalogue import kernel_id, metadata
-from fastloss._loss import Loss
+from fastloss._loss import OVERLAP, Loss
 
 __all__ = ["dice", "iou", "tversky", "generalized_dice"]
 
@@ -99,9 +99,9 @@ class SliceLoss(Loss):
         grad = kgrad = grads[0] if grads is not None else None
         if perm is not None and grad is not None:
             kgrad = new_output(pred.shape, pred.dtype, pred.nbytes)
-        value = _core.overlap(
-            self._id, op, red, pred, target, w, value_out, kgrad, S, K, group, *self._pack(p)
-        )
+        value = _core.run(OVERLAP, self._id, op, red, pred, target=target, sample_weight=w,
+                          out_value=value_out, out_grad=kgrad, slices=S, slice_size=K,
+                          group=group, params=tuple(self._pack(p)))
         if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))
         return value

@@ -25,6 +25,7 @@ from fastloss._catalogue import explain, grad_kernel, kernel_id, metadata
 from fastloss._loss import (
     GRAD,
     NONE,
+    REGRESSION,
     SUM,
     VALUE,
     VALUE_GRAD,
@@ -84,7 +85,7 @@ _COMMON_ARGS = """
 mse = ElementwiseLoss(
     "mse",
     **metadata("mse"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MSE,
     peer="torch.nn.functional.mse_loss; sklearn.metrics.mean_squared_error",
     doc="""Mean squared error.
@@ -112,7 +113,7 @@ mse = ElementwiseLoss(
 mae = ElementwiseLoss(
     "mae",
     **metadata("mae"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MAE,
     peer="torch.nn.functional.l1_loss; sklearn.metrics.mean_absolute_error",
     doc="""Mean absolute error.
@@ -141,7 +142,7 @@ mae = ElementwiseLoss(
 huber = ElementwiseLoss(
     "huber",
     **metadata("huber"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_HUBER,
     pack=_pack_delta,
     peer="torch.nn.functional.huber_loss",
@@ -176,7 +177,7 @@ huber = ElementwiseLoss(
 smooth_l1 = ElementwiseLoss(
     "smooth_l1",
     **metadata("smooth_l1"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_SMOOTH_L1,
     pack=_pack_beta,
     peer="torch.nn.functional.smooth_l1_loss",
@@ -212,7 +213,7 @@ smooth_l1 = ElementwiseLoss(
 pseudo_huber = ElementwiseLoss(
     "pseudo_huber",
     **metadata("pseudo_huber"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_PSEUDO_HUBER,
     pack=_pack_delta,
     peer="xgboost reg:pseudohubererror (huber_slope=delta)",
@@ -258,7 +259,7 @@ pseudo_huber = ElementwiseLoss(
 log_cosh = ElementwiseLoss(
     "log_cosh",
     **metadata("log_cosh"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_LOG_COSH,
     peer="keras.losses.LogCosh (tf.keras.losses.log_cosh)",
     doc="""Log-cosh loss: quadratic near zero, linear far away, smooth everywhere.
@@ -300,7 +301,7 @@ def _pack_quantile(p, pred, target, *_):
 quantile = ElementwiseLoss(
     "quantile",
     **metadata("quantile"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_QUANTILE,
     pack=_pack_quantile,
     peer="sklearn.metrics.mean_pinball_loss (alpha=quantile)",
@@ -340,7 +341,7 @@ quantile = ElementwiseLoss(
 mape = ElementwiseLoss(
     "mape",
     **metadata("mape"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MAPE,
     peer="sklearn.metrics.mean_absolute_percentage_error",
     doc="""Mean absolute percentage error, as a fraction (not multiplied by 100).
@@ -375,7 +376,7 @@ mape = ElementwiseLoss(
 msle = ElementwiseLoss(
     "msle",
     **metadata("msle"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_MSLE,
     explain=explain("msle"),
     peer="sklearn.metrics.mean_squared_log_error",
@@ -441,12 +442,12 @@ class _RootMeanSquare(Loss):
         if red == NONE:
             if value_out is None:  # the shares are needed for the total
                 value_out = new_output(pred.shape, pred.dtype, pred.nbytes)
-            _core.regression(_MSE, kop, NONE, pred, target, w, None, value_out, grad, None,
-                             0.0, 0.0, 0.0, 0.0)
+            _core.run(REGRESSION, _MSE, kop, NONE, pred, target=target, sample_weight=w,
+                      out_value=value_out, out_grad=grad)
             total = float(np.sum(value_out, dtype=np.float64))
         else:
-            total = _core.regression(_MSE, kop, SUM, pred, target, w, None, None, grad, None,
-                                     0.0, 0.0, 0.0, 0.0)
+            total = _core.run(REGRESSION, _MSE, kop, SUM, pred, target=target,
+                              sample_weight=w, out_grad=grad)
         if w is None:
             wsum = float(pred.size)
         elif isinstance(w, tuple):  # a broadcast pattern: values, period, repeat
@@ -544,7 +545,7 @@ def _pack_poisson(p, pred, target, *_):
 poisson_nll = ElementwiseLoss(
     "poisson_nll",
     **metadata("poisson_nll"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_POISSON_NLL,
     pack=_pack_poisson,
     peer="torch.nn.functional.poisson_nll_loss",
@@ -624,17 +625,18 @@ class _GaussianNll(ElementwiseLoss):
         value = None
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
-            value = _core.regression(_GAUSSIAN_NLL, kop, red, pred, target, w, aux, value_out,
-                                     g_pred, hess, *slots)
+            value = _core.run(REGRESSION, _GAUSSIAN_NLL, kop, red, pred, target=target,
+                              sample_weight=w, aux=aux, out_value=value_out, out_grad=g_pred,
+                              out_hess=hess, params=slots)
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
             if full.shape == var_shape:
-                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
-                                 g_var, None, *slots)
+                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
+                          sample_weight=w, aux=pred, out_grad=g_var, params=slots)
             else:
                 g = new_output(pred.shape, pred.dtype, pred.nbytes)
-                _core.regression(_GAUSSIAN_NLL_VAR, GRAD, red, full, target, w, pred, None,
-                                 g, None, *slots)
+                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
+                          sample_weight=w, aux=pred, out_grad=g, params=slots)
                 np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
         return value
 
@@ -642,7 +644,7 @@ class _GaussianNll(ElementwiseLoss):
 gaussian_nll = _GaussianNll(
     "gaussian_nll",
     **metadata("gaussian_nll"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_GAUSSIAN_NLL,
     peer="torch.nn.functional.gaussian_nll_loss",
     doc="""Gaussian negative log likelihood with a predicted variance.
@@ -722,7 +724,7 @@ def _explain_tweedie(pred, target, i, p):
 tweedie = ElementwiseLoss(
     "tweedie",
     **metadata("tweedie"),
-    kernel=_core.regression,
+    kernel=REGRESSION,
     kernel_id=_TWEEDIE,
     pack=_pack_tweedie,
     explain=_explain_tweedie,

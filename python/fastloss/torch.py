@@ -1,0 +1,637 @@
+"""fastloss as a PyTorch loss: functions and ``torch.nn`` drop-in modules.
+
+``import fastloss.torch`` imports torch (``import fastloss`` never does).
+
+Functions
+    One per loss of :func:`fastloss.available`, same name, same inputs and
+    keywords as the core (``fastloss.torch.cross_entropy(logits, labels,
+    class_weight=..., ignore_index=..., label_smoothing=...)``, class axis
+    last as in the core). They take CPU tensors of any strides (or anything
+    array-like) and return a tensor (0-d for ``"mean"``/``"sum"``) that takes
+    part in autograd.
+
+Modules
+    Named as ``torch.nn`` names them where PyTorch has the loss
+    (:class:`CrossEntropyLoss`, :class:`MSELoss`, :class:`L1Loss`,
+    :class:`HuberLoss`, :class:`SmoothL1Loss`, :class:`BCELoss`,
+    :class:`BCEWithLogitsLoss`, :class:`PoissonNLLLoss`,
+    :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`),
+    with PyTorch's constructor keywords and layouts (class axis 1,
+    ``weight=`` as each torch class means it, ``KLDivLoss``'s
+    ``"batchmean"``), so a training script changes one import; the others
+    after the catalogue name (``DiceLoss``, ``GiouLoss``,
+    ``SigmoidFocalLoss``, ...), taking the core's keywords.
+
+Autograd
+    When an input requires grad, the forward runs the loss's fused
+    ``value_and_grad`` once, writing the gradient into a torch tensor, and
+    the backward scales that gradient by ``grad_output`` (no second pass).
+    For ``reduction="none"`` of an element-wise loss the saved gradient is
+    the per-element derivative and the backward multiplies. For losses whose
+    ``"none"`` output has fewer elements than the input (row losses such as
+    ``cross_entropy``, overlap and box losses) the forward computes the
+    value alone and the backward makes one gradient pass,
+    ``loss.grad(..., reduction="sum", sample_weight=grad_output)``: the
+    weights multiply each sample's loss, so the derivative of
+    ``sum(w * l)`` is exactly the vector-Jacobian product. ``rmse``'s
+    ``"none"`` shares depend on every element through the root, so their
+    backward accepts only a uniform ``grad_output`` (as from ``.sum()``).
+
+    Gradients flow to the loss's differentiable inputs (``loss.wrt``:
+    ``gaussian_nll``'s ``pred`` and ``var``); an input outside ``wrt``
+    (a target) or a weight that requires grad is refused, not silently given
+    a zero gradient. Second derivatives raise (the backward is
+    ``once_differentiable``).
+
+Inputs
+    CPU tensors only: a CUDA (or meta, ...) tensor is a ``ValueError``
+    naming the argument. Tensors are read without copies (``.numpy()`` on
+    the detached tensor shares its memory). float16 and bfloat16 are a
+    ``TypeError``: convert with ``.float()`` (the core has no half-precision
+    kernels, and a silent conversion would copy the input and change the
+    gradient's dtype).
+
+Examples
+--------
+>>> import torch
+>>> import fastloss.torch as flt
+>>> pred = torch.tensor([0.5, 2.0], requires_grad=True)
+>>> loss = flt.mse(pred, torch.tensor([0.0, 1.0]))
+>>> loss.backward()
+>>> round(loss.item(), 6), pred.grad.tolist()
+(0.625, [0.5, 1.0])
+>>> logits = torch.zeros(2, 3, requires_grad=True)
+>>> round(flt.CrossEntropyLoss()(logits, torch.tensor([0, 2])).item(), 6)  # log 3
+1.098612
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+import fastloss as _fl
+from fastloss._arrays import new_output, prepare_weight
+from fastloss._loss import ElementwiseLoss
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "MultiMarginLoss",
+    "PoissonNLLLoss",
+    "MultiLabelSoftMarginLoss",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+# --------------------------------------------------------------------------
+# tensors in, tensors out
+
+
+def _numpy(x, name):
+    """A NumPy view of a CPU tensor (no copy); other objects as they are."""
+    if not isinstance(x, torch.Tensor):
+        return x
+    if x.device.type != "cpu":
+        raise ValueError(f"{name}: fastloss.torch runs on CPU tensors only, got a tensor on "
+                         f"device {x.device!s}; move it with .cpu()")
+    if x.layout != torch.strided:
+        raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {x.layout}")
+    if x.dtype in _HALF:
+        raise TypeError(f"{name}: {x.dtype} is not supported (no half-precision kernels); "
+                        f"convert with .float()")
+    if x.is_complex():
+        raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
+    # resolve_neg/conj are no-ops (no copy) unless a lazy view bit is set
+    return x.detach().resolve_neg().resolve_conj().numpy()
+
+
+def _param(x, name):
+    if isinstance(x, torch.Tensor) and x.requires_grad:
+        raise ValueError(f"{name}: fastloss.torch gives no gradient for {name}; pass "
+                         f"{name}.detach()")
+    return _numpy(x, name)
+
+
+_NP_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _compute_dtype(pred):
+    dt = getattr(pred, "dtype", None)
+    if isinstance(dt, np.dtype) and dt in _NP_TO_TORCH:
+        return dt
+    return np.dtype(np.float64)
+
+
+def _scalar(v, dt):
+    return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
+
+
+class _Call:
+    """One call: the loss, its reduction, weights and checked parameters."""
+
+    __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt",
+                 "dt")
+
+    def __init__(self, loss, reduction, weight, params):
+        self.loss = loss
+        self.reduction = reduction
+        self.weight = weight
+        self.params = params
+
+    def forward(self, ctx, inputs):
+        L = self.loss
+        names = L.inputs
+        arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
+        need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
+        for i in need:
+            if names[i] not in L.wrt:
+                raise ValueError(
+                    f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
+                    f"{', '.join(L.wrt)} only; pass {names[i]}.detach()")
+        red, w, p = self.reduction, self.weight, self.params
+        dt = _compute_dtype(arrs[0])
+        if not need:
+            v = L(*arrs, reduction=red, sample_weight=w, **p)
+            return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+        self.dt = dt
+        self.wrt = tuple(names[i] for i in need)
+        # Inputs kept for a backward that must run a gradient pass (see
+        # backward); saved through autograd so an in-place change is caught.
+        ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
+        self.tensors = tuple(None if isinstance(x, torch.Tensor) else x for x in inputs)
+        if red == "none" and not self._elementwise(inputs, need):
+            # The per-sample output is smaller than the input: the backward
+            # makes one weighted gradient pass (see the module's docstring).
+            self.mode = "vjp"
+            self.grads = None
+            v = L(*arrs, reduction=red, sample_weight=w, **p)
+            return torch.from_numpy(v)
+        self.mode = "scale"
+        grads = self._new_grads(inputs)
+        v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p,
+                                **self._out(grads))
+        self.grads = grads
+        return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+
+    def _new_grads(self, inputs):
+        # Gradient tensors over fastloss's buffer cache (new_output), not
+        # torch.empty: a training loop drops last step's .grad and takes a
+        # new one each step, and the cache hands back that memory instead of
+        # a fresh mapping faulted in page by page (mse 1e7 float32 forward +
+        # backward on the loaded 2-core machine: 48 ms with torch.empty, 16 ms
+        # with the cache, equal to the core's own value_and_grad).
+        names = self.loss.inputs
+        return [torch.from_numpy(new_output(tuple(inputs[names.index(n)].shape), self.dt))
+                for n in self.wrt]
+
+    def _inputs(self, ctx):
+        saved = iter(ctx.saved_tensors)
+        return tuple(next(saved) if x is None else x for x in self.tensors)
+
+    def _elementwise(self, inputs, need):
+        # Element-wise: each "none" loss depends on one element of each
+        # input, so the "none" gradient is the per-element derivative (a var
+        # broadcast against pred is not: its gradient is summed).
+        if not isinstance(self.loss, ElementwiseLoss):
+            return False
+        shape = tuple(inputs[0].shape)
+        return all(tuple(inputs[i].shape) == shape for i in need)
+
+    def _out(self, grads):
+        outs = tuple(g.numpy() for g in grads)
+        if self.loss._multi:
+            return {"out": outs, "wrt": self.wrt}
+        return {"out": outs[0]}
+
+    def backward(self, ctx, go):
+        L = self.loss
+        grads = self.grads
+        # The saved gradient goes to autograd with no reference kept here, so
+        # AccumulateGrad can take it as .grad instead of copying it. A second
+        # backward through the same graph (retain_graph=True, gradcheck)
+        # finds none and runs the gradient pass again.
+        self.grads = None
+        if grads is None and self.mode == "scale":
+            inputs = self._inputs(ctx)
+            arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+            grads = self._new_grads(inputs)
+            L.grad(*arrs, reduction=self.reduction, sample_weight=self.weight, **self.params,
+                   **self._out(grads))
+        if self.mode == "scale":
+            if self.reduction == "none":
+                grads = [g * go for g in grads]
+            elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
+                grads = [g * go for g in grads]
+        else:
+            grads = self._vjp(ctx, go)
+        it = iter(grads)
+        names = L.inputs
+        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None
+                     for i in range(len(names)))
+
+    def _vjp(self, ctx, go):
+        L = self.loss
+        inputs = self._inputs(ctx)
+        arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+        grads = self._new_grads(inputs)
+        g = _numpy(go, "grad_output")
+        if go.dtype != _NP_TO_TORCH[self.dt]:
+            g = g.astype(self.dt)
+        scale = None
+        if L.name == "rmse":
+            # rmse's shares w r^2 / RMSE depend on every element: weighting them
+            # changes the root. Only a uniform grad_output has a VJP the core
+            # computes (c times the "sum" gradient).
+            lo, hi = (g.min(), g.max()) if g.size else (0.0, 0.0)
+            if lo != hi:
+                raise ValueError(
+                    "grad_output: rmse with reduction='none' returns shares that depend "
+                    "on every element; fastloss.torch backpropagates only a uniform "
+                    "grad_output through them (as from .sum()); use reduction='sum' or "
+                    "fastloss.torch.mse for per-element errors")
+            scale = float(lo) if g.size else 0.0
+            w = self.weight
+        else:
+            w = prepare_weight(g, g.shape, self.dt)
+            if self.weight is not None:
+                w = w * prepare_weight(self.weight, g.shape, self.dt)
+        L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(grads))
+        if scale is not None and scale != 1.0:
+            return [x * scale for x in grads]
+        return grads
+
+
+class _LossFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, call, *inputs):
+        ctx.call = call
+        return call.forward(ctx, inputs)
+
+    @staticmethod
+    def backward(ctx, go):
+        grads = _backward_once(ctx, go)
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradients have no graph of their own, so
+            # differentiating them must fail loudly, not give zeros. Each is
+            # tied to the inputs it came from by a node whose backward raises.
+            anchors = [x for x in ctx.saved_tensors if x.requires_grad]
+            grads = tuple(None if g is None else _Twice.apply(g, *anchors) for g in grads)
+        return grads
+
+
+class _Twice(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g, *anchors):
+        return g.view_as(g)
+
+    @staticmethod
+    def backward(ctx, *_):
+        raise RuntimeError(_TWICE)
+
+
+_TWICE = ("fastloss.torch: second derivatives (double backward) are not available; the "
+          "backward runs the fused gradient kernel once")
+
+
+@once_differentiable
+def _backward_once(ctx, go):
+    return (None,) + ctx.call.backward(ctx, go)
+
+
+def _apply(L, inputs, reduction, sample_weight, params):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    if len(inputs) < len(L.inputs):  # inputs after the given ones may come by keyword
+        inputs = tuple(inputs) + tuple(params.pop(n) for n in L.inputs[len(inputs):]
+                                       if n in params)
+    if len(inputs) != len(L.inputs):
+        raise TypeError(f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), "
+                        f"got {len(inputs)}")
+    p = {k: _param(v, k) for k, v in params.items()}
+    p = L.resolve_params(p)
+    w = _param(sample_weight, "sample_weight")
+    return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
+
+
+def _function(name):
+    L = _fl.get(name)
+
+    def fn(*inputs, reduction="mean", sample_weight=None, **params):
+        return _apply(L, inputs, reduction, sample_weight, params)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = __name__
+    fn.__signature__ = L.__signature__
+    fn.__doc__ = (f"fastloss.{name} on tensors, differentiable through autograd.\n\n"
+                  f"Same inputs and keywords as :data:`fastloss.{name}`; returns a tensor "
+                  f"(0-d for 'mean'/'sum').\nSee :mod:`fastloss.torch` for the autograd "
+                  f"rules.\n")
+    return fn
+
+
+for _name in _fl.available():
+    globals()[_name] = _function(_name)
+    __all__.append(_name)
+
+
+# --------------------------------------------------------------------------
+# nn.Module drop-ins
+
+
+class _Base(torch.nn.Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in self._reductions:
+            allowed = ", ".join(repr(r) for r in self._reductions)
+            raise ValueError(f"reduction: expected one of {allowed}, got {reduction!r}")
+        self.reduction = reduction
+
+    _reductions: tuple[str, ...] = _REDUCTIONS
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+def _weighted_mean(fn, n, reduction, weight, *inputs, **params):
+    """torch's element-wise ``weight=``: the mean divides by the element count,
+    not by the weight sum (fastloss's ``sample_weight`` mean)."""
+    if weight is not None and reduction == "mean":
+        return fn(*inputs, reduction="sum", sample_weight=weight, **params) / n
+    return fn(*inputs, reduction=reduction, sample_weight=weight, **params)
+
+
+class _Elementwise(_Base):
+    _fn: Any = None
+    _keys: tuple[str, ...] = ()
+
+    def forward(self, input, target):
+        p = {k: getattr(self, k) for k in self._keys}
+        return type(self)._fn(input, target, reduction=self.reduction, **p)
+
+
+class MSELoss(_Elementwise):
+    """``torch.nn.MSELoss`` on fastloss's ``mse`` kernel."""
+
+    _fn = staticmethod(globals()["mse"])
+
+
+class L1Loss(_Elementwise):
+    """``torch.nn.L1Loss`` on fastloss's ``mae`` kernel."""
+
+    _fn = staticmethod(globals()["mae"])
+
+
+class HuberLoss(_Elementwise):
+    """``torch.nn.HuberLoss(reduction, delta)`` on fastloss's ``huber``."""
+
+    _fn = staticmethod(globals()["huber"])
+    _keys = ("delta",)
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+
+class SmoothL1Loss(_Elementwise):
+    """``torch.nn.SmoothL1Loss(reduction, beta)`` on fastloss's ``smooth_l1``."""
+
+    _fn = staticmethod(globals()["smooth_l1"])
+    _keys = ("beta",)
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+
+class PoissonNLLLoss(_Elementwise):
+    """``torch.nn.PoissonNLLLoss(log_input, full, eps, reduction)`` on
+    fastloss's ``poisson_nll`` (the deprecated ``size_average``/``reduce`` are
+    not taken)."""
+
+    _fn = staticmethod(globals()["poisson_nll"])
+    _keys = ("log_input", "full", "eps")
+
+    def __init__(self, log_input=True, full=False, eps=1e-8, reduction="mean"):
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+
+class BCELoss(_Base):
+    """``torch.nn.BCELoss(weight, reduction)``: ``weight`` per element
+    (broadcast against the input), the mean divided by the element count as
+    torch does."""
+
+    _fn = staticmethod(globals()["binary_cross_entropy"])
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, self.weight,
+                              input, target)
+
+
+class BCEWithLogitsLoss(_Base):
+    """``torch.nn.BCEWithLogitsLoss(weight, reduction, pos_weight)``: ``weight``
+    per element as in :class:`BCELoss`, ``pos_weight`` per class (last axis)."""
+
+    _fn = staticmethod(globals()["binary_cross_entropy_with_logits"])
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input, target):
+        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, self.weight,
+                              input, target, pos_weight=self.pos_weight)
+
+
+def _class_last(x):
+    return x.movedim(1, -1) if x.dim() > 2 else x
+
+
+class CrossEntropyLoss(_Base):
+    """``torch.nn.CrossEntropyLoss(weight, ignore_index, reduction,
+    label_smoothing)``: input ``(N, C)``, ``(N, C, d1, ...)`` (class axis 1,
+    moved last as a view) or unbatched ``(C,)``; target class indices or
+    class probabilities as torch takes them. ``weight`` weighs classes."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        dense = target.shape == input.shape
+        out = globals()["cross_entropy"](
+            _class_last(input), _class_last(target) if dense else target,
+            reduction=self.reduction, class_weight=self.weight,
+            ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class MultiMarginLoss(_Base):
+    """``torch.nn.MultiMarginLoss(p=1, margin, weight, reduction)`` on
+    fastloss's ``multiclass_hinge(variant="weston_watkins")``: input
+    ``(N, C)`` or unbatched ``(C,)``; ``weight`` weighs each sample's terms by
+    its target class (torch's rule; the mean divides by N). ``p=2`` is not
+    available (the core has no squared multi-margin kernel)."""
+
+    def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        if p != 1:
+            raise ValueError(f"p: fastloss.torch.MultiMarginLoss supports p=1 only, got {p!r}")
+        self.p, self.margin = p, margin
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.reshape(1)
+        w = None if self.weight is None else self.weight[target]
+        out = _weighted_mean(globals()["multiclass_hinge"], input.shape[0], self.reduction, w,
+                             input, target, margin=self.margin, variant="weston_watkins")
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class KLDivLoss(_Base):
+    """``torch.nn.KLDivLoss(reduction, log_target)``: ``"batchmean"`` divides
+    the sum by ``input.size(0)``, ``"mean"`` by the element count, ``"none"``
+    is element-wise (each element run as a row of one class through the
+    core's row kernel)."""
+
+    _reductions = ("mean", "batchmean", "sum", "none")
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        kl = globals()["kl_div"]
+        red = self.reduction
+        if red == "none":
+            return kl(input.unsqueeze(-1), target.unsqueeze(-1), reduction="none",
+                      log_target=self.log_target)
+        s = kl(input, target, reduction="sum", log_target=self.log_target)
+        if red == "sum":
+            return s
+        n = input.size(0) if red == "batchmean" and input.dim() > 0 else input.numel()
+        return s / n
+
+
+class GaussianNLLLoss(_Base):
+    """``torch.nn.GaussianNLLLoss(full, eps, reduction)``, forward ``(input,
+    target, var)``: ``var`` of input's shape, of one dimension fewer, with a
+    last dimension of 1, or a float; ``target`` broadcasting against input as
+    torch allows (expanded as a view)."""
+
+    def __init__(self, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):
+        if not isinstance(var, torch.Tensor):
+            var = torch.full_like(input, float(var))
+        if isinstance(target, torch.Tensor) and target.shape != input.shape:
+            target = target.expand_as(input)
+        return globals()["gaussian_nll"](input, target, var, reduction=self.reduction,
+                                         full=self.full, eps=self.eps)
+
+
+class SoftMarginLoss(_Base):
+    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` for
+    targets ``y`` in {-1, 1}, run as ``binary_cross_entropy_with_logits``
+    with the target ``(y + 1) / 2`` (the same loss for those targets). Other
+    target values, which torch also takes, are refused."""
+
+    def forward(self, input, target):
+        t = _numpy(target, "target")
+        if not np.isin(t, (-1, 1)).all():
+            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in "
+                             "{-1, 1} only")
+        return globals()["binary_cross_entropy_with_logits"](
+            input, (target + 1) / 2, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Base):
+    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)``: the per-element
+    ``binary_cross_entropy_with_logits`` (``weight`` per class, broadcast
+    against the input), averaged over the classes (last axis), then reduced
+    over the samples as torch does."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        fn = globals()["binary_cross_entropy_with_logits"]
+        red, c = self.reduction, input.shape[-1]
+        if red == "none":
+            return fn(input, target, reduction="none", sample_weight=self.weight).mean(-1)
+        s = fn(input, target, reduction="sum", sample_weight=self.weight)
+        return s / c if red == "sum" else s / input.numel()
+
+
+def _camel(name):
+    base = name[:-5] if name.endswith("_loss") else name
+    return "".join(part.capitalize() for part in base.split("_")) + "Loss"
+
+
+_TORCH_NAMED = {"mse", "mae", "huber", "smooth_l1", "poisson_nll", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits", "cross_entropy", "multiclass_hinge",
+                "kl_div", "gaussian_nll"}
+
+
+def _module(name):
+    L = _fl.get(name)
+    fn = globals()[name]
+
+    def __init__(self, reduction="mean", **params):
+        _Base.__init__(self, reduction)
+        L.resolve_params({k: v for k, v in params.items() if not isinstance(v, torch.Tensor)})
+        self.params = params
+
+    def forward(self, *inputs, sample_weight=None):
+        return fn(*inputs, reduction=self.reduction, sample_weight=sample_weight,
+                  **self.params)
+
+    def extra_repr(self):
+        return ", ".join([f"reduction={self.reduction!r}"] +
+                         [f"{k}={v!r}" for k, v in self.params.items()])
+
+    doc = (f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction='mean', "
+           f"**params)`` with the core's parameters ({', '.join(L.params) or 'none'}); "
+           f"``forward({', '.join(L.inputs)}, sample_weight=None)``.")
+    return type(_camel(name), (_Base,), {"__init__": __init__, "forward": forward,
+                                         "extra_repr": extra_repr, "__doc__": doc,
+                                         "__module__": __name__})
+
+
+# Catalogue-named modules for the losses torch.nn does not have: one module
+# name per loss.
+for _name in _fl.available():
+    if _name not in _TORCH_NAMED:
+        _cls = _module(_name)
+        globals()[_cls.__name__] = _cls
+        __all__.append(_cls.__name__)
+del _name, _cls

@@ -1,0 +1,425 @@
+"""fastloss.torch against torch.nn.functional, autograd's gradcheck and a
+small training run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+import fastloss as fl  # noqa: E402
+import fastloss.torch as flt  # noqa: E402
+from cases import make  # noqa: E402
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(a, requires_grad=False):
+    x = torch.from_numpy(np.ascontiguousarray(a))
+    return x.requires_grad_(requires_grad) if x.is_floating_point() else x
+
+
+def _compare(ours, theirs, inputs, red, rtol, atol, seed=0):
+    """Forward, and backward with a random grad_output for "none"."""
+    a, b = ours(*inputs), theirs(*inputs)
+    torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+    diff = [x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad]
+    g = torch.Generator().manual_seed(seed)
+    go = torch.randn(a.shape, generator=g, dtype=a.dtype) if red == "none" else None
+    ga = torch.autograd.grad(a, diff, go)
+    gb = torch.autograd.grad(b, diff, go)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
+
+
+def _pair(rng, shape, dtype, lo=-2.0, hi=2.0):
+    x = _t(rng.uniform(lo, hi, shape).astype(dtype), True)
+    y = _t(rng.uniform(lo, hi, shape).astype(dtype))
+    return x, y
+
+
+TOL = {np.float32: (2e-5, 1e-6), np.float64: (1e-10, 1e-12)}
+
+
+# --- modules and functions against torch.nn.functional ---------------------
+
+
+def _peer_cases(rng, dt):
+    """(name, ours, theirs, inputs) for every loss torch has, per reduction."""
+    out = []
+    # weights made once: the lambdas below read them late, as closures
+    w = _t(rng.uniform(0.2, 2, (4,)).astype(dt))
+    pw = _t(rng.uniform(0.5, 3, (4,)).astype(dt))
+    cw = _t(rng.uniform(0.3, 2, 5).astype(dt))
+    for red in REDUCTIONS:
+        x, y = _pair(rng, (7, 5), dt)
+        out += [
+            ("mse", flt.MSELoss(reduction=red), lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
+             (x, y)),
+            ("l1", flt.L1Loss(reduction=red), lambda a, b, r=red: F.l1_loss(a, b, reduction=r),
+             (x, y)),
+            ("huber", flt.HuberLoss(reduction=red, delta=0.7),
+             lambda a, b, r=red: F.huber_loss(a, b, reduction=r, delta=0.7), (x, y)),
+            ("smooth_l1", flt.SmoothL1Loss(reduction=red, beta=1.3),
+             lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=1.3), (x, y)),
+            ("poisson", flt.PoissonNLLLoss(reduction=red),
+             lambda a, b, r=red: F.poisson_nll_loss(a, b, reduction=r),
+             (x, _t(rng.poisson(2.0, (7, 5)).astype(dt)))),
+            ("poisson_full", flt.PoissonNLLLoss(log_input=False, full=True, reduction=red),
+             lambda a, b, r=red: F.poisson_nll_loss(a, b, log_input=False, full=True,
+                                                    reduction=r),
+             (_t(rng.uniform(0.1, 3, (7, 5)).astype(dt), True),
+              _t(rng.poisson(2.0, (7, 5)).astype(dt)))),
+        ]
+        p = _t(rng.uniform(0.05, 0.95, (6, 4)).astype(dt), True)
+        t = _t(rng.uniform(0, 1, (6, 4)).astype(dt))
+        out += [
+            ("bce", flt.BCELoss(reduction=red),
+             lambda a, b, r=red: F.binary_cross_entropy(a, b, reduction=r), (p, t)),
+            ("bce_w", flt.BCELoss(weight=w, reduction=red),
+             lambda a, b, r=red: F.binary_cross_entropy(a, b, weight=w, reduction=r), (p, t)),
+        ]
+        z = _t(rng.normal(0, 2, (6, 4)).astype(dt), True)
+        out += [
+            ("bce_logits", flt.BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=red),
+             lambda a, b, r=red: F.binary_cross_entropy_with_logits(
+                 a, b, weight=w, pos_weight=pw, reduction=r), (z, t)),
+        ]
+        logits = _t(rng.normal(0, 2, (8, 5)).astype(dt), True)
+        labels = _t(rng.integers(0, 5, 8))
+        labels[2] = -100
+        out += [
+            ("ce", flt.CrossEntropyLoss(weight=cw, label_smoothing=0.1, reduction=red),
+             lambda a, b, r=red: F.cross_entropy(a, b, weight=cw, label_smoothing=0.1,
+                                                 reduction=r), (logits, labels)),
+        ]
+        # class axis 1 of N-d input, non-contiguous both sides
+        lnd = _t(rng.normal(0, 2, (3, 4, 5, 2)).astype(dt), True)
+        tnd = _t(rng.integers(0, 4, (3, 5, 2)))
+        out += [
+            ("ce_nd", flt.CrossEntropyLoss(reduction=red),
+             lambda a, b, r=red: F.cross_entropy(a, b, reduction=r), (lnd, tnd)),
+        ]
+        probs = torch.softmax(_t(rng.normal(0, 1, (3, 4, 5)).astype(dt)), dim=1)
+        out += [
+            ("ce_probs", flt.CrossEntropyLoss(reduction=red),
+             lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+             (_t(rng.normal(0, 2, (3, 4, 5)).astype(dt), True), probs)),
+        ]
+        if red != "none":
+            out += [
+                ("ce_unbatched", flt.CrossEntropyLoss(reduction=red),
+                 lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+                 (_t(rng.normal(0, 2, 5).astype(dt), True), torch.tensor(3))),
+            ]
+        out += [
+            ("multi_margin", flt.MultiMarginLoss(margin=0.8, weight=cw, reduction=red),
+             lambda a, b, r=red: F.multi_margin_loss(a, b, margin=0.8, weight=cw, reduction=r),
+             (logits, _t(rng.integers(0, 5, 8)))),
+            ("multi_margin_unbatched", flt.MultiMarginLoss(reduction=red),
+             lambda a, b, r=red: F.multi_margin_loss(a, b, reduction=r),
+             (_t(rng.normal(0, 1, 5).astype(dt), True), torch.tensor(1))),
+        ]
+        lp = torch.log_softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1).requires_grad_()
+        tq = torch.softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1)
+        for kred in ((red, "batchmean") if red == "mean" else (red,)):
+            for log_target in (False, True):
+                tt = tq.log() if log_target else tq
+                out += [
+                    (f"kl_{kred}_{log_target}", flt.KLDivLoss(reduction=kred,
+                                                            log_target=log_target),
+                     lambda a, b, r=kred, lt=log_target: F.kl_div(a, b, reduction=r,
+                                                                  log_target=lt), (lp, tt)),
+                ]
+        ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
+        y01 = _t((rng.uniform(size=(6, 4)) > 0.5).astype(dt))
+        out += [
+            ("soft_margin", flt.SoftMarginLoss(reduction=red),
+             lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r), (z, ypm)),
+            ("multilabel_soft_margin", flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
+             lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=r),
+             (z, y01)),
+        ]
+        mu = _t(rng.normal(0, 1, (6, 3)).astype(dt), True)
+        var = _t(rng.uniform(0.1, 2, (6, 3)).astype(dt), True)
+        var1 = _t(rng.uniform(0.1, 2, (6, 1)).astype(dt), True)
+        tg = _t(rng.normal(0, 1, (6, 3)).astype(dt))
+        out += [
+            ("gnll", flt.GaussianNLLLoss(full=True, reduction=red),
+             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, full=True, reduction=r),
+             (mu, tg, var)),
+            ("gnll_var_bcast", flt.GaussianNLLLoss(reduction=red),
+             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r), (mu, tg, var1)),
+            ("gnll_target_bcast", flt.GaussianNLLLoss(reduction=red),
+             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
+             (mu, _t(rng.normal(0, 1, (6, 1)).astype(dt)), var)),
+        ]
+    return out
+
+
+# torch's kl_div warns that its element-wise "mean" will change meaning; the
+# test compares against that "mean" on purpose.
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_modules_match_torch_functional(dt):
+    rng = np.random.default_rng(1)
+    rtol, atol = TOL[dt]
+    cases = _peer_cases(rng, dt)
+    assert len(cases) > 40
+    for k, (name, ours, theirs, inputs) in enumerate(cases):
+        red = ours.reduction
+        try:
+            _compare(ours, theirs, inputs, "none" if red == "none" else red, rtol, atol, k)
+        except AssertionError as exc:
+            raise AssertionError(f"{name} reduction={red}: {exc}") from None
+
+
+def test_functions_match_torch_functional():
+    """The catalogue-named functions (core layout) on the same losses."""
+    rng = np.random.default_rng(2)
+    for red in REDUCTIONS:
+        x, y = _pair(rng, (9, 4), np.float64)
+        _compare(lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
+                 lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r), (x, y), red,
+                 1e-12, 1e-13)
+        z = _t(rng.normal(0, 2, (9, 4)), True)
+        t = _t((rng.uniform(0, 1, (9, 4)) > 0.5).astype(np.float64))
+        _compare(lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
+                 lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r), (z, t),
+                 red, 1e-12, 1e-13)
+        labels = _t(rng.integers(0, 4, 9))
+        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
+                 lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
+                 (z, labels), red, 1e-12, 1e-13)
+        v = _t(rng.uniform(0.5, 2, (9, 4)), True)
+        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r), (x, y, v), red,
+                 1e-12, 1e-13)
+
+
+def test_finite_at_infinite_logits_where_torch_is_not():
+    # Deliberate difference (README): fastloss's BCE-with-logits is finite at
+    # +-inf logits; torch gives NaN there.
+    z = torch.tensor([float("inf"), -float("inf"), 0.0], dtype=torch.float64,
+                     requires_grad=True)
+    t = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    v = flt.binary_cross_entropy_with_logits(z, t, reduction="sum")
+    assert torch.isfinite(v)
+    assert torch.isnan(F.binary_cross_entropy_with_logits(z, t, reduction="sum"))
+    v.backward()
+    assert torch.isfinite(z.grad).all()
+
+
+# --- gradcheck for every loss of the catalogue ------------------------------
+
+
+def _gradcheck_inputs(name, rng):
+    pred, target, params = make(name, rng, np.float64, 8)
+    L = fl.get(name)
+    inputs = [pred, target] + [params.pop(n) for n in L.inputs[2:]]
+    tensors = []
+    for n, a in zip(L.inputs, inputs):
+        x = _t(np.asarray(a))
+        if n in L.wrt:
+            x.requires_grad_(True)
+        tensors.append(x)
+    return tensors, params
+
+
+CATALOGUE = [n for n in fl.available() if n != "ciou_loss"]
+
+
+@pytest.mark.parametrize("name", CATALOGUE)
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_gradcheck(name, red):
+    # ciou_loss is left out: its gradient treats alpha as a constant, as
+    # torchvision's does, so it is deliberately not the exact derivative.
+    rng = np.random.default_rng(3)
+    tensors, params = _gradcheck_inputs(name, rng)
+    fn = getattr(flt, name)
+    if name == "rmse" and red == "none":
+        # gradcheck feeds one-hot grad_outputs: non-uniform, which rmse's
+        # "none" shares refuse (see test_rmse_none_backward).
+        return
+    assert torch.autograd.gradcheck(lambda *xs: fn(*xs, reduction=red, **params),
+                                    tuple(tensors), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_rmse_none_backward():
+    x = torch.tensor([3.0, 0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0.0, 4.0, 1.0], dtype=torch.float64)
+    flt.rmse(x, y, reduction="none").sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), fl.rmse.grad(x.detach().numpy(), y.numpy(),
+                                                            reduction="sum"))
+    s = flt.rmse(x, y, reduction="none")
+    with pytest.raises(ValueError, match="grad_output: rmse"):
+        s.backward(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+
+
+# --- layout, no copies, errors ----------------------------------------------
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(4)
+    base = _t(rng.normal(0, 1, (10, 8)), True)
+    x, y = base.t()[::2, ::2], _t(rng.normal(0, 1, (4, 5)))  # transposed, strided
+    assert not x.is_contiguous()
+    for red in REDUCTIONS:
+        _compare(lambda a, b, r=red: flt.mse(a, b, reduction=r),
+                 lambda a, b, r=red: F.mse_loss(a, b, reduction=r), (x, y), red, 1e-12, 1e-13)
+        logits = base.t()[::2]  # (4, 10), class axis strided
+        labels = _t(rng.integers(0, 10, 4))
+        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
+                 lambda a, b, r=red: F.cross_entropy(a, b, reduction=r), (logits, labels), red,
+                 1e-12, 1e-13)
+
+
+def test_gradient_is_written_by_the_kernel_not_copied():
+    # The forward's gradient tensor (the kernel's out=) becomes x.grad as it
+    # is: autograd takes it without a copy, and no second pass runs.
+    x = torch.randn(100_000, requires_grad=True)
+    y = torch.randn(100_000)
+    v = flt.mse(x, y)
+    saved = v.grad_fn.call.grads[0]
+    ptr = saved.data_ptr()
+    del saved
+    v.backward()
+    assert x.grad.data_ptr() == ptr
+    np.testing.assert_allclose(x.grad.numpy(), fl.mse.grad(x.detach().numpy(), y.numpy()),
+                               rtol=1e-6)
+
+
+def test_gradient_for_the_inputs_that_require_it():
+    rng = np.random.default_rng(6)
+    mu, t = _t(rng.normal(0, 1, (5, 3))), _t(rng.normal(0, 1, (5, 3)))
+    var = _t(rng.uniform(0.5, 2, (5, 3)), True)
+    for red in REDUCTIONS:
+        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
+                 (mu, t, var), red, 1e-12, 1e-13)
+
+
+def test_none_backward_with_sample_weight():
+    # Row losses' "none" backward runs one pass weighted by grad_output times
+    # the caller's sample_weight.
+    rng = np.random.default_rng(7)
+    z = _t(rng.normal(0, 2, (6, 4)), True)
+    labels = _t(rng.integers(0, 4, 6))
+    w = _t(rng.uniform(0.5, 2, 6))
+    _compare(lambda a, b: flt.cross_entropy(a, b, reduction="none", sample_weight=w),
+             lambda a, b: F.cross_entropy(a, b, reduction="none") * w, (z, labels), "none",
+             1e-12, 1e-13)
+
+
+def test_cuda_and_meta_tensors_are_refused():
+    with pytest.raises(ValueError, match="pred: fastloss.torch runs on CPU tensors only.*meta"):
+        flt.mse(torch.empty(3, device="meta"), torch.zeros(3))
+    with pytest.raises(ValueError, match="target: .*CPU"):
+        flt.mse(torch.zeros(3), torch.empty(3, device="meta"))
+
+
+def test_half_precision_is_refused():
+    for dt in (torch.float16, torch.bfloat16):
+        with pytest.raises(TypeError, match=r"pred: torch\.(float16|bfloat16) is not supported"):
+            flt.mse(torch.zeros(3, dtype=dt), torch.zeros(3, dtype=dt))
+
+
+def test_double_backward_is_refused():
+    x = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(flt.mse(x, torch.zeros(5, dtype=torch.float64)), x,
+                               create_graph=True)
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        g.sum().backward()
+
+
+def test_second_backward_through_one_graph():
+    # retain_graph=True: the saved gradient went to the first backward; the
+    # second runs the gradient pass again and gets the same result.
+    x = torch.randn(5, requires_grad=True)
+    v = flt.mse(x, torch.zeros(5))
+    v.backward(retain_graph=True)
+    g1 = x.grad.clone()
+    v.backward()
+    torch.testing.assert_close(x.grad, 2 * g1)
+
+
+def test_target_requiring_grad_is_refused():
+    x = torch.randn(5, requires_grad=True)
+    with pytest.raises(ValueError, match="target: fastloss.mse is differentiable with respect "
+                                         "to pred only"):
+        flt.mse(x, torch.randn(5, requires_grad=True))
+
+
+def test_no_grad_runs_the_value_alone():
+    x = torch.randn(5, requires_grad=True)
+    with torch.no_grad():
+        v = flt.mse(x, torch.zeros(5))
+    assert not v.requires_grad
+    assert v.dtype == torch.float32 and v.dim() == 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="reduction"):
+        flt.mse(torch.zeros(2), torch.zeros(2), reduction="batchmean")
+    with pytest.raises(ValueError, match="reduction"):
+        flt.MSELoss(reduction="avg")
+    with pytest.raises(ValueError, match="p: .*p=1 only"):
+        flt.MultiMarginLoss(p=2)
+    with pytest.raises(ValueError, match="target: .*SoftMarginLoss takes targets in"):
+        flt.SoftMarginLoss()(torch.zeros(2), torch.tensor([1.0, 0.5]))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'delt'"):
+        flt.huber(torch.zeros(2), torch.zeros(2), delt=1.0)
+    with pytest.raises(ValueError, match="delta"):
+        flt.HuberLoss(delta=-1.0)(torch.zeros(2), torch.zeros(2))
+
+
+def test_catalogue_modules():
+    rng = np.random.default_rng(5)
+    for name in fl.available():
+        if name in flt._TORCH_NAMED:
+            continue
+        cls = getattr(flt, flt._camel(name))
+        tensors, params = _gradcheck_inputs(name, rng)
+        v = cls(**params)(*tensors)
+        ref = getattr(fl, name)(*[t.detach().numpy() for t in tensors], **params)
+        np.testing.assert_allclose(v.item(), ref, rtol=1e-12)
+
+
+def test_import_fastloss_does_not_import_torch():
+    code = "import sys, fastloss; fastloss.mse([1.0], [0.0]); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- a small model trained both ways ----------------------------------------
+
+
+def _train(loss_fn, epochs=5):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(256, 10, generator=g)
+    y = (X[:, 0] * 2 + X[:, 1] > 0).long() + (X[:, 2] > 1).long()
+    model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    curve = []
+    for _ in range(epochs):
+        for i in range(0, 256, 64):
+            opt.zero_grad()
+            loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])
+            loss.backward()
+            opt.step()
+            curve.append(loss.item())
+    return curve
+
+
+def test_training_curve_matches_torch():
+    ours = _train(flt.CrossEntropyLoss())
+    theirs = _train(torch.nn.CrossEntropyLoss())
+    assert ours[-1] < ours[0] * 0.8  # it learns
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4)
