@@ -52,94 +52,37 @@ def buffer_cache_stats() -> dict[str, int]:
 buffer_cache_min_bytes: int
 buffer_cache_max_buffers: int
 
-# -- the kernels (regression.cpp, classification.cpp via common.hpp) ---------
+# -- run.cpp: the one binding every loss runs through ---------------------------
+# family: 0 regression, 1 classification, 2 multiclass, 3 overlap, 4 boxes
+# (fastloss._loss names them). Sizes relate to pred's as the family says:
+# element-wise arrays have pred's size; multiclass has rows of `classes`
+# scores, int64 labels and float64 class_weight; overlap has `slices` slices
+# of `slice_size` values in groups of `group`; boxes rows of 4. params holds
+# up to 4 floats.
 
-def regression(
+def run(
+    family: int,
     id: int,
     op: int,
     reduction: int,
     pred: _Array,
-    target: _Array | None,
-    weight: _Pattern,
-    aux: _Pattern,
-    out_value: _Array | None,
-    out_grad: _Array | None,
-    out_hess: _Array | None,
-    p0: float,
-    p1: float,
-    p2: float,
-    p3: float,
-    /,
-) -> float | None: ...
-def classification(
-    id: int,
-    op: int,
-    reduction: int,
-    pred: _Array,
-    target: _Array | None,
-    weight: _Pattern,
-    aux: _Pattern,
-    out_value: _Array | None,
-    out_grad: _Array | None,
-    out_hess: _Array | None,
-    p0: float,
-    p1: float,
-    p2: float,
-    p3: float,
-    /,
-) -> float | None: ...
-
-# multiclass.cpp: rows of `classes` scores; labels int64, class_weight float64
-def multiclass(
-    id: int,
-    op: int,
-    reduction: int,
-    pred: _Array,
-    classes: int,
-    target: _Array | None,
-    labels: _Array | None,
-    sample_weight: _Array | None,
-    class_weight: _Array | None,
-    out_value: _Array | None,
-    out_grad: _Array | None,
-    ignore_index: int,
-    p0: float,
-    p1: float,
-    *,
+    target: _Array | None = None,
+    labels: _Array | None = None,
+    sample_weight: _Pattern = None,
+    aux: _Pattern = None,
+    class_weight: _Array | None = None,
+    out_value: _Array | None = None,
+    out_grad: _Array | None = None,
     out_hess: _Array | None = None,
-) -> float | None: ...
-
-# overlap.cpp
-def overlap(
-    id: int,
-    op: int,
-    reduction: int,
-    pred: _Array,
-    target: _Array | None,
-    weight: _Array | None,
-    out_value: _Array | None,
-    out_grad: _Array | None,
-    slices: int,
-    slice_size: int,
-    group: int,
-    p0: float = 0.0,
-    p1: float = 0.0,
-    p2: float = 0.0,
+    classes: int = 0,
+    slices: int = 0,
+    slice_size: int = 0,
+    group: int = 1,
+    ignore_index: int = -100,
+    params: tuple[float, ...] = (),
 ) -> float | None: ...
 
 # boxes.cpp
-def boxes(
-    id: int,
-    op: int,
-    reduction: int,
-    pred: _Array,
-    target: _Array | None,
-    weight: _Array | None,
-    out_value: _Array | None,
-    out_grad: _Array | None,
-    eps: float,
-    /,
-) -> float | None: ...
 def _boxes_atan(x: _Array, out: _Array, /) -> None: ...
 
 # vmath.cpp
