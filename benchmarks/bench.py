@@ -87,7 +87,6 @@ CAPS = {
 CAP_MARK = "FASTLOSS_BENCH_CAP"
 
 
-
 # --------------------------------------------------------------------------
 # machine
 
@@ -135,8 +134,11 @@ def machine_info(args, mods, notes):
                     ident[key] = val.strip()
                 if line.startswith("flags") and not flags:
                     fl = set(line.split(":", 1)[1].split())
-                    flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f",
-                                                 "avx512bw", "avx512vl") if f in fl)
+                    flags = " ".join(
+                        f
+                        for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
+                        if f in fl
+                    )
     except OSError:
         pass
     cpu = cpu or platform.processor() or platform.machine()
@@ -158,8 +160,11 @@ def machine_info(args, mods, notes):
                     mem = round(int(line.split()[1]) / 2**20, 1)
     except OSError:
         pass
-    versions = {"python": sys.version.split()[0], "numpy": np.__version__,
-                "fastloss": getattr(fastloss, "__version__", "?")}
+    versions = {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "fastloss": getattr(fastloss, "__version__", "?"),
+    }
     for name in ("torch", "jax", "sklearn"):
         if name in mods:
             versions[name] = mods[name].__version__
@@ -207,33 +212,56 @@ def machine_info(args, mods, notes):
     }
 
 
-
 # --------------------------------------------------------------------------
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="1/10 sizes, 3 repeats, scaling up to 1e7: a smoke test")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="1/10 sizes, 3 repeats, scaling up to 1e7: a smoke test",
+    )
     ap.add_argument("--losses", default="", help="comma-separated loss names (default: all)")
-    ap.add_argument("--peers", default=",".join(PEERS),
-                    help=f"comma-separated peers among {','.join(PEERS)} (default: all)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for every implementation (default: min(2, usable CPUs))")
+    ap.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated peers among {','.join(PEERS)} (default: all)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every implementation (default: min(2, usable CPUs))",
+    )
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    ap.add_argument("--repeats", type=int, default=None,
-                    help="timed calls per cell (default 7; --quick 3)")
-    ap.add_argument("--budget", type=float, default=None,
-                    help="seconds per cell before repeats are cut (default 4; --quick 2)")
-    ap.add_argument("--cap", choices=sorted(CAPS), default=None,
-                    help="cap fastloss and every peer at this ISA level (their own "
-                         "switches: FASTLOSS_ISA, XLA_FLAGS=--xla_cpu_max_isa, "
-                         "ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE)")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="timed calls per cell (default 7; --quick 3)"
+    )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds per cell before repeats are cut (default 4; --quick 2)",
+    )
+    ap.add_argument(
+        "--cap",
+        choices=sorted(CAPS),
+        default=None,
+        help="cap fastloss and every peer at this ISA level (their own "
+        "switches: FASTLOSS_ISA, XLA_FLAGS=--xla_cpu_max_isa, "
+        "ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE)",
+    )
     ap.add_argument("--no-roof", action="store_true", help="skip the roof measurement")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
-    ap.add_argument("--scaling-max", type=float, default=None,
-                    help="largest scaling size (default 1e8; --quick 1e7)")
+    ap.add_argument(
+        "--scaling-max",
+        type=float,
+        default=None,
+        help="largest scaling size (default 1e8; --quick 1e7)",
+    )
     ap.add_argument("--json", help="write all results to this JSON file")
     ap.add_argument("--report", help="write a Markdown report (BENCHMARKS.md) here")
     ap.add_argument("--plot", help="write the scaling plot (PNG) here (needs matplotlib)")
@@ -281,8 +309,9 @@ def main(argv=None):
         apply_cap(args.cap)
     dtype = np.dtype(args.dtype).type
     notes = control_threads(args.threads)
-    scaling_threads = sorted({1, min(2, len(usable_cpus())), args.threads} & set(
-        range(1, len(usable_cpus()) + 1)))
+    scaling_threads = sorted(
+        {1, min(2, len(usable_cpus())), args.threads} & set(range(1, len(usable_cpus()) + 1))
+    )
 
     import fastloss
 
@@ -301,12 +330,17 @@ def main(argv=None):
     skipped = sorted({r.loss for r in rows if r.loss not in have})
     rows = [r for r in rows if r.loss in have]
 
-    data = {"machine": machine_info(args, mods, notes), "repeats": args.repeats,
-            "skipped": skipped, "peers_installed": sorted(
-                k for k in ("torch", "jax", "sklearn") if k in mods)}
+    data = {
+        "machine": machine_info(args, mods, notes),
+        "repeats": args.repeats,
+        "skipped": skipped,
+        "peers_installed": sorted(k for k in ("torch", "jax", "sklearn") if k in mods),
+    }
     print(data["machine"]["fastloss_show_config"])
-    print(f"threads {args.threads}, {args.dtype}, peers installed: "
-          f"{', '.join(data['peers_installed']) or 'none'}")
+    print(
+        f"threads {args.threads}, {args.dtype}, peers installed: "
+        f"{', '.join(data['peers_installed']) or 'none'}"
+    )
     if skipped:
         print(f"not in this fastloss yet (skipped): {', '.join(skipped)}")
     t_start = time.perf_counter()
@@ -315,8 +349,9 @@ def main(argv=None):
         roof = None
         probe = None if args.no_roof and args.no_scaling else load_roof_probe()
         if not args.no_roof:
-            roof = measure_roof(args.threads, (64 if args.quick else 256) * 2**20,
-                                args.repeats, mods, probe)
+            roof = measure_roof(
+                args.threads, (64 if args.quick else 256) * 2**20, args.repeats, mods, probe
+            )
             print(f"roof: {roof['read_GBps']:.1f} GB/s streaming read ({roof['read_by']})")
         data["roof"] = roof
         results = []
@@ -328,8 +363,11 @@ def main(argv=None):
             summarize(r, roof)
             results.append(r)
             fl = r["verbs"]["value_and_grad"].get("fastloss", {}).get("median_s")
-            print(f"  {r['label']:<40} done in {time.perf_counter() - t0:5.1f} s"
-                  f"  (fastloss value+grad {fmt_time(fl)})", flush=True)
+            print(
+                f"  {r['label']:<40} done in {time.perf_counter() - t0:5.1f} s"
+                f"  (fastloss value+grad {fmt_time(fl)})",
+                flush=True,
+            )
         data["results"] = results
         if not args.no_scaling:
             t0 = time.perf_counter()

@@ -34,6 +34,7 @@ def timed(obj, log, keep=None):
         if keep is not None:
             keep.append(predt.copy())
         return r
+
     return inner
 
 
@@ -53,12 +54,16 @@ def main(argv=None):
     y = (X[:, 0] + 0.5 * rng.normal(size=args.rows) > 0).astype(np.float32)
     d = xgb.DMatrix(X, label=y)
     params = {"max_depth": 6, "eta": 0.3, "base_score": 0.0, "tree_method": "hist"}
-    print(f"{args.rows} rows, {args.features} features, {args.rounds} rounds; "
-          f"fastloss threads {fl.get_num_threads()}")
+    print(
+        f"{args.rows} rows, {args.features} features, {args.rounds} rounds; "
+        f"fastloss threads {fl.get_num_threads()}"
+    )
     name = "binary_cross_entropy_with_logits"
-    rows = [("numpy objective", numpy_logistic),
-            ("fastloss, threads=1 (default)", flx.objective(name)),
-            ("fastloss, threads=None", flx.objective(name, threads=None))]
+    rows = [
+        ("numpy objective", numpy_logistic),
+        ("fastloss, threads=1 (default)", flx.objective(name)),
+        ("fastloss, threads=None", flx.objective(name, threads=None)),
+    ]
     for label, obj in rows:
         inside, margins = [], []
         t = time.perf_counter()
@@ -69,8 +74,10 @@ def main(argv=None):
         for m in margins:
             f(m, d)
         mi, mo = np.median(inside) * 1e3, np.median(outside) * 1e3
-        print(f"{label:32s} train {total:7.2f} s | objective call: inside {mi:7.3f} ms, "
-              f"outside {mo:7.3f} ms, ratio {mi / mo:5.2f}")
+        print(
+            f"{label:32s} train {total:7.2f} s | objective call: inside {mi:7.3f} ms, "
+            f"outside {mo:7.3f} ms, ratio {mi / mo:5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def make_file(path: Path, rows: int, seed: int = 7) -> None:
     if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
         return
     rng = np.random.default_rng(seed)
-    schema = pa.schema([("p", pa.float64()), ("t", pa.float64()), ("w", pa.float64()),
-                        ("g", pa.int32())])
+    schema = pa.schema(
+        [("p", pa.float64()), ("t", pa.float64()), ("w", pa.float64()), ("g", pa.int32())]
+    )
     step = 1 << 20
     with pq.ParquetWriter(path, schema) as wr:
         for off in range(0, rows, step):
@@ -63,9 +64,18 @@ def make_file(path: Path, rows: int, seed: int = 7) -> None:
             logit = rng.normal(size=n) * 1.5
             t = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
             p = np.clip(1 / (1 + np.exp(-1.2 * logit)), 1e-6, 1 - 1e-6)
-            wr.write_table(pa.table({"p": p, "t": t, "w": rng.uniform(0.5, 1.5, size=n),
-                                     "g": rng.integers(0, 10, size=n, dtype=np.int32)},
-                                    schema=schema), row_group_size=step)
+            wr.write_table(
+                pa.table(
+                    {
+                        "p": p,
+                        "t": t,
+                        "w": rng.uniform(0.5, 1.5, size=n),
+                        "g": rng.integers(0, 10, size=n, dtype=np.int32),
+                    },
+                    schema=schema,
+                ),
+                row_group_size=step,
+            )
 
 
 # -- the engines: each returns {"mse": x, "log_loss": y} (plain) or
@@ -75,8 +85,21 @@ def make_file(path: Path, rows: int, seed: int = 7) -> None:
 def fastloss_eval(path, grouped, extra=()):
     from fastloss.cli import main
 
-    argv = ["eval", str(path), "--pred", "p", "--target", "t", "--loss", "mse",
-            "--loss", "binary_cross_entropy", "--format", "json", *extra]
+    argv = [
+        "eval",
+        str(path),
+        "--pred",
+        "p",
+        "--target",
+        "t",
+        "--loss",
+        "mse",
+        "--loss",
+        "binary_cross_entropy",
+        "--format",
+        "json",
+        *extra,
+    ]
     if grouped:
         argv += ["--weight", "w", "--group-by", "g"]
     buf = io.StringIO()
@@ -88,21 +111,24 @@ def fastloss_eval(path, grouped, extra=()):
 
     def one(r):
         return {"mse": r["mse"], "log_loss": r["binary_cross_entropy"]}
+
     return {int(g): one(r) for g, r in res.items()} if grouped else one(res)
 
 
 def duckdb_sql(path, grouped):
     import duckdb
 
-    ll = (f"-(t * ln(greatest(p, {EPS})) + (1 - t) * ln(greatest(1 - p, {EPS})))")
+    ll = f"-(t * ln(greatest(p, {EPS})) + (1 - t) * ln(greatest(1 - p, {EPS})))"
     con = duckdb.connect()
     if grouped:
         rows = con.execute(
             f"SELECT g, sum(w * (p - t) * (p - t)) / sum(w), sum(w * {ll}) / sum(w) "
-            f"FROM read_parquet('{path}') GROUP BY g").fetchall()
+            f"FROM read_parquet('{path}') GROUP BY g"
+        ).fetchall()
         return {int(g): {"mse": a, "log_loss": b} for g, a, b in rows}
-    a, b = con.execute(f"SELECT avg((p - t) * (p - t)), avg({ll}) "
-                       f"FROM read_parquet('{path}')").fetchone()
+    a, b = con.execute(
+        f"SELECT avg((p - t) * (p - t)), avg({ll}) FROM read_parquet('{path}')"
+    ).fetchone()
     return {"mse": a, "log_loss": b}
 
 
@@ -115,10 +141,15 @@ def polars_lazy(path, grouped):
     se = (p - t) ** 2
     lf = pl.scan_parquet(path)
     if grouped:
-        df = lf.group_by("g").agg(mse=(w * se).sum() / w.sum(),
-                                  log_loss=(w * ll).sum() / w.sum()).collect()
-        return {int(r["g"]): {"mse": r["mse"], "log_loss": r["log_loss"]}
-                for r in df.iter_rows(named=True)}
+        df = (
+            lf.group_by("g")
+            .agg(mse=(w * se).sum() / w.sum(), log_loss=(w * ll).sum() / w.sum())
+            .collect()
+        )
+        return {
+            int(r["g"]): {"mse": r["mse"], "log_loss": r["log_loss"]}
+            for r in df.iter_rows(named=True)
+        }
     df = lf.select(mse=se.mean(), log_loss=ll.mean()).collect()
     return {"mse": df["mse"][0], "log_loss": df["log_loss"][0]}
 
@@ -130,14 +161,20 @@ def pandas_sklearn(path, grouped):
     if grouped:
         return None
     df = pd.read_parquet(path, columns=["p", "t"])
-    return {"mse": float(mean_squared_error(df["t"], df["p"])),
-            "log_loss": float(log_loss(df["t"], df["p"], labels=[0.0, 1.0]))}
+    return {
+        "mse": float(mean_squared_error(df["t"], df["p"])),
+        "log_loss": float(log_loss(df["t"], df["p"], labels=[0.0, 1.0])),
+    }
 
 
 def check(name, got, want):
     def flat(r):
-        return {(g, k): v for g, d in r.items() for k, v in d.items()} \
-            if isinstance(next(iter(r.values())), dict) else r
+        return (
+            {(g, k): v for g, d in r.items() for k, v in d.items()}
+            if isinstance(next(iter(r.values())), dict)
+            else r
+        )
+
     g, w = flat(got), flat(want)
     assert g.keys() == w.keys(), (name, sorted(g), sorted(w))
     for k in w:
@@ -172,8 +209,17 @@ def versions():
     import importlib.metadata as md
 
     out = [f"python {platform.python_version()}"]
-    for name in ("fastloss", "numpy", "pyarrow", "duckdb", "polars", "pandas", "scikit-learn",
-                 "dask", "distributed"):
+    for name in (
+        "fastloss",
+        "numpy",
+        "pyarrow",
+        "duckdb",
+        "polars",
+        "pandas",
+        "scikit-learn",
+        "dask",
+        "distributed",
+    ):
         try:
             mod = __import__(name) if name != "scikit-learn" else __import__("sklearn")
             v = getattr(mod, "__version__", None) or md.version(name)
@@ -186,40 +232,45 @@ def versions():
 def section(args, results, load, fsize, fl_threads):
     model, cpus, usable = machine()
     base = {job: results["fastloss eval"][job] for job in ("plain", "grouped")}
-    lines = [HEADING, "",
-             f"`PYTHONPATH=python python benchmarks/bench_eval.py --rows {args.rows} "
-             f"--repeat {args.repeat}`: {args.rows:,} rows ({fsize / 2**20:.0f} MiB of Parquet, "
-             "row groups of 1,048,576 rows; columns p, t, w, g). Median seconds of "
-             f"{args.repeat} runs, each reading the file (page cache warm); the ratio is the "
-             "engine's time over `fastloss eval`'s (above 1: fastloss is faster). "
-             "plain: mse and log loss; weighted by group: both weighted by w, per value of g "
-             "(10 groups). Every engine's numbers agree with fastloss's to 1e-9 (checked).",
-             "",
-             f"The issue asks for 1e8 rows; this run used {args.rows:,} on a shared machine: "
-             f"load average {load[0]:.1f} before and {load[1]:.1f} after the run on "
-             f"{usable} usable CPUs (other agents' builds and tests), so the times are noisy "
-             "and every engine is slowed; ratios from the same run are the figures to read.",
-             "",
-             "| engine | plain (s) | ratio | weighted by group (s) | ratio |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        HEADING,
+        "",
+        f"`PYTHONPATH=python python benchmarks/bench_eval.py --rows {args.rows} "
+        f"--repeat {args.repeat}`: {args.rows:,} rows ({fsize / 2**20:.0f} MiB of Parquet, "
+        "row groups of 1,048,576 rows; columns p, t, w, g). Median seconds of "
+        f"{args.repeat} runs, each reading the file (page cache warm); the ratio is the "
+        "engine's time over `fastloss eval`'s (above 1: fastloss is faster). "
+        "plain: mse and log loss; weighted by group: both weighted by w, per value of g "
+        "(10 groups). Every engine's numbers agree with fastloss's to 1e-9 (checked).",
+        "",
+        f"The issue asks for 1e8 rows; this run used {args.rows:,} on a shared machine: "
+        f"load average {load[0]:.1f} before and {load[1]:.1f} after the run on "
+        f"{usable} usable CPUs (other agents' builds and tests), so the times are noisy "
+        "and every engine is slowed; ratios from the same run are the figures to read.",
+        "",
+        "| engine | plain (s) | ratio | weighted by group (s) | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, r in results.items():
         cells = [name]
         for job in ("plain", "grouped"):
             t = r.get(job)
             cells += ["—", "—"] if t is None else [f"{t:.3f}", f"{t / base[job]:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["",
-              "fastloss eval ran with its defaults: kernels on 1 thread (the reading takes "
-              "nearly all the time; see `--threads` in the README), pyarrow decoding with its "
-              f"own threads ({fl_threads} cores seen); `--workers 2` starts a "
-              "LocalCluster of 2 processes x 1 thread on each run (what a user typing it "
-              "waits for); `--scheduler` sends the same tasks to such a cluster started "
-              "once. DuckDB and polars use their own thread pools (all cores); pandas reads "
-              "with pyarrow's, scikit-learn's metrics run in NumPy.",
-              "",
-              f"- CPU: {model} ({cpus} logical CPUs, {usable} usable); "
-              f"{platform.platform()}",
-              f"- Versions: {versions()}", ""]
+    lines += [
+        "",
+        "fastloss eval ran with its defaults: kernels on 1 thread (the reading takes "
+        "nearly all the time; see `--threads` in the README), pyarrow decoding with its "
+        f"own threads ({fl_threads} cores seen); `--workers 2` starts a "
+        "LocalCluster of 2 processes x 1 thread on each run (what a user typing it "
+        "waits for); `--scheduler` sends the same tasks to such a cluster started "
+        "once. DuckDB and polars use their own thread pools (all cores); pandas reads "
+        "with pyarrow's, scikit-learn's metrics run in NumPy.",
+        "",
+        f"- CPU: {model} ({cpus} logical CPUs, {usable} usable); {platform.platform()}",
+        f"- Versions: {versions()}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -228,7 +279,7 @@ def write_report(path: Path, text: str) -> None:
     if HEADING in old:
         head, _, rest = old.partition(HEADING)
         nxt = rest.find("\n## ")
-        new = head + text + (rest[nxt + 1:] if nxt >= 0 else "")
+        new = head + text + (rest[nxt + 1 :] if nxt >= 0 else "")
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new)
@@ -248,8 +299,11 @@ def main(argv=None):
     path = Path(args.file)
     t0 = time.perf_counter()
     make_file(path, args.rows)
-    print(f"file {path}: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB "
-          f"(ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    print(
+        f"file {path}: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB "
+        f"(ready in {time.perf_counter() - t0:.1f} s)",
+        file=sys.stderr,
+    )
     with open(path, "rb") as fh:  # warm the page cache, untimed
         while fh.read(1 << 24):
             pass
@@ -265,14 +319,15 @@ def main(argv=None):
     if not args.no_dask:
         import distributed
 
-        engines["fastloss eval --workers 2"] = lambda g: fastloss_eval(
-            path, g, ["--workers", "2"])
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
+        engines["fastloss eval --workers 2"] = lambda g: fastloss_eval(path, g, ["--workers", "2"])
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
         client = distributed.Client(cluster, set_as_default=False)
         addr = client.scheduler.address
         engines["fastloss eval --scheduler (2 workers, started)"] = lambda g: fastloss_eval(
-            path, g, ["--scheduler", addr])
+            path, g, ["--scheduler", addr]
+        )
     results: dict[str, dict] = {}
     want: dict[str, dict] = {}
     try:
@@ -287,15 +342,17 @@ def main(argv=None):
                 else:
                     check(name, out, want[job])
                 results[name][job] = med
-                print(f"{name:48s} {job:8s} median {med:7.3f} s  "
-                      f"({', '.join(f'{t:.3f}' for t in ts)})", file=sys.stderr)
+                print(
+                    f"{name:48s} {job:8s} median {med:7.3f} s  "
+                    f"({', '.join(f'{t:.3f}' for t in ts)})",
+                    file=sys.stderr,
+                )
     finally:
         if client is not None:
             client.close()
             cluster.close()
     load1 = os.getloadavg()[0]
-    text = section(args, results, (load0, load1), path.stat().st_size,
-                   fastloss.get_num_threads())
+    text = section(args, results, (load0, load1), path.stat().st_size, fastloss.get_num_threads())
     print(text)
     if args.report:
         write_report(Path(args.report), text)

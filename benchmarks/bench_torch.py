@@ -27,8 +27,7 @@ import measure  # noqa: E402
 ROWS = [
     ("mse", (10_000_000,), "mse_loss", {}),
     ("huber", (10_000_000,), "huber_loss", {}),
-    ("binary_cross_entropy_with_logits", (10_000_000,), "binary_cross_entropy_with_logits",
-     {}),
+    ("binary_cross_entropy_with_logits", (10_000_000,), "binary_cross_entropy_with_logits", {}),
     ("cross_entropy", (1_000_000, 10), "cross_entropy", {}),
     ("cross_entropy", (4096, 10), "cross_entropy", {}),  # the MLP step's loss alone
 ]
@@ -57,9 +56,13 @@ def _step(fn, x, y):
 
 def _mlp_step(torch, loss_fn, X, Y):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                                torch.nn.Linear(256, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(X.shape[1], 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def run():
@@ -77,10 +80,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="3 repeats, smaller budget")
     ap.add_argument("--json", help="write the medians here")
-    ap.add_argument("--passive", action="store_true",
-                    help="OMP_WAIT_POLICY=PASSIVE (set before torch loads OpenMP): idle "
-                         "OpenMP threads sleep instead of spinning, which on a loaded machine "
-                         "changes both sides' times (see benchmarks/README.md)")
+    ap.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE (set before torch loads OpenMP): idle "
+        "OpenMP threads sleep instead of spinning, which on a loaded machine "
+        "changes both sides' times (see benchmarks/README.md)",
+    )
     args = ap.parse_args(argv)
     if args.passive:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -98,25 +104,36 @@ def main(argv=None):
     kw = {"repeats": 3, "budget_s": 3.0} if args.quick else {"repeats": 9, "budget_s": 8.0}
     rng = np.random.default_rng(0)
     results = []
-    print(f"torch {torch.__version__}, fastloss {fl.__version__}, {args.threads} threads, "
-          f"float32, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; " + "; ".join(notes))
+    print(
+        f"torch {torch.__version__}, fastloss {fl.__version__}, {args.threads} threads, "
+        f"float32, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; " + "; ".join(notes)
+    )
     print(f"{'case':<44}{'torch ms':>10}{'fastloss ms':>13}{'ratio':>8}")
     cases = []
     for name, shape, tname, params in ROWS:
         x, y = _inputs(name, shape, rng, torch)
         theirs, ours = getattr(F, tname), getattr(flt, name)
-        cases.append((f"{name} {'x'.join(map(str, shape))} fwd+bwd",
-                      _step(lambda a, b, f=theirs, p=params: f(a, b, **p), x, y),
-                      _step(lambda a, b, f=ours, p=params: f(a, b, **p), x, y)))
+        cases.append(
+            (
+                f"{name} {'x'.join(map(str, shape))} fwd+bwd",
+                _step(lambda a, b, f=theirs, p=params: f(a, b, **p), x, y),
+                _step(lambda a, b, f=ours, p=params: f(a, b, **p), x, y),
+            )
+        )
     X = torch.from_numpy(rng.standard_normal((4096, 128), dtype="float32"))
     Y = torch.from_numpy(rng.integers(0, 10, 4096))
-    cases.append(("MLP 128-256-256-10 SGD step, batch 4096",
-                  _mlp_step(torch, torch.nn.CrossEntropyLoss(), X, Y),
-                  _mlp_step(torch, flt.CrossEntropyLoss(), X, Y)))
+    cases.append(
+        (
+            "MLP 128-256-256-10 SGD step, batch 4096",
+            _mlp_step(torch, torch.nn.CrossEntropyLoss(), X, Y),
+            _mlp_step(torch, flt.CrossEntropyLoss(), X, Y),
+        )
+    )
     for label, torch_fn, fl_fn in cases:
-        res = measure.measure_interleaved({"torch": (torch_fn, None),
-                                           "fastloss.torch": (fl_fn, None)}, **kw)
+        res = measure.measure_interleaved(
+            {"torch": (torch_fn, None), "fastloss.torch": (fl_fn, None)}, **kw
+        )
         for r in res.values():
             if isinstance(r, Exception):
                 raise r
@@ -125,12 +142,27 @@ def main(argv=None):
             raise SystemExit(f"{label}: values differ: torch {vt}, fastloss.torch {vf}")
         t, f = res["torch"][0]["median_s"], res["fastloss.torch"][0]["median_s"]
         print(f"{label:<44}{t * 1e3:>10.2f}{f * 1e3:>13.2f}{t / f:>7.2f}x", flush=True)
-        results.append({"case": label, "torch_ms": t * 1e3, "fastloss_torch_ms": f * 1e3,
-                        "ratio": t / f, "repeats": res["torch"][0]["repeats"]})
+        results.append(
+            {
+                "case": label,
+                "torch_ms": t * 1e3,
+                "fastloss_torch_ms": f * 1e3,
+                "ratio": t / f,
+                "repeats": res["torch"][0]["repeats"],
+            }
+        )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"threads": args.threads, "notes": notes, "rows": results,
-                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}, fh, indent=1)
+            json.dump(
+                {
+                    "threads": args.threads,
+                    "notes": notes,
+                    "rows": results,
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                },
+                fh,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

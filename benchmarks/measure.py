@@ -25,7 +25,6 @@ ROW_FAULTS = "_row_faults"  # the fresh-gradient page faults' name among a cell'
 ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings
 
 
-
 # --------------------------------------------------------------------------
 # threads: set before the peers are imported
 
@@ -46,29 +45,32 @@ def control_threads(threads: int) -> list[str]:
         # the only control that bounds XLA's CPU thread pool, which sizes
         # itself from the schedulable CPUs.
         os.sched_setaffinity(0, cpus[:threads])
-        notes.append(f"process pinned to CPUs {cpus[:threads]} (sched_setaffinity) before "
-                     "importing the peers")
+        notes.append(
+            f"process pinned to CPUs {cpus[:threads]} (sched_setaffinity) before "
+            "importing the peers"
+        )
     if threads == 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + " --xla_cpu_multi_thread_eigen=false").strip()
+        os.environ["XLA_FLAGS"] = (
+            os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        ).strip()
         notes.append("JAX: XLA_FLAGS=--xla_cpu_multi_thread_eigen=false")
     else:
         notes.append(f"JAX: XLA's CPU pool uses the schedulable CPUs ({min(threads, len(cpus))})")
     notes.append(f"fastloss.set_num_threads({threads})")
     notes.append(f"torch.set_num_threads({threads})")
     notes.append(f"scikit-learn _loss: n_threads={threads}; metrics run NumPy code")
-    notes.append(f"NumPy/BLAS: threadpoolctl.threadpool_limits({threads}, 'blas') "
-                 "(NumPy ufuncs are single-threaded)")
+    notes.append(
+        f"NumPy/BLAS: threadpoolctl.threadpool_limits({threads}, 'blas') "
+        "(NumPy ufuncs are single-threaded)"
+    )
     return notes
-
 
 
 # --------------------------------------------------------------------------
 # timing
 
 
-def measure_interleaved(cases, *, repeats=7, budget_s=6.0, small_target_s=0.2,
-                        max_samples=2000):
+def measure_interleaved(cases, *, repeats=7, budget_s=6.0, small_target_s=0.2, max_samples=2000):
     """Median wall times of several implementations of one cell, taken in rounds.
 
     ``cases`` maps a name to ``(fn, setup)``; each sample is ``fn(*setup())``
@@ -132,8 +134,16 @@ def measure_interleaved(cases, *, repeats=7, budget_s=6.0, small_target_s=0.2,
             gc.enable()
     for name, (_, _, n, first) in plan.items():
         ts = times[name]
-        out[name] = ({"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts),
-                      "repeats": n, "reduced": n < repeats}, first)
+        out[name] = (
+            {
+                "median_s": statistics.median(ts),
+                "min_s": min(ts),
+                "max_s": max(ts),
+                "repeats": n,
+                "reduced": n < repeats,
+            },
+            first,
+        )
     return out
 
 
@@ -143,7 +153,6 @@ def measure(fn, setup=None, **kw):
     if isinstance(res, Exception):
         raise res
     return res
-
 
 
 # --------------------------------------------------------------------------
@@ -166,9 +175,20 @@ def load_roof_probe():
     tmp = tempfile.mkdtemp(prefix="fastloss-roof-")
     lib = os.path.join(tmp, "roof_probe.so")
     try:
-        subprocess.run([cxx, "-O3", "-fopenmp", "-shared", "-fPIC",
-                        os.path.join(HERE, "roof_probe.cpp"), "-o", lib],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                cxx,
+                "-O3",
+                "-fopenmp",
+                "-shared",
+                "-fPIC",
+                os.path.join(HERE, "roof_probe.cpp"),
+                "-o",
+                lib,
+            ],
+            check=True,
+            capture_output=True,
+        )
         dll = ctypes.CDLL(lib)
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -182,8 +202,13 @@ def load_roof_probe():
     fn.compute.argtypes = [ctypes.c_int, ctypes.c_int64]
     fn.three = dll.roof_stream_sum3
     fn.three.restype = ctypes.c_double
-    fn.three.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                         ctypes.c_int]
+    fn.three.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_int64,
+        ctypes.c_int,
+    ]
     fn.touch = dll.roof_touch
     fn.touch.restype = None
     fn.touch.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
@@ -226,13 +251,13 @@ def measure_roof(threads, nbytes, repeats, mods, probe=None):
         return limits(limits=k, user_api="blas") if limits else nullcontext()
 
     def dot_threads():
-        return sum(pool.map(lambda b: float(np.dot(x[b[0]:b[1]], x[b[0]:b[1]])), bounds))
+        return sum(pool.map(lambda b: float(np.dot(x[b[0] : b[1]], x[b[0] : b[1]])), bounds))
 
     def mul_out():
-        list(pool.map(lambda b: np.multiply(x[b[0]:b[1]], 2.0, out=y[b[0]:b[1]]), bounds))
+        list(pool.map(lambda b: np.multiply(x[b[0] : b[1]], 2.0, out=y[b[0] : b[1]]), bounds))
 
     def mul_fresh():
-        list(pool.map(lambda b: np.multiply(x[b[0]:b[1]], 2.0), bounds))
+        list(pool.map(lambda b: np.multiply(x[b[0] : b[1]], 2.0), bounds))
 
     reads = {}
     with blas(threads):
@@ -247,8 +272,9 @@ def measure_roof(threads, nbytes, repeats, mods, probe=None):
         jax, jnp = mods["jax"], mods["jax"].numpy
         xj = jax.device_put(x)
         jsum = jax.jit(jnp.sum)
-        reads["jax.jit(jnp.sum)"] = measure(lambda: float(jsum(xj).block_until_ready()),
-                                            repeats=repeats)[0]
+        reads["jax.jit(jnp.sum)"] = measure(
+            lambda: float(jsum(xj).block_until_ready()), repeats=repeats
+        )[0]
         del xj
     compute = None
     if probe is not None and threads > 1:
@@ -258,15 +284,18 @@ def measure_roof(threads, nbytes, repeats, mods, probe=None):
         compute = {"threads": threads, "speedup": threads * one / many}
     if probe is not None:
         h = n // 2
-        xa, xb = x[:h], x[h:2 * h]
+        xa, xb = x[:h], x[h : 2 * h]
         reads[f"roof_probe.cpp, one array, {threads} OpenMP threads"] = measure(
-            lambda: probe(x.ctypes.data, None, n, threads), repeats=repeats)[0]
+            lambda: probe(x.ctypes.data, None, n, threads), repeats=repeats
+        )[0]
         reads[f"roof_probe.cpp, two arrays, {threads} OpenMP threads"] = measure(
-            lambda: probe(xa.ctypes.data, xb.ctypes.data, h, threads), repeats=repeats)[0]
+            lambda: probe(xa.ctypes.data, xb.ctypes.data, h, threads), repeats=repeats
+        )[0]
     writes = {
         f"np.multiply(x, 2, out=y) on {threads} threads": measure(mul_out, repeats=repeats)[0],
-        f"np.multiply(x, 2) fresh output on {threads} threads": measure(mul_fresh,
-                                                                       repeats=repeats)[0],
+        f"np.multiply(x, 2) fresh output on {threads} threads": measure(mul_fresh, repeats=repeats)[
+            0
+        ],
     }
     pool.shutdown()
     for v in reads.values():
@@ -287,21 +316,23 @@ def measure_roof(threads, nbytes, repeats, mods, probe=None):
     }
 
 
-
 # --------------------------------------------------------------------------
 # one row: its cells timed, checked and summarized
 
 
 def run_row(row, shape, dtype, rng, args, mods, ctx):
     inp = specs.MAKERS[row.loss](rng, dtype, shape)
-    impls = build_impls(row.loss, inp, [p for p in row.peers if p in args.peers], mods,
-                        args.threads, ctx)
+    impls = build_impls(
+        row.loss, inp, [p for p in row.peers if p in args.peers], mods, args.threads, ctx
+    )
     out = {
         "loss": row.loss,
         "label": row.label_for(shape),
         "shape": list(shape),
-        "params": {k: (v if not isinstance(v, np.ndarray) else f"array{v.shape}")
-                   for k, v in inp.params.items()},
+        "params": {
+            k: (v if not isinstance(v, np.ndarray) else f"array{v.shape}")
+            for k, v in inp.params.items()
+        },
         "issue3": row.issue3,
         # % of roof only where the inputs are too big to be served from cache
         "bandwidth_bound": row.loss in specs.BANDWIDTH_BOUND and inp.bytes_read >= ROOF_MIN_BYTES,
@@ -321,8 +352,9 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         n4, pa, ta = inp.pred.nbytes // 4, inp.pred.ctypes.data, inp.target.ctypes.data
         third = np.ones_like(inp.pred)
         row_roof["value"] = lambda: probe(pa, ta, n4, args.threads)
-        row_roof["value_and_grad"] = lambda: probe.three(pa, ta, third.ctypes.data, n4,
-                                                         args.threads)
+        row_roof["value_and_grad"] = lambda: probe.three(
+            pa, ta, third.ctypes.data, n4, args.threads
+        )
     faults = None
     if probe is not None and inp.bytes_written_grad >= ROOF_MIN_BYTES:
         # What a fresh gradient costs beyond one in use: a buffer of its size
@@ -333,14 +365,16 @@ def run_row(row, shape, dtype, rng, args, mods, ctx):
         def faults():
             g = np.empty(gshape, gdtype)
             probe.touch(g.ctypes.data, g.nbytes, args.threads)
+
     for verb, table in impls.items():
         cases = {name: (impl.fn, impl.setup) for name, impl in table.items()}
         if verb in row_roof:
             cases[ROW_ROOF] = (row_roof[verb], None)
         if faults is not None and verb == "value_and_grad":
             cases[ROW_FAULTS] = (faults, None)
-        timed = measure_interleaved(cases, repeats=args.repeats, budget_s=args.budget,
-                                    small_target_s=args.small_target)
+        timed = measure_interleaved(
+            cases, repeats=args.repeats, budget_s=args.budget, small_target_s=args.small_target
+        )
         if verb in row_roof and not isinstance(timed.get(ROW_ROOF), Exception):
             st = timed.pop(ROW_ROOF)[0]
             streams = 3 if verb == "value_and_grad" else 2
@@ -416,7 +450,6 @@ def summarize(row, roof):
         row.setdefault("summary", {})[verb] = summary
 
 
-
 # --------------------------------------------------------------------------
 # scaling
 
@@ -436,21 +469,32 @@ def run_scaling(args, dtype, thread_counts, rng, probe=None):
     import fastloss
 
     have = set(fastloss.available())
-    sizes = [10**k for k in range(3, 8)] if args.quick else [
-        int(round(10 ** (k / 2), -(k // 2))) for k in range(6, 17)]  # 1e3, 3e3, 1e4, ...
+    sizes = (
+        [10**k for k in range(3, 8)]
+        if args.quick
+        else [int(round(10 ** (k / 2), -(k // 2))) for k in range(6, 17)]
+    )  # 1e3, 3e3, 1e4, ...
     sizes = [s for s in sizes if s <= args.scaling_max] or [args.scaling_max]
-    out = {"sizes": sizes, "threads": thread_counts, "verb": "value_and_grad (out=)",
-           "losses": {}, "compute_speedup": {}}
+    out = {
+        "sizes": sizes,
+        "threads": thread_counts,
+        "verb": "value_and_grad (out=)",
+        "losses": {},
+        "compute_speedup": {},
+    }
     top = max(thread_counts)
     probe_cases = {}
     if probe is not None and top > 1:
-        probe_cases = {"probe 1": (lambda: probe.compute(1, 1000), None),
-                       f"probe {top}": (lambda: probe.compute(top, 1000), None)}
+        probe_cases = {
+            "probe 1": (lambda: probe.compute(1, 1000), None),
+            f"probe {top}": (lambda: probe.compute(top, 1000), None),
+        }
 
     def threads(th):
         def setup():
             fastloss.set_num_threads(th)
             return ()
+
         return setup
 
     for loss in specs.SCALING:
@@ -464,18 +508,30 @@ def run_scaling(args, dtype, thread_counts, rng, probe=None):
         for n in sizes:
             rows = specs.SCALING[loss](n)[0]
             p, t, g = big.pred[:rows], big.target[:rows], buf[:rows]
-            prm = {k: (v[:rows] if isinstance(v, np.ndarray) else v)
-                   for k, v in big.params.items()}
-            cases = {str(th): (lambda p=p, t=t, g=g, prm=prm, L=L:
-                               L.value_and_grad(p, t, out=g, **prm), threads(th))
-                     for th in thread_counts}
-            res = measure_interleaved({**cases, **probe_cases}, repeats=args.repeats,
-                                      budget_s=args.budget, small_target_s=args.small_target)
+            prm = {k: (v[:rows] if isinstance(v, np.ndarray) else v) for k, v in big.params.items()}
+            cases = {
+                str(th): (
+                    lambda p=p, t=t, g=g, prm=prm, L=L: L.value_and_grad(p, t, out=g, **prm),
+                    threads(th),
+                )
+                for th in thread_counts
+            }
+            res = measure_interleaved(
+                {**cases, **probe_cases},
+                repeats=args.repeats,
+                budget_s=args.budget,
+                small_target_s=args.small_target,
+            )
             for th in thread_counts:
                 stats, _ = res[str(th)]
-                curves[str(th)].append({"n": int(p.size), "median_s": stats["median_s"],
-                                        "ns_per_element": stats["median_s"] / p.size * 1e9,
-                                        "repeats": stats["repeats"]})
+                curves[str(th)].append(
+                    {
+                        "n": int(p.size),
+                        "median_s": stats["median_s"],
+                        "ns_per_element": stats["median_s"] / p.size * 1e9,
+                        "repeats": stats["repeats"],
+                    }
+                )
             if probe_cases:
                 one, many = (res[k][0]["median_s"] for k in probe_cases)
                 probe_pts.append(top * one / many)

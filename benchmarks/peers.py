@@ -15,7 +15,6 @@ import specs
 PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
 
 
-
 def import_peers(dtype, want):
     mods = {}
     try:
@@ -118,6 +117,7 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
         tprm = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in prm.items()}
         # (default arguments bind now: the JAX branch below reuses the names)
         if row_loss in specs.TORCH_LIB:
+
             def tf(a, b, lib=specs.TORCH_LIB[row_loss], F=F, tprm=tprm):
                 return lib(F, a, b, **tprm)
         elif row_loss in specs.EXPR:
@@ -129,6 +129,7 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
         else:
             tf = None
         if tf is not None:
+
             def t_value():
                 with torch.no_grad():
                     return tf(TP, TT).item()
@@ -207,12 +208,13 @@ def _as_numpy(g):
 def agree(ref, got, impl, dtype):
     """Does ``got`` (a peer's first result) match fastloss's ``ref``?"""
     tol = 2e-3 if dtype == np.float32 else 1e-7
-    rv, gv = (ref if isinstance(ref, tuple) else (ref, None))
-    pv, pg = (got if isinstance(got, tuple) else (got, None))
+    rv, gv = ref if isinstance(ref, tuple) else (ref, None)
+    pv, pg = got if isinstance(got, tuple) else (got, None)
     pv = float(pv) * impl.vfactor
     info = {"value": pv}
     ok = math.isclose(pv, float(rv), rel_tol=tol, abs_tol=tol * 1e-3) or (
-        math.isnan(pv) and math.isnan(float(rv)))
+        math.isnan(pv) and math.isnan(float(rv))
+    )
     if gv is not None and pg is not None:
         a = np.asarray(gv).reshape(-1)[:65536].astype(np.float64)
         b = _as_numpy(pg).reshape(-1)[:65536].astype(np.float64) * impl.gfactor

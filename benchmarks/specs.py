@@ -36,8 +36,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Inputs", "Row", "ROWS", "MAKERS", "EXPR", "TORCH_LIB", "SK_METRIC", "SK_LOSS",
-           "BANDWIDTH_BOUND", "SCALING"]
+__all__ = [
+    "Inputs",
+    "Row",
+    "ROWS",
+    "MAKERS",
+    "EXPR",
+    "TORCH_LIB",
+    "SK_METRIC",
+    "SK_LOSS",
+    "BANDWIDTH_BOUND",
+    "SCALING",
+]
 
 
 @dataclass
@@ -83,8 +93,9 @@ def _regression(rng, dtype, shape, **params):
 
 
 def _positive_pair(rng, dtype, shape, **params):
-    return Inputs(_uniform(rng, dtype, shape, 0.0, 3.0), _uniform(rng, dtype, shape, 0.0, 3.0),
-                  params)
+    return Inputs(
+        _uniform(rng, dtype, shape, 0.0, 3.0), _uniform(rng, dtype, shape, 0.0, 3.0), params
+    )
 
 
 def _mape(rng, dtype, shape):
@@ -98,8 +109,11 @@ def _poisson(rng, dtype, shape):
 
 
 def _gaussian(rng, dtype, shape):
-    return Inputs(_normal(rng, dtype, shape), _normal(rng, dtype, shape),
-                  {"var": _uniform(rng, dtype, shape, 0.5, 2.0)})
+    return Inputs(
+        _normal(rng, dtype, shape),
+        _normal(rng, dtype, shape),
+        {"var": _uniform(rng, dtype, shape, 0.5, 2.0)},
+    )
 
 
 def _tweedie(rng, dtype, shape):
@@ -122,8 +136,9 @@ def _scores_signs(rng, dtype, shape):
 
 def _logits_labels(rng, dtype, shape, **params):
     n, c = shape
-    return Inputs(_normal(rng, dtype, shape, 2.0), rng.integers(0, c, size=n, dtype=np.int64),
-                  params)
+    return Inputs(
+        _normal(rng, dtype, shape, 2.0), rng.integers(0, c, size=n, dtype=np.int64), params
+    )
 
 
 def _kl(rng, dtype, shape):
@@ -142,8 +157,9 @@ def _one_hot(rng, dtype, shape):
 
 
 def _masks(rng, dtype, shape, **params):
-    return Inputs(rng.random(shape, dtype=np.float32).astype(dtype), _bits(rng, dtype, shape),
-                  params)
+    return Inputs(
+        rng.random(shape, dtype=np.float32).astype(dtype), _bits(rng, dtype, shape), params
+    )
 
 
 def _boxes(rng, dtype, shape):
@@ -206,8 +222,12 @@ class Torch:
 
         self.t, self.F = torch, F
         self.abs, self.exp, self.log, self.log1p = torch.abs, torch.exp, torch.log, torch.log1p
-        self.sqrt, self.sigmoid, self.atan, self.where = (torch.sqrt, torch.sigmoid, torch.atan,
-                                                          torch.where)
+        self.sqrt, self.sigmoid, self.atan, self.where = (
+            torch.sqrt,
+            torch.sigmoid,
+            torch.atan,
+            torch.where,
+        )
         self.minimum, self.maximum, self.xlogy = torch.minimum, torch.maximum, torch.xlogy
 
     def softplus(self, x):
@@ -252,8 +272,12 @@ class Jax:
 
         self.jax, self.jnp = jax, jnp
         self.abs, self.exp, self.log, self.log1p = jnp.abs, jnp.exp, jnp.log, jnp.log1p
-        self.sqrt, self.sigmoid, self.atan, self.where = (jnp.sqrt, jax.nn.sigmoid, jnp.arctan,
-                                                          jnp.where)
+        self.sqrt, self.sigmoid, self.atan, self.where = (
+            jnp.sqrt,
+            jax.nn.sigmoid,
+            jnp.arctan,
+            jnp.where,
+        )
         self.minimum, self.maximum, self.xlogy = jnp.minimum, jnp.maximum, jsp.xlogy
         self.softplus = jax.nn.softplus  # logaddexp(x, 0): stable
         self.log_softmax = jax.nn.log_softmax
@@ -370,8 +394,11 @@ def _ciou(B, p, t, eps=1e-7):
 def _tweedie_dev(B, mu, y, power=1.5):
     # mean Tweedie deviance, 1 < power < 2 (sklearn.metrics.mean_tweedie_deviance)
     p = power
-    dev = 2 * (B.relu(y) ** (2 - p) / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p)
-               + mu ** (2 - p) / (2 - p))
+    dev = 2 * (
+        B.relu(y) ** (2 - p) / ((1 - p) * (2 - p))
+        - y * mu ** (1 - p) / (1 - p)
+        + mu ** (2 - p) / (2 - p)
+    )
     return B.mean(dev)
 
 
@@ -413,26 +440,32 @@ def _log_cosh(B, p, t):
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
-    "huber": lambda B, p, t, delta=1.0: B.mean(B.where(
-        B.abs(p - t) < delta, 0.5 * (p - t) ** 2, delta * (B.abs(p - t) - 0.5 * delta))),
-    "smooth_l1": lambda B, p, t, beta=1.0: B.mean(B.where(
-        B.abs(p - t) < beta, 0.5 * (p - t) ** 2 / beta, B.abs(p - t) - 0.5 * beta)),
+    "huber": lambda B, p, t, delta=1.0: B.mean(
+        B.where(B.abs(p - t) < delta, 0.5 * (p - t) ** 2, delta * (B.abs(p - t) - 0.5 * delta))
+    ),
+    "smooth_l1": lambda B, p, t, beta=1.0: B.mean(
+        B.where(B.abs(p - t) < beta, 0.5 * (p - t) ** 2 / beta, B.abs(p - t) - 0.5 * beta)
+    ),
     "log_cosh": _log_cosh,
     # XGBoost's reg:pseudohubererror value (mphe), the textbook form
     "pseudo_huber": lambda B, p, t, delta=1.0: B.mean(
-        delta * delta * (B.sqrt(1 + ((p - t) / delta) ** 2) - 1)),
-    "quantile": lambda B, p, t, quantile=0.5: B.mean(B.maximum(
-        quantile * (t - p), (quantile - 1) * (t - p))),
+        delta * delta * (B.sqrt(1 + ((p - t) / delta) ** 2) - 1)
+    ),
+    "quantile": lambda B, p, t, quantile=0.5: B.mean(
+        B.maximum(quantile * (t - p), (quantile - 1) * (t - p))
+    ),
     "rmse": lambda B, p, t: B.sqrt(B.mean((p - t) ** 2)),
     # sklearn's epsilon floor: np.finfo(np.float64).eps
     "mape": lambda B, p, t: B.mean(B.abs(p - t) / B.clamp_min(B.abs(t), 2.220446049250313e-16)),
     "msle": lambda B, p, t: B.mean((B.log1p(p) - B.log1p(t)) ** 2),
     "poisson_nll": lambda B, x, t: B.mean(B.exp(x) - t * x),
     "gaussian_nll": lambda B, p, t, var: B.mean(
-        0.5 * (B.log(B.clamp_min(var, 1e-6)) + (p - t) ** 2 / B.clamp_min(var, 1e-6))),
+        0.5 * (B.log(B.clamp_min(var, 1e-6)) + (p - t) ** 2 / B.clamp_min(var, 1e-6))
+    ),
     "tweedie": _tweedie_dev,
     "binary_cross_entropy": lambda B, p, t: B.mean(
-        -(t * B.clamp_min(B.log(p), -100.0) + (1 - t) * B.clamp_min(B.log(1 - p), -100.0))),
+        -(t * B.clamp_min(B.log(p), -100.0) + (1 - t) * B.clamp_min(B.log(1 - p), -100.0))
+    ),
     "binary_cross_entropy_with_logits": lambda B, x, t: B.mean(B.softplus(x) - t * x),
     "hinge": lambda B, s, t, margin=1.0: B.mean(B.relu(margin - t * s)),
     "squared_hinge": lambda B, s, t, margin=1.0: B.mean(B.relu(margin - t * s) ** 2),
@@ -524,19 +557,36 @@ SK_LOSS: dict[str, SkLoss] = {
     # HalfPoissonLoss = exp(raw) - y raw: exactly poisson_nll(log_input=True, full=False)
     "poisson_nll": SkLoss(_sk("HalfPoissonLoss")),
     # HalfTweedieLossIdentity = half the Tweedie deviance, identity link
-    "tweedie": SkLoss(lambda inp: _sk("HalfTweedieLossIdentity", power=inp.params["power"])(inp),
-                      2.0, lambda n: 2.0 / n, note="x2 (half deviance)"),
+    "tweedie": SkLoss(
+        lambda inp: _sk("HalfTweedieLossIdentity", power=inp.params["power"])(inp),
+        2.0,
+        lambda n: 2.0 / n,
+        note="x2 (half deviance)",
+    ),
     # HalfBinomialLoss = log(1 + exp(raw)) - y raw: the binary log loss itself
     "binary_cross_entropy_with_logits": SkLoss(_sk("HalfBinomialLoss")),
     # HalfMultinomialLoss = logsumexp(raw) - raw_y: cross-entropy itself (labels as floats)
-    "cross_entropy": SkLoss(lambda inp: _sk("HalfMultinomialLoss",
-                                            n_classes=inp.pred.shape[1])(inp),
-                            y=lambda inp: inp.target.astype(inp.pred.dtype)),
+    "cross_entropy": SkLoss(
+        lambda inp: _sk("HalfMultinomialLoss", n_classes=inp.pred.shape[1])(inp),
+        y=lambda inp: inp.target.astype(inp.pred.dtype),
+    ),
 }
 
 # Losses whose speed is bounded by memory traffic: the report gives % of roof.
-BANDWIDTH_BOUND = {"mse", "mae", "huber", "smooth_l1", "hinge", "squared_hinge", "dice", "iou",
-                   "tversky", "brier", "quantile", "rmse"}
+BANDWIDTH_BOUND = {
+    "mse",
+    "mae",
+    "huber",
+    "smooth_l1",
+    "hinge",
+    "squared_hinge",
+    "dice",
+    "iou",
+    "tversky",
+    "brier",
+    "quantile",
+    "rmse",
+}
 
 
 def _fmt_dim(d: int) -> str:
@@ -585,8 +635,14 @@ ROWS: list[Row] = [
     Row("cross_entropy", (2_000, 32_000), issue3=True),
     Row("hinge", (_N,), issue3=True),
     Row("dice", (16, 4, 256, 256), issue3=True),
-    Row("mse", (10,), "mse, one call on 10 elements", scalable=False, issue3=True,
-        peers=("numpy", "torch", "jax")),
+    Row(
+        "mse",
+        (10,),
+        "mse, one call on 10 elements",
+        scalable=False,
+        issue3=True,
+        peers=("numpy", "torch", "jax"),
+    ),
     # the rest of the catalogue
     Row("mae", (_N,)),
     Row("smooth_l1", (_N,)),

@@ -55,15 +55,32 @@ def test_inputs_are_valid_for_fastloss():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_quick_run_writes_json_report_and_peers_agree(tmp_path, monkeypatch, dtype):
-    rows = [dataclasses.replace(r, shape=_small(r.shape) if r.scalable else r.shape)
-            for r in specs.ROWS]
+    rows = [
+        dataclasses.replace(r, shape=_small(r.shape) if r.scalable else r.shape) for r in specs.ROWS
+    ]
     monkeypatch.setattr(specs, "ROWS", rows)
     out_json, report = tmp_path / "b.json", tmp_path / "BENCHMARKS.md"
     # all usable CPUs: fewer would pin this (test) process to them
     threads = len(bench.usable_cpus())
-    data = bench.main(["--quick", "--threads", str(threads), "--dtype", dtype, "--repeats", "3",
-                       "--budget", "0.2", "--scaling-max", "3000", "--json", str(out_json),
-                       "--report", str(report)])
+    data = bench.main(
+        [
+            "--quick",
+            "--threads",
+            str(threads),
+            "--dtype",
+            dtype,
+            "--repeats",
+            "3",
+            "--budget",
+            "0.2",
+            "--scaling-max",
+            "3000",
+            "--json",
+            str(out_json),
+            "--report",
+            str(report),
+        ]
+    )
     saved = json.loads(out_json.read_text())
     assert saved["machine"]["versions"]["numpy"] == np.__version__
     assert saved["machine"]["threads"] == threads and saved["machine"]["dtype"] == dtype
@@ -98,12 +115,13 @@ def test_roof_probe_sums_one_two_and_three_arrays():
     for threads in (1, 2, 3):
         assert probe(x.ctypes.data, None, x.size, threads) == pytest.approx(want, rel=1e-5)
         h = x.size // 2
-        two = probe(x[:h].ctypes.data, x[h:2 * h].ctypes.data, h, threads)
-        assert two == pytest.approx(float(x[:2 * h].astype(np.float64).sum()), rel=1e-5)
+        two = probe(x[:h].ctypes.data, x[h : 2 * h].ctypes.data, h, threads)
+        assert two == pytest.approx(float(x[: 2 * h].astype(np.float64).sum()), rel=1e-5)
         t = x.size // 3
-        three = probe.three(x[:t].ctypes.data, x[t:2 * t].ctypes.data, x[2 * t:3 * t].ctypes.data,
-                            t, threads)
-        assert three == pytest.approx(float(x[:3 * t].astype(np.float64).sum()), rel=1e-5)
+        three = probe.three(
+            x[:t].ctypes.data, x[t : 2 * t].ctypes.data, x[2 * t : 3 * t].ctypes.data, t, threads
+        )
+        assert three == pytest.approx(float(x[: 3 * t].astype(np.float64).sum()), rel=1e-5)
 
 
 def test_cap_reexecutes_with_every_switch(tmp_path):
@@ -115,9 +133,26 @@ def test_cap_reexecutes_with_every_switch(tmp_path):
 
     out = tmp_path / "r.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    subprocess.run([sys.executable, bench.__file__, "--quick", "--cap", "avx2", "--peers",
-                    "numpy", "--losses", "mse", "--no-roof", "--no-scaling", "--json", str(out)],
-                   check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            bench.__file__,
+            "--quick",
+            "--cap",
+            "avx2",
+            "--peers",
+            "numpy",
+            "--losses",
+            "mse",
+            "--no-roof",
+            "--no-scaling",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     m = json.loads(out.read_text())["machine"]
     assert m["cap"] == "avx2"
     for k, v in bench.CAPS["avx2"].items():

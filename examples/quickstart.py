@@ -1,6 +1,6 @@
 """fastloss in one minute: values, fused gradients, Hessians, the oracle, threads.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 import time
@@ -25,7 +25,8 @@ fl.mse.grad(pred, target, out=buf)
 
 # Boosting wants per-element gradient and Hessian.
 g, h = fl.binary_cross_entropy_with_logits.grad_hess(
-    pred, (target > 0).astype(np.float32), reduction="none")
+    pred, (target > 0).astype(np.float32), reduction="none"
+)
 print("bce grad_hess       ", g[:3], h[:3])
 
 # Stable where naive formulas are not: logits of +-inf give the limits.
@@ -37,8 +38,12 @@ print("bce at +-inf, +-1e4 ", fl.binary_cross_entropy_with_logits(z, y, reductio
 logits = rng.normal(size=(10_000, 10))
 labels = rng.integers(0, 10, size=10_000)
 ce = fl.cross_entropy(logits, labels, label_smoothing=0.1)
-print("cross_entropy       ", ce, " reference:", reference.cross_entropy(logits, labels,
-                                                                         label_smoothing=0.1))
+print(
+    "cross_entropy       ",
+    ce,
+    " reference:",
+    reference.cross_entropy(logits, labels, label_smoothing=0.1),
+)
 
 # Segmentation: one Dice score per sample and class, then the mean.
 p = rng.uniform(size=(4, 3, 64, 64))
@@ -56,8 +61,10 @@ fl.set_num_threads(None)
 many = fl.mse(big, zero)
 t2 = time.perf_counter()
 print(f"mse 1e7, 1 thread   {one!r}  {1e3 * (t1 - t0):.1f} ms")
-print(f"mse 1e7, {fl.get_num_threads()} threads  {many!r}  {1e3 * (t2 - t1):.1f} ms  "
-      f"identical: {one == many}")
+print(
+    f"mse 1e7, {fl.get_num_threads()} threads  {many!r}  {1e3 * (t2 - t1):.1f} ms  "
+    f"identical: {one == many}"
+)
 
 print(f"\n{len(fl.available())} losses:", ", ".join(fl.available()))
 fl.show_config()

@@ -113,8 +113,10 @@ def main(argv: list[str]) -> int:
         print("CHANGED", k)
     for k in gone:
         print("GONE   ", k)
-    print(f"{len(before) - len(changed) - len(gone)} same, {len(changed)} changed, "
-          f"{len(gone)} gone, {len(new)} new (levels: {', '.join(levels)})")
+    print(
+        f"{len(before) - len(changed) - len(gone)} same, {len(changed)} changed, "
+        f"{len(gone)} gone, {len(new)} new (levels: {', '.join(levels)})"
+    )
     return 1 if changed else 0
 
 

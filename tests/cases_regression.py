@@ -26,8 +26,6 @@ def _smooth_l1(rng, dtype, n):
     return pred, target, {"beta": 1.3}
 
 
-
-
 @case("log_cosh", "rmse")
 def _residuals(rng, dtype, n):
     return _regression(rng, dtype, n)
@@ -41,7 +39,7 @@ def _quantile(rng, dtype, n):
 
 @case("mape")
 def _mape(rng, dtype, n):
-    target = (rng.uniform(0.2, 3.0, size=(n, 3)) * rng.choice([-1.0, 1.0], size=(n, 3)))
+    target = rng.uniform(0.2, 3.0, size=(n, 3)) * rng.choice([-1.0, 1.0], size=(n, 3))
     pred = target + rng.normal(size=(n, 3))
     return pred.astype(dtype), target.astype(dtype), {}
 

@@ -65,8 +65,9 @@ def test_any_chunking_matches_the_one_shot_call(rng, kind, loss, params, weighte
         t = np.where(t < 0, 0, t)
     w = d["w"] if weighted else None
     k = loss(p, t, reduction="none", **params).ndim  # per-row weights against these
-    want = loss(p, t, sample_weight=None if w is None else w.reshape((-1,) + (1,) * (k - 1)),
-                **params)
+    want = loss(
+        p, t, sample_weight=None if w is None else w.reshape((-1,) + (1,) * (k - 1)), **params
+    )
     for cuts in _chunkings(rng, len(p)):
         acc = fl.Accumulator([loss.with_params(**params)])
         for a, b in zip(cuts[:-1], cuts[1:]):
@@ -82,7 +83,7 @@ def test_merge_in_any_tree_and_pickle(rng):
     parts = []
     for a in range(0, 5000, 700):
         acc = fl.Accumulator(names)
-        acc.update(p[a:a + 700], t[a:a + 700])
+        acc.update(p[a : a + 700], t[a : a + 700])
         parts.append(pickle.loads(pickle.dumps(acc)))
     fresh = [pickle.dumps(a) for a in parts]
     size = len(fresh[0])
@@ -100,8 +101,10 @@ def test_merge_in_any_tree_and_pickle(rng):
     right = right[-1]
     tree = copies()  # pairwise rounds
     while len(tree) > 1:
-        tree = [tree[i].merge(tree[i + 1]) if i + 1 < len(tree) else tree[i]
-                for i in range(0, len(tree), 2)]
+        tree = [
+            tree[i].merge(tree[i + 1]) if i + 1 < len(tree) else tree[i]
+            for i in range(0, len(tree), 2)
+        ]
     r = left.result()
     assert set(r) == {"mse", "rmse", "mae", "huber(delta=0.3)", "huber"}
     assert r["mse"] == pytest.approx(fl.mse(p, t), rel=1e-12)
@@ -131,8 +134,9 @@ def test_grouped_results_per_group(rng):
     acc = fl.Accumulator(["mse", "mae"])
     other = fl.Accumulator(["mse", "mae"])
     for a in range(0, n, 999):
-        (acc if a < 2000 else other).update(p[a:a + 999], t[a:a + 999], w[a:a + 999],
-                                            group=g[a:a + 999])
+        (acc if a < 2000 else other).update(
+            p[a : a + 999], t[a : a + 999], w[a : a + 999], group=g[a : a + 999]
+        )
     r = acc.merge(other).result()
     assert list(r) == ["a", "b", "c"]
     for code in r:
@@ -198,8 +202,9 @@ def test_bootstrap_coverage_by_simulation():
     hits = 0
     for s in range(400):
         p = rng.normal(size=200)
-        lo, hi = fl.Accumulator("mae", bootstrap=1000, seed=s).update(p, np.zeros(200)) \
-            .interval()["mae"]
+        lo, hi = (
+            fl.Accumulator("mae", bootstrap=1000, seed=s).update(p, np.zeros(200)).interval()["mae"]
+        )
         hits += lo <= truth <= hi
     assert 0.93 <= hits / 400 <= 0.97
 
@@ -219,7 +224,7 @@ def _ece_direct(conf, correct, w, nb):
 def test_calibration_binary_and_multiclass(rng):
     n = 3000
     prob = rng.uniform(size=n)
-    y = (rng.uniform(size=n) < prob ** 1.5).astype(float)
+    y = (rng.uniform(size=n) < prob**1.5).astype(float)
     w = rng.uniform(size=n)
     acc = fl.Accumulator(["ece", "mce:10"]), fl.Accumulator(["ece", "mce:10"])
     acc[0].update(prob[:1234], y[:1234], w[:1234])
@@ -238,13 +243,16 @@ def test_calibration_binary_and_multiclass(rng):
         fl.Accumulator("ece").update(prob + 1, y)
 
 
-@pytest.mark.parametrize("codes", [
-    np.array([-100, 100, 3, -100], dtype=np.int8),
-    np.array([2**64 - 1, 2**64 - 7, 5], dtype=np.uint64),
-    np.array([10**12, 0, -(10**12)], dtype=np.int64),  # too wide to count
-    np.array(["b", "a", "c"]),
-    np.array([f"c{i}" for i in range(70_000)])[::-1],  # more codes than 16-bit keys
-])
+@pytest.mark.parametrize(
+    "codes",
+    [
+        np.array([-100, 100, 3, -100], dtype=np.int8),
+        np.array([2**64 - 1, 2**64 - 7, 5], dtype=np.uint64),
+        np.array([10**12, 0, -(10**12)], dtype=np.int64),  # too wide to count
+        np.array(["b", "a", "c"]),
+        np.array([f"c{i}" for i in range(70_000)])[::-1],  # more codes than 16-bit keys
+    ],
+)
 def test_groups_hold_the_rows_a_mask_picks_bit_for_bit(rng, codes):
     n = 6000 if len(codes) < 6000 else len(codes)
     g = codes[rng.integers(0, len(codes), size=n)] if len(codes) < n else codes

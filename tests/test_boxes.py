@@ -136,7 +136,9 @@ def _tv():
         h_pred = y2 - y1
         w_gt = x2g - x1g
         h_gt = y2g - y1g
-        v = (4 / (torch.pi**2)) * torch.pow((torch.atan(w_gt / h_gt) - torch.atan(w_pred / h_pred)), 2)  # noqa: E501
+        v = (4 / (torch.pi**2)) * torch.pow(
+            (torch.atan(w_gt / h_gt) - torch.atan(w_pred / h_pred)), 2
+        )  # noqa: E501
         with torch.no_grad():
             alpha = v / (1 - iou + v + eps)
 
@@ -510,12 +512,14 @@ def test_atan_matches_numpy():
     from fastloss import _core
 
     rng = np.random.default_rng(10)
-    x = np.concatenate([
-        rng.standard_normal(200000) * 10.0 ** rng.uniform(-30, 30, 200000),
-        np.linspace(-6, 6, 100001),
-        [0.66, 0.6600000000000001, 2.414213562373095, 2.4142135623730954, 0.41421356, 1.0],
-        [1e300, -1e300, 5e-324, 1e-200],
-    ])
+    x = np.concatenate(
+        [
+            rng.standard_normal(200000) * 10.0 ** rng.uniform(-30, 30, 200000),
+            np.linspace(-6, 6, 100001),
+            [0.66, 0.6600000000000001, 2.414213562373095, 2.4142135623730954, 0.41421356, 1.0],
+            [1e300, -1e300, 5e-324, 1e-200],
+        ]
+    )
     for dtype, max_ulp in ((np.float64, 1.0), (np.float32, 3.0)):
         with np.errstate(over="ignore"):
             xx = x.astype(dtype)

@@ -124,13 +124,13 @@ def test_stale_buffer_contents_never_reach_a_result(name):
     rng = np.random.default_rng(7)
     pred, target, params = make(name, rng, np.float32, 2**17)
     if pred.nbytes < MIB:  # a few losses take several values per sample
-        pred, target, params = make(name, np.random.default_rng(7), np.float32,
-                                    2**17 * MIB // pred.nbytes + 1)
+        pred, target, params = make(
+            name, np.random.default_rng(7), np.float32, 2**17 * MIB // pred.nbytes + 1
+        )
     assert pred.nbytes >= MIB
 
     def run():
-        out = {f"grad {k}": g for k, g in zip(loss.wrt, grads(loss.grad(pred, target,
-                                                                         **params)))}
+        out = {f"grad {k}": g for k, g in zip(loss.wrt, grads(loss.grad(pred, target, **params)))}
         out["none"] = loss(pred, target, reduction="none", **params)
         if loss.has_hess:
             out["hess"] = loss.grad_hess(pred, target, reduction="none", **params)[1]
@@ -225,8 +225,17 @@ def _import_with(env_value):
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("text,want", [("0", 0), ("12345", 12345), ("64M", 64 * MIB),
-                                       ("2G", 2**31), ("512KiB", 512 * 1024), ("3mb", 3 * MIB)])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("0", 0),
+        ("12345", 12345),
+        ("64M", 64 * MIB),
+        ("2G", 2**31),
+        ("512KiB", 512 * 1024),
+        ("3mb", 3 * MIB),
+    ],
+)
 def test_environment_variable_sets_the_limit(text, want):
     r = _import_with(text)
     assert r.returncode == 0, r.stderr

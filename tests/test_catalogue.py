@@ -36,7 +36,10 @@ def test_loss_metadata_equals_its_catalogue_entry(name):
     assert loss.inputs == tuple(i["name"] for i in e["inputs"])
     assert loss.wrt == tuple(i["name"] for i in e["inputs"] if i["differentiable"])
     assert (loss.has_hess, loss.hess_exact, loss.grad_exact) == (
-        e["has_hess"], e["hess_exact"], e["grad_exact"])
+        e["has_hess"],
+        e["hess_exact"],
+        e["grad_exact"],
+    )
     # parameter names, order, defaults and their types
     assert list(loss.params) == [p["name"] for p in e["params"]]
     for p in e["params"]:
@@ -184,10 +187,12 @@ def test_the_domain_wording():
     msle = {d["input"]: d for d in CAT["msle"]["domains"]}["pred"]
     assert _catalogue.domain_message("msle", msle, 2, -3.0) == (
         "msle: every value of pred must be > -1 (log1p of a value <= -1 is undefined), "
-        "got -3.0 at index 2")
+        "got -3.0 at index 2"
+    )
     (hinge,) = CAT["hinge"]["domains"]
     assert _catalogue.domain_message("hinge", hinge, (0, 1), 2.0) == (
-        "target: hinge labels must be -1, 0 or 1 (0 is read as -1), got 2.0 at index (0, 1)")
+        "target: hinge labels must be -1, 0 or 1 (0 is read as -1), got 2.0 at index (0, 1)"
+    )
 
 
 def test_unknown_names_are_refused():

@@ -71,14 +71,31 @@ def _probability_sweep(dtype, n):
     the smallest normals, tiny values, values next to 1 and 1/2, NaN, and a
     log-uniform and a uniform spread."""
     info = np.finfo(dtype)
-    special = [0.0, 1.0, info.smallest_subnormal, info.smallest_normal, info.tiny * 3,
-               float(info.eps), float(info.epsneg), 1 - float(info.epsneg), 1 - float(info.eps),
-               0.5, np.nextafter(dtype(0.5), dtype(1)), np.nextafter(dtype(0.5), dtype(0)),
-               np.nextafter(dtype(1), dtype(0)), np.nan, 1e-30, 1 - 1e-7, 2 / 3, 4 / 3 - 1]
+    special = [
+        0.0,
+        1.0,
+        info.smallest_subnormal,
+        info.smallest_normal,
+        info.tiny * 3,
+        float(info.eps),
+        float(info.epsneg),
+        1 - float(info.epsneg),
+        1 - float(info.eps),
+        0.5,
+        np.nextafter(dtype(0.5), dtype(1)),
+        np.nextafter(dtype(0.5), dtype(0)),
+        np.nextafter(dtype(1), dtype(0)),
+        np.nan,
+        1e-30,
+        1 - 1e-7,
+        2 / 3,
+        4 / 3 - 1,
+    ]
     rng = np.random.default_rng(7)
     logu = 10.0 ** rng.uniform(np.log10(float(info.smallest_subnormal)), 0, n // 2)
-    p = np.concatenate([np.array(special, dtype), logu.astype(dtype),
-                        rng.uniform(0, 1, n).astype(dtype)])[:n]
+    p = np.concatenate(
+        [np.array(special, dtype), logu.astype(dtype), rng.uniform(0, 1, n).astype(dtype)]
+    )[:n]
     return np.clip(p, 0, 1).astype(dtype)
 
 
@@ -100,13 +117,17 @@ def test_bce_binary_targets_take_one_log_with_the_same_bits(dtype):
     general = y.copy()
     general[::256] = 0.5
     keep = np.arange(n) % 256 != 0
-    for fn in (lambda t: BCE(p, t, reduction="none"),
-               lambda t: BCE.value_and_grad(p, t, reduction="none")[0],
-               lambda t: BCE.value_and_grad(p, t, reduction="none")[1]):
+    for fn in (
+        lambda t: BCE(p, t, reduction="none"),
+        lambda t: BCE.value_and_grad(p, t, reduction="none")[0],
+        lambda t: BCE.value_and_grad(p, t, reduction="none")[1],
+    ):
         assert _same_bits(fn(y)[keep], fn(general)[keep])
-    np.testing.assert_allclose(BCE(p, y, reduction="none"),
-                               R.binary_cross_entropy(p.astype(np.float64), y.astype(np.float64),
-                                                      reduction="none"), **tol(dtype))
+    np.testing.assert_allclose(
+        BCE(p, y, reduction="none"),
+        R.binary_cross_entropy(p.astype(np.float64), y.astype(np.float64), reduction="none"),
+        **tol(dtype),
+    )
 
 
 def test_bce_with_logits_hand_values():
@@ -141,8 +162,9 @@ def test_bce_with_logits_pos_weight_hand_values():
     grad = [(1 - u) * si - w * u * (1 - si) for u, si in zip(y, s)]
     np.testing.assert_allclose(g, grad, rtol=1e-14)
     _, h = BCEL.grad_hess(x, y, reduction="none", pos_weight=w)
-    np.testing.assert_allclose(h, [(w * u + 1 - u) * si * (1 - si) for u, si in zip(y, s)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        h, [(w * u + 1 - u) * si * (1 - si) for u, si in zip(y, s)], rtol=1e-14
+    )
 
 
 def test_hinge_hand_values_and_kink():
@@ -168,8 +190,9 @@ def test_squared_hinge_hand_values():
 def test_sigmoid_focal_hand_values():
     # x = 0: p = 1/2, ce = log 2, (1 - p_t)^gamma = 2^-gamma
     v = fl.sigmoid_focal([0.0, 0.0], [1.0, 0.0], reduction="none")
-    np.testing.assert_allclose(v, [0.25 * 0.25 * math.log(2), 0.75 * 0.25 * math.log(2)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        v, [0.25 * 0.25 * math.log(2), 0.75 * 0.25 * math.log(2)], rtol=1e-14
+    )
     x, a, gam = 1.5, 0.4, 3.0
     p = sigmoid(x)
     # y = 0: ce = softplus(x), 1 - p_t = p
@@ -182,10 +205,14 @@ def test_sigmoid_focal_hand_values():
     xs, ys = np.array([-2.0, 0.3, 4.0]), np.array([1.0, 0.0, 1.0])
     np.testing.assert_allclose(
         fl.sigmoid_focal(xs, ys, alpha=-1, gamma=0.0, reduction="none"),
-        BCEL(xs, ys, reduction="none"), rtol=1e-15)
+        BCEL(xs, ys, reduction="none"),
+        rtol=1e-15,
+    )
     np.testing.assert_allclose(
         fl.sigmoid_focal.grad(xs, ys, alpha=-0.5, gamma=0.0, reduction="none"),
-        BCEL.grad(xs, ys, reduction="none"), rtol=1e-15)
+        BCEL.grad(xs, ys, reduction="none"),
+        rtol=1e-15,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -193,8 +220,10 @@ def test_sigmoid_focal_hand_values():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("pw_shape", [(), (1,), (25,), (1, 25), (40, 25), (3, 1, 1), (3, 1, 25),
-                                      (3, 40, 1), (40, 1), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "pw_shape",
+    [(), (1,), (25,), (1, 25), (40, 25), (3, 1, 1), (3, 1, 25), (3, 40, 1), (40, 1), (1, 1, 1)],
+)
 def test_pos_weight_broadcasts_as_the_materialized_array(pw_shape, dtype, rng):
     # Broadcasts that repeat one block of values (a scalar, trailing axes,
     # leading axes) reach the kernel as a pattern, the others (here (3, 1,
@@ -217,8 +246,13 @@ def test_aux_pattern_is_checked_by_the_binding():
 
     x = np.zeros(12)
     g = np.empty(12)
-    for bad in ((np.ones(3), 0, 1), (np.ones(5), 5, 1), (np.ones(3), 3, 5), (np.ones(2), 3, 1),
-                (np.ones(3),)):
+    for bad in (
+        (np.ones(3), 0, 1),
+        (np.ones(5), 5, 1),
+        (np.ones(3), 3, 5),
+        (np.ones(2), 3, 1),
+        (np.ones(3),),
+    ):
         with pytest.raises(ValueError, match="aux"):
             _core.run(1, 1, 1, 1, x, target=x, aux=bad, out_grad=g)
 
@@ -245,8 +279,10 @@ def test_pos_weight_scalar_array_and_broadcast_agree(rng):
     np.testing.assert_array_equal(n1[1], n2[1])
     # a (N, 1) pos_weight broadcasts along the columns too
     rowcol = np.array([[1.5]] * 7)
-    np.testing.assert_array_equal(BCEL(x, y, reduction="none", pos_weight=rowcol),
-                                  BCEL(x, y, reduction="none", pos_weight=1.5))
+    np.testing.assert_array_equal(
+        BCEL(x, y, reduction="none", pos_weight=rowcol),
+        BCEL(x, y, reduction="none", pos_weight=1.5),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -326,8 +362,7 @@ def test_bce_with_logits_matches_torch(dtype, reduction, weighted, pw, rng):
     def fn(pt, tt, wt, red):
         # pos_weight in pred's dtype, as fastloss converts it
         pwt = None if pos is None else torch.as_tensor(np.asarray(pos, dtype).astype(np.float64))
-        return F.binary_cross_entropy_with_logits(pt, tt, weight=wt, reduction=red,
-                                                  pos_weight=pwt)
+        return F.binary_cross_entropy_with_logits(pt, tt, weight=wt, reduction=red, pos_weight=pwt)
 
     _torch_check(BCEL, fn, x, y, dtype, reduction, w, pos_weight=pos)
 
@@ -340,8 +375,7 @@ def test_bce_with_logits_hessian_matches_torch(pw, rng):
     y = rng.uniform(0, 1, size=50)
     xt = torch.tensor(x, requires_grad=True)
     pwt = None if pw is None else torch.tensor(pw, dtype=torch.float64)
-    loss = F.binary_cross_entropy_with_logits(xt, torch.tensor(y), pos_weight=pwt,
-                                              reduction="sum")
+    loss = F.binary_cross_entropy_with_logits(xt, torch.tensor(y), pos_weight=pwt, reduction="sum")
     (g,) = torch.autograd.grad(loss, xt, create_graph=True)
     (h,) = torch.autograd.grad(g.sum(), xt)  # element-wise: the Hessian is diagonal
     fg, fh = BCEL.grad_hess(x, y, reduction="none", pos_weight=pw)
@@ -361,8 +395,9 @@ def test_torch_mean_with_weight_divides_by_count(rng):
     x = rng.normal(size=20)
     y = rng.integers(0, 2, size=20).astype(float)
     w = rng.uniform(0.1, 3.0, size=20)
-    t = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y),
-                                           weight=torch.tensor(w)).item()
+    t = F.binary_cross_entropy_with_logits(
+        torch.tensor(x), torch.tensor(y), weight=torch.tensor(w)
+    ).item()
     assert BCEL(x, y, sample_weight=w, reduction="sum") / 20 == pytest.approx(t, rel=1e-13)
     assert BCEL(x, y, sample_weight=w) == pytest.approx(t * 20 / w.sum(), rel=1e-13)
 
@@ -395,8 +430,16 @@ def test_hinge_matches_torch_autograd(dtype, reduction, weighted, name, labels, 
     s.flat[:2] = margin * ypm.flat[:2]  # exactly at the kink
     y = (y01 if labels == "01" else ypm).astype(dtype)
     w = rng.uniform(0.1, 2.0, size=(25, 2)).astype(dtype) if weighted else None
-    _torch_check(fl.get(name), _torch_hinge(name == "squared_hinge", margin), s, y, dtype,
-                 reduction, w, margin=margin)
+    _torch_check(
+        fl.get(name),
+        _torch_hinge(name == "squared_hinge", margin),
+        s,
+        y,
+        dtype,
+        reduction,
+        w,
+        margin=margin,
+    )
 
 
 @pytest.mark.parametrize("labels", [(-1, 1), (0, 1)])
@@ -431,8 +474,10 @@ def _torchvision_sigmoid_focal_loss(inputs, targets, alpha, gamma, reduction):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (-1.0, 2.0), (0.6, 0.0), (0.25, 0.5),
-                                         (0.9, 3.7), (0.0, 1.0), (1.0, 2.0)])
+@pytest.mark.parametrize(
+    "alpha,gamma",
+    [(0.25, 2.0), (-1.0, 2.0), (0.6, 0.0), (0.25, 0.5), (0.9, 3.7), (0.0, 1.0), (1.0, 2.0)],
+)
 def test_sigmoid_focal_matches_torchvision(dtype, reduction, weighted, alpha, gamma, rng):
     x = (rng.normal(size=(30, 3)) * 3).astype(dtype)
     x.flat[:4] = [30.0, -30.0, 30.0, -30.0]
@@ -476,7 +521,8 @@ def test_bce_with_logits_where_torch_gives_nan():
     x = np.array([np.inf, -np.inf])
     y = np.array([1.0, 0.0])
     t = torch.nn.functional.binary_cross_entropy_with_logits(
-        torch.tensor(x), torch.tensor(y), reduction="none")
+        torch.tensor(x), torch.tensor(y), reduction="none"
+    )
     assert torch.isnan(t).any()  # pytorch/pytorch#49844; if this changes, revisit the docs
     np.testing.assert_array_equal(BCEL(x, y, reduction="none"), [0.0, 0.0])
 
@@ -501,8 +547,10 @@ def test_extreme_logits_against_reference_float32_and_64(dtype, rng):
     # large but finite: the reference's textbook forms are accurate here
     x = np.concatenate([rng.uniform(-80, 80, 200), [-60.0, 60.0]]).astype(dtype)
     y = rng.integers(0, 2, size=x.size).astype(dtype)
-    for name, params in [("binary_cross_entropy_with_logits", {"pos_weight": 1.7}),
-                         ("sigmoid_focal", {"gamma": 2.0})]:
+    for name, params in [
+        ("binary_cross_entropy_with_logits", {"pos_weight": 1.7}),
+        ("sigmoid_focal", {"gamma": 2.0}),
+    ]:
         v, g = fl.get(name).value_and_grad(x, y, reduction="none", **params)
         rv, rg = R.get(name).value_and_grad(x, y, reduction="none", **params)
         rt = 1e-12 if dtype == np.float64 else 1e-5
@@ -514,13 +562,16 @@ def test_extreme_logits_against_reference_float32_and_64(dtype, rng):
 # NaN
 
 
-@pytest.mark.parametrize("name,pred,target", [
-    ("binary_cross_entropy", [0.3, np.nan, 0.6], [1.0, 1.0, 0.0]),
-    ("binary_cross_entropy_with_logits", [0.3, np.nan, 0.6], [1.0, 0.0, 0.0]),
-    ("hinge", [0.3, np.nan, 0.6], [1.0, -1.0, 0.0]),
-    ("squared_hinge", [0.3, np.nan, 0.6], [1.0, 1.0, 0.0]),
-    ("sigmoid_focal", [0.3, np.nan, 0.6], [1.0, 0.0, 0.0]),
-])
+@pytest.mark.parametrize(
+    "name,pred,target",
+    [
+        ("binary_cross_entropy", [0.3, np.nan, 0.6], [1.0, 1.0, 0.0]),
+        ("binary_cross_entropy_with_logits", [0.3, np.nan, 0.6], [1.0, 0.0, 0.0]),
+        ("hinge", [0.3, np.nan, 0.6], [1.0, -1.0, 0.0]),
+        ("squared_hinge", [0.3, np.nan, 0.6], [1.0, 1.0, 0.0]),
+        ("sigmoid_focal", [0.3, np.nan, 0.6], [1.0, 0.0, 0.0]),
+    ],
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_nan_in_pred_propagates(name, pred, target, dtype):
     loss = fl.get(name)
@@ -534,8 +585,16 @@ def test_nan_in_pred_propagates(name, pred, target, dtype):
         assert np.isnan(gh[1]) and np.isnan(h[1])
 
 
-@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits",
-                                  "hinge", "squared_hinge", "sigmoid_focal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "hinge",
+        "squared_hinge",
+        "sigmoid_focal",
+    ],
+)
 def test_nan_in_target_propagates(name):
     loss = fl.get(name)
     v, g = loss.value_and_grad([0.4, 0.4], [np.nan, 1.0], reduction="none")
@@ -572,43 +631,68 @@ def test_hinge_target_outside_minus_one_zero_one(name, bad):
 
 
 @pytest.mark.parametrize("name", ["hinge", "squared_hinge"])
-@pytest.mark.parametrize("margin,exc", [(-0.5, ValueError), (np.inf, ValueError),
-                                        (np.nan, ValueError), ("1", TypeError),
-                                        (None, TypeError)])
+@pytest.mark.parametrize(
+    "margin,exc",
+    [
+        (-0.5, ValueError),
+        (np.inf, ValueError),
+        (np.nan, ValueError),
+        ("1", TypeError),
+        (None, TypeError),
+    ],
+)
 def test_hinge_bad_margin(name, margin, exc):
     with pytest.raises(exc, match="margin"):
         fl.get(name)([0.5], [1.0], margin=margin)
 
 
-@pytest.mark.parametrize("pw,exc", [
-    (np.ones(4), ValueError),            # (4,) does not broadcast to (2, 3)
-    (np.ones((3, 3)), ValueError),       # would enlarge the shape
-    (-1.0, ValueError),
-    (np.array([1.0, -2.0, 1.0]), ValueError),
-    (np.inf, ValueError),
-    ("2", TypeError),
-    (True, TypeError),
-])
+@pytest.mark.parametrize(
+    "pw,exc",
+    [
+        (np.ones(4), ValueError),  # (4,) does not broadcast to (2, 3)
+        (np.ones((3, 3)), ValueError),  # would enlarge the shape
+        (-1.0, ValueError),
+        (np.array([1.0, -2.0, 1.0]), ValueError),
+        (np.inf, ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_bad_pos_weight(pw, exc):
     x = np.zeros((2, 3))
     with pytest.raises(exc, match="pos_weight"):
         BCEL(x, x, pos_weight=pw)
 
 
-@pytest.mark.parametrize("params,exc", [
-    ({"gamma": -0.5}, ValueError), ({"gamma": np.inf}, ValueError),
-    ({"gamma": np.nan}, ValueError), ({"alpha": 1.5}, ValueError),
-    ({"alpha": np.nan}, ValueError), ({"alpha": None}, TypeError),
-    ({"gamma": None}, TypeError), ({"gamma": "2"}, TypeError),
-])
+@pytest.mark.parametrize(
+    "params,exc",
+    [
+        ({"gamma": -0.5}, ValueError),
+        ({"gamma": np.inf}, ValueError),
+        ({"gamma": np.nan}, ValueError),
+        ({"alpha": 1.5}, ValueError),
+        ({"alpha": np.nan}, ValueError),
+        ({"alpha": None}, TypeError),
+        ({"gamma": None}, TypeError),
+        ({"gamma": "2"}, TypeError),
+    ],
+)
 def test_sigmoid_focal_bad_params(params, exc):
     name = next(iter(params))
     with pytest.raises(exc, match=name):
         fl.sigmoid_focal([0.0], [1.0], **params)
 
 
-@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits",
-                                  "hinge", "squared_hinge", "sigmoid_focal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "hinge",
+        "squared_hinge",
+        "sigmoid_focal",
+    ],
+)
 def test_mismatched_shapes_and_unknown_params(name):
     loss = fl.get(name)
     with pytest.raises(ValueError, match="same shape"):
@@ -635,8 +719,13 @@ def test_metadata_and_signatures():
     assert list(inspect.signature(BCEL).parameters)[-1] == "pos_weight"
     assert fl.sigmoid_focal.params == {"alpha": 0.25, "gamma": 2.0}
     assert fl.hinge.params == {"margin": 1.0} == fl.squared_hinge.params
-    for name in ["binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge",
-                 "squared_hinge", "sigmoid_focal"]:
+    for name in [
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "hinge",
+        "squared_hinge",
+        "sigmoid_focal",
+    ]:
         assert name in fl.available()
         assert fl.get(name).family == "classification"
 
@@ -657,14 +746,20 @@ def test_domain_errors_name_the_first_bad_element_on_any_thread_count(threads, d
     try:
         with pytest.raises(ValueError, match=r"got 2.0 at index 700001"):
             fl.hinge.value_and_grad(s, y)
-        with pytest.raises(ValueError, match=r"target: targets must lie in \[0, 1\], got "
-                                             r"2.0 at index 700001"):
+        with pytest.raises(
+            ValueError,
+            match=r"target: targets must lie in \[0, 1\], got "
+            r"2.0 at index 700001",
+        ):
             fl.binary_cross_entropy(p, y)
         y[700_001] = 1.0
         with pytest.raises(ValueError, match=r"hinge labels .* at index 1048571"):
             fl.squared_hinge.grad(s, y)
-        with pytest.raises(ValueError, match=r"prob: probabilities must lie in \[0, 1\], got "
-                                             r"1.5 at index 900000"):
+        with pytest.raises(
+            ValueError,
+            match=r"prob: probabilities must lie in \[0, 1\], got "
+            r"1.5 at index 900000",
+        ):
             fl.binary_cross_entropy.grad(p, np.clip(y, 0, 1))
         with pytest.raises(ValueError, match=r"at index \(1, 3\)"):
             fl.hinge(np.zeros((2, 4), dtype), np.array([[1, -1, 0, 1], [1, 1, 1, 7]], dtype))
@@ -678,8 +773,11 @@ def test_bad_pos_weight_entry_is_named_at_every_size(size, bad):
     x = np.zeros((2, size))
     pw = np.ones(size)
     pw[size // 2] = bad
-    with pytest.raises(ValueError, match=rf"pos_weight must be finite and >= 0, got .* index "
-                                         rf"{size // 2}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"pos_weight must be finite and >= 0, got .* index "
+        rf"{size // 2}",
+    ):
         BCEL(x, x, pos_weight=pw)
     pw[size // 2] = 0.0  # zero is allowed
     assert np.isfinite(BCEL(x, x, pos_weight=pw))

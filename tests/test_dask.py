@@ -29,17 +29,28 @@ def client():
     # source checkout run with PYTHONPATH=python, or site-packages)
     root = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", os.pathsep.join(
-            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as c:
+        mp.setenv(
+            "PYTHONPATH",
+            os.pathsep.join(
+                [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            ),
+        )
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as c,
+        ):
             yield c
 
 
 def _data(rng, n=30_000):
-    return (rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2.0, size=n),
-            rng.choice(np.array(["north", "south", "west"]), size=n))
+    return (
+        rng.normal(size=n),
+        rng.normal(size=n),
+        rng.uniform(0.5, 2.0, size=n),
+        rng.choice(np.array(["north", "south", "west"]), size=n),
+    )
 
 
 def _close(got, want):
@@ -55,9 +66,16 @@ def test_arrays_match_the_in_memory_accumulator(client, rng):
     p, t, w, g = _data(rng)
     acc = fl.Accumulator(LOSSES, bootstrap=64, seed=3).update(p, t, w, g)
     for chunks in (7_000, (1, 4096, 20_000, 5_903)):
-        res, iv = fd.evaluate(da.from_array(p, chunks=chunks), da.from_array(t, chunks=5000),
-                              LOSSES, sample_weight=w, group=da.from_array(g, chunks=9999),
-                              bootstrap=64, seed=3, split_every=3)
+        res, iv = fd.evaluate(
+            da.from_array(p, chunks=chunks),
+            da.from_array(t, chunks=5000),
+            LOSSES,
+            sample_weight=w,
+            group=da.from_array(g, chunks=9999),
+            bootstrap=64,
+            seed=3,
+            split_every=3,
+        )
         _close(res, acc.result())
         for grp in iv:
             for name, (lo, hi) in iv[grp].items():
@@ -83,8 +101,9 @@ def test_dataframe_columns(client, rng):
     # a frame as pred stacks its columns: class probabilities for ece
     probs = rng.dirichlet(np.ones(3), size=len(p))
     y = rng.integers(0, 3, size=len(p))
-    pf = dd.from_pandas(pd.DataFrame({"a": probs[:, 0], "b": probs[:, 1], "c": probs[:, 2],
-                                      "y": y}), npartitions=4)
+    pf = dd.from_pandas(
+        pd.DataFrame({"a": probs[:, 0], "b": probs[:, 1], "c": probs[:, 2], "y": y}), npartitions=4
+    )
     got = fd.accumulate(pf[["a", "b", "c"]], pf["y"], ["ece", "mce"])
     _close(got.result(), fl.Accumulator(["ece", "mce"]).update(probs, y).result())
     assert got.rows == len(p)
@@ -115,8 +134,9 @@ def test_a_worker_killed_mid_computation(client, tmp_path, rng):
     assert os.path.exists(marker), "the task that kills its worker did not run"
     assert killed == calm  # same partitions, same tree: the same bits
     local = [np.random.default_rng(1000 + i) for i in range(n_blocks)]
-    pt = np.concatenate([np.stack([r.normal(size=size), r.normal(size=size)], axis=1)
-                         for r in local])
+    pt = np.concatenate(
+        [np.stack([r.normal(size=size), r.normal(size=size)], axis=1) for r in local]
+    )
     acc = fl.Accumulator(LOSSES, bootstrap=16).update(pt[:, 0], pt[:, 1])
     _close(killed[0], acc.result())
 
@@ -223,9 +243,30 @@ def _same_json(a, b):
 def test_cli_on_dask_gives_the_local_results(parquet, capsys, client):
     import json
 
-    argv = ["eval", parquet, "--pred", "p", "--target", "t", "--weight", "w", "--group-by", "g",
-            "--loss", "mse", "--loss", "huber:delta=0.5", "--loss", "rmse", "--bootstrap", "40",
-            "--format", "json", "--batch-rows", "1000"]
+    argv = [
+        "eval",
+        parquet,
+        "--pred",
+        "p",
+        "--target",
+        "t",
+        "--weight",
+        "w",
+        "--group-by",
+        "g",
+        "--loss",
+        "mse",
+        "--loss",
+        "huber:delta=0.5",
+        "--loss",
+        "rmse",
+        "--bootstrap",
+        "40",
+        "--format",
+        "json",
+        "--batch-rows",
+        "1000",
+    ]
     rc, out, err = _cli(capsys, *argv)
     assert rc == 0, err
     local = json.loads(out)
@@ -238,22 +279,35 @@ def test_cli_on_dask_gives_the_local_results(parquet, capsys, client):
         _same_json(got["intervals"], local["intervals"])
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
-    (["--workers", "0"], "--workers must be >= 1"),
-    (["--example", "--workers", "2"], "--example runs here"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--example", "--workers", "2"], "--example runs here"),
+    ],
+)
 def test_cli_on_dask_bad_options(parquet, capsys, argv, message):
-    data = [] if "--example" in argv else [parquet, "--pred", "p", "--target", "t",
-                                           "--loss", "mse"]
+    data = [] if "--example" in argv else [parquet, "--pred", "p", "--target", "t", "--loss", "mse"]
     rc, out, err = _cli(capsys, "eval", *data, *argv)
     assert rc == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_on_dask_refuses_other_formats(tmp_path, capsys):
     (tmp_path / "d.csv").write_text("p,t\n1,2\n")
-    rc, _, err = _cli(capsys, "eval", tmp_path / "d.csv", "--pred", "p", "--target", "t",
-                      "--loss", "mse", "--workers", "1")
+    rc, _, err = _cli(
+        capsys,
+        "eval",
+        tmp_path / "d.csv",
+        "--pred",
+        "p",
+        "--target",
+        "t",
+        "--loss",
+        "mse",
+        "--workers",
+        "1",
+    )
     assert rc == 2 and "read Parquet files" in err
 
 

@@ -17,9 +17,17 @@ import fastloss as fl
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 # the package, its public functions and the Loss class with its verbs
-MODULES = ["fastloss", "fastloss._config", "fastloss._loss", "fastloss.boxes",
-           "fastloss.classification", "fastloss.multiclass", "fastloss.overlap",
-           "fastloss.regression", "fastloss.cli"]
+MODULES = [
+    "fastloss",
+    "fastloss._config",
+    "fastloss._loss",
+    "fastloss.boxes",
+    "fastloss.classification",
+    "fastloss.multiclass",
+    "fastloss.overlap",
+    "fastloss.regression",
+    "fastloss.cli",
+]
 try:  # the PyTorch adapter's examples, where torch is installed
     import torch  # noqa: F401
 except ImportError:

@@ -51,8 +51,9 @@ def run_python(code, **env):
     e = dict(os.environ)
     e.pop("FASTLOSS_ISA", None)
     e.update(env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120
+    )
 
 
 @pytest.mark.parametrize("level", _core.supported_isas())

@@ -205,8 +205,11 @@ def test_out_overlapping_an_input_is_refused(name, rng):
     pred = np.ascontiguousarray(pred)
     want = loss.value_and_grad(pred, target, **params, **kw)
     arrays = {loss.pred_name: pred}
-    if isinstance(target, np.ndarray) and target.dtype == pred.dtype and (
-            target.shape == pred.shape):
+    if (
+        isinstance(target, np.ndarray)
+        and target.dtype == pred.dtype
+        and (target.shape == pred.shape)
+    ):
         arrays[loss.target_name] = np.ascontiguousarray(target)
     for k, v in params.items():
         if isinstance(v, np.ndarray) and v.dtype == pred.dtype and v.shape == pred.shape:
@@ -215,7 +218,7 @@ def test_out_overlapping_an_input_is_refused(name, rng):
         for shift in (0, 1):  # the same memory, and shifted one element over it
             buf = np.concatenate([x.ravel(), x.ravel()[:1]])
             xin = buf[:-1].reshape(x.shape)  # the input, the values of x
-            out = buf[shift:shift + x.size].reshape(x.shape)
+            out = buf[shift : shift + x.size].reshape(x.shape)
             call = {loss.pred_name: pred, loss.target_name: target, **params}
             call[which] = xin
             p, t = call.pop(loss.pred_name), call.pop(loss.target_name)
@@ -307,11 +310,21 @@ def test_brier_checks_probabilities_and_targets():
     assert np.isnan(fl.brier([np.nan, 0.9], [0.0, 1.0]))  # NaN propagates, no error
 
 
-@pytest.mark.parametrize("name,param", [
-    ("huber", "delta"), ("smooth_l1", "beta"), ("quantile", "quantile"),
-    ("tweedie", "link"), ("tweedie", "power"), ("multiclass_hinge", "variant"),
-    ("kl_div", "log_target"), ("cross_entropy", "ignore_index"), ("pseudo_huber", "delta"),
-    ("poisson_nll", "log_input")])
+@pytest.mark.parametrize(
+    "name,param",
+    [
+        ("huber", "delta"),
+        ("smooth_l1", "beta"),
+        ("quantile", "quantile"),
+        ("tweedie", "link"),
+        ("tweedie", "power"),
+        ("multiclass_hinge", "variant"),
+        ("kl_div", "log_target"),
+        ("cross_entropy", "ignore_index"),
+        ("pseudo_huber", "delta"),
+        ("poisson_nll", "log_input"),
+    ],
+)
 def test_none_is_not_a_silent_default(name, param, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng)

@@ -41,8 +41,9 @@ def torch_value_grad(fn, x, *args, **kw):
 
 
 def close(a, b, rtol=1e-12, atol=1e-14):
-    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
-                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), rtol=rtol, atol=atol
+    )
 
 
 # ==========================================================================
@@ -61,7 +62,8 @@ def test_cross_entropy_hand_values():
     close(g[0], p - [1, 0, 0])
     # label smoothing 0.3 over 2 equal logits: (0.7 + 0.3/2 + 0.3/2) log 2
     assert fl.cross_entropy([[1.0, 1.0]], [0], label_smoothing=0.3) == pytest.approx(
-        math.log(2), rel=1e-14)
+        math.log(2), rel=1e-14
+    )
     # class weights: weighted sum / sum of the weights of the labels
     v = fl.cross_entropy([[0.0, 0.0], [0.0, math.log(3.0)]], [0, 1], class_weight=[2.0, 0.5])
     expected = (2.0 * math.log(2) + 0.5 * math.log(4 / 3)) / 2.5
@@ -84,19 +86,31 @@ def _ce_inputs(rng, shape, ignore):
 @pytest.mark.parametrize("weighted_classes", [False, True])
 @pytest.mark.parametrize("ignore", ["none", "default", "in_range"])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.15, 1.0])
-def test_cross_entropy_labels_matches_torch(shape, reduction, weighted_classes, ignore,
-                                            label_smoothing, rng):
+def test_cross_entropy_labels_matches_torch(
+    shape, reduction, weighted_classes, ignore, label_smoothing, rng
+):
     torch = _torch()
     F = torch.nn.functional
     x, y = _ce_inputs(rng, shape, ignore)
     ignore_index = 1 if ignore == "in_range" else -100
     cw = rng.uniform(0.2, 3.0, size=shape[-1]) if weighted_classes else None
     tv, tg = torch_value_grad(
-        F.cross_entropy, x, torch.tensor(y), weight=None if cw is None else torch.tensor(cw),
-        ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
-    v, g = fl.cross_entropy.value_and_grad(x, y, reduction=reduction, class_weight=cw,
-                                           ignore_index=ignore_index,
-                                           label_smoothing=label_smoothing)
+        F.cross_entropy,
+        x,
+        torch.tensor(y),
+        weight=None if cw is None else torch.tensor(cw),
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )
+    v, g = fl.cross_entropy.value_and_grad(
+        x,
+        y,
+        reduction=reduction,
+        class_weight=cw,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+    )
     close(v, tv)
     close(g, tg)
     assert g.shape == x.shape
@@ -108,19 +122,25 @@ def test_cross_entropy_labels_matches_torch(shape, reduction, weighted_classes, 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted_classes", [False, True])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
-def test_cross_entropy_probabilities_match_torch(shape, reduction, weighted_classes,
-                                                 label_smoothing, rng):
+def test_cross_entropy_probabilities_match_torch(
+    shape, reduction, weighted_classes, label_smoothing, rng
+):
     torch = _torch()
     F = torch.nn.functional
     x = rng.normal(size=shape) * 2
     t = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
     cw = rng.uniform(0.2, 3.0, size=shape[-1]) if weighted_classes else None
     tv, tg = torch_value_grad(
-        F.cross_entropy, x, torch.tensor(_to_torch_layout(t)),
-        weight=None if cw is None else torch.tensor(cw), label_smoothing=label_smoothing,
-        reduction=reduction)
-    v, g = fl.cross_entropy.value_and_grad(x, t, reduction=reduction, class_weight=cw,
-                                           label_smoothing=label_smoothing)
+        F.cross_entropy,
+        x,
+        torch.tensor(_to_torch_layout(t)),
+        weight=None if cw is None else torch.tensor(cw),
+        label_smoothing=label_smoothing,
+        reduction=reduction,
+    )
+    v, g = fl.cross_entropy.value_and_grad(
+        x, t, reduction=reduction, class_weight=cw, label_smoothing=label_smoothing
+    )
     close(v, tv)
     close(g, tg)
 
@@ -137,20 +157,38 @@ def test_cross_entropy_sample_weight_composes(weighted_classes, label_smoothing,
     w = rng.uniform(0.1, 2.0, size=9)
     cw = rng.uniform(0.5, 2.0, size=4) if weighted_classes else np.ones(4)
     xt = torch.tensor(x, requires_grad=True)
-    per = F.cross_entropy(xt, torch.tensor(y), weight=torch.tensor(cw), reduction="none",
-                          label_smoothing=label_smoothing)
+    per = F.cross_entropy(
+        xt,
+        torch.tensor(y),
+        weight=torch.tensor(cw),
+        reduction="none",
+        label_smoothing=label_smoothing,
+    )
     keep = y != -100
     denom = float(np.sum(w[keep] * cw[np.where(keep, y, 0)][keep]))
     ref = (per * torch.tensor(w)).sum() / denom
     ref.backward()
-    v, g = fl.cross_entropy.value_and_grad(x, y, sample_weight=w,
-                                           class_weight=cw if weighted_classes else None,
-                                           label_smoothing=label_smoothing)
+    v, g = fl.cross_entropy.value_and_grad(
+        x,
+        y,
+        sample_weight=w,
+        class_weight=cw if weighted_classes else None,
+        label_smoothing=label_smoothing,
+    )
     close(v, ref.item())
     close(g, xt.grad.numpy())
     # "sum" and "none" simply multiply by w
-    close(fl.cross_entropy(x, y, reduction="none", sample_weight=w, class_weight=cw,
-                           label_smoothing=label_smoothing), per.detach().numpy() * w)
+    close(
+        fl.cross_entropy(
+            x,
+            y,
+            reduction="none",
+            sample_weight=w,
+            class_weight=cw,
+            label_smoothing=label_smoothing,
+        ),
+        per.detach().numpy() * w,
+    )
 
 
 def test_cross_entropy_all_ignored_mean_is_nan_like_torch():
@@ -163,8 +201,9 @@ def test_cross_entropy_float32_matches_torch(rng):
     torch = _torch()
     x = (rng.normal(size=(50, 7)) * 3).astype(np.float32)
     y = rng.integers(0, 7, size=50)
-    tv, tg = torch_value_grad(torch.nn.functional.cross_entropy, x, torch.tensor(y),
-                              label_smoothing=0.1)
+    tv, tg = torch_value_grad(
+        torch.nn.functional.cross_entropy, x, torch.tensor(y), label_smoothing=0.1
+    )
     v, g = fl.cross_entropy.value_and_grad(x, y, label_smoothing=0.1)
     assert g.dtype == np.float32
     close(v, tv, rtol=1e-5)
@@ -175,13 +214,18 @@ def test_cross_entropy_float32_matches_torch(rng):
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_cross_entropy_extreme_logits(dtype, label_smoothing):
     torch = _torch()
-    x = np.array([[1e5, -1e5, 0.0], [-1e5, 1e5, 3.0], [1e5, 1e5, -1e5],
-                  [-1e5, -1e5, -1e5]], dtype=dtype)
+    x = np.array(
+        [[1e5, -1e5, 0.0], [-1e5, 1e5, 3.0], [1e5, 1e5, -1e5], [-1e5, -1e5, -1e5]], dtype=dtype
+    )
     y = np.array([0, 0, 1, 2])
-    tv, tg = torch_value_grad(torch.nn.functional.cross_entropy, x, torch.tensor(y),
-                              reduction="none", label_smoothing=label_smoothing)
-    v, g = fl.cross_entropy.value_and_grad(x, y, reduction="none",
-                                           label_smoothing=label_smoothing)
+    tv, tg = torch_value_grad(
+        torch.nn.functional.cross_entropy,
+        x,
+        torch.tensor(y),
+        reduction="none",
+        label_smoothing=label_smoothing,
+    )
+    v, g = fl.cross_entropy.value_and_grad(x, y, reduction="none", label_smoothing=label_smoothing)
     assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
     close(v, tv, rtol=1e-6)
     close(g, tg, rtol=1e-6, atol=1e-7)
@@ -201,8 +245,9 @@ def test_cross_entropy_minus_inf_logits():
     close(v[1], fl.cross_entropy(x[1:, [1, 3]], [1], reduction="none")[0])
     assert g[0, 1] == 0.0 and g[1, 0] == 0.0 and g[1, 2] == 0.0
     torch = _torch()
-    tv, tg = torch_value_grad(torch.nn.functional.cross_entropy, x, torch.tensor(y),
-                              reduction="none")
+    tv, tg = torch_value_grad(
+        torch.nn.functional.cross_entropy, x, torch.tensor(y), reduction="none"
+    )
     close(v, tv)
     close(g, tg)
     # probability targets: zero probability on the -inf class contributes 0
@@ -243,8 +288,10 @@ def test_cross_entropy_bad_label_found_on_many_threads(rng):
             fl.cross_entropy.value_and_grad(x, y)
 
 
-@pytest.mark.parametrize("name, ignore_index", [("cross_entropy", -100), ("cross_entropy", 2),
-                                                 ("cross_entropy", 7), ("softmax_focal", None)])
+@pytest.mark.parametrize(
+    "name, ignore_index",
+    [("cross_entropy", -100), ("cross_entropy", 2), ("cross_entropy", 7), ("softmax_focal", None)],
+)
 def test_mean_denominator_counts_the_rows_that_count(name, ignore_index, rng):
     # Without class weights the mean's denominator is a count of the rows
     # whose label is in range and not ignore_index (taken in integers over
@@ -277,8 +324,9 @@ def test_cross_entropy_bad_shapes_and_arguments(rng):
         fl.cross_entropy(x, np.full((5, 2), 0.5))
     with pytest.raises(ValueError, match=r"floating point"):
         fl.cross_entropy(x, np.zeros((5, 3), dtype=np.int64))
-    with pytest.raises(ValueError,
-                       match=r"class_weight must have shape \(C,\) = \(3,\), got \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"class_weight must have shape \(C,\) = \(3,\), got \(2,\)"
+    ):
         fl.cross_entropy(x, y, class_weight=[1.0, 2.0])
     with pytest.raises(ValueError, match="label_smoothing"):
         fl.cross_entropy(x, y, label_smoothing=1.5)
@@ -312,10 +360,13 @@ def test_multiclass_hinge_hand_values():
     close(g, [[-1, 1, 0], [0, 1, -1]])
     # WW: row 0: (max(0, 1-2+1.5) + max(0, 1-2+0)) / 3 = 0.5/3
     #     row 1: (max(0, 1-1+0) + max(0, 1-1+3)) / 3 = 3/3
-    close(fl.multiclass_hinge(s, [0, 2], reduction="none", variant="weston_watkins"),
-          [0.5 / 3, 1.0])
-    close(fl.multiclass_hinge.grad(s, [0, 2], reduction="sum", variant="weston_watkins"),
-          [[-1 / 3, 1 / 3, 0], [0, 1 / 3, -1 / 3]])
+    close(
+        fl.multiclass_hinge(s, [0, 2], reduction="none", variant="weston_watkins"), [0.5 / 3, 1.0]
+    )
+    close(
+        fl.multiclass_hinge.grad(s, [0, 2], reduction="sum", variant="weston_watkins"),
+        [[-1 / 3, 1 / 3, 0], [0, 1 / 3, -1 / 3]],
+    )
     # margin satisfied: zero loss and gradient
     assert fl.multiclass_hinge([[5.0, 1.0, 0.0]], [0]) == 0.0
     assert not fl.multiclass_hinge.grad([[5.0, 1.0, 0.0]], [0]).any()
@@ -360,11 +411,17 @@ def test_weston_watkins_matches_torch_multi_margin(shape, reduction, margin, dty
     s = (rng.normal(size=shape) * 1.5).astype(dtype)
     y = rng.integers(0, c, size=shape[:-1])
     # torch's multi_margin_loss takes (N, C): flatten the sample axes
-    tv, tg = torch_value_grad(torch.nn.functional.multi_margin_loss, s.reshape(-1, c),
-                              torch.tensor(y.reshape(-1)), p=1, margin=margin,
-                              reduction=reduction)
-    v, g = fl.multiclass_hinge.value_and_grad(s, y, margin=margin, reduction=reduction,
-                                              variant="weston_watkins")
+    tv, tg = torch_value_grad(
+        torch.nn.functional.multi_margin_loss,
+        s.reshape(-1, c),
+        torch.tensor(y.reshape(-1)),
+        p=1,
+        margin=margin,
+        reduction=reduction,
+    )
+    v, g = fl.multiclass_hinge.value_and_grad(
+        s, y, margin=margin, reduction=reduction, variant="weston_watkins"
+    )
     tol = 1e-12 if dtype == np.float64 else 1e-5
     close(v, tv.reshape(np.shape(v)), rtol=tol, atol=tol)
     close(g, tg.reshape(shape), rtol=tol, atol=tol)
@@ -426,10 +483,12 @@ def test_focal_at_gamma_zero_is_cross_entropy(reduction, weighted_classes, weigh
     y = rng.integers(0, 5, size=(3, 7))
     cw = rng.uniform(0.2, 3.0, size=5) if weighted_classes else None
     w = rng.uniform(0.1, 2.0, size=(3, 7)) if weighted else None
-    v, g = fl.softmax_focal.value_and_grad(x, y, gamma=0.0, class_weight=cw, sample_weight=w,
-                                           reduction=reduction)
-    cv, cg = fl.cross_entropy.value_and_grad(x, y, class_weight=cw, sample_weight=w,
-                                             reduction=reduction)
+    v, g = fl.softmax_focal.value_and_grad(
+        x, y, gamma=0.0, class_weight=cw, sample_weight=w, reduction=reduction
+    )
+    cv, cg = fl.cross_entropy.value_and_grad(
+        x, y, class_weight=cw, sample_weight=w, reduction=reduction
+    )
     close(v, cv, rtol=1e-13)
     close(g, cg, rtol=1e-13, atol=1e-16)
 
@@ -458,8 +517,9 @@ def test_focal_matches_torch_autograd(gamma, reduction, weighted_classes, rng):
         return {"mean": per.sum() / cwy.sum(), "sum": per.sum(), "none": per}[reduction]
 
     tv, tg = torch_value_grad(focal, x, torch.tensor(y))
-    v, g = fl.softmax_focal.value_and_grad(x, y, gamma=gamma, reduction=reduction,
-                                           class_weight=cw if weighted_classes else None)
+    v, g = fl.softmax_focal.value_and_grad(
+        x, y, gamma=gamma, reduction=reduction, class_weight=cw if weighted_classes else None
+    )
     close(v, tv, rtol=1e-11)
     close(g, tg, rtol=1e-10, atol=1e-13)
 
@@ -472,8 +532,7 @@ def test_focal_extreme_logits(dtype, gamma):
     assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
     assert v[0] == 0.0 and not g[0].any()  # p_y = 1 exactly
     assert v[1] == pytest.approx(2e5, rel=1e-6)  # (1 - 0)^gamma * 2e5
-    close(v[2], fl.softmax_focal(x[2:, [0, 2]], [1], gamma=gamma, reduction="none")[0],
-          rtol=1e-6)
+    close(v[2], fl.softmax_focal(x[2:, [0, 2]], [1], gamma=gamma, reduction="none")[0], rtol=1e-6)
 
 
 def test_focal_bad_arguments(rng):
@@ -535,8 +594,10 @@ def test_kl_div_mean_over_samples_with_extra_axes(rng):
     s = torch.nn.functional.kl_div(torch.tensor(lp), torch.tensor(t), reduction="sum").item()
     close(fl.kl_div(lp, t), s / 20)
     w = rng.uniform(0.1, 2.0, size=(4, 5))
-    close(fl.kl_div(lp, t, sample_weight=w),
-          np.sum(w * fl.kl_div(lp, t, reduction="none")) / np.sum(w))
+    close(
+        fl.kl_div(lp, t, sample_weight=w),
+        np.sum(w * fl.kl_div(lp, t, reduction="none")) / np.sum(w),
+    )
 
 
 def test_kl_div_bad_arguments():
@@ -597,8 +658,7 @@ def test_brier_bad_arguments():
 
 def test_categorical_hinge_hand_values():
     # Keras' docstring example: rows 1.2 and 1.6, mean 1.4
-    v = fl.categorical_hinge([[0.6, 0.4], [0.4, 0.6]], [[0.0, 1.0], [0.0, 0.0]],
-                             reduction="none")
+    v = fl.categorical_hinge([[0.6, 0.4], [0.4, 0.6]], [[0.0, 1.0], [0.0, 0.0]], reduction="none")
     close(v, [1.2, 1.6])
     assert fl.categorical_hinge([[0.3, 0.6, 0.1]], [[0, 1, 0]]) == pytest.approx(0.7, rel=1e-15)
     close(fl.categorical_hinge.grad([[0.3, 0.6, 0.1]], [[0, 1, 0]]), [[1.0, -1.0, 0.0]])
@@ -630,8 +690,9 @@ def test_categorical_hinge_matches_keras_formula(reduction, soft, rng):
 
 
 def test_categorical_hinge_extreme_and_nan():
-    v, g = fl.categorical_hinge.value_and_grad([[1e5, -1e5], [-1e5, 1e5], [np.nan, 0.0]],
-                                               [[1, 0], [1, 0], [0, 1]], reduction="none")
+    v, g = fl.categorical_hinge.value_and_grad(
+        [[1e5, -1e5], [-1e5, 1e5], [np.nan, 0.0]], [[1, 0], [1, 0], [0, 1]], reduction="none"
+    )
     assert v[0] == 0.0 and v[1] == pytest.approx(2e5 + 1, rel=1e-15)
     assert np.isnan(v[2]) and np.all(np.isnan(g[2]))
 
@@ -693,16 +754,29 @@ def test_categorical_hinge_block_path_gives_the_bits_of_the_row_path(c, dtype, r
     on = fl.categorical_hinge(x, t, reduction="none") > 0
     assert on.any() and (~on).any()  # both branches of the gradient
     kws = ({}, {"sample_weight": w}, {"reduction": "none"}, {"reduction": "sum"})
-    _check_block_vs_row(fl.categorical_hinge, (x, t), (wide_x, wide_t),
-                        [(kw, kw) for kw in kws], c, dtype, nan_row=True)
+    _check_block_vs_row(
+        fl.categorical_hinge,
+        (x, t),
+        (wide_x, wide_t),
+        [(kw, kw) for kw in kws],
+        c,
+        dtype,
+        nan_row=True,
+    )
     assert np.isnan(fl.categorical_hinge(x, t, reduction="none")[5])
     # Row 5's NaN makes every reduced value above NaN: the reduced values
     # again without it, where they are finite.
     keep = np.arange(rows) != 5
     kws = ({}, {"sample_weight": w[keep]}, {"reduction": "sum"})
     assert all(np.isfinite(fl.categorical_hinge(x[keep], t[keep], **kw)) for kw in kws)
-    _check_block_vs_row(fl.categorical_hinge, (x[keep], t[keep]), (wide_x[keep], wide_t[keep]),
-                        [(kw, kw) for kw in kws], c, dtype)
+    _check_block_vs_row(
+        fl.categorical_hinge,
+        (x[keep], t[keep]),
+        (wide_x[keep], wide_t[keep]),
+        [(kw, kw) for kw in kws],
+        c,
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -724,8 +798,7 @@ def test_focal_block_path_gives_the_bits_of_the_row_path(c, gamma, dtype, rng):
     pairs = []
     for reduction in ("mean", "none"):
         base = {"gamma": gamma, "reduction": reduction}
-        pairs += [(base, base),
-                  ({**base, "class_weight": cw}, {**base, "class_weight": wide_cw})]
+        pairs += [(base, base), ({**base, "class_weight": cw}, {**base, "class_weight": wide_cw})]
     _check_block_vs_row(fl.softmax_focal, (x, y), (wide, y), pairs, c, dtype)
 
 
@@ -757,10 +830,13 @@ def test_row_driver_is_bit_identical_across_threads_and_isas(c, rng):
             _core.set_isa(level)
             for t in (1, 3):
                 fl.set_num_threads(t)
-                results.append((fl.cross_entropy.value_and_grad(x, y, **kw),
-                                fl.softmax_focal(x, np.where(y < 0, 0, y), class_weight=cw),
-                                fl.multiclass_hinge(x, np.where(y < 0, 0, y),
-                                                    variant="weston_watkins")))
+                results.append(
+                    (
+                        fl.cross_entropy.value_and_grad(x, y, **kw),
+                        fl.softmax_focal(x, np.where(y < 0, 0, y), class_weight=cw),
+                        fl.multiclass_hinge(x, np.where(y < 0, 0, y), variant="weston_watkins"),
+                    )
+                )
     finally:
         _core.set_isa(chosen)
     (v0, g0), f0, h0 = results[0]
@@ -783,15 +859,22 @@ def test_crammer_singer_block_path_gives_the_bits_of_the_row_path(c, dtype, rng)
     wide[:, :c] = x
     w = rng.uniform(0.5, 2.0, size=rows)
     kws = ({}, {"margin": 0.0}, {"sample_weight": w}, {"reduction": "none"})
-    _check_block_vs_row(fl.multiclass_hinge, (x, y), (wide, y), [(kw, kw) for kw in kws], c,
-                        dtype, nan_row=True)
+    _check_block_vs_row(
+        fl.multiclass_hinge, (x, y), (wide, y), [(kw, kw) for kw in kws], c, dtype, nan_row=True
+    )
     assert np.isnan(fl.multiclass_hinge(x, y, reduction="none")[5])
     # Row 5's NaN makes the three reduced values above NaN: the same values
     # again without it, where they are finite.
     keep = np.arange(rows) != 5
     kws = ({}, {"margin": 0.0}, {"sample_weight": w[keep]}, {"reduction": "sum"})
-    _check_block_vs_row(fl.multiclass_hinge, (x[keep], y[keep]), (wide[keep], y[keep]),
-                        [(kw, kw) for kw in kws], c, dtype)
+    _check_block_vs_row(
+        fl.multiclass_hinge,
+        (x[keep], y[keep]),
+        (wide[keep], y[keep]),
+        [(kw, kw) for kw in kws],
+        c,
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("c", [300, 5000])
@@ -800,8 +883,13 @@ def test_wide_rows_match_torch(c, rng):
     x = rng.normal(size=(6, c)) * 3
     y = rng.integers(0, c, size=6)
     cw = rng.uniform(0.5, 2.0, size=c)
-    tv, tg = torch_value_grad(torch.nn.functional.cross_entropy, x, torch.tensor(y),
-                              weight=torch.tensor(cw), label_smoothing=0.2)
+    tv, tg = torch_value_grad(
+        torch.nn.functional.cross_entropy,
+        x,
+        torch.tensor(y),
+        weight=torch.tensor(cw),
+        label_smoothing=0.2,
+    )
     v, g = fl.cross_entropy.value_and_grad(x, y, class_weight=cw, label_smoothing=0.2)
     close(v, tv)
     close(g, tg, atol=1e-16)
@@ -829,8 +917,10 @@ def test_cross_entropy_every_row_length_matches_the_reference(c, dtype, rng):
     y = rng.integers(0, c, size=rows)
     cw = rng.uniform(0.5, 2.0, size=c)
     tol = dict(rtol=2e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
-    for kw in ({"reduction": "none"},
-               {"reduction": "none", "class_weight": cw, "label_smoothing": 0.1}):
+    for kw in (
+        {"reduction": "none"},
+        {"reduction": "none", "class_weight": cw, "label_smoothing": 0.1},
+    ):
         v, g = fl.cross_entropy.value_and_grad(x, y, **kw)
         rv, rg = R.cross_entropy.value_and_grad(x, y, **kw)
         assert np.isnan(v[7]) and np.all(np.isnan(g[7]))
@@ -861,10 +951,21 @@ def test_cross_entropy_hessian_is_the_softmax_diagonal(dtype, rng):
     np.testing.assert_allclose(h, rh, rtol=2e-5 if dtype == np.float32 else 1e-12)
     torch = pytest.importorskip("torch")
     zt = torch.tensor(z.astype(np.float64))
-    diag = [torch.autograd.functional.hessian(
-        lambda r, i=i: torch.nn.functional.cross_entropy(
-            r[None], torch.tensor([int(y[i])]), weight=torch.tensor(cw),
-            label_smoothing=0.1, reduction="sum"), zt[i]).diagonal().numpy()
-        for i in range(7) if y[i] != -100]
+    diag = [
+        torch.autograd.functional.hessian(
+            lambda r, i=i: torch.nn.functional.cross_entropy(
+                r[None],
+                torch.tensor([int(y[i])]),
+                weight=torch.tensor(cw),
+                label_smoothing=0.1,
+                reduction="sum",
+            ),
+            zt[i],
+        )
+        .diagonal()
+        .numpy()
+        for i in range(7)
+        if y[i] != -100
+    ]
     _, h = fl.cross_entropy.grad_hess(z.astype(np.float64), y, reduction="sum", **params)
     np.testing.assert_allclose(h[y != -100], np.array(diag), rtol=1e-10, atol=1e-14)

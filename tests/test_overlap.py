@@ -102,15 +102,17 @@ def test_tversky_special_cases_are_dice_and_iou(rng):
     pred, target = masks(rng, (5, 3, 7))
     for s in (0.0, 1e-5, 0.3):
         for red in REDUCTIONS:
-            tv = fl.tversky.value_and_grad(pred, target, reduction=red, alpha=0.5, beta=0.5,
-                                           smooth=s)
+            tv = fl.tversky.value_and_grad(
+                pred, target, reduction=red, alpha=0.5, beta=0.5, smooth=s
+            )
             # (I + s) / ((P + T)/2 + s) = (2I + 2s) / (P + T + 2s)
             dc = fl.dice.value_and_grad(pred, target, reduction=red, smooth=2 * s)
             np.testing.assert_allclose(tv[0], dc[0], rtol=1e-13)
             np.testing.assert_allclose(tv[1], dc[1], rtol=1e-12, atol=1e-16)
             io = fl.iou.value_and_grad(pred, target, reduction=red, smooth=s)
-            t1 = fl.tversky.value_and_grad(pred, target, reduction=red, alpha=1.0, beta=1.0,
-                                           smooth=s)
+            t1 = fl.tversky.value_and_grad(
+                pred, target, reduction=red, alpha=1.0, beta=1.0, smooth=s
+            )
             np.testing.assert_allclose(t1[0], io[0], rtol=1e-13)
             np.testing.assert_allclose(t1[1], io[1], rtol=1e-12, atol=1e-16)
     # and exactly dice at smooth = 0
@@ -140,9 +142,11 @@ def _torch_loss(name, p, t, axis, params):
         numer = 2.0 * (intersection * w).sum(1) + s
         denom = (denominator * w).sum(1) + s
         return 1.0 - numer / denom
-    dims = list(range(1, p.dim())) if axis is None else [
-        a % p.dim() for a in ((axis,) if isinstance(axis, int) else axis)
-    ]
+    dims = (
+        list(range(1, p.dim()))
+        if axis is None
+        else [a % p.dim() for a in ((axis,) if isinstance(axis, int) else axis)]
+    )
     tp = torch.sum(p * t, dims)
     if name == "dice":  # MONAI DiceLoss
         return 1.0 - (2.0 * tp + s) / (torch.sum(t, dims) + torch.sum(p, dims) + s)
@@ -189,15 +193,19 @@ def test_matches_torch_autograd(name, axis, reduction, weighted):
         value = objective = l.sum() / (float(w.sum()) if w is not None else l.numel())
     objective.backward()
 
-    v, g = fl.get(name).value_and_grad(pred, target, reduction=reduction, sample_weight=w,
-                                       **params)
+    v, g = fl.get(name).value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
     np.testing.assert_allclose(v, value.detach().numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-10, atol=1e-15)
     if reduction != "none":
         assert isinstance(v, float)
     # float32 runs natively and agrees to float32 precision
-    v32, g32 = fl.get(name).value_and_grad(pred.astype(np.float32), target.astype(np.float32),
-                                           reduction=reduction, sample_weight=w, **params)
+    v32, g32 = fl.get(name).value_and_grad(
+        pred.astype(np.float32),
+        target.astype(np.float32),
+        reduction=reduction,
+        sample_weight=w,
+        **params,
+    )
     assert g32.dtype == np.float32
     np.testing.assert_allclose(v32, value.detach().numpy(), rtol=2e-5, atol=1e-6)
     np.testing.assert_allclose(g32, p.grad.numpy(), rtol=2e-4, atol=1e-6)
@@ -254,13 +262,14 @@ def test_non_trailing_axes_and_out_buffer(rng):
     g = fl.tversky.grad(pred, target, out=out, **params)
     assert g is out
     np.testing.assert_allclose(out, R.tversky.grad(pred, target, **params), rtol=1e-12)
-    v, g2 = fl.tversky.value_and_grad(pred, target, out=np.empty_like(pred),
-                                      reduction="none", **params)
+    v, g2 = fl.tversky.value_and_grad(
+        pred, target, out=np.empty_like(pred), reduction="none", **params
+    )
     assert v.shape == (4, 6)
-    np.testing.assert_allclose(v, R.tversky(pred, target, reduction="none", **params),
-                               rtol=1e-12)
-    np.testing.assert_allclose(g2, R.tversky.grad(pred, target, reduction="none", **params),
-                               rtol=1e-12)
+    np.testing.assert_allclose(v, R.tversky(pred, target, reduction="none", **params), rtol=1e-12)
+    np.testing.assert_allclose(
+        g2, R.tversky.grad(pred, target, reduction="none", **params), rtol=1e-12
+    )
 
 
 def test_sample_weight_prefix_weighs_whole_samples(rng):
@@ -285,12 +294,14 @@ def test_generalized_dice_single_class_and_two_dimensional_input(rng):
     for n in range(4):
         if T[n] > 0:
             assert fl.generalized_dice(pred[n : n + 1], target[n : n + 1], smooth=0.0) == (
-                pytest.approx(fl.dice(pred[n : n + 1], target[n : n + 1], smooth=0.0),
-                              rel=1e-12)
+                pytest.approx(fl.dice(pred[n : n + 1], target[n : n + 1], smooth=0.0), rel=1e-12)
             )
     p2, t2 = masks(rng, (5, 3))  # (N, C): one voxel per class
-    np.testing.assert_allclose(fl.generalized_dice(p2, t2, reduction="none"),
-                               R.generalized_dice(p2, t2, reduction="none"), rtol=1e-12)
+    np.testing.assert_allclose(
+        fl.generalized_dice(p2, t2, reduction="none"),
+        R.generalized_dice(p2, t2, reduction="none"),
+        rtol=1e-12,
+    )
 
 
 def test_zero_samples_and_empty_slices():

@@ -37,8 +37,9 @@ def assert_close(actual, expected, dtype, what=""):
     rtol = rtol_for(dtype)
     finite = np.isfinite(expected)
     scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 1.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale + 1e-300,
-                               err_msg=what)
+    np.testing.assert_allclose(
+        actual, expected, rtol=rtol, atol=rtol * scale + 1e-300, err_msg=what
+    )
 
 
 def in_dtype(params, dtype):
@@ -73,8 +74,9 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
     pred, target, params = make(name, rng, dtype)
     w = weights_for(loss, pred, target, params, rng) if weighted else None
     v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
-    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
-                                **in_dtype(params, dtype))
+    rv, rg = ref.value_and_grad(
+        pred, target, reduction=reduction, sample_weight=w, **in_dtype(params, dtype)
+    )
     assert_close(v, rv, dtype, f"{name} value")
     for (k, x), gk, rgk in zip(diff_inputs(name, pred, params), grads(g), grads(rg)):
         assert_close(gk, rgk, dtype, f"{name} grad w.r.t. {k}")
@@ -83,8 +85,9 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
         assert v.dtype == np.dtype(dtype)
     if loss.has_hess:
         gh, hh = loss.grad_hess(pred, target, reduction=reduction, sample_weight=w, **params)
-        rgh, rhh = ref.grad_hess(pred, target, reduction=reduction, sample_weight=w,
-                                 **in_dtype(params, dtype))
+        rgh, rhh = ref.grad_hess(
+            pred, target, reduction=reduction, sample_weight=w, **in_dtype(params, dtype)
+        )
         assert_close(gh, rgh, dtype, f"{name} grad_hess grad")
         assert_close(hh, rhh, dtype, f"{name} grad_hess hess")
 
@@ -110,8 +113,9 @@ def test_random_inputs_hypothesis(name, seed, n, dtype, reduction, weighted, str
         pred = np.repeat(pred, 2, axis=-1)[..., ::2]
         assert not pred.flags.c_contiguous
     v, g = loss.value_and_grad(pred, target, reduction=reduction, sample_weight=w, **params)
-    rv, rg = ref.value_and_grad(pred, target, reduction=reduction, sample_weight=w,
-                                **in_dtype(params, dtype))
+    rv, rg = ref.value_and_grad(
+        pred, target, reduction=reduction, sample_weight=w, **in_dtype(params, dtype)
+    )
     assert_close(v, rv, dtype, f"{name} value")
     for k, gk, rgk in zip(fl.get(name).wrt, grads(g), grads(rg)):
         assert_close(gk, rgk, dtype, f"{name} grad w.r.t. {k}")
@@ -141,9 +145,13 @@ def test_reference_grad_matches_finite_differences(name):
 
             hi = h.flat[i]
             fd.flat[i] = (-f(2 * hi) + 8 * f(hi) - 8 * f(-hi) + f(-2 * hi)) / (12 * hi)
-        np.testing.assert_allclose(g[j], fd, rtol=1e-6,
-                                   atol=1e-7 * max(1.0, np.max(np.abs(fd))),
-                                   err_msg=f"{name} w.r.t. {k}")
+        np.testing.assert_allclose(
+            g[j],
+            fd,
+            rtol=1e-6,
+            atol=1e-7 * max(1.0, np.max(np.abs(fd))),
+            err_msg=f"{name} w.r.t. {k}",
+        )
 
 
 @pytest.mark.parametrize("name", HESS)
@@ -298,8 +306,9 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
     ro = pred.copy()
     ro.flags.writeable = False
     assert loss(ro, target, **params) == expected[0]
-    mm = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=pred.dtype,
-                                   shape=pred.shape)
+    mm = np.lib.format.open_memmap(
+        tmp_path / "p.npy", mode="w+", dtype=pred.dtype, shape=pred.shape
+    )
     mm[...] = pred
     mm.flush()
     mr = np.load(tmp_path / "p.npy", mmap_mode="r")
@@ -341,8 +350,10 @@ def test_every_isa_level_gives_the_same_bits(name):
     try:
         for level in _core.supported_isas():
             _core.set_isa(level)
-            results[level] = (loss.value_and_grad(pred, target, **params),
-                              loss.value_and_grad(p64, t64, **params))
+            results[level] = (
+                loss.value_and_grad(pred, target, **params),
+                loss.value_and_grad(p64, t64, **params),
+            )
     finally:
         _core.set_isa(chosen)
     base = results["baseline"]
@@ -369,11 +380,21 @@ def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
     pred, target, params = make(name, rng, dtype, 6000)
     shape = (600, 10, pred.shape[1])
     pred, target = pred.reshape(shape), target.reshape(shape)
-    params = {k: v.reshape(shape) if getattr(v, "shape", None) == (6000, shape[2]) else v
-              for k, v in params.items()}
+    params = {
+        k: v.reshape(shape) if getattr(v, "shape", None) == (6000, shape[2]) else v
+        for k, v in params.items()
+    }
     loss = fl.get(name)
-    forms = [(), (1,), (600,), (600, 10), (shape[2],), (10, shape[2]), (1, 10, 1),
-             (600, 1, shape[2])]
+    forms = [
+        (),
+        (1,),
+        (600,),
+        (600, 10),
+        (shape[2],),
+        (10, shape[2]),
+        (1, 10, 1),
+        (600, 1, shape[2]),
+    ]
     for threads in (1, 2):
         fl.set_num_threads(threads)
         for form in forms:
@@ -387,8 +408,7 @@ def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
             assert as_pattern == (form != (600, 1, shape[2])), form
             for red in REDUCTIONS:
                 a = loss.value_and_grad(pred, target, reduction=red, sample_weight=w, **params)
-                b = loss.value_and_grad(pred, target, reduction=red, sample_weight=full,
-                                        **params)
+                b = loss.value_and_grad(pred, target, reduction=red, sample_weight=full, **params)
                 what = f"{name} weights {form} {red} on {threads} threads"
                 assert np.asarray(a[0]).tobytes() == np.asarray(b[0]).tobytes(), what
                 for ga, gb in zip(grads(a[1]), grads(b[1])):
@@ -397,8 +417,7 @@ def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
                 assert np.asarray(v).tobytes() == np.asarray(a[0]).tobytes(), what
                 if loss.has_hess:
                     a = loss.grad_hess(pred, target, reduction=red, sample_weight=w, **params)
-                    b = loss.grad_hess(pred, target, reduction=red, sample_weight=full,
-                                       **params)
+                    b = loss.grad_hess(pred, target, reduction=red, sample_weight=full, **params)
                     assert a[0].tobytes() == b[0].tobytes(), what
                     assert a[1].tobytes() == b[1].tobytes(), what
 
@@ -408,7 +427,13 @@ def test_weight_pattern_is_checked_by_the_binding():
 
     x = np.zeros(12)
     g = np.empty(12)
-    for bad in ((np.ones(3), 0, 1), (np.ones(5), 5, 1), (np.ones(3), 3, 5), (np.ones(2), 3, 1),
-                (np.ones(3),), (None, 3, 4)):
+    for bad in (
+        (np.ones(3), 0, 1),
+        (np.ones(5), 5, 1),
+        (np.ones(3), 3, 5),
+        (np.ones(2), 3, 1),
+        (np.ones(3),),
+        (None, 3, 4),
+    ):
         with pytest.raises(ValueError, match="sample_weight"):
             _core.run(0, 0, 1, 1, x, target=x, sample_weight=bad, out_grad=g)

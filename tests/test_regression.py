@@ -19,14 +19,17 @@ def test_hand_computed_values():
     # huber delta=1: 0.125, 1*(3-0.5)=2.5, 1*(2-0.5)=1.5
     assert fl.huber(p, y) == pytest.approx((0.125 + 2.5 + 1.5) / 3, rel=1e-15)
     # delta=2.5: 0.125, 2.5*(3-1.25)=4.375, 0.5*4=2
-    np.testing.assert_allclose(fl.huber(p, y, delta=2.5, reduction="none"), [0.125, 4.375, 2.0],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        fl.huber(p, y, delta=2.5, reduction="none"), [0.125, 4.375, 2.0], rtol=1e-15
+    )
     # smooth_l1 beta=2: 0.5*0.25/2=0.0625, 3-1=2, 2-1=1
-    np.testing.assert_allclose(fl.smooth_l1(p, y, beta=2.0, reduction="none"),
-                               [0.0625, 2.0, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(
+        fl.smooth_l1(p, y, beta=2.0, reduction="none"), [0.0625, 2.0, 1.0], rtol=1e-15
+    )
     np.testing.assert_allclose(fl.huber.grad(p, y, reduction="sum"), [0.5, 1.0, -1.0])
-    np.testing.assert_allclose(fl.mae.grad(p, np.array([0.5, 0.0, 0.0]), reduction="sum"),
-                               [0.0, 1.0, -1.0])
+    np.testing.assert_allclose(
+        fl.mae.grad(p, np.array([0.5, 0.0, 0.0]), reduction="sum"), [0.0, 1.0, -1.0]
+    )
     g, h = fl.mse.grad_hess(p, y, reduction="none")
     np.testing.assert_allclose(g, 2 * p)
     np.testing.assert_allclose(h, [2.0, 2.0, 2.0])
@@ -112,15 +115,17 @@ def test_matches_torch(name, reduction, dtype):
     np.testing.assert_allclose(g, tp.grad.numpy(), rtol=tol, atol=tol * 1e-2)
 
 
-@pytest.mark.parametrize("name, metric", [("mse", "mean_squared_error"),
-                                          ("mae", "mean_absolute_error")])
+@pytest.mark.parametrize(
+    "name, metric", [("mse", "mean_squared_error"), ("mae", "mean_absolute_error")]
+)
 def test_matches_sklearn_metrics(name, metric):
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(2)
     p, y, w = rng.normal(size=300), rng.normal(size=300), rng.uniform(size=300)
     assert fl.get(name)(p, y) == pytest.approx(getattr(metrics, metric)(y, p), rel=1e-12)
     assert fl.get(name)(p, y, sample_weight=w) == pytest.approx(
-        getattr(metrics, metric)(y, p, sample_weight=w), rel=1e-12)
+        getattr(metrics, metric)(y, p, sample_weight=w), rel=1e-12
+    )
     # multi-output: sklearn's uniform average of columns equals the global mean
     P, Y = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
     assert fl.get(name)(P, Y) == pytest.approx(getattr(metrics, metric)(Y, P), rel=1e-12)

@@ -9,10 +9,19 @@ import pytest
 import fastloss as fl
 
 
-@pytest.mark.parametrize("name,params", [
-    ("log_cosh", {}), ("quantile", {"quantile": 0.3}), ("mape", {}), ("msle", {}),
-    ("rmse", {}), ("poisson_nll", {}), ("gaussian_nll", {"var": 1.0}),
-    ("tweedie", {"power": 0})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("log_cosh", {}),
+        ("quantile", {"quantile": 0.3}),
+        ("mape", {}),
+        ("msle", {}),
+        ("rmse", {}),
+        ("poisson_nll", {}),
+        ("gaussian_nll", {"var": 1.0}),
+        ("tweedie", {"power": 0}),
+    ],
+)
 def test_mismatched_shapes_and_unknown_keywords(name, params):
     loss = fl.get(name)
     with pytest.raises(ValueError, match="same shape"):
@@ -25,19 +34,36 @@ def test_signatures_are_the_public_api():
     import inspect
 
     def kw(loss):
-        return {k: v.default for k, v in inspect.signature(loss).parameters.items()
-                if v.kind is inspect.Parameter.KEYWORD_ONLY}
+        return {
+            k: v.default
+            for k, v in inspect.signature(loss).parameters.items()
+            if v.kind is inspect.Parameter.KEYWORD_ONLY
+        }
 
     assert kw(fl.quantile)["quantile"] == 0.5
-    assert kw(fl.poisson_nll) == {"reduction": "mean", "sample_weight": None,
-                                  "log_input": True, "full": False, "eps": 1e-8}
-    assert kw(fl.gaussian_nll) == {"reduction": "mean", "sample_weight": None,
-                                   "full": False, "eps": 1e-6}
+    assert kw(fl.poisson_nll) == {
+        "reduction": "mean",
+        "sample_weight": None,
+        "log_input": True,
+        "full": False,
+        "eps": 1e-8,
+    }
+    assert kw(fl.gaussian_nll) == {
+        "reduction": "mean",
+        "sample_weight": None,
+        "full": False,
+        "eps": 1e-6,
+    }
     assert fl.gaussian_nll.inputs == ("pred", "target", "var")
     assert fl.gaussian_nll.wrt == ("pred", "var")
-    assert kw(fl.tweedie) == {"reduction": "mean", "sample_weight": None,
-                              "power": 1.5, "link": "identity"}
+    assert kw(fl.tweedie) == {
+        "reduction": "mean",
+        "sample_weight": None,
+        "power": 1.5,
+        "link": "identity",
+    }
     for n in ("log_cosh", "mape", "msle", "rmse"):
         assert kw(fl.get(n)) == {"reduction": "mean", "sample_weight": None}
-    assert [n for n in ("log_cosh", "quantile", "poisson_nll", "tweedie")
-            if not fl.get(n).has_hess] == []
+    assert [
+        n for n in ("log_cosh", "quantile", "poisson_nll", "tweedie") if not fl.get(n).has_hess
+    ] == []

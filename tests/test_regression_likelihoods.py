@@ -90,11 +90,11 @@ def test_poisson_nll_matches_torch(log_input, full, reduction, rng):
     p = rng.normal(size=(40, 3)) if log_input else rng.uniform(0.0, 5.0, size=(40, 3))
     p[1, 0] = 0.0 if not log_input else p[1, 0]  # log(0 + eps)
     pt = torch.tensor(p, requires_grad=True)
-    val = F.poisson_nll_loss(pt, torch.tensor(y), log_input=log_input, full=full,
-                             reduction=reduction)
+    val = F.poisson_nll_loss(
+        pt, torch.tensor(y), log_input=log_input, full=full, reduction=reduction
+    )
     val.sum().backward()
-    v, g = fl.poisson_nll.value_and_grad(p, y, log_input=log_input, full=full,
-                                         reduction=reduction)
+    v, g = fl.poisson_nll.value_and_grad(p, y, log_input=log_input, full=full, reduction=reduction)
     np.testing.assert_allclose(v, val.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(g, pt.grad.numpy(), rtol=1e-12, atol=1e-15)
 
@@ -105,8 +105,9 @@ def test_poisson_nll_hessian_matches_torch_second_derivative(log_input, rng):
     y = rng.poisson(3.0, size=50).astype(F64)
     p = rng.normal(size=50) if log_input else rng.uniform(0.1, 5.0, size=50)
     pt = torch.tensor(p, requires_grad=True)
-    val = torch.nn.functional.poisson_nll_loss(pt, torch.tensor(y), log_input=log_input,
-                                               reduction="sum")
+    val = torch.nn.functional.poisson_nll_loss(
+        pt, torch.tensor(y), log_input=log_input, reduction="sum"
+    )
     (g1,) = torch.autograd.grad(val, pt, create_graph=True)
     (h1,) = torch.autograd.grad(g1.sum(), pt)  # diagonal: the loss is element-wise
     g, h = fl.poisson_nll.grad_hess(p, y, log_input=log_input, reduction="sum")
@@ -114,11 +115,14 @@ def test_poisson_nll_hessian_matches_torch_second_derivative(log_input, rng):
     np.testing.assert_allclose(h, h1.numpy(), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("params", [
-    {"log_input": True, "full": False},
-    {"log_input": False, "full": True, "eps": 1e-3},
-    {"log_input": False, "full": False},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"log_input": True, "full": False},
+        {"log_input": False, "full": True, "eps": 1e-3},
+        {"log_input": False, "full": False},
+    ],
+)
 def test_poisson_nll_every_mode_against_reference(params):
     rng = np.random.default_rng(5)
     y = rng.poisson(2.0, size=(4, 3)).astype(F64)
@@ -149,18 +153,21 @@ def test_poisson_nll_large_log_rate_overflows_like_torch():
 def test_gaussian_nll_matches_torch(full, reduction, var_shape, rng):
     torch = torch_or_skip()
     p, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
-    var = {"same": rng.uniform(0.1, 2.0, size=(20, 3)),
-           "row": rng.uniform(0.1, 2.0, size=20),  # torch unsqueezes: one var per row
-           "row1": rng.uniform(0.1, 2.0, size=(20, 1)),
-           "scalar": 0.7}[var_shape]
+    var = {
+        "same": rng.uniform(0.1, 2.0, size=(20, 3)),
+        "row": rng.uniform(0.1, 2.0, size=20),  # torch unsqueezes: one var per row
+        "row1": rng.uniform(0.1, 2.0, size=(20, 1)),
+        "scalar": 0.7,
+    }[var_shape]
     var = np.asarray(var)
     if var.ndim:
         var.flat[0] = 1e-9  # below eps: clamped
     pt = torch.tensor(p, requires_grad=True)
     # torch takes a scalar var as a Python float (no gradient for it)
     tv = 0.7 if var_shape == "scalar" else torch.tensor(var, requires_grad=True)
-    val = torch.nn.functional.gaussian_nll_loss(pt, torch.tensor(y), tv, full=full,
-                                                reduction=reduction)
+    val = torch.nn.functional.gaussian_nll_loss(
+        pt, torch.tensor(y), tv, full=full, reduction=reduction
+    )
     val.sum().backward()
     v, (g, gv) = fl.gaussian_nll.value_and_grad(p, y, var, full=full, reduction=reduction)
     np.testing.assert_allclose(v, val.detach().numpy(), rtol=1e-12)
@@ -170,8 +177,9 @@ def test_gaussian_nll_matches_torch(full, reduction, var_shape, rng):
     if var_shape != "scalar":
         np.testing.assert_allclose(gv, tv.grad.numpy(), rtol=1e-10, atol=1e-13)
     # the old keyword spelling still reads var
-    np.testing.assert_array_equal(fl.gaussian_nll.grad(p, y, var=var, full=full,
-                                                       reduction=reduction, wrt="var"), gv)
+    np.testing.assert_array_equal(
+        fl.gaussian_nll.grad(p, y, var=var, full=full, reduction=reduction, wrt="var"), gv
+    )
 
 
 def test_gaussian_nll_hand_value_and_eps():
@@ -189,8 +197,9 @@ def test_gaussian_nll_hand_value_and_eps():
 def test_gaussian_nll_every_mode_against_reference():
     rng = np.random.default_rng(9)
     p, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    check_against_reference_and_fd("gaussian_nll", p, y,
-                                   {"var": rng.uniform(0.5, 2.0, size=4), "full": True})
+    check_against_reference_and_fd(
+        "gaussian_nll", p, y, {"var": rng.uniform(0.5, 2.0, size=4), "full": True}
+    )
 
 
 @pytest.mark.parametrize("var_shape", [(), (1,), (300,), (300, 1), (1, 7), (300, 7), (1, 1)])
@@ -201,8 +210,9 @@ def test_gaussian_nll_var_forms_give_the_bits_of_the_full_array(var_shape, rng):
     pred = rng.normal(size=(300, 7)).astype(np.float32)
     target = rng.normal(size=(300, 7)).astype(np.float32)
     var = rng.uniform(0.1, 2.0, size=var_shape).astype(np.float32)
-    full = np.ascontiguousarray(np.broadcast_to(var[..., None] if var_shape == (300,) else var,
-                                                pred.shape))
+    full = np.ascontiguousarray(
+        np.broadcast_to(var[..., None] if var_shape == (300,) else var, pred.shape)
+    )
     for threads in (1, 2):
         fl.set_num_threads(threads)
         a = fl.gaussian_nll.value_and_grad(pred, target, var, reduction="none")
@@ -254,12 +264,15 @@ def test_tweedie_matches_sklearn_deviance(power, rng):
     mu, y = tweedie_data(rng, power)
     w = rng.uniform(0.1, 2.0, size=mu.size)
     assert fl.tweedie(mu, y, power=power) == pytest.approx(
-        M.mean_tweedie_deviance(y, mu, power=power), rel=1e-11)
+        M.mean_tweedie_deviance(y, mu, power=power), rel=1e-11
+    )
     assert fl.tweedie(mu, y, power=power, sample_weight=w) == pytest.approx(
-        M.mean_tweedie_deviance(y, mu, power=power, sample_weight=w), rel=1e-11)
+        M.mean_tweedie_deviance(y, mu, power=power, sample_weight=w), rel=1e-11
+    )
     # log link: same deviance at mu = exp(raw)
     assert fl.tweedie(np.log(mu), y, power=power, link="log") == pytest.approx(
-        M.mean_tweedie_deviance(y, mu, power=power), rel=1e-11)
+        M.mean_tweedie_deviance(y, mu, power=power), rel=1e-11
+    )
 
 
 @pytest.mark.parametrize("power", POWERS)
@@ -285,8 +298,9 @@ def test_tweedie_every_power_and_link_against_reference(power, link):
     rng = np.random.default_rng(13)
     mu, y = tweedie_data(rng, power, n=12)
     pred = np.log(mu) if link == "log" else mu
-    check_against_reference_and_fd("tweedie", pred.reshape(4, 3), y.reshape(4, 3),
-                                   {"power": power, "link": link})
+    check_against_reference_and_fd(
+        "tweedie", pred.reshape(4, 3), y.reshape(4, 3), {"power": power, "link": link}
+    )
 
 
 def test_tweedie_hand_values():
@@ -311,15 +325,18 @@ def test_tweedie_power_between_0_and_1_is_refused(power):
         fl.tweedie([1.0], [1.0], power=power)
 
 
-@pytest.mark.parametrize("power,pred,target,what", [
-    (1.5, [1.0, 2.0], [1.0, -0.1], "target"),
-    (1.0, [1.0, 2.0], [-1.0, 0.0], "target"),
-    (2.0, [1.0, 2.0], [1.0, 0.0], "target"),
-    (3.0, [1.0, 2.0], [1.0, -2.0], "target"),
-    (1.5, [1.0, 0.0], [1.0, 1.0], "pred"),
-    (2.0, [1.0, -1.0], [1.0, 1.0], "pred"),
-    (-0.5, [0.0, 1.0], [1.0, 1.0], "pred"),
-])
+@pytest.mark.parametrize(
+    "power,pred,target,what",
+    [
+        (1.5, [1.0, 2.0], [1.0, -0.1], "target"),
+        (1.0, [1.0, 2.0], [-1.0, 0.0], "target"),
+        (2.0, [1.0, 2.0], [1.0, 0.0], "target"),
+        (3.0, [1.0, 2.0], [1.0, -2.0], "target"),
+        (1.5, [1.0, 0.0], [1.0, 1.0], "pred"),
+        (2.0, [1.0, -1.0], [1.0, 1.0], "pred"),
+        (-0.5, [0.0, 1.0], [1.0, 1.0], "pred"),
+    ],
+)
 def test_tweedie_domain_is_sklearns(power, pred, target, what):
     M = sk_metrics()
     with pytest.raises(ValueError, match=what):
@@ -336,8 +353,11 @@ def test_tweedie_domain_is_checked_in_the_kernel_pass(threads):
     pred = np.full(50000, 1.5)
     target = np.full(50000, 2.0)
     target[[30000, 41000]] = [-1.0, 0.0]
-    with pytest.raises(ValueError, match=r"target must be > 0 for power >= 2; got -1.0 at index "
-                                         r"30000"):
+    with pytest.raises(
+        ValueError,
+        match=r"target must be > 0 for power >= 2; got -1.0 at index "
+        r"30000",
+    ):
         fl.tweedie(pred, target, power=3.0)
     with pytest.raises(ValueError, match=r"target must be >= 0 .* got -1.0 at index 30000"):
         fl.tweedie.value_and_grad(pred, target, power=1.5)
@@ -368,13 +388,16 @@ def test_tweedie_bad_parameters():
 # -------------------------------------------------- every mode at every ISA level
 
 
-@pytest.mark.parametrize("name,params,kind", [
-    ("log_cosh", {}, "wide"),
-    ("poisson_nll", {"log_input": False, "full": True}, "rate"),
-    ("poisson_nll", {"log_input": True, "full": False}, "wide"),
-    *[("tweedie", {"power": pw, "link": "log"}, "wide") for pw in POWERS],
-    *[("tweedie", {"power": pw}, "rate") for pw in POWERS],
-])
+@pytest.mark.parametrize(
+    "name,params,kind",
+    [
+        ("log_cosh", {}, "wide"),
+        ("poisson_nll", {"log_input": False, "full": True}, "rate"),
+        ("poisson_nll", {"log_input": True, "full": False}, "wide"),
+        *[("tweedie", {"power": pw, "link": "log"}, "wide") for pw in POWERS],
+        *[("tweedie", {"power": pw}, "rate") for pw in POWERS],
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_mode_gives_the_same_bits_on_every_isa(name, params, kind, dtype):
     from fastloss import _core
@@ -392,8 +415,12 @@ def test_every_mode_gives_the_same_bits_on_every_isa(name, params, kind, dtype):
         for level in _core.supported_isas():
             _core.set_isa(level)
             v, g = loss.value_and_grad(pred, target, **params)
-            results[level] = (v, g, loss(pred, target, reduction="none", **params),
-                              loss.grad_hess(pred, target, **params)[1])
+            results[level] = (
+                v,
+                g,
+                loss(pred, target, reduction="none", **params),
+                loss.grad_hess(pred, target, **params)[1],
+            )
     finally:
         _core.set_isa(chosen)
     base = results["baseline"]

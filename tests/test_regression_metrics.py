@@ -83,8 +83,7 @@ def test_quantile_hand_values_and_kink():
     # d = target - pred = (1, -1, 0): 0.9 * 1, 0.1 * 1, 0
     v = fl.quantile([1.0, 3.0, 2.0], [2.0, 2.0, 2.0], quantile=0.9, reduction="none")
     np.testing.assert_allclose(v, [0.9, 0.1, 0.0], rtol=1e-15)
-    g, h = fl.quantile.grad_hess([1.0, 3.0, 2.0], [2.0, 2.0, 2.0], quantile=0.9,
-                                 reduction="none")
+    g, h = fl.quantile.grad_hess([1.0, 3.0, 2.0], [2.0, 2.0, 2.0], quantile=0.9, reduction="none")
     np.testing.assert_allclose(g, [-0.9, 0.1, -0.9], rtol=1e-15)  # -q at the kink, as sklearn
     np.testing.assert_array_equal(h, [0.0, 0.0, 0.0])
 
@@ -95,12 +94,15 @@ def test_quantile_matches_sklearn(q, rng):
     y, p = rng.normal(size=300), rng.normal(size=300)
     w = rng.uniform(0.1, 3.0, size=300)
     assert fl.quantile(p, y, quantile=q) == pytest.approx(
-        M.mean_pinball_loss(y, p, alpha=q), rel=1e-13)
+        M.mean_pinball_loss(y, p, alpha=q), rel=1e-13
+    )
     assert fl.quantile(p, y, quantile=q, sample_weight=w) == pytest.approx(
-        M.mean_pinball_loss(y, p, alpha=q, sample_weight=w), rel=1e-13)
+        M.mean_pinball_loss(y, p, alpha=q, sample_weight=w), rel=1e-13
+    )
     y2, p2 = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
     assert fl.quantile(p2, y2, quantile=q) == pytest.approx(
-        M.mean_pinball_loss(y2, p2, alpha=q), rel=1e-13)
+        M.mean_pinball_loss(y2, p2, alpha=q), rel=1e-13
+    )
 
 
 def test_quantile_gradient_matches_sklearn_pinball_loss(rng):
@@ -150,7 +152,8 @@ def test_mape_matches_sklearn(rng):
     w = rng.uniform(0.1, 2.0, size=400)
     assert fl.mape(p, y) == pytest.approx(M.mean_absolute_percentage_error(y, p), rel=1e-12)
     assert fl.mape(p, y, sample_weight=w) == pytest.approx(
-        M.mean_absolute_percentage_error(y, p, sample_weight=w), rel=1e-12)
+        M.mean_absolute_percentage_error(y, p, sample_weight=w), rel=1e-12
+    )
 
 
 # --------------------------------------------------------------------- msle
@@ -163,7 +166,8 @@ def test_msle_matches_sklearn_including_negative_values(rng):
     w = rng.uniform(0.1, 2.0, size=300)
     assert fl.msle(p, y) == pytest.approx(M.mean_squared_log_error(y, p), rel=1e-12)
     assert fl.msle(p, y, sample_weight=w) == pytest.approx(
-        M.mean_squared_log_error(y, p, sample_weight=w), rel=1e-12)
+        M.mean_squared_log_error(y, p, sample_weight=w), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -175,9 +179,13 @@ def test_msle_is_accurate_where_pred_and_target_are_close(rng, dtype):
     # precision element by element against a float64 (float32 inputs) or
     # long double (float64 inputs) reference of the same inputs.
     y = rng.uniform(-0.9, 50.0, size=4000).astype(dtype)
-    p = np.concatenate([y[:1000] * (1 + rng.normal(0, 1e-4, 1000)).astype(dtype),
-                        np.nextafter(y[1000:2000], dtype(100)),
-                        y[2000:] + rng.normal(0, 1e-3, 2000).astype(dtype)]).astype(dtype)
+    p = np.concatenate(
+        [
+            y[:1000] * (1 + rng.normal(0, 1e-4, 1000)).astype(dtype),
+            np.nextafter(y[1000:2000], dtype(100)),
+            y[2000:] + rng.normal(0, 1e-3, 2000).astype(dtype),
+        ]
+    ).astype(dtype)
     keep = (p > -1) & (p != y)
     p, y = p[keep], y[keep]
     ref_t = np.float64 if dtype == np.float32 else np.longdouble
@@ -185,8 +193,9 @@ def test_msle_is_accurate_where_pred_and_target_are_close(rng, dtype):
     d = np.log1p((pl - yl) / (1 + yl))  # no cancellation: |ratio| is small here
     rtol = 2e-6 if dtype == np.float32 else 4e-15
     np.testing.assert_allclose(fl.msle(p, y, reduction="none").astype(ref_t), d * d, rtol=rtol)
-    np.testing.assert_allclose(fl.msle.grad(p, y, reduction="none").astype(ref_t),
-                               2 * d / (1 + pl), rtol=rtol)
+    np.testing.assert_allclose(
+        fl.msle.grad(p, y, reduction="none").astype(ref_t), 2 * d / (1 + pl), rtol=rtol
+    )
 
 
 def test_msle_gradient_by_hand():
@@ -221,7 +230,8 @@ def test_rmse_matches_sklearn_1d(rng):
     w = rng.uniform(0.1, 2.0, size=500)
     assert fl.rmse(p, y) == pytest.approx(M.root_mean_squared_error(y, p), rel=1e-13)
     assert fl.rmse(p, y, sample_weight=w) == pytest.approx(
-        M.root_mean_squared_error(y, p, sample_weight=w), rel=1e-13)
+        M.root_mean_squared_error(y, p, sample_weight=w), rel=1e-13
+    )
 
 
 def test_rmse_2d_is_the_global_mean_not_sklearns_column_average(rng):
@@ -230,8 +240,7 @@ def test_rmse_2d_is_the_global_mean_not_sklearns_column_average(rng):
     p = y + rng.normal(size=(200, 2)) * np.array([0.1, 5.0])  # very different columns
     w = rng.uniform(0.1, 2.0, size=200)
     ours = fl.rmse(p, y, sample_weight=w)
-    flat = M.root_mean_squared_error(
-        y.ravel(), p.ravel(), sample_weight=np.repeat(w, 2))
+    flat = M.root_mean_squared_error(y.ravel(), p.ravel(), sample_weight=np.repeat(w, 2))
     assert ours == pytest.approx(flat, rel=1e-13)
     sk_default = M.root_mean_squared_error(y, p, sample_weight=w)  # mean of column RMSEs
     assert abs(ours - sk_default) > 0.1
@@ -263,8 +272,9 @@ def test_rmse_reductions_are_one_consistent_object(rng):
     np.testing.assert_allclose(shares, w[:, None] * (p - y) ** 2 / mean, rtol=1e-12)
     g_mean = fl.rmse.grad(p, y, sample_weight=w)
     g_none = fl.rmse.grad(p, y, sample_weight=w, reduction="none")
-    np.testing.assert_allclose(fl.rmse.grad(p, y, sample_weight=w, reduction="sum"),
-                               W * g_mean, rtol=1e-12)
+    np.testing.assert_allclose(
+        fl.rmse.grad(p, y, sample_weight=w, reduction="sum"), W * g_mean, rtol=1e-12
+    )
     np.testing.assert_allclose(g_none, W * g_mean, rtol=1e-12)
 
 
@@ -311,5 +321,6 @@ def test_rmse_out_is_scaled_in_place():
     g = fl.rmse.grad([3.0, 0.0], [0.0, 4.0], out=out)
     assert g is out
     # RMSE = sqrt(12.5); d/dp_i = r_i / (n RMSE)
-    np.testing.assert_allclose(out, [3.0 / (2 * math.sqrt(12.5)), -4.0 / (2 * math.sqrt(12.5))],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        out, [3.0 / (2 * math.sqrt(12.5)), -4.0 / (2 * math.sqrt(12.5))], rtol=1e-15
+    )

@@ -27,16 +27,19 @@ def _fit(kind):
     return LogisticRegression(max_iter=2000).fit(X, y), X, y
 
 
-@pytest.mark.parametrize("name, builtin, kind", [
-    ("mse", "neg_mean_squared_error", "reg"),
-    ("mae", "neg_mean_absolute_error", "reg"),
-    ("rmse", "neg_root_mean_squared_error", "reg"),
-    ("binary_cross_entropy", "neg_log_loss", "bin"),
-    ("cross_entropy", "neg_log_loss", "bin"),
-    ("cross_entropy", "neg_log_loss", "multi"),
-    ("brier", "neg_brier_score", "bin"),
-    ("brier", "neg_brier_score", "multi"),
-])
+@pytest.mark.parametrize(
+    "name, builtin, kind",
+    [
+        ("mse", "neg_mean_squared_error", "reg"),
+        ("mae", "neg_mean_absolute_error", "reg"),
+        ("rmse", "neg_root_mean_squared_error", "reg"),
+        ("binary_cross_entropy", "neg_log_loss", "bin"),
+        ("cross_entropy", "neg_log_loss", "bin"),
+        ("cross_entropy", "neg_log_loss", "multi"),
+        ("brier", "neg_brier_score", "bin"),
+        ("brier", "neg_brier_score", "multi"),
+    ],
+)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_equals_builtin(name, builtin, kind, weighted):
     est, X, y = _fit(kind)
@@ -62,13 +65,19 @@ def test_cross_val_and_grid_search():
     b = cross_val_score(LinearRegression(), X, y, cv=3, scoring="neg_mean_squared_error")
     np.testing.assert_allclose(a, b, rtol=1e-9)
     _, Xc, yc = _fit("bin")
-    gs = GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, cv=3,
-                      scoring=fls.scorer("cross_entropy")).fit(Xc, yc)
-    ref = GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, cv=3,
-                       scoring="neg_log_loss").fit(Xc, yc)
+    gs = GridSearchCV(
+        LogisticRegression(max_iter=2000),
+        {"C": [0.01, 1.0]},
+        cv=3,
+        scoring=fls.scorer("cross_entropy"),
+    ).fit(Xc, yc)
+    ref = GridSearchCV(
+        LogisticRegression(max_iter=2000), {"C": [0.01, 1.0]}, cv=3, scoring="neg_log_loss"
+    ).fit(Xc, yc)
     assert gs.best_params_ == ref.best_params_
-    np.testing.assert_allclose(gs.cv_results_["mean_test_score"],
-                               ref.cv_results_["mean_test_score"], rtol=1e-9)
+    np.testing.assert_allclose(
+        gs.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], rtol=1e-9
+    )
 
 
 def test_errors():

@@ -59,105 +59,185 @@ def _peer_cases(rng, dt):
     for red in REDUCTIONS:
         x, y = _pair(rng, (7, 5), dt)
         out += [
-            ("mse", flt.MSELoss(reduction=red), lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
-             (x, y)),
-            ("l1", flt.L1Loss(reduction=red), lambda a, b, r=red: F.l1_loss(a, b, reduction=r),
-             (x, y)),
-            ("huber", flt.HuberLoss(reduction=red, delta=0.7),
-             lambda a, b, r=red: F.huber_loss(a, b, reduction=r, delta=0.7), (x, y)),
-            ("smooth_l1", flt.SmoothL1Loss(reduction=red, beta=1.3),
-             lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=1.3), (x, y)),
-            ("poisson", flt.PoissonNLLLoss(reduction=red),
-             lambda a, b, r=red: F.poisson_nll_loss(a, b, reduction=r),
-             (x, _t(rng.poisson(2.0, (7, 5)).astype(dt)))),
-            ("poisson_full", flt.PoissonNLLLoss(log_input=False, full=True, reduction=red),
-             lambda a, b, r=red: F.poisson_nll_loss(a, b, log_input=False, full=True,
-                                                    reduction=r),
-             (_t(rng.uniform(0.1, 3, (7, 5)).astype(dt), True),
-              _t(rng.poisson(2.0, (7, 5)).astype(dt)))),
+            (
+                "mse",
+                flt.MSELoss(reduction=red),
+                lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
+                (x, y),
+            ),
+            (
+                "l1",
+                flt.L1Loss(reduction=red),
+                lambda a, b, r=red: F.l1_loss(a, b, reduction=r),
+                (x, y),
+            ),
+            (
+                "huber",
+                flt.HuberLoss(reduction=red, delta=0.7),
+                lambda a, b, r=red: F.huber_loss(a, b, reduction=r, delta=0.7),
+                (x, y),
+            ),
+            (
+                "smooth_l1",
+                flt.SmoothL1Loss(reduction=red, beta=1.3),
+                lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=1.3),
+                (x, y),
+            ),
+            (
+                "poisson",
+                flt.PoissonNLLLoss(reduction=red),
+                lambda a, b, r=red: F.poisson_nll_loss(a, b, reduction=r),
+                (x, _t(rng.poisson(2.0, (7, 5)).astype(dt))),
+            ),
+            (
+                "poisson_full",
+                flt.PoissonNLLLoss(log_input=False, full=True, reduction=red),
+                lambda a, b, r=red: F.poisson_nll_loss(
+                    a, b, log_input=False, full=True, reduction=r
+                ),
+                (
+                    _t(rng.uniform(0.1, 3, (7, 5)).astype(dt), True),
+                    _t(rng.poisson(2.0, (7, 5)).astype(dt)),
+                ),
+            ),
         ]
         p = _t(rng.uniform(0.05, 0.95, (6, 4)).astype(dt), True)
         t = _t(rng.uniform(0, 1, (6, 4)).astype(dt))
         out += [
-            ("bce", flt.BCELoss(reduction=red),
-             lambda a, b, r=red: F.binary_cross_entropy(a, b, reduction=r), (p, t)),
-            ("bce_w", flt.BCELoss(weight=w, reduction=red),
-             lambda a, b, r=red: F.binary_cross_entropy(a, b, weight=w, reduction=r), (p, t)),
+            (
+                "bce",
+                flt.BCELoss(reduction=red),
+                lambda a, b, r=red: F.binary_cross_entropy(a, b, reduction=r),
+                (p, t),
+            ),
+            (
+                "bce_w",
+                flt.BCELoss(weight=w, reduction=red),
+                lambda a, b, r=red: F.binary_cross_entropy(a, b, weight=w, reduction=r),
+                (p, t),
+            ),
         ]
         z = _t(rng.normal(0, 2, (6, 4)).astype(dt), True)
         out += [
-            ("bce_logits", flt.BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=red),
-             lambda a, b, r=red: F.binary_cross_entropy_with_logits(
-                 a, b, weight=w, pos_weight=pw, reduction=r), (z, t)),
+            (
+                "bce_logits",
+                flt.BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=red),
+                lambda a, b, r=red: F.binary_cross_entropy_with_logits(
+                    a, b, weight=w, pos_weight=pw, reduction=r
+                ),
+                (z, t),
+            ),
         ]
         logits = _t(rng.normal(0, 2, (8, 5)).astype(dt), True)
         labels = _t(rng.integers(0, 5, 8))
         labels[2] = -100
         out += [
-            ("ce", flt.CrossEntropyLoss(weight=cw, label_smoothing=0.1, reduction=red),
-             lambda a, b, r=red: F.cross_entropy(a, b, weight=cw, label_smoothing=0.1,
-                                                 reduction=r), (logits, labels)),
+            (
+                "ce",
+                flt.CrossEntropyLoss(weight=cw, label_smoothing=0.1, reduction=red),
+                lambda a, b, r=red: F.cross_entropy(
+                    a, b, weight=cw, label_smoothing=0.1, reduction=r
+                ),
+                (logits, labels),
+            ),
         ]
         # class axis 1 of N-d input, non-contiguous both sides
         lnd = _t(rng.normal(0, 2, (3, 4, 5, 2)).astype(dt), True)
         tnd = _t(rng.integers(0, 4, (3, 5, 2)))
         out += [
-            ("ce_nd", flt.CrossEntropyLoss(reduction=red),
-             lambda a, b, r=red: F.cross_entropy(a, b, reduction=r), (lnd, tnd)),
+            (
+                "ce_nd",
+                flt.CrossEntropyLoss(reduction=red),
+                lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+                (lnd, tnd),
+            ),
         ]
         probs = torch.softmax(_t(rng.normal(0, 1, (3, 4, 5)).astype(dt)), dim=1)
         out += [
-            ("ce_probs", flt.CrossEntropyLoss(reduction=red),
-             lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-             (_t(rng.normal(0, 2, (3, 4, 5)).astype(dt), True), probs)),
+            (
+                "ce_probs",
+                flt.CrossEntropyLoss(reduction=red),
+                lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+                (_t(rng.normal(0, 2, (3, 4, 5)).astype(dt), True), probs),
+            ),
         ]
         if red != "none":
             out += [
-                ("ce_unbatched", flt.CrossEntropyLoss(reduction=red),
-                 lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-                 (_t(rng.normal(0, 2, 5).astype(dt), True), torch.tensor(3))),
+                (
+                    "ce_unbatched",
+                    flt.CrossEntropyLoss(reduction=red),
+                    lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+                    (_t(rng.normal(0, 2, 5).astype(dt), True), torch.tensor(3)),
+                ),
             ]
         out += [
-            ("multi_margin", flt.MultiMarginLoss(margin=0.8, weight=cw, reduction=red),
-             lambda a, b, r=red: F.multi_margin_loss(a, b, margin=0.8, weight=cw, reduction=r),
-             (logits, _t(rng.integers(0, 5, 8)))),
-            ("multi_margin_unbatched", flt.MultiMarginLoss(reduction=red),
-             lambda a, b, r=red: F.multi_margin_loss(a, b, reduction=r),
-             (_t(rng.normal(0, 1, 5).astype(dt), True), torch.tensor(1))),
+            (
+                "multi_margin",
+                flt.MultiMarginLoss(margin=0.8, weight=cw, reduction=red),
+                lambda a, b, r=red: F.multi_margin_loss(a, b, margin=0.8, weight=cw, reduction=r),
+                (logits, _t(rng.integers(0, 5, 8))),
+            ),
+            (
+                "multi_margin_unbatched",
+                flt.MultiMarginLoss(reduction=red),
+                lambda a, b, r=red: F.multi_margin_loss(a, b, reduction=r),
+                (_t(rng.normal(0, 1, 5).astype(dt), True), torch.tensor(1)),
+            ),
         ]
         lp = torch.log_softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1).requires_grad_()
         tq = torch.softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1)
-        for kred in ((red, "batchmean") if red == "mean" else (red,)):
+        for kred in (red, "batchmean") if red == "mean" else (red,):
             for log_target in (False, True):
                 tt = tq.log() if log_target else tq
                 out += [
-                    (f"kl_{kred}_{log_target}", flt.KLDivLoss(reduction=kred,
-                                                            log_target=log_target),
-                     lambda a, b, r=kred, lt=log_target: F.kl_div(a, b, reduction=r,
-                                                                  log_target=lt), (lp, tt)),
+                    (
+                        f"kl_{kred}_{log_target}",
+                        flt.KLDivLoss(reduction=kred, log_target=log_target),
+                        lambda a, b, r=kred, lt=log_target: F.kl_div(
+                            a, b, reduction=r, log_target=lt
+                        ),
+                        (lp, tt),
+                    ),
                 ]
         ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
         y01 = _t((rng.uniform(size=(6, 4)) > 0.5).astype(dt))
         out += [
-            ("soft_margin", flt.SoftMarginLoss(reduction=red),
-             lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r), (z, ypm)),
-            ("multilabel_soft_margin", flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
-             lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=r),
-             (z, y01)),
+            (
+                "soft_margin",
+                flt.SoftMarginLoss(reduction=red),
+                lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r),
+                (z, ypm),
+            ),
+            (
+                "multilabel_soft_margin",
+                flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
+                lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=r),
+                (z, y01),
+            ),
         ]
         mu = _t(rng.normal(0, 1, (6, 3)).astype(dt), True)
         var = _t(rng.uniform(0.1, 2, (6, 3)).astype(dt), True)
         var1 = _t(rng.uniform(0.1, 2, (6, 1)).astype(dt), True)
         tg = _t(rng.normal(0, 1, (6, 3)).astype(dt))
         out += [
-            ("gnll", flt.GaussianNLLLoss(full=True, reduction=red),
-             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, full=True, reduction=r),
-             (mu, tg, var)),
-            ("gnll_var_bcast", flt.GaussianNLLLoss(reduction=red),
-             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r), (mu, tg, var1)),
-            ("gnll_target_bcast", flt.GaussianNLLLoss(reduction=red),
-             lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
-             (mu, _t(rng.normal(0, 1, (6, 1)).astype(dt)), var)),
+            (
+                "gnll",
+                flt.GaussianNLLLoss(full=True, reduction=red),
+                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, full=True, reduction=r),
+                (mu, tg, var),
+            ),
+            (
+                "gnll_var_bcast",
+                flt.GaussianNLLLoss(reduction=red),
+                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
+                (mu, tg, var1),
+            ),
+            (
+                "gnll_target_bcast",
+                flt.GaussianNLLLoss(reduction=red),
+                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
+                (mu, _t(rng.normal(0, 1, (6, 1)).astype(dt)), var),
+            ),
         ]
     return out
 
@@ -184,29 +264,48 @@ def test_functions_match_torch_functional():
     rng = np.random.default_rng(2)
     for red in REDUCTIONS:
         x, y = _pair(rng, (9, 4), np.float64)
-        _compare(lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
-                 lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r), (x, y), red,
-                 1e-12, 1e-13)
+        _compare(
+            lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
+            lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r),
+            (x, y),
+            red,
+            1e-12,
+            1e-13,
+        )
         z = _t(rng.normal(0, 2, (9, 4)), True)
         t = _t((rng.uniform(0, 1, (9, 4)) > 0.5).astype(np.float64))
-        _compare(lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
-                 lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r), (z, t),
-                 red, 1e-12, 1e-13)
+        _compare(
+            lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
+            lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r),
+            (z, t),
+            red,
+            1e-12,
+            1e-13,
+        )
         labels = _t(rng.integers(0, 4, 9))
-        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-                 lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-                 (z, labels), red, 1e-12, 1e-13)
+        _compare(
+            lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
+            lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
+            (z, labels),
+            red,
+            1e-12,
+            1e-13,
+        )
         v = _t(rng.uniform(0.5, 2, (9, 4)), True)
-        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r), (x, y, v), red,
-                 1e-12, 1e-13)
+        _compare(
+            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
+            (x, y, v),
+            red,
+            1e-12,
+            1e-13,
+        )
 
 
 def test_finite_at_infinite_logits_where_torch_is_not():
     # Deliberate difference (README): fastloss's BCE-with-logits is finite at
     # +-inf logits; torch gives NaN there.
-    z = torch.tensor([float("inf"), -float("inf"), 0.0], dtype=torch.float64,
-                     requires_grad=True)
+    z = torch.tensor([float("inf"), -float("inf"), 0.0], dtype=torch.float64, requires_grad=True)
     t = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
     v = flt.binary_cross_entropy_with_logits(z, t, reduction="sum")
     assert torch.isfinite(v)
@@ -246,16 +345,18 @@ def test_gradcheck(name, red):
         # gradcheck feeds one-hot grad_outputs: non-uniform, which rmse's
         # "none" shares refuse (see test_rmse_none_backward).
         return
-    assert torch.autograd.gradcheck(lambda *xs: fn(*xs, reduction=red, **params),
-                                    tuple(tensors), eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda *xs: fn(*xs, reduction=red, **params), tuple(tensors), eps=1e-6, atol=1e-6, rtol=1e-5
+    )
 
 
 def test_rmse_none_backward():
     x = torch.tensor([3.0, 0.0, 1.0], dtype=torch.float64, requires_grad=True)
     y = torch.tensor([0.0, 4.0, 1.0], dtype=torch.float64)
     flt.rmse(x, y, reduction="none").sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), fl.rmse.grad(x.detach().numpy(), y.numpy(),
-                                                            reduction="sum"))
+    np.testing.assert_allclose(
+        x.grad.numpy(), fl.rmse.grad(x.detach().numpy(), y.numpy(), reduction="sum")
+    )
     s = flt.rmse(x, y, reduction="none")
     with pytest.raises(ValueError, match="grad_output: rmse"):
         s.backward(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
@@ -270,13 +371,24 @@ def test_non_contiguous_inputs():
     x, y = base.t()[::2, ::2], _t(rng.normal(0, 1, (4, 5)))  # transposed, strided
     assert not x.is_contiguous()
     for red in REDUCTIONS:
-        _compare(lambda a, b, r=red: flt.mse(a, b, reduction=r),
-                 lambda a, b, r=red: F.mse_loss(a, b, reduction=r), (x, y), red, 1e-12, 1e-13)
+        _compare(
+            lambda a, b, r=red: flt.mse(a, b, reduction=r),
+            lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
+            (x, y),
+            red,
+            1e-12,
+            1e-13,
+        )
         logits = base.t()[::2]  # (4, 10), class axis strided
         labels = _t(rng.integers(0, 10, 4))
-        _compare(lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
-                 lambda a, b, r=red: F.cross_entropy(a, b, reduction=r), (logits, labels), red,
-                 1e-12, 1e-13)
+        _compare(
+            lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
+            lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
+            (logits, labels),
+            red,
+            1e-12,
+            1e-13,
+        )
 
 
 def test_gradient_is_written_by_the_kernel_not_copied():
@@ -290,8 +402,9 @@ def test_gradient_is_written_by_the_kernel_not_copied():
     del saved
     v.backward()
     assert x.grad.data_ptr() == ptr
-    np.testing.assert_allclose(x.grad.numpy(), fl.mse.grad(x.detach().numpy(), y.numpy()),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        x.grad.numpy(), fl.mse.grad(x.detach().numpy(), y.numpy()), rtol=1e-6
+    )
 
 
 def test_gradient_for_the_inputs_that_require_it():
@@ -299,9 +412,14 @@ def test_gradient_for_the_inputs_that_require_it():
     mu, t = _t(rng.normal(0, 1, (5, 3))), _t(rng.normal(0, 1, (5, 3)))
     var = _t(rng.uniform(0.5, 2, (5, 3)), True)
     for red in REDUCTIONS:
-        _compare(lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-                 lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
-                 (mu, t, var), red, 1e-12, 1e-13)
+        _compare(
+            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
+            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
+            (mu, t, var),
+            red,
+            1e-12,
+            1e-13,
+        )
 
 
 def test_none_backward_with_sample_weight():
@@ -311,9 +429,14 @@ def test_none_backward_with_sample_weight():
     z = _t(rng.normal(0, 2, (6, 4)), True)
     labels = _t(rng.integers(0, 4, 6))
     w = _t(rng.uniform(0.5, 2, 6))
-    _compare(lambda a, b: flt.cross_entropy(a, b, reduction="none", sample_weight=w),
-             lambda a, b: F.cross_entropy(a, b, reduction="none") * w, (z, labels), "none",
-             1e-12, 1e-13)
+    _compare(
+        lambda a, b: flt.cross_entropy(a, b, reduction="none", sample_weight=w),
+        lambda a, b: F.cross_entropy(a, b, reduction="none") * w,
+        (z, labels),
+        "none",
+        1e-12,
+        1e-13,
+    )
 
 
 def test_cuda_and_meta_tensors_are_refused():
@@ -331,8 +454,9 @@ def test_half_precision_is_refused():
 
 def test_double_backward_is_refused():
     x = torch.randn(5, dtype=torch.float64, requires_grad=True)
-    (g,) = torch.autograd.grad(flt.mse(x, torch.zeros(5, dtype=torch.float64)), x,
-                               create_graph=True)
+    (g,) = torch.autograd.grad(
+        flt.mse(x, torch.zeros(5, dtype=torch.float64)), x, create_graph=True
+    )
     with pytest.raises(RuntimeError, match="second derivatives"):
         g.sum().backward()
 
@@ -350,8 +474,9 @@ def test_second_backward_through_one_graph():
 
 def test_target_requiring_grad_is_refused():
     x = torch.randn(5, requires_grad=True)
-    with pytest.raises(ValueError, match="target: fastloss.mse is differentiable with respect "
-                                         "to pred only"):
+    with pytest.raises(
+        ValueError, match="target: fastloss.mse is differentiable with respect to pred only"
+    ):
         flt.mse(x, torch.randn(5, requires_grad=True))
 
 
@@ -392,8 +517,7 @@ def test_catalogue_modules():
 
 def test_import_fastloss_does_not_import_torch():
     code = "import sys, fastloss; fastloss.mse([1.0], [0.0]); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
@@ -411,7 +535,7 @@ def _train(loss_fn, epochs=5):
     for _ in range(epochs):
         for i in range(0, 256, 64):
             opt.zero_grad()
-            loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])
+            loss = loss_fn(model(X[i : i + 64]), y[i : i + 64])
             loss.backward()
             opt.step()
             curve.append(loss.item())

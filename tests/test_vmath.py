@@ -29,11 +29,16 @@ DTYPES = (np.float32, np.float64)
 # exp 1.30/1.18, log 1.43/0.84, log1p 1.52/1.01, softplus 2.30/2.05,
 # sigmoid 2.54/2.31.
 BOUND = {
-    ("exp", np.float32): 1.35, ("exp", np.float64): 1.25,
-    ("log", np.float32): 1.5, ("log", np.float64): 1.0,
-    ("log1p", np.float32): 1.6, ("log1p", np.float64): 1.1,
-    ("softplus", np.float32): 2.4, ("softplus", np.float64): 2.15,
-    ("sigmoid", np.float32): 2.65, ("sigmoid", np.float64): 2.4,
+    ("exp", np.float32): 1.35,
+    ("exp", np.float64): 1.25,
+    ("log", np.float32): 1.5,
+    ("log", np.float64): 1.0,
+    ("log1p", np.float32): 1.6,
+    ("log1p", np.float64): 1.1,
+    ("softplus", np.float32): 2.4,
+    ("softplus", np.float64): 2.15,
+    ("sigmoid", np.float32): 2.65,
+    ("sigmoid", np.float64): 2.4,
 }
 
 
@@ -81,25 +86,33 @@ def sweep(dtype, name):
     rng = np.random.default_rng(20240611 + FUNCS.index(name))
     fi = np.finfo(dtype)
     itype = np.uint32 if dtype == np.float32 else np.uint64
-    parts = [rng.integers(0, np.iinfo(itype).max, size=400_000, dtype=itype,
-                          endpoint=True).view(dtype)]
+    parts = [
+        rng.integers(0, np.iinfo(itype).max, size=400_000, dtype=itype, endpoint=True).view(dtype)
+    ]
     # every binade, both signs, from the smallest subnormal to the largest
     lo, hi = np.log2(float(fi.smallest_subnormal)), np.log2(float(fi.max))
     mag = np.exp2(rng.uniform(lo, hi, size=300_000)).astype(dtype)
     parts += [mag, -mag]
     # subnormals
-    sub = (rng.integers(1, 1 << fi.nmant, size=50_000) * float(fi.smallest_subnormal))
+    sub = rng.integers(1, 1 << fi.nmant, size=50_000) * float(fi.smallest_subnormal)
     parts += [sub.astype(dtype), -sub.astype(dtype)]
     # dense linear ranges: the core range, around 0 and +-1, near -1 from above
-    parts += [np.linspace(-30, 30, 300_001, dtype=dtype),
-              np.linspace(-1.5, 1.5, 300_001, dtype=dtype),
-              np.linspace(0.5, 2.0, 200_001, dtype=dtype),
-              (-1 + np.exp2(rng.uniform(np.log2(float(fi.eps)) - 1, -1, 100_000))).astype(dtype)]
+    parts += [
+        np.linspace(-30, 30, 300_001, dtype=dtype),
+        np.linspace(-1.5, 1.5, 300_001, dtype=dtype),
+        np.linspace(0.5, 2.0, 200_001, dtype=dtype),
+        (-1 + np.exp2(rng.uniform(np.log2(float(fi.eps)) - 1, -1, 100_000))).astype(dtype),
+    ]
     # overflow / underflow thresholds of exp (and so of softplus/sigmoid)
     big = 88.8 if dtype == np.float32 else 709.9
     small = -104.0 if dtype == np.float32 else -746.0
-    for c in (big, float(np.log(fi.max)), small, float(np.log(fi.tiny)),
-              float(np.log(fi.smallest_subnormal))):
+    for c in (
+        big,
+        float(np.log(fi.max)),
+        small,
+        float(np.log(fi.tiny)),
+        float(np.log(fi.smallest_subnormal)),
+    ):
         parts.append(np.linspace(c - 2, c + 2, 100_001).astype(dtype))
         parts.append(np.linspace(-c - 2, -c + 2, 20_001).astype(dtype))
     # neighbours of powers of two and of 1 (bit-adjacent)
@@ -129,9 +142,17 @@ def test_ulp_error_over_whole_range(name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("name", FUNCS)
 def test_special_values_follow_c(name, dtype):
-    x = np.array(SPECIALS + [-2.0, -np.finfo(dtype).max, np.finfo(dtype).max,
-                             np.finfo(dtype).smallest_subnormal,
-                             -np.finfo(dtype).smallest_subnormal], dtype=dtype)
+    x = np.array(
+        SPECIALS
+        + [
+            -2.0,
+            -np.finfo(dtype).max,
+            np.finfo(dtype).max,
+            np.finfo(dtype).smallest_subnormal,
+            -np.finfo(dtype).smallest_subnormal,
+        ],
+        dtype=dtype,
+    )
     y = _core._vmath(name, x)
     with np.errstate(all="ignore"):
         exact = {"exp": np.exp, "log": np.log, "log1p": np.log1p}
@@ -153,10 +174,13 @@ def test_tiny_arguments_come_back_exactly(dtype):
     x = np.array([fi.smallest_subnormal, fi.tiny, fi.eps * fi.eps, fi.eps / 4], dtype=dtype)
     x = np.concatenate([x, -x])
     np.testing.assert_array_equal(_core._vmath("log1p", x), x)
-    np.testing.assert_array_equal(_core._vmath("exp", x[np.abs(x) < fi.eps / 2]),
-                                  np.ones(8, dtype)[: np.sum(np.abs(x) < fi.eps / 2)])
-    np.testing.assert_array_equal(_core._vmath("sigmoid", np.zeros(3, dtype)),
-                                  np.full(3, 0.5, dtype))
+    np.testing.assert_array_equal(
+        _core._vmath("exp", x[np.abs(x) < fi.eps / 2]),
+        np.ones(8, dtype)[: np.sum(np.abs(x) < fi.eps / 2)],
+    )
+    np.testing.assert_array_equal(
+        _core._vmath("sigmoid", np.zeros(3, dtype)), np.full(3, 0.5, dtype)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -315,8 +339,17 @@ def test_log1p_diff_ulp_error_including_where_the_two_logs_cancel(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_log1p_diff_special_values_are_those_of_the_difference(dtype):
     fi = np.finfo(dtype)
-    vals = [0.0, -0.0, np.inf, np.nan, 1.0, -0.5, float(fi.max), float(fi.smallest_subnormal),
-            float(-1 + fi.epsneg)]
+    vals = [
+        0.0,
+        -0.0,
+        np.inf,
+        np.nan,
+        1.0,
+        -0.5,
+        float(fi.max),
+        float(fi.smallest_subnormal),
+        float(-1 + fi.epsneg),
+    ]
     p, t = (np.array(g, dtype=dtype).ravel() for g in np.meshgrid(vals, vals))
     y = _core._vmath("log1p_diff", p, t)
     with np.errstate(all="ignore"):

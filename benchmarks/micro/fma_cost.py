@@ -30,8 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = HERE / "fma_cost.cpp"
 ARCH = [f for f in LIB_FLAGS if f.startswith(("-march=", "-mtune="))]
-FLAGS = ["-std=c++17", *(f for f in LIB_FLAGS if f not in ARCH),
-         f"-I{ROOT / 'cpp' / 'include'}"]
+FLAGS = ["-std=c++17", *(f for f in LIB_FLAGS if f not in ARCH), f"-I{ROOT / 'cpp' / 'include'}"]
 LEVELS = {"base": [], "avx2": ARCH}
 
 
@@ -44,13 +43,26 @@ def main() -> None:
         objs = []
         for ns, arch in LEVELS.items():
             obj = tmp / f"{ns}.o"
-            subprocess.run([cxx, *FLAGS, *arch, "-DFC_PART=1", f"-DFC_NS={ns}",
-                            f"-DFASTLOSS_ISA_NS=fc_{ns}", "-c", str(SRC), "-o", str(obj)],
-                           check=True)
+            subprocess.run(
+                [
+                    cxx,
+                    *FLAGS,
+                    *arch,
+                    "-DFC_PART=1",
+                    f"-DFC_NS={ns}",
+                    f"-DFASTLOSS_ISA_NS=fc_{ns}",
+                    "-c",
+                    str(SRC),
+                    "-o",
+                    str(obj),
+                ],
+                check=True,
+            )
             objs.append(str(obj))
         main_o = tmp / "main.o"
-        subprocess.run([cxx, "-std=c++17", "-O2", "-DFC_MAIN", "-c", str(SRC), "-o",
-                        str(main_o)], check=True)
+        subprocess.run(
+            [cxx, "-std=c++17", "-O2", "-DFC_MAIN", "-c", str(SRC), "-o", str(main_o)], check=True
+        )
         exe = tmp / "fma_cost"
         subprocess.run([cxx, *objs, str(main_o), "-o", str(exe)], check=True)
         sys.exit(subprocess.run([str(exe)], env=dict(os.environ, OMP_NUM_THREADS="1")).returncode)

@@ -81,14 +81,25 @@ def main() -> None:
     print(f"fastloss from {os.path.dirname(fl.__file__)}, FASTLOSS_ISA={level}")
     for n, threads in ((100_000, 1), (10_000_000, 2)):
         res = subprocess.run(
-            [sys.executable, __file__, "--rounds", str(args.rounds), "--child", str(n),
-             str(threads)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--rounds",
+                str(args.rounds),
+                "--child",
+                str(n),
+                str(threads),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         r = {k: float(v) for k, v in (x.split("=") for x in res)}
         cells = "  ".join(f"{k} {r[k]:.1f}" for k in CASES)
-        print(f"n={n:.0e} threads={threads} (us): {cells}  "
-              f"wmean-wsum {r['mse_wmean'] - r['mse_wsum']:.1f}")
+        print(
+            f"n={n:.0e} threads={threads} (us): {cells}  "
+            f"wmean-wsum {r['mse_wmean'] - r['mse_wsum']:.1f}"
+        )
 
 
 if __name__ == "__main__":

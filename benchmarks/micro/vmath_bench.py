@@ -38,11 +38,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = HERE / "vmath_bench.cpp"
 
-LIB_FLAGS = ["-O3", "-DNDEBUG", "-march=x86-64-v3", "-mtune=haswell", "-ffp-contract=off",
-             "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+LIB_FLAGS = [
+    "-O3",
+    "-DNDEBUG",
+    "-march=x86-64-v3",
+    "-mtune=haswell",
+    "-ffp-contract=off",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fopenmp-simd",
+]
 VARIANTS = {
-    "fastloss_v": LIB_FLAGS + ["-DVB_IS_FASTLOSS=1", "-DFASTLOSS_ISA_NS=avx2",
-                               f"-I{ROOT / 'cpp' / 'include'}"],
+    "fastloss_v": LIB_FLAGS
+    + ["-DVB_IS_FASTLOSS=1", "-DFASTLOSS_ISA_NS=avx2", f"-I{ROOT / 'cpp' / 'include'}"],
     "fastloss_fma_v": [f if f != "-ffp-contract=off" else "-ffp-contract=fast" for f in LIB_FLAGS]
     + ["-DVB_IS_FASTLOSS=1", "-DFASTLOSS_ISA_NS=avx2_fma", f"-I{ROOT / 'cpp' / 'include'}"],
     "libmvec_v": ["-O3", "-march=x86-64-v3", "-ffast-math", "-fopenmp-simd", "-DVB_IS_FASTLOSS=0"],
@@ -54,12 +62,15 @@ def build(tmp: Path, cxx: str) -> Path:
     objs = []
     for name, flags in VARIANTS.items():
         obj = tmp / f"{name}.o"
-        subprocess.run([cxx, "-std=c++17", *flags, f"-DVB_VARIANT={name}", "-c", str(SRC),
-                        "-o", str(obj)], check=True)
+        subprocess.run(
+            [cxx, "-std=c++17", *flags, f"-DVB_VARIANT={name}", "-c", str(SRC), "-o", str(obj)],
+            check=True,
+        )
         objs.append(obj)
     main = tmp / "main.o"
-    subprocess.run([cxx, "-std=c++17", "-O2", "-DVB_MAIN", "-c", str(SRC), "-o", str(main)],
-                   check=True)
+    subprocess.run(
+        [cxx, "-std=c++17", "-O2", "-DVB_MAIN", "-c", str(SRC), "-o", str(main)], check=True
+    )
     exe = tmp / "vmath_bench"
     subprocess.run([cxx, *map(str, objs), str(main), "-o", str(exe), "-lm"], check=True)
     return exe
@@ -67,8 +78,12 @@ def build(tmp: Path, cxx: str) -> Path:
 
 def calls(obj: Path) -> dict[str, set[str]]:
     """Functions called from each benchmark loop of an object file."""
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     res: dict[str, set[str]] = {}
     cur = None
     for line in out.splitlines():
@@ -87,14 +102,16 @@ def check_libmvec(tmp: Path) -> list[str]:
     """Report the libmvec symbols each libmvec-variant loop calls; fail if
     a loop calls none (then it would time scalar libm)."""
     # Calls in a relocatable object show up as relocations.
-    out = subprocess.run(["objdump", "-dr", str(tmp / "libmvec_v.o")], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["objdump", "-dr", str(tmp / "libmvec_v.o")], check=True, capture_output=True, text=True
+    ).stdout
     syms = sorted(set(re.findall(r"R_X86_64_PLT32\s+(_ZGV\w+)", out)))
     if not syms:
         sys.exit("libmvec variant calls no _ZGV* symbol: the comparison would be meaningless")
     for name in ("fastloss_v", "fastloss_fma_v"):
-        fl = subprocess.run(["objdump", "-dr", str(tmp / f"{name}.o")], check=True,
-                            capture_output=True, text=True).stdout
+        fl = subprocess.run(
+            ["objdump", "-dr", str(tmp / f"{name}.o")], check=True, capture_output=True, text=True
+        ).stdout
         fl_calls = sorted(set(re.findall(r"R_X86_64_PLT32\s+(\S+)", fl)))
         if fl_calls:
             sys.exit(f"{name} calls {fl_calls}: vm:: should be inlined, call-free")
@@ -119,20 +136,31 @@ def main() -> None:
         syms = check_libmvec(tmp)
         print("libmvec entry points called:", " ".join(syms))
         env = dict(os.environ, OMP_NUM_THREADS="1")
-        proc = subprocess.Popen([str(exe), str(args.n), str(args.reps), args.only],
-                                stdout=subprocess.PIPE, text=True, env=env)
-        print(f"n = {args.n}, single thread, median G elements/s "
-              f"(5 rounds x {args.reps} calls, median of round medians)")
-        hdr = f"{'function':<10}{'dtype':<8}{'fastloss':>10}{'libmvec':>10}{'libm':>10}" \
-              f"{'fl/mvec':>10}{'fl/libm':>10}{'fl+FMA':>10}{'FMA/mvec':>10}"
+        proc = subprocess.Popen(
+            [str(exe), str(args.n), str(args.reps), args.only],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        print(
+            f"n = {args.n}, single thread, median G elements/s "
+            f"(5 rounds x {args.reps} calls, median of round medians)"
+        )
+        hdr = (
+            f"{'function':<10}{'dtype':<8}{'fastloss':>10}{'libmvec':>10}{'libm':>10}"
+            f"{'fl/mvec':>10}{'fl/libm':>10}{'fl+FMA':>10}{'FMA/mvec':>10}"
+        )
         print(hdr)
         print("-" * len(hdr))
         assert proc.stdout is not None
         for line in proc.stdout:
             fn, ty, a, b, c, d = line.split()
             a, b, c, d = float(a), float(b), float(c), float(d)
-            print(f"{fn:<10}{ty:<8}{a:>10.3f}{b:>10.3f}{c:>10.3f}{a / b:>10.2f}{a / c:>10.2f}"
-                  f"{d:>10.3f}{d / b:>10.2f}", flush=True)
+            print(
+                f"{fn:<10}{ty:<8}{a:>10.3f}{b:>10.3f}{c:>10.3f}{a / b:>10.2f}{a / c:>10.2f}"
+                f"{d:>10.3f}{d / b:>10.2f}",
+                flush=True,
+            )
         if proc.wait() != 0:
             sys.exit(f"benchmark exited with {proc.returncode}")
 

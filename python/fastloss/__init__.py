@@ -20,6 +20,7 @@ from fastloss import classification as _classification
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
+from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
     buffer_cache_info,
     get_num_threads,
@@ -27,7 +28,6 @@ from fastloss._config import (
     set_num_threads,
     show_config,
 )
-from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
@@ -38,9 +38,7 @@ from fastloss.regression import *  # noqa: F403
 __version__ = _core.__version__
 
 _FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes)
-_REGISTRY: dict[str, Loss] = {
-    name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__
-}
+_REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 
 
 def available() -> list[str]:
@@ -56,8 +54,7 @@ def get(name: str) -> Loss:
         import difflib
 
         key = str(name).strip().lower().replace("-", "_")
-        near = [key] if key in _REGISTRY else difflib.get_close_matches(key, list(_REGISTRY),
-                                                                         n=3)
+        near = [key] if key in _REGISTRY else difflib.get_close_matches(key, list(_REGISTRY), n=3)
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         raise ValueError(f"unknown loss {name!r}{hint} (see fastloss.available())") from None
 

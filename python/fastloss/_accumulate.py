@@ -78,7 +78,8 @@ class _LossEntry:
         if len(loss.inputs) != 2:
             raise ValueError(
                 f"{loss.name} cannot be accumulated: it takes {len(loss.inputs)} inputs "
-                f"({', '.join(loss.inputs)}); an Accumulator feeds pred and target")
+                f"({', '.join(loss.inputs)}); an Accumulator feeds pred and target"
+            )
         axis = self.params.get("axis")
         # rmse's value is a root: accumulate the mean of squares (mse's sums).
         self.verb = _get("mse") if loss.name == "rmse" else loss
@@ -101,13 +102,16 @@ class _LossEntry:
         if hit is None:
             # One row through the loss's own planner: the cheapest way to
             # learn how its per-sample losses lie along the rows.
-            shape = self.verb._plan((pred[:1], target[:1]), self.verb.resolve_params(self.vparams))[1]
+            shape = self.verb._plan((pred[:1], target[:1]), self.verb.resolve_params(self.vparams))[
+                1
+            ]
             if len(shape) == 0 or shape[0] != 1:
                 raise ValueError(
                     f"{self.describe()} cannot be accumulated over rows: its per-sample "
                     f"losses have shape {shape} for one row (it reduces across rows, e.g. an "
                     "overlap loss whose axis sums over the first axis); keep the first axis "
-                    "(the default axis=None does)")
+                    "(the default axis=None does)"
+                )
             hit = self._shapes[key] = tuple(shape)
         return hit
 
@@ -198,13 +202,16 @@ class _CalibrationEntry:
                 raise ValueError(f"{self.which}: target shape {t.shape} != pred shape {p.shape}")
         elif p.ndim == 2:
             if t.shape != p.shape[:1]:
-                raise ValueError(f"{self.which}: labels must have shape {p.shape[:1]}, "
-                                 f"got {t.shape}")
+                raise ValueError(
+                    f"{self.which}: labels must have shape {p.shape[:1]}, got {t.shape}"
+                )
             conf = p.max(axis=1)
             correct = (p.argmax(axis=1) == t).astype(np.float64)
         else:
-            raise ValueError(f"{self.which}: pred must be (n,) probabilities of the positive "
-                             f"class or (n, C) class probabilities, got shape {p.shape}")
+            raise ValueError(
+                f"{self.which}: pred must be (n,) probabilities of the positive "
+                f"class or (n, C) class probabilities, got shape {p.shape}"
+            )
         if conf.size and not (np.all(p >= 0) and np.all(p <= 1)):
             raise ValueError(f"{self.which}: pred must hold probabilities in [0, 1]")
         b = np.minimum((conf * self.n_bins).astype(np.int64), self.n_bins - 1)
@@ -246,8 +253,10 @@ def _entry(spec):
         return _LossEntry(spec.loss, spec.params)
     if isinstance(spec, Loss):
         return _LossEntry(spec, {})
-    raise TypeError(f"losses: expected loss names, fastloss losses or loss.with_params(...), "
-                    f"got {type(spec).__name__}")
+    raise TypeError(
+        f"losses: expected loss names, fastloss losses or loss.with_params(...), "
+        f"got {type(spec).__name__}"
+    )
 
 
 # -- the per-chunk totals -----------------------------------------------------
@@ -259,15 +268,25 @@ def _chunk_sums(loss, params, pred, target, w):
     The one function whose totals are merged: a kernel entry returning
     per-block sums would plug in here (for bitwise chunk-invariance).
     """
-    num = loss.verb(pred, target, reduction="sum",
-                    sample_weight=loss.kernel_weight(pred, target, w), **loss.vparams)
+    num = loss.verb(
+        pred,
+        target,
+        reduction="sum",
+        sample_weight=loss.kernel_weight(pred, target, w),
+        **loss.vparams,
+    )
     return float(num), loss.denominator(pred, target, w)
 
 
 def _row_terms(loss, pred, target, w):
     """Per-row numerator and denominator terms (for the bootstrap)."""
-    per = loss.verb(pred, target, reduction="none",
-                    sample_weight=loss.kernel_weight(pred, target, w), **loss.vparams)
+    per = loss.verb(
+        pred,
+        target,
+        reduction="none",
+        sample_weight=loss.kernel_weight(pred, target, w),
+        **loss.vparams,
+    )
     per = np.asarray(per, dtype=np.float64).reshape(pred.shape[0], -1).sum(axis=1)
     return per, loss.row_denominators(pred, target, w)
 
@@ -315,8 +334,9 @@ class _State:
     __slots__ = ("sums", "boot")
 
     def __init__(self, entries, B):
-        self.sums = [np.zeros((3, e.n_bins)) if e.kind == "calibration" else np.zeros(2)
-                     for e in entries]
+        self.sums = [
+            np.zeros((3, e.n_bins)) if e.kind == "calibration" else np.zeros(2) for e in entries
+        ]
         self.boot = [np.zeros((2, B)) if (B and e.kind == "loss") else None for e in entries]
 
     def add(self, other):
@@ -375,8 +395,14 @@ class Accumulator:
     True
     """
 
-    def __init__(self, losses, *, bootstrap: int | None = None, seed: int = 0,
-                 bootstrap_unit: int = _DEFAULT_UNIT):
+    def __init__(
+        self,
+        losses,
+        *,
+        bootstrap: int | None = None,
+        seed: int = 0,
+        bootstrap_unit: int = _DEFAULT_UNIT,
+    ):
         if isinstance(losses, (str, bytes)) or not isinstance(losses, Iterable):
             losses = [losses]
         self._entries = [_entry(s) for s in losses]
@@ -386,8 +412,11 @@ class Accumulator:
         if len(set(keys)) != len(keys):
             raise ValueError("losses: the same loss with the same parameters is given twice")
         self._names = self._labels()
-        if bootstrap is not None and (not isinstance(bootstrap, (int, np.integer))
-                                      or isinstance(bootstrap, bool) or bootstrap < 2):
+        if bootstrap is not None and (
+            not isinstance(bootstrap, (int, np.integer))
+            or isinstance(bootstrap, bool)
+            or bootstrap < 2
+        ):
             raise ValueError(f"bootstrap must be an integer >= 2, got {bootstrap!r}")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -431,13 +460,15 @@ class Accumulator:
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
             if w.shape != (n,):
-                raise ValueError(f"sample_weight must hold one weight per row, shape ({n},), "
-                                 f"got {w.shape}")
+                raise ValueError(
+                    f"sample_weight must hold one weight per row, shape ({n},), got {w.shape}"
+                )
         if group is not None:
             group = np.asarray(group)
             if group.shape != (n,):
-                raise ValueError(f"group must hold one code per row, shape ({n},), "
-                                 f"got {group.shape}")
+                raise ValueError(
+                    f"group must hold one code per row, shape ({n},), got {group.shape}"
+                )
             if group.dtype.kind not in "iuUSOb":
                 raise TypeError(f"group: expected integer or string codes, got {group.dtype}")
         if self._grouped is None and n:
@@ -454,8 +485,14 @@ class Accumulator:
                 ws = None if w is None else w[order]
                 a = 0
                 for code, b in zip(codes, ends.tolist()):
-                    self._add(code.item(), ps[a:b], ts[a:b], None if ws is None else ws[a:b],
-                              first, order[a:b])
+                    self._add(
+                        code.item(),
+                        ps[a:b],
+                        ts[a:b],
+                        None if ws is None else ws[a:b],
+                        first,
+                        order[a:b],
+                    )
                     a = b
         self._rows = max(self._rows, first + n)
         return self
@@ -491,11 +528,17 @@ class Accumulator:
         unit; rows it saw must not overlap these); returns self."""
         if not isinstance(other, Accumulator):
             raise TypeError(f"merge: expected an Accumulator, got {type(other).__name__}")
-        if ([e.key() for e in self._entries] != [e.key() for e in other._entries]
-                or (self._B, self._seed, self._unit) != (other._B, other._seed, other._unit)):
+        if [e.key() for e in self._entries] != [e.key() for e in other._entries] or (
+            self._B,
+            self._seed,
+            self._unit,
+        ) != (other._B, other._seed, other._unit):
             raise ValueError("merge: the accumulators differ in losses, parameters or bootstrap")
-        if self._grouped is not None and other._grouped is not None \
-                and self._grouped != other._grouped:
+        if (
+            self._grouped is not None
+            and other._grouped is not None
+            and self._grouped != other._grouped
+        ):
             raise ValueError("merge: one accumulator is grouped and the other is not")
         if self._grouped is None:
             self._grouped = other._grouped
@@ -573,9 +616,12 @@ class Accumulator:
         st = self._groups.get(group)
         W, C, A = st.sums[k] if st is not None else np.zeros((3, e.n_bins))
         with np.errstate(divide="ignore", invalid="ignore"):
-            return {"edges": np.linspace(0.0, 1.0, e.n_bins + 1), "weight": W.copy(),
-                    "confidence": np.where(W > 0, C / W, np.nan),
-                    "accuracy": np.where(W > 0, A / W, np.nan)}
+            return {
+                "edges": np.linspace(0.0, 1.0, e.n_bins + 1),
+                "weight": W.copy(),
+                "confidence": np.where(W > 0, C / W, np.nan),
+                "accuracy": np.where(W > 0, A / W, np.nan),
+            }
 
     def __repr__(self) -> str:
         return f"<fastloss.Accumulator {self._names} rows={self._rows}>"

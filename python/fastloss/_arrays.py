@@ -21,13 +21,16 @@ _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 _REDUCTIONS = {"none": 0, "sum": 1, "mean": 2}
 
+
 def _to_ndarray(x: Any, name: str) -> np.ndarray:
     """Any array-like (``__array__``, ``__dlpack__`` on the CPU, sequences)."""
     if isinstance(x, np.ndarray):
         if isinstance(x, np.ma.MaskedArray):
             # a mask silently dropped would score the masked values
-            raise TypeError(f"{name}: masked arrays are not supported (their mask would be "
-                            "ignored); pass x.compressed() or x.filled(value)")
+            raise TypeError(
+                f"{name}: masked arrays are not supported (their mask would be "
+                "ignored); pass x.compressed() or x.filled(value)"
+            )
         return x
     if hasattr(x, "__dlpack__") and not isinstance(x, (list, tuple)):
         try:
@@ -39,8 +42,9 @@ def _to_ndarray(x: Any, name: str) -> np.ndarray:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError) as exc:
         if "bfloat16" in str(getattr(x, "dtype", "")).lower():
-            raise TypeError(f"{name}: bfloat16 is not supported; convert to float32 first "
-                            "(tensor.float())") from None
+            raise TypeError(
+                f"{name}: bfloat16 is not supported; convert to float32 first (tensor.float())"
+            ) from None
         raise TypeError(f"{name}: expected an array of real numbers ({exc})") from None
 
 
@@ -103,17 +107,23 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
             finite = np.isfinite(x)
             if not bool(np.all(finite)):
                 where = int(np.flatnonzero(~finite.ravel())[0])
-                raise ValueError(f"{name}: labels must be finite whole numbers, got "
-                                 f"{x.flat[where].item()!r} at flat index {where}")
+                raise ValueError(
+                    f"{name}: labels must be finite whole numbers, got "
+                    f"{x.flat[where].item()!r} at flat index {where}"
+                )
             whole = x == np.round(x)
             if not bool(np.all(whole)):
-                raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype} "
-                                "with non-integer values")
+                raise TypeError(
+                    f"{name}: expected integer class labels, got dtype {x.dtype} "
+                    "with non-integer values"
+                )
             big = np.abs(x) >= 2.0**63
             if bool(np.any(big)):
                 where = int(np.flatnonzero(big.ravel())[0])
-                raise ValueError(f"{name}: label {x.flat[where].item()!r} at flat index "
-                                 f"{where} is out of range (labels are int64)")
+                raise ValueError(
+                    f"{name}: label {x.flat[where].item()!r} at flat index "
+                    f"{where} is out of range (labels are int64)"
+                )
     elif kind not in "iub":
         raise TypeError(f"{name}: expected integer class labels, got dtype {x.dtype}")
     if x.dtype != np.int64 or not x.flags.c_contiguous:
@@ -128,8 +138,10 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     try:
         np.copyto(full, x)
     except ValueError:
-        raise ValueError(f"{name}: shape {tuple(x.shape)} does not broadcast to {whose} shape "
-                         f"{tuple(like.shape)}") from None
+        raise ValueError(
+            f"{name}: shape {tuple(x.shape)} does not broadcast to {whose} shape "
+            f"{tuple(like.shape)}"
+        ) from None
     return full
 
 
@@ -144,7 +156,7 @@ def _pattern(x: np.ndarray, shape: tuple, n: int):
         return None
     if x.size == 1:
         return x, 1, n  # a scalar
-    if xs == shape[len(shape) - len(xs):]:
+    if xs == shape[len(shape) - len(xs) :]:
         return x, x.size, 1  # the trailing axes' block, repeated
     xs = (1,) * (len(shape) - len(xs)) + xs
     block = [d for d, k in enumerate(xs) if k != 1]
@@ -202,14 +214,14 @@ def all_finite_nonneg(x: np.ndarray) -> bool:
 def element_at(x: np.ndarray, index: int):
     """``(position, value)`` of flat ``index`` of x, the position as a tuple for n-D
     and the value as a Python number (messages read ``-1.0``, not ``np.float64(-1.0)``)."""
-    where = np.unravel_index(index, x.shape) if x.ndim > 1 else index
-    if isinstance(where, tuple):
-        where = tuple(int(i) for i in where)
-    return where, x.flat[index].item()
+    if x.ndim > 1:
+        return tuple(int(i) for i in np.unravel_index(index, x.shape)), x.flat[index].item()
+    return index, x.flat[index].item()
 
 
-def prepare_weight(w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight",
-                   pattern: bool = False):
+def prepare_weight(
+    w: Any, shape: tuple, dtype: np.dtype, name: str = "sample_weight", pattern: bool = False
+):
     """Weights broadcast to the per-sample loss shape ``shape``, or None.
 
     NumPy's broadcasting rules (trailing axes aligned), plus scikit-learn's
@@ -316,14 +328,16 @@ def check_no_overlap(outs: dict, ins: dict) -> None:
     items = [(k, _span(v)) for k, v in outs.items()]
     items = [(k, v) for k, v in items if v is not None]
     for i, (k, o) in enumerate(items):
-        for k2, o2 in items[i + 1:]:
+        for k2, o2 in items[i + 1 :]:
             if np.may_share_memory(o, o2):
                 raise ValueError(f"{k} and {k2} overlap in memory: pass separate buffers")
         for name, x in ins.items():
             x = _span(x)
             if x is not None and np.may_share_memory(o, x):
-                raise ValueError(f"{k} overlaps the input {name!r} in memory; the kernel "
-                                 "would overwrite values it still reads: pass another buffer")
+                raise ValueError(
+                    f"{k} overlaps the input {name!r} in memory; the kernel "
+                    "would overwrite values it still reads: pass another buffer"
+                )
 
 
 def sum_to_shape(g: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:

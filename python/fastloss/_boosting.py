@@ -21,8 +21,7 @@ from fastloss._config import _temporary_threads
 # quantile objectives do. Those built-ins then refit each leaf to a
 # (weighted) quantile of its residuals; a custom objective cannot, so its
 # leaves are Newton steps -grad_sum / (count + lambda).
-PIECEWISE_LINEAR = frozenset({"mae", "quantile", "hinge", "multiclass_hinge",
-                              "categorical_hinge"})
+PIECEWISE_LINEAR = frozenset({"mae", "quantile", "hinge", "multiclass_hinge", "categorical_hinge"})
 CONSTANT_HESSIAN = 1.0
 
 # Scale of (grad, hess) to follow the boosting libraries' own conventions:
@@ -52,8 +51,10 @@ def _loss_of(name, params):
         raise TypeError(f"name must be a loss name (str), got {type(name).__name__}")
     loss = fastloss.get(name)  # ValueError naming the unknown loss
     if len(loss.inputs) != 2 or len(loss.wrt) != 1:
-        raise ValueError(f"{name} takes {', '.join(loss.inputs)}: a boosting objective or "
-                         "metric needs a loss of (prediction, label)")
+        raise ValueError(
+            f"{name} takes {', '.join(loss.inputs)}: a boosting objective or "
+            "metric needs a loss of (prediction, label)"
+        )
     loss.resolve_params(dict(params))  # unknown or bad parameters fail here, not in training
     return loss
 
@@ -65,8 +66,10 @@ def _labels(loss, margin, label):
     if margin.ndim == label.ndim + 1 and loss.family == "multiclass":
         idx = label.astype(np.int64)
         if not np.array_equal(idx, label):
-            raise ValueError(f"label: {loss.name} on (n, K) margins needs class indices "
-                             "0..K-1 as labels, got non-integer values")
+            raise ValueError(
+                f"label: {loss.name} on (n, K) margins needs class indices "
+                "0..K-1 as labels, got non-integer values"
+            )
         return idx
     return label
 
@@ -88,8 +91,10 @@ class Objective:
         self.threads = _check_threads(threads)
         self.piecewise = name in PIECEWISE_LINEAR
         if not self.piecewise and not self.loss.has_hess:
-            raise ValueError(f"{name} has no Hessian (fastloss.{name}.has_hess is False), "
-                             "so it cannot be a boosting objective")
+            raise ValueError(
+                f"{name} has no Hessian (fastloss.{name}.has_hess is False), "
+                "so it cannot be a boosting objective"
+            )
         self.scale = SCALE.get(name, 1.0)
 
     def grad_hess(self, margin, label, weight=None):
@@ -98,8 +103,7 @@ class Objective:
         w = _weights(weight)
         with _temporary_threads(self.threads):
             if self.piecewise:
-                g = self.loss.grad(margin, label, reduction="none", sample_weight=w,
-                                   **self.params)
+                g = self.loss.grad(margin, label, reduction="none", sample_weight=w, **self.params)
                 h = np.empty_like(g)
                 if w is None:
                     h.fill(CONSTANT_HESSIAN)
@@ -107,8 +111,9 @@ class Objective:
                     w = w.astype(g.dtype, copy=False)
                     h[...] = CONSTANT_HESSIAN * w.reshape(w.shape + (1,) * (g.ndim - w.ndim))
             else:
-                g, h = self.loss.grad_hess(margin, label, reduction="none", sample_weight=w,
-                                           **self.params)
+                g, h = self.loss.grad_hess(
+                    margin, label, reduction="none", sample_weight=w, **self.params
+                )
         if self.scale != 1.0:
             g *= self.scale
             h *= self.scale

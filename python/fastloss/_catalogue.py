@@ -18,8 +18,15 @@ from fastloss import _core
 from fastloss._arrays import element_at
 from fastloss._params import Param, axes, boolean, choice, integer, real, real_or_array
 
-__all__ = ["entry", "kernel_id", "grad_kernel", "metadata", "make_param", "explain",
-           "domain_message"]
+__all__ = [
+    "entry",
+    "kernel_id",
+    "grad_kernel",
+    "metadata",
+    "make_param",
+    "explain",
+    "domain_message",
+]
 
 if TYPE_CHECKING:
     from fastloss._core import CatalogueEntry
@@ -110,8 +117,7 @@ def _condition(d: Mapping[str, Any]) -> str:
         return "be " + (", ".join(vs[:-1]) + " or " + vs[-1] if len(vs) > 1 else vs[0])
     lo, hi = d["lo"], d["hi"]
     if lo is not None and hi is not None:
-        return (f"lie in {'(' if lo[1] else '['}{_num(lo[0])}, "
-                f"{_num(hi[0])}{')' if hi[1] else ']'}")
+        return f"lie in {'(' if lo[1] else '['}{_num(lo[0])}, {_num(hi[0])}{')' if hi[1] else ']'}"
     if lo is not None:
         return f"be {'>' if lo[1] else '>='} {_num(lo[0])}"
     return f"be {'<' if hi[1] else '<='} {_num(hi[0])}"

@@ -7,8 +7,13 @@ import sys
 
 from fastloss import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "show_config", "set_buffer_cache",
-           "buffer_cache_info"]
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "show_config",
+    "set_buffer_cache",
+    "buffer_cache_info",
+]
 
 
 MAX_THREADS = max(1024, 4 * (os.cpu_count() or 1))
@@ -127,22 +132,31 @@ def show_config(file=None) -> None:
     """Print the chosen and available ISA levels, threads, OpenMP and build flags."""
     cfg = config()
     lines = [f"fastloss {cfg['version']}"]
-    lines.append(f"  ISA level        : {cfg['isa']}"
-                 + (f" (forced by FASTLOSS_ISA={cfg['isa_env']})" if cfg["isa_env"] else ""))
+    lines.append(
+        f"  ISA level        : {cfg['isa']}"
+        + (f" (forced by FASTLOSS_ISA={cfg['isa_env']})" if cfg["isa_env"] else "")
+    )
     lines.append(f"  ISA compiled     : {', '.join(cfg['isa_compiled'])}")
     lines.append(f"  ISA on this CPU  : {', '.join(cfg['isa_supported'])}")
-    lines.append(f"  threads          : {cfg['threads']}"
-                 + (" (forked child: serial)" if cfg["forked_child_serial"] else ""))
+    lines.append(
+        f"  threads          : {cfg['threads']}"
+        + (" (forked child: serial)" if cfg["forked_child_serial"] else "")
+    )
     lines.append(f"  OpenMP           : {cfg['openmp'] or 'not available (serial build)'}")
     lines.append(f"  compiler         : {cfg['compiler']} ({cfg['build_type']})")
     lines.append(f"  flags            : {cfg['flags']}")
     lines.append(f"  ISA flags        : {cfg['isa_flags']}")
     bc = cfg["buffer_cache"]
-    lines.append("  buffer cache     : "
-                 + (f"up to {bc['max_bytes'] / 2**20:.0f} MiB, {bc['cached_buffers']} buffers "
-                    f"({bc['cached_bytes'] / 2**20:.0f} MiB) held, {bc['hits']} hits, "
-                    f"{bc['misses']} misses" if bc["max_bytes"] else "off")
-                 + (f" (FASTLOSS_BUFFER_CACHE={cfg['buffer_cache_env']})"
-                    if cfg["buffer_cache_env"] else ""))
+    lines.append(
+        "  buffer cache     : "
+        + (
+            f"up to {bc['max_bytes'] / 2**20:.0f} MiB, {bc['cached_buffers']} buffers "
+            f"({bc['cached_bytes'] / 2**20:.0f} MiB) held, {bc['hits']} hits, "
+            f"{bc['misses']} misses"
+            if bc["max_bytes"]
+            else "off"
+        )
+        + (f" (FASTLOSS_BUFFER_CACHE={cfg['buffer_cache_env']})" if cfg["buffer_cache_env"] else "")
+    )
     lines.append(f"  Python           : {cfg['python']}")
     print("\n".join(lines), file=file or sys.stdout)

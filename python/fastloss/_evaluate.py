@@ -54,34 +54,74 @@ class EvalError(ValueError):
 
 
 def add_eval_arguments(p) -> None:
-    p.add_argument("data", nargs="*", metavar="DATA",
-                   help="Parquet, Arrow IPC, CSV/TSV, .npz or .npy files (rows concatenated)")
+    p.add_argument(
+        "data",
+        nargs="*",
+        metavar="DATA",
+        help="Parquet, Arrow IPC, CSV/TSV, .npz or .npy files (rows concatenated)",
+    )
     p.add_argument("--pred", help="prediction column, or several separated by commas (stacked)")
     p.add_argument("--target", help="target column")
-    p.add_argument("--loss", action="append", default=[], metavar="NAME[:k=v,...]",
-                   help="a loss (or ece / mce) with parameters; repeat for several")
+    p.add_argument(
+        "--loss",
+        action="append",
+        default=[],
+        metavar="NAME[:k=v,...]",
+        help="a loss (or ece / mce) with parameters; repeat for several",
+    )
     p.add_argument("--weight", metavar="COL", help="per-row sample weights")
     p.add_argument("--group-by", metavar="COL", help="one result per value of this column")
-    p.add_argument("--bootstrap", type=int, metavar="N", help="N bootstrap replicates: 95%% "
-                   "percentile intervals")
-    p.add_argument("--bootstrap-unit", type=int, default=1, metavar="ROWS",
-                   help="rows per resampling unit (default 1; see fastloss.Accumulator)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="N",
+        help="N bootstrap replicates: 95%% percentile intervals",
+    )
+    p.add_argument(
+        "--bootstrap-unit",
+        type=int,
+        default=1,
+        metavar="ROWS",
+        help="rows per resampling unit (default 1; see fastloss.Accumulator)",
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--columns", help="column names of a headerless CSV or a 2-D .npy")
     p.add_argument("--format", default="table", choices=("table", "json", "csv"))
     p.add_argument("--output", metavar="FILE", help="write the results here instead of stdout")
-    p.add_argument("--plot", metavar="FILE.png", help="reliability diagram (with ece/mce) or "
-                   "residual histogram (regression)")
-    p.add_argument("--batch-rows", type=int, default=65536, metavar="N",
-                   help="rows per record batch (default 65536)")
-    p.add_argument("--threads", type=int, metavar="N", help="kernel threads (default 1, "
-                   "here and in each Dask task; 0: all cores)")
-    p.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N "
-                   "worker processes, 1 thread each (Parquet files; needs fastloss[dask])")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster whose "
-                   "scheduler is at ADDRESS (Parquet paths its workers can read)")
-    p.add_argument("--example", action="store_true",
-                   help="score a generated data set showing every feature")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="reliability diagram (with ece/mce) or residual histogram (regression)",
+    )
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=65536,
+        metavar="N",
+        help="rows per record batch (default 65536)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="kernel threads (default 1, here and in each Dask task; 0: all cores)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run on a local Dask cluster of N "
+        "worker processes, 1 thread each (Parquet files; needs fastloss[dask])",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose "
+        "scheduler is at ADDRESS (Parquet paths its workers can read)",
+    )
+    p.add_argument(
+        "--example", action="store_true", help="score a generated data set showing every feature"
+    )
 
 
 # -- parsing -------------------------------------------------------------------
@@ -141,8 +181,9 @@ def _need_pyarrow(path):
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise EvalError(f"{path}: reading this format needs pyarrow "
-                        "(pip install 'fastloss[eval]')") from None
+        raise EvalError(
+            f"{path}: reading this format needs pyarrow (pip install 'fastloss[eval]')"
+        ) from None
 
 
 def _named(columns: str | None):
@@ -196,7 +237,9 @@ def iter_batches(path: str, needed: list[str], batch_rows: int, columns: str | N
                 s = b.slice(off, batch_rows).select(needed)
                 yield _arrow_columns(path, s), s.num_rows
     elif suffix in (".csv", ".tsv"):
-        yield from _csv_batches(path, needed, batch_rows, columns, "\t" if suffix == ".tsv" else ",")
+        yield from _csv_batches(
+            path, needed, batch_rows, columns, "\t" if suffix == ".tsv" else ","
+        )
     elif suffix == ".npz":
         with np.load(p, allow_pickle=False) as z:
             names = list(z.files)
@@ -204,7 +247,7 @@ def iter_batches(path: str, needed: list[str], batch_rows: int, columns: str | N
             cols = {c: z[c] for c in needed}
         n = _same_rows(path, cols)
         for off in range(0, n, batch_rows):
-            yield {c: a[off:off + batch_rows] for c, a in cols.items()}, min(batch_rows, n - off)
+            yield {c: a[off : off + batch_rows] for c, a in cols.items()}, min(batch_rows, n - off)
     elif suffix == ".npy":
         try:
             a = np.load(p, mmap_mode="r", allow_pickle=False)
@@ -216,19 +259,24 @@ def iter_batches(path: str, needed: list[str], batch_rows: int, columns: str | N
         else:
             names = _named(columns)
             if a.ndim != 2 or names is None:
-                raise EvalError(f"{path}: a .npy file is a 2-D table whose columns --columns "
-                                f"names (this one has shape {a.shape}), or a structured array")
+                raise EvalError(
+                    f"{path}: a .npy file is a 2-D table whose columns --columns "
+                    f"names (this one has shape {a.shape}), or a structured array"
+                )
             if len(names) != a.shape[1]:
-                raise EvalError(f"{path}: --columns names {len(names)} columns, the array has "
-                                f"{a.shape[1]}")
+                raise EvalError(
+                    f"{path}: --columns names {len(names)} columns, the array has {a.shape[1]}"
+                )
             _check_columns(path, needed, names)
             get = lambda s, c: np.asarray(s[:, names.index(c)])  # noqa: E731
         for off in range(0, a.shape[0], batch_rows):
-            s = a[off:off + batch_rows]
+            s = a[off : off + batch_rows]
             yield {c: get(s, c) for c in needed}, s.shape[0]
     else:
-        raise EvalError(f"{path}: unknown file type {suffix!r} (use .parquet, .arrow, .feather, "
-                        ".csv, .tsv, .npz or .npy)")
+        raise EvalError(
+            f"{path}: unknown file type {suffix!r} (use .parquet, .arrow, .feather, "
+            ".csv, .tsv, .npz or .npy)"
+        )
 
 
 def _csv_batches(path, needed, batch_rows, columns, delim):
@@ -244,12 +292,15 @@ def _csv_batches(path, needed, batch_rows, columns, delim):
     if names is None:
         header = [h.strip() for h in first.split(delim)]
         if all(_looks_numeric(h) for h in header):
-            raise EvalError(f"{path}: the first line ({first[:40]!r}) is data, not a header: "
-                            "name the columns with --columns")
+            raise EvalError(
+                f"{path}: the first line ({first[:40]!r}) is data, not a header: "
+                "name the columns with --columns"
+            )
     ro = pcsv.ReadOptions(block_size=1 << 22, column_names=names)
     try:
-        reader = pcsv.open_csv(path, read_options=ro,
-                               parse_options=pcsv.ParseOptions(delimiter=delim))
+        reader = pcsv.open_csv(
+            path, read_options=ro, parse_options=pcsv.ParseOptions(delimiter=delim)
+        )
     except pa.ArrowInvalid as exc:
         raise EvalError(f"{path}: cannot read it as CSV ({_one_line(exc)})") from None
     _check_columns(path, needed, reader.schema.names)
@@ -325,9 +376,21 @@ class _Residuals:
         self.counts += np.histogram(np.clip(r, self.edges[0], self.edges[-1]), self.edges)[0]
 
 
-def evaluate_stream(batches, pred_cols, target, losses, weight=None, group_by=None,
-                    bootstrap=None, seed=0, unit=1, progress=None, residuals=None, acc=None,
-                    first_row=0):
+def evaluate_stream(
+    batches,
+    pred_cols,
+    target,
+    losses,
+    weight=None,
+    group_by=None,
+    bootstrap=None,
+    seed=0,
+    unit=1,
+    progress=None,
+    residuals=None,
+    acc=None,
+    first_row=0,
+):
     """Feed ``(columns, rows)`` batches to one Accumulator (``acc``, or a new
     one), the first batch's first row being global row ``first_row``;
     return it."""
@@ -377,7 +440,7 @@ def _rows(acc, title=None):
     ivs = acc.interval() if acc._B else None
     grouped = bool(acc._grouped)
     out = []
-    for g, vals in (res.items() if grouped else [(None, res)]):
+    for g, vals in res.items() if grouped else [(None, res)]:
         iv = (ivs[g] if grouped else ivs) if ivs is not None else {}
         for name, v in vals.items():
             lo, hi = iv.get(name, (None, None))
@@ -397,13 +460,16 @@ def _fmt(v, full=False):
 def render(sections, fmt, rows_read, seconds):
     """``sections``: list of (title, accumulator)."""
     if fmt == "json":
+
         def one(acc):
             d = {"results": acc.result()}
             if acc._B:
-                d["intervals"] = {k: (list(v) if isinstance(v, tuple) else
-                                      {kk: list(vv) for kk, vv in v.items()})
-                                  for k, v in acc.interval().items()}
+                d["intervals"] = {
+                    k: (list(v) if isinstance(v, tuple) else {kk: list(vv) for kk, vv in v.items()})
+                    for k, v in acc.interval().items()
+                }
             return d
+
         if len(sections) == 1:
             obj = one(sections[0][1])
         else:
@@ -416,8 +482,12 @@ def render(sections, fmt, rows_read, seconds):
     has_section = len(sections) > 1
     has_group = any(r[1] is not None for r in rows)
     has_iv = any(r[4] is not None for r in rows)
-    head = (["section"] if has_section else []) + (["group"] if has_group else []) + \
-        ["loss", "value"] + (["low95", "high95"] if has_iv else [])
+    head = (
+        (["section"] if has_section else [])
+        + (["group"] if has_group else [])
+        + ["loss", "value"]
+        + (["low95", "high95"] if has_iv else [])
+    )
 
     def cells(r):
         c = ([r[0]] if has_section else []) + ([r[1]] if has_group else []) + [r[2], r[3]]
@@ -433,8 +503,9 @@ def render(sections, fmt, rows_read, seconds):
         wr.writerow(head)
         wr.writerows(body)
         return buf.getvalue()
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(head)]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
     lines.append(f"{rows_read} rows in {seconds:.3f} s")
@@ -450,8 +521,12 @@ def plot(path, sections, residuals):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    calib = [(t, a, n) for t, a in sections for n, e in zip(a._names, a._entries)
-             if e.kind == "calibration"]
+    calib = [
+        (t, a, n)
+        for t, a in sections
+        for n, e in zip(a._names, a._entries)
+        if e.kind == "calibration"
+    ]
     seen, panels = set(), []
     for t, a, n in calib:  # one reliability diagram per section
         if t not in seen:
@@ -460,10 +535,17 @@ def plot(path, sections, residuals):
     if residuals is not None and residuals.edges is not None:
         panels.append(("resid", None, None, None))
     if not panels:
-        raise EvalError("--plot: nothing to draw (ask for ece or mce, or score 1-D regression "
-                        "predictions)")
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.6 * len(panels), 6.2), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True)
+        raise EvalError(
+            "--plot: nothing to draw (ask for ece or mce, or score 1-D regression predictions)"
+        )
+    fig, axes = plt.subplots(
+        2,
+        len(panels),
+        figsize=(4.6 * len(panels), 6.2),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
+        constrained_layout=True,
+    )
     for k, (kind, title, acc, name) in enumerate(panels):
         top, bottom = axes[0][k], axes[1][k]
         if kind == "calib":
@@ -472,19 +554,32 @@ def plot(path, sections, residuals):
             mid, width = (e[:-1] + e[1:]) / 2, np.diff(e)
             full = b["weight"] > 0
             top.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
-            top.bar(mid[full], b["accuracy"][full], width=width[full] * 0.92, color="#4C72B0",
-                    alpha=0.85, label="observed frequency")
-            top.bar(mid[full], (b["confidence"] - b["accuracy"])[full],
-                    bottom=b["accuracy"][full], width=width[full] * 0.92, color="#DD8452",
-                    alpha=0.45, label="gap to confidence")
-            top.plot(b["confidence"][full], b["accuracy"][full], "o-", color="#222222", ms=3,
-                     lw=1)
+            top.bar(
+                mid[full],
+                b["accuracy"][full],
+                width=width[full] * 0.92,
+                color="#4C72B0",
+                alpha=0.85,
+                label="observed frequency",
+            )
+            top.bar(
+                mid[full],
+                (b["confidence"] - b["accuracy"])[full],
+                bottom=b["accuracy"][full],
+                width=width[full] * 0.92,
+                color="#DD8452",
+                alpha=0.45,
+                label="gap to confidence",
+            )
+            top.plot(b["confidence"][full], b["accuracy"][full], "o-", color="#222222", ms=3, lw=1)
             res = acc.result()
             ece = res.get("ece")
-            note = "  ".join(f"{m.upper()} {res[m]:.3f}" for m in ("ece", "mce")
-                             if m in res and isinstance(res[m], float))
-            top.set_title(f"{title or 'reliability'}" + (f"\n{note}" if note else ""),
-                          fontsize=10)
+            note = "  ".join(
+                f"{m.upper()} {res[m]:.3f}"
+                for m in ("ece", "mce")
+                if m in res and isinstance(res[m], float)
+            )
+            top.set_title(f"{title or 'reliability'}" + (f"\n{note}" if note else ""), fontsize=10)
             top.set_xlim(0, 1)
             top.set_ylim(0, 1)
             top.set_xlabel("mean predicted probability (confidence)")
@@ -492,8 +587,9 @@ def plot(path, sections, residuals):
             top.legend(loc="upper left", fontsize=8, frameon=False)
             top.set_aspect("equal", adjustable="box")
             del ece
-            bottom.bar(mid, b["weight"] / max(b["weight"].sum(), 1e-300), width=width * 0.92,
-                       color="0.55")
+            bottom.bar(
+                mid, b["weight"] / max(b["weight"].sum(), 1e-300), width=width * 0.92, color="0.55"
+            )
             bottom.set_xlim(0, 1)
             bottom.set_xlabel("confidence")
             bottom.set_ylabel("share of weight")
@@ -536,8 +632,16 @@ def example_table(n=200_000, seed=2024):
     cls = (true.cumsum(1) > rng.uniform(size=(n, 1))).argmax(1)  # a draw from each row
     probs = np.exp(1.3 * z) / np.exp(1.3 * z).sum(1, keepdims=True)
     weight = rng.uniform(0.5, 1.5, size=n)
-    return {"y": y, "y_hat": y_hat, "label": label, "prob": prob, "class": cls,
-            "class_probs": probs, "weight": weight, "segment": segment}
+    return {
+        "y": y,
+        "y_hat": y_hat,
+        "label": label,
+        "prob": prob,
+        "class": cls,
+        "class_probs": probs,
+        "weight": weight,
+        "segment": segment,
+    }
 
 
 _EXAMPLE = [
@@ -555,13 +659,18 @@ def _progress_bar(total):
     if not sys.stderr.isatty():
         return None, None
     try:
-        from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     except ImportError:
         return None, None
-    prog = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    TextColumn("{task.completed:,.0f} rows"),
-                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                    transient=True, console=None)
+    prog = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        transient=True,
+        console=None,
+    )
     task = prog.add_task("fastloss eval", total=total, rate="")
     t0 = time.perf_counter()
 
@@ -569,6 +678,7 @@ def _progress_bar(total):
         done = prog.tasks[0].completed + n
         rate = done / max(time.perf_counter() - t0, 1e-9)
         prog.update(task, advance=n, rate=f"{rate:,.0f} rows/s")
+
     return prog, advance
 
 
@@ -611,34 +721,64 @@ def _run_eval(args, on_dask) -> int:
     residuals = _Residuals() if args.plot else None
     if args.example:
         if args.data or args.pred or args.target or args.loss or args.group_by or args.weight:
-            raise EvalError("--example scores its own data: give no DATA, --pred, --target, "
-                            "--loss, --weight or --group-by")
+            raise EvalError(
+                "--example scores its own data: give no DATA, --pred, --target, "
+                "--loss, --weight or --group-by"
+            )
         if on_dask:
             raise EvalError("--example runs here: give no --workers or --scheduler")
         table = example_table()
         n = len(table["y"])
-        sections = []
+        sections: list[tuple[str | None, Any]] = []
         for title, pcols, tcol, losses in _EXAMPLE:
+
             def batches(pcols=pcols, tcol=tcol):
                 for off in range(0, n, args.batch_rows):
-                    cols = {c: table[c][off:off + args.batch_rows]
-                            for c in (*pcols, tcol, "weight", "segment")}
+                    cols = {
+                        c: table[c][off : off + args.batch_rows]
+                        for c in (*pcols, tcol, "weight", "segment")
+                    }
                     yield "example", cols, len(cols[tcol])
+
             res = residuals if title == "regression" else None
-            acc = evaluate_stream(batches(), pcols, tcol, [parse_loss(s) for s in losses],
-                                  weight="weight",
-                                  bootstrap=boot, seed=args.seed, unit=args.bootstrap_unit,
-                                  residuals=res)
+            acc = evaluate_stream(
+                batches(),
+                pcols,
+                tcol,
+                [parse_loss(s) for s in losses],
+                weight="weight",
+                bootstrap=boot,
+                seed=args.seed,
+                unit=args.bootstrap_unit,
+                residuals=res,
+            )
             sections.append((title, acc))
         # grouped by segment, with bootstrap intervals (200 replicates
         # unless --bootstrap says otherwise): every feature shows
         if True:
             acc = evaluate_stream(
-                ((("example", {c: table[c][o:o + args.batch_rows] for c in
-                                ("y_hat", "y", "weight", "segment")},
-                   len(table["y"][o:o + args.batch_rows]))) for o in range(0, n, args.batch_rows)),
-                ["y_hat"], "y", ["mse", "mae"], weight="weight", group_by="segment",
-                bootstrap=boot or 200, seed=args.seed, unit=args.bootstrap_unit)
+                (
+                    (
+                        (
+                            "example",
+                            {
+                                c: table[c][o : o + args.batch_rows]
+                                for c in ("y_hat", "y", "weight", "segment")
+                            },
+                            len(table["y"][o : o + args.batch_rows]),
+                        )
+                    )
+                    for o in range(0, n, args.batch_rows)
+                ),
+                ["y_hat"],
+                "y",
+                ["mse", "mae"],
+                weight="weight",
+                group_by="segment",
+                bootstrap=boot or 200,
+                seed=args.seed,
+                unit=args.bootstrap_unit,
+            )
             sections.append(("regression by segment", acc))
         rows_read = n
     else:
@@ -650,9 +790,16 @@ def _run_eval(args, on_dask) -> int:
             raise EvalError("give at least one --loss NAME[:k=v,...]")
         losses = [parse_loss(s) for s in args.loss]
         pcols = [c.strip() for c in args.pred.split(",") if c.strip()]
-        needed = list(dict.fromkeys(
-            [*pcols, args.target, *([args.weight] if args.weight else []),
-             *([args.group_by] if args.group_by else [])]))
+        needed = list(
+            dict.fromkeys(
+                [
+                    *pcols,
+                    args.target,
+                    *([args.weight] if args.weight else []),
+                    *([args.group_by] if args.group_by else []),
+                ]
+            )
+        )
         if on_dask:
             acc, rows_read = _eval_on_dask(args, losses, pcols, needed)
             if rows_read == 0:
@@ -662,7 +809,7 @@ def _run_eval(args, on_dask) -> int:
         prog, advance = _progress_bar(total)
         count = [0]
 
-        def batches():
+        def file_batches():
             for path in args.data:
                 for cols, n in iter_batches(path, needed, args.batch_rows, args.columns):
                     count[0] += n
@@ -671,10 +818,19 @@ def _run_eval(args, on_dask) -> int:
         try:
             if prog is not None:
                 prog.start()
-            acc = evaluate_stream(batches(), pcols, args.target, losses, weight=args.weight,
-                                  group_by=args.group_by, bootstrap=boot, seed=args.seed,
-                                  unit=args.bootstrap_unit, progress=advance,
-                                  residuals=residuals)
+            acc = evaluate_stream(
+                file_batches(),
+                pcols,
+                args.target,
+                losses,
+                weight=args.weight,
+                group_by=args.group_by,
+                bootstrap=boot,
+                seed=args.seed,
+                unit=args.bootstrap_unit,
+                progress=advance,
+                residuals=residuals,
+            )
         except NotImplementedError as exc:  # pyarrow's ArrowNotImplementedError
             raise EvalError(_one_line(exc)) from None
         finally:
@@ -683,7 +839,7 @@ def _run_eval(args, on_dask) -> int:
         rows_read = count[0]
         if rows_read == 0:
             raise EvalError(f"{', '.join(args.data)}: no rows to score")
-        sections = [(None, acc)]
+        sections = [(None, acc)]  # type: ignore[list-item]  # one unnamed section
     return _output(args, sections, rows_read, time.perf_counter() - t0, residuals)
 
 
@@ -728,8 +884,10 @@ def _parquet_parts(paths, needed, part_rows):
         if not p.is_file():
             raise EvalError(f"{path}: no such file")
         if p.suffix.lower() not in (".parquet", ".pq"):
-            raise EvalError(f"{path}: --workers and --scheduler read Parquet files (split by "
-                            "row groups); score other formats without them")
+            raise EvalError(
+                f"{path}: --workers and --scheduler read Parquet files (split by "
+                "row groups); score other formats without them"
+            )
         _need_pyarrow(path)
         import pyarrow.parquet as pq
 
@@ -750,8 +908,19 @@ def _parquet_parts(paths, needed, part_rows):
     return parts
 
 
-def _eval_part(template, threads, path, row_groups, first_row, needed, pcols, target, weight,
-               group_by, batch_rows):
+def _eval_part(
+    template,
+    threads,
+    path,
+    row_groups,
+    first_row,
+    needed,
+    pcols,
+    target,
+    weight,
+    group_by,
+    batch_rows,
+):
     """One Dask task: some row groups of one Parquet file into an accumulator."""
     import pickle
 
@@ -761,8 +930,10 @@ def _eval_part(template, threads, path, row_groups, first_row, needed, pcols, ta
 
     acc = pickle.loads(template)
     f = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
-    batches = ((path, _arrow_columns(path, b), b.num_rows) for b in
-               f.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=needed))
+    batches = (
+        (path, _arrow_columns(path, b), b.num_rows)
+        for b in f.iter_batches(batch_size=batch_rows, row_groups=row_groups, columns=needed)
+    )
     rows = 0
 
     def counted():
@@ -772,8 +943,16 @@ def _eval_part(template, threads, path, row_groups, first_row, needed, pcols, ta
             yield b
 
     with _task_threads(threads):
-        evaluate_stream(counted(), pcols, target, None, weight=weight, group_by=group_by,
-                        acc=acc, first_row=first_row)
+        evaluate_stream(
+            counted(),
+            pcols,
+            target,
+            None,
+            weight=weight,
+            group_by=group_by,
+            acc=acc,
+            first_row=first_row,
+        )
     return acc, rows
 
 
@@ -791,24 +970,43 @@ def _eval_on_dask(args, losses, pcols, needed):
         import distributed
         from dask import delayed
     except ImportError:
-        raise EvalError("--workers and --scheduler need Dask (pip install 'fastloss[dask]')") \
-            from None
+        raise EvalError(
+            "--workers and --scheduler need Dask (pip install 'fastloss[dask]')"
+        ) from None
     from fastloss.dask import evaluate_partitions
 
-    template = Accumulator(losses, bootstrap=args.bootstrap, seed=args.seed,
-                           bootstrap_unit=args.bootstrap_unit)
+    template = Accumulator(
+        losses, bootstrap=args.bootstrap, seed=args.seed, bootstrap_unit=args.bootstrap_unit
+    )
     blob = pickle.dumps(template)
     threads = 1 if args.threads is None else (args.threads or None)  # 0: the worker's
     part = delayed(_eval_part, pure=True)
-    tasks = [part(blob, threads, path, groups, first, needed, pcols, args.target, args.weight,
-                  args.group_by, args.batch_rows)
-             for path, groups, first, _ in _parquet_parts(args.data, needed, DASK_PART_ROWS)]
+    tasks = [
+        part(
+            blob,
+            threads,
+            path,
+            groups,
+            first,
+            needed,
+            pcols,
+            args.target,
+            args.weight,
+            args.group_by,
+            args.batch_rows,
+        )
+        for path, groups, first, _ in _parquet_parts(args.data, needed, DASK_PART_ROWS)
+    ]
     cluster = None
     try:
         if args.workers is not None:
             cluster = distributed.LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR)
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
             client = distributed.Client(cluster, set_as_default=False)
         else:
             client = distributed.Client(args.scheduler, set_as_default=False, timeout="20s")

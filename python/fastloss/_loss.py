@@ -176,8 +176,11 @@ class Loss:
         if op != VALUE:
             if out is None and wrt is None and not self._multi and op != GRAD_HESS:
                 shape = grad_shapes[0]  # the common call: new_output, inlined
-                grads = (np.empty(shape, dt) if _prod(shape) * dt.itemsize < _CACHED_FROM
-                         else _core.empty(shape, dt),)
+                grads = (
+                    np.empty(shape, dt)
+                    if _prod(shape) * dt.itemsize < _CACHED_FROM
+                    else _core.empty(shape, dt),
+                )
             else:
                 if wrt is not None:
                     sel = self._select(wrt)
@@ -206,10 +209,14 @@ class Loss:
         not asked), and the Hessian buffer."""
         if op == GRAD_HESS:
             g_out, h_out = out if out is not None else (None, None)
-            return ((prepare_out(g_out, shapes[0], dt, "out[0]"),) + (None,) * (len(shapes) - 1),
-                    prepare_out(h_out, shapes[0], dt, "out[1]"))
-        if len(sel) == 1 and (not self._multi or wrt is None or isinstance(wrt, str)) and (
-            out is None or not isinstance(out, tuple)
+            return (
+                (prepare_out(g_out, shapes[0], dt, "out[0]"),) + (None,) * (len(shapes) - 1),
+                prepare_out(h_out, shapes[0], dt, "out[1]"),
+            )
+        if (
+            len(sel) == 1
+            and (not self._multi or wrt is None or isinstance(wrt, str))
+            and (out is None or not isinstance(out, tuple))
         ):
             i = sel[0]
             shape = shapes[i]
@@ -225,8 +232,9 @@ class Loss:
         outs = out if out is not None else (None,) * len(sel)
         if not isinstance(outs, (tuple, list)) or len(outs) != len(sel):
             names = ", ".join(self.wrt[i] for i in sel)
-            raise TypeError(f"out: expected a tuple of {len(sel)} arrays, one for each of "
-                            f"({names})")
+            raise TypeError(
+                f"out: expected a tuple of {len(sel)} arrays, one for each of ({names})"
+            )
         grads = [None] * len(shapes)
         for k, i in enumerate(sel):
             grads[i] = prepare_out(outs[k], shapes[i], dt, f"out[{k}]" if len(sel) > 1 else "out")
@@ -249,8 +257,9 @@ class Loss:
         try:
             names = tuple(names)
         except TypeError:
-            raise TypeError(f"wrt: expected an input name or a tuple of names, got {wrt!r}"
-                            ) from None
+            raise TypeError(
+                f"wrt: expected an input name or a tuple of names, got {wrt!r}"
+            ) from None
         sel = []
         for nm in names:
             if nm not in self.wrt:
@@ -270,18 +279,20 @@ class Loss:
         """Inputs beyond the ones given positionally may come as keywords
         (``gaussian_nll(pred, target, var=v)``, as torch accepts them)."""
         got = list(inputs)
-        for name in self.inputs[len(got):]:
+        for name in self.inputs[len(got) :]:
             if name not in params:
                 break
             got.append(params.pop(name))
         if len(got) != self._nin:
             names = ", ".join(self.inputs)
-            missing = ", ".join(self.inputs[len(got):])
+            missing = ", ".join(self.inputs[len(got) :])
             if len(got) < self._nin:
-                raise TypeError(f"{self.name}() missing required input(s): {missing} "
-                                f"(its inputs: {names})")
-            raise TypeError(f"{self.name}() takes {self._nin} positional inputs ({names}), "
-                            f"got {len(got)}")
+                raise TypeError(
+                    f"{self.name}() missing required input(s): {missing} (its inputs: {names})"
+                )
+            raise TypeError(
+                f"{self.name}() takes {self._nin} positional inputs ({names}), got {len(got)}"
+            )
         return tuple(got)
 
     # -- the shape hooks ----------------------------------------------------
@@ -389,10 +400,13 @@ class ConfiguredLoss:
         return self.loss(*inputs, **{**self.params, **kw})
 
     def __eq__(self, other):
-        return (isinstance(other, ConfiguredLoss) and other.loss is self.loss
-                and other.params == self.params)
+        return (
+            isinstance(other, ConfiguredLoss)
+            and other.loss is self.loss
+            and other.params == self.params
+        )
 
-    __hash__ = None  # parameters may be arrays
+    __hash__ = None  # type: ignore[assignment]  # parameters may be arrays
 
     def __reduce__(self):
         return (ConfiguredLoss, (self.loss, self.params))
@@ -429,8 +443,7 @@ class ElementwiseLoss(Loss):
         # binding checks contiguity itself, and _launch makes contiguous
         # copies of the rare strided array it refuses.
         dt = pred.dtype if type(pred) is np.ndarray else None
-        if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray
-                and target.dtype is dt):
+        if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray and target.dtype is dt):
             pred = as_float(pred, self.pred_name)
             dt = pred.dtype
             target = as_float(target, self.target_name, dt)
@@ -449,15 +462,34 @@ class ElementwiseLoss(Loss):
             # by position (the hot path; see cpp/bindings/run.cpp): target,
             # labels, sample_weight, aux, class_weight, out_value, out_grad,
             # out_hess, classes, slices, slice_size, group, ignore_index, params
-            return _run(self._kernel, self._id, op, red, pred, target, None, w, aux, None,
-                        value_out, grads[0] if grads is not None else None, hess,
-                        0, 0, 0, 1, -100, slots)
+            return _run(
+                self._kernel,
+                self._id,
+                op,
+                red,
+                pred,
+                target,
+                None,
+                w,
+                aux,
+                None,
+                value_out,
+                grads[0] if grads is not None else None,
+                hess,
+                0,
+                0,
+                0,
+                1,
+                -100,
+                slots,
+            )
         except _core.InvalidElement as exc:  # a ValueError: caught first
             i = exc.args[0]
             if self._explain is not None:
                 raise ValueError(self._explain(pred, target, i, p)) from None
-            raise ValueError(f"{self.name}: input outside the loss's domain at flat index {i}"
-                             ) from None
+            raise ValueError(
+                f"{self.name}: input outside the loss's domain at flat index {i}"
+            ) from None
         except ValueError:
             if pred.flags.c_contiguous and target.flags.c_contiguous:
                 raise

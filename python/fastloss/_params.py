@@ -24,9 +24,7 @@ def reduction_code(reduction: Any) -> int:
     try:
         return _REDUCTIONS[reduction]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}"
-        ) from None
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}") from None
 
 
 class Param:
@@ -44,8 +42,14 @@ class Param:
         self.check = check
 
 
-def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-         hi_open: bool = False, excluded: tuple[float, float, str] | None = None):
+def real(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    excluded: tuple[float, float, str] | None = None,
+):
     """Check: a finite real number in [lo, hi] (open ends where asked), and
     outside the open interval ``excluded = (a, b, why)`` where one is given."""
 
@@ -147,5 +151,3 @@ def boolean():
         return bool(v)
 
     return check
-
-

@@ -49,8 +49,18 @@ class BoxLoss(Loss):
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         pred, target = state
         grad = grads[0] if grads is not None else None
-        return _core.run(BOXES, self._id, op, red, pred, target=target, sample_weight=w,
-                         out_value=value_out, out_grad=grad, params=(p["eps"],))
+        return _core.run(
+            BOXES,
+            self._id,
+            op,
+            red,
+            pred,
+            target=target,
+            sample_weight=w,
+            out_value=value_out,
+            out_grad=grad,
+            params=(p["eps"],),
+        )
 
 
 _COMMON_ARGS = """

@@ -29,9 +29,16 @@ __all__ = [
 ]
 
 # kernel ids (fastloss::ClassificationLoss), from the C++ catalogue
-_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = map(kernel_id, (
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge", "squared_hinge",
-    "sigmoid_focal"))
+_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = map(
+    kernel_id,
+    (
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "hinge",
+        "squared_hinge",
+        "sigmoid_focal",
+    ),
+)
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import argparse
 import ast
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,22 @@ def parse_param(text: str) -> tuple[str, Any]:
 def _cmd_list(args) -> int:
     rows = [(n, fastloss.get(n)) for n in fastloss.available()]
     if args.json:
-        print(json.dumps([
-            {"loss": n, "family": f.family, "grad_hess": f.has_hess, "peer": f.peer,
-             "params": {k: v for k, v in f.params.items()}}
-            for n, f in rows
-        ], default=repr, indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "loss": n,
+                        "family": f.family,
+                        "grad_hess": f.has_hess,
+                        "peer": f.peer,
+                        "params": {k: v for k, v in f.params.items()},
+                    }
+                    for n, f in rows
+                ],
+                default=repr,
+                indent=1,
+            )
+        )
         return 0
     w = max(len(n) for n, _ in rows)
     for n, f in rows:
@@ -114,7 +124,8 @@ def _cmd_eval(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="fastloss", description="Score prediction files with fastloss losses.")
+        prog="fastloss", description="Score prediction files with fastloss losses."
+    )
     ap.add_argument("--version", action="version", version=f"fastloss {fastloss.__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the losses")
@@ -123,10 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="show the ISA level, threads and build")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cmd_config)
-    p = sub.add_parser("eval", help="score prediction tables (Parquet, Arrow, CSV, .npy, .npz)",
-                       description="Stream DATA files in record batches and accumulate losses "
-                       "(fastloss.Accumulator). `fastloss eval --example` shows every feature "
-                       "on a generated data set.")
+    p = sub.add_parser(
+        "eval",
+        help="score prediction tables (Parquet, Arrow, CSV, .npy, .npz)",
+        description="Stream DATA files in record batches and accumulate losses "
+        "(fastloss.Accumulator). `fastloss eval --example` shows every feature "
+        "on a generated data set.",
+    )
     from fastloss._evaluate import add_eval_arguments
 
     add_eval_arguments(p)
@@ -139,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (CliError, ValueError, TypeError, OSError, KeyError) as exc:
-        msg = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
-                       .split())
+        msg = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).split())
         print(f"fastloss {args.command}: error: {msg}", file=sys.stderr)
         return 2
 

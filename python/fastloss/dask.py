@@ -124,15 +124,17 @@ def _tree(parts: list, split_every: int):
 
     merge = delayed(_merge, pure=True)
     while len(parts) > 1:
-        parts = [merge(*parts[i:i + split_every]) if len(parts[i:i + split_every]) > 1
-                 else parts[i] for i in range(0, len(parts), split_every)]
+        parts = [
+            merge(*parts[i : i + split_every]) if len(parts[i : i + split_every]) > 1 else parts[i]
+            for i in range(0, len(parts), split_every)
+        ]
     return parts[0]
 
 
 def _finish(root, scheduler):
     import dask
 
-    (acc, rows), = dask.compute(root, scheduler=scheduler)
+    ((acc, rows),) = dask.compute(root, scheduler=scheduler)
     acc._rows = rows  # partitions keyed without offsets (no bootstrap) count here
     return acc
 
@@ -165,8 +167,10 @@ def _array_blocks(name, x, chunks, n):
             raise ValueError(f"{name}: expected {n} rows, got shape {x.shape}")
         x = da.from_array(x, chunks=(chunks,) + x.shape[1:])
     elif _kind(x) != "array":
-        raise TypeError(f"{name}: pred is a dask array; give dask arrays (or NumPy arrays), "
-                        f"not {type(x).__name__}")
+        raise TypeError(
+            f"{name}: pred is a dask array; give dask arrays (or NumPy arrays), "
+            f"not {type(x).__name__}"
+        )
     if x.ndim == 0 or x.shape[0] != n:
         raise ValueError(f"{name}: expected {n} rows, got shape {x.shape}")
     x = x.rechunk((chunks,) + tuple(-1 for _ in x.shape[1:]))
@@ -175,11 +179,14 @@ def _array_blocks(name, x, chunks, n):
 
 def _frame_blocks(name, x, nparts):
     if _kind(x) != "frame":
-        raise TypeError(f"{name}: pred is a dask DataFrame column; give columns of the same "
-                        f"frame, not {type(x).__name__}")
+        raise TypeError(
+            f"{name}: pred is a dask DataFrame column; give columns of the same "
+            f"frame, not {type(x).__name__}"
+        )
     if x.npartitions != nparts:
-        raise ValueError(f"{name}: {x.npartitions} partitions, pred has {nparts} (give "
-                         "columns of one frame)")
+        raise ValueError(
+            f"{name}: {x.npartitions} partitions, pred has {nparts} (give columns of one frame)"
+        )
     return list(x.to_delayed())
 
 
@@ -191,18 +198,31 @@ def _inputs(pred, target, sample_weight, group, need_offsets, scheduler):
             raise ValueError("pred must have a first (row) axis")
         chunks = pred.chunks[0]
         if any(c != c for c in chunks):  # NaN: unknown sizes
-            raise ValueError("pred: its row chunks have unknown sizes; call "
-                             "pred.compute_chunk_sizes() first")
+            raise ValueError(
+                "pred: its row chunks have unknown sizes; call pred.compute_chunk_sizes() first"
+            )
         n = pred.shape[0]
-        cols = [_array_blocks(nm, x, chunks, n) if x is not None else [None] * len(chunks)
-                for nm, x in (("pred", pred), ("target", target),
-                              ("sample_weight", sample_weight), ("group", group))]
+        cols = [
+            _array_blocks(nm, x, chunks, n) if x is not None else [None] * len(chunks)
+            for nm, x in (
+                ("pred", pred),
+                ("target", target),
+                ("sample_weight", sample_weight),
+                ("group", group),
+            )
+        ]
         starts = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int).tolist()
     elif kind == "frame":
         nparts = pred.npartitions
-        cols = [_frame_blocks(nm, x, nparts) if x is not None else [None] * nparts
-                for nm, x in (("pred", pred), ("target", target),
-                              ("sample_weight", sample_weight), ("group", group))]
+        cols = [
+            _frame_blocks(nm, x, nparts) if x is not None else [None] * nparts
+            for nm, x in (
+                ("pred", pred),
+                ("target", target),
+                ("sample_weight", sample_weight),
+                ("group", group),
+            )
+        ]
         if need_offsets:
             # a frame's partition lengths are unknown until read: the
             # bootstrap keys on global rows, so count them first
@@ -213,8 +233,10 @@ def _inputs(pred, target, sample_weight, group, need_offsets, scheduler):
         else:
             starts = [0] * nparts
     else:
-        raise TypeError(f"pred: expected a dask array or a dask DataFrame column, got "
-                        f"{type(pred).__name__} (for in-memory data use fastloss.Accumulator)")
+        raise TypeError(
+            f"pred: expected a dask array or a dask DataFrame column, got "
+            f"{type(pred).__name__} (for in-memory data use fastloss.Accumulator)"
+        )
     return list(zip(starts, *cols))
 
 
@@ -227,35 +249,61 @@ def _len(part):
 # -- the entry points -----------------------------------------------------------
 
 
-def accumulate(pred, target, losses, sample_weight=None, group=None, *,
-               bootstrap: int | None = None, seed: int = 0, bootstrap_unit: int = 1,
-               threads: int | None = 1, split_every: int = SPLIT_EVERY,
-               scheduler: Any = None) -> Accumulator:
+def accumulate(
+    pred,
+    target,
+    losses,
+    sample_weight=None,
+    group=None,
+    *,
+    bootstrap: int | None = None,
+    seed: int = 0,
+    bootstrap_unit: int = 1,
+    threads: int | None = 1,
+    split_every: int = SPLIT_EVERY,
+    scheduler: Any = None,
+) -> Accumulator:
     """The merged :class:`fastloss.Accumulator` of all partitions (its
     ``result()``, ``interval()`` and ``calibration()``); see :func:`evaluate`."""
     if not isinstance(split_every, int) or isinstance(split_every, bool) or split_every < 2:
         raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
         raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
     # built here: bad losses or options fail now, not on a worker
-    template = pickle.dumps(Accumulator(losses, bootstrap=bootstrap, seed=seed,
-                                        bootstrap_unit=bootstrap_unit))
+    template = pickle.dumps(
+        Accumulator(losses, bootstrap=bootstrap, seed=seed, bootstrap_unit=bootstrap_unit)
+    )
     from dask import delayed
 
     part = delayed(_partition, pure=True)
-    parts = [part(template, threads, start, p, t, w, g)
-             for start, p, t, w, g in _inputs(pred, target, sample_weight, group,
-                                              bool(bootstrap), scheduler)]
+    parts = [
+        part(template, threads, start, p, t, w, g)
+        for start, p, t, w, g in _inputs(
+            pred, target, sample_weight, group, bool(bootstrap), scheduler
+        )
+    ]
     if not parts:
         return pickle.loads(template)
     return _finish(_tree(parts, split_every), scheduler)
 
 
-def evaluate(pred, target, losses, sample_weight=None, group=None, *,
-             bootstrap: int | None = None, seed: int = 0, bootstrap_unit: int = 1,
-             level: float = 0.95, threads: int | None = 1, split_every: int = SPLIT_EVERY,
-             scheduler: Any = None):
+def evaluate(
+    pred,
+    target,
+    losses,
+    sample_weight=None,
+    group=None,
+    *,
+    bootstrap: int | None = None,
+    seed: int = 0,
+    bootstrap_unit: int = 1,
+    level: float = 0.95,
+    threads: int | None = 1,
+    split_every: int = SPLIT_EVERY,
+    scheduler: Any = None,
+):
     """Evaluate losses over dask arrays or dask DataFrame columns.
 
     Parameters
@@ -304,16 +352,27 @@ def evaluate(pred, target, losses, sample_weight=None, group=None, *,
     >>> abs(r["mse"] - fl.mse(p, t)) <= 1e-12 * fl.mse(p, t)
     True
     """
-    acc = accumulate(pred, target, losses, sample_weight, group, bootstrap=bootstrap, seed=seed,
-                     bootstrap_unit=bootstrap_unit, threads=threads, split_every=split_every,
-                     scheduler=scheduler)
+    acc = accumulate(
+        pred,
+        target,
+        losses,
+        sample_weight,
+        group,
+        bootstrap=bootstrap,
+        seed=seed,
+        bootstrap_unit=bootstrap_unit,
+        threads=threads,
+        split_every=split_every,
+        scheduler=scheduler,
+    )
     if bootstrap:
         return acc.result(), acc.interval(level)
     return acc.result()
 
 
-def evaluate_partitions(tasks: Sequence, template: Accumulator, *, split_every=SPLIT_EVERY,
-                        scheduler=None) -> Accumulator:
+def evaluate_partitions(
+    tasks: Sequence, template: Accumulator, *, split_every=SPLIT_EVERY, scheduler=None
+) -> Accumulator:
     """Merge the accumulators delayed ``tasks`` return (each an
     ``(Accumulator, rows)`` pair, in row order) like :func:`accumulate`;
     the command line's Dask path reads files this way."""

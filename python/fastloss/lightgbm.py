@@ -57,8 +57,9 @@ def _require():
     try:
         import lightgbm  # noqa: F401
     except ImportError:
-        raise ImportError("fastloss.lightgbm needs lightgbm: pip install fastloss[lightgbm]") \
-            from None
+        raise ImportError(
+            "fastloss.lightgbm needs lightgbm: pip install fastloss[lightgbm]"
+        ) from None
 
 
 class LGBObjective(Objective):

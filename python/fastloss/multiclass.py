@@ -42,8 +42,16 @@ _CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL
 )
 
 
-def _job(classes, sample_shape, target=None, labels=None, class_weight=None,
-         ignore_index=-100, p0=0.0, p1=0.0):
+def _job(
+    classes,
+    sample_shape,
+    target=None,
+    labels=None,
+    class_weight=None,
+    ignore_index=-100,
+    p0=0.0,
+    p1=0.0,
+):
     """What a loss's prepare step hands to the kernel, as a plain tuple
     ``(sample_shape, classes, target, labels, class_weight, ignore_index, p0,
     p1)`` (a dataclass cost a third of a microsecond of a call on ten elements):
@@ -80,16 +88,47 @@ class RowLoss(Loss):
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
-            return _core.run(REGRESSION, _MSE, op, red, pred, target=target, sample_weight=w,
-                             out_value=value_out, out_grad=grad, out_hess=hess)
+            return _core.run(
+                REGRESSION,
+                _MSE,
+                op,
+                red,
+                pred,
+                target=target,
+                sample_weight=w,
+                out_value=value_out,
+                out_grad=grad,
+                out_hess=hess,
+            )
         try:
             # by position, as the hot path passes them (see cpp/bindings/run.cpp)
-            return _core.run(MULTICLASS, self._id, op, red, pred, target, labels, w, None, cw,
-                             value_out, grad, hess, classes, 0, 0, 1, ignore_index, (p0, p1))
+            return _core.run(
+                MULTICLASS,
+                self._id,
+                op,
+                red,
+                pred,
+                target,
+                labels,
+                w,
+                None,
+                cw,
+                value_out,
+                grad,
+                hess,
+                classes,
+                0,
+                0,
+                1,
+                ignore_index,
+                (p0, p1),
+            )
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]
-            msg = (f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "
-                   f"range: labels must be in [0, {classes})")
+            msg = (
+                f"{self.target_name}: label {int(labels.flat[i])} at sample {i} is out of "
+                f"range: labels must be in [0, {classes})"
+            )
             if "ignore_index" in p:
                 msg += f" or equal ignore_index={ignore_index}"
             raise ValueError(msg) from None
@@ -153,8 +192,7 @@ def _prep_cross_entropy(loss, pred, target, p):
                 "ignore_index is not supported with class-probability targets "
                 f"(got ignore_index={p['ignore_index']})"
             )
-        return _job(c, pred.shape[:-1], as_float(t, loss.target_name, pred.dtype), None, cw,
-                    p0=eps)
+        return _job(c, pred.shape[:-1], as_float(t, loss.target_name, pred.dtype), None, cw, p0=eps)
     if t.shape == pred.shape:
         raise ValueError(
             f"{loss.target_name}: a target of the logits' shape {tuple(pred.shape)} holds class "
@@ -198,8 +236,9 @@ def _prep_brier(loss, pred, target, p):
     _check_unit_interval(pred, loss.pred_name, "probabilities")
     if t.shape == pred.shape:  # binary: (p - t)^2 per element, the mse kernel
         t = as_float(t, loss.target_name, pred.dtype)
-        _check_unit_interval(t, loss.target_name, "binary targets",
-                             " (for labels in {-1, 1} pass target == 1)")
+        _check_unit_interval(
+            t, loss.target_name, "binary targets", " (for labels in {-1, 1} pass target == 1)"
+        )
         return _job(None, pred.shape, target=t)
     if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
         return _job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))

@@ -99,9 +99,21 @@ class SliceLoss(Loss):
         grad = kgrad = grads[0] if grads is not None else None
         if perm is not None and grad is not None:
             kgrad = new_output(pred.shape, pred.dtype, pred.nbytes)
-        value = _core.run(OVERLAP, self._id, op, red, pred, target=target, sample_weight=w,
-                          out_value=value_out, out_grad=kgrad, slices=S, slice_size=K,
-                          group=group, params=tuple(self._pack(p)))
+        value = _core.run(
+            OVERLAP,
+            self._id,
+            op,
+            red,
+            pred,
+            target=target,
+            sample_weight=w,
+            out_value=value_out,
+            out_grad=kgrad,
+            slices=S,
+            slice_size=K,
+            group=group,
+            params=tuple(self._pack(p)),
+        )
         if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))
         return value
@@ -144,7 +156,6 @@ def _class_layout(shape, p):
     if shape[1] == 0:
         raise ValueError("pred must have at least one class (pred.shape[1] > 0)")
     return tuple(range(2, len(shape))), True
-
 
 
 _COMMON = """

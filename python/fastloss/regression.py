@@ -442,12 +442,22 @@ class _RootMeanSquare(Loss):
         if red == NONE:
             if value_out is None:  # the shares are needed for the total
                 value_out = new_output(pred.shape, pred.dtype, pred.nbytes)
-            _core.run(REGRESSION, _MSE, kop, NONE, pred, target=target, sample_weight=w,
-                      out_value=value_out, out_grad=grad)
+            _core.run(
+                REGRESSION,
+                _MSE,
+                kop,
+                NONE,
+                pred,
+                target=target,
+                sample_weight=w,
+                out_value=value_out,
+                out_grad=grad,
+            )
             total = float(np.sum(value_out, dtype=np.float64))
         else:
-            total = _core.run(REGRESSION, _MSE, kop, SUM, pred, target=target,
-                              sample_weight=w, out_grad=grad)
+            total = _core.run(
+                REGRESSION, _MSE, kop, SUM, pred, target=target, sample_weight=w, out_grad=grad
+            )
         if w is None:
             wsum = float(pred.size)
         elif isinstance(w, tuple):  # a broadcast pattern: values, period, repeat
@@ -625,18 +635,49 @@ class _GaussianNll(ElementwiseLoss):
         value = None
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
-            value = _core.run(REGRESSION, _GAUSSIAN_NLL, kop, red, pred, target=target,
-                              sample_weight=w, aux=aux, out_value=value_out, out_grad=g_pred,
-                              out_hess=hess, params=slots)
+            value = _core.run(
+                REGRESSION,
+                _GAUSSIAN_NLL,
+                kop,
+                red,
+                pred,
+                target=target,
+                sample_weight=w,
+                aux=aux,
+                out_value=value_out,
+                out_grad=g_pred,
+                out_hess=hess,
+                params=slots,
+            )
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
             if full.shape == var_shape:
-                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
-                          sample_weight=w, aux=pred, out_grad=g_var, params=slots)
+                _core.run(
+                    REGRESSION,
+                    _GAUSSIAN_NLL_VAR,
+                    GRAD,
+                    red,
+                    full,
+                    target=target,
+                    sample_weight=w,
+                    aux=pred,
+                    out_grad=g_var,
+                    params=slots,
+                )
             else:
                 g = new_output(pred.shape, pred.dtype, pred.nbytes)
-                _core.run(REGRESSION, _GAUSSIAN_NLL_VAR, GRAD, red, full, target=target,
-                          sample_weight=w, aux=pred, out_grad=g, params=slots)
+                _core.run(
+                    REGRESSION,
+                    _GAUSSIAN_NLL_VAR,
+                    GRAD,
+                    red,
+                    full,
+                    target=target,
+                    sample_weight=w,
+                    aux=pred,
+                    out_grad=g,
+                    params=slots,
+                )
                 np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
         return value
 
@@ -711,14 +752,19 @@ def _explain_tweedie(pred, target, i, p):
     what = f"tweedie(power={power:g})"
     where, y = element_at(target, i)
     if power >= 2 and y <= 0:
-        return (f"{what}: every value of target must be > 0 for power >= 2; got {y!r} "
-                f"at index {where}")
+        return (
+            f"{what}: every value of target must be > 0 for power >= 2; got {y!r} at index {where}"
+        )
     if power >= 1 and y < 0:
-        return (f"{what}: every value of target must be >= 0 for 1 <= power < 2; got {y!r} "
-                f"at index {where}")
+        return (
+            f"{what}: every value of target must be >= 0 for 1 <= power < 2; got {y!r} "
+            f"at index {where}"
+        )
     where, s = element_at(pred, i)
-    return (f"{what}: every value of pred must be > 0 (pred is the mean with link='identity'; "
-            f"use link='log' for raw scores); got {s!r} at index {where}")
+    return (
+        f"{what}: every value of pred must be > 0 (pred is the mean with link='identity'; "
+        f"use link='log' for raw scores); got {s!r} at index {where}"
+    )
 
 
 tweedie = ElementwiseLoss(

@@ -55,12 +55,18 @@ class Scorer:
             raise TypeError(f"name must be a loss name (str), got {type(name).__name__}")
         self.loss = fastloss.get(name)
         if len(self.loss.inputs) != 2:
-            raise ValueError(f"{name} takes {', '.join(self.loss.inputs)}: a scorer needs a "
-                             "loss of (prediction, target)")
-        if self.loss.family not in ("regression", "classification", "multiclass") \
-                or name == "kl_div":
-            raise ValueError(f"{name}: no scorer (a scorer compares an estimator's predictions "
-                             "with y; use the loss directly)")
+            raise ValueError(
+                f"{name} takes {', '.join(self.loss.inputs)}: a scorer needs a "
+                "loss of (prediction, target)"
+            )
+        if (
+            self.loss.family not in ("regression", "classification", "multiclass")
+            or name == "kl_div"
+        ):
+            raise ValueError(
+                f"{name}: no scorer (a scorer compares an estimator's predictions "
+                "with y; use the loss directly)"
+            )
         params = dict(params)
         if name == "poisson_nll":
             params.setdefault("log_input", False)  # predict() gives the mean, not its log

@@ -106,13 +106,16 @@ def _numpy(x, name):
     if not isinstance(x, torch.Tensor):
         return x
     if x.device.type != "cpu":
-        raise ValueError(f"{name}: fastloss.torch runs on CPU tensors only, got a tensor on "
-                         f"device {x.device!s}; move it with .cpu()")
+        raise ValueError(
+            f"{name}: fastloss.torch runs on CPU tensors only, got a tensor on "
+            f"device {x.device!s}; move it with .cpu()"
+        )
     if x.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {x.layout}")
     if x.dtype in _HALF:
-        raise TypeError(f"{name}: {x.dtype} is not supported (no half-precision kernels); "
-                        f"convert with .float()")
+        raise TypeError(
+            f"{name}: {x.dtype} is not supported (no half-precision kernels); convert with .float()"
+        )
     if x.is_complex():
         raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
     # resolve_neg/conj are no-ops (no copy) unless a lazy view bit is set
@@ -121,8 +124,9 @@ def _numpy(x, name):
 
 def _param(x, name):
     if isinstance(x, torch.Tensor) and x.requires_grad:
-        raise ValueError(f"{name}: fastloss.torch gives no gradient for {name}; pass "
-                         f"{name}.detach()")
+        raise ValueError(
+            f"{name}: fastloss.torch gives no gradient for {name}; pass {name}.detach()"
+        )
     return _numpy(x, name)
 
 
@@ -143,8 +147,7 @@ def _scalar(v, dt):
 class _Call:
     """One call: the loss, its reduction, weights and checked parameters."""
 
-    __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt",
-                 "dt")
+    __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt", "dt")
 
     def __init__(self, loss, reduction, weight, params):
         self.loss = loss
@@ -161,7 +164,8 @@ class _Call:
             if names[i] not in L.wrt:
                 raise ValueError(
                     f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
-                    f"{', '.join(L.wrt)} only; pass {names[i]}.detach()")
+                    f"{', '.join(L.wrt)} only; pass {names[i]}.detach()"
+                )
         red, w, p = self.reduction, self.weight, self.params
         dt = _compute_dtype(arrs[0])
         if not need:
@@ -182,8 +186,7 @@ class _Call:
             return torch.from_numpy(v)
         self.mode = "scale"
         grads = self._new_grads(inputs)
-        v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p,
-                                **self._out(grads))
+        v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p, **self._out(grads))
         self.grads = grads
         return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
 
@@ -195,8 +198,10 @@ class _Call:
         # backward on the loaded 2-core machine: 48 ms with torch.empty, 16 ms
         # with the cache, equal to the core's own value_and_grad).
         names = self.loss.inputs
-        return [torch.from_numpy(new_output(tuple(inputs[names.index(n)].shape), self.dt))
-                for n in self.wrt]
+        return [
+            torch.from_numpy(new_output(tuple(inputs[names.index(n)].shape), self.dt))
+            for n in self.wrt
+        ]
 
     def _inputs(self, ctx):
         saved = iter(ctx.saved_tensors)
@@ -229,8 +234,13 @@ class _Call:
             inputs = self._inputs(ctx)
             arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
             grads = self._new_grads(inputs)
-            L.grad(*arrs, reduction=self.reduction, sample_weight=self.weight, **self.params,
-                   **self._out(grads))
+            L.grad(
+                *arrs,
+                reduction=self.reduction,
+                sample_weight=self.weight,
+                **self.params,
+                **self._out(grads),
+            )
         if self.mode == "scale":
             if self.reduction == "none":
                 grads = [g * go for g in grads]
@@ -240,8 +250,7 @@ class _Call:
             grads = self._vjp(ctx, go)
         it = iter(grads)
         names = L.inputs
-        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None
-                     for i in range(len(names)))
+        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(len(names)))
 
     def _vjp(self, ctx, go):
         L = self.loss
@@ -262,7 +271,8 @@ class _Call:
                     "grad_output: rmse with reduction='none' returns shares that depend "
                     "on every element; fastloss.torch backpropagates only a uniform "
                     "grad_output through them (as from .sum()); use reduction='sum' or "
-                    "fastloss.torch.mse for per-element errors")
+                    "fastloss.torch.mse for per-element errors"
+                )
             scale = float(lo) if g.size else 0.0
             w = self.weight
         else:
@@ -303,8 +313,10 @@ class _Twice(torch.autograd.Function):
         raise RuntimeError(_TWICE)
 
 
-_TWICE = ("fastloss.torch: second derivatives (double backward) are not available; the "
-          "backward runs the fused gradient kernel once")
+_TWICE = (
+    "fastloss.torch: second derivatives (double backward) are not available; the "
+    "backward runs the fused gradient kernel once"
+)
 
 
 @once_differentiable
@@ -316,11 +328,13 @@ def _apply(L, inputs, reduction, sample_weight, params):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     if len(inputs) < len(L.inputs):  # inputs after the given ones may come by keyword
-        inputs = tuple(inputs) + tuple(params.pop(n) for n in L.inputs[len(inputs):]
-                                       if n in params)
+        inputs = tuple(inputs) + tuple(
+            params.pop(n) for n in L.inputs[len(inputs) :] if n in params
+        )
     if len(inputs) != len(L.inputs):
-        raise TypeError(f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), "
-                        f"got {len(inputs)}")
+        raise TypeError(
+            f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), got {len(inputs)}"
+        )
     p = {k: _param(v, k) for k, v in params.items()}
     p = L.resolve_params(p)
     w = _param(sample_weight, "sample_weight")
@@ -336,10 +350,12 @@ def _function(name):
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = __name__
     fn.__signature__ = L.__signature__
-    fn.__doc__ = (f"fastloss.{name} on tensors, differentiable through autograd.\n\n"
-                  f"Same inputs and keywords as :data:`fastloss.{name}`; returns a tensor "
-                  f"(0-d for 'mean'/'sum').\nSee :mod:`fastloss.torch` for the autograd "
-                  f"rules.\n")
+    fn.__doc__ = (
+        f"fastloss.{name} on tensors, differentiable through autograd.\n\n"
+        f"Same inputs and keywords as :data:`fastloss.{name}`; returns a tensor "
+        f"(0-d for 'mean'/'sum').\nSee :mod:`fastloss.torch` for the autograd "
+        f"rules.\n"
+    )
     return fn
 
 
@@ -442,8 +458,9 @@ class BCELoss(_Base):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, self.weight,
-                              input, target)
+        return _weighted_mean(
+            type(self)._fn, input.numel(), self.reduction, self.weight, input, target
+        )
 
 
 class BCEWithLogitsLoss(_Base):
@@ -458,8 +475,15 @@ class BCEWithLogitsLoss(_Base):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
-        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, self.weight,
-                              input, target, pos_weight=self.pos_weight)
+        return _weighted_mean(
+            type(self)._fn,
+            input.numel(),
+            self.reduction,
+            self.weight,
+            input,
+            target,
+            pos_weight=self.pos_weight,
+        )
 
 
 def _class_last(x):
@@ -484,9 +508,13 @@ class CrossEntropyLoss(_Base):
             input, target = input.unsqueeze(0), target.unsqueeze(0)
         dense = target.shape == input.shape
         out = globals()["cross_entropy"](
-            _class_last(input), _class_last(target) if dense else target,
-            reduction=self.reduction, class_weight=self.weight,
-            ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+            _class_last(input),
+            _class_last(target) if dense else target,
+            reduction=self.reduction,
+            class_weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
@@ -509,8 +537,16 @@ class MultiMarginLoss(_Base):
         if unbatched:
             input, target = input.unsqueeze(0), target.reshape(1)
         w = None if self.weight is None else self.weight[target]
-        out = _weighted_mean(globals()["multiclass_hinge"], input.shape[0], self.reduction, w,
-                             input, target, margin=self.margin, variant="weston_watkins")
+        out = _weighted_mean(
+            globals()["multiclass_hinge"],
+            input.shape[0],
+            self.reduction,
+            w,
+            input,
+            target,
+            margin=self.margin,
+            variant="weston_watkins",
+        )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
@@ -530,8 +566,12 @@ class KLDivLoss(_Base):
         kl = globals()["kl_div"]
         red = self.reduction
         if red == "none":
-            return kl(input.unsqueeze(-1), target.unsqueeze(-1), reduction="none",
-                      log_target=self.log_target)
+            return kl(
+                input.unsqueeze(-1),
+                target.unsqueeze(-1),
+                reduction="none",
+                log_target=self.log_target,
+            )
         s = kl(input, target, reduction="sum", log_target=self.log_target)
         if red == "sum":
             return s
@@ -554,8 +594,9 @@ class GaussianNLLLoss(_Base):
             var = torch.full_like(input, float(var))
         if isinstance(target, torch.Tensor) and target.shape != input.shape:
             target = target.expand_as(input)
-        return globals()["gaussian_nll"](input, target, var, reduction=self.reduction,
-                                         full=self.full, eps=self.eps)
+        return globals()["gaussian_nll"](
+            input, target, var, reduction=self.reduction, full=self.full, eps=self.eps
+        )
 
 
 class SoftMarginLoss(_Base):
@@ -567,10 +608,10 @@ class SoftMarginLoss(_Base):
     def forward(self, input, target):
         t = _numpy(target, "target")
         if not np.isin(t, (-1, 1)).all():
-            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in "
-                             "{-1, 1} only")
+            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in {-1, 1} only")
         return globals()["binary_cross_entropy_with_logits"](
-            input, (target + 1) / 2, reduction=self.reduction)
+            input, (target + 1) / 2, reduction=self.reduction
+        )
 
 
 class MultiLabelSoftMarginLoss(_Base):
@@ -597,9 +638,19 @@ def _camel(name):
     return "".join(part.capitalize() for part in base.split("_")) + "Loss"
 
 
-_TORCH_NAMED = {"mse", "mae", "huber", "smooth_l1", "poisson_nll", "binary_cross_entropy",
-                "binary_cross_entropy_with_logits", "cross_entropy", "multiclass_hinge",
-                "kl_div", "gaussian_nll"}
+_TORCH_NAMED = {
+    "mse",
+    "mae",
+    "huber",
+    "smooth_l1",
+    "poisson_nll",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "multiclass_hinge",
+    "kl_div",
+    "gaussian_nll",
+}
 
 
 def _module(name):
@@ -612,19 +663,29 @@ def _module(name):
         self.params = params
 
     def forward(self, *inputs, sample_weight=None):
-        return fn(*inputs, reduction=self.reduction, sample_weight=sample_weight,
-                  **self.params)
+        return fn(*inputs, reduction=self.reduction, sample_weight=sample_weight, **self.params)
 
     def extra_repr(self):
-        return ", ".join([f"reduction={self.reduction!r}"] +
-                         [f"{k}={v!r}" for k, v in self.params.items()])
+        return ", ".join(
+            [f"reduction={self.reduction!r}"] + [f"{k}={v!r}" for k, v in self.params.items()]
+        )
 
-    doc = (f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction='mean', "
-           f"**params)`` with the core's parameters ({', '.join(L.params) or 'none'}); "
-           f"``forward({', '.join(L.inputs)}, sample_weight=None)``.")
-    return type(_camel(name), (_Base,), {"__init__": __init__, "forward": forward,
-                                         "extra_repr": extra_repr, "__doc__": doc,
-                                         "__module__": __name__})
+    doc = (
+        f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction='mean', "
+        f"**params)`` with the core's parameters ({', '.join(L.params) or 'none'}); "
+        f"``forward({', '.join(L.inputs)}, sample_weight=None)``."
+    )
+    return type(
+        _camel(name),
+        (_Base,),
+        {
+            "__init__": __init__,
+            "forward": forward,
+            "extra_repr": extra_repr,
+            "__doc__": doc,
+            "__module__": __name__,
+        },
+    )
 
 
 # Catalogue-named modules for the losses torch.nn does not have: one module

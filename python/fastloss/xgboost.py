@@ -80,8 +80,7 @@ def _require():
     try:
         import xgboost  # noqa: F401
     except ImportError:
-        raise ImportError("fastloss.xgboost needs xgboost: pip install fastloss[xgboost]") \
-            from None
+        raise ImportError("fastloss.xgboost needs xgboost: pip install fastloss[xgboost]") from None
 
 
 class XGBObjective(Objective):

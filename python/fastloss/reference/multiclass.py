@@ -54,8 +54,15 @@ def _onehot(y, c):
     return (y[..., None] == np.arange(c)).astype(np.float64)
 
 
-def _cross_entropy(pred, target, reduction, sample_weight, class_weight=None,
-                   ignore_index=-100, label_smoothing=0.0):
+def _cross_entropy(
+    pred,
+    target,
+    reduction,
+    sample_weight,
+    class_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+):
     z = np.asarray(pred, dtype=np.float64)
     c = z.shape[-1]
     t = np.asarray(target)
@@ -82,8 +89,7 @@ def _cross_entropy(pred, target, reduction, sample_weight, class_weight=None,
         return _reduce(l, g, reduction, sample_weight, norm, h)
 
 
-def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0,
-                      variant="crammer_singer"):
+def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0, variant="crammer_singer"):
     s = np.asarray(pred, dtype=np.float64)
     c = s.shape[-1]
     y = np.asarray(target).astype(np.int64)

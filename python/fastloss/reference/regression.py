@@ -126,17 +126,20 @@ def _gaussian_nll_elem(p, y, var=None, full=False, eps=1e-6):
 def _gaussian_nll(pred, target, reduction, sample_weight, var=None, **params):
     if var is None:
         raise TypeError("gaussian_nll: var is required")
-    v, (gp, gv), h = elementwise(_gaussian_nll_elem)(pred, target, reduction, sample_weight,
-                                                     var=var, **params)
+    v, (gp, gv), h = elementwise(_gaussian_nll_elem)(
+        pred, target, reduction, sample_weight, var=var, **params
+    )
     var = np.asarray(var, dtype=np.float64)
     p = np.asarray(pred)
-    vs = var[..., None] if (var.shape != p.shape and var.ndim >= 1
-                            and var.shape == p.shape[:-1]) else var
+    vs = (
+        var[..., None]
+        if (var.shape != p.shape and var.ndim >= 1 and var.shape == p.shape[:-1])
+        else var
+    )
     # autograd's rule for a broadcast input: sum over the broadcast axes
     padded = (1,) * (gv.ndim - vs.ndim) + vs.shape
     axes = tuple(i for i in range(gv.ndim) if padded[i] == 1 and gv.shape[i] != 1)
-    gv = np.sum(gv, axis=axes, keepdims=True).reshape(var.shape) if axes else gv.reshape(
-        var.shape)
+    gv = np.sum(gv, axis=axes, keepdims=True).reshape(var.shape) if axes else gv.reshape(var.shape)
     return v, (gp, gv), h
 
 
@@ -165,8 +168,7 @@ def _tweedie_mean(mu, y, power):
         dev = 2 * (np.log(mu / y) + y / mu - 1)
     else:
         yp = np.where(y > 0, y, 0.0) ** (2 - p) if p < 0 else y ** (2 - p)
-        dev = 2 * (yp / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p)
-                   + mu ** (2 - p) / (2 - p))
+        dev = 2 * (yp / ((1 - p) * (2 - p)) - y * mu ** (1 - p) / (1 - p) + mu ** (2 - p) / (2 - p))
     d1 = 2 * (mu - y) * mu ** (-p)
     d2 = 2 * (p * y + (1 - p) * mu) * mu ** (-p - 1)
     return dev, d1, d2
@@ -208,7 +210,8 @@ mape = RefLoss("mape", elementwise(_mape), has_hess=True)
 msle = RefLoss("msle", elementwise(_msle), has_hess=True)
 rmse = RefLoss("rmse", _rmse)
 poisson_nll = RefLoss("poisson_nll", elementwise(_poisson_nll), has_hess=True)
-gaussian_nll = RefLoss("gaussian_nll", _gaussian_nll, inputs=("var",), wrt=("pred", "var"),
-                       has_hess=True)
+gaussian_nll = RefLoss(
+    "gaussian_nll", _gaussian_nll, inputs=("var",), wrt=("pred", "var"), has_hess=True
+)
 pseudo_huber = RefLoss("pseudo_huber", elementwise(_pseudo_huber), has_hess=True)
 tweedie = RefLoss("tweedie", elementwise(_tweedie), has_hess=True)
