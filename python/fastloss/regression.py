@@ -651,33 +651,23 @@ class _GaussianNll(ElementwiseLoss):
             )
         if g_var is not None:
             full = v if v.shape == pred.shape else broadcast_full(v, pred, "var", "pred's")
-            if full.shape == var_shape:
-                _core.run(
-                    REGRESSION,
-                    _GAUSSIAN_NLL_VAR,
-                    GRAD,
-                    red,
-                    full,
-                    target=target,
-                    sample_weight=w,
-                    aux=pred,
-                    out_grad=g_var,
-                    params=slots,
-                )
-            else:
-                g = new_output(pred.shape, pred.dtype, pred.nbytes)
-                _core.run(
-                    REGRESSION,
-                    _GAUSSIAN_NLL_VAR,
-                    GRAD,
-                    red,
-                    full,
-                    target=target,
-                    sample_weight=w,
-                    aux=pred,
-                    out_grad=g,
-                    params=slots,
-                )
+            # var's own shape: straight into g_var; broadcast: the full
+            # gradient, then summed over the broadcast axes
+            same = full.shape == var_shape
+            g = g_var if same else new_output(pred.shape, pred.dtype, pred.nbytes)
+            _core.run(
+                REGRESSION,
+                _GAUSSIAN_NLL_VAR,
+                GRAD,
+                red,
+                full,
+                target=target,
+                sample_weight=w,
+                aux=pred,
+                out_grad=g,
+                params=slots,
+            )
+            if not same:
                 np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
         return value
 
