@@ -32,12 +32,18 @@ def grads(g):
     return g if isinstance(g, tuple) else (g,)
 
 
-def diff_inputs(name, pred, params):
+def diff_inputs(name, pred, params, target=None):
     """``[(input name, array)]`` for every differentiable input of the loss:
-    pred, and the extra inputs a case passes by name in ``params``."""
+    pred, target (where the second input is differentiable: margin_ranking's
+    x2), and the extra inputs a case passes by name in ``params``."""
     import fastloss as fl
 
-    return [(k, pred if i == 0 else params[k]) for i, k in enumerate(fl.get(name).wrt)]
+    loss = fl.get(name)
+    out = []
+    for k in loss.wrt:
+        pos = loss.inputs.index(k)
+        out.append((k, pred if pos == 0 else target if pos == 1 else params[k]))
+    return out
 
 
 # Each family keeps its cases in tests/cases_<family>.py; importing them here

@@ -78,7 +78,7 @@ def test_matches_reference(name, dtype, reduction, weighted, rng):
         pred, target, reduction=reduction, sample_weight=w, **in_dtype(params, dtype)
     )
     assert_close(v, rv, dtype, f"{name} value")
-    for (k, x), gk, rgk in zip(diff_inputs(name, pred, params), grads(g), grads(rg)):
+    for (k, x), gk, rgk in zip(diff_inputs(name, pred, params, target), grads(g), grads(rg)):
         assert_close(gk, rgk, dtype, f"{name} grad w.r.t. {k}")
         assert gk.dtype == np.dtype(dtype) and gk.shape == np.shape(x)
     if reduction == "none":
@@ -130,7 +130,7 @@ def test_reference_grad_matches_finite_differences(name):
     ref = R.get(name)
     pred, target, params = make(name, rng, np.float64, 6)
     g = grads(ref.grad(pred, target, reduction="sum", **params))
-    for j, (k, x) in enumerate(diff_inputs(name, pred, params)):
+    for j, (k, x) in enumerate(diff_inputs(name, pred, params, target)):
         x = np.asarray(x, dtype=np.float64)
         h = 1e-5 * np.maximum(1.0, np.abs(x))
         fd = np.empty_like(x)
@@ -139,8 +139,11 @@ def test_reference_grad_matches_finite_differences(name):
             def f(d, i=i, j=j, k=k, x=x):
                 xi = x.copy()
                 xi.flat[i] += d
-                if j == 0:
+                pos = fl.get(name).inputs.index(k)
+                if pos == 0:
                     return ref(xi, target, reduction="sum", **params)
+                if pos == 1:
+                    return ref(pred, xi, reduction="sum", **params)
                 return ref(pred, target, reduction="sum", **{**params, k: xi})
 
             hi = h.flat[i]
@@ -205,7 +208,7 @@ def test_fused_equals_separate(name, reduction, weighted, rng):
 def test_out_is_written_in_place(name, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng)
-    xs = [np.asarray(x) for _, x in diff_inputs(name, pred, params)]
+    xs = [np.asarray(x) for _, x in diff_inputs(name, pred, params, target)]
     outs = tuple(np.full(x.shape, np.nan, pred.dtype) for x in xs)
     out = outs if loss._multi else outs[0]
     g = loss.grad(pred, target, out=out, **params)

@@ -42,7 +42,9 @@ from fastloss._params import Param, reduction_code
 __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
 # Kernel families of fastloss._core.run (cpp/bindings/run.cpp, enum Family).
+# From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
+EMBEDDING = 5
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3

@@ -18,6 +18,7 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/embedding.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
@@ -191,6 +192,7 @@ using C = ClassificationLoss;
 using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
+using E = EmbeddingLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -230,6 +232,10 @@ inline constexpr InputSpec kBoxGiou[] = FL_PAIR("pred", "target", B::giou);
 inline constexpr InputSpec kBoxDiou[] = FL_PAIR("pred", "target", B::diou);
 inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 #undef FL_PAIR
+// The several-input families: one kernel computes every input's gradient, so
+// each differentiable input names the loss's own id.
+inline constexpr InputSpec kMarginRanking[] = {
+    {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -273,6 +279,7 @@ inline constexpr ParamSpec kTverskyParams[] = {
     real_param("smooth", 1e-5, closed(0.0)), array_param("axis", ParamKind::axes)};
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
+inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -358,6 +365,8 @@ inline constexpr LossSpec kLosses[] = {
     // torchvision's complete-IoU treats its alpha as a constant for the gradient
     {"ciou_loss", "boxes", id(B::ciou), FL_LIST(kBoxCiou), FL_LIST(kBoxParams), FL_NONE, false,
      true, false},
+    {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
+     FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
