@@ -83,6 +83,62 @@ def _cases(torch):
             lambda g: ((g.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean(),
             (0,),
         ),
+        "l1_penalty": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda w: w.abs().sum(),
+            (0,),
+        ),
+        "l2_penalty": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda w: w.pow(2).sum() / 2,
+            (0,),
+        ),
+        "elastic_net": (
+            lambda rng: ((_scores(rng, N),), {"l1_ratio": 0.5}),
+            lambda w, l1_ratio: l1_ratio * w.abs().sum() + (1 - l1_ratio) * w.pow(2).sum() / 2,
+            (0,),
+        ),
+        "entropy": (
+            lambda rng: ((_scores(rng, 65536, 32),), {}),
+            lambda z: -(F.softmax(z, -1) * F.log_softmax(z, -1)).sum(-1).mean(),
+            (0,),
+        ),
+        "router_z_loss": (
+            lambda rng: ((_scores(rng, 65536, 32),), {}),
+            lambda z: torch.logsumexp(z, -1).pow(2).mean(),
+            (0,),
+        ),
+        "center": (
+            lambda rng: (
+                (_scores(rng, 65536, 64), rng.integers(0, 100, 65536), _scores(rng, 100, 64)),
+                {},
+            ),
+            lambda x, y, c: 0.5 * (x - c[y]).pow(2).sum(1).mean(),
+            (0, 2),
+        ),
+        "orthogonality": (
+            lambda rng: ((_scores(rng, 256, 1024) * 0.05,), {}),
+            lambda W: ((W @ W.T - torch.eye(W.shape[0])) ** 2).sum(),
+            (0,),
+        ),
+        "kl_sparsity": (
+            lambda rng: ((rng.uniform(0.01, 0.3, size=(4096, 256)).astype(np.float32),), {}),
+            lambda a: (
+                0.05 * torch.log(0.05 / a.mean(0)) + 0.95 * torch.log(0.95 / (1 - a.mean(0)))
+            ).sum(),
+            (0,),
+        ),
+        "moe_load_balancing": (
+            lambda rng: (
+                (
+                    rng.dirichlet(np.ones(8), size=65536).astype(np.float32),
+                    rng.integers(0, 8, 65536),
+                ),
+                {},
+            ),
+            lambda p, i: (F.one_hot(i, 8).to(p.dtype).mean(0) * p.mean(0)).sum() * 8,
+            (0,),
+        ),
         "td_error": (
             lambda rng: (
                 (

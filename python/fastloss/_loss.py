@@ -46,6 +46,7 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
 GENERATIVE = 10
+REGULARIZATION = 11
 CONTROL = 13
 
 # Operation codes shared with the kernels (fastloss::Op).
@@ -87,6 +88,9 @@ class Loss:
     # the weights' sum); False for a loss of parts, each its own mean
     # (gan_discriminator: mean over real + mean over fake).
     _mean_over_samples = True
+    # The reduction the verbs use when none is given (a penalty, a sum by
+    # definition, says "sum"; its subclass's verbs carry that default).
+    default_reduction = "mean"
     # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
     # reduction decomposes into sums.
     accumulable = True

@@ -351,7 +351,7 @@ def _apply(L, inputs, reduction, sample_weight, params):
 def _function(name):
     L = _fl.get(name)
 
-    def fn(*inputs, reduction="mean", sample_weight=None, **params):
+    def fn(*inputs, reduction=L.default_reduction, sample_weight=None, **params):
         return _apply(L, inputs, reduction, sample_weight, params)
 
     fn.__name__ = fn.__qualname__ = name
@@ -664,7 +664,7 @@ def _module(name):
     L = _fl.get(name)
     fn = globals()[name]
 
-    def __init__(self, reduction="mean", **params):
+    def __init__(self, reduction=L.default_reduction, **params):
         _Base.__init__(self, reduction)
         L.resolve_params({k: v for k, v in params.items() if not isinstance(v, torch.Tensor)})
         self.params = params
@@ -678,7 +678,8 @@ def _module(name):
         )
 
     doc = (
-        f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction='mean', "
+        f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction="
+        f"'{L.default_reduction}', "
         f"**params)`` with the core's parameters ({', '.join(L.params) or 'none'}); "
         f"``forward({', '.join(L.inputs)}, sample_weight=None)``."
     )

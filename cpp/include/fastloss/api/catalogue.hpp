@@ -24,6 +24,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/regularization.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -212,6 +213,7 @@ using B = BoxLoss;
 using E = EmbeddingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
+using Rg = RegularizationLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -267,6 +269,17 @@ inline constexpr InputSpec kWassersteinGenerator[] = {{"fake", id(G::wasserstein
 inline constexpr InputSpec kGradientPenalty[] = {{"grads", id(G::gradient_penalty)}};
 inline constexpr InputSpec kElbo[] = {
     {"recon", id(G::elbo)}, {"x", -1}, {"mu", id(G::elbo)}, {"logvar", id(G::elbo)}};
+inline constexpr InputSpec kL1Penalty[] = {{"w", id(Rg::l1_penalty)}};
+inline constexpr InputSpec kL2Penalty[] = {{"w", id(Rg::l2_penalty)}};
+inline constexpr InputSpec kElasticNet[] = {{"w", id(Rg::elastic_net)}};
+inline constexpr InputSpec kEntropy[] = {{"logits", id(Rg::entropy)}};
+inline constexpr InputSpec kRouterZ[] = {{"router_logits", id(Rg::router_z_loss)}};
+inline constexpr InputSpec kCenter[] = {
+    {"features", id(Rg::center)}, {"labels", -1}, {"centers", id(Rg::center)}};
+inline constexpr InputSpec kOrthogonality[] = {{"W", id(Rg::orthogonality)}};
+inline constexpr InputSpec kKlSparsity[] = {{"activations", id(Rg::kl_sparsity)}};
+inline constexpr InputSpec kMoe[] = {{"router_probs", id(Rg::moe_load_balancing)},
+                                     {"expert_index", -1}};
 inline constexpr InputSpec kTdError[] = {
     {"q", id(Ctl::td_error)}, {"rewards", -1}, {"next_q", -1}, {"dones", -1}};
 inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
@@ -320,6 +333,9 @@ inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating",
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
 inline constexpr const char* kReconLosses[] = {"bce_with_logits", "mse"};
+inline constexpr ParamSpec kElasticNetParams[] = {
+    real_param("l1_ratio", 0.5, closed(0.0), closed(1.0))};
+inline constexpr ParamSpec kKlSparsityParams[] = {real_param("rho", 0.05, open(0.0), open(1.0))};
 inline constexpr const char* kTdLosses[] = {"huber", "mse"};
 inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
@@ -430,6 +446,24 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kGradientPenaltyParams), FL_NONE, false, true, true},
     {"elbo", "generative", id(G::elbo), FL_LIST(kElbo), FL_LIST(kElboParams), FL_NONE, false,
      true, true},
+    {"l1_penalty", "regularization", id(Rg::l1_penalty), FL_LIST(kL1Penalty), FL_NONE, FL_NONE,
+     false, true, true},
+    {"l2_penalty", "regularization", id(Rg::l2_penalty), FL_LIST(kL2Penalty), FL_NONE, FL_NONE,
+     false, true, true},
+    {"elastic_net", "regularization", id(Rg::elastic_net), FL_LIST(kElasticNet),
+     FL_LIST(kElasticNetParams), FL_NONE, false, true, true},
+    {"entropy", "regularization", id(Rg::entropy), FL_LIST(kEntropy), FL_NONE, FL_NONE, false,
+     true, true},
+    {"center", "regularization", id(Rg::center), FL_LIST(kCenter), FL_NONE, FL_NONE, false, true,
+     true},
+    {"orthogonality", "regularization", id(Rg::orthogonality), FL_LIST(kOrthogonality), FL_NONE,
+     FL_NONE, false, true, true},
+    {"kl_sparsity", "regularization", id(Rg::kl_sparsity), FL_LIST(kKlSparsity),
+     FL_LIST(kKlSparsityParams), FL_NONE, false, true, true},
+    {"moe_load_balancing", "regularization", id(Rg::moe_load_balancing), FL_LIST(kMoe), FL_NONE,
+     FL_NONE, false, true, true},
+    {"router_z_loss", "regularization", id(Rg::router_z_loss), FL_LIST(kRouterZ), FL_NONE,
+     FL_NONE, false, true, true},
     {"td_error", "control", id(Ctl::td_error), FL_LIST(kTdError), FL_LIST(kTdErrorParams),
      FL_NONE, false, true, true},
     {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
