@@ -117,7 +117,9 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
                     f"{name}: expected integer class labels, got dtype {x.dtype} "
                     "with non-integer values"
                 )
-            big = np.abs(x) >= 2.0**63
+            # in float64: float16 cannot hold 2**63 (the comparison would
+            # overflow with a RuntimeWarning)
+            big = np.abs(x.astype(np.float64, copy=False)) >= 2.0**63
             if bool(np.any(big)):
                 where = int(np.flatnonzero(big.ravel())[0])
                 raise ValueError(
