@@ -80,7 +80,10 @@ def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     elif dt != dtype:
         _float_dtype_for(dt, name)  # refuses complex, strings, objects
     if dt != dtype:
-        x = x.astype(dtype)
+        # float64 values beyond float32's range become +-inf, as any cast
+        # makes them (and the result shows them): without NumPy's warning
+        with np.errstate(over="ignore"):
+            x = x.astype(dtype)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     return x
@@ -138,6 +141,11 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     array (one copy; ``whose`` words the error: "pred's")."""
     full = np.empty(like.shape, like.dtype)
     try:
+        # copyto would also drop leading axes of length 1 ((1, N) into (N,)):
+        # an input with more axes than pred's does not broadcast to it (the
+        # result would need those axes), as NumPy's broadcast_to says
+        if x.ndim > like.ndim:
+            raise ValueError
         np.copyto(full, x)
     except ValueError:
         raise ValueError(
