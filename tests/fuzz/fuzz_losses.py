@@ -92,6 +92,25 @@ def known(inp) -> str:
             # float32 gradient tanh(r) off by up to 1.4e-2 for |r| in
             # [47.09, 51.99]: exp(-2|r|) is subnormal there
             return "log_cosh float32 gradient wrong for |pred - target| in [47.09, 51.99]"
+    if (
+        inp.name == "log_cosh"
+        and _compute_dtype(p) == np.float64
+        and isinstance(t, np.ndarray)
+        and t.dtype.kind in "fiub"
+        and p.shape == t.shape
+    ):
+        with np.errstate(all="ignore"):
+            r = np.abs(p.astype(np.float64) - t.astype(np.float64))
+        if np.any((r > 361.0) & (r < 373.0)):
+            # the same in float64: off by up to 1.8e-3 for |r| in [361.81, 372.56]
+            return "log_cosh float64 gradient wrong for |pred - target| in [361.81, 372.56]"
+    if inp.name == "ciou_loss" and _compute_dtype(p) == np.float32 and p.ndim and p.shape[-1] == 4:
+        with np.errstate(all="ignore"):
+            q = p.astype(np.float64)
+            sides = np.abs(np.concatenate([q[..., 2:] - q[..., :2]], axis=-1))
+        if np.any((sides > 0) & (sides < 1e-18)):
+            # the aspect term's (w / h)**2 overflows float32: NaN gradient
+            return "ciou_loss float32 gradient NaN for a box side below ~1e-19"
     delta = inp.params.get("delta")
     if (
         inp.name == "pseudo_huber"
@@ -446,7 +465,10 @@ def _compare(actual, expected, dt, what, mode):
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
         raise Disagreement(f"{what}: shape {a.shape} != reference {e.shape}")
-    if mode != "strict":
+    if mode == "ref_nan":
+        keep = ~np.isnan(e)
+        a, e = a[keep], e[keep]
+    elif mode != "strict":
         keep = ~(np.isnan(a) | np.isnan(e))
         if mode == "finite":
             keep &= np.isfinite(a) & np.isfinite(e)
@@ -523,8 +545,11 @@ def _reference(inp, args):
     dt = _compute_dtype(inp.args[0])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
+        # (a tiny value that float32 rounds to 0 keeps its sign's meaning:
+        # the kernel decides alpha < 0 on the value passed)
         params = {
-            k: (float(dt.type(v)) if isinstance(v, float) else v) for k, v in inp.params.items()
+            k: (float(dt.type(v)) if isinstance(v, float) and (dt.type(v) != 0 or v == 0) else v)
+            for k, v in inp.params.items()
         }
         if inp.verb == "grad_hess":
             return ref.grad_hess(*args, **kw, **params)
@@ -605,7 +630,14 @@ def check(inp: Input) -> str:
         nan_ok = extreme == "nan" or reduced_nan or _zero_weight_sum(inp)
         if not np.all(np.isfinite(e[~np.isnan(e)])):
             nan_ok = True  # the reference's gradient overflowed
-        _compare(a, e, dt, f"{inp.name} {inp.verb}[{k}]", "either_nan" if nan_ok else "strict")
+        mode = "either_nan" if nan_ok else "strict"
+        if mode == "strict" and np.isnan(e).any():
+            # the reference's gradient is NaN at finite inputs and a finite
+            # value: its formula met inf * 0 (sigmoid_focal's (1 - p)**(gamma
+            # - 1) at p = 1 for gamma < 1); fastloss may give the limit there,
+            # but not NaN where the reference has a number
+            mode = "ref_nan"
+        _compare(a, e, dt, f"{inp.name} {inp.verb}[{k}]", mode)
     out = inp.kw.get("out")
     if out is not None:
         outs = out if isinstance(out, tuple) else (out,)
@@ -679,7 +711,17 @@ def main(argv=None) -> int:
     if args.replay is not None:
         inp = generate(NumpyDraw(args.seed + args.replay))
         print(inp.describe())
-        print(check(inp))
+        try:
+            print(check(inp))
+        except Disagreement as exc:
+            print(str(exc).strip())
+            if known(inp):
+                print(f"known defect: {known(inp)}")
+            elif ill_conditioned(inp):
+                print("ill-conditioned (the reference moves beyond the tolerance at one ulp)")
+            else:
+                print("DISAGREES")
+                return 1
         return 0
     counts: collections.Counter = collections.Counter()
     per_loss: collections.Counter = collections.Counter()
