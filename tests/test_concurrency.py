@@ -229,6 +229,12 @@ def _growth(verbs, calls):
 
 
 LEAK_CALLS = int(os.environ.get("FASTLOSS_LEAK_CALLS", 100_000))
+
+
+def _calls_note(n):
+    return f"{n} calls of each verb on mse, {n // 100} on every other loss (KiB)"
+
+
 # Bytes of growth allowed: the allocator's noise. A leak of one 64-byte
 # object per call would be 6.4 MB at 1e5 calls of one verb.
 LIMIT = 5 << 20
@@ -247,6 +253,8 @@ def test_memory_flat_over_many_calls():
             pred, target, params = make(name, rng, np.float64, 8)
             loss = fl.get(name)
             growth[name] = _growth(_verbs(loss, pred, target, params), LEAK_CALLS // 100)
+    # the figures, for `pytest -s` (the note quotes them)
+    print(f"\nRSS growth over {_calls_note(LEAK_CALLS)}:", {k: v >> 10 for k, v in growth.items()})
     over = {k: v for k, v in growth.items() if v > LIMIT}
     assert not over, f"RSS growth over {LIMIT >> 20} MB: {over}"
 
