@@ -136,6 +136,10 @@ class Row:
 # gives inf - inf = NaN.
 _LIMIT_AT_INF = {"inf_pred": Limit(), "ninf_pred": Limit()}
 
+_ANY_SHAPES = {
+    c: Ref() for c in ("shape_mismatch", "wrong_ndim_pred", "wrong_ndim_target", "zero_d")
+}
+
 ROWS: dict[str, Row] = {
     # regression
     "mse": Row(),
@@ -208,6 +212,20 @@ ROWS: dict[str, Row] = {
     "giou_loss": Row(),
     "diou_loss": Row(),
     "ciou_loss": Row(),
+    # embedding: element-wise, so one 0-d sample is a sample
+    "margin_ranking": Row(expect={"zero_d": Ref()}),
+    # generative: scores of any shape, real and fake batches of unrelated
+    # shapes, each part its own mean (their docstrings)
+    "gan_discriminator": Row(expect=dict(_ANY_SHAPES)),
+    "gan_generator": Row(expect=dict(_ANY_SHAPES)),
+    "hinge_gan_discriminator": Row(expect=dict(_ANY_SHAPES)),
+    "hinge_gan_generator": Row(expect=dict(_ANY_SHAPES)),
+    "wasserstein_critic": Row(expect=dict(_ANY_SHAPES)),
+    "wasserstein_generator": Row(expect=dict(_ANY_SHAPES)),
+    # one gradient per sample along the first axis: an added leading axis
+    # makes one sample of the batch
+    "gradient_penalty": Row(expect={"wrong_ndim_pred": Ref()}),
+    "elbo": Row(),
 }
 
 
@@ -226,7 +244,8 @@ class Ctx:
         self.rng = np.random.default_rng(seed)
         pred, target, params = CASES[name](self.rng, np.float64, N)
         params = dict(params)
-        self.args = [pred, target] + [params.pop(k) for k in self.loss.inputs[2:]]
+        first = [pred] if target is None else [pred, target]  # one input: target None
+        self.args = first + [params.pop(k) for k in self.loss.inputs[len(first) :]]
         self.params = params
         self.sample_shape = np.shape(self.loss(*self.args, reduction="none", **params))
 
@@ -291,6 +310,8 @@ def column(name):
 
 @column("shape_mismatch")
 def _shape_mismatch(c):
+    if len(c.args) < 2:
+        return []  # one input: nothing to mismatch
     p = c.args[0]
     return [Case(_with(c, 0, np.concatenate([p, p[:1]], axis=0)), c.params, Err("input"))]
 
@@ -302,6 +323,8 @@ def _wrong_ndim_pred(c):
 
 @column("wrong_ndim_target")
 def _wrong_ndim_target(c):
+    if len(c.args) < 2:
+        return []
     return [Case(_with(c, 1, c.args[1][..., None]), c.params, Err("input"))]
 
 
@@ -343,7 +366,9 @@ def _dtype_cases(c, i, role):
 
 for _dt in ("bool", "int", "float16", "complex", "object", "string"):
     COLUMNS[f"{_dt}_pred"] = lambda c, _dt=_dt: _dtype_cases(c, 0, "pred")[_dt]
-    COLUMNS[f"{_dt}_target"] = lambda c, _dt=_dt: _dtype_cases(c, 1, "target")[_dt]
+    COLUMNS[f"{_dt}_target"] = lambda c, _dt=_dt: (
+        _dtype_cases(c, 1, "target")[_dt] if len(c.args) > 1 else []
+    )
 
 
 # -- non-finite values
@@ -354,7 +379,9 @@ for _v, _vn in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "ninf")):
         Case(_with(c, 0, _set(c.args[0], _v)), c.params, Ref(nonfinite=True))
     ]
     COLUMNS[f"{_vn}_target"] = lambda c, _v=_v: (
-        [Case(_with(c, 1, _set(c.args[1], _v)), c.params, Err("target"))]
+        []
+        if len(c.args) < 2  # a loss of one input
+        else [Case(_with(c, 1, _set(c.args[1], _v)), c.params, Err("target"))]
         if _target_is_labels(c)
         else [Case(_with(c, 1, _set(c.args[1], _v)), c.params, Ref(nonfinite=True))]
     )
@@ -761,7 +788,11 @@ def test_bad_input(name, col):
 
 
 def _acc_applies(c, case):
-    return c.row.accumulate and not ({"out", "reduction", "sample_weight", "wrt"} & set(case.kw))
+    return (
+        c.row.accumulate
+        and getattr(c.loss, "accumulable", True)
+        and not ({"out", "reduction", "sample_weight", "wrt"} & set(case.kw))
+    )
 
 
 def check_accumulator(c, case, expect):
@@ -861,8 +892,8 @@ def test_bad_input_cli(name, tmp_path, capsys):
     column and columns of different lengths exit 2 with one line naming
     what is wrong; NaN in pred scores as null (JSON has no NaN)."""
     c = Ctx(name)
-    if not c.row.accumulate:  # the command line runs on accumulators
-        return
+    if not (c.row.accumulate and getattr(c.loss, "accumulable", True)):
+        return  # the command line runs on accumulators
     p, t = c.args
     arrays = {"p": p, "t": t}
     spec = name + "".join(
@@ -943,7 +974,7 @@ def test_float64_beyond_float32_range_is_converted_quietly(name):
     # float32 (README); a value beyond float32's range becomes inf, as the
     # cast makes it, without NumPy's overflow warning (an error here)
     c = Ctx(name)
-    if _target_is_labels(c):
+    if _target_is_labels(c) or len(c.args) < 2:
         return
     args = [a.astype(np.float32) for a in c.args]
     args[1] = _set(c.args[1], 1e300)  # float64

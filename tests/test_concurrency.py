@@ -198,20 +198,22 @@ def _rss():
 
 
 def _verbs(loss, pred, target, params):
-    """One closure per verb, each called many times."""
+    """One closure per verb, each called many times (inputs beyond the
+    first two go by name in params; a loss of one input has target None)."""
+    a = (pred,) if target is None else (pred, target)
     g = np.empty_like(pred)
     h = np.empty_like(pred)
     kw = {"wrt": loss.wrt[0]} if len(loss.wrt) > 1 else {}
     verbs = {
-        "value": lambda: loss(pred, target, **params),
-        "grad": lambda: loss.grad(pred, target, **params),
-        "value_and_grad": lambda: loss.value_and_grad(pred, target, **params),
-        "out=": lambda: loss.value_and_grad(pred, target, out=g, **kw, **params),
-        "none": lambda: loss(pred, target, reduction="none", **params),
+        "value": lambda: loss(*a, **params),
+        "grad": lambda: loss.grad(*a, **params),
+        "value_and_grad": lambda: loss.value_and_grad(*a, **params),
+        "out=": lambda: loss.value_and_grad(*a, out=g, **kw, **params),
+        "none": lambda: loss(*a, reduction="none", **params),
     }
     if loss.has_hess:
-        verbs["grad_hess"] = lambda: loss.grad_hess(pred, target, **params)
-        verbs["grad_hess out="] = lambda: loss.grad_hess(pred, target, out=(g, h), **params)
+        verbs["grad_hess"] = lambda: loss.grad_hess(*a, **params)
+        verbs["grad_hess out="] = lambda: loss.grad_hess(*a, out=(g, h), **params)
     return verbs
 
 
