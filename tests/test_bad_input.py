@@ -1022,6 +1022,16 @@ def test_ciou_float32_gradient_of_a_thin_box():
     np.testing.assert_allclose(g, want, rtol=1e-5)
 
 
+@pytest.mark.xfail(strict=True, reason="gradient_penalty float32: subnormal sample norm")
+def test_gradient_penalty_float32_subnormal_sample():
+    # x = (2e-39, 0): x*x underflows, the norm is 0 while x is not, and the
+    # kernel's x / norm gives -inf and NaN; float64 (norm underflowing to 0
+    # at 1e-300) gives 0, torch's subgradient at a zero norm
+    x = np.array([[2e-39, 0.0], [1.0, 2.0]], np.float32)
+    g = fl.gradient_penalty.grad(x, target_norm=1.0)
+    assert np.all(np.isfinite(g)), g
+
+
 @pytest.mark.xfail(strict=True, reason="pseudo_huber: delta**2 overflows: inf * 0 = NaN")
 def test_pseudo_huber_huge_delta():
     # delta**2 * (sqrt(1 + (r/delta)**2) - 1) = r**2 / (sqrt(1 + (r/delta)**2) + 1)

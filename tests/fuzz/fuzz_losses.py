@@ -116,6 +116,13 @@ def known(inp) -> str:
         # apart in float32: an absolute error up to 2.2e-6 (measured), so the
         # relative error grows without bound as mu nears y (the deviance -> 0)
         return "tweedie float32: terms computed apart, absolute error ~2e-6 near mu = y"
+    if inp.name == "gradient_penalty" and _compute_dtype(p) == np.float32 and p.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            a = np.abs(p.astype(np.float64))
+        if np.any((a > 0) & (a < float(np.finfo(np.float32).tiny))):
+            # a sample of subnormal values: its norm underflows to 0 while x
+            # is not 0, and x / norm gives -inf and NaN
+            return "gradient_penalty float32: -inf/NaN gradient for subnormal samples"
     if inp.name == "elbo" and _compute_dtype(p) == np.float32:
         # the logvar gradient 0.5 * beta * (exp(logvar) - 1) loses its digits
         # near logvar = 0 in float32 (as torch's does; expm1 would keep them)
