@@ -226,6 +226,12 @@ ROWS: dict[str, Row] = {
     # makes one sample of the batch
     "gradient_penalty": Row(expect={"wrong_ndim_pred": Ref()}),
     "elbo": Row(),
+    # control
+    # element-wise over transitions: one 0-d transition is a transition
+    "td_error": Row(expect={"zero_d": Ref()}),
+    # residual, boundary and data arrays of sizes and shapes of their own
+    # (its docstring): an added axis is another shape of the same terms
+    "pinn": Row(expect={**_ANY_SHAPES, "extra_axes_input": Ref()}),
 }
 
 
@@ -484,6 +490,8 @@ def _bad_values(name, default):
     """Values no parameter of this kind accepts."""
     if name == "axis":
         return ["a", 1.5, (99,), True]
+    if isinstance(default, tuple):  # a fixed number of reals (pinn's weights)
+        return ["x", default[:-1], tuple(-1.0 for _ in default), (math.nan,) * len(default), None]
     if name in ("class_weight", "pos_weight"):
         return ["x", np.array([-np.inf]), np.array([1 + 1j])]
     if isinstance(default, bool):
