@@ -687,7 +687,10 @@ def ill_conditioned(inp) -> bool:
     base = _reference(inp, _as_computed(inp, inp.args, dt))
     rng = np.random.default_rng(0)
     for _ in range(2):
-        moved = _reference(inp, _perturbed(inp, inp.args, dt, rng))
+        try:
+            moved = _reference(inp, _perturbed(inp, inp.args, dt, rng))
+        except Exception:  # the reference refuses the moved input: no verdict
+            return False
         for x, y in zip(_flat(base), _flat(moved)):
             try:
                 _compare(y, _in_range(x, dt), dt, "", "either_nan")
