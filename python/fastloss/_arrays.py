@@ -80,7 +80,10 @@ def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     elif dt != dtype:
         _float_dtype_for(dt, name)  # refuses complex, strings, objects
     if dt != dtype:
-        x = x.astype(dtype)
+        # float64 values beyond float32's range become +-inf, as any cast
+        # makes them (and the result shows them): without NumPy's warning
+        with np.errstate(over="ignore"):
+            x = x.astype(dtype)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     return x
@@ -117,7 +120,9 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
                     f"{name}: expected integer class labels, got dtype {x.dtype} "
                     "with non-integer values"
                 )
-            big = np.abs(x) >= 2.0**63
+            # in float64: float16 cannot hold 2**63 (the comparison would
+            # overflow with a RuntimeWarning)
+            big = np.abs(x.astype(np.float64, copy=False)) >= 2.0**63
             if bool(np.any(big)):
                 where = int(np.flatnonzero(big.ravel())[0])
                 raise ValueError(
@@ -136,6 +141,11 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     array (one copy; ``whose`` words the error: "pred's")."""
     full = np.empty(like.shape, like.dtype)
     try:
+        # copyto would also drop leading axes of length 1 ((1, N) into (N,)):
+        # an input with more axes than pred's does not broadcast to it (the
+        # result would need those axes), as NumPy's broadcast_to says
+        if x.ndim > like.ndim:
+            raise ValueError
         np.copyto(full, x)
     except ValueError:
         raise ValueError(

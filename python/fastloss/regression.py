@@ -478,9 +478,16 @@ class _RootMeanSquare(Loss):
             inv = 0.0 if root == 0 else 1.0 / root
         if grad is not None:
             scale = 0.5 * inv / wsum if (red == 2 and wsum != 0) else 0.5 * inv
-            np.multiply(grad, scale, out=grad)
+            if scale == 0.0 and not math.isfinite(total):
+                # an infinite residual makes root inf and the scale 0: inf * 0
+                # is NaN, as the reference's, without NumPy's warning
+                with np.errstate(invalid="ignore"):
+                    np.multiply(grad, scale, out=grad)
+            else:
+                np.multiply(grad, scale, out=grad)
         if red == NONE:
-            np.multiply(value_out, inv, out=value_out)
+            with np.errstate(invalid="ignore"):  # inf * 0 (see above); not the hot path
+                np.multiply(value_out, inv, out=value_out)
             return None
         if red == SUM:
             return 0.0 if pred.size == 0 else wsum * root
