@@ -1,7 +1,8 @@
 """Valid inputs for every registered loss: the property tests draw on these.
 
 ``CASES[name](rng, dtype, n)`` returns ``(pred, target, params)`` with about
-``n`` samples. A loss added to the registry without a case here fails
+``n`` samples (target None for a loss of one input; inputs beyond the
+second go by name in params). A loss added to the registry without a case here fails
 ``test_every_loss_has_a_case``, so nothing escapes the property tests.
 ``PER_SAMPLE`` says how the per-sample losses relate to pred (for weights).
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 CASES = {}
+# Losses whose first two inputs may have unrelated shapes (a GAN's real and
+# fake batches): no shape mismatch to refuse.
+INDEPENDENT_SHAPES = {"gan_discriminator", "hinge_gan_discriminator", "wasserstein_critic"}
 
 
 def case(*names):
@@ -26,18 +30,30 @@ def make(name, rng, dtype=np.float64, n=40):
     return CASES[name](rng, dtype, n)
 
 
+def args(pred, target):
+    """The positional inputs of a case: a loss of one input (``entropy``,
+    ``gan_generator``) has a case whose target is None."""
+    return (pred,) if target is None else (pred, target)
+
+
 def grads(g):
     """A gradient result as a tuple, one array per differentiable input (a
     loss with one returns an array, several a tuple)."""
     return g if isinstance(g, tuple) else (g,)
 
 
-def diff_inputs(name, pred, params):
+def diff_inputs(name, pred, params, target=None):
     """``[(input name, array)]`` for every differentiable input of the loss:
-    pred, and the extra inputs a case passes by name in ``params``."""
+    pred, target (where the second input is differentiable: margin_ranking's
+    x2), and the extra inputs a case passes by name in ``params``."""
     import fastloss as fl
 
-    return [(k, pred if i == 0 else params[k]) for i, k in enumerate(fl.get(name).wrt)]
+    loss = fl.get(name)
+    out = []
+    for k in loss.wrt:
+        pos = loss.inputs.index(k)
+        out.append((k, pred if pos == 0 else target if pos == 1 else params[k]))
+    return out
 
 
 # Each family keeps its cases in tests/cases_<family>.py; importing them here

@@ -4,7 +4,8 @@
 // run(family, id, op, reduction, pred, target=None, labels=None,
 //     sample_weight=None, aux=None, class_weight=None, out_value=None,
 //     out_grad=None, out_hess=None, classes=0, slices=0, slice_size=0,
-//     group=1, ignore_index=-100, params=()) -> float | None
+//     group=1, ignore_index=-100, params=(), inputs=(), out_grads=(), dims=(),
+//     samples=0) -> float | None
 //
 // Every argument has a name and may be passed by keyword (the tests and the
 // family modules do, for clarity); the element-wise hot path passes them by
@@ -16,15 +17,24 @@
 // writability) and fills that family's argument record. The Python layer
 // (fastloss._loss and the family modules) has converted and validated the
 // inputs already.
+//
+// The several-input families (from EMBEDDING on) read TensorArgs
+// (api/tensors.hpp): pred is their input 0, `inputs` the others (None for an
+// absent optional one), `out_grads` one gradient output per input (None where
+// not asked), `dims` the family's sizes and `samples` the per-sample loss's
+// size; their kernel entries check the sizes against the dims.
 #include <cstdint>
 #include <string>
 
 #include "common.hpp"
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/embedding.hpp"
+#include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/tensors.hpp"
 
 namespace py = pybind11;
 using namespace fastloss;
@@ -34,14 +44,19 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4 };
+                          boxes = 4, embedding = 5, generative = 10 };
 
 struct Call {
   int id, op, reduction;
   const py::array& pred;
   py::handle target, labels, weight, aux, class_weight, out_value, out_grad, out_hess;
   int64_t classes, slices, slice_size, group, ignore_index;
-  double params[4];
+  double params[TensorArgs::kMaxParams];
+  int n_params;
+  const py::tuple& inputs;
+  const py::tuple& out_grads;
+  const py::tuple& dims;
+  int64_t samples;
 };
 
 // n_alt: a second accepted size (multilabel_margin's rows of class indices,
@@ -186,18 +201,75 @@ double run_boxes(const Call& c) {
   return boxes(static_cast<BoxLoss>(c.id), a);
 }
 
+template <class Id, double (*Fn)(Id, const TensorArgs&)>
+double run_tensors(const Call& c) {
+  TensorArgs a;
+  a.dtype = dtype_of(c.pred, "pred");
+  a.op = static_cast<Op>(c.op);
+  a.reduction = static_cast<Reduction>(c.reduction);
+  const size_t n_in = 1 + c.inputs.size();
+  if (n_in > static_cast<size_t>(TensorArgs::kMaxInputs))
+    throw py::value_error("inputs: too many arrays");
+  if (c.out_grads.size() != 0 && c.out_grads.size() != n_in)
+    throw py::value_error("out_grads: expected one entry per input (pred and inputs)");
+  if (c.dims.size() > static_cast<size_t>(TensorArgs::kMaxDims))
+    throw py::value_error("dims: too many sizes");
+  a.n_inputs = static_cast<int>(n_in);
+  bool any_grad = false;
+  for (size_t k = 0; k < n_in; ++k) {
+    const std::string name = k == 0 ? "pred" : "inputs[" + std::to_string(k - 1) + "]";
+    const py::handle h = k == 0 ? py::handle(c.pred) : c.inputs[k - 1];
+    if (h.is_none()) continue;
+    const auto arr = as_array(h, name.c_str());
+    const py::dtype dt = arr.dtype();
+    a.in_int[k] = dt.kind() == 'i' && dt.itemsize() == 8;
+    if (!a.in_int[k] && dtype_of(arr, name.c_str()) != a.dtype)
+      throw py::type_error(name + ": dtype differs from pred's");
+    a.in_size[k] = static_cast<int64_t>(arr.size());
+    check_layout(arr, name.c_str(), a.in_size[k]);
+    a.in[k] = arr.data();
+    if (c.out_grads.size() != 0 && !c.out_grads[k].is_none()) {
+      const std::string gname = "out_grads[" + std::to_string(k) + "]";
+      if (a.in_int[k]) throw py::value_error(gname + ": an integer input has no gradient");
+      a.out_grad[k] = out_ptr(c.out_grads[k], a.dtype, a.in_size[k], gname.c_str());
+      any_grad = true;
+    }
+  }
+  for (size_t d = 0; d < c.dims.size(); ++d) a.dims[d] = c.dims[d].cast<int64_t>();
+  a.n_dims = static_cast<int>(c.dims.size());
+  if (c.samples < 0) throw py::value_error("samples must be >= 0");
+  a.n_samples = c.samples;
+  a.weight = in_ptr(c.weight, a.dtype, a.n_samples, "sample_weight");
+  a.out_value = out_ptr(c.out_value, a.dtype, a.n_samples, "out_value");
+  if (needs_value(a.op) && a.reduction == Reduction::none && a.out_value == nullptr)
+    throw py::value_error("out_value is required for reduction='none'");
+  if (needs_grad(a.op) && !any_grad) throw py::value_error("out_grads: no gradient asked");
+  for (int k = 0; k < c.n_params; ++k) a.params[k] = c.params[k];
+  a.n_params = c.n_params;
+  a.n_threads = runtime::threads_for_call();
+  py::gil_scoped_release nogil;
+  return Fn(static_cast<Id>(c.id), a);
+}
+
 py::object run(int family, int id, int op, int reduction, const py::array& pred,
                const py::handle& target, const py::handle& labels, const py::handle& weight,
                const py::handle& aux, const py::handle& class_weight,
                const py::handle& out_value, const py::handle& out_grad,
                const py::handle& out_hess, int64_t classes, int64_t n_slices,
                int64_t slice_size, int64_t group, int64_t ignore_index,
-               const py::tuple& params) {
+               const py::tuple& params, const py::tuple& inputs, const py::tuple& out_grads,
+               const py::tuple& dims, int64_t samples) {
   if (op < 0 || op > 3) throw py::value_error("op out of range");
   if (reduction < 0 || reduction > 2) throw py::value_error("reduction out of range");
-  if (params.size() > 4) throw py::value_error("params: at most 4 values");
-  Call c{id, op, reduction, pred, target, labels, weight, aux, class_weight, out_value,
-         out_grad, out_hess, classes, n_slices, slice_size, group, ignore_index, {0, 0, 0, 0}};
+  const bool tensors = family >= static_cast<int>(Family::embedding);
+  if (params.size() > (tensors ? static_cast<size_t>(TensorArgs::kMaxParams) : 4u))
+    throw py::value_error("params: too many values");
+  if (!tensors && (inputs.size() != 0 || out_grads.size() != 0 || dims.size() != 0))
+    throw py::value_error("inputs, out_grads and dims are for the several-input families");
+  Call c{id,        op,         reduction,  pred,     target,      labels,       weight,
+         aux,       class_weight, out_value, out_grad, out_hess,    classes,      n_slices,
+         slice_size, group,     ignore_index, {},     static_cast<int>(params.size()),
+         inputs,    out_grads,  dims,       samples};
   for (size_t k = 0; k < params.size(); ++k) c.params[k] = params[k].cast<double>();
   double v;
   switch (static_cast<Family>(family)) {
@@ -218,6 +290,12 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       if (id < 0 || id > 3) throw py::value_error("box loss id out of range");
       v = run_boxes(c);
       break;
+    case Family::embedding:
+      v = run_tensors<EmbeddingLoss, &fastloss::embedding>(c);
+      break;
+    case Family::generative:
+      v = run_tensors<GenerativeLoss, &fastloss::generative>(c);
+      break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));
   }
@@ -237,7 +315,10 @@ void register_run(py::module_& m) {
         py::arg("out_grad") = none, py::arg("out_hess") = none, py::arg("classes") = 0,
         py::arg("slices") = 0, py::arg("slice_size") = 0, py::arg("group") = 1,
         py::arg("ignore_index") = -100, py::arg("params") = py::tuple(),
+        py::arg("inputs") = py::tuple(), py::arg("out_grads") = py::tuple(),
+        py::arg("dims") = py::tuple(), py::arg("samples") = 0,
         "Run one loss kernel: run(family, id, op, reduction, pred, target, labels, "
         "sample_weight, aux, class_weight, out_value, out_grad, out_hess, classes, slices, "
-        "slice_size, group, ignore_index, params) -> float | None.");
+        "slice_size, group, ignore_index, params, inputs, out_grads, dims, samples) -> "
+        "float | None.");
 }

@@ -80,6 +80,10 @@ def run(
     group: int = 1,
     ignore_index: int = -100,
     params: tuple[float, ...] = (),
+    inputs: tuple[_Array | None, ...] = (),
+    out_grads: tuple[_Array | None, ...] = (),
+    dims: tuple[int, ...] = (),
+    samples: int = 0,
 ) -> float | None: ...
 
 # boxes.cpp

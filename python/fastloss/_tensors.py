@@ -1,0 +1,109 @@
+"""The several-input shape of loss: inputs that are arrays of shapes of their own.
+
+The families added after the element-wise, row, slice and box losses --
+embeddings, pairwise similarities, sequences, ranked lists, images,
+generative models, regularizers, clustering, RL and physics -- take k
+positional inputs of different shapes, several of them differentiable
+(``triplet_margin(anchor, positive, negative)``). They share one launch:
+:class:`TensorLoss` passes the converted inputs, one gradient buffer per
+differentiable input, the family's integer sizes (``dims``) and real
+parameters to ``fastloss._core.run``, whose kernel entry checks the sizes
+against the dims (``cpp/include/fastloss/api/tensors.hpp``).
+
+A loss of this shape implements only ``_plan``, returning a :class:`Plan`
+as its state. The run path of :class:`~fastloss.Loss` does the rest
+(weights over the per-sample loss shape, every output, ``wrt``, ``out=``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from fastloss import _core
+from fastloss._arrays import as_float
+from fastloss._loss import Loss
+
+__all__ = ["Plan", "TensorLoss", "as_reals"]
+
+_run = _core.run
+
+
+class Plan(NamedTuple):
+    """What a several-input kernel reads: every input in positional order
+    (converted: reals in the call's dtype, integers as int64; None for an
+    absent optional one), the family's sizes and the real parameters."""
+
+    arrays: tuple
+    dims: tuple
+    params: tuple
+
+
+def as_reals(inputs, names, dtype=None):
+    """Several real inputs converted to one dtype: the first's (float32 or
+    float64; other reals are converted once) unless ``dtype`` is given."""
+    out = []
+    for x, name in zip(inputs, names):
+        a = as_float(x, name, dtype)
+        if dtype is None:
+            dtype = a.dtype
+        out.append(a)
+    return tuple(out)
+
+
+class TensorLoss(Loss):
+    """A loss over several arrays of their own shapes (families from
+    ``EMBEDDING`` on).
+
+    ``kernel`` is the family code of ``fastloss._core.run``, ``kernel_id``
+    the loss's number in it. Subclasses implement ``_plan(inputs, p)``
+    returning ``(dtype, sample_shape, grad_shapes, reads, Plan)``; the
+    gradients are computed by the one kernel for every differentiable
+    input asked (``wrt``), in the same pass as the value.
+    """
+
+    # Their inputs are not (pred, target) rows an Accumulator can stream; a
+    # family whose are opts in.
+    accumulable = False
+
+    def __init__(self, name, *, kernel, kernel_id, **kw):
+        super().__init__(name, **kw)
+        self._kernel = kernel
+        self._id = kernel_id
+        # position of each differentiable input among all the inputs
+        self._wrt_pos = tuple(self.inputs.index(n) for n in self.wrt)
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        arrays, dims, params = state
+        out_grads: tuple = ()
+        if grads is not None:
+            slots = [None] * len(arrays)
+            for pos, g in zip(self._wrt_pos, grads):
+                slots[pos] = g
+            out_grads = tuple(slots)
+        n = value_out.size if value_out is not None else self._samples(state)
+        return _run(
+            self._kernel,
+            self._id,
+            op,
+            red,
+            arrays[0],
+            sample_weight=w,
+            out_value=value_out,
+            params=params,
+            inputs=arrays[1:],
+            out_grads=out_grads,
+            dims=dims,
+            samples=n,
+        )
+
+    def _samples(self, state) -> int:
+        """The per-sample loss's size; by default the first dim."""
+        return int(state.dims[0])
+
+
+def check_rows(x: np.ndarray, name: str, ndim: int = 2) -> None:
+    """Refuse an input of the wrong number of axes, naming it."""
+    if x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {tuple(x.shape)}")
