@@ -156,6 +156,26 @@ def _one_hot(rng, dtype, shape):
     return Inputs(_normal(rng, dtype, shape), t)
 
 
+def _log_probs_labels(rng, dtype, shape):
+    n, c = shape
+    z = _normal(rng, np.float64, shape, 2.0)
+    log_probs = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return Inputs(log_probs.astype(dtype), rng.integers(0, c, size=n, dtype=np.int64))
+
+
+def _distances_signs(rng, dtype, shape, **params):
+    return Inputs(_uniform(rng, dtype, shape, 0.0, 2.0), 2 * _bits(rng, dtype, shape) - 1, params)
+
+
+def _multilabel_indices(rng, dtype, shape):
+    # each row lists 1..C-1 distinct target classes, then -1 (torch's layout)
+    n, c = shape
+    k = rng.integers(1, c, size=n)
+    order = np.argsort(rng.random(shape), axis=1)
+    target = np.where(np.arange(c) < k[:, None], order, -1).astype(np.int64)
+    return Inputs(_normal(rng, dtype, shape), target)
+
+
 def _masks(rng, dtype, shape, **params):
     return Inputs(
         rng.random(shape, dtype=np.float32).astype(dtype), _bits(rng, dtype, shape), params
@@ -179,6 +199,7 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "mae": _regression,
     "huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "smooth_l1": lambda r, d, s: _regression(r, d, s, beta=1.0),
+    "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "log_cosh": _regression,
     "quantile": lambda r, d, s: _regression(r, d, s, quantile=0.3),
     "rmse": _regression,
@@ -206,6 +227,11 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "giou_loss": _boxes,
     "diou_loss": _boxes,
     "ciou_loss": _boxes,
+    "nll": _log_probs_labels,
+    "soft_margin": _scores_signs,
+    "hinge_embedding": lambda r, d, s: _distances_signs(r, d, s, margin=1.0),
+    "multilabel_soft_margin": _logits_bits,
+    "multilabel_margin": _multilabel_indices,
 }
 
 
@@ -258,6 +284,11 @@ class Torch:
     def mask_label(self, x, labels, fill):
         return x.scatter(-1, labels.unsqueeze(-1), fill)
 
+    def multi_hot(self, t, c):
+        # 1.0 at the classes listed in each row of t (entries < 0 list none)
+        hit = t.unsqueeze(-1) == self.t.arange(c)
+        return hit.any(-2).to(self.t.get_default_dtype())
+
     def stop_gradient(self, x):
         return x.detach()
 
@@ -304,6 +335,9 @@ class Jax:
     def mask_label(self, x, labels, fill):
         onehot = labels[..., None] == self.jnp.arange(x.shape[-1])
         return self.jnp.where(onehot, fill, x)
+
+    def multi_hot(self, t, c):
+        return self.jnp.any(t[..., None] == self.jnp.arange(c), axis=-2).astype(self.jnp.float32)
 
 
 # Formulas: f(B, pred, target, **params) -> scalar mean loss, B a Torch or Jax.
@@ -437,6 +471,14 @@ def _log_cosh(B, p, t):
     return B.mean(r + B.softplus(-2 * r) - math.log(2.0))
 
 
+def _multilabel_margin(B, s, t):
+    # targets: distinct indices then -1 (the maker's layout); every pair of a
+    # target class j and a non-target class i, as a (N, C, C) array
+    m = B.multi_hot(t, s.shape[-1])
+    pair = B.relu(1 - s[..., :, None] + s[..., None, :]) * (m[..., :, None] * (1 - m[..., None, :]))
+    return B.mean(B.sum(pair, (-2, -1))) / s.shape[-1]
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -484,6 +526,11 @@ EXPR: dict[str, Callable] = {
     "giou_loss": _giou,
     "diou_loss": _diou,
     "ciou_loss": _ciou,
+    "nll": lambda B, lp, y: -B.mean(B.take_label(lp, y)),
+    "soft_margin": lambda B, s, t: B.mean(B.softplus(-t * s)),
+    "hinge_embedding": lambda B, x, t, margin=1.0: B.mean(B.where(t == 1, x, B.relu(margin - x))),
+    "multilabel_soft_margin": lambda B, x, t: B.mean(B.softplus(x) - t * x),
+    "multilabel_margin": _multilabel_margin,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -498,6 +545,11 @@ TORCH_LIB: dict[str, Callable] = {
     "binary_cross_entropy_with_logits": lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
     "cross_entropy": lambda F, x, y: F.cross_entropy(x, y),
     "kl_div": lambda F, lp, t: F.kl_div(lp, t, reduction="batchmean"),
+    "nll": lambda F, lp, y: F.nll_loss(lp, y),
+    "soft_margin": lambda F, s, t: F.soft_margin_loss(s, t),
+    "hinge_embedding": lambda F, x, t, margin=1.0: F.hinge_embedding_loss(x, t, margin=margin),
+    "multilabel_soft_margin": lambda F, x, t: F.multilabel_soft_margin_loss(x, t),
+    "multilabel_margin": lambda F, s, t: F.multilabel_margin_loss(s, t),
 }
 
 
@@ -670,6 +722,12 @@ ROWS: list[Row] = [
     Row("giou_loss", (100_000, 4)),
     Row("diou_loss", (100_000, 4)),
     Row("ciou_loss", (100_000, 4)),
+    # the rest of PyTorch's losses (issue 22)
+    Row("nll", (100_000, 10)),
+    Row("soft_margin", (_M,)),
+    Row("hinge_embedding", (_M,)),
+    Row("multilabel_soft_margin", (100_000, 10)),
+    Row("multilabel_margin", (100_000, 10)),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

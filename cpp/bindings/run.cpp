@@ -62,12 +62,17 @@ struct Call {
   int64_t samples;
 };
 
-const int64_t* labels_ptr(const py::handle& h, int64_t n) {
+// n_alt: a second accepted size (multilabel_margin's rows of class indices,
+// one per score), or -1; `count` receives the size taken.
+const int64_t* labels_ptr(const py::handle& h, int64_t n, int64_t n_alt = -1,
+                          int64_t* count = nullptr) {
   if (h.is_none()) return nullptr;
   const auto a = as_array(h, "labels");
   if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 8)
     throw py::type_error("labels: expected an int64 array");
+  if (n_alt >= 0 && static_cast<int64_t>(a.size()) == n_alt) n = n_alt;
   check_layout(a, "labels", n);
+  if (count != nullptr) *count = n;
   return static_cast<const int64_t*>(a.data());
 }
 
@@ -124,7 +129,7 @@ double run_rows(const Call& c) {
   a.classes = c.classes;
   a.pred = c.pred.data();
   a.target = in_ptr(c.target, a.dtype, n, "target");
-  a.labels = labels_ptr(c.labels, a.rows);
+  a.labels = labels_ptr(c.labels, a.rows, n, &a.n_labels);
   if (a.target == nullptr && a.labels == nullptr)
     throw py::value_error("target or labels is required");
   a.weight = in_ptr(c.weight, a.dtype, a.rows, "sample_weight");

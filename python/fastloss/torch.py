@@ -15,7 +15,9 @@ Modules
     (:class:`CrossEntropyLoss`, :class:`MSELoss`, :class:`L1Loss`,
     :class:`HuberLoss`, :class:`SmoothL1Loss`, :class:`BCELoss`,
     :class:`BCEWithLogitsLoss`, :class:`PoissonNLLLoss`,
-    :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`),
+    :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`,
+    :class:`NLLLoss`, :class:`SoftMarginLoss`, :class:`HingeEmbeddingLoss`,
+    :class:`MultiLabelSoftMarginLoss`, :class:`MultiLabelMarginLoss`),
     with PyTorch's constructor keywords and layouts (class axis 1,
     ``weight=`` as each torch class means it, ``KLDivLoss``'s
     ``"batchmean"``), so a training script changes one import; the others
@@ -91,6 +93,9 @@ __all__ = [
     "MultiLabelSoftMarginLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
+    "NLLLoss",
+    "HingeEmbeddingLoss",
+    "MultiLabelMarginLoss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -607,37 +612,84 @@ class GaussianNLLLoss(_Base):
 
 
 class SoftMarginLoss(_Base):
-    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` for
-    targets ``y`` in {-1, 1}, run as ``binary_cross_entropy_with_logits``
-    with the target ``(y + 1) / 2`` (the same loss for those targets). Other
-    target values, which torch also takes, are refused."""
+    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` on
+    fastloss's ``soft_margin`` kernel (any shape; targets -1/+1, other reals
+    following the same formula as in torch)."""
 
     def forward(self, input, target):
-        t = _numpy(target, "target")
-        if not np.isin(t, (-1, 1)).all():
-            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in {-1, 1} only")
-        return globals()["binary_cross_entropy_with_logits"](
-            input, (target + 1) / 2, reduction=self.reduction
-        )
+        return globals()["soft_margin"](input, target, reduction=self.reduction)
 
 
 class MultiLabelSoftMarginLoss(_Base):
-    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)``: the per-element
-    ``binary_cross_entropy_with_logits`` (``weight`` per class, broadcast
-    against the input), averaged over the classes (last axis), then reduced
-    over the samples as torch does."""
+    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)`` on fastloss's
+    ``multilabel_soft_margin`` kernel: input ``(N, C)`` (or ``(..., C)``) or
+    unbatched ``(C,)``, ``weight`` per class."""
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        fn = globals()["binary_cross_entropy_with_logits"]
-        red, c = self.reduction, input.shape[-1]
-        if red == "none":
-            return fn(input, target, reduction="none", sample_weight=self.weight).mean(-1)
-        s = fn(input, target, reduction="sum", sample_weight=self.weight)
-        return s / c if red == "sum" else s / input.numel()
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        out = globals()["multilabel_soft_margin"](
+            input, target, reduction=self.reduction, class_weight=self.weight
+        )
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class NLLLoss(_Base):
+    """``torch.nn.NLLLoss(weight, ignore_index, reduction)`` on fastloss's
+    ``nll`` kernel: input ``(N, C)``, ``(N, C, d1, ...)`` (class axis 1,
+    moved last as a view) or unbatched ``(C,)``; target class indices.
+    ``weight`` weighs classes, and the mean divides by the target classes'
+    weights, as torch does."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.reshape(1)
+        out = globals()["nll"](
+            _class_last(input),
+            target,
+            reduction=self.reduction,
+            class_weight=self.weight,
+            ignore_index=self.ignore_index,
+        )
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class HingeEmbeddingLoss(_Base):
+    """``torch.nn.HingeEmbeddingLoss(margin, reduction)`` on fastloss's
+    ``hinge_embedding`` kernel (any shape)."""
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return globals()["hinge_embedding"](
+            input, target, reduction=self.reduction, margin=self.margin
+        )
+
+
+class MultiLabelMarginLoss(_Base):
+    """``torch.nn.MultiLabelMarginLoss(reduction)`` on fastloss's
+    ``multilabel_margin`` kernel: input ``(N, C)`` or unbatched ``(C,)``,
+    target of the same shape holding class indices padded by -1."""
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        out = globals()["multilabel_margin"](input, target, reduction=self.reduction)
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
 def _camel(name):
@@ -657,6 +709,11 @@ _TORCH_NAMED = {
     "multiclass_hinge",
     "kl_div",
     "gaussian_nll",
+    "nll",
+    "soft_margin",
+    "hinge_embedding",
+    "multilabel_soft_margin",
+    "multilabel_margin",
 }
 
 

@@ -244,6 +244,13 @@ inline constexpr InputSpec kKlDiv[] = FL_PAIR("log_pred", "target", M::kl_div);
 inline constexpr InputSpec kBrier[] = FL_PAIR("prob", "target", M::brier);
 inline constexpr InputSpec kCategoricalHinge[] =
     FL_PAIR("scores", "target", M::categorical_hinge);
+inline constexpr InputSpec kSoftMargin[] = FL_PAIR("score", "target", C::soft_margin);
+inline constexpr InputSpec kHingeEmbedding[] = FL_PAIR("x", "target", C::hinge_embedding);
+inline constexpr InputSpec kNll[] = FL_PAIR("log_probs", "labels", M::nll);
+inline constexpr InputSpec kMultilabelSoftMargin[] =
+    FL_PAIR("logits", "target", M::multilabel_soft_margin);
+inline constexpr InputSpec kMultilabelMargin[] =
+    FL_PAIR("scores", "target", M::multilabel_margin);
 inline constexpr InputSpec kDice[] = FL_PAIR("pred", "target", O::dice);
 inline constexpr InputSpec kIou[] = FL_PAIR("pred", "target", O::iou);
 inline constexpr InputSpec kTversky[] = FL_PAIR("pred", "target", O::tversky);
@@ -321,6 +328,11 @@ inline constexpr ParamSpec kSoftmaxFocalParams[] = {
     real_param("gamma", 2.0, closed(0.0)),
     array_param("class_weight", ParamKind::optional_array)};
 inline constexpr ParamSpec kKlDivParams[] = {bool_param("log_target", false)};
+inline constexpr ParamSpec kHingeEmbeddingParams[] = {real_param("margin", 1.0)};
+inline constexpr ParamSpec kNllParams[] = {
+    array_param("class_weight", ParamKind::optional_array), int_param("ignore_index", -100)};
+inline constexpr ParamSpec kClassWeightParams[] = {
+    array_param("class_weight", ParamKind::optional_array)};
 inline constexpr ParamSpec kSliceParams[] = {
     real_param("smooth", 1e-5, closed(0.0)), array_param("axis", ParamKind::axes)};
 inline constexpr ParamSpec kTverskyParams[] = {
@@ -399,18 +411,18 @@ inline constexpr LossSpec kLosses[] = {
     {"squared_hinge", "classification", id(C::squared_hinge), FL_LIST(kSquaredHinge),
      FL_LIST(kMarginParams), FL_LIST(kHingeDomains), true, true, true},
     {"sigmoid_focal", "classification", id(C::sigmoid_focal), FL_LIST(kSigmoidFocal),
-     FL_LIST(kSigmoidFocalParams), FL_NONE, false, true, true},
+     FL_LIST(kSigmoidFocalParams), FL_NONE, true, true, true},
     {"cross_entropy", "multiclass", id(M::cross_entropy), FL_LIST(kCrossEntropy),
      FL_LIST(kCrossEntropyParams), FL_NONE, true, true, true},
     {"multiclass_hinge", "multiclass", id(M::multiclass_hinge), FL_LIST(kMulticlassHinge),
-     FL_LIST(kMulticlassHingeParams), FL_NONE, false, true, true},
+     FL_LIST(kMulticlassHingeParams), FL_NONE, true, true, true},
     {"softmax_focal", "multiclass", id(M::softmax_focal), FL_LIST(kSoftmaxFocal),
-     FL_LIST(kSoftmaxFocalParams), FL_NONE, false, true, true},
+     FL_LIST(kSoftmaxFocalParams), FL_NONE, true, true, true},
     {"kl_div", "multiclass", id(M::kl_div), FL_LIST(kKlDiv), FL_LIST(kKlDivParams), FL_NONE,
-     false, true, true},
-    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, false, true, true},
+     true, true, true},
+    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, true, true, true},
     {"categorical_hinge", "multiclass", id(M::categorical_hinge), FL_LIST(kCategoricalHinge),
-     FL_NONE, FL_NONE, false, true, true},
+     FL_NONE, FL_NONE, true, true, true},
     {"dice", "overlap", id(O::dice), FL_LIST(kDice), FL_LIST(kSliceParams), FL_NONE, false,
      true, true},
     {"iou", "overlap", id(O::iou), FL_LIST(kIou), FL_LIST(kSliceParams), FL_NONE, false, true,
@@ -428,6 +440,17 @@ inline constexpr LossSpec kLosses[] = {
     // torchvision's complete-IoU treats its alpha as a constant for the gradient
     {"ciou_loss", "boxes", id(B::ciou), FL_LIST(kBoxCiou), FL_LIST(kBoxParams), FL_NONE, false,
      true, false},
+    // the rest of PyTorch's losses (issue 22)
+    {"nll", "multiclass", id(M::nll), FL_LIST(kNll), FL_LIST(kNllParams), FL_NONE, true, true,
+     true},
+    {"soft_margin", "classification", id(C::soft_margin), FL_LIST(kSoftMargin), FL_NONE, FL_NONE,
+     true, true, true},
+    {"hinge_embedding", "classification", id(C::hinge_embedding), FL_LIST(kHingeEmbedding),
+     FL_LIST(kHingeEmbeddingParams), FL_NONE, true, true, true},
+    {"multilabel_soft_margin", "multiclass", id(M::multilabel_soft_margin),
+     FL_LIST(kMultilabelSoftMargin), FL_LIST(kClassWeightParams), FL_NONE, true, true, true},
+    {"multilabel_margin", "multiclass", id(M::multilabel_margin), FL_LIST(kMultilabelMargin),
+     FL_NONE, FL_NONE, true, true, true},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
     {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
