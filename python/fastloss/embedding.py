@@ -157,7 +157,8 @@ triplet_margin = _rows_loss(
     distance has gradient 0 (autograd's norm backward masks it); with
     ``swap``, a tie between the two negative distances splits the gradient
     in halves (autograd's ``minimum``). Sums over a row are taken in
-    float64 (torch sums float32 rows in float32).
+    float64 whatever the inputs' dtype; each distance is then rounded to
+    it, as torch returns it.
 
     Departures: ``p`` must be a finite real >= 1 (a norm; torch also takes
     0 < p < 1 and inf); a NaN gives a NaN gradient (torch's clamp gives 0
@@ -275,7 +276,7 @@ cosine_embedding = _rows_loss(
     ``EPSILON = 1e-12`` on the squared norms, aten/src/ATen/native/Loss.cpp),
     value and autograd gradient w.r.t. ``x1`` and ``x2`` (at the kink
     ``cos == margin`` the gradient passes, as ``clamp_min``'s). The sums
-    and ``cos`` are computed in float64 (torch: in the inputs' dtype).
+    and ``cos`` are computed in float64 whatever the inputs' dtype.
     Departure: a NaN gives a NaN gradient (torch's clamp gives 0).
 
     Parameters
