@@ -45,6 +45,50 @@ def _cases(torch):
             lambda a, b, y, margin: F.margin_ranking_loss(a, b, y, margin=margin),
             (0, 1),
         ),
+        # embeddings: 1e5 rows of 128 (the triplet size)
+        "triplet_margin": (
+            lambda rng: (tuple(_scores(rng, 100_000, 128) for _ in range(3)), {}),
+            lambda a, p, n: F.triplet_margin_loss(a, p, n),
+            (0, 1, 2),
+        ),
+        "triplet_margin_with_distance": (
+            lambda rng: (
+                tuple(_scores(rng, 100_000, 128) for _ in range(3)),
+                {"distance": "cosine"},
+            ),
+            lambda a, p, n, distance: F.triplet_margin_with_distance_loss(
+                a, p, n, distance_function=lambda x, y: 1.0 - F.cosine_similarity(x, y)
+            ),
+            (0, 1, 2),
+        ),
+        "cosine_embedding": (
+            lambda rng: (
+                (
+                    _scores(rng, 100_000, 128),
+                    _scores(rng, 100_000, 128),
+                    np.sign(_scores(rng, 100_000)),
+                ),
+                {"margin": 0.1},
+            ),
+            lambda x1, x2, y, margin: F.cosine_embedding_loss(x1, x2, y, margin=margin),
+            (0, 1),
+        ),
+        "contrastive": (
+            lambda rng: (
+                (
+                    _scores(rng, 100_000, 128),
+                    _scores(rng, 100_000, 128),
+                    (rng.uniform(size=100_000) < 0.5).astype(np.float32),
+                ),
+                # about the typical distance (2 sqrt(2 * 128) for scale-2 rows)
+                {"margin": 32.0},
+            ),
+            lambda x1, x2, s, margin: (
+                s * ((x1 - x2) ** 2).sum(-1) / 2
+                + (1 - s) * F.relu(margin - ((x1 - x2) ** 2).sum(-1).sqrt()) ** 2 / 2
+            ).mean(),
+            (0, 1),
+        ),
         "gan_discriminator": (
             lambda rng: ((_scores(rng, N), _scores(rng, N)), {}),
             lambda r, f: (

@@ -74,7 +74,9 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     value = {"fastloss": Impl(lambda: L(p, t, **prm))}
     # a loss with several differentiable inputs (gaussian_nll's var): the
     # gradient w.r.t. the first, what the peers' rows compute
-    wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 else {}
+    # (specs.ALL_GRADS: every input's gradient, on both sides)
+    every = row_loss in specs.ALL_GRADS
+    wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 and not every else {}
 
     def fresh():
         return L.value_and_grad(p, t, **wrt, **prm)
@@ -98,7 +100,12 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
 
         vg["fastloss"] = Impl(fresh, setup=cache_on)
         vg["fastloss_nocache"] = Impl(fresh, setup=cache_off)
-    vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **wrt, **prm))
+    if every:
+        src = {L.inputs[0]: p, L.inputs[1]: t, **prm}
+        bufs = tuple(np.empty_like(src[k]) for k in L.wrt)
+        vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=bufs, **prm))
+    else:
+        vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **wrt, **prm))
     if "numpy" in peers:
         try:
             import fastloss.reference
@@ -134,13 +141,30 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
                 with torch.no_grad():
                     return tf(TP, TT).item()
 
-            def t_leaf():
-                return (torch.from_numpy(p).requires_grad_(True),)
+            if every:
+                # a leaf for every differentiable input; the check compares
+                # the first one's gradient (as the other rows')
+                tnames = [k for k in L.wrt if k in prm]
 
-            def t_vg(leaf):
-                loss = tf(leaf, TT)
-                loss.backward()
-                return loss.item(), leaf.grad
+                def t_leaf():
+                    leaves = [torch.from_numpy(a).requires_grad_(True) for a in (p, t)]
+                    return tuple(
+                        leaves + [torch.from_numpy(prm[k]).requires_grad_(True) for k in tnames]
+                    )
+
+                def t_vg(a, b, *rest, lib=specs.TORCH_LIB[row_loss]):
+                    loss = lib(F, a, b, **{**tprm, **dict(zip(tnames, rest))})
+                    loss.backward()
+                    return loss.item(), a.grad
+            else:
+
+                def t_leaf():
+                    return (torch.from_numpy(p).requires_grad_(True),)
+
+                def t_vg(leaf):
+                    loss = tf(leaf, TT)
+                    loss.backward()
+                    return loss.item(), leaf.grad
 
             value["torch"] = Impl(t_value)
             vg["torch"] = Impl(t_vg, setup=t_leaf)
@@ -162,14 +186,16 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
             return jexpr(JB, a, b, **scal, **dict(zip(keys, arrs)))
 
         jv = jax.jit(jf)
-        jvg = jax.jit(jax.value_and_grad(jf))
+        # specs.ALL_GRADS: the gradient of every differentiable input
+        argnums = (0, 1) + tuple(2 + keys.index(k) for k in L.wrt if k in keys) if every else 0
+        jvg = jax.jit(jax.value_and_grad(jf, argnums=argnums))
 
         def j_value():
             return float(jv(PJ, TJ, *AJ).block_until_ready())
 
         def j_vg():
             v, g = jvg(PJ, TJ, *AJ)
-            g.block_until_ready()
+            jax.block_until_ready(g)
             return float(v), g
 
         value["jax"] = Impl(j_value)
@@ -210,6 +236,9 @@ def agree(ref, got, impl, dtype):
     tol = 2e-3 if dtype == np.float32 else 1e-7
     rv, gv = ref if isinstance(ref, tuple) else (ref, None)
     pv, pg = got if isinstance(got, tuple) else (got, None)
+    # several gradients (specs.ALL_GRADS): the first input's is compared
+    gv = gv[0] if isinstance(gv, tuple) else gv
+    pg = pg[0] if isinstance(pg, tuple) else pg
     pv = float(pv) * impl.vfactor
     info = {"value": pv}
     ok = math.isclose(pv, float(rv), rel_tol=tol, abs_tol=tol * 1e-3) or (

@@ -46,6 +46,7 @@ __all__ = [
     "SK_METRIC",
     "SK_LOSS",
     "BANDWIDTH_BOUND",
+    "ALL_GRADS",
     "SCALING",
 ]
 
@@ -194,6 +195,31 @@ def _boxes(rng, dtype, shape):
     return Inputs(pred.astype(dtype), target.astype(dtype))
 
 
+def _margin_ranking(rng, dtype, shape):
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    y = np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(dtype)
+    return Inputs(x1, x2, {"y": y, "margin": 0.1})
+
+
+def _triplet(rng, dtype, shape):
+    # (N, D) anchors, positives and negatives: about half the rows active
+    a, p, n = (_normal(rng, dtype, shape) for _ in range(3))
+    return Inputs(a, p, {"negative": n})
+
+
+def _pairs_signs(rng, dtype, shape):
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    y = np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
+    return Inputs(x1, x2, {"y": y})
+
+
+def _pairs_same(rng, dtype, shape):
+    # margin about the typical distance sqrt(2 D): both sides of the hinge
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    same = (rng.random(shape[0]) < 0.5).astype(dtype)
+    return Inputs(x1, x2, {"same": same, "margin": float(np.sqrt(2 * shape[1]))})
+
+
 MAKERS: dict[str, Callable[..., Inputs]] = {
     "mse": _regression,
     "mae": _regression,
@@ -201,6 +227,7 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "smooth_l1": lambda r, d, s: _regression(r, d, s, beta=1.0),
     "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "log_cosh": _regression,
+    "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "quantile": lambda r, d, s: _regression(r, d, s, quantile=0.3),
     "rmse": _regression,
     "mape": _mape,
@@ -232,6 +259,11 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "hinge_embedding": lambda r, d, s: _distances_signs(r, d, s, margin=1.0),
     "multilabel_soft_margin": _logits_bits,
     "multilabel_margin": _multilabel_indices,
+    "margin_ranking": _margin_ranking,
+    "triplet_margin": _triplet,
+    "triplet_margin_with_distance": _triplet,
+    "cosine_embedding": _pairs_signs,
+    "contrastive": _pairs_same,
 }
 
 
@@ -477,6 +509,17 @@ def _multilabel_margin(B, s, t):
     m = B.multi_hot(t, s.shape[-1])
     pair = B.relu(1 - s[..., :, None] + s[..., None, :]) * (m[..., :, None] * (1 - m[..., None, :]))
     return B.mean(B.sum(pair, (-2, -1))) / s.shape[-1]
+def _l2(B, u):
+    """The Euclidean norm of each row."""
+    return B.sqrt(B.sum(u * u, axis=-1))
+
+
+def _cosine_embedding(B, x1, x2, y, margin=0.0):
+    # torch's EPSILON = 1e-12 on the squared norms
+    den = B.sqrt((B.sum(x1 * x1, axis=-1) + 1e-12) * (B.sum(x2 * x2, axis=-1) + 1e-12))
+    cos = B.sum(x1 * x2, axis=-1) / den
+    zero = 0.0 * cos
+    return B.mean(B.where(y == 1, 1 - cos, B.where(y == -1, B.relu(cos - margin), zero)))
 
 
 EXPR: dict[str, Callable] = {
@@ -531,6 +574,19 @@ EXPR: dict[str, Callable] = {
     "hinge_embedding": lambda B, x, t, margin=1.0: B.mean(B.where(t == 1, x, B.relu(margin - x))),
     "multilabel_soft_margin": lambda B, x, t: B.mean(B.softplus(x) - t * x),
     "multilabel_margin": _multilabel_margin,
+    # the embedding losses, rows (N, D): the formulas of their docstrings
+    "margin_ranking": lambda B, x1, x2, y, margin=0.0: B.mean(B.relu(-y * (x1 - x2) + margin)),
+    "triplet_margin": lambda B, a, p, negative: B.mean(
+        B.relu(1.0 + _l2(B, a - p + 1e-6) - _l2(B, a - negative + 1e-6))
+    ),
+    "triplet_margin_with_distance": lambda B, a, p, negative: B.mean(
+        B.relu(1.0 + _l2(B, a - p + 1e-6) - _l2(B, a - negative + 1e-6))
+    ),
+    "cosine_embedding": _cosine_embedding,
+    "contrastive": lambda B, x1, x2, same, margin=1.0: B.mean(
+        same * B.sum((x1 - x2) ** 2, axis=-1) / 2
+        + (1 - same) * B.relu(margin - _l2(B, x1 - x2)) ** 2 / 2
+    ),
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -544,6 +600,19 @@ TORCH_LIB: dict[str, Callable] = {
     "binary_cross_entropy": lambda F, p, t: F.binary_cross_entropy(p, t),
     "binary_cross_entropy_with_logits": lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
     "cross_entropy": lambda F, x, y: F.cross_entropy(x, y),
+    "margin_ranking": lambda F, x1, x2, y, margin=0.0: F.margin_ranking_loss(
+        x1, x2, y, margin=margin
+    ),
+    "triplet_margin": lambda F, a, p, negative: F.triplet_margin_loss(a, p, negative),
+    "triplet_margin_with_distance": lambda F, a, p, negative: F.triplet_margin_with_distance_loss(
+        a, p, negative
+    ),
+    "cosine_embedding": lambda F, x1, x2, y: F.cosine_embedding_loss(x1, x2, y),
+    # torch has no contrastive loss: the formula, with torch ops
+    "contrastive": lambda F, x1, x2, same, margin=1.0: (
+        same * ((x1 - x2) ** 2).sum(-1) / 2
+        + (1 - same) * F.relu(margin - ((x1 - x2) ** 2).sum(-1).sqrt()) ** 2 / 2
+    ).mean(),
     "kl_div": lambda F, lp, t: F.kl_div(lp, t, reduction="batchmean"),
     "nll": lambda F, lp, y: F.nll_loss(lp, y),
     "soft_margin": lambda F, s, t: F.soft_margin_loss(s, t),
@@ -678,6 +747,20 @@ class Row:
 _N = 10_000_000  # the issue-3 element-wise size
 _M = 1_000_000  # other element-wise losses
 
+# Losses whose value+grad cells take the gradient of every differentiable
+# input (the inputs given as arrays: pred, target and the named ones), as a
+# training step does; other several-input losses (gaussian_nll) time the
+# first input's gradient.
+ALL_GRADS = frozenset(
+    {
+        "margin_ranking",
+        "triplet_margin",
+        "triplet_margin_with_distance",
+        "cosine_embedding",
+        "contrastive",
+    }
+)
+
 ROWS: list[Row] = [
     Row("mse", (_N,), issue3=True),
     Row("huber", (_N,), issue3=True),
@@ -728,6 +811,13 @@ ROWS: list[Row] = [
     Row("hinge_embedding", (_M,)),
     Row("multilabel_soft_margin", (100_000, 10)),
     Row("multilabel_margin", (100_000, 10)),
+    # several differentiable inputs: value+grad is every input's gradient
+    # (ALL_GRADS), on both sides
+    Row("margin_ranking", (_M,), peers=("numpy", "torch")),
+    Row("triplet_margin", (100_000, 128), peers=("numpy", "torch")),
+    Row("triplet_margin_with_distance", (100_000, 128), peers=("numpy", "torch")),
+    Row("cosine_embedding", (100_000, 128), peers=("numpy", "torch")),
+    Row("contrastive", (100_000, 128), peers=("numpy", "torch")),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

@@ -82,11 +82,13 @@ from fastloss._loss import ElementwiseLoss
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "GaussianNLLLoss",
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "MarginRankingLoss",
     "MSELoss",
     "MultiMarginLoss",
     "PoissonNLLLoss",
@@ -96,6 +98,8 @@ __all__ = [
     "NLLLoss",
     "HingeEmbeddingLoss",
     "MultiLabelMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -692,6 +696,92 @@ class MultiLabelMarginLoss(_Base):
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
+class MarginRankingLoss(_Base):
+    """``torch.nn.MarginRankingLoss(margin, reduction)``, forward ``(input1,
+    input2, target)`` on fastloss's ``margin_ranking``."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return globals()["margin_ranking"](
+            input1, input2, target, reduction=self.reduction, margin=self.margin
+        )
+
+
+class TripletMarginLoss(_Base):
+    """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p >= 1)."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+        super().__init__(reduction)
+        _fl.triplet_margin.resolve_params({"margin": margin, "p": p, "eps": eps, "swap": swap})
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return globals()["triplet_margin"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
+            margin=self.margin,
+            p=self.p,
+            eps=self.eps,
+            swap=self.swap,
+        )
+
+
+class TripletMarginWithDistanceLoss(_Base):
+    """``torch.nn.TripletMarginWithDistanceLoss(distance_function, margin, swap,
+    reduction)`` on fastloss's ``triplet_margin_with_distance``: the distance
+    is computed by the kernel, so ``distance_function`` is ``None`` or
+    ``torch.nn.functional.pairwise_distance`` (the Euclidean distance),
+    ``"euclidean"`` or ``"cosine"`` (``1 - cosine_similarity``); any other
+    callable is refused."""
+
+    def __init__(self, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(reduction)
+        if distance_function is None or distance_function is torch.nn.functional.pairwise_distance:
+            distance = "euclidean"
+        elif isinstance(distance_function, str):
+            distance = distance_function
+        else:
+            raise ValueError(
+                "distance_function: fastloss computes the distance in its kernel; give None "
+                "or torch.nn.functional.pairwise_distance (euclidean), 'euclidean' or 'cosine'"
+            )
+        _fl.triplet_margin_with_distance.resolve_params(
+            {"distance": distance, "margin": margin, "swap": swap}
+        )
+        self.distance, self.margin, self.swap = distance, margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return globals()["triplet_margin_with_distance"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
+            distance=self.distance,
+            margin=self.margin,
+            swap=self.swap,
+        )
+
+
+class CosineEmbeddingLoss(_Base):
+    """``torch.nn.CosineEmbeddingLoss(margin, reduction)``, forward ``(input1,
+    input2, target)`` on fastloss's ``cosine_embedding``."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return globals()["cosine_embedding"](
+            input1, input2, target, reduction=self.reduction, margin=self.margin
+        )
+
+
 def _camel(name):
     base = name[:-5] if name.endswith("_loss") else name
     return "".join(part.capitalize() for part in base.split("_")) + "Loss"
@@ -714,6 +804,10 @@ _TORCH_NAMED = {
     "hinge_embedding",
     "multilabel_soft_margin",
     "multilabel_margin",
+    "margin_ranking",
+    "triplet_margin",
+    "triplet_margin_with_distance",
+    "cosine_embedding",
 }
 
 

@@ -264,6 +264,17 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 // each differentiable input names the loss's own id.
 inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+inline constexpr InputSpec kTripletMargin[] = {{"anchor", id(E::triplet_margin)},
+                                               {"positive", id(E::triplet_margin)},
+                                               {"negative", id(E::triplet_margin)}};
+inline constexpr InputSpec kTripletDistance[] = {
+    {"anchor", id(E::triplet_margin_with_distance)},
+    {"positive", id(E::triplet_margin_with_distance)},
+    {"negative", id(E::triplet_margin_with_distance)}};
+inline constexpr InputSpec kCosineEmbedding[] = {
+    {"x1", id(E::cosine_embedding)}, {"x2", id(E::cosine_embedding)}, {"y", -1}};
+inline constexpr InputSpec kContrastive[] = {
+    {"x1", id(E::contrastive)}, {"x2", id(E::contrastive)}, {"same", -1}};
 #define FL_REAL_FAKE(kernel) \
   { {"real", id(kernel)}, { "fake", id(kernel) } }
 inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
@@ -341,6 +352,16 @@ inline constexpr ParamSpec kTverskyParams[] = {
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
+// p >= 1: a norm (torch also takes 0 < p < 1 and inf; see triplet_margin's doc)
+inline constexpr ParamSpec kTripletMarginParams[] = {
+    real_param("margin", 1.0), real_param("p", 2.0, closed(1.0)),
+    real_param("eps", 1e-6, closed(0.0)), bool_param("swap", false)};
+inline constexpr const char* kDistances[] = {"euclidean", "cosine"};
+// torch refuses margin <= 0 here (TripletMarginWithDistanceLoss)
+inline constexpr ParamSpec kTripletDistanceParams[] = {
+    choice_param("distance", kDistances), real_param("margin", 1.0, open(0.0)),
+    bool_param("swap", false)};
+inline constexpr ParamSpec kContrastiveParams[] = {real_param("margin", 1.0, closed(0.0))};
 inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
@@ -453,6 +474,14 @@ inline constexpr LossSpec kLosses[] = {
      FL_NONE, FL_NONE, true, true, true},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"triplet_margin", "embedding", id(E::triplet_margin), FL_LIST(kTripletMargin),
+     FL_LIST(kTripletMarginParams), FL_NONE, false, true, true},
+    {"triplet_margin_with_distance", "embedding", id(E::triplet_margin_with_distance),
+     FL_LIST(kTripletDistance), FL_LIST(kTripletDistanceParams), FL_NONE, false, true, true},
+    {"cosine_embedding", "embedding", id(E::cosine_embedding), FL_LIST(kCosineEmbedding),
+     FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"contrastive", "embedding", id(E::contrastive), FL_LIST(kContrastive),
+     FL_LIST(kContrastiveParams), FL_NONE, false, true, true},
     {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
      FL_NONE, FL_NONE, false, true, true},
     {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
