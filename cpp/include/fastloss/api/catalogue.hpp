@@ -22,6 +22,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/sequence.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -193,6 +194,7 @@ using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
+using Q = SequenceLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -236,6 +238,8 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 // each differentiable input names the loss's own id.
 inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+inline constexpr InputSpec kCtc[] = {
+    {"logits", id(Q::ctc)}, {"targets", -1}, {"input_lengths", -1}, {"target_lengths", -1}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -280,6 +284,8 @@ inline constexpr ParamSpec kTverskyParams[] = {
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
+inline constexpr ParamSpec kCtcParams[] = {int_param("blank", 0), bool_param("zero_infinity", false),
+                                           bool_param("batch_first", false)};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -367,6 +373,8 @@ inline constexpr LossSpec kLosses[] = {
      true, false},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"ctc", "sequence", id(Q::ctc), FL_LIST(kCtc), FL_LIST(kCtcParams), FL_NONE, false, true,
+     true},
 };
 #undef FL_LIST
 #undef FL_NONE
