@@ -51,8 +51,7 @@ class _Ctc(TensorLoss):
         if tg.ndim == 2:
             if tg.shape[0] != n:
                 raise ValueError(
-                    f"targets: padded targets need one row per sequence ({n}), got shape "
-                    f"{tg.shape}"
+                    f"targets: padded targets need one row per sequence ({n}), got shape {tg.shape}"
                 )
             concat, s = 0, tg.shape[1]
             tl = _lengths(target_lengths, "target_lengths", n, s, "the padded targets' width")
@@ -66,8 +65,7 @@ class _Ctc(TensorLoss):
                 )
         else:
             raise ValueError(
-                f"targets: expected (N, S) padded or 1-d concatenated labels, got shape "
-                f"{tg.shape}"
+                f"targets: expected (N, S) padded or 1-d concatenated labels, got shape {tg.shape}"
             )
         dims = (n, t, c, s, concat, blank, int(p["batch_first"]), int(p["zero_infinity"]))
         plan = Plan((x, tg, il, tl), dims, ())
