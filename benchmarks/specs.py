@@ -174,6 +174,21 @@ def _boxes(rng, dtype, shape):
     return Inputs(pred.astype(dtype), target.astype(dtype))
 
 
+def _ctc(rng, dtype, shape):
+    # (T, N, C, L): logits (T, N, C), N padded targets of L labels in [1, C)
+    # (0 is the blank), every sequence T steps and L labels long
+    t, n, c, L = shape
+    params = {
+        "input_lengths": np.full(n, t, dtype=np.int64),
+        "target_lengths": np.full(n, L, dtype=np.int64),
+    }
+    return Inputs(
+        _normal(rng, dtype, (t, n, c), 2.0),
+        rng.integers(1, c, size=(n, L), dtype=np.int64),
+        params,
+    )
+
+
 MAKERS: dict[str, Callable[..., Inputs]] = {
     "mse": _regression,
     "mae": _regression,
@@ -206,6 +221,7 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "giou_loss": _boxes,
     "diou_loss": _boxes,
     "ciou_loss": _boxes,
+    "ctc": _ctc,
 }
 
 
@@ -498,6 +514,10 @@ TORCH_LIB: dict[str, Callable] = {
     "binary_cross_entropy_with_logits": lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
     "cross_entropy": lambda F, x, y: F.cross_entropy(x, y),
     "kl_div": lambda F, lp, t: F.kl_div(lp, t, reduction="batchmean"),
+    # ctc takes logits: torch's ctc_loss on their log_softmax (its "mean")
+    "ctc": lambda F, x, y, input_lengths, target_lengths: F.ctc_loss(
+        F.log_softmax(x, -1), y, input_lengths, target_lengths
+    ),
 }
 
 
@@ -670,6 +690,14 @@ ROWS: list[Row] = [
     Row("giou_loss", (100_000, 4)),
     Row("diou_loss", (100_000, 4)),
     Row("ciou_loss", (100_000, 4)),
+    # issue 22's CTC row: T = 200, N = 64, C = 32, target length 40
+    Row(
+        "ctc",
+        (200, 64, 32, 40),
+        "ctc T = 200, N = 64, C = 32, L = 40",
+        scalable=False,
+        peers=("numpy", "torch"),
+    ),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).
