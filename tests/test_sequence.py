@@ -241,7 +241,7 @@ def test_thread_count_and_schedule_do_not_change_a_bit():
 
 
 def test_accumulator_refuses_ctc():
-    with pytest.raises(ValueError, match="ctc cannot be accumulated: it takes 4 inputs"):
+    with pytest.raises(ValueError, match="ctc cannot be accumulated"):
         fl.Accumulator(["ctc"])
 
 

@@ -30,6 +30,7 @@
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
 #include "fastloss/api/embedding.hpp"
+#include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
@@ -44,7 +45,7 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, sequence = 7 };
+                          boxes = 4, embedding = 5, sequence = 7, generative = 10 };
 
 struct Call {
   int id, op, reduction;
@@ -290,6 +291,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::sequence:
       v = run_tensors<SequenceLoss, &fastloss::sequence>(c);
+      break;
+    case Family::generative:
+      v = run_tensors<GenerativeLoss, &fastloss::generative>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

@@ -18,6 +18,7 @@ from fastloss import _core
 from fastloss import boxes as _boxes
 from fastloss import classification as _classification
 from fastloss import embedding as _embedding
+from fastloss import generative as _generative
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
@@ -34,6 +35,7 @@ from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
+from fastloss.generative import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
@@ -41,7 +43,16 @@ from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
 
-_FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _sequence)
+_FAMILIES = (
+    _regression,
+    _classification,
+    _multiclass,
+    _overlap,
+    _boxes,
+    _embedding,
+    _sequence,
+    _generative,
+)
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 
 

@@ -46,6 +46,7 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
 SEQUENCE = 7
+GENERATIVE = 10
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
@@ -82,6 +83,13 @@ class Loss:
     # Weights read as a broadcast pattern by the kernel (element-wise) or
     # materialized to the per-sample shape (the others).
     _weight_pattern = False
+    # "mean" is the sum over the per-sample losses divided by their count (or
+    # the weights' sum); False for a loss of parts, each its own mean
+    # (gan_discriminator: mean over real + mean over fake).
+    _mean_over_samples = True
+    # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
+    # reduction decomposes into sums.
+    accumulable = True
 
     def __init__(
         self,
@@ -111,7 +119,8 @@ class Loss:
         self._resolved_cache: dict[tuple, dict[str, Any]] = {}
         self.inputs: tuple[str, ...] = inputs or (pred_name, target_name)
         self.wrt: tuple[str, ...] = wrt or (self.inputs[0],)
-        self.pred_name, self.target_name = self.inputs[0], self.inputs[1]
+        self.pred_name = self.inputs[0]
+        self.target_name = self.inputs[1] if len(self.inputs) > 1 else ""
         self._nin = len(self.inputs)
         self._multi = len(self.wrt) > 1
         self._all_wrt = tuple(range(len(self.wrt)))

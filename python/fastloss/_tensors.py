@@ -63,6 +63,10 @@ class TensorLoss(Loss):
     input asked (``wrt``), in the same pass as the value.
     """
 
+    # Their inputs are not (pred, target) rows an Accumulator can stream; a
+    # family whose are opts in.
+    accumulable = False
+
     def __init__(self, name, *, kernel, kernel_id, **kw):
         super().__init__(name, **kw)
         self._kernel = kernel

@@ -31,6 +31,10 @@ def _lengths(x, name, n, hi, what):
 
 
 class _Ctc(TensorLoss):
+    # torch's "mean": each sequence's loss divided by its target length
+    # before the average, not sum / N (tests/test_sequence.py checks it)
+    _mean_over_samples = False
+
     def _plan(self, inputs, p):
         logits, targets, input_lengths, target_lengths = inputs
         x = as_float(logits, "logits")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastloss.reference import boxes as _boxes
 from fastloss.reference import classification as _classification
 from fastloss.reference import embedding as _embedding
+from fastloss.reference import generative as _generative
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
 from fastloss.reference import regression as _regression
@@ -19,6 +20,7 @@ from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
+from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
@@ -26,7 +28,16 @@ from fastloss.reference.sequence import *  # noqa: F403
 
 _REGISTRY = {
     name: getattr(mod, name)
-    for mod in (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _sequence)
+    for mod in (
+        _regression,
+        _classification,
+        _multiclass,
+        _overlap,
+        _boxes,
+        _embedding,
+        _sequence,
+        _generative,
+    )
     for name in mod.__all__
 }
 

@@ -19,6 +19,7 @@
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
 #include "fastloss/api/embedding.hpp"
+#include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
@@ -195,6 +196,7 @@ using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
 using Q = SequenceLoss;
+using G = GenerativeLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -240,6 +242,18 @@ inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
 inline constexpr InputSpec kCtc[] = {
     {"logits", id(Q::ctc)}, {"targets", -1}, {"input_lengths", -1}, {"target_lengths", -1}};
+#define FL_REAL_FAKE(kernel) \
+  { {"real", id(kernel)}, { "fake", id(kernel) } }
+inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
+inline constexpr InputSpec kHingeGanDiscriminator[] = FL_REAL_FAKE(G::hinge_gan_discriminator);
+inline constexpr InputSpec kWassersteinCritic[] = FL_REAL_FAKE(G::wasserstein_critic);
+#undef FL_REAL_FAKE
+inline constexpr InputSpec kGanGenerator[] = {{"fake", id(G::gan_generator)}};
+inline constexpr InputSpec kHingeGanGenerator[] = {{"fake", id(G::hinge_gan_generator)}};
+inline constexpr InputSpec kWassersteinGenerator[] = {{"fake", id(G::wasserstein_generator)}};
+inline constexpr InputSpec kGradientPenalty[] = {{"grads", id(G::gradient_penalty)}};
+inline constexpr InputSpec kElbo[] = {
+    {"recon", id(G::elbo)}, {"x", -1}, {"mu", id(G::elbo)}, {"logvar", id(G::elbo)}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -286,6 +300,12 @@ inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
 inline constexpr ParamSpec kCtcParams[] = {int_param("blank", 0), bool_param("zero_infinity", false),
                                            bool_param("batch_first", false)};
+inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
+inline constexpr ParamSpec kGradientPenaltyParams[] = {
+    real_param("target_norm", 1.0, closed(0.0))};
+inline constexpr const char* kReconLosses[] = {"bce_with_logits", "mse"};
+inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
+                                            real_param("beta", 1.0, closed(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -375,6 +395,22 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
     {"ctc", "sequence", id(Q::ctc), FL_LIST(kCtc), FL_LIST(kCtcParams), FL_NONE, false, true,
      true},
+    {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
+     FL_NONE, FL_NONE, false, true, true},
+    {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
+     FL_LIST(kGanGeneratorParams), FL_NONE, false, true, true},
+    {"hinge_gan_discriminator", "generative", id(G::hinge_gan_discriminator),
+     FL_LIST(kHingeGanDiscriminator), FL_NONE, FL_NONE, false, true, true},
+    {"hinge_gan_generator", "generative", id(G::hinge_gan_generator),
+     FL_LIST(kHingeGanGenerator), FL_NONE, FL_NONE, false, true, true},
+    {"wasserstein_critic", "generative", id(G::wasserstein_critic), FL_LIST(kWassersteinCritic),
+     FL_NONE, FL_NONE, false, true, true},
+    {"wasserstein_generator", "generative", id(G::wasserstein_generator),
+     FL_LIST(kWassersteinGenerator), FL_NONE, FL_NONE, false, true, true},
+    {"gradient_penalty", "generative", id(G::gradient_penalty), FL_LIST(kGradientPenalty),
+     FL_LIST(kGradientPenaltyParams), FL_NONE, false, true, true},
+    {"elbo", "generative", id(G::elbo), FL_LIST(kElbo), FL_LIST(kElboParams), FL_NONE, false,
+     true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
