@@ -83,6 +83,31 @@ def _cases(torch):
             lambda g: ((g.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean(),
             (0,),
         ),
+        "td_error": (
+            lambda rng: (
+                (
+                    _scores(rng, N),
+                    _scores(rng, N),
+                    _scores(rng, N),
+                    (rng.uniform(size=N) < 0.1).astype(np.float32),
+                ),
+                {"gamma": 0.99},
+            ),
+            lambda q, r, nq, d, gamma: F.smooth_l1_loss(q, (r + gamma * (1 - d) * nq).detach()),
+            (0,),
+        ),
+        "pinn": (
+            lambda rng: (
+                (_scores(rng, N), _scores(rng, N // 10), _scores(rng, N // 100)),
+                {"weights": (1.0, 10.0, 1.0)},
+            ),
+            lambda r, b, d, weights: (
+                weights[0] * r.pow(2).mean()
+                + weights[1] * b.pow(2).mean()
+                + weights[2] * d.pow(2).mean()
+            ),
+            (0, 1, 2),
+        ),
         "elbo": (
             lambda rng: (
                 (

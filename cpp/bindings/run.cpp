@@ -29,6 +29,7 @@
 #include "common.hpp"
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
@@ -45,7 +46,8 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, sequence = 7, generative = 10 };
+                          boxes = 4, embedding = 5, sequence = 7, generative = 10,
+                          control = 13 };
 
 struct Call {
   int id, op, reduction;
@@ -294,6 +296,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::generative:
       v = run_tensors<GenerativeLoss, &fastloss::generative>(c);
+      break;
+    case Family::control:
+      v = run_tensors<ControlLoss, &fastloss::control>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

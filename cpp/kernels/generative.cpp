@@ -12,23 +12,6 @@ namespace {
 
 using namespace gen;
 
-// The mean (or sum) of rule R over input k, the n samples from `off` of the
-// record's weights and reduction="none" values. A part whose gradient is not
-// asked runs the value alone, or not at all for a gradient-only call.
-template <class T, class R>
-double part(const TensorArgs& a, int k, int64_t off, int64_t n) {
-  SampleRun<T> r = sample_run<T>(a);
-  T* g = tgrad<T>(a, k);
-  if (g == nullptr) {
-    if (!needs_value(a.op)) return 0.0;
-    r.op = Op::value;
-  }
-  r.n = n;
-  if (r.weight != nullptr) r.weight += off;
-  if (r.out_value != nullptr) r.out_value += off;
-  return per_sample(PointSamples<T, R>{tin<T>(a, k), g}, r);
-}
-
 // (real, fake): dims (N, M), N + M samples, real first
 template <class Real, class Fake>
 double two_parts(const TensorArgs& a) {
@@ -37,8 +20,8 @@ double two_parts(const TensorArgs& a) {
   check_tensor_layout(a, expect, 2, N + M);
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);
-    const double vr = part<T, Real>(a, 0, 0, N);
-    return vr + part<T, Fake>(a, 1, N, M);
+    const double vr = point_part<T, Real>(a, 0, 0, N);
+    return vr + point_part<T, Fake>(a, 1, N, M);
   });
 }
 
@@ -48,7 +31,7 @@ double one_part(const TensorArgs& a) {
   const int64_t M = a.dims[0];
   const TensorInput expect[] = {{"fake", M}};
   check_tensor_layout(a, expect, 1, M);
-  return with_dtype(a, [&](auto zero) { return part<decltype(zero), R>(a, 0, 0, M); });
+  return with_dtype(a, [&](auto zero) { return point_part<decltype(zero), R>(a, 0, 0, M); });
 }
 
 // (grads,): dims (N, K); params (target_norm)

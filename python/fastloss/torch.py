@@ -145,6 +145,11 @@ def _scalar(v, dt):
     return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
 
 
+# Marks an input saved through ctx.save_for_backward (None is an input too:
+# an optional one left out).
+_SAVED = object()
+
+
 class _Call:
     """One call: the loss, its reduction, weights and checked parameters."""
 
@@ -177,7 +182,7 @@ class _Call:
         # Inputs kept for a backward that must run a gradient pass (see
         # backward); saved through autograd so an in-place change is caught.
         ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
-        self.tensors = tuple(None if isinstance(x, torch.Tensor) else x for x in inputs)
+        self.tensors = tuple(_SAVED if isinstance(x, torch.Tensor) else x for x in inputs)
         if red == "none" and not self._elementwise(inputs, need):
             # The per-sample output is smaller than the input: the backward
             # makes one weighted gradient pass (see the module's docstring).
@@ -206,7 +211,7 @@ class _Call:
 
     def _inputs(self, ctx):
         saved = iter(ctx.saved_tensors)
-        return tuple(next(saved) if x is None else x for x in self.tensors)
+        return tuple(next(saved) if x is _SAVED else x for x in self.tensors)
 
     def _elementwise(self, inputs, need):
         # Element-wise: each "none" loss depends on one element of each
@@ -330,7 +335,9 @@ def _apply(L, inputs, reduction, sample_weight, params):
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     if len(inputs) < len(L.inputs):  # inputs after the given ones may come by keyword
         inputs = tuple(inputs) + tuple(
-            params.pop(n) for n in L.inputs[len(inputs) :] if n in params
+            params.pop(n) if n in params else None
+            for n in L.inputs[len(inputs) :]
+            if n in params or n in L.optional_inputs
         )
     if len(inputs) != len(L.inputs):
         raise TypeError(

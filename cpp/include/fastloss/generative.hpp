@@ -105,37 +105,6 @@ struct Identity {
   }
 };
 
-// One array of outputs x, one sample each, loss R(x).
-template <class T, class R>
-struct PointSamples {
-  static constexpr int64_t group = kBlock;  // cheap samples: whole reduction blocks
-  static constexpr int cost = R::cost;
-  const T* x;
-  T* g;  // nullptr: not asked
-  size_t scratch_bytes() const { return 0; }
-  template <bool kGrad>
-  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-            void*) const {
-    const T* FL_RESTRICT xs = x + lo;
-    if constexpr (kGrad) {
-      T* FL_RESTRICT gx = g + lo;
-      FL_SIMD
-      for (int64_t i = 0; i < len; ++i) {
-        T l, d;
-        R::eval(xs[i], l, d);
-        value[i] = l;
-        gx[i] = gs[i] * d;
-      }
-    } else {
-      FL_SIMD
-      for (int64_t i = 0; i < len; ++i) {
-        T d;
-        R::eval(xs[i], value[i], d);
-      }
-    }
-  }
-};
-
 // (||g_i|| - t)^2 over rows of K values.
 template <class T>
 struct GradientPenalty {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastloss.reference import boxes as _boxes
 from fastloss.reference import classification as _classification
+from fastloss.reference import control as _control
 from fastloss.reference import embedding as _embedding
 from fastloss.reference import generative as _generative
 from fastloss.reference import multiclass as _multiclass
@@ -19,6 +20,7 @@ from fastloss.reference import sequence as _sequence
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
+from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
@@ -37,6 +39,7 @@ _REGISTRY = {
         _embedding,
         _sequence,
         _generative,
+        _control,
     )
     for name in mod.__all__
 }

@@ -18,6 +18,7 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
@@ -47,7 +48,10 @@ constexpr Bound closed(double v) { return {true, v, false}; }
 //   real_or_array  None, a real or an array of reals, each in [lo, hi]
 //   optional_array None or an array (checked against the inputs later)
 //   axes           None, an int or a tuple of ints (checked against ndim later)
-enum class ParamKind : int { real, integer, boolean, choice, real_or_array, optional_array, axes };
+//   reals          a tuple of n_reals finite reals, each in [lo, hi]
+enum class ParamKind : int {
+  real, integer, boolean, choice, real_or_array, optional_array, axes, reals
+};
 
 struct ParamSpec {
   const char* name;
@@ -61,6 +65,9 @@ struct ParamSpec {
   Bound hi = {};
   const char* const* choices = nullptr;
   int n_choices = 0;
+  // reals: the default tuple
+  const double* reals_default = nullptr;
+  int n_reals = 0;
   // An excluded open interval (excl_lo, excl_hi) and why (tweedie's power).
   bool excluded = false;
   double excl_lo = 0.0;
@@ -93,6 +100,14 @@ constexpr ParamSpec choice_param(const char* name, const char* const (&choices)[
   p.n_choices = static_cast<int>(N);
   return p;
 }
+template <std::size_t N>
+constexpr ParamSpec reals_param(const char* name, const double (&def)[N], Bound lo = {}) {
+  ParamSpec p{name, ParamKind::reals};
+  p.reals_default = def;
+  p.n_reals = static_cast<int>(N);
+  p.lo = lo;
+  return p;
+}
 constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {}) {
   ParamSpec p{name, kind};
   p.lo = lo;
@@ -105,6 +120,7 @@ constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {})
 struct InputSpec {
   const char* name;
   int grad_kernel = -1;
+  bool optional = false;  // may be left out (None): pinn's boundary and data
 };
 
 // Where an input's values must lie, as data:
@@ -197,6 +213,7 @@ using B = BoxLoss;
 using E = EmbeddingLoss;
 using Q = SequenceLoss;
 using G = GenerativeLoss;
+using Ctl = ControlLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -254,6 +271,11 @@ inline constexpr InputSpec kWassersteinGenerator[] = {{"fake", id(G::wasserstein
 inline constexpr InputSpec kGradientPenalty[] = {{"grads", id(G::gradient_penalty)}};
 inline constexpr InputSpec kElbo[] = {
     {"recon", id(G::elbo)}, {"x", -1}, {"mu", id(G::elbo)}, {"logvar", id(G::elbo)}};
+inline constexpr InputSpec kTdError[] = {
+    {"q", id(Ctl::td_error)}, {"rewards", -1}, {"next_q", -1}, {"dones", -1}};
+inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
+                                       {"boundary", id(Ctl::pinn), true},
+                                       {"data", id(Ctl::pinn), true}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -304,6 +326,11 @@ inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating",
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
 inline constexpr const char* kReconLosses[] = {"bce_with_logits", "mse"};
+inline constexpr const char* kTdLosses[] = {"huber", "mse"};
+inline constexpr ParamSpec kTdErrorParams[] = {
+    real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
+inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
+inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
 
@@ -410,6 +437,10 @@ inline constexpr LossSpec kLosses[] = {
     {"gradient_penalty", "generative", id(G::gradient_penalty), FL_LIST(kGradientPenalty),
      FL_LIST(kGradientPenaltyParams), FL_NONE, false, true, true},
     {"elbo", "generative", id(G::elbo), FL_LIST(kElbo), FL_LIST(kElboParams), FL_NONE, false,
+     true, true},
+    {"td_error", "control", id(Ctl::td_error), FL_LIST(kTdError), FL_LIST(kTdErrorParams),
+     FL_NONE, false, true, true},
+    {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
      true, true},
 };
 #undef FL_LIST
