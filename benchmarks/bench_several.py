@@ -227,6 +227,21 @@ def _cases(torch):
             ),
             (0, 2, 3),
         ),
+        # issue 22's row: T = 200, N = 64, C = 32, target length 40, torch's
+        # ctc_loss on the log_softmax of the logits (its "mean")
+        "ctc": (
+            lambda rng: (
+                (
+                    _scores(rng, 200, 64, 32),
+                    rng.integers(1, 32, size=(64, 40)),
+                    np.full(64, 200),
+                    np.full(64, 40),
+                ),
+                {},
+            ),
+            lambda x, y, il, tl: F.ctc_loss(F.log_softmax(x, -1), y, il, tl),
+            (0,),
+        ),
     }
 
 

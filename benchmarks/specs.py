@@ -220,6 +220,24 @@ def _pairs_same(rng, dtype, shape):
     return Inputs(x1, x2, {"same": same, "margin": float(np.sqrt(2 * shape[1]))})
 
 
+def _ctc(rng, dtype, shape):
+    # (N, T, C, L): logits (T, N, C), N padded targets of L labels in [1, C)
+    # (0 is the blank), every sequence T steps and L labels long; the batch
+    # first, so --quick divides it; L at most T // 3, so the small shapes of
+    # the tests stay possible alignments
+    n, t, c, L = shape
+    L = min(L, t // 3)
+    params = {
+        "input_lengths": np.full(n, t, dtype=np.int64),
+        "target_lengths": np.full(n, L, dtype=np.int64),
+    }
+    return Inputs(
+        _normal(rng, dtype, (t, n, c), 2.0),
+        rng.integers(1, c, size=(n, L), dtype=np.int64),
+        params,
+    )
+
+
 MAKERS: dict[str, Callable[..., Inputs]] = {
     "mse": _regression,
     "mae": _regression,
@@ -264,6 +282,7 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "triplet_margin_with_distance": _triplet,
     "cosine_embedding": _pairs_signs,
     "contrastive": _pairs_same,
+    "ctc": _ctc,
 }
 
 
@@ -509,6 +528,8 @@ def _multilabel_margin(B, s, t):
     m = B.multi_hot(t, s.shape[-1])
     pair = B.relu(1 - s[..., :, None] + s[..., None, :]) * (m[..., :, None] * (1 - m[..., None, :]))
     return B.mean(B.sum(pair, (-2, -1))) / s.shape[-1]
+
+
 def _l2(B, u):
     """The Euclidean norm of each row."""
     return B.sqrt(B.sum(u * u, axis=-1))
@@ -619,6 +640,10 @@ TORCH_LIB: dict[str, Callable] = {
     "hinge_embedding": lambda F, x, t, margin=1.0: F.hinge_embedding_loss(x, t, margin=margin),
     "multilabel_soft_margin": lambda F, x, t: F.multilabel_soft_margin_loss(x, t),
     "multilabel_margin": lambda F, s, t: F.multilabel_margin_loss(s, t),
+    # ctc takes logits: torch's ctc_loss on their log_softmax (its "mean")
+    "ctc": lambda F, x, y, input_lengths, target_lengths: F.ctc_loss(
+        F.log_softmax(x, -1), y, input_lengths, target_lengths
+    ),
 }
 
 
@@ -732,6 +757,9 @@ class Row:
     def label_for(self, shape: tuple) -> str:
         if self.label:
             return self.label
+        if self.loss == "ctc":  # (N, T, C, L), see _ctc
+            n, t, c, L = shape
+            return f"ctc T = {t}, N = {n}, C = {c}, L = {min(L, t // 3)}"
         if len(shape) == 1:
             return f"{self.loss}, n = {_fmt_dim(shape[0])}"
         if self.loss.endswith("_loss") and len(shape) == 2 and shape[1] == 4:
@@ -818,6 +846,8 @@ ROWS: list[Row] = [
     Row("triplet_margin_with_distance", (100_000, 128), peers=("numpy", "torch")),
     Row("cosine_embedding", (100_000, 128), peers=("numpy", "torch")),
     Row("contrastive", (100_000, 128), peers=("numpy", "torch")),
+    # issue 22's CTC row: T = 200, N = 64, C = 32, target length 40
+    Row("ctc", (64, 200, 32, 40), peers=("numpy", "torch")),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

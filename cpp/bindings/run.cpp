@@ -36,6 +36,7 @@
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
+#include "fastloss/api/sequence.hpp"
 #include "fastloss/api/tensors.hpp"
 
 namespace py = pybind11;
@@ -46,7 +47,8 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, generative = 10, regularization = 11,
+                          boxes = 4, embedding = 5, sequence = 7, generative = 10,
+                          regularization = 11,
                           control = 13 };
 
 struct Call {
@@ -295,6 +297,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::embedding:
       v = run_tensors<EmbeddingLoss, &fastloss::embedding>(c);
+      break;
+    case Family::sequence:
+      v = run_tensors<SequenceLoss, &fastloss::sequence>(c);
       break;
     case Family::generative:
       v = run_tensors<GenerativeLoss, &fastloss::generative>(c);

@@ -24,6 +24,7 @@ from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
 from fastloss import regularization as _regularization
+from fastloss import sequence as _sequence
 from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
     buffer_cache_info,
@@ -42,6 +43,7 @@ from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
 from fastloss.regularization import *  # noqa: F403
+from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
 
@@ -52,6 +54,7 @@ _FAMILIES = (
     _overlap,
     _boxes,
     _embedding,
+    _sequence,
     _generative,
     _control,
     _regularization,

@@ -83,6 +83,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CosineEmbeddingLoss",
+    "CTCLoss",
     "CrossEntropyLoss",
     "GaussianNLLLoss",
     "HuberLoss",
@@ -782,6 +783,42 @@ class CosineEmbeddingLoss(_Base):
         )
 
 
+class CTCLoss(_Base):
+    """``torch.nn.CTCLoss(blank, reduction, zero_infinity)`` on fastloss's
+    ``ctc``: ``forward(log_probs, targets, input_lengths, target_lengths)``
+    with torch's shapes, ``(T, N, C)`` or unbatched ``(T, C)`` (targets
+    ``(S,)``, lengths scalars). ``ctc`` takes logits and applies log_softmax
+    itself; on log-probabilities, which torch's CTCLoss expects, that
+    changes nothing (log_softmax is idempotent), so the value is torch's, and
+    so is the gradient w.r.t. ``log_probs`` (torch's is likewise
+    ``exp(log_probs) - posterior``)."""
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__(reduction)
+        _fl.ctc.resolve_params({"blank": blank, "zero_infinity": zero_infinity})
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        fn = globals()["ctc"]
+        kw = {"reduction": self.reduction, "blank": self.blank, "zero_infinity": self.zero_infinity}
+        if log_probs.dim() == 2:  # unbatched, as torch takes it
+            v = fn(
+                log_probs.unsqueeze(1),
+                torch.as_tensor(targets).reshape(1, -1),
+                torch.as_tensor(input_lengths).reshape(1),
+                torch.as_tensor(target_lengths).reshape(1),
+                **kw,
+            )
+            return v[0] if self.reduction == "none" else v
+        return fn(log_probs, targets, input_lengths, target_lengths, **kw)
+
+    def extra_repr(self):
+        return (
+            f"blank={self.blank}, reduction={self.reduction!r}, zero_infinity={self.zero_infinity}"
+        )
+
+
 def _camel(name):
     base = name[:-5] if name.endswith("_loss") else name
     return "".join(part.capitalize() for part in base.split("_")) + "Loss"
@@ -808,6 +845,7 @@ _TORCH_NAMED = {
     "triplet_margin",
     "triplet_margin_with_distance",
     "cosine_embedding",
+    "ctc",
 }
 
 

@@ -17,6 +17,7 @@ from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
 from fastloss.reference import regression as _regression
 from fastloss.reference import regularization as _regularization
+from fastloss.reference import sequence as _sequence
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
@@ -27,6 +28,7 @@ from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
 from fastloss.reference.regularization import *  # noqa: F403
+from fastloss.reference.sequence import *  # noqa: F403
 
 _REGISTRY = {
     name: getattr(mod, name)
@@ -37,6 +39,7 @@ _REGISTRY = {
         _overlap,
         _boxes,
         _embedding,
+        _sequence,
         _generative,
         _control,
         _regularization,

@@ -25,6 +25,7 @@
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
+#include "fastloss/api/sequence.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -211,6 +212,7 @@ using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
+using Q = SequenceLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
 using Rg = RegularizationLoss;
@@ -275,6 +277,8 @@ inline constexpr InputSpec kCosineEmbedding[] = {
     {"x1", id(E::cosine_embedding)}, {"x2", id(E::cosine_embedding)}, {"y", -1}};
 inline constexpr InputSpec kContrastive[] = {
     {"x1", id(E::contrastive)}, {"x2", id(E::contrastive)}, {"same", -1}};
+inline constexpr InputSpec kCtc[] = {
+    {"logits", id(Q::ctc)}, {"targets", -1}, {"input_lengths", -1}, {"target_lengths", -1}};
 #define FL_REAL_FAKE(kernel) \
   { {"real", id(kernel)}, { "fake", id(kernel) } }
 inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
@@ -362,6 +366,8 @@ inline constexpr ParamSpec kTripletDistanceParams[] = {
     choice_param("distance", kDistances), real_param("margin", 1.0, open(0.0)),
     bool_param("swap", false)};
 inline constexpr ParamSpec kContrastiveParams[] = {real_param("margin", 1.0, closed(0.0))};
+inline constexpr ParamSpec kCtcParams[] = {int_param("blank", 0), bool_param("zero_infinity", false),
+                                           bool_param("batch_first", false)};
 inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
@@ -482,6 +488,8 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
     {"contrastive", "embedding", id(E::contrastive), FL_LIST(kContrastive),
      FL_LIST(kContrastiveParams), FL_NONE, false, true, true},
+    {"ctc", "sequence", id(Q::ctc), FL_LIST(kCtc), FL_LIST(kCtcParams), FL_NONE, false, true,
+     true},
     {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
      FL_NONE, FL_NONE, false, true, true},
     {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
