@@ -245,7 +245,6 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "smooth_l1": lambda r, d, s: _regression(r, d, s, beta=1.0),
     "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "log_cosh": _regression,
-    "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "quantile": lambda r, d, s: _regression(r, d, s, quantile=0.3),
     "rmse": _regression,
     "mape": _mape,
