@@ -504,9 +504,11 @@ def _weight_sum(w, pred) -> float:
     if n == 0:
         return 0.0
     zero, one = np.zeros(1, pred.dtype), np.ones(1, pred.dtype)
-    return _core.run(
+    total = _core.run(
         REGRESSION, _MSE, VALUE, SUM, (zero, 1, n), target=(one, 1, n), sample_weight=w, size=n
     )
+    assert total is not None  # a reduced value was asked
+    return total
 
 
 rmse = _RootMeanSquare(
