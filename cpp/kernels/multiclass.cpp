@@ -44,6 +44,7 @@ RowIO<T> row_io(const RowArgs& a) {
   io.out_value = static_cast<T*>(a.out_value);
   io.out_grad = static_cast<T*>(a.out_grad);
   io.out_hess = static_cast<T*>(a.out_hess);
+  io.out_blocks = a.out_blocks;
   io.n_threads = a.n_threads;
   return io;
 }

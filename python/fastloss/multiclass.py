@@ -90,7 +90,7 @@ class RowLoss(Loss):
         reads = (pred, job[2] if job[2] is not None else job[3])
         return pred.dtype, job[0], (pred.shape,), reads, (pred, job)
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+    def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
@@ -105,6 +105,7 @@ class RowLoss(Loss):
                 out_value=value_out,
                 out_grad=grad,
                 out_hess=hess,
+                out_blocks=blocks,
             )
         try:
             # by position, as the hot path passes them (see cpp/bindings/run.cpp)
@@ -128,6 +129,7 @@ class RowLoss(Loss):
                 1,
                 ignore_index,
                 (p0, p1),
+                blocks,
             )
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]

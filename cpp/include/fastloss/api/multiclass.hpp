@@ -45,6 +45,7 @@ struct RowArgs {
   void* out_hess = nullptr;              // rows * classes (grad_hess: the diagonal)
   int64_t ignore_index = -100;
   double params[4] = {0, 0, 0, 0};
+  double* out_blocks = nullptr;          // optional: see RowIO::out_blocks
   int n_threads = 1;
 };
 
