@@ -12,19 +12,17 @@
 // 0.8-1.3 us more per call than positions on a 10-element loss (more than the
 // kernel itself), so the binding is not keyword-only. The family says which
 // kernel entry point reads them and how their sizes relate to pred's; this
-// file only checks what would make the C++ unsafe (dtype, size, contiguity,
-// writability) and fills that family's argument record. The Python layer
+// file checks what only it can see (dtype, contiguity, writability) and hands
+// raw pointers to run_kernel (kernel_call.cpp, shared with the XLA FFI
+// handlers of xla.cpp), which checks the sizes, fills that family's argument
+// record and runs the kernel. The Python layer
 // (fastloss._loss and the family modules) has converted and validated the
 // inputs already.
 #include <cstdint>
 #include <string>
 
 #include "common.hpp"
-#include "fastloss/api/boxes.hpp"
-#include "fastloss/api/classification.hpp"
-#include "fastloss/api/multiclass.hpp"
-#include "fastloss/api/overlap.hpp"
-#include "fastloss/api/regression.hpp"
+#include "kernel_call.hpp"
 
 namespace py = pybind11;
 using namespace fastloss;
@@ -32,153 +30,55 @@ using namespace fastloss::bind;
 
 namespace {
 
-// The kernel families, as fastloss._loss names them (FAMILIES there).
-enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4 };
+// Python's side of the record: dtype, contiguity and writability are checked
+// here, sizes and the family's layout in run_kernel (kernel_call.cpp).
 
-struct Call {
-  int id, op, reduction;
-  const py::array& pred;
-  py::handle target, labels, weight, aux, class_weight, out_value, out_grad, out_hess;
-  int64_t classes, slices, slice_size, group, ignore_index;
-  double params[4];
-};
-
-const int64_t* labels_ptr(const py::handle& h, int64_t n) {
-  if (h.is_none()) return nullptr;
-  const auto a = as_array(h, "labels");
-  if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 8)
-    throw py::type_error("labels: expected an int64 array");
-  check_layout(a, "labels", n);
-  return static_cast<const int64_t*>(a.data());
+In in_arg(const py::handle& h, DType dt, const char* name) {
+  if (h.is_none()) return {};
+  const auto a = as_array(h, name);
+  if (dtype_of(a, name) != dt)
+    throw py::type_error(std::string(name) + ": dtype differs from pred's");
+  check_contiguous(a, name);
+  return {a.data(), static_cast<int64_t>(a.size())};
 }
 
-const double* class_weight_ptr(const py::handle& h, int64_t n) {
-  if (h.is_none()) return nullptr;
-  const auto a = as_array(h, "class_weight");
-  if (a.dtype().kind() != 'f' || a.dtype().itemsize() != 8)
-    throw py::type_error("class_weight: expected a float64 array");
-  check_layout(a, "class_weight", n);
-  return static_cast<const double*>(a.data());
+// in_arg, or for a tuple (values, period, repeat) -- a broadcast argument not
+// materialized -- the values, with period and repeat set.
+In pattern_arg(const py::handle& h, DType dt, const char* name, int64_t& period,
+               int64_t& repeat) {
+  if (!py::isinstance<py::tuple>(h)) return in_arg(h, dt, name);
+  const auto t = h.cast<py::tuple>();
+  if (t.size() != 3)
+    throw py::value_error(std::string(name) + ": expected (values, period, repeat)");
+  period = t[1].cast<int64_t>();
+  repeat = t[2].cast<int64_t>();
+  if (period < 1 || repeat < 1)
+    throw py::value_error(std::string(name) +
+                          ": period and repeat must be >= 1 and their product must divide "
+                          "pred's size");
+  const In v = in_arg(t[0], dt, name);
+  if (v.data == nullptr)
+    throw py::value_error(std::string(name) + ": the pattern's values are None");
+  return v;
 }
 
-void check_outputs(Op op, Reduction red, const void* value, const void* grad, const void* hess) {
-  if (needs_value(op) && red == Reduction::none && value == nullptr)
-    throw py::value_error("out_value is required for reduction='none'");
-  if (needs_grad(op) && grad == nullptr) throw py::value_error("out_grad is required");
-  if (op == Op::grad_hess && hess == nullptr) throw py::value_error("out_hess is required");
+Out out_arg(const py::handle& h, DType dt, const char* name) {
+  if (h.is_none()) return {};
+  auto a = as_array(h, name);
+  if (dtype_of(a, name) != dt)
+    throw py::type_error(std::string(name) + ": dtype differs from pred's");
+  check_contiguous(a, name);
+  if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  return {a.mutable_data(), static_cast<int64_t>(a.size())};
 }
 
-template <class Id, double (*Fn)(Id, const ElemArgs&)>
-double run_elementwise(const Call& c) {
-  ElemArgs a;
-  a.dtype = dtype_of(c.pred, "pred");
-  a.n = static_cast<int64_t>(c.pred.size());
-  check_layout(c.pred, "pred", a.n);
-  a.op = static_cast<Op>(c.op);
-  a.reduction = static_cast<Reduction>(c.reduction);
-  a.pred = c.pred.data();
-  a.target = in_ptr(c.target, a.dtype, a.n, "target");
-  if (a.target == nullptr) throw py::value_error("target is required");
-  a.weight = pattern_ptr(c.weight, a.dtype, a.n, "sample_weight", a.weight_period,
-                         a.weight_repeat);
-  a.aux = pattern_ptr(c.aux, a.dtype, a.n, "aux", a.aux_period, a.aux_repeat);
-  a.out_value = out_ptr(c.out_value, a.dtype, a.n, "out_value");
-  a.out_grad = out_ptr(c.out_grad, a.dtype, a.n, "out_grad");
-  a.out_hess = out_ptr(c.out_hess, a.dtype, a.n, "out_hess");
-  check_outputs(a.op, a.reduction, a.out_value, a.out_grad, a.out_hess);
-  for (int k = 0; k < 4; ++k) a.params[k] = c.params[k];
-  a.n_threads = runtime::threads_for_call();
-  py::gil_scoped_release nogil;
-  return Fn(static_cast<Id>(c.id), a);
-}
-
-double run_rows(const Call& c) {
-  RowArgs a;
-  a.dtype = dtype_of(c.pred, "pred");
-  if (c.classes < 1) throw py::value_error("classes must be >= 1");
-  const int64_t n = static_cast<int64_t>(c.pred.size());
-  check_layout(c.pred, "pred", n);
-  if (n % c.classes != 0) throw py::value_error("pred: size is not a multiple of classes");
-  a.op = static_cast<Op>(c.op);
-  a.reduction = static_cast<Reduction>(c.reduction);
-  a.rows = n / c.classes;
-  a.classes = c.classes;
-  a.pred = c.pred.data();
-  a.target = in_ptr(c.target, a.dtype, n, "target");
-  a.labels = labels_ptr(c.labels, a.rows);
-  if (a.target == nullptr && a.labels == nullptr)
-    throw py::value_error("target or labels is required");
-  a.weight = in_ptr(c.weight, a.dtype, a.rows, "sample_weight");
-  a.class_weight = class_weight_ptr(c.class_weight, c.classes);
-  a.out_value = out_ptr(c.out_value, a.dtype, a.rows, "out_value");
-  a.out_grad = out_ptr(c.out_grad, a.dtype, n, "out_grad");
-  a.out_hess = out_ptr(c.out_hess, a.dtype, n, "out_hess");
-  check_outputs(a.op, a.reduction, a.out_value, a.out_grad, a.out_hess);
-  a.ignore_index = c.ignore_index;
-  for (int k = 0; k < 4; ++k) a.params[k] = c.params[k];
-  a.n_threads = runtime::threads_for_call();
-  py::gil_scoped_release nogil;
-  return multiclass(static_cast<MulticlassLoss>(c.id), a);
-}
-
-double run_slices(const Call& c) {
-  SliceArgs a;
-  a.dtype = dtype_of(c.pred, "pred");
-  if (c.op == static_cast<int>(Op::grad_hess))
-    throw py::value_error("op out of range (no Hessian here)");
-  if (c.slices < 0 || c.slice_size < 0 || c.group < 1 || c.slices % c.group != 0)
-    throw py::value_error("overlap: bad slice layout (slices, slice_size, group)");
-  const int64_t n = c.slices * c.slice_size;
-  if (c.slice_size != 0 && n / c.slice_size != c.slices)
-    throw py::value_error("overlap: slices * slice_size overflows");
-  check_layout(c.pred, "pred", n);
-  const int64_t groups = c.slices / c.group;
-  a.op = static_cast<Op>(c.op);
-  a.reduction = static_cast<Reduction>(c.reduction);
-  a.slices = c.slices;
-  a.slice_size = c.slice_size;
-  a.group = c.group;
-  a.pred = c.pred.data();
-  a.target = in_ptr(c.target, a.dtype, n, "target");
-  if (a.target == nullptr) throw py::value_error("target is required");
-  a.weight = in_ptr(c.weight, a.dtype, groups, "sample_weight");
-  a.out_value = out_ptr(c.out_value, a.dtype, groups, "out_value");
-  a.out_grad = out_ptr(c.out_grad, a.dtype, n, "out_grad");
-  check_outputs(a.op, a.reduction, a.out_value, a.out_grad, nullptr);
-  for (int k = 0; k < 3; ++k) a.params[k] = c.params[k];
-  a.n_threads = runtime::threads_for_call();
-  py::gil_scoped_release nogil;
-  return overlap(static_cast<OverlapLoss>(c.id), a);
-}
-
-double run_boxes(const Call& c) {
-  BoxArgs a;
-  a.dtype = dtype_of(c.pred, "pred");
-  if (!(c.pred.flags() & py::array::c_style))
-    throw py::value_error("pred: array must be C-contiguous");
-  if (c.pred.size() % 4 != 0)
-    throw py::value_error("pred: expected rows of 4 (x1, y1, x2, y2), got " +
-                          std::to_string(c.pred.size()) + " elements");
-  if (c.op == static_cast<int>(Op::grad_hess))
-    throw py::value_error("op out of range (box losses have no Hessian)");
-  const double eps = c.params[0];
-  if (!(eps > 0.0)) throw py::value_error("eps must be > 0, got " + std::to_string(eps));
-  const int64_t n = static_cast<int64_t>(c.pred.size()) / 4;
-  a.n = n;
-  a.op = static_cast<Op>(c.op);
-  a.reduction = static_cast<Reduction>(c.reduction);
-  a.pred = c.pred.data();
-  a.target = in_ptr(c.target, a.dtype, 4 * n, "target");
-  if (a.target == nullptr) throw py::value_error("target is required");
-  a.weight = in_ptr(c.weight, a.dtype, n, "sample_weight");
-  a.out_value = out_ptr(c.out_value, a.dtype, n, "out_value");
-  a.out_grad = out_ptr(c.out_grad, a.dtype, 4 * n, "out_grad");
-  check_outputs(a.op, a.reduction, a.out_value, a.out_grad, nullptr);
-  a.eps = eps;
-  a.n_threads = runtime::threads_for_call();
-  py::gil_scoped_release nogil;
-  return boxes(static_cast<BoxLoss>(c.id), a);
+In typed_arg(const py::handle& h, char kind, const char* name, const char* what) {
+  if (h.is_none()) return {};
+  const auto a = as_array(h, name);
+  if (a.dtype().kind() != kind || a.dtype().itemsize() != 8)
+    throw py::type_error(std::string(name) + ": expected " + what);
+  check_contiguous(a, name);
+  return {a.data(), static_cast<int64_t>(a.size())};
 }
 
 py::object run(int family, int id, int op, int reduction, const py::array& pred,
@@ -188,33 +88,34 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
                const py::handle& out_hess, int64_t classes, int64_t n_slices,
                int64_t slice_size, int64_t group, int64_t ignore_index,
                const py::tuple& params) {
-  if (op < 0 || op > 3) throw py::value_error("op out of range");
-  if (reduction < 0 || reduction > 2) throw py::value_error("reduction out of range");
   if (params.size() > 4) throw py::value_error("params: at most 4 values");
-  Call c{id, op, reduction, pred, target, labels, weight, aux, class_weight, out_value,
-         out_grad, out_hess, classes, n_slices, slice_size, group, ignore_index, {0, 0, 0, 0}};
+  KernelCall c;
+  c.family = family;
+  c.id = id;
+  c.op = op;
+  c.reduction = reduction;
+  c.dtype = dtype_of(pred, "pred");
+  check_contiguous(pred, "pred");
+  c.pred = {pred.data(), static_cast<int64_t>(pred.size())};
+  c.target = in_arg(target, c.dtype, "target");
+  c.labels = typed_arg(labels, 'i', "labels", "an int64 array");
+  c.weight = pattern_arg(weight, c.dtype, "sample_weight", c.weight_period, c.weight_repeat);
+  c.aux = pattern_arg(aux, c.dtype, "aux", c.aux_period, c.aux_repeat);
+  c.class_weight = typed_arg(class_weight, 'f', "class_weight", "a float64 array");
+  c.out_value = out_arg(out_value, c.dtype, "out_value");
+  c.out_grad = out_arg(out_grad, c.dtype, "out_grad");
+  c.out_hess = out_arg(out_hess, c.dtype, "out_hess");
+  c.classes = classes;
+  c.slices = n_slices;
+  c.slice_size = slice_size;
+  c.group = group;
+  c.ignore_index = ignore_index;
   for (size_t k = 0; k < params.size(); ++k) c.params[k] = params[k].cast<double>();
+  c.n_threads = runtime::threads_for_call();
   double v;
-  switch (static_cast<Family>(family)) {
-    case Family::regression:
-      v = run_elementwise<RegressionLoss, &fastloss::regression>(c);
-      break;
-    case Family::classification:
-      v = run_elementwise<ClassificationLoss, &fastloss::classification>(c);
-      break;
-    case Family::multiclass:
-      v = run_rows(c);
-      break;
-    case Family::overlap:
-      if (id < 0 || id > 3) throw py::value_error("overlap: loss id out of range");
-      v = run_slices(c);
-      break;
-    case Family::boxes:
-      if (id < 0 || id > 3) throw py::value_error("box loss id out of range");
-      v = run_boxes(c);
-      break;
-    default:
-      throw py::value_error("unknown kernel family " + std::to_string(family));
+  {
+    py::gil_scoped_release nogil;
+    v = run_kernel(c);
   }
   if (static_cast<Reduction>(reduction) != Reduction::none && needs_value(static_cast<Op>(op)))
     return py::float_(v);
