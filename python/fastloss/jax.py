@@ -108,8 +108,8 @@ def _stand_in(shape, dtype) -> np.ndarray:
 
 
 class _Call:
-    """One planned kernel call: everything static about it (hashable, so
-    ``jax.custom_vjp`` can take it as a non-differentiable argument)."""
+    """One planned kernel call: everything static about it (hashable by
+    value, so ``jax.custom_vjp`` takes it as a non-differentiable argument)."""
 
     def __init__(
         self, name, family, kid, red, sample_shape, grad_shape, dtype, attrs, perm, broadcast
@@ -124,6 +124,30 @@ class _Call:
         self.attrs = attrs
         self.perm = perm
         self.broadcast = broadcast
+
+    def _key(self):
+        attrs = tuple(
+            (k, tuple(v.tolist()) if isinstance(v, np.ndarray) else int(v))
+            for k, v in sorted(self.attrs.items())
+        )
+        return (
+            self.name,
+            self.red,
+            self.sample_shape,
+            self.grad_shape,
+            str(self.dtype),
+            attrs,
+            self.perm,
+            self.broadcast,
+        )
+
+    # equal plans compare equal: JAX caches what it traced for one of them
+    # (an eager call plans anew each time)
+    def __eq__(self, other):
+        return isinstance(other, _Call) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
 
     def run(self, op, operands):
         """``[value]`` for VALUE, ``[value, grad]`` for VALUE_GRAD."""
