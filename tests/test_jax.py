@@ -356,34 +356,39 @@ def test_jit_and_grad_match_the_jax_formula(case, dtype):
             else jnp.asarray(target)
         )
         shape = formula(p, t)[0].shape
-        weights = (None, jnp.asarray(rng.uniform(0.5, 2.0, shape), dtype))
-        for w in weights:
-            for reduction in ("none", "sum", "mean"):
-                ct = (
-                    jnp.asarray(rng.normal(size=shape), dtype)
-                    if reduction == "none"
-                    else jnp.asarray(1.7, dtype)
+        w = jnp.asarray(rng.uniform(0.5, 2.0, shape), dtype)
+        ct_none = jnp.asarray(rng.normal(size=shape), dtype)
+        combos = [(wt, red) for wt in (False, True) for red in ("none", "sum", "mean")]
+
+        def every(p, w, ct_none):
+            # value and vector-Jacobian product, ours and the formula's, for
+            # every combination, in one compiled function (one compile per case)
+            out = {}
+            for wt, red in combos:
+                ww = w if wt else None
+                ct = ct_none if red == "none" else jnp.asarray(1.7, dtype)
+
+                def ours(p, ww=ww, red=red):
+                    return fn(p, t, reduction=red, sample_weight=ww, **params)
+
+                def theirs(p, ww=ww, red=red):
+                    return _reduce(*formula(p, t), ww, red)
+
+                (v, f), (tv, tf) = jax.vjp(ours, p), jax.vjp(theirs, p)
+                out[f"{red}, {'weighted' if wt else 'unweighted'}"] = (
+                    v,
+                    f(ct)[0],
+                    tv,
+                    tf(ct)[0],
                 )
+            return out
 
-                def both(p, ct, w=w, reduction=reduction):
-                    # value and vector-Jacobian product, ours and the formula's,
-                    # in one compiled function
-                    def ours(p):
-                        return fn(p, t, reduction=reduction, sample_weight=w, **params)
-
-                    def theirs(p):
-                        return _reduce(*formula(p, t), w, reduction)
-
-                    (v, f), (tv, tf) = jax.vjp(ours, p), jax.vjp(theirs, p)
-                    return v, f(ct)[0], tv, tf(ct)[0]
-
-                v, g, tv, tg = jax.jit(both)(p, ct)
-                assert v.dtype == p.dtype and g.dtype == p.dtype
-                assert v.shape == (shape if reduction == "none" else ())
-                assert g.shape == p.shape
-                what = f"{reduction}, {'weighted' if w is not None else 'unweighted'}"
-                np.testing.assert_allclose(v, tv, **tol, err_msg=f"value, {what}")
-                np.testing.assert_allclose(g, tg, **tol, err_msg=f"grad, {what}")
+        for what, (v, g, tv, tg) in jax.jit(every)(p, w, ct_none).items():
+            assert v.dtype == p.dtype and g.dtype == p.dtype
+            assert v.shape == (shape if what.startswith("none") else ())
+            assert g.shape == p.shape
+            np.testing.assert_allclose(v, tv, **tol, err_msg=f"value, {what}")
+            np.testing.assert_allclose(g, tg, **tol, err_msg=f"grad, {what}")
 
 
 def test_every_catalogue_loss_is_covered_or_says_it_is_not():
