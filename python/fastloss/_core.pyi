@@ -9,7 +9,7 @@ of the element-wise kernels may also be a pattern ``(values, period, repeat)``.
 """
 
 from collections.abc import Sequence
-from typing import Literal, TypeAlias, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
 
 import numpy as np
 
@@ -147,3 +147,6 @@ class CatalogueEntry(TypedDict):
     grad_exact: bool
 
 def catalogue() -> dict[str, CatalogueEntry]: ...
+
+# XLA FFI handlers of fastloss.jax (cpp/bindings/xla.cpp): target name -> PyCapsule
+def xla_handlers() -> dict[str, Any]: ...
