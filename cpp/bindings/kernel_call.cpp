@@ -93,6 +93,7 @@ double run_rows(const KernelCall& c) {
   a.pred = c.pred.data;
   a.target = in(c.target, n, "target");
   a.labels = static_cast<const int64_t*>(in(c.labels, a.rows, "labels"));
+  a.n_labels = a.labels != nullptr ? a.rows : 0;  // one label per row (no multilabel_margin here)
   if (a.target == nullptr && a.labels == nullptr)
     throw invalid_argument("target or labels is required");
   a.weight = in(c.weight, a.rows, "sample_weight");
