@@ -232,6 +232,29 @@ ROWS: dict[str, Row] = {
     # residual, boundary and data arrays of sizes and shapes of their own
     # (its docstring): an added axis is another shape of the same terms
     "pinn": Row(expect={**_ANY_SHAPES, "extra_axes_input": Ref()}),
+    # the rest of PyTorch's losses
+    "nll": Row(labels="index"),
+    "soft_margin": Row(),
+    "hinge_embedding": Row(),
+    "multilabel_soft_margin": Row(),
+    "multilabel_margin": Row(),
+    # embedding rows (N, D)
+    "triplet_margin": Row(),
+    "triplet_margin_with_distance": Row(),
+    "cosine_embedding": Row(),
+    "contrastive": Row(),
+    # sequence
+    "ctc": Row(),
+    # regularization
+    "l1_penalty": Row(),
+    "l2_penalty": Row(),
+    "elastic_net": Row(),
+    "entropy": Row(),
+    "center": Row(),
+    "orthogonality": Row(),
+    "kl_sparsity": Row(),
+    "moe_load_balancing": Row(),
+    "router_z_loss": Row(),
 }
 
 
@@ -1007,12 +1030,11 @@ def test_float64_beyond_float32_range_is_converted_quietly(name):
 # flip when fixed.
 
 
-@pytest.mark.xfail(strict=True, reason="log_cosh gradient where exp(-2|r|) is subnormal")
 @pytest.mark.parametrize(
     "dtype,r,rtol",
-    # measured ranges: float32 |r| in [47.09, 51.99] (off by up to 1.4e-2),
-    # float64 |r| in [361.81, 372.56] (off by up to 1.8e-3); tanh(r) is 1
-    # in the dtype there
+    # fixed: float32 |r| in [47.09, 51.99] was off by up to 1.4e-2, float64
+    # |r| in [361.81, 372.56] by up to 1.8e-3 (the log of a subnormal); tanh(r)
+    # is 1 in the dtype there
     [(np.float32, [47.5, 49.873222, 51.5], 1e-6), (np.float64, [362.0, 366.0, 372.0], 1e-12)],
 )
 def test_log_cosh_gradient_where_exp_is_subnormal(dtype, r, rtol):
@@ -1030,20 +1052,18 @@ def test_ciou_float32_gradient_of_a_thin_box():
     np.testing.assert_allclose(g, want, rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="gradient_penalty float32: subnormal sample norm")
 def test_gradient_penalty_float32_subnormal_sample():
-    # x = (2e-39, 0): x*x underflows, the norm is 0 while x is not, and the
-    # kernel's x / norm gives -inf and NaN; float64 (norm underflowing to 0
-    # at 1e-300) gives 0, torch's subgradient at a zero norm
+    # x = (2e-39, 0): in float32 x*x underflows and 2 / norm overflows; the
+    # kernel keeps the sum of squares and the factor in float64 (fixed: it
+    # gave -inf and NaN)
     x = np.array([[2e-39, 0.0], [1.0, 2.0]], np.float32)
     g = fl.gradient_penalty.grad(x, target_norm=1.0)
     assert np.all(np.isfinite(g)), g
 
 
-@pytest.mark.xfail(strict=True, reason="pseudo_huber: delta**2 overflows: inf * 0 = NaN")
 def test_pseudo_huber_huge_delta():
     # delta**2 * (sqrt(1 + (r/delta)**2) - 1) = r**2 / (sqrt(1 + (r/delta)**2) + 1)
-    # has no overflow; the kernel's form gives NaN once delta**2 is inf
+    # has no overflow (fixed: the kernel's delta**2 form gave NaN once it was inf)
     p, t = np.array([1.0, 2.0], np.float32), np.zeros(2, np.float32)
     v = fl.pseudo_huber(p, t, delta=2.0**70, reduction="none")
     np.testing.assert_allclose(v, [0.5, 2.0], rtol=1e-6)

@@ -114,6 +114,7 @@ class CatalogueInput(TypedDict):
     name: str
     differentiable: bool
     grad_kernel: int | None  # the kernel id of its gradient
+    optional: bool  # may be left out (None)
 
 class CatalogueParam(TypedDict):
     name: str

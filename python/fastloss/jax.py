@@ -444,11 +444,17 @@ class _NotCovered:
 
 
 _COVERED = (ElementwiseLoss, RowLoss, BoxLoss, SliceLoss)
+# Losses of those shapes added after fastloss.jax was written, not yet held
+# against a JAX formula in tests/test_jax.py (multilabel_margin's labels are
+# rows of class indices, which the XLA handler does not take).
+_NOT_YET = ("nll", "soft_margin", "hinge_embedding", "multilabel_soft_margin", "multilabel_margin")
 
 
 def _adapt(loss: Loss):
     if len(loss.wrt) > 1:
         return _NotCovered(loss, f"it has several differentiable inputs ({', '.join(loss.wrt)})")
+    if loss.name in _NOT_YET:
+        return _NotCovered(loss, "not yet tested against JAX here")
     if type(loss) not in _COVERED:
         # a loss with its own run path (rmse's root over the whole sum)
         return _NotCovered(loss, "its run path is not the kernel call fastloss.jax makes")
