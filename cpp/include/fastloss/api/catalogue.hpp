@@ -21,6 +21,7 @@
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/ranking.hpp"
 #include "fastloss/api/regression.hpp"
 
 namespace fastloss {
@@ -193,6 +194,7 @@ using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
+using RK = RankingLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -236,6 +238,15 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 // each differentiable input names the loss's own id.
 inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+// Ranking: (scores, labels, mask); mask is optional (an absent one: every
+// item valid) and, like labels, not differentiable.
+#define FL_LISTS(kernel) {{"scores", id(kernel)}, {"labels", -1}, {"mask", -1}}
+inline constexpr InputSpec kPairwiseLogistic[] = FL_LISTS(RK::pairwise_logistic);
+inline constexpr InputSpec kPairwiseHinge[] = FL_LISTS(RK::pairwise_hinge);
+inline constexpr InputSpec kListNet[] = FL_LISTS(RK::listnet);
+inline constexpr InputSpec kApproxNdcg[] = FL_LISTS(RK::approx_ndcg);
+inline constexpr InputSpec kLambdaRank[] = FL_LISTS(RK::lambda_rank);
+#undef FL_LISTS
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -280,6 +291,7 @@ inline constexpr ParamSpec kTverskyParams[] = {
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
+inline constexpr ParamSpec kApproxNdcgParams[] = {real_param("temperature", 1.0, open(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -367,6 +379,19 @@ inline constexpr LossSpec kLosses[] = {
      true, false},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"pairwise_logistic", "ranking", id(RK::pairwise_logistic), FL_LIST(kPairwiseLogistic),
+     FL_NONE, FL_NONE, false, true, true},
+    {"pairwise_hinge", "ranking", id(RK::pairwise_hinge), FL_LIST(kPairwiseHinge), FL_NONE,
+     FL_NONE, false, true, true},
+    {"listnet", "ranking", id(RK::listnet), FL_LIST(kListNet), FL_NONE, FL_NONE, false, true,
+     true},
+    {"approx_ndcg", "ranking", id(RK::approx_ndcg), FL_LIST(kApproxNdcg),
+     FL_LIST(kApproxNdcgParams), FL_NONE, false, true, true},
+    // lambda_rank's pair weights (from the exact ranks) are constants for the
+    // gradient, as in rax and TF-Ranking; they are piecewise constant in the
+    // scores, so the gradient is exact wherever no two scores tie.
+    {"lambda_rank", "ranking", id(RK::lambda_rank), FL_LIST(kLambdaRank), FL_NONE, FL_NONE,
+     false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
