@@ -162,6 +162,14 @@ def _masks(rng, dtype, shape, **params):
     )
 
 
+def _lists(rng, dtype, shape):
+    # (n_lists, list_size) scores and graded labels 0..4 (every list has a
+    # relevant item: listnet's peers divide by the label sum)
+    labels = rng.integers(0, 5, size=shape).astype(dtype)
+    labels[..., 0] = 4
+    return Inputs(_normal(rng, dtype, shape), labels)
+
+
 def _boxes(rng, dtype, shape):
     # target boxes, and predictions near them (most overlap, some do not)
     n = shape[0]
@@ -206,6 +214,11 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "giou_loss": _boxes,
     "diou_loss": _boxes,
     "ciou_loss": _boxes,
+    "pairwise_logistic": _lists,
+    "pairwise_hinge": _lists,
+    "listnet": _lists,
+    "approx_ndcg": _lists,
+    "lambda_rank": _lists,
 }
 
 
@@ -261,6 +274,12 @@ class Torch:
     def stop_gradient(self, x):
         return x.detach()
 
+    def sort_desc(self, x):
+        return self.t.sort(x, dim=-1, descending=True).values
+
+    def arange(self, n, like):
+        return self.t.arange(n, dtype=like.dtype)
+
 
 class Jax:
     """The same operations, spelled with jax.numpy."""
@@ -304,6 +323,12 @@ class Jax:
     def mask_label(self, x, labels, fill):
         onehot = labels[..., None] == self.jnp.arange(x.shape[-1])
         return self.jnp.where(onehot, fill, x)
+
+    def sort_desc(self, x):
+        return -self.jnp.sort(-x, axis=-1)
+
+    def arange(self, n, like):
+        return self.jnp.arange(n, dtype=like.dtype)
 
 
 # Formulas: f(B, pred, target, **params) -> scalar mean loss, B a Torch or Jax.
@@ -437,6 +462,55 @@ def _log_cosh(B, p, t):
     return B.mean(r + B.softplus(-2 * r) - math.log(2.0))
 
 
+# Ranking (rax's definitions, lists without a mask; see fastloss.ranking): the
+# pair arrays (n_lists, list_size, list_size) are what the peers compute.
+def _pairs(B, s, y):
+    d = s[:, :, None] - s[:, None, :]  # s_i - s_j
+    pair = y[:, :, None] > y[:, None, :]
+    return d, pair, B.clamp_min(B.sum(pair * 1.0, (1, 2)), 1.0)
+
+
+def _pairwise_logistic(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.softplus(-d), 0 * d), (1, 2)) / cnt)
+
+
+def _pairwise_hinge(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.relu(1 - d), 0 * d), (1, 2)) / cnt)
+
+
+def _listnet(B, s, y):
+    p = y / B.sum(y, -1)[:, None]
+    return B.mean(-B.sum(p * B.log_softmax(s), -1))
+
+
+def _ideal_dcg(B, g):
+    disc = math.log(2.0) / B.log(B.arange(g.shape[-1], g) + 2.0)  # 1 / log2(rank + 1)
+    ideal = B.sum(B.sort_desc(g) * disc, -1)
+    return B.where(ideal == 0, 1.0 + 0 * ideal, ideal)
+
+
+def _approx_ndcg(B, s, y, temperature=1.0):
+    g = 2.0**y - 1.0
+    sig = B.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)
+    rhat = 0.5 + B.sum(sig, -1)  # 1 + the sum over j != i (sigmoid(0) = 1/2)
+    dcg = B.sum(g * math.log(2.0) / B.log(1.0 + rhat), -1)
+    return B.mean(-dcg / _ideal_dcg(B, g))
+
+
+def _lambda_rank(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    g = 2.0**y - 1.0
+    gn = g / _ideal_dcg(B, g)[:, None]
+    ss = B.stop_gradient(s)
+    rank = 1.0 + B.sum((ss[:, None, :] > ss[:, :, None]) * 1.0, -1)  # ties: none in floats
+    disc = math.log(2.0) / B.log(1.0 + rank)
+    lam = B.abs(gn[:, :, None] - gn[:, None, :]) * B.abs(disc[:, :, None] - disc[:, None, :])
+    t = B.where(pair, B.softplus(-d) * lam * s.shape[-1], 0 * d)
+    return B.mean(B.sum(t, (1, 2)) / cnt)
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -484,6 +558,11 @@ EXPR: dict[str, Callable] = {
     "giou_loss": _giou,
     "diou_loss": _diou,
     "ciou_loss": _ciou,
+    "pairwise_logistic": _pairwise_logistic,
+    "pairwise_hinge": _pairwise_hinge,
+    "listnet": _listnet,
+    "approx_ndcg": _approx_ndcg,
+    "lambda_rank": _lambda_rank,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -670,6 +749,13 @@ ROWS: list[Row] = [
     Row("giou_loss", (100_000, 4)),
     Row("diou_loss", (100_000, 4)),
     Row("ciou_loss", (100_000, 4)),
+    # ranking: 1e4 lists of 64 items; the peers hold (1e4, 64, 64) pair
+    # arrays (NumPy's reference too: left out)
+    Row("pairwise_logistic", (10_000, 64), peers=("torch", "jax")),
+    Row("pairwise_hinge", (10_000, 64), peers=("torch", "jax")),
+    Row("listnet", (10_000, 64), peers=("torch", "jax")),
+    Row("approx_ndcg", (10_000, 64), peers=("torch", "jax")),
+    Row("lambda_rank", (10_000, 64), peers=("torch", "jax")),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

@@ -159,7 +159,7 @@ class _Call:
         L = self.loss
         names = L.inputs
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
-        need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
+        need = [i for i in range(len(inputs)) if ctx.needs_input_grad[1 + i]]
         for i in need:
             if names[i] not in L.wrt:
                 raise ValueError(
@@ -249,8 +249,8 @@ class _Call:
         else:
             grads = self._vjp(ctx, go)
         it = iter(grads)
-        names = L.inputs
-        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(len(names)))
+        n_given = len(ctx.needs_input_grad) - 1  # optional inputs may be left out
+        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(n_given))
 
     def _vjp(self, ctx, go):
         L = self.loss
@@ -331,7 +331,10 @@ def _apply(L, inputs, reduction, sample_weight, params):
         inputs = tuple(inputs) + tuple(
             params.pop(n) for n in L.inputs[len(inputs) :] if n in params
         )
-    if len(inputs) != len(L.inputs):
+    # trailing optional inputs (the ranking losses' mask) may be left out:
+    # the loss reads them as absent
+    n_opt = len(getattr(L, "optional_inputs", ()))
+    if not len(L.inputs) - n_opt <= len(inputs) <= len(L.inputs):
         raise TypeError(
             f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), got {len(inputs)}"
         )

@@ -211,7 +211,7 @@ struct PairLists : ListsBase<T> {
           T t, d;                         // the pair's loss, d loss / d s_i
           if constexpr (kPair == Pair::hinge) {
             const T h = T(1) - z;
-            t = h > T(0) ? h : T(0);
+            t = h <= T(0) ? T(0) : h;  // NaN propagates, as jax's relu
             // relu's gradient at 0 is 0 (jax); NaN propagates into it
             d = h != h ? h : h > T(0) ? -sg : T(0);
           } else {
