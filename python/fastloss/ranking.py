@@ -143,7 +143,7 @@ pairwise_logistic = _declare(
     >>> round(fl.pairwise_logistic([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
     0.813262
     >>> fl.pairwise_logistic.grad([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]).round(6)
-    array([-0.173222,  0.134471,  0.038752])
+    array([-0.5     ,  0.134471,  0.365529])
 """,
 )
 
@@ -301,6 +301,14 @@ lambda_rank = _declare(
     --------
     >>> import fastloss as fl
     >>> round(fl.lambda_rank([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
-    0.309713
+    0.788552
+
+    Two lists, the second's last item masked; one loss per list:
+
+    >>> scores = [[2.0, 1.0, 3.0], [0.0, 1.0, 2.0]]
+    >>> labels = [[1.0, 0.0, 0.0], [2.0, 0.0, 1.0]]
+    >>> mask = [[True, True, True], [True, True, False]]
+    >>> fl.lambda_rank(scores, labels, mask, reduction="none").round(6)
+    array([0.788552, 1.454057])
 """,
 )
