@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from cases import case
 
 LIST = 7  # items per list: an odd size, so no vector width divides a row

@@ -61,9 +61,7 @@ class _Lists(TensorLoss):
 
     def _signature(self):
         sig = super()._signature()
-        ps = [
-            p.replace(default=None) if p.name == "mask" else p for p in sig.parameters.values()
-        ]
+        ps = [p.replace(default=None) if p.name == "mask" else p for p in sig.parameters.values()]
         return inspect.Signature(ps)
 
     def _plan(self, inputs, p):

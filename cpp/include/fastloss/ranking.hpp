@@ -251,7 +251,9 @@ struct PairLists : ListsBase<T> {
 };
 
 // listnet: the cross-entropy between the labels normalized by their sum and
-// the softmax of the scores, over the valid items.
+// the softmax of the scores, over the valid items. Every pass over a list is
+// a vectorized loop (the max is exact in any order; the sums go through
+// row_sum's fixed tree).
 template <class T>
 struct ListNet : ListsBase<T> {
   using ListsBase<T>::s;
@@ -269,13 +271,16 @@ struct ListNet : ListsBase<T> {
       const T* FL_RESTRICT yr = y + r * L;
       const T* FL_RESTRICT v = b.valid;
       this->load_valid(r, b.valid);
-      for (int64_t k = 0; k < L; ++k) {
-        if (v[k] != T(0) && yr[k] < T(0)) {
-          throw std::invalid_argument("labels: listnet takes labels >= 0, got " +
-                                      std::to_string(static_cast<double>(yr[k])) +
-                                      " in list " + std::to_string(r) + " (flat index " +
-                                      std::to_string(r * L + k) + ")");
-        }
+      int bad = 0;
+      FL_PRAGMA(omp simd reduction(| : bad))
+      for (int64_t k = 0; k < L; ++k) bad |= v[k] != T(0) && yr[k] < T(0);
+      if (bad) {
+        int64_t k = 0;
+        while (!(v[k] != T(0) && yr[k] < T(0))) ++k;
+        throw std::invalid_argument("labels: listnet takes labels >= 0, got " +
+                                    std::to_string(static_cast<double>(yr[k])) + " in list " +
+                                    std::to_string(r) + " (flat index " +
+                                    std::to_string(r * L + k) + ")");
       }
       const double ysum =
           row_sum(L, [&](int64_t k) { return v[k] != T(0) ? static_cast<double>(yr[k]) : 0.0; });
@@ -290,24 +295,30 @@ struct ListNet : ListsBase<T> {
       // the largest valid score (a NaN is skipped here and turns exp(s - mx)
       // into NaN below)
       T mx = -std::numeric_limits<T>::infinity();
+      FL_PRAGMA(omp simd reduction(max : mx))
       for (int64_t k = 0; k < L; ++k) mx = v[k] != T(0) && sr[k] > mx ? sr[k] : mx;
       T* FL_RESTRICT e = b.term;
       FL_SIMD
-      for (int64_t k = 0; k < L; ++k) e[k] = v[k] != T(0) ? vm::exp(sr[k] - mx) : T(0);
+      for (int64_t k = 0; k < L; ++k) {
+        const T ek = vm::exp(sr[k] - mx);
+        e[k] = v[k] != T(0) ? ek : T(0);
+      }
       const double z = row_sum(L, [&](int64_t k) { return static_cast<double>(e[k]); });
       // sum_k p_k (log Z - (s_k - mx)): every term >= 0, no cancellation
       const double cross = row_sum(L, [&](int64_t k) {
-        return v[k] != T(0) ? static_cast<double>(yr[k]) *
-                                  (static_cast<double>(mx) - static_cast<double>(sr[k]))
-                            : 0.0;
+        const double t = static_cast<double>(yr[k]) *
+                         (static_cast<double>(mx) - static_cast<double>(sr[k]));
+        return v[k] != T(0) ? t : 0.0;
       });
       value[q] = static_cast<T>(std::log(z) + cross / ysum);
       if constexpr (kGrad) {
-        const double gq = static_cast<double>(gs[q]), iz = 1.0 / z, iy = 1.0 / ysum;
+        // gs (softmax - p): the two factors scaled once, in T
+        const T cz = static_cast<T>(static_cast<double>(gs[q]) / z);
+        const T cy = static_cast<T>(static_cast<double>(gs[q]) / ysum);
+        FL_SIMD
         for (int64_t k = 0; k < L; ++k) {
-          gr[k] = v[k] != T(0) ? static_cast<T>(gq * (static_cast<double>(e[k]) * iz -
-                                                      static_cast<double>(yr[k]) * iy))
-                               : T(0);
+          const T gk = e[k] * cz - yr[k] * cy;
+          gr[k] = v[k] != T(0) ? gk : T(0);
         }
       }
     }
@@ -315,6 +326,11 @@ struct ListNet : ListsBase<T> {
 };
 
 // approx_ndcg: minus the NDCG of the approximate ranks (Qin, Liu & Li 2010).
+// Each unordered pair once: p = sigmoid((s_j - s_i) / t) counts toward
+// rhat_i and 1 - p = sigmoid((s_i - s_j) / t) toward rhat_j (row sum and
+// float64 column accumulator, as the pairwise losses). For lists up to
+// kStore items the pair's p is kept (a list_size^2 buffer per thread, at
+// most 1 MiB) for the gradient pass, which then needs no exp.
 template <class T>
 struct ApproxNdcg : ListsBase<T> {
   using ListsBase<T>::s;
@@ -322,12 +338,23 @@ struct ApproxNdcg : ListsBase<T> {
   using ListsBase<T>::g;
   using ListsBase<T>::L;
   T inv_temp;  // 1 / temperature
+  static constexpr int64_t kStore = 512;
+
+  bool stores() const { return L <= kStore; }
+  size_t scratch_bytes() const {
+    return Buffers<T>::bytes(L) +
+           (stores() ? static_cast<size_t>(L * pad8(L)) * sizeof(T) : size_t(0));
+  }
 
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
             void* scratch) const {
     Buffers<T> b(scratch, L);
+    T* pstore = stores() ? reinterpret_cast<T*>(static_cast<unsigned char*>(scratch) +
+                                                Buffers<T>::bytes(L))
+                         : nullptr;
     const double ln2 = 0.69314718055994530942;
+    const T it = inv_temp;
     for (int64_t q = 0; q < len; ++q) {
       const int64_t r = lo + q;
       const T* FL_RESTRICT sr = s + r * L;
@@ -335,49 +362,76 @@ struct ApproxNdcg : ListsBase<T> {
       const T* FL_RESTRICT v = b.valid;
       this->load_valid(r, b.valid);
       const double ideal = this->gains_and_ideal(yr, b);
-      T* FL_RESTRICT tm = b.term;
-      // rhat_i = 1 + sum_{j != i, valid} sigmoid((s_j - s_i) / temperature)
-      for (int64_t i = 0; i < L; ++i) {
+      double* FL_RESTRICT rh = b.aux;  // rhat - 1, row parts then column parts
+      for (int64_t k = 0; k < L; ++k) rh[k] = 0.0;
+      for (int64_t i = 0; i + 1 < L; ++i) {
         if (v[i] == T(0)) continue;
+        const int64_t n = L - i - 1;
         const T si = sr[i];
+        const T* FL_RESTRICT sj = sr + i + 1;
+        const T* FL_RESTRICT vj = v + i + 1;
+        T* FL_RESTRICT pr = pstore != nullptr ? pstore + i * pad8(L) : b.term;
+        T* FL_RESTRICT qr = b.der;  // 1 - p, the column's share
         FL_SIMD
-        for (int64_t j = 0; j < L; ++j) {
-          const T p = vm::sigmoid((sr[j] - si) * inv_temp);
-          tm[j] = v[j] != T(0) && j != i ? p : T(0);
+        for (int64_t k = 0; k < n; ++k) {
+          const T p = vm::sigmoid((sj[k] - si) * it);
+          pr[k] = vj[k] != T(0) ? p : T(0);
+          qr[k] = vj[k] != T(0) ? T(1) - p : T(0);
         }
-        b.aux[i] = 1.0 + row_sum(L, [&](int64_t j) { return static_cast<double>(tm[j]); });
+        rh[i] += row_sum(n, [&](int64_t k) { return static_cast<double>(pr[k]); });
+        double* FL_RESTRICT col = rh + i + 1;
+        FL_SIMD
+        for (int64_t k = 0; k < n; ++k) col[k] += static_cast<double>(qr[k]);
       }
       double dcg = 0.0;
       for (int64_t i = 0; i < L; ++i) {
-        if (v[i] != T(0)) dcg += b.gain[i] / std::log2(1.0 + b.aux[i]);
+        if (v[i] != T(0)) dcg += b.gain[i] / std::log2(2.0 + rh[i]);
       }
       value[q] = static_cast<T>(-dcg / ideal);
       if constexpr (kGrad) {
-        // a_i = d loss / d rhat_i = G_i ln2 / ((1 + r) ln(1 + r)^2) / IDCG, and
-        // d loss / d s_k = sum_{j != k} sigmoid'((s_j - s_k)/t) (a_j - a_k) / t
+        // a_i = d loss / d rhat_i = G_i ln2 / ((1 + rhat) ln(1 + rhat)^2) / IDCG;
+        // a pair adds sigmoid'(x) (a_j - a_i) / t to g_i and its negative to g_j
         T* FL_RESTRICT a = b.gt;
         for (int64_t i = 0; i < L; ++i) {
-          const double lr = std::log1p(b.aux[i]);
-          a[i] = v[i] != T(0) ? static_cast<T>(b.gain[i] * ln2 / ((1.0 + b.aux[i]) * lr * lr) /
-                                               ideal)
-                              : T(0);
+          const double lr = std::log1p(1.0 + rh[i]);
+          a[i] = v[i] != T(0)
+                     ? static_cast<T>(b.gain[i] * ln2 / ((2.0 + rh[i]) * lr * lr) / ideal)
+                     : T(0);
+        }
+        double* FL_RESTRICT ga = b.gacc;
+        for (int64_t k = 0; k < L; ++k) ga[k] = 0.0;
+        for (int64_t i = 0; i + 1 < L; ++i) {
+          if (v[i] == T(0)) continue;
+          const int64_t n = L - i - 1;
+          const T si = sr[i], ai = a[i];
+          const T* FL_RESTRICT sj = sr + i + 1;
+          const T* FL_RESTRICT aj = a + i + 1;
+          const T* FL_RESTRICT vj = v + i + 1;
+          T* FL_RESTRICT dr = b.der;
+          if (pstore != nullptr) {
+            const T* FL_RESTRICT pr = pstore + i * pad8(L);
+            FL_SIMD
+            for (int64_t k = 0; k < n; ++k) {
+              const T p = pr[k];
+              dr[k] = p * (T(1) - p) * (aj[k] - ai);  // 0 where j is masked (p = 0)
+            }
+          } else {
+            FL_SIMD
+            for (int64_t k = 0; k < n; ++k) {
+              const T p = vm::sigmoid((sj[k] - si) * it);
+              const T d = p * (T(1) - p) * (aj[k] - ai);
+              dr[k] = vj[k] != T(0) ? d : T(0);
+            }
+          }
+          ga[i] += row_sum(n, [&](int64_t k) { return static_cast<double>(dr[k]); });
+          double* FL_RESTRICT col = ga + i + 1;
+          FL_SIMD
+          for (int64_t k = 0; k < n; ++k) col[k] -= static_cast<double>(dr[k]);
         }
         T* FL_RESTRICT gr = g + r * L;
         const double f = static_cast<double>(gs[q]) * static_cast<double>(inv_temp);
-        for (int64_t k = 0; k < L; ++k) {
-          if (v[k] == T(0)) {
-            gr[k] = T(0);
-            continue;
-          }
-          const T sk = sr[k], ak = a[k];
-          FL_SIMD
-          for (int64_t j = 0; j < L; ++j) {
-            const T p = vm::sigmoid((sr[j] - sk) * inv_temp);
-            tm[j] = v[j] != T(0) && j != k ? p * (T(1) - p) * (a[j] - ak) : T(0);
-          }
-          gr[k] = static_cast<T>(
-              f * row_sum(L, [&](int64_t j) { return static_cast<double>(tm[j]); }));
-        }
+        // masked items: 0 (a NaN of a valid item never reaches them)
+        for (int64_t k = 0; k < L; ++k) gr[k] = v[k] != T(0) ? static_cast<T>(ga[k] * f) : T(0);
       }
     }
   }
