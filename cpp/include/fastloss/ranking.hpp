@@ -261,6 +261,9 @@ struct ListNet : ListsBase<T> {
   using ListsBase<T>::g;
   using ListsBase<T>::L;
 
+  // O(list_size) per list, about an exp and a few sums per item
+  int64_t sample_cost(int64_t) const { return 8 * L + 1; }
+
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
             void* scratch) const {
