@@ -41,7 +41,7 @@ def _call(verb, loss, pred, target, params, **kw):
     """Extra inputs (gaussian_nll's var) stay in ``params``: fastloss takes an
     input by keyword too, so the old and the new signature read the same call."""
     f = loss if verb == "value" else getattr(loss, verb)
-    return f(pred, target, **kw, **params)
+    return f(*((pred,) if target is None else (pred, target)), **kw, **params)
 
 
 def record() -> dict[str, str]:

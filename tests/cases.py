@@ -1,7 +1,8 @@
 """Valid inputs for every registered loss: the property tests draw on these.
 
 ``CASES[name](rng, dtype, n)`` returns ``(pred, target, params)`` with about
-``n`` samples. A loss added to the registry without a case here fails
+``n`` samples (target None for a loss of one input; inputs beyond the
+second go by name in params). A loss added to the registry without a case here fails
 ``test_every_loss_has_a_case``, so nothing escapes the property tests.
 ``PER_SAMPLE`` says how the per-sample losses relate to pred (for weights).
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 CASES = {}
+# Losses whose first two inputs may have unrelated shapes (a GAN's real and
+# fake batches): no shape mismatch to refuse.
+INDEPENDENT_SHAPES = {"gan_discriminator", "hinge_gan_discriminator", "wasserstein_critic"}
 
 
 def case(*names):
@@ -24,6 +28,12 @@ def case(*names):
 
 def make(name, rng, dtype=np.float64, n=40):
     return CASES[name](rng, dtype, n)
+
+
+def args(pred, target):
+    """The positional inputs of a case: a loss of one input (``entropy``,
+    ``gan_generator``) has a case whose target is None."""
+    return (pred,) if target is None else (pred, target)
 
 
 def grads(g):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from cases import grads, make
+from cases import args, grads, make
 from fastloss import _core
 
 MIB = 2**20
@@ -130,10 +130,13 @@ def test_stale_buffer_contents_never_reach_a_result(name):
     assert pred.nbytes >= MIB
 
     def run():
-        out = {f"grad {k}": g for k, g in zip(loss.wrt, grads(loss.grad(pred, target, **params)))}
-        out["none"] = loss(pred, target, reduction="none", **params)
+        out = {
+            f"grad {k}": g
+            for k, g in zip(loss.wrt, grads(loss.grad(*args(pred, target), **params)))
+        }
+        out["none"] = loss(*args(pred, target), reduction="none", **params)
         if loss.has_hess:
-            out["hess"] = loss.grad_hess(pred, target, reduction="none", **params)[1]
+            out["hess"] = loss.grad_hess(*args(pred, target), reduction="none", **params)[1]
         return out
 
     fl.set_buffer_cache(0)

@@ -138,6 +138,14 @@ def test_generated_checks_follow_the_table(name, spec):
     elif kind == "axes":
         assert loss.resolve_params({k: [1, 2]})[k] == (1, 2)
         refused(1.5, TypeError)
+    elif kind == "reals":
+        n = len(spec["default"])
+        assert loss.resolve_params({k: [2.0] * n})[k] == (2.0,) * n
+        refused([1.0] * (n + 1))
+        refused("1" * n, TypeError)
+        if spec["lo"] is not None:
+            with pytest.raises(ValueError, match=re.escape(f"{k}[0]")):
+                loss.resolve_params({k: [spec["lo"][0] - 1] + [2.0] * (n - 1)})
     else:
         assert kind == "optional_array" and spec["default"] is None
 

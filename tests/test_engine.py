@@ -151,7 +151,7 @@ def test_gil_is_released_during_kernels(name):
     # With the GIL held the count does not move at all (verified by taking
     # the release out of the bindings); each of the counter's short sleeps
     # hands the GIL back, so this thread gets it back as the kernel returns.
-    from cases import make
+    from cases import args, make
 
     fl.set_num_threads(1)
     pred, target, params = make(name, np.random.default_rng(0), n=400_000)
@@ -176,7 +176,7 @@ def test_gil_is_released_during_kernels(name):
         start = time.perf_counter()
         before = count
         while calls < 2 or time.perf_counter() - start < 0.2:
-            loss.value_and_grad(pred, target, **params)
+            loss.value_and_grad(*args(pred, target), **params)
             calls += 1
         progress = count - before
     finally:

@@ -20,6 +20,7 @@ const char* kind_name(cat::ParamKind k) {
     case cat::ParamKind::real_or_array: return "real_or_array";
     case cat::ParamKind::optional_array: return "optional_array";
     case cat::ParamKind::axes: return "axes";
+    case cat::ParamKind::reals: return "reals";
   }
   return "?";
 }
@@ -45,6 +46,11 @@ py::object default_of(const cat::ParamSpec& p) {
     case cat::ParamKind::integer: return py::int_(p.int_default);
     case cat::ParamKind::boolean: return py::bool_(p.int_default != 0);
     case cat::ParamKind::choice: return py::str(p.text_default);
+    case cat::ParamKind::reals: {
+      py::tuple t(p.n_reals);
+      for (int i = 0; i < p.n_reals; ++i) t[i] = py::float_(p.reals_default[i]);
+      return std::move(t);
+    }
     default: return py::none();
   }
 }
@@ -75,7 +81,7 @@ py::dict loss(const cat::LossSpec& s) {
     const cat::InputSpec& in = s.inputs[i];
     py::object gk = in.grad_kernel < 0 ? py::object(py::none()) : py::object(py::int_(in.grad_kernel));
     inputs[i] = py::dict("name"_a = in.name, "differentiable"_a = in.grad_kernel >= 0,
-                         "grad_kernel"_a = gk);
+                         "grad_kernel"_a = gk, "optional"_a = in.optional);
   }
   py::tuple params(s.n_params);
   for (int i = 0; i < s.n_params; ++i) params[i] = param(s.params[i]);

@@ -29,7 +29,9 @@
 #include "common.hpp"
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
+#include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
@@ -44,7 +46,8 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, ranking = 8 };
+                          boxes = 4, embedding = 5, ranking = 8, generative = 10,
+                          control = 13 };
 
 struct Call {
   int id, op, reduction;
@@ -290,6 +293,12 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::ranking:
       v = run_tensors<RankingLoss, &fastloss::ranking>(c);
+      break;
+    case Family::generative:
+      v = run_tensors<GenerativeLoss, &fastloss::generative>(c);
+      break;
+    case Family::control:
+      v = run_tensors<ControlLoss, &fastloss::control>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

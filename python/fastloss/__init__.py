@@ -17,7 +17,9 @@ from __future__ import annotations
 from fastloss import _core
 from fastloss import boxes as _boxes
 from fastloss import classification as _classification
+from fastloss import control as _control
 from fastloss import embedding as _embedding
+from fastloss import generative as _generative
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import ranking as _ranking
@@ -33,7 +35,9 @@ from fastloss._config import (
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
+from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
+from fastloss.generative import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.ranking import *  # noqa: F403
@@ -41,7 +45,17 @@ from fastloss.regression import *  # noqa: F403
 
 __version__ = _core.__version__
 
-_FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _ranking)
+_FAMILIES = (
+    _regression,
+    _classification,
+    _multiclass,
+    _overlap,
+    _boxes,
+    _embedding,
+    _ranking,
+    _generative,
+    _control,
+)
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 
 

@@ -75,6 +75,11 @@ class _LossEntry:
         self.params = dict(params)
         self.p = loss.resolve_params(self.params)  # checked now: bad values fail early
         self.label = loss.name
+        if not loss.accumulable:
+            raise ValueError(
+                f"{loss.name} cannot be accumulated: its inputs ({', '.join(loss.inputs)}) "
+                "are not rows of (pred, target) whose reduction is a sum over rows"
+            )
         if len(loss.inputs) != 2:
             raise ValueError(
                 f"{loss.name} cannot be accumulated: it takes {len(loss.inputs)} inputs "

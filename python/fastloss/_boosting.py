@@ -84,7 +84,7 @@ def _weights(weight):
 class Objective:
     """A loss as a boosting objective: ``grad_hess(margin, label, weight)``."""
 
-    def __init__(self, name, params, threads):
+    def __init__(self, name, params, threads, hessian_scale=1.0):
         self.loss = _loss_of(name, params)
         self.name = name
         self.params = dict(params)
@@ -96,6 +96,13 @@ class Objective:
                 "so it cannot be a boosting objective"
             )
         self.scale = SCALE.get(name, 1.0)
+        # A constant the booster's convention multiplies its Hessian by
+        # (LightGBM's multiclass K/(K-1), XGBoost's softmax 2): a setting the
+        # user chooses to reproduce a built-in, not part of the loss.
+        hs = float(hessian_scale)
+        if not (hs > 0.0 and hs < float("inf")):
+            raise ValueError(f"hessian_scale must be a finite number > 0, got {hessian_scale!r}")
+        self.hessian_scale = hs
 
     def grad_hess(self, margin, label, weight=None):
         margin = np.asarray(margin)
@@ -117,6 +124,8 @@ class Objective:
         if self.scale != 1.0:
             g *= self.scale
             h *= self.scale
+        if self.hessian_scale != 1.0:
+            h *= self.hessian_scale
         return g, h
 
     def __repr__(self):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastloss import _core
 from fastloss._arrays import element_at
-from fastloss._params import Param, axes, boolean, choice, integer, real, real_or_array
+from fastloss._params import Param, axes, boolean, choice, integer, real, real_or_array, reals
 
 __all__ = [
     "entry",
@@ -81,6 +81,8 @@ def _check_for(spec: Mapping[str, Any]) -> Callable[[str, Any], Any] | None:
         return axes()
     if kind == "optional_array":
         return None  # None or an array: the loss checks it against its inputs
+    if kind == "reals":
+        return reals(len(spec["default"]), None if lo is None else lo[0])
     raise NotImplementedError(f"parameter kind {kind!r}")  # pragma: no cover
 
 
@@ -91,13 +93,14 @@ def make_param(spec: Mapping[str, Any]) -> Param:
 
 def metadata(name: str) -> dict[str, Any]:
     """The keyword arguments of :class:`~fastloss.Loss` that the catalogue
-    decides: ``family``, ``inputs``, ``wrt``, ``params``, ``has_hess``,
+    decides: ``family``, ``inputs``, ``wrt``, ``optional_inputs``, ``params``, ``has_hess``,
     ``hess_exact`` and ``grad_exact``."""
     e = entry(name)
     return {
         "family": e["family"],
         "inputs": tuple(i["name"] for i in e["inputs"]),
         "wrt": tuple(i["name"] for i in e["inputs"] if i["differentiable"]),
+        "optional_inputs": tuple(i["name"] for i in e["inputs"] if i["optional"]),
         "params": tuple(make_param(p) for p in e["params"]),
         "has_hess": e["has_hess"],
         "hess_exact": e["hess_exact"],

@@ -46,6 +46,8 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
 RANKING = 8
+GENERATIVE = 10
+CONTROL = 13
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
@@ -82,6 +84,13 @@ class Loss:
     # Weights read as a broadcast pattern by the kernel (element-wise) or
     # materialized to the per-sample shape (the others).
     _weight_pattern = False
+    # "mean" is the sum over the per-sample losses divided by their count (or
+    # the weights' sum); False for a loss of parts, each its own mean
+    # (gan_discriminator: mean over real + mean over fake).
+    _mean_over_samples = True
+    # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
+    # reduction decomposes into sums.
+    accumulable = True
 
     def __init__(
         self,
@@ -98,6 +107,7 @@ class Loss:
         target_name: str = "target",
         inputs: tuple[str, ...] | None = None,
         wrt: tuple[str, ...] | None = None,
+        optional_inputs: tuple[str, ...] = (),
     ):
         self.name = name
         self.family = family
@@ -111,8 +121,11 @@ class Loss:
         self._resolved_cache: dict[tuple, dict[str, Any]] = {}
         self.inputs: tuple[str, ...] = inputs or (pred_name, target_name)
         self.wrt: tuple[str, ...] = wrt or (self.inputs[0],)
-        self.pred_name, self.target_name = self.inputs[0], self.inputs[1]
+        self.pred_name = self.inputs[0]
+        self.target_name = self.inputs[1] if len(self.inputs) > 1 else ""
         self._nin = len(self.inputs)
+        # inputs that may be left out (None), the last ones
+        self.optional_inputs: tuple[str, ...] = tuple(optional_inputs)
         self._multi = len(self.wrt) > 1
         self._all_wrt = tuple(range(len(self.wrt)))
         self.__doc__ = doc
@@ -223,7 +236,9 @@ class Loss:
         ):
             i = sel[0]
             shape = shapes[i]
-            if out is not None:
+            if shape is None:  # an optional input left out: no gradient
+                g = self._absent_out(out, i, "out")
+            elif out is not None:
                 g = prepare_out(out, shape, dt)
             else:
                 g = new_output(shape, dt)
@@ -240,8 +255,19 @@ class Loss:
             )
         grads = [None] * len(shapes)
         for k, i in enumerate(sel):
-            grads[i] = prepare_out(outs[k], shapes[i], dt, f"out[{k}]" if len(sel) > 1 else "out")
+            name = f"out[{k}]" if len(sel) > 1 else "out"
+            if shapes[i] is None:
+                grads[i] = self._absent_out(outs[k], i, name)
+            else:
+                grads[i] = prepare_out(outs[k], shapes[i], dt, name)
         return tuple(grads), None
+
+    def _absent_out(self, out, i, name):
+        """The gradient of an optional input that was left out: None (an
+        ``out=`` buffer for it is refused)."""
+        if out is not None:
+            raise ValueError(f"{name}: {self.wrt[i]} was not given, so it has no gradient")
+        return None
 
     def _check_overlap(self, grads, hess, reads, w):
         outs = {}
@@ -283,9 +309,12 @@ class Loss:
         (``gaussian_nll(pred, target, var=v)``, as torch accepts them)."""
         got = list(inputs)
         for name in self.inputs[len(got) :]:
-            if name not in params:
+            if name in params:
+                got.append(params.pop(name))
+            elif name in self.optional_inputs:
+                got.append(None)
+            else:
                 break
-            got.append(params.pop(name))
         if len(got) != self._nin:
             names = ", ".join(self.inputs)
             missing = ", ".join(self.inputs[len(got) :])
@@ -364,7 +393,12 @@ class Loss:
 
     def _signature(self) -> inspect.Signature:
         P = inspect.Parameter
-        ps = [P(n, P.POSITIONAL_ONLY) for n in self.inputs]
+        ps = [
+            P(n, P.POSITIONAL_ONLY, default=None)
+            if n in self.optional_inputs
+            else P(n, P.POSITIONAL_ONLY)
+            for n in self.inputs
+        ]
         ps += [
             P("reduction", P.KEYWORD_ONLY, default="mean"),
             P("sample_weight", P.KEYWORD_ONLY, default=None),

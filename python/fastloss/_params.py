@@ -73,6 +73,20 @@ def real(
     return check
 
 
+def reals(n: int, lo: float | None = None):
+    """Check: a sequence of ``n`` finite reals, each >= lo; a tuple of floats."""
+    scalar = real(lo)
+
+    def check(name: str, v: Any) -> tuple:
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+            raise TypeError(f"{name} must be a sequence of {n} real numbers, got {v!r}")
+        if len(v) != n:
+            raise ValueError(f"{name} must hold {n} real numbers, got {len(v)}")
+        return tuple(scalar(f"{name}[{i}]", x) for i, x in enumerate(v))
+
+    return check
+
+
 def real_or_array(lo: float | None = None):
     """Check: a finite real >= lo, or an array of them (broadcast later by
     the loss). ``None`` never reaches a check (it means the default)."""

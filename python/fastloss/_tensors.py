@@ -23,7 +23,7 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float
-from fastloss._loss import Loss
+from fastloss._loss import GRAD, VALUE, Loss
 
 __all__ = ["Plan", "TensorLoss", "as_reals"]
 
@@ -63,6 +63,10 @@ class TensorLoss(Loss):
     input asked (``wrt``), in the same pass as the value.
     """
 
+    # Their inputs are not (pred, target) rows an Accumulator can stream; a
+    # family whose are opts in.
+    accumulable = False
+
     def __init__(self, name, *, kernel, kernel_id, **kw):
         super().__init__(name, **kw)
         self._kernel = kernel
@@ -78,6 +82,10 @@ class TensorLoss(Loss):
             for pos, g in zip(self._wrt_pos, grads):
                 slots[pos] = g
             out_grads = tuple(slots)
+            if all(g is None for g in slots):  # only absent inputs' gradients asked
+                if op == GRAD:
+                    return None
+                op, out_grads = VALUE, ()
         n = value_out.size if value_out is not None else self._samples(state)
         return _run(
             self._kernel,

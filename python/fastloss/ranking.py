@@ -17,8 +17,6 @@ the list; each docstring says where TF-Ranking differs.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from fastloss._arrays import check_same_shape
@@ -45,24 +43,9 @@ class _Lists(TensorLoss):
     """Lists of scored items: inputs (scores, labels, mask=None), one loss
     per list, dims (n_lists, list_size)."""
 
-    # inputs that may be left out (read as None: every item valid)
-    optional_inputs = ("mask",)
-
     def __init__(self, name, *, temperature=False, **kw):
         super().__init__(name, **kw)
         self._temperature = temperature
-        self.__signature__ = self._signature()
-
-    def _inputs_from(self, inputs, params):
-        # mask is optional: absent, every item is valid
-        if len(inputs) == 2 and "mask" not in params:
-            return (*inputs, None)
-        return super()._inputs_from(inputs, params)
-
-    def _signature(self):
-        sig = super()._signature()
-        ps = [p.replace(default=None) if p.name == "mask" else p for p in sig.parameters.values()]
-        return inspect.Signature(ps)
 
     def _plan(self, inputs, p):
         scores, labels = as_reals(inputs[:2], self.inputs[:2])

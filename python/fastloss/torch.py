@@ -144,6 +144,11 @@ def _scalar(v, dt):
     return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
 
 
+# Marks an input saved through ctx.save_for_backward (None is an input too:
+# an optional one left out).
+_SAVED = object()
+
+
 class _Call:
     """One call: the loss, its reduction, weights and checked parameters."""
 
@@ -159,7 +164,7 @@ class _Call:
         L = self.loss
         names = L.inputs
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
-        need = [i for i in range(len(inputs)) if ctx.needs_input_grad[1 + i]]
+        need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
         for i in need:
             if names[i] not in L.wrt:
                 raise ValueError(
@@ -176,7 +181,7 @@ class _Call:
         # Inputs kept for a backward that must run a gradient pass (see
         # backward); saved through autograd so an in-place change is caught.
         ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
-        self.tensors = tuple(None if isinstance(x, torch.Tensor) else x for x in inputs)
+        self.tensors = tuple(_SAVED if isinstance(x, torch.Tensor) else x for x in inputs)
         if red == "none" and not self._elementwise(inputs, need):
             # The per-sample output is smaller than the input: the backward
             # makes one weighted gradient pass (see the module's docstring).
@@ -205,7 +210,7 @@ class _Call:
 
     def _inputs(self, ctx):
         saved = iter(ctx.saved_tensors)
-        return tuple(next(saved) if x is None else x for x in self.tensors)
+        return tuple(next(saved) if x is _SAVED else x for x in self.tensors)
 
     def _elementwise(self, inputs, need):
         # Element-wise: each "none" loss depends on one element of each
@@ -249,8 +254,8 @@ class _Call:
         else:
             grads = self._vjp(ctx, go)
         it = iter(grads)
-        n_given = len(ctx.needs_input_grad) - 1  # optional inputs may be left out
-        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(n_given))
+        names = L.inputs
+        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(len(names)))
 
     def _vjp(self, ctx, go):
         L = self.loss
@@ -329,12 +334,11 @@ def _apply(L, inputs, reduction, sample_weight, params):
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
     if len(inputs) < len(L.inputs):  # inputs after the given ones may come by keyword
         inputs = tuple(inputs) + tuple(
-            params.pop(n) for n in L.inputs[len(inputs) :] if n in params
+            params.pop(n) if n in params else None
+            for n in L.inputs[len(inputs) :]
+            if n in params or n in L.optional_inputs
         )
-    # trailing optional inputs (the ranking losses' mask) may be left out:
-    # the loss reads them as absent
-    n_opt = len(getattr(L, "optional_inputs", ()))
-    if not len(L.inputs) - n_opt <= len(inputs) <= len(L.inputs):
+    if len(inputs) != len(L.inputs):
         raise TypeError(
             f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), got {len(inputs)}"
         )

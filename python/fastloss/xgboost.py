@@ -104,7 +104,7 @@ class XGBMetric(Metric):
         return self.value(b, a, sample_weight)
 
 
-def objective(name, *, threads=INSIDE_THREADS, **params):
+def objective(name, *, threads=INSIDE_THREADS, hessian_scale=1.0, **params):
     """The loss ``name`` as an XGBoost custom objective.
 
     Parameters
@@ -117,6 +117,10 @@ def objective(name, *, threads=INSIDE_THREADS, **params):
         fastloss's thread count while XGBoost calls the objective (default 1:
         XGBoost already parallelizes; see "Threads" in the module docstring).
         ``None`` leaves ``fastloss.set_num_threads``'s setting.
+    hessian_scale : float > 0, keyword-only, default 1.0
+        Multiplies the Hessian passed to XGBoost (the exact one by default):
+        ``hessian_scale=2.0`` on ``cross_entropy`` reproduces ``multi:softprob``'s
+        2p(1-p).
     **params
         The loss's parameters (``pos_weight=``, ``quantile=``, ``power=``,
         ``link="log"``, ...).
@@ -138,7 +142,7 @@ def objective(name, *, threads=INSIDE_THREADS, **params):
     (array([0.5, 0. ]), array([1., 1.]))
     """
     _require()
-    return XGBObjective(name, params, threads)
+    return XGBObjective(name, params, threads, hessian_scale)
 
 
 def metric(name, *, threads=INSIDE_THREADS, **params):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from fastloss.reference import boxes as _boxes
 from fastloss.reference import classification as _classification
+from fastloss.reference import control as _control
 from fastloss.reference import embedding as _embedding
+from fastloss.reference import generative as _generative
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
 from fastloss.reference import ranking as _ranking
@@ -18,7 +20,9 @@ from fastloss.reference import regression as _regression
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
+from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
+from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.ranking import *  # noqa: F403
@@ -26,7 +30,17 @@ from fastloss.reference.regression import *  # noqa: F403
 
 _REGISTRY = {
     name: getattr(mod, name)
-    for mod in (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _ranking)
+    for mod in (
+        _regression,
+        _classification,
+        _multiclass,
+        _overlap,
+        _boxes,
+        _embedding,
+        _ranking,
+        _generative,
+        _control,
+    )
     for name in mod.__all__
 }
 

@@ -61,14 +61,18 @@ class RefLoss:
     differentiable inputs returns a tuple of gradients (``wrt`` selects, as
     in fastloss)."""
 
-    def __init__(self, name, fn, *, has_hess=False, inputs=(), wrt=None):
+    def __init__(self, name, fn, *, has_hess=False, inputs=(), wrt=None, one_input=False):
         self.name = name
+        # a loss of one input: fn(x, reduction, sample_weight, **params)
+        self.one_input = one_input
         self._fn = fn
         self.has_hess = has_hess
         self._extra = tuple(inputs)
         self.wrt = tuple(wrt) if wrt else None
 
     def _call(self, inputs, reduction, sample_weight, params):
+        if self.one_input:
+            return self._fn(inputs[0], reduction, sample_weight, **params)
         pred, target, *rest = inputs
         params = dict(params)
         params.update(zip(self._extra, rest))

@@ -18,7 +18,9 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
+#include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
@@ -46,7 +48,10 @@ constexpr Bound closed(double v) { return {true, v, false}; }
 //   real_or_array  None, a real or an array of reals, each in [lo, hi]
 //   optional_array None or an array (checked against the inputs later)
 //   axes           None, an int or a tuple of ints (checked against ndim later)
-enum class ParamKind : int { real, integer, boolean, choice, real_or_array, optional_array, axes };
+//   reals          a tuple of n_reals finite reals, each in [lo, hi]
+enum class ParamKind : int {
+  real, integer, boolean, choice, real_or_array, optional_array, axes, reals
+};
 
 struct ParamSpec {
   const char* name;
@@ -60,6 +65,9 @@ struct ParamSpec {
   Bound hi = {};
   const char* const* choices = nullptr;
   int n_choices = 0;
+  // reals: the default tuple
+  const double* reals_default = nullptr;
+  int n_reals = 0;
   // An excluded open interval (excl_lo, excl_hi) and why (tweedie's power).
   bool excluded = false;
   double excl_lo = 0.0;
@@ -92,6 +100,14 @@ constexpr ParamSpec choice_param(const char* name, const char* const (&choices)[
   p.n_choices = static_cast<int>(N);
   return p;
 }
+template <std::size_t N>
+constexpr ParamSpec reals_param(const char* name, const double (&def)[N], Bound lo = {}) {
+  ParamSpec p{name, ParamKind::reals};
+  p.reals_default = def;
+  p.n_reals = static_cast<int>(N);
+  p.lo = lo;
+  return p;
+}
 constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {}) {
   ParamSpec p{name, kind};
   p.lo = lo;
@@ -104,6 +120,7 @@ constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {})
 struct InputSpec {
   const char* name;
   int grad_kernel = -1;
+  bool optional = false;  // may be left out (None): pinn's boundary and data
 };
 
 // Where an input's values must lie, as data:
@@ -195,6 +212,8 @@ using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
 using RK = RankingLoss;
+using G = GenerativeLoss;
+using Ctl = ControlLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -240,13 +259,30 @@ inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
 // Ranking: (scores, labels, mask); mask is optional (an absent one: every
 // item valid) and, like labels, not differentiable.
-#define FL_LISTS(kernel) {{"scores", id(kernel)}, {"labels", -1}, {"mask", -1}}
+#define FL_LISTS(kernel) {{"scores", id(kernel)}, {"labels", -1}, {"mask", -1, true}}
 inline constexpr InputSpec kPairwiseLogistic[] = FL_LISTS(RK::pairwise_logistic);
 inline constexpr InputSpec kPairwiseHinge[] = FL_LISTS(RK::pairwise_hinge);
 inline constexpr InputSpec kListNet[] = FL_LISTS(RK::listnet);
 inline constexpr InputSpec kApproxNdcg[] = FL_LISTS(RK::approx_ndcg);
 inline constexpr InputSpec kLambdaRank[] = FL_LISTS(RK::lambda_rank);
 #undef FL_LISTS
+#define FL_REAL_FAKE(kernel) \
+  { {"real", id(kernel)}, { "fake", id(kernel) } }
+inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
+inline constexpr InputSpec kHingeGanDiscriminator[] = FL_REAL_FAKE(G::hinge_gan_discriminator);
+inline constexpr InputSpec kWassersteinCritic[] = FL_REAL_FAKE(G::wasserstein_critic);
+#undef FL_REAL_FAKE
+inline constexpr InputSpec kGanGenerator[] = {{"fake", id(G::gan_generator)}};
+inline constexpr InputSpec kHingeGanGenerator[] = {{"fake", id(G::hinge_gan_generator)}};
+inline constexpr InputSpec kWassersteinGenerator[] = {{"fake", id(G::wasserstein_generator)}};
+inline constexpr InputSpec kGradientPenalty[] = {{"grads", id(G::gradient_penalty)}};
+inline constexpr InputSpec kElbo[] = {
+    {"recon", id(G::elbo)}, {"x", -1}, {"mu", id(G::elbo)}, {"logvar", id(G::elbo)}};
+inline constexpr InputSpec kTdError[] = {
+    {"q", id(Ctl::td_error)}, {"rewards", -1}, {"next_q", -1}, {"dones", -1}};
+inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
+                                       {"boundary", id(Ctl::pinn), true},
+                                       {"data", id(Ctl::pinn), true}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -292,6 +328,17 @@ inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
 inline constexpr ParamSpec kApproxNdcgParams[] = {real_param("temperature", 1.0, open(0.0))};
+inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
+inline constexpr ParamSpec kGradientPenaltyParams[] = {
+    real_param("target_norm", 1.0, closed(0.0))};
+inline constexpr const char* kReconLosses[] = {"bce_with_logits", "mse"};
+inline constexpr const char* kTdLosses[] = {"huber", "mse"};
+inline constexpr ParamSpec kTdErrorParams[] = {
+    real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
+inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
+inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
+inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
+                                            real_param("beta", 1.0, closed(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -392,6 +439,26 @@ inline constexpr LossSpec kLosses[] = {
     // scores, so the gradient is exact wherever no two scores tie.
     {"lambda_rank", "ranking", id(RK::lambda_rank), FL_LIST(kLambdaRank), FL_NONE, FL_NONE,
      false, true, true},
+    {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
+     FL_NONE, FL_NONE, false, true, true},
+    {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
+     FL_LIST(kGanGeneratorParams), FL_NONE, false, true, true},
+    {"hinge_gan_discriminator", "generative", id(G::hinge_gan_discriminator),
+     FL_LIST(kHingeGanDiscriminator), FL_NONE, FL_NONE, false, true, true},
+    {"hinge_gan_generator", "generative", id(G::hinge_gan_generator),
+     FL_LIST(kHingeGanGenerator), FL_NONE, FL_NONE, false, true, true},
+    {"wasserstein_critic", "generative", id(G::wasserstein_critic), FL_LIST(kWassersteinCritic),
+     FL_NONE, FL_NONE, false, true, true},
+    {"wasserstein_generator", "generative", id(G::wasserstein_generator),
+     FL_LIST(kWassersteinGenerator), FL_NONE, FL_NONE, false, true, true},
+    {"gradient_penalty", "generative", id(G::gradient_penalty), FL_LIST(kGradientPenalty),
+     FL_LIST(kGradientPenaltyParams), FL_NONE, false, true, true},
+    {"elbo", "generative", id(G::elbo), FL_LIST(kElbo), FL_LIST(kElboParams), FL_NONE, false,
+     true, true},
+    {"td_error", "control", id(Ctl::td_error), FL_LIST(kTdError), FL_LIST(kTdErrorParams),
+     FL_NONE, false, true, true},
+    {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
+     true, true},
 };
 #undef FL_LIST
 #undef FL_NONE

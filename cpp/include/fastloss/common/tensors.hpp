@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "fastloss/api/tensors.hpp"
+#include "fastloss/common/config.hpp"
 #include "fastloss/common/persample.hpp"
 
 namespace fastloss {
@@ -33,6 +34,59 @@ SampleRun<T> sample_run(const TensorArgs& a) {
   r.out_value = static_cast<T*>(a.out_value);
   r.n_threads = a.n_threads;
   return r;
+}
+
+// One array of n values x, one sample each, whose loss is a point rule R:
+//   static constexpr int cost;           relative work per value
+//   void eval(T x, T& l, T& d) const;    the loss of x and its derivative
+template <class T, class R>
+struct PointSamples {
+  static constexpr int64_t group = kBlock;  // cheap samples: whole reduction blocks
+  static constexpr int cost = R::cost;
+  R rule;
+  const T* x;
+  T* g;  // nullptr: not asked
+  size_t scratch_bytes() const { return 0; }
+  template <bool kGrad>
+  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
+            void*) const {
+    const T* FL_RESTRICT xs = x + lo;
+    if constexpr (kGrad) {
+      T* FL_RESTRICT gx = g + lo;
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) {
+        T l, d;
+        rule.eval(xs[i], l, d);
+        value[i] = l;
+        gx[i] = gs[i] * d;
+      }
+    } else {
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) {
+        T d;
+        rule.eval(xs[i], value[i], d);
+      }
+    }
+  }
+};
+
+// A loss of parts, each the mean (or sum) of a point rule over one input
+// (a GAN's real and fake outputs, a PINN's residuals): part k covers the n
+// samples from `off` of the record's weights and reduction="none" values,
+// and returns its reduced value. A part whose gradient is not asked runs
+// the value alone, or not at all for a gradient-only call.
+template <class T, class R>
+double point_part(const TensorArgs& a, int k, int64_t off, int64_t n, const R& rule = R{}) {
+  SampleRun<T> r = sample_run<T>(a);
+  T* g = tgrad<T>(a, k);
+  if (g == nullptr) {
+    if (!needs_value(a.op)) return 0.0;
+    r.op = Op::value;
+  }
+  r.n = n;
+  if (r.weight != nullptr) r.weight += off;
+  if (r.out_value != nullptr) r.out_value += off;
+  return per_sample(PointSamples<T, R>{rule, tin<T>(a, k), g}, r);
 }
 
 // Call body.template operator()<T>() with T the record's dtype.

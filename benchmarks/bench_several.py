@@ -1,0 +1,220 @@
+"""Several-input losses against PyTorch autograd, side by side in one run.
+
+For each loss of the families with several inputs (embedding, generative,
+...): fastloss's value and fused value+gradient (every differentiable
+input) against the same formula in torch with autograd (forward, and
+forward + backward), on the same float32 inputs, on ``--threads`` threads
+(torch too). Medians of interleaved rounds (measure.measure_interleaved);
+the ratio is torch's median over fastloss's (above 1: fastloss is faster).
+The values are checked to agree before a row is trusted.
+
+    python benchmarks/bench_several.py --threads 2 [--only elbo,gan_generator] [--json out.json]
+
+A family adds its rows to ``CASES``: a maker of NumPy inputs and keywords,
+and the torch formula.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from measure import control_threads, measure_interleaved  # noqa: E402
+
+
+def _scores(rng, *shape):
+    return rng.normal(scale=2.0, size=shape).astype(np.float32)
+
+
+def _cases(torch):
+    F = torch.nn.functional
+    N = 1_000_000  # discriminator outputs per part
+    return {
+        # name: (maker rng -> (inputs, params), torch formula, differentiable positions)
+        "margin_ranking": (
+            lambda rng: (
+                (_scores(rng, N), _scores(rng, N), np.sign(_scores(rng, N))),
+                {"margin": 0.1},
+            ),
+            lambda a, b, y, margin: F.margin_ranking_loss(a, b, y, margin=margin),
+            (0, 1),
+        ),
+        "gan_discriminator": (
+            lambda rng: ((_scores(rng, N), _scores(rng, N)), {}),
+            lambda r, f: (
+                F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+            ),
+            (0, 1),
+        ),
+        "gan_generator": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
+            (0,),
+        ),
+        "hinge_gan_discriminator": (
+            lambda rng: ((_scores(rng, N), _scores(rng, N)), {}),
+            lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(),
+            (0, 1),
+        ),
+        "hinge_gan_generator": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda f: -f.mean(),
+            (0,),
+        ),
+        "wasserstein_critic": (
+            lambda rng: ((_scores(rng, N), _scores(rng, N)), {}),
+            lambda r, f: f.mean() - r.mean(),
+            (0, 1),
+        ),
+        "wasserstein_generator": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda f: -f.mean(),
+            (0,),
+        ),
+        "gradient_penalty": (
+            lambda rng: ((_scores(rng, 256, 3, 32, 32),), {}),
+            lambda g: ((g.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean(),
+            (0,),
+        ),
+        "td_error": (
+            lambda rng: (
+                (
+                    _scores(rng, N),
+                    _scores(rng, N),
+                    _scores(rng, N),
+                    (rng.uniform(size=N) < 0.1).astype(np.float32),
+                ),
+                {"gamma": 0.99},
+            ),
+            lambda q, r, nq, d, gamma: F.smooth_l1_loss(q, (r + gamma * (1 - d) * nq).detach()),
+            (0,),
+        ),
+        "pinn": (
+            lambda rng: (
+                (_scores(rng, N), _scores(rng, N // 10), _scores(rng, N // 100)),
+                {"weights": (1.0, 10.0, 1.0)},
+            ),
+            lambda r, b, d, weights: (
+                weights[0] * r.pow(2).mean()
+                + weights[1] * b.pow(2).mean()
+                + weights[2] * d.pow(2).mean()
+            ),
+            (0, 1, 2),
+        ),
+        "elbo": (
+            lambda rng: (
+                (
+                    _scores(rng, 256, 784),
+                    rng.uniform(size=(256, 784)).astype(np.float32),
+                    _scores(rng, 256, 32),
+                    _scores(rng, 256, 32) * 0.2,
+                ),
+                {},
+            ),
+            lambda r, x, mu, lv: (
+                (
+                    F.binary_cross_entropy_with_logits(r, x, reduction="sum")
+                    - 0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp())
+                )
+                / r.shape[0]
+            ),
+            (0, 2, 3),
+        ),
+    }
+
+
+def run(names, threads, repeats):
+    notes = control_threads(threads)
+    import torch
+
+    import fastloss as fl
+
+    torch.set_num_threads(threads)
+    fl.set_num_threads(threads)
+    cases = _cases(torch)
+    rows = []
+    for name in names or sorted(cases):
+        make, formula, diff = cases[name]
+        rng = np.random.default_rng(0)
+        inputs, params = make(rng)
+        loss = fl.get(name)
+        ts = [torch.from_numpy(x) for x in inputs]
+
+        def t_value(ts=ts, formula=formula, params=params):
+            with torch.no_grad():
+                return float(formula(*ts, **params))
+
+        def t_value_grad(ts=ts, formula=formula, params=params, diff=diff):
+            leaves = [t.detach().requires_grad_(i in diff) for i, t in enumerate(ts)]
+            v = formula(*leaves, **params)
+            v.backward()
+            return float(v.detach())
+
+        res = measure_interleaved(
+            {
+                "fastloss value": (lambda L=loss, x=inputs, p=params: L(*x, **p), None),
+                "torch value": (t_value, None),
+                "fastloss value+grad": (
+                    lambda L=loss, x=inputs, p=params: L.value_and_grad(*x, **p)[0],
+                    None,
+                ),
+                "torch value+grad": (t_value_grad, None),
+            },
+            repeats=repeats,
+        )
+        for r in res.values():
+            if isinstance(r, Exception):
+                raise r
+        fv, tv = res["fastloss value"][1], res["torch value"][1]
+        agree = abs(fv - tv) <= 1e-4 * max(1.0, abs(tv))
+        med = {k: r[0]["median_s"] for k, r in res.items()}
+        rows.append(
+            {
+                "loss": name,
+                "shapes": [list(x.shape) for x in inputs],
+                "fastloss_value_ms": med["fastloss value"] * 1e3,
+                "torch_value_ms": med["torch value"] * 1e3,
+                "value_ratio": med["torch value"] / med["fastloss value"],
+                "fastloss_vg_ms": med["fastloss value+grad"] * 1e3,
+                "torch_vg_ms": med["torch value+grad"] * 1e3,
+                "vg_ratio": med["torch value+grad"] / med["fastloss value+grad"],
+                "values_agree": agree,
+            }
+        )
+    return notes, rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", default="", help="comma-separated loss names")
+    ap.add_argument("--json", default="")
+    a = ap.parse_args(argv)
+    names = [n for n in a.only.split(",") if n]
+    notes, rows = run(names, a.threads, a.repeats)
+    print("; ".join(notes))
+    print(
+        f"{'loss':26} {'value ms':>9} {'torch':>9} {'ratio':>6}  {'v+g ms':>9} {'torch':>9} "
+        f"{'ratio':>6}  agree"
+    )
+    for r in rows:
+        print(
+            f"{r['loss']:26} {r['fastloss_value_ms']:9.3f} {r['torch_value_ms']:9.3f} "
+            f"{r['value_ratio']:6.2f}  {r['fastloss_vg_ms']:9.3f} {r['torch_vg_ms']:9.3f} "
+            f"{r['vg_ratio']:6.2f}  {r['values_agree']}"
+        )
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"threads": a.threads, "notes": notes, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+// fastloss/generative.hpp -- the generative-model losses on the per-sample
+// driver.
+//
+// GAN and WGAN losses are means of a point rule over the discriminator's
+// (critic's) outputs: on real samples and on generated ("fake") ones, each
+// part its own mean (the loss is mean_real + mean_fake, as the papers and
+// every implementation write it). A point rule R gives the loss of one
+// output x and its derivative:
+//   static constexpr int cost;
+//   static void eval(T x, T& l, T& d);
+// A NaN output gives a NaN loss and a NaN derivative (also where the rule
+// is linear and its derivative a constant).
+//
+// gradient_penalty: per sample (||g|| - t)^2 over a row of K gradient
+// values (WGAN-GP, Gulrajani et al. 2017); at ||g|| = 0 the derivative of the
+// norm is taken as 0, as torch's vector_norm backward does.
+// elbo: per sample sum_p rec(recon_p, x_p) + beta * KL(N(mu, e^logvar) ||
+// N(0, I)), KL = -1/2 sum_j (1 + logvar_j - mu_j^2 - e^logvar_j).
+// Every sum inside a sample is row_sum's (rowwise.hpp): a tree fixed by its
+// length, the same bits on any thread count and ISA level.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "fastloss/api/generative.hpp"
+#include "fastloss/common/config.hpp"
+#include "fastloss/common/persample.hpp"
+#include "fastloss/common/rowwise.hpp"
+#include "fastloss/common/tensors.hpp"
+#include "fastloss/common/vmath.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+namespace gen {
+
+template <class T>
+FL_INLINE T nan_or(T x, T d) {
+  return x != x ? x : d;
+}
+
+// -log sigmoid(x) = softplus(-x): a real sample scored x (the discriminator's
+// logit), and the non-saturating generator's loss of a fake one.
+struct LogisticReal {
+  static constexpr int cost = 4;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    l = vm::softplus(-x);
+    d = -vm::sigmoid(-x);
+  }
+};
+// -log(1 - sigmoid(x)) = softplus(x): a fake sample, for the discriminator.
+struct LogisticFake {
+  static constexpr int cost = 4;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    l = vm::softplus(x);
+    d = vm::sigmoid(x);
+  }
+};
+// log(1 - sigmoid(x)) = -softplus(x): the original (saturating) generator loss.
+struct LogisticSaturating {
+  static constexpr int cost = 4;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    l = -vm::softplus(x);
+    d = -vm::sigmoid(x);
+  }
+};
+// relu(1 - x) and relu(1 + x): the hinge discriminator (relu' = 0 at 0, as torch).
+struct HingeReal {
+  static constexpr int cost = 1;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    const T z = T(1) - x;
+    l = z < T(0) ? T(0) : z;  // NaN propagates
+    d = nan_or(x, z > T(0) ? T(-1) : T(0));
+  }
+};
+struct HingeFake {
+  static constexpr int cost = 1;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    const T z = T(1) + x;
+    l = z < T(0) ? T(0) : z;
+    d = nan_or(x, z > T(0) ? T(1) : T(0));
+  }
+};
+// -x and x: the Wasserstein critic on real and fake samples, and the hinge
+// and Wasserstein generators (-x).
+struct Negate {
+  static constexpr int cost = 1;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    l = -x;
+    d = nan_or(x, T(-1));
+  }
+};
+struct Identity {
+  static constexpr int cost = 1;
+  template <class T>
+  static FL_INLINE void eval(T x, T& l, T& d) {
+    l = x;
+    d = nan_or(x, T(1));
+  }
+};
+
+// (||g_i|| - t)^2 over rows of K values.
+template <class T>
+struct GradientPenalty {
+  static constexpr int64_t group = 1;
+  static constexpr int cost = 1;
+  const T* x;
+  T* g;
+  int64_t K;
+  double t;
+  size_t scratch_bytes() const { return 0; }
+  int64_t sample_cost(int64_t) const { return K + 1; }
+  template <bool kGrad>
+  void eval(int64_t lo, int64_t len, const T* gs, T* value, void*) const {
+    for (int64_t i = 0; i < len; ++i) {
+      const T* FL_RESTRICT r = x + (lo + i) * K;
+      const double ss =
+          row_sum(K, [&](int64_t k) { return static_cast<double>(r[k]) * static_cast<double>(r[k]); });
+      const double norm = std::sqrt(ss);
+      const double dev = norm - t;
+      value[i] = static_cast<T>(dev * dev);
+      if constexpr (kGrad) {
+        T* FL_RESTRICT gr = g + (lo + i) * K;
+        // d/dr_k = 2 (norm - t) r_k / norm; 0 at norm == 0 (torch)
+        const T c = norm > 0.0   ? static_cast<T>(2.0 * dev / norm) * gs[i]
+                    : norm == 0.0 ? T(0)
+                                  : static_cast<T>(norm);  // NaN
+        FL_SIMD
+        for (int64_t k = 0; k < K; ++k) gr[k] = c * r[k];
+      }
+    }
+  }
+};
+
+// The ELBO of a VAE, per sample: reconstruction summed over P values plus
+// beta times the Gaussian KL over Z latent dimensions.
+template <class T>
+struct Elbo {
+  static constexpr int64_t group = 1;
+  static constexpr int cost = 1;
+  const T* recon;
+  const T* x;
+  const T* mu;
+  const T* logvar;
+  T* g_recon;  // nullptr where not asked
+  T* g_mu;
+  T* g_logvar;
+  int64_t P, Z;
+  bool mse;
+  double beta;
+  size_t scratch_bytes() const { return 0; }
+  int64_t sample_cost(int64_t) const { return 4 * P + 2 * Z + 1; }
+  template <bool kGrad>
+  void eval(int64_t lo, int64_t len, const T* gs, T* value, void*) const {
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t s = lo + i;
+      const T* FL_RESTRICT r = recon + s * P;
+      const T* FL_RESTRICT y = x + s * P;
+      const T* FL_RESTRICT m = mu + s * Z;
+      const T* FL_RESTRICT lv = logvar + s * Z;
+      double rec;
+      if (mse) {
+        rec = row_sum(P, [&](int64_t k) {
+          const T d = r[k] - y[k];
+          return static_cast<double>(d * d);
+        });
+      } else {
+        // y softplus(-r) + (1 - y) softplus(r), with 0 * inf = 0
+        rec = row_sum(P, [&](int64_t k) {
+          const T e = vm::exp_nonpos(vm::detail::negabs(r[k]));
+          const T l1 = vm::detail::log1p_01(e);
+          const T sp = vm::detail::pospart(r[k]) + l1, sm = vm::detail::pospart(-r[k]) + l1;
+          const T a = y[k] == T(0) ? T(0) : y[k] * sm;
+          const T b = y[k] == T(1) ? T(0) : (T(1) - y[k]) * sp;
+          return static_cast<double>(a + b);
+        });
+      }
+      const double kl = -0.5 * row_sum(Z, [&](int64_t j) {
+        return static_cast<double>(T(1) + lv[j] - m[j] * m[j] - vm::exp(lv[j]));
+      });
+      value[i] = static_cast<T>(rec + beta * kl);
+      if constexpr (kGrad) {
+        const T w = gs[i];
+        if (g_recon != nullptr) {
+          T* FL_RESTRICT gr = g_recon + s * P;
+          if (mse) {
+            FL_SIMD
+            for (int64_t k = 0; k < P; ++k) gr[k] = w * (T(2) * (r[k] - y[k]));
+          } else {
+            FL_SIMD
+            for (int64_t k = 0; k < P; ++k) gr[k] = w * (vm::sigmoid(r[k]) - y[k]);
+          }
+        }
+        const T bw = static_cast<T>(beta) * w;
+        if (g_mu != nullptr) {
+          T* FL_RESTRICT gm = g_mu + s * Z;
+          FL_SIMD
+          for (int64_t j = 0; j < Z; ++j) gm[j] = bw * m[j];
+        }
+        if (g_logvar != nullptr) {
+          T* FL_RESTRICT gl = g_logvar + s * Z;
+          FL_SIMD
+          for (int64_t j = 0; j < Z; ++j) gl[j] = bw * (T(0.5) * (vm::exp(lv[j]) - T(1)));
+        }
+      }
+    }
+  }
+};
+
+}  // namespace gen
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

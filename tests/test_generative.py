@@ -1,0 +1,128 @@
+"""The generative-model losses against PyTorch autograd on the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _t(x):
+    return torch.tensor(x, requires_grad=True)
+
+
+def _check(v, grads, tv, tensors, dtype):
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=tol, atol=tol)
+    for g, t in zip(grads, tensors):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=tol, atol=tol)
+
+
+PEERS_TWO = {
+    "gan_discriminator": lambda r, f: (
+        F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+        + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+    ),
+    "hinge_gan_discriminator": lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(),
+    "wasserstein_critic": lambda r, f: f.mean() - r.mean(),
+}
+PEERS_ONE = {
+    ("gan_generator", True): lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
+    ("gan_generator", False): lambda f: -F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),
+    ("hinge_gan_generator", True): lambda f: -f.mean(),
+    ("wasserstein_generator", True): lambda f: -f.mean(),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(PEERS_TWO))
+def test_two_part_losses_equal_torch(name, dtype):
+    rng = np.random.default_rng(0)
+    real = rng.normal(scale=3, size=(64, 1)).astype(dtype)
+    fake = rng.normal(scale=3, size=37).astype(dtype)  # another size and shape
+    v, (gr, gf) = fl.get(name).value_and_grad(real, fake)
+    tr, tf = _t(real), _t(fake)
+    _check(v, (gr, gf), PEERS_TWO[name](tr, tf), (tr, tf), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,ns", sorted(PEERS_ONE))
+def test_generator_losses_equal_torch(name, ns, dtype):
+    rng = np.random.default_rng(1)
+    fake = rng.normal(scale=3, size=(50, 2)).astype(dtype)
+    params = {} if name != "gan_generator" else {"non_saturating": ns}
+    v, g = fl.get(name).value_and_grad(fake, **params)
+    tf = _t(fake)
+    _check(v, (g,), PEERS_ONE[(name, ns)](tf), (tf,), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_penalty_equals_wgan_gp(dtype):
+    rng = np.random.default_rng(2)
+    g = rng.normal(scale=0.6, size=(40, 3, 4, 4)).astype(dtype)
+    g[3] = 0.0  # the norm's derivative at 0 is 0, as torch's
+    v, d = fl.gradient_penalty.value_and_grad(g, target_norm=1.0)
+    tg = _t(g)
+    tv = ((tg.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    _check(v, (d,), tv, (tg,), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("recon_loss", ["bce_with_logits", "mse"])
+def test_elbo_equals_the_vae_loss(recon_loss, dtype):
+    rng = np.random.default_rng(3)
+    n = 33
+    recon = rng.normal(size=(n, 1, 6, 6)).astype(dtype)
+    x = rng.uniform(size=(n, 1, 6, 6)).astype(dtype)
+    mu = rng.normal(size=(n, 5)).astype(dtype)
+    logvar = rng.normal(scale=0.5, size=(n, 5)).astype(dtype)
+    v, (gr, gm, gl) = fl.elbo.value_and_grad(recon, x, mu, logvar, recon_loss=recon_loss, beta=4.0)
+    tr, tm, tl = _t(recon), _t(mu), _t(logvar)
+    tx = torch.tensor(x)
+    if recon_loss == "mse":
+        rec = F.mse_loss(tr, tx, reduction="sum")
+    else:
+        rec = F.binary_cross_entropy_with_logits(tr, tx, reduction="sum")
+    kl = -0.5 * torch.sum(1 + tl - tm.pow(2) - tl.exp())
+    _check(v, (gr, gm, gl), (rec + 4.0 * kl) / n, (tr, tm, tl), dtype)
+
+
+def test_two_part_none_concatenates_and_weights_weigh_each_part():
+    real, fake = np.array([0.5, -1.0]), np.array([2.0, 0.0, 1.0])
+    per = fl.wasserstein_critic(real, fake, reduction="none")
+    np.testing.assert_array_equal(per, [-0.5, 1.0, 2.0, 0.0, 1.0])
+    # mean: each part's mean; sum: the sum of all
+    assert fl.wasserstein_critic(real, fake) == np.mean(per[:2]) + np.mean(per[2:])
+    assert fl.wasserstein_critic(real, fake, reduction="sum") == np.sum(per)
+    w = np.array([1.0, 3.0, 1.0, 1.0, 2.0])
+    # each part's weighted mean over its own weights
+    expect = (2.0 + 0.0 + 2.0) / 4.0 + (-0.5 + 3.0) / 4.0
+    assert fl.wasserstein_critic(real, fake, sample_weight=w) == pytest.approx(expect)
+    with pytest.raises(ValueError, match="sample_weight"):
+        fl.wasserstein_critic(real, fake, sample_weight=np.ones(2))
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="logvar"):
+        fl.elbo(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="x: expected"):
+        fl.elbo(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="grads"):
+        fl.gradient_penalty(1.0)
+    with pytest.raises(ValueError, match="recon_loss"):
+        fl.elbo(
+            np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 2)), recon_loss="l1"
+        )
+    with pytest.raises(TypeError, match="fake"):
+        fl.wasserstein_critic([1.0], ["a"])
+
+
+def test_the_accumulator_refuses_them():
+    for name in ("gan_discriminator", "elbo", "gradient_penalty"):
+        with pytest.raises(ValueError, match=f"{name} cannot be accumulated"):
+            fl.Accumulator([name])
