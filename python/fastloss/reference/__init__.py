@@ -15,6 +15,7 @@ from fastloss.reference import embedding as _embedding
 from fastloss.reference import generative as _generative
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
+from fastloss.reference import ranking as _ranking
 from fastloss.reference import regression as _regression
 from fastloss.reference import regularization as _regularization
 from fastloss.reference import sequence as _sequence
@@ -26,6 +27,7 @@ from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
+from fastloss.reference.ranking import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
 from fastloss.reference.regularization import *  # noqa: F403
 from fastloss.reference.sequence import *  # noqa: F403
@@ -40,6 +42,7 @@ _REGISTRY = {
         _boxes,
         _embedding,
         _sequence,
+        _ranking,
         _generative,
         _control,
         _regularization,
