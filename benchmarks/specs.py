@@ -183,6 +183,14 @@ def _masks(rng, dtype, shape, **params):
     )
 
 
+def _lists(rng, dtype, shape):
+    # (n_lists, list_size) scores and graded labels 0..4 (every list has a
+    # relevant item: listnet's peers divide by the label sum)
+    labels = rng.integers(0, 5, size=shape).astype(dtype)
+    labels[..., 0] = 4
+    return Inputs(_normal(rng, dtype, shape), labels)
+
+
 def _boxes(rng, dtype, shape):
     # target boxes, and predictions near them (most overlap, some do not)
     n = shape[0]
@@ -282,6 +290,11 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "cosine_embedding": _pairs_signs,
     "contrastive": _pairs_same,
     "ctc": _ctc,
+    "pairwise_logistic": _lists,
+    "pairwise_hinge": _lists,
+    "listnet": _lists,
+    "approx_ndcg": _lists,
+    "lambda_rank": _lists,
 }
 
 
@@ -342,6 +355,12 @@ class Torch:
     def stop_gradient(self, x):
         return x.detach()
 
+    def sort_desc(self, x):
+        return self.t.sort(x, dim=-1, descending=True).values
+
+    def arange(self, n, like):
+        return self.t.arange(n, dtype=like.dtype)
+
 
 class Jax:
     """The same operations, spelled with jax.numpy."""
@@ -388,6 +407,12 @@ class Jax:
 
     def multi_hot(self, t, c):
         return self.jnp.any(t[..., None] == self.jnp.arange(c), axis=-2).astype(self.jnp.float32)
+
+    def sort_desc(self, x):
+        return -self.jnp.sort(-x, axis=-1)
+
+    def arange(self, n, like):
+        return self.jnp.arange(n, dtype=like.dtype)
 
 
 # Formulas: f(B, pred, target, **params) -> scalar mean loss, B a Torch or Jax.
@@ -542,6 +567,55 @@ def _cosine_embedding(B, x1, x2, y, margin=0.0):
     return B.mean(B.where(y == 1, 1 - cos, B.where(y == -1, B.relu(cos - margin), zero)))
 
 
+# Ranking (rax's definitions, lists without a mask; see fastloss.ranking): the
+# pair arrays (n_lists, list_size, list_size) are what the peers compute.
+def _pairs(B, s, y):
+    d = s[:, :, None] - s[:, None, :]  # s_i - s_j
+    pair = y[:, :, None] > y[:, None, :]
+    return d, pair, B.clamp_min(B.sum(pair * 1.0, (1, 2)), 1.0)
+
+
+def _pairwise_logistic(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.softplus(-d), 0 * d), (1, 2)) / cnt)
+
+
+def _pairwise_hinge(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.relu(1 - d), 0 * d), (1, 2)) / cnt)
+
+
+def _listnet(B, s, y):
+    p = y / B.sum(y, -1)[:, None]
+    return B.mean(-B.sum(p * B.log_softmax(s), -1))
+
+
+def _ideal_dcg(B, g):
+    disc = math.log(2.0) / B.log(B.arange(g.shape[-1], g) + 2.0)  # 1 / log2(rank + 1)
+    ideal = B.sum(B.sort_desc(g) * disc, -1)
+    return B.where(ideal == 0, 1.0 + 0 * ideal, ideal)
+
+
+def _approx_ndcg(B, s, y, temperature=1.0):
+    g = 2.0**y - 1.0
+    sig = B.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)
+    rhat = 0.5 + B.sum(sig, -1)  # 1 + the sum over j != i (sigmoid(0) = 1/2)
+    dcg = B.sum(g * math.log(2.0) / B.log(1.0 + rhat), -1)
+    return B.mean(-dcg / _ideal_dcg(B, g))
+
+
+def _lambda_rank(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    g = 2.0**y - 1.0
+    gn = g / _ideal_dcg(B, g)[:, None]
+    ss = B.stop_gradient(s)
+    rank = 1.0 + B.sum((ss[:, None, :] > ss[:, :, None]) * 1.0, -1)  # ties: none in floats
+    disc = math.log(2.0) / B.log(1.0 + rank)
+    lam = B.abs(gn[:, :, None] - gn[:, None, :]) * B.abs(disc[:, :, None] - disc[:, None, :])
+    t = B.where(pair, B.softplus(-d) * lam * s.shape[-1], 0 * d)
+    return B.mean(B.sum(t, (1, 2)) / cnt)
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -607,6 +681,11 @@ EXPR: dict[str, Callable] = {
         same * B.sum((x1 - x2) ** 2, axis=-1) / 2
         + (1 - same) * B.relu(margin - _l2(B, x1 - x2)) ** 2 / 2
     ),
+    "pairwise_logistic": _pairwise_logistic,
+    "pairwise_hinge": _pairwise_hinge,
+    "listnet": _listnet,
+    "approx_ndcg": _approx_ndcg,
+    "lambda_rank": _lambda_rank,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -847,6 +926,13 @@ ROWS: list[Row] = [
     Row("contrastive", (100_000, 128), peers=("numpy", "torch")),
     # issue 22's CTC row: T = 200, N = 64, C = 32, target length 40
     Row("ctc", (64, 200, 32, 40), peers=("numpy", "torch")),
+    # ranking: 1e4 lists of 64 items; the peers hold (1e4, 64, 64) pair
+    # arrays (NumPy's reference too: left out)
+    Row("pairwise_logistic", (10_000, 64), peers=("torch", "jax")),
+    Row("pairwise_hinge", (10_000, 64), peers=("torch", "jax")),
+    Row("listnet", (10_000, 64), peers=("torch", "jax")),
+    Row("approx_ndcg", (10_000, 64), peers=("torch", "jax")),
+    Row("lambda_rank", (10_000, 64), peers=("torch", "jax")),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

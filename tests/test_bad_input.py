@@ -255,6 +255,12 @@ ROWS: dict[str, Row] = {
     "kl_sparsity": Row(),
     "moe_load_balancing": Row(),
     "router_z_loss": Row(),
+    # ranking: (scores, labels, mask) lists
+    "pairwise_logistic": Row(),
+    "pairwise_hinge": Row(),
+    "listnet": Row(),
+    "approx_ndcg": Row(),
+    "lambda_rank": Row(),
 }
 
 

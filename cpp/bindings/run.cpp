@@ -43,6 +43,7 @@
 #include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/ranking.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
@@ -56,7 +57,7 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, sequence = 7, generative = 10,
+                          boxes = 4, embedding = 5, sequence = 7, ranking = 8, generative = 10,
                           regularization = 11,
                           control = 13 };
 
@@ -346,6 +347,8 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
       break;
     case Family::sequence:
       v = run_tensors<SequenceLoss, &fastloss::sequence>(c);
+    case Family::ranking:
+      v = run_tensors<RankingLoss, &fastloss::ranking>(c);
       break;
     case Family::generative:
       v = run_tensors<GenerativeLoss, &fastloss::generative>(c);

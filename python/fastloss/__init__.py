@@ -22,6 +22,7 @@ from fastloss import embedding as _embedding
 from fastloss import generative as _generative
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
+from fastloss import ranking as _ranking
 from fastloss import regression as _regression
 from fastloss import regularization as _regularization
 from fastloss import sequence as _sequence
@@ -41,6 +42,7 @@ from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
+from fastloss.ranking import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
 from fastloss.regularization import *  # noqa: F403
 from fastloss.sequence import *  # noqa: F403
@@ -55,6 +57,7 @@ _FAMILIES = (
     _boxes,
     _embedding,
     _sequence,
+    _ranking,
     _generative,
     _control,
     _regularization,

@@ -23,6 +23,7 @@
 #include "fastloss/api/generative.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/ranking.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
@@ -213,6 +214,7 @@ using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
 using Q = SequenceLoss;
+using RK = RankingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
 using Rg = RegularizationLoss;
@@ -279,6 +281,15 @@ inline constexpr InputSpec kContrastive[] = {
     {"x1", id(E::contrastive)}, {"x2", id(E::contrastive)}, {"same", -1}};
 inline constexpr InputSpec kCtc[] = {
     {"logits", id(Q::ctc)}, {"targets", -1}, {"input_lengths", -1}, {"target_lengths", -1}};
+// Ranking: (scores, labels, mask); mask is optional (an absent one: every
+// item valid) and, like labels, not differentiable.
+#define FL_LISTS(kernel) {{"scores", id(kernel)}, {"labels", -1}, {"mask", -1, true}}
+inline constexpr InputSpec kPairwiseLogistic[] = FL_LISTS(RK::pairwise_logistic);
+inline constexpr InputSpec kPairwiseHinge[] = FL_LISTS(RK::pairwise_hinge);
+inline constexpr InputSpec kListNet[] = FL_LISTS(RK::listnet);
+inline constexpr InputSpec kApproxNdcg[] = FL_LISTS(RK::approx_ndcg);
+inline constexpr InputSpec kLambdaRank[] = FL_LISTS(RK::lambda_rank);
+#undef FL_LISTS
 #define FL_REAL_FAKE(kernel) \
   { {"real", id(kernel)}, { "fake", id(kernel) } }
 inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
@@ -368,6 +379,7 @@ inline constexpr ParamSpec kTripletDistanceParams[] = {
 inline constexpr ParamSpec kContrastiveParams[] = {real_param("margin", 1.0, closed(0.0))};
 inline constexpr ParamSpec kCtcParams[] = {int_param("blank", 0), bool_param("zero_infinity", false),
                                            bool_param("batch_first", false)};
+inline constexpr ParamSpec kApproxNdcgParams[] = {real_param("temperature", 1.0, open(0.0))};
 inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
@@ -490,6 +502,19 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kContrastiveParams), FL_NONE, false, true, true},
     {"ctc", "sequence", id(Q::ctc), FL_LIST(kCtc), FL_LIST(kCtcParams), FL_NONE, false, true,
      true},
+    {"pairwise_logistic", "ranking", id(RK::pairwise_logistic), FL_LIST(kPairwiseLogistic),
+     FL_NONE, FL_NONE, false, true, true},
+    {"pairwise_hinge", "ranking", id(RK::pairwise_hinge), FL_LIST(kPairwiseHinge), FL_NONE,
+     FL_NONE, false, true, true},
+    {"listnet", "ranking", id(RK::listnet), FL_LIST(kListNet), FL_NONE, FL_NONE, false, true,
+     true},
+    {"approx_ndcg", "ranking", id(RK::approx_ndcg), FL_LIST(kApproxNdcg),
+     FL_LIST(kApproxNdcgParams), FL_NONE, false, true, true},
+    // lambda_rank's pair weights (from the exact ranks) are constants for the
+    // gradient, as in rax and TF-Ranking; they are piecewise constant in the
+    // scores, so the gradient is exact wherever no two scores tie.
+    {"lambda_rank", "ranking", id(RK::lambda_rank), FL_LIST(kLambdaRank), FL_NONE, FL_NONE,
+     false, true, true},
     {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
      FL_NONE, FL_NONE, false, true, true},
     {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
