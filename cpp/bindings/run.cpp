@@ -347,6 +347,7 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
       break;
     case Family::sequence:
       v = run_tensors<SequenceLoss, &fastloss::sequence>(c);
+      break;
     case Family::ranking:
       v = run_tensors<RankingLoss, &fastloss::ranking>(c);
       break;
