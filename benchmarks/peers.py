@@ -12,7 +12,7 @@ import numpy as np
 
 import specs
 
-PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
+PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss", "pml")
 
 
 def import_peers(dtype, want):
@@ -28,6 +28,13 @@ def import_peers(dtype, want):
             import torch
 
             mods["torch"] = torch
+        except ImportError:
+            pass
+    if "pml" in want:
+        try:
+            import pytorch_metric_learning.losses as pml
+
+            mods["pml"] = pml
         except ImportError:
             pass
     if "jax" in want:
@@ -75,6 +82,12 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     # a loss with several differentiable inputs (gaussian_nll's var): the
     # gradient w.r.t. the first, what the peers' rows compute
     wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 else {}
+    # the pairwise losses: the gradient w.r.t. both embeddings (the second
+    # is as costly as the first), as the peers' autograd on both leaves
+    both = L.family == "pairwise"
+    if both:
+        wrt = {"wrt": L.wrt[:2]}
+        buf = (buf, np.empty_like(t))
 
     def fresh():
         return L.value_and_grad(p, t, **wrt, **prm)
@@ -135,15 +148,47 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
                     return tf(TP, TT).item()
 
             def t_leaf():
+                if both:
+                    return (
+                        torch.from_numpy(p).requires_grad_(True),
+                        torch.from_numpy(t).requires_grad_(True),
+                    )
                 return (torch.from_numpy(p).requires_grad_(True),)
 
-            def t_vg(leaf):
-                loss = tf(leaf, TT)
+            def t_vg(leaf, other=None):
+                loss = tf(leaf, TT if other is None else other)
                 loss.backward()
                 return loss.item(), leaf.grad
 
             value["torch"] = Impl(t_value)
             vg["torch"] = Impl(t_vg, setup=t_leaf)
+    if "pml" in peers and "pml" in mods and row_loss == "ntxent":
+        torch = mods["torch"] if "torch" in mods else __import__("torch")
+        n = p.shape[0]
+        # pytorch-metric-learning compares every positive pair with every
+        # negative pair ((2N) x (2N)(2N - 2) entries): beyond ~2**31 of them
+        # it cannot run in this machine's memory (its issues 203 and 547)
+        if (2 * n) ** 3 <= 2**31:
+            ploss = mods["pml"].NTXentLoss(temperature=prm["temperature"])
+            labels = torch.cat([torch.arange(n), torch.arange(n)])
+
+            def m_value():
+                with torch.no_grad():
+                    return ploss(torch.cat([torch.from_numpy(p), torch.from_numpy(t)]), labels).item()
+
+            def m_leaf():
+                return (
+                    torch.from_numpy(p).requires_grad_(True),
+                    torch.from_numpy(t).requires_grad_(True),
+                )
+
+            def m_vg(a, b):
+                loss = ploss(torch.cat([a, b]), labels)
+                loss.backward()
+                return loss.item(), a.grad
+
+            value["pml"] = Impl(m_value)
+            vg["pml"] = Impl(m_vg, setup=m_leaf)
     if "jax" in peers and "jax" in mods and row_loss in specs.EXPR:
         jax = mods["jax"]
         if "jax_ops" not in ctx:

@@ -116,6 +116,13 @@ def _gaussian(rng, dtype, shape):
     )
 
 
+def _views(rng, dtype, shape, **params):
+    # two correlated views of N embeddings (ntxent's z1, z2; clip's image, text)
+    a = _normal(rng, dtype, shape)
+    b = (a + _normal(rng, dtype, shape)).astype(dtype, copy=False)
+    return Inputs(a, b, params)
+
+
 def _tweedie(rng, dtype, shape):
     mu = _uniform(rng, dtype, shape, 0.1, 3.0)
     y = rng.gamma(1.0, 1.0, size=shape) * (rng.random(shape) < 0.8)  # some exact zeros
@@ -206,6 +213,8 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "giou_loss": _boxes,
     "diou_loss": _boxes,
     "ciou_loss": _boxes,
+    "ntxent": lambda r, d, s: _views(r, d, s, temperature=0.5),
+    "clip": lambda r, d, s: _views(r, d, s, logit_scale=1 / 0.07),
 }
 
 
@@ -498,7 +507,37 @@ TORCH_LIB: dict[str, Callable] = {
     "binary_cross_entropy_with_logits": lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
     "cross_entropy": lambda F, x, y: F.cross_entropy(x, y),
     "kl_div": lambda F, lp, t: F.kl_div(lp, t, reduction="batchmean"),
+    "ntxent": lambda F, a, b, temperature=0.5: _torch_ntxent(F, a, b, temperature),
+    "clip": lambda F, a, b, logit_scale=1 / 0.07: _torch_clip(F, a, b, logit_scale),
 }
+
+
+def _torch_ntxent(F, z1, z2, temperature):
+    # SimCLR's NT-Xent written with torch ops, the usual way: the (2N x 2N)
+    # cosine-similarity matrix, the self-similarity masked, cross-entropy
+    # against each view's pair (= pytorch-metric-learning's NTXentLoss,
+    # which needs all 2N x (2N - 2) negative pairs as index arrays and does
+    # not fit in memory at the benchmark's size)
+    import torch
+
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    s = (z @ z.T) / temperature
+    s = s.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    pos = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(s, pos)
+
+
+def _torch_clip(F, img, txt, logit_scale):
+    # open_clip's ClipLoss (both logit matrices, as it computes them), on
+    # embeddings normalized first (open_clip's model does that)
+    import torch
+
+    u, v = F.normalize(img, dim=1), F.normalize(txt, dim=1)
+    labels = torch.arange(img.shape[0])
+    per_image = logit_scale * u @ v.T
+    per_text = logit_scale * v @ u.T
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
 
 
 # scikit-learn metrics: f(sklearn.metrics, pred, target, **params) -> float (value only).
@@ -670,6 +709,10 @@ ROWS: list[Row] = [
     Row("giou_loss", (100_000, 4)),
     Row("diou_loss", (100_000, 4)),
     Row("ciou_loss", (100_000, 4)),
+    # pairwise: value_and_grad is w.r.t. both embeddings here (fastloss's
+    # wrt=all and autograd on both leaves), see peers.build_impls
+    Row("ntxent", (8192, 256), peers=("torch", "pml")),
+    Row("clip", (8192, 512), peers=("torch",)),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

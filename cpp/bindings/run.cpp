@@ -32,6 +32,7 @@
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/pairwise.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/tensors.hpp"
 
@@ -43,7 +44,7 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5 };
+                          boxes = 4, embedding = 5, pairwise = 6 };
 
 struct Call {
   int id, op, reduction;
@@ -286,6 +287,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::embedding:
       v = run_tensors<EmbeddingLoss, &fastloss::embedding>(c);
+      break;
+    case Family::pairwise:
+      v = run_tensors<PairwiseLoss, &fastloss::pairwise>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

@@ -20,6 +20,7 @@ from fastloss import classification as _classification
 from fastloss import embedding as _embedding
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
+from fastloss import pairwise as _pairwise
 from fastloss import regression as _regression
 from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
@@ -35,11 +36,12 @@ from fastloss.classification import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
+from fastloss.pairwise import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
 
 __version__ = _core.__version__
 
-_FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes, _embedding)
+_FAMILIES = (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _pairwise)
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 
 

@@ -45,6 +45,7 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 # From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
+PAIRWISE = 6
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3

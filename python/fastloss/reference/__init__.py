@@ -13,6 +13,7 @@ from fastloss.reference import classification as _classification
 from fastloss.reference import embedding as _embedding
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
+from fastloss.reference import pairwise as _pairwise
 from fastloss.reference import regression as _regression
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
@@ -20,11 +21,12 @@ from fastloss.reference.classification import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
+from fastloss.reference.pairwise import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
 
 _REGISTRY = {
     name: getattr(mod, name)
-    for mod in (_regression, _classification, _multiclass, _overlap, _boxes, _embedding)
+    for mod in (_regression, _classification, _multiclass, _overlap, _boxes, _embedding, _pairwise)
     for name in mod.__all__
 }
 

@@ -21,6 +21,7 @@
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/pairwise.hpp"
 #include "fastloss/api/regression.hpp"
 
 namespace fastloss {
@@ -193,6 +194,7 @@ using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
+using P = PairwiseLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -236,6 +238,10 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 // each differentiable input names the loss's own id.
 inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+inline constexpr InputSpec kNtxent[] = {{"z1", id(P::ntxent)}, {"z2", id(P::ntxent)}};
+// CLIP learns logit_scale: it is an input (optional in Python) with a gradient
+inline constexpr InputSpec kClip[] = {
+    {"image_emb", id(P::clip)}, {"text_emb", id(P::clip)}, {"logit_scale", id(P::clip)}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -280,6 +286,7 @@ inline constexpr ParamSpec kTverskyParams[] = {
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
+inline constexpr ParamSpec kNtxentParams[] = {real_param("temperature", 0.5, open(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -367,6 +374,9 @@ inline constexpr LossSpec kLosses[] = {
      true, false},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"ntxent", "pairwise", id(P::ntxent), FL_LIST(kNtxent), FL_LIST(kNtxentParams), FL_NONE,
+     false, true, true},
+    {"clip", "pairwise", id(P::clip), FL_LIST(kClip), FL_NONE, FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
