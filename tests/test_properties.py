@@ -294,7 +294,8 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
     assert big.strides[-1] == 2 * pred.itemsize and not big.flags.c_contiguous
     v, g = loss.value_and_grad(big, target, **params)
     assert v == expected[0]
-    np.testing.assert_array_equal(g, expected[1])
+    for a, b in zip(grads(g), grads(expected[1])):  # gradients of different shapes (clip)
+        np.testing.assert_array_equal(a, b)
     # Fortran order and reversed views hold the same values
     pf = np.asfortranarray(pred)
     v, g = loss.value_and_grad(pf, target, **params)
