@@ -270,6 +270,22 @@ class Torch:
     def stop_gradient(self, x):
         return x.detach()
 
+    # the pairwise losses' few matrix operations
+    def unit_rows(self, x):
+        return self.F.normalize(x, dim=1)
+
+    def cat_rows(self, a, b):
+        return self.t.cat([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def arange(self, n):
+        return self.t.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return s.masked_fill(self.t.eye(s.shape[0], dtype=self.t.bool), fill)
+
 
 class Jax:
     """The same operations, spelled with jax.numpy."""
@@ -306,6 +322,22 @@ class Jax:
 
     def amax(self, x, axis):
         return self.jnp.max(x, axis=axis)
+
+    def unit_rows(self, x):
+        n = self.jnp.sqrt(self.jnp.sum(x * x, axis=1, keepdims=True))
+        return x / self.jnp.maximum(n, 1e-12)
+
+    def cat_rows(self, a, b):
+        return self.jnp.concatenate([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def arange(self, n):
+        return self.jnp.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return self.jnp.where(self.jnp.eye(s.shape[0], dtype=bool), fill, s)
 
     def take_label(self, x, labels):
         return self.jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
@@ -446,6 +478,23 @@ def _log_cosh(B, p, t):
     return B.mean(r + B.softplus(-2 * r) - math.log(2.0))
 
 
+def _ntxent_expr(B, z1, z2, temperature=0.5):
+    # the (2N x 2N) cosine similarities, self masked, each view's pair its label
+    n = z1.shape[0]
+    z = B.unit_rows(B.cat_rows(z1, z2))
+    s = B.mask_diagonal(B.gram(z, z) / temperature, float("-inf"))
+    pos = B.cat_rows(B.arange(n) + n, B.arange(n))
+    return -B.mean(B.take_label(B.log_softmax(s), pos))
+
+
+def _clip_expr(B, img, txt, logit_scale=1 / 0.07):
+    u, v = B.unit_rows(img), B.unit_rows(txt)
+    labels = B.arange(img.shape[0])
+    rows = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(u, v)), labels))
+    cols = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(v, u)), labels))
+    return (rows + cols) / 2
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -493,6 +542,8 @@ EXPR: dict[str, Callable] = {
     "giou_loss": _giou,
     "diou_loss": _diou,
     "ciou_loss": _ciou,
+    "ntxent": _ntxent_expr,
+    "clip": _clip_expr,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).

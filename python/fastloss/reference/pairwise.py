@@ -94,6 +94,4 @@ def _clip(image_emb, text_emb, reduction, sample_weight, logit_scale=1 / 0.07):
 
 
 ntxent = RefLoss("ntxent", _ntxent, wrt=("z1", "z2"))
-clip = RefLoss(
-    "clip", _clip, inputs=("logit_scale",), wrt=("image_emb", "text_emb", "logit_scale")
-)
+clip = RefLoss("clip", _clip, inputs=("logit_scale",), wrt=("image_emb", "text_emb", "logit_scale"))
