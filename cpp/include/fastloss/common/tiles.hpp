@@ -29,9 +29,9 @@
 // count.
 //
 // Microkernel (mk): C[r][0..16) += sum_t x(r, t) * y[t][0..16) for r < MR,
-// t in order, on GCC/Clang vectors of 16 lanes (which the compiler splits to
-// the ISA's width): every output element is a sequential sum over t, the
-// same bits at every ISA level, and -ffp-contract=off keeps the products
+// t in order, on GCC/Clang vectors of the ISA's width (16 lanes are 1, 2 or
+// 4 of them): every output element is a sequential sum over t, the same bits
+// at every ISA level, and -ffp-contract=off keeps the products
 // and sums apart (no FMA) as everywhere in fastloss. The forward calls it
 // with x = A's panel (a broadcast per row), y = B's panel; the backward with
 // x = B's panel read across its rows (d), y = the transposed coefficients.
@@ -61,9 +61,23 @@ constexpr int64_t kCols = 256;  // columns of a block (a multiple of kNR)
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
+// The vector registers of this ISA level, in bytes: the microkernel's 16
+// lanes are 16 / (kVecBytes / sizeof T) native vectors (GCC's lowering of a
+// 16-lane vector wider than the registers went through the stack: half the
+// speed at baseline, measured on a 64 x 256 x 256 tile).
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
 template <class T>
 struct Vec {
-  typedef T type __attribute__((vector_size(kNR * sizeof(T))));
+  typedef T type __attribute__((vector_size(kVecBytes)));
+  static constexpr int64_t lanes = kVecBytes / sizeof(T);
+  static constexpr int per16 = static_cast<int>(kNR / lanes);
 };
 
 // An array of n T from the buffer cache (a training loop calling again gets
@@ -90,21 +104,29 @@ template <class T, int MR, bool kLoad>
 FL_INLINE void mk(int64_t K, const T* FL_RESTRICT x, int64_t xr, int64_t xt,
                   const T* FL_RESTRICT y, int64_t ldy, T* FL_RESTRICT c, int64_t ldc) {
   using V = typename Vec<T>::type;
-  V acc[MR];
+  constexpr int W = Vec<T>::per16;
+  constexpr int64_t L = Vec<T>::lanes;
+  V acc[MR][W];
   for (int r = 0; r < MR; ++r) {
-    if (kLoad) {
-      std::memcpy(&acc[r], c + r * ldc, sizeof(V));
-    } else {
-      acc[r] = V{};
+    for (int w = 0; w < W; ++w) {
+      if (kLoad) {
+        std::memcpy(&acc[r][w], c + r * ldc + w * L, sizeof(V));
+      } else {
+        acc[r][w] = V{};
+      }
     }
   }
   for (int64_t t = 0; t < K; ++t) {
-    V yv;
-    std::memcpy(&yv, y + t * ldy, sizeof(V));
+    V yv[W];
+    for (int w = 0; w < W; ++w) std::memcpy(&yv[w], y + t * ldy + w * L, sizeof(V));
     const T* xt_ = x + t * xt;
-    for (int r = 0; r < MR; ++r) acc[r] += xt_[r * xr] * yv;
+    for (int r = 0; r < MR; ++r) {
+      const T xv = xt_[r * xr];
+      for (int w = 0; w < W; ++w) acc[r][w] += xv * yv[w];
+    }
   }
-  for (int r = 0; r < MR; ++r) std::memcpy(c + r * ldc, &acc[r], sizeof(V));
+  for (int r = 0; r < MR; ++r)
+    for (int w = 0; w < W; ++w) std::memcpy(c + r * ldc + w * L, &acc[r][w], sizeof(V));
 }
 
 // Unit rows in panels (see the header). row(i) gives input row i (D values);
