@@ -12,7 +12,7 @@ import numpy as np
 
 import specs
 
-PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
+PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss", "pml")
 
 
 def import_peers(dtype, want):
@@ -28,6 +28,13 @@ def import_peers(dtype, want):
             import torch
 
             mods["torch"] = torch
+        except ImportError:
+            pass
+    if "pml" in want:
+        try:
+            import pytorch_metric_learning.losses as pml
+
+            mods["pml"] = pml
         except ImportError:
             pass
     if "jax" in want:
@@ -168,6 +175,36 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
 
             value["torch"] = Impl(t_value)
             vg["torch"] = Impl(t_vg, setup=t_leaf)
+    if "pml" in peers and "pml" in mods and row_loss == "ntxent":
+        torch = mods["torch"] if "torch" in mods else __import__("torch")
+        n = p.shape[0]
+        # pytorch-metric-learning compares every positive pair with every
+        # negative pair: a (2N) x (2N)(2N - 2) float mask, 0.5 GB at 2N = 512,
+        # 4.3 GB at 1024, 17 TB at the row's 16384 (its issues 203 and 547):
+        # run only where it fits
+        if (2 * n) ** 3 <= 2**28:
+            ploss = mods["pml"].NTXentLoss(temperature=prm["temperature"])
+            labels = torch.cat([torch.arange(n), torch.arange(n)])
+
+            both_views = torch.cat([torch.from_numpy(p), torch.from_numpy(t)])
+
+            def m_value():
+                with torch.no_grad():
+                    return ploss(both_views, labels).item()
+
+            def m_leaf():
+                return (
+                    torch.from_numpy(p).requires_grad_(True),
+                    torch.from_numpy(t).requires_grad_(True),
+                )
+
+            def m_vg(a, b):
+                loss = ploss(torch.cat([a, b]), labels)
+                loss.backward()
+                return loss.item(), a.grad
+
+            value["pml"] = Impl(m_value)
+            vg["pml"] = Impl(m_vg, setup=m_leaf)
     if "jax" in peers and "jax" in mods and row_loss in specs.EXPR:
         jax = mods["jax"]
         if "jax_ops" not in ctx:

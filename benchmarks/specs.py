@@ -117,6 +117,13 @@ def _gaussian(rng, dtype, shape):
     )
 
 
+def _views(rng, dtype, shape, **params):
+    # two correlated views of N embeddings (ntxent's z1, z2; clip's image, text)
+    a = _normal(rng, dtype, shape)
+    b = (a + _normal(rng, dtype, shape)).astype(dtype, copy=False)
+    return Inputs(a, b, params)
+
+
 def _tweedie(rng, dtype, shape):
     mu = _uniform(rng, dtype, shape, 0.1, 3.0)
     y = rng.gamma(1.0, 1.0, size=shape) * (rng.random(shape) < 0.8)  # some exact zeros
@@ -295,6 +302,8 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "listnet": _lists,
     "approx_ndcg": _lists,
     "lambda_rank": _lists,
+    "ntxent": lambda r, d, s: _views(r, d, s, temperature=0.5),
+    "clip": lambda r, d, s: _views(r, d, s, logit_scale=1 / 0.07),
 }
 
 
@@ -361,6 +370,22 @@ class Torch:
     def arange(self, n, like):
         return self.t.arange(n, dtype=like.dtype)
 
+    # the pairwise losses' few matrix operations
+    def unit_rows(self, x):
+        return self.F.normalize(x, dim=1)
+
+    def cat_rows(self, a, b):
+        return self.t.cat([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def indices(self, n):
+        return self.t.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return s.masked_fill(self.t.eye(s.shape[0], dtype=self.t.bool), fill)
+
 
 class Jax:
     """The same operations, spelled with jax.numpy."""
@@ -397,6 +422,22 @@ class Jax:
 
     def amax(self, x, axis):
         return self.jnp.max(x, axis=axis)
+
+    def unit_rows(self, x):
+        n = self.jnp.sqrt(self.jnp.sum(x * x, axis=1, keepdims=True))
+        return x / self.jnp.maximum(n, 1e-12)
+
+    def cat_rows(self, a, b):
+        return self.jnp.concatenate([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def indices(self, n):
+        return self.jnp.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return self.jnp.where(self.jnp.eye(s.shape[0], dtype=bool), fill, s)
 
     def take_label(self, x, labels):
         return self.jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
@@ -616,6 +657,23 @@ def _lambda_rank(B, s, y):
     return B.mean(B.sum(t, (1, 2)) / cnt)
 
 
+def _ntxent_expr(B, z1, z2, temperature=0.5):
+    # the (2N x 2N) cosine similarities, self masked, each view's pair its label
+    n = z1.shape[0]
+    z = B.unit_rows(B.cat_rows(z1, z2))
+    s = B.mask_diagonal(B.gram(z, z) / temperature, float("-inf"))
+    pos = B.cat_rows(B.indices(n) + n, B.indices(n))
+    return -B.mean(B.take_label(B.log_softmax(s), pos))
+
+
+def _clip_expr(B, img, txt, logit_scale=1 / 0.07):
+    u, v = B.unit_rows(img), B.unit_rows(txt)
+    labels = B.indices(img.shape[0])
+    rows = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(u, v)), labels))
+    cols = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(v, u)), labels))
+    return (rows + cols) / 2
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -686,6 +744,8 @@ EXPR: dict[str, Callable] = {
     "listnet": _listnet,
     "approx_ndcg": _approx_ndcg,
     "lambda_rank": _lambda_rank,
+    "ntxent": _ntxent_expr,
+    "clip": _clip_expr,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -722,7 +782,37 @@ TORCH_LIB: dict[str, Callable] = {
     "ctc": lambda F, x, y, input_lengths, target_lengths: F.ctc_loss(
         F.log_softmax(x, -1), y, input_lengths, target_lengths
     ),
+    "ntxent": lambda F, a, b, temperature=0.5: _torch_ntxent(F, a, b, temperature),
+    "clip": lambda F, a, b, logit_scale=1 / 0.07: _torch_clip(F, a, b, logit_scale),
 }
+
+
+def _torch_ntxent(F, z1, z2, temperature):
+    # SimCLR's NT-Xent written with torch ops, the usual way: the (2N x 2N)
+    # cosine-similarity matrix, the self-similarity masked, cross-entropy
+    # against each view's pair (= pytorch-metric-learning's NTXentLoss,
+    # which needs all 2N x (2N - 2) negative pairs as index arrays and does
+    # not fit in memory at the benchmark's size)
+    import torch
+
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    s = (z @ z.T) / temperature
+    s = s.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    pos = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(s, pos)
+
+
+def _torch_clip(F, img, txt, logit_scale):
+    # open_clip's ClipLoss (both logit matrices, as it computes them), on
+    # embeddings normalized first (open_clip's model does that)
+    import torch
+
+    u, v = F.normalize(img, dim=1), F.normalize(txt, dim=1)
+    labels = torch.arange(img.shape[0])
+    per_image = logit_scale * u @ v.T
+    per_text = logit_scale * v @ u.T
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
 
 
 # scikit-learn metrics: f(sklearn.metrics, pred, target, **params) -> float (value only).
@@ -933,6 +1023,10 @@ ROWS: list[Row] = [
     Row("listnet", (10_000, 64), peers=("torch", "jax")),
     Row("approx_ndcg", (10_000, 64), peers=("torch", "jax")),
     Row("lambda_rank", (10_000, 64), peers=("torch", "jax")),
+    # pairwise: value_and_grad is w.r.t. both embeddings here (fastloss's
+    # wrt=all and autograd on both leaves), see peers.build_impls
+    Row("ntxent", (8192, 256), peers=("torch", "pml")),
+    Row("clip", (8192, 512), peers=("torch",)),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

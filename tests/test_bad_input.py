@@ -261,6 +261,9 @@ ROWS: dict[str, Row] = {
     "listnet": Row(),
     "approx_ndcg": Row(),
     "lambda_rank": Row(),
+    # pairwise: embeddings (N, D), the whole batch one loss
+    "ntxent": Row(),
+    "clip": Row(),
 }
 
 

@@ -44,6 +44,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
+#include "fastloss/api/pairwise.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
@@ -57,7 +58,7 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, sequence = 7, ranking = 8, generative = 10,
+                          boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8, generative = 10,
                           regularization = 11,
                           control = 13 };
 
@@ -344,6 +345,9 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
       break;
     case Family::embedding:
       v = run_tensors<EmbeddingLoss, &fastloss::embedding>(c);
+      break;
+    case Family::pairwise:
+      v = run_tensors<PairwiseLoss, &fastloss::pairwise>(c);
       break;
     case Family::sequence:
       v = run_tensors<SequenceLoss, &fastloss::sequence>(c);

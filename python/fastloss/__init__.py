@@ -22,6 +22,7 @@ from fastloss import embedding as _embedding
 from fastloss import generative as _generative
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
+from fastloss import pairwise as _pairwise
 from fastloss import ranking as _ranking
 from fastloss import regression as _regression
 from fastloss import regularization as _regularization
@@ -42,6 +43,7 @@ from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
+from fastloss.pairwise import *  # noqa: F403
 from fastloss.ranking import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
 from fastloss.regularization import *  # noqa: F403
@@ -56,6 +58,7 @@ _FAMILIES = (
     _overlap,
     _boxes,
     _embedding,
+    _pairwise,
     _sequence,
     _ranking,
     _generative,

@@ -93,6 +93,13 @@ class _LossEntry:
         self.params = dict(params)
         self.p = loss.resolve_params(self.params)  # checked now: bad values fail early
         self.label = loss.name
+        if loss.family == "pairwise":
+            # ntxent's negatives and clip's columns are the whole batch: the
+            # losses of chunks do not add up to the loss of their union
+            raise ValueError(
+                f"{loss.name} cannot be accumulated: each row's loss depends on every "
+                f"other row of the batch, so chunks do not sum to the whole"
+            )
         if not loss.accumulable:
             raise ValueError(
                 f"{loss.name} cannot be accumulated: its inputs ({', '.join(loss.inputs)}) "

@@ -46,6 +46,7 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 # From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
+PAIRWISE = 6
 SEQUENCE = 7
 RANKING = 8
 GENERATIVE = 10

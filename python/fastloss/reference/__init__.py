@@ -19,6 +19,7 @@ from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
+from fastloss.reference.pairwise import *  # noqa: F403
 from fastloss.reference.ranking import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
 from fastloss.reference.regularization import *  # noqa: F403

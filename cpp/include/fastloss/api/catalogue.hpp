@@ -24,6 +24,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
+#include "fastloss/api/pairwise.hpp"
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
@@ -218,6 +219,7 @@ using RK = RankingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
 using Rg = RegularizationLoss;
+using P = PairwiseLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -318,6 +320,10 @@ inline constexpr InputSpec kTdError[] = {
 inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
                                        {"boundary", id(Ctl::pinn), true},
                                        {"data", id(Ctl::pinn), true}};
+inline constexpr InputSpec kNtxent[] = {{"z1", id(P::ntxent)}, {"z2", id(P::ntxent)}};
+// CLIP learns logit_scale: it is an input (optional in Python) with a gradient
+inline constexpr InputSpec kClip[] = {
+    {"image_emb", id(P::clip)}, {"text_emb", id(P::clip)}, {"logit_scale", id(P::clip)}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -394,6 +400,7 @@ inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
+inline constexpr ParamSpec kNtxentParams[] = {real_param("temperature", 0.5, open(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -553,6 +560,9 @@ inline constexpr LossSpec kLosses[] = {
      FL_NONE, false, true, true},
     {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
      true, true},
+    {"ntxent", "pairwise", id(P::ntxent), FL_LIST(kNtxent), FL_LIST(kNtxentParams), FL_NONE,
+     false, true, true},
+    {"clip", "pairwise", id(P::clip), FL_LIST(kClip), FL_NONE, FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
