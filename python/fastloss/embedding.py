@@ -11,6 +11,8 @@ unbatched embedding ``(D,)`` gives one loss, shape ``()``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastloss._arrays import as_float, check_same_shape
 from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import EMBEDDING
@@ -119,6 +121,13 @@ class _Rows(TensorLoss):
                 )
             others.append(a)
         arrays = rows + tuple(others)
+        if "p" in p and x.dtype == np.float32 and p["p"] > float(np.finfo(np.float32).max):
+            # the kernel computes in float32(p) = inf: the infinite norm, which
+            # the finiteness check refuses when asked for by name
+            raise ValueError(
+                f"p must be finite in float32 (the inputs' dtype), got {p['p']!r}; "
+                "pass float64 inputs for a larger p"
+            )
         n = x.shape[0] if x.ndim == 2 else 1
         plan = Plan(arrays, (n, x.shape[-1]), self._params_of(p))
         return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
