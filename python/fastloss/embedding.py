@@ -183,7 +183,8 @@ triplet_margin = _rows_loss(
         One weight per row (broadcast against shape (N,)).
     margin : float, keyword-only, default 1.0
     p : float >= 1, keyword-only, default 2.0
-        The norm's degree (p = 1 and 2 have their own fast loops).
+        The norm's degree (p = 1 and 2 have their own fast loops); finite,
+        and within float32's range for float32 inputs.
     eps : float >= 0, keyword-only, default 1e-6
         Added to the difference before the norm, as torch does.
     swap : bool, keyword-only, default False
