@@ -343,3 +343,34 @@ def test_torch_nn_drop_ins_match_torch_modules():
         flt.TripletMarginWithDistanceLoss(lambda u, v: (u - v).abs().sum(-1))
     with pytest.raises(ValueError, match="p"):
         flt.TripletMarginLoss(p=0.5)
+
+
+def test_triplet_margin_p_beyond_float32_range_is_refused():
+    # float32 inputs run with float32(p): 1e300 would be the infinite norm,
+    # which p=inf is refused for (found by tests/fuzz/fuzz_losses.py, seed 0,
+    # input 31377); float64 inputs keep it
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match="p must be finite in float32"):
+        fl.triplet_margin(x, x, x, p=1e300)
+    with pytest.raises(ValueError, match="p must be finite in float32"):
+        fl.triplet_margin.grad(x, x, x, p=1e39)
+    assert fl.triplet_margin(x, x, x, p=1e30) == 1.0
+    assert fl.triplet_margin(x.astype(np.float64), x, x, p=1e300) == 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="triplet_margin's p-norm sums |x|**p unscaled: at large p every |x| < 1 "
+    "underflows (distance 0) and every |x| > 1 overflows (inf - inf = NaN); "
+    "max|x| * ||x / max|x|||_p keeps it (the reference and torch share the formula)",
+)
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_triplet_margin_large_p(scale):
+    # distances 0.5 and 0.9 (times scale) along one axis: any p-norm gives
+    # them, so the loss is max(0, 0.5 s - 0.9 s + 1)
+    a = np.zeros((1, 2))
+    p = np.array([[0.5, 0.0]]) * scale
+    n = np.array([[0.9, 0.0]]) * scale
+    want = max(0.0, (0.5 - 0.9) * scale + 1.0)
+    for degree in (1e3, 1e4, 1e6):
+        assert fl.triplet_margin(a, p, n, p=degree, eps=0.0) == pytest.approx(want, rel=1e-12)

@@ -11,6 +11,8 @@ unbatched embedding ``(D,)`` gives one loss, shape ``()``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastloss._arrays import as_float, check_same_shape
 from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import EMBEDDING
@@ -119,6 +121,13 @@ class _Rows(TensorLoss):
                 )
             others.append(a)
         arrays = rows + tuple(others)
+        if "p" in p and x.dtype == np.float32 and p["p"] > float(np.finfo(np.float32).max):
+            # the kernel computes in float32(p) = inf: the infinite norm, which
+            # the finiteness check refuses when asked for by name
+            raise ValueError(
+                f"p must be finite in float32 (the inputs' dtype), got {p['p']!r}; "
+                "pass float64 inputs for a larger p"
+            )
         n = x.shape[0] if x.ndim == 2 else 1
         plan = Plan(arrays, (n, x.shape[-1]), self._params_of(p))
         return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
@@ -174,7 +183,8 @@ triplet_margin = _rows_loss(
         One weight per row (broadcast against shape (N,)).
     margin : float, keyword-only, default 1.0
     p : float >= 1, keyword-only, default 2.0
-        The norm's degree (p = 1 and 2 have their own fast loops).
+        The norm's degree (p = 1 and 2 have their own fast loops); finite,
+        and within float32's range for float32 inputs.
     eps : float >= 0, keyword-only, default 1e-6
         Added to the difference before the norm, as torch does.
     swap : bool, keyword-only, default False

@@ -207,7 +207,10 @@ def _nll(pred, target, reduction, sample_weight, class_weight=None, ignore_index
     ys = np.where(keep, y, 0)
     q = _onehot(ys, c) * (cw[ys] * keep)[..., None]
     with np.errstate(all="ignore"):
-        l = -np.sum(q * z, axis=-1)
+        # the label's entry alone (not sum(q * z): 0 * inf = NaN would let an
+        # infinity elsewhere in the row reach the loss, which torch does not)
+        zy = np.take_along_axis(z, ys[..., None], axis=-1)[..., 0]
+        l = np.where(keep, -cw[ys] * zy, 0.0)
         g = -q
         bad = np.any(np.isnan(z), axis=-1) & keep
         l = np.where(bad, np.nan, l)

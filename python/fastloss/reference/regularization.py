@@ -84,7 +84,8 @@ def _single(v, g, sample_weight, reduction):
     """One value per call, times a scalar weight's factor (w / w for a mean)."""
     f = 1.0
     if sample_weight is not None:
-        w = float(np.asarray(sample_weight, dtype=np.float64))
+        # a NumPy scalar, not a float: w / w of a zero weight is NaN, not ZeroDivisionError
+        w = np.float64(np.asarray(sample_weight, dtype=np.float64))
         with np.errstate(all="ignore"):
             f = w / w if reduction == "mean" else w
     v, g = v * f, g * f
@@ -116,10 +117,13 @@ def _kl_sparsity(activations, reduction, sample_weight, rho=0.05):
 
 def _moe(router_probs, expert_index, reduction, sample_weight):
     p = np.asarray(router_probs, dtype=np.float64)
-    idx = np.asarray(expert_index, dtype=np.int64).reshape(p.shape[0], -1)
     n, e = p.shape
-    f = np.bincount(idx.ravel(), minlength=e) / n
-    v = float(e * np.sum(f * p.mean(axis=0)))
+    idx = np.asarray(expert_index, dtype=np.int64)
+    # (N,) or (N, k); no tokens: reshape(0, -1) cannot infer k
+    idx = idx.reshape(n, idx.size // n if n else 1)
+    with np.errstate(all="ignore"):  # no tokens: 0 / 0, the mean over none is NaN
+        f = np.bincount(idx.ravel(), minlength=e) / n
+        v = float(e * np.sum(f * p.mean(axis=0)))
     with np.errstate(invalid="ignore"):
         g = np.broadcast_to(e * f / n, p.shape) + (p - p)  # NaN propagates
     return _single(v, g, sample_weight, reduction)
