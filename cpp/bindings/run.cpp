@@ -35,6 +35,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/robust.hpp"
 #include "fastloss/api/tensors.hpp"
 
 namespace py = pybind11;
@@ -45,7 +46,8 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, generative = 10, control = 13 };
+                          boxes = 4, embedding = 5, generative = 10, control = 13,
+                          robust = 15 };
 
 struct Call {
   int id, op, reduction;
@@ -294,6 +296,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::control:
       v = run_tensors<ControlLoss, &fastloss::control>(c);
+      break;
+    case Family::robust:
+      v = run_tensors<RobustLoss, &fastloss::robust>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

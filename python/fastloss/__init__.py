@@ -23,6 +23,7 @@ from fastloss import generative as _generative
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
+from fastloss import robust as _robust
 from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
     buffer_cache_info,
@@ -40,6 +41,7 @@ from fastloss.generative import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
+from fastloss.robust import *  # noqa: F403
 
 __version__ = _core.__version__
 
@@ -52,6 +54,7 @@ _FAMILIES = (
     _embedding,
     _generative,
     _control,
+    _robust,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

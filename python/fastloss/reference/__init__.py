@@ -16,6 +16,7 @@ from fastloss.reference import generative as _generative
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
 from fastloss.reference import regression as _regression
+from fastloss.reference import robust as _robust
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
@@ -25,6 +26,7 @@ from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
+from fastloss.reference.robust import *  # noqa: F403
 
 _REGISTRY = {
     name: getattr(mod, name)
@@ -37,6 +39,7 @@ _REGISTRY = {
         _embedding,
         _generative,
         _control,
+        _robust,
     )
     for name in mod.__all__
 }

@@ -24,6 +24,7 @@
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/robust.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -212,6 +213,7 @@ using B = BoxLoss;
 using E = EmbeddingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
+using Rob = RobustLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -272,6 +274,10 @@ inline constexpr InputSpec kTdError[] = {
 inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
                                        {"boundary", id(Ctl::pinn), true},
                                        {"data", id(Ctl::pinn), true}};
+inline constexpr InputSpec kBarron[] = {{"pred", id(Rob::barron)},
+                                        {"target", -1},
+                                        {"alpha", id(Rob::barron), true},
+                                        {"scale", id(Rob::barron), true}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -434,6 +440,8 @@ inline constexpr LossSpec kLosses[] = {
      FL_NONE, false, true, true},
     {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
      true, true},
+    {"barron", "robust", id(Rob::barron), FL_LIST(kBarron), nullptr, 0, FL_NONE, false, true,
+     true},
 };
 #undef FL_LIST
 #undef FL_NONE
