@@ -29,6 +29,7 @@
 #include "common.hpp"
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/clustering.hpp"
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
@@ -46,8 +47,8 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, generative = 10, control = 13,
-                          robust = 15 };
+                          boxes = 4, embedding = 5, generative = 10, clustering = 12,
+                          control = 13, robust = 15 };
 
 struct Call {
   int id, op, reduction;
@@ -296,6 +297,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::control:
       v = run_tensors<ControlLoss, &fastloss::control>(c);
+      break;
+    case Family::clustering:
+      v = run_tensors<ClusteringLoss, &fastloss::clustering>(c);
       break;
     case Family::robust:
       v = run_tensors<RobustLoss, &fastloss::robust>(c);

@@ -17,6 +17,7 @@ from __future__ import annotations
 from fastloss import _core
 from fastloss import boxes as _boxes
 from fastloss import classification as _classification
+from fastloss import clustering as _clustering
 from fastloss import control as _control
 from fastloss import embedding as _embedding
 from fastloss import generative as _generative
@@ -35,6 +36,7 @@ from fastloss._config import (
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
+from fastloss.clustering import *  # noqa: F403
 from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
@@ -55,6 +57,7 @@ _FAMILIES = (
     _generative,
     _control,
     _robust,
+    _clustering,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastloss.reference import boxes as _boxes
 from fastloss.reference import classification as _classification
+from fastloss.reference import clustering as _clustering
 from fastloss.reference import control as _control
 from fastloss.reference import embedding as _embedding
 from fastloss.reference import generative as _generative
@@ -20,6 +21,7 @@ from fastloss.reference import robust as _robust
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
+from fastloss.reference.clustering import *  # noqa: F403
 from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
@@ -40,6 +42,7 @@ _REGISTRY = {
         _generative,
         _control,
         _robust,
+        _clustering,
     )
     for name in mod.__all__
 }

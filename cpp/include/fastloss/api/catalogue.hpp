@@ -18,6 +18,7 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/clustering.hpp"
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
@@ -214,6 +215,7 @@ using E = EmbeddingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
 using Rob = RobustLoss;
+using Clu = ClusteringLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -278,6 +280,7 @@ inline constexpr InputSpec kBarron[] = {{"pred", id(Rob::barron)},
                                         {"target", -1},
                                         {"alpha", id(Rob::barron), true},
                                         {"scale", id(Rob::barron), true}};
+inline constexpr InputSpec kKmeansInertia[] = {{"X", -1}, {"centers", id(Clu::kmeans_inertia)}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -331,6 +334,7 @@ inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
 inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
+inline constexpr ParamSpec kKmeansInertiaParams[] = {bool_param("return_labels", false)};
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
 
@@ -442,6 +446,8 @@ inline constexpr LossSpec kLosses[] = {
      true, true},
     {"barron", "robust", id(Rob::barron), FL_LIST(kBarron), nullptr, 0, FL_NONE, false, true,
      true},
+    {"kmeans_inertia", "clustering", id(Clu::kmeans_inertia), FL_LIST(kKmeansInertia),
+     FL_LIST(kKmeansInertiaParams), FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
