@@ -30,9 +30,7 @@ double kmeans_inertia(const TensorArgs& a) {
     const T* C = tin<T>(a, 1);
     T* g = tgrad<T>(a, 1);
     int64_t* labels = const_cast<int64_t*>(tin<int64_t>(a, 2));
-    std::vector<T> cT(static_cast<size_t>(d * k));
-    for (int64_t c = 0; c < k; ++c)
-      for (int64_t j = 0; j < d; ++j) cT[j * k + c] = C[c * d + j];
+    const std::vector<T> tiles = center_tiles(C, k, d);
     std::vector<int64_t> own_labels;
     std::vector<T> gscale;
     if (g != nullptr) {
@@ -43,7 +41,7 @@ double kmeans_inertia(const TensorArgs& a) {
       gscale.resize(static_cast<size_t>(n));
     }
     const double v = per_sample(
-        KmeansRows<T>{X, cT.data(), d, k, labels, g != nullptr ? gscale.data() : nullptr},
+        KmeansRows<T>{X, tiles.data(), d, k, labels, g != nullptr ? gscale.data() : nullptr},
         sample_run<T>(a));
     if (g != nullptr) kmeans_center_grad<T>(X, C, labels, gscale.data(), n, d, k, g, a.n_threads);
     return v;

@@ -4,9 +4,10 @@
 // center, label_i = argmin_k ||x_i - c_k||^2, the lowest k among equals (as
 // scikit-learn). Distances are computed directly, sum_j (x_ij - c_kj)^2 in
 // j order -- no ||x||^2 - 2 x.c + ||c||^2 cancellation, so the nearest
-// center and the inertia are exact to rounding -- against the centers
-// transposed (d x k), so the inner loop runs over the k centers and
-// vectorizes; the row's loss is the distance to the chosen center.
+// center and the inertia are exact to rounding -- in register tiles of rows
+// x centers (center_tiles: the centers transposed in tiles, so the inner
+// loop runs over centers and vectorizes); the row's loss is the distance to
+// the chosen center.
 //
 // The gradient w.r.t. the centers, d/dc_k = 2 sum_{i: label_i = k} g_i
 // (c_k - x_i) with g_i the driver's gradient scale, is a sum over samples
@@ -32,45 +33,93 @@ namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 namespace clu {
 
+// Centers per register tile: one 32-byte GNU vector (8 float, 4 double
+// lanes; two registers on the SSE2 baseline, one on AVX2 and AVX-512), and
+// rows per tile: kR rows x one vector of running distances stay in
+// registers across the d features, each center value loaded once per kR
+// rows. Lane c sums its center's (x_j - c_j)^2 in j order, so the bits are
+// those of the plain loop on every ISA (-ffp-contract=off).
+template <class T>
+constexpr int64_t kLanes = static_cast<int64_t>(32 / sizeof(T));
+constexpr int64_t kR = 4;
+
+// The centers in tiles of kLanes: tile b holds d rows of kLanes values,
+// centers b kLanes .. b kLanes + kLanes - 1 (zero past k: those lanes are
+// never compared).
+template <class T>
+std::vector<T> center_tiles(const T* C, int64_t k, int64_t d) {
+  constexpr int64_t L = kLanes<T>;
+  const int64_t nb = (k + L - 1) / L;
+  std::vector<T> t(static_cast<size_t>(nb * d * L), T(0));
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t j = 0; j < d; ++j) t[((c / L) * d + j) * L + c % L] = C[c * d + j];
+  return t;
+}
+
 template <class T>
 struct KmeansRows {
+  typedef T V __attribute__((vector_size(32)));
+  static constexpr int64_t L = kLanes<T>;
   static constexpr int64_t group = kBlock;  // rows of one cost: whole reduction blocks
   static constexpr int cost = 64;
-  const T* X;    // n x d
-  const T* cT;   // d x k, the centers transposed
+  const T* X;      // n x d
+  const T* tiles;  // center_tiles
   int64_t d, k;
   int64_t* labels;  // n, or nullptr: not asked
   T* gscale;        // n, with a gradient: the driver's scale of each row
-  size_t scratch_bytes() const { return static_cast<size_t>(k) * sizeof(T); }
+  size_t scratch_bytes() const { return 0; }
+
+  // Rows r0 .. r0 + R - 1: nearest center and its distance, the centers
+  // compared in index order with a strict <, so the lowest index wins a tie.
+  template <int64_t R>
+  FL_INLINE void rows(int64_t r0, int64_t* best, T* bd) const {
+    const int64_t nb = (k + L - 1) / L;
+    for (int64_t b = 0; b < nb; ++b) {
+      V acc[R];
+      for (int64_t r = 0; r < R; ++r) acc[r] = V{};
+      const T* FL_RESTRICT tb = tiles + b * d * L;
+      const T* FL_RESTRICT x = X + r0 * d;
+      for (int64_t j = 0; j < d; ++j) {
+        V cj;
+        __builtin_memcpy(&cj, tb + j * L, sizeof(V));
+        for (int64_t r = 0; r < R; ++r) {
+          const V t = x[r * d + j] - cj;
+          acc[r] += t * t;
+        }
+      }
+      const int64_t lim = std::min(L, k - b * L);
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < lim; ++c)
+          if ((b == 0 && c == 0) || acc[r][c] < bd[r]) {
+            bd[r] = acc[r][c];
+            best[r] = b * L + c;
+          }
+    }
+  }
+
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-            void* scratch) const {
-    T* FL_RESTRICT dist = static_cast<T*>(scratch);
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t row = lo + i;
-      const T* FL_RESTRICT x = X + row * d;
-      for (int64_t c = 0; c < k; ++c) dist[c] = T(0);
-      for (int64_t j = 0; j < d; ++j) {
-        const T xj = x[j];
-        const T* FL_RESTRICT cj = cT + j * k;
-        FL_SIMD
-        for (int64_t c = 0; c < k; ++c) {
-          const T t = xj - cj[c];
-          dist[c] += t * t;
-        }
-      }
-      int64_t best = 0;
-      T bd = dist[0];
-      for (int64_t c = 1; c < k; ++c)
-        if (dist[c] < bd) {  // strict: the lowest index among equals
-          bd = dist[c];
-          best = c;
-        }
-      value[i] = bd;
-      if (labels != nullptr) labels[row] = best;
-      if constexpr (kGrad) {
-        if (gscale != nullptr) gscale[row] = gs[i];
-      }
+            void*) const {
+    int64_t best[kR];
+    T bd[kR];
+    int64_t i = 0;
+    for (; i + kR <= len; i += kR) {
+      rows<kR>(lo + i, best, bd);
+      for (int64_t r = 0; r < kR; ++r) record<kGrad>(lo, i + r, best[r], bd[r], gs, value);
+    }
+    for (; i < len; ++i) {
+      rows<1>(lo + i, best, bd);
+      record<kGrad>(lo, i, best[0], bd[0], gs, value);
+    }
+  }
+
+  template <bool kGrad>
+  FL_INLINE void record(int64_t lo, int64_t i, int64_t best, T bd, const T* gs,
+                        T* value) const {
+    value[i] = bd;
+    if (labels != nullptr) labels[lo + i] = best;
+    if constexpr (kGrad) {
+      if (gscale != nullptr) gscale[lo + i] = gs[i];
     }
   }
 };
