@@ -81,7 +81,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     notes, r = run(a.n, a.d, a.k, a.threads, a.repeats)
     print("; ".join(notes))
-    print(f"{'loss':16} {'value ms':>9} {'v+g ms':>9} {'sklearn':>9} {'ratio':>6} {'v+g':>6}  agree")
+    print(
+        f"{'loss':16} {'value ms':>9} {'v+g ms':>9} {'sklearn':>9} {'ratio':>6} {'v+g':>6}  agree"
+    )
     print(
         f"{r['loss']:16} {r['fastloss_value_ms']:9.2f} {r['fastloss_vg_ms']:9.2f} "
         f"{r['sklearn_ms']:9.2f} {r['value_ratio']:6.2f} {r['vg_ratio']:6.2f}  {r['agree']}"

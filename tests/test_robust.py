@@ -36,7 +36,9 @@ def reference_lossfun(x, alpha, scale):
             alpha == 0,
             loss_zero,
             torch.where(
-                alpha == 2, loss_two, torch.where(alpha == float("inf"), loss_posinf, loss_otherwise)
+                alpha == 2,
+                loss_two,
+                torch.where(alpha == float("inf"), loss_posinf, loss_otherwise),
             ),
         ),
     )
@@ -85,7 +87,8 @@ def test_equals_the_reference_lossfun(alpha, dtype):
     else:  # the limits do not depend on alpha
         assert ga == 0
         np.testing.assert_allclose(
-            v, reference_lossfun(torch.tensor(pred - target), torch.tensor(a), torch.tensor(s)).mean(),
+            v,
+            reference_lossfun(torch.tensor(pred - target), torch.tensor(a), torch.tensor(s)).mean(),
             rtol=tol,
         )
 

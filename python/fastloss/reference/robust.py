@@ -33,7 +33,9 @@ def _barron(pred, target, reduction, sample_weight, alpha=None, scale=None):
         P = u ** (a / 2)
         general = (b / a) * (P - 1)
         fz_general = 0.5 * u ** (a / 2 - 1)
-        fa_general = (2 * s / a**2) * (P - 1) + (b / (2 * a)) * P * np.log(u) - (s * z / (2 * b)) * P / u
+        fa_general = (
+            (2 * s / a**2) * (P - 1) + (b / (2 * a)) * P * np.log(u) - (s * z / (2 * b)) * P / u
+        )
         L0 = np.log(z / 2 + 1)
         eps = np.finfo(np.float64).eps
         near0, near2 = np.abs(a) < eps, np.abs(a - 2) < eps
