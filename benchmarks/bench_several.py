@@ -32,6 +32,33 @@ def _scores(rng, *shape):
     return rng.normal(scale=2.0, size=shape).astype(np.float32)
 
 
+def _barron_lossfun(torch, x, alpha, scale):
+    """``general.lossfun`` of Barron's robust_loss_pytorch (google-research,
+    Apache 2.0), transcribed (not on PyPI); as in tests/test_robust.py."""
+    z = (x / scale) ** 2
+    eps = torch.tensor(np.finfo(np.float32).eps).to(x)
+    beta = torch.max(eps, torch.abs(alpha - 2.0))
+    alpha_safe = torch.where(
+        alpha >= 0, torch.ones_like(alpha), -torch.ones_like(alpha)
+    ) * torch.max(eps, torch.abs(alpha))
+    otherwise = (beta / alpha_safe) * (torch.pow(z / beta + 1.0, 0.5 * alpha) - 1.0)
+    return torch.where(
+        alpha == -float("inf"),
+        -torch.expm1(-0.5 * z),
+        torch.where(
+            alpha == 0,
+            torch.log(torch.clamp(0.5 * z + 1.0, max=33e37)),
+            torch.where(
+                alpha == 2,
+                0.5 * z,
+                torch.where(
+                    alpha == float("inf"), torch.expm1(torch.clamp(0.5 * z, max=87.5)), otherwise
+                ),
+            ),
+        ),
+    )
+
+
 def _cases(torch):
     F = torch.nn.functional
     N = 1_000_000  # discriminator outputs per part
@@ -207,6 +234,20 @@ def _cases(torch):
                 + weights[2] * d.pow(2).mean()
             ),
             (0, 1, 2),
+        ),
+        "barron": (
+            # the reference's adaptive use: one alpha and scale per dimension
+            lambda rng: (
+                (
+                    _scores(rng, N // 8, 8),
+                    _scores(rng, N // 8, 8),
+                    np.linspace(-1.5, 3.0, 8).astype(np.float32),
+                    np.linspace(0.5, 2.0, 8).astype(np.float32),
+                ),
+                {},
+            ),
+            lambda p, t, a, c: _barron_lossfun(torch, p - t, a, c).mean(),
+            (0, 2, 3),
         ),
         "elbo": (
             lambda rng: (

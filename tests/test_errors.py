@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from cases import INDEPENDENT_SHAPES, args, make
+from cases import INDEPENDENT_SHAPES, args, diff_inputs, make
 
 ALL = fl.available()
 
@@ -81,19 +81,21 @@ def test_wrong_weight_shape(name, rng):
 def test_bad_out_buffers(name, rng):
     loss = fl.get(name)
     pred, target, params = make(name, rng)
+    # the first differentiable input (pred, or kmeans_inertia's centers)
+    x = diff_inputs(name, pred, params, target)[0][1]
     if len(loss.wrt) > 1:  # one array for out: name the one input it is for
         params["wrt"] = loss.wrt[0]
     with pytest.raises(ValueError, match="out: expected shape"):
-        loss.grad(*args(pred, target), out=np.empty(pred.size + 1, pred.dtype), **params)
+        loss.grad(*args(pred, target), out=np.empty(x.size + 1, x.dtype), **params)
     with pytest.raises(TypeError, match="out: expected dtype"):
-        loss.grad(*args(pred, target), out=np.empty(pred.shape, np.float32), **params)
+        loss.grad(*args(pred, target), out=np.empty(x.shape, np.float32), **params)
     with pytest.raises(TypeError, match="out: expected a NumPy array"):
-        loss.grad(*args(pred, target), out=[0.0] * pred.size, **params)
-    ro = np.empty_like(pred)
+        loss.grad(*args(pred, target), out=[0.0] * x.size, **params)
+    ro = np.empty_like(x)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         loss.value_and_grad(*args(pred, target), out=ro, **params)
-    nc = np.empty(pred.shape + (2,), pred.dtype)[..., 0]
+    nc = np.empty(x.shape + (2,), x.dtype)[..., 0]
     with pytest.raises(ValueError, match="C-contiguous"):
         loss.grad(*args(pred, target), out=nc, **params)
 

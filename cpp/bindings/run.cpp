@@ -38,6 +38,7 @@
 #include "common.hpp"
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/clustering.hpp"
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
@@ -48,6 +49,7 @@
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
+#include "fastloss/api/robust.hpp"
 #include "fastloss/api/tensors.hpp"
 
 namespace py = pybind11;
@@ -58,9 +60,9 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8, generative = 10,
-                          regularization = 11,
-                          control = 13 };
+                          boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8,
+                          generative = 10, regularization = 11, clustering = 12, control = 13,
+                          robust = 15 };
 
 struct Call {
   int id, op, reduction;
@@ -363,6 +365,12 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
       break;
     case Family::control:
       v = run_tensors<ControlLoss, &fastloss::control>(c);
+      break;
+    case Family::clustering:
+      v = run_tensors<ClusteringLoss, &fastloss::clustering>(c);
+      break;
+    case Family::robust:
+      v = run_tensors<RobustLoss, &fastloss::robust>(c);
       break;
     default:
       throw py::value_error("unknown kernel family " + std::to_string(family));

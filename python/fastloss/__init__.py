@@ -17,6 +17,7 @@ from __future__ import annotations
 from fastloss import _core
 from fastloss import boxes as _boxes
 from fastloss import classification as _classification
+from fastloss import clustering as _clustering
 from fastloss import control as _control
 from fastloss import embedding as _embedding
 from fastloss import generative as _generative
@@ -26,6 +27,7 @@ from fastloss import pairwise as _pairwise
 from fastloss import ranking as _ranking
 from fastloss import regression as _regression
 from fastloss import regularization as _regularization
+from fastloss import robust as _robust
 from fastloss import sequence as _sequence
 from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
@@ -38,6 +40,7 @@ from fastloss._config import (
 from fastloss._loss import Loss
 from fastloss.boxes import *  # noqa: F403
 from fastloss.classification import *  # noqa: F403
+from fastloss.clustering import *  # noqa: F403
 from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
@@ -47,6 +50,7 @@ from fastloss.pairwise import *  # noqa: F403
 from fastloss.ranking import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
 from fastloss.regularization import *  # noqa: F403
+from fastloss.robust import *  # noqa: F403
 from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
@@ -64,6 +68,8 @@ _FAMILIES = (
     _generative,
     _control,
     _regularization,
+    _robust,
+    _clustering,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

@@ -51,7 +51,9 @@ SEQUENCE = 7
 RANKING = 8
 GENERATIVE = 10
 REGULARIZATION = 11
+CLUSTERING = 12
 CONTROL = 13
+ROBUST = 15
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3

@@ -99,17 +99,6 @@ def known(inp) -> str:
         # the logvar gradient 0.5 * beta * (exp(logvar) - 1) loses its digits
         # near logvar = 0 in float32 (as torch's does; expm1 would keep them)
         return "elbo float32: exp(logvar) - 1 cancels near logvar = 0"
-    if inp.name == "entropy" and _compute_dtype(p) == np.float32 and p.ndim and p.size:
-        # the gradient -p_k (log p_k + H) cancels when a row is nearly
-        # uniform, and log-sum-exp sums float32 exps: an absolute error of
-        # ~3e-8 (measured: relative 2.8e-5 at logits of spread ~3e-3, 1.8e-2
-        # at ~3e-6); z_k - sum_j p_j z_j would keep the digits
-        with np.errstate(all="ignore"):
-            q = p.astype(np.float64).reshape(-1, p.shape[-1])
-            spread = np.max(q, axis=-1) - np.min(q, axis=-1)
-        spread = spread[np.isfinite(spread)]
-        if spread.size and np.max(spread) < 1e-2:
-            return "entropy float32 gradient: log p + H cancels for nearly uniform rows"
     if inp.name == "triplet_margin" and _compute_dtype(p) == np.float32:
         # d(a, p) - d(a, n) of two float32 distances: an absolute error of
         # ~6e-8 d, beyond the tolerance (2e-5 of a loss ~ margin) for d above

@@ -76,11 +76,24 @@ struct SoftmaxRows {
       if constexpr (kGrad) {
         T* FL_RESTRICT gr = g + (lo + i) * C;
         const double w = static_cast<double>(gs[i]);
+        // entropy: dH/dz_k = -p_k (log p_k + H) = -p_k (z_k - sum_j p_j z_j):
+        // the second form has no lse in the difference, whose float32 exps
+        // cost a nearly uniform row its digits (log p_k + H cancels there)
+        double zbar = 0.0;
+        if constexpr (!kZ) {
+          const double pz = row_sum(C, [&](int64_t k) {
+            const double p = std::exp(static_cast<double>(r[k]) - lse);
+            return p == 0.0 ? 0.0 : p * static_cast<double>(r[k]);
+          });
+          const double ps =
+              row_sum(C, [&](int64_t k) { return std::exp(static_cast<double>(r[k]) - lse); });
+          zbar = pz / ps;
+        }
         for (int64_t k = 0; k < C; ++k) {
-          const double lp = static_cast<double>(r[k]) - lse;
-          const double p = std::exp(lp);
-          // entropy: dH/dz_k = -p_k (log p_k + H); z-loss: 2 lse p_k
-          const double d = kZ ? 2.0 * lse * p : (p == 0.0 ? 0.0 : -p * (lp + h));
+          const double p = std::exp(static_cast<double>(r[k]) - lse);
+          // z-loss: 2 lse p_k
+          const double d =
+              kZ ? 2.0 * lse * p : (p == 0.0 ? 0.0 : -p * (static_cast<double>(r[k]) - zbar));
           gr[k] = static_cast<T>(w * d);
         }
       }

@@ -14,6 +14,7 @@ import fastloss as _fastloss
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
+from fastloss.reference.clustering import *  # noqa: F403
 from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
@@ -23,6 +24,7 @@ from fastloss.reference.pairwise import *  # noqa: F403
 from fastloss.reference.ranking import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
 from fastloss.reference.regularization import *  # noqa: F403
+from fastloss.reference.robust import *  # noqa: F403
 from fastloss.reference.sequence import *  # noqa: F403
 
 # One reference module per family module of fastloss (fastloss._FAMILIES),

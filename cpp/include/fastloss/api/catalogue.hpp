@@ -18,6 +18,7 @@
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
+#include "fastloss/api/clustering.hpp"
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
@@ -28,6 +29,7 @@
 #include "fastloss/api/regression.hpp"
 #include "fastloss/api/regularization.hpp"
 #include "fastloss/api/sequence.hpp"
+#include "fastloss/api/robust.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -220,6 +222,8 @@ using G = GenerativeLoss;
 using Ctl = ControlLoss;
 using Rg = RegularizationLoss;
 using P = PairwiseLoss;
+using Rob = RobustLoss;
+using Clu = ClusteringLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -324,6 +328,11 @@ inline constexpr InputSpec kNtxent[] = {{"z1", id(P::ntxent)}, {"z2", id(P::ntxe
 // CLIP learns logit_scale: it is an input (optional in Python) with a gradient
 inline constexpr InputSpec kClip[] = {
     {"image_emb", id(P::clip)}, {"text_emb", id(P::clip)}, {"logit_scale", id(P::clip)}};
+inline constexpr InputSpec kBarron[] = {{"pred", id(Rob::barron)},
+                                        {"target", -1},
+                                        {"alpha", id(Rob::barron), true},
+                                        {"scale", id(Rob::barron), true}};
+inline constexpr InputSpec kKmeansInertia[] = {{"X", -1}, {"centers", id(Clu::kmeans_inertia)}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -398,6 +407,7 @@ inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
 inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
+inline constexpr ParamSpec kKmeansInertiaParams[] = {bool_param("return_labels", false)};
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
 inline constexpr ParamSpec kNtxentParams[] = {real_param("temperature", 0.5, open(0.0))};
@@ -563,6 +573,10 @@ inline constexpr LossSpec kLosses[] = {
     {"ntxent", "pairwise", id(P::ntxent), FL_LIST(kNtxent), FL_LIST(kNtxentParams), FL_NONE,
      false, true, true},
     {"clip", "pairwise", id(P::clip), FL_LIST(kClip), FL_NONE, FL_NONE, false, true, true},
+    {"barron", "robust", id(Rob::barron), FL_LIST(kBarron), nullptr, 0, FL_NONE, false, true,
+     true},
+    {"kmeans_inertia", "clustering", id(Clu::kmeans_inertia), FL_LIST(kKmeansInertia),
+     FL_LIST(kKmeansInertiaParams), FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
