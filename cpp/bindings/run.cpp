@@ -32,6 +32,7 @@
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
+#include "fastloss/api/image.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
@@ -45,7 +46,7 @@ namespace {
 
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, generative = 10, control = 13 };
+                          boxes = 4, embedding = 5, image = 9, generative = 10, control = 13 };
 
 struct Call {
   int id, op, reduction;
@@ -291,6 +292,9 @@ py::object run(int family, int id, int op, int reduction, const py::array& pred,
       break;
     case Family::generative:
       v = run_tensors<GenerativeLoss, &fastloss::generative>(c);
+      break;
+    case Family::image:
+      v = run_tensors<ImageLoss, &fastloss::image>(c);
       break;
     case Family::control:
       v = run_tensors<ControlLoss, &fastloss::control>(c);

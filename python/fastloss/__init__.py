@@ -20,6 +20,7 @@ from fastloss import classification as _classification
 from fastloss import control as _control
 from fastloss import embedding as _embedding
 from fastloss import generative as _generative
+from fastloss import image as _image
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import regression as _regression
@@ -37,6 +38,7 @@ from fastloss.classification import *  # noqa: F403
 from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
+from fastloss.image import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
@@ -52,6 +54,7 @@ _FAMILIES = (
     _embedding,
     _generative,
     _control,
+    _image,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

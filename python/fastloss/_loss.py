@@ -45,6 +45,7 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 # From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
+IMAGE = 9
 GENERATIVE = 10
 CONTROL = 13
 

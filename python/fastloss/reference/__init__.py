@@ -13,6 +13,7 @@ from fastloss.reference import classification as _classification
 from fastloss.reference import control as _control
 from fastloss.reference import embedding as _embedding
 from fastloss.reference import generative as _generative
+from fastloss.reference import image as _image
 from fastloss.reference import multiclass as _multiclass
 from fastloss.reference import overlap as _overlap
 from fastloss.reference import regression as _regression
@@ -22,6 +23,7 @@ from fastloss.reference.classification import *  # noqa: F403
 from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
+from fastloss.reference.image import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
@@ -37,6 +39,7 @@ _REGISTRY = {
         _embedding,
         _generative,
         _control,
+        _image,
     )
     for name in mod.__all__
 }

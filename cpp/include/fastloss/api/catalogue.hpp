@@ -21,6 +21,7 @@
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
+#include "fastloss/api/image.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/regression.hpp"
@@ -212,6 +213,7 @@ using B = BoxLoss;
 using E = EmbeddingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
+using Im = ImageLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -272,6 +274,8 @@ inline constexpr InputSpec kTdError[] = {
 inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
                                        {"boundary", id(Ctl::pinn), true},
                                        {"data", id(Ctl::pinn), true}};
+inline constexpr InputSpec kSsim[] = {{"pred", id(Im::ssim)}, {"target", -1}};
+inline constexpr InputSpec kMsSsim[] = {{"pred", id(Im::ms_ssim)}, {"target", -1}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -325,6 +329,16 @@ inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
 inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
+#define FL_SSIM_PARAMS                                                               \
+  real_param("data_range", 1.0, open(0.0)), int_param("win_size", 11),              \
+      real_param("sigma", 1.5, open(0.0)), real_param("k1", 0.01, closed(0.0)), \
+      real_param("k2", 0.03, closed(0.0))
+inline constexpr ParamSpec kSsimParams[] = {FL_SSIM_PARAMS};
+// pytorch_msssim's default weights (Wang, Simoncelli & Bovik 2003)
+inline constexpr double kMsSsimWeights[] = {0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
+inline constexpr ParamSpec kMsSsimParams[] = {FL_SSIM_PARAMS,
+                                              reals_param("weights", kMsSsimWeights, closed(0.0))};
+#undef FL_SSIM_PARAMS
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
 
@@ -433,6 +447,10 @@ inline constexpr LossSpec kLosses[] = {
     {"td_error", "control", id(Ctl::td_error), FL_LIST(kTdError), FL_LIST(kTdErrorParams),
      FL_NONE, false, true, true},
     {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
+     true, true},
+    {"ssim", "image", id(Im::ssim), FL_LIST(kSsim), FL_LIST(kSsimParams), FL_NONE, false, true,
+     true},
+    {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,
      true, true},
 };
 #undef FL_LIST
