@@ -179,13 +179,15 @@ def test_empty_batch_gives_nan_mean_and_zero_sum():
     assert fl.ssim(x, x, reduction="none").shape == (0,)
 
 
-def test_ssim_through_fastloss_torch():
+@pytest.mark.parametrize("name,side", [("ssim", 20), ("ms_ssim", 40)])
+def test_image_losses_through_fastloss_torch(name, side):
     import fastloss.torch as flt
 
     rng = np.random.default_rng(5)
-    x, y = _images(rng, (2, 3, 20, 20), np.float64)
+    x, y = _images(rng, (2, 3, side, side), np.float64)
     tx = torch.tensor(x, requires_grad=True)
-    v = flt.ssim(tx, torch.tensor(y), win_size=7)
+    v = getattr(flt, name)(tx, torch.tensor(y), win_size=3)
     v.backward()
-    assert abs(v.item() - fl.ssim(x, y, win_size=7)) < 1e-12
-    np.testing.assert_allclose(tx.grad.numpy(), fl.ssim.grad(x, y, win_size=7), atol=1e-15)
+    loss = fl.get(name)
+    assert v.item() == loss(x, y, win_size=3)
+    np.testing.assert_array_equal(tx.grad.numpy(), loss.grad(x, y, win_size=3))
