@@ -334,7 +334,7 @@ def main(argv=None):
         "machine": machine_info(args, mods, notes),
         "repeats": args.repeats,
         "skipped": skipped,
-        "peers_installed": sorted(k for k in ("torch", "jax", "sklearn") if k in mods),
+        "peers_installed": sorted(k for k in ("torch", "jax", "sklearn", "pml") if k in mods),
     }
     print(data["machine"]["fastloss_show_config"])
     print(

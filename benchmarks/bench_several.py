@@ -45,6 +45,50 @@ def _cases(torch):
             lambda a, b, y, margin: F.margin_ranking_loss(a, b, y, margin=margin),
             (0, 1),
         ),
+        # embeddings: 1e5 rows of 128 (the issue's triplet size)
+        "triplet_margin": (
+            lambda rng: (tuple(_scores(rng, 100_000, 128) for _ in range(3)), {}),
+            lambda a, p, n: F.triplet_margin_loss(a, p, n),
+            (0, 1, 2),
+        ),
+        "triplet_margin_with_distance": (
+            lambda rng: (
+                tuple(_scores(rng, 100_000, 128) for _ in range(3)),
+                {"distance": "cosine"},
+            ),
+            lambda a, p, n, distance: F.triplet_margin_with_distance_loss(
+                a, p, n, distance_function=lambda x, y: 1.0 - F.cosine_similarity(x, y)
+            ),
+            (0, 1, 2),
+        ),
+        "cosine_embedding": (
+            lambda rng: (
+                (
+                    _scores(rng, 100_000, 128),
+                    _scores(rng, 100_000, 128),
+                    np.sign(_scores(rng, 100_000)),
+                ),
+                {"margin": 0.1},
+            ),
+            lambda x1, x2, y, margin: F.cosine_embedding_loss(x1, x2, y, margin=margin),
+            (0, 1),
+        ),
+        "contrastive": (
+            lambda rng: (
+                (
+                    _scores(rng, 100_000, 128),
+                    _scores(rng, 100_000, 128),
+                    (rng.uniform(size=100_000) < 0.5).astype(np.float32),
+                ),
+                # about the typical distance (2 sqrt(2 * 128) for scale-2 rows)
+                {"margin": 32.0},
+            ),
+            lambda x1, x2, s, margin: (
+                s * ((x1 - x2) ** 2).sum(-1) / 2
+                + (1 - s) * F.relu(margin - ((x1 - x2) ** 2).sum(-1).sqrt()) ** 2 / 2
+            ).mean(),
+            (0, 1),
+        ),
         "gan_discriminator": (
             lambda rng: ((_scores(rng, N), _scores(rng, N)), {}),
             lambda r, f: (
@@ -81,6 +125,62 @@ def _cases(torch):
         "gradient_penalty": (
             lambda rng: ((_scores(rng, 256, 3, 32, 32),), {}),
             lambda g: ((g.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean(),
+            (0,),
+        ),
+        "l1_penalty": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda w: w.abs().sum(),
+            (0,),
+        ),
+        "l2_penalty": (
+            lambda rng: ((_scores(rng, N),), {}),
+            lambda w: w.pow(2).sum() / 2,
+            (0,),
+        ),
+        "elastic_net": (
+            lambda rng: ((_scores(rng, N),), {"l1_ratio": 0.5}),
+            lambda w, l1_ratio: l1_ratio * w.abs().sum() + (1 - l1_ratio) * w.pow(2).sum() / 2,
+            (0,),
+        ),
+        "entropy": (
+            lambda rng: ((_scores(rng, 65536, 32),), {}),
+            lambda z: -(F.softmax(z, -1) * F.log_softmax(z, -1)).sum(-1).mean(),
+            (0,),
+        ),
+        "router_z_loss": (
+            lambda rng: ((_scores(rng, 65536, 32),), {}),
+            lambda z: torch.logsumexp(z, -1).pow(2).mean(),
+            (0,),
+        ),
+        "center": (
+            lambda rng: (
+                (_scores(rng, 65536, 64), rng.integers(0, 100, 65536), _scores(rng, 100, 64)),
+                {},
+            ),
+            lambda x, y, c: 0.5 * (x - c[y]).pow(2).sum(1).mean(),
+            (0, 2),
+        ),
+        "orthogonality": (
+            lambda rng: ((_scores(rng, 256, 1024) * 0.05,), {}),
+            lambda W: ((W @ W.T - torch.eye(W.shape[0])) ** 2).sum(),
+            (0,),
+        ),
+        "kl_sparsity": (
+            lambda rng: ((rng.uniform(0.01, 0.3, size=(4096, 256)).astype(np.float32),), {}),
+            lambda a: (
+                0.05 * torch.log(0.05 / a.mean(0)) + 0.95 * torch.log(0.95 / (1 - a.mean(0)))
+            ).sum(),
+            (0,),
+        ),
+        "moe_load_balancing": (
+            lambda rng: (
+                (
+                    rng.dirichlet(np.ones(8), size=65536).astype(np.float32),
+                    rng.integers(0, 8, 65536),
+                ),
+                {},
+            ),
+            lambda p, i: (F.one_hot(i, 8).to(p.dtype).mean(0) * p.mean(0)).sum() * 8,
             (0,),
         ),
         "td_error": (
@@ -126,6 +226,21 @@ def _cases(torch):
                 / r.shape[0]
             ),
             (0, 2, 3),
+        ),
+        # issue 22's row: T = 200, N = 64, C = 32, target length 40, torch's
+        # ctc_loss on the log_softmax of the logits (its "mean")
+        "ctc": (
+            lambda rng: (
+                (
+                    _scores(rng, 200, 64, 32),
+                    rng.integers(1, 32, size=(64, 40)),
+                    np.full(64, 200),
+                    np.full(64, 40),
+                ),
+                {},
+            ),
+            lambda x, y, il, tl: F.ctc_loss(F.log_softmax(x, -1), y, il, tl),
+            (0,),
         ),
     }
     try:

@@ -12,7 +12,7 @@ import numpy as np
 
 import specs
 
-PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss")
+PEERS = ("numpy", "torch", "jax", "sklearn", "sklearn_loss", "pml")
 
 
 def import_peers(dtype, want):
@@ -28,6 +28,13 @@ def import_peers(dtype, want):
             import torch
 
             mods["torch"] = torch
+        except ImportError:
+            pass
+    if "pml" in want:
+        try:
+            import pytorch_metric_learning.losses as pml
+
+            mods["pml"] = pml
         except ImportError:
             pass
     if "jax" in want:
@@ -74,7 +81,9 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
     value = {"fastloss": Impl(lambda: L(p, t, **prm))}
     # a loss with several differentiable inputs (gaussian_nll's var): the
     # gradient w.r.t. the first, what the peers' rows compute
-    wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 else {}
+    # (specs.ALL_GRADS: every input's gradient, on both sides)
+    every = row_loss in specs.ALL_GRADS
+    wrt = {"wrt": L.wrt[0]} if len(L.wrt) > 1 and not every else {}
 
     def fresh():
         return L.value_and_grad(p, t, **wrt, **prm)
@@ -98,7 +107,12 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
 
         vg["fastloss"] = Impl(fresh, setup=cache_on)
         vg["fastloss_nocache"] = Impl(fresh, setup=cache_off)
-    vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **wrt, **prm))
+    if every:
+        src = {L.inputs[0]: p, L.inputs[1]: t, **prm}
+        bufs = tuple(np.empty_like(src[k]) for k in L.wrt)
+        vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=bufs, **prm))
+    else:
+        vg["fastloss_out"] = Impl(lambda: L.value_and_grad(p, t, out=buf, **wrt, **prm))
     if "numpy" in peers:
         try:
             import fastloss.reference
@@ -134,16 +148,63 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
                 with torch.no_grad():
                     return tf(TP, TT).item()
 
-            def t_leaf():
-                return (torch.from_numpy(p).requires_grad_(True),)
+            if every:
+                # a leaf for every differentiable input; the check compares
+                # the first one's gradient (as the other rows')
+                tnames = [k for k in L.wrt if k in prm]
 
-            def t_vg(leaf):
-                loss = tf(leaf, TT)
-                loss.backward()
-                return loss.item(), leaf.grad
+                def t_leaf():
+                    leaves = [torch.from_numpy(a).requires_grad_(True) for a in (p, t)]
+                    return tuple(
+                        leaves + [torch.from_numpy(prm[k]).requires_grad_(True) for k in tnames]
+                    )
+
+                def t_vg(a, b, *rest, lib=specs.TORCH_LIB[row_loss]):
+                    loss = lib(F, a, b, **{**tprm, **dict(zip(tnames, rest))})
+                    loss.backward()
+                    return loss.item(), a.grad
+            else:
+
+                def t_leaf():
+                    return (torch.from_numpy(p).requires_grad_(True),)
+
+                def t_vg(leaf):
+                    loss = tf(leaf, TT)
+                    loss.backward()
+                    return loss.item(), leaf.grad
 
             value["torch"] = Impl(t_value)
             vg["torch"] = Impl(t_vg, setup=t_leaf)
+    if "pml" in peers and "pml" in mods and row_loss == "ntxent":
+        torch = mods["torch"] if "torch" in mods else __import__("torch")
+        n = p.shape[0]
+        # pytorch-metric-learning compares every positive pair with every
+        # negative pair: a (2N) x (2N)(2N - 2) float mask, 0.5 GB at 2N = 512,
+        # 4.3 GB at 1024, 17 TB at the row's 16384 (its issues 203 and 547):
+        # run only where it fits
+        if (2 * n) ** 3 <= 2**28:
+            ploss = mods["pml"].NTXentLoss(temperature=prm["temperature"])
+            labels = torch.cat([torch.arange(n), torch.arange(n)])
+
+            both_views = torch.cat([torch.from_numpy(p), torch.from_numpy(t)])
+
+            def m_value():
+                with torch.no_grad():
+                    return ploss(both_views, labels).item()
+
+            def m_leaf():
+                return (
+                    torch.from_numpy(p).requires_grad_(True),
+                    torch.from_numpy(t).requires_grad_(True),
+                )
+
+            def m_vg(a, b):
+                loss = ploss(torch.cat([a, b]), labels)
+                loss.backward()
+                return loss.item(), a.grad
+
+            value["pml"] = Impl(m_value)
+            vg["pml"] = Impl(m_vg, setup=m_leaf)
     if "jax" in peers and "jax" in mods and row_loss in specs.EXPR:
         jax = mods["jax"]
         if "jax_ops" not in ctx:
@@ -162,14 +223,16 @@ def build_impls(row_loss, inp, peers, mods, threads, ctx):
             return jexpr(JB, a, b, **scal, **dict(zip(keys, arrs)))
 
         jv = jax.jit(jf)
-        jvg = jax.jit(jax.value_and_grad(jf))
+        # specs.ALL_GRADS: the gradient of every differentiable input
+        argnums = (0, 1) + tuple(2 + keys.index(k) for k in L.wrt if k in keys) if every else 0
+        jvg = jax.jit(jax.value_and_grad(jf, argnums=argnums))
 
         def j_value():
             return float(jv(PJ, TJ, *AJ).block_until_ready())
 
         def j_vg():
             v, g = jvg(PJ, TJ, *AJ)
-            g.block_until_ready()
+            jax.block_until_ready(g)
             return float(v), g
 
         value["jax"] = Impl(j_value)
@@ -210,6 +273,9 @@ def agree(ref, got, impl, dtype):
     tol = 2e-3 if dtype == np.float32 else 1e-7
     rv, gv = ref if isinstance(ref, tuple) else (ref, None)
     pv, pg = got if isinstance(got, tuple) else (got, None)
+    # several gradients (specs.ALL_GRADS): the first input's is compared
+    gv = gv[0] if isinstance(gv, tuple) else gv
+    pg = pg[0] if isinstance(pg, tuple) else pg
     pv = float(pv) * impl.vfactor
     info = {"value": pv}
     ok = math.isclose(pv, float(rv), rel_tol=tol, abs_tol=tol * 1e-3) or (

@@ -19,6 +19,7 @@ PEER_TITLES = {
     "jax": "JAX jit",
     "sklearn": "sklearn metric",
     "sklearn_loss": "sklearn _loss",
+    "pml": "pytorch-metric-learning",
 }
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "SK_METRIC",
     "SK_LOSS",
     "BANDWIDTH_BOUND",
+    "ALL_GRADS",
     "SCALING",
 ]
 
@@ -116,6 +117,13 @@ def _gaussian(rng, dtype, shape):
     )
 
 
+def _views(rng, dtype, shape, **params):
+    # two correlated views of N embeddings (ntxent's z1, z2; clip's image, text)
+    a = _normal(rng, dtype, shape)
+    b = (a + _normal(rng, dtype, shape)).astype(dtype, copy=False)
+    return Inputs(a, b, params)
+
+
 def _tweedie(rng, dtype, shape):
     mu = _uniform(rng, dtype, shape, 0.1, 3.0)
     y = rng.gamma(1.0, 1.0, size=shape) * (rng.random(shape) < 0.8)  # some exact zeros
@@ -156,10 +164,38 @@ def _one_hot(rng, dtype, shape):
     return Inputs(_normal(rng, dtype, shape), t)
 
 
+def _log_probs_labels(rng, dtype, shape):
+    n, c = shape
+    z = _normal(rng, np.float64, shape, 2.0)
+    log_probs = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return Inputs(log_probs.astype(dtype), rng.integers(0, c, size=n, dtype=np.int64))
+
+
+def _distances_signs(rng, dtype, shape, **params):
+    return Inputs(_uniform(rng, dtype, shape, 0.0, 2.0), 2 * _bits(rng, dtype, shape) - 1, params)
+
+
+def _multilabel_indices(rng, dtype, shape):
+    # each row lists 1..C-1 distinct target classes, then -1 (torch's layout)
+    n, c = shape
+    k = rng.integers(1, c, size=n)
+    order = np.argsort(rng.random(shape), axis=1)
+    target = np.where(np.arange(c) < k[:, None], order, -1).astype(np.int64)
+    return Inputs(_normal(rng, dtype, shape), target)
+
+
 def _masks(rng, dtype, shape, **params):
     return Inputs(
         rng.random(shape, dtype=np.float32).astype(dtype), _bits(rng, dtype, shape), params
     )
+
+
+def _lists(rng, dtype, shape):
+    # (n_lists, list_size) scores and graded labels 0..4 (every list has a
+    # relevant item: listnet's peers divide by the label sum)
+    labels = rng.integers(0, 5, size=shape).astype(dtype)
+    labels[..., 0] = 4
+    return Inputs(_normal(rng, dtype, shape), labels)
 
 
 def _boxes(rng, dtype, shape):
@@ -174,11 +210,55 @@ def _boxes(rng, dtype, shape):
     return Inputs(pred.astype(dtype), target.astype(dtype))
 
 
+def _margin_ranking(rng, dtype, shape):
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    y = np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(dtype)
+    return Inputs(x1, x2, {"y": y, "margin": 0.1})
+
+
+def _triplet(rng, dtype, shape):
+    # (N, D) anchors, positives and negatives: about half the rows active
+    a, p, n = (_normal(rng, dtype, shape) for _ in range(3))
+    return Inputs(a, p, {"negative": n})
+
+
+def _pairs_signs(rng, dtype, shape):
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    y = np.where(rng.random(shape[0]) < 0.5, -1.0, 1.0).astype(dtype)
+    return Inputs(x1, x2, {"y": y})
+
+
+def _pairs_same(rng, dtype, shape):
+    # margin about the typical distance sqrt(2 D): both sides of the hinge
+    x1, x2 = _normal(rng, dtype, shape), _normal(rng, dtype, shape)
+    same = (rng.random(shape[0]) < 0.5).astype(dtype)
+    return Inputs(x1, x2, {"same": same, "margin": float(np.sqrt(2 * shape[1]))})
+
+
+def _ctc(rng, dtype, shape):
+    # (N, T, C, L): logits (T, N, C), N padded targets of L labels in [1, C)
+    # (0 is the blank), every sequence T steps and L labels long; the batch
+    # first, so --quick divides it; L at most T // 3, so the small shapes of
+    # the tests stay possible alignments
+    n, t, c, L = shape
+    L = min(L, t // 3)
+    params = {
+        "input_lengths": np.full(n, t, dtype=np.int64),
+        "target_lengths": np.full(n, L, dtype=np.int64),
+    }
+    return Inputs(
+        _normal(rng, dtype, (t, n, c), 2.0),
+        rng.integers(1, c, size=(n, L), dtype=np.int64),
+        params,
+    )
+
+
 MAKERS: dict[str, Callable[..., Inputs]] = {
     "mse": _regression,
     "mae": _regression,
     "huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "smooth_l1": lambda r, d, s: _regression(r, d, s, beta=1.0),
+    "pseudo_huber": lambda r, d, s: _regression(r, d, s, delta=1.0),
     "log_cosh": _regression,
     "quantile": lambda r, d, s: _regression(r, d, s, quantile=0.3),
     "rmse": _regression,
@@ -206,6 +286,24 @@ MAKERS: dict[str, Callable[..., Inputs]] = {
     "giou_loss": _boxes,
     "diou_loss": _boxes,
     "ciou_loss": _boxes,
+    "nll": _log_probs_labels,
+    "soft_margin": _scores_signs,
+    "hinge_embedding": lambda r, d, s: _distances_signs(r, d, s, margin=1.0),
+    "multilabel_soft_margin": _logits_bits,
+    "multilabel_margin": _multilabel_indices,
+    "margin_ranking": _margin_ranking,
+    "triplet_margin": _triplet,
+    "triplet_margin_with_distance": _triplet,
+    "cosine_embedding": _pairs_signs,
+    "contrastive": _pairs_same,
+    "ctc": _ctc,
+    "pairwise_logistic": _lists,
+    "pairwise_hinge": _lists,
+    "listnet": _lists,
+    "approx_ndcg": _lists,
+    "lambda_rank": _lists,
+    "ntxent": lambda r, d, s: _views(r, d, s, temperature=0.5),
+    "clip": lambda r, d, s: _views(r, d, s, logit_scale=1 / 0.07),
 }
 
 
@@ -258,8 +356,35 @@ class Torch:
     def mask_label(self, x, labels, fill):
         return x.scatter(-1, labels.unsqueeze(-1), fill)
 
+    def multi_hot(self, t, c):
+        # 1.0 at the classes listed in each row of t (entries < 0 list none)
+        hit = t.unsqueeze(-1) == self.t.arange(c)
+        return hit.any(-2).to(self.t.get_default_dtype())
+
     def stop_gradient(self, x):
         return x.detach()
+
+    def sort_desc(self, x):
+        return self.t.sort(x, dim=-1, descending=True).values
+
+    def arange(self, n, like):
+        return self.t.arange(n, dtype=like.dtype)
+
+    # the pairwise losses' few matrix operations
+    def unit_rows(self, x):
+        return self.F.normalize(x, dim=1)
+
+    def cat_rows(self, a, b):
+        return self.t.cat([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def indices(self, n):
+        return self.t.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return s.masked_fill(self.t.eye(s.shape[0], dtype=self.t.bool), fill)
 
 
 class Jax:
@@ -298,12 +423,37 @@ class Jax:
     def amax(self, x, axis):
         return self.jnp.max(x, axis=axis)
 
+    def unit_rows(self, x):
+        n = self.jnp.sqrt(self.jnp.sum(x * x, axis=1, keepdims=True))
+        return x / self.jnp.maximum(n, 1e-12)
+
+    def cat_rows(self, a, b):
+        return self.jnp.concatenate([a, b])
+
+    def gram(self, a, b):
+        return a @ b.T
+
+    def indices(self, n):
+        return self.jnp.arange(n)
+
+    def mask_diagonal(self, s, fill):
+        return self.jnp.where(self.jnp.eye(s.shape[0], dtype=bool), fill, s)
+
     def take_label(self, x, labels):
         return self.jnp.take_along_axis(x, labels[..., None], axis=-1)[..., 0]
 
     def mask_label(self, x, labels, fill):
         onehot = labels[..., None] == self.jnp.arange(x.shape[-1])
         return self.jnp.where(onehot, fill, x)
+
+    def multi_hot(self, t, c):
+        return self.jnp.any(t[..., None] == self.jnp.arange(c), axis=-2).astype(self.jnp.float32)
+
+    def sort_desc(self, x):
+        return -self.jnp.sort(-x, axis=-1)
+
+    def arange(self, n, like):
+        return self.jnp.arange(n, dtype=like.dtype)
 
 
 # Formulas: f(B, pred, target, **params) -> scalar mean loss, B a Torch or Jax.
@@ -437,6 +587,93 @@ def _log_cosh(B, p, t):
     return B.mean(r + B.softplus(-2 * r) - math.log(2.0))
 
 
+def _multilabel_margin(B, s, t):
+    # targets: distinct indices then -1 (the maker's layout); every pair of a
+    # target class j and a non-target class i, as a (N, C, C) array
+    m = B.multi_hot(t, s.shape[-1])
+    pair = B.relu(1 - s[..., :, None] + s[..., None, :]) * (m[..., :, None] * (1 - m[..., None, :]))
+    return B.mean(B.sum(pair, (-2, -1))) / s.shape[-1]
+
+
+def _l2(B, u):
+    """The Euclidean norm of each row."""
+    return B.sqrt(B.sum(u * u, axis=-1))
+
+
+def _cosine_embedding(B, x1, x2, y, margin=0.0):
+    # torch's EPSILON = 1e-12 on the squared norms
+    den = B.sqrt((B.sum(x1 * x1, axis=-1) + 1e-12) * (B.sum(x2 * x2, axis=-1) + 1e-12))
+    cos = B.sum(x1 * x2, axis=-1) / den
+    zero = 0.0 * cos
+    return B.mean(B.where(y == 1, 1 - cos, B.where(y == -1, B.relu(cos - margin), zero)))
+
+
+# Ranking (rax's definitions, lists without a mask; see fastloss.ranking): the
+# pair arrays (n_lists, list_size, list_size) are what the peers compute.
+def _pairs(B, s, y):
+    d = s[:, :, None] - s[:, None, :]  # s_i - s_j
+    pair = y[:, :, None] > y[:, None, :]
+    return d, pair, B.clamp_min(B.sum(pair * 1.0, (1, 2)), 1.0)
+
+
+def _pairwise_logistic(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.softplus(-d), 0 * d), (1, 2)) / cnt)
+
+
+def _pairwise_hinge(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    return B.mean(B.sum(B.where(pair, B.relu(1 - d), 0 * d), (1, 2)) / cnt)
+
+
+def _listnet(B, s, y):
+    p = y / B.sum(y, -1)[:, None]
+    return B.mean(-B.sum(p * B.log_softmax(s), -1))
+
+
+def _ideal_dcg(B, g):
+    disc = math.log(2.0) / B.log(B.arange(g.shape[-1], g) + 2.0)  # 1 / log2(rank + 1)
+    ideal = B.sum(B.sort_desc(g) * disc, -1)
+    return B.where(ideal == 0, 1.0 + 0 * ideal, ideal)
+
+
+def _approx_ndcg(B, s, y, temperature=1.0):
+    g = 2.0**y - 1.0
+    sig = B.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)
+    rhat = 0.5 + B.sum(sig, -1)  # 1 + the sum over j != i (sigmoid(0) = 1/2)
+    dcg = B.sum(g * math.log(2.0) / B.log(1.0 + rhat), -1)
+    return B.mean(-dcg / _ideal_dcg(B, g))
+
+
+def _lambda_rank(B, s, y):
+    d, pair, cnt = _pairs(B, s, y)
+    g = 2.0**y - 1.0
+    gn = g / _ideal_dcg(B, g)[:, None]
+    ss = B.stop_gradient(s)
+    rank = 1.0 + B.sum((ss[:, None, :] > ss[:, :, None]) * 1.0, -1)  # ties: none in floats
+    disc = math.log(2.0) / B.log(1.0 + rank)
+    lam = B.abs(gn[:, :, None] - gn[:, None, :]) * B.abs(disc[:, :, None] - disc[:, None, :])
+    t = B.where(pair, B.softplus(-d) * lam * s.shape[-1], 0 * d)
+    return B.mean(B.sum(t, (1, 2)) / cnt)
+
+
+def _ntxent_expr(B, z1, z2, temperature=0.5):
+    # the (2N x 2N) cosine similarities, self masked, each view's pair its label
+    n = z1.shape[0]
+    z = B.unit_rows(B.cat_rows(z1, z2))
+    s = B.mask_diagonal(B.gram(z, z) / temperature, float("-inf"))
+    pos = B.cat_rows(B.indices(n) + n, B.indices(n))
+    return -B.mean(B.take_label(B.log_softmax(s), pos))
+
+
+def _clip_expr(B, img, txt, logit_scale=1 / 0.07):
+    u, v = B.unit_rows(img), B.unit_rows(txt)
+    labels = B.indices(img.shape[0])
+    rows = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(u, v)), labels))
+    cols = -B.mean(B.take_label(B.log_softmax(logit_scale * B.gram(v, u)), labels))
+    return (rows + cols) / 2
+
+
 EXPR: dict[str, Callable] = {
     "mse": lambda B, p, t: B.mean((p - t) ** 2),
     "mae": lambda B, p, t: B.mean(B.abs(p - t)),
@@ -484,6 +721,31 @@ EXPR: dict[str, Callable] = {
     "giou_loss": _giou,
     "diou_loss": _diou,
     "ciou_loss": _ciou,
+    "nll": lambda B, lp, y: -B.mean(B.take_label(lp, y)),
+    "soft_margin": lambda B, s, t: B.mean(B.softplus(-t * s)),
+    "hinge_embedding": lambda B, x, t, margin=1.0: B.mean(B.where(t == 1, x, B.relu(margin - x))),
+    "multilabel_soft_margin": lambda B, x, t: B.mean(B.softplus(x) - t * x),
+    "multilabel_margin": _multilabel_margin,
+    # the embedding losses, rows (N, D): the formulas of their docstrings
+    "margin_ranking": lambda B, x1, x2, y, margin=0.0: B.mean(B.relu(-y * (x1 - x2) + margin)),
+    "triplet_margin": lambda B, a, p, negative: B.mean(
+        B.relu(1.0 + _l2(B, a - p + 1e-6) - _l2(B, a - negative + 1e-6))
+    ),
+    "triplet_margin_with_distance": lambda B, a, p, negative: B.mean(
+        B.relu(1.0 + _l2(B, a - p + 1e-6) - _l2(B, a - negative + 1e-6))
+    ),
+    "cosine_embedding": _cosine_embedding,
+    "contrastive": lambda B, x1, x2, same, margin=1.0: B.mean(
+        same * B.sum((x1 - x2) ** 2, axis=-1) / 2
+        + (1 - same) * B.relu(margin - _l2(B, x1 - x2)) ** 2 / 2
+    ),
+    "pairwise_logistic": _pairwise_logistic,
+    "pairwise_hinge": _pairwise_hinge,
+    "listnet": _listnet,
+    "approx_ndcg": _approx_ndcg,
+    "lambda_rank": _lambda_rank,
+    "ntxent": _ntxent_expr,
+    "clip": _clip_expr,
 }
 
 # PyTorch's own functions, where PyTorch has the loss: f(F, pred, target, **params).
@@ -497,8 +759,60 @@ TORCH_LIB: dict[str, Callable] = {
     "binary_cross_entropy": lambda F, p, t: F.binary_cross_entropy(p, t),
     "binary_cross_entropy_with_logits": lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
     "cross_entropy": lambda F, x, y: F.cross_entropy(x, y),
+    "margin_ranking": lambda F, x1, x2, y, margin=0.0: F.margin_ranking_loss(
+        x1, x2, y, margin=margin
+    ),
+    "triplet_margin": lambda F, a, p, negative: F.triplet_margin_loss(a, p, negative),
+    "triplet_margin_with_distance": lambda F, a, p, negative: F.triplet_margin_with_distance_loss(
+        a, p, negative
+    ),
+    "cosine_embedding": lambda F, x1, x2, y: F.cosine_embedding_loss(x1, x2, y),
+    # torch has no contrastive loss: the formula, with torch ops
+    "contrastive": lambda F, x1, x2, same, margin=1.0: (
+        same * ((x1 - x2) ** 2).sum(-1) / 2
+        + (1 - same) * F.relu(margin - ((x1 - x2) ** 2).sum(-1).sqrt()) ** 2 / 2
+    ).mean(),
     "kl_div": lambda F, lp, t: F.kl_div(lp, t, reduction="batchmean"),
+    "nll": lambda F, lp, y: F.nll_loss(lp, y),
+    "soft_margin": lambda F, s, t: F.soft_margin_loss(s, t),
+    "hinge_embedding": lambda F, x, t, margin=1.0: F.hinge_embedding_loss(x, t, margin=margin),
+    "multilabel_soft_margin": lambda F, x, t: F.multilabel_soft_margin_loss(x, t),
+    "multilabel_margin": lambda F, s, t: F.multilabel_margin_loss(s, t),
+    # ctc takes logits: torch's ctc_loss on their log_softmax (its "mean")
+    "ctc": lambda F, x, y, input_lengths, target_lengths: F.ctc_loss(
+        F.log_softmax(x, -1), y, input_lengths, target_lengths
+    ),
+    "ntxent": lambda F, a, b, temperature=0.5: _torch_ntxent(F, a, b, temperature),
+    "clip": lambda F, a, b, logit_scale=1 / 0.07: _torch_clip(F, a, b, logit_scale),
 }
+
+
+def _torch_ntxent(F, z1, z2, temperature):
+    # SimCLR's NT-Xent written with torch ops, the usual way: the (2N x 2N)
+    # cosine-similarity matrix, the self-similarity masked, cross-entropy
+    # against each view's pair (= pytorch-metric-learning's NTXentLoss,
+    # which needs all 2N x (2N - 2) negative pairs as index arrays and does
+    # not fit in memory at the benchmark's size)
+    import torch
+
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    s = (z @ z.T) / temperature
+    s = s.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    pos = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(s, pos)
+
+
+def _torch_clip(F, img, txt, logit_scale):
+    # open_clip's ClipLoss (both logit matrices, as it computes them), on
+    # embeddings normalized first (open_clip's model does that)
+    import torch
+
+    u, v = F.normalize(img, dim=1), F.normalize(txt, dim=1)
+    labels = torch.arange(img.shape[0])
+    per_image = logit_scale * u @ v.T
+    per_text = logit_scale * v @ u.T
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(per_text, labels)) / 2
 
 
 # scikit-learn metrics: f(sklearn.metrics, pred, target, **params) -> float (value only).
@@ -611,6 +925,9 @@ class Row:
     def label_for(self, shape: tuple) -> str:
         if self.label:
             return self.label
+        if self.loss == "ctc":  # (N, T, C, L), see _ctc
+            n, t, c, L = shape
+            return f"ctc T = {t}, N = {n}, C = {c}, L = {min(L, t // 3)}"
         if len(shape) == 1:
             return f"{self.loss}, n = {_fmt_dim(shape[0])}"
         if self.loss.endswith("_loss") and len(shape) == 2 and shape[1] == 4:
@@ -625,6 +942,20 @@ class Row:
 
 _N = 10_000_000  # the issue-3 element-wise size
 _M = 1_000_000  # other element-wise losses
+
+# Losses whose value+grad cells take the gradient of every differentiable
+# input (the inputs given as arrays: pred, target and the named ones), as a
+# training step does; other several-input losses (gaussian_nll) time the
+# first input's gradient.
+ALL_GRADS = frozenset(
+    {
+        "margin_ranking",
+        "triplet_margin",
+        "triplet_margin_with_distance",
+        "cosine_embedding",
+        "contrastive",
+    }
+)
 
 ROWS: list[Row] = [
     Row("mse", (_N,), issue3=True),
@@ -670,6 +1001,32 @@ ROWS: list[Row] = [
     Row("giou_loss", (100_000, 4)),
     Row("diou_loss", (100_000, 4)),
     Row("ciou_loss", (100_000, 4)),
+    # the rest of PyTorch's losses (issue 22)
+    Row("nll", (100_000, 10)),
+    Row("soft_margin", (_M,)),
+    Row("hinge_embedding", (_M,)),
+    Row("multilabel_soft_margin", (100_000, 10)),
+    Row("multilabel_margin", (100_000, 10)),
+    # several differentiable inputs: value+grad is every input's gradient
+    # (ALL_GRADS), on both sides
+    Row("margin_ranking", (_M,), peers=("numpy", "torch")),
+    Row("triplet_margin", (100_000, 128), peers=("numpy", "torch")),
+    Row("triplet_margin_with_distance", (100_000, 128), peers=("numpy", "torch")),
+    Row("cosine_embedding", (100_000, 128), peers=("numpy", "torch")),
+    Row("contrastive", (100_000, 128), peers=("numpy", "torch")),
+    # issue 22's CTC row: T = 200, N = 64, C = 32, target length 40
+    Row("ctc", (64, 200, 32, 40), peers=("numpy", "torch")),
+    # ranking: 1e4 lists of 64 items; the peers hold (1e4, 64, 64) pair
+    # arrays (NumPy's reference too: left out)
+    Row("pairwise_logistic", (10_000, 64), peers=("torch", "jax")),
+    Row("pairwise_hinge", (10_000, 64), peers=("torch", "jax")),
+    Row("listnet", (10_000, 64), peers=("torch", "jax")),
+    Row("approx_ndcg", (10_000, 64), peers=("torch", "jax")),
+    Row("lambda_rank", (10_000, 64), peers=("torch", "jax")),
+    # pairwise: value_and_grad is w.r.t. both embeddings here (fastloss's
+    # wrt=all and autograd on both leaves), see peers.build_impls
+    Row("ntxent", (8192, 256), peers=("torch", "pml")),
+    Row("clip", (8192, 512), peers=("torch",)),
 ]
 
 # The scaling study: loss -> (params, shape for n elements).

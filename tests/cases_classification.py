@@ -35,3 +35,18 @@ def _hinge(rng, dtype, n):
 def _focal(rng, dtype, n):
     logits = (rng.normal(size=(n, 3)) * 3).astype(dtype)
     return logits, _labels01(rng, dtype, (n, 3)), {"alpha": 0.3, "gamma": 1.5}
+
+
+@case("soft_margin")
+def _soft_margin(rng, dtype, n):
+    score = (rng.normal(size=(n, 2)) * 3).astype(dtype)
+    target = np.where(rng.integers(0, 2, size=(n, 2)) == 1, 1.0, -1.0).astype(dtype)
+    return score, target, {}
+
+
+@case("hinge_embedding")
+def _hinge_embedding(rng, dtype, n):
+    # distances, half of them inside the margin
+    x = rng.uniform(0.0, 2.0, size=(n, 2)).astype(dtype)
+    target = np.where(rng.integers(0, 2, size=(n, 2)) == 1, 1.0, -1.0).astype(dtype)
+    return x, target, {"margin": 1.2}

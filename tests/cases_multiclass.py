@@ -72,3 +72,38 @@ def _categorical_hinge(rng, dtype, n):
     labels = rng.integers(0, c, size=scores.shape[:-1])
     onehot = (labels[:, None] == np.arange(c)).astype(dtype)
     return scores, onehot, {}
+
+
+@case("nll")
+def _nll(rng, dtype, n):
+    # (N, 2, C) log-probabilities, a spatial axis as cross_entropy's case
+    c = 4
+    m = max(1, n // 4)
+    z = rng.normal(size=(m, 2, c)) * 2
+    log_probs = (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(dtype)
+    return log_probs, rng.integers(0, c, size=(m, 2)), {}
+
+
+@case("multilabel_soft_margin")
+def _multilabel_soft_margin(rng, dtype, n):
+    c = 5
+    logits = (rng.normal(size=(_rows(n, c), c)) * 3).astype(dtype)
+    target = rng.integers(0, 2, size=logits.shape).astype(dtype)
+    return logits, target, {"class_weight": np.array([0.5, 1.0, 2.0, 1.0, 0.25])}
+
+
+@case("multilabel_margin")
+def _multilabel_margin(rng, dtype, n):
+    # each row lists 1..C-1 target classes, then -1; some rows hold indices
+    # after the -1 (not read, as PyTorch) and one row fills its whole width
+    c = 5
+    r = _rows(n, c)
+    scores = (rng.normal(size=(r, c)) * 2).astype(dtype)
+    target = np.full((r, c), -1, dtype=np.int64)
+    for i in range(r):
+        k = int(rng.integers(1, c))
+        target[i, :k] = rng.permutation(c)[:k]
+        if k + 1 < c and i % 3 == 0:
+            target[i, k + 1] = int(rng.integers(0, c))
+    target[0] = rng.permutation(c)
+    return scores, target, {}

@@ -114,8 +114,13 @@ def test_merge_in_any_tree_and_pickle(rng):
     for k in r:
         assert right.result()[k] == pytest.approx(r[k], rel=1e-13)
         assert tree[0].result()[k] == pytest.approx(r[k], rel=1e-13)
-    # small: the pickled size does not grow with the rows seen
-    assert len(pickle.dumps(left)) == size
+    # small: the pickled size does not grow with the rows seen (a loose
+    # total here, or a few partial sums per power of two of blocks)
+    assert len(pickle.dumps(left)) < 2 * size
+    big = fl.Accumulator(names)
+    for a in range(0, 5000 * 40, 5000):
+        big.update(np.tile(p, 1)[:5000], t[:5000], start=a)
+    assert len(pickle.dumps(big)) < 2 * size
 
 
 def test_empty_chunks_and_nothing_seen():
@@ -263,3 +268,139 @@ def test_groups_hold_the_rows_a_mask_picks_bit_for_bit(rng, codes):
         m = g == code  # what a mask per group feeds the kernels
         want = fl.Accumulator(["mse", "mae"]).update(p[m], t[m], w[m]).result()
         assert res[code.item()] == want
+
+
+# -- bit for bit on block boundaries -------------------------------------------
+
+_N_ROWS = 5 * fl.BLOCK + 321  # several reduction blocks and a partial one
+_CW = np.array([1.0, 2.0, 0.5, 1.5])
+
+
+def _aligned_data(rng, n=_N_ROWS):
+    C = 4
+    labels = rng.integers(0, C, size=n)
+    labels[rng.uniform(size=n) < 0.1] = -100
+    boxes_p = np.sort(rng.uniform(0, 10, size=(n, 2, 2)), axis=1).transpose(0, 2, 1)
+    boxes_t = np.sort(rng.uniform(0, 10, size=(n, 2, 2)), axis=1).transpose(0, 2, 1)
+    return {
+        "reg": (rng.normal(size=n), rng.normal(size=n)),
+        "reg2d": (rng.normal(size=(n, 3)).astype(np.float32), rng.normal(size=(n, 3))),
+        "bin": (rng.normal(size=n), (rng.uniform(size=n) > 0.5).astype(float)),
+        "mc": (rng.normal(size=(n, C)), labels),
+        "mc10": (rng.normal(size=(n, 10)).astype(np.float32), rng.integers(0, 10, size=n)),
+        "seg": (rng.uniform(size=(n, 2, 3)), (rng.uniform(size=(n, 2, 3)) > 0.5) * 1.0),
+        "box": (boxes_p.reshape(n, 4), boxes_t.reshape(n, 4)),
+        "w": rng.uniform(0.1, 2.0, size=n),
+    }
+
+
+ALIGNED_CASES = [
+    ("reg", fl.mse, {}),
+    ("reg", fl.huber, {"delta": 0.5}),
+    ("reg", fl.rmse, {}),
+    ("reg2d", fl.log_cosh, {}),  # 3 terms a row, float32 (the mean of pred's dtype)
+    ("bin", fl.binary_cross_entropy_with_logits, {}),
+    ("mc", fl.cross_entropy, {"class_weight": _CW}),  # custom denominators, ignore_index
+    ("mc", fl.cross_entropy, {}),
+    ("mc10", fl.multiclass_hinge, {}),  # 10 classes: sub-blocks of a power of two rows
+    ("seg", fl.dice, {}),
+    ("seg", fl.generalized_dice, {}),
+    ("box", fl.giou_loss, {}),
+]
+
+
+def _aligned_cuts(rng, n):
+    """Chunk boundaries at multiples of BLOCK rows (the last chunk ends at n)."""
+    yield [0, n]
+    yield [0, fl.BLOCK, n]
+    for _ in range(3):
+        k = int(rng.integers(1, n // fl.BLOCK + 1))
+        cuts = np.sort(rng.choice(np.arange(1, n // fl.BLOCK + 1), size=k, replace=False))
+        yield [0, *(cuts * fl.BLOCK).tolist(), n]
+
+
+def _merge_all(parts, order, rng):
+    """Merge accumulators of consecutive chunks as a tree in `order`: left to
+    right, right to left (the later one receiving the earlier), or random
+    pairs of neighbours."""
+    parts = [pickle.loads(pickle.dumps(a)) for a in parts]  # as from other processes
+    if order == "left":
+        for q in parts[1:]:
+            parts[0].merge(q)
+        return parts[0]
+    if order == "right":
+        for q in reversed(parts[:-1]):
+            parts[-1].merge(q)
+        return parts[-1]
+    while len(parts) > 1:
+        i = int(rng.integers(0, len(parts) - 1))
+        if rng.uniform() < 0.5:
+            parts[i : i + 2] = [parts[i].merge(parts[i + 1])]
+        else:
+            parts[i : i + 2] = [parts[i + 1].merge(parts[i])]
+    return parts[0]
+
+
+@pytest.mark.parametrize(
+    "kind, loss, params", ALIGNED_CASES, ids=lambda c: getattr(c, "name", None)
+)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_block_aligned_chunks_give_the_one_shot_bits(rng, kind, loss, params, weighted, threads):
+    d = _aligned_data(rng)
+    p, t = d[kind]
+    w = d["w"] if weighted else None
+    k = loss(p[:2], t[:2], reduction="none", **params).ndim  # per-row weights against these
+    fl.set_num_threads(threads)
+    want = loss(
+        p, t, sample_weight=None if w is None else w.reshape((-1,) + (1,) * (k - 1)), **params
+    )
+    spec = loss.with_params(**params)
+    for cuts in _aligned_cuts(rng, len(p)):
+        pieces = list(zip(cuts[:-1], cuts[1:]))
+        one = fl.Accumulator([spec])
+        parts = []
+        for a, b in pieces:
+            one.update(p[a:b], t[a:b], None if w is None else w[a:b])
+            part = fl.Accumulator([spec])
+            parts.append(part.update(p[a:b], t[a:b], None if w is None else w[a:b], start=a))
+        assert one.result()[loss.name] == want, cuts  # exactly: the same bits
+        for order in ("left", "right", "random"):
+            got = _merge_all(parts, order, rng).result()[loss.name]
+            assert got == want, (cuts, order)
+
+
+def test_block_aligned_groups_and_the_fallback(rng):
+    n = 3 * fl.BLOCK
+    p, t = rng.normal(size=2 * n), rng.normal(size=2 * n)
+    g = np.repeat([0, 1], n)  # each group's rows: whole blocks, chunk after chunk
+    acc = fl.Accumulator(["mse", "mae"])
+    for a in range(0, 2 * n, fl.BLOCK):
+        acc.update(p[a : a + fl.BLOCK], t[a : a + fl.BLOCK], group=g[a : a + fl.BLOCK])
+    res = acc.result()
+    for code in (0, 1):
+        m = g == code
+        assert res[code] == {"mse": fl.mse(p[m], t[m]), "mae": fl.mae(p[m], t[m])}
+    # a chunk that does not start on a block boundary: float64 rounding
+    acc = fl.Accumulator("mse")
+    for a, b in [(0, 1000), (1000, 9000), (9000, 2 * n)]:
+        acc.update(p[a:b], t[a:b])
+    assert acc.result()["mse"] == pytest.approx(fl.mse(p, t), rel=1e-13)
+
+
+def test_tree_sum_is_the_kernels_tree(rng):
+    # the kernels' sum of n block totals is tree_sum's: a loss whose blocks
+    # all hold BLOCK terms of one value per block
+    from fastloss._accumulate import tree_sum
+
+    for nb in (1, 2, 3, 5, 7, 8, 13, 40):
+        # 3-bit mantissas: a block's sum is exact, sums across blocks (70
+        # binary orders of magnitude apart) round, so the tree's shape shows
+        vals = rng.integers(1, 8, size=nb) * 2.0 ** rng.integers(-30, 40, size=nb)
+        p = np.repeat(vals, fl.BLOCK)
+        # mae against 0 of a block of one value v: BLOCK * |v| exactly
+        blocks = fl.mae._blocks(p, np.zeros_like(p))
+        assert blocks.shape == (nb, 2)
+        assert blocks[:, 0].tolist() == (np.abs(vals) * fl.BLOCK).tolist()
+        assert blocks[:, 1].tolist() == [float(fl.BLOCK)] * nb
+        assert fl.mae(p, np.zeros_like(p), reduction="sum") == tree_sum(blocks[:, 0])

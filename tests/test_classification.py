@@ -705,10 +705,17 @@ def test_mismatched_shapes_and_unknown_params(name):
         loss([0.5], [1.0], reduction="avg")
 
 
-@pytest.mark.parametrize("name", ["sigmoid_focal"])
-def test_no_hessian_where_none_is_declared(name):
-    with pytest.raises(TypeError, match="no Hessian"):
-        fl.get(name).grad_hess([0.5], [1.0])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+def test_sigmoid_focal_hessian_finite_at_extreme_logits(gamma):
+    # the Hessian is taken in a form with no negative power of 1 - p_t, so it
+    # stays finite where that factor underflows or the logit is infinite
+    x = np.array([np.inf, -np.inf, 1e4, -1e4, 40.0, -40.0, 0.0] * 2)
+    y = np.repeat([0.0, 1.0], 7)
+    g, h = fl.sigmoid_focal.grad_hess(x, y, reduction="none", gamma=gamma)
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(h))
+    # at 0 (p = 1/2) the Hessian is the reference's
+    _, rh = fl.reference.sigmoid_focal.grad_hess(x[6:7], y[6:7], reduction="none", gamma=gamma)
+    np.testing.assert_allclose(h[6], rh[0], rtol=1e-12)
 
 
 def test_metadata_and_signatures():
@@ -781,3 +788,40 @@ def test_bad_pos_weight_entry_is_named_at_every_size(size, bad):
         BCEL(x, x, pos_weight=pw)
     pw[size // 2] = 0.0  # zero is allowed
     assert np.isfinite(BCEL(x, x, pos_weight=pw))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+def test_sigmoid_focal_hessian_matches_finite_differences(gamma, alpha):
+    # the kernel's Hessian against central differences of the kernel's own
+    # gradient, float64, soft targets included
+    rng = np.random.default_rng(21)
+    x = rng.normal(0, 3, 40)
+    y = np.concatenate([rng.integers(0, 2, 30).astype(np.float64), rng.uniform(0, 1, 10)])
+    g, h = fl.sigmoid_focal.grad_hess(x, y, reduction="none", alpha=alpha, gamma=gamma)
+    np.testing.assert_array_equal(
+        g, fl.sigmoid_focal.grad(x, y, reduction="none", alpha=alpha, gamma=gamma)
+    )
+    step = 1e-6 * np.maximum(1.0, np.abs(x))
+    gp = fl.sigmoid_focal.grad(x + step, y, reduction="none", alpha=alpha, gamma=gamma)
+    gm = fl.sigmoid_focal.grad(x - step, y, reduction="none", alpha=alpha, gamma=gamma)
+    np.testing.assert_allclose(h, (gp - gm) / (2 * step), rtol=1e-5, atol=1e-8)
+
+
+def test_soft_margin_and_hinge_embedding_hessians():
+    x = np.array([-3.0, -0.5, 0.25, 2.0, 5.0])
+    y = np.array([1.0, -1.0, 1.0, -1.0, 0.5])
+    _, h = fl.soft_margin.grad_hess(x, y, reduction="none")
+    step = 1e-6
+    fd = (
+        fl.soft_margin.grad(x + step, y, reduction="none")
+        - fl.soft_margin.grad(x - step, y, reduction="none")
+    ) / (2 * step)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-10)
+    # finite where torch's log1p(exp(-y x)) overflows
+    v = fl.soft_margin(
+        np.array([-1e4, 1e4], np.float32), np.array([1.0, -1.0], np.float32), reduction="none"
+    )
+    np.testing.assert_allclose(v, [1e4, 1e4])
+    _, h = fl.hinge_embedding.grad_hess(x, np.sign(y), reduction="none")
+    assert np.all(h == 0)

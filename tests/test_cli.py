@@ -28,7 +28,7 @@ def test_list_and_config(capsys):
     assert [line.split()[0] for line in out.splitlines()] == fl.available()
     rc, out, _ = run(capsys, "list", "--json")
     rows = {r["loss"]: r for r in json.loads(out)}
-    assert rows["huber"]["grad_hess"] is True and rows["sigmoid_focal"]["grad_hess"] is False
+    assert rows["huber"]["grad_hess"] is True and rows["dice"]["grad_hess"] is False
     rc, out, _ = run(capsys, "config", "--json")
     assert rc == 0 and json.loads(out)["isa"] == fl._core.isa()
     rc, out, _ = run(capsys, "config")

@@ -109,6 +109,21 @@ def test_dataframe_columns(client, rng):
     assert got.rows == len(p)
 
 
+def test_block_aligned_partitions_give_the_one_shot_bits(client, rng):
+    # partitions of 2 * BLOCK rows (the last one shorter): the result is the
+    # one-shot call's, bit for bit, whichever worker ran which partition
+    n = 7 * fl.BLOCK + 123
+    p, t, w, _ = _data(rng, n)
+    cols = [da.from_array(x, chunks=2 * fl.BLOCK) for x in (p, t, w)]
+    got = fd.evaluate(cols[0], cols[1], LOSSES, sample_weight=cols[2])
+    assert got == {
+        "mse": fl.mse(p, t, sample_weight=w),
+        "rmse": fl.rmse(p, t, sample_weight=w),
+        "huber": fl.huber(p, t, delta=0.5, sample_weight=w),
+        "mae": fl.mae(p, t, sample_weight=w),
+    }
+
+
 def test_a_worker_killed_mid_computation(client, tmp_path, rng):
     marker = str(tmp_path / "killed")
     n_blocks, size = 12, 5000

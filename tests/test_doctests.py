@@ -34,6 +34,12 @@ except ImportError:
     pass
 else:
     MODULES.append("fastloss.torch")
+try:  # the JAX adapter's examples, where jax is installed
+    import jax  # noqa: F401
+except ImportError:
+    pass
+else:
+    MODULES.append("fastloss.jax")
 
 
 def _collect() -> dict[str, doctest.DocTest]:

@@ -344,8 +344,8 @@ def test_cross_entropy_bad_shapes_and_arguments(rng):
         fl.cross_entropy(x, y, weight=[1, 1, 1])
     with pytest.raises(ValueError, match=r"out: expected shape \(5, 3\)"):
         fl.cross_entropy.grad(x, y, out=np.empty((5,)))
-    with pytest.raises(TypeError, match="no Hessian"):
-        fl.softmax_focal.grad_hess(x, y)
+    with pytest.raises(ValueError, match=r"out\[1\]: expected shape \(5, 3\)"):
+        fl.softmax_focal.grad_hess(x, y, out=(np.empty((5, 3)), np.empty((5,))))
 
 
 # ==========================================================================
@@ -969,3 +969,91 @@ def test_cross_entropy_hessian_is_the_softmax_diagonal(dtype, rng):
     ]
     _, h = fl.cross_entropy.grad_hess(z.astype(np.float64), y, reduction="sum", **params)
     np.testing.assert_allclose(h[y != -100], np.array(diag), rtol=1e-10, atol=1e-14)
+
+
+def _fd_diag_hess(loss, z, y, **params):
+    """d g_k / d z_k by central differences of the kernel's own gradient."""
+    fd = np.empty_like(z)
+    for i in range(z.size):
+        h = 1e-6 * max(1.0, abs(z.flat[i]))
+        e = np.zeros_like(z)
+        e.flat[i] = h
+        gp = loss.grad(z + e, y, reduction="sum", **params)
+        gm = loss.grad(z - e, y, reduction="sum", **params)
+        fd.flat[i] = (gp.flat[i] - gm.flat[i]) / (2 * h)
+    return fd
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+def test_softmax_focal_hessian_matches_finite_differences(gamma):
+    rng = np.random.default_rng(11)
+    z = rng.normal(0, 2, (6, 4))
+    y = rng.integers(0, 4, 6)
+    cw = np.array([0.5, 1.0, 2.0, 1.5])
+    g, h = fl.softmax_focal.grad_hess(z, y, reduction="sum", gamma=gamma, class_weight=cw)
+    np.testing.assert_array_equal(
+        g, fl.softmax_focal.grad(z, y, reduction="sum", gamma=gamma, class_weight=cw)
+    )
+    fd = _fd_diag_hess(fl.softmax_focal, z, y, gamma=gamma, class_weight=cw)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)
+    # gamma 0 is cross_entropy's Hessian
+    if gamma == 0.0:
+        _, hce = fl.cross_entropy.grad_hess(z, y, reduction="sum", class_weight=cw)
+        np.testing.assert_allclose(h, hce, rtol=1e-13, atol=1e-15)
+
+
+def test_multilabel_soft_margin_hessian_matches_finite_differences():
+    rng = np.random.default_rng(12)
+    z = rng.normal(0, 2, (5, 3))
+    t = (rng.uniform(size=(5, 3)) > 0.5).astype(np.float64)
+    cw = np.array([0.5, 1.0, 2.0])
+    _, h = fl.multilabel_soft_margin.grad_hess(z, t, reduction="sum", class_weight=cw)
+    fd = _fd_diag_hess(fl.multilabel_soft_margin, z, t, class_weight=cw)
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["nll", "kl_div", "multiclass_hinge", "categorical_hinge"])
+def test_linear_row_losses_have_hessian_zero(name):
+    from cases import make
+
+    pred, target, params = make(name, np.random.default_rng(13), np.float64, 12)
+    g, h = fl.get(name).grad_hess(pred, target, **params)
+    np.testing.assert_array_equal(g, fl.get(name).grad(pred, target, **params))
+    assert np.all(h == 0)
+
+
+def test_brier_hessian_is_two():
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    _, h = fl.brier.grad_hess(p, [2, 0], reduction="sum")
+    np.testing.assert_array_equal(h, np.full((2, 3), 2.0))
+    _, h = fl.brier.grad_hess(p, [2, 0])  # the mean divides by the 2 samples
+    np.testing.assert_array_equal(h, np.full((2, 3), 1.0))
+
+
+def test_nll_matches_cross_entropy_of_log_softmax():
+    rng = np.random.default_rng(14)
+    z = rng.normal(0, 2, (4, 3, 5))
+    lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    y = rng.integers(0, 5, (4, 3))
+    y[0, 1] = -100
+    cw = rng.uniform(0.2, 2.0, 5)
+    for red in ("mean", "sum", "none"):
+        np.testing.assert_allclose(
+            fl.nll(lp, y, class_weight=cw, reduction=red),
+            fl.cross_entropy(z, y, class_weight=cw, reduction=red),
+            rtol=1e-12,
+        )
+
+
+def test_multilabel_margin_bad_targets():
+    s = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"target: class index 3 at flat index 4 is out of range"):
+        fl.multilabel_margin(s, [[0, -1, 2], [1, 3, -1]])
+    with pytest.raises(ValueError, match=r"class index -2"):
+        fl.multilabel_margin(s, [[0, -2, 2], [1, 0, -1]])
+    with pytest.raises(ValueError, match="shape"):
+        fl.multilabel_margin(s, [[0, -1], [1, -1]])
+    # entries after the first -1 are not read (torch's rule), but must be in range
+    a = fl.multilabel_margin(s + np.arange(3), [[0, -1, 2], [1, -1, -1]], reduction="none")
+    b = fl.multilabel_margin(s + np.arange(3), [[0, -1, -1], [1, -1, 0]], reduction="none")
+    np.testing.assert_array_equal(a, b)

@@ -239,6 +239,97 @@ def _peer_cases(rng, dt):
                 (mu, _t(rng.normal(0, 1, (6, 1)).astype(dt)), var),
             ),
         ]
+        out += _rest_of_torch_cases(rng, dt, red, cw)
+    return out
+
+
+def _rest_of_torch_cases(rng, dt, red, cw):
+    """The torch.nn losses of issue 22's "rest of PyTorch's losses"."""
+    lp = torch.log_softmax(_t(rng.normal(0, 2, (8, 5)).astype(dt)), 1).requires_grad_()
+    lab = rng.integers(0, 5, 8)
+    lab[[1, 5]] = -100  # ignored samples
+    lab_ig = _t(np.where(lab == -100, 2, lab))  # ignore_index=2 on these
+    lpnd = torch.log_softmax(_t(rng.normal(0, 1, (3, 5, 4)).astype(dt)), 1).requires_grad_()
+    tnd = _t(rng.integers(0, 5, (3, 4)))
+    dist = _t(rng.uniform(0, 2, (6, 4)).astype(dt), True)
+    ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
+    sc = _t(rng.normal(0, 1, (7, 5)).astype(dt), True)
+    mlt = np.full((7, 5), -1, dtype=np.int64)
+    for i in range(7):
+        k = int(rng.integers(1, 5))
+        mlt[i, :k] = rng.permutation(5)[:k]
+    mlt[2, 3] = mlt[2, 0]  # a repeated index counts twice, as in ATen
+    mlt[3, 4] = 4 if mlt[3, 0] != 4 else 0  # read only up to the first -1
+    mlt = _t(mlt)
+    z = _t(rng.normal(0, 2, (6, 5)).astype(dt), True)
+    y01 = _t((rng.uniform(size=(6, 5)) > 0.5).astype(dt))
+    out = [
+        (
+            "nll",
+            flt.NLLLoss(weight=cw, reduction=red),
+            lambda a, b, r=red: F.nll_loss(a, b, weight=cw, reduction=r),
+            (lp, _t(lab)),
+        ),
+        (
+            "nll_ignore",
+            flt.NLLLoss(ignore_index=2, reduction=red),
+            lambda a, b, r=red: F.nll_loss(a, b, ignore_index=2, reduction=r),
+            (lp, lab_ig),
+        ),
+        (
+            "nll_nd",
+            flt.NLLLoss(weight=cw, reduction=red),
+            lambda a, b, r=red: F.nll_loss(a, b, weight=cw, reduction=r),
+            (lpnd, tnd),
+        ),
+        (
+            "hinge_embedding",
+            flt.HingeEmbeddingLoss(margin=1.3, reduction=red),
+            lambda a, b, r=red: F.hinge_embedding_loss(a, b, margin=1.3, reduction=r),
+            (dist, ypm),
+        ),
+        (
+            "soft_margin_real_targets",
+            flt.SoftMarginLoss(reduction=red),
+            lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r),
+            (dist, _t(rng.uniform(-2, 2, (6, 4)).astype(dt))),
+        ),
+        (
+            "multilabel_soft_margin_c5",
+            flt.MultiLabelSoftMarginLoss(weight=cw, reduction=red),
+            lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=cw, reduction=r),
+            (z, y01),
+        ),
+        (
+            "multilabel_margin",
+            flt.MultiLabelMarginLoss(reduction=red),
+            lambda a, b, r=red: F.multilabel_margin_loss(a, b, reduction=r),
+            (sc, mlt),
+        ),
+    ]
+    if red != "none":
+        out += [
+            (
+                "nll_unbatched",
+                flt.NLLLoss(reduction=red),
+                lambda a, b, r=red: F.nll_loss(a, b, reduction=r),
+                (lp[0].detach().requires_grad_(), torch.tensor(3)),
+            ),
+        ]
+    out += [
+        (
+            "multilabel_margin_unbatched",
+            flt.MultiLabelMarginLoss(reduction=red),
+            lambda a, b, r=red: F.multilabel_margin_loss(a, b, reduction=r),
+            (sc[0].detach().requires_grad_(), mlt[0]),
+        ),
+        (
+            "multilabel_soft_margin_unbatched",
+            flt.MultiLabelSoftMarginLoss(reduction=red),
+            lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, reduction=r),
+            (z[0].detach().requires_grad_(), y01[0]),
+        ),
+    ]
     return out
 
 
@@ -495,8 +586,8 @@ def test_bad_arguments():
         flt.MSELoss(reduction="avg")
     with pytest.raises(ValueError, match="p: .*p=1 only"):
         flt.MultiMarginLoss(p=2)
-    with pytest.raises(ValueError, match="target: .*SoftMarginLoss takes targets in"):
-        flt.SoftMarginLoss()(torch.zeros(2), torch.tensor([1.0, 0.5]))
+    with pytest.raises(ValueError, match="target: class index 7"):
+        flt.MultiLabelMarginLoss()(torch.zeros(2, 3), torch.tensor([[0, -1, 1], [7, -1, 0]]))
     with pytest.raises(TypeError, match="unexpected keyword argument 'delt'"):
         flt.huber(torch.zeros(2), torch.zeros(2), delt=1.0)
     with pytest.raises(ValueError, match="delta"):

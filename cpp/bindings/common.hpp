@@ -35,9 +35,13 @@ inline py::array as_array(const py::handle& h, const char* name) {
   return py::reinterpret_borrow<py::array>(h);
 }
 
-inline void check_layout(const py::array& a, const char* name, int64_t n) {
+inline void check_contiguous(const py::array& a, const char* name) {
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": array must be C-contiguous");
+}
+
+inline void check_layout(const py::array& a, const char* name, int64_t n) {
+  check_contiguous(a, name);
   if (a.size() != n)
     throw py::value_error(std::string(name) + ": expected " + std::to_string(n) +
                           " elements, got " + std::to_string(a.size()));

@@ -9,6 +9,7 @@ void register_boxes(py::module_& m);
 void register_vmath(py::module_& m);
 void register_buffers(py::module_& m);
 void register_catalogue(py::module_& m);
+void register_xla(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   register_vmath(m);
   register_buffers(m);
   register_catalogue(m);
+  register_xla(m);
 }

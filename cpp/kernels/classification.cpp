@@ -20,6 +20,8 @@ FL_AGREES("binary_cross_entropy_with_logits", BceWithLogits<false>);
 FL_AGREES("hinge", Hinge);
 FL_AGREES("squared_hinge", SquaredHinge);
 FL_AGREES("sigmoid_focal", SigmoidFocal<FocalGamma::general>);
+FL_AGREES("soft_margin", SoftMargin);
+FL_AGREES("hinge_embedding", HingeEmbedding);
 #undef FL_AGREES
 
 double classification_kernel(ClassificationLoss id, const ElemArgs& a) {
@@ -38,6 +40,8 @@ double classification_kernel(ClassificationLoss id, const ElemArgs& a) {
       if (gamma == 2.0) return elementwise_any(SigmoidFocal<FocalGamma::two>{alpha, gamma}, a);
       return elementwise_any(SigmoidFocal<FocalGamma::general>{alpha, gamma}, a);
     }
+    case L::soft_margin: return elementwise_any(SoftMargin{}, a);
+    case L::hinge_embedding: return elementwise_any(HingeEmbedding{a.params[0]}, a);
   }
   throw std::invalid_argument("unknown classification loss id");
 }

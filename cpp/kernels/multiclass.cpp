@@ -25,6 +25,9 @@ FL_AGREES("softmax_focal", SoftmaxFocal<double>);
 FL_AGREES("kl_div", KlDiv<double>);
 FL_AGREES("brier", Brier<double>);
 FL_AGREES("categorical_hinge", CategoricalHinge<double>);
+FL_AGREES("nll", Nll<double>);
+FL_AGREES("multilabel_soft_margin", MultilabelSoftMargin<double>);
+FL_AGREES("multilabel_margin", MultilabelMargin<double>);
 #undef FL_AGREES
 
 namespace {
@@ -41,6 +44,7 @@ RowIO<T> row_io(const RowArgs& a) {
   io.out_value = static_cast<T*>(a.out_value);
   io.out_grad = static_cast<T*>(a.out_grad);
   io.out_hess = static_cast<T*>(a.out_hess);
+  io.out_blocks = a.out_blocks;
   io.n_threads = a.n_threads;
   return io;
 }
@@ -98,6 +102,24 @@ double run(MulticlassLoss id, const RowArgs& a) {
     case MulticlassLoss::categorical_hinge: {
       if (dense == nullptr) throw std::invalid_argument("target is required");
       const CategoricalHinge<T> f{dense, a.classes};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::nll: {
+      const Nll<T> f{label_rows(a, true)};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::multilabel_soft_margin: {
+      if (dense == nullptr) throw std::invalid_argument("target is required");
+      const MultilabelSoftMargin<T> f{dense, a.class_weight, a.classes};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::multilabel_margin: {
+      if (a.labels == nullptr || a.n_labels != a.rows * a.classes)
+        throw std::invalid_argument("target: one row of class indices per row of scores");
+      const MultilabelMargin<T> f{a.labels, a.classes};
       v = rowwise<T>(f, io, err);
       break;
     }

@@ -23,7 +23,11 @@ from fastloss import generative as _generative
 from fastloss import image as _image
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
+from fastloss import pairwise as _pairwise
+from fastloss import ranking as _ranking
 from fastloss import regression as _regression
+from fastloss import regularization as _regularization
+from fastloss import sequence as _sequence
 from fastloss._accumulate import BLOCK, Accumulator
 from fastloss._config import (
     buffer_cache_info,
@@ -41,7 +45,11 @@ from fastloss.generative import *  # noqa: F403
 from fastloss.image import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
+from fastloss.pairwise import *  # noqa: F403
+from fastloss.ranking import *  # noqa: F403
 from fastloss.regression import *  # noqa: F403
+from fastloss.regularization import *  # noqa: F403
+from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
 
@@ -52,8 +60,12 @@ _FAMILIES = (
     _overlap,
     _boxes,
     _embedding,
+    _pairwise,
+    _sequence,
+    _ranking,
     _generative,
     _control,
+    _regularization,
     _image,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}

@@ -24,12 +24,26 @@ per-sample losses split along the rows:
 * ``rmse``: the root of the merged mean of squares (accumulated with
   ``mse``'s sums).
 
-Numbers: each chunk's totals are float64 and chunk totals are added in
-float64, so ``result()`` agrees with the one-shot call on the concatenated
-rows to float64 rounding for any chunking (the tests hold it to 1e-12
-relative). Bit-for-bit equality for chunks starting at multiples of
-:data:`BLOCK` needs the kernels to expose their per-block sums;
-:func:`_chunk_sums` is the one place that would use them.
+Numbers: the kernels reduce in blocks of :data:`BLOCK` terms (per-sample
+losses in the kernel's order: elements for element-wise losses, rows for
+row losses, slices for overlap losses) and combine the block totals by a
+pairwise tree that splits at the largest power of two below the count, so
+every aligned run of ``2**k`` blocks is a complete subtree whatever the
+total. Each chunk gives its block totals (``Loss._blocks``: the losses' sum
+and the mean's denominator per block, the leaves of the one-shot tree), and
+a :class:`_Tree` keeps the complete subtrees as a binary counter: one
+partial sum per aligned power of two of blocks, ``O(log rows)`` floats.
+``result()`` then equals the one-shot call on the concatenated rows bit for
+bit whenever every chunk starts at a multiple of ``BLOCK`` terms (a chunk of
+rows ``[i, j)`` with ``i * terms_per_row`` a multiple of ``BLOCK``; any
+multiple of ``BLOCK`` rows will do), whatever the number of chunks, the
+order of merges (as a tree over consecutive chunks) or the thread count.
+A group's rows form their own stream (the rows of that group seen so far):
+its result is bit for bit when its chunks start at multiples of ``BLOCK``
+of its rows; merging grouped accumulators places the other's rows of each
+group after these, exactly where that keeps the blocks' subtrees aligned.
+Any other chunking falls back to adding chunk totals in float64: within
+float64 rounding (the tests hold it to 1e-12 relative).
 
 Bootstrap: a Poisson(1) bootstrap keyed on the global row index. Rows are
 grouped in units of ``bootstrap_unit`` consecutive rows (global row
@@ -50,11 +64,15 @@ from typing import Any
 
 import numpy as np
 
+from fastloss import _core
+
 __all__ = ["Accumulator", "BLOCK", "CALIBRATION"]
 
-#: Rows (reduction terms) per block of the kernels' blocked reduction
-#: (``kBlock`` in ``cpp/include/fastloss/common/reduce.hpp``).
-BLOCK = 4096
+#: Reduction terms (elements for element-wise losses, rows for row losses,
+#: per-sample losses for overlap losses) per block of the kernels' blocked
+#: reduction (``kBlock`` in ``cpp/include/fastloss/common/reduce.hpp``):
+#: chunks starting at multiples of it give the one-shot call's bits.
+BLOCK: int = _core.BLOCK
 
 #: The calibration quantities an Accumulator takes as loss-like names.
 CALIBRATION = ("ece", "mce")
@@ -75,6 +93,13 @@ class _LossEntry:
         self.params = dict(params)
         self.p = loss.resolve_params(self.params)  # checked now: bad values fail early
         self.label = loss.name
+        if loss.family == "pairwise":
+            # ntxent's negatives and clip's columns are the whole batch: the
+            # losses of chunks do not add up to the loss of their union
+            raise ValueError(
+                f"{loss.name} cannot be accumulated: each row's loss depends on every "
+                f"other row of the batch, so chunks do not sum to the whole"
+            )
         if not loss.accumulable:
             raise ValueError(
                 f"{loss.name} cannot be accumulated: its inputs ({', '.join(loss.inputs)}) "
@@ -139,23 +164,6 @@ class _LossEntry:
                 f *= cwa[np.clip(y, 0, len(cwa) - 1)] * (f != 0)
             d = f.sum(axis=1) * (1.0 if w is None else w)
         return d
-
-    def denominator(self, pred, target, w) -> float:
-        """``sum(row_denominators(...))`` with the same bits, without the
-        per-row array where the sum is known: unweighted, it is the
-        integer ``rows * per_row`` (exact in float64, as the pairwise sum of
-        equal integers is); weighted with one loss term per row, it is the
-        sum of the weights (``w * 1.0`` is ``w``). These two arrays cost as
-        much as the kernel call on a chunk of mse (profiled: cProfile)."""
-        cw = self.p.get("class_weight")
-        ignore = self.p.get("ignore_index")
-        if target.ndim == pred.ndim - 1 and (cw is not None or ignore is not None):
-            return float(np.sum(self.row_denominators(pred, target, w)))
-        shape = self.row_shape(pred, target)
-        per_row = float(math.prod(shape[1:]))
-        if w is None:
-            return float(pred.shape[0]) * per_row
-        return float(np.sum(w)) if per_row == 1.0 else float(np.sum(w * per_row))
 
     def kernel_weight(self, pred, target, w):
         if w is None:
@@ -267,20 +275,160 @@ def _entry(spec):
 # -- the per-chunk totals -----------------------------------------------------
 
 
-def _chunk_sums(loss, params, pred, target, w):
-    """``(sum, denominator)`` of one chunk for one loss entry, float64.
+def tree_sum(x) -> float:
+    """The kernels' pairwise sum of ``x`` in index order (``pairwise_sum``
+    in ``cpp/include/fastloss/common/reduce.hpp``): split at the largest
+    power of two below the count, in float64 (Python floats are IEEE
+    doubles: the same bits)."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    n = len(x)
+    if n <= 2:
+        return float(sum(x)) if n else 0.0  # 0.0 + a + b: a + b exactly
+    h = 1 << ((n - 1).bit_length() - 1)
+    return tree_sum(x[:h]) + tree_sum(x[h:])
 
-    The one function whose totals are merged: a kernel entry returning
-    per-block sums would plug in here (for bitwise chunk-invariance).
-    """
-    num = loss.verb(
-        pred,
-        target,
-        reduction="sum",
-        sample_weight=loss.kernel_weight(pred, target, w),
-        **loss.vparams,
+
+def _chunk_blocks(loss, pred, target, w):
+    """One chunk's block leaves for one loss entry: ``(terms_per_row,
+    leaves)``, leaves of shape ``(blocks, 2)`` (sum, denominator) from the
+    loss's own mean pass (``Loss._blocks``)."""
+    k = math.prod(loss.row_shape(pred, target)[1:])
+    leaves = loss.verb._blocks(
+        pred, target, sample_weight=loss.kernel_weight(pred, target, w), **loss.vparams
     )
-    return float(num), loss.denominator(pred, target, w)
+    return k, leaves
+
+
+class _Tree:
+    """The kernels' reduction tree over a stream of block leaves, as a
+    binary counter.
+
+    Positions count reduction terms; block ``b`` holds terms ``[b * BLOCK,
+    (b + 1) * BLOCK)``. ``nodes`` holds ``[block, size, num, den]`` for
+    consecutive aligned runs of ``size`` (a power of two) blocks starting at
+    ``block`` (a multiple of ``size``): complete subtrees of the one-shot
+    tree, whose sums are therefore the one-shot call's. A leaf appended
+    merges with its left sibling as long as it has one (a binary counter's
+    carry), so at most two nodes per power of two remain. The total folds
+    the nodes from the right: for a stream starting at term 0 that is the
+    tree's own order (it splits at the largest power of two). A chunk or a
+    merge that does not continue the stream on a block boundary turns the
+    tree into ``loose``: plain float64 totals (within rounding).
+    """
+
+    __slots__ = ("start", "end", "nodes", "loose")
+
+    def __init__(self):
+        self.start = self.end = None
+        self.nodes: list = []
+        self.loose = None
+
+    def __getstate__(self):
+        return (self.start, self.end, self.nodes, self.loose)
+
+    def __setstate__(self, s):
+        self.start, self.end, self.nodes, self.loose = s
+
+    def _push(self, node):
+        nodes = self.nodes
+        nodes.append(node)
+        while len(nodes) > 1:
+            a, b = nodes[-2], nodes[-1]
+            size = a[1]
+            if b[1] != size or a[0] % (2 * size) or a[0] + size != b[0]:
+                break
+            nodes[-2:] = [[a[0], 2 * size, a[2] + b[2], a[3] + b[3]]]
+
+    def totals(self):
+        """``(num, den)``: the nodes folded from the right (plus the loose
+        totals)."""
+        num = den = None
+        for node in reversed(self.nodes):
+            num = node[2] if num is None else node[2] + num
+            den = node[3] if den is None else node[3] + den
+        if self.loose is not None:
+            num = self.loose[0] + (num or 0.0)
+            den = self.loose[1] + (den or 0.0)
+        return (0.0 if num is None else num), (0.0 if den is None else den)
+
+    def _loosen(self):
+        if self.loose is None:
+            self.loose = list(self.totals())
+            self.nodes = []
+
+    def add(self, first, leaves, terms):
+        """A chunk of ``terms`` reduction terms starting at term ``first``
+        (None: right after the last chunk), with its block leaves."""
+        if terms == 0:
+            return
+        if first is None:
+            first = 0 if self.end is None else self.end
+        aligned = first % BLOCK == 0 and (self.end is None or first == self.end)
+        if aligned and self.loose is None:
+            # the chunk's blocks as maximal aligned runs of 2**k, each summed
+            # as its perfect tree (NumPy's float64 additions, level by level:
+            # the same IEEE sums as the kernels', a few array operations per
+            # run instead of a Python step per block), then pushed
+            b, e = first // BLOCK, first // BLOCK + len(leaves)
+            cols, i = leaves.T, 0
+            while b < e:
+                size = 1 << ((e - b).bit_length() - 1)
+                if b:
+                    size = min(size, b & -b)
+                x = cols[:, i : i + size]
+                while x.shape[1] > 1:
+                    x = x[:, 0::2] + x[:, 1::2]
+                self._push([b, size, float(x[0, 0]), float(x[1, 0])])
+                b += size
+                i += size
+        else:
+            self._loosen()
+            self.loose[0] += tree_sum(leaves[:, 0])
+            self.loose[1] += tree_sum(leaves[:, 1])
+        if self.start is None:
+            self.start = first
+        self.end = first + terms if self.end is None else max(self.end, first + terms)
+
+    def merge(self, other, relative=False):
+        """Add another tree's terms: placed where they are (absolute
+        positions, ungrouped), or after these (``relative``: group streams,
+        counted from 0 in each accumulator)."""
+        if other.start is None:
+            return
+        shift = (self.end if self.end is not None else 0) - other.start if relative else 0
+        theirs = [[n[0] + shift // BLOCK] + n[1:] for n in other.nodes]
+        o_start, o_end = other.start + shift, other.end + shift
+        if self.start is None:
+            exact = shift % BLOCK == 0 and all(n[0] % n[1] == 0 for n in theirs)
+            self.start, self.end = o_start, o_end
+            self.nodes = theirs if exact else []
+            self.loose = None if other.loose is None and exact else list(other.totals())
+            return
+        if self.end == o_start:
+            left, right, end_left = [list(n) for n in self.nodes], theirs, self.end
+        elif o_end == self.start:
+            left, right, end_left = theirs, [list(n) for n in self.nodes], o_end
+        else:
+            left = None
+        exact = (
+            left is not None
+            and self.loose is None
+            and other.loose is None
+            and end_left % BLOCK == 0
+            and shift % BLOCK == 0
+            and all(n[0] % n[1] == 0 for n in theirs)
+        )
+        if exact:
+            self.nodes = left
+            for n in right:
+                self._push(n)
+        else:
+            self._loosen()
+            num, den = other.totals()
+            self.loose[0] += num
+            self.loose[1] += den
+        self.start, self.end = min(self.start, o_start), max(self.end, o_end)
 
 
 def _row_terms(loss, pred, target, w):
@@ -333,20 +481,23 @@ def poisson_weights(seed: int, replicates: int, units: np.ndarray) -> np.ndarray
 
 
 class _State:
-    """Totals of one group: per entry (num, den) or calibration bins, and
-    the bootstrap replicates' totals."""
+    """Totals of one group: per entry a :class:`_Tree` of (num, den) or
+    calibration bins, and the bootstrap replicates' totals."""
 
     __slots__ = ("sums", "boot")
 
     def __init__(self, entries, B):
         self.sums = [
-            np.zeros((3, e.n_bins)) if e.kind == "calibration" else np.zeros(2) for e in entries
+            np.zeros((3, e.n_bins)) if e.kind == "calibration" else _Tree() for e in entries
         ]
         self.boot = [np.zeros((2, B)) if (B and e.kind == "loss") else None for e in entries]
 
-    def add(self, other):
+    def add(self, other, relative=False):
         for a, b in zip(self.sums, other.sums):
-            a += b
+            if isinstance(a, _Tree):
+                a.merge(b, relative)
+            else:
+                a += b
         for a, b in zip(self.boot, other.boot):
             if a is not None:
                 a += b
@@ -503,6 +654,7 @@ class Accumulator:
         return self
 
     def _add(self, gkey, pred, target, w, first, idx):
+        n = pred.shape[0]
         st = self._groups.get(gkey)
         if st is None:
             st = self._groups[gkey] = _State(self._entries, self._B)
@@ -511,9 +663,10 @@ class Accumulator:
             if e.kind == "calibration":
                 s += e.bins(pred, target, w)
                 continue
-            num, den = _chunk_sums(e, e.params, pred, target, w)
-            s[0] += num
-            s[1] += den
+            k, leaves = _chunk_blocks(e, pred, target, w)
+            # ungrouped: the chunk's place in the stream of terms; a group's
+            # rows follow that group's earlier rows
+            s.add(None if gkey is not None or idx is not None else first * k, leaves, n * k)
             if b is not None:
                 if units is None:
                     rows = first + (np.arange(pred.shape[0]) if idx is None else idx)
@@ -551,7 +704,7 @@ class Accumulator:
             mine = self._groups.get(k)
             if mine is None:
                 mine = self._groups[k] = _State(self._entries, self._B)
-            mine.add(st)
+            mine.add(st, relative=self._grouped is True)
         self._rows = max(self._rows, other._rows)
         return self
 
@@ -565,7 +718,7 @@ class Accumulator:
             elif e.kind == "calibration":
                 out[name] = e.finish(st.sums[k])
             else:
-                out[name] = float(e.finish(st.sums[k][0], st.sums[k][1]))
+                out[name] = float(e.finish(*st.sums[k].totals()))
         return out
 
     def result(self):

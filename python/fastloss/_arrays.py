@@ -62,11 +62,16 @@ def _float_dtype_for(dt: np.dtype, name: str) -> np.dtype:
     raise TypeError(f"{name}: expected real numbers, got an array of dtype {dt}")
 
 
-def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+def as_float(
+    x: Any, name: str, dtype: np.dtype | None = None, keep_broadcast: bool = False
+) -> np.ndarray:
     """``x`` as a C-contiguous float32/float64 array (``dtype`` if given).
 
     Converts at most once; an array that is already right is returned as is
-    (checked first: the hot path of a call on a few elements).
+    (checked first: the hot path of a call on a few elements). With
+    ``keep_broadcast``, a zero-stride view (``np.broadcast_to``) stays a view
+    of its converted values: kernels that read inputs as patterns
+    (:func:`broadcast_pattern`) never materialize it.
     """
     if type(x) is np.ndarray:
         dt = x.dtype
@@ -79,8 +84,15 @@ def as_float(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
         dtype = _float_dtype_for(dt, name)
     elif dt != dtype:
         _float_dtype_for(dt, name)  # refuses complex, strings, objects
+    if keep_broadcast and not x.flags.c_contiguous:
+        base = _broadcast_base(x)
+        if base is not None:
+            return np.broadcast_to(as_float(base, name, dtype), x.shape)
     if dt != dtype:
-        x = x.astype(dtype)
+        # float64 values beyond float32's range become +-inf, as any cast
+        # makes them (and the result shows them): without NumPy's warning
+        with np.errstate(over="ignore"):
+            x = x.astype(dtype)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     return x
@@ -117,7 +129,9 @@ def as_labels(x: Any, name: str = "target") -> np.ndarray:
                     f"{name}: expected integer class labels, got dtype {x.dtype} "
                     "with non-integer values"
                 )
-            big = np.abs(x) >= 2.0**63
+            # in float64: float16 cannot hold 2**63 (the comparison would
+            # overflow with a RuntimeWarning)
+            big = np.abs(x.astype(np.float64, copy=False)) >= 2.0**63
             if bool(np.any(big)):
                 where = int(np.flatnonzero(big.ravel())[0])
                 raise ValueError(
@@ -136,6 +150,11 @@ def broadcast_full(x: np.ndarray, like: np.ndarray, name: str, whose: str) -> np
     array (one copy; ``whose`` words the error: "pred's")."""
     full = np.empty(like.shape, like.dtype)
     try:
+        # copyto would also drop leading axes of length 1 ((1, N) into (N,)):
+        # an input with more axes than pred's does not broadcast to it (the
+        # result would need those axes), as NumPy's broadcast_to says
+        if x.ndim > like.ndim:
+            raise ValueError
         np.copyto(full, x)
     except ValueError:
         raise ValueError(
@@ -164,6 +183,30 @@ def _pattern(x: np.ndarray, shape: tuple, n: int):
     if xs[i:j] == shape[i:j]:  # one block, 1 on either side of it
         return x, math.prod(shape[i:j]), math.prod(shape[j:])
     return None
+
+
+def _broadcast_base(x: np.ndarray) -> np.ndarray | None:
+    """The values behind a view with zero strides (``np.broadcast_to``): x
+    with each zero-stride axis cut to length 1; None when x has none."""
+    if x.size <= 1:
+        return None
+    cut = tuple(
+        slice(0, 1) if (st == 0 and d > 1) else slice(None) for st, d in zip(x.strides, x.shape)
+    )
+    if all(c == slice(None) for c in cut):
+        return None
+    return x[cut]
+
+
+def broadcast_pattern(x: np.ndarray):
+    """A zero-stride view read as its values: ``(values, period, repeat)``
+    (see ``_pattern``; element k of x is ``values[(k // repeat) % period]``)
+    where its zero strides repeat one block of values, else None. A view of
+    2**31 elements of a scalar or a row then costs nothing of its size."""
+    base = _broadcast_base(x)
+    if base is None:
+        return None
+    return _pattern(np.ascontiguousarray(base), x.shape, x.size)
 
 
 def aux_input(x: np.ndarray, like: np.ndarray, name: str, whose: str):

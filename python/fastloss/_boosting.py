@@ -21,7 +21,20 @@ from fastloss._config import _temporary_threads
 # quantile objectives do. Those built-ins then refit each leaf to a
 # (weighted) quantile of its residuals; a custom objective cannot, so its
 # leaves are Newton steps -grad_sum / (count + lambda).
-PIECEWISE_LINEAR = frozenset({"mae", "quantile", "hinge", "multiclass_hinge", "categorical_hinge"})
+# nll and kl_div are linear in their log-probabilities (Hessian 0 everywhere).
+PIECEWISE_LINEAR = frozenset(
+    {
+        "mae",
+        "quantile",
+        "hinge",
+        "multiclass_hinge",
+        "categorical_hinge",
+        "hinge_embedding",
+        "multilabel_margin",
+        "nll",
+        "kl_div",
+    }
+)
 CONSTANT_HESSIAN = 1.0
 
 # Scale of (grad, hess) to follow the boosting libraries' own conventions:

@@ -9,7 +9,7 @@ of the element-wise kernels may also be a pattern ``(values, period, repeat)``.
 """
 
 from collections.abc import Sequence
-from typing import Literal, TypeAlias, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
 
 import numpy as np
 
@@ -58,15 +58,17 @@ buffer_cache_max_buffers: int
 # element-wise arrays have pred's size; multiclass has rows of `classes`
 # scores, int64 labels and float64 class_weight; overlap has `slices` slices
 # of `slice_size` values in groups of `group`; boxes rows of 4. params holds
-# up to 4 floats.
+# up to 4 floats. Element-wise pred and target may be broadcast patterns
+# (values, period, repeat), as sample_weight and aux; `size` is then the
+# element count.
 
 def run(
     family: int,
     id: int,
     op: int,
     reduction: int,
-    pred: _Array,
-    target: _Array | None = None,
+    pred: _Array | tuple[_Array, int, int],  # element-wise: a pattern too (with size=)
+    target: _Pattern = None,
     labels: _Array | None = None,
     sample_weight: _Pattern = None,
     aux: _Pattern = None,
@@ -80,11 +82,17 @@ def run(
     group: int = 1,
     ignore_index: int = -100,
     params: tuple[float, ...] = (),
+    out_blocks: _Array | None = None,
+    size: int = -1,
     inputs: tuple[_Array | None, ...] = (),
     out_grads: tuple[_Array | None, ...] = (),
     dims: tuple[int, ...] = (),
     samples: int = 0,
 ) -> float | None: ...
+
+# Terms per reduction block (fastloss.BLOCK); out_blocks (a mean's value
+# only) gets 2 float64 per block: the losses' sum and the denominator there.
+BLOCK: int
 
 # boxes.cpp
 def _boxes_atan(x: _Array, out: _Array, /) -> None: ...
@@ -106,6 +114,7 @@ class CatalogueInput(TypedDict):
     name: str
     differentiable: bool
     grad_kernel: int | None  # the kernel id of its gradient
+    optional: bool  # may be left out (None)
 
 class CatalogueParam(TypedDict):
     name: str
@@ -139,3 +148,6 @@ class CatalogueEntry(TypedDict):
     grad_exact: bool
 
 def catalogue() -> dict[str, CatalogueEntry]: ...
+
+# XLA FFI handlers of fastloss.jax (cpp/bindings/xla.cpp): target name -> PyCapsule
+def xla_handlers() -> dict[str, Any]: ...

@@ -31,6 +31,7 @@ from fastloss._arrays import (
     _F32,
     _F64,
     as_float,
+    broadcast_pattern,
     check_no_overlap,
     check_same_shape,
     new_output,
@@ -45,8 +46,12 @@ __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_
 # From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
 REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
 EMBEDDING = 5
+PAIRWISE = 6
+SEQUENCE = 7
+RANKING = 8
 IMAGE = 9
 GENERATIVE = 10
+REGULARIZATION = 11
 CONTROL = 13
 
 # Operation codes shared with the kernels (fastloss::Op).
@@ -88,6 +93,9 @@ class Loss:
     # the weights' sum); False for a loss of parts, each its own mean
     # (gan_discriminator: mean over real + mean over fake).
     _mean_over_samples = True
+    # The reduction the verbs use when none is given (a penalty, a sum by
+    # definition, says "sum"; its subclass's verbs carry that default).
+    default_reduction = "mean"
     # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
     # reduction decomposes into sums.
     accumulable = True
@@ -169,9 +177,23 @@ class Loss:
             raise TypeError("out: expected a pair (grad_out, hess_out)")
         return self._run(GRAD_HESS, inputs, reduction, sample_weight, out, None, params)
 
+    def _blocks(self, *inputs, sample_weight=None, **params):
+        """The leaves of the mean's reduction tree, for a caller that
+        continues it (:class:`fastloss.Accumulator`).
+
+        Returns a float64 array of shape ``(ceil(terms / BLOCK), 2)``: per
+        block of :data:`fastloss.BLOCK` reduction terms (per-sample losses
+        in the kernel's order: elements, rows or slices), the (weighted)
+        losses' sum and the mean's denominator there (the weights' sum, or
+        the count). :func:`fastloss._accumulate.tree_sum` of each column
+        gives the bits of the loss's own ``"mean"`` numerator and
+        denominator.
+        """
+        return self._run(VALUE, inputs, "mean", sample_weight, None, None, params, True)
+
     # -- the run path -------------------------------------------------------
 
-    def _run(self, op, inputs, reduction, sample_weight, out, wrt, params):
+    def _run(self, op, inputs, reduction, sample_weight, out, wrt, params, blocks=False):
         red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
         if red is None:
             red = reduction_code(reduction)  # raises
@@ -203,6 +225,10 @@ class Loss:
                 grads, hess = self._outputs(op, sel, grad_shapes, dt, out, wrt)
                 if out is not None:
                     self._check_overlap(grads, hess, reads, w)
+        if blocks:
+            leaves = np.empty((-(-_prod(sample_shape) // _core.BLOCK), 2))
+            self._launch(state, op, red, w, value_out, grads, hess, p, blocks=leaves)
+            return leaves
         value = self._launch(state, op, red, w, value_out, grads, hess, p)
         if op == VALUE:
             return value_out if red == NONE else value
@@ -338,9 +364,12 @@ class Loss:
         and whatever ``_launch`` needs."""
         raise NotImplementedError
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):  # pragma: no cover
+    def _launch(
+        self, state, op, red, w, value_out, grads, hess, p, blocks=None
+    ):  # pragma: no cover
         """Run the kernel into the prepared outputs; return the reduced
-        value (a float) or None."""
+        value (a float) or None. ``blocks``: the ``out_blocks`` array of
+        :meth:`_blocks` (a mean's value), or None."""
         raise NotImplementedError
 
     # -- parameters ---------------------------------------------------------
@@ -481,9 +510,11 @@ class ElementwiseLoss(Loss):
         # copies of the rare strided array it refuses.
         dt = pred.dtype if type(pred) is np.ndarray else None
         if not ((dt is _F32 or dt is _F64) and type(target) is np.ndarray and target.dtype is dt):
-            pred = as_float(pred, self.pred_name)
+            # a broadcast (zero-stride) input stays a view: _launch reads it
+            # as a pattern
+            pred = as_float(pred, self.pred_name, keep_broadcast=True)
             dt = pred.dtype
-            target = as_float(target, self.target_name, dt)
+            target = as_float(target, self.target_name, dt, keep_broadcast=True)
         shape = pred.shape
         if shape != target.shape:
             check_same_shape(pred, target, self.pred_name, self.target_name)
@@ -493,9 +524,28 @@ class ElementwiseLoss(Loss):
         state = (pred, target, aux, slots)
         return dt, shape, (shape,), (pred, target, aux), state
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):
-        pred, target, aux, slots = state
+    def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
+        pred, target, aux, slots = state[:4]
         try:
+            if len(state) > 4 or blocks is not None:
+                # inputs as patterns (broadcast views), or the block leaves
+                kp, kt = state[4] if len(state) > 4 else (pred, target)
+                return _run(
+                    self._kernel,
+                    self._id,
+                    op,
+                    red,
+                    kp,
+                    kt,
+                    sample_weight=w,
+                    aux=aux,
+                    out_value=value_out,
+                    out_grad=grads[0] if grads is not None else None,
+                    out_hess=hess,
+                    params=slots,
+                    out_blocks=blocks,
+                    size=pred.size,
+                )
             # by position (the hot path; see cpp/bindings/run.cpp): target,
             # labels, sample_weight, aux, class_weight, out_value, out_grad,
             # out_hess, classes, slices, slice_size, group, ignore_index, params
@@ -528,7 +578,19 @@ class ElementwiseLoss(Loss):
                 f"{self.name}: input outside the loss's domain at flat index {i}"
             ) from None
         except ValueError:
-            if pred.flags.c_contiguous and target.flags.c_contiguous:
+            if len(state) > 4 or (pred.flags.c_contiguous and target.flags.c_contiguous):
                 raise
-            state = (np.ascontiguousarray(pred), np.ascontiguousarray(target), aux, slots)
-            return self._launch(state, op, red, w, value_out, grads, hess, p)
+            # a strided input, refused by the binding: a broadcast view is
+            # read as its pattern (2**31 elements of a scalar cost nothing),
+            # anything else copied once
+            state = (pred, target, aux, slots, (_feed(pred), _feed(target)))
+            return self._launch(state, op, red, w, value_out, grads, hess, p, blocks)
+
+
+def _feed(x: np.ndarray):
+    """An input as the kernel reads it: itself (C-contiguous), the pattern
+    of a broadcast view, or a contiguous copy."""
+    if x.flags.c_contiguous:
+        return x
+    pat = broadcast_pattern(x)
+    return pat if pat is not None else np.ascontiguousarray(x)

@@ -46,7 +46,7 @@ class BoxLoss(Loss):
             check_same_shape(pred, target, self.pred_name, self.target_name)
         return dt, pred.shape[:-1], (pred.shape,), (pred, target), (pred, target)
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+    def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
         pred, target = state
         grad = grads[0] if grads is not None else None
         return _core.run(
@@ -60,6 +60,7 @@ class BoxLoss(Loss):
             out_value=value_out,
             out_grad=grad,
             params=(p["eps"],),
+            out_blocks=blocks,
         )
 
 

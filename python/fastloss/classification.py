@@ -26,10 +26,12 @@ __all__ = [
     "hinge",
     "squared_hinge",
     "sigmoid_focal",
+    "soft_margin",
+    "hinge_embedding",
 ]
 
 # kernel ids (fastloss::ClassificationLoss), from the C++ catalogue
-_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = map(
+_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL, _SOFT_MARGIN, _HINGE_EMBEDDING = map(
     kernel_id,
     (
         "binary_cross_entropy",
@@ -37,6 +39,8 @@ _BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL = map(
         "hinge",
         "squared_hinge",
         "sigmoid_focal",
+        "soft_margin",
+        "hinge_embedding",
     ),
 )
 
@@ -303,7 +307,16 @@ sigmoid_focal = ElementwiseLoss(
     with ``0**0 = 1``. ``1 - p_t`` is computed from ``sigmoid(-x)`` and
     ``sigmoid(x)`` directly, never as a difference, and the loss and its
     gradient are finite for logits of any size; at +-inf they take their
-    limits (where torchvision's autograd gives NaN). No Hessian.
+    limits (where torchvision's autograd gives NaN).
+
+    ``grad_hess`` gives the exact second derivative, computed in the pass
+    of the gradient: with ``s = p (1 - p)``, ``q = 1 - p_t``,
+    ``r = s / q`` (in [0, 1]) and ``ce' = p - y``::
+
+        l'' = alpha_t q**gamma (s + gamma r ((1 - 2y)(2 ce' + ce ((gamma - 1)(1 - 2y) r
+                                                                 + 1 - 2p))))
+
+    which never forms a negative power of ``q`` and is finite at any logit.
 
     Parameters
     ----------
@@ -330,5 +343,88 @@ sigmoid_focal = ElementwiseLoss(
     >>> import fastloss as fl
     >>> round(fl.sigmoid_focal([0.0], [1.0], alpha=0.25, gamma=2.0), 6)
     0.043322
+""",
+)
+
+soft_margin = ElementwiseLoss(
+    "soft_margin",
+    **metadata("soft_margin"),
+    kernel=CLASSIFICATION,
+    kernel_id=_SOFT_MARGIN,
+    peer="torch.nn.functional.soft_margin_loss",
+    doc="""Soft-margin loss: the logistic loss of a score against a -1/+1 target.
+
+    The smooth counterpart of the hinge (a logistic regression written with
+    -1/+1 labels)::
+
+        l = log(1 + exp(-y s))
+
+    computed stably as ``max(-y s, 0) + log1p(exp(-|y s|))``, finite for every
+    finite score (PyTorch's ``log1p(exp(-y s))`` overflows to ``inf`` past
+    ``-y s`` of about 89 in float32). Gradient ``-y sigmoid(-y s)``; exact
+    Hessian ``y**2 sigmoid(y s) sigmoid(-y s)`` (``grad_hess``).
+
+    Parameters
+    ----------
+    score : array_like, any shape
+        Raw scores (float32 and float64 run natively).
+    target : array_like, same shape as ``score``
+        Labels, -1 or +1 (any real follows the same formula, as in PyTorch).
+"""
+    + _COMMON_ARGS
+    + _RETURNS
+    + """
+    Matches ``torch.nn.functional.soft_margin_loss`` (value and gradient).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.soft_margin([0.0, 2.0], [1.0, -1.0]), 6)
+    1.410038
+""",
+)
+
+hinge_embedding = ElementwiseLoss(
+    "hinge_embedding",
+    **metadata("hinge_embedding"),
+    kernel=CLASSIFICATION,
+    kernel_id=_HINGE_EMBEDDING,
+    pack=_pack_hinge,
+    peer="torch.nn.functional.hinge_embedding_loss",
+    doc="""Hinge embedding loss: similar pairs pulled together, dissimilar ones past a margin.
+
+    ``x`` is usually a distance between two embeddings (e.g. an L1 or L2
+    distance) and ``y`` says whether the pair is similar (1) or not (-1)::
+
+        l = x                     where y == 1
+        l = max(0, margin - x)    where y == -1
+
+    (any other ``y`` gets both terms, as in PyTorch). Gradient 1 where
+    ``y == 1``; -1 where ``y == -1`` and ``margin - x >= 0`` (the
+    subgradient at the kink is autograd's), else 0. Piecewise linear: its
+    Hessian is 0 (``grad_hess``; boosting adapters pass a positive constant
+    instead).
+
+    Parameters
+    ----------
+    x : array_like, any shape
+        The inputs (distances), float32 or float64.
+    target : array_like, same shape as ``x``
+        1 (similar) or -1 (dissimilar).
+"""
+    + _COMMON_ARGS
+    + """    margin : float, keyword-only, default 1.0
+        The distance a dissimilar pair must exceed.
+"""
+    + _RETURNS
+    + """
+    Matches ``torch.nn.functional.hinge_embedding_loss`` (value and
+    gradient).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> fl.hinge_embedding([0.3, 0.4, 1.5], [1, -1, -1], reduction="none").tolist()
+    [0.3, 0.6, 0.0]
 """,
 )

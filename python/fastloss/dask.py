@@ -10,10 +10,12 @@ partition (row chunk) becomes one task that feeds its rows to a fresh
 :class:`fastloss.Accumulator`, passing the partition's global row offset as
 ``start=`` so a bootstrap keys on global row indices; the accumulators are
 merged by a tree over consecutive partitions (``split_every`` at a time),
-and the root's ``result()`` is returned. The result equals the in-memory
-``Accumulator`` on the same rows to float64 rounding, whatever the
-partitioning and whichever worker ran which task (the kernels give the same
-bits on every machine, ISA level and thread count).
+and the root's ``result()`` is returned. The result equals the one-shot
+call on the same rows bit for bit when every partition starts at a multiple
+of :data:`fastloss.BLOCK` rows (rechunk to it) and its length is known, and
+to float64 rounding for any other partitioning, whichever worker ran which
+task (the kernels give the same bits on every machine, ISA level and thread
+count).
 
 Threads: a worker that runs several tasks at once would have each kernel
 call open ``fastloss.get_num_threads()`` threads, oversubscribing its

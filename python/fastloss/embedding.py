@@ -1,18 +1,28 @@
 """Embedding losses: two or three arrays compared sample by sample.
 
 These losses take several differentiable inputs (``margin_ranking``'s ``x1``
-and ``x2``): ``grad`` returns a tuple of gradients in positional order and
-``wrt=`` selects some (see :class:`fastloss.Loss`).
+and ``x2``, ``triplet_margin``'s anchor, positive and negative): ``grad``
+returns a tuple of gradients in positional order and ``wrt=`` selects some
+(see :class:`fastloss.Loss`). The representation losses (``triplet_margin``,
+``triplet_margin_with_distance``, ``cosine_embedding``, ``contrastive``)
+compare rows: embeddings ``(N, D)`` give one loss per row, ``(N,)``; one
+unbatched embedding ``(D,)`` gives one loss, shape ``()``.
 """
 
 from __future__ import annotations
 
-from fastloss._arrays import check_same_shape
+from fastloss._arrays import as_float, check_same_shape
 from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import EMBEDDING
 from fastloss._tensors import Plan, TensorLoss, as_reals
 
-__all__ = ["margin_ranking"]
+__all__ = [
+    "contrastive",
+    "cosine_embedding",
+    "margin_ranking",
+    "triplet_margin",
+    "triplet_margin_with_distance",
+]
 
 
 class _ElementPairs(TensorLoss):
@@ -70,5 +80,277 @@ margin_ranking = _ElementPairs(
     0.15
     >>> fl.margin_ranking.grad([1.0, 0.2], [0.5, 0.4], [1.0, 1.0], margin=0.1, wrt="x1")
     array([ 0. , -0.5])
+""",
+)
+
+
+class _Rows(TensorLoss):
+    """Embeddings as rows ``(N, D)`` (or one row ``(D,)``) compared row by
+    row, one loss per row: the first ``n_rows`` inputs are embeddings of one
+    shape, any others hold one real value per row (``y``, ``same``).
+    ``params_of(p)`` gives the kernel's real parameters."""
+
+    def __init__(self, name, *, n_rows, params_of, **kw):
+        super().__init__(name, **kw)
+        self._n_rows = n_rows
+        self._params_of = params_of
+
+    def _plan(self, inputs, p):
+        k = self._n_rows
+        names = self.inputs
+        rows = as_reals(inputs[:k], names[:k])
+        x = rows[0]
+        if x.ndim not in (1, 2):
+            raise ValueError(
+                f"{names[0]}: expected embeddings of shape (N, D) or one of shape (D,), "
+                f"got shape {tuple(x.shape)}"
+            )
+        for a, name in zip(rows[1:], names[1:k]):
+            if a.shape != x.shape:
+                check_same_shape(x, a, names[0], name)
+        sample_shape = x.shape[:-1]
+        others = []
+        for y, name in zip(inputs[k:], names[k:]):
+            a = as_float(y, name, x.dtype)
+            if a.shape != sample_shape:
+                raise ValueError(
+                    f"{name}: expected one value per row of {names[0]}, shape "
+                    f"{tuple(sample_shape)}, got shape {tuple(a.shape)}"
+                )
+            others.append(a)
+        arrays = rows + tuple(others)
+        n = x.shape[0] if x.ndim == 2 else 1
+        plan = Plan(arrays, (n, x.shape[-1]), self._params_of(p))
+        return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
+
+
+def _rows_loss(name, n_rows, params_of, peer, doc):
+    return _Rows(
+        name,
+        **metadata(name),
+        kernel=EMBEDDING,
+        kernel_id=kernel_id(name),
+        n_rows=n_rows,
+        params_of=params_of,
+        peer=peer,
+        doc=doc,
+    )
+
+
+triplet_margin = _rows_loss(
+    "triplet_margin",
+    3,
+    lambda p: (p["margin"], p["p"], p["eps"], 1.0 if p["swap"] else 0.0),
+    "torch.nn.functional.triplet_margin_loss",
+    """Triplet margin loss (Schroff et al. 2015, FaceNet) with p-norm distances.
+
+    Per row::
+
+        d(x, y) = ||x - y + eps||_p          (torch's pairwise_distance)
+        d_neg   = d(anchor, negative)
+                  (swap=True: min(d(anchor, negative), d(positive, negative)))
+        loss    = max(0, margin + d(anchor, positive) - d_neg)
+
+    Equal to ``torch.nn.functional.triplet_margin_loss``, value and autograd
+    gradient w.r.t. all three inputs: at the kink (``loss`` argument exactly
+    0) the gradient passes, as torch's ``clamp_min`` passes it; a zero
+    distance has gradient 0 (autograd's norm backward masks it); with
+    ``swap``, a tie between the two negative distances splits the gradient
+    in halves (autograd's ``minimum``). Sums over a row are taken in
+    float64 whatever the inputs' dtype; each distance is then rounded to
+    it, as torch returns it.
+
+    Departures: ``p`` must be a finite real >= 1 (a norm; torch also takes
+    0 < p < 1 and inf); a NaN gives a NaN gradient (torch's clamp gives 0
+    where its argument is NaN), as NaN propagates everywhere in fastloss.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array_like, shape (N, D) or (D,)
+        Embeddings, one per row; all three are differentiable: ``grad``
+        returns ``(d/danchor, d/dpositive, d/dnegative)``, ``wrt=`` some.
+    reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
+    sample_weight : array_like, optional, keyword-only
+        One weight per row (broadcast against shape (N,)).
+    margin : float, keyword-only, default 1.0
+    p : float >= 1, keyword-only, default 2.0
+        The norm's degree (p = 1 and 2 have their own fast loops).
+    eps : float >= 0, keyword-only, default 1e-6
+        Added to the difference before the norm, as torch does.
+    swap : bool, keyword-only, default False
+        The distance swap of Balntas et al. (2016).
+
+    Returns
+    -------
+    float, or an array of shape (N,) (``()`` for one row) for
+    ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> a, p, n = [[0.0, 0.0]], [[3.0, 4.0]], [[1.0, 0.0]]
+    >>> round(fl.triplet_margin(a, p, n, eps=0.0), 6)
+    5.0
+    >>> ga, gp, gn = fl.triplet_margin.grad(a, p, n, eps=0.0)
+    >>> ga
+    array([[ 0.4, -0.8]])
+""",
+)
+
+triplet_margin_with_distance = _rows_loss(
+    "triplet_margin_with_distance",
+    3,
+    lambda p: (
+        p["margin"],
+        0.0 if p["distance"] == "euclidean" else 1.0,
+        1.0 if p["swap"] else 0.0,
+    ),
+    "torch.nn.functional.triplet_margin_with_distance_loss",
+    """Triplet margin loss with a named distance.
+
+    Per row::
+
+        loss = max(0, margin + d(anchor, positive) - d_neg)
+
+    with ``d_neg`` as in :data:`triplet_margin` (``swap``) and ``d``:
+
+    * ``distance="euclidean"``: ``||x - y + 1e-6||_2``, torch's
+      ``pairwise_distance`` with its defaults (the default
+      ``distance_function`` of torch's loss);
+    * ``distance="cosine"``: ``1 - cosine_similarity(x, y)``, with
+      ``cosine_similarity(x, y) = x.y / (max(|x|, 1e-8) max(|y|, 1e-8))``
+      as ``torch.nn.functional.cosine_similarity`` (whose clamp of the norms
+      runs under ``no_grad``, so the gradient flows through the unclamped
+      norm; a zero row gets no gradient through its norm).
+
+    Equal to ``torch.nn.functional.triplet_margin_with_distance_loss`` with
+    ``distance_function=pairwise_distance`` or
+    ``lambda x, y: 1 - cosine_similarity(x, y)``: value and autograd
+    gradients w.r.t. all three inputs (kink and ties as in
+    :data:`triplet_margin`). Sums over a row in float64. A named distance
+    instead of a Python function: the kernel computes it. ``margin`` must be
+    > 0, as torch requires. Departure: a NaN gives a NaN gradient.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array_like, shape (N, D) or (D,)
+        Embeddings; all three are differentiable.
+    reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
+    sample_weight : array_like, optional, keyword-only
+        One weight per row.
+    distance : {"euclidean", "cosine"}, keyword-only, default "euclidean"
+    margin : float > 0, keyword-only, default 1.0
+    swap : bool, keyword-only, default False
+
+    Returns
+    -------
+    float, or an array of shape (N,) (``()`` for one row) for
+    ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> a, p, n = [[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]
+    >>> round(fl.triplet_margin_with_distance(a, p, n, distance="cosine"), 6)
+    1.707107
+    >>> fl.triplet_margin_with_distance.grad(a, p, n, distance="cosine", wrt="positive")
+    array([[-1.,  0.]])
+""",
+)
+
+cosine_embedding = _rows_loss(
+    "cosine_embedding",
+    2,
+    lambda p: (p["margin"],),
+    "torch.nn.functional.cosine_embedding_loss",
+    """Cosine embedding loss: pull pairs together or push them apart by angle.
+
+    Per row::
+
+        cos  = x1.x2 / sqrt((|x1|^2 + 1e-12) (|x2|^2 + 1e-12))
+        loss = 1 - cos                  where y == 1
+               max(0, cos - margin)     where y == -1
+               0                        for any other y
+
+    Equal to ``torch.nn.functional.cosine_embedding_loss`` (its
+    ``EPSILON = 1e-12`` on the squared norms, aten/src/ATen/native/Loss.cpp),
+    value and autograd gradient w.r.t. ``x1`` and ``x2`` (at the kink
+    ``cos == margin`` the gradient passes, as ``clamp_min``'s). The sums
+    and ``cos`` are computed in float64 whatever the inputs' dtype.
+    Departure: a NaN gives a NaN gradient (torch's clamp gives 0).
+
+    Parameters
+    ----------
+    x1, x2 : array_like, shape (N, D) or (D,)
+        Embeddings; both are differentiable: ``grad`` returns
+        ``(d/dx1, d/dx2)``.
+    y : array_like, shape (N,) (``()`` for one row)
+        1 for a similar pair, -1 for a dissimilar one.
+    reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
+    sample_weight : array_like, optional, keyword-only
+        One weight per row.
+    margin : float, keyword-only, default 0.0
+
+    Returns
+    -------
+    float, or an array of shape (N,) for ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> x1, x2 = [[1.0, 0.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]
+    >>> fl.cosine_embedding(x1, x2, [1, -1], reduction="none")
+    array([0.29289322, 0.70710678])
+""",
+)
+
+contrastive = _rows_loss(
+    "contrastive",
+    2,
+    lambda p: (p["margin"],),
+    "torch autograd of the formula (no library function)",
+    """Contrastive loss of Hadsell, Chopra & LeCun (2006).
+
+    Per row, with the Euclidean distance ``d = ||x1 - x2||_2`` (no eps)::
+
+        loss = same * d**2 / 2 + (1 - same) * max(0, margin - d)**2 / 2
+
+    Similar pairs (``same = 1``) are pulled together, dissimilar ones
+    (``same = 0``) pushed at least ``margin`` apart. The gradient w.r.t.
+    ``x1`` is ``(same - (1 - same) max(0, margin - d) / d) (x1 - x2)`` and
+    minus that w.r.t. ``x2``; at ``d = 0`` the hinge term has no derivative
+    and its share is taken as 0 (autograd of the formula gives NaN there).
+    The peer is PyTorch autograd of this formula (tests/test_embedding.py);
+    pytorch-metric-learning's ``ContrastiveLoss`` is another loss (all pairs
+    of a batch, unsquared margins). The squared distance is summed in
+    float64.
+
+    Parameters
+    ----------
+    x1, x2 : array_like, shape (N, D) or (D,)
+        Embeddings; both are differentiable: ``grad`` returns
+        ``(d/dx1, d/dx2)``.
+    same : array_like, shape (N,) (``()`` for one row)
+        1 (or True) for a similar pair, 0 (False) for a dissimilar one;
+        other reals are used as they are in the formula.
+    reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
+    sample_weight : array_like, optional, keyword-only
+        One weight per row.
+    margin : float >= 0, keyword-only, default 1.0
+
+    Returns
+    -------
+    float, or an array of shape (N,) for ``reduction="none"``.
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> x1, x2 = [[0.0, 0.0], [0.0, 0.0]], [[0.6, 0.8], [0.3, 0.4]]
+    >>> fl.contrastive(x1, x2, [True, False], reduction="none")
+    array([0.5  , 0.125])
+    >>> g1, g2 = fl.contrastive.grad(x1, x2, [1, 0], reduction="sum")
+    >>> g1
+    array([[-0.6, -0.8],
+           [ 0.3,  0.4]])
 """,
 )

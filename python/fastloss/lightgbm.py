@@ -12,7 +12,8 @@ Conventions, where LightGBM's built-ins differ from fastloss's:
 * **Squared error** is ½ r² in LightGBM (``regression``: grad r, hess 1),
   r² in fastloss: ``objective("mse")`` passes ½ of ``fl.mse.grad_hess``.
 * **Piecewise-linear losses** (mae, quantile, hinge, multiclass_hinge,
-  categorical_hinge) have Hessian 0; the objective passes the constant 1.0
+  categorical_hinge, hinge_embedding, multilabel_margin; and nll and kl_div,
+  linear in their log-probabilities) have Hessian 0; the objective passes the constant 1.0
   (times the weight) instead, as LightGBM's ``l1`` and ``quantile`` do;
   those built-ins also refit leaves to residual quantiles, which a custom
   objective cannot.

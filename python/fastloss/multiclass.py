@@ -33,12 +33,18 @@ __all__ = [
     "kl_div",
     "brier",
     "categorical_hinge",
+    "nll",
+    "multilabel_soft_margin",
+    "multilabel_margin",
 ]
 
 # kernel ids (fastloss::MulticlassLoss), from the C++ catalogue
 _CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = map(
     kernel_id,
     ("cross_entropy", "multiclass_hinge", "softmax_focal", "kl_div", "brier", "categorical_hinge"),
+)
+_NLL, _MULTILABEL_SOFT_MARGIN, _MULTILABEL_MARGIN = map(
+    kernel_id, ("nll", "multilabel_soft_margin", "multilabel_margin")
 )
 
 
@@ -84,7 +90,7 @@ class RowLoss(Loss):
         reads = (pred, job[2] if job[2] is not None else job[3])
         return pred.dtype, job[0], (pred.shape,), reads, (pred, job)
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+    def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
@@ -99,6 +105,7 @@ class RowLoss(Loss):
                 out_value=value_out,
                 out_grad=grad,
                 out_hess=hess,
+                out_blocks=blocks,
             )
         try:
             # by position, as the hot path passes them (see cpp/bindings/run.cpp)
@@ -122,6 +129,7 @@ class RowLoss(Loss):
                 1,
                 ignore_index,
                 (p0, p1),
+                blocks,
             )
         except _core.InvalidElement as exc:  # the kernel found a label out of range
             i = exc.args[0]
@@ -255,6 +263,40 @@ def _prep_categorical_hinge(loss, pred, target, p):
     return _job(c, pred.shape[:-1], target=t)
 
 
+def _prep_nll(loss, pred, target, p):
+    c = _classes(loss, pred)
+    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
+    cw = _class_weight(p["class_weight"], c)
+    return _job(c, pred.shape[:-1], labels=labels, class_weight=cw, ignore_index=p["ignore_index"])
+
+
+def _prep_multilabel_soft_margin(loss, pred, target, p):
+    c = _classes(loss, pred)
+    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
+    return _job(c, pred.shape[:-1], target=t, class_weight=_class_weight(p["class_weight"], c))
+
+
+def _prep_multilabel_margin(loss, pred, target, p):
+    c = _classes(loss, pred)
+    t = _to_ndarray(target, loss.target_name)
+    if t.shape != pred.shape:
+        raise ValueError(
+            f"{loss.target_name}: rows of class indices must have {loss.pred_name}'s shape "
+            f"{tuple(pred.shape)}, got {tuple(t.shape)}"
+        )
+    t = as_labels(t, loss.target_name)
+    if t.size:
+        lo, hi = int(t.min()), int(t.max())
+        if lo < -1 or hi >= c:
+            bad = lo if lo < -1 else hi
+            i = int(np.flatnonzero(t.ravel() == bad)[0])
+            raise ValueError(
+                f"{loss.target_name}: class index {bad} at flat index {i} is out of range: "
+                f"indices must be in [0, {c}), or -1 to end a row's list"
+            )
+    return _job(c, pred.shape[:-1], labels=t)
+
+
 _REDUCTION_DOC = """    reduction : {"mean", "sum", "none"}, keyword-only
         ``"mean"`` divides the (weighted) sum of the per-sample losses by the
         number of samples, or by ``sum(sample_weight)``; ``"none"`` returns
@@ -370,7 +412,9 @@ multiclass_hinge = RowLoss(
       gradient ``1/C`` for each active ``j`` and ``-(number active)/C`` at
       ``y``.
 
-    A row holding a NaN gives a NaN loss and a NaN gradient row.
+    A row holding a NaN gives a NaN loss and a NaN gradient row. Both
+    variants are piecewise linear: ``grad_hess`` gives Hessian 0 (boosting
+    adapters pass a positive constant instead).
 
     Parameters
     ----------
@@ -426,6 +470,15 @@ softmax_focal = RowLoss(
     ``reduction="mean"`` divides by ``sum_i w_i cw_{y_i}`` like
     ``cross_entropy``, so ``gamma=0`` gives exactly ``cross_entropy``.
 
+    ``grad_hess`` gives the exact diagonal of the Hessian, in the pass of the
+    gradient: with ``A`` as above, ``u = 1 - p_y``, ``L = log p_y`` and
+    ``r_k = p_k / u`` (``k != y``; ``r_y = 1``)::
+
+        H_kk = cw_y (A p_k (1 - p_k) - P r_k**2),
+        P = gamma p_y u**gamma ((gamma - 1) p_y L - u (2 + L))
+
+    (``cross_entropy``'s ``cw_y p_k (1 - p_k)`` at ``gamma=0``).
+
     Parameters
     ----------
     logits : array_like, shape (..., C), at least 2-D
@@ -468,7 +521,9 @@ kl_div = RowLoss(
     where a term with ``t_k = 0`` counts 0 (xlogy, as PyTorch; unlike
     PyTorch also when ``log_pred_k = -inf``). With ``log_target=True`` the
     target holds ``log t``. The gradient with respect to ``log_pred`` is
-    ``-t`` (NaN where ``log_pred`` is NaN).
+    ``-t`` (NaN where ``log_pred`` is NaN). The loss is linear in
+    ``log_pred``, so its Hessian (``grad_hess``) is 0; boosting adapters pass
+    a positive constant instead.
 
     ``reduction="mean"`` averages over samples (rows): for 2-D input that is
     PyTorch's ``reduction="batchmean"`` (sum / N); ``"sum"`` is PyTorch's
@@ -519,7 +574,8 @@ brier = RowLoss(
       ``scale_by_half="auto"`` halves only the binary case, which is then
       the single-column formula above).
 
-    Gradient ``2 (prob - onehot)``. No clipping of ``prob`` is done.
+    Gradient ``2 (prob - onehot)``, Hessian 2 per entry (``grad_hess``).
+    No clipping of ``prob`` is done.
 
     Parameters
     ----------
@@ -565,7 +621,8 @@ categorical_hinge = RowLoss(
 
     Gradient where ``l > 0``: ``-t_k`` plus ``1 - t_k*`` at the (first)
     arg-max ``k*`` of ``(1 - t) s``; 0 where ``l == 0``. A NaN anywhere in a
-    row gives a NaN loss and gradient row.
+    row gives a NaN loss and gradient row. Piecewise linear: Hessian 0
+    (``grad_hess``).
 
     Parameters
     ----------
@@ -590,5 +647,150 @@ categorical_hinge = RowLoss(
     >>> import fastloss as fl
     >>> round(fl.categorical_hinge([[0.3, 0.6, 0.1]], [[0.0, 1.0, 0.0]]), 6)
     0.7
+""",
+)
+
+nll = RowLoss(
+    "nll",
+    **metadata("nll"),
+    kernel_id=_NLL,
+    prepare=_prep_nll,
+    peer="torch.nn.functional.nll_loss (class axis moved last)",
+    doc="""Negative log-likelihood of log-probabilities against integer labels.
+
+    The loss after a ``log_softmax`` (``cross_entropy`` is the two fused).
+    The class axis is the LAST axis of ``log_probs`` (PyTorch's
+    ``(N, C, d1, ...)`` input corresponds to ``movedim(1, -1)`` here). With
+    class weights ``cw`` (all 1 when not given), per sample::
+
+        l = -cw_y log_probs_y
+
+    and 0 where ``y == ignore_index``. The gradient is ``-cw_y`` at the label
+    and 0 elsewhere; the loss is linear in ``log_probs``, so its Hessian
+    (``grad_hess``) is 0.
+
+    ``reduction="mean"`` divides by ``sum_i w_i cw_{y_i}`` over the
+    non-ignored samples (``w`` = ``sample_weight``, 1 when not given), as
+    PyTorch divides by the sum of the target classes' weights; if every
+    sample is ignored the mean is NaN (0/0), as in PyTorch. A row holding a
+    NaN gives a NaN loss and gradient row (PyTorch reads the label's entry
+    alone and loses a NaN elsewhere in the row).
+
+    Parameters
+    ----------
+    log_probs : array_like, shape (..., C), at least 2-D
+        Log-probabilities, class axis last. float32 and float64 run natively.
+    labels : array_like of int, shape ``log_probs.shape[:-1]``
+        Class labels in ``[0, C)`` or ``ignore_index``; others raise
+        ValueError naming the label.
+"""
+    + _REDUCTION_DOC
+    + """    class_weight : array_like, shape (C,), optional, keyword-only
+        Per-class weights (PyTorch's ``weight``).
+    ignore_index : int, keyword-only, default -100
+        Label whose samples count 0 and leave the mean's denominator.
+
+    Returns
+    -------
+    float, or ndarray of shape ``log_probs.shape[:-1]`` for ``reduction="none"``.
+
+    Matches ``torch.nn.functional.nll_loss`` (value and gradient, with
+    ``weight``, ``ignore_index`` and every reduction) with the class axis
+    moved last.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss as fl
+    >>> round(fl.nll(np.log([[0.2, 0.8], [0.5, 0.5]]), [1, 0]), 6)
+    0.458145
+""",
+)
+
+multilabel_soft_margin = RowLoss(
+    "multilabel_soft_margin",
+    **metadata("multilabel_soft_margin"),
+    kernel_id=_MULTILABEL_SOFT_MARGIN,
+    prepare=_prep_multilabel_soft_margin,
+    peer="torch.nn.functional.multilabel_soft_margin_loss",
+    doc="""Multi-label soft-margin loss: per sample, the mean over classes of BCE with logits.
+
+    For multi-label classification (each class present or not). With
+    logits ``z`` and 0/1 targets ``t`` (class axis last) and class weights
+    ``cw`` (1 when not given), per sample::
+
+        l = sum_k cw_k (t_k softplus(-z_k) + (1 - t_k) softplus(z_k)) / C
+
+    with the stable softplus of ``binary_cross_entropy_with_logits`` (finite
+    at +-inf logits; a ``0 * inf`` term counts 0). Gradient
+    ``cw_k (sigmoid(z_k) - t_k) / C``; exact diagonal Hessian
+    ``cw_k sigmoid(z_k) sigmoid(-z_k) / C`` (``grad_hess``).
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C), at least 2-D
+        Raw scores, class axis last.
+    target : array_like, same shape as ``logits``
+        Targets, 0 or 1 (soft targets in [0, 1] follow the same formula).
+"""
+    + _REDUCTION_DOC
+    + """    class_weight : array_like, shape (C,), optional, keyword-only
+        Per-class weights (PyTorch's ``weight``).
+
+    Returns
+    -------
+    float, or ndarray of shape ``logits.shape[:-1]`` for ``reduction="none"``.
+
+    Matches ``torch.nn.functional.multilabel_soft_margin_loss`` (value and
+    gradient, with ``weight`` and every reduction).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.multilabel_soft_margin([[0.0, 0.0]], [[1.0, 0.0]]), 6)
+    0.693147
+""",
+)
+
+multilabel_margin = RowLoss(
+    "multilabel_margin",
+    **metadata("multilabel_margin"),
+    kernel_id=_MULTILABEL_MARGIN,
+    prepare=_prep_multilabel_margin,
+    peer="torch.nn.functional.multilabel_margin_loss",
+    doc="""Multi-label margin loss: every target class above every other class by 1.
+
+    ``target`` holds, per sample, the indices of its target classes,
+    padded with -1 as PyTorch takes them: a row's list ends at its first -1
+    (the entries after it are not read). With ``J`` that list and ``S`` the
+    set of its classes, per sample (``C`` classes)::
+
+        l = sum_{j in J} sum_{i not in S} max(0, 1 - (s_j - s_i)) / C
+
+    Gradient ``+1/C`` at ``i`` and ``-1/C`` at ``j`` for each pair whose term
+    is positive (none at the kink, as PyTorch). Piecewise linear: Hessian 0
+    (``grad_hess``). A row holding a NaN gives a NaN loss and gradient row.
+
+    Parameters
+    ----------
+    scores : array_like, shape (..., C), at least 2-D
+        Raw scores, class axis last.
+    target : array_like of int, same shape as ``scores``
+        Class indices in ``[0, C)``, each row's list ended by -1 (or filling
+        the row); a value outside ``[-1, C)`` raises ValueError.
+"""
+    + _REDUCTION_DOC
+    + """
+    Returns
+    -------
+    float, or ndarray of shape ``scores.shape[:-1]`` for ``reduction="none"``.
+
+    Matches ``torch.nn.functional.multilabel_margin_loss`` (value and
+    gradient, every reduction).
+
+    Examples
+    --------
+    >>> import fastloss as fl
+    >>> round(fl.multilabel_margin([[0.1, 0.2, 0.4, 0.8]], [[3, 0, -1, 1]]), 6)
+    0.85
 """,
 )

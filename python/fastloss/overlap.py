@@ -94,7 +94,7 @@ class SliceLoss(Loss):
             target = np.ascontiguousarray(target.transpose(perm))
         return dt, per_sample, (shape,), reads, (pred, target, perm, S, K, group)
 
-    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+    def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
         pred, target, perm, S, K, group = state
         grad = kgrad = grads[0] if grads is not None else None
         if perm is not None and grad is not None:
@@ -113,6 +113,7 @@ class SliceLoss(Loss):
             slice_size=K,
             group=group,
             params=tuple(self._pack(p)),
+            out_blocks=blocks,
         )
         if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))

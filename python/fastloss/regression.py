@@ -31,6 +31,7 @@ from fastloss._loss import (
     VALUE_GRAD,
     ElementwiseLoss,
     Loss,
+    _feed,
 )
 
 __all__ = [
@@ -436,7 +437,9 @@ class _RootMeanSquare(Loss):
     _plan = ElementwiseLoss._plan
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
-        pred, target = np.ascontiguousarray(state[0]), np.ascontiguousarray(state[1])
+        pred, target = state[0], state[1]
+        # broadcast views read as patterns (see ElementwiseLoss._launch)
+        kp, kt = _feed(pred), _feed(target)
         grad = grads[0] if grads is not None else None
         kop = VALUE if op == VALUE else VALUE_GRAD
         if red == NONE:
@@ -447,23 +450,27 @@ class _RootMeanSquare(Loss):
                 _MSE,
                 kop,
                 NONE,
-                pred,
-                target=target,
+                kp,
+                target=kt,
                 sample_weight=w,
                 out_value=value_out,
                 out_grad=grad,
+                size=pred.size,
             )
             total = float(np.sum(value_out, dtype=np.float64))
         else:
             total = _core.run(
-                REGRESSION, _MSE, kop, SUM, pred, target=target, sample_weight=w, out_grad=grad
+                REGRESSION,
+                _MSE,
+                kop,
+                SUM,
+                kp,
+                target=kt,
+                sample_weight=w,
+                out_grad=grad,
+                size=pred.size,
             )
-        if w is None:
-            wsum = float(pred.size)
-        elif isinstance(w, tuple):  # a broadcast pattern: values, period, repeat
-            wsum = float(np.sum(w[0], dtype=np.float64)) * (pred.size // w[1])
-        else:
-            wsum = float(np.sum(w, dtype=np.float64))
+        wsum = float(pred.size) if w is None else _weight_sum(w, pred)
         if wsum == 0:
             # no data (or no weight): the mean is 0/0, as the reference's; a
             # sum over nothing is 0 as for every other loss
@@ -478,13 +485,37 @@ class _RootMeanSquare(Loss):
             inv = 0.0 if root == 0 else 1.0 / root
         if grad is not None:
             scale = 0.5 * inv / wsum if (red == 2 and wsum != 0) else 0.5 * inv
-            np.multiply(grad, scale, out=grad)
+            if scale == 0.0 and not math.isfinite(total):
+                # an infinite residual makes root inf and the scale 0: inf * 0
+                # is NaN, as the reference's, without NumPy's warning
+                with np.errstate(invalid="ignore"):
+                    np.multiply(grad, scale, out=grad)
+            else:
+                np.multiply(grad, scale, out=grad)
         if red == NONE:
-            np.multiply(value_out, inv, out=value_out)
+            with np.errstate(invalid="ignore"):  # inf * 0 (see above); not the hot path
+                np.multiply(value_out, inv, out=value_out)
             return None
         if red == SUM:
             return 0.0 if pred.size == 0 else wsum * root
         return root
+
+
+def _weight_sum(w, pred) -> float:
+    """``sum(w)`` over pred's elements by the kernels' blocked tree: the mse
+    kernel's sum of ``(0 - 1)**2 * w`` over broadcast patterns, whose terms
+    are the weights exactly. Its bits are those of the denominator mse's
+    weighted mean divides by, so rmse's value is the root of mse's mean bit
+    for bit (and of fastloss.Accumulator's; NumPy's sum has another tree)."""
+    n = pred.size
+    if n == 0:
+        return 0.0
+    zero, one = np.zeros(1, pred.dtype), np.ones(1, pred.dtype)
+    total = _core.run(
+        REGRESSION, _MSE, VALUE, SUM, (zero, 1, n), target=(one, 1, n), sample_weight=w, size=n
+    )
+    assert total is not None  # a reduced value was asked
+    return total
 
 
 rmse = _RootMeanSquare(

@@ -15,7 +15,9 @@ Modules
     (:class:`CrossEntropyLoss`, :class:`MSELoss`, :class:`L1Loss`,
     :class:`HuberLoss`, :class:`SmoothL1Loss`, :class:`BCELoss`,
     :class:`BCEWithLogitsLoss`, :class:`PoissonNLLLoss`,
-    :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`),
+    :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`,
+    :class:`NLLLoss`, :class:`SoftMarginLoss`, :class:`HingeEmbeddingLoss`,
+    :class:`MultiLabelSoftMarginLoss`, :class:`MultiLabelMarginLoss`),
     with PyTorch's constructor keywords and layouts (class axis 1,
     ``weight=`` as each torch class means it, ``KLDivLoss``'s
     ``"batchmean"``), so a training script changes one import; the others
@@ -80,17 +82,25 @@ from fastloss._loss import ElementwiseLoss
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
+    "CTCLoss",
     "CrossEntropyLoss",
     "GaussianNLLLoss",
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "MarginRankingLoss",
     "MSELoss",
     "MultiMarginLoss",
     "PoissonNLLLoss",
     "MultiLabelSoftMarginLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
+    "NLLLoss",
+    "HingeEmbeddingLoss",
+    "MultiLabelMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -351,7 +361,7 @@ def _apply(L, inputs, reduction, sample_weight, params):
 def _function(name):
     L = _fl.get(name)
 
-    def fn(*inputs, reduction="mean", sample_weight=None, **params):
+    def fn(*inputs, reduction=L.default_reduction, sample_weight=None, **params):
         return _apply(L, inputs, reduction, sample_weight, params)
 
     fn.__name__ = fn.__qualname__ = name
@@ -607,37 +617,206 @@ class GaussianNLLLoss(_Base):
 
 
 class SoftMarginLoss(_Base):
-    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` for
-    targets ``y`` in {-1, 1}, run as ``binary_cross_entropy_with_logits``
-    with the target ``(y + 1) / 2`` (the same loss for those targets). Other
-    target values, which torch also takes, are refused."""
+    """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` on
+    fastloss's ``soft_margin`` kernel (any shape; targets -1/+1, other reals
+    following the same formula as in torch)."""
 
     def forward(self, input, target):
-        t = _numpy(target, "target")
-        if not np.isin(t, (-1, 1)).all():
-            raise ValueError("target: fastloss.torch.SoftMarginLoss takes targets in {-1, 1} only")
-        return globals()["binary_cross_entropy_with_logits"](
-            input, (target + 1) / 2, reduction=self.reduction
-        )
+        return globals()["soft_margin"](input, target, reduction=self.reduction)
 
 
 class MultiLabelSoftMarginLoss(_Base):
-    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)``: the per-element
-    ``binary_cross_entropy_with_logits`` (``weight`` per class, broadcast
-    against the input), averaged over the classes (last axis), then reduced
-    over the samples as torch does."""
+    """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)`` on fastloss's
+    ``multilabel_soft_margin`` kernel: input ``(N, C)`` (or ``(..., C)``) or
+    unbatched ``(C,)``, ``weight`` per class."""
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        fn = globals()["binary_cross_entropy_with_logits"]
-        red, c = self.reduction, input.shape[-1]
-        if red == "none":
-            return fn(input, target, reduction="none", sample_weight=self.weight).mean(-1)
-        s = fn(input, target, reduction="sum", sample_weight=self.weight)
-        return s / c if red == "sum" else s / input.numel()
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        out = globals()["multilabel_soft_margin"](
+            input, target, reduction=self.reduction, class_weight=self.weight
+        )
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class NLLLoss(_Base):
+    """``torch.nn.NLLLoss(weight, ignore_index, reduction)`` on fastloss's
+    ``nll`` kernel: input ``(N, C)``, ``(N, C, d1, ...)`` (class axis 1,
+    moved last as a view) or unbatched ``(C,)``; target class indices.
+    ``weight`` weighs classes, and the mean divides by the target classes'
+    weights, as torch does."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.reshape(1)
+        out = globals()["nll"](
+            _class_last(input),
+            target,
+            reduction=self.reduction,
+            class_weight=self.weight,
+            ignore_index=self.ignore_index,
+        )
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class HingeEmbeddingLoss(_Base):
+    """``torch.nn.HingeEmbeddingLoss(margin, reduction)`` on fastloss's
+    ``hinge_embedding`` kernel (any shape)."""
+
+    def __init__(self, margin=1.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return globals()["hinge_embedding"](
+            input, target, reduction=self.reduction, margin=self.margin
+        )
+
+
+class MultiLabelMarginLoss(_Base):
+    """``torch.nn.MultiLabelMarginLoss(reduction)`` on fastloss's
+    ``multilabel_margin`` kernel: input ``(N, C)`` or unbatched ``(C,)``,
+    target of the same shape holding class indices padded by -1."""
+
+    def forward(self, input, target):
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        out = globals()["multilabel_margin"](input, target, reduction=self.reduction)
+        return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+class MarginRankingLoss(_Base):
+    """``torch.nn.MarginRankingLoss(margin, reduction)``, forward ``(input1,
+    input2, target)`` on fastloss's ``margin_ranking``."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return globals()["margin_ranking"](
+            input1, input2, target, reduction=self.reduction, margin=self.margin
+        )
+
+
+class TripletMarginLoss(_Base):
+    """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p >= 1)."""
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+        super().__init__(reduction)
+        _fl.triplet_margin.resolve_params({"margin": margin, "p": p, "eps": eps, "swap": swap})
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return globals()["triplet_margin"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
+            margin=self.margin,
+            p=self.p,
+            eps=self.eps,
+            swap=self.swap,
+        )
+
+
+class TripletMarginWithDistanceLoss(_Base):
+    """``torch.nn.TripletMarginWithDistanceLoss(distance_function, margin, swap,
+    reduction)`` on fastloss's ``triplet_margin_with_distance``: the distance
+    is computed by the kernel, so ``distance_function`` is ``None`` or
+    ``torch.nn.functional.pairwise_distance`` (the Euclidean distance),
+    ``"euclidean"`` or ``"cosine"`` (``1 - cosine_similarity``); any other
+    callable is refused."""
+
+    def __init__(self, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(reduction)
+        if distance_function is None or distance_function is torch.nn.functional.pairwise_distance:
+            distance = "euclidean"
+        elif isinstance(distance_function, str):
+            distance = distance_function
+        else:
+            raise ValueError(
+                "distance_function: fastloss computes the distance in its kernel; give None "
+                "or torch.nn.functional.pairwise_distance (euclidean), 'euclidean' or 'cosine'"
+            )
+        _fl.triplet_margin_with_distance.resolve_params(
+            {"distance": distance, "margin": margin, "swap": swap}
+        )
+        self.distance, self.margin, self.swap = distance, margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return globals()["triplet_margin_with_distance"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
+            distance=self.distance,
+            margin=self.margin,
+            swap=self.swap,
+        )
+
+
+class CosineEmbeddingLoss(_Base):
+    """``torch.nn.CosineEmbeddingLoss(margin, reduction)``, forward ``(input1,
+    input2, target)`` on fastloss's ``cosine_embedding``."""
+
+    def __init__(self, margin=0.0, reduction="mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return globals()["cosine_embedding"](
+            input1, input2, target, reduction=self.reduction, margin=self.margin
+        )
+
+
+class CTCLoss(_Base):
+    """``torch.nn.CTCLoss(blank, reduction, zero_infinity)`` on fastloss's
+    ``ctc``: ``forward(log_probs, targets, input_lengths, target_lengths)``
+    with torch's shapes, ``(T, N, C)`` or unbatched ``(T, C)`` (targets
+    ``(S,)``, lengths scalars). ``ctc`` takes logits and applies log_softmax
+    itself; on log-probabilities, which torch's CTCLoss expects, that
+    changes nothing (log_softmax is idempotent), so the value is torch's, and
+    so is the gradient w.r.t. ``log_probs`` (torch's is likewise
+    ``exp(log_probs) - posterior``)."""
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__(reduction)
+        _fl.ctc.resolve_params({"blank": blank, "zero_infinity": zero_infinity})
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        fn = globals()["ctc"]
+        kw = {"reduction": self.reduction, "blank": self.blank, "zero_infinity": self.zero_infinity}
+        if log_probs.dim() == 2:  # unbatched, as torch takes it
+            v = fn(
+                log_probs.unsqueeze(1),
+                torch.as_tensor(targets).reshape(1, -1),
+                torch.as_tensor(input_lengths).reshape(1),
+                torch.as_tensor(target_lengths).reshape(1),
+                **kw,
+            )
+            return v[0] if self.reduction == "none" else v
+        return fn(log_probs, targets, input_lengths, target_lengths, **kw)
+
+    def extra_repr(self):
+        return (
+            f"blank={self.blank}, reduction={self.reduction!r}, zero_infinity={self.zero_infinity}"
+        )
 
 
 def _camel(name):
@@ -657,6 +836,16 @@ _TORCH_NAMED = {
     "multiclass_hinge",
     "kl_div",
     "gaussian_nll",
+    "nll",
+    "soft_margin",
+    "hinge_embedding",
+    "multilabel_soft_margin",
+    "multilabel_margin",
+    "margin_ranking",
+    "triplet_margin",
+    "triplet_margin_with_distance",
+    "cosine_embedding",
+    "ctc",
 }
 
 
@@ -664,7 +853,7 @@ def _module(name):
     L = _fl.get(name)
     fn = globals()[name]
 
-    def __init__(self, reduction="mean", **params):
+    def __init__(self, reduction=L.default_reduction, **params):
         _Base.__init__(self, reduction)
         L.resolve_params({k: v for k, v in params.items() if not isinstance(v, torch.Tensor)})
         self.params = params
@@ -678,7 +867,8 @@ def _module(name):
         )
 
     doc = (
-        f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction='mean', "
+        f"``fastloss.{name}`` as a module: ``{_camel(name)}(reduction="
+        f"'{L.default_reduction}', "
         f"**params)`` with the core's parameters ({', '.join(L.params) or 'none'}); "
         f"``forward({', '.join(L.inputs)}, sample_weight=None)``."
     )

@@ -15,7 +15,8 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   ``min_child_weight`` mean what they mean for the built-in, which it then
   matches. ``metric("mse")`` reports fastloss's mse (mean r²).
 * **Piecewise-linear losses** (mae, quantile, hinge, multiclass_hinge,
-  categorical_hinge) have Hessian 0; the objective passes the constant
+  categorical_hinge, hinge_embedding, multilabel_margin; and nll and kl_div,
+  linear in their log-probabilities) have Hessian 0; the objective passes the constant
   1.0 (times the sample weight) instead, as ``reg:absoluteerror`` and
   ``reg:quantileerror`` do. Those built-ins also refit every leaf to a
   quantile of its residuals, which a custom objective cannot: each step is

@@ -419,6 +419,7 @@ double rows4(const F& f, const BoxArgs& a) {
   run.n = a.n;
   run.weight = static_cast<const T*>(a.weight);
   run.out_value = static_cast<T*>(a.out_value);
+  run.out_blocks = a.out_blocks;
   run.n_threads = a.n_threads;
   return per_sample(rows, run);
 }

@@ -341,6 +341,97 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
     value_grad_s(x, y, a, e, v, g);
     return g;
   }
+  // Exact second derivative, in the pass of the gradient. With s = sigma(x)
+  // sigma(-x) = ce'', q' = (1 - 2y) s, q'' = (1 - 2y) s (sigma(-x) - sigma(x)):
+  //   f'' = ce'' q^g + 2 g ce' q^(g-1) q' + g (g-1) ce q^(g-2) q'^2 + g ce q^(g-1) q''
+  // and with r = s / q (in [0, 1] for y in [0, 1]: q >= min(sigma(x), sigma(-x)))
+  //   f'' = q^g [s + g r (2 (1 - 2y) ce' + (1 - 2y) ce ((g - 1)(1 - 2y) r
+  //                                                   + sigma(-x) - sigma(x)))]
+  // which never forms q^(g-2). The g-terms' limit is 0 where q or s is 0
+  // (as in the gradient), so the Hessian is finite at +-inf logits too.
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess_s(T x, T y, T, T e, T& g, T& h) const {
+    T spx, smx, sp, sm;
+    cls::softplus_pair_from(x, e, spx, smx);
+    cls::sigmoid_pair_from(x, e, sp, sm);
+    const T q = y * sm + (T(1) - y) * sp;
+    const T qg = qpow(q);
+    const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
+    const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
+    const T s = sp * sm;
+    const T dce = (T(1) - y) * sp - y * sm;
+    const T gm = static_cast<T>(gamma);
+    const T qm1 = qg / (q == T(0) ? T(1) : q);
+    const T t2 = gm * c * (T(1) - T(2) * y) * (qm1 * s);
+    const bool vanish = q == T(0) || s == T(0);
+    g = at * (dce * qg + (vanish ? T(0) : t2));
+    const T r = s / (q == T(0) ? T(1) : q);
+    const T a2 = T(1) - T(2) * y;
+    const T inner = T(2) * a2 * dce + a2 * c * ((gm - T(1)) * a2 * r + (sm - sp));
+    h = at * (qg * (s + (vanish ? T(0) : gm * r * inner)));
+  }
+};
+
+// log(1 + exp(-y x))   (torch soft_margin_loss), as softplus(-u) with u = y x:
+// max(-u, 0) + log1p(e^-|u|), finite for every finite u (torch's
+// log1p(exp(-y x)) overflows to inf past -u ~ 89 in float32). Any real y
+// follows the formula (PyTorch's targets are -1 and +1).
+// Gradient -y sigma(-u); Hessian y^2 sigma(u) sigma(-u), exact.
+struct SoftMargin : PointLoss<SoftMargin> {
+  static constexpr int cost = 4;
+  static constexpr bool has_hess = true;
+  static constexpr bool staged = true;
+  template <class T>
+  FL_INLINE T stage(T x, T y, T) const {
+    return cls::exp_negabs(y * x);
+  }
+  template <class T>
+  FL_INLINE T value_s(T x, T y, T, T e) const {
+    return vm::detail::pospart(-(y * x)) + vm::detail::log1p_01(e);
+  }
+  template <class T>
+  FL_INLINE T grad_s(T x, T y, T, T e) const {
+    T sp, sm;
+    cls::sigmoid_pair_from(y * x, e, sp, sm);
+    return -y * sm;
+  }
+  template <class T>
+  FL_INLINE void grad_hess_s(T x, T y, T, T e, T& g, T& h) const {
+    T sp, sm;
+    cls::sigmoid_pair_from(y * x, e, sp, sm);
+    g = -y * sm;
+    h = (y * y) * (sp * sm);
+  }
+};
+
+// torch hinge_embedding_loss, term by term as ATen writes it:
+//   l = [y != 1] max(0, margin - x) + [y != -1] x
+// so x where y = 1, max(0, margin - x) where y = -1 (any other y gets both
+// terms, as in PyTorch). Gradient [y != -1] - [y != 1][margin - x >= 0]
+// (clamp_min passes the gradient at the kink, as autograd does); NaN where
+// x is NaN. Piecewise linear: Hessian 0.
+struct HingeEmbedding : PointLoss<HingeEmbedding> {
+  double margin;
+  explicit HingeEmbedding(double m) : margin(m) {}
+  template <class T>
+  FL_INLINE T value(T x, T y, T) const {
+    const T m = static_cast<T>(margin);
+    const T cl = cls::relu(m - x, m - m);
+    return (y != T(1) ? cl : T(0)) + (y != T(-1) ? x : T(0));
+  }
+  template <class T>
+  FL_INLINE T grad(T x, T y, T) const {
+    const T z = static_cast<T>(margin) - x;
+    const T g = (y != T(-1) ? T(1) : T(0)) - ((y != T(1) && z >= T(0)) ? T(1) : T(0));
+    return x != x ? x : g;
+  }
+  static constexpr bool has_hess = true;
+  template <class T>
+  FL_INLINE void grad_hess(T x, T y, T a, T& g, T& h) const {
+    g = grad<T>(x, y, a);
+    h = x != x ? x : T(0);
+  }
 };
 
 }  // namespace FASTLOSS_ISA_NS

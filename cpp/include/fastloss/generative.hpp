@@ -127,12 +127,14 @@ struct GradientPenalty {
       value[i] = static_cast<T>(dev * dev);
       if constexpr (kGrad) {
         T* FL_RESTRICT gr = g + (lo + i) * K;
-        // d/dr_k = 2 (norm - t) r_k / norm; 0 at norm == 0 (torch)
-        const T c = norm > 0.0   ? static_cast<T>(2.0 * dev / norm) * gs[i]
-                    : norm == 0.0 ? T(0)
-                                  : static_cast<T>(norm);  // NaN
+        // d/dr_k = 2 (norm - t) r_k / norm; 0 at norm == 0 (torch). The
+        // factor stays float64: for a row of float32 subnormals 2 / norm
+        // overflows float32 while its product with r_k does not.
+        const double c = norm > 0.0    ? 2.0 * dev / norm * static_cast<double>(gs[i])
+                         : norm == 0.0 ? 0.0
+                                       : norm;  // NaN
         FL_SIMD
-        for (int64_t k = 0; k < K; ++k) gr[k] = c * r[k];
+        for (int64_t k = 0; k < K; ++k) gr[k] = static_cast<T>(c * static_cast<double>(r[k]));
       }
     }
   }

@@ -15,8 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/rowwise.hpp"
@@ -221,6 +223,16 @@ FL_INLINE void softmax_hess(const T* FL_RESTRICT z, int64_t C, T* FL_RESTRICT h,
     const double p = static_cast<double>(h[k]) * inv;
     h[k] = static_cast<T>(s * (p * (1.0 - p)));
   }
+}
+
+
+// h = 0 where g is finite, NaN where g is NaN: the Hessian of a loss that is
+// linear, or piecewise linear, in its scores (0 off the kinks, undefined on
+// them; boosting adapters pass a positive constant instead).
+template <class T>
+FL_INLINE void zero_hess(const T* FL_RESTRICT g, T* FL_RESTRICT h, int64_t C) {
+  FL_SIMD
+  for (int64_t k = 0; k < C; ++k) h[k] = g[k] - g[k];
 }
 
 }  // namespace mc
@@ -489,6 +501,14 @@ struct MulticlassHinge : LabelRows {
     return on ? d : 0.0;
   }
 
+  // Piecewise linear: Hessian 0 (see mc::zero_hess).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::zero_hess(g, h, C);
+    return v;
+  }
+
   // Crammer-Singer's two formulas, shared by row() and block(): the margin
   // violation d given the best score of the other classes (the loss is
   // max(0, d)), and the subgradient on a zeroed row, +gs at j (the first
@@ -651,6 +671,50 @@ struct SoftmaxFocal : LabelRows {
     return v;
   }
 
+  // Diagonal Hessian. The gradient is cw_y A(p_y) (p_k - [k = y]) with
+  // A(p) = u^g - g p u^(g-1) L (u = 1 - p, L = log p) and d p_y / d z_k =
+  // p_y ([k = y] - p_k), so
+  //   H_kk = cw_y (A p_k (1 - p_k) - A'(p_y) p_y (p_k - [k = y])^2),
+  //   A'(p) = -2 g u^(g-1) - g u^(g-1) L + g (g - 1) p u^(g-2) L.
+  // (p_k - [k = y])^2 = u^2 r_k^2 with r_k = e_k / sum_{j != y} e_j for
+  // k != y and 1 at y, so the second term is P r_k^2 with
+  //   P = A' u^2 p_y = g p_y u^g ((g - 1) p_y L - u (2 + L)),
+  // which holds no negative power of u (0 where u = 0, g > 0). At g = 0 it
+  // is cross_entropy's cw_y p_k (1 - p_k). The gradient is row()'s, bit for
+  // bit; the softmax is taken again into h (the row is in L1).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const int64_t y = labels[r];
+    if (skip<true>(y, g, bad)) {
+      mc::fill(h, C, T(0));
+      return 0.0;
+    }
+    const double v = row<true>(r, z, g, gs, bad);
+    const T m = row_max(z, C);
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) h[k] = vm::exp_nonpos(z[k] - m);
+    const double so = sum_others(h, y), ey = static_cast<double>(h[y]), se = so + ey;
+    const double L = static_cast<double>(z[y]) - (static_cast<double>(m) + vm::log_normal(se));
+    const double u = so / se, py = ey / se;
+    double ug = gamma == 0.0 ? 1.0 : 0.0, A = ug;  // u = 0: L = 0, the limits
+    if (u > 0.0) {
+      ug = gamma == 0.0 ? 1.0 : gamma == 1.0 ? u : gamma == 2.0 ? u * u
+                                             : vm::exp(gamma * vm::log(u));
+      A = ug - gamma * py * (ug / u) * L;
+    }
+    const double P = gamma * py * ug * ((gamma - 1.0) * py * L - u * (2.0 + L));
+    const double c = gs * cwk(y);
+    const double inv_se = 1.0 / se, inv_so = so > 0.0 ? 1.0 / so : 0.0;
+    for (int64_t k = 0; k < C; ++k) {
+      const double ek = static_cast<double>(h[k]);
+      const double pk = ek * inv_se;
+      const double rk = k == y ? 1.0 : ek * inv_so;
+      const double qk = k == y ? u : 1.0 - pk;  // 1 - p_k
+      h[k] = static_cast<T>(c * (A * pk * qk - P * rk * rk));
+    }
+    return v;
+  }
+
   // Short rows in one flat pass (see rowwise.hpp): the same terms and sums,
   // and the per-row tail (a log, divisions, u^gamma) as one vector loop
   // over the rows.
@@ -763,6 +827,15 @@ struct KlDiv {
     return v;
   }
 
+  // The gradient -t does not depend on log_pred: the Hessian is 0 (NaN
+  // where the gradient is).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::zero_hess(g, h, C);
+    return v;
+  }
+
   // Short rows in one flat pass (see rowwise.hpp): the same terms and sums.
   static constexpr int64_t block_max_C = 32;
   template <bool kGrad>
@@ -814,6 +887,16 @@ struct Brier : LabelRows {
       FL_SIMD
       for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(g2 * diff(k));
     }
+    return v;
+  }
+  // d^2 l / dp_k^2 = 2 for every k (0 on a skipped row; NaN where p is).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const int64_t y = labels[r];
+    const double v = row<true>(r, z, g, gs, bad);
+    const T h2 = (ignored(y) || out_of_range(y)) ? T(0) : static_cast<T>(2.0 * gs);
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) h[k] = (g[k] - g[k]) + h2;
     return v;
   }
 };
@@ -872,6 +955,14 @@ struct CategoricalHinge {
     return on ? d : 0.0;
   }
 
+  // Piecewise linear: Hessian 0 (see mc::zero_hess).
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::zero_hess(g, h, C);
+    return v;
+  }
+
   // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: both
   // products of the block in one flat vector loop, then per row its sum
   // (short_row_sum, the tree of row_sum) and its max (exact in any order; a
@@ -927,6 +1018,271 @@ struct CategoricalHinge {
         }
       }
     }
+  }
+};
+
+// Negative log-likelihood of log-probabilities z (torch nll_loss):
+//   l = -cw_y z_y, 0 for an ignored row,
+// gradient -cw_y at y and 0 elsewhere, Hessian 0 (linear). The mean divides
+// like cross_entropy's (sum of w cw_y over the non-ignored rows). A row
+// holding a NaN gives NaN (torch reads z_y alone, so a NaN elsewhere in the
+// row is lost there).
+template <class T>
+struct Nll : LabelRows {
+  static constexpr int cost = 1;
+  bool custom_norm() const { return true; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const int64_t y = labels[r];
+    if (skip<kGrad>(y, g, bad)) return 0.0;
+    if (row_has_nan(z, C)) return mc::nan_row<kGrad>(g, C);
+    const double cwy = cwk(y);
+    if constexpr (kGrad) {
+      mc::fill(g, C, T(0));
+      g[y] = static_cast<T>(-gs * cwy);
+    }
+    return -cwy * static_cast<double>(z[y]);
+  }
+
+  // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: one
+  // NaN test over the block (rows tested only when it finds one) and one
+  // zero fill of the block's gradient, then a load and a store per row (row
+  // by row, the per-row NaN test and fill cost 10 ns a row).
+  static constexpr int64_t block_max_C = 32;
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    const bool any_nan = row_has_nan(z, n * C);
+    if constexpr (kGrad) mc::fill(g, n * C, T(0));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[r0 + i];
+      T* gi = kGrad ? g + i * C : nullptr;
+      bool b = false;
+      if (skip<kGrad>(y, gi, b)) {
+        v[i] = 0.0;
+        bad[i] = b;
+        continue;
+      }
+      bad[i] = false;
+      if (any_nan && row_has_nan(z + i * C, C)) {
+        v[i] = mc::nan_row<kGrad>(gi, C);
+        continue;
+      }
+      const double cwy = cwk(y);
+      if constexpr (kGrad) gi[y] = static_cast<T>(-gs[i] * cwy);
+      v[i] = -cwy * static_cast<double>(z[i * C + y]);
+    }
+  }
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::zero_hess(g, h, C);
+    return v;
+  }
+};
+
+// torch multilabel_soft_margin_loss: the mean over the C classes of binary
+// cross-entropy with logits, class weights cw (1 when absent),
+//   l = sum_k cw_k (t_k softplus(-z_k) + (1 - t_k) softplus(z_k)) / C,
+// gradient cw_k ((1 - t_k) sigma(z_k) - t_k sigma(-z_k)) / C, diagonal Hessian
+// cw_k sigma(z_k) sigma(-z_k) / C (exact). softplus and sigma from e^-|z|
+// as binary_cross_entropy_with_logits (finite at +-inf logits, 0 * inf read
+// as 0).
+template <class T>
+struct MultilabelSoftMargin {
+  static constexpr int cost = 6;
+  const T* target;
+  const double* cw;
+  int64_t C;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+
+  FL_INLINE static T mul0(T c, T s) {
+    return (c == T(0) && s == std::numeric_limits<T>::infinity()) ? T(0) : c * s;
+  }
+  FL_INLINE static T term(T x, T y, T e) {
+    const T l = vm::detail::log1p_01(e);
+    const T spx = vm::detail::pospart(x) + l, smx = vm::detail::pospart(-x) + l;
+    return mul0(y, smx) + mul0(T(1) - y, spx);
+  }
+  FL_INLINE static void sig(T x, T e, T& sp, T& sm) {
+    const T q = T(1) / (T(1) + e);
+    const bool pos = x >= T(0);
+    sp = pos ? q : e * q;
+    sm = pos ? e * q : q;
+  }
+  FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool&) const {
+    return row_impl<kGrad>(r, z, g, nullptr, gs);
+  }
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool&) const {
+    return row_impl<true>(r, z, g, h, gs);
+  }
+  template <bool kGrad>
+  FL_INLINE double row_impl(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs) const {
+    const T* FL_RESTRICT t = target + r * C;
+    const double* cw_ = cw;
+    const double invC = 1.0 / static_cast<double>(C);
+    const auto e_of = [&](int64_t k) { return vm::exp_nonpos(vm::detail::negabs(z[k])); };
+    double v;
+    if constexpr (kGrad) {  // e^-|z| once, into the gradient buffer
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) g[k] = e_of(k);
+      v = row_sum(C, [&](int64_t k) {
+        const double c = cw_ != nullptr ? cw_[k] : 1.0;
+        return c * static_cast<double>(term(z[k], t[k], g[k]));
+      });
+      if (h != nullptr) {
+        for (int64_t k = 0; k < C; ++k) {
+          T sp, sm;
+          sig(z[k], g[k], sp, sm);
+          h[k] = static_cast<T>(gs * invC * cwk(k) * static_cast<double>(sp * sm));
+        }
+      }
+      for (int64_t k = 0; k < C; ++k) {
+        T sp, sm;
+        sig(z[k], g[k], sp, sm);
+        const T d = (T(1) - t[k]) * sp - t[k] * sm;
+        g[k] = static_cast<T>(gs * invC * cwk(k) * static_cast<double>(d));
+      }
+    } else {
+      v = row_sum(C, [&](int64_t k) {
+        const double c = cw_ != nullptr ? cw_[k] : 1.0;
+        return c * static_cast<double>(term(z[k], t[k], e_of(k)));
+      });
+    }
+    return v * invC;
+  }
+
+  // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: e^-|z|
+  // and the terms of the whole block in flat vector loops (a row of 10 leaves
+  // a vector loop mostly unused: 0.5 us a row, row by row, at the baseline
+  // level), then each row's sum by short_row_sum, the tree row_sum uses for
+  // C <= kChunk; the gradient from the same e, row by row.
+  static constexpr int64_t block_max_C = 32;
+  static constexpr int64_t kSub = 64;  // rows per sub-block: 16 + 8 KiB of stack
+  template <bool kGrad>
+  FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                       const double* FL_RESTRICT gs, double* FL_RESTRICT v,
+                       bool* FL_RESTRICT bad) const {
+    alignas(64) double tm[kSub * block_max_C];
+    alignas(64) T e[kSub * block_max_C];
+    const double invC = 1.0 / static_cast<double>(C);
+    for (int64_t i0 = 0; i0 < n; i0 += kSub) {
+      const int64_t m = n - i0 < kSub ? n - i0 : kSub;
+      const int64_t mC = m * C;
+      const T* FL_RESTRICT zb = z + i0 * C;
+      const T* FL_RESTRICT tb = target + (r0 + i0) * C;
+      FL_SIMD
+      for (int64_t k = 0; k < mC; ++k) e[k] = vm::exp_nonpos(vm::detail::negabs(zb[k]));
+      FL_SIMD
+      for (int64_t k = 0; k < mC; ++k) tm[k] = static_cast<double>(term(zb[k], tb[k], e[k]));
+      if (cw != nullptr) {
+        for (int64_t i = 0; i < m; ++i) {
+          double* FL_RESTRICT ti = tm + i * C;
+          for (int64_t k = 0; k < C; ++k) ti[k] *= cw[k];
+        }
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        v[i0 + i] = short_row_sum(tm + i * C, C) * invC;
+        bad[i0 + i] = false;
+      }
+      if constexpr (kGrad) {
+        T* FL_RESTRICT gb = g + i0 * C;
+        for (int64_t i = 0; i < m; ++i) {
+          const double sc = gs[i0 + i] * invC;
+          for (int64_t k = 0; k < C; ++k) tm[i * C + k] = sc * cwk(k);
+        }
+        FL_SIMD
+        for (int64_t k = 0; k < mC; ++k) {
+          T sp, sm;
+          sig(zb[k], e[k], sp, sm);
+          const T d = (T(1) - tb[k]) * sp - tb[k] * sm;
+          gb[k] = static_cast<T>(tm[k] * static_cast<double>(d));
+        }
+      }
+    }
+  }
+};
+
+// torch multilabel_margin_loss. Row r's targets are class indices, the
+// first -1 ending the list (what follows it is not read); with J that list
+// (repeats counted, as ATen loops over it) and S its set,
+//   l = sum_{j in J} sum_{i not in S} max(0, 1 - (z_j - z_i)) / C,
+// gradient +1/C at i and -1/C at j for each pair whose term is > 0 (none at
+// the kink, as ATen), Hessian 0 (piecewise linear). An index >= C sets
+// `bad`; a row holding a NaN gives NaN (torch's z > 0 test drops a NaN term).
+template <class T>
+struct MultilabelMargin {
+  static constexpr int cost = 4;
+  const int64_t* targets;  // rows * C
+  int64_t C;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+
+  template <bool kGrad>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    const int64_t* FL_RESTRICT tr = targets + r * C;
+    int64_t n = 0;  // listed targets
+    for (; n < C && tr[n] >= 0; ++n) {
+      if (tr[n] >= C) {
+        bad = true;
+        if constexpr (kGrad) mc::fill(g, C, T(0));
+        return 0.0;
+      }
+    }
+    if (row_has_nan(z, C)) return mc::nan_row<kGrad>(g, C);
+    // membership and per-class signed counts of active pairs, in small ints
+    constexpr int64_t kStack = 256;
+    int32_t stack[2 * kStack];
+    std::vector<int32_t> heap;
+    int32_t* in = stack;
+    if (C > kStack) {
+      heap.assign(static_cast<size_t>(2 * C), 0);
+      in = heap.data();
+    } else {
+      std::memset(stack, 0, sizeof(int32_t) * static_cast<size_t>(2 * C));
+    }
+    int32_t* cnt = in + C;
+    for (int64_t a = 0; a < n; ++a) in[tr[a]] = 1;
+    double v = 0.0;
+    for (int64_t a = 0; a < n; ++a) {
+      const int64_t j = tr[a];
+      const double zj = static_cast<double>(z[j]);
+      v += row_sum(C, [&](int64_t i) {
+        const double d = 1.0 - zj + static_cast<double>(z[i]);
+        return (in[i] == 0 && d > 0.0) ? d : 0.0;
+      });
+      if constexpr (kGrad) {
+        int32_t active = 0;
+        for (int64_t i = 0; i < C; ++i) {
+          const bool on = in[i] == 0 && 1.0 - zj + static_cast<double>(z[i]) > 0.0;
+          cnt[i] += on ? 1 : 0;
+          active += on ? 1 : 0;
+        }
+        cnt[j] -= active;
+      }
+    }
+    if constexpr (kGrad) {
+      const double step = gs / static_cast<double>(C);
+      for (int64_t k = 0; k < C; ++k) g[k] = static_cast<T>(step * static_cast<double>(cnt[k]));
+    }
+    return v / static_cast<double>(C);
+  }
+  FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                            T* FL_RESTRICT h, double gs, bool& bad) const {
+    const double v = row<true>(r, z, g, gs, bad);
+    mc::zero_hess(g, h, C);
+    return v;
   }
 };
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "fastloss/common/point.hpp"
 
@@ -132,13 +133,16 @@ struct LogCosh : PointLoss<LogCosh> {
   static constexpr bool has_hess = true;
   // tanh(ar) for ar = |r| and u = e^{-2 ar}: expm1(x), x = -2 ar, by Kahan's
   // trick (u - 1) x / log u, folded into t = -em / (2 + em) as one quotient
-  // -n / (2 log u + n), n = (u - 1) x. u = 1 (tiny ar): tanh ar = ar; u = 0
-  // (ar > 52 in float, 373 in double, or inf): 1.
+  // -n / (2 log u + n), n = (u - 1) x. u = 1 (tiny ar): tanh ar = ar; u
+  // subnormal or 0 (ar > 43.6 in float, 354 in double, or inf): 1.
   template <class T>
   FL_INLINE static T tanh_abs(T ar, T u) {
     const T n = (u - T(1)) * (T(-2) * ar);
     const T t = -n / (T(2) * vm::log(u) + n);
-    return vm::select(u == T(1), ar, vm::select(u == T(0), T(1), t));
+    // u below the smallest normal: tanh ar = 1 - 2u is 1 in T, and the
+    // vector log of a subnormal u is not accurate (it gave 1.4e-2 off)
+    return vm::select(u == T(1), ar,
+                      vm::select(u < std::numeric_limits<T>::min(), T(1), t));
   }
   // u = e^{-2|r|}, the head of every chain below, is the first stage
   // (PointLoss::staged).
@@ -381,7 +385,9 @@ struct PseudoHuber : PointLoss<PseudoHuber> {
     const bool big = u > T(1);
     const T k = big ? T(1) / u : u;
     const T t = std::sqrt(T(1) + k * k);
-    if constexpr (kValue) v = big ? d * d * u / (t + k) : d * d * (k * k / (t + T(1)));
+    // d^2 (sqrt(1 + u^2) - 1) = d^2 u / (t + k) = r^2 / (t + 1): no d^2,
+    // which overflows for a huge delta (inf * 0 = NaN)
+    if constexpr (kValue) v = big ? d * vm::vabs(r) / (t + k) : r * r / (t + T(1));
     if constexpr (kGrad) g = big ? d * sign_nan(r) / t : r / t;
     if constexpr (kHess) {
       const T s = big ? u * t : t;

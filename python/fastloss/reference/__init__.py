@@ -8,15 +8,9 @@ clarity first.
 
 from __future__ import annotations
 
-from fastloss.reference import boxes as _boxes
-from fastloss.reference import classification as _classification
-from fastloss.reference import control as _control
-from fastloss.reference import embedding as _embedding
-from fastloss.reference import generative as _generative
-from fastloss.reference import image as _image
-from fastloss.reference import multiclass as _multiclass
-from fastloss.reference import overlap as _overlap
-from fastloss.reference import regression as _regression
+import importlib
+
+import fastloss as _fastloss
 from fastloss.reference._base import RefLoss
 from fastloss.reference.boxes import *  # noqa: F403
 from fastloss.reference.classification import *  # noqa: F403
@@ -26,20 +20,19 @@ from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.image import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
+from fastloss.reference.pairwise import *  # noqa: F403
+from fastloss.reference.ranking import *  # noqa: F403
 from fastloss.reference.regression import *  # noqa: F403
+from fastloss.reference.regularization import *  # noqa: F403
+from fastloss.reference.sequence import *  # noqa: F403
 
+# One reference module per family module of fastloss (fastloss._FAMILIES),
+# of the same name: the registry follows the catalogue's families.
 _REGISTRY = {
     name: getattr(mod, name)
     for mod in (
-        _regression,
-        _classification,
-        _multiclass,
-        _overlap,
-        _boxes,
-        _embedding,
-        _generative,
-        _control,
-        _image,
+        importlib.import_module(f"fastloss.reference.{fam.__name__.rsplit('.', 1)[1]}")
+        for fam in _fastloss._FAMILIES
     )
     for name in mod.__all__
 }

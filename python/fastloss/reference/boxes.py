@@ -10,6 +10,8 @@ gradient where torchvision's mask selects it; CIoU's ``alpha`` is a constant.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastloss.reference._base import RefLoss, weights_like
@@ -172,6 +174,8 @@ def _boxwise(per_box):
             if loss.size == 0:  # torchvision: 0.0 * loss.sum()
                 return 0.0, grad, None
             denom = float(np.sum(w)) if w is not None else float(loss.size)
+            if denom == 0:  # all-zero weights: the weighted mean is 0/0
+                return math.nan, grad * math.nan, None
             return total / denom, grad / denom, None
 
     return fn

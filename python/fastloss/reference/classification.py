@@ -20,6 +20,8 @@ __all__ = [
     "hinge",
     "squared_hinge",
     "sigmoid_focal",
+    "soft_margin",
+    "hinge_embedding",
 ]
 
 # ATen's EPSILON is a float constant.
@@ -89,7 +91,35 @@ def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
     dq = (1.0 - 2.0 * y) * p * pm
     dmod = gamma * np.power(q, gamma - 1.0) * dq if gamma != 0 else 0.0 * q
     g = a * (dce * mod + ce * dmod)
-    return l, g, None
+    # second derivative, term by term (ce'' = s, q' = (1 - 2y) s,
+    # q'' = (1 - 2y) s (1 - 2p), s = p (1 - p))
+    s = p * pm
+    dq2 = (1.0 - 2.0 * y) * s * (pm - p)
+    h = s * mod
+    if gamma != 0:
+        h = (
+            h
+            + 2.0 * gamma * dce * np.power(q, gamma - 1.0) * dq
+            + gamma * (gamma - 1.0) * ce * np.power(q, gamma - 2.0) * dq * dq
+            + gamma * ce * np.power(q, gamma - 1.0) * dq2
+        )
+    return l, g, a * h
+
+
+def _soft_margin(x, y):
+    u = y * x
+    l = np.logaddexp(0.0, -u)  # log(1 + exp(-y x))
+    s, sm = _sigmoid(u), _sigmoid(-u)
+    return l, -y * sm, y * y * s * sm
+
+
+def _hinge_embedding(x, y, margin=1.0):
+    z = margin - x
+    l = np.where(y != 1, np.maximum(z, 0.0), 0.0) + np.where(y != -1, x, 0.0)
+    g = np.where(y != -1, 1.0, 0.0) - np.where((y != 1) & (z >= 0), 1.0, 0.0)
+    g = np.where(np.isnan(x), np.nan, g)
+    l = np.where(np.isnan(x), np.nan, l)
+    return l, g, 0.0 * g
 
 
 binary_cross_entropy = RefLoss("binary_cross_entropy", elementwise(_bce), has_hess=True)
@@ -98,4 +128,6 @@ binary_cross_entropy_with_logits = RefLoss(
 )
 hinge = RefLoss("hinge", elementwise(_hinge), has_hess=True)
 squared_hinge = RefLoss("squared_hinge", elementwise(_squared_hinge), has_hess=True)
-sigmoid_focal = RefLoss("sigmoid_focal", elementwise(_sigmoid_focal))
+sigmoid_focal = RefLoss("sigmoid_focal", elementwise(_sigmoid_focal), has_hess=True)
+soft_margin = RefLoss("soft_margin", elementwise(_soft_margin), has_hess=True)
+hinge_embedding = RefLoss("hinge_embedding", elementwise(_hinge_embedding), has_hess=True)

@@ -6,6 +6,12 @@ import numpy as np
 
 from fastloss.reference._base import RefLoss, weights_like
 
+
+def _rest(x):
+    """Elements per sample: reshape(n, -1) cannot infer it when n is 0."""
+    return int(np.prod(x.shape[1:], dtype=np.int64))
+
+
 __all__ = [
     "gan_discriminator",
     "gan_generator",
@@ -105,7 +111,7 @@ def _one(rule):
 def _gradient_penalty(grads, reduction, sample_weight, target_norm=1.0):
     g = np.asarray(grads, dtype=np.float64)
     n = g.shape[0]
-    flat = g.reshape(n, -1)
+    flat = g.reshape(n, _rest(g))
     with np.errstate(all="ignore"):
         norm = np.sqrt(np.sum(flat * flat, axis=1))
         dev = norm - target_norm
@@ -128,8 +134,9 @@ def _elbo(recon, x, reduction, sample_weight, mu, logvar, recon_loss="bce_with_l
             a = np.where(y == 0, 0.0, y * _softplus(-r))
             b = np.where(y == 1, 0.0, (1 - y) * _softplus(r))
             rec_terms, g_r = a + b, _sigmoid(r) - y
-        rec = rec_terms.reshape(n, -1).sum(axis=1)
-        kl = -0.5 * (1 + lv - m * m - np.exp(lv)).reshape(n, -1).sum(axis=1)
+        rec = rec_terms.reshape(n, _rest(rec_terms)).sum(axis=1)
+        kl = -0.5 * (1 + lv - m * m - np.exp(lv))
+        kl = kl.reshape(n, _rest(kl)).sum(axis=1)
         w = weights_like(sample_weight, (n,))
         v, s = _reduce(rec + beta * kl, np.ones(n), w, reduction)
     s_r = s.reshape((n,) + (1,) * (r.ndim - 1))

@@ -18,6 +18,9 @@ __all__ = [
     "kl_div",
     "brier",
     "categorical_hinge",
+    "nll",
+    "multilabel_soft_margin",
+    "multilabel_margin",
 ]
 
 
@@ -111,7 +114,7 @@ def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0, varian
         bad = np.any(np.isnan(s), axis=-1)
         l = np.where(bad, np.nan, l)
         g = np.where(bad[..., None], np.nan, g)
-        return _reduce(l, g, reduction, sample_weight)
+        return _reduce(l, g, reduction, sample_weight, h=0.0 * g)  # piecewise linear
 
 
 def _softmax_focal(pred, target, reduction, sample_weight, gamma=2.0, class_weight=None):
@@ -133,7 +136,21 @@ def _softmax_focal(pred, target, reduction, sample_weight, gamma=2.0, class_weig
         b = np.where(u > 0, gamma * py * u ** (gamma - 1) * lpy, 0.0) if gamma else 0.0
         a = cwy * (pw - b)
         g = a[..., None] * (p - onehot)
-        return _reduce(l, g, reduction, sample_weight, cwy)
+        # diagonal Hessian: A = pw - b depends on z through p_y alone,
+        # d p_y / d z_k = p_y ([k=y] - p_k):
+        # H_kk = cw_y (A p_k (1 - p_k) - A'(p_y) p_y (p_k - [k=y])^2)
+        if gamma:
+            da = (
+                -2.0 * gamma * u ** (gamma - 1)
+                - gamma * u ** (gamma - 1) * lpy
+                + gamma * (gamma - 1) * py * u ** (gamma - 2) * lpy
+            )
+        else:
+            da = 0.0 * u
+        h = cwy[..., None] * (
+            (pw - b)[..., None] * p * (1 - p) - (da * py)[..., None] * (p - onehot) ** 2
+        )
+        return _reduce(l, g, reduction, sample_weight, cwy, h)
 
 
 def _kl_div(pred, target, reduction, sample_weight, log_target=False):
@@ -147,7 +164,7 @@ def _kl_div(pred, target, reduction, sample_weight, log_target=False):
         term = np.where((pt == 0) & ~np.isnan(lp), 0.0, pt * (logt - lp))
         l = np.sum(term, axis=-1)
         g = np.where(np.isnan(lp), np.nan, -pt)
-        return _reduce(l, g, reduction, sample_weight)
+        return _reduce(l, g, reduction, sample_weight, h=0.0 * g)  # linear in log_pred
 
 
 def _brier(pred, target, reduction, sample_weight):
@@ -155,10 +172,11 @@ def _brier(pred, target, reduction, sample_weight):
     t = np.asarray(target)
     if t.shape == p.shape:  # binary, element-wise: rows of one class
         d = p - t.astype(np.float64)
-        v, g, _ = _reduce(d * d, (2 * d)[..., None], reduction, sample_weight)
-        return v, g[..., 0], None
+        h = (2.0 + 0.0 * d)[..., None]
+        v, g, h = _reduce(d * d, (2 * d)[..., None], reduction, sample_weight, h=h)
+        return v, g[..., 0], h[..., 0]
     d = p - _onehot(t.astype(np.int64), p.shape[-1])
-    return _reduce(np.sum(d * d, axis=-1), 2 * d, reduction, sample_weight)
+    return _reduce(np.sum(d * d, axis=-1), 2 * d, reduction, sample_weight, h=2.0 + 0.0 * d)
 
 
 def _categorical_hinge(pred, target, reduction, sample_weight):
@@ -177,12 +195,75 @@ def _categorical_hinge(pred, target, reduction, sample_weight):
         bad = np.isnan(d) | np.any(np.isnan(s), axis=-1)
         l = np.where(bad, np.nan, l)
         g = np.where(bad[..., None], np.nan, g)
-        return _reduce(l, g, reduction, sample_weight)
+        return _reduce(l, g, reduction, sample_weight, h=0.0 * g)  # piecewise linear
+
+
+def _nll(pred, target, reduction, sample_weight, class_weight=None, ignore_index=-100):
+    z = np.asarray(pred, dtype=np.float64)
+    c = z.shape[-1]
+    y = np.asarray(target).astype(np.int64)
+    cw = np.ones(c) if class_weight is None else np.asarray(class_weight, dtype=np.float64)
+    keep = y != ignore_index
+    ys = np.where(keep, y, 0)
+    q = _onehot(ys, c) * (cw[ys] * keep)[..., None]
+    with np.errstate(all="ignore"):
+        l = -np.sum(q * z, axis=-1)
+        g = -q
+        bad = np.any(np.isnan(z), axis=-1) & keep
+        l = np.where(bad, np.nan, l)
+        g = np.where(bad[..., None], np.nan, g)
+        return _reduce(l, g, reduction, sample_weight, cw[ys] * keep, h=0.0 * g)  # linear
+
+
+def _multilabel_soft_margin(pred, target, reduction, sample_weight, class_weight=None):
+    z = np.asarray(pred, dtype=np.float64)
+    t = np.asarray(target, dtype=np.float64)
+    c = z.shape[-1]
+    cw = np.ones(c) if class_weight is None else np.asarray(class_weight, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(z))
+        sp = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))  # sigmoid(z)
+        sm = np.where(z >= 0, e / (1.0 + e), 1.0 / (1.0 + e))  # sigmoid(-z)
+        bce = t * np.logaddexp(0.0, -z) + (1.0 - t) * np.logaddexp(0.0, z)
+        l = np.sum(cw * bce, axis=-1) / c
+        g = cw * ((1.0 - t) * sp - t * sm) / c
+        h = cw * sp * sm / c
+        return _reduce(l, g, reduction, sample_weight, h=h)
+
+
+def _multilabel_margin(pred, target, reduction, sample_weight):
+    s = np.asarray(pred, dtype=np.float64)
+    c = s.shape[-1]
+    t = np.asarray(target).astype(np.int64).reshape(-1, c)
+    flat = s.reshape(-1, c)
+    l = np.zeros(flat.shape[0])
+    g = np.zeros(flat.shape)
+    for r in range(flat.shape[0]):  # the loops of ATen's multilabel_margin_loss
+        listed = []
+        for j in t[r]:
+            if j < 0:
+                break
+            listed.append(int(j))
+        others = np.ones(c, bool)
+        others[listed] = False
+        for j in listed:
+            d = 1.0 - flat[r, j] + flat[r]
+            on = others & (d > 0)
+            l[r] += np.sum(d[on])
+            g[r, on] += 1.0
+            g[r, j] -= np.sum(on)
+        if np.isnan(flat[r]).any():
+            l[r], g[r] = np.nan, np.nan
+    l, g = l.reshape(s.shape[:-1]) / c, g.reshape(s.shape) / c
+    return _reduce(l, g, reduction, sample_weight, h=0.0 * g)  # piecewise linear
 
 
 cross_entropy = RefLoss("cross_entropy", _cross_entropy, has_hess=True)
-multiclass_hinge = RefLoss("multiclass_hinge", _multiclass_hinge)
-softmax_focal = RefLoss("softmax_focal", _softmax_focal)
-kl_div = RefLoss("kl_div", _kl_div)
-brier = RefLoss("brier", _brier)
-categorical_hinge = RefLoss("categorical_hinge", _categorical_hinge)
+multiclass_hinge = RefLoss("multiclass_hinge", _multiclass_hinge, has_hess=True)
+softmax_focal = RefLoss("softmax_focal", _softmax_focal, has_hess=True)
+kl_div = RefLoss("kl_div", _kl_div, has_hess=True)
+brier = RefLoss("brier", _brier, has_hess=True)
+categorical_hinge = RefLoss("categorical_hinge", _categorical_hinge, has_hess=True)
+nll = RefLoss("nll", _nll, has_hess=True)
+multilabel_soft_margin = RefLoss("multilabel_soft_margin", _multilabel_soft_margin, has_hess=True)
+multilabel_margin = RefLoss("multilabel_margin", _multilabel_margin, has_hess=True)

@@ -191,7 +191,9 @@ def _rmse(pred, target, reduction, sample_weight):
     sq = w * r * r
     W = float(np.sum(w))
     with np.errstate(all="ignore"):
-        root = math.sqrt(float(np.sum(sq)) / W) if W else float("nan")
+        m = float(np.sum(sq)) / W if W else float("nan")
+        # a negative mean (negative weights) has no root: NaN, as fastloss's
+        root = math.sqrt(m) if m >= 0 else float("nan")
         if reduction == "sum" and p.size == 0:
             return 0.0, np.zeros_like(r), None
         # d sqrt(sum(w r^2) / W) / dp = w r / (W sqrt(...)); 0 at a zero RMSE

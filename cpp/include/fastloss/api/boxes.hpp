@@ -24,6 +24,7 @@ struct BoxArgs {
   const void* weight = nullptr;   // n, optional
   void* out_value = nullptr;      // n, reduction == none and a value is asked
   void* out_grad = nullptr;       // 4n
+  double* out_blocks = nullptr;   // optional, a mean's value: per-block sums (reduce.hpp)
   double eps = 1e-7;
   int n_threads = 1;
 };

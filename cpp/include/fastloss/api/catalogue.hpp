@@ -24,7 +24,11 @@
 #include "fastloss/api/image.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
+#include "fastloss/api/ranking.hpp"
+#include "fastloss/api/pairwise.hpp"
 #include "fastloss/api/regression.hpp"
+#include "fastloss/api/regularization.hpp"
+#include "fastloss/api/sequence.hpp"
 
 namespace fastloss {
 namespace catalogue {
@@ -211,8 +215,12 @@ using M = MulticlassLoss;
 using O = OverlapLoss;
 using B = BoxLoss;
 using E = EmbeddingLoss;
+using Q = SequenceLoss;
+using RK = RankingLoss;
 using G = GenerativeLoss;
 using Ctl = ControlLoss;
+using Rg = RegularizationLoss;
+using P = PairwiseLoss;
 using Im = ImageLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
@@ -244,6 +252,13 @@ inline constexpr InputSpec kKlDiv[] = FL_PAIR("log_pred", "target", M::kl_div);
 inline constexpr InputSpec kBrier[] = FL_PAIR("prob", "target", M::brier);
 inline constexpr InputSpec kCategoricalHinge[] =
     FL_PAIR("scores", "target", M::categorical_hinge);
+inline constexpr InputSpec kSoftMargin[] = FL_PAIR("score", "target", C::soft_margin);
+inline constexpr InputSpec kHingeEmbedding[] = FL_PAIR("x", "target", C::hinge_embedding);
+inline constexpr InputSpec kNll[] = FL_PAIR("log_probs", "labels", M::nll);
+inline constexpr InputSpec kMultilabelSoftMargin[] =
+    FL_PAIR("logits", "target", M::multilabel_soft_margin);
+inline constexpr InputSpec kMultilabelMargin[] =
+    FL_PAIR("scores", "target", M::multilabel_margin);
 inline constexpr InputSpec kDice[] = FL_PAIR("pred", "target", O::dice);
 inline constexpr InputSpec kIou[] = FL_PAIR("pred", "target", O::iou);
 inline constexpr InputSpec kTversky[] = FL_PAIR("pred", "target", O::tversky);
@@ -257,6 +272,28 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 // each differentiable input names the loss's own id.
 inline constexpr InputSpec kMarginRanking[] = {
     {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+inline constexpr InputSpec kTripletMargin[] = {{"anchor", id(E::triplet_margin)},
+                                               {"positive", id(E::triplet_margin)},
+                                               {"negative", id(E::triplet_margin)}};
+inline constexpr InputSpec kTripletDistance[] = {
+    {"anchor", id(E::triplet_margin_with_distance)},
+    {"positive", id(E::triplet_margin_with_distance)},
+    {"negative", id(E::triplet_margin_with_distance)}};
+inline constexpr InputSpec kCosineEmbedding[] = {
+    {"x1", id(E::cosine_embedding)}, {"x2", id(E::cosine_embedding)}, {"y", -1}};
+inline constexpr InputSpec kContrastive[] = {
+    {"x1", id(E::contrastive)}, {"x2", id(E::contrastive)}, {"same", -1}};
+inline constexpr InputSpec kCtc[] = {
+    {"logits", id(Q::ctc)}, {"targets", -1}, {"input_lengths", -1}, {"target_lengths", -1}};
+// Ranking: (scores, labels, mask); mask is optional (an absent one: every
+// item valid) and, like labels, not differentiable.
+#define FL_LISTS(kernel) {{"scores", id(kernel)}, {"labels", -1}, {"mask", -1, true}}
+inline constexpr InputSpec kPairwiseLogistic[] = FL_LISTS(RK::pairwise_logistic);
+inline constexpr InputSpec kPairwiseHinge[] = FL_LISTS(RK::pairwise_hinge);
+inline constexpr InputSpec kListNet[] = FL_LISTS(RK::listnet);
+inline constexpr InputSpec kApproxNdcg[] = FL_LISTS(RK::approx_ndcg);
+inline constexpr InputSpec kLambdaRank[] = FL_LISTS(RK::lambda_rank);
+#undef FL_LISTS
 #define FL_REAL_FAKE(kernel) \
   { {"real", id(kernel)}, { "fake", id(kernel) } }
 inline constexpr InputSpec kGanDiscriminator[] = FL_REAL_FAKE(G::gan_discriminator);
@@ -269,11 +306,26 @@ inline constexpr InputSpec kWassersteinGenerator[] = {{"fake", id(G::wasserstein
 inline constexpr InputSpec kGradientPenalty[] = {{"grads", id(G::gradient_penalty)}};
 inline constexpr InputSpec kElbo[] = {
     {"recon", id(G::elbo)}, {"x", -1}, {"mu", id(G::elbo)}, {"logvar", id(G::elbo)}};
+inline constexpr InputSpec kL1Penalty[] = {{"w", id(Rg::l1_penalty)}};
+inline constexpr InputSpec kL2Penalty[] = {{"w", id(Rg::l2_penalty)}};
+inline constexpr InputSpec kElasticNet[] = {{"w", id(Rg::elastic_net)}};
+inline constexpr InputSpec kEntropy[] = {{"logits", id(Rg::entropy)}};
+inline constexpr InputSpec kRouterZ[] = {{"router_logits", id(Rg::router_z_loss)}};
+inline constexpr InputSpec kCenter[] = {
+    {"features", id(Rg::center)}, {"labels", -1}, {"centers", id(Rg::center)}};
+inline constexpr InputSpec kOrthogonality[] = {{"W", id(Rg::orthogonality)}};
+inline constexpr InputSpec kKlSparsity[] = {{"activations", id(Rg::kl_sparsity)}};
+inline constexpr InputSpec kMoe[] = {{"router_probs", id(Rg::moe_load_balancing)},
+                                     {"expert_index", -1}};
 inline constexpr InputSpec kTdError[] = {
     {"q", id(Ctl::td_error)}, {"rewards", -1}, {"next_q", -1}, {"dones", -1}};
 inline constexpr InputSpec kPinn[] = {{"residual", id(Ctl::pinn)},
                                        {"boundary", id(Ctl::pinn), true},
                                        {"data", id(Ctl::pinn), true}};
+inline constexpr InputSpec kNtxent[] = {{"z1", id(P::ntxent)}, {"z2", id(P::ntxent)}};
+// CLIP learns logit_scale: it is an input (optional in Python) with a gradient
+inline constexpr InputSpec kClip[] = {
+    {"image_emb", id(P::clip)}, {"text_emb", id(P::clip)}, {"logit_scale", id(P::clip)}};
 inline constexpr InputSpec kSsim[] = {{"pred", id(Im::ssim)}, {"target", -1}};
 inline constexpr InputSpec kMsSsim[] = {{"pred", id(Im::ms_ssim)}, {"target", -1}};
 
@@ -312,6 +364,11 @@ inline constexpr ParamSpec kSoftmaxFocalParams[] = {
     real_param("gamma", 2.0, closed(0.0)),
     array_param("class_weight", ParamKind::optional_array)};
 inline constexpr ParamSpec kKlDivParams[] = {bool_param("log_target", false)};
+inline constexpr ParamSpec kHingeEmbeddingParams[] = {real_param("margin", 1.0)};
+inline constexpr ParamSpec kNllParams[] = {
+    array_param("class_weight", ParamKind::optional_array), int_param("ignore_index", -100)};
+inline constexpr ParamSpec kClassWeightParams[] = {
+    array_param("class_weight", ParamKind::optional_array)};
 inline constexpr ParamSpec kSliceParams[] = {
     real_param("smooth", 1e-5, closed(0.0)), array_param("axis", ParamKind::axes)};
 inline constexpr ParamSpec kTverskyParams[] = {
@@ -320,10 +377,26 @@ inline constexpr ParamSpec kTverskyParams[] = {
 inline constexpr ParamSpec kGeneralizedDiceParams[] = {real_param("smooth", 1e-5, closed(0.0))};
 inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
+// p >= 1: a norm (torch also takes 0 < p < 1 and inf; see triplet_margin's doc)
+inline constexpr ParamSpec kTripletMarginParams[] = {
+    real_param("margin", 1.0), real_param("p", 2.0, closed(1.0)),
+    real_param("eps", 1e-6, closed(0.0)), bool_param("swap", false)};
+inline constexpr const char* kDistances[] = {"euclidean", "cosine"};
+// torch refuses margin <= 0 here (TripletMarginWithDistanceLoss)
+inline constexpr ParamSpec kTripletDistanceParams[] = {
+    choice_param("distance", kDistances), real_param("margin", 1.0, open(0.0)),
+    bool_param("swap", false)};
+inline constexpr ParamSpec kContrastiveParams[] = {real_param("margin", 1.0, closed(0.0))};
+inline constexpr ParamSpec kCtcParams[] = {int_param("blank", 0), bool_param("zero_infinity", false),
+                                           bool_param("batch_first", false)};
+inline constexpr ParamSpec kApproxNdcgParams[] = {real_param("temperature", 1.0, open(0.0))};
 inline constexpr ParamSpec kGanGeneratorParams[] = {bool_param("non_saturating", true)};
 inline constexpr ParamSpec kGradientPenaltyParams[] = {
     real_param("target_norm", 1.0, closed(0.0))};
 inline constexpr const char* kReconLosses[] = {"bce_with_logits", "mse"};
+inline constexpr ParamSpec kElasticNetParams[] = {
+    real_param("l1_ratio", 0.5, closed(0.0), closed(1.0))};
+inline constexpr ParamSpec kKlSparsityParams[] = {real_param("rho", 0.05, open(0.0), open(1.0))};
 inline constexpr const char* kTdLosses[] = {"huber", "mse"};
 inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
@@ -341,6 +414,7 @@ inline constexpr ParamSpec kMsSsimParams[] = {FL_SSIM_PARAMS,
 #undef FL_SSIM_PARAMS
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
+inline constexpr ParamSpec kNtxentParams[] = {real_param("temperature", 0.5, open(0.0))};
 
 // ---- input domains
 inline constexpr DomainSpec kMsleDomains[] = {
@@ -397,18 +471,18 @@ inline constexpr LossSpec kLosses[] = {
     {"squared_hinge", "classification", id(C::squared_hinge), FL_LIST(kSquaredHinge),
      FL_LIST(kMarginParams), FL_LIST(kHingeDomains), true, true, true},
     {"sigmoid_focal", "classification", id(C::sigmoid_focal), FL_LIST(kSigmoidFocal),
-     FL_LIST(kSigmoidFocalParams), FL_NONE, false, true, true},
+     FL_LIST(kSigmoidFocalParams), FL_NONE, true, true, true},
     {"cross_entropy", "multiclass", id(M::cross_entropy), FL_LIST(kCrossEntropy),
      FL_LIST(kCrossEntropyParams), FL_NONE, true, true, true},
     {"multiclass_hinge", "multiclass", id(M::multiclass_hinge), FL_LIST(kMulticlassHinge),
-     FL_LIST(kMulticlassHingeParams), FL_NONE, false, true, true},
+     FL_LIST(kMulticlassHingeParams), FL_NONE, true, true, true},
     {"softmax_focal", "multiclass", id(M::softmax_focal), FL_LIST(kSoftmaxFocal),
-     FL_LIST(kSoftmaxFocalParams), FL_NONE, false, true, true},
+     FL_LIST(kSoftmaxFocalParams), FL_NONE, true, true, true},
     {"kl_div", "multiclass", id(M::kl_div), FL_LIST(kKlDiv), FL_LIST(kKlDivParams), FL_NONE,
-     false, true, true},
-    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, false, true, true},
+     true, true, true},
+    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, true, true, true},
     {"categorical_hinge", "multiclass", id(M::categorical_hinge), FL_LIST(kCategoricalHinge),
-     FL_NONE, FL_NONE, false, true, true},
+     FL_NONE, FL_NONE, true, true, true},
     {"dice", "overlap", id(O::dice), FL_LIST(kDice), FL_LIST(kSliceParams), FL_NONE, false,
      true, true},
     {"iou", "overlap", id(O::iou), FL_LIST(kIou), FL_LIST(kSliceParams), FL_NONE, false, true,
@@ -426,8 +500,42 @@ inline constexpr LossSpec kLosses[] = {
     // torchvision's complete-IoU treats its alpha as a constant for the gradient
     {"ciou_loss", "boxes", id(B::ciou), FL_LIST(kBoxCiou), FL_LIST(kBoxParams), FL_NONE, false,
      true, false},
+    // the rest of PyTorch's losses (issue 22)
+    {"nll", "multiclass", id(M::nll), FL_LIST(kNll), FL_LIST(kNllParams), FL_NONE, true, true,
+     true},
+    {"soft_margin", "classification", id(C::soft_margin), FL_LIST(kSoftMargin), FL_NONE, FL_NONE,
+     true, true, true},
+    {"hinge_embedding", "classification", id(C::hinge_embedding), FL_LIST(kHingeEmbedding),
+     FL_LIST(kHingeEmbeddingParams), FL_NONE, true, true, true},
+    {"multilabel_soft_margin", "multiclass", id(M::multilabel_soft_margin),
+     FL_LIST(kMultilabelSoftMargin), FL_LIST(kClassWeightParams), FL_NONE, true, true, true},
+    {"multilabel_margin", "multiclass", id(M::multilabel_margin), FL_LIST(kMultilabelMargin),
+     FL_NONE, FL_NONE, true, true, true},
     {"margin_ranking", "embedding", id(E::margin_ranking), FL_LIST(kMarginRanking),
      FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"triplet_margin", "embedding", id(E::triplet_margin), FL_LIST(kTripletMargin),
+     FL_LIST(kTripletMarginParams), FL_NONE, false, true, true},
+    {"triplet_margin_with_distance", "embedding", id(E::triplet_margin_with_distance),
+     FL_LIST(kTripletDistance), FL_LIST(kTripletDistanceParams), FL_NONE, false, true, true},
+    {"cosine_embedding", "embedding", id(E::cosine_embedding), FL_LIST(kCosineEmbedding),
+     FL_LIST(kMarginRankingParams), FL_NONE, false, true, true},
+    {"contrastive", "embedding", id(E::contrastive), FL_LIST(kContrastive),
+     FL_LIST(kContrastiveParams), FL_NONE, false, true, true},
+    {"ctc", "sequence", id(Q::ctc), FL_LIST(kCtc), FL_LIST(kCtcParams), FL_NONE, false, true,
+     true},
+    {"pairwise_logistic", "ranking", id(RK::pairwise_logistic), FL_LIST(kPairwiseLogistic),
+     FL_NONE, FL_NONE, false, true, true},
+    {"pairwise_hinge", "ranking", id(RK::pairwise_hinge), FL_LIST(kPairwiseHinge), FL_NONE,
+     FL_NONE, false, true, true},
+    {"listnet", "ranking", id(RK::listnet), FL_LIST(kListNet), FL_NONE, FL_NONE, false, true,
+     true},
+    {"approx_ndcg", "ranking", id(RK::approx_ndcg), FL_LIST(kApproxNdcg),
+     FL_LIST(kApproxNdcgParams), FL_NONE, false, true, true},
+    // lambda_rank's pair weights (from the exact ranks) are constants for the
+    // gradient, as in rax and TF-Ranking; they are piecewise constant in the
+    // scores, so the gradient is exact wherever no two scores tie.
+    {"lambda_rank", "ranking", id(RK::lambda_rank), FL_LIST(kLambdaRank), FL_NONE, FL_NONE,
+     false, true, true},
     {"gan_discriminator", "generative", id(G::gan_discriminator), FL_LIST(kGanDiscriminator),
      FL_NONE, FL_NONE, false, true, true},
     {"gan_generator", "generative", id(G::gan_generator), FL_LIST(kGanGenerator),
@@ -444,10 +552,31 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kGradientPenaltyParams), FL_NONE, false, true, true},
     {"elbo", "generative", id(G::elbo), FL_LIST(kElbo), FL_LIST(kElboParams), FL_NONE, false,
      true, true},
+    {"l1_penalty", "regularization", id(Rg::l1_penalty), FL_LIST(kL1Penalty), FL_NONE, FL_NONE,
+     false, true, true},
+    {"l2_penalty", "regularization", id(Rg::l2_penalty), FL_LIST(kL2Penalty), FL_NONE, FL_NONE,
+     false, true, true},
+    {"elastic_net", "regularization", id(Rg::elastic_net), FL_LIST(kElasticNet),
+     FL_LIST(kElasticNetParams), FL_NONE, false, true, true},
+    {"entropy", "regularization", id(Rg::entropy), FL_LIST(kEntropy), FL_NONE, FL_NONE, false,
+     true, true},
+    {"center", "regularization", id(Rg::center), FL_LIST(kCenter), FL_NONE, FL_NONE, false, true,
+     true},
+    {"orthogonality", "regularization", id(Rg::orthogonality), FL_LIST(kOrthogonality), FL_NONE,
+     FL_NONE, false, true, true},
+    {"kl_sparsity", "regularization", id(Rg::kl_sparsity), FL_LIST(kKlSparsity),
+     FL_LIST(kKlSparsityParams), FL_NONE, false, true, true},
+    {"moe_load_balancing", "regularization", id(Rg::moe_load_balancing), FL_LIST(kMoe), FL_NONE,
+     FL_NONE, false, true, true},
+    {"router_z_loss", "regularization", id(Rg::router_z_loss), FL_LIST(kRouterZ), FL_NONE,
+     FL_NONE, false, true, true},
     {"td_error", "control", id(Ctl::td_error), FL_LIST(kTdError), FL_LIST(kTdErrorParams),
      FL_NONE, false, true, true},
     {"pinn", "control", id(Ctl::pinn), FL_LIST(kPinn), FL_LIST(kPinnParams), FL_NONE, false,
      true, true},
+    {"ntxent", "pairwise", id(P::ntxent), FL_LIST(kNtxent), FL_LIST(kNtxentParams), FL_NONE,
+     false, true, true},
+    {"clip", "pairwise", id(P::clip), FL_LIST(kClip), FL_NONE, FL_NONE, false, true, true},
     {"ssim", "image", id(Im::ssim), FL_LIST(kSsim), FL_LIST(kSsimParams), FL_NONE, false, true,
      true},
     {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,

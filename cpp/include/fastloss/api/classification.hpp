@@ -14,6 +14,8 @@ enum class ClassificationLoss : int {
   hinge = 2,
   squared_hinge = 3,
   sigmoid_focal = 4,
+  soft_margin = 5,
+  hinge_embedding = 6,
 };
 }  // namespace fastloss
 

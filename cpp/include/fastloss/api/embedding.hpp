@@ -8,7 +8,13 @@
 
 namespace fastloss {
 // Order is ABI between bindings and kernels; the catalogue names them.
-enum class EmbeddingLoss : int { margin_ranking = 0 };
+enum class EmbeddingLoss : int {
+  margin_ranking = 0,
+  triplet_margin = 1,
+  triplet_margin_with_distance = 2,
+  cosine_embedding = 3,
+  contrastive = 4,
+};
 }  // namespace fastloss
 
 FL_ISA_DECLARE(double embedding_kernel(::fastloss::EmbeddingLoss id,

@@ -20,6 +20,9 @@ enum class MulticlassLoss : int {
   kl_div = 3,
   brier = 4,
   categorical_hinge = 5,
+  nll = 6,
+  multilabel_soft_margin = 7,
+  multilabel_margin = 8,
 };
 
 // Arguments of a row-wise loss. Arrays are C-contiguous; float arrays have
@@ -32,7 +35,9 @@ struct RowArgs {
   int64_t classes = 0;
   const void* pred = nullptr;            // rows * classes
   const void* target = nullptr;          // rows * classes, dense targets (or nullptr)
-  const int64_t* labels = nullptr;       // rows, integer labels (or nullptr)
+  const int64_t* labels = nullptr;       // rows (or n_labels) integer labels, or nullptr
+  int64_t n_labels = 0;                  // entries of labels: rows, or rows * classes
+                                         // (multilabel_margin's class-index rows)
   const void* weight = nullptr;          // rows, optional sample weights
   const double* class_weight = nullptr;  // classes, optional
   void* out_value = nullptr;             // rows (reduction none)
@@ -40,6 +45,7 @@ struct RowArgs {
   void* out_hess = nullptr;              // rows * classes (grad_hess: the diagonal)
   int64_t ignore_index = -100;
   double params[4] = {0, 0, 0, 0};
+  double* out_blocks = nullptr;          // optional: see RowIO::out_blocks
   int n_threads = 1;
 };
 

@@ -27,6 +27,9 @@ struct SliceArgs {
   const void* weight = nullptr;  // optional, one per group
   void* out_value = nullptr;     // one per group (reduction == none)
   void* out_grad = nullptr;      // S * K
+  // optional, a mean's value: per kBlock groups, the losses' sum and the
+  // denominator's (2 doubles each; see kBlockCols in common/reduce.hpp)
+  double* out_blocks = nullptr;
   double params[4] = {0, 0, 0, 0};
   int n_threads = 1;
 };

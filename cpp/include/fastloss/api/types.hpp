@@ -16,6 +16,12 @@ enum class Reduction : int { none = 0, sum = 1, mean = 2 };
 // What a call computes. `value_grad` is one fused pass.
 enum class Op : int { value = 0, grad = 1, value_grad = 2, grad_hess = 3 };
 
+// Terms per block of the reductions' blocked sum (kBlock in
+// common/reduce.hpp; fastloss.BLOCK), and the doubles a block's leaves take
+// in an out_blocks array (its sum, its denominator).
+constexpr int64_t kReductionBlock = 4096;
+constexpr int64_t kBlockLeaves = 2;
+
 inline bool needs_value(Op op) { return op == Op::value || op == Op::value_grad; }
 inline bool needs_grad(Op op) { return op != Op::value; }
 
@@ -37,9 +43,16 @@ struct ElemArgs {
   int64_t weight_repeat = 1;
   int64_t aux_period = 0;
   int64_t aux_repeat = 1;
+  int64_t pred_period = 0;  // pred and target too: a broadcast input
+  int64_t pred_repeat = 1;
+  int64_t target_period = 0;
+  int64_t target_repeat = 1;
   void* out_value = nullptr;     // reduction == none and a value is asked
   void* out_grad = nullptr;
   void* out_hess = nullptr;
+  // Optional, for a mean's value: per reduction block, its sum and its
+  // denominator (kBlockCols doubles a block; fastloss.Accumulator).
+  double* out_blocks = nullptr;
   double params[4] = {0, 0, 0, 0};
   int n_threads = 1;
 };

@@ -98,10 +98,11 @@ class PatternChunks {
 // sum has the bits of the materialized array's. The values go through
 // BlockSums chunk by chunk, as the weights of a weighted value pass that
 // takes their sum on the way (elem_run's wsum): the same order, the same
-// bits.
+// bits. `blocks`, when given, gets each block's sum at blocks[kBlockCols * b]
+// (the leaves of the tree; see kBlockCols).
 template <class T>
 double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
-                   int64_t repeat = 1) {
+                   int64_t repeat = 1, double* blocks = nullptr) {
   const int64_t nb = num_blocks(n);
   BlockSums<true, false> sums(nb, nullptr);
   const int nt = threads_for(n, nb, n_threads);
@@ -115,7 +116,17 @@ double blocked_sum(const T* x, int64_t n, int n_threads, int64_t period = 0,
     }
     sums.close(blk, b);
   });
+  if (blocks != nullptr) {
+    for (int64_t b = 0; b < nb; ++b) blocks[kBlockCols * b] = sums.partial(b);
+  }
   return sums.finish();
+}
+
+// Each block's term count into blocks[kBlockCols * b] (an unweighted mean's
+// denominator, as blocked_sum's leaves).
+inline void block_counts(int64_t n, double* blocks) {
+  for (int64_t b = 0; b < num_blocks(n); ++b)
+    blocks[kBlockCols * b] = static_cast<double>(std::min(kBlock, n - b * kBlock));
 }
 
 namespace detail {
@@ -224,12 +235,13 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
   return bad != 0;
 }
 
-// Records the first element of p[c..c+len), y[c..c+len) outside F's domain
-// (called once a chunk's pass has found one).
+// Records the first element of the chunk p[0..len), y[0..len) (elements
+// c.. of the call) outside F's domain (called once a chunk's pass has found
+// one).
 template <class T, class F>
 void record_invalid(const F& f, const T* p, const T* y, int64_t c, int64_t len, ErrorSlot& err) {
   for (int64_t i = 0; i < len; ++i) {
-    if (f.invalid(p[c + i], y[c + i])) {
+    if (f.invalid(p[i], y[i])) {
       err.record(c + i);
       return;
     }
@@ -256,27 +268,38 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
     const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
     typename BlockSums<kReduce, kW>::Block blk;
     alignas(64) double tmp[kChunk];
+    // pred and target may be broadcast patterns too (a zero-stride view
+    // read as its values: 2^31 elements of a scalar cost no memory)
+    PatternChunks<T> ps(p, a.pred_period, a.pred_repeat);
+    PatternChunks<T> ys(y, a.target_period, a.target_repeat);
     PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
     PatternChunks<T> ws(w, kW ? a.weight_period : 0, a.weight_repeat);
     for (int64_t c = lo; c < hi; c += kChunk) {
       const int64_t len = std::min(kChunk, hi - c);
-      // the chunk's auxiliary values and weights
+      // the chunk's inputs, auxiliary values and weights; elem_chunk indexes
+      // the chunk from 0 (outputs too: shifted here)
+      const T* pc = ps.chunk(c, len);
+      const T* yc = ys.chunk(c, len);
       const T* xc = F::uses_aux ? xs.chunk(c, len) : nullptr;
       const T* wc = kW ? ws.chunk(c, len) : nullptr;
+      T* ovc = ov != nullptr ? ov + c : nullptr;
+      T* ogc = og != nullptr ? og + c : nullptr;
+      T* ohc = oh != nullptr ? oh + c : nullptr;
       bool bad;
-      if (F::binary_fast && kValue && !kHess && all_binary(y + c, len)) {
+      if (F::binary_fast && kValue && !kHess && all_binary(yc, len)) {
         bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
-            f, p, y, wc, xc, ov, og, oh, scale, c, len, tmp);
+            f, pc, yc, wc, xc, ovc, ogc, ohc, scale, 0, len, tmp);
       } else {
-        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, p, y, wc, xc, ov, og, oh,
-                                                                  scale, c, len, tmp);
+        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, pc, yc, wc, xc, ovc, ogc, ohc,
+                                                                  scale, 0, len, tmp);
       }
-      if (F::checks && bad) record_invalid(f, p, y, c, len, err);
+      if (F::checks && bad) record_invalid(f, pc, yc, c, len, err);
       sums.add(blk, tmp, wc, len);
     }
     sums.close(blk, b);
   });
   if (err.failed()) throw InvalidElement(err.first());
+  if (kReduce && a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
   return sums.finish();
 }
 

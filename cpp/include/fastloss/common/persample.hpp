@@ -82,6 +82,7 @@ struct SampleRun {
   int64_t n = 0;               // samples
   const T* weight = nullptr;   // n per-sample weights, optional
   T* out_value = nullptr;      // n, reduction none with a value asked
+  double* out_blocks = nullptr;  // optional: per-block sums (BlockSums::blocks)
   int n_threads = 1;
 };
 
@@ -306,6 +307,7 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
     }
   });
   fail.rethrow();
+  if (kReduce && a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
   return sums.finish();
 }
 

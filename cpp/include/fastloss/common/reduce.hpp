@@ -5,10 +5,15 @@
 // order, in float64 -- L = 16 (BlockLanes) for the per-element drivers, 8
 // (Lanes) for rows and slices; fixed per reduction, never the vector width --
 // and the L accumulators are then combined by a fixed tree. Block totals are
-// combined pairwise in index order. Every step depends only on n -- not on
-// the thread count, the schedule or the vector width -- so the result is
-// bitwise identical on 1 or N threads and on every ISA (with
-// -ffp-contract=off, which the build sets). The lanes live in vectors of the
+// combined pairwise in index order, the split at the largest power of two
+// below the count (pairwise_sum): every aligned run of 2^k blocks is then a
+// complete subtree whatever the total, so a stream of chunks that start on
+// block boundaries can rebuild the one-shot sum from its chunks' block
+// totals (fastloss.Accumulator keeps one partial sum per power of two, a
+// binary counter). Every step depends only on n -- not on the thread count,
+// the schedule or the vector width -- so the result is bitwise identical on
+// 1 or N threads and on every ISA (with -ffp-contract=off, which the build
+// sets). The lanes live in vectors of the
 // target's width (VAcc: four doubles with AVX, two with SSE2 or NEON): the
 // same lane-wise IEEE additions whatever the grouping.
 #pragma once
@@ -22,12 +27,13 @@
 #include <immintrin.h>
 #endif
 
+#include "fastloss/api/types.hpp"
 #include "fastloss/common/config.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
-constexpr int64_t kBlock = 4096;  // terms per block (a multiple of kChunk)
+constexpr int64_t kBlock = kReductionBlock;  // terms per block (a multiple of kChunk)
 constexpr int64_t kChunk = 256;   // terms computed per vector pass into a buffer
 constexpr int kLanes = 8;         // float64 accumulators per row/slice block (Lanes)
 
@@ -173,14 +179,26 @@ struct LanesOf {
 using Lanes = LanesOf<kLanes>;
 using BlockLanes = LanesOf<16>;
 
-// Pairwise sum of x[0..n) in index order (a tree fixed by n).
+// Pairwise sum of x[0..n) in index order, split at the largest power of two
+// h < n: sum(x[0..h)) + sum(x[h..n)). The left part is a perfect tree, so
+// every aligned run x[j*2^k .. (j+1)*2^k) inside [0, n) is a subtree of the
+// same shape for any n (a stream can rebuild the sum; see the header). The
+// split at n/2 this replaced gave a tree whose every node depended on n.
 inline double pairwise_sum(const double* x, int64_t n) {
   if (n <= 0) return 0.0;
   if (n == 1) return x[0];
   if (n == 2) return x[0] + x[1];
-  const int64_t h = n / 2;
+  int64_t h = 1;
+  while (2 * h < n) h *= 2;
   return pairwise_sum(x, h) + pairwise_sum(x + h, n - h);
 }
+
+// The leaves of a reduction's tree, for a caller that continues it
+// (fastloss.Accumulator): per block b of kBlock terms, out[2b] gets the
+// terms' sum and out[2b + 1] the mean's denominator there (the weights' sum,
+// or the count of terms). A pairwise_sum of each column then gives the
+// one-shot call's bits.
+constexpr int64_t kBlockCols = kBlockLeaves;
 
 inline int64_t num_blocks(int64_t n, int64_t block = kBlock) {
   return n <= 0 ? 0 : (n + block - 1) / block;
@@ -251,6 +269,18 @@ class BlockSums {
     if constexpr (kReduce) part_[b][0] = k.acc.total();
     if (kW && wsum_ != nullptr) wpart_[b][0] = k.wacc.total();
   }
+  // Block b's partials (after the parallel region): the terms' sum, the
+  // weights' sum (a weighted pass that asked for it) or else the block's term
+  // count, into out[2b], out[2b + 1] (see kBlockCols); n is the terms' count.
+  void blocks(double* out, int64_t n) {
+    for (int64_t b = 0; b < nb_; ++b) {
+      out[kBlockCols * b] = kReduce ? part_[b][0] : 0.0;
+      out[kBlockCols * b + 1] = (kW && wsum_ != nullptr)
+                                    ? wpart_[b][0]
+                                    : static_cast<double>(std::min(kBlock, n - b * kBlock));
+    }
+  }
+  double partial(int64_t b) { return part_[b][0]; }
   // The terms' sum (0 without kReduce); the weights' sum goes to *wsum.
   double finish() {
     if (kW && wsum_ != nullptr) *wsum_ = pairwise_sum(wpart_.data(), nb_);

@@ -14,9 +14,13 @@
 // the caller throws after the parallel region.
 //
 // Determinism. Rows are cut into blocks of rows_per_block(C) rows -- a
-// function of C only, never of the thread count -- whose totals are combined
-// by pairwise_sum in index order; inside a block, row values go through the
-// 8-lane float64 Lanes accumulator. Sums inside a row (row_sum) use the same
+// power of two dividing kBlock, a function of C only, never of the thread
+// count -- whose totals are combined by pairwise_sum in index order; inside
+// a block, row values go through the 8-lane float64 Lanes accumulator.
+// Because the block is a power of two dividing kBlock, each run of kBlock
+// rows is a complete subtree of pairwise_sum's tree: a stream of chunks
+// starting at multiples of kBlock rows rebuilds the one-shot sum (the
+// reduction blocks of fastloss.BLOCK rows; RowIO::out_blocks). Sums inside a row (row_sum) use the same
 // Lanes over chunks of kChunk terms, so every reduction has a tree fixed by
 // (rows, C): the same bits on any thread count and every ISA.
 #pragma once
@@ -37,8 +41,14 @@
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
-// Rows per reduction block: about kBlock elements, at least one row.
-inline int64_t rows_per_block(int64_t C) { return C >= kBlock ? 1 : kBlock / (C < 1 ? 1 : C); }
+// Rows per reduction block: the largest power of two of at most kBlock
+// elements, at least one row (a power of two so that kBlock rows are whole
+// blocks; see the header).
+inline int64_t rows_per_block(int64_t C) {
+  int64_t r = 1;
+  while (2 * r * (C < 1 ? 1 : C) <= kBlock) r *= 2;
+  return r;
+}
 
 // Sum of x[0..C) for C <= kChunk by Lanes' tree (term j into lane j % 8 in
 // index order, then Lanes::tree) with the lanes in two vector registers: for
@@ -214,6 +224,9 @@ struct RowIO {
   T* out_value = nullptr;     // rows (reduction none)
   T* out_grad = nullptr;      // rows * C
   T* out_hess = nullptr;      // rows * C (grad_hess)
+  // optional, a mean's value: per kBlock rows, the values' sum and the
+  // denominator's (kBlockCols doubles each; see reduce.hpp)
+  double* out_blocks = nullptr;
   int n_threads = 1;
 };
 
@@ -250,9 +263,16 @@ struct has_count_norm<F, std::void_t<decltype(&F::count_norm)>> : std::true_type
 template <class T, class F>
 double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
   const bool custom = f.custom_norm();
-  if (!custom && io.weight == nullptr) return static_cast<double>(io.rows);
   const int64_t R = kBlock;  // cheap per row: one block per kBlock rows
   const int64_t nb = num_blocks(io.rows, R);
+  double* leaves = io.out_blocks != nullptr ? io.out_blocks + 1 : nullptr;
+  if (!custom && io.weight == nullptr) {
+    if (leaves != nullptr) {
+      for (int64_t b = 0; b < nb; ++b)
+        leaves[kBlockCols * b] = static_cast<double>(std::min(R, io.rows - b * R));
+    }
+    return static_cast<double>(io.rows);
+  }
   if constexpr (has_count_norm<F>::value) {
     // Unweighted, with norms of 0 or 1: a count, added in integers (the
     // same double as the blocked sum below, whose terms are all integers),
@@ -267,6 +287,9 @@ double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
       });
       double total = 0.0;
       for (int64_t b = 0; b < nb; ++b) total += part[b][0];
+      if (leaves != nullptr) {
+        for (int64_t b = 0; b < nb; ++b) leaves[kBlockCols * b] = part[b][0];
+      }
       return total;
     }
   }
@@ -296,6 +319,9 @@ double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
     }
     part[b][0] = acc.total();
   });
+  if (leaves != nullptr) {
+    for (int64_t b = 0; b < nb; ++b) leaves[kBlockCols * b] = part[b][0];
+  }
   return pairwise_sum(part.data(), nb);
 }
 
@@ -363,6 +389,12 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
     }
     if constexpr (kReduce) part[b][0] = acc.total();
   });
+  if (kReduce && io.out_blocks != nullptr) {
+    // kBlock rows are m = kBlock / R whole blocks, a subtree of the total's
+    const int64_t m = kBlock / R;
+    for (int64_t k = 0; k * m < nb; ++k)
+      io.out_blocks[kBlockCols * k] = pairwise_sum(part[k * m], std::min(m, nb - k * m));
+  }
   return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
 }
 

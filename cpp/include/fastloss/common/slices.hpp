@@ -172,8 +172,16 @@ double slices(const F& f, const SliceArgs& a) {
   const SliceUnits su(S, K);
   const int64_t U = su.units, nb = su.nb;
   double denom = 1.0;
-  if (a.reduction == Reduction::mean)
-    denom = w != nullptr ? blocked_sum(w, G, a.n_threads) : static_cast<double>(G);
+  // out_blocks: per kBlock groups, the losses' sum and the denominator's
+  double* leaves = a.out_blocks;
+  if (a.reduction == Reduction::mean) {
+    if (w != nullptr) {
+      denom = blocked_sum(w, G, a.n_threads, 0, 1, leaves != nullptr ? leaves + 1 : nullptr);
+    } else {
+      denom = static_cast<double>(G);
+      if (leaves != nullptr) block_counts(G, leaves + 1);
+    }
+  }
   const double scale = a.reduction == Reduction::mean ? 1.0 / denom : 1.0;
   // Scratch sized before the parallel regions: nothing allocates inside them.
   // Block partials are laid out [quantity][slice][block].
@@ -255,7 +263,7 @@ double slices(const F& f, const SliceArgs& a) {
     for (int64_t g = 0; g < G; ++g) ov[g] = static_cast<T>(loss[static_cast<size_t>(g)]);
     return 0.0;
   }
-  const double total = blocked_sum(loss.data(), G, a.n_threads);
+  const double total = blocked_sum(loss.data(), G, a.n_threads, 0, 1, leaves);
   return a.reduction == Reduction::mean ? total / denom : total;
 }
 

@@ -1,0 +1,75 @@
+// Ranking kernels for one ISA level (compiled once per level).
+#include "fastloss/api/ranking.hpp"
+
+#include <stdexcept>
+
+#include "fastloss/ranking.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA_NS {
+
+namespace {
+
+using ranking_detail::ApproxNdcg;
+using ranking_detail::ListNet;
+using ranking_detail::ListsBase;
+using ranking_detail::Pair;
+using ranking_detail::PairLists;
+
+// inputs (scores, labels, mask?), n_lists * list_size elements each (mask:
+// int64, optional); dims (n_lists, list_size); the gradient is the scores'.
+template <template <class> class S>
+double run_lists(const TensorArgs& a) {
+  const int64_t n = a.dims[0], L = a.dims[1];
+  const TensorInput expect[] = {{"scores", n * L}, {"labels", n * L}, {"mask", n * L, true, false}};
+  check_tensor_layout(a, expect, 2, n);
+  if (a.out_grad[1] != nullptr) tensor_fail("labels: not differentiable");
+  return with_dtype(a, [&](auto zero) {
+    using T = decltype(zero);
+    S<T> s;
+    ListsBase<T>& base = s;
+    base = ListsBase<T>{tin<T>(a, 0), tin<T>(a, 1), tin<int64_t>(a, 2), tgrad<T>(a, 0), L};
+    s.set_params(a);
+    return per_sample(s, sample_run<T>(a));
+  });
+}
+
+template <class T, Pair P>
+struct PairsOf : PairLists<T, P> {
+  void set_params(const TensorArgs&) {}
+};
+template <class T>
+using Logistic = PairsOf<T, Pair::logistic>;
+template <class T>
+using Hinge = PairsOf<T, Pair::hinge>;
+template <class T>
+using Lambda = PairsOf<T, Pair::lambda>;
+template <class T>
+struct ListNetOf : ListNet<T> {
+  void set_params(const TensorArgs&) {}
+};
+template <class T>
+struct ApproxNdcgOf : ApproxNdcg<T> {
+  void set_params(const TensorArgs& a) {
+    const double t = a.params[0];
+    if (!(t > 0.0)) tensor_fail("temperature must be > 0");
+    this->inv_temp = static_cast<T>(1.0 / t);
+  }
+};
+
+}  // namespace
+
+double ranking_kernel(RankingLoss id, const TensorArgs& a) {
+  if (a.n_dims != 2) throw std::invalid_argument("ranking: dims (n_lists, list_size) expected");
+  switch (id) {
+    case RankingLoss::pairwise_logistic: return run_lists<Logistic>(a);
+    case RankingLoss::pairwise_hinge: return run_lists<Hinge>(a);
+    case RankingLoss::listnet: return run_lists<ListNetOf>(a);
+    case RankingLoss::approx_ndcg: return run_lists<ApproxNdcgOf>(a);
+    case RankingLoss::lambda_rank: return run_lists<Lambda>(a);
+  }
+  throw std::invalid_argument("unknown ranking loss id");
+}
+
+}  // namespace FASTLOSS_ISA_NS
+}  // namespace fastloss

@@ -1,0 +1,97 @@
+"""NumPy references of the pairwise losses (float64, the whole N x N matrix:
+plain formulas, for small inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastloss.reference._base import RefLoss
+
+__all__ = ["ntxent", "clip"]
+
+_EPS = 1e-12  # torch.nn.functional.normalize's
+
+
+def _unit(x):
+    n = np.sqrt(np.sum(x * x, axis=1, keepdims=True))
+    den = np.where(np.isnan(n), n, np.maximum(n, _EPS))
+    return x / den, den, n
+
+
+def _unit_back(g, x, den, n):
+    # d(x / max(||x||, eps)): the clamp passes no gradient below eps
+    u = x / den
+    chained = (g - u * np.sum(u * g, axis=1, keepdims=True)) / den
+    return np.where(n < _EPS, g / den, chained)
+
+
+def _lse(S, axis):
+    m = np.max(S, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.log(np.sum(np.exp(S - m), axis=axis, keepdims=True)) + m
+
+
+def _reduce(l, reduction, sample_weight):
+    """(value, c): the reduced value and d value / d l."""
+    w = np.ones_like(l) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    w = np.broadcast_to(w, l.shape)
+    if reduction == "none":
+        return l * w, w
+    if reduction == "sum":
+        return float(np.sum(l * w)), w
+    denom = float(np.sum(w))
+    return (float(np.sum(l * w)) / denom if denom else float("nan")), w / denom
+
+
+def _ntxent(z1, z2, reduction, sample_weight, temperature=0.5):
+    z1 = np.asarray(z1, np.float64)
+    z2 = np.asarray(z2, np.float64)
+    n = z1.shape[0]
+    with np.errstate(all="ignore"):
+        x = np.concatenate([z1, z2])
+        u, den, nrm = _unit(x)
+        S = u @ u.T / temperature
+        idx = np.arange(2 * n)
+        pos = (idx + n) % (2 * n)
+        Sm = S.copy()
+        Sm[idx, idx] = -np.inf
+        lse = _lse(Sm, 1)[:, 0]
+        l = lse - S[idx, pos]
+        value, c = _reduce(l, reduction, sample_weight)
+        P = np.exp(Sm - lse[:, None])
+        G = c[:, None] * P
+        G[idx, pos] -= c
+        gu = (G + G.T) @ u / temperature
+        gx = _unit_back(gu, x, den, nrm)
+    return value, (gx[:n], gx[n:]), None
+
+
+def _clip(image_emb, text_emb, reduction, sample_weight, logit_scale=1 / 0.07):
+    a = np.asarray(image_emb, np.float64)
+    b = np.asarray(text_emb, np.float64)
+    s_in = np.asarray(logit_scale, np.float64)
+    s = float(s_in.reshape(-1)[0])
+    n = a.shape[0]
+    with np.errstate(all="ignore"):
+        u, du, nu = _unit(a)
+        v, dv, nv = _unit(b)
+        C = u @ v.T
+        S = s * C
+        idx = np.arange(n)
+        r = _lse(S, 1)[:, 0]
+        q = _lse(S, 0)[0, :]
+        d = S[idx, idx]
+        l = ((r - d) + (q - d)) / 2
+        value, c = _reduce(l, reduction, sample_weight)
+        G = (c / 2)[:, None] * np.exp(S - r[:, None]) + (c / 2)[None, :] * np.exp(S - q[None, :])
+        G[idx, idx] -= c
+        gu = s * G @ v
+        gv = s * G.T @ u
+        gs = np.sum(G * C)
+    ga = _unit_back(gu, a, du, nu)
+    gb = _unit_back(gv, b, dv, nv)
+    return value, (ga, gb, np.full(s_in.shape, gs)), None
+
+
+ntxent = RefLoss("ntxent", _ntxent, wrt=("z1", "z2"))
+clip = RefLoss("clip", _clip, inputs=("logit_scale",), wrt=("image_emb", "text_emb", "logit_scale"))

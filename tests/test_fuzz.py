@@ -1,0 +1,43 @@
+"""The fuzz harness (tests/fuzz/fuzz_losses.py) on a CI budget.
+
+Each input is one call of a loss with drawn shapes, dtypes, values,
+strides, parameters, weights and out= buffers; it must raise a
+ValueError/TypeError with a message or agree with the NumPy reference (the
+harness's docstring has the rules). Two drivers of the same generator:
+
+- 2000 inputs from NumPy's generator (input i of seed S is ``python
+  tests/fuzz/fuzz_losses.py --seed S --replay i``), a few seconds;
+- 150 inputs from hypothesis, which shrinks a failing input to a small one
+  (its draws cost about 1 ms each, 20 ms an input: a small budget here).
+
+The large runs are the script's: ``python tests/fuzz/fuzz_losses.py --n
+100000``.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fuzz import fuzz_losses as F
+
+OUTCOMES = ("ok", "ValueError", "TypeError", "known defect", "ill-conditioned")
+
+
+def test_fuzz_2000_inputs(capsys):
+    rc = F.main(["--n", "2000", "--seed", "7000000"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "2000 inputs (seed 7000000)" in out
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_fuzz_hypothesis(data):
+    inp = F.generate(F.HypothesisDraw(data))
+    assert F.run_one(inp) in OUTCOMES, inp.describe()

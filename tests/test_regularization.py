@@ -1,0 +1,155 @@
+"""The auxiliary and regularization losses against PyTorch autograd (and
+scikit-learn's elastic-net penalty)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+DTYPES = [np.float32, np.float64]
+
+
+def _t(x):
+    return torch.tensor(x, requires_grad=True)
+
+
+def _tol(dtype):
+    return 2e-5 if dtype == np.float32 else 1e-12
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_penalties_equal_torch_over_a_list_of_parameters(dtype):
+    rng = np.random.default_rng(0)
+    ws = [rng.normal(size=(30, 4)).astype(dtype), rng.normal(size=7).astype(dtype)]
+    ws[0][0, 0] = 0.0  # sign(0) = 0
+    ts = [_t(w) for w in ws]
+    for name, formula in (
+        ("l1_penalty", lambda ps: sum(p.abs().sum() for p in ps)),
+        ("l2_penalty", lambda ps: sum(p.pow(2).sum() for p in ps) / 2),
+        (
+            "elastic_net",
+            lambda ps: (
+                0.3 * sum(p.abs().sum() for p in ps) + 0.7 * sum(p.pow(2).sum() for p in ps) / 2
+            ),
+        ),
+    ):
+        params = {"l1_ratio": 0.3} if name == "elastic_net" else {}
+        v, gs = fl.get(name).value_and_grad(ws, **params)
+        for t in ts:
+            t.grad = None
+        tv = formula(ts)
+        tv.backward()
+        np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+        for g, t in zip(gs, ts):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+        # one array: the same as a list of one
+        assert fl.get(name)(ws[0], **params) == fl.get(name)([ws[0]], **params)
+        # mean: over all the weights
+        n = sum(w.size for w in ws)
+        assert fl.get(name)(ws, reduction="mean", **params) == pytest.approx(v / n, rel=1e-12)
+
+
+def test_elastic_net_is_sklearns_penalty():
+    sk = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 4)), rng.normal(size=50)
+    m = sk.ElasticNet(alpha=0.2, l1_ratio=0.4).fit(X, y)
+    w = m.coef_
+    obj = np.sum((y - m.predict(X)) ** 2) / (2 * len(y)) + 0.2 * fl.elastic_net(w, l1_ratio=0.4)
+    # scikit-learn's objective, written out from its documentation
+    ref = np.sum((y - X @ w - m.intercept_) ** 2) / (2 * len(y)) + 0.2 * (
+        0.4 * np.abs(w).sum() + 0.5 * 0.6 * (w**2).sum()
+    )
+    assert obj == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_entropy_and_router_z_loss_equal_torch(dtype):
+    rng = np.random.default_rng(2)
+    z = rng.normal(scale=3, size=(64, 9)).astype(dtype)
+    for name, formula in (
+        ("entropy", lambda t: -(F.softmax(t, -1) * F.log_softmax(t, -1)).sum(-1).mean()),
+        ("router_z_loss", lambda t: torch.logsumexp(t, -1).pow(2).mean()),
+    ):
+        v, g = fl.get(name).value_and_grad(z)
+        t = _t(z)
+        tv = formula(t)
+        tv.backward()
+        np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_center_equals_torch(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 6)).astype(dtype)
+    y = rng.integers(0, 5, size=40)
+    c = rng.normal(size=(5, 6)).astype(dtype)
+    v, (gx, gc) = fl.center.value_and_grad(x, y, c)
+    tx, tc = _t(x), _t(c)
+    tv = 0.5 * (tx - tc[torch.tensor(y)]).pow(2).sum(1).mean()
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+    np.testing.assert_allclose(gc, tc.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+    with pytest.raises(ValueError, match="labels: label 5 at sample 2"):
+        fl.center(x, np.where(np.arange(40) == 2, 5, y), c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(8, 20), (20, 8)])
+def test_orthogonality_equals_torch(shape, dtype):
+    rng = np.random.default_rng(4)
+    W = rng.normal(scale=0.3, size=shape).astype(dtype)
+    v, g = fl.orthogonality.value_and_grad(W)
+    t = _t(W)
+    r, c = shape
+    M = t @ t.T - torch.eye(r, dtype=t.dtype) if r <= c else t.T @ t - torch.eye(c, dtype=t.dtype)
+    tv = (M**2).sum()
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype) * 10, atol=_tol(dtype))
+    # one value per call: a scalar weight multiplies "sum", cancels in "mean"
+    assert fl.orthogonality(W, sample_weight=2.0, reduction="sum") == pytest.approx(2 * v)
+    assert fl.orthogonality(W, sample_weight=2.0) == pytest.approx(v)
+    assert fl.orthogonality(W, reduction="none").shape == ()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_sparsity_equals_torch(dtype):
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0.01, 0.4, size=(50, 12)).astype(dtype)
+    v, g = fl.kl_sparsity.value_and_grad(a, rho=0.05)
+    t = _t(a)
+    q = t.mean(0)
+    tv = (0.05 * torch.log(0.05 / q) + 0.95 * torch.log(0.95 / (1 - q))).sum()
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+    with pytest.raises(ValueError, match=r"activations: must lie in \[0, 1\]"):
+        fl.kl_sparsity(a + 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [1, 2])
+def test_moe_load_balancing_equals_hf_transformers(k, dtype):
+    rng = np.random.default_rng(6)
+    n, e = 64, 8
+    probs = F.softmax(torch.tensor(rng.normal(size=(n, e))), -1).numpy().astype(dtype)
+    idx = np.argsort(-probs, axis=1)[:, :k]
+    v, g = fl.moe_load_balancing.value_and_grad(probs, idx if k > 1 else idx[:, 0])
+    # transformers' load_balancing_loss_func, for one layer and no padding
+    t = _t(probs)
+    expert_mask = F.one_hot(torch.tensor(idx), e).to(t.dtype)  # (n, k, e)
+    tokens_per_expert = expert_mask.mean(0)
+    router_prob_per_expert = t.mean(0)
+    tv = (tokens_per_expert * router_prob_per_expert.unsqueeze(0)).sum() * e
+    tv.backward()
+    np.testing.assert_allclose(v, tv.item(), rtol=_tol(dtype))
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+    with pytest.raises(ValueError, match="expert_index"):
+        fl.moe_load_balancing(probs, np.full(n, e))
