@@ -264,6 +264,9 @@ ROWS: dict[str, Row] = {
     # pairwise: embeddings (N, D), the whole batch one loss
     "ntxent": Row(),
     "clip": Row(),
+    # image: (N, C, H, W) images, one loss per image
+    "ssim": Row(),
+    "ms_ssim": Row(),
 }
 
 
