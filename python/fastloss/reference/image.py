@@ -23,6 +23,13 @@ def _window(win_size, sigma):
     return g / g.sum()
 
 
+def _constants(k1, k2, data_range):
+    """(k1 R)^2 and (k2 R)^2 in float64: inf where they overflow (a Python
+    float's ** raises OverflowError there)."""
+    with np.errstate(over="ignore"):
+        return np.float64(k1 * data_range) ** 2, np.float64(k2 * data_range) ** 2
+
+
 def _blur(a, g):
     """Valid separable blur of (..., H, W): rows, then columns."""
     k = g.size
@@ -88,7 +95,7 @@ def _ssim(
     X = np.asarray(pred, dtype=np.float64)
     Y = np.asarray(target, dtype=np.float64)
     g = _window(win_size, sigma)
-    C1, C2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    C1, C2 = _constants(k1, k2, data_range)
     N, C = X.shape[:2]
     s, _, _ = _level(X, Y, g, C1, C2, None, None)
     v, f = _reduce(1.0 - s.mean(axis=1), sample_weight, reduction)
@@ -127,7 +134,7 @@ def _ms_ssim(
     X = np.asarray(pred, dtype=np.float64)
     Y = np.asarray(target, dtype=np.float64)
     g = _window(win_size, sigma)
-    C1, C2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    C1, C2 = _constants(k1, k2, data_range)
     w = np.asarray(weights, dtype=np.float64)
     n_lev = w.size
     xs, ys, raw = [X], [Y], []
