@@ -62,7 +62,7 @@ def _barron_lossfun(torch, x, alpha, scale):
 def _cases(torch):
     F = torch.nn.functional
     N = 1_000_000  # discriminator outputs per part
-    return {
+    cases = {
         # name: (maker rng -> (inputs, params), torch formula, differentiable positions)
         "margin_ranking": (
             lambda rng: (
@@ -284,6 +284,28 @@ def _cases(torch):
             (0,),
         ),
     }
+    try:
+        import pytorch_msssim as pm
+    except ImportError:  # the image rows need their peer (pip install pytorch-msssim)
+        return cases
+
+    def images(rng, shape=(16, 3, 256, 256)):
+        x = rng.uniform(size=shape).astype(np.float32)
+        y = np.clip(x + 0.1 * rng.normal(size=shape), 0, 1).astype(np.float32)
+        return (x, y), {"data_range": 1.0}
+
+    # pytorch_msssim's data_range defaults to 255: pass it
+    cases["ssim"] = (
+        images,
+        lambda x, y, data_range: 1 - pm.ssim(x, y, data_range=data_range),
+        (0,),
+    )
+    cases["ms_ssim"] = (
+        lambda rng: images(rng, (16, 3, 256, 256)),
+        lambda x, y, data_range: 1 - pm.ms_ssim(x, y, data_range=data_range),
+        (0,),
+    )
+    return cases
 
 
 def run(names, threads, repeats):

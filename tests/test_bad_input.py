@@ -298,6 +298,9 @@ ROWS: dict[str, Row] = {
     # robust: alpha and scale optional inputs; clustering: (X, centers)
     "barron": Row(),
     "kmeans_inertia": Row(),
+    # image: (N, C, H, W) images, one loss per image
+    "ssim": Row(),
+    "ms_ssim": Row(),
 }
 
 

@@ -175,7 +175,7 @@ def test_core_rejects_unsafe_arrays_directly():
     with pytest.raises(ValueError, match="out_hess is required"):
         _core.run(0, 0, 3, 0, p, target=p, out_grad=np.empty(10))
     with pytest.raises(ValueError, match="unknown kernel family"):
-        _core.run(9, 0, 0, 2, p, target=p)
+        _core.run(99, 0, 0, 2, p, target=p)  # codes up to 15 are assigned
     with pytest.raises(TypeError, match="incompatible"):  # a name that is not one
         _core.run(0, 0, 0, 2, p, targte=p)
 

@@ -42,6 +42,7 @@
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
+#include "fastloss/api/image.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
@@ -61,8 +62,8 @@ namespace {
 // The kernel families, as fastloss._loss names them (FAMILIES there).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
                           boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8,
-                          generative = 10, regularization = 11, clustering = 12, control = 13,
-                          robust = 15 };
+                          image = 9, generative = 10, regularization = 11, clustering = 12,
+                          control = 13, robust = 15 };
 
 struct Call {
   int id, op, reduction;
@@ -362,6 +363,9 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
       break;
     case Family::regularization:
       v = run_tensors<RegularizationLoss, &fastloss::regularization>(c);
+      break;
+    case Family::image:
+      v = run_tensors<ImageLoss, &fastloss::image>(c);
       break;
     case Family::control:
       v = run_tensors<ControlLoss, &fastloss::control>(c);

@@ -21,6 +21,7 @@ from fastloss import clustering as _clustering
 from fastloss import control as _control
 from fastloss import embedding as _embedding
 from fastloss import generative as _generative
+from fastloss import image as _image
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import pairwise as _pairwise
@@ -44,6 +45,7 @@ from fastloss.clustering import *  # noqa: F403
 from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
+from fastloss.image import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.pairwise import *  # noqa: F403
@@ -70,6 +72,7 @@ _FAMILIES = (
     _regularization,
     _robust,
     _clustering,
+    _image,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

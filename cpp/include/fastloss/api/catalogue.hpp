@@ -22,6 +22,7 @@
 #include "fastloss/api/control.hpp"
 #include "fastloss/api/embedding.hpp"
 #include "fastloss/api/generative.hpp"
+#include "fastloss/api/image.hpp"
 #include "fastloss/api/multiclass.hpp"
 #include "fastloss/api/overlap.hpp"
 #include "fastloss/api/ranking.hpp"
@@ -224,6 +225,7 @@ using Rg = RegularizationLoss;
 using P = PairwiseLoss;
 using Rob = RobustLoss;
 using Clu = ClusteringLoss;
+using Im = ImageLoss;
 
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
@@ -333,6 +335,8 @@ inline constexpr InputSpec kBarron[] = {{"pred", id(Rob::barron)},
                                         {"alpha", id(Rob::barron), true},
                                         {"scale", id(Rob::barron), true}};
 inline constexpr InputSpec kKmeansInertia[] = {{"X", -1}, {"centers", id(Clu::kmeans_inertia)}};
+inline constexpr InputSpec kSsim[] = {{"pred", id(Im::ssim)}, {"target", -1}};
+inline constexpr InputSpec kMsSsim[] = {{"pred", id(Im::ms_ssim)}, {"target", -1}};
 
 // ---- parameters
 inline constexpr ParamSpec kDeltaParams[] = {real_param("delta", 1.0, open(0.0))};
@@ -408,6 +412,16 @@ inline constexpr ParamSpec kTdErrorParams[] = {
 inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
 inline constexpr ParamSpec kKmeansInertiaParams[] = {bool_param("return_labels", false)};
+#define FL_SSIM_PARAMS                                                               \
+  real_param("data_range", 1.0, open(0.0)), int_param("win_size", 11),              \
+      real_param("sigma", 1.5, open(0.0)), real_param("k1", 0.01, closed(0.0)), \
+      real_param("k2", 0.03, closed(0.0))
+inline constexpr ParamSpec kSsimParams[] = {FL_SSIM_PARAMS};
+// pytorch_msssim's default weights (Wang, Simoncelli & Bovik 2003)
+inline constexpr double kMsSsimWeights[] = {0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
+inline constexpr ParamSpec kMsSsimParams[] = {FL_SSIM_PARAMS,
+                                              reals_param("weights", kMsSsimWeights, closed(0.0))};
+#undef FL_SSIM_PARAMS
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
 inline constexpr ParamSpec kNtxentParams[] = {real_param("temperature", 0.5, open(0.0))};
@@ -577,6 +591,10 @@ inline constexpr LossSpec kLosses[] = {
      true},
     {"kmeans_inertia", "clustering", id(Clu::kmeans_inertia), FL_LIST(kKmeansInertia),
      FL_LIST(kKmeansInertiaParams), FL_NONE, false, true, true},
+    {"ssim", "image", id(Im::ssim), FL_LIST(kSsim), FL_LIST(kSsimParams), FL_NONE, false, true,
+     true},
+    {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,
+     true, true},
 };
 #undef FL_LIST
 #undef FL_NONE
