@@ -201,9 +201,11 @@ def _verbs(loss, pred, target, params):
     """One closure per verb, each called many times (inputs beyond the
     first two go by name in params; a loss of one input has target None)."""
     a = (pred,) if target is None else (pred, target)
-    g = np.empty_like(pred)
-    h = np.empty_like(pred)
     kw = {"wrt": loss.wrt[0]} if len(loss.wrt) > 1 else {}
+    # the first differentiable input's gradient shape (kmeans_inertia's is
+    # the centers', not pred's)
+    g = np.empty_like(loss.grad(*a, **kw, **params))
+    h = np.empty_like(pred)
     verbs = {
         "value": lambda: loss(*a, **params),
         "grad": lambda: loss.grad(*a, **params),

@@ -96,6 +96,11 @@ def _child_mse(q):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+# JAX, once imported in this process (tests/test_doctests.py runs
+# fastloss.jax's examples), warns from its at-fork hook that fork and its
+# threads do not mix: an unraisable warning, not this test's subject
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_forked_child_runs_serially_and_does_not_hang():
     fl.set_num_threads(2)
     x = np.arange(200000, dtype=np.float64)

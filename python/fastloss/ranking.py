@@ -34,9 +34,9 @@ def _as_mask(mask, shape):
         raise TypeError(f"mask: expected a boolean (or integer 0/1) array, got dtype {m.dtype}")
     if m.shape != shape:
         raise ValueError(f"mask: expected the scores' shape {shape}, got {m.shape}")
-    if m.dtype.kind == "b":
-        return m.astype(np.int64)
-    return np.ascontiguousarray(m, dtype=np.int64)
+    # a new C-ordered, aligned int64 array whatever the input's layout (astype
+    # keeps a Fortran or reversed one; ascontiguousarray an unaligned one)
+    return np.array(m, dtype=np.int64, order="C")
 
 
 class _Lists(TensorLoss):

@@ -150,7 +150,9 @@ def _ms_ssim(
         prod = f.prod(axis=0)
     N, C = X.shape[:2]
     v, fac = _reduce(1.0 - prod.mean(axis=1), sample_weight, reduction)
-    scale = -fac[:, None] / C
+    scale = (
+        -np.broadcast_to(np.asarray(fac, dtype=np.float64), (N,))[:, None] / C
+    )  # a scalar weight: one factor
     gl = None
     for lev in range(n_lev - 1, -1, -1):
         others = np.prod(np.delete(f, lev, axis=0), axis=0)

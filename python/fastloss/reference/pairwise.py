@@ -47,6 +47,9 @@ def _ntxent(z1, z2, reduction, sample_weight, temperature=0.5):
     z1 = np.asarray(z1, np.float64)
     z2 = np.asarray(z2, np.float64)
     n = z1.shape[0]
+    if n == 0:  # no anchors: NaN mean, 0 sum, empty none (as fastloss)
+        value, _ = _reduce(np.zeros(0), reduction, sample_weight)
+        return value, (np.zeros_like(z1), np.zeros_like(z2)), None
     with np.errstate(all="ignore"):
         x = np.concatenate([z1, z2])
         u, den, nrm = _unit(x)
