@@ -81,6 +81,7 @@ def _level(X, Y, g, C1, C2, a_s, a_c):
 def _reduce(l, sample_weight, reduction):
     """The reduced value and each image's gradient factor."""
     w = np.ones_like(l) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    w = np.broadcast_to(w, l.shape)  # a scalar weight weighs every image
     if reduction == "none":
         return l * w, w
     if reduction == "sum":
