@@ -92,14 +92,6 @@ class Limit:
 
 
 @dataclass(frozen=True)
-class Undocumented:
-    """Accepted, with the reference's numbers, but no document says so: the
-    table records it and the note reports it (a decision for the contract)."""
-
-    note: str
-
-
-@dataclass(frozen=True)
 class Known:
     """A wrong outcome that the Python layer cannot fix (a kernel's formula):
     a strict xfail, so it is listed in every run and flips when fixed."""
@@ -681,10 +673,10 @@ def _weight_negative(c):
         _w_case(
             c,
             _set(w, -1.0),
-            Undocumented(
-                "negative weights are accepted and weigh as written (as scikit-learn's "
-                "metrics and PyTorch's weight= do); neither README nor docstrings say so"
-            ),
+            # documented in the README's usage notes: weights are taken as
+            # written, negative ones subtract (as scikit-learn's metrics and
+            # PyTorch's weight= do)
+            Ref(),
         )
     ]
 
@@ -948,8 +940,6 @@ def check(loss, ref, case: Case, expect):
         check_error(loss, case, expect.role)
     elif isinstance(expect, Ref):
         check_ref(loss, ref, case, nonfinite=expect.nonfinite)
-    elif isinstance(expect, Undocumented):
-        check_ref(loss, ref, case)
     elif isinstance(expect, Limit):
         check_ref(loss, ref, case, limit=True)
     else:
@@ -1160,8 +1150,6 @@ def _short(expect, loss):
         return "ref~" if expect.nonfinite else "ref"
     if isinstance(expect, Limit):
         return "limit"
-    if isinstance(expect, Undocumented):
-        return "ref(undoc)"
     return "KNOWN: " + expect.reason
 
 

@@ -98,9 +98,21 @@ class Loss:
     # The reduction the verbs use when none is given (a penalty, a sum by
     # definition, says "sum"; its subclass's verbs carry that default).
     default_reduction = "mean"
-    # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
-    # reduction decomposes into sums.
-    accumulable = True
+
+    def not_accumulable(self) -> str | None:
+        """Why fastloss.Accumulator cannot stream this loss (its refusal's
+        words), or None where it can: (pred, target) rows whose reduction
+        decomposes into sums."""
+        if len(self.inputs) != 2:
+            return (
+                f"it takes {len(self.inputs)} inputs ({', '.join(self.inputs)}); "
+                "an Accumulator feeds pred and target"
+            )
+        return None
+
+    @property
+    def accumulable(self) -> bool:
+        return self.not_accumulable() is None
 
     def __init__(
         self,

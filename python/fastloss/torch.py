@@ -536,16 +536,16 @@ class CrossEntropyLoss(_Base):
 
 
 class MultiMarginLoss(_Base):
-    """``torch.nn.MultiMarginLoss(p=1, margin, weight, reduction)`` on
-    fastloss's ``multiclass_hinge(variant="weston_watkins")``: input
-    ``(N, C)`` or unbatched ``(C,)``; ``weight`` weighs each sample's terms by
-    its target class (torch's rule; the mean divides by N). ``p=2`` is not
-    available (the core has no squared multi-margin kernel)."""
+    """``torch.nn.MultiMarginLoss(p, margin, weight, reduction)`` on
+    fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
+    ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
+    ``weight`` weighs each sample's terms by its target class (torch's rule;
+    the mean divides by N)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
-        if p != 1:
-            raise ValueError(f"p: fastloss.torch.MultiMarginLoss supports p=1 only, got {p!r}")
+        if isinstance(p, bool) or p not in (1, 2):
+            raise ValueError(f"p: only 1 and 2 are supported (as torch), got {p!r}")
         self.p, self.margin = p, margin
         self.register_buffer("weight", weight)
 
@@ -563,6 +563,7 @@ class MultiMarginLoss(_Base):
             target,
             margin=self.margin,
             variant="weston_watkins",
+            p=self.p,
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
