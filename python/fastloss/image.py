@@ -369,9 +369,9 @@ perceptual = _Perceptual(
     through your network.
 
     Each layer runs an existing kernel, ``mse`` for p=2 and ``mae`` for p=1
-    (so a layer's value and gradient have the bits of ``fl.mse``/``fl.mae``
-    on it, for any thread count), and the layer values are added in layer
-    order in float64. Other powers are refused: there is no kernel for
+    (so a layer's value and gradient are the bits of ``fl.mse``/``fl.mae``
+    on it, times ``w_l``, for any thread count), and the layer values are
+    added in layer order in float64. Other powers are refused: there is no kernel for
     ``|r|^p``. At ``f == g`` the p=1 gradient is 0, as torch's ``abs``.
 
     Parameters
