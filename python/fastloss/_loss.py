@@ -84,7 +84,9 @@ class Loss:
     ``wrt`` (the differentiable ones), ``has_hess``, ``hess_exact``,
     ``grad_exact`` (False only where a peer's gradient treats part of the
     value as a constant, as torchvision's complete-IoU loss does), ``peer``
-    (the library whose behaviour it matches), ``params`` (defaults).
+    (the library whose behaviour it matches), ``params`` (defaults),
+    ``list_inputs`` (True where the inputs are lists of arrays and the
+    gradient a list: ``perceptual``).
     Subclasses implement ``_plan`` and ``_launch``; everything else is shared.
     """
 
@@ -113,6 +115,9 @@ class Loss:
     @property
     def accumulable(self) -> bool:
         return self.not_accumulable() is None
+    # Whether its inputs are lists of arrays (perceptual's feature maps, one
+    # per layer) rather than arrays: its verbs then take and return lists.
+    list_inputs = False
 
     def __init__(
         self,
