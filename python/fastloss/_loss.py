@@ -115,6 +115,7 @@ class Loss:
     @property
     def accumulable(self) -> bool:
         return self.not_accumulable() is None
+
     # Whether its inputs are lists of arrays (perceptual's feature maps, one
     # per layer) rather than arrays: its verbs then take and return lists.
     list_inputs = False

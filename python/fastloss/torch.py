@@ -483,7 +483,7 @@ def perceptual(
     return list(out) if reduction == "none" else out
 
 
-perceptual.__signature__ = _fl.perceptual.__signature__
+perceptual.__signature__ = _fl.perceptual.__signature__  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------
