@@ -446,9 +446,7 @@ def _apply_lists(L, lists, reduction, params):
     ``_ListFunction``'s arguments, its result a list for ``"none"``."""
     for x, nm in zip(lists, L.inputs):
         if not isinstance(x, (list, tuple)):
-            raise TypeError(
-                f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}"
-            )
+            raise TypeError(f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}")
     flat = [t for x in lists for t in x]
     out = _ListFunction.apply(L, len(lists[0]), reduction, params, *flat)
     return list(out) if reduction == "none" else out
