@@ -58,8 +58,12 @@ namespace rob {
 // (n = 0: expm1(r) alone, r = x). Above n = 56 (25 in float) the -1 no
 // longer matters and the result is exp's e 2^n1 2^n2 (2^n itself overflows
 // at n = 1024); below x = -40 (-20 in float) it is -1 to rounding.
+// e = exp(x) comes with it (e 2^n1 2^n2, a product more): 1 + expm1(x)
+// loses exp(x) below -37 (-17 in float), where it rounds to 0, and the
+// derivatives need it there (0.5 u^(alpha/2 - 1) for an outlier at alpha < 0:
+// the fuzz harness's input 59248, seed 0, gave 0 for 1e-51).
 // (Candidate for vmath.hpp; kept here while barron is its one user.)
-FL_INLINE double expm1(double x) {
+FL_INLINE double expm1(double x, double& e) {
   const double magic = vm::detail::kMagicD + 2046.0;
   const double t = x * 1.44269504088896338700e+00 + magic;
   const double nf = t - magic;
@@ -81,11 +85,14 @@ FL_INLINE double expm1(double x) {
   const double s1 = vm::ubits_to_d(a1 << 52);
   const double s2 = vm::ubits_to_d((a - a1) << 52);
   const double s = s1 * s2;
-  double y = vm::select(nf > 56.0, ((1.0 + em) * s1) * s2, s * em + (s - 1.0));
+  const double ex = ((1.0 + em) * s1) * s2;  // exp(x), as vm::exp_core
+  double y = vm::select(nf > 56.0, ex, s * em + (s - 1.0));
   y = vm::select(x > 709.9, std::numeric_limits<double>::infinity(), y);
+  e = vm::select(x > 709.9, std::numeric_limits<double>::infinity(), ex);
+  e = vm::select(x < -746.0, 0.0, e);
   return vm::select(x < -40.0, -1.0, y);
 }
-FL_INLINE float expm1(float x) {
+FL_INLINE float expm1(float x, float& e) {
   const float magic = vm::detail::kMagicF + 254.0f;
   const float t = x * 1.44269504088896341f + magic;
   const float nf = t - magic;
@@ -101,15 +108,18 @@ FL_INLINE float expm1(float x) {
   const float s1 = vm::ubits_to_f(a1 << 23);
   const float s2 = vm::ubits_to_f((a - a1) << 23);
   const float s = s1 * s2;
-  float y = vm::select(nf > 25.0f, ((1.0f + em) * s1) * s2, s * em + (s - 1.0f));
+  const float ex = ((1.0f + em) * s1) * s2;  // exp(x), as vm::exp_core
+  float y = vm::select(nf > 25.0f, ex, s * em + (s - 1.0f));
   y = vm::select(x > 88.8f, std::numeric_limits<float>::infinity(), y);
+  e = vm::select(x > 88.8f, std::numeric_limits<float>::infinity(), ex);
+  e = vm::select(x < -104.0f, 0.0f, e);
   return vm::select(x < -20.0f, -1.0f, y);
 }
 
-// h(g) = e^g - (e^g - 1) / g = sum_k g^k k / (k + 1)!, E = expm1(g): the
+// h(g) = e^g - (e^g - 1) / g = sum_k g^k k / (k + 1)!, E = expm1(g), P = e^g: the
 // series (Horner over k = 1..10) below |g| = 0.1, where the two terms cancel.
 template <class T>
-FL_INLINE T barron_h(T g, T E) {
+FL_INLINE T barron_h(T g, T E, T P) {
   T sr = T(10.0 / 39916800);
   sr = sr * g + T(9.0 / 3628800);
   sr = sr * g + T(8.0 / 362880);
@@ -121,7 +131,7 @@ FL_INLINE T barron_h(T g, T E) {
   sr = sr * g + T(2.0 / 6);
   sr = sr * g + T(1.0 / 2);
   sr = sr * g;
-  return vm::select(vm::vabs(g) < T(0.1), sr, (T(1) + E) - E / g);
+  return vm::select(vm::vabs(g) < T(0.1), sr, P - E / g);
 }
 
 // D = log1p(y) - y / (1 + y) for y >= 0, given L = log1p(y), w = y / (1 + y):
@@ -204,8 +214,8 @@ FL_INLINE T barron_point(T z, T a, T& fz, T& fa) {
     g = vm::select(pinf, T(0.5) * z, g);
     g = vm::select(ninf, T(-0.5) * z, g);
   }
-  const T E = expm1(g);
-  const T P = T(1) + E;
+  T P;
+  const T E = expm1(g, P);  // P = e^g
   T f = (b / a) * E;
   fz = T(0.5) * P / u;
   if constexpr (kSpecial) {
@@ -220,7 +230,7 @@ FL_INLINE T barron_point(T z, T a, T& fz, T& fa) {
   if constexpr (kAlphaGrad) {
     const T D = barron_d(y, L, y / u);
     const T s = vm::select(d2 > T(0), T(1), T(-1));
-    fa = s * (-(L / a) * barron_h(g, E) + T(0.5) * P * D);
+    fa = s * (-(L / a) * barron_h(g, E, P) + T(0.5) * P * D);
     if constexpr (kSpecial) fa = vm::select(near0, T(0.25) * L * L - T(0.5) * D, fa);
     const T lim = T(1.0 / 16);
     fa = vm::select(y < lim && vm::vabs(g) < lim, barron_fa_series(y, a, b), fa);
