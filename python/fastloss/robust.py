@@ -150,6 +150,15 @@ barron = _Barron(
     (``L = log1p(z / 2)``) near 0, and 0 near 2 (where the one-sided
     derivatives diverge like ``log|alpha - 2|``) and at ``+-inf``.
 
+    Accuracy (float64, against 50-digit arithmetic): the value within a
+    few ulp, as its ``exp``/``log1p`` are; the alpha derivative to about
+    1e-12 relative, also where its closed form's terms cancel (small
+    ``z / |alpha - 2|``: a series there), except for ``alpha`` within about
+    1e-2 of 2 with ``z`` small, where it is ``~12 eps / z`` relative (1e-11
+    at ``alpha = 2.0056, x = 0.033``). A float32 ``(x / scale)**2`` that
+    overflows gives the value's limit and NaN gradients w.r.t. alpha and
+    scale.
+
     Examples
     --------
     >>> import fastloss as fl
