@@ -202,8 +202,12 @@ FL_INLINE T barron_fa_series(T y, T a, T b) {
 template <class T>
 FL_INLINE bool barron_special(T a) {
   constexpr T eps = std::numeric_limits<T>::epsilon();
-  return !((vm::vabs(a) >= eps) & (vm::vabs(a - T(2)) >= eps) &
-           (vm::vabs(a) < std::numeric_limits<T>::infinity()));
+  // bitwise &: && is a branch in the vectorized loop that calls this; the
+  // operands named first (clang's -Wbitwise-instead-of-logical on calls)
+  const bool off0 = vm::vabs(a) >= eps;
+  const bool off2 = vm::vabs(a - T(2)) >= eps;
+  const bool finite = vm::vabs(a) < std::numeric_limits<T>::infinity();
+  return !(off0 & off2 & finite);
 }
 
 // One element: the loss f, df/dz and (kAlphaGrad) df/dalpha. kSpecial: alpha
@@ -252,7 +256,9 @@ FL_INLINE T barron_point(T z, T a, T& fz, T& fa) {
     fa = s * (-(L / a) * barron_h(g, E, P) + T(0.5) * P * D);
     if constexpr (kSpecial) fa = vm::select(near0, T(0.25) * L * L - T(0.5) * D, fa);
     const T lim = T(1.0 / 16);
-    fa = vm::select((y < lim) & (vm::vabs(g) < lim), barron_fa_series(y, a, b), fa);
+    const bool small_y = y < lim;
+    const bool small_g = vm::vabs(g) < lim;
+    fa = vm::select(small_y & small_g, barron_fa_series(y, a, b), fa);
     if constexpr (kSpecial) fa = vm::select(near2 | pinf | ninf, T(0), fa);
   } else {
     fa = T(0);
