@@ -341,17 +341,14 @@ ROWS: dict[str, Row] = {
             ),
         }
     ),
-    # robust: alpha and scale optional inputs; clustering: (X, centers)
-    "barron": Row(
-        expect={
-            "empty": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "zero_d": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-        }
-    ),
+    # robust: alpha and scale optional inputs, broadcast to pred's shape; an
+    # element-wise loss, so a 0-d pred is one sample (as for regression). The
+    # empty column cuts every input to length 0 along its first axis: the
+    # case's per-dimension alpha (3,) becomes (0,), which does not broadcast
+    # to pred's (0, 3) by NumPy's rule, and the error names alpha (an empty
+    # pred with its (3,) alpha and scale: tests/test_robust.py).
+    "barron": Row(expect={"zero_d": Ref(), "empty": Err("alpha")}),
+    # clustering: (X, centers)
     "kmeans_inertia": Row(
         expect={
             "bool_target": Known(
