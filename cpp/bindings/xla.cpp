@@ -101,13 +101,11 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
   }
   if (has_weight) {
     if (auto e = next("sample_weight", c.weight); e.failure()) return e;
-    c.weight_period = weight_period;
-    c.weight_repeat = weight_repeat;
+    c.weight_pattern = {weight_period, weight_repeat};
   }
   if (has_aux) {
     if (auto e = next("aux", c.aux); e.failure()) return e;
-    c.aux_period = aux_period;
-    c.aux_repeat = aux_repeat;
+    c.aux_pattern = {aux_period, aux_repeat};
   }
   if (class_weight.size() != 0)
     c.class_weight = {class_weight.begin(), static_cast<int64_t>(class_weight.size())};
@@ -136,6 +134,7 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
   c.group = group;
   c.ignore_index = ignore_index;
   for (size_t i = 0; i < params.size(); ++i) c.params[i] = params[i];
+  c.n_params = static_cast<int>(params.size());
   c.n_threads = runtime::threads_for_call();
 
   double total;
