@@ -382,6 +382,111 @@ for _name in _fl.available():
 
 
 # --------------------------------------------------------------------------
+# perceptual: lists of feature maps in, one gradient per layer out
+
+
+class _PerceptualFunction(torch.autograd.Function):
+    """Inputs ``(n, reduction, params, *pred_features, *target_features)``;
+    the forward runs ``fastloss.perceptual.value_and_grad`` once, writing
+    each layer's gradient into a torch tensor, and the backward scales them
+    by ``grad_output`` (one per layer for ``"none"``)."""
+
+    @staticmethod
+    def forward(ctx, n, reduction, params, *tensors):
+        L = _fl.perceptual
+        names = [f"pred_features[{i}]" for i in range(n)]
+        names += [f"target_features[{i}]" for i in range(len(tensors) - n)]
+        for i in range(n, len(tensors)):
+            if ctx.needs_input_grad[3 + i]:
+                raise ValueError(
+                    f"{names[i]}: fastloss.perceptual is differentiable with respect to "
+                    f"pred_features only; pass {names[i]}.detach()"
+                )
+        arrs = [_numpy(x, nm) for x, nm in zip(tensors, names)]
+        fs, gs = arrs[:n], arrs[n:]
+        dt = _compute_dtype(fs[0]) if fs else np.dtype(np.float64)
+        ctx.grads = None
+        if not any(ctx.needs_input_grad[3 : 3 + n]):
+            v = L(fs, gs, reduction=reduction, **params)
+        else:
+            ctx.n, ctx.reduction, ctx.params = n, reduction, params
+            # kept for a second backward (retain_graph), which recomputes
+            ctx.arrays = (fs, gs)
+            grads = [
+                torch.from_numpy(new_output(tuple(np.shape(f)), _compute_dtype(f))) for f in fs
+            ]
+            v, _ = L.value_and_grad(
+                fs, gs, reduction=reduction, out=[g.numpy() for g in grads], **params
+            )
+            ctx.grads = grads
+        if reduction == "none":
+            return tuple(torch.from_numpy(x) for x in v)
+        return _scalar(v, dt)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, *gos):
+        grads, ctx.grads = ctx.grads, None  # handed to autograd, not kept
+        if grads is None:
+            fs, gs = ctx.arrays
+            grads = [
+                torch.from_numpy(g)
+                for g in _fl.perceptual.grad(fs, gs, reduction=ctx.reduction, **ctx.params)
+            ]
+        if ctx.reduction == "none":
+            grads = [g * go for g, go in zip(grads, gos)]
+        elif gos[0].item() != 1.0:  # the common .backward() on the loss: 1, no pass
+            grads = [g * gos[0] for g in grads]
+        n = ctx.n
+        out = [g if ctx.needs_input_grad[3 + i] else None for i, g in enumerate(grads)]
+        return (None, None, None, *out, *([None] * (len(ctx.needs_input_grad) - 3 - n)))
+
+
+def perceptual(
+    pred_features, target_features, *, reduction="mean", sample_weight=None, layer_weights=None, p=2
+):
+    """fastloss.perceptual on lists of tensors, differentiable through autograd.
+
+    Same inputs and keywords as :data:`fastloss.perceptual`: lists (or
+    tuples) of feature-map tensors, one per layer. Returns a tensor (0-d
+    for 'mean'/'sum'; a list of tensors, one per layer, for 'none'); the
+    backward hands each layer's gradient to the tensor it came from, so it
+    flows on through the network that produced it. Only ``pred_features``
+    are differentiable (detach the targets' features).
+
+    >>> import torch
+    >>> import fastloss.torch as flt
+    >>> f = [torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([[0.0, 3.0]])]
+    >>> g = [torch.tensor([1.0, 0.0]), torch.tensor([[1.0, 1.0]])]
+    >>> loss = flt.perceptual(f, g)
+    >>> loss.backward()
+    >>> loss.item(), f[0].grad.tolist()
+    (4.5, [0.0, 2.0])
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    if sample_weight is not None:
+        raise TypeError(
+            "sample_weight: not supported by perceptual (weigh layers with layer_weights)"
+        )
+    for x, nm in ((pred_features, "pred_features"), (target_features, "target_features")):
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(
+                f"{nm}: expected a list (or tuple) of feature maps, one per layer, "
+                f"got {type(x).__name__}"
+            )
+    params = _fl.perceptual.resolve_params(
+        {"layer_weights": _param(layer_weights, "layer_weights"), "p": p}
+    )
+    n = len(pred_features)
+    out = _PerceptualFunction.apply(n, reduction, params, *pred_features, *target_features)
+    return list(out) if reduction == "none" else out
+
+
+perceptual.__signature__ = _fl.perceptual.__signature__  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------
 # nn.Module drop-ins
 
 
@@ -536,16 +641,16 @@ class CrossEntropyLoss(_Base):
 
 
 class MultiMarginLoss(_Base):
-    """``torch.nn.MultiMarginLoss(p=1, margin, weight, reduction)`` on
-    fastloss's ``multiclass_hinge(variant="weston_watkins")``: input
-    ``(N, C)`` or unbatched ``(C,)``; ``weight`` weighs each sample's terms by
-    its target class (torch's rule; the mean divides by N). ``p=2`` is not
-    available (the core has no squared multi-margin kernel)."""
+    """``torch.nn.MultiMarginLoss(p, margin, weight, reduction)`` on
+    fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
+    ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
+    ``weight`` weighs each sample's terms by its target class (torch's rule;
+    the mean divides by N)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
-        if p != 1:
-            raise ValueError(f"p: fastloss.torch.MultiMarginLoss supports p=1 only, got {p!r}")
+        if isinstance(p, bool) or p not in (1, 2):
+            raise ValueError(f"p: only 1 and 2 are supported (as torch), got {p!r}")
         self.p, self.margin = p, margin
         self.register_buffer("weight", weight)
 
@@ -563,6 +668,7 @@ class MultiMarginLoss(_Base):
             target,
             margin=self.margin,
             variant="weston_watkins",
+            p=self.p,
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
