@@ -19,8 +19,10 @@ Functions
     pred, alpha and scale): ``jax.grad(f, argnums=...)`` reaches any of
     them. ``rmse`` is the square root of the mse kernel's weighted mean,
     composed in JAX (its gradient by the chain rule through that root over
-    mse's fused gradient, 0 where every residual is 0, as in the core).
-    Only ``kmeans_inertia(..., return_labels=True)`` raises
+    mse's fused gradient, 0 where every residual is 0, as in the core);
+    ``perceptual`` takes lists of feature maps and runs each layer through
+    ``mse`` or ``mae`` as the core does (its gradient: a list, one per
+    layer). Only ``kmeans_inertia(..., return_labels=True)`` raises
     NotImplementedError: its kernel writes an integer output (the labels)
     that a JAX function cannot return beside a differentiable value.
 
@@ -781,7 +783,52 @@ def _rmse(loss, inputs, red, sample_weight, p):
     return root
 
 
-_SPECIAL = {"gaussian_nll": _gaussian_nll, "rmse": _rmse}
+# -- perceptual: lists of feature maps ----------------------------------------
+
+
+def _perceptual(loss, inputs, red, sample_weight, p):
+    """perceptual composed in JAX as the core composes it: each layer through
+    ``fastloss.jax.mse`` (p=2) or ``mae`` (p=1), its value times its
+    ``layer_weights`` entry, the layers summed in order (in pred's dtype, where
+    the core sums Python floats); ``"none"`` returns the list of per-element
+    arrays. The gradient w.r.t. each layer of ``pred_features`` is the
+    layer's fused one, scaled by JAX."""
+    if sample_weight is not None:
+        raise TypeError(
+            "sample_weight: not supported by perceptual (weigh layers with layer_weights)"
+        )
+
+    def stand(xs):
+        if not isinstance(xs, (list, tuple)):
+            return xs  # the core's TypeError, naming the argument
+        return [_stand_in(jnp.shape(x), _float_dtype(jnp.asarray(x))) for x in xs]
+
+    pf, tf = inputs
+    loss._layers((stand(pf), stand(tf)))  # the core's checks (count, shapes)
+    n = len(pf)
+    w = p["layer_weights"]
+    if w is None:
+        w = (1.0,) * n
+    elif len(w) != n:
+        raise ValueError(
+            f"layer_weights: expected {n} weights (one per layer of pred_features), got {len(w)}"
+        )
+    kernel = globals()["mse" if p["p"] == 2 else "mae"]
+    reduction = {NONE: "none", SUM: "sum"}.get(red, "mean")
+    values = []
+    for f, g, wl in zip(pf, tf, w):
+        f = jnp.asarray(f)
+        v = kernel(f, jnp.asarray(g, _float_dtype(f)), reduction=reduction)
+        values.append(v if wl == 1.0 else wl * v)
+    if red == NONE:
+        return values
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+_SPECIAL = {"gaussian_nll": _gaussian_nll, "rmse": _rmse, "perceptual": _perceptual}
 
 
 def _adapt(loss: Loss):
