@@ -119,6 +119,9 @@ class Loss:
     # Whether its inputs are lists of arrays (perceptual's feature maps, one
     # per layer) rather than arrays: its verbs then take and return lists.
     list_inputs = False
+    # Whether its first input may be a list of arrays (the penalties' model
+    # parameters); True wherever list_inputs is.
+    accepts_lists = False
 
     def __init__(
         self,

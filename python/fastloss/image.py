@@ -238,6 +238,7 @@ class _Perceptual(Loss):
     """
 
     list_inputs = True
+    accepts_lists = True
 
     def not_accumulable(self) -> str | None:
         return "its inputs are lists of feature maps, not rows of (pred, target)"

@@ -355,6 +355,10 @@ def _apply(L, inputs, reduction, sample_weight, params):
     p = {k: _param(v, k) for k, v in params.items()}
     p = L.resolve_params(p)
     w = _param(sample_weight, "sample_weight")
+    if L.accepts_lists and isinstance(inputs[0], (list, tuple)):
+        if w is not None:
+            raise TypeError("sample_weight: not supported with a list of tensors")
+        return _apply_lists(L, inputs, reduction, p)
     return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
 
 
@@ -382,45 +386,41 @@ for _name in _fl.available():
 
 
 # --------------------------------------------------------------------------
-# perceptual: lists of feature maps in, one gradient per layer out
+# Lists of tensors in (perceptual's feature maps, the penalties' parameters),
+# one gradient per tensor out
 
 
-class _PerceptualFunction(torch.autograd.Function):
-    """Inputs ``(n, reduction, params, *pred_features, *target_features)``;
-    the forward runs ``fastloss.perceptual.value_and_grad`` once, writing
-    each layer's gradient into a torch tensor, and the backward scales them
-    by ``grad_output`` (one per layer for ``"none"``)."""
+class _ListFunction(torch.autograd.Function):
+    """Inputs ``(L, n, reduction, params, *first, *second)``: ``first`` the
+    ``n`` tensors of the differentiable list input, ``second`` the tensors of
+    a second list (perceptual's targets) if any. The forward runs
+    ``L.value_and_grad`` once and keeps each tensor's gradient; the backward
+    scales them by ``grad_output`` (one per tensor for ``"none"``)."""
 
     @staticmethod
-    def forward(ctx, n, reduction, params, *tensors):
-        L = _fl.perceptual
-        names = [f"pred_features[{i}]" for i in range(n)]
-        names += [f"target_features[{i}]" for i in range(len(tensors) - n)]
+    def forward(ctx, L, n, reduction, params, *tensors):
+        names = [f"{L.inputs[0]}[{i}]" for i in range(n)]
+        if len(tensors) > n:
+            names += [f"{L.inputs[1]}[{i}]" for i in range(len(tensors) - n)]
         for i in range(n, len(tensors)):
-            if ctx.needs_input_grad[3 + i]:
+            if ctx.needs_input_grad[4 + i]:
                 raise ValueError(
-                    f"{names[i]}: fastloss.perceptual is differentiable with respect to "
-                    f"pred_features only; pass {names[i]}.detach()"
+                    f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
+                    f"{L.inputs[0]} only; pass {names[i]}.detach()"
                 )
         arrs = [_numpy(x, nm) for x, nm in zip(tensors, names)]
-        fs, gs = arrs[:n], arrs[n:]
-        dt = _compute_dtype(fs[0]) if fs else np.dtype(np.float64)
+        lists = (arrs[:n], arrs[n:]) if len(arrs) > n else (arrs,)
+        dt = _compute_dtype(arrs[0]) if arrs else np.dtype(np.float64)
         ctx.grads = None
-        if not any(ctx.needs_input_grad[3 : 3 + n]):
-            v = L(fs, gs, reduction=reduction, **params)
+        if not any(ctx.needs_input_grad[4 : 4 + n]):
+            v = L(*lists, reduction=reduction, **params)
         else:
-            ctx.n, ctx.reduction, ctx.params = n, reduction, params
-            # kept for a second backward (retain_graph), which recomputes
-            ctx.arrays = (fs, gs)
-            grads = [
-                torch.from_numpy(new_output(tuple(np.shape(f)), _compute_dtype(f))) for f in fs
-            ]
-            v, _ = L.value_and_grad(
-                fs, gs, reduction=reduction, out=[g.numpy() for g in grads], **params
-            )
-            ctx.grads = grads
+            ctx.L, ctx.n, ctx.reduction, ctx.params = L, n, reduction, params
+            ctx.lists = lists  # kept for a second backward (retain_graph), which recomputes
+            v, grads = L.value_and_grad(*lists, reduction=reduction, **params)
+            ctx.grads = [torch.from_numpy(g) for g in grads]
         if reduction == "none":
-            return tuple(torch.from_numpy(x) for x in v)
+            return tuple(torch.from_numpy(np.asarray(x)) for x in v)
         return _scalar(v, dt)
 
     @staticmethod
@@ -428,18 +428,28 @@ class _PerceptualFunction(torch.autograd.Function):
     def backward(ctx, *gos):
         grads, ctx.grads = ctx.grads, None  # handed to autograd, not kept
         if grads is None:
-            fs, gs = ctx.arrays
             grads = [
                 torch.from_numpy(g)
-                for g in _fl.perceptual.grad(fs, gs, reduction=ctx.reduction, **ctx.params)
+                for g in ctx.L.grad(*ctx.lists, reduction=ctx.reduction, **ctx.params)
             ]
         if ctx.reduction == "none":
             grads = [g * go for g, go in zip(grads, gos)]
         elif gos[0].item() != 1.0:  # the common .backward() on the loss: 1, no pass
             grads = [g * gos[0] for g in grads]
         n = ctx.n
-        out = [g if ctx.needs_input_grad[3 + i] else None for i, g in enumerate(grads)]
-        return (None, None, None, *out, *([None] * (len(ctx.needs_input_grad) - 3 - n)))
+        out = [g if ctx.needs_input_grad[4 + i] else None for i, g in enumerate(grads)]
+        return (None,) * 4 + tuple(out) + (None,) * (len(ctx.needs_input_grad) - 4 - n)
+
+
+def _apply_lists(L, lists, reduction, params):
+    """A loss whose list inputs are lists of tensors: flattened into
+    ``_ListFunction``'s arguments, its result a list for ``"none"``."""
+    for x, nm in zip(lists, L.inputs):
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}")
+    flat = [t for x in lists for t in x]
+    out = _ListFunction.apply(L, len(lists[0]), reduction, params, *flat)
+    return list(out) if reduction == "none" else out
 
 
 def perceptual(
@@ -469,18 +479,10 @@ def perceptual(
         raise TypeError(
             "sample_weight: not supported by perceptual (weigh layers with layer_weights)"
         )
-    for x, nm in ((pred_features, "pred_features"), (target_features, "target_features")):
-        if not isinstance(x, (list, tuple)):
-            raise TypeError(
-                f"{nm}: expected a list (or tuple) of feature maps, one per layer, "
-                f"got {type(x).__name__}"
-            )
     params = _fl.perceptual.resolve_params(
         {"layer_weights": _param(layer_weights, "layer_weights"), "p": p}
     )
-    n = len(pred_features)
-    out = _PerceptualFunction.apply(n, reduction, params, *pred_features, *target_features)
-    return list(out) if reduction == "none" else out
+    return _apply_lists(_fl.perceptual, (pred_features, target_features), reduction, params)
 
 
 perceptual.__signature__ = _fl.perceptual.__signature__  # type: ignore[attr-defined]
