@@ -687,6 +687,23 @@ def test_perceptual_lists_of_feature_maps():
         flj.perceptual([jnp.ones(3)], [jnp.ones(3)], layer_weights=(1.0, 2.0))
 
 
+@pytest.mark.parametrize("name", ["l1_penalty", "l2_penalty", "elastic_net"])
+def test_penalty_of_a_list_of_arrays(name):
+    rng = np.random.default_rng(16)
+    ws = [rng.normal(size=(3, 4)), rng.normal(size=5)]
+    with _x64(True):
+        jw = [jnp.asarray(w) for w in ws]
+        fn, core = getattr(flj, name), fl.get(name)
+        for red in ("sum", "mean"):
+            v, g = jax.jit(jax.value_and_grad(lambda w, red=red: fn(w, reduction=red)))(jw)
+            cv, cg = core.value_and_grad(ws, reduction=red)
+            np.testing.assert_allclose(v, cv, rtol=1e-12)
+            for a, b in zip(g, cg):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+        for a, b in zip(fn(jw, reduction="none"), core(ws, reduction="none")):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_several_inputs_under_vmap_and_errors():
     rng = np.random.default_rng(12)
     a, p, n = (jnp.asarray(rng.normal(size=(3, 5, 4)), jnp.float32) for _ in range(3))

@@ -22,7 +22,8 @@ Functions
     mse's fused gradient, 0 where every residual is 0, as in the core);
     ``perceptual`` takes lists of feature maps and runs each layer through
     ``mse`` or ``mae`` as the core does (its gradient: a list, one per
-    layer). Only ``kmeans_inertia(..., return_labels=True)`` raises
+    layer), and the penalties a list of arrays (a model's parameters) as
+    the core does. Only ``kmeans_inertia(..., return_labels=True)`` raises
     NotImplementedError: its kernel writes an integer output (the labels)
     that a JAX function cannot return beside a differentiable value.
 
@@ -271,6 +272,10 @@ class _JaxLoss:
         if len(inputs) != len(loss.inputs):
             inputs = loss._inputs_from(inputs, params)
         p = loss.resolve_params(params)
+        if loss.accepts_lists and not loss.list_inputs and isinstance(inputs[0], (list, tuple)):
+            return _penalty_list(
+                functools.partial(self, **params), list(inputs[0]), red, sample_weight
+            )
         special = _SPECIAL.get(loss.name)
         if special is not None:
             return special(loss, inputs, red, sample_weight, p)
@@ -826,6 +831,25 @@ def _perceptual(loss, inputs, red, sample_weight, p):
     for v in values[1:]:
         total = total + v
     return total
+
+
+def _penalty_list(fn, ws, red, sample_weight):
+    """A penalty of a list of arrays (a model's parameters), as the core
+    composes it: each array's kernel sum (``fn``, this module's penalty),
+    added in order; ``"mean"`` divides by the number of weights in all of
+    them; ``"none"`` returns the list of per-element arrays."""
+    if sample_weight is not None:
+        raise TypeError("sample_weight: not supported with a list of arrays")
+    if red == NONE:
+        return [fn(w, reduction="none") for w in ws]
+    total = sum(int(np.prod(jnp.shape(w), dtype=np.int64)) for w in ws)
+    values = [fn(w, reduction="sum") for w in ws]
+    value = values[0] if values else jnp.zeros(())
+    for v in values[1:]:
+        value = value + v
+    if red == SUM:
+        return value
+    return value / total if total else jnp.full((), np.nan, value.dtype)
 
 
 _SPECIAL = {"gaussian_nll": _gaussian_nll, "rmse": _rmse, "perceptual": _perceptual}
