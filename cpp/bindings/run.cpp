@@ -5,7 +5,7 @@
 //     sample_weight=None, aux=None, class_weight=None, out_value=None,
 //     out_grad=None, out_hess=None, classes=0, slices=0, slice_size=0,
 //     group=1, ignore_index=-100, params=(), out_blocks=None, size=-1,
-//     inputs=(), out_grads=(), dims=(), samples=0) -> float | None
+//     inputs=(), out_grads=(), dims=(), samples=0, out_ints=()) -> float | None
 //
 // out_blocks (optional, a float64 array of 2 * ceil(terms / BLOCK) values,
 // for op value with reduction mean): per reduction block of BLOCK terms
@@ -30,8 +30,10 @@
 // The several-input families (from EMBEDDING on) read TensorArgs
 // (api/tensors.hpp): pred is their input 0, `inputs` the others (None for an
 // absent optional one), `out_grads` one gradient output per input (None where
-// not asked), `dims` the family's sizes and `samples` the per-sample loss's
-// size; their kernel entries check the sizes against the dims.
+// not asked), `dims` the family's sizes, `samples` the per-sample loss's
+// size and `out_ints` the integer outputs the kernel writes (int64 arrays,
+// None where not asked: kmeans_inertia's labels); their kernel entries check
+// the sizes against the dims.
 #include <cstdint>
 #include <string>
 
@@ -78,6 +80,7 @@ struct Call {
   const py::tuple& out_grads;
   const py::tuple& dims;
   int64_t samples;
+  const py::tuple& out_ints;
   py::array pred() const { return as_array(pred_in, "pred"); }
 };
 
@@ -299,6 +302,20 @@ double run_tensors(const Call& c) {
   if (needs_value(a.op) && a.reduction == Reduction::none && a.out_value == nullptr)
     throw py::value_error("out_value is required for reduction='none'");
   if (needs_grad(a.op) && !any_grad) throw py::value_error("out_grads: no gradient asked");
+  if (c.out_ints.size() > static_cast<size_t>(TensorArgs::kMaxIntOutputs))
+    throw py::value_error("out_ints: too many arrays");
+  a.n_out_ints = static_cast<int>(c.out_ints.size());
+  for (size_t k = 0; k < c.out_ints.size(); ++k) {
+    if (c.out_ints[k].is_none()) continue;
+    const std::string name = "out_ints[" + std::to_string(k) + "]";
+    auto arr = as_array(c.out_ints[k], name.c_str());
+    if (arr.dtype().kind() != 'i' || arr.dtype().itemsize() != 8)
+      throw py::type_error(name + ": expected an int64 array");
+    check_contiguous(arr, name.c_str());
+    if (!arr.writeable()) throw py::value_error(name + ": array is read-only");
+    a.out_int[k] = static_cast<int64_t*>(arr.mutable_data());
+    a.out_int_size[k] = static_cast<int64_t>(arr.size());  // the kernel checks it
+  }
   for (int k = 0; k < c.n_params; ++k) a.params[k] = c.params[k];
   a.n_params = c.n_params;
   a.n_threads = runtime::threads_for_call();
@@ -314,18 +331,21 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
                int64_t slice_size, int64_t group, int64_t ignore_index,
                const py::tuple& params, const py::handle& out_blocks, int64_t size,
                const py::tuple& inputs, const py::tuple& out_grads, const py::tuple& dims,
-               int64_t samples) {
+               int64_t samples, const py::tuple& out_ints) {
   if (op < 0 || op > 3) throw py::value_error("op out of range");
   if (reduction < 0 || reduction > 2) throw py::value_error("reduction out of range");
   const bool tensors = family >= static_cast<int>(Family::embedding);
   if (params.size() > (tensors ? static_cast<size_t>(TensorArgs::kMaxParams) : 4u))
     throw py::value_error("params: too many values");
-  if (!tensors && (inputs.size() != 0 || out_grads.size() != 0 || dims.size() != 0))
-    throw py::value_error("inputs, out_grads and dims are for the several-input families");
+  if (!tensors && (inputs.size() != 0 || out_grads.size() != 0 || dims.size() != 0 ||
+                   out_ints.size() != 0))
+    throw py::value_error(
+        "inputs, out_grads, dims and out_ints are for the several-input families");
   Call c{id,        op,         reduction,    pred,       target,   labels,     weight,
          aux,       class_weight, out_value,  out_grad,   out_hess, classes,    n_slices,
          slice_size, group,     ignore_index, {},         static_cast<int>(params.size()),
-         out_blocks, size,      inputs,       out_grads,  dims,     samples};
+         out_blocks, size,      inputs,       out_grads,  dims,     samples,
+         out_ints};
   for (size_t k = 0; k < params.size(); ++k) c.params[k] = params[k].cast<double>();
   double v;
   switch (static_cast<Family>(family)) {
@@ -397,10 +417,10 @@ void register_run(py::module_& m) {
         py::arg("ignore_index") = -100, py::arg("params") = py::tuple(),
         py::arg("out_blocks") = none, py::arg("size") = -1, py::arg("inputs") = py::tuple(),
         py::arg("out_grads") = py::tuple(), py::arg("dims") = py::tuple(),
-        py::arg("samples") = 0,
+        py::arg("samples") = 0, py::arg("out_ints") = py::tuple(),
         "Run one loss kernel: run(family, id, op, reduction, pred, target, labels, "
         "sample_weight, aux, class_weight, out_value, out_grad, out_hess, classes, slices, "
         "slice_size, group, ignore_index, params, out_blocks, size, inputs, out_grads, dims, "
-        "samples) -> float | None.");
+        "samples, out_ints) -> float | None.");
   m.attr("BLOCK") = kReductionBlock;
 }
