@@ -393,9 +393,6 @@ def test_jit_and_grad_match_the_jax_formula(case, dtype):
 
 def test_every_catalogue_loss_is_covered():
     assert flj.covered() == list(fl.available())
-    # the one exception: an integer output beside the value
-    with pytest.raises(NotImplementedError, match="kmeans_inertia.*return_labels"):
-        flj.kmeans_inertia(jnp.ones((4, 2)), jnp.ones((2, 2)), return_labels=True)
 
 
 def test_same_signature_as_the_core():

@@ -242,6 +242,13 @@ double run_tensors(const KernelCall& c) {
   if (needs_value(a.op) && a.reduction == Reduction::none && a.out_value == nullptr)
     throw invalid_argument("out_value is required for reduction='none'");
   if (needs_grad(a.op) && !any_grad) throw invalid_argument("out_grads: no gradient asked");
+  if (c.out_ints.size() > static_cast<size_t>(TensorArgs::kMaxIntOutputs))
+    throw invalid_argument("out_ints: too many arrays");
+  a.n_out_ints = static_cast<int>(c.out_ints.size());
+  for (size_t k = 0; k < c.out_ints.size(); ++k) {
+    a.out_int[k] = static_cast<int64_t*>(c.out_ints[k].data);
+    a.out_int_size[k] = c.out_ints[k].size;  // the kernel checks it
+  }
   for (int k = 0; k < c.n_params; ++k) a.params[k] = c.params[k];
   a.n_params = c.n_params;
   a.n_threads = c.n_threads;
@@ -256,8 +263,10 @@ double run_kernel(const KernelCall& c) {
   const bool tensors = is_tensor_family(c.family);
   if (c.n_params < 0 || c.n_params > (tensors ? TensorArgs::kMaxParams : 4))
     throw invalid_argument("params: too many values");
-  if (!tensors && (!c.inputs.empty() || !c.out_grads.empty() || !c.dims.empty()))
-    throw invalid_argument("inputs, out_grads and dims are for the several-input families");
+  if (!tensors &&
+      (!c.inputs.empty() || !c.out_grads.empty() || !c.dims.empty() || !c.out_ints.empty()))
+    throw invalid_argument(
+        "inputs, out_grads, dims and out_ints are for the several-input families");
   const bool elementwise = c.family == static_cast<int>(Family::regression) ||
                            c.family == static_cast<int>(Family::classification);
   if (!elementwise && (c.pred_pattern.period != 0 || c.target_pattern.period != 0 ||

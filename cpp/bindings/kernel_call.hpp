@@ -69,6 +69,9 @@ struct KernelCall {
   std::vector<Out> out_grads;
   std::vector<int64_t> dims;
   int64_t samples = 0;
+  // int64 outputs the kernel writes (data nullptr: not asked): kmeans_inertia's
+  // labels; each kernel checks their sizes.
+  std::vector<Out> out_ints;
   int n_threads = 1;
 };
 

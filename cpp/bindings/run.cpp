@@ -5,7 +5,7 @@
 //     sample_weight=None, aux=None, class_weight=None, out_value=None,
 //     out_grad=None, out_hess=None, classes=0, slices=0, slice_size=0,
 //     group=1, ignore_index=-100, params=(), out_blocks=None, size=-1,
-//     inputs=(), out_grads=(), dims=(), samples=0) -> float | None
+//     inputs=(), out_grads=(), dims=(), samples=0, out_ints=()) -> float | None
 //
 // out_blocks (optional, a float64 array of 2 * ceil(terms / BLOCK) values,
 // for op value with reduction mean): per reduction block of BLOCK terms
@@ -32,8 +32,10 @@
 // The several-input families (from EMBEDDING on) read TensorArgs
 // (api/tensors.hpp): pred is their input 0, `inputs` the others (None for an
 // absent optional one), `out_grads` one gradient output per input (None where
-// not asked), `dims` the family's sizes and `samples` the per-sample loss's
-// size; their kernel entries check the sizes against the dims.
+// not asked), `dims` the family's sizes, `samples` the per-sample loss's
+// size and `out_ints` the integer outputs the kernel writes (int64 arrays,
+// None where not asked: kmeans_inertia's labels); their kernel entries check
+// the sizes against the dims.
 #include <cstdint>
 #include <string>
 
@@ -99,14 +101,18 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
                int64_t slice_size, int64_t group, int64_t ignore_index,
                const py::tuple& params, const py::handle& out_blocks, int64_t size,
                const py::tuple& inputs, const py::tuple& out_grads, const py::tuple& dims,
-               int64_t samples) {
+               int64_t samples, const py::tuple& out_ints) {
   if (op < 0 || op > 3) throw py::value_error("op out of range");
   if (reduction < 0 || reduction > 2) throw py::value_error("reduction out of range");
   const bool tensors = is_tensor_family(family);
   if (params.size() > (tensors ? static_cast<size_t>(TensorArgs::kMaxParams) : 4u))
     throw py::value_error("params: too many values");
-  if (!tensors && (inputs.size() != 0 || out_grads.size() != 0 || dims.size() != 0))
-    throw py::value_error("inputs, out_grads and dims are for the several-input families");
+  if (!tensors && (inputs.size() != 0 || out_grads.size() != 0 || dims.size() != 0 ||
+                   out_ints.size() != 0))
+    throw py::value_error(
+        "inputs, out_grads, dims and out_ints are for the several-input families");
+  if (out_ints.size() > static_cast<size_t>(TensorArgs::kMaxIntOutputs))
+    throw py::value_error("out_ints: too many arrays");
   if (inputs.size() + 1 > static_cast<size_t>(TensorArgs::kMaxInputs))
     throw py::value_error("inputs: too many arrays");
   if (out_grads.size() != 0 && out_grads.size() != inputs.size() + 1)
@@ -173,6 +179,20 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
     }
     for (size_t d = 0; d < dims.size(); ++d) c.dims.push_back(dims[d].cast<int64_t>());
     c.samples = samples;
+    for (size_t k = 0; k < out_ints.size(); ++k) {
+      const std::string name = "out_ints[" + std::to_string(k) + "]";
+      Out o;
+      if (!out_ints[k].is_none()) {
+        auto arr = as_array(out_ints[k], name.c_str());
+        if (arr.dtype().kind() != 'i' || arr.dtype().itemsize() != 8)
+          throw py::type_error(name + ": expected an int64 array");
+        check_contiguous(arr, name.c_str());
+        if (!arr.writeable()) throw py::value_error(name + ": array is read-only");
+        o.data = arr.mutable_data();
+        o.size = static_cast<int64_t>(arr.size());
+      }
+      c.out_ints.push_back(o);
+    }
   }
   c.n_threads = runtime::threads_for_call();
   double v;
@@ -198,10 +218,10 @@ void register_run(py::module_& m) {
         py::arg("ignore_index") = -100, py::arg("params") = py::tuple(),
         py::arg("out_blocks") = none, py::arg("size") = -1, py::arg("inputs") = py::tuple(),
         py::arg("out_grads") = py::tuple(), py::arg("dims") = py::tuple(),
-        py::arg("samples") = 0,
+        py::arg("samples") = 0, py::arg("out_ints") = py::tuple(),
         "Run one loss kernel: run(family, id, op, reduction, pred, target, labels, "
         "sample_weight, aux, class_weight, out_value, out_grad, out_hess, classes, slices, "
         "slice_size, group, ignore_index, params, out_blocks, size, inputs, out_grads, dims, "
-        "samples) -> float | None.");
+        "samples, out_ints) -> float | None.");
   m.attr("BLOCK") = kReductionBlock;
 }

@@ -23,9 +23,9 @@ Functions
     ``perceptual`` takes lists of feature maps and runs each layer through
     ``mse`` or ``mae`` as the core does (its gradient: a list, one per
     layer), and the penalties a list of arrays (a model's parameters) as
-    the core does. Only ``kmeans_inertia(..., return_labels=True)`` raises
-    NotImplementedError: its kernel writes an integer output (the labels)
-    that a JAX function cannot return beside a differentiable value.
+    the core does. ``kmeans_inertia.labels`` (an integer output beside the
+    value) has no JAX counterpart: use ``fastloss.kmeans_inertia.labels`` on
+    host arrays.
 
 How it runs
     A loss call is one ``jax.ffi.ffi_call`` into the same kernel entry point
@@ -588,11 +588,6 @@ def _tensor_call(loss, inputs, red, sample_weight, p):
     arrays, shapes = [], []
     for k, planned in enumerate(plan.arrays):
         if k >= len(inputs):
-            if planned is not None:  # kmeans_inertia's labels, an output
-                raise NotImplementedError(
-                    f"fastloss.jax.{loss.name} is not available with these parameters: the "
-                    "kernel would write an integer output (return_labels)"
-                )
             arrays.append(None)
             shapes.append(None)
             continue
