@@ -54,7 +54,11 @@ def test_several_chunks_match_the_reference(small_chunks, reduction, dtype, rng)
     cw = rng.uniform(0.5, 2.0, size=W.shape[0])
     w = rng.uniform(0.5, 2.0, size=h.shape[0]).astype(dtype)
     kw = dict(
-        reduction=reduction, sample_weight=w, class_weight=cw, label_smoothing=0.2, ignore_index=-100
+        reduction=reduction,
+        sample_weight=w,
+        class_weight=cw,
+        label_smoothing=0.2,
+        ignore_index=-100,
     )
     assert linear.chunk_rows(W.shape[0], h.itemsize, h.shape[0]) < h.shape[0]
     v, g = L.value_and_grad(h, W, y, b, **kw)

@@ -44,7 +44,7 @@ import numpy as np
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels
 from fastloss._catalogue import kernel_id, metadata
-from fastloss._loss import GRAD, MULTICLASS, NONE, SUM, VALUE, VALUE_GRAD, Loss
+from fastloss._loss import GRAD, MULTICLASS, NONE, SUM, VALUE, Loss
 
 __all__ = ["linear_cross_entropy"]
 
@@ -71,6 +71,8 @@ class _LinearCrossEntropy(Loss):
     over rows (see the module's docstring)."""
 
     accumulable = False
+    # the kernel the chunks run (the catalogue's kernel_id): cross_entropy's
+    _id = _CROSS_ENTROPY
 
     def _plan(self, inputs, p):
         hidden = as_float(inputs[0], "hidden")
@@ -117,8 +119,7 @@ class _LinearCrossEntropy(Loss):
             bias = as_float(inputs[3], "linear_bias", dt)
             if bias.shape != (c,):
                 raise ValueError(
-                    f"linear_bias: expected shape (num_classes,) = ({c},), got "
-                    f"{tuple(bias.shape)}"
+                    f"linear_bias: expected shape (num_classes,) = ({c},), got {tuple(bias.shape)}"
                 )
         cw = p["class_weight"]
         if cw is not None:

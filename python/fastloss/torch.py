@@ -855,12 +855,12 @@ class LinearCrossEntropyLoss(_Base):
                 f"out_features=() (one class axis), got {out_features!r}"
             )
         if weight is not None and tuple(weight.shape) != (num_classes,):
-            raise ValueError(
-                f"weight: expected shape ({num_classes},), got {tuple(weight.shape)}"
-            )
+            raise ValueError(f"weight: expected shape ({num_classes},), got {tuple(weight.shape)}")
         _fl.linear_cross_entropy.resolve_params(
-            {"ignore_index": -100 if ignore_index is None else ignore_index,
-             "label_smoothing": label_smoothing}
+            {
+                "ignore_index": -100 if ignore_index is None else ignore_index,
+                "label_smoothing": label_smoothing,
+            }
         )
         self.register_buffer("weight", weight)
         self.num_classes = num_classes
