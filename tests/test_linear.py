@@ -42,7 +42,7 @@ def small_chunks(monkeypatch):
 
 
 def test_chunk_rows():
-    assert linear.chunk_rows(131072, 4, 8192) == 64  # 32 MiB of float32 logits
+    assert linear.chunk_rows(131072, 4, 8192) == 128  # 64 MiB of float32 logits
     assert linear.chunk_rows(10, 8, 7) == 7
     assert linear.chunk_rows(10**9, 8, 7) == 1  # one row at least
 

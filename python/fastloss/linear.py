@@ -7,7 +7,7 @@ ever holding the ``(N, C)`` logits: with N = 8192 tokens, D = 1024 and a
 vocabulary of C = 131072 they would take 4 GiB in float32.
 
 Design. The rows are processed in chunks whose logits take at most
-:data:`CHUNK_BYTES` (32 MiB) per buffer. Per chunk: the logits are one
+:data:`CHUNK_BYTES` (64 MiB) per buffer. Per chunk: the logits are one
 matrix product into a preallocated buffer (``np.matmul(..., out=)``:
 NumPy's BLAS, OpenBLAS in NumPy's wheels: the products are 99% of the
 work, and a tuned, well-kept BLAS that every NumPy install already carries
@@ -18,18 +18,25 @@ logits come from the ``cross_entropy`` kernel (one fused pass, reduction
 ``d W += G.T @ hidden[chunk]`` and ``d b += G.sum(0)``, accumulated in the
 fixed order of the chunks. ``d W`` is accumulated class block by class
 block through a temporary of at most 16 MiB (NumPy's ``matmul`` has no
-``beta = 1`` accumulation). Blocks that large keep the products few: with
-two OpenBLAS threads on a loaded machine, 64 products of 512 classes each
-took 4.1 s where 4 of 8192 took 0.37 s and one thread 0.29 s (2048 x 512 x
-32768, /tmp profiling at load 15 on 2 cores). A mean divides by the
+``beta = 1`` accumulation).
+
+Chunks and blocks are as large as the memory bound allows because
+OpenBLAS's threads handle many small products badly on a busy machine
+(profiled at load 15-24 on 2 cores, two BLAS threads, D = 512, C = 32768):
+``G @ W`` for 1024 rows took 7.5 s as four products of 256 rows and 1.0 s
+as one; ``G.T @ hidden`` for 256 rows took 4.1 s in 64 blocks of 512
+classes, 0.37 s in 4 of 8192 (one thread: 0.29 s). A mean divides by the
 weights' sum ``sum_i w_i cw[y_i]`` over the non-ignored rows, as PyTorch's
 does; the gradients are scaled by it as they are made (on the ``(chunk, D)``
 and class blocks, never on a pass over the logits).
 
 Memory beyond the inputs and gradients: two chunk buffers (logits and their
-gradient, 32 MiB each), the class block (16 MiB) and O(N + C) vectors:
-under 100 MiB whatever N and C (one row of logits, ``C * itemsize`` bytes, must fit
-in a chunk, so C up to 8M classes in float32).
+gradient, 64 MiB each), the class block (16 MiB), O(N + C) vectors and
+BLAS's buffers: a peak of 153-156 MiB over the resident inputs and
+gradients, measured (tests/test_linear.py's probe) at N = 1024, C = 131072,
+D = 8 and 256, float32, where the logits alone would take 512 MiB; it
+depends on neither N nor D beyond that (one row of logits, ``C *
+itemsize`` bytes, must fit in a chunk: C up to 16M classes in float32).
 
 Determinism: the chunking depends only on the shapes and dtype, the kernel
 is bitwise identical for any thread count, and OpenBLAS splits a matrix
@@ -56,7 +63,7 @@ __all__ = ["linear_cross_entropy"]
 LINEAR = 14
 
 # Bytes of one chunk buffer of logits (and one of their gradient).
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 64 << 20
 # Bytes of the class block through which d W is accumulated.
 _BLOCK_BYTES = 16 << 20
 
@@ -270,12 +277,12 @@ def _doc() -> str:
     ``cross_entropy(hidden @ linear_weight.T + linear_bias, labels)``: the
     loss of a language model's output layer, whose ``(N, C)`` logits over a
     large vocabulary are the largest array of a training step. The rows go
-    in chunks of at most 32 MiB of logits: each chunk's logits are one
+    in chunks of at most 64 MiB of logits: each chunk's logits are one
     matrix product (NumPy's BLAS), their value and gradient come from the
     :func:`fastloss.cross_entropy` kernel in one pass, and the gradients
     w.r.t. ``hidden``, ``linear_weight`` and ``linear_bias`` are matrix
-    products of that gradient, accumulated in a fixed order. Under 100 MiB
-    are allocated beyond the inputs and gradients, whatever N and C.
+    products of that gradient, accumulated in a fixed order. About 160 MiB
+    are allocated beyond the inputs and gradients, whatever N and D.
 
     With ``z = hidden @ linear_weight.T + linear_bias``, ``lse = log sum_k
     exp(z_k)``, class weights ``cw`` (1 where not given), ``eps =
@@ -329,6 +336,10 @@ def _doc() -> str:
     inner dimension among threads), but may differ between BLAS builds or
     CPUs (OpenBLAS chooses its kernels per CPU), unlike fastloss's own
     kernels.
+    On a machine whose cores are oversubscribed, OpenBLAS's threads can make
+    the products several times slower than one thread (measured at load 24
+    on 2 cores: ``benchmarks/bench_linear.py --blas-threads 1``); then
+    ``threadpoolctl.threadpool_limits(1, "blas")`` around the call helps.
 
     Examples
     --------
