@@ -84,6 +84,10 @@ class Ref:
     are numbers they agree."""
 
     nonfinite: bool = False
+    # the exact gradients are 0 (a degenerate input) and both sides give
+    # rounding noise: compared to an absolute tolerance of rtol, the scale
+    # of the inputs (of order 1 in every case)
+    exact_zero: bool = False
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,18 @@ ROWS: dict[str, Row] = {
     # to pred's (0, 3) by NumPy's rule, and the error names alpha (an empty
     # pred with its (3,) alpha and scale: tests/test_robust.py).
     "barron": Row(expect={"zero_d": Ref(), "empty": Err("alpha")}),
+    # linear: hidden (N, D), linear_weight (C, D), labels and linear_bias
+    # beyond the table's two inputs
+    "linear_cross_entropy": Row(
+        expect={
+            # slicing hidden and linear_weight leaves no class (C = 0) and
+            # labels (an input beyond the table's two) its rows
+            "empty": Err("input"),
+            # every row of linear_weight the first: all logits of a row are
+            # equal and the gradients are 0 but for rounding, on both sides
+            "zero_stride": Ref(exact_zero=True),
+        }
+    ),
     # clustering: (X, centers)
     "kmeans_inertia": Row(
         expect={
@@ -811,7 +827,7 @@ def _rtol(dtype):
     return 1e-10 if dtype == np.float64 else 2e-5
 
 
-def _close(actual, expected, dtype, what, either_nan=False):
+def _close(actual, expected, dtype, what, either_nan=False, floor=0.0):
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, what
@@ -821,6 +837,7 @@ def _close(actual, expected, dtype, what, either_nan=False):
     rtol = _rtol(dtype)
     finite = np.isfinite(expected)
     scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 1.0
+    scale = max(scale, floor)
     # NaN where the reference has NaN, the same infinities (equal_nan)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
@@ -837,7 +854,7 @@ def _as_tuple(g):
     return g if isinstance(g, tuple) else (g,)
 
 
-def check_ref(loss, ref, case: Case, limit=False, nonfinite=False):
+def check_ref(loss, ref, case: Case, limit=False, nonfinite=False, exact_zero=False):
     """Every verb (values mean/sum/none, gradients, Hessians) against the
     reference on the same input; ``limit``: the reference at +-1e300 in place
     of +-inf, values beyond 1e250 read as inf."""
@@ -870,7 +887,14 @@ def check_ref(loss, ref, case: Case, limit=False, nonfinite=False):
         for k, (gk, rgk) in enumerate(zip(_as_tuple(g), _as_tuple(rg))):
             if limit:  # the gradient at an infinite input is checked by the loss's own tests
                 break
-            _close(gk, rgk, dt, f"{loss.name} {red} grad[{k}] {case.label}", nonfinite)
+            _close(
+                gk,
+                rgk,
+                dt,
+                f"{loss.name} {red} grad[{k}] {case.label}",
+                nonfinite,
+                1.0 if exact_zero else 0.0,
+            )
         if loss.has_hess and not limit:
             gh, hh = loss.grad_hess(*case.args, reduction=red, **kw, **case.params)
             rgh, rhh = _quiet(ref.grad_hess, *rargs, reduction=red, **kw, **case.params)
@@ -886,7 +910,7 @@ def check(loss, ref, case: Case, expect):
     if isinstance(expect, Err):
         check_error(loss, case, expect.role)
     elif isinstance(expect, Ref):
-        check_ref(loss, ref, case, nonfinite=expect.nonfinite)
+        check_ref(loss, ref, case, nonfinite=expect.nonfinite, exact_zero=expect.exact_zero)
     elif isinstance(expect, Limit):
         check_ref(loss, ref, case, limit=True)
     else:

@@ -22,6 +22,7 @@ from fastloss import control as _control
 from fastloss import embedding as _embedding
 from fastloss import generative as _generative
 from fastloss import image as _image
+from fastloss import linear as _linear
 from fastloss import multiclass as _multiclass
 from fastloss import overlap as _overlap
 from fastloss import pairwise as _pairwise
@@ -46,6 +47,7 @@ from fastloss.control import *  # noqa: F403
 from fastloss.embedding import *  # noqa: F403
 from fastloss.generative import *  # noqa: F403
 from fastloss.image import *  # noqa: F403
+from fastloss.linear import *  # noqa: F403
 from fastloss.multiclass import *  # noqa: F403
 from fastloss.overlap import *  # noqa: F403
 from fastloss.pairwise import *  # noqa: F403
@@ -73,6 +75,7 @@ _FAMILIES = (
     _robust,
     _clustering,
     _image,
+    _linear,
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
 

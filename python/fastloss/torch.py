@@ -17,7 +17,8 @@ Modules
     :class:`BCEWithLogitsLoss`, :class:`PoissonNLLLoss`,
     :class:`GaussianNLLLoss`, :class:`KLDivLoss`, :class:`MultiMarginLoss`,
     :class:`NLLLoss`, :class:`SoftMarginLoss`, :class:`HingeEmbeddingLoss`,
-    :class:`MultiLabelSoftMarginLoss`, :class:`MultiLabelMarginLoss`),
+    :class:`MultiLabelSoftMarginLoss`, :class:`MultiLabelMarginLoss`,
+    :class:`LinearCrossEntropyLoss`),
     with PyTorch's constructor keywords and layouts (class axis 1,
     ``weight=`` as each torch class means it, ``KLDivLoss``'s
     ``"batchmean"``), so a training script changes one import; the others
@@ -89,6 +90,7 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "MarginRankingLoss",
     "MSELoss",
     "MultiMarginLoss",
@@ -927,6 +929,76 @@ class CTCLoss(_Base):
         )
 
 
+class LinearCrossEntropyLoss(_Base):
+    """``torch.nn.LinearCrossEntropyLoss(in_features, num_classes, bias=False,
+    weight=None, reduction="mean", ignore_index=None, label_smoothing=0.0)``
+    on fastloss's ``linear_cross_entropy``: a module holding its
+    ``torch.nn.Linear(in_features, num_classes)`` as ``self.linear``, whose
+    ``forward(input, target)`` is the cross-entropy of ``self.linear(input)``
+    without the logits in memory; gradients reach ``input``,
+    ``self.linear.weight`` and ``self.linear.bias``. ``weight``: per-class
+    weights (a buffer, as torch registers it). fastloss always chunks, so
+    torch's ``options`` (its chunking strategy) is accepted and unused;
+    K-dimensional ``out_features`` are not supported."""
+
+    def __init__(
+        self,
+        in_features,
+        num_classes,
+        *,
+        out_features=(),
+        bias=False,
+        device=None,
+        dtype=None,
+        reduction="mean",
+        weight=None,
+        ignore_index=None,
+        label_smoothing=0.0,
+        options=None,
+    ):
+        super().__init__(reduction)
+        if tuple(out_features) != ():
+            raise ValueError(
+                "out_features: fastloss.torch.LinearCrossEntropyLoss supports only "
+                f"out_features=() (one class axis), got {out_features!r}"
+            )
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise ValueError(f"weight: expected shape ({num_classes},), got {tuple(weight.shape)}")
+        _fl.linear_cross_entropy.resolve_params(
+            {
+                "ignore_index": -100 if ignore_index is None else ignore_index,
+                "label_smoothing": label_smoothing,
+            }
+        )
+        self.register_buffer("weight", weight)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.options = options
+        self.linear = torch.nn.Linear(
+            in_features, num_classes, bias=bias, device=device, dtype=dtype
+        )
+
+    def forward(self, input, target):
+        return globals()["linear_cross_entropy"](
+            input,
+            self.linear.weight,
+            target,
+            self.linear.bias,
+            reduction=self.reduction,
+            class_weight=self.weight,
+            ignore_index=-100 if self.ignore_index is None else self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def extra_repr(self):
+        return (
+            f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+            f"bias={self.linear.bias is not None}, reduction={self.reduction!r}, "
+            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+        )
+
+
 def _camel(name):
     base = name[:-5] if name.endswith("_loss") else name
     return "".join(part.capitalize() for part in base.split("_")) + "Loss"
@@ -954,6 +1026,7 @@ _TORCH_NAMED = {
     "triplet_margin_with_distance",
     "cosine_embedding",
     "ctc",
+    "linear_cross_entropy",
 }
 
 

@@ -19,6 +19,7 @@ from fastloss.reference.control import *  # noqa: F403
 from fastloss.reference.embedding import *  # noqa: F403
 from fastloss.reference.generative import *  # noqa: F403
 from fastloss.reference.image import *  # noqa: F403
+from fastloss.reference.linear import *  # noqa: F403
 from fastloss.reference.multiclass import *  # noqa: F403
 from fastloss.reference.overlap import *  # noqa: F403
 from fastloss.reference.pairwise import *  # noqa: F403

@@ -259,6 +259,13 @@ inline constexpr InputSpec kCategoricalHinge[] =
 inline constexpr InputSpec kSoftMargin[] = FL_PAIR("score", "target", C::soft_margin);
 inline constexpr InputSpec kHingeEmbedding[] = FL_PAIR("x", "target", C::hinge_embedding);
 inline constexpr InputSpec kNll[] = FL_PAIR("log_probs", "labels", M::nll);
+// linear_cross_entropy: the logits hidden @ linear_weight^T + linear_bias are
+// made chunk by chunk in Python (BLAS) and their gradient comes from the
+// cross_entropy kernel, which is the kernel that differentiates all three.
+inline constexpr InputSpec kLinearCrossEntropy[] = {{"hidden", id(M::cross_entropy)},
+                                                    {"linear_weight", id(M::cross_entropy)},
+                                                    {"labels", -1},
+                                                    {"linear_bias", id(M::cross_entropy), true}};
 inline constexpr InputSpec kMultilabelSoftMargin[] =
     FL_PAIR("logits", "target", M::multilabel_soft_margin);
 inline constexpr InputSpec kMultilabelMargin[] =
@@ -590,6 +597,10 @@ inline constexpr LossSpec kLosses[] = {
      true},
     {"kmeans_inertia", "clustering", id(Clu::kmeans_inertia), FL_LIST(kKmeansInertia),
      FL_NONE, FL_NONE, false, true, true},
+    // linear_cross_entropy runs the cross_entropy kernel on chunks of logits
+    // that python/fastloss/linear.py makes with NumPy's BLAS (family code 14)
+    {"linear_cross_entropy", "linear", id(M::cross_entropy), FL_LIST(kLinearCrossEntropy),
+     FL_LIST(kCrossEntropyParams), FL_NONE, false, true, true},
     {"ssim", "image", id(Im::ssim), FL_LIST(kSsim), FL_LIST(kSsimParams), FL_NONE, false, true,
      true},
     {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,
