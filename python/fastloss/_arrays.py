@@ -392,6 +392,7 @@ def sum_to_shape(g: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
     padded = (1,) * (nd - len(shape)) + tuple(shape)
     axes = tuple(i for i in range(nd) if padded[i] == 1 and g.shape[i] != 1)
     lead = len(axes)
+    s: Any
     if axes == tuple(range(lead)) and g.flags.c_contiguous and g.size:
         # broadcast along the leading axes only (one value per trailing
         # position: barron's per-dimension alpha): NumPy sums an (m, k)
