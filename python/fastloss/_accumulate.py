@@ -1047,14 +1047,17 @@ class Accumulator:
             return {key: self._values(j, tot) for key, j in self._order()}
         return self._values(None if self._state is None else 0, tot)
 
-    def _replicates(self, k):
-        """Entry ``k``'s replicate totals, ``(2, G, B)``."""
-        b = self._state.boot[k]
+    def _replicates(self):
+        """Each loss entry's replicate totals, ``{k: (2, G, B)}``: bucket
+        sums weighed by one Poisson draw per (replicate, bucket), drawn once
+        for the buckets any entry used."""
+        st = self._state
+        ks = [k for k, e in enumerate(self._entries) if e.kind == "loss"]
         if self._unit is not None:
-            return b
-        used = np.flatnonzero(np.any(b != 0, axis=(0, 1)))
-        P = poisson_weights(self._seed, self._B, used)  # (B, buckets used)
-        return b[:, :, used] @ P.T
+            return {k: st.boot[k] for k in ks}
+        used = np.flatnonzero(np.any([np.any(st.boot[k] != 0, axis=(0, 1)) for k in ks], axis=0))
+        P = poisson_weights(self._seed, self._B, used).T  # (buckets used, B)
+        return {k: st.boot[k][:, :, used] @ P for k in ks}
 
     def interval(self, level: float = 0.95):
         """Percentile bootstrap intervals ``{name: (low, high)}`` (grouped:
@@ -1065,11 +1068,7 @@ class Accumulator:
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}")
         q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-        reps = {}
-        if self._state is not None:
-            for k, e in enumerate(self._entries):
-                if e.kind == "loss":
-                    reps[k] = self._replicates(k)
+        reps = {} if self._state is None else self._replicates()
 
         def one(j):
             out = {}
