@@ -7,8 +7,9 @@
     fastloss eval --example [--plot FILE.png] [--format ...]
 
 DATA files are read one after another, in record batches, so memory stays
-flat whatever their size: Parquet (``.parquet``, ``.pq``; read without
-pre-buffering, which would load a whole row group range at once), Arrow IPC
+flat whatever their size: Parquet (``.parquet``, ``.pq``; a row group at a
+time, pre-buffered, its columns decoded on pyarrow's threads; row groups
+over :data:`WHOLE_ROW_GROUP_ROWS` rows streamed page by page), Arrow IPC
 (``.arrow``, ``.feather``, ``.ipc``), CSV/TSV (``.csv``, ``.tsv``; the first
 line must be a header, or ``--columns`` names the columns of a headerless
 file: a file whose header looks like data is refused, never guessed),
