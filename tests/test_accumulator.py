@@ -183,7 +183,7 @@ def test_bootstrap_does_not_depend_on_the_chunking(rng):
             acc.update(p[a:b], t[a:b], w[a:b], group=g[a:b])
         return acc.interval(0.9)
 
-    for unit in (1, 64):
+    for unit in (None, 1, 64):  # hashed buckets (the default), rows, units
         want = run([0, n], unit)
         for cuts in [[0, 1, 1000, 1001, n], [0, 2999, n], [0, 64, 777, 2048, n]]:
             got = run(cuts, unit)
@@ -258,16 +258,20 @@ def test_calibration_binary_and_multiclass(rng):
         np.array([f"c{i}" for i in range(70_000)])[::-1],  # more codes than 16-bit keys
     ],
 )
-def test_groups_hold_the_rows_a_mask_picks_bit_for_bit(rng, codes):
+def test_groups_hold_the_rows_a_mask_picks(rng, codes):
     n = 6000 if len(codes) < 6000 else len(codes)
     g = codes[rng.integers(0, len(codes), size=n)] if len(codes) < n else codes
     p, t, w = rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2, size=n)
     res = fl.Accumulator(["mse", "mae"]).update(p, t, w, g).result()
     assert list(res) == sorted(np.unique(g).tolist())
+    kind = type(g[0].item())
+    assert all(type(k) is kind for k in res)
     for code in np.unique(g)[:: max(1, len(res) // 20)]:
         m = g == code  # what a mask per group feeds the kernels
         want = fl.Accumulator(["mse", "mae"]).update(p[m], t[m], w[m]).result()
-        assert res[code.item()] == want
+        # a group's sums follow global blocks, not the mask's: rounding apart
+        for name in want:
+            assert res[code.item()][name] == pytest.approx(want[name], rel=1e-13, abs=0)
 
 
 # -- bit for bit on block boundaries -------------------------------------------
@@ -370,20 +374,59 @@ def test_block_aligned_chunks_give_the_one_shot_bits(rng, kind, loss, params, we
             assert got == want, (cuts, order)
 
 
-def test_block_aligned_groups_and_the_fallback(rng):
-    n = 3 * fl.BLOCK
-    p, t = rng.normal(size=2 * n), rng.normal(size=2 * n)
-    g = np.repeat([0, 1], n)  # each group's rows: whole blocks, chunk after chunk
-    acc = fl.Accumulator(["mse", "mae"])
-    for a in range(0, 2 * n, fl.BLOCK):
-        acc.update(p[a : a + fl.BLOCK], t[a : a + fl.BLOCK], group=g[a : a + fl.BLOCK])
-    res = acc.result()
-    for code in (0, 1):
+GROUPED_CASES = [
+    ("reg", [fl.mse, fl.mae, fl.rmse, fl.huber.with_params(delta=0.5)]),
+    ("reg2d", [fl.log_cosh]),  # 3 terms a row, float32 inputs
+    ("mc", [fl.cross_entropy.with_params(class_weight=_CW), fl.cross_entropy]),
+    ("seg", [fl.dice]),
+]
+
+
+@pytest.mark.parametrize("kind, losses", GROUPED_CASES, ids=[c[0] for c in GROUPED_CASES])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_grouped_block_aligned_chunks_give_the_one_shot_bits(rng, kind, losses, weighted):
+    # Random group codes: no group's rows are whole blocks of its own, yet
+    # chunks starting at multiples of BLOCK rows (global row index) give the
+    # one-shot grouped update's bits, in one stream or as accumulators made
+    # apart (pickled, start=) and merged in any tree over consecutive chunks.
+    d = _aligned_data(rng)
+    p, t = d[kind]
+    n = p.shape[0]
+    w = d["w"] if weighted else None
+    g = rng.integers(0, 7, size=n)
+    g[: fl.BLOCK] = rng.integers(0, 3, size=fl.BLOCK)  # codes 3-6 first seen later
+    one = fl.Accumulator(losses).update(p, t, w, g)
+    want = one.result()
+    assert list(want) == list(range(7))
+    for cuts in _aligned_cuts(rng, n):
+        acc, parts = fl.Accumulator(losses), []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            ws = None if w is None else w[a:b]
+            acc.update(p[a:b], t[a:b], ws, g[a:b])
+            parts.append(fl.Accumulator(losses).update(p[a:b], t[a:b], ws, g[a:b], start=a))
+        assert acc.result() == want, cuts
+        for order in ("left", "right", "random"):
+            assert _merge_all(parts, order, rng).result() == want, (cuts, order)
+    for code in want:  # and each group is the loss of its rows, to rounding
         m = g == code
-        assert res[code] == {"mse": fl.mse(p[m], t[m]), "mae": fl.mae(p[m], t[m])}
-    # a chunk that does not start on a block boundary: float64 rounding
+        mask = fl.Accumulator(losses).update(p[m], t[m], None if w is None else w[m]).result()
+        for name, v in mask.items():
+            assert want[code][name] == pytest.approx(v, rel=1e-6 if kind == "reg2d" else 1e-12)
+
+
+def test_grouped_chunks_off_block_boundaries_round(rng):
+    # a chunk that starts off a block boundary: float64 rounding, not bits
+    n = 3 * fl.BLOCK
+    p, t = rng.normal(size=n), rng.normal(size=n)
+    g = rng.integers(0, 3, size=n)
+    want = fl.Accumulator("mse").update(p, t, group=g).result()
     acc = fl.Accumulator("mse")
-    for a, b in [(0, 1000), (1000, 9000), (9000, 2 * n)]:
+    for a, b in [(0, 1000), (1000, 9000), (9000, n)]:
+        acc.update(p[a:b], t[a:b], group=g[a:b])
+    for code in want:
+        assert acc.result()[code]["mse"] == pytest.approx(want[code]["mse"], rel=1e-13)
+    acc = fl.Accumulator("mse")
+    for a, b in [(0, 1000), (1000, 9000), (9000, n)]:
         acc.update(p[a:b], t[a:b])
     assert acc.result()["mse"] == pytest.approx(fl.mse(p, t), rel=1e-13)
 

@@ -31,7 +31,7 @@ from fastloss import regression as _regression
 from fastloss import regularization as _regularization
 from fastloss import robust as _robust
 from fastloss import sequence as _sequence
-from fastloss._accumulate import BLOCK, Accumulator
+from fastloss._accumulate import BLOCK, BOOTSTRAP_BUCKETS, Accumulator
 from fastloss._config import (
     buffer_cache_info,
     get_num_threads,
@@ -110,6 +110,7 @@ def __getattr__(name: str):
 __all__ = [
     "Accumulator",
     "BLOCK",
+    "BOOTSTRAP_BUCKETS",
     "Loss",
     "available",
     "buffer_cache_info",
