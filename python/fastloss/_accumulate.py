@@ -1006,6 +1006,7 @@ class Accumulator:
             if j is None:
                 out[name] = math.nan
             elif e.kind == "calibration":
+                assert st is not None  # a group column exists only once a chunk came
                 out[name] = e.finish(st.sums[k][:, j])
             else:
                 num, den = totals[k]
@@ -1092,7 +1093,7 @@ class Accumulator:
             raise ValueError(f"calibration: {name!r} is not a calibration measure")
         st = self._state
         j = None if st is None else st.index.get(group)
-        W, C, A = st.sums[k][:, j] if j is not None else np.zeros((3, e.n_bins))
+        W, C, A = st.sums[k][:, j] if st is not None and j is not None else np.zeros((3, e.n_bins))
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
                 "edges": np.linspace(0.0, 1.0, e.n_bins + 1),
