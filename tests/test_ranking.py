@@ -284,7 +284,7 @@ def test_shapes_one_list_and_leading_axes(name, rng):
 @pytest.mark.parametrize("name", NAMES)
 def test_long_lists_match_the_reference(name, size, rng):
     # up to 256 items lists go lane-wise (kLaneMax), approx_ndcg keeping its
-    # slopes up to 128 (float32) or 90 (float64) items; longer ones row by
+    # slopes up to 181 (float32) or 128 (float64) items; longer ones row by
     # row; 600 items: row sums longer than one chunk (kChunk = 256), and
     # approx_ndcg's lists too long to keep their pair terms (kStore = 512)
     s, y, m = _inputs(rng, n=3, size=size)

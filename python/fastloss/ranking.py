@@ -21,7 +21,8 @@ per item and not offered).
 
 The kernels do O(list_size²) work per list without ever holding a
 ``(n_lists, list_size, list_size)`` array (``cpp/include/fastloss/ranking.hpp``):
-lists of up to 256 items go 16 at a time, one per vector lane.
+the pairwise losses and approx_ndcg take lists of up to 256 items 16 at a
+time, one per vector lane.
 """
 
 from __future__ import annotations

@@ -2,20 +2,24 @@
 // of items (scores, relevance labels, an optional validity mask) per sample.
 //
 // Design. Every loss here is O(list_size^2) per list and none ever holds a
-// (list_size x list_size) array: a list is walked row by row, a row's pair
-// terms go into a buffer of list_size values in the thread's scratch (a
-// vectorized pass, the library's own exp/log1p), and the buffer is summed by
-// row_sum's fixed tree (rowwise.hpp), so a list's value and gradient have
-// the same bits on every ISA level and thread count. The pairwise losses
-// visit each unordered pair once (i < j: the pair's sign says which item
-// should rank above), adding the pair's derivative to item i through the
-// row's sum and to item j through a float64 column accumulator.
+// (list_size x list_size) array. Lists of up to kLaneMax items (the pairwise
+// losses, approx_ndcg) go kListLanes at a time, one list per vector lane,
+// each lane walking its list's pairs (i < j, row by row) with float64
+// accumulators of its own; longer lists (and listnet, O(list_size) per
+// list) are walked row by row, a row's pair terms summed by row_sum's fixed
+// tree (rowwise.hpp). Either way a list's value and gradient depend only on
+// the list: the same bits on every ISA level and thread count. Each
+// unordered pair is visited once (the pair's sign says which item should
+// rank above), its derivative added to item i through the row's sum and to
+// item j through a float64 column accumulator.
 //
 // Definitions follow rax (google/rax, rax/_src/losses.py, lambdaweights.py,
-// t12n.py, metrics.py), per list, with its default reduce_fn (the mean over
-// the list's valid pairs for the pairwise losses; 0 for a list without one):
-//   pairwise_logistic  mean over pairs y_i > y_j of log(1 + exp(-(s_i - s_j)))
-//   pairwise_hinge     mean over pairs y_i > y_j of max(0, 1 - (s_i - s_j))
+// t12n.py, metrics.py); eval gives one value per list -- a pairwise loss's
+// sum over the list's valid pairs -- and each list's count for rax's
+// reduce_fn=jnp.mean over the whole batch (its valid pairs, or 1 for a list
+// with a valid item), which run_lists (kernels/ranking.cpp) divides by:
+//   pairwise_logistic  pairs y_i > y_j: log(1 + exp(-(s_i - s_j)))
+//   pairwise_hinge     pairs y_i > y_j: max(0, 1 - (s_i - s_j))
 //   lambda_rank        pairwise_logistic, each pair weighted by rax's
 //                      dcg_lambdaweight(normalize=True): |G_i - G_j| / IDCG *
 //                      |D(r_i) - D(r_j)| * list_size, G = 2^y - 1, D(r) =
@@ -33,6 +37,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -63,6 +68,17 @@ constexpr int64_t pad8(int64_t n) { return (n + 7) / 8 * 8; }
 constexpr int64_t kListLanes = 16;
 constexpr int64_t kLaneMax = 256;
 
+// Consecutive arrays of n X each from p, one per pointer of outs, in order;
+// returns the end.
+template <class X>
+X* carve(X* p, int64_t n, std::initializer_list<X**> outs) {
+  for (X** o : outs) {
+    *o = p;
+    p += n;
+  }
+  return p;
+}
+
 // A thread's per-list buffers, carved from its scratch slot (64-byte
 // aligned): float64 accumulators first, then the T buffers of a row.
 template <class T>
@@ -90,18 +106,8 @@ struct Buffers {
   }
   Buffers(void* scratch, int64_t L) {
     const int64_t p = pad8(L);
-    double* d = static_cast<double*>(scratch);
-    gacc = d;
-    gain = d + p;
-    aux = d + 2 * p;
-    sort = d + 3 * p;
-    lg2 = d + 4 * p;
-    T* t = reinterpret_cast<T*>(d + 5 * p);
-    valid = t;
-    term = t + p;
-    der = t + 2 * p;
-    gt = t + 3 * p;
-    dt = t + 4 * p;
+    double* d = carve(static_cast<double*>(scratch), p, {&gacc, &gain, &aux, &sort, &lg2});
+    carve(reinterpret_cast<T*>(d), p, {&valid, &term, &der, &gt, &dt});
   }
 };
 
@@ -118,7 +124,7 @@ struct LaneBufs {
   T* vt;       // 1 valid, 0 masked (or a lane past the group's lists)
   T* at;       // normalized gains (lambda_rank), d loss / d rhat (approx_ndcg)
   T* dt;       // discounts at the exact ranks (lambda_rank)
-  T* et;       // exp(s - max) (listnet)
+  T* et;       // a scratch row (approx_ndcg)
 
   static size_t bytes(int64_t L) {
     const size_t n = static_cast<size_t>(L * W);
@@ -126,17 +132,8 @@ struct LaneBufs {
   }
   LaneBufs(void* p, int64_t L) {
     const int64_t n = L * W;
-    double* d = static_cast<double*>(p);
-    G = d;
-    rh = d + n;
-    gn = d + 2 * n;
-    T* t = reinterpret_cast<T*>(d + 3 * n);
-    st = t;
-    yt = t + n;
-    vt = t + 2 * n;
-    at = t + 3 * n;
-    dt = t + 4 * n;
-    et = t + 5 * n;
+    double* d = carve(static_cast<double*>(p), n, {&G, &rh, &gn});
+    carve(reinterpret_cast<T*>(d), n, {&st, &yt, &vt, &at, &dt, &et});
   }
 };
 
@@ -533,6 +530,11 @@ struct ListNet : ListsBase<T> {
 
   // O(list_size) per list, about an exp and a few sums per item
   int64_t sample_cost(int64_t) const { return 8 * L + 1; }
+  // Row by row at every list size: lane-wise (as the pairwise losses) it
+  // measured slower, 1.3 / 2.0 ms against 0.96 / 0.92 ms (value / value and
+  // gradient, 1e4 x 64 float32, AVX-512, one thread): O(list_size) work per
+  // list does not pay for transposing the lists.
+  size_t scratch_bytes() const { return Buffers<T>::bytes(L); }
 
   // A negative valid label of list r (the kernel's pass finds it: the
   // Python layer never reads the labels).
@@ -543,92 +545,9 @@ struct ListNet : ListsBase<T> {
                                 ")");
   }
 
-  // Lane-wise (lists of up to kLaneMax items): each pass below is a loop
-  // over the items with kListLanes lists in the vector, each lane summing
-  // its own list in item order (float64).
-  template <bool kGrad>
-  void eval_lanes(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-                  void* scratch) const {
-    constexpr int64_t W = kListLanes;
-    LaneBufs<T> lb = this->lane_bufs(scratch);
-    const T* FL_RESTRICT st = lb.st;
-    const T* FL_RESTRICT yt = lb.yt;
-    const T* FL_RESTRICT vt = lb.vt;
-    T* FL_RESTRICT et = lb.et;
-    for (int64_t q0 = 0; q0 < len; q0 += W) {
-      const int64_t nl = std::min(W, len - q0);
-      this->load_lanes(lo + q0, nl, lb.st, lb.yt, lb.vt);
-      int bad = 0;
-      FL_PRAGMA(omp simd reduction(| : bad))
-      for (int64_t k = 0; k < L * W; ++k) bad |= vt[k] != T(0) && yt[k] < T(0);
-      if (bad) {  // the first list with one, its first item
-        for (int64_t w = 0; w < nl; ++w) {
-          for (int64_t k = 0; k < L; ++k) {
-            if (vt[k * W + w] != T(0) && yt[k * W + w] < T(0)) bad_label(lo + q0 + w, k);
-          }
-        }
-      }
-      alignas(64) double ys[W], z[W], cr[W];
-      alignas(64) T mx[W], nv[W];
-      for (int64_t w = 0; w < W; ++w) {
-        ys[w] = z[w] = cr[w] = 0.0;
-        mx[w] = -std::numeric_limits<T>::infinity();
-      }
-      this->count_valid(vt, nv);
-      // label sums; the largest valid score (a NaN is skipped here and turns
-      // exp(s - mx) into NaN below)
-      for (int64_t k = 0; k < L; ++k) {
-        FL_SIMD
-        for (int64_t w = 0; w < W; ++w) {
-          const bool v = vt[k * W + w] != T(0);
-          const T sk = st[k * W + w];
-          // selects through the bits, & not &&: no control flow, so the
-          // loop over lanes vectorizes
-          ys[w] += static_cast<double>(vm::select(v, yt[k * W + w], T(0)));
-          mx[w] = vm::select(v & (sk > mx[w]), sk, mx[w]);
-        }
-      }
-      // exp(s - mx), their sum and sum_k y_k (mx - s_k) (every term >= 0)
-      for (int64_t k = 0; k < L; ++k) {
-        FL_SIMD
-        for (int64_t w = 0; w < W; ++w) {
-          const bool v = vt[k * W + w] != T(0);
-          const T sk = st[k * W + w];
-          const T ek = vm::exp(sk - mx[w]);
-          const T e = vm::select(v, ek, T(0));
-          et[k * W + w] = e;
-          z[w] += static_cast<double>(e);
-          const double c = static_cast<double>(yt[k * W + w]) *
-                           (static_cast<double>(mx[w]) - static_cast<double>(sk));
-          cr[w] += vm::select(v, c, 0.0);
-        }
-      }
-      for (int64_t w = 0; w < nl; ++w) {
-        const int64_t q = q0 + w, r = lo + q;
-        this->put_count(r, nv[w] > T(0) ? 1.0 : 0.0);
-        const bool none = ys[w] == 0.0;  // no relevant item (or none valid): no loss
-        value[q] = none ? T(0) : static_cast<T>(std::log(z[w]) + cr[w] / ys[w]);
-        if constexpr (kGrad) {
-          T* FL_RESTRICT gr = g + r * L;
-          // gs (softmax - p): the two factors scaled once, in T
-          const T cz = none ? T(0) : static_cast<T>(static_cast<double>(gs[q]) / z[w]);
-          const T cy = none ? T(0) : static_cast<T>(static_cast<double>(gs[q]) / ys[w]);
-          for (int64_t k = 0; k < L; ++k) {
-            const T gk = et[k * W + w] * cz - yt[k * W + w] * cy;
-            gr[k] = vt[k * W + w] != T(0) && !none ? gk : T(0);
-          }
-        }
-      }
-    }
-  }
-
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
             void* scratch) const {
-    if (this->lanes()) {
-      eval_lanes<kGrad>(lo, len, gs, value, scratch);
-      return;
-    }
     Buffers<T> b(scratch, L);
     for (int64_t q = 0; q < len; ++q) {
       const int64_t r = lo + q;
@@ -691,8 +610,8 @@ struct ListNet : ListsBase<T> {
 // Each unordered pair once: p = sigmoid((s_j - s_i) / t) counts toward
 // rhat_i and 1 - p = sigmoid((s_i - s_j) / t) toward rhat_j (row sum and
 // float64 column accumulator, as the pairwise losses). For lists up to
-// kStore items the pair's p is kept (a list_size^2 buffer per thread, at
-// most 1 MiB) for the gradient pass, which then needs no exp.
+// kStore items the pair's slope sigmoid'(x) is kept (a list_size^2 buffer
+// per thread, at most 1 MiB) for the gradient pass, which then needs no exp.
 template <class T>
 struct ApproxNdcg : ListsBase<T> {
   using ListsBase<T>::s;
@@ -714,8 +633,8 @@ struct ApproxNdcg : ListsBase<T> {
     sp = e * r * r;
   }
 
-  // Lane-wise lists keep their pairs' p (L (L - 1) / 2 x kListLanes) up
-  // to 1 MiB, lists of up to 128 items in float32, 90 in float64.
+  // Lane-wise lists keep their pairs' slopes (L (L - 1) / 2 x kListLanes) up
+  // to 1 MiB, lists of up to 181 items in float32, 128 in float64.
   bool lane_stores() const {
     return this->lanes() &&
            static_cast<size_t>(L * (L - 1) / 2 * kListLanes) * sizeof(T) <= (size_t(1) << 20);
@@ -778,7 +697,8 @@ struct ApproxNdcg : ListsBase<T> {
           const T* FL_RESTRICT sj = st + j * W;
           const T* FL_RESTRICT vj = vt + j * W;
           double* FL_RESTRICT rj = rh + j * W;
-          // (without a store, the row's p go to a scratch row that is reused)
+          // the slopes for the gradient pass (without a store: a scratch row,
+          // overwritten; the gradient pass computes them again)
           T* FL_RESTRICT ps = pst != nullptr ? pst + pi * W : lb.et;
           FL_SIMD
           for (int64_t w = 0; w < W; ++w) {
