@@ -296,6 +296,22 @@ def test_long_lists_match_the_reference(name, size, rng):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_lists_bits_do_not_depend_on_the_other_lists(name, rng):
+    # the lane-wise kernels take 16 lists at a time, one per vector lane:
+    # a list's value and gradient must not depend on which lists share its
+    # group (nor the thread count or ISA level: tests/test_properties.py)
+    s, y, m = _inputs(rng, n=40, size=9)
+    loss = fl.get(name)
+    kw = _params(name)
+    v = loss(s, y, m, reduction="none", **kw)
+    g = loss.grad(s, y, m, reduction="sum", **kw)
+    for lo, hi in [(5, 6), (3, 20), (17, 40), (0, 16)]:
+        part = (s[lo:hi], y[lo:hi], m[lo:hi])
+        np.testing.assert_array_equal(loss(*part, reduction="none", **kw), v[lo:hi])
+        np.testing.assert_array_equal(loss.grad(*part, reduction="sum", **kw), g[lo:hi])
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_empty_inputs(name):
     loss = fl.get(name)
     kw = _params(name)
