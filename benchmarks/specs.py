@@ -608,22 +608,24 @@ def _cosine_embedding(B, x1, x2, y, margin=0.0):
     return B.mean(B.where(y == 1, 1 - cos, B.where(y == -1, B.relu(cos - margin), zero)))
 
 
-# Ranking (rax's definitions, lists without a mask; see fastloss.ranking): the
-# pair arrays (n_lists, list_size, list_size) are what the peers compute.
+# Ranking (rax's definitions and reduction, lists without a mask; see
+# fastloss.ranking): the pair arrays (n_lists, list_size, list_size) are what
+# the peers compute; a pairwise loss's mean is over all the batch's valid
+# pairs (rax's reduce_fn=jnp.mean on the whole batch).
 def _pairs(B, s, y):
     d = s[:, :, None] - s[:, None, :]  # s_i - s_j
     pair = y[:, :, None] > y[:, None, :]
-    return d, pair, B.clamp_min(B.sum(pair * 1.0, (1, 2)), 1.0)
+    return d, pair, B.sum(pair * 1.0)
 
 
 def _pairwise_logistic(B, s, y):
     d, pair, cnt = _pairs(B, s, y)
-    return B.mean(B.sum(B.where(pair, B.softplus(-d), 0 * d), (1, 2)) / cnt)
+    return B.sum(B.where(pair, B.softplus(-d), 0 * d)) / cnt
 
 
 def _pairwise_hinge(B, s, y):
     d, pair, cnt = _pairs(B, s, y)
-    return B.mean(B.sum(B.where(pair, B.relu(1 - d), 0 * d), (1, 2)) / cnt)
+    return B.sum(B.where(pair, B.relu(1 - d), 0 * d)) / cnt
 
 
 def _listnet(B, s, y):
@@ -654,7 +656,7 @@ def _lambda_rank(B, s, y):
     disc = math.log(2.0) / B.log(1.0 + rank)
     lam = B.abs(gn[:, :, None] - gn[:, None, :]) * B.abs(disc[:, :, None] - disc[:, None, :])
     t = B.where(pair, B.softplus(-d) * lam * s.shape[-1], 0 * d)
-    return B.mean(B.sum(t, (1, 2)) / cnt)
+    return B.sum(t) / cnt
 
 
 def _ntxent_expr(B, z1, z2, temperature=0.5):

@@ -246,7 +246,9 @@ def test_unit_weights_equal_unweighted(name, rng):
 def test_sum_is_mean_times_count(name, rng):
     loss = fl.get(name)
     if not loss._mean_over_samples:
-        pytest.skip(f"{name}'s mean is a sum of per-part means (its own tests check it)")
+        pytest.skip(
+            f"{name}'s mean does not divide by the number of samples (its own tests check it)"
+        )
     pred, target, params = make(name, rng)
     n = np.size(loss(*args(pred, target), reduction="none", **params))
     s = loss(*args(pred, target), reduction="sum", **params)

@@ -4,11 +4,13 @@ The registry-wide property tests (tests/test_properties.py) already hold every
 ranking loss to the NumPy reference, finite differences, threads, ISA levels
 and layouts through tests/cases_ranking.py. Here: the peers. In CI, PyTorch
 autograd of rax's formulas written out below (sorting for the exact ranks,
-where the kernel and the reference count); where rax is installed, rax itself
-(``jax.vmap`` over lists, float64). rax is not a test extra: it needs jaxlib
-(349 MB installed) and rax 0.4's ``approx_t12n`` fails on jax 0.10 (it calls
-the removed ``jax.util.wraps``), so the approx_ndcg check builds the same
-function from ``rax.ndcg_metric`` and ``rax.utils.approx_ranks`` as
+where the kernel and the reference count) with rax's reduction (the batch's
+valid pairs, or lists with a valid item, as the mean's denominator); where
+rax is installed, rax itself on the whole batch (float64, its default
+``reduce_fn=jnp.mean``, and ``jnp.sum``). rax is not a test extra: it needs
+jaxlib (349 MB installed) and rax 0.4's ``approx_t12n`` fails on jax 0.10
+(it calls the removed ``jax.util.wraps``), so the approx_ndcg check builds
+the same function from ``rax.ndcg_metric`` and ``rax.utils.approx_ranks`` as
 ``approx_t12n`` does.
 """
 
@@ -43,7 +45,9 @@ def _params(name):
 
 
 def _torch_per_list(name, s, y, m, temperature=1.0):
-    """Per-list losses of rax's definitions, in torch (differentiable in s)."""
+    """Per-list losses of rax's definitions (a pairwise loss: the sum over
+    the list's pairs) and each list's count in rax's mean (its valid pairs,
+    or 1 for a list with a valid item), in torch (differentiable in s)."""
     import torch
 
     eye = torch.eye(s.shape[-1], dtype=torch.bool)
@@ -58,20 +62,19 @@ def _torch_per_list(name, s, y, m, temperature=1.0):
         if name == "lambda_rank":
             t = t * _torch_lambdaweights(s.detach(), y, m)
         t = torch.where(pair, t, torch.zeros_like(t))
-        cnt = pair.sum(dim=(1, 2))
-        return t.sum(dim=(1, 2)) / cnt.clamp(min=1)
+        return t.sum(dim=(1, 2)), pair.sum(dim=(1, 2)).to(s.dtype)
     if name == "listnet":
         ym = torch.where(m, y, torch.zeros_like(y))
         tot = ym.sum(-1, keepdim=True)
         p = ym / torch.where(tot == 0, torch.ones_like(tot), tot)
         logp = torch.log_softmax(torch.where(m, s, torch.full_like(s, -torch.inf)), dim=-1)
-        return -torch.where(m, p * logp, torch.zeros_like(p)).sum(-1)
+        return -torch.where(m, p * logp, torch.zeros_like(p)).sum(-1), m.any(-1).to(s.dtype)
     # approx_ndcg
     sig = torch.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)
     rhat = 1.0 + torch.where(pm & ~eye, sig, torch.zeros_like(sig)).sum(-1)
     gain = torch.where(m, 2.0**y - 1.0, torch.zeros_like(y))
     dcg = torch.where(m, gain / torch.log2(1.0 + rhat), torch.zeros_like(y)).sum(-1)
-    return -dcg / _torch_ideal(gain, m)
+    return -dcg / _torch_ideal(gain, m), m.any(-1).to(s.dtype)
 
 
 def _torch_ideal(gain, m):
@@ -109,49 +112,66 @@ def test_matches_torch_autograd_of_rax_formulas(name, masked, rng):
     torch = pytest.importorskip("torch")
     s, y, m = _inputs(rng, masked=masked)
     kw = _params(name)
-    st = torch.tensor(s, requires_grad=True)
-    per = _torch_per_list(name, st, torch.tensor(y), torch.tensor(m), **kw)
     w = rng.uniform(0.5, 2.0, size=len(s))
-    (per * torch.tensor(w)).sum().backward()
     loss = fl.get(name)
-    v = loss(s, y, m, reduction="none", **kw)
-    np.testing.assert_allclose(v, per.detach().numpy(), rtol=1e-12, atol=1e-14)
-    g = loss.grad(s, y, m, reduction="sum", sample_weight=w, **kw)
-    np.testing.assert_allclose(g, st.grad.numpy(), rtol=1e-10, atol=1e-14)
-    # mean over lists, weighted: sum(w l) / sum(w)
-    mean = loss(s, y, m, sample_weight=w, **kw)
-    assert mean == pytest.approx(float((per.detach().numpy() * w).sum() / w.sum()), rel=1e-12)
+    for red in ("none", "sum", "mean"):
+        st = torch.tensor(s, requires_grad=True)
+        per, cnt = _torch_per_list(name, st, torch.tensor(y), torch.tensor(m), **kw)
+        tw = torch.tensor(w)
+        # rax's mean: sum(w l) / sum(w count) over the batch
+        out = {
+            "none": per * tw,
+            "sum": (per * tw).sum(),
+            "mean": (per * tw).sum() / (cnt * tw).sum(),
+        }
+        out[red].sum().backward()
+        v, g = loss.value_and_grad(s, y, m, reduction=red, sample_weight=w, **kw)
+        np.testing.assert_allclose(v, out[red].detach().numpy(), rtol=1e-12, atol=1e-14)
+        if red != "none":
+            np.testing.assert_allclose(g, st.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
 # -------------------------------------------------------------------- rax peer
 
 
-def _rax_fns():
+def _rax_fns(reduce_fn):
     import jax
     import jax.numpy as jnp
     import rax
 
+    r = {"reduce_fn": reduce_fn}
+
     def approx_ndcg(s, y, where, temperature=1.0):
         # rax.approx_t12n(rax.ndcg_metric, temperature) written out (see the
         # module docstring): its rank_fn is approx_ranks with this step_fn
-        step = functools.partial(jax.nn.sigmoid)
-        ranks = functools.partial(rax.utils.approx_ranks, step_fn=lambda x: step(x / temperature))
-        return -rax.ndcg_metric(s, y, where=where, rank_fn=ranks)
+        ranks = functools.partial(
+            rax.utils.approx_ranks, step_fn=lambda x: jax.nn.sigmoid(x / temperature)
+        )
+        return -rax.ndcg_metric(s, y, where=where, rank_fn=ranks, **r)
+
+    def by_sum(a, where):
+        # listnet's label_fn: labels over their (valid) sum where positive; a
+        # list without a relevant item keeps its zeros (loss 0)
+        tot = jnp.sum(jnp.where(where, a, 0.0), axis=-1, keepdims=True)
+        return a / jnp.where(tot > 0, tot, 1.0)
 
     lw = functools.partial(rax.dcg_lambdaweight, normalize=True)
     return {
-        "pairwise_logistic": lambda s, y, w: rax.pairwise_logistic_loss(s, y, where=w),
-        "pairwise_hinge": lambda s, y, w: rax.pairwise_hinge_loss(s, y, where=w),
+        "pairwise_logistic": lambda s, y, w: rax.pairwise_logistic_loss(s, y, where=w, **r),
+        "pairwise_hinge": lambda s, y, w: rax.pairwise_hinge_loss(s, y, where=w, **r),
         "lambda_rank": lambda s, y, w: rax.pairwise_logistic_loss(
-            s, y, where=w, lambdaweight_fn=lw
+            s, y, where=w, lambdaweight_fn=lw, **r
         ),
-        "listnet": lambda s, y, w: rax.softmax_loss(s, y / jnp.sum(jnp.where(w, y, 0.0)), where=w),
+        "listnet": lambda s, y, w: rax.softmax_loss(s, y, where=w, label_fn=by_sum, **r),
         "approx_ndcg": lambda s, y, w: approx_ndcg(s, y, w, temperature=0.6),
     }
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_matches_rax(name, rng):
+    # rax on the whole batch, as it is: its default reduce_fn=jnp.mean (the
+    # batch's valid pairs, or lists with a valid item), jnp.sum, and None
+    # (pair losses, or per-list values, summed here per list)
     pytest.importorskip("rax")
     import jax
     import jax.numpy as jnp
@@ -160,24 +180,53 @@ def test_matches_rax(name, rng):
     if x64 is None:
         x64 = jax.experimental.enable_x64
     s, y, m = _inputs(rng)
+    # a list without a relevant item (listnet: 0, counted in its mean)
+    y[3] = 0.0
+    loss = fl.get(name)
+    kw = _params(name)
     with x64():
-        f = _rax_fns()[name]
         S, Y, M = jnp.asarray(s), jnp.asarray(y), jnp.asarray(m)
-        per = np.asarray(jax.vmap(f)(S, Y, M))
-        grad = np.asarray(jax.vmap(jax.grad(f))(S, Y, M))
-    v, g = fl.get(name).value_and_grad(s, y, m, reduction="none", **_params(name))
-    ok = np.ones(len(s), bool)
-    if name == "listnet":
-        # rax's normalization makes a list without a relevant item uniform
-        # (a nonzero loss); listnet gives it 0 (TF-Ranking's SoftmaxLoss)
-        ok = np.where(m, y, 0).sum(-1) > 0
-        assert not ok.all() and np.all(v[~ok] == 0)
-    assert per.dtype == np.float64
-    np.testing.assert_allclose(v[ok], per[ok], rtol=1e-12, atol=1e-14)
-    # "none" gradients: the gradient of each list's loss (weights of 1)
-    gn = fl.get(name).grad(s, y, m, reduction="sum", **_params(name))
-    np.testing.assert_allclose(gn[ok], grad[ok], rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(g.shape, s.shape)
+        for red, fn in (("mean", jnp.mean), ("sum", jnp.sum), ("none", None)):
+            f = _rax_fns(fn)[name]
+            if red == "none":
+                # per pair (flattened, 0 where not a valid pair) or per list
+                per = np.asarray(f(S, Y, M)).reshape(len(s), -1).sum(-1)
+                np.testing.assert_allclose(
+                    loss(s, y, m, reduction="none", **kw), per, rtol=1e-12, atol=1e-14
+                )
+                continue
+            val = float(f(S, Y, M))
+            grad = np.asarray(jax.grad(f)(S, Y, M))
+            v, g = loss.value_and_grad(s, y, m, reduction=red, **kw)
+            assert v == pytest.approx(val, rel=1e-12, abs=1e-14)
+            np.testing.assert_allclose(g, grad, rtol=1e-10, atol=1e-14)
+
+
+def test_mean_counts_pairs_and_lists_as_rax():
+    # two lists, 1 and 3 valid pairs: the pairwise mean weighs pairs, not lists
+    s = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
+    y = np.array([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
+    m = np.array([[True, True, False], [True, True, True]])
+    per = fl.pairwise_logistic(s, y, m, reduction="none")
+    assert fl.pairwise_logistic(s, y, m) == pytest.approx(per.sum() / 4, rel=1e-15)
+    w = np.array([3.0, 0.5])
+    assert fl.pairwise_logistic(s, y, m, sample_weight=w) == pytest.approx(
+        (per * w).sum() / (3 * 1 + 0.5 * 3), rel=1e-15
+    )
+    # listwise: lists with a valid item; an all-masked list is not counted
+    m2 = m.copy()
+    m2[0] = False
+    per = fl.listnet(s, y, m2, reduction="none")
+    assert per[0] == 0.0
+    assert fl.listnet(s, y, m2) == per[1]
+    assert fl.approx_ndcg(s, y, m2) == fl.approx_ndcg(s[1], y[1])
+    # no valid pair in the batch: 0 and a zero gradient (rax's safe_reduce)
+    same = np.ones((2, 3))
+    for name in ("pairwise_logistic", "pairwise_hinge", "lambda_rank"):
+        v, g = fl.get(name).value_and_grad(s, same)
+        assert v == 0.0 and not g.any()
+    # weights of zero over valid pairs: 0 / 0
+    assert np.isnan(fl.pairwise_logistic(s, y, m, sample_weight=[0.0, 0.0]))
 
 
 # ------------------------------------------------------------- hand computed
@@ -222,7 +271,7 @@ def test_shapes_one_list_and_leading_axes(name, rng):
     np.testing.assert_array_equal(v.ravel(), flat)
     g = loss.grad(s, y, **kw)
     assert g.shape == s.shape
-    one = loss(s[0, 0], y[0, 0], **kw)  # a 1-d array is one list
+    one = loss(s[0, 0], y[0, 0], reduction="sum", **kw)  # a 1-d array is one list
     assert one == flat[0]
     assert np.shape(loss(s[0, 0], y[0, 0], reduction="none", **kw)) == ()
     # per-list weights broadcast against the lists' shape
@@ -231,16 +280,35 @@ def test_shapes_one_list_and_leading_axes(name, rng):
     assert a == pytest.approx(float(np.sum(v * w)), rel=1e-12)
 
 
+@pytest.mark.parametrize("size", [100, 256, 257, 600])
 @pytest.mark.parametrize("name", NAMES)
-def test_long_lists_match_the_reference(name, rng):
-    # 600 items: row sums longer than one chunk (kChunk = 256), and
+def test_long_lists_match_the_reference(name, size, rng):
+    # up to 256 items lists go lane-wise (kLaneMax), approx_ndcg keeping its
+    # slopes up to 181 (float32) or 128 (float64) items; longer ones row by
+    # row; 600 items: row sums longer than one chunk (kChunk = 256), and
     # approx_ndcg's lists too long to keep their pair terms (kStore = 512)
-    s, y, m = _inputs(rng, n=3, size=600)
+    s, y, m = _inputs(rng, n=3, size=size)
     kw = _params(name)
     v, g = fl.get(name).value_and_grad(s, y, m, reduction="none", **kw)
     rv, rg = R.get(name).value_and_grad(s, y, reduction="none", mask=m, **kw)
     np.testing.assert_allclose(v, rv, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(g, rg, rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_lists_bits_do_not_depend_on_the_other_lists(name, rng):
+    # the lane-wise kernels take 16 lists at a time, one per vector lane:
+    # a list's value and gradient must not depend on which lists share its
+    # group (nor the thread count or ISA level: tests/test_properties.py)
+    s, y, m = _inputs(rng, n=40, size=9)
+    loss = fl.get(name)
+    kw = _params(name)
+    v = loss(s, y, m, reduction="none", **kw)
+    g = loss.grad(s, y, m, reduction="sum", **kw)
+    for lo, hi in [(5, 6), (3, 20), (17, 40), (0, 16)]:
+        part = (s[lo:hi], y[lo:hi], m[lo:hi])
+        np.testing.assert_array_equal(loss(*part, reduction="none", **kw), v[lo:hi])
+        np.testing.assert_array_equal(loss.grad(*part, reduction="sum", **kw), g[lo:hi])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -253,9 +321,11 @@ def test_empty_inputs(name):
     assert loss(none, none, reduction="sum", **kw) == 0.0
     assert loss(none, none, reduction="none", **kw).shape == (0,)
     assert loss.grad(none, none, **kw).shape == (0, 5)
-    # lists of no item: no pair, no relevant item: 0 each
+    # lists of no item: no pair, no relevant item: 0 each, and a mean over
+    # no valid pair or list: 0 (rax's safe_reduce)
     e = np.zeros((3, 0))
     np.testing.assert_array_equal(loss(e, e, reduction="none", **kw), np.zeros(3))
+    assert loss(e, e, **kw) == 0.0
     assert loss.grad(e, e, **kw).shape == (3, 0)
 
 

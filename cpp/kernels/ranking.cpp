@@ -2,6 +2,7 @@
 #include "fastloss/api/ranking.hpp"
 
 #include <stdexcept>
+#include <vector>
 
 #include "fastloss/ranking.hpp"
 
@@ -30,7 +31,32 @@ double run_lists(const TensorArgs& a) {
     ListsBase<T>& base = s;
     base = ListsBase<T>{tin<T>(a, 0), tin<T>(a, 1), tin<int64_t>(a, 2), tgrad<T>(a, 0), L};
     s.set_params(a);
-    return per_sample(s, sample_run<T>(a));
+    SampleRun<T> run = sample_run<T>(a);
+    if (run.reduction != Reduction::mean || n == 0) return per_sample(s, run);
+    // rax's reduce_fn=jnp.mean: the sum over the batch's valid pairs (or
+    // lists with a valid item) divided by their number, each list's count
+    // weighted by its sample_weight; 0 where there is none (rax's
+    // safe_reduce), NaN for a zero weight sum over some. The driver runs the
+    // sum (its gradient scale: the weights) and records the counts; the
+    // division follows, the counts summed in list order (the same bits for
+    // any thread count).
+    std::vector<double> counts(static_cast<size_t>(n));
+    base.count = counts.data();
+    run.reduction = Reduction::sum;
+    const double total = per_sample(s, run);
+    double den = 0.0, raw = 0.0;
+    for (int64_t r = 0; r < n; ++r) {
+      const double c = counts[static_cast<size_t>(r)];
+      raw += c;
+      den += run.weight != nullptr ? static_cast<double>(run.weight[r]) * c : c;
+    }
+    const double f = raw == 0.0 ? 0.0 : 1.0 / den;
+    T* g = tgrad<T>(a, 0);
+    if (g != nullptr && needs_grad(run.op)) {
+      const int64_t m = n * L;
+      for (int64_t k = 0; k < m; ++k) g[k] = static_cast<T>(static_cast<double>(g[k]) * f);
+    }
+    return raw == 0.0 ? 0.0 : total / den;
   });
 }
 

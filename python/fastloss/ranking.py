@@ -3,16 +3,26 @@
 Every loss here takes ``(scores, labels, mask=None)``: arrays of shape
 ``(..., list_size)`` (a 1-d array is one list; leading axes are lists), and
 an optional boolean ``mask``, True where an item is valid (TF-Ranking's
-``mask``, rax's ``where``). The per-sample loss is one value per list, of
-shape ``scores.shape[:-1]``: ``sample_weight`` weighs lists and
-``reduction="mean"`` averages over lists. Gradients are taken with respect
-to the scores; labels and mask are not differentiable.
+``mask``, rax's ``where``). Gradients are taken with respect to the scores;
+labels and mask are not differentiable.
+
+The definitions and the reduction are rax's (google/rax 0.4,
+``rax/_src/losses.py``, ``t12n.py``, ``metrics.py``, ``utils.py``), the
+batch given to rax as it is (no ``jax.vmap``): ``reduction="mean"`` is rax's
+default ``reduce_fn=jnp.mean`` over the whole batch, so a pairwise loss is
+the mean over every valid pair of every list (a list with more pairs weighs
+more), a listwise loss (listnet, approx_ndcg) the mean over the lists that
+have a valid item; 0 where there is no valid pair or list (rax's
+``safe_reduce``). ``reduction="none"`` gives one value per list (a pairwise
+loss: the sum over its pairs) and ``"sum"`` their sum (rax's
+``reduce_fn=jnp.sum``). ``sample_weight`` is per list: it multiplies the
+list's loss and its count in the mean's denominator (rax's ``weights`` is
+per item and not offered).
 
 The kernels do O(list_size²) work per list without ever holding a
-``(n_lists, list_size, list_size)`` array (``cpp/include/fastloss/ranking.hpp``).
-The definitions are rax's (``rax/_src/losses.py``), each list taken alone
-(``jax.vmap`` over lists) with rax's default ``reduce_fn=jnp.mean`` inside
-the list; each docstring says where TF-Ranking differs.
+``(n_lists, list_size, list_size)`` array (``cpp/include/fastloss/ranking.hpp``):
+the pairwise losses and approx_ndcg take lists of up to 256 items 16 at a
+time, one per vector lane.
 """
 
 from __future__ import annotations
@@ -42,6 +52,10 @@ def _as_mask(mask, shape):
 class _Lists(TensorLoss):
     """Lists of scored items: inputs (scores, labels, mask=None), one loss
     per list, dims (n_lists, list_size)."""
+
+    # rax's mean divides by the valid pairs (or lists with a valid item),
+    # not by the number of lists (the kernel entry, run_lists)
+    _mean_over_samples = False
 
     def __init__(self, name, *, temperature=False, **kw):
         super().__init__(name, **kw)
@@ -73,7 +87,7 @@ def _declare(name, doc, **kw):
     )
 
 
-_COMMON = """
+_PARAMS = """
     Parameters
     ----------
     scores : array_like, shape (..., list_size)
@@ -86,34 +100,18 @@ _COMMON = """
         masked items take part in nothing and get a zero gradient. Integers
         are read as booleans (nonzero: valid).
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
-        Over lists: ``"none"`` gives one value per list, shape
-        ``scores.shape[:-1]``.
+        rax's ``reduce_fn`` over the whole batch: ``"mean"`` (``jnp.mean``)
+        divides the sum of the losses by the number of {count} (0 if there
+        is none, as rax's ``safe_reduce``; NaN for no list at all, as every
+        mean of nothing here); ``"sum"`` (``jnp.sum``); ``"none"`` one value
+        per list, shape ``scores.shape[:-1]``{per_list}.
     sample_weight : array_like, optional, keyword-only
-        Per-list weights, broadcast against ``scores.shape[:-1]``.
+        Per-list weights, broadcast against ``scores.shape[:-1]``: a list's
+        weight multiplies its loss and its count in the mean's denominator
+        (``sum(w * loss) / sum(w * count)``).
 """
 
-pairwise_logistic = _declare(
-    "pairwise_logistic",
-    peer="rax.pairwise_logistic_loss (per list: jax.vmap)",
-    doc="""Pairwise logistic ranking loss (RankNet).
-
-    Per list, the mean over its valid pairs -- items ``i``, ``j`` both valid
-    with ``labels[i] > labels[j]`` -- of::
-
-        log(1 + exp(-(s_i - s_j)))
-
-    and 0 for a list without a valid pair (Burges et al. 2005). This is
-    ``rax.pairwise_logistic_loss(scores, labels, where=mask)`` (rax 0.4,
-    ``rax/_src/losses.py``) applied to each list alone (``jax.vmap``), with
-    rax's default ``reduce_fn=jnp.mean`` over the list's pairs; value and
-    gradient. Departure: rax on a batch without ``vmap`` averages over all
-    the batch's pairs at once, which equals the mean over lists here only
-    when every list has the same number of pairs; TF-Ranking's
-    ``PairwiseLogisticLoss`` (default reduction) is that batch-wide mean
-    too. Work is O(list_size²) per list; no pair array is held.
-"""
-    + _COMMON
-    + """
+_RETURNS = """
     Returns
     -------
     float, or an array of shape ``scores.shape[:-1]`` for ``reduction="none"``.
@@ -121,92 +119,112 @@ pairwise_logistic = _declare(
     Examples
     --------
     >>> import fastloss as fl
-    >>> round(fl.pairwise_logistic([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
+"""
+
+_PAIRS = dict(count="valid pairs of the batch", per_list=", the sum over the list's pairs")
+_LISTS = dict(count="lists with a valid item", per_list="")
+
+
+def _doc(summary, counts, examples, params=""):
+    """A docstring: the summary, the shared parameters (``counts``: the
+    mean's denominator), the loss's own ``params``, Returns and examples."""
+    shared = _PARAMS.replace("{count}", counts["count"]).replace("{per_list}", counts["per_list"])
+    return summary + shared + params + _RETURNS + examples
+
+
+pairwise_logistic = _declare(
+    "pairwise_logistic",
+    peer="rax.pairwise_logistic_loss",
+    doc=_doc(
+        """Pairwise logistic ranking loss (RankNet).
+
+    Over the valid pairs -- items ``i``, ``j`` of one list, both valid, with
+    ``labels[i] > labels[j]`` -- the loss::
+
+        log(1 + exp(-(s_i - s_j)))
+
+    (Burges et al. 2005): ``rax.pairwise_logistic_loss(scores, labels,
+    where=mask)`` (rax 0.4, ``rax/_src/losses.py``), value and gradient,
+    the mean over all the batch's valid pairs. TF-Ranking's
+    ``PairwiseLogisticLoss`` is the same pair loss; its default reduction
+    weighs pairs by list weights and divides by their sum. Work is
+    O(list_size²) per list; no pair array is held.
+""",
+        _PAIRS,
+        """    >>> round(fl.pairwise_logistic([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
     0.813262
     >>> fl.pairwise_logistic.grad([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]).round(6)
     array([-0.5     ,  0.134471,  0.365529])
 """,
+    ),
 )
 
 pairwise_hinge = _declare(
     "pairwise_hinge",
-    peer="rax.pairwise_hinge_loss (per list: jax.vmap)",
-    doc="""Pairwise hinge ranking loss.
+    peer="rax.pairwise_hinge_loss",
+    doc=_doc(
+        """Pairwise hinge ranking loss.
 
-    Per list, the mean over its valid pairs (``labels[i] > labels[j]``, both
-    valid) of::
+    Over the valid pairs (``labels[i] > labels[j]`` in one list, both
+    valid) the loss::
 
         max(0, 1 - (s_i - s_j))
 
-    and 0 for a list without a valid pair. This is
-    ``rax.pairwise_hinge_loss(scores, labels, where=mask)`` (rax 0.4) on each
-    list alone (``jax.vmap``, default ``reduce_fn=jnp.mean``), value and
-    gradient; at the kink (``s_i - s_j == 1``) the gradient is 0, as jax's
-    ``relu`` gives it. Departures: a NaN score gives a NaN gradient (NaN
-    propagates everywhere in fastloss); rax on an un-vmapped batch averages
-    over the batch's pairs (as TF-Ranking's ``PairwiseHingeLoss``), equal
-    to the mean over lists only when lists have equally many pairs.
-"""
-    + _COMMON
-    + """
-    Returns
-    -------
-    float, or an array of shape ``scores.shape[:-1]`` for ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import fastloss as fl
-    >>> fl.pairwise_hinge([2.0, 1.0, 3.0], [1.0, 0.0, 0.0])
+    ``rax.pairwise_hinge_loss(scores, labels, where=mask)`` (rax 0.4), value
+    and gradient, the mean over all the batch's valid pairs; at the kink
+    (``s_i - s_j == 1``) the gradient is 0, as jax's ``relu`` gives it.
+    Departure: a NaN score gives a NaN gradient (NaN propagates everywhere
+    in fastloss). TF-Ranking's ``PairwiseHingeLoss`` is the same pair loss.
+""",
+        _PAIRS,
+        """    >>> fl.pairwise_hinge([2.0, 1.0, 3.0], [1.0, 0.0, 0.0])
     1.0
     >>> fl.pairwise_hinge.grad([2.0, 1.0, 3.0], [1.0, 0.0, 0.0])
     array([-0.5,  0. ,  0.5])
 """,
+    ),
 )
 
 listnet = _declare(
     "listnet",
     peer="rax.softmax_loss with labels normalized by their sum (TF-Ranking SoftmaxLoss)",
-    doc="""ListNet: softmax cross-entropy of a list (Cao et al. 2007, top-one).
+    doc=_doc(
+        """ListNet: softmax cross-entropy of a list (Cao et al. 2007, top-one).
 
     Per list, with ``p = labels / sum(labels)`` over the valid items::
 
         loss = -sum_i p_i * log(softmax(s)_i)     (softmax over valid items)
 
-    and 0 for a list whose valid labels sum to 0 (no relevant item), as
-    TF-Ranking's ``SoftmaxLoss`` gives it no weight. Labels must be >= 0 (a
-    negative label is a ValueError, found in the kernel's pass). The
-    gradient is ``softmax(s) - p`` on valid items.
+    and 0 for a list whose valid labels sum to 0 (no relevant item). Labels
+    must be >= 0 (a negative label is a ValueError, found in the kernel's
+    pass). The gradient is ``softmax(s) - p`` on valid items.
 
-    Equal to ``rax.softmax_loss(scores, labels / labels.sum(), where=mask)``
-    (rax 0.4: its ``label_fn`` normalizing the labels, each list alone) on
-    lists with a positive label sum. Departures: rax's default
-    ``softmax_loss`` does not normalize (it is ``sum(labels)`` times this
-    loss), and its ``normalize_probabilities`` makes an all-zero list
-    uniform (a nonzero loss) where this gives 0; TF-Ranking's
-    ``SoftmaxLoss`` weighs each list by its label sum, which makes its
-    per-list value ``sum(labels)`` times this one, as rax's default.
-"""
-    + _COMMON
-    + """
-    Returns
-    -------
-    float, or an array of shape ``scores.shape[:-1]`` for ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import fastloss as fl
-    >>> round(fl.listnet([2.0, 1.0, 3.0], [1.0, 0.0, 1.0]), 6)
+    This is ``rax.softmax_loss(scores, labels, where=mask, label_fn=f)``
+    (rax 0.4) with ``f`` dividing the valid labels by their sum where it is
+    positive (a list without a relevant item keeps its zero labels, so its
+    loss is 0, as rax's default ``softmax_loss`` gives it), value and
+    gradient, the mean over the lists with a valid item (rax's
+    ``where=jnp.any(where, -1)``). Departures: rax's default ``label_fn``
+    does not normalize (its loss is ``sum(labels)`` times this one), and
+    ``rax.utils.normalize_probabilities`` makes an all-zero list uniform (a
+    nonzero loss); TF-Ranking's ``SoftmaxLoss`` weighs each list by its
+    label sum and averages over the lists of a positive one.
+""",
+        _LISTS,
+        """    >>> round(fl.listnet([2.0, 1.0, 3.0], [1.0, 0.0, 1.0]), 6)
     0.907606
     >>> fl.listnet.grad([2.0, 1.0, 3.0], [1.0, 0.0, 1.0]).round(6)
     array([-0.255272,  0.090031,  0.165241])
 """,
+    ),
 )
 
 approx_ndcg = _declare(
     "approx_ndcg",
     temperature=True,
-    peer="rax.approx_t12n(rax.ndcg_metric, temperature) (per list: jax.vmap)",
-    doc="""ApproxNDCG: minus the NDCG of smoothed ranks (Qin, Liu & Li 2010).
+    peer="rax.approx_t12n(rax.ndcg_metric, temperature)",
+    doc=_doc(
+        """ApproxNDCG: minus the NDCG of smoothed ranks (Qin, Liu & Li 2010).
 
     Per list, over its valid items, with gains ``G = 2**labels - 1`` and the
     discount ``D(r) = 1 / log2(1 + r)``::
@@ -217,79 +235,68 @@ approx_ndcg = _declare(
     where ``IDCG`` is the DCG of the valid gains sorted in decreasing order
     with the exact ranks 1, 2, ... (an IDCG of 0 is read as 1, so a list
     without a relevant item has loss 0). This is rax's
-    ``approx_t12n(ndcg_metric, temperature=temperature)`` (rax 0.4,
-    ``rax/_src/t12n.py``, ``utils.approx_ranks``) on each list alone, value
-    and gradient; the loss lies in [-1, 0]. Departures: rax's mean over a
-    batch leaves out lists without a valid item, the mean here counts them
-    (as 0); TF-Ranking's ``ApproxNDCGLoss`` is the same formula with
-    ``alpha = 1 / temperature`` (its default ``alpha=10`` is
-    ``temperature=0.1``) but weighs lists and treats negative labels as
-    padding.
-"""
-    + _COMMON
-    + """    temperature : float > 0, keyword-only, default 1.0
-        The sigmoid's temperature: smaller is closer to the exact ranks.
-
-    Returns
-    -------
-    float, or an array of shape ``scores.shape[:-1]`` for ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import fastloss as fl
-    >>> round(fl.approx_ndcg([-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]), 6)
+    ``approx_t12n(ndcg_metric, temperature=temperature)(scores, labels,
+    where=mask)`` (rax 0.4, ``rax/_src/t12n.py``, ``utils.approx_ranks``),
+    value and gradient, the mean over the lists with a valid item (rax's
+    ``where=jnp.any(where, -1)``); each list's loss lies in [-1, 0].
+    TF-Ranking's ``ApproxNDCGLoss`` is the same formula with ``alpha = 1 /
+    temperature`` (its default ``alpha=10`` is ``temperature=0.1``) but
+    weighs lists and treats negative labels as padding.
+""",
+        _LISTS,
+        """    >>> round(fl.approx_ndcg([-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]), 6)
     -0.63093
     >>> fl.approx_ndcg.grad([-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]).round(6)
     array([ 0.037638,  0.037638, -0.075276])
 """,
+        params="""    temperature : float > 0, keyword-only, default 1.0
+        The sigmoid's temperature: smaller is closer to the exact ranks.
+""",
+    ),
 )
 
 lambda_rank = _declare(
     "lambda_rank",
     peer="rax.pairwise_logistic_loss(lambdaweight_fn=partial(rax.dcg_lambdaweight, "
-    "normalize=True)) (per list: jax.vmap)",
-    doc="""LambdaRank: the pairwise logistic loss weighted by |ΔNDCG|.
+    "normalize=True))",
+    doc=_doc(
+        """LambdaRank: the pairwise logistic loss weighted by |ΔNDCG|.
 
-    Per list, the mean over its valid pairs (``labels[i] > labels[j]``, both
-    valid) of::
+    Over the valid pairs (``labels[i] > labels[j]`` in one list, both
+    valid) the loss::
 
         lambda_ij * log(1 + exp(-(s_i - s_j)))
         lambda_ij = |G_i - G_j| / IDCG * |D(r_i) - D(r_j)| * list_size
 
     with ``G = 2**labels - 1``, ``D(r) = 1 / log2(1 + r)``, ``r`` the exact
-    1-based rank by score among the valid items (descending, ties in item
-    order), ``IDCG`` the ideal DCG (0 read as 1); 0 for a list without a
-    valid pair (Burges et al. 2006). ``lambda_ij`` is a constant for the
-    gradient, as in every LambdaRank implementation.
+    1-based rank by score among the list's valid items (descending, ties in
+    item order), ``IDCG`` the ideal DCG (0 read as 1) (Burges et al. 2006).
+    ``lambda_ij`` is a constant for the gradient, as in every LambdaRank
+    implementation.
 
     This is ``rax.pairwise_logistic_loss(scores, labels, where=mask,
     lambdaweight_fn=functools.partial(rax.dcg_lambdaweight,
-    normalize=True))`` (rax 0.4, ``rax/_src/lambdaweights.py``) on each list
-    alone (``jax.vmap``, default ``reduce_fn=jnp.mean``), value and
-    gradient; the factor ``list_size`` (the full size, masked items
-    included) is rax's. Departures: no ``topn`` cutoff; rax on an
-    un-vmapped batch averages over all its pairs. TF-Ranking's
-    ``PairwiseLogisticLoss`` with ``NDCGLambdaWeight`` uses the same |ΔNDCG|
-    without the ``list_size`` factor and its batch-wide reduction.
-"""
-    + _COMMON
-    + """
-    Returns
-    -------
-    float, or an array of shape ``scores.shape[:-1]`` for ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import fastloss as fl
-    >>> round(fl.lambda_rank([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
+    normalize=True))`` (rax 0.4, ``rax/_src/lambdaweights.py``), value and
+    gradient, the mean over all the batch's valid pairs; the factor
+    ``list_size`` (the full size, masked items included) is rax's.
+    Departure: no ``topn`` cutoff. TF-Ranking's ``PairwiseLogisticLoss``
+    with ``NDCGLambdaWeight`` uses the same |ΔNDCG| without the
+    ``list_size`` factor.
+""",
+        _PAIRS,
+        """    >>> round(fl.lambda_rank([2.0, 1.0, 3.0], [1.0, 0.0, 0.0]), 6)
     0.788552
 
-    Two lists, the second's last item masked; one loss per list:
+    Two lists, the second's last item masked; one value per list (the sum
+    over its pairs), and the mean over the batch's three valid pairs:
 
     >>> scores = [[2.0, 1.0, 3.0], [0.0, 1.0, 2.0]]
     >>> labels = [[1.0, 0.0, 0.0], [2.0, 0.0, 1.0]]
     >>> mask = [[True, True, True], [True, True, False]]
     >>> fl.lambda_rank(scores, labels, mask, reduction="none").round(6)
-    array([0.788552, 1.454057])
+    array([1.577103, 1.454057])
+    >>> round(fl.lambda_rank(scores, labels, mask), 6)
+    1.010387
 """,
+    ),
 )

@@ -2,7 +2,11 @@
 
 Written from rax's definitions (rax/_src/losses.py, lambdaweights.py,
 t12n.py, metrics.py), one list per row, with the whole
-``(n_lists, list_size, list_size)`` pair arrays a reference can afford.
+``(n_lists, list_size, list_size)`` pair arrays a reference can afford, and
+rax's reduce_fn=jnp.mean over the whole batch: the sum over the lists
+divided by the number of valid pairs (pairwise losses) or of lists with a
+valid item (listwise ones), each list's count weighted by its weight; 0
+where there is none (rax's safe_reduce).
 """
 
 from __future__ import annotations
@@ -27,27 +31,40 @@ def _lists(pred, target, mask):
     return s.reshape(-1, L), y.reshape(-1, L), v.reshape(-1, L), s.shape
 
 
-def _reduce(values, grads, shape, reduction, sample_weight):
+def _reduce(values, grads, counts, shape, reduction, sample_weight):
     lead = shape[:-1]
-    lv, g = values.reshape(lead), grads.reshape(shape)
+    lv, g, c = values.reshape(lead), grads.reshape(shape), counts.reshape(lead)
     w = weights_like(sample_weight, lead)
     if w is not None:
-        lv, g = lv * w, g * w[..., None]
+        lv, g, c = lv * w, g * w[..., None], c * w
     if reduction == "none":
         return lv, g, None
     total = float(np.sum(lv))
     if reduction == "sum":
         return total, g, None
-    denom = float(np.sum(w)) if w is not None else float(np.prod(lead))
+    if lv.size == 0:  # no list: the mean of nothing
+        return float("nan"), g, None
+    if not np.any(counts):  # no valid pair (or list): rax's safe_reduce
+        return 0.0, np.zeros_like(g), None
+    denom = float(np.sum(c))
     return (total / denom if denom else float("nan")), g / denom, None
+
+
+def _any_valid(v):
+    """1 for a list with a valid item: what rax's listwise mean counts."""
+    return np.any(v, axis=-1).astype(np.float64)
 
 
 def _gains_ideal(y, v):
     """2^y - 1 on valid items (0 elsewhere) and the ideal DCG (0 -> 1)."""
     gain = np.where(v, 2.0**y - 1.0, 0.0)
-    srt = -np.sort(-np.where(v, gain, -np.inf), axis=-1)  # valid gains, decreasing
+    # valid gains first, decreasing, masked ones after them as 0: an
+    # infinite (+inf label) or NaN gain stays in the ideal DCG and makes the
+    # NDCG NaN, as rax's
+    order = np.lexsort((-gain, ~v), axis=-1)
+    srt = np.take_along_axis(gain, order, axis=-1)
     disc = 1.0 / np.log2(np.arange(y.shape[-1]) + 2.0)
-    ideal = np.sum(np.where(np.isfinite(srt), srt, 0.0) * disc, axis=-1)
+    ideal = np.sum(srt * disc, axis=-1)
     return gain, np.where(ideal == 0.0, 1.0, ideal)
 
 
@@ -82,11 +99,10 @@ def _pairwise(kind):
                 t, dd = t * lam, dd * lam
             t = np.where(pair, t, 0.0)
             dd = np.where(pair, dd, 0.0)
-            cnt = pair.sum(axis=(1, 2))
-            den = np.maximum(cnt, 1)
-            values = np.where(cnt > 0, t.sum(axis=(1, 2)) / den, 0.0)
-            grads = (dd.sum(axis=2) - dd.sum(axis=1)) / den[:, None]
-            return _reduce(values, grads, shape, reduction, sample_weight)
+            cnt = pair.sum(axis=(1, 2)).astype(np.float64)
+            values = t.sum(axis=(1, 2))  # the list's pair sum
+            grads = dd.sum(axis=2) - dd.sum(axis=1)
+            return _reduce(values, grads, cnt, shape, reduction, sample_weight)
 
     return fn
 
@@ -108,7 +124,7 @@ def _listnet(pred, target, reduction, sample_weight, mask=None):
         zero = ysum == 0
         values = np.where(zero, 0.0, values)
         grads = np.where(zero[:, None], 0.0, grads)
-    return _reduce(values, grads, shape, reduction, sample_weight)
+    return _reduce(values, grads, _any_valid(v), shape, reduction, sample_weight)
 
 
 def _approx_ndcg(pred, target, reduction, sample_weight, mask=None, temperature=1.0):
@@ -124,10 +140,13 @@ def _approx_ndcg(pred, target, reduction, sample_weight, mask=None, temperature=
         values = -dcg / ideal
         lr = np.log1p(rhat)
         a = np.where(v, gain * np.log(2.0) / ((1.0 + rhat) * lr * lr) / ideal[:, None], 0.0)
-        sp = np.where(pm, sig * (1.0 - sig), 0.0)  # [r, k, j]
+        # sigmoid'(x) = e / (1 + e)^2, e = exp(-|x|): sig * (1 - sig) loses
+        # the digits of 1 - sig where sig is near 1 (small temperatures)
+        e = np.exp(-np.abs(x))
+        sp = np.where(pm, e / (1.0 + e) ** 2, 0.0)  # [r, k, j]
         grads = np.sum(sp * (a[:, None, :] - a[:, :, None]), axis=-1) / temperature
         grads = np.where(v, grads, 0.0)
-    return _reduce(values, grads, shape, reduction, sample_weight)
+    return _reduce(values, grads, _any_valid(v), shape, reduction, sample_weight)
 
 
 pairwise_logistic = RefLoss("pairwise_logistic", _pairwise("logistic"), inputs=("mask",))
