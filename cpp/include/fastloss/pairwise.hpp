@@ -15,7 +15,8 @@
 //   softmaxes P read off the one recomputed S[a, k] and both rows' lse.
 // clip(U, V, s): S = s U V^T on unit rows; row i's cross-entropy
 //   r_i - S[i, i] and column i's q_i - S[i, i] (r, q the row and column
-//   log-sum-exps); the per-pair loss is their mean. Gradient: dU by a sweep
+//   log-sum-exps, both from one forward sweep); the per-pair loss is their
+//   mean. Gradient: dU by a sweep
 //   over S's rows, dV by one over its columns (S^T's rows), d/ds as
 //   sum H * (U_i . V_j) from the first.
 #pragma once
@@ -102,11 +103,10 @@ double clip_run(const TensorArgs& a) {
   const tiles::Panels<T> V(N, D, trow, kNormEps<T>, a.n_threads);
   const tiles::Sweep<T> rows{&U, &V, s, false, 0, a.n_threads};
   const tiles::Sweep<T> cols{&V, &U, s, false, 0, a.n_threads};
-  tiles::Buffer<T> r(N), q(N), sr(N), sc(N), loss(N);
-  tiles::lse_sweep(rows, r.get(), sr.get());
-  tiles::lse_sweep(cols, q.get(), sc.get());
+  tiles::Buffer<T> r(N), q(N), sr(N), loss(N);
+  // one pass over S for the row and the column log-sum-exps
+  tiles::lse_sweep(rows, r.get(), sr.get(), q.get());
   for (int64_t i = 0; i < N; ++i) {
-    // S[i, i] from either sweep: the same products summed in the same order
     loss.get()[i] = ((r.get()[i] - sr.get()[i]) + (q.get()[i] - sr.get()[i])) * T(0.5);
   }
   const bool grad = needs_grad(a.op);
