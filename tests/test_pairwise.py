@@ -103,6 +103,15 @@ def test_clip_logit_scale_default_positional_keyword():
     np.testing.assert_allclose(fl.clip.grad(img, txt, 2.0, wrt="logit_scale"), fd, rtol=1e-6)
     with pytest.raises(ValueError, match="logit_scale"):
         fl.clip(img, txt, np.ones(2))
+    # one element on more than one axis: torch's formula would broadcast the
+    # logits to those axes; refused rather than read as a scalar
+    for shape in [(1, 1), (1, 1, 1)]:
+        with pytest.raises(ValueError, match="logit_scale"):
+            fl.clip(img, txt, np.full(shape, 2.0))
+        with pytest.raises(ValueError, match="logit_scale"):
+            fl.clip.grad(img, txt, np.full(shape, 2.0))
+    with pytest.raises(ValueError, match="logit_scale"):
+        fl.clip(img, txt, np.ones(0))
 
 
 # --- bad input ----------------------------------------------------------------
