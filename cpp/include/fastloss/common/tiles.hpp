@@ -299,9 +299,11 @@ void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
           // the digits of the small terms, which are all of a loss near 0
           double lane[kLanes] = {};
           for (int64_t c = 0; c < njp; c += kLanes) {
+            T e[kLanes];  // the exponentials in T, then widened: both loops vectorize
             FL_SIMD
-            for (int64_t l = 0; l < kLanes; ++l)
-              lane[l] += static_cast<double>(vm::exp_nonpos(row[c + l] - mn));
+            for (int64_t l = 0; l < kLanes; ++l) e[l] = vm::exp_nonpos(row[c + l] - mn);
+            FL_SIMD
+            for (int64_t l = 0; l < kLanes; ++l) lane[l] += static_cast<double>(e[l]);
           }
           double bs = 0.0;
           for (int64_t l = 0; l < kLanes; ++l) bs += lane[l];
@@ -430,11 +432,19 @@ void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const T* cb,
         const T* FL_RESTRICT cbj = cb + j0;
         const T* FL_RESTRICT lbj = lb.hi + j0;
         const T* FL_RESTRICT lblj = lb.lo + j0;
+        const T sc = s.scale;
+        // two loops, one exponential each: GCC vectorizes neither half when
+        // both are in one body ("latch block not empty")
+        T hb[kCols];
         FL_SIMD
         for (int64_t c = 0; c < nj; ++c) {
-          const T S = s.scale * row[c];
-          row[c] = ca_ * vm::exp_nonpos((S - la_) - lal_) +
-                   cbj[c] * vm::exp_nonpos((S - lbj[c]) - lblj[c]);
+          const T S = sc * row[c];
+          hb[c] = cbj[c] * vm::exp_nonpos((S - lbj[c]) - lblj[c]);
+        }
+        FL_SIMD
+        for (int64_t c = 0; c < nj; ++c) {
+          const T S = sc * row[c];
+          row[c] = ca_ * vm::exp_nonpos((S - la_) - lal_) + hb[c];
         }
         for (int64_t c = nj; c < njp; ++c) row[c] = T(0);
         // the fix-ups, on the one or two columns they concern. The positive's
