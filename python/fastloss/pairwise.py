@@ -65,9 +65,12 @@ class _Clip(_Pairwise):
         arrays = as_reals(inputs, self.inputs)
         n, d = _pair(arrays, self.inputs)
         s = arrays[2]
-        if s.size != 1:
+        # a scalar: 0-d (torch's and open_clip's logit_scale) or one element
+        # on one axis; more axes are refused, as torch's formula would
+        # broadcast the logits to them
+        if s.size != 1 or s.ndim > 1:
             raise ValueError(
-                f"logit_scale: expected a scalar (a 0-d or 1-element array), got shape "
+                f"logit_scale: expected a scalar (a 0-d or 1-element 1-d array), got shape "
                 f"{tuple(s.shape)}"
             )
         plan = Plan(arrays, (n, d), ())
@@ -165,7 +168,7 @@ clip = _Clip(
     ----------
     image_emb, text_emb : array_like, shape (N, D)
         Matching image and text embeddings, both differentiable.
-    logit_scale : float or 0-d array, optional, default 1/0.07
+    logit_scale : float, 0-d or shape-(1,) array, optional, default 1/0.07
         Positional (third) or keyword; differentiable.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
         ``"none"`` gives the N per-pair losses ``(row_i + column_i) / 2``,

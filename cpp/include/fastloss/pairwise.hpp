@@ -15,7 +15,8 @@
 //   softmaxes P read off the one recomputed S[a, k] and both rows' lse.
 // clip(U, V, s): S = s U V^T on unit rows; row i's cross-entropy
 //   r_i - S[i, i] and column i's q_i - S[i, i] (r, q the row and column
-//   log-sum-exps); the per-pair loss is their mean. Gradient: dU by a sweep
+//   log-sum-exps, both from one forward sweep); the per-pair loss is their
+//   mean. Gradient: dU by a sweep
 //   over S's rows, dV by one over its columns (S^T's rows), d/ds as
 //   sum H * (U_i . V_j) from the first.
 #pragma once
@@ -70,9 +71,11 @@ double ntxent_run(const TensorArgs& a) {
   auto xrow = [&](int64_t i) { return i < N ? z1 + i * D : z2 + (i - N) * D; };
   const tiles::Panels<T> Z(n2, D, xrow, kNormEps<T>, a.n_threads);
   const tiles::Sweep<T> sw{&Z, &Z, inv_t, true, N, a.n_threads};
-  tiles::Buffer<T> lse(n2), spos(n2), loss(n2);
+  tiles::Buffer<double> lse(n2);
+  tiles::Buffer<T> spos(n2), loss(n2);
   tiles::lse_sweep(sw, lse.get(), spos.get());
-  for (int64_t i = 0; i < n2; ++i) loss.get()[i] = lse.get()[i] - spos.get()[i];
+  for (int64_t i = 0; i < n2; ++i)
+    loss.get()[i] = static_cast<T>(lse.get()[i] - static_cast<double>(spos.get()[i]));
   const bool grad = needs_grad(a.op);
   tiles::Buffer<T> coef(grad ? n2 : 0);
   const double v = per_sample(Stored<T>{loss.get(), coef.get()}, sample_run<T>(a));
@@ -81,7 +84,8 @@ double ntxent_run(const TensorArgs& a) {
       if (i < N) return g1 != nullptr ? g1 + i * D : nullptr;
       return g2 != nullptr ? g2 + (i - N) * D : nullptr;
     };
-    tiles::grad_sweep(sw, coef.get(), lse.get(), coef.get(), lse.get(), inv_t, xrow, grow,
+    const tiles::Split<T> l(lse.get(), n2);
+    tiles::grad_sweep(sw, coef.get(), l, coef.get(), l, inv_t, xrow, grow,
                       static_cast<double*>(nullptr));
   }
   return v;
@@ -102,12 +106,13 @@ double clip_run(const TensorArgs& a) {
   const tiles::Panels<T> V(N, D, trow, kNormEps<T>, a.n_threads);
   const tiles::Sweep<T> rows{&U, &V, s, false, 0, a.n_threads};
   const tiles::Sweep<T> cols{&V, &U, s, false, 0, a.n_threads};
-  tiles::Buffer<T> r(N), q(N), sr(N), sc(N), loss(N);
-  tiles::lse_sweep(rows, r.get(), sr.get());
-  tiles::lse_sweep(cols, q.get(), sc.get());
+  tiles::Buffer<double> r(N), q(N);
+  tiles::Buffer<T> sr(N), loss(N);
+  // one pass over S for the row and the column log-sum-exps
+  tiles::lse_sweep(rows, r.get(), sr.get(), q.get());
   for (int64_t i = 0; i < N; ++i) {
-    // S[i, i] from either sweep: the same products summed in the same order
-    loss.get()[i] = ((r.get()[i] - sr.get()[i]) + (q.get()[i] - sr.get()[i])) * T(0.5);
+    const double d = static_cast<double>(sr.get()[i]);
+    loss.get()[i] = static_cast<T>(((r.get()[i] - d) + (q.get()[i] - d)) * 0.5);
   }
   const bool grad = needs_grad(a.op);
   tiles::Buffer<T> coef(grad ? N : 0);
@@ -116,13 +121,14 @@ double clip_run(const TensorArgs& a) {
     T* half = coef.get();
     for (int64_t i = 0; i < N; ++i) half[i] *= T(0.5);  // each side weighs 1/2
     tiles::Buffer<double> rowdot(gs != nullptr ? N : 0);
+    const tiles::Split<T> rs(r.get(), N), qs(q.get(), N);
     if (gi != nullptr || gs != nullptr) {
       auto grow = [&](int64_t i) -> T* { return gi != nullptr ? gi + i * D : nullptr; };
-      tiles::grad_sweep(rows, half, r.get(), half, q.get(), s, irow, grow, rowdot.get());
+      tiles::grad_sweep(rows, half, rs, half, qs, s, irow, grow, rowdot.get());
     }
     if (gt != nullptr) {
       auto grow = [&](int64_t i) -> T* { return gt + i * D; };
-      tiles::grad_sweep(cols, half, q.get(), half, r.get(), s, trow, grow,
+      tiles::grad_sweep(cols, half, qs, half, rs, s, trow, grow,
                         static_cast<double*>(nullptr));
     }
     if (gs != nullptr) {
