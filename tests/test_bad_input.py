@@ -799,7 +799,6 @@ def _close(actual, expected, dtype, what, either_nan=False, atol=0.0):
     rtol = _rtol(dtype)
     finite = np.isfinite(expected)
     scale = float(np.max(np.abs(expected[finite]))) if finite.any() else 1.0
-    scale = max(scale, floor)
     # NaN where the reference has NaN, the same infinities (equal_nan)
     atol = max(rtol * scale, atol)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
