@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 
 from fastloss._arrays import check_same_shape
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import IMAGE
 from fastloss._tensors import Plan, TensorLoss, as_reals, check_rows
 
@@ -68,7 +68,7 @@ class _MsSsim(_Ssim):
 
 
 def _declare(cls, name, peer, doc):
-    return cls(name, **metadata(name), kernel=IMAGE, kernel_id=kernel_id(name), peer=peer, doc=doc)
+    return declare(cls, name, kernel=IMAGE, peer=peer, doc=doc)
 
 
 ssim = _declare(

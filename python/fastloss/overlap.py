@@ -25,13 +25,10 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape, new_output
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import OVERLAP, Loss
 
 __all__ = ["dice", "iou", "tversky", "generalized_dice"]
-
-# kernel ids (fastloss::OverlapLoss), from the C++ catalogue
-_DICE, _IOU, _TVERSKY, _GDICE = map(kernel_id, ("dice", "iou", "tversky", "generalized_dice"))
 
 
 # --------------------------------------------------------------------------
@@ -191,10 +188,9 @@ _RETURNS = """
     shape of the kept axes. ``grad`` returns d(value)/d(pred), pred's shape.
 """
 
-dice = SliceLoss(
+dice = declare(
+    SliceLoss,
     "dice",
-    **metadata("dice"),
-    kernel_id=_DICE,
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_axis_layout,
     peer="monai.losses.DiceLoss(smooth_nr=smooth, smooth_dr=smooth, squared_pred=False)",
@@ -233,10 +229,9 @@ dice = SliceLoss(
 """,
 )
 
-iou = SliceLoss(
+iou = declare(
+    SliceLoss,
     "iou",
-    **metadata("iou"),
-    kernel_id=_IOU,
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_axis_layout,
     peer="segmentation_models_pytorch.losses.JaccardLoss (soft_jaccard_score)",
@@ -273,10 +268,9 @@ iou = SliceLoss(
 """,
 )
 
-tversky = SliceLoss(
+tversky = declare(
+    SliceLoss,
     "tversky",
-    **metadata("tversky"),
-    kernel_id=_TVERSKY,
     pack=lambda p: (p["alpha"], p["beta"], p["smooth"]),
     layout=_axis_layout,
     peer="monai.losses.TverskyLoss(smooth_nr=smooth, smooth_dr=smooth)",
@@ -317,10 +311,9 @@ tversky = SliceLoss(
 """,
 )
 
-generalized_dice = SliceLoss(
+generalized_dice = declare(
+    SliceLoss,
     "generalized_dice",
-    **metadata("generalized_dice"),
-    kernel_id=_GDICE,
     pack=lambda p: (p["smooth"], 0.0, 0.0),
     layout=_class_layout,
     peer="monai.losses.GeneralizedDiceLoss(w_type='square', smooth_nr=smooth, smooth_dr=smooth)",
