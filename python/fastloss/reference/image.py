@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastloss import image as _family
 from fastloss.reference._base import RefLoss
 
-__all__ = ["ssim", "ms_ssim"]
+# the twins of fastloss.image's losses, name for name
+__all__ = list(_family.__all__)
 
 _MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
