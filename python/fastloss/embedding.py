@@ -132,6 +132,13 @@ class _Rows(TensorLoss):
         return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
 
 
+_ROWS_RETURNS = """    Returns
+    -------
+    float, or an array of shape (N,) (``()`` for one row) for
+    ``reduction="none"``.
+"""
+
+
 def _rows_loss(name, n_rows, params_of, peer, doc):
     return declare(
         _Rows, name, kernel=EMBEDDING, n_rows=n_rows, params_of=params_of, peer=peer, doc=doc
@@ -182,11 +189,9 @@ triplet_margin = _rows_loss(
     swap : bool, keyword-only, default False
         The distance swap of Balntas et al. (2016).
 
-    Returns
-    -------
-    float, or an array of shape (N,) (``()`` for one row) for
-    ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl
@@ -244,11 +249,9 @@ triplet_margin_with_distance = _rows_loss(
     margin : float > 0, keyword-only, default 1.0
     swap : bool, keyword-only, default False
 
-    Returns
-    -------
-    float, or an array of shape (N,) (``()`` for one row) for
-    ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl

@@ -181,6 +181,12 @@ _AXIS_DOC = """    axis : None, int or tuple of ints, keyword-only, default None
         losses have their shape.
 """
 
+
+def _pack_smooth(p):
+    # the kernel's three float slots: dice, iou and generalized Dice use one
+    return (p["smooth"], 0.0, 0.0)
+
+
 _RETURNS = """
     Returns
     -------
@@ -191,7 +197,7 @@ _RETURNS = """
 dice = declare(
     SliceLoss,
     "dice",
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_axis_layout,
     peer="monai.losses.DiceLoss(smooth_nr=smooth, smooth_dr=smooth, squared_pred=False)",
     doc="""Soft Dice loss (Milletari et al. 2016, V-Net).
@@ -232,7 +238,7 @@ dice = declare(
 iou = declare(
     SliceLoss,
     "iou",
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_axis_layout,
     peer="segmentation_models_pytorch.losses.JaccardLoss (soft_jaccard_score)",
     doc="""Soft IoU (Jaccard) loss.
@@ -314,7 +320,7 @@ tversky = declare(
 generalized_dice = declare(
     SliceLoss,
     "generalized_dice",
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_class_layout,
     peer="monai.losses.GeneralizedDiceLoss(w_type='square', smooth_nr=smooth, smooth_dr=smooth)",
     doc="""Generalized Dice loss (Sudre et al. 2017), one loss per sample.
