@@ -172,6 +172,10 @@ _COMMON = """
         prefix of theirs weighs whole samples).
 """
 
+_SMOOTH_DOC = """    smooth : float >= 0, keyword-only, default 1e-5
+        Added to numerator and denominator.
+"""
+
 _AXIS_DOC = """    axis : None, int or tuple of ints, keyword-only, default None
         Axes summed over; negative values count from the end; duplicates or
         out-of-range axes raise ValueError. None means every axis but the
@@ -214,9 +218,7 @@ dice = declare(
     ``dl/dp = -(2 t D - N) / D**2`` with N, D the numerator and denominator.
 """
     + _COMMON
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-"""
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -253,9 +255,7 @@ iou = declare(
     ``dl/dp = -(t D - N (1 - t)) / D**2``.
 """
     + _COMMON
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-"""
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -297,9 +297,8 @@ tversky = declare(
         Weight of the false positives.
     beta : float >= 0, keyword-only, default 0.5
         Weight of the false negatives.
-    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
 """
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -342,9 +341,8 @@ generalized_dice = declare(
     whatever the input dtype. ``(N, C)`` inputs are one voxel per class.
 """
     + _COMMON.replace("shape (N, ...)", "shape (N, C, ...)")
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-
+    + _SMOOTH_DOC
+    + """
     Returns
     -------
     float, or for ``reduction="none"`` an ndarray of shape (N,) in pred's
