@@ -283,6 +283,26 @@ def _cases(torch):
             lambda x, y, il, tl: F.ctc_loss(F.log_softmax(x, -1), y, il, tl),
             (0,),
         ),
+        # VGG16's relu1_2, relu2_2, relu3_3 and relu4_3 of 4 images of
+        # 128 x 128 (7.9e6 activations a side), as a perceptual loss reads
+        # them; torch's formula with F.mse_loss per layer (faster than
+        # (f - g).abs().pow(2).mean(), the same value)
+        "perceptual": (
+            lambda rng: (
+                tuple(
+                    [
+                        np.maximum(_scores(rng, 4, c, 128 >> k, 128 >> k), 0.0)
+                        for k, c in enumerate((64, 128, 256, 512))
+                    ]
+                    for _ in range(2)
+                ),
+                {"layer_weights": (1.0, 0.5, 0.25, 0.125)},
+            ),
+            lambda fs, gs, layer_weights: sum(
+                w * F.mse_loss(f, g) for w, f, g in zip(layer_weights, fs, gs)
+            ),
+            (0,),
+        ),
     }
     try:
         import pytorch_msssim as pm
@@ -323,14 +343,24 @@ def run(names, threads, repeats):
         rng = np.random.default_rng(0)
         inputs, params = make(rng)
         loss = fl.get(name)
-        ts = [torch.from_numpy(x) for x in inputs]
+        # an input that is a list of arrays (perceptual's feature maps) is a
+        # list of tensors for torch
+        ts = [
+            [torch.from_numpy(a) for a in x] if isinstance(x, list) else torch.from_numpy(x)
+            for x in inputs
+        ]
 
         def t_value(ts=ts, formula=formula, params=params):
             with torch.no_grad():
                 return float(formula(*ts, **params))
 
         def t_value_grad(ts=ts, formula=formula, params=params, diff=diff):
-            leaves = [t.detach().requires_grad_(i in diff) for i, t in enumerate(ts)]
+            leaves = [
+                [a.detach().requires_grad_(i in diff) for a in t]
+                if isinstance(t, list)
+                else t.detach().requires_grad_(i in diff)
+                for i, t in enumerate(ts)
+            ]
             v = formula(*leaves, **params)
             v.backward()
             return float(v.detach())
@@ -356,7 +386,10 @@ def run(names, threads, repeats):
         rows.append(
             {
                 "loss": name,
-                "shapes": [list(x.shape) for x in inputs],
+                "shapes": [
+                    [list(a.shape) for a in x] if isinstance(x, list) else list(x.shape)
+                    for x in inputs
+                ],
                 "fastloss_value_ms": med["fastloss value"] * 1e3,
                 "torch_value_ms": med["torch value"] * 1e3,
                 "value_ratio": med["torch value"] / med["fastloss value"],

@@ -16,6 +16,35 @@ CASES = {}
 # fake batches): no shape mismatch to refuse.
 INDEPENDENT_SHAPES = {"gan_discriminator", "hinge_gan_discriminator", "wasserstein_critic"}
 
+# Losses whose inputs are lists of arrays (a loss with ``list_inputs = True``:
+# perceptual's feature maps, one per layer). The registry-wide tests are
+# written for array inputs (they slice, perturb, broadcast weights and size
+# out= buffers by an array's shape), so tests/conftest.py skips these losses
+# there with the reason below, and each has a test file of its own that covers
+# the same properties. test_perceptual.py checks this list against the
+# registry's ``list_inputs`` flags.
+LIST_INPUTS = {
+    "perceptual": (
+        "list inputs (feature maps per layer): the registry-wide properties are "
+        "tested in tests/test_perceptual.py"
+    ),
+}
+# The test modules whose tests, parametrized by ``name`` over the catalogue,
+# skip the LIST_INPUTS losses (tests/conftest.py).
+ARRAY_ONLY_MODULES = {
+    "test_properties",
+    "test_bad_input",
+    "test_errors",
+    "test_buffers",
+    "test_torch",
+}
+
+
+def array_input_losses(names):
+    """``names`` less the LIST_INPUTS losses, for a registry-wide loop that
+    is not parametrized (and so not skipped by tests/conftest.py)."""
+    return [n for n in names if n not in LIST_INPUTS]
+
 
 def case(*names):
     def deco(f):

@@ -28,3 +28,14 @@ def _ms_ssim(rng, dtype, n):
     # two images at least (a reversed view along N must not be contiguous)
     x, y = _pair(rng, dtype, (2 + n // 1000, 1 if n < 10 else 2, 34, 37), noise=0.4)
     return x, y, {"win_size": 3, "sigma": 1.0}
+
+
+@case("perceptual")
+def _perceptual(rng, dtype, n):
+    # three layers of a small network's feature maps, shrinking as a VGG's
+    # do (the last a different rank); lists, not arrays: the registry-wide
+    # tests skip this case (cases.LIST_INPUTS), tests/test_perceptual.py uses it
+    shapes = [(max(1, n // 20), 4, 6, 5), (max(1, n // 20), 8, 3, 2), (max(1, n // 20), 7)]
+    f = [rng.normal(size=s).astype(dtype) for s in shapes]
+    g = [(x + rng.normal(scale=0.5, size=x.shape)).astype(dtype) for x in f]
+    return f, g, {"layer_weights": [1.0, 0.5, 2.0]}

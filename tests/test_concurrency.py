@@ -204,8 +204,9 @@ def _verbs(loss, pred, target, params):
     kw = {"wrt": loss.wrt[0]} if len(loss.wrt) > 1 else {}
     # the first differentiable input's gradient shape (kmeans_inertia's is
     # the centers', not pred's)
-    g = np.empty_like(loss.grad(*a, **kw, **params))
-    h = np.empty_like(pred)
+    g = loss.grad(*a, **kw, **params)
+    # a list-input loss (perceptual) takes a list of out= buffers, one per layer
+    g = [np.empty_like(x) for x in g] if isinstance(g, list) else np.empty_like(g)
     verbs = {
         "value": lambda: loss(*a, **params),
         "grad": lambda: loss.grad(*a, **params),
@@ -215,6 +216,7 @@ def _verbs(loss, pred, target, params):
     }
     if loss.has_hess:
         verbs["grad_hess"] = lambda: loss.grad_hess(*a, **params)
+        h = np.empty_like(pred)
         verbs["grad_hess out="] = lambda: loss.grad_hess(*a, out=(g, h), **params)
     return verbs
 

@@ -405,7 +405,8 @@ def test_crammer_singer_gradient_matches_torch_autograd(reduction, margin, rng):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("margin", [1.0, 0.5, 2.0])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_weston_watkins_matches_torch_multi_margin(shape, reduction, margin, dtype, rng):
+@pytest.mark.parametrize("power", [1, 2])
+def test_weston_watkins_matches_torch_multi_margin(shape, reduction, margin, dtype, power, rng):
     torch = _torch()
     c = shape[-1]
     s = (rng.normal(size=shape) * 1.5).astype(dtype)
@@ -415,12 +416,12 @@ def test_weston_watkins_matches_torch_multi_margin(shape, reduction, margin, dty
         torch.nn.functional.multi_margin_loss,
         s.reshape(-1, c),
         torch.tensor(y.reshape(-1)),
-        p=1,
+        p=power,
         margin=margin,
         reduction=reduction,
     )
     v, g = fl.multiclass_hinge.value_and_grad(
-        s, y, margin=margin, reduction=reduction, variant="weston_watkins"
+        s, y, margin=margin, reduction=reduction, variant="weston_watkins", p=power
     )
     tol = 1e-12 if dtype == np.float64 else 1e-5
     close(v, tv.reshape(np.shape(v)), rtol=tol, atol=tol)
@@ -1057,3 +1058,47 @@ def test_multilabel_margin_bad_targets():
     a = fl.multilabel_margin(s + np.arange(3), [[0, -1, 2], [1, -1, -1]], reduction="none")
     b = fl.multilabel_margin(s + np.arange(3), [[0, -1, -1], [1, -1, 0]], reduction="none")
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("variant", ["crammer_singer", "weston_watkins"])
+@pytest.mark.parametrize("power", [1, 2])
+def test_multiclass_hinge_power_against_reference_and_differences(variant, power, rng):
+    """p=2 (squared violations) and p=1 against the NumPy reference, the
+    gradient against central differences of the value and the Hessian's
+    diagonal against central differences of the gradient, away from the kinks."""
+    from fastloss import reference
+
+    s = rng.normal(size=(30, 4)) * 2
+    y = rng.integers(0, 4, size=30)
+    w = rng.uniform(0.5, 2.0, size=30)
+    kw = dict(variant=variant, p=power, margin=0.7, sample_weight=w)
+    v = fl.multiclass_hinge(s, y, reduction="sum", **kw)
+    g, h = fl.multiclass_hinge.grad_hess(s, y, reduction="sum", **kw)
+    ref = reference.get("multiclass_hinge")
+    rv = ref(s, y, reduction="sum", **kw)
+    rg, rh = ref.grad_hess(s, y, reduction="sum", **kw)
+    close(v, rv, rtol=1e-13)
+    close(g, rg, rtol=1e-13, atol=1e-15)
+    close(h, rh, rtol=1e-13, atol=1e-15)
+    eps = 1e-6
+    for i, k in [(i, k) for i in range(0, 30, 7) for k in range(4)]:
+        sp, sm = s.copy(), s.copy()
+        sp[i, k] += eps
+        sm[i, k] -= eps
+        fd = (
+            fl.multiclass_hinge(sp, y, reduction="sum", **kw)
+            - fl.multiclass_hinge(sm, y, reduction="sum", **kw)
+        ) / (2 * eps)
+        assert g[i, k] == pytest.approx(fd, rel=1e-6, abs=1e-8)
+        gp = fl.multiclass_hinge.grad(sp, y, reduction="sum", **kw)[i, k]
+        gm = fl.multiclass_hinge.grad(sm, y, reduction="sum", **kw)[i, k]
+        assert h[i, k] == pytest.approx((gp - gm) / (2 * eps), rel=1e-6, abs=1e-8)
+    if power == 2:
+        assert np.any(h != 0)
+
+
+def test_multiclass_hinge_power_is_checked():
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        fl.multiclass_hinge([[1.0, 0.0]], [0], p=3)
+    with pytest.raises(TypeError, match="p"):
+        fl.multiclass_hinge([[1.0, 0.0]], [0], p=2.5)

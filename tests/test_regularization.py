@@ -153,3 +153,41 @@ def test_moe_load_balancing_equals_hf_transformers(k, dtype):
     np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
     with pytest.raises(ValueError, match="expert_index"):
         fl.moe_load_balancing(probs, np.full(n, e))
+
+
+@pytest.mark.parametrize("name", ["l1_penalty", "l2_penalty", "elastic_net"])
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+def test_fastloss_torch_penalty_of_a_list_backpropagates(name, reduction):
+    """fastloss.torch's penalty of a list of parameter tensors takes part in
+    autograd (each tensor gets its own gradient), equal to torch's formula."""
+    import fastloss.torch as flt
+
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(3, 4)), rng.normal(size=5)]
+    ratio = 0.3
+    formulas = {
+        "l1_penalty": lambda t: t.abs(),
+        "l2_penalty": lambda t: 0.5 * t * t,
+        "elastic_net": lambda t: ratio * t.abs() + (1 - ratio) * 0.5 * t * t,
+    }
+    kw = {"l1_ratio": ratio} if name == "elastic_net" else {}
+    ours = [_t(x) for x in xs]
+    theirs = [_t(x) for x in xs]
+    v = getattr(flt, name)(ours, reduction=reduction, **kw)
+    per = [formulas[name](t) for t in theirs]
+    if reduction == "none":
+        assert isinstance(v, list) and len(v) == 2
+        for a, b in zip(v, per):
+            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-14)
+        sum(((i + 1.0) * a).sum() for i, a in enumerate(v)).backward()
+        sum(((i + 1.0) * b).sum() for i, b in enumerate(per)).backward()
+    else:
+        tv = sum(b.sum() for b in per)
+        if reduction == "mean":
+            tv = tv / sum(x.size for x in xs)
+        assert v.requires_grad
+        np.testing.assert_allclose(v.item(), tv.item(), rtol=1e-14)
+        (3.0 * v).backward()
+        (3.0 * tv).backward()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-14, atol=1e-15)

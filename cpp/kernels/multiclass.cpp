@@ -78,7 +78,8 @@ double run(MulticlassLoss id, const RowArgs& a) {
       break;
     case MulticlassLoss::multiclass_hinge: {
       if (a.classes < 2) throw std::invalid_argument("scores: need at least 2 classes");
-      const MulticlassHinge<T> f{label_rows(a, false), a.params[0], a.params[1] != 0.0};
+      const MulticlassHinge<T> f{label_rows(a, false), a.params[0], a.params[1] != 0.0,
+                                 a.params[2] != 0.0};
       v = rowwise<T>(f, io, err);
       break;
     }

@@ -93,23 +93,9 @@ class _LossEntry:
         self.params = dict(params)
         self.p = loss.resolve_params(self.params)  # checked now: bad values fail early
         self.label = loss.name
-        if loss.family == "pairwise":
-            # ntxent's negatives and clip's columns are the whole batch: the
-            # losses of chunks do not add up to the loss of their union
-            raise ValueError(
-                f"{loss.name} cannot be accumulated: each row's loss depends on every "
-                f"other row of the batch, so chunks do not sum to the whole"
-            )
-        if not loss.accumulable:
-            raise ValueError(
-                f"{loss.name} cannot be accumulated: its inputs ({', '.join(loss.inputs)}) "
-                "are not rows of (pred, target) whose reduction is a sum over rows"
-            )
-        if len(loss.inputs) != 2:
-            raise ValueError(
-                f"{loss.name} cannot be accumulated: it takes {len(loss.inputs)} inputs "
-                f"({', '.join(loss.inputs)}); an Accumulator feeds pred and target"
-            )
+        why = loss.not_accumulable()
+        if why is not None:
+            raise ValueError(f"{loss.name} cannot be accumulated: {why}")
         axis = self.params.get("axis")
         # rmse's value is a root: accumulate the mean of squares (mse's sums).
         self.verb = _get("mse") if loss.name == "rmse" else loss

@@ -84,7 +84,9 @@ class Loss:
     ``wrt`` (the differentiable ones), ``has_hess``, ``hess_exact``,
     ``grad_exact`` (False only where a peer's gradient treats part of the
     value as a constant, as torchvision's complete-IoU loss does), ``peer``
-    (the library whose behaviour it matches), ``params`` (defaults).
+    (the library whose behaviour it matches), ``params`` (defaults),
+    ``list_inputs`` (True where the inputs are lists of arrays and the
+    gradient a list: ``perceptual``).
     Subclasses implement ``_plan`` and ``_launch``; everything else is shared.
     """
 
@@ -98,9 +100,28 @@ class Loss:
     # The reduction the verbs use when none is given (a penalty, a sum by
     # definition, says "sum"; its subclass's verbs carry that default).
     default_reduction = "mean"
-    # Whether fastloss.Accumulator can stream it: (pred, target) rows whose
-    # reduction decomposes into sums.
-    accumulable = True
+
+    def not_accumulable(self) -> str | None:
+        """Why fastloss.Accumulator cannot stream this loss (its refusal's
+        words), or None where it can: (pred, target) rows whose reduction
+        decomposes into sums."""
+        if len(self.inputs) != 2:
+            return (
+                f"it takes {len(self.inputs)} inputs ({', '.join(self.inputs)}); "
+                "an Accumulator feeds pred and target"
+            )
+        return None
+
+    @property
+    def accumulable(self) -> bool:
+        return self.not_accumulable() is None
+
+    # Whether its inputs are lists of arrays (perceptual's feature maps, one
+    # per layer) rather than arrays: its verbs then take and return lists.
+    list_inputs = False
+    # Whether its first input may be a list of arrays (the penalties' model
+    # parameters); True wherever list_inputs is.
+    accepts_lists = False
 
     def __init__(
         self,

@@ -63,9 +63,13 @@ class TensorLoss(Loss):
     input asked (``wrt``), in the same pass as the value.
     """
 
-    # Their inputs are not (pred, target) rows an Accumulator can stream; a
-    # family whose are opts in.
-    accumulable = False
+    def not_accumulable(self) -> str | None:
+        # Their inputs are not (pred, target) rows an Accumulator can stream;
+        # a family whose are opts in by overriding this.
+        return (
+            f"its inputs ({', '.join(self.inputs)}) are not rows of (pred, target) "
+            "whose reduction is a sum over rows"
+        )
 
     def __init__(self, name, *, kernel, kernel_id, **kw):
         super().__init__(name, **kw)

@@ -1,22 +1,34 @@
-"""Image losses on ``(N, C, H, W)`` arrays: SSIM and MS-SSIM.
+"""Image losses: SSIM and MS-SSIM on ``(N, C, H, W)`` arrays, and the
+perceptual loss on lists of feature maps.
 
-Both compare ``pred`` with ``target`` through a Gaussian window of
+SSIM and MS-SSIM compare ``pred`` with ``target`` through a Gaussian window of
 ``win_size`` taps (``sigma``), on the valid region of the blur (no
 padding), one loss per image (its channels averaged): ``reduction="none"``
 has shape ``(N,)`` and ``sample_weight`` one weight per image. Only
 ``pred`` is differentiable.
+
+``perceptual`` takes the feature maps a network (a VGG the user provides)
+produced for the prediction and the target, one per layer, and runs the
+``mse`` (or ``mae``) kernel on each pair: its inputs and gradients are
+lists of arrays.
 """
 
 from __future__ import annotations
 
+import numbers
 import operator
 
-from fastloss._arrays import check_same_shape
-from fastloss._catalogue import declare
-from fastloss._loss import IMAGE
-from fastloss._tensors import Plan, TensorLoss, as_reals, check_rows
+import numpy as np
 
-__all__ = ["ssim", "ms_ssim"]
+from fastloss._arrays import _F64, as_float, check_no_overlap, check_same_shape, prepare_out
+from fastloss._catalogue import declare
+from fastloss._loss import GRAD, GRAD_HESS, IMAGE, VALUE, Loss
+from fastloss._params import Param, reduction_code
+from fastloss._tensors import Plan, TensorLoss, as_reals, check_rows
+from fastloss.regression import mae as _mae
+from fastloss.regression import mse as _mse
+
+__all__ = ["ssim", "ms_ssim", "perceptual"]
 
 
 def _win_size(p):
@@ -175,5 +187,244 @@ ms_ssim = _declare(
     >>> x = np.linspace(0.0, 1.0, 1 * 1 * 168 * 168).reshape(1, 1, 168, 168)
     >>> fl.ms_ssim(x, x)
     0.0
+""",
+)
+
+
+# -- perceptual: a weighted sum of per-layer kernels ---------------------------
+
+
+def _layer_weights(name, v):
+    """Check: None, or a sequence of finite reals >= 0 (one per layer; the
+    count is checked against the feature lists by the loss)."""
+    if v is None:
+        return None
+    if isinstance(v, (str, bytes)) or isinstance(v, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a sequence of real numbers (one per layer), got {v!r}")
+    arr = as_float(v, name, _F64)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be one-dimensional (one weight per layer), got shape {tuple(arr.shape)}"
+        )
+    bad = ~(np.isfinite(arr) & (arr >= 0.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite and >= 0, got {arr[i].item()!r} at index {i}")
+    return tuple(float(x) for x in arr)
+
+
+def _power(name, v):
+    """Check: 1 or 2, the powers fastloss has kernels for (mae, mse)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(
+        v, (numbers.Real, np.floating, np.integer)
+    ):
+        raise TypeError(f"{name} must be 1 or 2, got {type(v).__name__}")
+    if v == 1 or v == 2:
+        return int(v)
+    raise ValueError(
+        f"{name} must be 1 or 2 (the powers with a kernel: mae's |r| and mse's r^2), got {v!r}"
+    )
+
+
+class _Perceptual(Loss):
+    """``perceptual``: lists of feature maps, one existing kernel per layer.
+
+    No formula here: each layer runs ``mse`` (p=2) or ``mae`` (p=1) through
+    its verbs, and the layer results are combined by ``layer_weights`` (the
+    result shaping the penalties do for a list of arrays). ``_run`` is this
+    loss's whole run path; the registry-wide property tests, written for
+    array inputs, skip it (``list_inputs``) and tests/test_perceptual.py
+    covers what they would.
+    """
+
+    list_inputs = True
+    accepts_lists = True
+
+    def not_accumulable(self) -> str | None:
+        return "its inputs are lists of feature maps, not rows of (pred, target)"
+
+    def _run(self, op, inputs, reduction, sample_weight, out, wrt, params, blocks=False):
+        if blocks:
+            raise TypeError(f"{self.name}: has no reduction blocks (lists of feature maps)")
+        if reduction not in ("mean", "sum", "none"):
+            reduction_code(reduction)  # raises, naming reduction
+        if sample_weight is not None:
+            raise TypeError(
+                "sample_weight: not supported by perceptual (weigh layers with layer_weights)"
+            )
+        if op == GRAD_HESS:  # pragma: no cover (has_hess is False: grad_hess refuses first)
+            raise TypeError(f"{self.name} has no Hessian")
+        if len(inputs) != self._nin:
+            inputs = self._inputs_from(inputs, dict(params))
+            params = {k: v for k, v in params.items() if k not in self.inputs}
+        p = self.resolve_params(params)
+        if wrt is not None:
+            self._select(wrt)  # refuses names other than pred_features
+        fs, gs = self._layers(inputs)
+        n = len(fs)
+        w = p["layer_weights"]
+        if w is None:
+            w = (1.0,) * n
+        elif len(w) != n:
+            raise ValueError(
+                f"layer_weights: expected {n} weights (one per layer of pred_features), "
+                f"got {len(w)}"
+            )
+        outs = [None] * n
+        if op != VALUE:
+            outs = self._outs(out, fs, gs)
+        kernel = _mse if p["p"] == 2 else _mae
+        values, grads = [], []
+        for f, g, wl, o in zip(fs, gs, w, outs):
+            if op == VALUE:
+                v = kernel(f, g, reduction=reduction)
+            else:
+                v, d = kernel.value_and_grad(f, g, reduction=reduction, out=o)
+                if wl != 1.0:
+                    np.multiply(d, wl, out=d)
+                grads.append(d)
+            if reduction == "none":
+                if wl != 1.0:
+                    np.multiply(v, wl, out=v)
+            else:
+                v = wl * v  # float64, as the kernels accumulate
+            values.append(v)
+        if reduction == "none":
+            value = values
+        else:
+            # in layer order, in float64: the same bits for any thread count,
+            # as each layer's value is
+            value = 0.0
+            for v in values:
+                value += v
+        if op == VALUE:
+            return value
+        if wrt is not None and not isinstance(wrt, str):
+            grads = (grads,)
+        return grads if op == GRAD else (value, grads)
+
+    def _layers(self, inputs):
+        """The feature lists as float arrays, pair by pair (each pair in the
+        dtype of its pred_features array), checked."""
+        pf, tf = inputs
+        for x, nm in ((pf, "pred_features"), (tf, "target_features")):
+            if not isinstance(x, (list, tuple)):
+                raise TypeError(
+                    f"{nm}: expected a list (or tuple) of feature maps, one per layer, "
+                    f"got {type(x).__name__}"
+                )
+        if not pf:
+            raise ValueError("pred_features: expected at least one feature map, got an empty list")
+        if len(tf) != len(pf):
+            raise ValueError(
+                f"target_features: expected {len(pf)} feature maps (as many as "
+                f"pred_features), got {len(tf)}"
+            )
+        fs, gs = [], []
+        for i, (f, g) in enumerate(zip(pf, tf)):
+            f = as_float(f, f"pred_features[{i}]")
+            g = as_float(g, f"target_features[{i}]", f.dtype)
+            check_same_shape(f, g, f"pred_features[{i}]", f"target_features[{i}]")
+            fs.append(f)
+            gs.append(g)
+        return fs, gs
+
+    def _outs(self, out, fs, gs):
+        """The caller's gradient buffers, one per layer, checked (shape,
+        dtype, no overlap with any input or each other); None where fresh
+        ones are to be made."""
+        if out is None:
+            return [None] * len(fs)
+        if not isinstance(out, (list, tuple)) or len(out) != len(fs):
+            raise TypeError(
+                f"out: expected a list of {len(fs)} arrays, one per layer of pred_features"
+            )
+        outs = [
+            prepare_out(o, f.shape, f.dtype, f"out[{i}]") for i, (o, f) in enumerate(zip(out, fs))
+        ]
+        ins = {}
+        for i, (f, g) in enumerate(zip(fs, gs)):
+            ins[f"pred_features[{i}]"] = f
+            ins[f"target_features[{i}]"] = g
+        check_no_overlap({f"out[{i}]": o for i, o in enumerate(outs)}, ins)
+        return outs
+
+
+perceptual = _Perceptual(
+    "perceptual",
+    family="image",
+    inputs=("pred_features", "target_features"),
+    params=(Param("layer_weights", None, _layer_weights), Param("p", 2, _power)),
+    peer="torch: sum(w_l * (f_l - g_l).abs().pow(p).mean() for each layer l) with autograd",
+    doc="""The perceptual (feature-matching) loss over feature maps of a network.
+
+    ::
+
+        loss = sum over layers l of  w_l * mean(|f_l - g_l|^p)
+
+    with ``f_l``, ``g_l`` the l-th feature maps your network produced for
+    the prediction and the target (a VGG's ReLU outputs, as Johnson et al.
+    2016 use them), ``w_l = 1`` by default and the sum not normalized by
+    ``sum(w_l)``. fastloss ships no network and no weights: run yours, then
+    pass its lists of activations (the README shows it with a torchvision
+    VGG). The gradient is w.r.t. ``pred_features``: a list of arrays, one
+    per layer, ``w_l * d mean(|f_l - g_l|^p) / d f_l``; backpropagate each
+    through your network.
+
+    Each layer runs an existing kernel, ``mse`` for p=2 and ``mae`` for p=1
+    (so a layer's value and gradient are the bits of ``fl.mse``/``fl.mae``
+    on it, times ``w_l``, for any thread count), and the layer values are
+    added in layer order in float64. Other powers are refused: there is no kernel for
+    ``|r|^p``. At ``f == g`` the p=1 gradient is 0, as torch's ``abs``.
+
+    Parameters
+    ----------
+    pred_features : list or tuple of array_like
+        One feature map per layer, of any shapes (layer l's shape is its own).
+        Each pair is computed in its pred_features array's dtype (float32 or
+        float64; other reals converted).
+    target_features : list or tuple of array_like
+        As many maps, each of the shape of its pred_features map.
+    reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
+        ``"mean"``: each layer's mean, weighted and added, as above;
+        ``"sum"``: ``sum_l w_l * sum(|f_l - g_l|^p)``; ``"none"``: a list of
+        arrays, ``w_l * |f_l - g_l|^p`` per element of each layer.
+    sample_weight : None, keyword-only
+        Not supported (a TypeError): layers are weighed by ``layer_weights``.
+    layer_weights : sequence of floats >= 0, optional, keyword-only
+        One weight per layer; default all 1.
+    p : {1, 2}, keyword-only, default 2
+        The power: 2 for squared errors (``mse``), 1 for absolute ones
+        (``mae``, the L1 feature loss).
+
+    Returns
+    -------
+    float (a list of arrays for ``"none"``). ``grad``: a list of arrays,
+    one per layer, each of its pred_features map's shape and dtype; ``out=``
+    takes such a list of C-contiguous buffers.
+
+    Notes
+    -----
+    Equal to ``sum(w * (f - g).abs().pow(p).mean() for w, f, g in ...)``
+    in PyTorch, and its autograd gradients (tests/test_perceptual.py).
+    ``fastloss.torch.perceptual`` takes lists of tensors and passes each
+    layer's gradient on to its network.
+
+    References
+    ----------
+    Johnson, Alahi & Fei-Fei, "Perceptual losses for real-time style transfer
+    and super-resolution", ECCV 2016.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss as fl
+    >>> f = [np.array([1.0, 2.0]), np.array([[0.0, 3.0]])]
+    >>> g = [np.array([1.0, 0.0]), np.array([[1.0, 1.0]])]
+    >>> fl.perceptual(f, g)  # (0 + 4) / 2 + (1 + 4) / 2
+    4.5
+    >>> fl.perceptual(f, g, layer_weights=[1.0, 0.5], p=1)  # 2 / 2 + 0.5 * 3 / 2
+    1.75
+    >>> fl.perceptual.grad(f, g)
+    [array([0., 2.]), array([[-1.,  2.]])]
 """,
 )

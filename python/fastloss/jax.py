@@ -273,7 +273,8 @@ class _JaxLoss:
         if isinstance(loss, RowLoss):
             tdt = target.dtype if jnp.issubdtype(target.dtype, jnp.integer) else dt
             st = _stand_in(target.shape, np.int64 if jnp.issubdtype(tdt, jnp.integer) else tdt)
-            _, (shape, classes, t, labels, cw, ignore_index, p0, p1) = loss._plan((sp, st), p)[4]
+            job = loss._plan((sp, st), p)[4][1]
+            shape, classes, t, labels, cw, ignore_index, p0, p1, p2 = job
             if classes is None:  # binary brier: the regression kernel's mse
                 attrs = _attrs(REGRESSION, _MSE, red, has_target=1)
                 spec = _Call(
@@ -296,7 +297,7 @@ class _JaxLoss:
                 has_labels=int(labels is not None),
                 classes=classes,
                 ignore_index=ignore_index,
-                params=(p0, p1),
+                params=(p0, p1, p2),
                 class_weight=cw,
             )
             spec = _Call(

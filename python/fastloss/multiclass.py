@@ -48,10 +48,11 @@ def _job(
     ignore_index=-100,
     p0=0.0,
     p1=0.0,
+    p2=0.0,
 ):
     """What a loss's prepare step hands to the kernel, as a plain tuple
     ``(sample_shape, classes, target, labels, class_weight, ignore_index, p0,
-    p1)`` (a dataclass cost a third of a microsecond of a call on ten elements):
+    p1, p2)`` (a dataclass cost a third of a microsecond of a call on ten elements):
 
     - ``target``: dense target, pred's dtype and shape, or None;
     - ``labels``: int64, one per sample, or None;
@@ -59,7 +60,7 @@ def _job(
     - ``classes`` None: one value per element (binary brier), computed by the
       regression kernel ``_MSE`` on ``(pred, target)``.
     """
-    return (sample_shape, classes, target, labels, class_weight, ignore_index, p0, p1)
+    return (sample_shape, classes, target, labels, class_weight, ignore_index, p0, p1, p2)
 
 
 class RowLoss(Loss):
@@ -82,7 +83,7 @@ class RowLoss(Loss):
         return pred.dtype, job[0], (pred.shape,), reads, (pred, job)
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
-        pred, (_, classes, target, labels, cw, ignore_index, p0, p1) = state
+        pred, (_, classes, target, labels, cw, ignore_index, p0, p1, p2) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
             return _core.run(
@@ -119,7 +120,7 @@ class RowLoss(Loss):
                 0,
                 1,
                 ignore_index,
-                (p0, p1),
+                (p0, p1, p2),
                 blocks,
             )
         except _core.InvalidElement as exc:  # the kernel found a label out of range
@@ -205,7 +206,9 @@ def _prep_hinge(loss, pred, target, p):
     c = _classes(loss, pred, 2)
     labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
     ww = 1.0 if p["variant"] == "weston_watkins" else 0.0
-    return _job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww)
+    if p["p"] not in (1, 2):
+        raise ValueError(f"p must be 1 or 2 (as torch's multi_margin_loss), got {p['p']!r}")
+    return _job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww, p2=float(p["p"] == 2))
 
 
 def _prep_focal(loss, pred, target, p):
@@ -401,9 +404,16 @@ multiclass_hinge = declare(
       gradient ``1/C`` for each active ``j`` and ``-(number active)/C`` at
       ``y``.
 
-    A row holding a NaN gives a NaN loss and a NaN gradient row. Both
-    variants are piecewise linear: ``grad_hess`` gives Hessian 0 (boosting
-    adapters pass a positive constant instead).
+    With ``p=2`` each violation is squared (torch's ``multi_margin_loss``
+    with ``p=2``; for ``crammer_singer`` the squared hinge
+    ``max(0, margin + max_{j != y} s_j - s_y)**2``), gradient ``2 d / C``
+    per active ``j`` (``+-2 d`` for ``crammer_singer``).
+
+    A row holding a NaN gives a NaN loss and a NaN gradient row. With
+    ``p=1`` both variants are piecewise linear: ``grad_hess`` gives Hessian 0
+    (boosting adapters pass a positive constant instead); with ``p=2`` it
+    gives the Hessian's diagonal, ``2/C`` at each active class and
+    ``2 * count / C`` at the label (``2`` at both for ``crammer_singer``).
 
     Parameters
     ----------
@@ -417,6 +427,8 @@ multiclass_hinge = declare(
         Required gap between the true class's score and the others.
     variant : {"crammer_singer", "weston_watkins"}, keyword-only
         Which multiclass extension of the hinge.
+    p : {1, 2}, keyword-only, default 1
+        The power of each margin violation (torch's ``p``).
 
     Returns
     -------
@@ -425,7 +437,8 @@ multiclass_hinge = declare(
     Matches ``sklearn.metrics.hinge_loss(labels, scores, labels=range(C))``
     for ``crammer_singer`` with ``margin=1`` (including ``sample_weight``),
     and ``torch.nn.functional.multi_margin_loss(scores, labels, p=1,
-    margin=margin)`` for ``weston_watkins`` (value and gradient).
+    margin=margin)`` for ``weston_watkins`` (value and gradient), with
+    ``p=p`` for either power.
 
     Examples
     --------
@@ -434,6 +447,8 @@ multiclass_hinge = declare(
     0.5
     >>> fl.multiclass_hinge([[2.0, 1.5, 0.0]], [0], variant="weston_watkins")
     0.16666666666666666
+    >>> fl.multiclass_hinge([[2.0, 1.5, 0.0]], [0], variant="weston_watkins", p=2)
+    0.08333333333333333
 """,
 )
 

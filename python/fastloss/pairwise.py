@@ -34,7 +34,16 @@ def _pair(arrays, names):
     return a.shape
 
 
-class _NTXent(TensorLoss):
+class _Pairwise(TensorLoss):
+    def not_accumulable(self) -> str | None:
+        # ntxent's negatives and clip's columns are the whole batch
+        return (
+            "each row's loss depends on every other row of the batch, so chunks do not "
+            "sum to the whole"
+        )
+
+
+class _NTXent(_Pairwise):
     def _plan(self, inputs, p):
         arrays = as_reals(inputs, self.inputs)
         n, d = _pair(arrays, self.inputs)
@@ -45,7 +54,7 @@ class _NTXent(TensorLoss):
         return 2 * int(state.dims[0])  # one anchor per view
 
 
-class _Clip(TensorLoss):
+class _Clip(_Pairwise):
     def _inputs_from(self, inputs, params):
         # logit_scale is an input (it has a gradient) with a default
         if len(inputs) == 2 and "logit_scale" not in params:

@@ -63,6 +63,8 @@ class _SumByDefault(TensorLoss):
 
 
 class _Penalty(_SumByDefault):
+    accepts_lists = True  # a model's parameters, one array each
+
     # (|w| weight, w^2/2 weight) from the parameters
     def _weights(self, p):
         if self.name == "l1_penalty":

@@ -355,6 +355,10 @@ def _apply(L, inputs, reduction, sample_weight, params):
     p = {k: _param(v, k) for k, v in params.items()}
     p = L.resolve_params(p)
     w = _param(sample_weight, "sample_weight")
+    if L.accepts_lists and isinstance(inputs[0], (list, tuple)):
+        if w is not None:
+            raise TypeError("sample_weight: not supported with a list of tensors")
+        return _apply_lists(L, inputs, reduction, p)
     return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
 
 
@@ -379,6 +383,109 @@ def _function(name):
 for _name in _fl.available():
     globals()[_name] = _function(_name)
     __all__.append(_name)
+
+
+# --------------------------------------------------------------------------
+# Lists of tensors in (perceptual's feature maps, the penalties' parameters),
+# one gradient per tensor out
+
+
+class _ListFunction(torch.autograd.Function):
+    """Inputs ``(L, n, reduction, params, *first, *second)``: ``first`` the
+    ``n`` tensors of the differentiable list input, ``second`` the tensors of
+    a second list (perceptual's targets) if any. The forward runs
+    ``L.value_and_grad`` once and keeps each tensor's gradient; the backward
+    scales them by ``grad_output`` (one per tensor for ``"none"``)."""
+
+    @staticmethod
+    def forward(ctx, L, n, reduction, params, *tensors):
+        names = [f"{L.inputs[0]}[{i}]" for i in range(n)]
+        if len(tensors) > n:
+            names += [f"{L.inputs[1]}[{i}]" for i in range(len(tensors) - n)]
+        for i in range(n, len(tensors)):
+            if ctx.needs_input_grad[4 + i]:
+                raise ValueError(
+                    f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
+                    f"{L.inputs[0]} only; pass {names[i]}.detach()"
+                )
+        arrs = [_numpy(x, nm) for x, nm in zip(tensors, names)]
+        lists = (arrs[:n], arrs[n:]) if len(arrs) > n else (arrs,)
+        dt = _compute_dtype(arrs[0]) if arrs else np.dtype(np.float64)
+        ctx.grads = None
+        if not any(ctx.needs_input_grad[4 : 4 + n]):
+            v = L(*lists, reduction=reduction, **params)
+        else:
+            ctx.L, ctx.n, ctx.reduction, ctx.params = L, n, reduction, params
+            ctx.lists = lists  # kept for a second backward (retain_graph), which recomputes
+            v, grads = L.value_and_grad(*lists, reduction=reduction, **params)
+            ctx.grads = [torch.from_numpy(g) for g in grads]
+        if reduction == "none":
+            return tuple(torch.from_numpy(np.asarray(x)) for x in v)
+        return _scalar(v, dt)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, *gos):
+        grads, ctx.grads = ctx.grads, None  # handed to autograd, not kept
+        if grads is None:
+            grads = [
+                torch.from_numpy(g)
+                for g in ctx.L.grad(*ctx.lists, reduction=ctx.reduction, **ctx.params)
+            ]
+        if ctx.reduction == "none":
+            grads = [g * go for g, go in zip(grads, gos)]
+        elif gos[0].item() != 1.0:  # the common .backward() on the loss: 1, no pass
+            grads = [g * gos[0] for g in grads]
+        n = ctx.n
+        out = [g if ctx.needs_input_grad[4 + i] else None for i, g in enumerate(grads)]
+        return (None,) * 4 + tuple(out) + (None,) * (len(ctx.needs_input_grad) - 4 - n)
+
+
+def _apply_lists(L, lists, reduction, params):
+    """A loss whose list inputs are lists of tensors: flattened into
+    ``_ListFunction``'s arguments, its result a list for ``"none"``."""
+    for x, nm in zip(lists, L.inputs):
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}")
+    flat = [t for x in lists for t in x]
+    out = _ListFunction.apply(L, len(lists[0]), reduction, params, *flat)
+    return list(out) if reduction == "none" else out
+
+
+def perceptual(
+    pred_features, target_features, *, reduction="mean", sample_weight=None, layer_weights=None, p=2
+):
+    """fastloss.perceptual on lists of tensors, differentiable through autograd.
+
+    Same inputs and keywords as :data:`fastloss.perceptual`: lists (or
+    tuples) of feature-map tensors, one per layer. Returns a tensor (0-d
+    for 'mean'/'sum'; a list of tensors, one per layer, for 'none'); the
+    backward hands each layer's gradient to the tensor it came from, so it
+    flows on through the network that produced it. Only ``pred_features``
+    are differentiable (detach the targets' features).
+
+    >>> import torch
+    >>> import fastloss.torch as flt
+    >>> f = [torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([[0.0, 3.0]])]
+    >>> g = [torch.tensor([1.0, 0.0]), torch.tensor([[1.0, 1.0]])]
+    >>> loss = flt.perceptual(f, g)
+    >>> loss.backward()
+    >>> loss.item(), f[0].grad.tolist()
+    (4.5, [0.0, 2.0])
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    if sample_weight is not None:
+        raise TypeError(
+            "sample_weight: not supported by perceptual (weigh layers with layer_weights)"
+        )
+    params = _fl.perceptual.resolve_params(
+        {"layer_weights": _param(layer_weights, "layer_weights"), "p": p}
+    )
+    return _apply_lists(_fl.perceptual, (pred_features, target_features), reduction, params)
+
+
+perceptual.__signature__ = _fl.perceptual.__signature__  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------
@@ -536,16 +643,16 @@ class CrossEntropyLoss(_Base):
 
 
 class MultiMarginLoss(_Base):
-    """``torch.nn.MultiMarginLoss(p=1, margin, weight, reduction)`` on
-    fastloss's ``multiclass_hinge(variant="weston_watkins")``: input
-    ``(N, C)`` or unbatched ``(C,)``; ``weight`` weighs each sample's terms by
-    its target class (torch's rule; the mean divides by N). ``p=2`` is not
-    available (the core has no squared multi-margin kernel)."""
+    """``torch.nn.MultiMarginLoss(p, margin, weight, reduction)`` on
+    fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
+    ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
+    ``weight`` weighs each sample's terms by its target class (torch's rule;
+    the mean divides by N)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
-        if p != 1:
-            raise ValueError(f"p: fastloss.torch.MultiMarginLoss supports p=1 only, got {p!r}")
+        if isinstance(p, bool) or p not in (1, 2):
+            raise ValueError(f"p: only 1 and 2 are supported (as torch), got {p!r}")
         self.p, self.margin = p, margin
         self.register_buffer("weight", weight)
 
@@ -563,6 +670,7 @@ class MultiMarginLoss(_Base):
             target,
             margin=self.margin,
             variant="weston_watkins",
+            p=self.p,
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 

@@ -451,11 +451,16 @@ struct CrossEntropyProbs {
 // (sklearn hinge_loss), subgradient +1 at the first arg-max j, -1 at y, 0
 // where l = 0. Weston-Watkins: l = sum_{j != y} max(0, margin - z_y + z_j) / C
 // (torch multi_margin_loss, p = 1), gradient 1/C per active j, -count/C at y.
+// squared (torch's p = 2) squares each violation: Weston-Watkins
+// sum_{j != y} max(0, d_j)^2 / C (gradient 2 d_j / C, Hessian diagonal 2/C per
+// active j and 2 count/C at y), Crammer-Singer max(0, d)^2 (gradient +-2d,
+// Hessian 2 at j and at y).
 template <class T>
 struct MulticlassHinge : LabelRows {
   static constexpr int cost = 2;
   double margin;
   bool weston_watkins;
+  bool squared = false;
   bool custom_norm() const { return false; }
 
   template <bool kGrad>
@@ -469,11 +474,31 @@ struct MulticlassHinge : LabelRows {
       const double mg = margin;
       // class k's margin violation, counted where k != y and it is > 0
       const auto slack = [&](int64_t k) { return mg - zy + static_cast<double>(z[k]); };
+      const double invC = 1.0 / static_cast<double>(C);
+      if (squared) {
+        const double v = row_sum(C, [&](int64_t k) {
+          const double d = slack(k);
+          return (k != y && d > 0.0) ? d * d : 0.0;
+        });
+        if constexpr (kGrad) {
+          // -sum of the others' gradients at y, summed in class order
+          const double two = 2.0 * gs * invC;
+          double gy = 0.0;
+          for (int64_t k = 0; k < C; ++k) {
+            const double d = slack(k);
+            const bool on = k != y && d > 0.0;
+            const double gk = on ? two * d : 0.0;
+            gy -= gk;
+            g[k] = static_cast<T>(gk);
+          }
+          g[y] = static_cast<T>(gy);
+        }
+        return v * invC;
+      }
       const double v = row_sum(C, [&](int64_t k) {
         const double d = slack(k);
         return (k != y && d > 0.0) ? d : 0.0;
       });
-      const double invC = 1.0 / static_cast<double>(C);
       if constexpr (kGrad) {
         int64_t active = 0;
         const T step = static_cast<T>(gs * invC);
@@ -496,16 +521,36 @@ struct MulticlassHinge : LabelRows {
     const bool on = d > 0.0;
     if constexpr (kGrad) {
       mc::fill(g, C, T(0));
-      cs_grad(g, on, on ? mc::first_equal_except(z, C, y, best) : y, y, gs);
+      cs_grad(g, on, on ? mc::first_equal_except(z, C, y, best) : y, y,
+              squared ? 2.0 * d * gs : gs);
     }
-    return on ? d : 0.0;
+    return on ? (squared ? d * d : d) : 0.0;
   }
 
-  // Piecewise linear: Hessian 0 (see mc::zero_hess).
+  // p = 1: piecewise linear, Hessian 0 (see mc::zero_hess). Squared: the
+  // diagonal of the Hessian, 2 gs/C (Weston-Watkins) or 2 gs (Crammer-Singer)
+  // at each active class and the count of them at y.
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
     const double v = row<true>(r, z, g, gs, bad);
     mc::zero_hess(g, h, C);
+    if (!squared || bad || v == 0.0 || v != v) return v;
+    const int64_t y = labels[r];
+    const double zy = static_cast<double>(z[y]);
+    if (weston_watkins) {
+      const double two = 2.0 * gs / static_cast<double>(C);
+      int64_t active = 0;
+      for (int64_t k = 0; k < C; ++k) {
+        const bool on = k != y && margin - zy + static_cast<double>(z[k]) > 0.0;
+        active += on ? 1 : 0;
+        h[k] = on ? static_cast<T>(two) : T(0);
+      }
+      h[y] = static_cast<T>(two * static_cast<double>(active));
+    } else {
+      for (int64_t k = 0; k < C; ++k)
+        if (k != y && g[k] != T(0)) h[k] = static_cast<T>(2.0 * gs);
+      h[y] = static_cast<T>(2.0 * gs);
+    }
     return v;
   }
 
@@ -538,7 +583,7 @@ struct MulticlassHinge : LabelRows {
   FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                        const double* FL_RESTRICT gs, double* FL_RESTRICT v,
                        bool* FL_RESTRICT bad) const {
-    if (weston_watkins) {
+    if (weston_watkins || squared) {
       for (int64_t i = 0; i < n; ++i) {
         bool b = false;
         v[i] = row<kGrad>(r0 + i, z + i * C, kGrad ? g + i * C : nullptr, gs[i], b);

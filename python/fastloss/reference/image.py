@@ -3,7 +3,8 @@
 SSIM on the valid region of a separable Gaussian blur, its gradient by the
 chain rule through the blurs written out (the adjoint of a valid blur is a
 full one with the flipped window), and MS-SSIM on pytorch_msssim's pyramid
-(avg_pool2d, kernel 2, padding ``s % 2``, zeros counted).
+(avg_pool2d, kernel 2, padding ``s % 2``, zeros counted). The perceptual
+loss on lists of feature maps, its formula written out per layer.
 """
 
 from __future__ import annotations
@@ -161,3 +162,33 @@ def _ms_ssim(
 
 ssim = RefLoss("ssim", _ssim)
 ms_ssim = RefLoss("ms_ssim", _ms_ssim)
+
+
+def _perceptual(pred_features, target_features, reduction, sample_weight, layer_weights=None, p=2):
+    """sum_l w_l mean(|f_l - g_l|^p) and its per-layer gradients, in float64."""
+    if sample_weight is not None:
+        raise TypeError("sample_weight: not supported by perceptual")
+    n = len(pred_features)
+    w = [1.0] * n if layer_weights is None else [float(x) for x in layer_weights]
+    values, grads = [], []
+    with np.errstate(all="ignore"):
+        for wl, f, g in zip(w, pred_features, target_features):
+            r = np.asarray(f, dtype=np.float64) - np.asarray(g, dtype=np.float64)
+            if p == 2:
+                l, d = r * r, 2.0 * r
+            else:
+                l, d = np.abs(r), np.sign(r)
+            if reduction == "none":
+                values.append(wl * l)
+                grads.append(wl * d)
+            elif reduction == "sum":
+                values.append(wl * float(np.sum(l)))
+                grads.append(wl * d)
+            else:
+                values.append(wl * (float(np.sum(l)) / r.size if r.size else float("nan")))
+                grads.append(wl * d / r.size if r.size else d)
+    value = values if reduction == "none" else float(sum(values))
+    return value, grads, None
+
+
+perceptual = RefLoss("perceptual", _perceptual)

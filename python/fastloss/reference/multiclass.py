@@ -84,7 +84,9 @@ def _cross_entropy(
         return _reduce(l, g, reduction, sample_weight, norm, h)
 
 
-def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0, variant="crammer_singer"):
+def _multiclass_hinge(
+    pred, target, reduction, sample_weight, margin=1.0, variant="crammer_singer", p=1
+):
     s = np.asarray(pred, dtype=np.float64)
     c = s.shape[-1]
     y = np.asarray(target).astype(np.int64)
@@ -94,8 +96,17 @@ def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0, varian
         if variant == "weston_watkins":
             d = margin - sy + s
             active = (d > 0) & ~onehot
-            l = np.sum(np.where(active, d, 0.0), axis=-1) / c
-            g = active / c - onehot * (np.sum(active, axis=-1, keepdims=True) / c)
+            dp = np.where(active, d, 0.0)
+            if p == 2:
+                l = np.sum(dp * dp, axis=-1) / c
+                gj = 2.0 * dp / c
+                g = gj - onehot * np.sum(gj, axis=-1, keepdims=True)
+                hj = 2.0 * active / c
+                h = hj + onehot * np.sum(hj, axis=-1, keepdims=True)
+            else:
+                l = np.sum(dp, axis=-1) / c
+                g = active / c - onehot * (np.sum(active, axis=-1, keepdims=True) / c)
+                h = 0.0 * g
         else:
             others = np.where(onehot, -np.inf, s)
             j = np.argmax(others, axis=-1)
@@ -103,10 +114,17 @@ def _multiclass_hinge(pred, target, reduction, sample_weight, margin=1.0, varian
             l = np.maximum(d, 0.0)
             on = (d > 0)[..., None]
             g = on * (_onehot(j, c) - onehot)
+            if p == 2:
+                h = 2.0 * np.abs(g)
+                g = 2.0 * l[..., None] * g
+                l = l * l
+            else:
+                h = 0.0 * g
         bad = np.any(np.isnan(s), axis=-1)
         l = np.where(bad, np.nan, l)
         g = np.where(bad[..., None], np.nan, g)
-        return _reduce(l, g, reduction, sample_weight, h=0.0 * g)  # piecewise linear
+        h = np.where(bad[..., None], np.nan, h)
+        return _reduce(l, g, reduction, sample_weight, h=h)
 
 
 def _softmax_focal(pred, target, reduction, sample_weight, gamma=2.0, class_weight=None):

@@ -368,7 +368,7 @@ inline constexpr ParamSpec kCrossEntropyParams[] = {
     real_param("label_smoothing", 0.0, closed(0.0), closed(1.0))};
 inline constexpr const char* kVariants[] = {"crammer_singer", "weston_watkins"};
 inline constexpr ParamSpec kMulticlassHingeParams[] = {
-    real_param("margin", 1.0), choice_param("variant", kVariants)};
+    real_param("margin", 1.0), choice_param("variant", kVariants), int_param("p", 1)};
 inline constexpr ParamSpec kSoftmaxFocalParams[] = {
     real_param("gamma", 2.0, closed(0.0)),
     array_param("class_weight", ParamKind::optional_array)};
