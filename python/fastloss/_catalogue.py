@@ -5,9 +5,9 @@ for what a loss is: its kernel id, positional inputs and which are
 differentiable, its parameters (kind, default, bounds, choices), whether it
 has a Hessian, and its input domains. The family modules declare each loss
 with :func:`declare` (its :func:`metadata` and :func:`kernel_id`) instead of
-repeating them; this
-module turns the data into :class:`~fastloss._params.Param` checks and words
-the domain messages in one place (:func:`domain_message`).
+repeating them; this module turns the data into
+:class:`~fastloss._params.Param` checks and words the domain messages in one
+place (:func:`domain_message`).
 """
 
 from __future__ import annotations
