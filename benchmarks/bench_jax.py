@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fastloss.jax against JAX's own jit formula: value_and_grad under jax.jit.
 
-    python benchmarks/bench_jax.py [--threads 2] [--quick] [--json out.json]
+    python benchmarks/bench_jax.py [--threads 2] [--quick] [--several] [--json out.json]
 
 Rows: the issue-3 rows of benchmarks/specs.py (float32), inputs from its
 MAKERS and JAX's formula from its EXPR (the same code the main table's "jax"
@@ -13,6 +13,12 @@ call into the kernels). The fastloss core on NumPy arrays
 costs over the kernels. Interleaved rounds (``measure.measure_interleaved``)
 so a neighbour's load falls on all alike; medians, and the ratio
 JAX / fastloss.jax (> 1: fastloss.jax is faster).
+
+``--several``: instead, the several-input losses of SEVERAL (their rows in
+specs.ROWS), value_and_grad w.r.t. every differentiable input
+(``argnums``: triplet_margin's anchor, positive and negative; ntxent's two
+views; gaussian_nll's pred and var ...). ssim and ms_ssim have no JAX formula
+in specs.EXPR, so no row here.
 """
 
 from __future__ import annotations
@@ -27,11 +33,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
 import specs  # noqa: E402
 
+# Several-input losses with a formula in specs.EXPR (issue 20's JAX rows).
+SEVERAL = ("triplet_margin", "ntxent", "contrastive", "gaussian_nll", "clip", "margin_ranking")
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="rows / 10, 3 repeats")
+    ap.add_argument("--several", action="store_true", help="the several-input rows")
     ap.add_argument("--json", help="write the medians here")
     args = ap.parse_args(argv)
 
@@ -52,33 +62,61 @@ def main(argv=None):
     )
     print(f"{'case':<40}{'JAX ms':>9}{'fastloss.jax ms':>17}{'core ms':>10}{'ratio':>8}")
     results = []
+    done = set()
     for row in specs.ROWS:
-        if not row.issue3 or row.loss not in specs.EXPR:
+        if args.several:
+            if row.loss not in SEVERAL or row.loss in done:
+                continue
+            done.add(row.loss)
+        elif not row.issue3 or row.loss not in specs.EXPR:
             continue
         shape = row.shape_for(args.quick)
         inp = specs.MAKERS[row.loss](rng, np.float32, shape)
-        p, t, prm = inp.pred, inp.target, inp.params
-        if t.dtype == np.int64:
-            t = t.astype(np.int32)  # JAX without x64 has no int64
-        P, T = jax.device_put(p), jax.device_put(t)
+        loss = fl.get(row.loss)
+        # the inputs by position: pred, target, then those the maker passes by
+        # name; the rest of its params are parameters
+        names = [loss.inputs[0], loss.inputs[1]] + [k for k in inp.params if k in loss.inputs]
+        arrays = [inp.pred, inp.target] + [np.asarray(inp.params[k]) for k in names[2:]]
+        prm = {k: v for k, v in inp.params.items() if k not in loss.inputs}
+        dev = []
+        for a in arrays:
+            if a.dtype == np.int64:
+                a = a.astype(np.int32)  # JAX without x64 has no int64
+            dev.append(jax.device_put(a))
+        argnums = tuple(i for i, k in enumerate(names) if k in loss.wrt)
         expr, ours = specs.EXPR[row.loss], getattr(flj, row.loss)
-        theirs = jax.jit(jax.value_and_grad(lambda a, b, e=expr, k=prm: e(JB, a, b, **k)))
-        mine = jax.jit(jax.value_and_grad(lambda a, b, f=ours, k=prm: f(a, b, **k)))
-        core = fl.get(row.loss).value_and_grad
+
+        def by_name(f, xs, extra, names=names):
+            return f(*xs[:2], **dict(zip(names[2:], xs[2:])), **extra)
+
+        theirs = jax.jit(
+            jax.value_and_grad(
+                lambda *xs, e=expr, k=prm: by_name(lambda *ys, **kw: e(JB, *ys, **kw), xs, k),
+                argnums=argnums,
+            )
+        )
+        mine = jax.jit(
+            jax.value_and_grad(lambda *xs, f=ours, k=prm: by_name(f, xs, k), argnums=argnums)
+        )
 
         def run(f, f_args):
             def call():
                 v, g = f(*f_args)
-                g.block_until_ready()
+                jax.block_until_ready(g)
                 return float(v)
 
             return call
 
         res = measure.measure_interleaved(
             {
-                "jax": (run(theirs, (P, T)), None),
-                "fastloss.jax": (run(mine, (P, T)), None),
-                "core": (lambda f=core, a=p, b=inp.target, k=prm: float(f(a, b, **k)[0]), None),
+                "jax": (run(theirs, dev), None),
+                "fastloss.jax": (run(mine, dev), None),
+                "core": (
+                    lambda f=loss.value_and_grad, a=arrays, n=names, k=prm: float(
+                        by_name(f, a, k, n)[0]
+                    ),
+                    None,
+                ),
             },
             **kw,
         )

@@ -341,76 +341,23 @@ ROWS: dict[str, Row] = {
             ),
         }
     ),
-    # robust: alpha and scale optional inputs; clustering: (X, centers)
-    "barron": Row(
-        expect={
-            "empty": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "zero_d": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-        }
-    ),
+    # robust: alpha and scale optional inputs, broadcast to pred's shape; an
+    # element-wise loss, so a 0-d pred is one sample (as for regression). The
+    # empty column cuts every input to length 0 along its first axis: the
+    # case's per-dimension alpha (3,) becomes (0,), which does not broadcast
+    # to pred's (0, 3) by NumPy's rule, and the error names alpha (an empty
+    # pred with its (3,) alpha and scale: tests/test_robust.py).
+    "barron": Row(expect={"zero_d": Ref(), "empty": Err("alpha")}),
+    # clustering: (X, centers)
     "kmeans_inertia": Row(
         expect={
-            "bool_target": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "empty": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "fortran": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "inf_pred": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "inf_target": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "int_target": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "nan_pred": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "nan_target": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "ninf_pred": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "ninf_target": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "read_only": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "reversed": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "shape_mismatch": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "unaligned": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "weight_dtypes": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "weight_negative": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "weight_nonfinite": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "weight_zero": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
-            "zero_stride": Known(
-                "untriaged this session: fails its default expectation (see the closing note)"
-            ),
+            # X (n, d) and centers (k, d) have row counts of their own: one
+            # more row of X is a valid input, with the reference's numbers
+            "shape_mismatch": Ref(),
+            # no rows and no centers: refused, "centers: at least one center
+            # is needed" (its docstring: k >= 1); no rows under one center is
+            # tested in tests/test_clustering.py (NaN mean, 0 sum)
+            "empty": Err("centers"),
         }
     ),
     # image: (N, C, H, W) images, one loss per image
@@ -1066,10 +1013,13 @@ def check_torch(c, case, expect):
     want_v = loss(*case.args, **case.kw, **case.params)
     got = fn(*args, **kw, **case.params)
     np.testing.assert_array_equal(got.numpy(), np.asarray(want_v))
-    p = args[0]
+    # the first differentiable input (pred, or kmeans_inertia's centers: the
+    # adapter refuses a gradient asked of an input that has none)
+    i = loss.inputs.index(loss.wrt[0])
+    p = args[i]
     if p.dtype in (torch.float32, torch.float64) and not isinstance(expect, Limit):
         p = p.clone().requires_grad_(True)
-        fn(p, *args[1:], **kw, **case.params).sum().backward()
+        fn(*args[:i], p, *args[i + 1 :], **kw, **case.params).sum().backward()
         want_g = _as_tuple(loss.grad(*case.args, **case.kw, **case.params))[0]
         np.testing.assert_array_equal(p.grad.numpy(), want_g)
 

@@ -24,8 +24,10 @@ def test_equals_kmeans_inertia_and_labels(dtype, weighted):
     w = rng.uniform(0.5, 2.0, size=len(X)).astype(dtype) if weighted else None
     km = sklearn_cluster.KMeans(n_clusters=6, n_init=1, random_state=0).fit(X, sample_weight=w)
     C = km.cluster_centers_
-    v, labels = fl.kmeans_inertia(X, C, reduction="sum", sample_weight=w, return_labels=True)
+    labels, v = fl.kmeans_inertia.labels(X, C, sample_weight=w, return_inertia=True)
     np.testing.assert_array_equal(labels, km.labels_)
+    assert fl.kmeans_inertia(X, C, reduction="sum", sample_weight=w) == v
+    np.testing.assert_array_equal(fl.kmeans_inertia.labels(X, C), labels)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(v, km.inertia_, rtol=tol)
     # its own assignment of these centers, the private function it fits with
@@ -40,8 +42,9 @@ def test_equals_kmeans_inertia_and_labels(dtype, weighted):
 def test_ties_go_to_the_lowest_index_and_reductions():
     X = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
     C = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])  # row 0: centers 0 and 1 tie
-    v, labels = fl.kmeans_inertia(X, C, reduction="none", return_labels=True)
-    assert labels.tolist() == [0, 2, 0]
+    v = fl.kmeans_inertia(X, C, reduction="none")
+    labels = fl.kmeans_inertia.labels(X, C)
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 2, 0]
     np.testing.assert_array_equal(v, [2.0, 0.0, 1.0])
     assert fl.kmeans_inertia(X, C) == pytest.approx(1.0)  # mean: inertia / n
     w = np.array([1.0, 1.0, 2.0])
@@ -56,7 +59,7 @@ def test_center_gradient_is_the_lloyd_step(dtype):
     rng = np.random.default_rng(3)
     X = _blobs(rng, 5000, 4, 5, dtype)
     C = X[:5].copy()
-    v, labels = fl.kmeans_inertia(X, C, reduction="sum", return_labels=True)
+    labels = fl.kmeans_inertia.labels(X, C)
     g = fl.kmeans_inertia.grad(X, C, reduction="sum")
     counts = np.bincount(labels, minlength=5).astype(np.float64)
     step = C - g / (2 * counts[:, None])
@@ -108,3 +111,110 @@ def test_through_fastloss_torch():
     t.backward()
     assert v.item() == pytest.approx(t.item(), rel=1e-12)
     torch.testing.assert_close(C.grad, C2.grad)
+
+
+def test_labels_follow_scikit_learn_where_direct_distances_differ():
+    # ||c||^2 - 2 x.c at 1e16 has an ulp of 2: the centers' scores round to
+    # a tie that the direct distances (1 and 0.5625) do not have. The labels
+    # are scikit-learn's (its formula: _update_chunk_dense), the loss the
+    # direct distance to the center chosen.
+    from sklearn.cluster._kmeans import _labels_inertia_threadpool_limit
+
+    X = np.array([[1e8], [0.0]])
+    C = np.array([[1e8 - 1.0], [1e8 + 0.75]])
+    direct = np.argmin(((X[:, None, :] - C[None]) ** 2).sum(axis=2), axis=1)
+    sl, si = _labels_inertia_threadpool_limit(X, np.ones(2), C, n_threads=1)
+    assert direct[0] != sl[0]  # the case is a real disagreement of the two forms
+    labels, v = fl.kmeans_inertia.labels(X, C, return_inertia=True)
+    np.testing.assert_array_equal(labels, sl)
+    assert v == pytest.approx(si, rel=1e-15)
+    np.testing.assert_array_equal(
+        fl.kmeans_inertia(X, C, reduction="none"), ((X - C[labels]) ** 2).sum(axis=1)
+    )
+
+
+def test_nan_wins_the_assignment():
+    X = np.array([[0.0, 0.0], [5.0, 5.0], [np.nan, 0.0]])
+    C = np.array([[0.0, 0.0], [5.0, 5.0]])
+    assert fl.kmeans_inertia.labels(X, C).tolist() == [0, 1, 0]
+    v = fl.kmeans_inertia(X, C, reduction="none")
+    assert v[:2].tolist() == [0.0, 0.0] and np.isnan(v[2])
+    # a NaN center reaches every row: its distance is NaN for all of them
+    C3 = np.array([[0.0, 0.0], [5.0, 5.0], [np.nan, 1.0]])
+    assert fl.kmeans_inertia.labels(X, C3).tolist() == [2, 2, 0]
+    assert np.isnan(fl.kmeans_inertia(X, C3, reduction="none")).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_labels_out_and_its_checks(dtype):
+    rng = np.random.default_rng(6)
+    X = _blobs(rng, 1000, 3, 5, dtype)
+    C = X[:5].copy()
+    ref = fl.kmeans_inertia.labels(X, C)
+    out = np.full(1000, -1, np.int64)
+    assert fl.kmeans_inertia.labels(X, C, out=out) is out
+    np.testing.assert_array_equal(out, ref)
+    with pytest.raises(TypeError, match="out: expected dtype int64"):
+        fl.kmeans_inertia.labels(X, C, out=np.zeros(1000, np.int32))
+    with pytest.raises(ValueError, match=r"out: expected shape \(1000,\)"):
+        fl.kmeans_inertia.labels(X, C, out=np.zeros(999, np.int64))
+    ro = np.zeros(1000, np.int64)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out: is read-only"):
+        fl.kmeans_inertia.labels(X, C, out=ro)
+    with pytest.raises(ValueError, match="out: must be C-contiguous"):
+        fl.kmeans_inertia.labels(X, C, out=np.zeros(2000, np.int64)[::2])
+    Xv = np.zeros((1000, 8))
+    with pytest.raises(ValueError, match="out"):  # out inside X's memory
+        fl.kmeans_inertia.labels(Xv, np.zeros((2, 8)), out=Xv.view(np.int64).reshape(-1)[:1000])
+    with pytest.raises(TypeError, match="return_inertia: expected a bool"):
+        fl.kmeans_inertia.labels(X, C, return_inertia=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'return_labels'"):
+        fl.kmeans_inertia(X, C, return_labels=True)
+
+
+def test_the_binding_checks_integer_outputs():
+    from fastloss import _core
+    from fastloss._catalogue import kernel_id
+    from fastloss._loss import CLUSTERING
+
+    X = np.zeros((4, 2))
+    C = np.ones((3, 2))
+    kid = kernel_id("kmeans_inertia")
+    run = _core.run
+
+    def call(out_ints, family=CLUSTERING, id_=kid):
+        return run(family, id_, 0, 1, X, inputs=(C,), dims=(4, 2, 3), samples=4, out_ints=out_ints)
+
+    lab = np.full(4, -1, np.int64)
+    assert call((lab,)) == 8.0 and lab.tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="labels: expected 4 elements, got 5"):
+        call((np.zeros(5, np.int64),))
+    with pytest.raises(TypeError, match=r"out_ints\[0\]: expected an int64 array"):
+        call((np.zeros(4, np.int32),))
+    ro = np.zeros(4, np.int64)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"out_ints\[0\]: array is read-only"):
+        call((ro,))
+    with pytest.raises(ValueError, match="at most 1 integer output"):
+        call((None, np.zeros(4, np.int64)))
+    with pytest.raises(ValueError, match="too many arrays"):
+        call((None, None, None))
+    with pytest.raises(ValueError, match="for the several-input families"):
+        run(0, 0, 0, 1, np.zeros(3), target=np.zeros(3), out_ints=(lab,))
+    # a loss without integer outputs refuses them
+    L = fl.entropy
+    plan = L._plan((np.zeros((4, 3)),), L.resolve_params({}))[4]
+    with pytest.raises(ValueError, match="this loss has no integer outputs"):
+        run(
+            L._kernel,
+            L._id,
+            0,
+            1,
+            plan.arrays[0],
+            inputs=plan.arrays[1:],
+            dims=plan.dims,
+            params=plan.params,
+            samples=L._samples(plan),
+            out_ints=(lab,),
+        )

@@ -186,3 +186,128 @@ def test_through_fastloss_torch():
     assert v.item() == pytest.approx(t.item(), rel=1e-13)
     for a, b in ((pred, p2), (alpha, a2), (scale, s2)):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_empty_pred_with_per_dimension_alpha_and_scale():
+    # tests/test_bad_input.py's empty column cuts alpha too (an error naming
+    # alpha); an empty batch with its per-dimension parameters is valid
+    e = np.zeros((0, 3))
+    alpha, scale = np.array([-1.0, 0.5, 3.0]), np.array([1.0, 2.0, 0.5])
+    assert np.isnan(fl.barron(e, e, alpha, scale))
+    v, (gp, ga, gs) = fl.barron.value_and_grad(e, e, alpha, scale, reduction="sum")
+    assert v == 0.0 and gp.shape == (0, 3)
+    np.testing.assert_array_equal(ga, np.zeros(3))
+    np.testing.assert_array_equal(gs, np.zeros(3))
+
+
+def _mixed_alphas(n, rng, dtype):
+    """Per-element alphas, ordinary ones and every limit (0, 2, +-inf, within
+    epsilon of 0 and 2), the limits only in some of the kernel's chunks."""
+    a = rng.choice(np.array(ALPHAS[1:-1], dtype=dtype), size=n)
+    eps = np.finfo(dtype).eps
+    specials = np.array([0.0, 2.0, -np.inf, np.inf, eps / 4, 2 - eps], dtype=dtype)
+    a[1000 : 1000 + 6] = specials
+    a[2500] = 0.0
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_bits_whatever_the_path(dtype):
+    """An element's bits depend neither on its chunk holding a limit (the
+    kernel's select path) nor on alpha being one value (hoisted), nor on the
+    ISA level or the thread count."""
+    from fastloss import _core
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    pred = rng.normal(scale=3.0, size=n).astype(dtype)
+    target = rng.normal(size=n).astype(dtype)
+    alpha = _mixed_alphas(n, rng, dtype)
+    scale = rng.uniform(0.5, 2.0, size=n).astype(dtype)
+
+    def run():
+        return fl.barron.value_and_grad(pred, target, alpha, scale, reduction="none")
+
+    v, g = run()
+    plain = alpha.copy()
+    plain[1000:1006] = 1.5  # no limit in that chunk any more
+    plain[2500] = 1.5
+    v2, g2 = fl.barron.value_and_grad(pred, target, plain, scale, reduction="none")
+    keep = np.ones(n, bool)
+    keep[1000:1006] = keep[2500] = False
+    np.testing.assert_array_equal(v[keep], v2[keep])
+    for a, b in zip(g, g2):
+        np.testing.assert_array_equal(a[keep], b[keep])
+    for i in (0, 1003, 1010, 2500, 3999):  # one value of alpha and scale
+        vi, gi = fl.barron.value_and_grad(
+            pred[i : i + 1], target[i : i + 1], alpha[i], scale[i], reduction="none"
+        )
+        assert vi[0] == v[i]
+        for a, b in zip(gi, g):
+            assert a.reshape(-1)[0] == b[i]
+    chosen, threads = _core.isa(), fl.get_num_threads()
+    try:
+        for level in _core.supported_isas():
+            _core.set_isa(level)
+            for nt in (1, 2, 7):
+                fl.set_num_threads(nt)
+                v3, g3 = run()
+                np.testing.assert_array_equal(v3, v)
+                for a, b in zip(g3, g):
+                    np.testing.assert_array_equal(a, b)
+    finally:
+        _core.set_isa(chosen)
+        fl.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_limits_at_infinity_to_a_few_ulp(dtype):
+    # the kernel's own expm1 against NumPy's over the whole range: z / 2
+    # from 1e-30 to past the overflow threshold, both signs (Welsch, +inf)
+    half = np.concatenate([np.geomspace(1e-30, 700.0, 3000), [85.0, 88.7, 88.75, 709.7]])
+    half = half.astype(dtype)
+    x = np.sqrt(2 * half.astype(np.float64)).astype(dtype)
+    t = np.zeros_like(x)
+    zh = (x.astype(np.float64) ** 2 / 2).astype(dtype)  # z / 2 as the kernel sees it
+    with np.errstate(over="ignore"):
+        for a, want in ((np.inf, np.expm1(zh)), (-np.inf, -np.expm1(-zh))):
+            got = fl.barron(x, t, dtype(a), reduction="none")
+            fin = np.isfinite(want)
+            np.testing.assert_array_equal(np.isinf(got), ~fin)
+            np.testing.assert_array_max_ulp(got[fin], want[fin], maxulp=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_alpha_gradient_where_its_terms_cancel(dtype):
+    """d/dalpha at small z / |alpha - 2| (its terms are ~y^2 / 4, their
+    difference ~y^3; log1p(y) - y / (1 + y) is a series there) and at small
+    alpha (h(g)), against 50-digit arithmetic (float64: 4.3e-14 the largest
+    relative error seen on 300 random draws away from alpha = 2)."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    cases = [
+        (-1500.0, 1.137, 1.62),
+        (-1.5, 0.0835, 0.607),
+        (0.005, 0.3, 1.3),
+        (4.0, 1e-3, 1.0),
+        (0.7, 0.05, 1.0),
+        (-20.0, 0.8, 1.0),
+        (1e-6, 2.0, 1.0),
+    ]
+
+    def f(x, a, c):
+        z = (x / c) ** 2
+        b = abs(a - 2)
+        return (b / a) * ((z / b + 1) ** (a / 2) - 1)
+
+    def exact(x, a, c):
+        x, c = mp.mpf(x), mp.mpf(c)
+        return float(mp.diff(lambda aa: f(x, aa, c), mp.mpf(a)))
+
+    for a, x, c in cases:
+        args = [np.array([v], dtype=dtype) for v in (x, 0.0, a, c)]
+        got = fl.barron.grad(*args, reduction="sum", wrt="alpha")
+        # the exact derivative at the inputs as the dtype holds them
+        want = exact(*(float(dtype(v)) for v in (x, a, c)))
+        tol = 2e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got[0], want, rtol=tol, err_msg=f"alpha {a}, x {x}, c {c}")

@@ -57,27 +57,6 @@ inline const void* in_ptr(const py::handle& h, DType dt, int64_t n, const char* 
   return a.data();
 }
 
-// in_ptr, or for a tuple (values, period, repeat) -- element k reads
-// values[(k / repeat) % period], a broadcast argument not materialized --
-// the values' pointer, with period and repeat set (they stay 0 and 1
-// otherwise).
-inline const void* pattern_ptr(const py::handle& h, DType dt, int64_t n, const char* name,
-                               int64_t& period, int64_t& repeat) {
-  if (!py::isinstance<py::tuple>(h)) return in_ptr(h, dt, n, name);
-  const auto t = h.cast<py::tuple>();
-  if (t.size() != 3)
-    throw py::value_error(std::string(name) + ": expected (values, period, repeat)");
-  period = t[1].cast<int64_t>();
-  repeat = t[2].cast<int64_t>();
-  if (period < 1 || repeat < 1 || n % repeat != 0 || (n / repeat) % period != 0)
-    throw py::value_error(std::string(name) +
-                          ": period and repeat must be >= 1 and their product must divide "
-                          "pred's size");
-  const void* p = in_ptr(t[0], dt, period, name);
-  if (p == nullptr) throw py::value_error(std::string(name) + ": the pattern's values are None");
-  return p;
-}
-
 // A writable output array of the call's dtype, or nullptr for None.
 inline void* out_ptr(const py::handle& h, DType dt, int64_t n, const char* name) {
   if (h.is_none()) return nullptr;

@@ -1,24 +1,34 @@
 // One kernel call as both bindings describe it: fastloss._core.run (run.cpp,
-// from NumPy arrays) and the XLA FFI handlers (xla.cpp, from XLA buffers).
+// from NumPy arrays) and the XLA FFI handler (xla.cpp, from XLA buffers).
 //
 // A binding checks what only it can see (an array's dtype, contiguity,
-// writability) and hands over raw pointers with their element counts; the
-// rest -- which sizes each family needs, which outputs an operation needs,
-// the family's argument record and the kernel entry point -- is here, once.
-// No Python and no XLA in this file: errors are std::invalid_argument, which
-// pybind11 turns into ValueError and xla.cpp into an FFI error.
+// writability), hands over raw pointers with their element counts and sets
+// n_threads; the rest -- which sizes each family needs, which outputs an
+// operation needs, the family's argument record and the kernel entry point --
+// is here, once, for every family. No Python and no XLA in this file: errors
+// are std::invalid_argument, which pybind11 turns into ValueError and xla.cpp
+// into an FFI error.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "fastloss/api/tensors.hpp"
 #include "fastloss/api/types.hpp"
 
 namespace fastloss {
 namespace bind {
 
-// The kernel families, as fastloss._loss names them (FAMILIES there).
+// The kernel families, as fastloss._loss names them (FAMILIES there). From
+// `embedding` on, a family reads TensorArgs (several inputs).
 enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4 };
+                          boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8,
+                          image = 9, generative = 10, regularization = 11, clustering = 12,
+                          control = 13, robust = 15 };
+
+inline bool is_tensor_family(int family) {
+  return family >= static_cast<int>(Family::embedding);
+}
 
 // An argument: its data (nullptr when not given) and its element count.
 struct In {
@@ -30,18 +40,38 @@ struct Out {
   int64_t size = 0;
 };
 
+// A broadcast argument read as a pattern: element k reads
+// values[(k / repeat) % period] (element-wise families; period 0: none).
+struct Pattern {
+  int64_t period = 0, repeat = 1;
+};
+
 struct KernelCall {
   int family = 0, id = 0, op = 0, reduction = 0;
-  DType dtype = DType::f64;  // pred's; target, weight, aux and outputs have it too
+  DType dtype = DType::f64;  // pred's; the other real inputs and outputs have it too
   In pred, target, weight, aux;
-  In labels;        // int64
+  Pattern pred_pattern, target_pattern, weight_pattern, aux_pattern;
+  // The element count when pred is a pattern (element-wise); -1: pred's size.
+  int64_t size = -1;
+  In labels;        // int64: one per row, or one per score (multilabel_margin)
   In class_weight;  // float64
   Out out_value, out_grad, out_hess;
-  // A broadcast weight / aux read as a pattern: element k reads
-  // values[(k / repeat) % period] (element-wise families only; period 0: none).
-  int64_t weight_period = 0, weight_repeat = 1, aux_period = 0, aux_repeat = 1;
+  Out out_blocks;   // float64: a mean's per-block leaves (run.cpp's header)
   int64_t classes = 0, slices = 0, slice_size = 0, group = 1, ignore_index = -100;
-  double params[4] = {0, 0, 0, 0};
+  double params[TensorArgs::kMaxParams] = {};
+  int n_params = 0;
+  // The several-input families: the inputs after pred (data nullptr: an
+  // absent optional one), which of pred and them are int64, one gradient
+  // output per input (pred first; empty: none asked), the family's sizes
+  // and the per-sample loss's size.
+  std::vector<In> inputs;
+  std::vector<char> in_int;  // 1 + inputs.size() entries when given
+  std::vector<Out> out_grads;
+  std::vector<int64_t> dims;
+  int64_t samples = 0;
+  // int64 outputs the kernel writes (data nullptr: not asked): kmeans_inertia's
+  // labels; each kernel checks their sizes.
+  std::vector<Out> out_ints;
   int n_threads = 1;
 };
 

@@ -3,15 +3,22 @@
 // inputs: XLA's buffers are read and written in place).
 //
 // One handler, "fastloss_loss", serves every family. Operands, in order:
-//   pred, then target (has_target), labels (has_labels: int32 or int64),
-//   sample_weight (has_weight), aux (has_aux);
+//   element-wise, row, overlap and box families: pred, then target
+//   (has_target), labels (has_labels: int32 or int64), sample_weight
+//   (has_weight), aux (has_aux);
+//   several-input families (from embedding on): input k of the n_inputs for
+//   each bit k set in `present` (an absent optional input has none; integer
+//   inputs are int32 or int64), then sample_weight (has_weight);
 // results: value (0-d for reduction sum/mean, per-sample for none) when the
-// op asks a value, then the gradient (pred's shape) when it asks one.
+// op asks a value, then the gradient (pred's shape) when it asks one -- for
+// the several-input families, one gradient per bit k set in `grads`, each of
+// input k's shape.
 // Attributes: family, id, op, reduction, classes, slices, slice_size, group,
 // ignore_index, the weight / aux pattern (period, repeat; period 0: none),
 // params (up to 4 float64) and class_weight (float64, empty: none; an
 // attribute because it is a parameter, and JAX without x64 has no float64
-// arrays). Record filling and size checks are run_kernel's (kernel_call.cpp),
+// arrays), and for the several-input families n_inputs, present, grads, dims
+// (int64) and samples. Record filling and size checks are run_kernel's (kernel_call.cpp),
 // shared with run.cpp. fastloss.jax builds the calls; _core.xla_handlers()
 // hands the handler to it as a PyCapsule.
 #include <pybind11/pybind11.h>
@@ -22,6 +29,7 @@
 #include <vector>
 
 #include "fastloss/api/runtime.hpp"
+#include "fastloss/api/tensors.hpp"
 #include "kernel_call.hpp"
 #include "xla/ffi/api/ffi.h"
 
@@ -36,12 +44,18 @@ ffi::Error invalid(const std::string& msg) {
   return ffi::Error(ffi::ErrorCode::kInvalidArgument, "fastloss: " + msg);
 }
 
+// An empty buffer may have no address; the kernels read a null input as
+// absent, so an empty one gets this (never read) address instead.
+double empty_buffer[1];
+
 In in_of(const ffi::AnyBuffer& b) {
-  return {b.untyped_data(), static_cast<int64_t>(b.element_count())};
+  const void* data = b.untyped_data();
+  return {data != nullptr ? data : empty_buffer, static_cast<int64_t>(b.element_count())};
 }
 
 Out out_of(ffi::Result<ffi::AnyBuffer>& b) {
-  return {b->untyped_data(), static_cast<int64_t>(b->element_count())};
+  void* data = b->untyped_data();
+  return {data != nullptr ? data : empty_buffer, static_cast<int64_t>(b->element_count())};
 }
 
 ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t family,
@@ -50,14 +64,19 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
                     int64_t slices, int64_t slice_size, int64_t group, int64_t ignore_index,
                     int64_t weight_period, int64_t weight_repeat, int64_t aux_period,
                     int64_t aux_repeat, ffi::Span<const double> params,
-                    ffi::Span<const double> class_weight) {
+                    ffi::Span<const double> class_weight, int64_t n_inputs, int64_t present,
+                    int64_t grads, ffi::Span<const int64_t> dims, int64_t samples) {
   KernelCall c;
   c.family = static_cast<int>(family);
   c.id = static_cast<int>(id);
   c.op = static_cast<int>(op);
   c.reduction = static_cast<int>(reduction);
   if (op < 0 || op > 2) return invalid("op out of range (value, grad or value_and_grad)");
-  if (params.size() > 4) return invalid("params: at most 4 values");
+  const bool tensors = is_tensor_family(c.family);
+  if (params.size() > static_cast<size_t>(tensors ? TensorArgs::kMaxParams : 4))
+    return invalid("params: too many values");
+  if (tensors && (n_inputs < 1 || n_inputs > TensorArgs::kMaxInputs || (present & 1) == 0))
+    return invalid("n_inputs / present: pred and at most 8 inputs");
 
   size_t k = 0;
   auto pred = args.get<ffi::AnyBuffer>(k++);
@@ -81,33 +100,59 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
   if (has_target) {
     if (auto e = next("target", c.target); e.failure()) return e;
   }
-  // int32 labels (JAX's default integer without x64) are widened into a
-  // scratch copy: the row kernels read int64. Only the labels, one per row,
-  // are copied; never the scores.
-  std::vector<int64_t> wide;
+  // int32 integer inputs (JAX's default integer without x64) are widened
+  // into scratch copies: the kernels read int64. Only integer inputs (labels,
+  // lengths, masks: one per row or per element) are copied; never the reals.
+  std::vector<std::vector<int64_t>> wide;
+  wide.reserve(TensorArgs::kMaxInputs + 1);
+  auto integer = [&](const ffi::AnyBuffer& b, const std::string& name, In& to) -> ffi::Error {
+    const int64_t n = static_cast<int64_t>(b.element_count());
+    if (b.element_type() == ffi::DataType::S64) {
+      to = in_of(b);
+    } else if (b.element_type() == ffi::DataType::S32) {
+      const auto* src = static_cast<const int32_t*>(b.untyped_data());
+      wide.emplace_back(src, src + n);
+      to = {wide.back().data(), n};
+    } else {
+      return invalid(name + ": expected int32 or int64");
+    }
+    return ffi::Error::Success();
+  };
   if (has_labels) {
     auto b = args.get<ffi::AnyBuffer>(k++);
     if (b.has_error()) return b.error();
-    const int64_t n = static_cast<int64_t>(b->element_count());
-    if (b->element_type() == ffi::DataType::S64) {
-      c.labels = in_of(*b);
-    } else if (b->element_type() == ffi::DataType::S32) {
-      const auto* src = static_cast<const int32_t*>(b->untyped_data());
-      wide.assign(src, src + n);
-      c.labels = {wide.data(), n};
-    } else {
-      return invalid("labels: expected int32 or int64");
+    if (auto e = integer(*b, "labels", c.labels); e.failure()) return e;
+  }
+  if (tensors) {
+    // input 0 is pred (decoded above); the others as `present` says
+    c.in_int.assign(static_cast<size_t>(n_inputs), 0);
+    c.inputs.resize(static_cast<size_t>(n_inputs - 1));
+    for (int64_t j = 1; j < n_inputs; ++j) {
+      if (((present >> j) & 1) == 0) continue;
+      const std::string name = "inputs[" + std::to_string(j - 1) + "]";
+      auto b = args.get<ffi::AnyBuffer>(k++);
+      if (b.has_error()) return b.error();
+      const auto t = b->element_type();
+      In& to = c.inputs[static_cast<size_t>(j - 1)];
+      if (t == ffi::DataType::S32 || t == ffi::DataType::S64) {
+        c.in_int[static_cast<size_t>(j)] = 1;
+        if (auto e = integer(*b, name, to); e.failure()) return e;
+      } else if (t == dt) {
+        to = in_of(*b);
+      } else {
+        return invalid(name + ": dtype differs from pred's");
+      }
     }
+    for (int64_t d : dims) c.dims.push_back(d);
+    c.samples = samples;
   }
   if (has_weight) {
     if (auto e = next("sample_weight", c.weight); e.failure()) return e;
-    c.weight_period = weight_period;
-    c.weight_repeat = weight_repeat;
+    c.weight_pattern = {weight_period, weight_repeat};
   }
   if (has_aux) {
     if (auto e = next("aux", c.aux); e.failure()) return e;
-    c.aux_period = aux_period;
-    c.aux_repeat = aux_repeat;
+    c.aux_pattern = {aux_period, aux_repeat};
   }
   if (class_weight.size() != 0)
     c.class_weight = {class_weight.begin(), static_cast<int64_t>(class_weight.size())};
@@ -124,11 +169,21 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
     else
       reduced = (*v)->untyped_data();
   }
-  if (op != static_cast<int>(Op::value)) {
+  if (op != static_cast<int>(Op::value) && !tensors) {
     auto g = rets.get<ffi::AnyBuffer>(r++);
     if (g.has_error()) return g.error();
     if ((*g)->element_type() != dt) return invalid("grad: dtype differs from pred's");
     c.out_grad = out_of(*g);
+  }
+  if (op != static_cast<int>(Op::value) && tensors) {
+    c.out_grads.resize(static_cast<size_t>(n_inputs));
+    for (int64_t j = 0; j < n_inputs; ++j) {
+      if (((grads >> j) & 1) == 0) continue;
+      auto g = rets.get<ffi::AnyBuffer>(r++);
+      if (g.has_error()) return g.error();
+      if ((*g)->element_type() != dt) return invalid("grad: dtype differs from pred's");
+      c.out_grads[static_cast<size_t>(j)] = out_of(*g);
+    }
   }
   c.classes = classes;
   c.slices = slices;
@@ -136,6 +191,7 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
   c.group = group;
   c.ignore_index = ignore_index;
   for (size_t i = 0; i < params.size(); ++i) c.params[i] = params[i];
+  c.n_params = static_cast<int>(params.size());
   c.n_threads = runtime::threads_for_call();
 
   double total;
@@ -185,7 +241,12 @@ XLA_FFI_DEFINE_HANDLER(fastloss_loss_handler, LossImpl,
                            .Attr<int64_t>("aux_period")
                            .Attr<int64_t>("aux_repeat")
                            .Attr<ffi::Span<const double>>("params")
-                           .Attr<ffi::Span<const double>>("class_weight"));
+                           .Attr<ffi::Span<const double>>("class_weight")
+                           .Attr<int64_t>("n_inputs")
+                           .Attr<int64_t>("present")
+                           .Attr<int64_t>("grads")
+                           .Attr<ffi::Span<const int64_t>>("dims")
+                           .Attr<int64_t>("samples"));
 
 void register_xla(py::module_& m) {
   m.def(

@@ -391,5 +391,28 @@ def sum_to_shape(g: np.ndarray, shape: tuple, dtype: np.dtype) -> np.ndarray:
     nd = g.ndim
     padded = (1,) * (nd - len(shape)) + tuple(shape)
     axes = tuple(i for i in range(nd) if padded[i] == 1 and g.shape[i] != 1)
-    s = np.sum(g, axis=axes, dtype=np.float64, keepdims=True) if axes else g
+    lead = len(axes)
+    if axes == tuple(range(lead)) and g.flags.c_contiguous and g.size:
+        # broadcast along the leading axes only (one value per trailing
+        # position: barron's per-dimension alpha): NumPy sums an (m, k)
+        # array over axis 0 one row of k at a time (13.9 ms for 125000 x 8
+        # float32 into float64, 0.37 ms as below), so the rows are summed
+        # in groups: (m / B, B k) over axis 0, then the B partial rows
+        s = _sum_rows(g.reshape(-1, int(np.prod(g.shape[lead:], dtype=np.int64))))
+    else:
+        s = np.sum(g, axis=axes, dtype=np.float64, keepdims=True) if axes else g
     return np.ascontiguousarray(s.reshape(shape), dtype=dtype)
+
+
+def _sum_rows(g2: np.ndarray) -> np.ndarray:
+    """The float64 sum of a C-contiguous (m, k) array over its rows."""
+    m, k = g2.shape
+    rows = max(1, 2048 // max(k, 1))  # rows per group: 2048 values a group
+    q = m // rows
+    s = np.zeros(k, dtype=np.float64)
+    if q:
+        part = np.add.reduce(g2[: q * rows].reshape(q, rows * k), axis=0, dtype=np.float64)
+        s += part.reshape(rows, k).sum(axis=0)
+    if q * rows < m:
+        s += np.sum(g2[q * rows :], axis=0, dtype=np.float64)
+    return s

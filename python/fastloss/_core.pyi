@@ -60,7 +60,12 @@ buffer_cache_max_buffers: int
 # of `slice_size` values in groups of `group`; boxes rows of 4. params holds
 # up to 4 floats. Element-wise pred and target may be broadcast patterns
 # (values, period, repeat), as sample_weight and aux; `size` is then the
-# element count.
+# element count. The several-input families (5 embedding .. 15 robust) take
+# pred as input 0 and `inputs` the others, `out_grads` one gradient output
+# per input (None where not asked), `dims` their sizes, `samples` the
+# per-sample loss's size, and `out_ints` the integer outputs a kernel writes
+# (int64, C-contiguous, writable, None where not asked; sizes checked by the
+# kernel: kmeans_inertia's labels, n of them; a loss without refuses them).
 
 def run(
     family: int,
@@ -88,6 +93,7 @@ def run(
     out_grads: tuple[_Array | None, ...] = (),
     dims: tuple[int, ...] = (),
     samples: int = 0,
+    out_ints: tuple[_Array | None, ...] = (),
 ) -> float | None: ...
 
 # Terms per reduction block (fastloss.BLOCK); out_blocks (a mean's value

@@ -8,7 +8,9 @@ positional inputs of different shapes, several of them differentiable
 :class:`TensorLoss` passes the converted inputs, one gradient buffer per
 differentiable input, the family's integer sizes (``dims``) and real
 parameters to ``fastloss._core.run``, whose kernel entry checks the sizes
-against the dims (``cpp/include/fastloss/api/tensors.hpp``).
+against the dims (``cpp/include/fastloss/api/tensors.hpp``); a kernel that
+assigns integers (``kmeans_inertia``'s labels) writes them to the plan's
+integer outputs.
 
 A loss of this shape implements only ``_plan``, returning a :class:`Plan`
 as its state. The run path of :class:`~fastloss.Loss` does the rest
@@ -33,11 +35,14 @@ _run = _core.run
 class Plan(NamedTuple):
     """What a several-input kernel reads: every input in positional order
     (converted: reals in the call's dtype, integers as int64; None for an
-    absent optional one), the family's sizes and the real parameters."""
+    absent optional one), the family's sizes and the real parameters; and
+    what it writes besides the value and gradients: its integer outputs
+    (int64 arrays, None where not asked), in the kernel's order."""
 
     arrays: tuple
     dims: tuple
     params: tuple
+    out_ints: tuple = ()
 
 
 def as_reals(inputs, names, dtype=None):
@@ -79,7 +84,7 @@ class TensorLoss(Loss):
         self._wrt_pos = tuple(self.inputs.index(n) for n in self.wrt)
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
-        arrays, dims, params = state
+        arrays, dims, params, out_ints = state
         out_grads: tuple = ()
         if grads is not None:
             slots = [None] * len(arrays)
@@ -91,6 +96,9 @@ class TensorLoss(Loss):
                     return None
                 op, out_grads = VALUE, ()
         n = value_out.size if value_out is not None else self._samples(state)
+        # out_ints only where there are some: each keyword costs the binding a
+        # lookup, and every other loss of the shape goes through here
+        extra = {"out_ints": out_ints} if out_ints else {}
         return _run(
             self._kernel,
             self._id,
@@ -104,6 +112,7 @@ class TensorLoss(Loss):
             out_grads=out_grads,
             dims=dims,
             samples=n,
+            **extra,
         )
 
     def _samples(self, state) -> int:

@@ -2,29 +2,27 @@
 
 ``kmeans_inertia`` assigns each row of ``X`` to its nearest center and
 returns the squared distances' reduction, differentiable w.r.t. the
-centers (what a gradient-based or mini-batch k-means step uses).
+centers (what a gradient-based or mini-batch k-means step uses). Its
+:meth:`~_KmeansInertia.labels` method returns the assignment itself, as
+scikit-learn's ``KMeans.predict`` does (with the inertia in the same pass
+if asked), so the value verbs keep the one return type of every loss.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from fastloss._arrays import as_float
+from fastloss._arrays import as_float, check_no_overlap, prepare_out, prepare_weight
 from fastloss._catalogue import kernel_id, metadata
-from fastloss._loss import CLUSTERING
+from fastloss._loss import CLUSTERING, SUM, VALUE
 from fastloss._tensors import Plan, TensorLoss, check_rows
 
 __all__ = ["kmeans_inertia"]
 
+_INT64 = np.dtype(np.int64)
+
 
 class _KmeansInertia(TensorLoss):
-    # The labels of the call in progress (return_labels=True): the kernel
-    # writes them during the run and the value verbs return them with the
-    # value; per thread, so concurrent calls do not share them.
-    _labels = threading.local()
-
     def _plan(self, inputs, p):
         X = as_float(inputs[0], "X")
         check_rows(X, "X")
@@ -38,27 +36,61 @@ class _KmeansInertia(TensorLoss):
             )
         if C.shape[0] < 1:
             raise ValueError("centers: at least one center is needed")
-        labels = np.empty(n, np.int64) if p["return_labels"] else None
-        self._labels.value = labels
-        plan = Plan((X, C, labels), (n, d, C.shape[0]), ())
+        plan = Plan((X, C), (n, d, C.shape[0]), ())
         return X.dtype, (n,), (C.shape,), (X, C), plan
 
-    def _with_labels(self, v):
-        labels = getattr(self._labels, "value", None)
-        self._labels.value = None
-        return v if labels is None else (v, labels)
+    def labels(self, X, centers, *, return_inertia=False, sample_weight=None, out=None):
+        """The nearest center of each row of ``X`` (scikit-learn's
+        ``KMeans.predict``, its ``labels_`` on the centers it fitted).
 
-    def __call__(self, *inputs, **kw):
-        return self._with_labels(super().__call__(*inputs, **kw))
+        Parameters
+        ----------
+        X : array_like, (n, d)
+        centers : array_like, (k, d), k >= 1
+        return_inertia : bool, keyword-only, default False
+            Also return the inertia, ``sum_i w_i ||x_i - c_label_i||^2``
+            (``kmeans_inertia(X, centers, reduction="sum")``, scikit-learn's
+            ``inertia_``), computed in the same pass.
+        sample_weight : array_like (n,), optional, keyword-only
+            Per-row weights of the inertia (the labels do not depend on them).
+        out : ndarray, int64 (n,), C-contiguous, optional, keyword-only
+            Written with the labels and returned.
 
-    def value_and_grad(self, *inputs, **kw):
-        v, g = super().value_and_grad(*inputs, **kw)
-        return self._with_labels(v), g
+        Returns
+        -------
+        labels : ndarray, int64 (n,)
+            ``argmin_k ||c_k||^2 - 2 x_i . c_k``, the lowest ``k`` among
+            equals (scikit-learn's rule); a row with a NaN distance gets the
+            first center whose distance is NaN.
+        inertia : float
+            With ``return_inertia``: ``(labels, inertia)``, the order of
+            scikit-learn's ``_labels_inertia``.
 
-    def grad(self, *inputs, **kw):
-        g = super().grad(*inputs, **kw)
-        self._labels.value = None
-        return g
+        Examples
+        --------
+        >>> import fastloss as fl
+        >>> X = [[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]]
+        >>> C = [[0.0, 0.0], [10.0, 9.0]]
+        >>> fl.kmeans_inertia.labels(X, C)
+        array([0, 0, 1])
+        >>> fl.kmeans_inertia.labels(X, C, return_inertia=True)
+        (array([0, 0, 1]), 2.0)
+        """
+        if not isinstance(return_inertia, (bool, np.bool_)):
+            raise TypeError(f"return_inertia: expected a bool, got {type(return_inertia).__name__}")
+        dt, sample_shape, _, reads, plan = self._plan((X, centers), {})
+        n = plan.dims[0]
+        labels = prepare_out(out, (n,), _INT64)
+        if out is not None:
+            check_no_overlap({"out": labels}, dict(zip(self.inputs, reads)))
+        w = None
+        if sample_weight is not None:
+            w = prepare_weight(sample_weight, sample_shape, dt)
+            if out is not None:
+                check_no_overlap({"out": labels}, {"sample_weight": w})
+        plan = plan._replace(out_ints=(labels,))
+        inertia = self._launch(plan, VALUE, SUM, w, None, None, None, {})
+        return (labels, inertia) if return_inertia else labels
 
 
 kmeans_inertia = _KmeansInertia(
@@ -72,7 +104,7 @@ kmeans_inertia = _KmeansInertia(
 
     Per row ``x_i`` of ``X``::
 
-        label_i = argmin_k ||x_i - c_k||^2      (the lowest k among equals)
+        label_i = argmin_k ||c_k||^2 - 2 x_i . c_k   (the lowest k among equals)
         l_i     = ||x_i - c_label_i||^2
 
     and the loss is their reduction: ``reduction="sum"`` is scikit-learn's
@@ -81,9 +113,15 @@ kmeans_inertia = _KmeansInertia(
     ``"none"`` the ``l_i``. The gradient w.r.t. the centers is
     ``2 sum_{i: label_i = k} w_i (c_k - x_i)`` (divided as the value is),
     with the assignment held fixed (it is piecewise constant); ``X`` is not
-    differentiable. Distances are computed directly (no ``||x||^2 - 2 x.c +
-    ||c||^2`` cancellation), rows in parallel; the result has the same bits
-    on any number of threads.
+    differentiable. The assignment is scikit-learn's: ``argmin_k ||c_k||^2 -
+    2 x_i . c_k`` (a blocked, register-tiled computation, rows in parallel),
+    so where two centers are within that form's rounding of each other the
+    label is the one scikit-learn picks; the loss ``l_i`` is then the
+    distance computed directly, without cancellation, as scikit-learn's
+    inertia. A NaN distance wins (the first center whose distance is NaN),
+    so NaN in ``X`` or in a center gives NaN (scikit-learn refuses NaN
+    input). The result has the same bits on any number of threads and
+    every ISA level. :meth:`labels` returns the assignment.
 
     Parameters
     ----------
@@ -92,22 +130,22 @@ kmeans_inertia = _KmeansInertia(
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like (n,), optional, keyword-only
         Per-row weights, as ``KMeans.fit(sample_weight=)``.
-    return_labels : bool, keyword-only, default False
-        The value verbs (call, ``value_and_grad``) return ``(value,
-        labels)`` in place of the value, ``labels`` int64 ``(n,)``.
 
     Returns
     -------
-    float, or ``(n,)`` distances; ``(value, labels)`` with
-    ``return_labels``. ``grad`` has the centers' shape.
+    float, or ``(n,)`` distances. ``grad`` has the centers' shape. The
+    labels: :meth:`labels` (``kmeans_inertia.labels(X, centers,
+    return_inertia=True)`` gives both in one pass).
 
     Examples
     --------
     >>> import fastloss as fl
     >>> X = [[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]]
     >>> C = [[0.0, 0.0], [10.0, 9.0]]
-    >>> fl.kmeans_inertia(X, C, reduction="sum", return_labels=True)
-    (2.0, array([0, 0, 1]))
+    >>> fl.kmeans_inertia(X, C, reduction="sum")
+    2.0
+    >>> fl.kmeans_inertia.labels(X, C)
+    array([0, 0, 1])
     >>> fl.kmeans_inertia.grad(X, C, reduction="sum")
     array([[-2.,  0.],
            [ 0., -2.]])

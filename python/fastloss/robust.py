@@ -81,7 +81,8 @@ class _Barron(TensorLoss):
             g = grads[slot]
             if g is None or a.shape == pred.shape:
                 continue
-            arrays[pos] = _kernel_form(a, pred, True)
+            if arrays[pos].size != pred.size:  # one value: _plan kept it as one
+                arrays[pos] = _kernel_form(a, pred, True)
             full = new_output(pred.shape, pred.dtype)
             kgrads[slot] = full
             back.append((full, g, a.shape))
@@ -149,13 +150,22 @@ barron = _Barron(
     (``L = log1p(z / 2)``) near 0, and 0 near 2 (where the one-sided
     derivatives diverge like ``log|alpha - 2|``) and at ``+-inf``.
 
+    Accuracy (float64, against 50-digit arithmetic): the value within a
+    few ulp, as its ``exp``/``log1p`` are; the alpha derivative to about
+    1e-12 relative, also where its closed form's terms cancel (small
+    ``z / |alpha - 2|``: a series there), except for ``alpha`` within about
+    1e-2 of 2 with ``z`` small, where it is ``~12 eps / z`` relative (1e-11
+    at ``alpha = 2.0056, x = 0.033``). A float32 ``(x / scale)**2`` that
+    overflows gives the value's limit and NaN gradients w.r.t. alpha and
+    scale.
+
     Examples
     --------
     >>> import fastloss as fl
-    >>> fl.barron([3.0], [0.0], alpha=1.0)  # sqrt(9 + 1) - 1
-    2.1622776601683795
-    >>> fl.barron([3.0], [0.0], alpha=0.0)  # log(9 / 2 + 1)
-    1.7047480922384253
+    >>> round(fl.barron([3.0], [0.0], alpha=1.0), 12)  # sqrt(9 + 1) - 1
+    2.162277660168
+    >>> round(fl.barron([3.0], [0.0], alpha=0.0), 12)  # log(9 / 2 + 1)
+    1.704748092238
     >>> fl.barron([2.0], [0.0], 2.0, 2.0)  # 0.5 (2 / 2)^2
     0.5
 """,

@@ -9,13 +9,15 @@ from fastloss.reference._base import RefLoss, weights_like
 __all__ = ["kmeans_inertia"]
 
 
-def _kmeans_inertia(X, centers, reduction, sample_weight, return_labels=False):
+def _kmeans_inertia(X, centers, reduction, sample_weight):
     X = np.asarray(X, dtype=np.float64)
     C = np.asarray(centers, dtype=np.float64)
     with np.errstate(all="ignore"):
-        dist = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
-        labels = np.argmin(dist, axis=1)  # the first minimum, as scikit-learn
-        l = dist[np.arange(len(X)), labels]
+        # the assignment as scikit-learn computes it, ||c||^2 - 2 x.c; the
+        # first minimum (np.argmin: a NaN before any number, the first NaN)
+        score = (C * C).sum(axis=1)[None, :] - 2.0 * (X @ C.T)
+        labels = np.argmin(score, axis=1)
+        l = ((X - C[labels]) ** 2).sum(axis=1)
         w = weights_like(sample_weight, l.shape)
         gs = np.ones_like(l) if w is None else np.array(w, dtype=np.float64)
         if reduction == "none":

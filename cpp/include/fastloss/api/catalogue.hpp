@@ -411,7 +411,6 @@ inline constexpr ParamSpec kTdErrorParams[] = {
     real_param("gamma", 0.99, closed(0.0), closed(1.0)), choice_param("loss", kTdLosses)};
 inline constexpr double kPinnWeights[] = {1.0, 1.0, 1.0};
 inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights, closed(0.0))};
-inline constexpr ParamSpec kKmeansInertiaParams[] = {bool_param("return_labels", false)};
 #define FL_SSIM_PARAMS                                                               \
   real_param("data_range", 1.0, open(0.0)), int_param("win_size", 11),              \
       real_param("sigma", 1.5, open(0.0)), real_param("k1", 0.01, closed(0.0)), \
@@ -590,7 +589,7 @@ inline constexpr LossSpec kLosses[] = {
     {"barron", "robust", id(Rob::barron), FL_LIST(kBarron), nullptr, 0, FL_NONE, false, true,
      true},
     {"kmeans_inertia", "clustering", id(Clu::kmeans_inertia), FL_LIST(kKmeansInertia),
-     FL_LIST(kKmeansInertiaParams), FL_NONE, false, true, true},
+     FL_NONE, FL_NONE, false, true, true},
     {"ssim", "image", id(Im::ssim), FL_LIST(kSsim), FL_LIST(kSsimParams), FL_NONE, false, true,
      true},
     {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,

@@ -8,8 +8,9 @@
 // positional inputs of different shapes, several of them differentiable:
 // TensorArgs carries them as numbered arrays with their sizes, one gradient
 // output per input, the per-sample loss's size (weights and reduction="none"
-// values), the integer dimensions the Python layer read off the shapes, and
-// up to kMaxParams real parameters. A family's kernel entry checks that the
+// values), integer outputs (the labels a kernel assigns), the integer
+// dimensions the Python layer read off the shapes, and up to kMaxParams real
+// parameters. A family's kernel entry checks that the
 // sizes agree with the dimensions (check_tensor_layout below) before it
 // reads anything, so the record is safe whatever the caller passes.
 #pragma once
@@ -26,6 +27,7 @@ struct TensorArgs {
   static constexpr int kMaxInputs = 8;
   static constexpr int kMaxDims = 8;
   static constexpr int kMaxParams = 8;
+  static constexpr int kMaxIntOutputs = 2;
 
   DType dtype = DType::f64;  // of every real input, gradient, weight and value
   Op op = Op::value;
@@ -44,6 +46,12 @@ struct TensorArgs {
   int64_t n_samples = 0;
   const void* weight = nullptr;  // n_samples, optional
   void* out_value = nullptr;     // n_samples, reduction == none and a value is asked
+  // Integer output k (kmeans_inertia's labels): C-contiguous, writable,
+  // out_int_size[k] int64 elements; nullptr where not asked. A kernel names
+  // the ones it writes (check_tensor_layout) and refuses any other.
+  int64_t* out_int[kMaxIntOutputs] = {};
+  int64_t out_int_size[kMaxIntOutputs] = {};
+  int n_out_ints = 0;
   int64_t dims[kMaxDims] = {};   // the family's sizes (N, D, T, C, ...)
   int n_dims = 0;
   double params[kMaxParams] = {};
@@ -63,8 +71,29 @@ struct TensorInput {
 
 inline void tensor_fail(const std::string& what) { throw std::invalid_argument(what); }
 
+// An integer output a kernel may write, as (name, elements expected); it is
+// optional: the kernel writes it only where the caller passed one.
+struct TensorIntOutput {
+  const char* name;
+  int64_t size;
+};
+
+inline void check_int_outputs(const TensorArgs& a, const TensorIntOutput* expect, int n) {
+  if (a.n_out_ints < 0 || a.n_out_ints > TensorArgs::kMaxIntOutputs)
+    tensor_fail("n_out_ints out of range");
+  for (int k = 0; k < a.n_out_ints; ++k) {
+    if (a.out_int[k] == nullptr) continue;
+    if (k >= n)
+      tensor_fail(n == 0 ? "this loss has no integer outputs"
+                         : "out_ints: at most " + std::to_string(n) + " integer output(s)");
+    if (a.out_int_size[k] != expect[k].size)
+      tensor_fail(std::string(expect[k].name) + ": expected " + std::to_string(expect[k].size) +
+                  " elements, got " + std::to_string(a.out_int_size[k]));
+  }
+}
+
 template <int N>
-void check_tensor_layout(const TensorArgs& a, const TensorInput (&expect)[N], int n_dims,
+void check_tensor_inputs(const TensorArgs& a, const TensorInput (&expect)[N], int n_dims,
                          int64_t n_samples) {
   if (a.n_inputs != N)
     tensor_fail("expected " + std::to_string(N) + " inputs, got " + std::to_string(a.n_inputs));
@@ -92,6 +121,22 @@ void check_tensor_layout(const TensorArgs& a, const TensorInput (&expect)[N], in
       tensor_fail(std::string(e.name) + ": an integer input has no gradient");
   }
   if (a.op == Op::grad_hess) tensor_fail("this loss has no Hessian (grad_hess)");
+}
+
+// The layout of a kernel without integer outputs (it refuses any).
+template <int N>
+void check_tensor_layout(const TensorArgs& a, const TensorInput (&expect)[N], int n_dims,
+                         int64_t n_samples) {
+  check_tensor_inputs(a, expect, n_dims, n_samples);
+  check_int_outputs(a, nullptr, 0);
+}
+
+// ... and of one with integer outputs, in order.
+template <int N, int M>
+void check_tensor_layout(const TensorArgs& a, const TensorInput (&expect)[N], int n_dims,
+                         int64_t n_samples, const TensorIntOutput (&outs)[M]) {
+  check_tensor_inputs(a, expect, n_dims, n_samples);
+  check_int_outputs(a, outs, M);
 }
 
 }  // namespace fastloss
