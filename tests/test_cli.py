@@ -77,19 +77,8 @@ def test_eval_every_format_matches_the_one_shot_call(table, capsys):
             capsys,
             "eval",
             d / f,
-            "--pred",
-            "p",
-            "--target",
-            "t",
-            "--weight",
-            "w",
-            "--loss",
-            "huber:delta=0.5",
-            "--format",
-            "json",
-            "--batch-rows",
-            777,
-            *extra,
+            *"--pred p --target t --weight w --loss huber:delta=0.5 --format json".split(),
+            *["--batch-rows", 777, *extra],
         )
         assert rc == 0, (f, err)
         obj = json.loads(out)
@@ -99,16 +88,7 @@ def test_eval_every_format_matches_the_one_shot_call(table, capsys):
         capsys,
         "eval",
         d / "d.npy",
-        "--columns",
-        "p,t",
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--loss",
-        "mse",
-        "--format",
-        "csv",
+        *"--columns p,t --pred p --target t --loss mse --format csv".split(),
     )
     assert rc == 0, err
     assert out.splitlines()[0] == "loss,value"
@@ -143,18 +123,7 @@ def test_eval_list_and_stacked_columns_groups_and_bootstrap(table, capsys):
         "eval",
         d / "d.parquet",
         d / "d.parquet",
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--loss",
-        "mse",
-        "--group-by",
-        "g",
-        "--bootstrap",
-        100,
-        "--format",
-        "json",
+        *"--pred p --target t --loss mse --group-by g --bootstrap 100 --format json".split(),
     )
     assert rc == 0, err
     obj = json.loads(out)
@@ -167,16 +136,7 @@ def test_eval_list_and_stacked_columns_groups_and_bootstrap(table, capsys):
         capsys,
         "eval",
         d / "d.parquet",
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--loss",
-        "mse",
-        "--loss",
-        "mse:",
-        "--group-by",
-        "g",
+        *"--pred p --target t --loss mse --loss mse: --group-by g".split(),
     )
     assert rc == 2 and "given twice" in err
 
@@ -188,16 +148,7 @@ def test_eval_json_is_json_with_nan(tmp_path, capsys):
         capsys,
         "eval",
         tmp_path / "z.parquet",
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--weight",
-        "w",
-        "--loss",
-        "mse",
-        "--format",
-        "json",
+        *"--pred p --target t --weight w --loss mse --format json".split(),
     )
     assert rc == 0, err
     assert "NaN" not in out and json.loads(out)["results"]["mse"] is None
@@ -235,17 +186,7 @@ def test_eval_example_and_plot(tmp_path, capsys):
         (["header.csv", "--pred", "p", "--target", "t", "--loss", "mse"], "no rows"),
         (["nohead.csv", "--pred", "p", "--target", "t", "--loss", "mse"], "--columns"),
         (
-            [
-                "d.parquet",
-                "--pred",
-                "p",
-                "--target",
-                "t",
-                "--loss",
-                "mse",
-                "--output",
-                "nodir/o.json",
-            ],
+            "d.parquet --pred p --target t --loss mse --output nodir/o.json".split(),
             "does not exist",
         ),
         (
@@ -282,16 +223,7 @@ def test_headerless_csv_with_named_columns(tmp_path, capsys):
         capsys,
         "eval",
         tmp_path / "nohead.csv",
-        "--columns",
-        "prob,label",
-        "--pred",
-        "prob",
-        "--target",
-        "label",
-        "--loss",
-        "brier",
-        "--format",
-        "json",
+        *"--columns prob,label --pred prob --target label --loss brier --format json".split(),
     )
     assert rc == 0, err
     assert json.loads(out)["results"]["brier"] == pytest.approx(
@@ -342,12 +274,7 @@ def test_runs_as_a_program_and_streams_in_flat_memory(tmp_path):
                 "fastloss",
                 "eval",
                 str(tmp_path / f"{name}.parquet"),
-                "--pred",
-                "p",
-                "--target",
-                "t",
-                "--loss",
-                "mse",
+                *"--pred p --target t --loss mse".split(),
             ],
             capture_output=True,
             text=True,

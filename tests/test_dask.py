@@ -261,26 +261,8 @@ def test_cli_on_dask_gives_the_local_results(parquet, capsys, client):
     argv = [
         "eval",
         parquet,
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--weight",
-        "w",
-        "--group-by",
-        "g",
-        "--loss",
-        "mse",
-        "--loss",
-        "huber:delta=0.5",
-        "--loss",
-        "rmse",
-        "--bootstrap",
-        "40",
-        "--format",
-        "json",
-        "--batch-rows",
-        "1000",
+        *"--pred p --target t --weight w --group-by g --loss mse --loss huber:delta=0.5".split(),
+        *"--loss rmse --bootstrap 40 --format json --batch-rows 1000".split(),
     ]
     rc, out, err = _cli(capsys, *argv)
     assert rc == 0, err
@@ -311,17 +293,7 @@ def test_cli_on_dask_bad_options(parquet, capsys, argv, message):
 def test_cli_on_dask_refuses_other_formats(tmp_path, capsys):
     (tmp_path / "d.csv").write_text("p,t\n1,2\n")
     rc, _, err = _cli(
-        capsys,
-        "eval",
-        tmp_path / "d.csv",
-        "--pred",
-        "p",
-        "--target",
-        "t",
-        "--loss",
-        "mse",
-        "--workers",
-        "1",
+        capsys, "eval", tmp_path / "d.csv", *"--pred p --target t --loss mse --workers 1".split()
     )
     assert rc == 2 and "read Parquet files" in err
 

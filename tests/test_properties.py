@@ -443,7 +443,17 @@ def test_broadcast_sample_weights_give_the_bits_of_the_full_array(name, dtype):
                     assert a[1].tobytes() == b[1].tobytes(), what
 
 
-def test_weight_pattern_is_checked_by_the_binding():
+@pytest.mark.parametrize(
+    "family, kernel_id, arg, only_here",
+    [
+        (0, 0, "sample_weight", [(None, 3, 4)]),  # mse's weights
+        (1, 1, "aux", []),  # binary_cross_entropy_with_logits's pos_weight
+    ],
+    ids=["sample_weight", "aux"],
+)
+def test_pattern_arguments_are_checked_by_the_binding(family, kernel_id, arg, only_here):
+    """A (values, period, repeat) pattern argument of the binding, weights or an
+    auxiliary input, is checked there whatever the caller."""
     from fastloss import _core
 
     x = np.zeros(12)
@@ -454,7 +464,7 @@ def test_weight_pattern_is_checked_by_the_binding():
         (np.ones(3), 3, 5),
         (np.ones(2), 3, 1),
         (np.ones(3),),
-        (None, 3, 4),
+        *only_here,
     ):
-        with pytest.raises(ValueError, match="sample_weight"):
-            _core.run(0, 0, 1, 1, x, target=x, sample_weight=bad, out_grad=g)
+        with pytest.raises(ValueError, match=arg):
+            _core.run(family, kernel_id, 1, 1, x, target=x, out_grad=g, **{arg: bad})

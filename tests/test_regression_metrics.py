@@ -9,6 +9,7 @@ bad arguments.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,6 +26,15 @@ def torch_or_skip():
 
 def sk_metrics():
     return pytest.importorskip("sklearn.metrics")
+
+
+def assert_matches_sklearn(loss, metric, p, y, w, rel, **params):
+    """``loss(p, y)`` equals scikit-learn's ``metric(y, p)`` (target first),
+    unweighted and with ``sample_weight=w``."""
+    assert loss(p, y, **params) == pytest.approx(metric(y, p), rel=rel)
+    assert loss(p, y, sample_weight=w, **params) == pytest.approx(
+        metric(y, p, sample_weight=w), rel=rel
+    )
 
 
 # --------------------------------------------------------------------- log_cosh
@@ -93,12 +103,8 @@ def test_quantile_matches_sklearn(q, rng):
     M = sk_metrics()
     y, p = rng.normal(size=300), rng.normal(size=300)
     w = rng.uniform(0.1, 3.0, size=300)
-    assert fl.quantile(p, y, quantile=q) == pytest.approx(
-        M.mean_pinball_loss(y, p, alpha=q), rel=1e-13
-    )
-    assert fl.quantile(p, y, quantile=q, sample_weight=w) == pytest.approx(
-        M.mean_pinball_loss(y, p, alpha=q, sample_weight=w), rel=1e-13
-    )
+    pinball = functools.partial(M.mean_pinball_loss, alpha=q)
+    assert_matches_sklearn(fl.quantile, pinball, p, y, w, 1e-13, quantile=q)
     y2, p2 = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
     assert fl.quantile(p2, y2, quantile=q) == pytest.approx(
         M.mean_pinball_loss(y2, p2, alpha=q), rel=1e-13
@@ -150,10 +156,7 @@ def test_mape_matches_sklearn(rng):
     y[:3] = 0.0  # the eps floor
     p = y + rng.normal(size=400)
     w = rng.uniform(0.1, 2.0, size=400)
-    assert fl.mape(p, y) == pytest.approx(M.mean_absolute_percentage_error(y, p), rel=1e-12)
-    assert fl.mape(p, y, sample_weight=w) == pytest.approx(
-        M.mean_absolute_percentage_error(y, p, sample_weight=w), rel=1e-12
-    )
+    assert_matches_sklearn(fl.mape, M.mean_absolute_percentage_error, p, y, w, 1e-12)
 
 
 # --------------------------------------------------------------------- msle
@@ -164,10 +167,7 @@ def test_msle_matches_sklearn_including_negative_values(rng):
     y = rng.uniform(-0.99, 10.0, size=300)
     p = rng.uniform(-0.99, 10.0, size=300)
     w = rng.uniform(0.1, 2.0, size=300)
-    assert fl.msle(p, y) == pytest.approx(M.mean_squared_log_error(y, p), rel=1e-12)
-    assert fl.msle(p, y, sample_weight=w) == pytest.approx(
-        M.mean_squared_log_error(y, p, sample_weight=w), rel=1e-12
-    )
+    assert_matches_sklearn(fl.msle, M.mean_squared_log_error, p, y, w, 1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -228,10 +228,7 @@ def test_rmse_matches_sklearn_1d(rng):
     M = sk_metrics()
     y, p = rng.normal(size=500), rng.normal(size=500)
     w = rng.uniform(0.1, 2.0, size=500)
-    assert fl.rmse(p, y) == pytest.approx(M.root_mean_squared_error(y, p), rel=1e-13)
-    assert fl.rmse(p, y, sample_weight=w) == pytest.approx(
-        M.root_mean_squared_error(y, p, sample_weight=w), rel=1e-13
-    )
+    assert_matches_sklearn(fl.rmse, M.root_mean_squared_error, p, y, w, 1e-13)
 
 
 def test_rmse_2d_is_the_global_mean_not_sklearns_column_average(rng):

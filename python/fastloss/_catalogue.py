@@ -4,15 +4,16 @@ C++ (``cpp/include/fastloss/api/catalogue.hpp``) is the one source of truth
 for what a loss is: its kernel id, positional inputs and which are
 differentiable, its parameters (kind, default, bounds, choices), whether it
 has a Hessian, and its input domains. The family modules declare each loss
-with :func:`metadata` and :func:`kernel_id` instead of repeating them; this
-module turns the data into :class:`~fastloss._params.Param` checks and words
-the domain messages in one place (:func:`domain_message`).
+with :func:`declare` (its :func:`metadata` and :func:`kernel_id`) instead of
+repeating them; this module turns the data into
+:class:`~fastloss._params.Param` checks and words the domain messages in one
+place (:func:`domain_message`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastloss import _core
 from fastloss._arrays import element_at
@@ -23,6 +24,7 @@ __all__ = [
     "kernel_id",
     "grad_kernel",
     "metadata",
+    "declare",
     "make_param",
     "explain",
     "domain_message",
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from fastloss._core import CatalogueEntry
 
 _TABLE: dict[str, CatalogueEntry] = _core.catalogue()
+
+L = TypeVar("L")
 
 
 def entry(name: str) -> CatalogueEntry:
@@ -106,6 +110,14 @@ def metadata(name: str) -> dict[str, Any]:
         "hess_exact": e["hess_exact"],
         "grad_exact": e["grad_exact"],
     }
+
+
+def declare(cls: Callable[..., L], name: str, **kw: Any) -> L:
+    """The catalogue's loss ``name`` as a ``cls`` (a :class:`~fastloss.Loss`
+    subclass): its :func:`metadata` and :func:`kernel_id` come from the
+    catalogue, ``kw`` gives the rest (kernel family, packing, peer, doc), so
+    a family module writes a loss's name once."""
+    return cls(name, **metadata(name), kernel_id=kernel_id(name), **kw)
 
 
 def _num(x: float) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fastloss import _core
+from fastloss import _catalogue, _core
 from fastloss._arrays import (
     _F32,
     _F64,
@@ -514,7 +514,9 @@ class ElementwiseLoss(Loss):
     parameters into the kernel's four float slots and optional per-element
     auxiliary array (and may transform the target). Losses whose kernel checks
     its input domain give ``explain(pred, target, index, params)``: the
-    message for the invalid element the kernel found at flat ``index``.
+    message for the invalid element the kernel found at flat ``index``; by
+    default the catalogue's (:func:`fastloss._catalogue.explain`, None where
+    the kernel checks no simple domain).
     """
 
     _weight_pattern = True
@@ -524,7 +526,7 @@ class ElementwiseLoss(Loss):
         self._kernel = kernel
         self._id = kernel_id
         self._pack = pack
-        self._explain = explain
+        self._explain = explain if explain is not None else _catalogue.explain(name)
 
     def _plan(self, inputs, p):
         pred, target = inputs[0], inputs[1]

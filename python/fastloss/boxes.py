@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import BOXES, Loss
 
 __all__ = ["box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"]
-
-# kernel ids (fastloss::BoxLoss), from the C++ catalogue
-_IOU, _GIOU, _DIOU, _CIOU = map(kernel_id, ("box_iou_loss", "giou_loss", "diou_loss", "ciou_loss"))
 
 
 class BoxLoss(Loss):
@@ -98,10 +95,9 @@ _TERMS = """
         iou   = inter / (union + eps)
 """
 
-box_iou_loss = BoxLoss(
+box_iou_loss = declare(
+    BoxLoss,
     "box_iou_loss",
-    **metadata("box_iou_loss"),
-    kernel_id=_IOU,
     peer="torchvision.ops._utils._loss_inter_union (the IoU term of generalized_box_iou_loss)",
     doc="""IoU loss of axis-aligned boxes: ``1 - IoU``.
 
@@ -135,10 +131,9 @@ box_iou_loss = BoxLoss(
 """,
 )
 
-giou_loss = BoxLoss(
+giou_loss = declare(
+    BoxLoss,
     "giou_loss",
-    **metadata("giou_loss"),
-    kernel_id=_GIOU,
     peer="torchvision.ops.generalized_box_iou_loss",
     doc="""Generalized IoU loss (Rezatofighi et al., 2019).
 
@@ -168,10 +163,9 @@ giou_loss = BoxLoss(
 """,
 )
 
-diou_loss = BoxLoss(
+diou_loss = declare(
+    BoxLoss,
     "diou_loss",
-    **metadata("diou_loss"),
-    kernel_id=_DIOU,
     peer="torchvision.ops.distance_box_iou_loss",
     doc="""Distance IoU loss (Zheng et al., 2020).
 
@@ -201,10 +195,9 @@ diou_loss = BoxLoss(
 """,
 )
 
-ciou_loss = BoxLoss(
+ciou_loss = declare(
+    BoxLoss,
     "ciou_loss",
-    **metadata("ciou_loss"),
-    kernel_id=_CIOU,
     peer="torchvision.ops.complete_box_iou_loss",
     doc="""Complete IoU loss (Zheng et al., 2020).
 

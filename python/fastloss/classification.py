@@ -17,7 +17,7 @@ an error: it propagates to the value and the gradient.
 from __future__ import annotations
 
 from fastloss._arrays import aux_input
-from fastloss._catalogue import explain, kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import CLASSIFICATION, ElementwiseLoss
 
 __all__ = [
@@ -29,20 +29,6 @@ __all__ = [
     "soft_margin",
     "hinge_embedding",
 ]
-
-# kernel ids (fastloss::ClassificationLoss), from the C++ catalogue
-_BCE, _BCE_LOGITS, _HINGE, _SQUARED_HINGE, _SIGMOID_FOCAL, _SOFT_MARGIN, _HINGE_EMBEDDING = map(
-    kernel_id,
-    (
-        "binary_cross_entropy",
-        "binary_cross_entropy_with_logits",
-        "hinge",
-        "squared_hinge",
-        "sigmoid_focal",
-        "soft_margin",
-        "hinge_embedding",
-    ),
-)
 
 
 # --------------------------------------------------------------------------
@@ -99,12 +85,10 @@ _RETURNS = """
 # the losses
 
 
-binary_cross_entropy = ElementwiseLoss(
+binary_cross_entropy = declare(
+    ElementwiseLoss,
     "binary_cross_entropy",
-    **metadata("binary_cross_entropy"),
     kernel=CLASSIFICATION,
-    kernel_id=_BCE,
-    explain=explain("binary_cross_entropy"),
     peer="torch.nn.functional.binary_cross_entropy",
     doc="""Binary cross-entropy of probabilities.
 
@@ -147,11 +131,10 @@ binary_cross_entropy = ElementwiseLoss(
 """,
 )
 
-binary_cross_entropy_with_logits = ElementwiseLoss(
+binary_cross_entropy_with_logits = declare(
+    ElementwiseLoss,
     "binary_cross_entropy_with_logits",
-    **metadata("binary_cross_entropy_with_logits"),
     kernel=CLASSIFICATION,
-    kernel_id=_BCE_LOGITS,
     pack=_pack_bce_logits,
     peer="torch.nn.functional.binary_cross_entropy_with_logits",
     doc="""Binary cross-entropy on logits (sigmoid + BCE, fused and stable).
@@ -213,13 +196,11 @@ _HINGE_TARGET = """
         (NaN propagates).
 """
 
-hinge = ElementwiseLoss(
+hinge = declare(
+    ElementwiseLoss,
     "hinge",
-    **metadata("hinge"),
     kernel=CLASSIFICATION,
-    kernel_id=_HINGE,
     pack=_pack_hinge,
-    explain=explain("hinge"),
     peer="sklearn.metrics.hinge_loss",
     doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
 
@@ -251,13 +232,11 @@ hinge = ElementwiseLoss(
 """,
 )
 
-squared_hinge = ElementwiseLoss(
+squared_hinge = declare(
+    ElementwiseLoss,
     "squared_hinge",
-    **metadata("squared_hinge"),
     kernel=CLASSIFICATION,
-    kernel_id=_SQUARED_HINGE,
     pack=_pack_hinge,
-    explain=explain("squared_hinge"),
     peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
     doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.
 
@@ -286,11 +265,10 @@ squared_hinge = ElementwiseLoss(
 """,
 )
 
-sigmoid_focal = ElementwiseLoss(
+sigmoid_focal = declare(
+    ElementwiseLoss,
     "sigmoid_focal",
-    **metadata("sigmoid_focal"),
     kernel=CLASSIFICATION,
-    kernel_id=_SIGMOID_FOCAL,
     pack=_pack_focal,
     peer="torchvision.ops.sigmoid_focal_loss",
     doc="""Sigmoid focal loss (RetinaNet) on logits.
@@ -346,11 +324,10 @@ sigmoid_focal = ElementwiseLoss(
 """,
 )
 
-soft_margin = ElementwiseLoss(
+soft_margin = declare(
+    ElementwiseLoss,
     "soft_margin",
-    **metadata("soft_margin"),
     kernel=CLASSIFICATION,
-    kernel_id=_SOFT_MARGIN,
     peer="torch.nn.functional.soft_margin_loss",
     doc="""Soft-margin loss: the logistic loss of a score against a -1/+1 target.
 
@@ -384,11 +361,10 @@ soft_margin = ElementwiseLoss(
 """,
 )
 
-hinge_embedding = ElementwiseLoss(
+hinge_embedding = declare(
+    ElementwiseLoss,
     "hinge_embedding",
-    **metadata("hinge_embedding"),
     kernel=CLASSIFICATION,
-    kernel_id=_HINGE_EMBEDDING,
     pack=_pack_hinge,
     peer="torch.nn.functional.hinge_embedding_loss",
     doc="""Hinge embedding loss: similar pairs pulled together, dissimilar ones past a margin.

@@ -9,7 +9,7 @@ given (None for an absent part).
 from __future__ import annotations
 
 from fastloss._arrays import as_float, check_same_shape
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import CONTROL
 from fastloss._tensors import Plan, TensorLoss
 
@@ -51,11 +51,10 @@ class _Pinn(TensorLoss):
         return int(sum(state.dims))
 
 
-td_error = _TdError(
+td_error = declare(
+    _TdError,
     "td_error",
-    **metadata("td_error"),
     kernel=CONTROL,
-    kernel_id=kernel_id("td_error"),
     peer="DQN's loss in torch: F.smooth_l1_loss(q, (r + gamma * (1 - done) * next_q).detach())",
     doc="""The one-step temporal-difference loss of DQN (Mnih et al. 2015).
 
@@ -93,11 +92,10 @@ td_error = _TdError(
 """,
 )
 
-pinn = _Pinn(
+pinn = declare(
+    _Pinn,
     "pinn",
-    **metadata("pinn"),
     kernel=CONTROL,
-    kernel_id=kernel_id("pinn"),
     peer="torch: w_r * residual.pow(2).mean() + w_b * boundary.pow(2).mean() + "
     "w_d * data.pow(2).mean() (Raissi et al. 2019)",
     doc="""The physics-informed loss: weighted mean squared residuals.

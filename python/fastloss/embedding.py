@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastloss._arrays import as_float, check_same_shape
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import EMBEDDING
 from fastloss._tensors import Plan, TensorLoss, as_reals
 
@@ -40,11 +40,10 @@ class _ElementPairs(TensorLoss):
         return arrays[0].dtype, shape, (shape,) * len(self.wrt), arrays, plan
 
 
-margin_ranking = _ElementPairs(
+margin_ranking = declare(
+    _ElementPairs,
     "margin_ranking",
-    **metadata("margin_ranking"),
     kernel=EMBEDDING,
-    kernel_id=kernel_id("margin_ranking"),
     peer="torch.nn.functional.margin_ranking_loss",
     doc="""Margin ranking loss of two scores and a preferred order.
 
@@ -133,16 +132,16 @@ class _Rows(TensorLoss):
         return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
 
 
+_ROWS_RETURNS = """    Returns
+    -------
+    float, or an array of shape (N,) (``()`` for one row) for
+    ``reduction="none"``.
+"""
+
+
 def _rows_loss(name, n_rows, params_of, peer, doc):
-    return _Rows(
-        name,
-        **metadata(name),
-        kernel=EMBEDDING,
-        kernel_id=kernel_id(name),
-        n_rows=n_rows,
-        params_of=params_of,
-        peer=peer,
-        doc=doc,
+    return declare(
+        _Rows, name, kernel=EMBEDDING, n_rows=n_rows, params_of=params_of, peer=peer, doc=doc
     )
 
 
@@ -190,11 +189,9 @@ triplet_margin = _rows_loss(
     swap : bool, keyword-only, default False
         The distance swap of Balntas et al. (2016).
 
-    Returns
-    -------
-    float, or an array of shape (N,) (``()`` for one row) for
-    ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl
@@ -252,11 +249,9 @@ triplet_margin_with_distance = _rows_loss(
     margin : float > 0, keyword-only, default 1.0
     swap : bool, keyword-only, default False
 
-    Returns
-    -------
-    float, or an array of shape (N,) (``()`` for one row) for
-    ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl

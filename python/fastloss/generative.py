@@ -16,7 +16,7 @@ differentiable: ``grad`` returns ``(d/d real, d/d fake)``.
 from __future__ import annotations
 
 from fastloss._arrays import as_float
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import GENERATIVE
 from fastloss._tensors import Plan, TensorLoss, as_reals
 
@@ -33,14 +33,7 @@ __all__ = [
 
 
 def _declare(cls, name, peer, doc):
-    return cls(
-        name,
-        **metadata(name),
-        kernel=GENERATIVE,
-        kernel_id=kernel_id(name),
-        peer=peer,
-        doc=doc,
-    )
+    return declare(cls, name, kernel=GENERATIVE, peer=peer, doc=doc)
 
 
 class _RealFake(TensorLoss):

@@ -21,7 +21,7 @@ import operator
 import numpy as np
 
 from fastloss._arrays import _F64, as_float, check_no_overlap, check_same_shape, prepare_out
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import GRAD, GRAD_HESS, IMAGE, VALUE, Loss
 from fastloss._params import Param, reduction_code
 from fastloss._tensors import Plan, TensorLoss, as_reals, check_rows
@@ -80,7 +80,7 @@ class _MsSsim(_Ssim):
 
 
 def _declare(cls, name, peer, doc):
-    return cls(name, **metadata(name), kernel=IMAGE, kernel_id=kernel_id(name), peer=peer, doc=doc)
+    return declare(cls, name, kernel=IMAGE, peer=peer, doc=doc)
 
 
 ssim = _declare(

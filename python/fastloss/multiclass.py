@@ -22,7 +22,7 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels, min_ignoring_nan
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import MULTICLASS, REGRESSION, Loss
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
@@ -37,15 +37,6 @@ __all__ = [
     "multilabel_soft_margin",
     "multilabel_margin",
 ]
-
-# kernel ids (fastloss::MulticlassLoss), from the C++ catalogue
-_CROSS_ENTROPY, _MULTICLASS_HINGE, _SOFTMAX_FOCAL, _KL_DIV, _BRIER, _CATEGORICAL_HINGE = map(
-    kernel_id,
-    ("cross_entropy", "multiclass_hinge", "softmax_focal", "kl_div", "brier", "categorical_hinge"),
-)
-_NLL, _MULTILABEL_SOFT_MARGIN, _MULTILABEL_MARGIN = map(
-    kernel_id, ("nll", "multilabel_soft_margin", "multilabel_margin")
-)
 
 
 def _job(
@@ -313,10 +304,9 @@ _REDUCTION_DOC = """    reduction : {"mean", "sum", "none"}, keyword-only
 # --------------------------------------------------------------------------
 # the losses
 
-cross_entropy = RowLoss(
+cross_entropy = declare(
+    RowLoss,
     "cross_entropy",
-    **metadata("cross_entropy"),
-    kernel_id=_CROSS_ENTROPY,
     prepare=_prep_cross_entropy,
     peer="torch.nn.functional.cross_entropy (class axis moved last)",
     doc="""Softmax cross-entropy of logits against labels or class probabilities.
@@ -390,10 +380,9 @@ cross_entropy = RowLoss(
 """,
 )
 
-multiclass_hinge = RowLoss(
+multiclass_hinge = declare(
+    RowLoss,
     "multiclass_hinge",
-    **metadata("multiclass_hinge"),
-    kernel_id=_MULTICLASS_HINGE,
     prepare=_prep_hinge,
     peer="sklearn.metrics.hinge_loss (crammer_singer); "
     "torch.nn.functional.multi_margin_loss (weston_watkins)",
@@ -463,10 +452,9 @@ multiclass_hinge = RowLoss(
 """,
 )
 
-softmax_focal = RowLoss(
+softmax_focal = declare(
+    RowLoss,
     "softmax_focal",
-    **metadata("softmax_focal"),
-    kernel_id=_SOFTMAX_FOCAL,
     prepare=_prep_focal,
     peer="fastloss.cross_entropy at gamma=0; focal loss of Lin et al. 2017 "
     "(softmax form, as kornia.losses.focal_loss with alpha=1)",
@@ -519,10 +507,9 @@ softmax_focal = RowLoss(
 """,
 )
 
-kl_div = RowLoss(
+kl_div = declare(
+    RowLoss,
     "kl_div",
-    **metadata("kl_div"),
-    kernel_id=_KL_DIV,
     prepare=_prep_kl,
     peer="torch.nn.functional.kl_div (reduction='batchmean' for 'mean')",
     doc="""Kullback-Leibler divergence KL(target || pred) from log-probabilities.
@@ -568,10 +555,9 @@ kl_div = RowLoss(
 """,
 )
 
-brier = RowLoss(
+brier = declare(
+    RowLoss,
     "brier",
-    **metadata("brier"),
-    kernel_id=_BRIER,
     prepare=_prep_brier,
     peer="sklearn.metrics.brier_score_loss",
     doc="""Brier score: squared distance between predicted probabilities and outcomes.
@@ -619,10 +605,9 @@ brier = RowLoss(
 """,
 )
 
-categorical_hinge = RowLoss(
+categorical_hinge = declare(
+    RowLoss,
     "categorical_hinge",
-    **metadata("categorical_hinge"),
-    kernel_id=_CATEGORICAL_HINGE,
     prepare=_prep_categorical_hinge,
     peer="keras.losses.CategoricalHinge",
     doc="""Keras' categorical hinge loss with one-hot (or probability) targets.
@@ -665,10 +650,9 @@ categorical_hinge = RowLoss(
 """,
 )
 
-nll = RowLoss(
+nll = declare(
+    RowLoss,
     "nll",
-    **metadata("nll"),
-    kernel_id=_NLL,
     prepare=_prep_nll,
     peer="torch.nn.functional.nll_loss (class axis moved last)",
     doc="""Negative log-likelihood of log-probabilities against integer labels.
@@ -721,10 +705,9 @@ nll = RowLoss(
 """,
 )
 
-multilabel_soft_margin = RowLoss(
+multilabel_soft_margin = declare(
+    RowLoss,
     "multilabel_soft_margin",
-    **metadata("multilabel_soft_margin"),
-    kernel_id=_MULTILABEL_SOFT_MARGIN,
     prepare=_prep_multilabel_soft_margin,
     peer="torch.nn.functional.multilabel_soft_margin_loss",
     doc="""Multi-label soft-margin loss: per sample, the mean over classes of BCE with logits.
@@ -766,10 +749,9 @@ multilabel_soft_margin = RowLoss(
 """,
 )
 
-multilabel_margin = RowLoss(
+multilabel_margin = declare(
+    RowLoss,
     "multilabel_margin",
-    **metadata("multilabel_margin"),
-    kernel_id=_MULTILABEL_MARGIN,
     prepare=_prep_multilabel_margin,
     peer="torch.nn.functional.multilabel_margin_loss",
     doc="""Multi-label margin loss: every target class above every other class by 1.

@@ -25,13 +25,10 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape, new_output
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import OVERLAP, Loss
 
 __all__ = ["dice", "iou", "tversky", "generalized_dice"]
-
-# kernel ids (fastloss::OverlapLoss), from the C++ catalogue
-_DICE, _IOU, _TVERSKY, _GDICE = map(kernel_id, ("dice", "iou", "tversky", "generalized_dice"))
 
 
 # --------------------------------------------------------------------------
@@ -175,6 +172,10 @@ _COMMON = """
         prefix of theirs weighs whole samples).
 """
 
+_SMOOTH_DOC = """    smooth : float >= 0, keyword-only, default 1e-5
+        Added to numerator and denominator.
+"""
+
 _AXIS_DOC = """    axis : None, int or tuple of ints, keyword-only, default None
         Axes summed over; negative values count from the end; duplicates or
         out-of-range axes raise ValueError. None means every axis but the
@@ -184,6 +185,12 @@ _AXIS_DOC = """    axis : None, int or tuple of ints, keyword-only, default None
         losses have their shape.
 """
 
+
+def _pack_smooth(p):
+    # the kernel's three float slots: dice, iou and generalized Dice use one
+    return (p["smooth"], 0.0, 0.0)
+
+
 _RETURNS = """
     Returns
     -------
@@ -191,11 +198,10 @@ _RETURNS = """
     shape of the kept axes. ``grad`` returns d(value)/d(pred), pred's shape.
 """
 
-dice = SliceLoss(
+dice = declare(
+    SliceLoss,
     "dice",
-    **metadata("dice"),
-    kernel_id=_DICE,
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_axis_layout,
     peer="monai.losses.DiceLoss(smooth_nr=smooth, smooth_dr=smooth, squared_pred=False)",
     doc="""Soft Dice loss (Milletari et al. 2016, V-Net).
@@ -212,9 +218,7 @@ dice = SliceLoss(
     ``dl/dp = -(2 t D - N) / D**2`` with N, D the numerator and denominator.
 """
     + _COMMON
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-"""
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -233,11 +237,10 @@ dice = SliceLoss(
 """,
 )
 
-iou = SliceLoss(
+iou = declare(
+    SliceLoss,
     "iou",
-    **metadata("iou"),
-    kernel_id=_IOU,
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_axis_layout,
     peer="segmentation_models_pytorch.losses.JaccardLoss (soft_jaccard_score)",
     doc="""Soft IoU (Jaccard) loss.
@@ -252,9 +255,7 @@ iou = SliceLoss(
     ``dl/dp = -(t D - N (1 - t)) / D**2``.
 """
     + _COMMON
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-"""
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -273,10 +274,9 @@ iou = SliceLoss(
 """,
 )
 
-tversky = SliceLoss(
+tversky = declare(
+    SliceLoss,
     "tversky",
-    **metadata("tversky"),
-    kernel_id=_TVERSKY,
     pack=lambda p: (p["alpha"], p["beta"], p["smooth"]),
     layout=_axis_layout,
     peer="monai.losses.TverskyLoss(smooth_nr=smooth, smooth_dr=smooth)",
@@ -297,9 +297,8 @@ tversky = SliceLoss(
         Weight of the false positives.
     beta : float >= 0, keyword-only, default 0.5
         Weight of the false negatives.
-    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
 """
+    + _SMOOTH_DOC
     + _AXIS_DOC
     + _RETURNS
     + """
@@ -317,11 +316,10 @@ tversky = SliceLoss(
 """,
 )
 
-generalized_dice = SliceLoss(
+generalized_dice = declare(
+    SliceLoss,
     "generalized_dice",
-    **metadata("generalized_dice"),
-    kernel_id=_GDICE,
-    pack=lambda p: (p["smooth"], 0.0, 0.0),
+    pack=_pack_smooth,
     layout=_class_layout,
     peer="monai.losses.GeneralizedDiceLoss(w_type='square', smooth_nr=smooth, smooth_dr=smooth)",
     doc="""Generalized Dice loss (Sudre et al. 2017), one loss per sample.
@@ -343,9 +341,8 @@ generalized_dice = SliceLoss(
     whatever the input dtype. ``(N, C)`` inputs are one voxel per class.
 """
     + _COMMON.replace("shape (N, ...)", "shape (N, C, ...)")
-    + """    smooth : float >= 0, keyword-only, default 1e-5
-        Added to numerator and denominator.
-
+    + _SMOOTH_DOC
+    + """
     Returns
     -------
     float, or for ``reduction="none"`` an ndarray of shape (N,) in pred's

@@ -21,7 +21,7 @@ from fastloss._arrays import (
     new_output,
     sum_to_shape,
 )
-from fastloss._catalogue import explain, grad_kernel, kernel_id, metadata
+from fastloss._catalogue import declare, grad_kernel, kernel_id, metadata
 from fastloss._loss import (
     GRAD,
     NONE,
@@ -50,12 +50,11 @@ __all__ = [
     "pseudo_huber",
 ]
 
-# kernel ids (fastloss::RegressionLoss), from the C++ catalogue
-_MSE, _MAE, _HUBER, _SMOOTH_L1, _LOG_COSH, _QUANTILE, _MAPE, _MSLE, _POISSON_NLL = map(
-    kernel_id,
-    ("mse", "mae", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"),
-)
-_GAUSSIAN_NLL, _TWEEDIE, _PSEUDO_HUBER = map(kernel_id, ("gaussian_nll", "tweedie", "pseudo_huber"))
+# kernel ids that run paths call by hand (rmse, the binary Brier score and
+# fastloss.jax run the mse kernel; gaussian_nll its two), from the C++
+# catalogue; every declaration takes its own through declare
+_MSE = kernel_id("mse")
+_GAUSSIAN_NLL = kernel_id("gaussian_nll")
 _GAUSSIAN_NLL_VAR = grad_kernel("gaussian_nll", "var")
 
 
@@ -83,11 +82,10 @@ _COMMON_ARGS = """
         prefix of pred's weighs whole samples).
 """
 
-mse = ElementwiseLoss(
+mse = declare(
+    ElementwiseLoss,
     "mse",
-    **metadata("mse"),
     kernel=REGRESSION,
-    kernel_id=_MSE,
     peer="torch.nn.functional.mse_loss; sklearn.metrics.mean_squared_error",
     doc="""Mean squared error.
 
@@ -111,11 +109,10 @@ mse = ElementwiseLoss(
 """,
 )
 
-mae = ElementwiseLoss(
+mae = declare(
+    ElementwiseLoss,
     "mae",
-    **metadata("mae"),
     kernel=REGRESSION,
-    kernel_id=_MAE,
     peer="torch.nn.functional.l1_loss; sklearn.metrics.mean_absolute_error",
     doc="""Mean absolute error.
 
@@ -140,11 +137,10 @@ mae = ElementwiseLoss(
 """,
 )
 
-huber = ElementwiseLoss(
+huber = declare(
+    ElementwiseLoss,
     "huber",
-    **metadata("huber"),
     kernel=REGRESSION,
-    kernel_id=_HUBER,
     pack=_pack_delta,
     peer="torch.nn.functional.huber_loss",
     doc="""Huber loss: quadratic near zero, linear beyond ``delta``.
@@ -175,11 +171,10 @@ huber = ElementwiseLoss(
 """,
 )
 
-smooth_l1 = ElementwiseLoss(
+smooth_l1 = declare(
+    ElementwiseLoss,
     "smooth_l1",
-    **metadata("smooth_l1"),
     kernel=REGRESSION,
-    kernel_id=_SMOOTH_L1,
     pack=_pack_beta,
     peer="torch.nn.functional.smooth_l1_loss",
     doc="""Smooth L1 loss: Huber divided by ``beta``.
@@ -211,11 +206,10 @@ smooth_l1 = ElementwiseLoss(
 )
 
 
-pseudo_huber = ElementwiseLoss(
+pseudo_huber = declare(
+    ElementwiseLoss,
     "pseudo_huber",
-    **metadata("pseudo_huber"),
     kernel=REGRESSION,
-    kernel_id=_PSEUDO_HUBER,
     pack=_pack_delta,
     peer="xgboost reg:pseudohubererror (huber_slope=delta)",
     doc="""Pseudo-Huber (Charbonnier) loss: a smooth Huber, twice differentiable.
@@ -257,11 +251,10 @@ pseudo_huber = ElementwiseLoss(
 # log_cosh, quantile, mape, msle
 
 
-log_cosh = ElementwiseLoss(
+log_cosh = declare(
+    ElementwiseLoss,
     "log_cosh",
-    **metadata("log_cosh"),
     kernel=REGRESSION,
-    kernel_id=_LOG_COSH,
     peer="keras.losses.LogCosh (tf.keras.losses.log_cosh)",
     doc="""Log-cosh loss: quadratic near zero, linear far away, smooth everywhere.
 
@@ -299,11 +292,10 @@ def _pack_quantile(p, pred, target, *_):
     return (p["quantile"], 0.0, 0.0, 0.0), None, target
 
 
-quantile = ElementwiseLoss(
+quantile = declare(
+    ElementwiseLoss,
     "quantile",
-    **metadata("quantile"),
     kernel=REGRESSION,
-    kernel_id=_QUANTILE,
     pack=_pack_quantile,
     peer="sklearn.metrics.mean_pinball_loss (alpha=quantile)",
     doc="""Pinball (quantile) loss: fits the ``quantile``-th conditional quantile.
@@ -339,11 +331,10 @@ quantile = ElementwiseLoss(
 """,
 )
 
-mape = ElementwiseLoss(
+mape = declare(
+    ElementwiseLoss,
     "mape",
-    **metadata("mape"),
     kernel=REGRESSION,
-    kernel_id=_MAPE,
     peer="sklearn.metrics.mean_absolute_percentage_error",
     doc="""Mean absolute percentage error, as a fraction (not multiplied by 100).
 
@@ -374,12 +365,10 @@ mape = ElementwiseLoss(
 )
 
 
-msle = ElementwiseLoss(
+msle = declare(
+    ElementwiseLoss,
     "msle",
-    **metadata("msle"),
     kernel=REGRESSION,
-    kernel_id=_MSLE,
-    explain=explain("msle"),
     peer="sklearn.metrics.mean_squared_log_error",
     doc="""Mean squared logarithmic error.
 
@@ -583,11 +572,10 @@ def _pack_poisson(p, pred, target, *_):
     return (float(p["log_input"]), float(p["full"]), p["eps"], 0.0), None, target
 
 
-poisson_nll = ElementwiseLoss(
+poisson_nll = declare(
+    ElementwiseLoss,
     "poisson_nll",
-    **metadata("poisson_nll"),
     kernel=REGRESSION,
-    kernel_id=_POISSON_NLL,
     pack=_pack_poisson,
     peer="torch.nn.functional.poisson_nll_loss",
     doc="""Poisson negative log likelihood, for count targets.
@@ -703,11 +691,10 @@ class _GaussianNll(ElementwiseLoss):
         return value
 
 
-gaussian_nll = _GaussianNll(
+gaussian_nll = declare(
+    _GaussianNll,
     "gaussian_nll",
-    **metadata("gaussian_nll"),
     kernel=REGRESSION,
-    kernel_id=_GAUSSIAN_NLL,
     peer="torch.nn.functional.gaussian_nll_loss",
     doc="""Gaussian negative log likelihood with a predicted variance.
 
@@ -788,11 +775,10 @@ def _explain_tweedie(pred, target, i, p):
     )
 
 
-tweedie = ElementwiseLoss(
+tweedie = declare(
+    ElementwiseLoss,
     "tweedie",
-    **metadata("tweedie"),
     kernel=REGRESSION,
-    kernel_id=_TWEEDIE,
     pack=_pack_tweedie,
     explain=_explain_tweedie,
     peer="sklearn.metrics.mean_tweedie_deviance; sklearn._loss.loss.HalfTweedieLoss (link='log')",

@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 
 from fastloss._arrays import as_float, as_labels
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import GRAD, REGULARIZATION, VALUE, VALUE_GRAD
 from fastloss._tensors import Plan, TensorLoss, as_reals
 
@@ -34,15 +34,7 @@ __all__ = [
 
 
 def _declare(cls, name, peer, doc, **kw):
-    return cls(
-        name,
-        **metadata(name),
-        kernel=REGULARIZATION,
-        kernel_id=kernel_id(name),
-        peer=peer,
-        doc=doc,
-        **kw,
-    )
+    return declare(cls, name, kernel=REGULARIZATION, peer=peer, doc=doc, **kw)
 
 
 class _SumByDefault(TensorLoss):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastloss._arrays import as_float, as_labels
-from fastloss._catalogue import kernel_id, metadata
+from fastloss._catalogue import declare
 from fastloss._loss import SEQUENCE
 from fastloss._tensors import Plan, TensorLoss
 
@@ -76,11 +76,10 @@ class _Ctc(TensorLoss):
         return x.dtype, (n,), (x.shape,), (x, tg, il, tl), plan
 
 
-ctc = _Ctc(
+ctc = declare(
+    _Ctc,
     "ctc",
-    **metadata("ctc"),
     kernel=SEQUENCE,
-    kernel_id=kernel_id("ctc"),
     peer="torch.nn.functional.ctc_loss",
     doc="""Connectionist temporal classification loss on unnormalized logits.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RefLoss", "elementwise", "weights_like"]
+__all__ = ["RefLoss", "elementwise", "weights_like", "reduce_weighted", "reduce_factor"]
 
 
 def weights_like(sample_weight, shape):
@@ -24,6 +24,33 @@ def weights_like(sample_weight, shape):
     if w.shape != tuple(shape) and 0 < w.ndim < len(shape) and w.shape == tuple(shape[: w.ndim]):
         w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
     return np.broadcast_to(w, shape)
+
+
+def reduce_weighted(l, g, w, reduction):
+    """One part's reduced value and gradient: ``l`` the per-sample losses,
+    ``g`` d l_i / d x_i per sample, ``w`` the weights broadcast to ``l``
+    (:func:`weights_like`) or None."""
+    if w is not None:
+        l, g = l * w, g * w
+    if reduction == "none":
+        return l, g
+    if reduction == "sum":
+        return float(np.sum(l)), g
+    denom = float(np.sum(w)) if w is not None else float(l.size)
+    return (float(np.sum(l)) / denom if denom else float("nan")), g / denom
+
+
+def reduce_factor(l, sample_weight, reduction):
+    """``(value, c)``: the reduced value of the per-sample losses ``l`` and
+    d value / d l_i (a scalar weight weighs every sample)."""
+    w = np.ones_like(l) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    w = np.broadcast_to(w, l.shape)
+    if reduction == "none":
+        return l * w, w
+    if reduction == "sum":
+        return float(np.sum(l * w)), w
+    denom = float(np.sum(w))
+    return (float(np.sum(l * w)) / denom if denom else float("nan")), w / denom
 
 
 def elementwise(per_element):

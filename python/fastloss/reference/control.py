@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastloss.reference._base import RefLoss, weights_like
+from fastloss import control as _family
+from fastloss.reference._base import RefLoss, reduce_weighted, weights_like
 
-__all__ = ["td_error", "pinn"]
-
-
-def _reduce(l, d, w, reduction):
-    """A part's value and per-value gradient under a reduction."""
-    if w is not None:
-        l, d = l * w, d * w
-    if reduction == "none":
-        return l, d
-    if reduction == "sum":
-        return float(np.sum(l)), d
-    denom = float(np.sum(w)) if w is not None else float(l.size)
-    return (float(np.sum(l)) / denom if denom else float("nan")), d / denom
+# the twins of fastloss.control's losses, name for name
+__all__ = list(_family.__all__)
 
 
 def _td_error(q, rewards, reduction, sample_weight, next_q, dones, gamma=0.99, loss="huber"):
@@ -34,7 +24,7 @@ def _td_error(q, rewards, reduction, sample_weight, next_q, dones, gamma=0.99, l
             g = np.where(a <= 1, delta, np.sign(delta))
         else:
             l, g = delta * delta, 2 * delta
-        v, g = _reduce(l, g, weights_like(sample_weight, q.shape), reduction)
+        v, g = reduce_weighted(l, g, weights_like(sample_weight, q.shape), reduction)
     return v, g, None
 
 
@@ -51,7 +41,7 @@ def _pinn(residual, boundary, reduction, sample_weight, data=None, weights=(1.0,
                 continue
             n = x.size
             flat = x.ravel()
-            v, g = _reduce(
+            v, g = reduce_weighted(
                 c * flat * flat, 2 * c * flat, None if w is None else w[off : off + n], reduction
             )
             values.append(v)

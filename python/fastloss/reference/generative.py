@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastloss.reference._base import RefLoss, weights_like
+from fastloss import generative as _family
+from fastloss.reference._base import RefLoss, reduce_weighted, weights_like
 
 
 def _rest(x):
@@ -12,16 +13,8 @@ def _rest(x):
     return int(np.prod(x.shape[1:], dtype=np.int64))
 
 
-__all__ = [
-    "gan_discriminator",
-    "gan_generator",
-    "hinge_gan_discriminator",
-    "hinge_gan_generator",
-    "wasserstein_critic",
-    "wasserstein_generator",
-    "gradient_penalty",
-    "elbo",
-]
+# the twins of fastloss.generative's losses, name for name
+__all__ = list(_family.__all__)
 
 
 def _softplus(x):
@@ -68,18 +61,6 @@ def _identity(x):
     return x, _keep_nan(x, np.ones_like(x))
 
 
-def _reduce(l, g, w, reduction):
-    """One part's reduced value and gradient (g is d l_i / d x_i per sample)."""
-    if w is not None:
-        l, g = l * w, g * w
-    if reduction == "none":
-        return l, g
-    if reduction == "sum":
-        return float(np.sum(l)), g
-    denom = float(np.sum(w)) if w is not None else float(l.size)
-    return (float(np.sum(l)) / denom if denom else float("nan")), g / denom
-
-
 def _parts(rule_real, rule_fake):
     def fn(real, fake, reduction, sample_weight, **params):
         real = np.asarray(real, dtype=np.float64)
@@ -89,8 +70,8 @@ def _parts(rule_real, rule_fake):
         with np.errstate(all="ignore"):
             lr, dr = rule_real(real.ravel())
             lf, df = rule_fake(fake.ravel())
-            vr, gr = _reduce(lr, dr, None if w is None else w[:n], reduction)
-            vf, gf = _reduce(lf, df, None if w is None else w[n:], reduction)
+            vr, gr = reduce_weighted(lr, dr, None if w is None else w[:n], reduction)
+            vf, gf = reduce_weighted(lf, df, None if w is None else w[n:], reduction)
         v = np.concatenate([vr, vf]) if reduction == "none" else vr + vf
         return v, (gr.reshape(real.shape), gf.reshape(fake.shape)), None
 
@@ -103,7 +84,7 @@ def _one(rule):
         r = rule if non_saturating else _log_saturating
         with np.errstate(all="ignore"):
             l, d = r(x)
-            return (*_reduce(l, d, weights_like(sample_weight, x.shape), reduction), None)
+            return (*reduce_weighted(l, d, weights_like(sample_weight, x.shape), reduction), None)
 
     return fn
 
@@ -117,7 +98,7 @@ def _gradient_penalty(grads, reduction, sample_weight, target_norm=1.0):
         dev = norm - target_norm
         c = np.where(norm > 0, 2 * dev / norm, np.where(norm == 0, 0.0, norm))
         w = weights_like(sample_weight, (n,))
-        v, c = _reduce(dev * dev, c, w, reduction)
+        v, c = reduce_weighted(dev * dev, c, w, reduction)
     return v, (c[:, None] * flat).reshape(g.shape), None
 
 
@@ -138,7 +119,7 @@ def _elbo(recon, x, reduction, sample_weight, mu, logvar, recon_loss="bce_with_l
         kl = -0.5 * (1 + lv - m * m - np.exp(lv))
         kl = kl.reshape(n, _rest(kl)).sum(axis=1)
         w = weights_like(sample_weight, (n,))
-        v, s = _reduce(rec + beta * kl, np.ones(n), w, reduction)
+        v, s = reduce_weighted(rec + beta * kl, np.ones(n), w, reduction)
     s_r = s.reshape((n,) + (1,) * (r.ndim - 1))
     s_m = s.reshape((n,) + (1,) * (m.ndim - 1))
     return v, (s_r * g_r, s_m * beta * m, s_m * beta * 0.5 * (np.exp(lv) - 1)), None

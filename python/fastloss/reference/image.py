@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastloss.reference._base import RefLoss
+from fastloss import image as _family
+from fastloss.reference._base import RefLoss, reduce_factor
 
-__all__ = ["ssim", "ms_ssim", "perceptual"]
+# the twins of fastloss.image's losses, name for name
+__all__ = list(_family.__all__)
 
 _MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -79,18 +81,6 @@ def _level(X, Y, g, C1, C2, a_s, a_c):
     return s_mean, cs_mean, gX
 
 
-def _reduce(l, sample_weight, reduction):
-    """The reduced value and each image's gradient factor."""
-    w = np.ones_like(l) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    w = np.broadcast_to(w, l.shape)  # a scalar weight weighs every image
-    if reduction == "none":
-        return l * w, w
-    if reduction == "sum":
-        return float(np.sum(l * w)), w
-    denom = float(np.sum(w))
-    return (float(np.sum(l * w)) / denom if denom else float("nan")), w / denom
-
-
 def _ssim(
     pred, target, reduction, sample_weight, data_range=1.0, win_size=11, sigma=1.5, k1=0.01, k2=0.03
 ):
@@ -100,7 +90,7 @@ def _ssim(
     C1, C2 = _constants(k1, k2, data_range)
     N, C = X.shape[:2]
     s, _, _ = _level(X, Y, g, C1, C2, None, None)
-    v, f = _reduce(1.0 - s.mean(axis=1), sample_weight, reduction)
+    v, f = reduce_factor(1.0 - s.mean(axis=1), sample_weight, reduction)
     a = np.broadcast_to(-f[:, None] / C, (N, C))
     _, _, gX = _level(X, Y, g, C1, C2, a, np.zeros((N, C)))
     return v, gX, None
@@ -151,7 +141,7 @@ def _ms_ssim(
         f = np.maximum(raw, 0.0) ** w[:, None, None]
         prod = f.prod(axis=0)
     N, C = X.shape[:2]
-    v, fac = _reduce(1.0 - prod.mean(axis=1), sample_weight, reduction)
+    v, fac = reduce_factor(1.0 - prod.mean(axis=1), sample_weight, reduction)
     scale = (
         -np.broadcast_to(np.asarray(fac, dtype=np.float64), (N,))[:, None] / C
     )  # a scalar weight: one factor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastloss.reference._base import RefLoss
+from fastloss.reference._base import RefLoss, reduce_factor
 
 __all__ = ["ntxent", "clip"]
 
@@ -31,24 +31,12 @@ def _lse(S, axis):
     return np.log(np.sum(np.exp(S - m), axis=axis, keepdims=True)) + m
 
 
-def _reduce(l, reduction, sample_weight):
-    """(value, c): the reduced value and d value / d l."""
-    w = np.ones_like(l) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    w = np.broadcast_to(w, l.shape)
-    if reduction == "none":
-        return l * w, w
-    if reduction == "sum":
-        return float(np.sum(l * w)), w
-    denom = float(np.sum(w))
-    return (float(np.sum(l * w)) / denom if denom else float("nan")), w / denom
-
-
 def _ntxent(z1, z2, reduction, sample_weight, temperature=0.5):
     z1 = np.asarray(z1, np.float64)
     z2 = np.asarray(z2, np.float64)
     n = z1.shape[0]
     if n == 0:  # no anchors: NaN mean, 0 sum, empty none (as fastloss)
-        value, _ = _reduce(np.zeros(0), reduction, sample_weight)
+        value, _ = reduce_factor(np.zeros(0), sample_weight, reduction)
         return value, (np.zeros_like(z1), np.zeros_like(z2)), None
     with np.errstate(all="ignore"):
         x = np.concatenate([z1, z2])
@@ -60,7 +48,7 @@ def _ntxent(z1, z2, reduction, sample_weight, temperature=0.5):
         Sm[idx, idx] = -np.inf
         lse = _lse(Sm, 1)[:, 0]
         l = lse - S[idx, pos]
-        value, c = _reduce(l, reduction, sample_weight)
+        value, c = reduce_factor(l, sample_weight, reduction)
         P = np.exp(Sm - lse[:, None])
         G = c[:, None] * P
         G[idx, pos] -= c
@@ -85,7 +73,7 @@ def _clip(image_emb, text_emb, reduction, sample_weight, logit_scale=1 / 0.07):
         q = _lse(S, 0)[0, :]
         d = S[idx, idx]
         l = ((r - d) + (q - d)) / 2
-        value, c = _reduce(l, reduction, sample_weight)
+        value, c = reduce_factor(l, sample_weight, reduction)
         G = (c / 2)[:, None] * np.exp(S - r[:, None]) + (c / 2)[None, :] * np.exp(S - q[None, :])
         G[idx, idx] -= c
         gu = s * G @ v

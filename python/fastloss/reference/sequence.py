@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastloss import sequence as _family
 from fastloss.reference._base import RefLoss
 
-__all__ = ["ctc"]
+# the twins of fastloss.sequence's losses, name for name
+__all__ = list(_family.__all__)
 
 
 def _lse3(a, b, c):
