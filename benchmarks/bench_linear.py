@@ -31,6 +31,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from measure import control_threads, measure_interleaved  # noqa: E402
 
+# the losses this script's rows time (benchmarks/test_bench.py checks that
+# every loss has a row somewhere)
+LOSSES = ("linear_cross_entropy",)
+
 
 def run(n, d, c, threads, repeats, chunked=True, blas_threads=None):
     notes = control_threads(threads)

@@ -32,15 +32,25 @@ def _small(shape):
     return (2,) + tuple(min(d, 16) for d in shape[1:])
 
 
-def test_specs_cover_the_catalogue():
+def test_every_loss_has_a_benchmark_row():
     for row in specs.ROWS:
         assert row.loss in specs.MAKERS
     for name in specs.MAKERS:
         # a formula for JAX and PyTorch, or PyTorch's own function (ctc: a
         # dynamic program, torch's ctc_loss only)
         assert name in specs.EXPR or name in specs.TORCH_LIB, f"{name}: no formula for the peers"
-    missing = sorted(set(fastloss.available()) - set(specs.MAKERS))
-    assert not missing, f"losses with no benchmark spec: {missing}"
+    # the other scripts' rows: several-input losses (bench_several.py, with
+    # torch's autograd as the peer), clustering and the fused linear layer
+    import bench_clustering
+    import bench_linear
+
+    torch = pytest.importorskip("torch")
+    import bench_several
+
+    rows = set(specs.MAKERS) | set(bench_several._cases(torch))
+    rows |= set(bench_clustering.LOSSES) | set(bench_linear.LOSSES)
+    missing = sorted(set(fastloss.available()) - rows)
+    assert not missing, f"losses with no benchmark row: {missing}"
 
 
 def test_inputs_are_valid_for_fastloss():

@@ -23,9 +23,11 @@ Functions
     ``perceptual`` takes lists of feature maps and runs each layer through
     ``mse`` or ``mae`` as the core does (its gradient: a list, one per
     layer), and the penalties a list of arrays (a model's parameters) as
-    the core does. ``kmeans_inertia.labels`` (an integer output beside the
-    value) has no JAX counterpart: use ``fastloss.kmeans_inertia.labels`` on
-    host arrays.
+    the core does; ``linear_cross_entropy`` forms its logits with XLA's
+    matrix product (held whole, unlike the core's chunks) and runs the
+    cross_entropy kernel on them. ``kmeans_inertia.labels`` (an integer
+    output beside the value) has no JAX counterpart: use
+    ``fastloss.kmeans_inertia.labels`` on host arrays.
 
 How it runs
     A loss call is one ``jax.ffi.ffi_call`` into the same kernel entry point
@@ -847,7 +849,35 @@ def _penalty_list(fn, ws, red, sample_weight):
     return value / total if total else jnp.full((), np.nan, value.dtype)
 
 
-_SPECIAL = {"gaussian_nll": _gaussian_nll, "rmse": _rmse, "perceptual": _perceptual}
+def _linear_cross_entropy(loss, inputs, red, sample_weight, p):
+    """linear_cross_entropy under JAX: the logits ``hidden @ linear_weight.T
+    (+ linear_bias)`` by XLA's matrix product, then ``fastloss.jax.cross_entropy``
+    (the core's kernel). Unlike the NumPy path, which never holds the (N, C)
+    logits (chunks), XLA holds them here: JAX's autodiff of the product
+    carries the kernel's logits gradient to hidden, weight and bias."""
+    hidden, weight, labels = (jnp.asarray(x) for x in inputs[:3])
+    bias = inputs[3] if len(inputs) > 3 else None
+    logits = jnp.matmul(hidden, weight.T)
+    if bias is not None:
+        logits = logits + jnp.asarray(bias)
+    reduction = {NONE: "none", SUM: "sum"}.get(red, "mean")
+    return globals()["cross_entropy"](
+        logits,
+        labels,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        class_weight=p["class_weight"],
+        ignore_index=p["ignore_index"],
+        label_smoothing=p["label_smoothing"],
+    )
+
+
+_SPECIAL = {
+    "gaussian_nll": _gaussian_nll,
+    "rmse": _rmse,
+    "perceptual": _perceptual,
+    "linear_cross_entropy": _linear_cross_entropy,
+}
 
 
 def _adapt(loss: Loss):
