@@ -3,6 +3,8 @@
 
     PYTHONPATH=python:tests python scripts/bits.py save /tmp/bits-before.json
     PYTHONPATH=python:tests python scripts/bits.py check /tmp/bits-before.json
+    PYTHONPATH=python:tests python scripts/bits.py record /tmp/bits-x86.json
+    python scripts/bits.py diff /tmp/bits-x86.json /tmp/bits-arm64.json
 
 For every loss in the registry, both dtypes, three sizes (a few elements, a
 few thousand, enough for several reduction blocks and both threads) and every
@@ -13,6 +15,13 @@ every entry whose bits changed (or that is new / gone) and exits 1 if any
 changed. The inputs come from tests/cases.py, so a refactor that must keep
 the bits (issue 19's "same bits as before") is checked over the registry's
 own cases.
+
+``record`` writes the entries of the one level this process runs (the
+level FASTLOSS_ISA names, else the detected one) without starting
+subprocesses, so it runs under an emulator that cannot start another
+emulated process (qemu-aarch64 for scripts/cross-check.sh); ``diff``
+compares two such records, entry by entry, and exits 1 unless they hold the
+same entries with the same bits.
 """
 
 from __future__ import annotations
@@ -29,7 +38,9 @@ SIZES = (5, 3000, 70000)
 
 
 def _h(x) -> str:
-    if isinstance(x, tuple):
+    # a tuple of results, or a list of arrays (a loss that takes a list of
+    # inputs, e.g. the penalties, returns a gradient per input)
+    if isinstance(x, (tuple, list)):
         return "|".join(_h(v) for v in x)
     if isinstance(x, float):
         return repr(np.float64(x).view(np.uint64).item())
@@ -79,16 +90,24 @@ def record() -> dict[str, str]:
                 for k in getattr(loss, "wrt", ())[1:]:
                     out[f"{key}/grad-{k}/mean"] = _h(run("grad", wrt=k))
                     out[f"{key}/vg-{k}/none"] = _h(run("value_and_grad", wrt=k, reduction="none"))
-                shape = np.shape(run("value", reduction="none"))
+                none = run("value", reduction="none")
+                if isinstance(none, list):
+                    continue  # a list input's per-element losses: no one weight shape
+                shape = np.shape(none)
                 w = np.random.default_rng(7).uniform(0.1, 2.0, size=shape).astype(dt)
                 out[f"{key}/wvg/mean"] = _h(run("value_and_grad", sample_weight=w))
     return out
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[1] == "_one":
-        json.dump(record(), open(argv[2], "w"))
+    if len(argv) == 3 and argv[1] in ("_one", "record"):
+        bits = record()
+        json.dump(bits, open(argv[2], "w"), indent=0, sort_keys=True)
+        if argv[1] == "record":
+            print(f"recorded {len(bits)} entries ({len(_losses())} losses)")
         return 0
+    if len(argv) == 4 and argv[1] == "diff":
+        return _diff(argv[2], argv[3])
     if len(argv) != 3 or argv[1] not in ("save", "check"):
         print(__doc__)
         return 2
@@ -118,6 +137,32 @@ def main(argv: list[str]) -> int:
         f"{len(gone)} gone, {len(new)} new (levels: {', '.join(levels)})"
     )
     return 1 if changed else 0
+
+
+def _losses() -> list[str]:
+    import fastloss as fl
+
+    return list(fl.available())
+
+
+def _diff(path_a: str, path_b: str) -> int:
+    a, b = json.load(open(path_a)), json.load(open(path_b))
+    changed = sorted(k for k in a if k in b and a[k] != b[k])
+    only_a = sorted(set(a) - set(b))
+    only_b = sorted(set(b) - set(a))
+    for k in changed:
+        print("DIFFERS", k)
+    for k in only_a:
+        print(f"ONLY IN {path_a}:", k)
+    for k in only_b:
+        print(f"ONLY IN {path_b}:", k)
+    losses = sorted({k.split("/")[0] for k in a})
+    print(
+        f"{len(a) - len(changed) - len(only_a)} same, {len(changed)} differ, "
+        f"{len(only_a)} only in {path_a}, {len(only_b)} only in {path_b} "
+        f"({len(losses)} losses)"
+    )
+    return 1 if changed or only_a or only_b else 0
 
 
 def _levels() -> list[str]:

@@ -41,6 +41,13 @@ for c in cc c++ gcc g++ clang clang++; do
   if command -v "$c" >/dev/null; then echo "compiler $c still on PATH" >&2; exit 1; fi
 done
 cd "$work"
+# The source root on sys.path, so that spawn and forkserver children can
+# unpickle a test's own functions: pytest (--import-mode=importlib) names
+# tests/test_concurrency.py "tests.test_concurrency", and a child imports
+# that from sys.path, which in a tree run holds the current directory. The
+# root holds no fastloss package (that is python/fastloss): the import check
+# below still proves fastloss comes from the venv.
+export PYTHONPATH="$root"
 python -c 'import fastloss, sys; f = fastloss.__file__
 assert f.startswith(sys.prefix), f"fastloss imported from {f}, not the venv"
 print("fastloss from", f); fastloss.show_config()'
