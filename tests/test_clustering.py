@@ -169,8 +169,12 @@ def test_labels_out_and_its_checks(dtype):
         fl.kmeans_inertia.labels(Xv, np.zeros((2, 8)), out=Xv.view(np.int64).reshape(-1)[:1000])
     with pytest.raises(TypeError, match="return_inertia: expected a bool"):
         fl.kmeans_inertia.labels(X, C, return_inertia=1)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'return_labels'"):
-        fl.kmeans_inertia(X, C, return_labels=True)
+    # the value verb's return_labels: (value, labels), the value unchanged
+    v, lab = fl.kmeans_inertia(X, C, reduction="sum", return_labels=True)
+    assert v == fl.kmeans_inertia(X, C, reduction="sum")
+    np.testing.assert_array_equal(lab, ref)
+    with pytest.raises(TypeError, match="return_labels: expected a bool"):
+        fl.kmeans_inertia(X, C, return_labels="yes")
 
 
 def test_the_binding_checks_integer_outputs():

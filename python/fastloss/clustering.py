@@ -23,6 +23,17 @@ _INT64 = np.dtype(np.int64)
 
 
 class _KmeansInertia(TensorLoss):
+    def __call__(self, *inputs, reduction="mean", sample_weight=None, return_labels=False):
+        """The value; with ``return_labels=True`` (the issue's spelling of
+        scikit-learn's ``labels_``), ``(value, labels)``: the value as
+        without it, the labels from :meth:`labels` (a second pass)."""
+        if not isinstance(return_labels, (bool, np.bool_)):
+            raise TypeError(f"return_labels: expected a bool, got {type(return_labels).__name__}")
+        value = super().__call__(*inputs, reduction=reduction, sample_weight=sample_weight)
+        if not return_labels:
+            return value
+        return value, self.labels(*inputs)
+
     def _plan(self, inputs, p):
         X = as_float(inputs[0], "X")
         check_rows(X, "X")
@@ -130,12 +141,16 @@ kmeans_inertia = _KmeansInertia(
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like (n,), optional, keyword-only
         Per-row weights, as ``KMeans.fit(sample_weight=)``.
+    return_labels : bool, keyword-only, default False
+        The value verb only: also return the labels, ``(value, labels)``
+        (computed by :meth:`labels` in a second pass).
 
     Returns
     -------
     float, or ``(n,)`` distances. ``grad`` has the centers' shape. The
-    labels: :meth:`labels` (``kmeans_inertia.labels(X, centers,
-    return_inertia=True)`` gives both in one pass).
+    labels: ``return_labels=True``, or :meth:`labels`
+    (``kmeans_inertia.labels(X, centers, return_inertia=True)`` gives
+    labels and inertia in one pass).
 
     Examples
     --------
@@ -146,6 +161,8 @@ kmeans_inertia = _KmeansInertia(
     2.0
     >>> fl.kmeans_inertia.labels(X, C)
     array([0, 0, 1])
+    >>> fl.kmeans_inertia(X, C, reduction="sum", return_labels=True)
+    (2.0, array([0, 0, 1]))
     >>> fl.kmeans_inertia.grad(X, C, reduction="sum")
     array([[-2.,  0.],
            [ 0., -2.]])
