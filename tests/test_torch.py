@@ -83,6 +83,12 @@ def _peer_cases(rng, dt):
                 lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=1.3),
                 (x, y),
             ),
+            (  # torch runs l1_loss at beta=0; so does the adapter (mae)
+                "smooth_l1_beta0",
+                flt.SmoothL1Loss(reduction=red, beta=0.0),
+                lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+                (x, y),
+            ),
             (
                 "poisson",
                 flt.PoissonNLLLoss(reduction=red),
@@ -207,6 +213,20 @@ def _peer_cases(rng, dt):
                         (lp, tt),
                     ),
                 ]
+                # torch's kl_div is element-wise: 1-D and 0-d inputs too
+                for shape in ((5,), ()):
+                    lp1 = _t(np.log(rng.uniform(0.05, 1, shape)).astype(dt), True)
+                    t1 = _t(rng.uniform(0.05, 1, shape).astype(dt))
+                    out += [
+                        (
+                            f"kl_{kred}_{log_target}_{len(shape)}d",
+                            flt.KLDivLoss(reduction=kred, log_target=log_target),
+                            lambda a, b, r=kred, lt=log_target: F.kl_div(
+                                a, b, reduction=r, log_target=lt
+                            ),
+                            (lp1, t1.log() if log_target else t1),
+                        ),
+                    ]
         ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
         y01 = _t((rng.uniform(size=(6, 4)) > 0.5).astype(dt))
         out += [

@@ -549,7 +549,9 @@ class HuberLoss(_Elementwise):
 
 
 class SmoothL1Loss(_Elementwise):
-    """``torch.nn.SmoothL1Loss(reduction, beta)`` on fastloss's ``smooth_l1``."""
+    """``torch.nn.SmoothL1Loss(reduction, beta)`` on fastloss's ``smooth_l1``;
+    ``beta=0`` runs fastloss's ``mae``, as torch's ``smooth_l1_loss`` runs
+    ``l1_loss`` there (fastloss's ``smooth_l1`` itself takes ``beta > 0``)."""
 
     _fn = staticmethod(globals()["smooth_l1"])
     _keys = ("beta",)
@@ -557,6 +559,15 @@ class SmoothL1Loss(_Elementwise):
     def __init__(self, reduction="mean", beta=1.0):
         super().__init__(reduction)
         self.beta = beta
+
+    def forward(self, input, target):
+        if (
+            isinstance(self.beta, (int, float))
+            and not isinstance(self.beta, bool)
+            and self.beta == 0
+        ):
+            return globals()["mae"](input, target, reduction=self.reduction)
+        return super().forward(input, target)
 
 
 class PoissonNLLLoss(_Elementwise):
@@ -693,13 +704,28 @@ class KLDivLoss(_Base):
         kl = globals()["kl_div"]
         red = self.reduction
         if red == "none":
+            if input.dim() == 0:  # one element: a row of one class, then 0-d
+                return kl(
+                    input.reshape(1, 1),
+                    target.reshape(1, 1),
+                    reduction="none",
+                    log_target=self.log_target,
+                ).reshape(())
             return kl(
                 input.unsqueeze(-1),
                 target.unsqueeze(-1),
                 reduction="none",
                 log_target=self.log_target,
             )
-        s = kl(input, target, reduction="sum", log_target=self.log_target)
+        if input.dim() < 2:  # torch's kl_div is element-wise: any shape
+            s = kl(
+                input.reshape(-1, 1),
+                target.reshape(-1, 1),
+                reduction="sum",
+                log_target=self.log_target,
+            )
+        else:
+            s = kl(input, target, reduction="sum", log_target=self.log_target)
         if red == "sum":
             return s
         n = input.size(0) if red == "batchmean" and input.dim() > 0 else input.numel()
