@@ -5,7 +5,10 @@ see tests/test_image.py) and pytorch_msssim's ``ssim``, value and value+grad
 through torch's autograd; each peer when installed. fastloss and torch on
 ``--threads`` threads (skimage's scipy filters run on one). Medians of
 interleaved rounds, all in one run; a ratio is the peer's median over
-fastloss's for the same verb (above 1: fastloss is faster).
+fastloss's for the same verb (above 1: fastloss is faster). ms_ssim has
+no kornia row: kornia's ``MS_SSIMLoss`` is another loss (SSIM at several
+Gaussian widths at full resolution plus an L1 term, Zhao et al.), not the
+dyadic pyramid of ``pytorch_msssim.ms_ssim``.
 
     python benchmarks/bench_image.py --threads 2 [--shape 16,3,256,256]
 """

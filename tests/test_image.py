@@ -126,7 +126,11 @@ def test_ssim_equals_kornia_value_and_gradient(shape, win_size, data_range, dtyp
     tper = smap.mean(dim=(1, 2, 3))
     _assert_matches(v, per, g, tv, tper, tx.grad, dtype, grad_slack=1)
     loss = kornia.losses.ssim_loss(
-        torch.tensor(x), torch.tensor(y), win_size, max_val=float(data_range), eps=0.0,
+        torch.tensor(x),
+        torch.tensor(y),
+        win_size,
+        max_val=float(data_range),
+        eps=0.0,
         padding="valid",
     )
     rtol, atol = _tol(dtype)

@@ -9,7 +9,8 @@ threshold, kSerialWork in cpp/include/fastloss/common/parallel.hpp), at 1
 and 2 threads, interleaved call by call (one untimed call before each timed
 one); then how long a plain thread (no OpenMP) blocked on an Event takes to
 run after it is set, the setting thread either blocking at once (its core
-free) or staying busy (another core needed, as for an OpenMP worker). Prints min / median / p90 per case in ms.
+free) or staying busy (another core needed, as for an OpenMP worker).
+Prints min / median / p90 per case in ms.
 
 If the 2-thread times sit near the wake-up time whatever the work (mse on
 40,000 elements as much as listnet), the cost is the OS scheduler handing
@@ -38,7 +39,9 @@ def wake_latency(rounds, busy):
     out = []
     for _ in range(rounds):
         ev, seen = threading.Event(), []
-        th = threading.Thread(target=lambda: (ev.wait(), seen.append(time.perf_counter())))
+        th = threading.Thread(
+            target=lambda ev=ev, seen=seen: (ev.wait(), seen.append(time.perf_counter()))
+        )
         th.start()
         time.sleep(0.002)  # let it block
         t0 = time.perf_counter()
