@@ -3,7 +3,7 @@ inside xgb.train / lgb.train against the same call outside, and against the
 same objective written in NumPy.
 
     PYTHONPATH=python python benchmarks/bench_boosting.py [--rows 200000] [--rounds 50]
-        [--flush-mb 64] [--parts] [--no-lightgbm]
+        [--flush-mb 64] [--parts] [--no-lightgbm] [--nthread N]
 
 Inside/outside: every call the booster makes is timed around the objective
 itself (not the tree building); the margins it was given are kept, and after
@@ -186,6 +186,9 @@ def main(argv=None):
     ap.add_argument("--flush-mb", type=int, default=64, help="buffer written before a cold call")
     ap.add_argument("--parts", action="store_true", help="split the default objective's calls")
     ap.add_argument("--no-lightgbm", action="store_true")
+    ap.add_argument(
+        "--nthread", type=int, default=0, help="the boosters' threads (default: their own)"
+    )
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.rows, args.features)).astype(np.float32)
@@ -204,6 +207,8 @@ def main(argv=None):
 
     d = xgb.DMatrix(X, label=y)
     params = {"max_depth": 6, "eta": 0.3, "base_score": 0.0, "tree_method": "hist"}
+    if args.nthread:
+        params["nthread"] = args.nthread
     default = flx.objective(name)
 
     def copying(predt, dtrain):  # the adapter before: XGBoost's copying getters
@@ -249,6 +254,8 @@ def main(argv=None):
 
     ds = lgb.Dataset(X, label=y, free_raw_data=False)
     lparams = {"max_depth": 6, "num_leaves": 63, "learning_rate": 0.3, "verbose": -1}
+    if args.nthread:
+        lparams["num_threads"] = args.nthread
     print(f"LightGBM {lgb.__version__}")
     rows = [
         ("numpy objective", numpy_logistic_lgb),

@@ -58,11 +58,11 @@ The objective reads the DMatrix's labels and weights without copying them
 call inside ``xgb.train`` and the same call repeated outside is the CPU's
 caches: inside, each call comes after a round of tree building, and
 labels, margins and outputs are fetched from memory again. Measured on
-2e5 rows (``benchmarks/bench_boosting.py``, 2 shared cores, load 10):
-0.50 ms inside against 0.24 ms for back-to-back calls outside, 0.66 ms
-outside after 64 MiB written between calls, and 0.69 ms outside with only
+2e5 rows (``benchmarks/bench_boosting.py``, 2 shared cores, load 8-10):
+0.52 ms inside against 0.26 ms for back-to-back calls outside, 0.58 ms
+outside after 64 MiB written between calls, and 0.72 ms outside with only
 a pause between calls as long as the booster's (no booster at all); the
-NumPy objective shows the same (0.90 inside, 0.62 back to back, 1.28
+NumPy objective shows the same (0.92 inside, 0.64 back to back, 1.22
 spaced).
 
 Examples
@@ -125,7 +125,7 @@ def _info(dmatrix, field):
     ``DMatrix.get_label()`` copies the labels into a new array on every
     call, from memory the cache no longer holds by the time XGBoost calls
     the objective: on 2e5 rows reading without the copy took the call inside
-    ``xgb.train`` from 0.73 to 0.50 ms (benchmarks/bench_boosting.py, rows
+    ``xgb.train`` from 0.75 to 0.52 ms (benchmarks/bench_boosting.py, rows
     "threads=1" and "get_label() copies", on a loaded 2-core machine). A
     view costs no copy. It is taken afresh on every call rather than cached: XGBoost keeps
     the same buffer when labels are replaced by ones of the same length
