@@ -307,6 +307,39 @@ class TestXGBoost:
         with pytest.raises(ValueError, match="label"):
             obj(np.array([0.5, 1.0]), np.zeros((2, 3)))
 
+    def test_labels_read_without_a_copy(self, monkeypatch):
+        # the objective reads the DMatrix's labels and weights as views of
+        # XGBoost's storage (no per-call copy), taken afresh on every call
+        xgb, flx = self.xgb, self.flx
+        rng = np.random.default_rng(0)
+        X, y, w = rng.normal(size=(50, 3)), rng.normal(size=50), rng.uniform(0.5, 2, 50)
+        d = xgb.DMatrix(X, label=y, weight=w)
+        for field, get in (("label", d.get_label), ("weight", d.get_weight)):
+            v = flx._info(d, field)
+            np.testing.assert_array_equal(v, get())
+            assert v.dtype == get().dtype and not v.flags.writeable
+            if flx._info_ref() is not None:  # XGBoost >= 3: one buffer, no copy
+                assert np.shares_memory(v, flx._info(d, field))
+        assert flx._info(xgb.DMatrix(X, label=y), "weight").size == 0
+        multi = np.arange(100.0).reshape(50, 2)  # multi-target labels keep their shape
+        assert flx._info(xgb.DMatrix(X, label=multi), "label").shape == (50, 2)
+        obj = flx.objective("mse")
+        m = rng.normal(size=50).astype(np.float32)
+        g, h = obj(m, d)
+        g0, h0 = obj.grad_hess(m, d.get_label(), d.get_weight())
+        np.testing.assert_array_equal(g, g0)
+        np.testing.assert_array_equal(h, h0)
+        # new labels of the same length: XGBoost keeps the buffer, and the
+        # next call must see the new contents (why nothing is cached)
+        d.set_label(y + 1.0)
+        g1, _ = obj(m, d)
+        np.testing.assert_array_equal(g1, obj.grad_hess(m, d.get_label(), d.get_weight())[0])
+        assert not np.array_equal(g1, g)
+        # without the entry point (older XGBoost): XGBoost's copying getters
+        monkeypatch.setattr(flx, "_info_ref", lambda: None)
+        np.testing.assert_array_equal(obj(m, d)[0], g1)
+        assert flx.metric("mse")(m, d) == ("mse", fl.mse(m, d.get_label(), sample_weight=w))
+
     def test_threads_inside_and_restored(self):
         fl.set_num_threads(None)
         before = fl.get_num_threads()

@@ -98,6 +98,45 @@ def test_ssim_equals_skimage(shape, win_size, sigma, dtype):
     np.testing.assert_allclose(per, 1 - np.array(sk), rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape,win_size,data_range",
+    # kornia's window has sigma 1.5 whatever its size: sigma stays at 1.5
+    [((2, 3, 32, 32), 11, 1.0), ((3, 1, 20, 27), 7, 1.0), ((1, 2, 41, 64), 11, 2.0)],
+)
+def test_ssim_equals_kornia_value_and_gradient(shape, win_size, data_range, dtype):
+    # kornia.metrics.ssim returns the SSIM map; fastloss's ssim is 1 - its
+    # mean with padding="valid" (the region no zero padding reaches, as
+    # pytorch_msssim and skimage's crop) and eps=0.0 (kornia adds eps=1e-12
+    # to the denominator by default). kornia's ssim_loss is (1 - map) / 2,
+    # clamped: half of fastloss's.
+    kornia = pytest.importorskip("kornia")
+    rng = np.random.default_rng(6)
+    x, y = _images(rng, shape, dtype)
+    x, y = x * data_range, y * data_range
+    kw = dict(win_size=win_size, data_range=data_range)
+    v, g = fl.ssim.value_and_grad(x, y, **kw)
+    per = fl.ssim(x, y, reduction="none", **kw)
+    tx = torch.tensor(x, requires_grad=True)
+    smap = kornia.metrics.ssim(
+        tx, torch.tensor(y), win_size, max_val=float(data_range), eps=0.0, padding="valid"
+    )
+    tv = smap.mean()
+    (1 - tv).backward()
+    tper = smap.mean(dim=(1, 2, 3))
+    _assert_matches(v, per, g, tv, tper, tx.grad, dtype, grad_slack=1)
+    loss = kornia.losses.ssim_loss(
+        torch.tensor(x),
+        torch.tensor(y),
+        win_size,
+        max_val=float(data_range),
+        eps=0.0,
+        padding="valid",
+    )
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(2 * loss.item(), v, rtol=rtol, atol=atol)
+
+
 def test_ssim_departs_from_skimage_where_its_window_is_wider():
     # documented: skimage blurs with 11 taps at sigma 1.5 even for win_size=7
     metrics = pytest.importorskip("skimage.metrics")
