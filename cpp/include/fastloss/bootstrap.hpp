@@ -14,8 +14,18 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
+#include <cstring>
+#include <type_traits>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FL_BOOT_INLINE inline __attribute__((always_inline))
+#else
+#define FL_BOOT_INLINE inline
+#endif
 
 namespace fastloss {
 namespace bootstrap {
@@ -120,37 +130,121 @@ void bucket_add(const T* x, double constant, int64_t n, int64_t first, const G* 
 // and per row double(w) * per_row (or per_row); den may be nullptr.
 namespace detail {
 
+// 16 lanes: term i of a block into lane i % 16 (t[0] is the block's first),
+// held in eight two-double vectors (lane-wise IEEE additions: the bits of
+// one scalar chain per lane) so they stay in registers.
+typedef double V2d __attribute__((vector_size(16)));
+
+FL_BOOT_INLINE void add_lanes(double* acc, const double* t, int64_t len) {
+  V2d a[8];
+  std::memcpy(a, acc, sizeof a);
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    for (int q = 0; q < 8; ++q) {
+      V2d x;
+      std::memcpy(&x, t + i + 2 * q, sizeof x);
+      a[q] += x;
+    }
+  }
+  std::memcpy(acc, a, sizeof a);
+  for (int l = 0; i + l < len; ++l) acc[l] += t[i + l];
+}
+
 template <class T, bool kW, bool kOne>
 void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t first_row,
                 int64_t block, double* leaves, double* num, double* den) {
   const uint16_t* low = low_table().data();
-  constexpr int64_t kMask = (int64_t{1} << kLowBits) - 1;
+  constexpr int64_t kWindow = int64_t{1} << kLowBits;
   const double dper = static_cast<double>(per_row);
-  int64_t row = 0, j = 0;  // the current term's row (from 0) and place in it
-  int64_t hb = high_bucket(first_row), bkt = 0;
-  double rw = 1.0;
+  std::vector<double> tbuf(static_cast<size_t>(block)), wbuf(kW ? static_cast<size_t>(block) : 0);
+  double* tb = tbuf.data();
+  double* wb = wbuf.data();
+  int64_t row = 0, j = 0;  // (per_row > 1) the current term's row and place in it
+  // num and den interleaved while the pass runs (copied in, added to in
+  // term order, copied back: the same bits): separate arrays 8 KiB apart
+  // (numpy rows) 4K-alias, and each pair of stores waited on the other
+  std::vector<double> nd(static_cast<size_t>(2 * kBuckets));
+  for (int64_t k = 0; k < kBuckets; ++k) {
+    nd[2 * k] = num[k];
+    nd[2 * k + 1] = den != nullptr ? den[k] : 0.0;
+  }
+  double* const out_num = num;
+  double* const out_den = den;
+  num = nd.data();
+  den = out_den != nullptr ? nd.data() + 1 : nullptr;
   for (int64_t lo = 0; lo < n; lo += block) {
-    const int64_t hi = std::min(n, lo + block);
-    double acc[16] = {}, wacc[16] = {};
-    for (int64_t i = lo; i < hi; ++i) {
-      if (kOne || j == 0) {  // a new row: its bucket, weight and denominator
-        const int64_t r = first_row + (kOne ? i : row);
-        if ((r & kMask) == 0) hb = high_bucket(r);
-        bkt = low[r & kMask] ^ hb;
-        if constexpr (kW) rw = static_cast<double>(w[kOne ? i : row]);
-        if (den != nullptr) den[bkt] += kW ? (kOne ? rw : rw * dper) : dper;
+    const int64_t len = std::min(n - lo, block);
+    // the block's terms as the mean adds them: double(v) * double(w)
+    const double* t0 = tb;  // the terms as doubles (float64 unweighted: v itself)
+    if constexpr (kOne && !kW && std::is_same_v<T, double>) {
+      t0 = v + lo;
+    } else if constexpr (kOne) {
+      for (int64_t i = 0; i < len; ++i) {
+        if constexpr (kW) {
+          wb[i] = static_cast<double>(w[lo + i]);
+          tb[i] = static_cast<double>(v[lo + i]) * wb[i];
+        } else {
+          tb[i] = static_cast<double>(v[lo + i]);
+        }
       }
-      const double t = kW ? static_cast<double>(v[i]) * rw : static_cast<double>(v[i]);
-      acc[i & 15] += t;  // lo is a multiple of 16: lane (i - lo) % 16
-      if constexpr (kW) wacc[i & 15] += rw;
-      num[bkt] += t;
-      if (!kOne && ++j == per_row) j = 0, ++row;
+    } else {
+      int64_t r = row, q = j;
+      for (int64_t i = 0; i < len; ++i) {
+        const double rw = kW ? static_cast<double>(w[r]) : 1.0;
+        if constexpr (kW) wb[i] = rw;
+        tb[i] = kW ? static_cast<double>(v[lo + i]) * rw : static_cast<double>(v[lo + i]);
+        if (++q == per_row) q = 0, ++r;
+      }
     }
     if (leaves != nullptr) {
-      const int64_t b = lo / block;
-      leaves[2 * b] = tree16(acc);
-      leaves[2 * b + 1] = kW ? tree16(wacc) : static_cast<double>(hi - lo);
+      double acc[16] = {}, wacc[16] = {};
+      add_lanes(acc, t0, len);
+      if constexpr (kW) add_lanes(wacc, wb, len);
+      leaves[2 * (lo / block)] = tree16(acc);
+      leaves[2 * (lo / block) + 1] = kW ? tree16(wacc) : static_cast<double>(len);
     }
+    // the bucket sums, in term order
+    if constexpr (kOne) {
+      for (int64_t i = 0; i < len;) {
+        const int64_t r = first_row + lo + i;
+        const int64_t off = r & (kWindow - 1);
+        const int64_t m = std::min(len - i, kWindow - off);  // rows sharing r's high bits
+        const int64_t hb = high_bucket(r);
+        const uint16_t* lw = low + off;
+        const double* t = t0 + i;
+        if (den == nullptr) {
+          for (int64_t k = 0; k < m; ++k) num[2 * (lw[k] ^ hb)] += t[k];
+        } else if constexpr (kW) {
+          const double* ww = wb + i;
+          for (int64_t k = 0; k < m; ++k) {
+            const int64_t bk = lw[k] ^ hb;
+            num[2 * bk] += t[k];
+            den[2 * bk] += ww[k];
+          }
+        } else {
+          for (int64_t k = 0; k < m; ++k) {
+            const int64_t bk = lw[k] ^ hb;
+            num[2 * bk] += t[k];
+            den[2 * bk] += 1.0;
+          }
+        }
+        i += m;
+      }
+    } else {
+      int64_t bkt = bucket_of(first_row + row);
+      for (int64_t i = 0; i < len; ++i) {
+        if (j == 0) {  // a new row: its bucket and denominator
+          bkt = bucket_of(first_row + row);
+          if (den != nullptr) den[2 * bkt] += kW ? wb[i] * dper : dper;
+        }
+        num[2 * bkt] += tb[i];
+        if (++j == per_row) j = 0, ++row;
+      }
+    }
+  }
+  for (int64_t k = 0; k < kBuckets; ++k) {
+    out_num[k] = nd[2 * k];
+    if (out_den != nullptr) out_den[k] = nd[2 * k + 1];
   }
 }
 
@@ -176,8 +270,16 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
 // 20 bits index an inverse-CDF table of 2^20 draws. The table is a step
 // function: its value at index i is the number of `bounds` <= i (bounds[k]:
 // the first index whose draw exceeds k), counted without branches.
-inline double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix, const int64_t* bounds,
-                           int64_t nbounds) {
+struct PoissonBounds {  // the bounds as 16 int32 (indices < 2^20), padded
+  int32_t b[16];
+  PoissonBounds(const int64_t* bounds, int64_t n) {
+    if (n > 16) throw std::invalid_argument("bounds: at most 16");
+    for (int k = 0; k < 16; ++k) b[k] = k < n ? static_cast<int32_t>(bounds[k]) : INT32_MAX;
+  }
+};
+
+FL_BOOT_INLINE double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix,
+                                   const PoissonBounds& pb) {
   uint64_t x = (unit * 0x9E3779B97F4A7C15ull) ^ mb;
   x ^= seed_mix;
   x ^= x >> 30;
@@ -185,9 +287,9 @@ inline double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix, const 
   x ^= x >> 27;
   x *= 0x94D049BB133111EBull;
   x ^= x >> 31;
-  const int64_t idx = static_cast<int64_t>(x >> 44);
-  int64_t k = 0;
-  for (int64_t t = 0; t < nbounds; ++t) k += bounds[t] <= idx;
+  const auto idx = static_cast<int32_t>(x >> 44);
+  int32_t k = 0;
+  for (int t = 0; t < 16; ++t) k += pb.b[t] <= idx;
   return static_cast<double>(k);
 }
 
@@ -195,10 +297,10 @@ inline uint64_t replicate_mix(int64_t b) { return static_cast<uint64_t>(b) * 0xC
 
 inline void poisson_weights(uint64_t seed_mix, int64_t replicates, const uint64_t* units,
                             int64_t u, const int64_t* bounds, int64_t nbounds, double* out) {
+  const PoissonBounds pb(bounds, nbounds);
   for (int64_t b = 0; b < replicates; ++b) {
     const uint64_t mb = replicate_mix(b);
-    for (int64_t j = 0; j < u; ++j)
-      out[b * u + j] = poisson_draw(units[j], mb, seed_mix, bounds, nbounds);
+    for (int64_t j = 0; j < u; ++j) out[b * u + j] = poisson_draw(units[j], mb, seed_mix, pb);
   }
 }
 
@@ -211,9 +313,10 @@ inline void poisson_weights(uint64_t seed_mix, int64_t replicates, const uint64_
 inline void replicates(uint64_t seed_mix, int64_t B, const uint64_t* units, int64_t u,
                        const int64_t* bounds, int64_t nbounds, const double* sums, int64_t m,
                        double* scratch, double* out) {
+  const PoissonBounds pb(bounds, nbounds);
   for (int64_t b = 0; b < B; ++b) {
     const uint64_t mb = replicate_mix(b);
-    for (int64_t j = 0; j < u; ++j) scratch[j] = poisson_draw(units[j], mb, seed_mix, bounds, nbounds);
+    for (int64_t j = 0; j < u; ++j) scratch[j] = poisson_draw(units[j], mb, seed_mix, pb);
     for (int64_t r = 0; r < m; ++r) {
       const double* s = sums + r * u;
       double l[4] = {0.0, 0.0, 0.0, 0.0};
