@@ -3,7 +3,7 @@
 
     PYTHONPATH=python nice -n 10 python benchmarks/bench_accumulate.py
         [--rows 10000000] [--chunk 65536] [--repeat 5] [--threads 1]
-        [--bootstrap 1000] [--grouped] [--json FILE]
+        [--bootstrap 1000] [--grouped] [--json FILE] [--eval]
 
 Data: ``p`` uniform in [0.01, 0.99], ``t`` a 0/1 label drawn with
 probability ``p``, ``w`` uniform in [0.5, 1.5], ``g`` a code in 0..9 (seed
@@ -19,6 +19,11 @@ machine's load falls on both) and the table gives medians over ``--repeat``
 rounds and the ratio bootstrap / plain. The plain and bootstrap results are
 checked to be the same floats before anything is printed (the bootstrap
 must not change ``result()``).
+
+``--eval``: instead, ``fastloss eval`` end to end on ``bench_eval.py``'s
+Parquet file of ``--rows`` rows (written once to
+``/tmp/fastloss_eval_ROWS.parquet``; mse and log loss), plain against
+``--bootstrap 1000``, interleaved, medians of ``--repeat`` rounds.
 """
 
 from __future__ import annotations
@@ -77,6 +82,30 @@ def run(fl, cfg, data, g, chunk, bootstrap):
     return res
 
 
+def eval_file(fl, rows: int, repeat: int):
+    from pathlib import Path
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_eval
+
+    path = Path(f"/tmp/fastloss_eval_{rows}.parquet")
+    bench_eval.make_file(path, rows)
+    bench_eval.fastloss_eval(path, "plain")  # the page cache warmed
+    ts = {"plain": [], "bootstrap": []}
+    for r in range(repeat):
+        for job in ("plain", "bootstrap") if r % 2 == 0 else ("bootstrap", "plain"):
+            t0 = time.perf_counter()
+            bench_eval.fastloss_eval(path, job)
+            ts[job].append(time.perf_counter() - t0)
+    a, b = statistics.median(ts["plain"]), statistics.median(ts["bootstrap"])
+    print(
+        f"fastloss eval, {rows:.3g} rows of Parquet, mse and log loss: plain {a:.3f} s, "
+        f"--bootstrap 1000 {b:.3f} s, ratio {b / a:.2f} (medians of {repeat}; "
+        f"plain {[round(x, 3) for x in ts['plain']]}, "
+        f"bootstrap {[round(x, 3) for x in ts['bootstrap']]}); load {os.getloadavg()[0]:.2f}"
+    )
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=float, default=1e7)
@@ -86,8 +115,12 @@ def main(argv=None):
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--grouped", action="store_true")
     ap.add_argument("--json", default=None, help="also write the timings here")
+    ap.add_argument("--eval", action="store_true", help="time fastloss eval on a file instead")
     args = ap.parse_args(argv)
     import fastloss as fl
+
+    if args.eval:
+        return eval_file(fl, int(args.rows), args.repeat)
 
     fl.set_num_threads(args.threads)
     rows = int(args.rows)

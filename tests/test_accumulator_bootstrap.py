@@ -193,3 +193,20 @@ def test_replicates_in_cpp_are_the_weighted_sums():
     want = S @ poisson_weights(9, 200, used).T
     assert got.shape == (6, 200)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_many_groups_take_the_matrix_product(rng, monkeypatch):
+    # more than _FEW_ROWS sums: the weights drawn in C++, then one product a
+    # loss, as the NumPy path does -- the same intervals bit for bit
+    n, G = 6000, 40
+    assert 2 * G > _accumulate._FEW_ROWS
+    p, t = rng.normal(size=n), rng.normal(size=n)
+    g = rng.integers(0, G, size=n)
+
+    def run():
+        acc = fl.Accumulator(["mse"], bootstrap=100, seed=2)
+        return _feed(acc, p, t, None, g, [0, 2500, n]).interval()
+
+    new = run()
+    monkeypatch.setattr(_accumulate, "_SCATTER", False)
+    assert new == run()

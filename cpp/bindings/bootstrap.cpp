@@ -116,7 +116,8 @@ void register_bootstrap(py::module_& m) {
         const auto nb = static_cast<int64_t>(bounds.size());
         bind::check_layout(units, "units", u);
         bind::check_layout(bounds, "bounds", nb);
-        py::array_t<double> out({static_cast<py::ssize_t>(replicates), static_cast<py::ssize_t>(u)});
+        py::array_t<double> out(
+            {static_cast<py::ssize_t>(replicates), static_cast<py::ssize_t>(u)});
         const auto* us = static_cast<const uint64_t*>(units.data());
         const auto* bs = static_cast<const int64_t*>(bounds.data());
         double* o = out.mutable_data();
@@ -148,7 +149,8 @@ void register_bootstrap(py::module_& m) {
         bind::check_layout(bounds, "bounds", nb);
         bind::check_contiguous(sums, "sums");
         if (sums.shape(1) != u) throw py::value_error("sums: one column per unit");
-        py::array_t<double> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(replicates)});
+        py::array_t<double> out(
+            {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(replicates)});
         std::vector<double> scratch(static_cast<size_t>(u));
         const auto* us = static_cast<const uint64_t*>(units.data());
         const auto* bs = static_cast<const int64_t*>(bounds.data());

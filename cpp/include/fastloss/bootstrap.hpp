@@ -256,12 +256,15 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
   if (per_row < 1 || block < 16 || block % 16 != 0 || first_row < 0)
     throw std::invalid_argument(
         "per_row must be >= 1, block a multiple of 16 and first_row >= 0");
+  const int64_t f = first_row;
   if (w != nullptr) {
-    if (per_row == 1) return detail::terms_pass<T, true, true>(v, w, n, 1, first_row, block, leaves, num, den);
-    return detail::terms_pass<T, true, false>(v, w, n, per_row, first_row, block, leaves, num, den);
+    if (per_row == 1)
+      return detail::terms_pass<T, true, true>(v, w, n, 1, f, block, leaves, num, den);
+    return detail::terms_pass<T, true, false>(v, w, n, per_row, f, block, leaves, num, den);
   }
-  if (per_row == 1) return detail::terms_pass<T, false, true>(v, w, n, 1, first_row, block, leaves, num, den);
-  return detail::terms_pass<T, false, false>(v, w, n, per_row, first_row, block, leaves, num, den);
+  if (per_row == 1)
+    return detail::terms_pass<T, false, true>(v, w, n, 1, f, block, leaves, num, den);
+  return detail::terms_pass<T, false, false>(v, w, n, per_row, f, block, leaves, num, den);
 }
 
 // Poisson(1) weights of replicates 0 .. B-1 for u units: out[b * u + j] is
@@ -293,7 +296,9 @@ FL_BOOT_INLINE double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix
   return static_cast<double>(k);
 }
 
-inline uint64_t replicate_mix(int64_t b) { return static_cast<uint64_t>(b) * 0xC2B2AE3D27D4EB4Full; }
+inline uint64_t replicate_mix(int64_t b) {
+  return static_cast<uint64_t>(b) * 0xC2B2AE3D27D4EB4Full;
+}
 
 inline void poisson_weights(uint64_t seed_mix, int64_t replicates, const uint64_t* units,
                             int64_t u, const int64_t* bounds, int64_t nbounds, double* out) {
