@@ -80,14 +80,16 @@ two resampling schemes:
   ``B = 1000`` (``benchmarks/bench_accumulate.py``, ``BENCHMARKS.md``; a
   shared, loaded machine): mse and log loss together cost 1.5-2.1 times the
   plain accumulator (float64 1.48, weighted 1.63; float32 2.09, weighted
-  1.67; 3.0-4.0 times before), mse alone 1.9-2.8 (its plain pass is a
-  memory read: the scatter, the replicates and the reading of the terms
-  weigh more), grouped 2.1 (unchanged: its plain path already runs the
+  1.67; 2.9-5.3 times before, two runs), a loss alone 1.6-2.8 (over 2
+  where its plain pass is cheapest, float32 unweighted: a read of the
+  inputs, against which the scatter, the terms and the replicates weigh
+  more), grouped 2.1 (unchanged: its plain path already runs the
   ``"none"`` pass).
   At :meth:`Accumulator.interval`, ``_core._replicates`` draws the
   weights and sums each replicate in a fixed order (four lanes), for a few
-  losses and groups (up to ``_FEW_ROWS`` sums); more go through one matrix
-  product a loss with the weights drawn in C++. The bucket sums have the
+  losses and groups (up to ``_FEW_ROWS`` sums: serial, so the same bits
+  for any thread count); more go through one matrix product a loss with
+  the weights drawn in C++ (the BLAS's order, as before). The bucket sums have the
   bits of the NumPy scatter this replaced, except for float32 weighted
   inputs (sums of the float64 products the mean adds, not of float32
   rounded ones, and of the weights in the kernel's float32) and
