@@ -210,3 +210,7 @@ def test_many_groups_take_the_matrix_product(rng, monkeypatch):
     new = run()
     monkeypatch.setattr(_accumulate, "_SCATTER", False)
     assert new == run()
+
+
+def test_the_bucket_count_is_the_kernels():
+    assert _core.BOOTSTRAP_BUCKETS == BOOTSTRAP_BUCKETS == fl.BOOTSTRAP_BUCKETS
