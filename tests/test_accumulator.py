@@ -201,7 +201,8 @@ def test_bootstrap_does_not_depend_on_the_chunking(rng):
 def test_bootstrap_coverage_by_simulation():
     # 400 simulated data sets of 200 |N(0,1)| errors: the 95% interval of the
     # mean absolute error must cover sqrt(2/pi) in 93-97% of them. (On these
-    # data sets the normal-theory interval covers 95.25%, this one 94.75%.)
+    # data sets the normal-theory interval covers 95.25%, this one 96.25%:
+    # 385 of 400, measured with the hashed buckets, NumPy or C++ scatter.)
     rng = np.random.default_rng(12345)
     truth = math.sqrt(2 / math.pi)
     hits = 0

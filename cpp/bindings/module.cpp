@@ -10,6 +10,7 @@ void register_vmath(py::module_& m);
 void register_buffers(py::module_& m);
 void register_catalogue(py::module_& m);
 void register_xla(py::module_& m);
+void register_bootstrap(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled kernels (internal; use the fastloss package).";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   register_buffers(m);
   register_catalogue(m);
   register_xla(m);
+  register_bootstrap(m);
 }

@@ -67,9 +67,37 @@ two resampling schemes:
   accumulator keeps each bucket's sums (numerator, denominator); replicate
   ``b`` weighs bucket ``j`` by a Poisson(1) draw that is a hash of ``(seed,
   b, j)``, applied when :meth:`Accumulator.interval` is asked. The cost per
-  row is one hash and a ``bincount`` per loss, whatever ``B`` (measured in
-  memory, 1e7 rows, ``B = 1000``: 4.4 times the plain accumulator, whose
-  work is one fused kernel pass per loss; ``BENCHMARKS.md``).
+  row does not depend on ``B``: in C++ (``fastloss/bootstrap.hpp``), the
+  hash and an addition per row and sum (``_core._bucket_add``, in row
+  order: ``np.bincount``'s bits). An element-wise loss of an ungrouped
+  accumulator costs one kernel pass, as without the bootstrap: its
+  ``reduction="none"`` terms (unweighted), then ``_core._terms_pass``
+  rebuilds the mean pass's block leaves from them (the kernel's
+  products with the weights and its lane order: the same bits, so
+  ``result()`` is unchanged) and adds the bucket sums in the same loop.
+  Other losses (and grouped accumulators) run a ``"none"`` pass beside the
+  mean pass. Measured in memory, 1e7 rows in chunks of 65,536, one thread,
+  ``B = 1000`` (``benchmarks/bench_accumulate.py``, ``BENCHMARKS.md``; a
+  shared, loaded machine): mse and log loss together cost 1.5-2.1 times the
+  plain accumulator (float64 1.48, weighted 1.63; float32 2.09, weighted
+  1.67; 2.9-5.3 times before, two runs), a loss alone 1.6-2.8 (over 2
+  where its plain pass is cheapest, float32 unweighted: a read of the
+  inputs, against which the scatter, the terms and the replicates weigh
+  more), grouped 2.1 (unchanged: its plain path already runs the
+  ``"none"`` pass).
+  At :meth:`Accumulator.interval`, ``_core._replicates`` draws the
+  weights and sums each replicate in a fixed order (four lanes), for a few
+  losses and groups (up to ``_FEW_ROWS`` sums: serial, so the same bits
+  for any thread count); more go through one matrix product a loss with
+  the weights drawn in C++ (the BLAS's order, as before). The bucket sums have the
+  bits of the NumPy scatter this replaced, except for float32 weighted
+  inputs (sums of the float64 products the mean adds, not of float32
+  rounded ones, and of the weights in the kernel's float32) and
+  element-wise losses with several terms a row (each term added to its
+  row's bucket, not the row's sum); the replicates were a BLAS product,
+  whose order is the BLAS's own. So the last bits of intervals changed once
+  (the tests hold them to the NumPy path's within float64 rounding); they
+  are still a function of the seed and the rows.
   With fewer rows than buckets nearly every row has a bucket of its own:
   the row bootstrap. With more, a bucket is a random subsample of the rows;
   for independent rows the buckets are independent and exchangeable, and
@@ -493,6 +521,11 @@ def _row_terms(loss, pred, target, w):
     return per, loss.row_denominators(pred, target, w)
 
 
+# _core's bucket scatter, fused terms pass and Poisson weights
+# (fastloss/bootstrap.hpp); an extension built before them takes the NumPy
+# path (the same numbers).
+_SCATTER = all(hasattr(_core, f) for f in ("_bucket_add", "_terms_pass", "_poisson_weights"))
+
 # Poisson(1) from 20 bits of a hash: a table of 2**20 draws by inverse CDF.
 _TABLE_BITS = 20
 
@@ -505,19 +538,33 @@ def _poisson_table():
     return np.searchsorted(cdf, u, side="right").astype(np.float64)
 
 
-_TABLE = None
+_TABLE = _BOUNDS = None
+
+
+def _tables():
+    global _TABLE, _BOUNDS
+    if _TABLE is None:
+        _TABLE = _poisson_table()
+        # the table as a step function: entry k is the first index whose
+        # draw exceeds k (_core counts the bounds <= an index)
+        _BOUNDS = np.searchsorted(_TABLE, np.arange(int(_TABLE[-1])), side="right").astype(np.int64)
+
+
+def _seed_mix(seed: int) -> int:
+    return (int(seed) * 0x165667B19E3779F9) & 0xFFFFFFFFFFFFFFFF
 
 
 def poisson_weights(seed: int, replicates: int, units: np.ndarray) -> np.ndarray:
     """Poisson(1) weights ``(replicates, len(units))``, a pure function of
     ``(seed, replicate, unit)`` (splitmix64 of the three)."""
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _poisson_table()
+    _tables()
+    if _SCATTER:  # the same hash and table in C++: one pass, no temporaries
+        u = np.ascontiguousarray(np.asarray(units).reshape(-1), dtype=np.uint64)
+        return _core._poisson_weights(_seed_mix(seed), int(replicates), u, _BOUNDS)
     u = np.asarray(units, dtype=np.uint64)[None, :]
     b = np.arange(replicates, dtype=np.uint64)[:, None]
     x = (u * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
-    x ^= np.uint64((seed * 0x165667B19E3779F9) & 0xFFFFFFFFFFFFFFFF)
+    x ^= np.uint64(_seed_mix(seed))
     x ^= x >> np.uint64(30)
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
@@ -557,7 +604,10 @@ def bootstrap_buckets(first: int, n: int) -> np.ndarray:
     hashing: two rows collide with probability ``1 / BOOTSTRAP_BUCKETS``
     whether or not they share their high bits). Hashing every row with
     ``splitmix64`` in NumPy took a dozen passes over the chunk, as long as
-    the plain evaluation's own work; this is one pass."""
+    the plain evaluation's own work; this is one pass. The accumulator uses
+    the same hash in C++ (``fastloss/bootstrap.hpp``, inside its scatter);
+    this is its reference (the tests hold the two together) and the path of
+    an extension built without it."""
     global _LOW
     if _LOW is None:
         _LOW = (_splitmix(np.arange(1 << _LOW_BITS, dtype=np.uint64)) >> _BUCKET_SHIFT).astype(
@@ -575,6 +625,14 @@ def bootstrap_buckets(first: int, n: int) -> np.ndarray:
         )
         i += m
     return out
+
+
+def _fused(e) -> bool:
+    """Whether entry ``e``'s mean leaves and bucket sums come from one
+    ``"none"`` pass (element-wise losses; see ``Accumulator._add_fused``)."""
+    from fastloss._loss import ElementwiseLoss
+
+    return _SCATTER and e.kind == "loss" and isinstance(e.verb, ElementwiseLoss)
 
 
 def _den_key(e, pred, target):
@@ -692,6 +750,11 @@ def _block_keys(first: int, n: int, gi: np.ndarray, G: int):
 
 _BASE: tuple = (None, None)
 
+
+# Rows of bucket sums (2 per loss and group) up to which the replicates are
+# summed in C++ (_core._replicates, rows * buckets * B multiply-adds in a
+# fixed order); more go through one matrix product a loss.
+_FEW_ROWS = 64
 
 # Dense (block, group) leaves at most this many per piece of a chunk (many
 # groups: the chunk is cut at block boundaries to keep it so).
@@ -874,6 +937,11 @@ class Accumulator:
             if e.kind == "calibration":
                 st.sums[k] = st.sums[k] + e.bins(pred, target, w)
                 continue
+            if st.boot[k] is not None and self._unit is None and _fused(e):
+                # element-wise: the terms of one "none" pass give the mean's
+                # block leaves and the bucket sums (_core._terms_pass)
+                buckets = self._add_fused(st, k, e, pred, target, w, first, buckets)
+                continue
             terms, leaves = _chunk_blocks(e, pred, target, w)
             st.sums[k].add(first * terms, leaves, n * terms)
             if st.boot[k] is not None:
@@ -881,6 +949,36 @@ class Accumulator:
                 buckets = self._resample(
                     st, k, rn, rd, first, None, 1, buckets, _den_key(e, pred, target)
                 )
+
+    def _add_fused(self, st, k, e, pred, target, w, first, cache):
+        """An element-wise entry of an ungrouped chunk with bucket bootstrap:
+        its unweighted ``reduction="none"`` terms (the kernel's own), then
+        ``_core._terms_pass`` rebuilds the mean pass's block leaves from them
+        (the bits of ``Loss._blocks``: the tests hold the two together) and
+        adds the bucket sums, in one pass. Returns the chunk's cache of
+        shared denominators."""
+        n = pred.shape[0]
+        per = e.verb(pred, target, reduction="none", **e.vparams).reshape(-1)
+        per_row = per.size // n
+        wk = None
+        if w is not None:  # the weights as the kernel reads them: its dtype
+            wk = np.ascontiguousarray(w, dtype=per.dtype)
+        cache = {} if cache is None else cache
+        # the weights in the kernel's dtype: not _resample's float64 ones
+        dk = _den_key(e, pred, target)
+        dk = None if dk is None else (dk, per.dtype.char)
+        d = cache.get(dk) if dk is not None else None
+        add = np.zeros((2, BOOTSTRAP_BUCKETS))
+        leaves = np.empty((-(-per.size // BLOCK), 2))
+        _core._terms_pass(per, wk, per_row, first, leaves, add[0], add[1] if d is None else None)
+        if d is None:
+            if dk is not None:
+                cache[dk] = add[1]
+        else:
+            add[1] = d
+        st.sums[k].add(first * per_row, leaves, per.size)
+        st.boot[k] = st.boot[k] + add.reshape(2, 1, BOOTSTRAP_BUCKETS)
+        return cache
 
     def _add_grouped(self, st, pred, target, w, first, gi, G):
         """Grouped: per (global block of BLOCK rows, group) the sums of the
@@ -917,8 +1015,29 @@ class Accumulator:
         returns what later entries of the chunk reuse (``dk``: the key of
         denominators shared between entries, or None)."""
         n = rn.shape[0]
+        if self._unit is None and _SCATTER:
+            # buckets: (2, G, BOOTSTRAP_BUCKETS) sums, replicates at the end;
+            # _core._bucket_add hashes and adds in row order (np.bincount's
+            # order over bootstrap_buckets: the same bits, one pass)
+            m = G * BOOTSTRAP_BUCKETS
+            if cache is None:
+                cache = {}
+            g = None
+            if gi is not None:
+                g = gi if gi.dtype == np.int64 and gi.flags.c_contiguous else gi.astype(np.int64)
+            add = np.zeros((2, m))
+            _core._bucket_add(add[0], np.ascontiguousarray(rn), first, g)
+            d = cache.get(dk) if dk is not None else None
+            if d is None:
+                _core._bucket_add(add[1], np.ascontiguousarray(rd), first, g)
+                if dk is not None:
+                    cache[dk] = add[1]
+            else:
+                add[1] = d
+            st.boot[k] = st.boot[k] + add.reshape(2, G, BOOTSTRAP_BUCKETS)
+            return cache
         if self._unit is None:
-            # buckets: (2, G, BOOTSTRAP_BUCKETS) sums, replicates at the end
+            # the same with NumPy (a _core built before _bucket_add)
             m = G * BOOTSTRAP_BUCKETS
             if cache is None:
                 b = bootstrap_buckets(first, n)
@@ -1044,6 +1163,19 @@ class Accumulator:
         if self._unit is not None:
             return {k: st.boot[k] for k in ks}
         used = np.flatnonzero(np.any([np.any(st.boot[k] != 0, axis=(0, 1)) for k in ks], axis=0))
+        G = len(st.keys)
+        if _SCATTER and 2 * G * len(ks) <= _FEW_ROWS:
+            # few sums (ungrouped): the weights drawn and applied in C++ in a
+            # fixed order, no (buckets, B) matrix and no BLAS call (whose
+            # threads cost more than the product on a loaded machine)
+            _tables()
+            S = np.ascontiguousarray(
+                np.concatenate([st.boot[k][:, :, used].reshape(2 * G, -1) for k in ks])
+            )
+            R = _core._replicates(
+                _seed_mix(self._seed), self._B, used.astype(np.uint64), _BOUNDS, S
+            )
+            return {k: R[2 * G * i : 2 * G * (i + 1)].reshape(2, G, -1) for i, k in enumerate(ks)}
         P = poisson_weights(self._seed, self._B, used).T  # (buckets used, B)
         return {k: st.boot[k][:, :, used] @ P for k in ks}
 

@@ -103,6 +103,31 @@ BLOCK: int
 # boxes.cpp
 def _boxes_atan(x: _Array, out: _Array, /) -> None: ...
 
+# bootstrap.cpp: fastloss.Accumulator's bucket bootstrap (fastloss/bootstrap.hpp)
+BOOTSTRAP_BUCKETS: int
+
+def _bucket_add(
+    out: _Array,
+    values: _Array | None,
+    first: int,
+    group: _Array | None = None,
+    constant: float = 1.0,
+    n: int = -1,
+) -> None: ...
+def _terms_pass(
+    terms: _Array,
+    weights: _Array | None,
+    per_row: int,
+    first_row: int,
+    leaves: _Array | None,
+    num: _Array | None,
+    den: _Array | None,
+) -> None: ...
+def _poisson_weights(seed_mix: int, replicates: int, units: _Array, bounds: _Array) -> _Array: ...
+def _replicates(
+    seed_mix: int, replicates: int, units: _Array, bounds: _Array, sums: _Array
+) -> _Array: ...
+
 # vmath.cpp
 def _vmath(
     name: Literal[

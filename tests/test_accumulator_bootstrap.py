@@ -1,0 +1,216 @@
+"""The accumulator's bucket bootstrap in C++ (fastloss/bootstrap.hpp): the
+scatter against np.bincount over bootstrap_buckets, the fused terms pass
+against Loss._blocks (bit for bit), and the accumulator's results and
+intervals against the NumPy path it replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from fastloss import _accumulate, _core
+from fastloss._accumulate import BOOTSTRAP_BUCKETS, bootstrap_buckets
+
+# global first rows: 0, across a 2**16 window of the hash's low table, far out
+FIRSTS = [0, 65530, 2**33 + 65000]
+
+
+@pytest.mark.parametrize("first", FIRSTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_bucket_add_is_bincount_over_the_hash(rng, first, dtype, grouped):
+    n = 9000
+    x = rng.normal(size=n).astype(dtype)
+    G = 3 if grouped else 1
+    g = rng.integers(0, G, size=n).astype(np.int64) if grouped else None
+    key = bootstrap_buckets(first, n) + (0 if g is None else g * BOOTSTRAP_BUCKETS)
+    out = np.zeros(G * BOOTSTRAP_BUCKETS)
+    _core._bucket_add(out, x, first, g)
+    # in row order, as bincount adds: the same bits
+    assert np.array_equal(out, np.bincount(key, x.astype(np.float64), G * BOOTSTRAP_BUCKETS))
+    cnt = np.zeros(G * BOOTSTRAP_BUCKETS)
+    _core._bucket_add(cnt, None, first, g, constant=2.0, n=n)
+    assert np.array_equal(cnt, 2.0 * np.bincount(key, minlength=G * BOOTSTRAP_BUCKETS))
+
+
+def test_bucket_add_refuses_what_would_be_unsafe():
+    with pytest.raises(ValueError, match="outside"):
+        _core._bucket_add(np.zeros(BOOTSTRAP_BUCKETS), np.ones(3), 0, np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="multiple of BOOTSTRAP_BUCKETS"):
+        _core._bucket_add(np.zeros(10), np.ones(3), 0)
+    with pytest.raises(ValueError, match="n: required"):
+        _core._bucket_add(np.zeros(BOOTSTRAP_BUCKETS), None, 0)
+    with pytest.raises(ValueError, match="per_row"):
+        _core._terms_pass(np.ones(5), None, 2, 0, None, np.zeros(BOOTSTRAP_BUCKETS), None)
+
+
+def _losses():
+    return [
+        ("reg", fl.mse, {}),
+        ("reg", fl.huber, {"delta": 0.5}),
+        ("reg", fl.log_cosh, {}),
+        ("prob", fl.binary_cross_entropy, {}),
+        ("bin", fl.binary_cross_entropy_with_logits, {}),
+    ]
+
+
+@pytest.mark.parametrize("kind, loss, params", _losses(), ids=lambda c: getattr(c, "name", None))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("per_row", [1, 3])
+def test_terms_pass_gives_the_blocks_bits(rng, kind, loss, params, dtype, weighted, per_row):
+    for rows in (1, 7, 4096 // per_row + 1, 9000):
+        shape = (rows,) if per_row == 1 else (rows, per_row)
+        if kind == "prob":
+            p = rng.uniform(0.01, 0.99, size=shape)
+            t = (rng.uniform(size=shape) < p) * 1.0
+        elif kind == "bin":
+            p, t = rng.normal(size=shape), (rng.uniform(size=shape) < 0.5) * 1.0
+        else:
+            p, t = rng.normal(size=shape), rng.normal(size=shape)
+        p, t = p.astype(dtype), t.astype(dtype)
+        w = rng.uniform(0.1, 2.0, size=rows) if weighted else None
+        kw = None if w is None else w.reshape((rows,) + (1,) * (p.ndim - 1))
+        want = loss._blocks(p, t, sample_weight=kw, **params)
+        v = loss(p, t, reduction="none", **params).reshape(-1)
+        wk = None if w is None else w.astype(dtype)
+        for first in FIRSTS:
+            leaves = np.empty_like(want)
+            num, den = np.zeros(BOOTSTRAP_BUCKETS), np.zeros(BOOTSTRAP_BUCKETS)
+            _core._terms_pass(v, wk, per_row, first, leaves, num, den)
+            # the mean pass's leaves, bit for bit
+            assert np.array_equal(leaves, want), (rows, first)
+            b = bootstrap_buckets(first, rows)
+            wd = np.ones(rows) if wk is None else wk.astype(np.float64)
+            terms = v.astype(np.float64).reshape(rows, per_row) * wd[:, None]
+            ref_num = np.bincount(np.repeat(b, per_row), terms.reshape(-1), BOOTSTRAP_BUCKETS)
+            ref_den = np.bincount(b, wd * per_row, BOOTSTRAP_BUCKETS)
+            if per_row == 1:  # one term a row: bincount's additions exactly
+                assert np.array_equal(num, ref_num)
+                assert np.array_equal(den, ref_den)
+            else:
+                np.testing.assert_allclose(num, ref_num, rtol=1e-12, atol=1e-300)
+                np.testing.assert_allclose(den, ref_den, rtol=1e-12)
+
+
+def _feed(acc, p, t, w, g, cuts):
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        acc.update(p[a:b], t[a:b], None if w is None else w[a:b], None if g is None else g[a:b])
+    return acc
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_intervals_are_the_numpy_paths(rng, monkeypatch, dtype, weighted, grouped):
+    # The C++ scatter, fused pass and replicates against the NumPy path
+    # (bincount over bootstrap_buckets, a "none" pass beside the mean pass,
+    # a BLAS product with the Poisson weights) they replaced: the same
+    # results bit for bit, the same intervals to float64 rounding (the
+    # replicates are summed in another order); float32 weighted terms are
+    # now the exact float64 products the mean adds (reduction="none"
+    # rounded them to float32), so within float32 rounding there.
+    n = 20000
+    p = rng.uniform(0.01, 0.99, size=n).astype(dtype)
+    t = ((rng.uniform(size=n) < p) * 1.0).astype(dtype)
+    w = rng.uniform(0.5, 1.5, size=n) if weighted else None
+    g = rng.integers(0, 4, size=n) if grouped else None
+    logits = rng.normal(size=(n, 3))
+    lab = rng.integers(0, 3, size=n)
+    cuts = [0, 5000, 5001, 12288, n]
+
+    def run():
+        accs = [
+            fl.Accumulator(["mse", "binary_cross_entropy", "rmse"], bootstrap=300, seed=5),
+            fl.Accumulator(["cross_entropy"], bootstrap=300, seed=5),  # a row loss
+        ]
+        _feed(accs[0], p, t, w, g, cuts)
+        _feed(accs[1], logits, lab, w, g, cuts)
+        return [(a.result(), a.interval()) for a in accs]
+
+    new = run()
+    monkeypatch.setattr(_accumulate, "_SCATTER", False)
+    old = run()
+    rtol = 1e-6 if dtype == np.float32 and weighted else 1e-12
+    for (r_new, i_new), (r_old, i_old) in zip(new, old):
+        assert r_new == r_old
+        flat = [(i_new, i_old)] if not grouped else [(i_new[k], i_old[k]) for k in i_old]
+        assert [sorted(a) for a, _ in flat] == [sorted(b) for _, b in flat]
+        for a, b in flat:
+            for name in b:
+                np.testing.assert_allclose(a[name], b[name], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bootstrap_keeps_the_one_shot_bits(rng, dtype, weighted, threads):
+    # result() of a bootstrap accumulator comes from the fused pass's leaves:
+    # block-aligned chunks still give the one-shot call's bits
+    n = 5 * fl.BLOCK + 123
+    p = rng.uniform(0.01, 0.99, size=(n, 2)).astype(dtype)
+    t = ((rng.uniform(size=(n, 2)) < p) * 1.0).astype(dtype)
+    w = rng.uniform(0.1, 2.0, size=n) if weighted else None
+    kw = None if w is None else w[:, None]
+    fl.set_num_threads(threads)
+    try:
+        want = {
+            "mse": fl.mse(p, t, sample_weight=kw),
+            "binary_cross_entropy": fl.binary_cross_entropy(p, t, sample_weight=kw),
+        }
+        for cuts in ([0, n], [0, fl.BLOCK, 3 * fl.BLOCK, n]):
+            acc = fl.Accumulator(list(want), bootstrap=50, seed=1)
+            assert _feed(acc, p, t, w, None, cuts).result() == want
+    finally:
+        fl.set_num_threads(0)
+
+
+def test_poisson_weights_in_cpp_are_numpys(monkeypatch):
+    from fastloss._accumulate import poisson_weights
+
+    units = np.array([0, 1, 2, 1023, 2**40 + 3, 2**64 - 1], dtype=np.uint64)
+    for seed in (0, 7, 2**70 + 1):
+        got = poisson_weights(seed, 50, units)
+        monkeypatch.setattr(_accumulate, "_SCATTER", False)
+        want = poisson_weights(seed, 50, units)
+        monkeypatch.setattr(_accumulate, "_SCATTER", True)
+        assert got.shape == (50, len(units))
+        assert np.array_equal(got, want)
+    # Poisson(1): mean and variance 1
+    w = poisson_weights(3, 1000, np.arange(1000))
+    assert abs(w.mean() - 1) < 0.01 and abs(w.var() - 1) < 0.02
+
+
+def test_replicates_in_cpp_are_the_weighted_sums():
+    from fastloss._accumulate import _BOUNDS, _seed_mix, _tables, poisson_weights
+
+    _tables()
+    rng = np.random.default_rng(4)
+    used = np.sort(rng.choice(BOOTSTRAP_BUCKETS, size=700, replace=False)).astype(np.uint64)
+    S = rng.normal(size=(6, used.size))
+    got = _core._replicates(_seed_mix(9), 200, used, _BOUNDS, S)
+    want = S @ poisson_weights(9, 200, used).T
+    assert got.shape == (6, 200)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_many_groups_take_the_matrix_product(rng, monkeypatch):
+    # more than _FEW_ROWS sums: the weights drawn in C++, then one product a
+    # loss, as the NumPy path does -- the same intervals bit for bit
+    n, G = 6000, 40
+    assert 2 * G > _accumulate._FEW_ROWS
+    p, t = rng.normal(size=n), rng.normal(size=n)
+    g = rng.integers(0, G, size=n)
+
+    def run():
+        acc = fl.Accumulator(["mse"], bootstrap=100, seed=2)
+        return _feed(acc, p, t, None, g, [0, 2500, n]).interval()
+
+    new = run()
+    monkeypatch.setattr(_accumulate, "_SCATTER", False)
+    assert new == run()
+
+
+def test_the_bucket_count_is_the_kernels():
+    assert _core.BOOTSTRAP_BUCKETS == BOOTSTRAP_BUCKETS == fl.BOOTSTRAP_BUCKETS
