@@ -6,11 +6,10 @@ and layouts through tests/cases_ranking.py. Here: the peers. In CI, PyTorch
 autograd of rax's formulas written out below (sorting for the exact ranks,
 where the kernel and the reference count) with rax's reduction (the batch's
 valid pairs, or lists with a valid item, as the mean's denominator); where
-rax is installed, rax itself on the whole batch (float64, its default
-``reduce_fn=jnp.mean``, and ``jnp.sum``). rax is not a test extra: it needs
-jaxlib (349 MB installed) and rax 0.4's ``approx_t12n`` fails on jax 0.10
-(it calls the removed ``jax.util.wraps``), so the approx_ndcg check builds
-the same function from ``rax.ndcg_metric`` and ``rax.utils.approx_ranks`` as
+rax is installed (a test extra), rax itself on the whole batch (float64, its
+default ``reduce_fn=jnp.mean``, and ``jnp.sum``). rax 0.4's ``approx_t12n``
+fails on jax 0.10 (it calls the removed ``jax.util.wraps``), so the approx_ndcg
+check builds the same function from ``rax.ndcg_metric`` and ``rax.utils.approx_ranks`` as
 ``approx_t12n`` does.
 """
 
