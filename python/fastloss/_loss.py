@@ -119,9 +119,13 @@ class Loss:
     # Whether its inputs are lists of arrays (perceptual's feature maps, one
     # per layer) rather than arrays: its verbs then take and return lists.
     list_inputs = False
-    # Whether its first input may be a list of arrays (the penalties' model
-    # parameters); True wherever list_inputs is.
-    accepts_lists = False
+
+    @property
+    def accepts_lists(self) -> bool:
+        """Whether its first input may be a list of arrays: wherever
+        ``list_inputs`` is, and where a subclass says so (the penalties'
+        model parameters)."""
+        return self.list_inputs
 
     def __init__(
         self,
@@ -394,6 +398,25 @@ class Loss:
         value (a float) or None. ``blocks``: the ``out_blocks`` array of
         :meth:`_blocks` (a mean's value), or None."""
         raise NotImplementedError
+
+    @staticmethod
+    def _run_pair(family, kid, op, red, pred, target, w, value_out, grad, blocks, **extra):
+        """``_core.run`` for a (pred, target) kernel with one gradient output,
+        by keyword: the arguments every such ``_launch`` passes, and
+        ``extra``, the family's own (``params``, ``slices``, ``out_hess``...)."""
+        return _core.run(
+            family,
+            kid,
+            op,
+            red,
+            pred,
+            target=target,
+            sample_weight=w,
+            out_value=value_out,
+            out_grad=grad,
+            out_blocks=blocks,
+            **extra,
+        )
 
     # -- parameters ---------------------------------------------------------
 
