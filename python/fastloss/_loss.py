@@ -42,19 +42,25 @@ from fastloss._params import Param, reduction_code
 
 __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
-# Kernel families of fastloss._core.run (cpp/bindings/run.cpp, enum Family).
-# From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
-REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
-EMBEDDING = 5
-PAIRWISE = 6
-SEQUENCE = 7
-RANKING = 8
-IMAGE = 9
-GENERATIVE = 10
-REGULARIZATION = 11
-CLUSTERING = 12
-CONTROL = 13
-ROBUST = 15
+# Kernel families of fastloss._core.run, their codes read from the C++ list
+# (FASTLOSS_FAMILIES in cpp/bindings/kernel_call.hpp) by name. From EMBEDDING
+# on, the several-input families (fastloss._tensors.TensorLoss).
+_FAMILY = _core.families()
+REGRESSION = _FAMILY["regression"]
+CLASSIFICATION = _FAMILY["classification"]
+MULTICLASS = _FAMILY["multiclass"]
+OVERLAP = _FAMILY["overlap"]
+BOXES = _FAMILY["boxes"]
+EMBEDDING = _FAMILY["embedding"]
+PAIRWISE = _FAMILY["pairwise"]
+SEQUENCE = _FAMILY["sequence"]
+RANKING = _FAMILY["ranking"]
+IMAGE = _FAMILY["image"]
+GENERATIVE = _FAMILY["generative"]
+REGULARIZATION = _FAMILY["regularization"]
+CLUSTERING = _FAMILY["clustering"]
+CONTROL = _FAMILY["control"]
+ROBUST = _FAMILY["robust"]
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
