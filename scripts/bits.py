@@ -42,9 +42,15 @@ def _h(x) -> str:
     # inputs, e.g. the penalties, returns a gradient per input)
     if isinstance(x, (tuple, list)):
         return "|".join(_h(v) for v in x)
+    # NaN is hashed as "NaN" whatever its sign and payload bits: IEEE 754
+    # gives a NaN's sign no meaning, and the same formula may yield +NaN or
+    # -NaN depending on which operand carried it (a shared value / gradient /
+    # Hessian body reorders operations), so only *that* it is NaN is compared
     if isinstance(x, float):
-        return repr(np.float64(x).view(np.uint64).item())
+        return "NaN" if np.isnan(x) else repr(np.float64(x).view(np.uint64).item())
     a = np.ascontiguousarray(x)
+    if a.dtype.kind == "f" and np.isnan(a).any():
+        a = np.where(np.isnan(a), np.array(np.nan, a.dtype), a)
     return f"{a.dtype}{a.shape}:" + hashlib.sha256(a.tobytes()).hexdigest()[:16]
 
 

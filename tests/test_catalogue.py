@@ -36,6 +36,19 @@ def test_the_table_and_the_registry_list_the_same_losses():
     assert len(NAMES) >= 33
 
 
+def test_every_kernel_family_has_one_code_from_cpp():
+    # _core.families() is the C++ list the enum is made from; every family of
+    # the table has a code there (linear_cross_entropy runs multiclass's), the
+    # codes are distinct, and _loss's names are those codes
+    from fastloss import _loss
+
+    fams = _core.families()
+    assert len(set(fams.values())) == len(fams)
+    assert {e["family"] for e in CAT.values()} - set(fams) == {"linear"}
+    for name, code in fams.items():
+        assert getattr(_loss, name.upper()) == code
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_metadata_equals_its_catalogue_entry(name):
     loss, e = fl.get(name), CAT[name]

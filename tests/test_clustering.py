@@ -16,6 +16,12 @@ def _blobs(rng, n, d, k, dtype):
     return X.astype(dtype)
 
 
+def _blobs_and_centers(seed, n, d, k, dtype):
+    """Blobs from a fresh generator, and their first k rows as the centers."""
+    X = _blobs(np.random.default_rng(seed), n, d, k, dtype)
+    return X, X[:k].copy()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_equals_kmeans_inertia_and_labels(dtype, weighted):
@@ -56,9 +62,7 @@ def test_ties_go_to_the_lowest_index_and_reductions():
 def test_center_gradient_is_the_lloyd_step(dtype):
     # -g / (2 * count_k) with reduction="sum" moves each center to its
     # cluster's mean: one Lloyd iteration, as KMeans computes it
-    rng = np.random.default_rng(3)
-    X = _blobs(rng, 5000, 4, 5, dtype)
-    C = X[:5].copy()
+    X, C = _blobs_and_centers(3, 5000, 4, 5, dtype)
     labels = fl.kmeans_inertia.labels(X, C)
     g = fl.kmeans_inertia.grad(X, C, reduction="sum")
     counts = np.bincount(labels, minlength=5).astype(np.float64)
@@ -68,9 +72,7 @@ def test_center_gradient_is_the_lloyd_step(dtype):
 
 
 def test_bits_do_not_depend_on_threads():
-    rng = np.random.default_rng(4)
-    X = _blobs(rng, 30000, 8, 16, np.float32)
-    C = X[:16].copy()
+    X, C = _blobs_and_centers(4, 30000, 8, 16, np.float32)
     out = []
     try:
         for t in (1, 2, 3):
@@ -147,9 +149,7 @@ def test_nan_wins_the_assignment():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_labels_out_and_its_checks(dtype):
-    rng = np.random.default_rng(6)
-    X = _blobs(rng, 1000, 3, 5, dtype)
-    C = X[:5].copy()
+    X, C = _blobs_and_centers(6, 1000, 3, 5, dtype)
     ref = fl.kmeans_inertia.labels(X, C)
     out = np.full(1000, -1, np.int64)
     assert fl.kmeans_inertia.labels(X, C, out=out) is out

@@ -11,15 +11,14 @@ from cases import INDEPENDENT_SHAPES, args, diff_inputs, make
 ALL = fl.available()
 
 
-@pytest.fixture
-def case(request, rng):
-    return make(request.param, rng)
+def _setup(name, rng):
+    """The loss called ``name`` and its test inputs: (loss, pred, target, params)."""
+    return (fl.get(name), *make(name, rng))
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_unknown_reduction(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     for bad in ("avg", "batchmean", None, 1, ["mean"]):
         with pytest.raises(ValueError, match="reduction must be"):
             loss(*args(pred, target), reduction=bad, **params)
@@ -27,16 +26,14 @@ def test_unknown_reduction(name, rng):
 
 @pytest.mark.parametrize("name", ALL)
 def test_unknown_keyword(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
         loss(*args(pred, target), nonsense=1.0, **params)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_mismatched_shapes(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     if target is None or name in INDEPENDENT_SHAPES:
         pytest.skip(f"{name}: no second input whose shape is tied to the first's")
     # ctc's logits are (T, N, C): a longer T is valid, more sequences are not
@@ -48,16 +45,14 @@ def test_mismatched_shapes(name, rng):
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("bad", [np.array(["a", "b"]), np.array([1 + 2j, 3j]), object()])
 def test_non_numeric_pred(name, bad, rng):
-    loss = fl.get(name)
-    _, target, params = make(name, rng)
+    loss, _, target, params = _setup(name, rng)
     with pytest.raises(TypeError, match=loss.pred_name):
         loss(bad, target, **params)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_non_numeric_target(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     if target is None:
         pytest.skip(f"{name} has one input (test_non_numeric_pred covers it)")
     bad = np.full(np.shape(target), "x")
@@ -67,8 +62,7 @@ def test_non_numeric_target(name, rng):
 
 @pytest.mark.parametrize("name", ALL)
 def test_wrong_weight_shape(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     shape = np.shape(loss(*args(pred, target), reduction="none", **params))
     w = np.ones(tuple(s + 1 for s in shape) or (3,))
     with pytest.raises(ValueError, match="sample_weight"):
@@ -79,8 +73,7 @@ def test_wrong_weight_shape(name, rng):
 
 @pytest.mark.parametrize("name", ALL)
 def test_bad_out_buffers(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     # the first differentiable input (pred, or kmeans_inertia's centers)
     x = diff_inputs(name, pred, params, target)[0][1]
     if len(loss.wrt) > 1:  # one array for out: name the one input it is for
@@ -102,24 +95,21 @@ def test_bad_out_buffers(name, rng):
 
 @pytest.mark.parametrize("name", [n for n in ALL if not fl.get(n).has_hess])
 def test_grad_hess_refused_without_hessian(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     with pytest.raises(TypeError, match="no Hessian"):
         loss.grad_hess(*args(pred, target), **params)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if fl.get(n).has_hess])
 def test_grad_hess_out_must_be_a_pair(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     with pytest.raises(TypeError, match="pair"):
         loss.grad_hess(*args(pred, target), out=np.empty_like(pred), **params)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if fl.get(n).params])
 def test_parameter_of_wrong_type(name, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     for k, default in loss.params.items():
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             with pytest.raises(TypeError, match=k):
@@ -206,8 +196,7 @@ def test_out_overlapping_an_input_is_refused(name, rng):
     # A kernel writes its gradient while it still reads its inputs: an out=
     # buffer over an input's memory (the same array, or shifted by one
     # element) would give wrong numbers silently. Refused, naming out.
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     kw = {"wrt": loss.wrt[0]} if len(loss.wrt) > 1 else {}
     pred = np.ascontiguousarray(pred)
     want = loss.value_and_grad(*args(pred, target), **params, **kw)
@@ -335,8 +324,7 @@ def test_brier_checks_probabilities_and_targets():
     ],
 )
 def test_none_is_not_a_silent_default(name, param, rng):
-    loss = fl.get(name)
-    pred, target, params = make(name, rng)
+    loss, pred, target, params = _setup(name, rng)
     params[param] = None
     with pytest.raises(TypeError, match=f"{param} must not be None"):
         loss(*args(pred, target), **params)

@@ -1,6 +1,8 @@
-// _core.catalogue(): the C++ catalogue (api/catalogue.hpp) as Python data.
+// _core.catalogue(): the C++ catalogue (api/catalogue.hpp) as Python data, and
+// _core.families(): the kernel families' codes (kernel_call.hpp).
 // pybind11 only: every value is copied from the table, none computed here.
 #include "fastloss/api/catalogue.hpp"
+#include "kernel_call.hpp"
 
 #include <pybind11/pybind11.h>
 
@@ -105,4 +107,12 @@ void register_catalogue(py::module_& m) {
       },
       "Every loss of the catalogue as plain data: {name: {family, kernel_id, inputs, params, "
       "domains, has_hess, hess_exact, grad_exact}} (see fastloss/api/catalogue.hpp).");
+  m.def(
+      "families",
+      []() {
+        py::dict out;
+        for (const auto& f : fastloss::bind::kFamilies) out[f.name] = static_cast<int>(f.family);
+        return out;
+      },
+      "The kernel families of run(), {name: code} (FASTLOSS_FAMILIES in kernel_call.hpp).");
 }

@@ -19,12 +19,31 @@
 namespace fastloss {
 namespace bind {
 
-// The kernel families, as fastloss._loss names them (FAMILIES there). From
-// `embedding` on, a family reads TensorArgs (several inputs).
-enum class Family : int { regression = 0, classification = 1, multiclass = 2, overlap = 3,
-                          boxes = 4, embedding = 5, pairwise = 6, sequence = 7, ranking = 8,
-                          image = 9, generative = 10, regularization = 11, clustering = 12,
-                          control = 13, robust = 15 };
+// The kernel families, name and code: the one list. The enum and the table
+// below are made from it, and fastloss._loss reads the codes by name through
+// _core.families(), so a code is written once. From `embedding` on, a family
+// reads TensorArgs (several inputs). (14 is linear_cross_entropy's family,
+// which runs multiclass's kernel and has no code of its own here.)
+#define FASTLOSS_FAMILIES(X)                                                                   \
+  X(regression, 0) X(classification, 1) X(multiclass, 2) X(overlap, 3) X(boxes, 4)          \
+  X(embedding, 5) X(pairwise, 6) X(sequence, 7) X(ranking, 8) X(image, 9) X(generative, 10) \
+  X(regularization, 11) X(clustering, 12) X(control, 13) X(robust, 15)
+
+enum class Family : int {
+#define FL_FAMILY_ENUM(name, code) name = code,
+  FASTLOSS_FAMILIES(FL_FAMILY_ENUM)
+#undef FL_FAMILY_ENUM
+};
+
+struct FamilyCode {
+  const char* name;
+  Family family;
+};
+inline constexpr FamilyCode kFamilies[] = {
+#define FL_FAMILY_ROW(name, code) {#name, Family::name},
+    FASTLOSS_FAMILIES(FL_FAMILY_ROW)
+#undef FL_FAMILY_ROW
+};
 
 inline bool is_tensor_family(int family) {
   return family >= static_cast<int>(Family::embedding);

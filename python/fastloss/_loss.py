@@ -42,19 +42,25 @@ from fastloss._params import Param, reduction_code
 
 __all__ = ["Loss", "ConfiguredLoss", "ElementwiseLoss", "VALUE", "GRAD", "VALUE_GRAD", "GRAD_HESS"]
 
-# Kernel families of fastloss._core.run (cpp/bindings/run.cpp, enum Family).
-# From EMBEDDING on, the several-input families (fastloss._tensors.TensorLoss).
-REGRESSION, CLASSIFICATION, MULTICLASS, OVERLAP, BOXES = 0, 1, 2, 3, 4
-EMBEDDING = 5
-PAIRWISE = 6
-SEQUENCE = 7
-RANKING = 8
-IMAGE = 9
-GENERATIVE = 10
-REGULARIZATION = 11
-CLUSTERING = 12
-CONTROL = 13
-ROBUST = 15
+# Kernel families of fastloss._core.run, their codes read from the C++ list
+# (FASTLOSS_FAMILIES in cpp/bindings/kernel_call.hpp) by name. From EMBEDDING
+# on, the several-input families (fastloss._tensors.TensorLoss).
+_FAMILY = _core.families()
+REGRESSION = _FAMILY["regression"]
+CLASSIFICATION = _FAMILY["classification"]
+MULTICLASS = _FAMILY["multiclass"]
+OVERLAP = _FAMILY["overlap"]
+BOXES = _FAMILY["boxes"]
+EMBEDDING = _FAMILY["embedding"]
+PAIRWISE = _FAMILY["pairwise"]
+SEQUENCE = _FAMILY["sequence"]
+RANKING = _FAMILY["ranking"]
+IMAGE = _FAMILY["image"]
+GENERATIVE = _FAMILY["generative"]
+REGULARIZATION = _FAMILY["regularization"]
+CLUSTERING = _FAMILY["clustering"]
+CONTROL = _FAMILY["control"]
+ROBUST = _FAMILY["robust"]
 
 # Operation codes shared with the kernels (fastloss::Op).
 VALUE, GRAD, VALUE_GRAD, GRAD_HESS = 0, 1, 2, 3
@@ -119,9 +125,13 @@ class Loss:
     # Whether its inputs are lists of arrays (perceptual's feature maps, one
     # per layer) rather than arrays: its verbs then take and return lists.
     list_inputs = False
-    # Whether its first input may be a list of arrays (the penalties' model
-    # parameters); True wherever list_inputs is.
-    accepts_lists = False
+
+    @property
+    def accepts_lists(self) -> bool:
+        """Whether its first input may be a list of arrays: wherever
+        ``list_inputs`` is, and where a subclass says so (the penalties'
+        model parameters)."""
+        return self.list_inputs
 
     def __init__(
         self,
@@ -394,6 +404,25 @@ class Loss:
         value (a float) or None. ``blocks``: the ``out_blocks`` array of
         :meth:`_blocks` (a mean's value), or None."""
         raise NotImplementedError
+
+    @staticmethod
+    def _run_pair(family, kid, op, red, pred, target, w, value_out, grad, blocks, **extra):
+        """``_core.run`` for a (pred, target) kernel with one gradient output,
+        by keyword: the arguments every such ``_launch`` passes, and
+        ``extra``, the family's own (``params``, ``slices``, ``out_hess``...)."""
+        return _core.run(
+            family,
+            kid,
+            op,
+            red,
+            pred,
+            target=target,
+            sample_weight=w,
+            out_value=value_out,
+            out_grad=grad,
+            out_blocks=blocks,
+            **extra,
+        )
 
     # -- parameters ---------------------------------------------------------
 

@@ -15,7 +15,6 @@ One difference of defaults: torchvision's ``reduction`` defaults to
 
 from __future__ import annotations
 
-from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape
 from fastloss._catalogue import declare
 from fastloss._loss import BOXES, Loss
@@ -46,18 +45,8 @@ class BoxLoss(Loss):
     def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
         pred, target = state
         grad = grads[0] if grads is not None else None
-        return _core.run(
-            BOXES,
-            self._id,
-            op,
-            red,
-            pred,
-            target=target,
-            sample_weight=w,
-            out_value=value_out,
-            out_grad=grad,
-            params=(p["eps"],),
-            out_blocks=blocks,
+        return self._run_pair(
+            BOXES, self._id, op, red, pred, target, w, value_out, grad, blocks, params=(p["eps"],)
         )
 
 

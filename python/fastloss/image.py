@@ -238,10 +238,23 @@ class _Perceptual(Loss):
     """
 
     list_inputs = True
-    accepts_lists = True
 
     def not_accumulable(self) -> str | None:
         return "its inputs are lists of feature maps, not rows of (pred, target)"
+
+    @staticmethod
+    def _weights(p, n):
+        """``layer_weights`` for ``n`` layers: 1.0 each when None, else checked
+        to hold one weight per layer (fastloss.jax's perceptual calls it too)."""
+        w = p["layer_weights"]
+        if w is None:
+            return (1.0,) * n
+        if len(w) != n:
+            raise ValueError(
+                f"layer_weights: expected {n} weights (one per layer of pred_features), "
+                f"got {len(w)}"
+            )
+        return w
 
     def _run(self, op, inputs, reduction, sample_weight, out, wrt, params, blocks=False):
         if blocks:
@@ -262,14 +275,7 @@ class _Perceptual(Loss):
             self._select(wrt)  # refuses names other than pred_features
         fs, gs = self._layers(inputs)
         n = len(fs)
-        w = p["layer_weights"]
-        if w is None:
-            w = (1.0,) * n
-        elif len(w) != n:
-            raise ValueError(
-                f"layer_weights: expected {n} weights (one per layer of pred_features), "
-                f"got {len(w)}"
-            )
+        w = self._weights(p, n)
         outs = [None] * n
         if op != VALUE:
             outs = self._outs(out, fs, gs)

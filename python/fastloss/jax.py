@@ -807,14 +807,7 @@ def _perceptual(loss, inputs, red, sample_weight, p):
 
     pf, tf = inputs
     loss._layers((stand(pf), stand(tf)))  # the core's checks (count, shapes)
-    n = len(pf)
-    w = p["layer_weights"]
-    if w is None:
-        w = (1.0,) * n
-    elif len(w) != n:
-        raise ValueError(
-            f"layer_weights: expected {n} weights (one per layer of pred_features), got {len(w)}"
-        )
+    w = loss._weights(p, len(pf))  # the core's default and count check
     kernel = globals()["mse" if p["p"] == 2 else "mae"]
     reduction = {NONE: "none", SUM: "sum"}.get(red, "mean")
     values = []

@@ -86,18 +86,8 @@ class RowLoss(Loss):
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1, p2) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
-            return _core.run(
-                REGRESSION,
-                _MSE,
-                op,
-                red,
-                pred,
-                target=target,
-                sample_weight=w,
-                out_value=value_out,
-                out_grad=grad,
-                out_hess=hess,
-                out_blocks=blocks,
+            return self._run_pair(
+                REGRESSION, _MSE, op, red, pred, target, w, value_out, grad, blocks, out_hess=hess
             )
         try:
             # by position, as the hot path passes them (see cpp/bindings/run.cpp)
@@ -181,6 +171,23 @@ def _class_weight(cw: Any, c: int) -> np.ndarray | None:
     return cw
 
 
+def _labels_job(loss, pred, target, class_weight=None, min_classes=1, **kw):
+    """The job of a loss on integer labels of shape ``pred.shape[:-1]``:
+    classes and labels checked, ``class_weight`` (the raw parameter) converted."""
+    c = _classes(loss, pred, min_classes)
+    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
+    cw = _class_weight(class_weight, c)
+    return _job(c, pred.shape[:-1], labels=labels, class_weight=cw, **kw)
+
+
+def _dense_job(loss, pred, target, class_weight=None, **kw):
+    """The job of a loss on a dense target of pred's shape (one value per
+    class), ``class_weight`` (the raw parameter) converted."""
+    c = _classes(loss, pred)
+    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
+    return _job(c, pred.shape[:-1], target=t, class_weight=_class_weight(class_weight, c), **kw)
+
+
 def _prep_cross_entropy(loss, pred, target, p):
     c = _classes(loss, pred)
     t = _to_ndarray(target, loss.target_name)
@@ -203,25 +210,21 @@ def _prep_cross_entropy(loss, pred, target, p):
 
 
 def _prep_hinge(loss, pred, target, p):
-    c = _classes(loss, pred, 2)
-    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
     ww = 1.0 if p["variant"] == "weston_watkins" else 0.0
+    # p is checked before the inputs, as the declared parameters are
     if p["p"] not in (1, 2):
         raise ValueError(f"p must be 1 or 2 (as torch's multi_margin_loss), got {p['p']!r}")
-    return _job(c, pred.shape[:-1], labels=labels, p0=p["margin"], p1=ww, p2=float(p["p"] == 2))
+    return _labels_job(
+        loss, pred, target, min_classes=2, p0=p["margin"], p1=ww, p2=float(p["p"] == 2)
+    )
 
 
 def _prep_focal(loss, pred, target, p):
-    c = _classes(loss, pred)
-    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
-    cw = _class_weight(p["class_weight"], c)
-    return _job(c, pred.shape[:-1], labels=labels, class_weight=cw, p0=p["gamma"])
+    return _labels_job(loss, pred, target, p["class_weight"], p0=p["gamma"])
 
 
 def _prep_kl(loss, pred, target, p):
-    c = _classes(loss, pred)
-    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
-    return _job(c, pred.shape[:-1], target=t, p0=1.0 if p["log_target"] else 0.0)
+    return _dense_job(loss, pred, target, p0=1.0 if p["log_target"] else 0.0)
 
 
 def _check_unit_interval(x: np.ndarray, name: str, what: str, hint: str = "") -> None:
@@ -252,22 +255,15 @@ def _prep_brier(loss, pred, target, p):
 
 
 def _prep_categorical_hinge(loss, pred, target, p):
-    c = _classes(loss, pred)
-    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
-    return _job(c, pred.shape[:-1], target=t)
+    return _dense_job(loss, pred, target)
 
 
 def _prep_nll(loss, pred, target, p):
-    c = _classes(loss, pred)
-    labels = _labels(loss, pred, _to_ndarray(target, loss.target_name))
-    cw = _class_weight(p["class_weight"], c)
-    return _job(c, pred.shape[:-1], labels=labels, class_weight=cw, ignore_index=p["ignore_index"])
+    return _labels_job(loss, pred, target, p["class_weight"], ignore_index=p["ignore_index"])
 
 
 def _prep_multilabel_soft_margin(loss, pred, target, p):
-    c = _classes(loss, pred)
-    t = _dense(loss, pred, _to_ndarray(target, loss.target_name))
-    return _job(c, pred.shape[:-1], target=t, class_weight=_class_weight(p["class_weight"], c))
+    return _dense_job(loss, pred, target, p["class_weight"])
 
 
 def _prep_multilabel_margin(loss, pred, target, p):

@@ -23,7 +23,6 @@ import math
 
 import numpy as np
 
-from fastloss import _core
 from fastloss._arrays import as_float, check_same_shape, new_output
 from fastloss._catalogue import declare
 from fastloss._loss import OVERLAP, Loss
@@ -96,21 +95,21 @@ class SliceLoss(Loss):
         grad = kgrad = grads[0] if grads is not None else None
         if perm is not None and grad is not None:
             kgrad = new_output(pred.shape, pred.dtype, pred.nbytes)
-        value = _core.run(
+        value = self._run_pair(
             OVERLAP,
             self._id,
             op,
             red,
             pred,
-            target=target,
-            sample_weight=w,
-            out_value=value_out,
-            out_grad=kgrad,
+            target,
+            w,
+            value_out,
+            kgrad,
+            blocks,
             slices=S,
             slice_size=K,
             group=group,
             params=tuple(self._pack(p)),
-            out_blocks=blocks,
         )
         if perm is not None and grad is not None:
             np.copyto(grad, kgrad.transpose(np.argsort(perm)))

@@ -434,30 +434,13 @@ class _RootMeanSquare(Loss):
         if red == NONE:
             if value_out is None:  # the shares are needed for the total
                 value_out = new_output(pred.shape, pred.dtype, pred.nbytes)
-            _core.run(
-                REGRESSION,
-                _MSE,
-                kop,
-                NONE,
-                kp,
-                target=kt,
-                sample_weight=w,
-                out_value=value_out,
-                out_grad=grad,
-                size=pred.size,
+            self._run_pair(
+                REGRESSION, _MSE, kop, NONE, kp, kt, w, value_out, grad, None, size=pred.size
             )
             total = float(np.sum(value_out, dtype=np.float64))
         else:
-            total = _core.run(
-                REGRESSION,
-                _MSE,
-                kop,
-                SUM,
-                kp,
-                target=kt,
-                sample_weight=w,
-                out_grad=grad,
-                size=pred.size,
+            total = self._run_pair(
+                REGRESSION, _MSE, kop, SUM, kp, kt, w, None, grad, None, size=pred.size
             )
         wsum = float(pred.size) if w is None else _weight_sum(w, pred)
         if wsum == 0:
@@ -654,17 +637,18 @@ class _GaussianNll(ElementwiseLoss):
         value = None
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
-            value = _core.run(
+            value = self._run_pair(
                 REGRESSION,
                 _GAUSSIAN_NLL,
                 kop,
                 red,
                 pred,
-                target=target,
-                sample_weight=w,
+                target,
+                w,
+                value_out,
+                g_pred,
+                None,
                 aux=aux,
-                out_value=value_out,
-                out_grad=g_pred,
                 out_hess=hess,
                 params=slots,
             )
@@ -674,16 +658,18 @@ class _GaussianNll(ElementwiseLoss):
             # gradient, then summed over the broadcast axes
             same = full.shape == var_shape
             g = g_var if same else new_output(pred.shape, pred.dtype, pred.nbytes)
-            _core.run(
+            self._run_pair(
                 REGRESSION,
                 _GAUSSIAN_NLL_VAR,
                 GRAD,
                 red,
                 full,
-                target=target,
-                sample_weight=w,
+                target,
+                w,
+                None,
+                g,
+                None,
                 aux=pred,
-                out_grad=g,
                 params=slots,
             )
             if not same:

@@ -123,7 +123,7 @@ struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
 // Gradient (1 - y) sigma(x) - pw y sigma(-x); Hessian exact:
 // (pw y + 1 - y) sigma(x) sigma(-x).
 template <bool kAux>
-struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
+struct BceWithLogits : PointFormula<BceWithLogits<kAux>> {
   static constexpr int cost = 4;
   static constexpr bool uses_aux = kAux;
   static constexpr bool has_hess = true;
@@ -139,25 +139,20 @@ struct BceWithLogits : PointLoss<BceWithLogits<kAux>> {
   FL_INLINE T stage(T x, T, T) const {
     return cls::exp_negabs(x);
   }
-  template <class T>
-  FL_INLINE T value_s(T x, T y, T a, T e) const {
-    T spx, smx;
-    cls::softplus_pair_from(x, e, spx, smx);
-    return cls::mul0(pw(a) * y, smx) + cls::mul0(T(1) - y, spx);
-  }
-  template <class T>
-  FL_INLINE T grad_s(T x, T y, T a, T e) const {
-    T sp, sm;
-    cls::sigmoid_pair_from(x, e, sp, sm);
-    return (T(1) - y) * sp - pw(a) * y * sm;
-  }
-  template <class T>
-  FL_INLINE void grad_hess_s(T x, T y, T a, T e, T& g, T& h) const {
-    T sp, sm;
-    cls::sigmoid_pair_from(x, e, sp, sm);
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T x, T y, T a, S e, T& v, T& g, T& h) const {
     const T c = pw(a) * y;
-    g = (T(1) - y) * sp - c * sm;
-    h = (c + T(1) - y) * (sp * sm);
+    if constexpr (kV) {
+      T spx, smx;
+      cls::softplus_pair_from(x, e, spx, smx);
+      v = cls::mul0(c, smx) + cls::mul0(T(1) - y, spx);
+    }
+    if constexpr (kG) {
+      T sp, sm;
+      cls::sigmoid_pair_from(x, e, sp, sm);
+      g = (T(1) - y) * sp - c * sm;
+      if constexpr (kH) h = (c + T(1) - y) * (sp * sm);
+    }
   }
 };
 
@@ -187,88 +182,52 @@ template <class T>
 FL_INLINE T relu(T z, T zero) {
   return zero > z ? zero : z;
 }
+
+// What the two hinge losses share: labels in {-1, 0, +1} checked in the
+// driver's pass, a margin, and a Hessian.
+template <class D>
+struct MarginHinge : PointFormula<D> {
+  static constexpr bool checks = true;
+  template <class T>
+  FL_INLINE bool invalid(T, T y) const {
+    return bad_label(y);
+  }
+  static constexpr bool has_hess = true;
+  double margin;
+  explicit MarginHinge(double m) : margin(m) {}
+};
 }  // namespace cls
 
 // max(0, margin - y s). Subgradient at the kink (z = 0) is -y, as PyTorch's
 // autograd of clamp(z, min=0) gives (clamp passes the gradient where
 // z >= min).
-struct Hinge : PointLoss<Hinge> {
-  static constexpr bool checks = true;
-  template <class T>
-  FL_INLINE bool invalid(T, T y) const {
-    return cls::bad_label(y);
-  }
-  double margin;
-  explicit Hinge(double m) : margin(m) {}
-  template <class T>
-  FL_INLINE T value(T s, T y, T) const {
-    const T m = static_cast<T>(margin);
-    const T z = m - cls::pm_one(y) * s;
-    return cls::relu(z, m - m);
-  }
-  template <class T>
-  FL_INLINE T grad(T s, T y, T) const {
-    const T ys = cls::pm_one(y);
-    const T z = static_cast<T>(margin) - ys * s;
-    return z >= T(0) ? -ys : (z != z ? z : T(0));
-  }
-  template <class T>
-  FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
+// Piecewise linear: Hessian 0 (undefined at the hinge); boosting adapters
+// substitute a positive constant.
+struct Hinge : cls::MarginHinge<Hinge> {
+  using MarginHinge::MarginHinge;
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T s, T y, T, S, T& v, T& g, T& h) const {
     const T m = static_cast<T>(margin);
     const T ys = cls::pm_one(y);
     const T z = m - ys * s;  // NaN if s or y is
-    v = cls::relu(z, m - m);
-    g = z >= T(0) ? -ys : (z != z ? z : T(0));
-  }
-  // Piecewise linear: Hessian 0 (undefined at the hinge); boosting adapters
-  // substitute a positive constant.
-  static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T s, T y, T a, T& g, T& h) const {
-    g = grad<T>(s, y, a);
-    h = g - g;
+    if constexpr (kV) v = cls::relu(z, m - m);
+    if constexpr (kG) g = z >= T(0) ? -ys : (z != z ? z : T(0));
+    if constexpr (kH) h = g - g;
   }
 };
 
 // max(0, margin - y s)^2, gradient -2 y max(0, margin - y s).
-struct SquaredHinge : PointLoss<SquaredHinge> {
-  static constexpr bool checks = true;
-  template <class T>
-  FL_INLINE bool invalid(T, T y) const {
-    return cls::bad_label(y);
-  }
-  double margin;
-  explicit SquaredHinge(double m) : margin(m) {}
-  template <class T>
-  FL_INLINE T value(T s, T y, T) const {
-    const T z = static_cast<T>(margin) - cls::pm_one(y) * s;
+// Hessian 2 y^2 = 2 where the margin is violated (z > 0), 0 elsewhere.
+struct SquaredHinge : cls::MarginHinge<SquaredHinge> {
+  using MarginHinge::MarginHinge;
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T s, T y, T, S, T& v, T& g, T& h) const {
+    const T ys = cls::pm_one(y);
+    const T z = static_cast<T>(margin) - ys * s;
     const T zp = T(0) > z ? T(0) : z;  // NaN stays NaN
-    return zp * zp;
-  }
-  template <class T>
-  FL_INLINE T grad(T s, T y, T) const {
-    const T ys = cls::pm_one(y);
-    const T z = static_cast<T>(margin) - ys * s;
-    const T zp = T(0) > z ? T(0) : z;
-    return (T(-2) * ys) * zp;
-  }
-  template <class T>
-  FL_INLINE void value_grad(T s, T y, T, T& v, T& g) const {
-    const T ys = cls::pm_one(y);
-    const T z = static_cast<T>(margin) - ys * s;
-    const T zp = T(0) > z ? T(0) : z;
-    v = zp * zp;
-    g = (T(-2) * ys) * zp;
-  }
-  // 2 y^2 = 2 where the margin is violated (z > 0), 0 elsewhere.
-  static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T s, T y, T, T& g, T& h) const {
-    const T ys = cls::pm_one(y);
-    const T z = static_cast<T>(margin) - ys * s;
-    const T zp = T(0) > z ? T(0) : z;
-    g = (T(-2) * ys) * zp;
-    h = z > T(0) ? T(2) : (z != z ? z : T(0));
+    if constexpr (kV) v = zp * zp;
+    if constexpr (kG) g = (T(-2) * ys) * zp;
+    if constexpr (kH) h = z > T(0) ? T(2) : (z != z ? z : T(0));
   }
 };
 
@@ -287,7 +246,7 @@ struct SquaredHinge : PointLoss<SquaredHinge> {
 enum class FocalGamma : int { zero = 0, one = 1, two = 2, general = -1 };
 
 template <FocalGamma kGamma>
-struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
+struct SigmoidFocal : PointFormula<SigmoidFocal<kGamma>> {
   static constexpr int cost = 6;
   double gamma;
   double a0, a1;  // alpha_t = a0 + a1 y
@@ -307,41 +266,7 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
   FL_INLINE T stage(T x, T, T) const {
     return cls::exp_negabs(x);
   }
-  template <class T>
-  FL_INLINE T value_s(T x, T y, T, T e) const {
-    T spx, smx, sp, sm;
-    cls::softplus_pair_from(x, e, spx, smx);
-    cls::sigmoid_pair_from(x, e, sp, sm);
-    const T q = y * sm + (T(1) - y) * sp;
-    const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
-    const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
-    return at * cls::mul0(qpow(q), c);
-  }
-  template <class T>
-  FL_INLINE void value_grad_s(T x, T y, T, T e, T& v, T& g) const {
-    T spx, smx, sp, sm;
-    cls::softplus_pair_from(x, e, spx, smx);
-    cls::sigmoid_pair_from(x, e, sp, sm);
-    const T q = y * sm + (T(1) - y) * sp;
-    const T qg = qpow(q);
-    const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
-    const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
-    const T s = sp * sm;
-    const T dce = (T(1) - y) * sp - y * sm;
-    // q^(gamma - 1) s as q^gamma / q * s where q > 0.
-    const T qm1 = qg / (q == T(0) ? T(1) : q);
-    const T t2 = static_cast<T>(gamma) * c * (T(1) - T(2) * y) * (qm1 * s);
-    const bool vanish = q == T(0) || s == T(0);
-    v = at * cls::mul0(qg, c);
-    g = at * (dce * qg + (vanish ? T(0) : t2));
-  }
-  template <class T>
-  FL_INLINE T grad_s(T x, T y, T a, T e) const {
-    T v, g;
-    value_grad_s(x, y, a, e, v, g);
-    return g;
-  }
-  // Exact second derivative, in the pass of the gradient. With s = sigma(x)
+  // The Hessian is exact, in the pass of the gradient. With s = sigma(x)
   // sigma(-x) = ce'', q' = (1 - 2y) s, q'' = (1 - 2y) s (sigma(-x) - sigma(x)):
   //   f'' = ce'' q^g + 2 g ce' q^(g-1) q' + g (g-1) ce q^(g-2) q'^2 + g ce q^(g-1) q''
   // and with r = s / q (in [0, 1] for y in [0, 1]: q >= min(sigma(x), sigma(-x)))
@@ -350,8 +275,8 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
   // which never forms q^(g-2). The g-terms' limit is 0 where q or s is 0
   // (as in the gradient), so the Hessian is finite at +-inf logits too.
   static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess_s(T x, T y, T, T e, T& g, T& h) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T x, T y, T, S e, T& v, T& g, T& h) const {
     T spx, smx, sp, sm;
     cls::softplus_pair_from(x, e, spx, smx);
     cls::sigmoid_pair_from(x, e, sp, sm);
@@ -359,17 +284,23 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
     const T qg = qpow(q);
     const T c = cls::mul0(y, smx) + cls::mul0(T(1) - y, spx);
     const T at = static_cast<T>(a0) + static_cast<T>(a1) * y;
-    const T s = sp * sm;
-    const T dce = (T(1) - y) * sp - y * sm;
-    const T gm = static_cast<T>(gamma);
-    const T qm1 = qg / (q == T(0) ? T(1) : q);
-    const T t2 = gm * c * (T(1) - T(2) * y) * (qm1 * s);
-    const bool vanish = q == T(0) || s == T(0);
-    g = at * (dce * qg + (vanish ? T(0) : t2));
-    const T r = s / (q == T(0) ? T(1) : q);
-    const T a2 = T(1) - T(2) * y;
-    const T inner = T(2) * a2 * dce + a2 * c * ((gm - T(1)) * a2 * r + (sm - sp));
-    h = at * (qg * (s + (vanish ? T(0) : gm * r * inner)));
+    if constexpr (kV) v = at * cls::mul0(qg, c);
+    if constexpr (kG) {
+      const T gm = static_cast<T>(gamma);
+      const T s = sp * sm;
+      const T dce = (T(1) - y) * sp - y * sm;
+      // q^(gamma - 1) s as q^gamma / q * s where q > 0.
+      const T qm1 = qg / (q == T(0) ? T(1) : q);
+      const T t2 = gm * c * (T(1) - T(2) * y) * (qm1 * s);
+      const bool vanish = q == T(0) || s == T(0);
+      g = at * (dce * qg + (vanish ? T(0) : t2));
+      if constexpr (kH) {
+        const T r = s / (q == T(0) ? T(1) : q);
+        const T a2 = T(1) - T(2) * y;
+        const T inner = T(2) * a2 * dce + a2 * c * ((gm - T(1)) * a2 * r + (sm - sp));
+        h = at * (qg * (s + (vanish ? T(0) : gm * r * inner)));
+      }
+    }
   }
 };
 
@@ -378,7 +309,7 @@ struct SigmoidFocal : PointLoss<SigmoidFocal<kGamma>> {
 // log1p(exp(-y x)) overflows to inf past -u ~ 89 in float32). Any real y
 // follows the formula (PyTorch's targets are -1 and +1).
 // Gradient -y sigma(-u); Hessian y^2 sigma(u) sigma(-u), exact.
-struct SoftMargin : PointLoss<SoftMargin> {
+struct SoftMargin : PointFormula<SoftMargin> {
   static constexpr int cost = 4;
   static constexpr bool has_hess = true;
   static constexpr bool staged = true;
@@ -386,22 +317,15 @@ struct SoftMargin : PointLoss<SoftMargin> {
   FL_INLINE T stage(T x, T y, T) const {
     return cls::exp_negabs(y * x);
   }
-  template <class T>
-  FL_INLINE T value_s(T x, T y, T, T e) const {
-    return vm::detail::pospart(-(y * x)) + vm::detail::log1p_01(e);
-  }
-  template <class T>
-  FL_INLINE T grad_s(T x, T y, T, T e) const {
-    T sp, sm;
-    cls::sigmoid_pair_from(y * x, e, sp, sm);
-    return -y * sm;
-  }
-  template <class T>
-  FL_INLINE void grad_hess_s(T x, T y, T, T e, T& g, T& h) const {
-    T sp, sm;
-    cls::sigmoid_pair_from(y * x, e, sp, sm);
-    g = -y * sm;
-    h = (y * y) * (sp * sm);
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T x, T y, T, S e, T& v, T& g, T& h) const {
+    if constexpr (kV) v = vm::detail::pospart(-(y * x)) + vm::detail::log1p_01(e);
+    if constexpr (kG) {
+      T sp, sm;
+      cls::sigmoid_pair_from(y * x, e, sp, sm);
+      g = -y * sm;
+      if constexpr (kH) h = (y * y) * (sp * sm);
+    }
   }
 };
 

@@ -23,99 +23,62 @@ namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 
 // (p - y)^2
-struct Mse : PointLoss<Mse> {
+struct Mse : PointFormula<Mse> {
   static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
     const T r = p - y;
-    return r * r;
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    return T(2) * (p - y);
-  }
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    g = T(2) * (p - y);
-    h = T(2) + (g - g);  // NaN in -> NaN Hessian
+    if constexpr (kV) v = r * r;
+    if constexpr (kG) g = T(2) * r;
+    if constexpr (kH) h = T(2) + (g - g);  // NaN in -> NaN Hessian
   }
 };
 
 // |p - y|
-struct Mae : PointLoss<Mae> {
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
-    return vm::vabs(p - y);
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    return sign_nan(p - y);
-  }
-  // Piecewise linear: the Hessian is 0 wherever it exists (not at r = 0);
-  // boosting adapters substitute a positive constant (see fastloss.xgboost).
+// Piecewise linear: the Hessian is 0 wherever it exists (not at r = 0);
+// boosting adapters substitute a positive constant (see fastloss.xgboost).
+struct Mae : PointFormula<Mae> {
   static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    g = sign_nan(p - y);
-    h = g - g;  // 0, NaN for NaN input
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
+    const T r = p - y;
+    if constexpr (kV) v = vm::vabs(r);
+    if constexpr (kG) g = sign_nan(r);
+    if constexpr (kH) h = g - g;  // 0, NaN for NaN input
   }
 };
 
 // 0.5 r^2 if |r| < delta else delta (|r| - 0.5 delta)   (torch huber_loss)
-struct Huber : PointLoss<Huber> {
+// Hessian 1 inside the quadratic zone, 0 in the linear zones (exact
+// everywhere but at |r| = delta, where the second derivative jumps).
+struct Huber : PointFormula<Huber> {
   static constexpr bool has_hess = true;
   double delta;
   explicit Huber(double d) : delta(d) {}
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
-    const T d = T(delta), r = p - y, ar = vm::vabs(r);
-    return ar < d ? T(0.5) * r * r : d * (ar - T(0.5) * d);
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    const T d = T(delta), r = p - y;
-    return vm::vabs(r) < d ? r : d * sign_nan(r);
-  }
-  template <class T>
-  FL_INLINE void value_grad(T p, T y, T, T& v, T& g) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
     const T d = T(delta), r = p - y, ar = vm::vabs(r);
     const bool in = ar < d;
-    v = in ? T(0.5) * r * r : d * (ar - T(0.5) * d);
-    g = in ? r : d * sign_nan(r);
-  }
-  // Hessian 1 inside the quadratic zone, 0 in the linear zones (exact
-  // everywhere but at |r| = delta, where the second derivative jumps).
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    const T d = T(delta), r = p - y;
-    const bool in = vm::vabs(r) < d;
-    g = in ? r : d * sign_nan(r);
-    h = in ? T(1) : (r != r ? r : T(0));
+    if constexpr (kV) v = in ? T(0.5) * r * r : d * (ar - T(0.5) * d);
+    if constexpr (kG) g = in ? r : d * sign_nan(r);
+    if constexpr (kH) h = in ? T(1) : (r != r ? r : T(0));
   }
 };
 
 // 0.5 r^2 / beta if |r| < beta else |r| - 0.5 beta   (torch smooth_l1_loss)
-struct SmoothL1 : PointLoss<SmoothL1> {
+// Hessian 1 / beta inside the quadratic zone, 0 outside (exact but at
+// |r| = beta).
+struct SmoothL1 : PointFormula<SmoothL1> {
+  static constexpr bool has_hess = true;
   double beta;
   explicit SmoothL1(double b) : beta(b) {}
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
     const T b = T(beta), r = p - y, ar = vm::vabs(r);
-    return ar < b ? T(0.5) * r * r / b : ar - T(0.5) * b;
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    const T b = T(beta), r = p - y;
-    return vm::vabs(r) < b ? r / b : sign_nan(r);
-  }
-  // 1 / beta inside the quadratic zone, 0 outside (exact but at |r| = beta).
-  static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    const T b = T(beta), r = p - y;
-    const bool in = vm::vabs(r) < b;
-    g = in ? r / b : sign_nan(r);
-    h = in ? T(1) / b : (r != r ? r : T(0));
+    const bool in = ar < b;
+    if constexpr (kV) v = in ? T(0.5) * r * r / b : ar - T(0.5) * b;
+    if constexpr (kG) g = in ? r / b : sign_nan(r);
+    if constexpr (kH) h = in ? T(1) / b : (r != r ? r : T(0));
   }
 };
 
@@ -128,7 +91,7 @@ struct SmoothL1 : PointLoss<SmoothL1> {
 // serves both branches and tanh, and the branch picks log1p's argument.
 // Gradient tanh r, Hessian 1 - tanh^2 r = 4u / (1 + u)^2 (never 1 - t*t for
 // large |r|, where it would cancel to 0).
-struct LogCosh : PointLoss<LogCosh> {
+struct LogCosh : PointFormula<LogCosh> {
   static constexpr int cost = 6;
   static constexpr bool has_hess = true;
   // tanh(ar) for ar = |r| and u = e^{-2 ar}: expm1(x), x = -2 ar, by Kahan's
@@ -151,25 +114,20 @@ struct LogCosh : PointLoss<LogCosh> {
   FL_INLINE T stage(T p, T y, T) const {
     return vm::exp_nonpos(T(-2) * vm::vabs(p - y));
   }
-  template <class T>
-  FL_INLINE T value_s(T p, T y, T, T u) const {
-    const T ar = vm::vabs(p - y);
-    const T t = tanh_abs(ar, u);
-    const bool small = ar < T(1);
-    const T l = vm::log1p(vm::select(small, -(t * t), u));
-    return small ? T(-0.5) * l : (ar + l) - T(0.693147180559945309417);
-  }
-  template <class T>
-  FL_INLINE T grad_s(T p, T y, T, T u) const {
-    const T r = p - y;
-    return sign_nan(r) * tanh_abs(vm::vabs(r), u);
-  }
-  template <class T>
-  FL_INLINE void grad_hess_s(T p, T y, T, T u, T& g, T& h) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S u, T& v, T& g, T& h) const {
     const T r = p - y, ar = vm::vabs(r);
-    g = sign_nan(r) * tanh_abs(ar, u);
-    const T d = T(1) + u;
-    h = T(4) * u / (d * d);
+    const T t = tanh_abs(ar, u);
+    if constexpr (kV) {
+      const bool small = ar < T(1);
+      const T l = vm::log1p(vm::select(small, -(t * t), u));
+      v = small ? T(-0.5) * l : (ar + l) - T(0.693147180559945309417);
+    }
+    if constexpr (kG) g = sign_nan(r) * t;
+    if constexpr (kH) {
+      const T d = T(1) + u;
+      h = T(4) * u / (d * d);
+    }
   }
 };
 
@@ -177,46 +135,32 @@ struct LogCosh : PointLoss<LogCosh> {
 //   q d if d >= 0 else (q - 1) d;  gradient -q if d >= 0 else 1 - q
 // (sklearn's PinballLoss takes -q at the kink too); Hessian 0, exact away
 // from the kink.
-struct Quantile : PointLoss<Quantile> {
+struct Quantile : PointFormula<Quantile> {
   static constexpr bool has_hess = true;
   double q;
   explicit Quantile(double q_) : q(q_) {}
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
     const T d = y - p;
-    return d >= T(0) ? T(q) * d : (T(q) - T(1)) * d;
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    const T d = y - p;
-    return d != d ? d : (d >= T(0) ? -T(q) : T(1) - T(q));
-  }
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T a, T& g, T& h) const {
-    g = grad(p, y, a);
-    h = g - g;  // 0, NaN for NaN input
+    if constexpr (kV) v = d >= T(0) ? T(q) * d : (T(q) - T(1)) * d;
+    if constexpr (kG) g = d != d ? d : (d >= T(0) ? -T(q) : T(1) - T(q));
+    if constexpr (kH) h = g - g;  // 0, NaN for NaN input
   }
 };
 
 // Mean absolute percentage error (sklearn), a fraction:
 //   |p - y| / max(|y|, eps), eps = 2^-52 (np.finfo(np.float64).eps, also for
 //   float32, as sklearn). Gradient sign(p - y) / max(|y|, eps).
-struct Mape : PointLoss<Mape> {
+// Linear in p on either side of y: Hessian 0 (undefined at p = y).
+struct Mape : PointFormula<Mape> {
   static constexpr double kEps = 2.220446049250313080847e-16;
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
-    return vm::vabs(p - y) / vm::vmax(vm::vabs(y), T(kEps));
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    return sign_nan(p - y) / vm::vmax(vm::vabs(y), T(kEps));
-  }
-  // Linear in p on either side of y: Hessian 0 (undefined at p = y).
   static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    g = sign_nan(p - y) / vm::vmax(vm::vabs(y), T(kEps));
-    h = g - g;
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
+    const T den = vm::vmax(vm::vabs(y), T(kEps));
+    if constexpr (kV) v = vm::vabs(p - y) / den;
+    if constexpr (kG) g = sign_nan(p - y) / den;
+    if constexpr (kH) h = g - g;
   }
 };
 
@@ -225,7 +169,8 @@ struct Mape : PointLoss<Mape> {
 // Inputs <= -1 are refused (checks). d = log1p p - log1p y is
 // vm::log1p_diff: one quotient and one polynomial, accurate where p and y
 // are close; its two stages are the functor's (PointLoss::staged).
-struct Msle : PointLoss<Msle> {
+// Hessian: d/dp of 2 d / (1 + p) = 2 (1 - d) / (1 + p)^2 (negative where d > 1).
+struct Msle : PointFormula<Msle> {
   static constexpr int cost = 4;
   static constexpr bool checks = true;  // p, y > -1 (NaN passes)
   template <class T>
@@ -239,29 +184,16 @@ struct Msle : PointLoss<Msle> {
   FL_INLINE vm::QuotK<T> stage(T p, T y, T) const {
     return vm::log1p_diff_stage(p, y);
   }
-  template <class T>
-  FL_INLINE T value_s(T p, T y, T, vm::QuotK<T> q) const {
-    const T d = vm::log1p_diff_finish(p, y, q);
-    return d * d;
-  }
-  template <class T>
-  FL_INLINE T grad_s(T p, T y, T, vm::QuotK<T> q) const {
-    return T(2) * vm::log1p_diff_finish(p, y, q) / (T(1) + p);
-  }
-  template <class T>
-  FL_INLINE void value_grad_s(T p, T y, T, vm::QuotK<T> q, T& v, T& g) const {
-    const T d = vm::log1p_diff_finish(p, y, q);
-    v = d * d;
-    g = T(2) * d / (T(1) + p);
-  }
-  // d/dp of 2 d / (1 + p) = 2 (1 - d) / (1 + p)^2 (negative where d > 1).
   static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess_s(T p, T y, T, vm::QuotK<T> q, T& g, T& h) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S q, T& v, T& g, T& h) const {
     const T d = vm::log1p_diff_finish(p, y, q);
-    const T inv = T(1) / (T(1) + p);
-    g = T(2) * d / (T(1) + p);
-    h = T(2) * (T(1) - d) * (inv * inv);
+    if constexpr (kV) v = d * d;
+    if constexpr (kG) g = T(2) * d / (T(1) + p);
+    if constexpr (kH) {
+      const T inv = T(1) / (T(1) + p);
+      h = T(2) * (T(1) - d) * (inv * inv);
+    }
   }
 };
 
@@ -318,29 +250,19 @@ struct PoissonNll : PointLoss<PoissonNll<LogInput, Full>> {
 // Gaussian negative log likelihood (torch gaussian_nll_loss), a = var:
 //   v = max(var, eps) (NaN kept), 0.5 (log v + r^2 / v) [+ 0.5 log(2 pi) if full];
 //   gradient w.r.t. pred only: r / v (torch clamps a copy of var under no_grad).
-struct GaussianNll : PointLoss<GaussianNll> {
+struct GaussianNll : PointFormula<GaussianNll> {
   static constexpr int cost = 3;
   static constexpr bool uses_aux = true;
+  static constexpr bool has_hess = true;  // w.r.t. pred (the mean): 1 / v
   double eps, add;
   GaussianNll(double e, bool full) : eps(e), add(full ? 0.918938533204672741780 : 0.0) {}
-  template <class T>
-  FL_INLINE T value(T p, T y, T a) const {
-    const T v = a < T(eps) ? T(eps) : a;
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T a, S, T& v, T& g, T& h) const {
+    const T vc = a < T(eps) ? T(eps) : a;  // the clamped var
     const T r = p - y;
-    return T(0.5) * (vm::log(v) + r * r / v) + T(add);
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T a) const {
-    const T v = a < T(eps) ? T(eps) : a;
-    return (p - y) / v;
-  }
-  // w.r.t. pred (the mean): 1 / v.
-  static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T a, T& g, T& h) const {
-    const T v = a < T(eps) ? T(eps) : a;
-    g = (p - y) / v;
-    h = T(1) / v + (g - g);
+    if constexpr (kV) v = T(0.5) * (vm::log(vc) + r * r / vc) + T(add);
+    if constexpr (kG) g = r / vc;
+    if constexpr (kH) h = T(1) / vc + (g - g);
   }
 };
 
@@ -355,7 +277,7 @@ struct GaussianNllVar : PointLoss<GaussianNllVar> {
   GaussianNllVar(double e, bool full) : f(e, full) {}
   template <class T>
   FL_INLINE T value(T var, T y, T pred) const {
-    return f.value<T>(pred, y, var);
+    return f.value_s<T>(pred, y, var, T(0));
   }
   template <class T>
   FL_INLINE T grad(T var, T y, T pred) const {
@@ -374,13 +296,13 @@ struct GaussianNllVar : PointLoss<GaussianNllVar> {
 //   u > 1:  s = u t,    delta^2 (s - 1) = delta^2 u / (t + k) (not / by u^2)
 // so no intermediate overflows before the result does; r = +-inf gives inf,
 // gradient +-delta and Hessian 0. One function serves the three outputs.
-struct PseudoHuber : PointLoss<PseudoHuber> {
+struct PseudoHuber : PointFormula<PseudoHuber> {
   static constexpr int cost = 2;
   static constexpr bool has_hess = true;
   double delta;
   explicit PseudoHuber(double d) : delta(d) {}
-  template <class T, bool kValue, bool kGrad, bool kHess>
-  FL_INLINE void eval(T p, T y, T& v, T& g, T& h) const {
+  template <class T, bool kValue, bool kGrad, bool kHess, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T& h) const {
     const T d = T(delta), r = p - y, u = vm::vabs(r) / d;
     const bool big = u > T(1);
     const T k = big ? T(1) / u : u;
@@ -393,28 +315,6 @@ struct PseudoHuber : PointLoss<PseudoHuber> {
       const T s = big ? u * t : t;
       h = T(1) / (s * s * s);
     }
-  }
-  template <class T>
-  FL_INLINE T value(T p, T y, T) const {
-    T v, g, h;
-    eval<T, true, false, false>(p, y, v, g, h);
-    return v;
-  }
-  template <class T>
-  FL_INLINE T grad(T p, T y, T) const {
-    T v, g, h;
-    eval<T, false, true, false>(p, y, v, g, h);
-    return g;
-  }
-  template <class T>
-  FL_INLINE void value_grad(T p, T y, T, T& v, T& g) const {
-    T h;
-    eval<T, true, true, false>(p, y, v, g, h);
-  }
-  template <class T>
-  FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {
-    T v;
-    eval<T, false, true, true>(p, y, v, g, h);
   }
 };
 

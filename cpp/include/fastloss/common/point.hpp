@@ -8,7 +8,9 @@
 // `checks` with an `invalid(p, y)` test of the loss's input domain, or be
 // `staged` (see below): then it provides stage() and the _s forms instead.
 // `a` is the optional per-element auxiliary input (uses_aux). The defaults
-// below are for losses that need nothing special.
+// below are for losses that need nothing special. A loss whose value,
+// gradient and Hessian share their terms derives from PointFormula (below)
+// and writes them once, in one eval.
 #pragma once
 
 #include "fastloss/common/config.hpp"
@@ -89,6 +91,44 @@ struct PointLoss {
   template <class T>
   FL_INLINE T value_bin(T p, T y, T a, T s) const {
     return self().template value_s<T>(p, y, a, s);
+  }
+
+ private:
+  FL_INLINE const D& self() const { return static_cast<const D&>(*this); }
+};
+
+// A loss whose formulas are written once (issue 19): one function computes
+// what its flags ask (if constexpr), so value, gradient and Hessian share
+// their temporaries and no term is spelled twice,
+//   template <class T, bool kV, bool kG, bool kH, class S>
+//   void eval(T p, T y, T a, S s, T& v, T& g, T& h) const;
+// with s the functor's stage where it is staged (unused otherwise). This
+// mixin makes the driver's four verbs of it (the _s forms, which are all
+// the driver calls). Under if constexpr an output not asked for is not
+// computed, so each verb runs the operations its own body did: the same bits.
+template <class D>
+struct PointFormula : PointLoss<D> {
+  template <class T, class S>
+  FL_INLINE T value_s(T p, T y, T a, S s) const {
+    T v, g, h;
+    self().template eval<T, true, false, false>(p, y, a, s, v, g, h);
+    return v;
+  }
+  template <class T, class S>
+  FL_INLINE T grad_s(T p, T y, T a, S s) const {
+    T v, g, h;
+    self().template eval<T, false, true, false>(p, y, a, s, v, g, h);
+    return g;
+  }
+  template <class T, class S>
+  FL_INLINE void value_grad_s(T p, T y, T a, S s, T& v, T& g) const {
+    T h;
+    self().template eval<T, true, true, false>(p, y, a, s, v, g, h);
+  }
+  template <class T, class S>
+  FL_INLINE void grad_hess_s(T p, T y, T a, S s, T& g, T& h) const {
+    T v;
+    self().template eval<T, false, true, true>(p, y, a, s, v, g, h);
   }
 
  private:
