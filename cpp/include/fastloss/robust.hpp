@@ -68,58 +68,23 @@ namespace rob {
 // loses exp(x) below -37 (-17 in float), where it rounds to 0, and the
 // derivatives need it there (0.5 u^(alpha/2 - 1) for an outlier at alpha < 0:
 // the fuzz harness's input 59248, seed 0, gave 0 for 1e-51).
-// (Candidate for vmath.hpp; kept here while barron is its one user.)
-FL_INLINE double expm1(double x, double& e) {
-  const double magic = vm::detail::kMagicD + 2046.0;
-  const double t = x * 1.44269504088896338700e+00 + magic;
-  const double nf = t - magic;
-  const double hi = x - nf * 6.93147180369123816490e-01;  // exact
-  const double lo = nf * 1.90821492927058770002e-10;
-  const double r = hi - lo;
-  const double r2 = r * r;
-  const double r4 = r2 * r2;
-  const double r8 = r4 * r4;
-  const double p01 = 0.5000000000000001 + r * 0.16666666666666669;
-  const double p23 = 0.04166666666662413 + r * 0.008333333333330062;
-  const double p45 = 0.0013888888917213717 + r * 0.00019841269863053618;
-  const double p67 = 2.4801521295954376e-05 + r * 2.7557268459997064e-06;
-  const double p89 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
-  const double q = ((p01 + r2 * p23) + r4 * (p45 + r2 * p67)) + r8 * p89;
-  const double em = hi + (r2 * q - lo);  // expm1(r)
-  const uint64_t a = vm::d_to_ubits(t);
-  const uint64_t a1 = a >> 1;
-  const double s1 = vm::ubits_to_d(a1 << 52);
-  const double s2 = vm::ubits_to_d((a - a1) << 52);
-  const double s = s1 * s2;
-  const double ex = ((1.0 + em) * s1) * s2;  // exp(x), as vm::exp_core
-  double y = vm::select(nf > 56.0, ex, s * em + (s - 1.0));
-  y = vm::select(x > 709.9, std::numeric_limits<double>::infinity(), y);
-  e = vm::select(x > 709.9, std::numeric_limits<double>::infinity(), ex);
-  e = vm::select(x < -746.0, 0.0, e);
-  return vm::select(x < -40.0, -1.0, y);
-}
-FL_INLINE float expm1(float x, float& e) {
-  const float magic = vm::detail::kMagicF + 254.0f;
-  const float t = x * 1.44269504088896341f + magic;
-  const float nf = t - magic;
-  float r = x - nf * 0.693359375f;  // exact
-  r = r - nf * -2.12194440e-4f;
-  const float r2 = r * r;
-  const float p01 = 4.999999403953552e-1f + r * 1.666652113199234e-1f;
-  const float p23 = 4.166838899254799e-2f + r * 8.368710055947304e-3f;
-  const float p = (p01 + r2 * p23) + (r2 * r2) * 1.381461275741458e-3f;
-  const float em = r + r2 * p;  // expm1(r)
-  const uint32_t a = vm::f_to_ubits(t);
-  const uint32_t a1 = a >> 1;
-  const float s1 = vm::ubits_to_f(a1 << 23);
-  const float s2 = vm::ubits_to_f((a - a1) << 23);
-  const float s = s1 * s2;
-  const float ex = ((1.0f + em) * s1) * s2;  // exp(x), as vm::exp_core
-  float y = vm::select(nf > 25.0f, ex, s * em + (s - 1.0f));
-  y = vm::select(x > 88.8f, std::numeric_limits<float>::infinity(), y);
-  e = vm::select(x > 88.8f, std::numeric_limits<float>::infinity(), ex);
-  e = vm::select(x < -104.0f, 0.0f, e);
-  return vm::select(x < -20.0f, -1.0f, y);
+// The reduction and polynomial are vm::exp's own (vm::detail::exp_reduce).
+template <class T>
+FL_INLINE T expm1(T x, T& e) {
+  constexpr bool f32 = sizeof(T) == 4;
+  T t, hi, tail, s1, s2;
+  const T nf = vm::detail::exp_reduce(x, t, hi, tail);
+  vm::detail::exp_scale(t, s1, s2);
+  const T em = hi + tail;  // expm1(r)
+  const T s = s1 * s2;
+  const T ex = ((T(1) + em) * s1) * s2;  // exp(x) (not exp_core's bits: 1 + em rounds once)
+  const T inf = std::numeric_limits<T>::infinity();
+  const T over = f32 ? T(88.8f) : T(709.9);
+  T y = vm::select(nf > (f32 ? T(25) : T(56)), ex, s * em + (s - T(1)));
+  y = vm::select(x > over, inf, y);
+  e = vm::select(x > over, inf, ex);
+  e = vm::select(x < (f32 ? T(-104) : T(-746)), T(0), e);
+  return vm::select(x < (f32 ? T(-20) : T(-40)), T(-1), y);
 }
 
 // h(g) = e^g - (e^g - 1) / g = sum_k g^k k / (k + 1)!, E = expm1(g), P = e^g: the

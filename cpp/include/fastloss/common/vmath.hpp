@@ -109,17 +109,24 @@ constexpr double kMagicD = 6755399441055744.0;    // 1.5 * 2^52
 
 // ---------------------------------------------------------------- exp
 namespace detail {
-// exp(x) for x in [-104, 88.8] or NaN (see exp below).
-FL_INLINE float exp_core(float x) {
-  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, ln2 in two parts, the first
-  // exact in n * 0.693359375); exp(r) = (1 + r) + r^2 P(r), P of degree 4
-  // (minimax for the relative error of exp, 0.07 ulp), Estrin's scheme.
-  // 1 + r rounds (1 + (r + r^2 P) would not, max error 0.99 instead of 1.30
-  // ulp) but is ready early: 4% faster, the loop being latency-bound.
-  // magic + 254: t - magic rounds x log2(e) to an integer n as with magic
-  // alone, and bits(t) = bits(kMagicF) + n + 254 (see the scaling below).
+// exp's two steps, shared by exp_core and the expm1 of robust.hpp (barron):
+//   nf = exp_reduce(x, t, hi, tail): x = nf ln2 + r with exp(r) - 1 =
+//     hi + tail (hi the leading part, r itself in float; tail the rest,
+//     which adds no error of its own to hi), t holding nf for exp_scale;
+//   exp_scale(t, s1, s2): 2^n as s1 s2 (see below).
+// exp(x) = ((1 + hi) + tail) s1 s2: exp_core. Both steps are pure
+// arithmetic on T, so inlined they compile to what one body did.
+//
+// float: x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, ln2 in two parts, the
+// first exact in n * 0.693359375); exp(r) = (1 + r) + r^2 P(r), P of degree 4
+// (minimax for the relative error of exp, 0.07 ulp), Estrin's scheme.
+// 1 + r rounds (1 + (r + r^2 P) would not, max error 0.99 instead of 1.30
+// ulp) but is ready early: 4% faster, the loop being latency-bound.
+// magic + 254: t - magic rounds x log2(e) to an integer n as with magic
+// alone, and bits(t) = bits(kMagicF) + n + 254 (see exp_scale).
+FL_INLINE float exp_reduce(float x, float& t, float& hi, float& tail) {
   const float magic = detail::kMagicF + 254.0f;
-  const float t = x * 1.44269504088896341f + magic;
+  t = x * 1.44269504088896341f + magic;
   const float nf = t - magic;
   float r = x - nf * 0.693359375f;  // exact: 0.693359375 has 9 bits
   r = r - nf * -2.12194440e-4f;
@@ -127,31 +134,22 @@ FL_INLINE float exp_core(float x) {
   const float p01 = 4.999999403953552e-1f + r * 1.666652113199234e-1f;
   const float p23 = 4.166838899254799e-2f + r * 8.368710055947304e-3f;
   const float p = (p01 + r2 * p23) + (r2 * r2) * 1.381461275741458e-3f;
-  const float e = (1.0f + r) + r2 * p;
-  // 2^n as 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
-  // [-150, 129]: e 2^n1 is exact, the second product rounds once (to a
-  // subnormal, 0 or inf where it must). In integers, a = bits(t) =
-  // 0x4b400000 + n + 254; a1 = a >> 1 = 0x25a00000 + n1 + 127 and a - a1 =
-  // 0x25a00000 + n2 + 127, whose low 9 bits (n1 + 127, n2 + 127 in
-  // [52, 192]) are all that shifting them into the exponent field keeps.
-  const uint32_t a = f_to_ubits(t);
-  const uint32_t a1 = a >> 1;
-  const float s1 = ubits_to_f(a1 << 23);
-  const float s2 = ubits_to_f((a - a1) << 23);
-  return (e * s1) * s2;
+  hi = r;
+  tail = r2 * p;
+  return nf;
 }
-
-FL_INLINE double exp_core(double x) {
-  // x = n ln2 + (hi - lo), |hi - lo| <= ln2/2 (fdlibm's reduction, ln2 in
-  // two parts, hi exact); exp(r) = 1 + r + r^2 Q(r), Q of degree 9 fitted to
-  // (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2] (Chebyshev fit, relative error
-  // of the approximation < 2e-17), evaluated by Estrin's scheme. No division.
-  // (1 + hi) + (r^2 Q - lo): 1 + hi rounds, but early (fdlibm's
-  // 1 + (hi - (lo - r^2 Q)) is 5% slower, max error 0.99 instead of 1.18 ulp).
-  const double magic = detail::kMagicD + 2046.0;  // see the scaling below
-  const double t = x * 1.44269504088896338700e+00 + magic;
+// double: x = n ln2 + (hi - lo), |hi - lo| <= ln2/2 (fdlibm's reduction, ln2
+// in two parts, hi exact); exp(r) = 1 + r + r^2 Q(r), Q of degree 9 fitted
+// to (exp(r) - 1 - r) / r^2 on [-ln2/2, ln2/2] (Chebyshev fit, relative
+// error of the approximation < 2e-17), evaluated by Estrin's scheme. No
+// division. tail = r^2 Q - lo, so exp_core's (1 + hi) + tail rounds 1 + hi
+// early (fdlibm's 1 + (hi - (lo - r^2 Q)) is 5% slower, max error 0.99
+// instead of 1.18 ulp).
+FL_INLINE double exp_reduce(double x, double& t, double& hi, double& tail) {
+  const double magic = detail::kMagicD + 2046.0;  // see exp_scale
+  t = x * 1.44269504088896338700e+00 + magic;
   const double nf = t - magic;
-  const double hi = x - nf * 6.93147180369123816490e-01;  // exact
+  hi = x - nf * 6.93147180369123816490e-01;  // exact
   const double lo = nf * 1.90821492927058770002e-10;
   const double r = hi - lo;
   const double r2 = r * r;
@@ -163,17 +161,36 @@ FL_INLINE double exp_core(double x) {
   const double p67 = 2.4801521295954376e-05 + r * 2.7557268459997064e-06;
   const double p89 = 2.7620088445409746e-07 + r * 2.510038549551032e-08;
   const double q = ((p01 + r2 * p23) + r4 * (p45 + r2 * p67)) + r8 * p89;
-  const double e = (1.0 + hi) + (r2 * q - lo);
-  // 2^n = 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for n in
-  // [-1076, 1025]: e 2^n1 is exact and the second product rounds once (to a
-  // subnormal, 0 or inf where it must). a = bits(t) = bits(kMagicD) + n +
-  // 2046; a1 = a >> 1 and a - a1 hold n1 + 1023 and n2 + 1023 (in
-  // [485, 1536]) in their low 12 bits, the rest of which the shift into the
-  // exponent field drops (bits(kMagicD) has 50 low zero bits).
-  const uint64_t a = d_to_ubits(t);
-  const uint64_t a1 = a >> 1;
-  const double s1 = ubits_to_d(a1 << 52);
-  const double s2 = ubits_to_d((a - a1) << 52);
+  tail = r2 * q - lo;
+  return nf;
+}
+// 2^n as s1 s2 = 2^n1 2^n2, n1 = floor(n/2), n2 = n - n1, both normal for
+// n in [-150, 129] (float) / [-1076, 1025] (double): e 2^n1 is exact and the
+// second product rounds once (to a subnormal, 0 or inf where it must). In
+// integers, float: a = bits(t) = 0x4b400000 + n + 254; a1 = a >> 1 =
+// 0x25a00000 + n1 + 127 and a - a1 = 0x25a00000 + n2 + 127, whose low 9
+// bits (n1 + 127, n2 + 127 in [52, 192]) are all that shifting them into
+// the exponent field keeps. double: a = bits(t) = bits(kMagicD) + n + 2046;
+// a1 = a >> 1 and a - a1 hold n1 + 1023 and n2 + 1023 (in [485, 1536]) in
+// their low 12 bits, the rest of which the shift into the exponent field
+// drops (bits(kMagicD) has 50 low zero bits).
+template <class T>
+FL_INLINE void exp_scale(T t, T& s1, T& s2) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr int kMant = sizeof(T) == 4 ? 23 : 52;  // mantissa bits
+  const U a = bit_cast<U>(t);
+  const U a1 = a >> 1;
+  s1 = bit_cast<T>(static_cast<U>(a1 << kMant));
+  s2 = bit_cast<T>(static_cast<U>((a - a1) << kMant));
+}
+// exp(x) for x in [-104, 88.8] (float) / [-746, 709.9] (double) or NaN (see
+// exp below).
+template <class T>
+FL_INLINE T exp_core(T x) {
+  T t, hi, tail, s1, s2;
+  (void)exp_reduce(x, t, hi, tail);
+  exp_scale(t, s1, s2);
+  const T e = (T(1) + hi) + tail;
   return (e * s1) * s2;
 }
 }  // namespace detail
