@@ -155,6 +155,23 @@ def measure(fn, setup=None, **kw):
     return res
 
 
+def compare_medians(label, fns, *, rtol=1e-4, **kw):
+    """``measure_interleaved`` over implementations of one value (``{name:
+    fn}``, each returning a float): their median seconds by name and the
+    repeats, after checking every value against the first's (a benchmark of
+    different numbers is no comparison)."""
+    res = measure_interleaved({k: (f, None) for k, f in fns.items()}, **kw)
+    for r in res.values():
+        if isinstance(r, Exception):
+            raise r
+    names = list(fns)
+    first = res[names[0]][1]
+    for k in names[1:]:
+        if not np.isclose(first, res[k][1], rtol=rtol):
+            raise SystemExit(f"{label}: values differ: {names[0]} {first}, {k} {res[k][1]}")
+    return {k: res[k][0]["median_s"] for k in names}, res[names[0]][0]["repeats"]
+
+
 # --------------------------------------------------------------------------
 # the roof
 

@@ -15,6 +15,23 @@
 
 namespace py = pybind11;
 
+namespace {
+
+// The replicate count, the hashed units and the Poisson table's step bounds,
+// as _poisson_weights and _replicates both take them: checked, then counted.
+void check_draws(int64_t replicates, const py::array& units, const py::array& bounds) {
+  namespace bind = fastloss::bind;
+  if (replicates < 0) throw py::value_error("replicates: must be >= 0");
+  if (!(units.dtype().kind() == 'u' && units.dtype().itemsize() == 8))
+    throw py::type_error("units: expected a uint64 array");
+  if (!(bounds.dtype().kind() == 'i' && bounds.dtype().itemsize() == 8))
+    throw py::type_error("bounds: expected an int64 array");
+  bind::check_layout(units, "units", static_cast<int64_t>(units.size()));
+  bind::check_layout(bounds, "bounds", static_cast<int64_t>(bounds.size()));
+}
+
+}  // namespace
+
 void register_bootstrap(py::module_& m) {
   namespace fb = fastloss::bootstrap;
   m.attr("BOOTSTRAP_BUCKETS") = fb::kBuckets;
@@ -106,16 +123,9 @@ void register_bootstrap(py::module_& m) {
   m.def(
       "_poisson_weights",
       [](uint64_t seed_mix, int64_t replicates, const py::array& units, const py::array& bounds) {
-        namespace bind = fastloss::bind;
-        if (replicates < 0) throw py::value_error("replicates: must be >= 0");
-        if (!(units.dtype().kind() == 'u' && units.dtype().itemsize() == 8))
-          throw py::type_error("units: expected a uint64 array");
-        if (!(bounds.dtype().kind() == 'i' && bounds.dtype().itemsize() == 8))
-          throw py::type_error("bounds: expected an int64 array");
+        check_draws(replicates, units, bounds);
         const auto u = static_cast<int64_t>(units.size());
         const auto nb = static_cast<int64_t>(bounds.size());
-        bind::check_layout(units, "units", u);
-        bind::check_layout(bounds, "bounds", nb);
         py::array_t<double> out(
             {static_cast<py::ssize_t>(replicates), static_cast<py::ssize_t>(u)});
         const auto* us = static_cast<const uint64_t*>(units.data());
@@ -134,20 +144,13 @@ void register_bootstrap(py::module_& m) {
       "_replicates",
       [](uint64_t seed_mix, int64_t replicates, const py::array& units, const py::array& bounds,
          const py::array& sums) {
-        namespace bind = fastloss::bind;
-        if (replicates < 0) throw py::value_error("replicates: must be >= 0");
-        if (!(units.dtype().kind() == 'u' && units.dtype().itemsize() == 8))
-          throw py::type_error("units: expected a uint64 array");
-        if (!(bounds.dtype().kind() == 'i' && bounds.dtype().itemsize() == 8))
-          throw py::type_error("bounds: expected an int64 array");
+        check_draws(replicates, units, bounds);
         if (!(sums.dtype().kind() == 'f' && sums.dtype().itemsize() == 8) || sums.ndim() != 2)
           throw py::type_error("sums: expected a 2-d float64 array");
         const auto u = static_cast<int64_t>(units.size());
         const auto nb = static_cast<int64_t>(bounds.size());
         const auto rows = static_cast<int64_t>(sums.shape(0));
-        bind::check_layout(units, "units", u);
-        bind::check_layout(bounds, "bounds", nb);
-        bind::check_contiguous(sums, "sums");
+        fastloss::bind::check_contiguous(sums, "sums");
         if (sums.shape(1) != u) throw py::value_error("sums: one column per unit");
         py::array_t<double> out(
             {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(replicates)});
