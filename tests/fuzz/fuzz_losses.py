@@ -83,16 +83,6 @@ def known(inp) -> str:
     p = inp.args[0]
     if not isinstance(p, np.ndarray) or p.dtype.kind not in "fiub":
         return ""
-    if inp.name == "tweedie" and p.dtype.kind == "f" and np.isposinf(p).any():
-        # xfailed in tests/test_bad_input.py
-        return "tweedie: NaN at mu = +inf where the limit (and the reference) is +inf"
-    if inp.name == "ciou_loss" and _compute_dtype(p) == np.float32 and p.ndim and p.shape[-1] == 4:
-        with np.errstate(all="ignore"):
-            q = p.astype(np.float64)
-            sides = np.abs(np.concatenate([q[..., 2:] - q[..., :2]], axis=-1))
-        if np.any((sides > 0) & (sides < 1e-18)):
-            # the aspect term's (w / h)**2 overflows float32: NaN gradient
-            return "ciou_loss float32 gradient NaN for a box side below ~1e-19"
     if inp.name == "barron" and _compute_dtype(p) == np.float32 and len(inp.args) == 4:
         # z = ((pred - target) / scale)**2 overflows float32 (a scale of 1e-30
         # against a residual of 4: seed 0, input 30571): the value is the
