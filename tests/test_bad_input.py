@@ -1248,6 +1248,32 @@ def test_softmax_focal_hessian_of_a_subnormal_probability(gap, gamma):
     np.testing.assert_array_equal(g1, g)  # the gradient alone: the same bits
 
 
+@pytest.mark.parametrize("gamma", [1.0715936660657005e-06, 0.5, 2.0])
+@pytest.mark.parametrize("x,y", [(-661.88104, 0.0), (661.88104, 1.0), (-30.0, 0.0), (2.0, 1.0)])
+def test_sigmoid_focal_hessian_far_in_the_tail(x, y, gamma):
+    # found by the fuzz harness (seed 0, input 92591): the reference's
+    # gamma (gamma - 1) ce q^(gamma-2) q'^2 overflowed (q = 1 - p_t = 1e-287)
+    # and gave -inf where the Hessian is +2.5e-288; the kernel was right. Both
+    # against 60-digit mpmath (second derivative of the loss in x).
+    mp = pytest.importorskip("mpmath")
+    alpha = 0.3
+    with mp.workdps(60):
+        a = mp.mpf(alpha) if y == 1 else 1 - mp.mpf(alpha)
+        g = mp.mpf(gamma)
+
+        def loss(t):
+            s = t if y == 1 else -t  # p_t = sigmoid(s); 1 - p_t = sigmoid(-s), no cancellation
+            return a * (1 / (1 + mp.exp(s))) ** g * mp.log1p(mp.exp(-s))
+
+        want_g = float(mp.diff(loss, mp.mpf(x), 1))
+        want_h = float(mp.diff(loss, mp.mpf(x), 2))
+    z, t = np.array([x]), np.array([y])
+    for f in (fl.sigmoid_focal, R.sigmoid_focal):
+        gk, hk = f.grad_hess(z, t, alpha=alpha, gamma=gamma, reduction="sum")
+        np.testing.assert_allclose(gk, [want_g], rtol=1e-9, atol=1e-300, err_msg=str(f))
+        np.testing.assert_allclose(hk, [want_h], rtol=1e-9, atol=1e-300, err_msg=str(f))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("power", [-1.0, 1.0, 1.2, 1.5, 2.0, 3.0])
 def test_tweedie_at_an_infinite_mean(power, dtype):
