@@ -90,8 +90,10 @@ def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
     # +2.5e-288 (mpmath; the fuzz harness's seed 0, input 92591, gamma
     # 1.07e-6). With 0/1 labels q'/q is (1 - 2y)(y p + (1 - y)(1 - p)): its
     # value where q underflows to 0 (and q^gamma q'/q is then 0, the limit).
-    qs = np.where(q > 0, q, 1.0)
-    rq = np.where(q > 0, dq / qs, (1.0 - 2.0 * y) * (y * p + (1.0 - y) * pm))
+    # (q < 0 for a target outside [0, 1]: q' / q as well, q^gamma's sign
+    # and NaN (a non-integer gamma) as they were)
+    qs = np.where(q != 0, q, 1.0)
+    rq = np.where(q != 0, dq / qs, (1.0 - 2.0 * y) * (y * p + (1.0 - y) * pm))
     dmod = gamma * mod * rq if gamma != 0 else 0.0 * q
     g = a * (dce * mod + ce * dmod)
     # second derivative, term by term (ce'' = s, q' = (1 - 2y) s,
