@@ -1302,6 +1302,10 @@ def test_tweedie_at_an_infinite_mean(power, dtype):
     np.testing.assert_allclose(v, rv, rtol=rtol, atol=0 if dtype == np.float64 else 1e-5)
     np.testing.assert_allclose(g, rg, rtol=rtol)
     # a NaN or infinite target at mu = +inf has no limit: NaN
-    vn = fl.tweedie(np.array([np.inf, np.inf], dtype), np.array([np.nan, np.inf], dtype),
-                    power=power, reduction="none")
+    vn = fl.tweedie(
+        np.array([np.inf, np.inf], dtype),
+        np.array([np.nan, np.inf], dtype),
+        power=power,
+        reduction="none",
+    )
     assert np.all(np.isnan(vn)), vn

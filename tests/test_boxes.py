@@ -603,12 +603,19 @@ def test_ciou_gradient_of_thin_boxes(dtype, heights):
     # the same derivatives, h / (w^2 + h^2) and -w / (w^2 + h^2), scaled.
     rows = []
     for h in heights:
-        rows += [[-2.0, 0.0, -1.8, h], [0.6, 0.0, 0.9, h], [0.6, -h, 0.9, 0.0], [-1.8, 0.0, -2.0, h]]
+        rows += [
+            [-2.0, 0.0, -1.8, h],
+            [0.6, 0.0, 0.9, h],
+            [0.6, -h, 0.9, 0.0],
+            [-1.8, 0.0, -2.0, h],
+        ]
     p = np.array(rows, dtype)
     t = np.tile(np.array([[0.5, -1.0, 0.94, 1.0]], dtype), (len(rows), 1))
     v, g = fl.ciou_loss.value_and_grad(p, t, reduction="none")
     assert np.all(np.isfinite(g)), g
-    rv, rg = R.ciou_loss.value_and_grad(p.astype(np.float64), t.astype(np.float64), reduction="none")
+    rv, rg = R.ciou_loss.value_and_grad(
+        p.astype(np.float64), t.astype(np.float64), reduction="none"
+    )
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     assert_matches(v, rv, rtol, "value")
     assert_matches(g, rg, rtol, "grad")
