@@ -503,7 +503,7 @@ def _noise_floor(inp, args, dt) -> float:
     "mean" (1/N unweighted, N per-sample losses), max|w| (1) for "sum" and
     "none". It is an absolute floor only: above a few eps * S * r a result
     is held to the relative tolerance (a 1e-6 relative error is caught in
-    float64 wherever |result| > 2e4 * eps * S * r, about 4e-12 S r; see
+    float64 wherever |result| > 2 eps S r / 1e-6, about 4.4e-10 S r; see
     ``--inject``).
     """
     s = 1.0
