@@ -165,7 +165,8 @@ ROWS: dict[str, Row] = {
             "ninf_pred": Err("pred"),
             "ninf_target": Err("target"),
             "bool_pred": Err("pred"),  # False is a mean of 0: outside its domain (> 0)
-            "inf_pred": Known("tweedie's kernel gives NaN at mu = +inf, the limit is +inf"),
+            # mu = +inf: the limit (+inf at power 1.5), as the reference gives
+            # it (fixed: the kernel's mu * mu^(1-p) was inf * 0 = NaN)
         },
     ),
     # binary classification
@@ -1138,11 +1139,11 @@ def test_float64_beyond_float32_range_is_converted_quietly(name):
     np.testing.assert_array_equal(got, want)
 
 
-# ------------------------------------------------------------------ known defects
+# ------------------------------------------------------------------ kernel defects
 #
-# Found by the fuzz harness (tests/fuzz/fuzz_losses.py) and the table; in the
-# kernels (C++), so not fixed here: strict xfails, listed in every run, that
-# flip when fixed.
+# Found by the fuzz harness (tests/fuzz/fuzz_losses.py) and the table, in the
+# kernels (C++); each was a strict xfail until its fix, and is a regression
+# test now.
 
 
 @pytest.mark.parametrize(
@@ -1158,8 +1159,10 @@ def test_log_cosh_gradient_where_exp_is_subnormal(dtype, r, rtol):
     np.testing.assert_allclose(g, 1.0, rtol=rtol)
 
 
-@pytest.mark.xfail(strict=True, reason="ciou float32: (w / h)**2 overflows for h < ~1e-19")
 def test_ciou_float32_gradient_of_a_thin_box():
+    # fixed: float32 (w / h)**2 overflowed for h < ~1e-19 |w| and the
+    # gradient was inf * 0 = NaN; a box thinner than 2^20 : 1 takes the
+    # aspect term's derivatives in h / w (tests/test_boxes.py: more shapes)
     t = np.array([[0.5, -5.1, 0.94, -1.35]], np.float32)
     p = np.array([[-2.0, 0.0, -1.8, 1e-20]], np.float32)
     g = fl.ciou_loss.grad(p, t)
@@ -1194,14 +1197,115 @@ def test_entropy_float32_gradient_of_a_nearly_uniform_row():
     np.testing.assert_allclose(g, want, rtol=1e-4, atol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="softmax_focal float64 Hessian: NaN in the row where a class's probability "
-    "is subnormal (a logit 708-745 below the label's; 0 below that and above it is fine)",
-)
-@pytest.mark.parametrize("gap", [720.0, 740.0])
-def test_softmax_focal_hessian_of_a_subnormal_probability(gap):
-    # found by the fuzz harness (seed 0, input 58442: logits scaled 1000)
-    z = np.array([[0.0, -gap, -3000.0]])
-    _, h = fl.softmax_focal.grad_hess(z, [0], gamma=2.0)
-    assert np.all(np.isfinite(h)), h
+def _focal_grad_hess_mp(z, y, gamma):
+    """softmax_focal's gradient and diagonal Hessian in 60-digit mpmath (the
+    formulas of fastloss.reference.multiclass: g_k = A (p_k - [k = y]),
+    H_kk = A p_k (1 - p_k) - A'(p_y) p_y (p_k - [k = y])^2, A(p) = u^g -
+    g p u^(g-1) log p, u = 1 - p_y)."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(60):
+        e = [mp.exp(mp.mpf(v)) for v in z]
+        se = mp.fsum(e)
+        p = [v / se for v in e]
+        u = mp.fsum(p[k] for k in range(len(z)) if k != y)
+        py, g = p[y], mp.mpf(gamma)
+        L = -mp.log1p(u / py)  # log p_y = -log(1 + u / p_y): no cancellation
+        up = lambda k: u**k if gamma else (1 if k == 0 else 0)  # noqa: E731
+        A = up(g) - g * py * up(g - 1) * L
+        dA = -2 * g * up(g - 1) - g * up(g - 1) * L + g * (g - 1) * py * up(g - 2) * L
+        # 1 - p_k and p_k - [k = y] as sums of the others' p: 1 - 1e-300 is 1
+        # in 60 digits
+        q = [mp.fsum(p[j] for j in range(len(z)) if j != k) for k in range(len(z))]
+        d = [-u if k == y else p[k] for k in range(len(z))]
+        grad = [float(A * d[k]) for k in range(len(z))]
+        hess = [float(A * p[k] * q[k] - dA * py * d[k] ** 2) for k in range(len(z))]
+        return grad, hess
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.01, 0.5, 2.0, 3.7])
+@pytest.mark.parametrize("gap", [700.0, 720.0, 740.0, 750.0])
+def test_softmax_focal_hessian_of_a_subnormal_probability(gap, gamma):
+    # found by the fuzz harness (seed 0, input 58442: logits scaled 1000);
+    # fixed: where the other classes' exps sum to a subnormal u (a logit
+    # 708-745 below the label's) the kernel's 1 / u overflowed and the row
+    # was NaN; so did u^(gamma-1) for gamma < 0.013 (gamma = 0 included),
+    # in the Hessian and, for 0 < gamma < 1, the gradient. Against mpmath
+    # (the subnormal exps carry a few ulps of 5e-324). At gamma = 0.01 to
+    # 2%: the kernel's log p_y = -log(1 + u) rounds to 0 where u < eps (as
+    # torch's log_softmax does), which moves A by gamma u^gamma; for the
+    # other gammas those terms underflow.
+    z = [0.0, -gap, -3000.0]
+    g, h = fl.softmax_focal.grad_hess(np.array([z]), [0], gamma=gamma, reduction="sum")
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(h)), (g, h)
+    want_g, want_h = _focal_grad_hess_mp(z, 0, gamma)
+    rtol = 0.02 if gamma == 0.01 else 1e-12
+    np.testing.assert_allclose(h[0], want_h, rtol=rtol, atol=1e-321)
+    # the label's entry A (p_y - 1) is computed as A / sum(e) - A (torch's
+    # softmax - onehot likewise): 0 here, within eps |A| of -A u
+    np.testing.assert_allclose(g[0, 1:], want_g[1:], rtol=rtol, atol=1e-321)
+    assert abs(g[0, 0] - want_g[0]) <= 2.3e-16, (g, want_g)
+    g1 = fl.softmax_focal.grad(np.array([z]), [0], gamma=gamma, reduction="sum")
+    np.testing.assert_array_equal(g1, g)  # the gradient alone: the same bits
+
+
+@pytest.mark.parametrize("gamma", [1.0715936660657005e-06, 0.5, 2.0])
+@pytest.mark.parametrize("x,y", [(-661.88104, 0.0), (661.88104, 1.0), (-30.0, 0.0), (2.0, 1.0)])
+def test_sigmoid_focal_hessian_far_in_the_tail(x, y, gamma):
+    # found by the fuzz harness (seed 0, input 92591): the reference's
+    # gamma (gamma - 1) ce q^(gamma-2) q'^2 overflowed (q = 1 - p_t = 1e-287)
+    # and gave -inf where the Hessian is +2.5e-288; the kernel was right. Both
+    # against 60-digit mpmath (second derivative of the loss in x).
+    mp = pytest.importorskip("mpmath")
+    alpha = 0.3
+    with mp.workdps(60):
+        a = mp.mpf(alpha) if y == 1 else 1 - mp.mpf(alpha)
+        g = mp.mpf(gamma)
+
+        def loss(t):
+            s = t if y == 1 else -t  # p_t = sigmoid(s); 1 - p_t = sigmoid(-s), no cancellation
+            return a * (1 / (1 + mp.exp(s))) ** g * mp.log1p(mp.exp(-s))
+
+        want_g = float(mp.diff(loss, mp.mpf(x), 1))
+        want_h = float(mp.diff(loss, mp.mpf(x), 2))
+    z, t = np.array([x]), np.array([y])
+    for f in (fl.sigmoid_focal, R.sigmoid_focal):
+        gk, hk = f.grad_hess(z, t, alpha=alpha, gamma=gamma, reduction="sum")
+        np.testing.assert_allclose(gk, [want_g], rtol=1e-9, atol=1e-300, err_msg=str(f))
+        np.testing.assert_allclose(hk, [want_h], rtol=1e-9, atol=1e-300, err_msg=str(f))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("power", [-1.0, 1.0, 1.2, 1.5, 2.0, 3.0])
+def test_tweedie_at_an_infinite_mean(power, dtype):
+    # fixed: the identity link at mu = +inf gave NaN (inf * 0 in mu * mu^(1-p)
+    # and mu^-p (mu - y), inf - inf in y log(y / mu) + mu) where each is its
+    # limit: the deviance +inf for p <= 2 and 2 y^(2-p) / ((1-p)(2-p)) for
+    # p > 2; d/dmu 0 for p > 1, 2 at p = 1, +inf for p < 1; d2/dmu2 0 for
+    # p > 0, +inf for p < 0. The finite means beside it are unchanged.
+    y = np.array([0.5, 2.0, 3.0], dtype)
+    mu = np.array([np.inf, np.inf, 1.7], dtype)
+    v, g = fl.tweedie.value_and_grad(mu, y, power=power, reduction="none")
+    _, h = fl.tweedie.grad_hess(mu, y, power=power, reduction="none")
+    if power > 2:
+        want_v = 2 * y[:2].astype(np.float64) ** (2 - power) / ((1 - power) * (2 - power))
+    else:
+        want_v = [np.inf, np.inf]
+    want_g = 0.0 if power > 1 else 2.0 if power == 1 else np.inf
+    want_h = 0.0 if power > 0 else np.inf
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(v[:2], want_v, rtol=rtol)
+    np.testing.assert_array_equal(g[:2], [want_g] * 2)
+    np.testing.assert_array_equal(h[:2], [want_h] * 2)
+    rv, rg = R.tweedie.value_and_grad(mu, y, power=power, reduction="none")
+    # (float32's deviance has an absolute error up to ~2e-6: its terms are
+    # computed apart, tests/fuzz/fuzz_losses.py's known())
+    np.testing.assert_allclose(v, rv, rtol=rtol, atol=0 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(g, rg, rtol=rtol)
+    # a NaN or infinite target at mu = +inf has no limit: NaN
+    vn = fl.tweedie(
+        np.array([np.inf, np.inf], dtype),
+        np.array([np.nan, np.inf], dtype),
+        power=power,
+        reduction="none",
+    )
+    assert np.all(np.isnan(vn)), vn

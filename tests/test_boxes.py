@@ -590,3 +590,34 @@ def test_bad_inputs(name):
         loss.grad(p, t, out=np.empty(5))
     with pytest.raises(TypeError, match="unexpected keyword argument 'delta'"):
         loss(p, t, delta=1.0)
+
+
+@pytest.mark.parametrize(
+    "dtype,heights",
+    [(np.float32, [1e-7, 1e-10, 1e-20, 1e-30, 1e-37]), (np.float64, [1e-10, 1e-160, 1e-300])],
+)
+def test_ciou_gradient_of_thin_boxes(dtype, heights):
+    # CIoU's aspect term atan(w / h) of a box thinner than 2^20 : 1 (fixed:
+    # (w / h)**2 overflowed -- float32 below h ~ 1e-19 w, float64 below
+    # ~1e-154 w -- and the gradient was inf * 0 = NaN). The reference takes
+    # the same derivatives, h / (w^2 + h^2) and -w / (w^2 + h^2), scaled.
+    rows = []
+    for h in heights:
+        rows += [
+            [-2.0, 0.0, -1.8, h],
+            [0.6, 0.0, 0.9, h],
+            [0.6, -h, 0.9, 0.0],
+            [-1.8, 0.0, -2.0, h],
+        ]
+    p = np.array(rows, dtype)
+    t = np.tile(np.array([[0.5, -1.0, 0.94, 1.0]], dtype), (len(rows), 1))
+    v, g = fl.ciou_loss.value_and_grad(p, t, reduction="none")
+    assert np.all(np.isfinite(g)), g
+    rv, rg = R.ciou_loss.value_and_grad(
+        p.astype(np.float64), t.astype(np.float64), reduction="none"
+    )
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_matches(v, rv, rtol, "value")
+    assert_matches(g, rg, rtol, "grad")
+    # the boxes of ordinary shape keep torch's formula (see test_matches_torchvision);
+    # a zero height stays torch's NaN (test_degenerate_boxes)

@@ -354,23 +354,56 @@ def test_triplet_margin_p_beyond_float32_range_is_refused():
         fl.triplet_margin(x, x, x, p=1e300)
     with pytest.raises(ValueError, match="p must be finite in float32"):
         fl.triplet_margin.grad(x, x, x, p=1e39)
-    assert fl.triplet_margin(x, x, x, p=1e30) == 1.0
-    assert fl.triplet_margin(x.astype(np.float64), x, x, p=1e300) == 1.0
+    # both distances are ||(eps, eps, eps)||_p = eps 3^(1/p) = eps (they were
+    # 0: eps**p underflowed, see test_triplet_margin_large_p), and the loss
+    # is (margin + d) - d in the inputs' dtype, as torch computes it
+    d = np.float32(1e-6)
+    assert fl.triplet_margin(x, x, x, p=1e30) == (np.float32(1.0) + d) - d
+    assert fl.triplet_margin(x.astype(np.float64), x, x, p=1e300) == (1.0 + 1e-6) - 1e-6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="triplet_margin's p-norm sums |x|**p unscaled: at large p every |x| < 1 "
-    "underflows (distance 0) and every |x| > 1 overflows (inf - inf = NaN); "
-    "max|x| * ||x / max|x|||_p keeps it (the reference and torch share the formula)",
-)
-@pytest.mark.parametrize("scale", [1.0, 10.0])
-def test_triplet_margin_large_p(scale):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1.0, 10.0, 1e-30])
+def test_triplet_margin_large_p(scale, dtype):
     # distances 0.5 and 0.9 (times scale) along one axis: any p-norm gives
-    # them, so the loss is max(0, 0.5 s - 0.9 s + 1)
-    a = np.zeros((1, 2))
-    p = np.array([[0.5, 0.0]]) * scale
-    n = np.array([[0.9, 0.0]]) * scale
-    want = max(0.0, (0.5 - 0.9) * scale + 1.0)
-    for degree in (1e3, 1e4, 1e6):
-        assert fl.triplet_margin(a, p, n, p=degree, eps=0.0) == pytest.approx(want, rel=1e-12)
+    # them, so the loss is max(0, 0.5 s - 0.9 s + 1) and the gradient of
+    # each distance is the unit vector along that axis. Fixed: |u|**p was
+    # summed unscaled (as torch does), so at a large p every |u| < 1
+    # underflowed (distance 0) and every |u| > 1 overflowed (inf - inf =
+    # NaN); where that sum leaves [2^-960, DBL_MAX] the kernel takes
+    # max|u| * ||u / max|u|||_p, elsewhere torch's bits.
+    a = np.zeros((1, 2), dtype)
+    p = (np.array([[0.5, 0.0]]) * scale).astype(dtype)
+    n = (np.array([[0.9, 0.0]]) * scale).astype(dtype)
+    want = (0.5 - 0.9) * scale + scale  # margin = scale: the clamp passes
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    for degree in (50.0, 1e3, 1e4, 1e6):
+        kw = dict(p=degree, eps=0.0, margin=scale)
+        v, (ga, gp, gn) = fl.triplet_margin.value_and_grad(a, p, n, **kw)
+        assert v == pytest.approx(want, rel=rtol), degree
+        np.testing.assert_allclose(ga, [[0.0, 0.0]], atol=rtol)  # -u_p/d_p + u_n/d_n
+        np.testing.assert_allclose(gp, [[1.0, 0.0]], rtol=rtol)
+        np.testing.assert_allclose(gn, [[-1.0, 0.0]], rtol=rtol)
+        rv, _ = R.triplet_margin.value_and_grad(a, p, n, **kw)
+        assert rv == pytest.approx(want, rel=rtol), degree
+
+
+def test_triplet_margin_large_p_several_axes():
+    # ||u||_p of u = (3, 4, -4) at p = 1e3 (3^1000 = 1.3e477 is beyond
+    # float64), against 50-digit mpmath: 4 * 2^(1/1000), and its gradient
+    # sign(u) (|u| / d)^(p-1). negative = anchor: d_neg = 0, the clamp passes.
+    mp = pytest.importorskip("mpmath")
+    u = [3.0, 4.0, -4.0]
+    deg = 1000.0
+    with mp.workdps(50):
+        d = mp.fsum(abs(mp.mpf(x)) ** deg for x in u) ** (1 / mp.mpf(deg))
+        want_g = [float(mp.sign(x) * (abs(mp.mpf(x)) / d) ** (deg - 1)) for x in u]
+        d = float(d)
+    a = np.array([u])
+    z = np.zeros((1, 3))
+    for f in (fl.triplet_margin, R.triplet_margin):
+        v, (ga, gp, gn) = f.value_and_grad(a, z, a, p=deg, eps=0.0, margin=1.0)
+        assert v == pytest.approx(1.0 + d, rel=1e-14)
+        np.testing.assert_allclose(ga, [want_g], rtol=1e-12)
+        np.testing.assert_allclose(gp, -np.array([want_g]), rtol=1e-12)
+        np.testing.assert_allclose(gn, 0.0, atol=0)

@@ -41,3 +41,15 @@ def test_fuzz_2000_inputs(capsys):
 def test_fuzz_hypothesis(data):
     inp = F.generate(F.HypothesisDraw(data))
     assert F.run_one(inp) in OUTCOMES, inp.describe()
+
+
+def test_fuzz_tolerance_catches_an_injected_error(capsys):
+    # the tolerance (with its rounding-noise floor) still sees a 1e-6
+    # relative error: every float64 result that the inputs make larger than
+    # the floor must then disagree (float32's tolerance is 2e-5: not there)
+    rc = F.main(["--n", "400", "--seed", "7000000", "--inject", "1e-6", "--show", "0"])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    line = next(s for s in out.splitlines() if s.strip().startswith("float64:"))
+    agree, disagree = (int(w) for w in line.split() if w.isdigit())
+    assert disagree > 2 * agree, out

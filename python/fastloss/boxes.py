@@ -204,7 +204,10 @@ ciou_loss = declare(
     not the exact derivative of the value; and the inner DIoU/IoU uses the
     fixed eps ``1e-7`` (torchvision does not pass ``eps`` on), ``eps`` only
     entering ``alpha``. A zero-height pred box makes the aspect ratio
-    infinite and the gradient NaN, as in torch.
+    infinite and the gradient NaN, as in torch. A box thinner than 2^20 : 1
+    takes the aspect term's derivatives in ``h / w`` (the same values),
+    where torch's ``(w / h)**2`` overflows -- float32 below ``h ~ 1e-19 w``
+    -- and its gradient is NaN.
 """
     + _COMMON_ARGS
     + """    eps : float > 0, keyword-only, default 1e-7

@@ -171,6 +171,11 @@ triplet_margin = _rows_loss(
     Departures: ``p`` must be a finite real >= 1 (a norm; torch also takes
     0 < p < 1 and inf); a NaN gives a NaN gradient (torch's clamp gives 0
     where its argument is NaN), as NaN propagates everywhere in fastloss.
+    Where torch's sum of ``|u|**p`` under- or overflows (a large ``p``:
+    every ``|u| < 1`` gives 0 at ``p = 1e4``, every ``|u| > 1`` inf, so
+    torch's distance is 0 or its loss NaN) the norm is taken scaled, ``m *
+    ||u / m||_p`` with ``m = max|u|``, and so is its gradient; elsewhere
+    the bits are torch's formula's.
 
     Parameters
     ----------

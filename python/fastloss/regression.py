@@ -791,7 +791,10 @@ tweedie = declare(
     ``HalfTweedieLoss`` (which is half the deviance, less terms in ``y`` only)
     and twice LightGBM's ``tweedie`` objective. The identity-link Hessian is
     negative where ``mu > p y / (p - 1)`` (the deviance is not convex in
-    ``mu``); the log link's is positive for ``1 <= p <= 2``.
+    ``mu``); the log link's is positive for ``1 <= p <= 2``. At ``mu = +inf``
+    (identity link) each is its limit: the deviance +inf (``p <= 2``) or
+    ``2 y**(2-p) / ((1-p)(2-p))`` (``p > 2``), the gradient 0 (``p > 1``)
+    or 2 (``p = 1``), the Hessian 0 (``p > 0``); +inf where they diverge.
 
     Domain, as scikit-learn checks it (``ValueError`` naming the argument):
     ``power`` in (0, 1) is refused; ``target >= 0`` for ``1 <= p < 2`` and

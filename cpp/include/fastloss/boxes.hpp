@@ -322,9 +322,19 @@ struct BoxCiou : BoxLossBase {
       d.backward(p, t, g);
       // d (alpha v) / d atan(r) = -alpha * 4/pi^2 * 2 delta
       const T g_at = -(alpha * T(kFourOverPi2) * (T(2) * delta));
+      // d atan(w/h) / dw = h / (w^2 + h^2) = 1 / (h (r^2 + 1)), d / dh =
+      // -w / (w^2 + h^2) = -r / (h (r^2 + 1)), as torch's autograd writes
+      // them. For a thin box (|r| > 2^20) r^2 overflows (float32 once
+      // h < ~1e-19 |w|) and g_r * (r / h) gives inf * 0 = NaN; there the
+      // same derivatives in q = 1/r = h/w, (q / (w (1 + q^2)), -1 / (w (1 +
+      // q^2))), have no overflow. A select, so every other box keeps its bits.
+      // h = 0 stays torch's NaN: atan(w/h) jumps there, it has no derivative.
       const T g_r = g_at / (r * r + T(1));
-      const T g_w = g_r / d.io.hp;
-      const T g_h = -(g_r * (r / d.io.hp));
+      const T q = d.io.hp / d.io.wp;
+      const T g_wq = g_at / (d.io.wp * (q * q + T(1)));
+      const bool thin = (vm::vabs(r) > T(1048576)) & (d.io.hp != T(0));
+      const T g_w = boxmath::bsel(thin, g_wq * q, g_r / d.io.hp);
+      const T g_h = boxmath::bsel(thin, -g_wq, -(g_r * (r / d.io.hp)));
       g.x1 = g.x1 - g_w;
       g.x2 = g.x2 + g_w;
       g.y1 = g.y1 - g_h;

@@ -132,6 +132,38 @@ struct Triplet {
     if constexpr (kD == Dist::p1) return s;
     return std::pow(s, 1.0 / pnorm);
   }
+
+  // A distance d(x, y) and whether it was taken scaled (p-norms).
+  struct PDist {
+    double d;
+    bool scaled;
+  };
+  // torch sums |u|^p unscaled, and so does this where that sum is a normal
+  // number of at least 2^-960: every bit as before there. Beyond (a large p,
+  // or |u| near the range's ends) the terms under- or overflow -- every
+  // |u| < 1 gives 0 at p = 1e4, every |u| > 1 inf -- and the distance is
+  // m ||u / m||_p with m = max |u|, whose sum lies in [1, D]. A NaN sum
+  // stays NaN; a zero u gives 0, an infinite |u| inf.
+  FL_INLINE PDist pdist(const T* FL_RESTRICT x, const T* FL_RESTRICT y) const {
+    const double s = norm_sum(x, y);
+    if constexpr (kD == Dist::pgen) {
+      if (s < 0x1p-960 || s > std::numeric_limits<double>::max()) {
+        const T e = eps;
+        double m = 0.0;
+        for (int64_t j = 0; j < D; ++j) {
+          const double u = std::fabs(static_cast<double>((x[j] - y[j]) + e));
+          m = u > m ? u : m;
+        }
+        if (m == 0.0 || m > std::numeric_limits<double>::max()) return {m, false};
+        const double q = pnorm;  // (a division: 1/m overflows for a subnormal m)
+        const double sm = row_sum(D, [&](int64_t j) {
+          return std::pow(std::fabs(static_cast<double>((x[j] - y[j]) + e)) / m, q);
+        });
+        return {m * std::pow(sm, 1.0 / q), true};
+      }
+    }
+    return {dist_of(s), false};
+  }
   // d ||u||_p / d u_j times k, for the p-norms not linear in u: p = 1 gives
   // sign(u) (0 at 0, as torch's sgn), p gives sign(u) |u|^(p-1) k with
   // k = 1 / ||u||^(p-1) passed in.
@@ -140,6 +172,13 @@ struct Triplet {
     const double sg = x > 0 ? 1.0 : x < 0 ? -1.0 : x;  // NaN stays NaN
     if constexpr (kD == Dist::p1) return sg * k;
     return sg * std::pow(std::fabs(x), pnorm - 1.0) * k;
+  }
+  // The same for a distance d taken scaled (see pdist): sign(u) (|u| /
+  // d)^(p-1), where |u|^(p-1) and d^(p-1) would under- or overflow.
+  FL_INLINE double dir_scaled(T u, double d) const {
+    const double x = static_cast<double>(u);
+    const double sg = x > 0 ? 1.0 : x < 0 ? -1.0 : x;
+    return sg * std::pow(std::fabs(x) / d, pnorm - 1.0);
   }
 
   template <bool kGrad>
@@ -179,11 +218,11 @@ struct Triplet {
   template <bool kGrad>
   FL_INLINE void row_pnorm(const T* FL_RESTRICT A, const T* FL_RESTRICT P,
                            const T* FL_RESTRICT Ng, int64_t off, T g, T& value) const {
-    const double sp = norm_sum(A, P), sn = norm_sum(A, Ng);
-    const double sw = swap ? norm_sum(P, Ng) : 0.0;
+    const PDist xp = pdist(A, P), xn = pdist(A, Ng);
+    const PDist xw = swap ? pdist(P, Ng) : PDist{0.0, false};
     // torch computes each distance in T, then margin + d_pos - d_neg in T
-    const T dp = static_cast<T>(dist_of(sp)), dn = static_cast<T>(dist_of(sn));
-    const T dsw = swap ? static_cast<T>(dist_of(sw)) : dn;
+    const T dp = static_cast<T>(xp.d), dn = static_cast<T>(xn.d);
+    const T dsw = swap ? static_cast<T>(xw.d) : dn;
     const T dneg = swap ? (dsw < dn ? dsw : dn) : dn;
     const T z = (margin + dp) - dneg;
     value = z < T(0) ? T(0) : z;
@@ -227,10 +266,17 @@ struct Triplet {
           return inv_norm(std::pow(static_cast<double>(d), pnorm - 1.0));
         };
         const double ku = kof(dp), kv = al * kof(dn), kw = be * kof(dsw);
+        // a distance taken scaled has its gradient scaled too (dir_scaled)
+        auto dirof = [&](T u, const PDist& x, double k, double share) {
+          if constexpr (kD == Dist::pgen) {
+            if (x.scaled) return share * dir_scaled(u, x.d);
+          }
+          return dir(u, k);
+        };
         for (int64_t j = 0; j < D; ++j) {
-          const double du = dir((A[j] - P[j]) + e, ku);
-          const double dv = al != 0.0 ? dir((A[j] - Ng[j]) + e, kv) : 0.0;
-          const double dw = be != 0.0 ? dir((P[j] - Ng[j]) + e, kw) : 0.0;
+          const double du = dirof((A[j] - P[j]) + e, xp, ku, 1.0);
+          const double dv = al != 0.0 ? dirof((A[j] - Ng[j]) + e, xn, kv, al) : 0.0;
+          const double dw = be != 0.0 ? dirof((P[j] - Ng[j]) + e, xw, kw, be) : 0.0;
           if (oa != nullptr) oa[j] = static_cast<T>(cd * (du - dv));
           if (op != nullptr) op[j] = static_cast<T>(cd * (-du - dw));
           if (on != nullptr) on[j] = static_cast<T>(cd * (dv + dw));

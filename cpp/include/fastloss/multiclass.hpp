@@ -680,9 +680,14 @@ struct SoftmaxFocal : LabelRows {
       if constexpr (kG == kTwo) B = 2.0 * py * u * L;
       if constexpr (kG == kOne) B = py * L;
       if constexpr (kG == kOther) {
+        // u^(gamma-1) = pw / u overflows for gamma < 1 where u is tiny
+        // (gamma < 0.013 at a subnormal u) while u^(gamma-1) L ~ -u^gamma
+        // is tiny: there pw (L / u), L / u in [-1, 0] (a select: the other
+        // rows keep their bits)
         const bool pos = u > 0.0;
         const double q = pw / (pos ? u : 1.0);
-        B = pos ? gamma * py * q * L : 0.0;
+        const double Bt = gamma * py * (pw * (L / (pos ? u : 1.0)));
+        B = pos ? (q <= std::numeric_limits<double>::max() ? gamma * py * q * L : Bt) : 0.0;
       }
       coef = gs * cwy * (pw - B);
       ce = coef / se;
@@ -745,15 +750,24 @@ struct SoftmaxFocal : LabelRows {
     if (u > 0.0) {
       ug = gamma == 0.0 ? 1.0 : gamma == 1.0 ? u : gamma == 2.0 ? u * u
                                              : vm::exp(gamma * vm::log(u));
-      A = ug - gamma * py * (ug / u) * L;
+      // (ug / u) L as in terms(): ug / u = u^(gamma-1) overflows for gamma
+      // < 1 at a tiny u (gamma = 0 gave 0 * inf = NaN) -- then ug (L / u)
+      const double t = ug / u;
+      A = ug - (t <= std::numeric_limits<double>::max() ? gamma * py * t * L
+                                                       : gamma * py * (ug * (L / u)));
     }
     const double P = gamma * py * ug * ((gamma - 1.0) * py * L - u * (2.0 + L));
     const double c = gs * cwk(y);
     const double inv_se = 1.0 / se, inv_so = so > 0.0 ? 1.0 / so : 0.0;
+    // so below 1/DBL_MAX (a subnormal sum: the other classes' logits 708-745
+    // below the max) makes 1/so inf, and e_k * inf (inf, or NaN where e_k =
+    // 0) times P = 0 a NaN; there r_k = e_k / so (<= 1) is divided out. Other
+    // rows keep the reciprocal's bits.
+    const bool tiny = inv_so > std::numeric_limits<double>::max();
     for (int64_t k = 0; k < C; ++k) {
       const double ek = static_cast<double>(h[k]);
       const double pk = ek * inv_se;
-      const double rk = k == y ? 1.0 : ek * inv_so;
+      const double rk = k == y ? 1.0 : tiny ? ek / so : ek * inv_so;
       const double qk = k == y ? u : 1.0 - pk;  // 1 - p_k
       h[k] = static_cast<T>(c * (A * pk * qk - P * rk * rk));
     }

@@ -328,6 +328,11 @@ struct PseudoHuber : PointFormula<PseudoHuber> {
 // d/ds = 2 (mu^(2-p) - y mu^(1-p)), d2/ds2 = 2 ((2-p) mu^(2-p) - (1-p) y mu^(1-p)),
 // twice sklearn's HalfTweedieLoss and LightGBM's tweedie objective.
 // Powers are x^k = exp(k log x); with the log link mu^k = exp(k s) directly.
+// Identity link at mu = +inf: the limits (the formulas give inf - inf or
+// inf * 0 there): the deviance is +inf for p <= 2 and 2 y^(2-p)/((1-p)(2-p))
+// for p > 2, d/dmu is 0 for p > 1, 2 at p = 1 and +inf for p < 1, d2/dmu2 0
+// for p > 0 and +inf for p < 0; a NaN or infinite target still gives NaN.
+// A select on s == +inf, so every finite mu keeps its bits.
 enum class TweedieKind { normal, poisson, gamma, general };
 
 template <TweedieKind K, bool Log>
@@ -367,6 +372,13 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
     }
   }
 
+  // v where s is finite, lim (+ 0 * y: NaN for a NaN or infinite y) at
+  // mu = s = +inf (identity link).
+  template <class T>
+  static FL_INLINE T at_inf(T s, T y, T lim, T v) {
+    return s == std::numeric_limits<T>::infinity() ? lim + (y - y) : v;
+  }
+
   // mu^(1-p) and mu^(2-p) (general kind only).
   template <class T>
   FL_INLINE void powers(T s, T& mu, T& m1, T& m2) const {
@@ -392,7 +404,7 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
         return T(2) * (yl - y + vm::exp(s));
       } else {
         const T yl = y == T(0) ? T(0) : y * vm::log(y / s);
-        return T(2) * (yl - y + s);
+        return at_inf(s, y, s, T(2) * (yl - y + s));
       }
     } else if constexpr (K == TweedieKind::gamma) {
       if constexpr (Log) {
@@ -404,7 +416,13 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
       T mu, m1, m2;
       powers(s, mu, m1, m2);
       const T yp = vm::exp(T(2.0 - p) * vm::log(vm::vmax(y, T(0))));
-      return T(2) * (yp * T(k12) - y * m1 * T(k1) + m2 * T(k2));
+      const T v = T(2) * (yp * T(k12) - y * m1 * T(k1) + m2 * T(k2));
+      if constexpr (Log) {
+        return v;
+      } else {
+        const T inf = std::numeric_limits<T>::infinity();
+        return at_inf(s, y, p < 2.0 ? inf : T(2) * (yp * T(k12)), v);
+      }
     }
   }
 
@@ -447,8 +465,8 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
         if constexpr (kHess) h = T(2) * q;
       } else {
         const T inv = T(1) / s;
-        g = T(2) * (s - y) * inv * inv;
-        if constexpr (kHess) h = T(2) * (T(2) * y - s) * inv * inv * inv;
+        g = at_inf(s, y, T(0), T(2) * (s - y) * inv * inv);
+        if constexpr (kHess) h = at_inf(s, y, T(0), T(2) * (T(2) * y - s) * inv * inv * inv);
       }
     } else {
       T mu, m1, m2;
@@ -458,8 +476,12 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
         if constexpr (kHess) h = T(2) * (T(2.0 - p) * m2 - T(1.0 - p) * y * m1);
       } else {
         const T mp = m1 / mu;  // mu^-p
-        g = T(2) * mp * (mu - y);
-        if constexpr (kHess) h = T(2) * (mp / mu) * (T(p) * y + T(1.0 - p) * mu);
+        const T inf = std::numeric_limits<T>::infinity();
+        g = at_inf(s, y, p > 1.0 ? T(0) : inf, T(2) * mp * (mu - y));
+        if constexpr (kHess) {
+          h = at_inf(s, y, p > 0.0 ? T(0) : inf,
+                     T(2) * (mp / mu) * (T(p) * y + T(1.0 - p) * mu));
+        }
       }
     }
   }

@@ -146,10 +146,18 @@ def _ciou(p, t, eps):
     v = 4 / np.pi**2 * delta**2
     alpha = v / (1 - iou + v + eps)  # no gradient through alpha
     loss = diou + alpha * v
-    # d (alpha v) / d (w/h) = alpha * 4/pi^2 * 2 delta * (-1) / (1 + (w/h)^2)
-    g_ratio = -alpha * 4 / np.pi**2 * 2 * delta / (1 + (w / h) ** 2)
-    g_w = g_ratio / h
-    g_h = -g_ratio * w / h**2
+    # d (alpha v) / d atan(w/h) = -alpha * 4/pi^2 * 2 delta, and
+    # d atan(w/h) / dw = h / (w^2 + h^2), d / dh = -w / (w^2 + h^2): torch's
+    # chain through w/h, 1 / (1 + (w/h)^2) / h, written without w/h, whose
+    # square overflows for a thin box. Scaled by s = max(|w|, |h|) so that
+    # w^2 + h^2 does not overflow either. h = 0 gives NaN, as in torch
+    # (atan(w/h) jumps there).
+    g_at = -alpha * 4 / np.pi**2 * 2 * delta
+    s = np.maximum(np.abs(w), np.abs(h))
+    ws, hs = w / s, h / s
+    r2 = (ws * ws + hs * hs) * s
+    g_w = np.where(h == 0, np.nan, g_at * hs / r2)
+    g_h = np.where(h == 0, np.nan, -g_at * ws / r2)
     grad.x1 += -g_w
     grad.x2 += g_w
     grad.y1 += -g_h

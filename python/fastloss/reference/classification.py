@@ -83,19 +83,29 @@ def _sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
     l = a * ce * mod
     dce = (1.0 - y) * p - y * pm  # p - y
     dq = (1.0 - 2.0 * y) * p * pm
-    dmod = gamma * np.power(q, gamma - 1.0) * dq if gamma != 0 else 0.0 * q
+    # q' / q: q^(gamma-1) q' and q^(gamma-2) q'^2 are taken as q^gamma (q'/q)
+    # and q^gamma (q'/q)^2. Written out, q^(gamma-2) overflows where q is
+    # tiny -- 1e-287^(gamma-2) is inf at x = -662, y = 0 -- while the
+    # product is about q^(gamma+1): the Hessian was -inf where it is
+    # +2.5e-288 (mpmath; the fuzz harness's seed 0, input 92591, gamma
+    # 1.07e-6). With 0/1 labels q'/q is (1 - 2y)(y p + (1 - y)(1 - p)): its
+    # value where q underflows to 0 (and q^gamma q'/q is then 0, the limit).
+    # (q < 0 for a target outside [0, 1]: q' / q as well, q^gamma's sign
+    # and NaN (a non-integer gamma) as they were)
+    qs = np.where(q != 0, q, 1.0)
+    rq = np.where(q != 0, dq / qs, (1.0 - 2.0 * y) * (y * p + (1.0 - y) * pm))
+    dmod = gamma * mod * rq if gamma != 0 else 0.0 * q
     g = a * (dce * mod + ce * dmod)
     # second derivative, term by term (ce'' = s, q' = (1 - 2y) s,
-    # q'' = (1 - 2y) s (1 - 2p), s = p (1 - p))
+    # q'' = (1 - 2y) s (1 - 2p) = q' (pm - p), s = p (1 - p)):
+    # s q^g + 2 g dce q^(g-1) q' + g (g-1) ce q^(g-2) q'^2 + g ce q^(g-1) q''
     s = p * pm
-    dq2 = (1.0 - 2.0 * y) * s * (pm - p)
     h = s * mod
     if gamma != 0:
-        h = (
-            h
-            + 2.0 * gamma * dce * np.power(q, gamma - 1.0) * dq
-            + gamma * (gamma - 1.0) * ce * np.power(q, gamma - 2.0) * dq * dq
-            + gamma * ce * np.power(q, gamma - 1.0) * dq2
+        h = h + mod * (
+            2.0 * gamma * dce * rq
+            + gamma * (gamma - 1.0) * ce * rq * rq
+            + gamma * ce * rq * (pm - p)
         )
     return l, g, a * h
 

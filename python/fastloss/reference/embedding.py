@@ -72,9 +72,17 @@ def _pnorm(u, p):
         d = np.sum(np.abs(u), axis=-1)
         g = np.sign(u)
     else:
-        d = np.sum(np.abs(u) ** p, axis=-1) ** (1.0 / p)
-        k = np.where(d == 0, 0.0, 1.0 / d ** (p - 1))
-        g = np.sign(u) * np.abs(u) ** (p - 1) * k[:, None]
+        # scaled by m = max|u|: sum(|u|**p) under- or overflows at a large p
+        # (every |u| < 1 gives 0 at p = 1e4), sum((|u| / m)**p) lies in
+        # [1, D]; the gradient sign(u) |u|^(p-1) / d^(p-1) likewise as
+        # sign(u) (|u| / d)^(p-1)
+        a = np.abs(u)
+        m = np.max(a, axis=-1) if a.shape[-1] else np.zeros(a.shape[:-1])
+        ms = np.where((m == 0) | np.isinf(m), 1.0, m)[..., None]
+        d = m * np.sum((a / ms) ** p, axis=-1) ** (1.0 / p)
+        d = np.where(np.isinf(m), np.inf, d)
+        ds = np.where(d == 0, np.inf, d)[..., None]
+        g = np.sign(u) * (a / ds) ** (p - 1)
     return d, g
 
 

@@ -162,9 +162,33 @@ def _tweedie_mean(mu, y, power):
     return dev, d1, d2
 
 
+def _tweedie_at_inf(mu, y, power, dev, d1, d2):
+    """The limits at mu = +inf, where the formulas meet inf - inf or inf * 0:
+    the deviance is +inf for p <= 2 and 2 y^(2-p) / ((1-p)(2-p)) for p > 2;
+    d/dmu = 2 (mu^(1-p) - y mu^-p) is 0 for p > 1, 2 at p = 1, +inf for
+    p < 1; d2/dmu2 = 2 (p y mu^(-p-1) + (1-p) mu^-p) is 0 for p > 0 and
+    +inf for p < 0. A NaN or infinite y keeps NaN (y - y). (p = 0, (y -
+    mu)^2, has no such term.)"""
+    p = power
+    at = np.isposinf(mu)
+    if p == 0 or not np.any(at):
+        return dev, d1, d2
+    nan_y = y - y  # 0, or NaN for a NaN or infinite y
+    if p > 2:
+        lim_dev = 2 * np.where(y > 0, y, 0.0) ** (2 - p) / ((1 - p) * (2 - p))
+    else:
+        lim_dev = np.inf
+    lim_d1 = 0.0 if p > 1 else 2.0 if p == 1 else np.inf
+    lim_d2 = 0.0 if p > 0 else np.inf
+    dev = np.where(at, lim_dev + nan_y, dev)
+    d1 = np.where(at, lim_d1 + nan_y, d1)
+    d2 = np.where(at, lim_d2 + nan_y, d2)
+    return dev, d1, d2
+
+
 def _tweedie(s, y, power=1.5, link="identity"):
     if link == "identity":
-        return _tweedie_mean(s, y, power)
+        return _tweedie_at_inf(s, y, power, *_tweedie_mean(s, y, power))
     mu = np.exp(s)  # chain rule: dmu/ds = d2mu/ds2 = mu
     dev, d1, d2 = _tweedie_mean(mu, y, power)
     return dev, d1 * mu, d2 * mu * mu + d1 * mu
