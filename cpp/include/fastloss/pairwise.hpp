@@ -133,7 +133,7 @@ double ntxent_run(const TensorArgs& a) {
       // N whole blocks: none straddles z1 and z2
       const bool direct = g1 != nullptr && g2 != nullptr && Dp == D && N % ptiles::kB == 0;
       const Acc<T, decltype(grow)> acc(direct, grow, n2, Dp);
-      ptiles::grads(pr, w.get(), f.get(), w.get(), f.get(), acc, true, acc, false,
+      ptiles::grads(pr, xrow, xrow, w.get(), f.get(), w.get(), f.get(), acc, true, acc, false,
                     static_cast<double*>(nullptr));
       ptiles::chain(Z, acc, inv_t, xrow, grow, a.n_threads);
       return v;
@@ -235,7 +235,7 @@ double clip_run(const TensorArgs& a) {
       const Acc<T, decltype(gtr)> accV(hasV && whole, gtr, hasV ? N : 0, Dp);
       tiles::Buffer<double> rowdot(gs != nullptr ? N : 0);
       for (int64_t i = 0; i < (gs != nullptr ? N : 0); ++i) rowdot.get()[i] = 0.0;
-      ptiles::grads(pr, wr.get(), fr.get(), wc.get(), fc.get(), accU, hasU, accV, hasV,
+      ptiles::grads(pr, irow, trow, wr.get(), fr.get(), wc.get(), fc.get(), accU, hasU, accV, hasV,
                     rowdot.get());
       if (hasU) ptiles::chain(U, accU, s, irow, gir, a.n_threads);
       if (hasV) ptiles::chain(V, accV, s, trow, gtr, a.n_threads);
