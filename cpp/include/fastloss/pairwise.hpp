@@ -1,24 +1,27 @@
-// fastloss/pairwise.hpp -- the pairwise losses on the tile driver
-// (common/tiles.hpp): NT-Xent and CLIP over cosine similarities.
+// fastloss/pairwise.hpp -- the pairwise losses: NT-Xent and CLIP over
+// cosine similarities, on the shifted tile engine (pairwise_tiles.hpp) where
+// the scale m = 1/temperature or |logit_scale| is at most 30, else on the
+// general tile driver (common/tiles.hpp).
 //
-// Both compute their per-anchor losses with the tile driver's forward sweep
-// (no N x N matrix), hand them to the per-sample driver for the weights, the
+// Both compute their per-anchor losses with a forward sweep (no N x N
+// matrix), hand them to the per-sample driver for the weights, the
 // reduction and its gradient scale (Stored below: the blocked sum's bits, as
-// every per-sample loss), then run the backward sweeps with those scales.
+// every per-sample loss), then run the backward with those scales.
 //
 // ntxent(z1, z2; t): Z = unit rows of cat(z1, z2) (2N rows), S = Z Z^T / t;
 //   anchor a's positive is p(a) = (a + N) mod 2N, its negatives the other
 //   2N - 2 rows; l_a = logsumexp_{k != a} S[a, k] - S[a, p(a)]
 //   (pytorch-metric-learning's NTXentLoss with labels cat(arange N, arange N)).
 //   Gradient: S is symmetric, so d/dZ_a = (1/t) sum_k H[a, k] Z_k with
-//   H[a, k] = c_a P[a, k] + c_k P[k, a] - [k = p(a)] (c_a + c_k), the row
-//   softmaxes P read off the one recomputed S[a, k] and both rows' lse.
+//   H[a, k] = c_a P[a, k] + c_k P[k, a] - [k = p(a)] (c_a + c_k), symmetric
+//   too: the engine computes the blocks on and above the diagonal only.
 // clip(U, V, s): S = s U V^T on unit rows; row i's cross-entropy
 //   r_i - S[i, i] and column i's q_i - S[i, i] (r, q the row and column
 //   log-sum-exps, both from one forward sweep); the per-pair loss is their
-//   mean. Gradient: dU by a sweep
-//   over S's rows, dV by one over its columns (S^T's rows), d/ds as
-//   sum H * (U_i . V_j) from the first.
+//   mean. Gradient: with H the coefficients of both softmaxes, dU = s H V,
+//   dV = s H^T U (one pass over the tiles in the engine; two sweeps, over
+//   S's rows and over its columns, in the general driver), d/ds = sum H *
+//   (U_i . V_j).
 #pragma once
 
 #include <algorithm>
