@@ -104,6 +104,110 @@ def test_clip_across_column_chunks_same_bits_every_isa_and_thread_count():
             np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
 
 
+@pytest.mark.parametrize("n,d", [(256, 48), (1100, 20)])
+def test_ntxent_same_bits_every_isa_and_thread_count(n, d):
+    # the shifted engine (cpp/include/fastloss/pairwise_tiles.hpp) runs
+    # NT-Xent's blocks of 128 in the rounds of a round-robin tournament:
+    # 2N = 512 is 4 whole blocks whose gradients accumulate in the gradient
+    # rows themselves where D fills the panels (D = 48: at AVX2, not at
+    # AVX-512, whose panels are 64 wide), 2N = 2200 is 18 with a ragged one
+    # (scratch accumulators); every ISA level and thread count gives the same
+    # bits, and the reference's numbers
+    from fastloss import _core
+
+    rng = np.random.default_rng(n + d)
+    for dtype in (np.float32, np.float64):
+        z1, z2 = _views(rng, n, d, dtype)
+        w = rng.uniform(0.2, 2.0, 2 * n).astype(dtype)
+        t = float(dtype(0.3))
+        rv, rg = R.ntxent.value_and_grad(z1, z2, sample_weight=w, temperature=t)
+        chosen, threads = _core.isa(), fl.get_num_threads()
+        got = []
+        try:
+            for level in _core.supported_isas():
+                _core.set_isa(level)
+                for nt in (1, 2, 3):
+                    fl.set_num_threads(nt)
+                    got.append(fl.ntxent.value_and_grad(z1, z2, sample_weight=w, temperature=t))
+        finally:
+            _core.set_isa(chosen)
+            fl.set_num_threads(threads)
+        v0, g0 = got[0]
+        for v, g in got[1:]:
+            assert v == v0
+            for a, b in zip(g, g0):
+                np.testing.assert_array_equal(a, b)
+        rtol, atol = TOL[dtype]
+        np.testing.assert_allclose(v0, rv, rtol=rtol * 10, atol=atol)
+        for a, b in zip(g0, rg):
+            scale = max(1.0, float(np.max(np.abs(b))))
+            np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_scales_take_the_general_driver(dtype):
+    # the fixed shift m = 1/temperature (ntxent) or |logit_scale| (clip) is
+    # used up to m = 30, where exp(S - m) >= exp(-60) is still a normal
+    # float32; past it, and for a negative scale's |s|, the running-maximum
+    # driver: both sides of the switch, and a negative scale, against the
+    # reference
+    rng = np.random.default_rng(21)
+    z1, z2 = _views(rng, 150, 9, dtype)
+    rtol, atol = TOL[dtype]
+    for t in (1 / 29.5, 1 / 30.5, 0.01):
+        v, g = fl.ntxent.value_and_grad(z1, z2, temperature=t)
+        rv, rg = R.ntxent.value_and_grad(z1, z2, temperature=float(dtype(t)))
+        np.testing.assert_allclose(v, rv, rtol=rtol * 10, atol=atol)
+        for a, b in zip(g, rg):
+            scale = max(1.0, float(np.max(np.abs(b))))
+            np.testing.assert_allclose(a, b, rtol=rtol * 100, atol=atol * 10 * scale)
+    for s in (29.5, 30.5, 100.0, -7.0):
+        sa = np.asarray(s, dtype)
+        v, g = fl.clip.value_and_grad(z1, z2, sa)
+        rv, rg = R.clip.value_and_grad(z1, z2, sa)
+        np.testing.assert_allclose(v, rv, rtol=rtol * 10, atol=atol)
+        for a, b in zip(g, rg):
+            scale = max(1.0, float(np.max(np.abs(b))))
+            np.testing.assert_allclose(a, b, rtol=rtol * 100, atol=atol * 10 * scale)
+
+
+def test_overflowing_coefficients_take_the_general_backward():
+    # float32, a scale of 30 and weights of 1e36 with reduction="sum": where
+    # every column is (nearly) opposite to a row, its Sigma is near
+    # N exp(-60), a softmax coefficient w = weight / Sigma passes float32's
+    # largest, and the backward falls back to the general driver, whose
+    # c * P stays finite. NT-Xent can only be there with one pair (a view's
+    # other views cannot all be opposite to it)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=5)
+    img = (x + 0.01 * rng.normal(size=(40, 5))).astype(np.float32)
+    txt = (-x + 0.01 * rng.normal(size=(40, 5))).astype(np.float32)
+    w = np.full(40, 1e36, np.float32)
+    cases = [
+        (fl.ntxent, R.ntxent, (img[:1], txt[:1]), {"temperature": 1 / 30}, w[:2]),
+        (fl.clip, R.clip, (img, txt, np.asarray(30.0, np.float32)), {}, w),
+    ]
+    for loss, ref, args, params, sw in cases:
+        v, g = loss.value_and_grad(*args, sample_weight=sw, reduction="sum", **params)
+        r64 = {k: float(np.float32(p)) for k, p in params.items()}
+        rv, rg = ref.value_and_grad(
+            *(np.asarray(x, np.float64) for x in args),
+            sample_weight=sw.astype(np.float64),
+            reduction="sum",
+            **r64,
+        )
+        assert np.isfinite(v) and all(np.isfinite(a).all() for a in g)
+        np.testing.assert_allclose(v, rv, rtol=1e-4)
+        for a, b in zip(g[:2], rg[:2]):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.max(np.abs(b)))
+        if loss is fl.clip:
+            # d/d logit_scale = sum H * (u . v), here a sum of terms near
+            # +-1e34 whose rows sum to about 0 (every dot near -1): float32
+            # keeps about 2 digits of it (the general driver before this
+            # engine: 0.5% off the reference, measured)
+            np.testing.assert_allclose(g[2], rg[2], rtol=3e-2)
+
+
 def test_float32_near_zero_loss_keeps_its_digits():
     # views almost equal at a low temperature (a large logit_scale): each
     # anchor's loss lse - S_pos is tiny, a difference of two numbers of size
@@ -327,10 +431,10 @@ def test_memory_at_16384_by_256(name):
     # float32 similarity matrix alone would be 1 GiB for clip, 4 GiB for
     # ntxent's 2N views); the peak RSS of a fresh process, after its inputs
     # and gradient buffers were written, against its peak after the call
-    # (measured: 32.8 MiB for clip, 33.2 MiB for ntxent, AVX-512 level, 2
-    # threads: the normalized rows, 16 MiB per 16384 x 256, and the tiles;
-    # with CLIP's one-pass forward, its column partials add 6 MiB: clip 39.6
-    # MiB for the gradient, 38.6 for the value, ntxent's value 32.8)
+    # (measured on the shifted engine, pairwise_tiles.hpp, AVX-512 level, 2
+    # threads: ntxent 33.5 MiB for the gradient, 32.8 for the value; clip
+    # 33.4 and 32.6: the normalized rows, 16 MiB per 16384 x 256, and the
+    # tiles; the gradients accumulate in the gradient buffers themselves)
     rise = _peak_rise(name, 16384, 256, "grad")
     assert rise <= 64 * 1.048576, f"{name}: peak RSS rose by {rise:.1f} MiB"
 

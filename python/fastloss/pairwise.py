@@ -1,8 +1,9 @@
 """Pairwise losses: losses over the similarity matrix of two sets of
 embeddings (NT-Xent, CLIP).
 
-The kernels compute the matrix in tiles and never hold it (the tile driver,
-``cpp/include/fastloss/common/tiles.hpp``): ``ntxent`` and ``clip`` on
+The kernels compute the matrix in tiles and never hold it (the tile engine
+``cpp/include/fastloss/pairwise_tiles.hpp``, or for scales above 30 the
+general tile driver ``common/tiles.hpp``): ``ntxent`` and ``clip`` on
 16384 x 256 float32 embeddings allocate a few tens of MB beyond their inputs
 and gradients, where the N x N matrix alone would be 1 GiB. The embeddings
 are normalized (cosine similarity) inside the kernel and the gradient is
@@ -104,7 +105,8 @@ ntxent = _NTXent(
     fastloss's mean of no anchors is NaN (``"sum"`` gives 0).
 
     The similarity matrix is computed in tiles and never held (memory
-    grows with N x D, not N**2); the gradient recomputes the tiles.
+    grows with N x D, not N**2); being symmetric, only its tiles on and
+    above the diagonal are computed, and the gradient recomputes them.
 
     Parameters
     ----------
@@ -162,7 +164,7 @@ clip = _Clip(
     ``1/0.07``, CLIP's initial temperature.
 
     The similarity matrix is computed in tiles and never held; the gradient
-    recomputes them (one sweep over the rows, one over the columns).
+    recomputes each tile once and takes both embeddings' gradients from it.
 
     Parameters
     ----------
