@@ -538,16 +538,19 @@ def _poisson_table():
     return np.searchsorted(cdf, u, side="right").astype(np.float64)
 
 
-_TABLE = _BOUNDS = None
+_TABLES: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _tables():
-    global _TABLE, _BOUNDS
-    if _TABLE is None:
-        _TABLE = _poisson_table()
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    """The Poisson(1) draw table and its step bounds, built once."""
+    global _TABLES
+    if _TABLES is None:
+        table = _poisson_table()
         # the table as a step function: entry k is the first index whose
         # draw exceeds k (_core counts the bounds <= an index)
-        _BOUNDS = np.searchsorted(_TABLE, np.arange(int(_TABLE[-1])), side="right").astype(np.int64)
+        bounds = np.searchsorted(table, np.arange(int(table[-1])), side="right").astype(np.int64)
+        _TABLES = (table, bounds)
+    return _TABLES
 
 
 def _seed_mix(seed: int) -> int:
@@ -557,10 +560,10 @@ def _seed_mix(seed: int) -> int:
 def poisson_weights(seed: int, replicates: int, units: np.ndarray) -> np.ndarray:
     """Poisson(1) weights ``(replicates, len(units))``, a pure function of
     ``(seed, replicate, unit)`` (splitmix64 of the three)."""
-    _tables()
+    table, bounds = _tables()
     if _SCATTER:  # the same hash and table in C++: one pass, no temporaries
         u = np.ascontiguousarray(np.asarray(units).reshape(-1), dtype=np.uint64)
-        return _core._poisson_weights(_seed_mix(seed), int(replicates), u, _BOUNDS)
+        return _core._poisson_weights(_seed_mix(seed), int(replicates), u, bounds)
     u = np.asarray(units, dtype=np.uint64)[None, :]
     b = np.arange(replicates, dtype=np.uint64)[:, None]
     x = (u * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
@@ -570,7 +573,7 @@ def poisson_weights(seed: int, replicates: int, units: np.ndarray) -> np.ndarray
     x ^= x >> np.uint64(27)
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(31)
-    return _TABLE[(x >> np.uint64(64 - _TABLE_BITS)).astype(np.intp)]
+    return table[(x >> np.uint64(64 - _TABLE_BITS)).astype(np.intp)]
 
 
 # -- the accumulator ----------------------------------------------------------
@@ -1168,13 +1171,11 @@ class Accumulator:
             # few sums (ungrouped): the weights drawn and applied in C++ in a
             # fixed order, no (buckets, B) matrix and no BLAS call (whose
             # threads cost more than the product on a loaded machine)
-            _tables()
+            bounds = _tables()[1]
             S = np.ascontiguousarray(
                 np.concatenate([st.boot[k][:, :, used].reshape(2 * G, -1) for k in ks])
             )
-            R = _core._replicates(
-                _seed_mix(self._seed), self._B, used.astype(np.uint64), _BOUNDS, S
-            )
+            R = _core._replicates(_seed_mix(self._seed), self._B, used.astype(np.uint64), bounds, S)
             return {k: R[2 * G * i : 2 * G * (i + 1)].reshape(2, G, -1) for i, k in enumerate(ks)}
         P = poisson_weights(self._seed, self._B, used).T  # (buckets used, B)
         return {k: st.boot[k][:, :, used] @ P for k in ks}
