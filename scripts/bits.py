@@ -196,7 +196,8 @@ def _losses() -> list[str]:
 
 
 def _diff(path_a: str, path_b: str) -> int:
-    a, b = json.load(open(path_a)), json.load(open(path_b))
+    with open(path_a) as fa, open(path_b) as fb:
+        a, b = json.load(fa), json.load(fb)
     changed = sorted(k for k in a if k in b and a[k] != b[k])
     only_a = sorted(set(a) - set(b))
     only_b = sorted(set(b) - set(a))
