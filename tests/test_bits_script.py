@@ -78,3 +78,15 @@ def test_diff_names_input_differences(bits, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "DIFFERS mse/float64/5/inputs" in out
     assert "1 same, 1 differ (1 of them input hashes)" in out
+
+
+def test_inputs_lists_the_cases_drawn_otherwise(bits, tmp_path):
+    rec = bits.record()
+    path = str(tmp_path / "rec.json")
+    with open(path, "w") as f:
+        json.dump(rec, f)
+    assert bits.input_differences(path) == []
+    rec["mse/float32/5/inputs"] = "0" * 16
+    with open(path, "w") as f:
+        json.dump(rec, f)
+    assert bits.input_differences(path) == ["mse/float32/5"]
