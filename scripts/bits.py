@@ -5,6 +5,9 @@
     PYTHONPATH=python:tests python scripts/bits.py check /tmp/bits-before.json
     PYTHONPATH=python:tests python scripts/bits.py record /tmp/bits-x86.json
     python scripts/bits.py diff /tmp/bits-x86.json /tmp/bits-arm64.json
+    ... bits.py record /tmp/bits-x86.json --save-inputs /tmp/bits-inputs.pkl
+    ... bits.py record /tmp/bits-arm64.json --load-inputs /tmp/bits-inputs.pkl
+    ... bits.py inputs /tmp/bits-x86.json   (which cases draw other inputs here)
 
 For every loss in the registry, both dtypes, three sizes (a few elements, a
 few thousand, enough for several reduction blocks and both threads) and every
@@ -22,6 +25,17 @@ subprocesses, so it runs under an emulator that cannot start another
 emulated process (qemu-aarch64 for scripts/cross-check.sh); ``diff``
 compares two such records, entry by entry, and exits 1 unless they hold the
 same entries with the same bits.
+
+A record also holds, per case, a hash of its inputs (``.../inputs``), so a
+diff tells inputs that differ from kernels that differ. tests/cases.py draws
+some inputs with NumPy's float64 exp/log, which NumPy's x86-64 and aarch64
+builds round differently; ``--save-inputs FILE`` writes the inputs one side
+drew (a pickle of NumPy arrays and Python scalars) and ``--load-inputs FILE``
+computes on exactly those bytes instead of drawing, so the other side's
+kernels see the same bits. ``inputs RECORD`` draws the inputs here without
+running a kernel and lists the cases whose input hash differs from the
+record's: on aarch64 (NumPy 2.4.6), 8 of 450 float64 cases against an
+x86-64 record.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -54,6 +69,19 @@ def _h(x) -> str:
     return f"{a.dtype}{a.shape}:" + hashlib.sha256(a.tobytes()).hexdigest()[:16]
 
 
+def _h_inputs(pred, target, params) -> str:
+    """One hash over a case's inputs: the arrays' bytes, the scalars' bits,
+    the parameters by name."""
+    parts = [_h(pred), "None" if target is None else _h(target)]
+    for k in sorted(params):
+        v = params[k]
+        if isinstance(v, (np.ndarray, float, tuple, list)):
+            parts.append(f"{k}={_h(v)}")
+        else:
+            parts.append(f"{k}={v!r}")
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+
+
 def _call(verb, loss, pred, target, params, **kw):
     """Extra inputs (gaussian_nll's var) stay in ``params``: fastloss takes an
     input by keyword too, so the old and the new signature read the same call."""
@@ -61,18 +89,34 @@ def _call(verb, loss, pred, target, params, **kw):
     return f(*((pred,) if target is None else (pred, target)), **kw, **params)
 
 
-def record() -> dict[str, str]:
+def record(save_inputs: str | None = None, load_inputs: str | None = None) -> dict[str, str]:
+    """The entries of this process's level. ``save_inputs``: also write every
+    case's inputs to that file; ``load_inputs``: take them from such a file
+    instead of drawing them (every case must be there)."""
     import fastloss as fl
     from cases import make
 
+    loaded = None
+    if load_inputs is not None:
+        with open(load_inputs, "rb") as f:
+            loaded = pickle.load(f)
+    saved = {}
     out = {}
     for name in fl.available():
         loss = fl.get(name)
         for dt in (np.float32, np.float64):
             for n in SIZES:
-                rng = np.random.default_rng(1234 + n)
-                pred, target, params = make(name, rng, dt, n)
                 key = f"{name}/{np.dtype(dt).name}/{n}"
+                if loaded is not None:
+                    if key not in loaded:
+                        raise SystemExit(f"{load_inputs} has no inputs for {key}")
+                    pred, target, params = loaded[key]
+                else:
+                    rng = np.random.default_rng(1234 + n)
+                    pred, target, params = make(name, rng, dt, n)
+                if save_inputs is not None:
+                    saved[key] = (pred, target, params)
+                out[f"{key}/inputs"] = _h_inputs(pred, target, params)
 
                 def run(verb, loss=loss, pred=pred, target=target, params=params, **kw):
                     # a loss with several differentiable inputs: the first
@@ -102,10 +146,44 @@ def record() -> dict[str, str]:
                 shape = np.shape(none)
                 w = np.random.default_rng(7).uniform(0.1, 2.0, size=shape).astype(dt)
                 out[f"{key}/wvg/mean"] = _h(run("value_and_grad", sample_weight=w))
+    if save_inputs is not None:
+        with open(save_inputs, "wb") as f:
+            pickle.dump(saved, f, protocol=4)
     return out
 
 
+def input_differences(path: str) -> list[str]:
+    """The cases whose inputs, drawn here, hash otherwise than in the record."""
+    import fastloss as fl
+    from cases import make
+
+    with open(path) as f:
+        rec = json.load(f)
+    keys = []
+    for name in fl.available():
+        for dt in (np.float32, np.float64):
+            for n in SIZES:
+                key = f"{name}/{np.dtype(dt).name}/{n}"
+                pred, target, params = make(name, np.random.default_rng(1234 + n), dt, n)
+                if _h_inputs(pred, target, params) != rec.get(f"{key}/inputs"):
+                    keys.append(key)
+    return keys
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "inputs":
+        keys = input_differences(argv[2])
+        for k in keys:
+            print("OTHER INPUTS", k)
+        print(f"{len(keys)} cases draw other input bytes here than in {argv[2]}")
+        return 1 if keys else 0
+    if len(argv) == 5 and argv[1] == "record" and argv[3] in ("--save-inputs", "--load-inputs"):
+        save = argv[3] == "--save-inputs"
+        bits = record(**{"save_inputs" if save else "load_inputs": argv[4]})
+        json.dump(bits, open(argv[2], "w"), indent=0, sort_keys=True)
+        how = "saved to" if save else "loaded from"
+        print(f"recorded {len(bits)} entries ({len(_losses())} losses), inputs {how} {argv[4]}")
+        return 0
     if len(argv) == 3 and argv[1] in ("_one", "record"):
         bits = record()
         json.dump(bits, open(argv[2], "w"), indent=0, sort_keys=True)
@@ -152,7 +230,8 @@ def _losses() -> list[str]:
 
 
 def _diff(path_a: str, path_b: str) -> int:
-    a, b = json.load(open(path_a)), json.load(open(path_b))
+    with open(path_a) as fa, open(path_b) as fb:
+        a, b = json.load(fa), json.load(fb)
     changed = sorted(k for k in a if k in b and a[k] != b[k])
     only_a = sorted(set(a) - set(b))
     only_b = sorted(set(b) - set(a))
@@ -163,8 +242,10 @@ def _diff(path_a: str, path_b: str) -> int:
     for k in only_b:
         print(f"ONLY IN {path_b}:", k)
     losses = sorted({k.split("/")[0] for k in a})
+    inputs = sum(k.endswith("/inputs") for k in changed)
     print(
-        f"{len(a) - len(changed) - len(only_a)} same, {len(changed)} differ, "
+        f"{len(a) - len(changed) - len(only_a)} same, {len(changed)} differ "
+        f"({inputs} of them input hashes), "
         f"{len(only_a)} only in {path_a}, {len(only_b)} only in {path_b} "
         f"({len(losses)} losses)"
     )

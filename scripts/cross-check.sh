@@ -15,7 +15,8 @@
 #   py/       a package tree of links to python/fastloss with that module
 # then records the bits natively (FASTLOSS_ISA=baseline; PYTHON, default
 # python3 with PYTHONPATH=python, i.e. the developer build; a wheel venv's
-# python works too) and under qemu, and diffs the two records.
+# python works too) and under qemu, on the inputs the native side saved
+# (outdir/inputs.pkl, ~420 MB), and diffs the two records.
 # NATIVE=1 also runs the older Python-free driver (tests/native/kernels_main.cpp:
 # the element-wise families and cross_entropy only) built statically for both.
 # Needs (Debian, as root; bookworm's python3.11, so a host Python 3.11):
@@ -99,13 +100,19 @@ rm -f "$out"/py/fastloss/_core*.so
 so=$(cd "$out/build" && ls _core*.so)
 ln -s "$out/build/$so" "$out/py/fastloss/_core.cpython-${pyver/./}-aarch64-linux-gnu.so"
 
-# 4. The records, and their diff.
+# 4. The records, and their diff. Both sides compute on the same input bytes:
+# the x86-64 side draws them (tests/cases.py) and saves them, the aarch64 side
+# loads them. Drawing them twice would not do: some cases use NumPy's float64
+# exp/log, which its x86-64 and aarch64 builds round differently, and a
+# different input is no evidence about the kernels. Each record also hashes
+# its inputs, so the diff would show inputs that differ as such.
 export FASTLOSS_ISA=baseline
+inputs="$out/inputs.pkl"
 start=$(date +%s)
 if [ -z "${PYTHON:-}" ]; then
-  PYTHONPATH="$root/python:$root/tests" "$py" scripts/bits.py record "$out/x86_64.json"
+  PYTHONPATH="$root/python:$root/tests" "$py" scripts/bits.py record "$out/x86_64.json" --save-inputs "$inputs"
 else
-  PYTHONPATH="$root/tests" "$py" scripts/bits.py record "$out/x86_64.json"
+  PYTHONPATH="$root/tests" "$py" scripts/bits.py record "$out/x86_64.json" --save-inputs "$inputs"
 fi
 echo "x86-64 record: $(( $(date +%s) - start )) s"
 start=$(date +%s)
@@ -115,7 +122,7 @@ from fastloss import _core
 assert platform.machine() == "aarch64", platform.machine()
 print("aarch64 module:", _core.__file__, _core.compiled_isas(), _core.isa())
 EOF
-PYTHONPATH="$out/py:$root/tests:$site" "${qpy[@]}" scripts/bits.py record "$out/aarch64.json"
+PYTHONPATH="$out/py:$root/tests:$site" "${qpy[@]}" scripts/bits.py record "$out/aarch64.json" --load-inputs "$inputs"
 echo "aarch64 record under qemu: $(( $(date +%s) - start )) s"
 if python3 scripts/bits.py diff "$out/x86_64.json" "$out/aarch64.json"; then
   echo "arm64 (NEON) and x86-64 baseline agree bit for bit on the whole catalogue"

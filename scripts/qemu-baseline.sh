@@ -4,6 +4,11 @@
 # and an AVX/AVX2/AVX-512 instruction executed anywhere (outside the dispatch
 # too: runtime, bindings, static initialisers) stops the run with SIGILL.
 #   scripts/qemu-baseline.sh [pytest args]     (default: tests/test_properties.py)
+#   CPU=Nehalem scripts/qemu-baseline.sh tests/test_properties.py tests/test_catalogue.py \
+#     -k "not finite_differences"              (the whole catalogue, ~9 min)
+# The finite-difference tests hold the NumPy reference to its own derivatives
+# and call no kernel: under emulation they cost most of the time (ms_ssim's
+# alone ran over 7 minutes) and prove nothing about the instructions run.
 # Environment:
 #   PYTHON  interpreter whose fastloss is tested (default: python3 of PATH, with
 #           PYTHONPATH=python, i.e. the tree's developer build; or a venv's
