@@ -71,37 +71,51 @@ def test_clip_matches_reference_across_tiles(n, d, dtype):
                 np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
 
 
+def _same_bits_everywhere(thread_counts, value_and_grad, *args, **kw):
+    """``value_and_grad(*args, **kw)`` at every ISA level the CPU runs and
+    each thread count: asserts one set of bits, returns it."""
+    from fastloss import _core
+
+    chosen, threads = _core.isa(), fl.get_num_threads()
+    got = []
+    try:
+        for level in _core.supported_isas():
+            _core.set_isa(level)
+            for nt in thread_counts:
+                fl.set_num_threads(nt)
+                got.append(value_and_grad(*args, **kw))
+    finally:
+        _core.set_isa(chosen)
+        fl.set_num_threads(threads)
+    v0, g0 = got[0]
+    for v, g in got[1:]:
+        assert v == v0
+        for a, b in zip(g, g0):
+            np.testing.assert_array_equal(a, b)
+    return v0, g0
+
+
+def _close_to_reference(v, grads, rv, rgrads, dtype):
+    rtol, atol = TOL[dtype]
+    np.testing.assert_allclose(v, rv, rtol=rtol * 10, atol=atol)
+    for a, b in zip(grads, rgrads):
+        scale = max(1.0, float(np.max(np.abs(b))))
+        np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
+
+
 def test_clip_across_column_chunks_same_bits_every_isa_and_thread_count():
     # N = 2100: two column chunks (2048) of the forward, whose column
     # log-sum-exps merge per-tile partials in tile order; every ISA level and
     # thread count must give the same bits, and the reference's numbers
-    from fastloss import _core
 
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
         img, txt = _views(rng, 2100, 20, dtype)
         rv, rg = R.clip.value_and_grad(img, txt, np.asarray(6.0, dtype))
-        chosen, threads = _core.isa(), fl.get_num_threads()
-        got = []
-        try:
-            for level in _core.supported_isas():
-                _core.set_isa(level)
-                for nt in (1, 3):
-                    fl.set_num_threads(nt)
-                    got.append(fl.clip.value_and_grad(img, txt, np.asarray(6.0, dtype)))
-        finally:
-            _core.set_isa(chosen)
-            fl.set_num_threads(threads)
-        v0, g0 = got[0]
-        for v, g in got[1:]:
-            assert v == v0
-            for a, b in zip(g, g0):
-                np.testing.assert_array_equal(a, b)
-        rtol, atol = TOL[dtype]
-        np.testing.assert_allclose(v0, rv, rtol=rtol * 10, atol=atol)
-        for a, b in zip(g0, rg):
-            scale = max(1.0, float(np.max(np.abs(b))))
-            np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
+        v0, g0 = _same_bits_everywhere(
+            (1, 3), fl.clip.value_and_grad, img, txt, np.asarray(6.0, dtype)
+        )
+        _close_to_reference(v0, g0, rv, rg, dtype)
 
 
 @pytest.mark.parametrize("n,d", [(256, 48), (1100, 20)])
@@ -113,7 +127,6 @@ def test_ntxent_same_bits_every_isa_and_thread_count(n, d):
     # AVX-512, whose panels are 64 wide), 2N = 2200 is 18 with a ragged one
     # (scratch accumulators); every ISA level and thread count gives the same
     # bits, and the reference's numbers
-    from fastloss import _core
 
     rng = np.random.default_rng(n + d)
     for dtype in (np.float32, np.float64):
@@ -121,27 +134,10 @@ def test_ntxent_same_bits_every_isa_and_thread_count(n, d):
         w = rng.uniform(0.2, 2.0, 2 * n).astype(dtype)
         t = float(dtype(0.3))
         rv, rg = R.ntxent.value_and_grad(z1, z2, sample_weight=w, temperature=t)
-        chosen, threads = _core.isa(), fl.get_num_threads()
-        got = []
-        try:
-            for level in _core.supported_isas():
-                _core.set_isa(level)
-                for nt in (1, 2, 3):
-                    fl.set_num_threads(nt)
-                    got.append(fl.ntxent.value_and_grad(z1, z2, sample_weight=w, temperature=t))
-        finally:
-            _core.set_isa(chosen)
-            fl.set_num_threads(threads)
-        v0, g0 = got[0]
-        for v, g in got[1:]:
-            assert v == v0
-            for a, b in zip(g, g0):
-                np.testing.assert_array_equal(a, b)
-        rtol, atol = TOL[dtype]
-        np.testing.assert_allclose(v0, rv, rtol=rtol * 10, atol=atol)
-        for a, b in zip(g0, rg):
-            scale = max(1.0, float(np.max(np.abs(b))))
-            np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=atol * 10 * scale)
+        v0, g0 = _same_bits_everywhere(
+            (1, 2, 3), fl.ntxent.value_and_grad, z1, z2, sample_weight=w, temperature=t
+        )
+        _close_to_reference(v0, g0, rv, rg, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -13,13 +13,15 @@ the same process. The torch formulas are benchmarks/specs.py's
 
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import fastloss as fl
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pairwise_gflops import best  # noqa: E402  (its best of k calls)
 
 name, n, d, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 TH = int(os.environ.get("TH", "2"))
@@ -28,15 +30,6 @@ fl.set_num_threads(TH)
 rng = np.random.default_rng(0)
 a = rng.standard_normal((n, d), dtype=np.float32)
 b = (a + 0.7 * rng.standard_normal((n, d), dtype=np.float32)).astype(np.float32)
-
-
-def best(f):
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
 
 
 def tnt(z1, z2, t=0.5):
@@ -56,8 +49,8 @@ def tclip(x, y, ls=1 / 0.07):
 L = fl.get(name)
 T = tnt if name == "ntxent" else tclip
 L(a, b)
-fv = best(lambda: L(a, b))
-fvg = best(lambda: L.value_and_grad(a, b))
+fv = best(lambda: L(a, b), k)
+fvg = best(lambda: L.value_and_grad(a, b), k)
 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
 
 
@@ -70,8 +63,8 @@ def tvg():
 
 
 with torch.no_grad():
-    tv = best(lambda: T(ta, tb).item())
-ttvg = best(tvg)
+    tv = best(lambda: T(ta, tb).item(), k)
+ttvg = best(tvg, k)
 print(
     f"{fl.__file__} {name} {n}x{d}: fl value {fv:.3f}s vg {fvg:.3f}s | "
     f"torch value {tv:.3f}s vg {ttvg:.3f}s | ratio value {tv / fv:.2f} vg {ttvg / fvg:.2f}",
