@@ -58,7 +58,11 @@ export PYTHONPATH="$root/$out/py:$root/tests${PYTHONPATH:+:$PYTHONPATH}"
 echo "sanitizers: $sanitize; module: $out/$so; LD_PRELOAD=${preload:-none}"
 start=$(date +%s)
 status=0
-env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider "${@:-tests}" \
+# --capture=sys: pytest captures Python's sys.stdout/stderr only, not file
+# descriptor 2, where the sanitizer runtimes write their reports; with fd
+# capture a report printed during a test died with the process unseen (the
+# run ended in a bare "exit 1").
+env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider --capture=sys "${@:-tests}" \
   || status=$?
 echo "sanitized test run: exit $status, $(( $(date +%s) - start )) s"
 exit $status
