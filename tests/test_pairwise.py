@@ -233,6 +233,53 @@ def test_float32_near_zero_loss_keeps_its_digits():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
 
 
+def test_reference_keeps_the_digits_of_a_near_zero_loss():
+    # float64 views almost equal at scale 30: losses near 1e-10, against
+    # 50-digit mpmath. The reference's lse - S_pos lost them to the
+    # log-sum-exp's size (5e-7 relative for ntxent, 9e-6 for clip, measured
+    # before python/fastloss/reference/pairwise.py's _ce); it keeps the
+    # positive's term apart, as the kernel does, and must be as accurate
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    rng = np.random.default_rng(3)
+    z1 = rng.normal(size=(5, 16))
+    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+
+    def unit(z):
+        rows = [[mp.mpf(float(v)) for v in r] for r in z]
+        return [[v / mp.sqrt(mp.fsum(w * w for w in r)) for v in r] for r in rows]
+
+    def ce(S, a, p, skip):
+        # -log softmax(S[a])[p], the row's terms relative to the positive's
+        return mp.log(mp.fsum(mp.exp(S[a][k] - S[a][p]) for k in range(len(S)) if k != skip))
+
+    u = unit(np.concatenate([z1, z2]))
+    n2 = len(u)
+    S = [[30 * mp.fsum(x * y for x, y in zip(u[a], u[k])) for k in range(n2)] for a in range(n2)]
+    exact_ntxent = mp.fsum(ce(S, a, (a + n2 // 2) % n2, a) for a in range(n2)) / n2
+    U, V = unit(z1), unit(z2)
+    C = [[30 * mp.fsum(x * y for x, y in zip(U[i], V[k])) for k in range(5)] for i in range(5)]
+    Ct = [list(col) for col in zip(*C)]
+    exact_clip = mp.fsum((ce(C, i, i, -1) + ce(Ct, i, i, -1)) / 2 for i in range(5)) / 5
+    s = np.asarray(30.0)
+    for exact, ours, ref in (
+        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / 30), R.ntxent(z1, z2, temperature=1 / 30)),
+        (exact_clip, fl.clip(z1, z2, s), R.clip(z1, z2, s)),
+    ):
+        assert 0 < exact < 1e-9  # the case meant: a loss near 0
+        for got in (ours, ref):
+            assert abs((mp.mpf(float(got)) - exact) / exact) < 1e-13
+    # the gradients: 1 - P kept apart on both sides, so they agree closely
+    for loss, ref, args, kw in (
+        (fl.ntxent, R.ntxent, (z1, z2), {"temperature": 1 / 30}),
+        (fl.clip, R.clip, (z1, z2, s), {}),
+    ):
+        _, g = loss.value_and_grad(*args, **kw)
+        _, rg = ref.value_and_grad(*args, **kw)
+        for a, b in zip(g, rg):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.max(np.abs(b)))
+
+
 def test_empty_batches():
     # a mean over no anchors is NaN, as every fastloss mean (the sum is 0);
     # pytorch-metric-learning returns 0 there (see the docstring)
