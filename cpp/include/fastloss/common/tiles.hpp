@@ -211,6 +211,29 @@ void dot_tile(const Panels<T>& A, int64_t i0, int64_t mi, const Panels<T>& B, in
   }
 }
 
+// Row a's gradient g = outscale * acc chained through its normalization u =
+// x / den: dx = (g - u (u . g)) / den, u . g summed in double, k in order;
+// torch's norm clamped at eps passes no gradient below eps. x is the input
+// row; acc and g may be the same row (each k is read before it is written).
+// Both drivers' backwards end here.
+template <class T>
+void chain_row(const Panels<T>& X, int64_t a, const T* x, const T* acc, T outscale, T* g) {
+  const int64_t D = X.d();
+  const T den = X.den(a);
+  double ug = 0.0;
+  for (int64_t k = 0; k < D; ++k) {
+    const T gk = outscale * acc[k];
+    g[k] = gk;
+    ug += static_cast<double>(x[k] / den) * static_cast<double>(gk);
+  }
+  const bool below = X.below(a);
+  const T ugt = static_cast<T>(ug);
+  for (int64_t k = 0; k < D; ++k) {
+    const T u = x[k] / den;
+    g[k] = below ? g[k] / den : (g[k] - u * ugt) / den;
+  }
+}
+
 // What a sweep reads: S[a, k] = scale * A_a . B_k; k == a skipped where
 // skip_diag (NT-Xent's self-similarity); a's positive is p(a) = (a + shift)
 // mod nB.
@@ -496,27 +519,9 @@ void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const T* cb,
       for (int64_t r = 0; r < mi; ++r) rowdot[i0 + r] = rd[r];
     }
     if (!rows) return;
-    // chain through u = x / den: dx = (g - u (u . g)) / den, g = outscale * acc
     for (int64_t r = 0; r < mi; ++r) {
-      const int64_t a = i0 + r;
-      T* g = grow(a);
-      if (g == nullptr) continue;
-      const T* x = xrow(a);
-      const T den = s.A->den(a);
-      const T* FL_RESTRICT ar = acc + r * Dp;
-      double ug = 0.0;
-      for (int64_t k = 0; k < D; ++k) {
-        const T gk = outscale * ar[k];
-        g[k] = gk;
-        ug += static_cast<double>(x[k] / den) * static_cast<double>(gk);
-      }
-      // torch: the norm clamped at eps passes no gradient below eps
-      const bool below = s.A->below(a);
-      const T ugt = static_cast<T>(ug);
-      for (int64_t k = 0; k < D; ++k) {
-        const T u = x[k] / den;
-        g[k] = below ? g[k] / den : (g[k] - u * ugt) / den;
-      }
+      T* g = grow(i0 + r);
+      if (g != nullptr) chain_row(*s.A, i0 + r, xrow(i0 + r), acc + r * Dp, outscale, g);
     }
   });
 }
