@@ -104,18 +104,22 @@ def _close_to_reference(v, grads, rv, rgrads, dtype):
 
 
 def test_clip_across_column_chunks_same_bits_every_isa_and_thread_count():
-    # N = 2100: two column chunks (2048) of the forward, whose column
-    # log-sum-exps merge per-tile partials in tile order; every ISA level and
-    # thread count must give the same bits, and the reference's numbers
+    # N = 2100: at scale 6, 17 blocks of the shifted engine, whose CLIP
+    # forward runs its rounds in groups of 16 (partials per round, added in
+    # round order); at 31, two column chunks (2048) of the general driver's
+    # forward, whose column log-sum-exps merge per-tile partials in tile
+    # order. Every ISA level and thread count must give the same bits, the
+    # value alone value_and_grad's value, and the reference's numbers
 
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
         img, txt = _views(rng, 2100, 20, dtype)
-        rv, rg = R.clip.value_and_grad(img, txt, np.asarray(6.0, dtype))
-        v0, g0 = _same_bits_everywhere(
-            (1, 3), fl.clip.value_and_grad, img, txt, np.asarray(6.0, dtype)
-        )
-        _close_to_reference(v0, g0, rv, rg, dtype)
+        for scale in (6.0, 31.0):
+            s = np.asarray(scale, dtype)
+            rv, rg = R.clip.value_and_grad(img, txt, s)
+            v0, g0 = _same_bits_everywhere((1, 3), fl.clip.value_and_grad, img, txt, s)
+            assert fl.clip(img, txt, s) == v0
+            _close_to_reference(v0, g0, rv, rg, dtype)
 
 
 @pytest.mark.parametrize("n,d", [(256, 48), (1100, 20)])
