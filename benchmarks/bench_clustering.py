@@ -21,7 +21,6 @@ differ only at a near-tie of two centers; the count is reported).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -112,9 +111,7 @@ def main(argv=None):
         f"{r['labels_ratio']:6.2f} {r['value_ratio']:6.2f} {r['vg_ratio']:6.2f}  {r['agree']} "
         f"({r['labels_differ']})"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "row": r}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, row=r)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ are checked to agree before the row is trusted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -144,9 +143,7 @@ def main(argv=None):
         f"ratio (fastest torch / fastloss): value {r['value_ratio']:.2f}, value+grad "
         f"{r['vg_ratio']:.2f}; values agree: {r['agree']}"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "row": r}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, row=r)
 
 
 if __name__ == "__main__":

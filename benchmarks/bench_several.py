@@ -17,7 +17,6 @@ and the torch formula.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, write_json  # noqa: E402
 
 
 def _scores(rng, *shape):
@@ -422,9 +421,7 @@ def main(argv=None):
             f"{r['value_ratio']:6.2f}  {r['fastloss_vg_ms']:9.3f} {r['torch_vg_ms']:9.3f} "
             f"{r['vg_ratio']:6.2f}  {r['values_agree']}"
         )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "rows": rows}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, rows=rows)
 
 
 if __name__ == "__main__":

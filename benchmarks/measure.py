@@ -7,6 +7,7 @@ scaling study.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import statistics
 import time
@@ -23,6 +24,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOF_MIN_BYTES = 32 * 2**20  # percent of roof (and fresh − out=) from this many bytes up
 ROW_FAULTS = "_row_faults"  # the fresh-gradient page faults' name among a cell's timings
 ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings
+
+
+def write_json(path: str | None, **record) -> None:
+    """A side benchmark's ``--json PATH``: ``record`` (threads, notes, rows,
+    ...) written as indented JSON; nothing where no path was given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 # --------------------------------------------------------------------------
