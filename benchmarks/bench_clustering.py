@@ -20,7 +20,6 @@ differ only at a near-tie of two centers; the count is reported).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved, write_json  # noqa: E402
+from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -90,14 +89,11 @@ def run(n, d, k, threads, repeats, dtype="float32"):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = side_parser(__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--d", type=int, default=32)
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     notes, r = run(a.n, a.d, a.k, a.threads, a.repeats, a.dtype)
     print("; ".join(notes))

@@ -16,7 +16,6 @@ and the torch formula.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -24,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved, write_json  # noqa: E402
+from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
 
 
 def _scores(rng, *shape):
@@ -402,11 +401,8 @@ def run(names, threads, repeats):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = side_parser(__doc__)
     ap.add_argument("--only", default="", help="comma-separated loss names")
-    ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     names = [n for n in a.only.split(",") if n]
     notes, rows = run(names, a.threads, a.repeats)
