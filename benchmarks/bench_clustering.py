@@ -20,8 +20,6 @@ differ only at a near-tie of two centers; the count is reported).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -29,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -91,14 +89,11 @@ def run(n, d, k, threads, repeats, dtype="float32"):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = side_parser(__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--d", type=int, default=32)
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     notes, r = run(a.n, a.d, a.k, a.threads, a.repeats, a.dtype)
     print("; ".join(notes))
@@ -112,9 +107,7 @@ def main(argv=None):
         f"{r['labels_ratio']:6.2f} {r['value_ratio']:6.2f} {r['vg_ratio']:6.2f}  {r['agree']} "
         f"({r['labels_differ']})"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "row": r}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, row=r)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ in specs.EXPR, so no row here.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -134,9 +133,7 @@ def main(argv=None):
                 "repeats": repeats,
             }
         )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"threads": args.threads, "notes": notes, "rows": results}, fh, indent=1)
+    measure.write_json(args.json, threads=args.threads, notes=notes, rows=results)
 
 
 if __name__ == "__main__":

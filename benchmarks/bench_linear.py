@@ -20,8 +20,6 @@ are checked to agree before the row is trusted.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -29,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -116,9 +114,7 @@ def run(n, d, c, threads, repeats, chunked=True, blas_threads=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = side_parser(__doc__, repeats=5)
     ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--d", type=int, default=512)
     ap.add_argument("--c", type=int, default=32768)
@@ -133,7 +129,6 @@ def main(argv=None):
         default=None,
         help="threads of NumPy's BLAS for fastloss's products (default: --threads)",
     )
-    ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     notes, r = run(a.n, a.d, a.c, a.threads, a.repeats, not a.no_chunked, a.blas_threads)
     print("; ".join(notes))
@@ -144,9 +139,7 @@ def main(argv=None):
         f"ratio (fastest torch / fastloss): value {r['value_ratio']:.2f}, value+grad "
         f"{r['vg_ratio']:.2f}; values agree: {r['agree']}"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "row": r}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, row=r)
 
 
 if __name__ == "__main__":

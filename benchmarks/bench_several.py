@@ -16,8 +16,6 @@ and the torch formula.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -25,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved  # noqa: E402
+from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
 
 
 def _scores(rng, *shape):
@@ -403,11 +401,8 @@ def run(names, threads, repeats):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = side_parser(__doc__)
     ap.add_argument("--only", default="", help="comma-separated loss names")
-    ap.add_argument("--json", default="")
     a = ap.parse_args(argv)
     names = [n for n in a.only.split(",") if n]
     notes, rows = run(names, a.threads, a.repeats)
@@ -422,9 +417,7 @@ def main(argv=None):
             f"{r['value_ratio']:6.2f}  {r['fastloss_vg_ms']:9.3f} {r['torch_vg_ms']:9.3f} "
             f"{r['vg_ratio']:6.2f}  {r['values_agree']}"
         )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "notes": notes, "rows": rows}, f, indent=1)
+    write_json(a.json, threads=a.threads, notes=notes, rows=rows)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ torch / fastloss.torch (> 1: fastloss.torch is faster).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -145,18 +144,13 @@ def main(argv=None):
                 "repeats": repeats,
             }
         )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(
-                {
-                    "threads": args.threads,
-                    "notes": notes,
-                    "rows": results,
-                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-                },
-                fh,
-                indent=1,
-            )
+    measure.write_json(
+        args.json,
+        threads=args.threads,
+        notes=notes,
+        rows=results,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ scaling study.
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import os
 import statistics
 import time
@@ -23,6 +25,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOF_MIN_BYTES = 32 * 2**20  # percent of roof (and fresh − out=) from this many bytes up
 ROW_FAULTS = "_row_faults"  # the fresh-gradient page faults' name among a cell's timings
 ROW_ROOF = "_row_roof"  # the per-row roof's name among a cell's timings
+
+
+def side_parser(doc: str, *, repeats: int = 7) -> argparse.ArgumentParser:
+    """The options every side benchmark (bench_clustering, bench_linear,
+    bench_several) takes, --threads (2), --repeats and --json (for
+    :func:`write_json`), described by the first paragraph of ``doc``; the
+    caller adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--json", default="")
+    return ap
+
+
+def write_json(path: str | None, **record) -> None:
+    """A side benchmark's ``--json PATH``: ``record`` (threads, notes, rows,
+    ...) written as indented JSON; nothing where no path was given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 # --------------------------------------------------------------------------

@@ -78,30 +78,17 @@ double triplet_margin_with_distance(const TensorArgs& a) {
   });
 }
 
-// inputs (x1, x2 N x D; y N); dims (N, D); params (margin)
-double cosine_embedding(const TensorArgs& a) {
+// cosine_embedding and contrastive: inputs (x1, x2 N x D; a label per row,
+// named `label`: y or same); dims (N, D); params (margin)
+template <template <class> class Loss>
+double row_pairs(const TensorArgs& a, const char* label) {
   const int64_t nd = rows_size(a), n = a.dims[0];
-  const TensorInput expect[] = {{"x1", nd}, {"x2", nd}, {"y", n}};
+  const TensorInput expect[] = {{"x1", nd}, {"x2", nd}, {label, n}};
   check_tensor_layout(a, expect, 2, n);
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);
-    const CosineEmbedding<T> s{tin<T>(a, 0),   tin<T>(a, 1), tin<T>(a, 2),
-                               tgrad<T>(a, 0), tgrad<T>(a, 1), a.dims[1],
-                               static_cast<T>(a.params[0])};
-    return per_sample(s, sample_run<T>(a));
-  });
-}
-
-// inputs (x1, x2 N x D; same N); dims (N, D); params (margin)
-double contrastive(const TensorArgs& a) {
-  const int64_t nd = rows_size(a), n = a.dims[0];
-  const TensorInput expect[] = {{"x1", nd}, {"x2", nd}, {"same", n}};
-  check_tensor_layout(a, expect, 2, n);
-  return with_dtype(a, [&](auto zero) {
-    using T = decltype(zero);
-    const Contrastive<T> s{tin<T>(a, 0),   tin<T>(a, 1), tin<T>(a, 2),
-                           tgrad<T>(a, 0), tgrad<T>(a, 1), a.dims[1],
-                           static_cast<T>(a.params[0])};
+    const Loss<T> s{{tin<T>(a, 0), tin<T>(a, 1), tin<T>(a, 2), tgrad<T>(a, 0), tgrad<T>(a, 1),
+                     a.dims[1], static_cast<T>(a.params[0])}};
     return per_sample(s, sample_run<T>(a));
   });
 }
@@ -114,8 +101,8 @@ double embedding_kernel(EmbeddingLoss id, const TensorArgs& a) {
     case EmbeddingLoss::margin_ranking: return margin_ranking(a);
     case EmbeddingLoss::triplet_margin: return triplet_margin(a);
     case EmbeddingLoss::triplet_margin_with_distance: return triplet_margin_with_distance(a);
-    case EmbeddingLoss::cosine_embedding: return cosine_embedding(a);
-    case EmbeddingLoss::contrastive: return contrastive(a);
+    case EmbeddingLoss::cosine_embedding: return row_pairs<CosineEmbedding>(a, "y");
+    case EmbeddingLoss::contrastive: return row_pairs<Contrastive>(a, "same");
   }
   throw std::invalid_argument("unknown embedding loss id");
 }

@@ -54,10 +54,17 @@ LabelRows label_rows(const RowArgs& a, bool has_ignore) {
   return LabelRows{a.labels, a.class_weight, a.classes, a.ignore_index, has_ignore};
 }
 
+// The dense target rows (class probabilities, multilabel targets) and the
+// class weights, for the losses that read them.
+template <class T>
+DenseRows<T> dense_rows(const RowArgs& a) {
+  if (a.target == nullptr) throw std::invalid_argument("target is required");
+  return DenseRows<T>{static_cast<const T*>(a.target), a.class_weight, a.classes};
+}
+
 template <class T>
 double run(MulticlassLoss id, const RowArgs& a) {
   const RowIO<T> io = row_io<T>(a);
-  const T* dense = static_cast<const T*>(a.target);
   ErrorSlot err;
   double v = 0.0;
   switch (id) {
@@ -71,8 +78,7 @@ double run(MulticlassLoss id, const RowArgs& a) {
         const CrossEntropyLabels<T> f{label_rows(a, true), a.params[0], cw_sum};
         v = rowwise<T>(f, io, err);
       } else {
-        if (dense == nullptr) throw std::invalid_argument("target is required");
-        const CrossEntropyProbs<T> f{dense, a.class_weight, a.classes, a.params[0]};
+        const CrossEntropyProbs<T> f{dense_rows<T>(a), a.params[0]};
         v = rowwise<T>(f, io, err);
       }
       break;
@@ -89,8 +95,7 @@ double run(MulticlassLoss id, const RowArgs& a) {
       break;
     }
     case MulticlassLoss::kl_div: {
-      if (dense == nullptr) throw std::invalid_argument("target is required");
-      const KlDiv<T> f{dense, a.classes, a.params[0] != 0.0};
+      const KlDiv<T> f{dense_rows<T>(a), a.params[0] != 0.0};
       v = rowwise<T>(f, io, err);
       break;
     }
@@ -101,8 +106,7 @@ double run(MulticlassLoss id, const RowArgs& a) {
       break;
     }
     case MulticlassLoss::categorical_hinge: {
-      if (dense == nullptr) throw std::invalid_argument("target is required");
-      const CategoricalHinge<T> f{dense, a.classes};
+      const CategoricalHinge<T> f{dense_rows<T>(a)};
       v = rowwise<T>(f, io, err);
       break;
     }
@@ -112,15 +116,14 @@ double run(MulticlassLoss id, const RowArgs& a) {
       break;
     }
     case MulticlassLoss::multilabel_soft_margin: {
-      if (dense == nullptr) throw std::invalid_argument("target is required");
-      const MultilabelSoftMargin<T> f{dense, a.class_weight, a.classes};
+      const MultilabelSoftMargin<T> f{dense_rows<T>(a)};
       v = rowwise<T>(f, io, err);
       break;
     }
     case MulticlassLoss::multilabel_margin: {
       if (a.labels == nullptr || a.n_labels != a.rows * a.classes)
         throw std::invalid_argument("target: one row of class indices per row of scores");
-      const MultilabelMargin<T> f{a.labels, a.classes};
+      const MultilabelMargin<T> f{{a.labels, nullptr, a.classes}};
       v = rowwise<T>(f, io, err);
       break;
     }

@@ -12,6 +12,7 @@ namespace FASTLOSS_ISA_NS {
 namespace {
 
 using ranking_detail::ApproxNdcg;
+using ranking_detail::Laned;
 using ranking_detail::ListNet;
 using ranking_detail::ListsBase;
 using ranking_detail::Pair;
@@ -61,7 +62,7 @@ double run_lists(const TensorArgs& a) {
 }
 
 template <class T, Pair P>
-struct PairsOf : PairLists<T, P> {
+struct PairsOf : Laned<PairLists<T, P>> {
   void set_params(const TensorArgs&) {}
 };
 template <class T>
@@ -75,7 +76,7 @@ struct ListNetOf : ListNet<T> {
   void set_params(const TensorArgs&) {}
 };
 template <class T>
-struct ApproxNdcgOf : ApproxNdcg<T> {
+struct ApproxNdcgOf : Laned<ApproxNdcg<T>> {
   void set_params(const TensorArgs& a) {
     const double t = a.params[0];
     if (!(t > 0.0)) tensor_fail("temperature must be > 0");

@@ -14,23 +14,9 @@ a loss by name, ``fastloss.reference`` holds the NumPy oracle of each loss.
 
 from __future__ import annotations
 
+import importlib
+
 from fastloss import _core
-from fastloss import boxes as _boxes
-from fastloss import classification as _classification
-from fastloss import clustering as _clustering
-from fastloss import control as _control
-from fastloss import embedding as _embedding
-from fastloss import generative as _generative
-from fastloss import image as _image
-from fastloss import linear as _linear
-from fastloss import multiclass as _multiclass
-from fastloss import overlap as _overlap
-from fastloss import pairwise as _pairwise
-from fastloss import ranking as _ranking
-from fastloss import regression as _regression
-from fastloss import regularization as _regularization
-from fastloss import robust as _robust
-from fastloss import sequence as _sequence
 from fastloss._accumulate import BLOCK, BOOTSTRAP_BUCKETS, Accumulator
 from fastloss._config import (
     buffer_cache_info,
@@ -40,44 +26,18 @@ from fastloss._config import (
     show_config,
 )
 from fastloss._loss import Loss
-from fastloss.boxes import *  # noqa: F403
-from fastloss.classification import *  # noqa: F403
-from fastloss.clustering import *  # noqa: F403
-from fastloss.control import *  # noqa: F403
-from fastloss.embedding import *  # noqa: F403
-from fastloss.generative import *  # noqa: F403
-from fastloss.image import *  # noqa: F403
-from fastloss.linear import *  # noqa: F403
-from fastloss.multiclass import *  # noqa: F403
-from fastloss.overlap import *  # noqa: F403
-from fastloss.pairwise import *  # noqa: F403
-from fastloss.ranking import *  # noqa: F403
-from fastloss.regression import *  # noqa: F403
-from fastloss.regularization import *  # noqa: F403
-from fastloss.robust import *  # noqa: F403
-from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
 
-_FAMILIES = (
-    _regression,
-    _classification,
-    _multiclass,
-    _overlap,
-    _boxes,
-    _embedding,
-    _pairwise,
-    _sequence,
-    _ranking,
-    _generative,
-    _control,
-    _regularization,
-    _robust,
-    _clustering,
-    _image,
-    _linear,
+# The family modules are derived from the C++ catalogue (every loss names its
+# family, and the family's module is fastloss.<family>), so a new family needs
+# no line here: each module's __all__ lists its losses, exported below.
+_FAMILIES = tuple(
+    importlib.import_module(f"fastloss.{family}")
+    for family in dict.fromkeys(e["family"] for e in _core.catalogue().values())
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
+globals().update(_REGISTRY)
 
 
 def available() -> list[str]:

@@ -335,26 +335,23 @@ struct SoftMargin : PointFormula<SoftMargin> {
 // terms, as in PyTorch). Gradient [y != -1] - [y != 1][margin - x >= 0]
 // (clamp_min passes the gradient at the kink, as autograd does); NaN where
 // x is NaN. Piecewise linear: Hessian 0.
-struct HingeEmbedding : PointLoss<HingeEmbedding> {
+struct HingeEmbedding : PointFormula<HingeEmbedding> {
+  static constexpr bool has_hess = true;
   double margin;
   explicit HingeEmbedding(double m) : margin(m) {}
-  template <class T>
-  FL_INLINE T value(T x, T y, T) const {
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T x, T y, T, S, T& v, T& g, T& h) const {
     const T m = static_cast<T>(margin);
-    const T cl = cls::relu(m - x, m - m);
-    return (y != T(1) ? cl : T(0)) + (y != T(-1) ? x : T(0));
-  }
-  template <class T>
-  FL_INLINE T grad(T x, T y, T) const {
-    const T z = static_cast<T>(margin) - x;
-    const T g = (y != T(-1) ? T(1) : T(0)) - ((y != T(1) && z >= T(0)) ? T(1) : T(0));
-    return x != x ? x : g;
-  }
-  static constexpr bool has_hess = true;
-  template <class T>
-  FL_INLINE void grad_hess(T x, T y, T a, T& g, T& h) const {
-    g = grad<T>(x, y, a);
-    h = x != x ? x : T(0);
+    if constexpr (kV) {
+      const T cl = cls::relu(m - x, m - m);
+      v = (y != T(1) ? cl : T(0)) + (y != T(-1) ? x : T(0));
+    }
+    if constexpr (kG) {
+      const T z = m - x;
+      const T gx = (y != T(-1) ? T(1) : T(0)) - ((y != T(1) && z >= T(0)) ? T(1) : T(0));
+      g = x != x ? x : gx;
+    }
+    if constexpr (kH) h = x != x ? x : T(0);
   }
 };
 

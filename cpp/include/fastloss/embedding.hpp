@@ -206,6 +206,20 @@ struct Triplet {
     if (dsw < dn) al = 0.0, be = 1.0;
     else if (dsw == dn) al = 0.5, be = 0.5;
   }
+  // The loss from the distances d(a, p), d(a, n) and d(p, n) (dsw, read
+  // with swap), as torch computes it in T: max(0, margin + dp - d_neg).
+  // With kGrad, returns the clamp's gradient factor and (when it is not 0)
+  // sets al, be (shares); 0 without kGrad.
+  template <bool kGrad>
+  FL_INLINE T hinge(T dp, T dn, T dsw, T g, T& value, double& al, double& be) const {
+    const T dneg = swap ? (dsw < dn ? dsw : dn) : dn;
+    const T z = (margin + dp) - dneg;
+    value = z < T(0) ? T(0) : z;
+    if constexpr (!kGrad) return T(0);
+    const T c = clamp_factor(z, g);
+    if (c != T(0)) shares(dn, dsw, al, be);
+    return c;
+  }
   FL_INLINE void zero_row(int64_t off) const {
     for (T* g : {ga, gp, gn}) {
       if (g == nullptr) continue;
@@ -223,14 +237,10 @@ struct Triplet {
     // torch computes each distance in T, then margin + d_pos - d_neg in T
     const T dp = static_cast<T>(xp.d), dn = static_cast<T>(xn.d);
     const T dsw = swap ? static_cast<T>(xw.d) : dn;
-    const T dneg = swap ? (dsw < dn ? dsw : dn) : dn;
-    const T z = (margin + dp) - dneg;
-    value = z < T(0) ? T(0) : z;
+    double al, be;
+    const T c = hinge<kGrad>(dp, dn, dsw, g, value, al, be);
     if constexpr (kGrad) {
-      const T c = clamp_factor(z, g);
       if (c == T(0)) return zero_row(off);
-      double al, be;
-      shares(dn, dsw, al, be);
       const T e = eps;
       T* FL_RESTRICT oa = ga != nullptr ? ga + off : nullptr;
       T* FL_RESTRICT op = gp != nullptr ? gp + off : nullptr;
@@ -304,14 +314,10 @@ struct Triplet {
     const double cpn = swap ? dot(P, Ng) / (npc * nnc) : 0.0;
     const T dp = static_cast<T>(1.0 - cap), dn = static_cast<T>(1.0 - can);
     const T dsw = swap ? static_cast<T>(1.0 - cpn) : dn;
-    const T dneg = swap ? (dsw < dn ? dsw : dn) : dn;
-    const T z = (margin + dp) - dneg;
-    value = z < T(0) ? T(0) : z;
+    double al, be;
+    const T c = hinge<kGrad>(dp, dn, dsw, g, value, al, be);
     if constexpr (kGrad) {
-      const T c = clamp_factor(z, g);
       if (c == T(0)) return zero_row(off);
-      double al, be;
-      shares(dn, dsw, al, be);
       const double cd = static_cast<double>(c);
       // d cos(x, y) / dx = y / (|x|c |y|c) - cos x / (|x|c |x|)
       const double Aap = 1.0 / (nac * npc), Aan = 1.0 / (nac * nnc), Apn = 1.0 / (npc * nnc);
@@ -342,18 +348,17 @@ struct Triplet {
   }
 };
 
-// cosine_embedding(x1, x2, y, margin) as torch's cosine_embedding_loss
-// (aten/src/ATen/native/Loss.cpp): cos = x1.x2 / sqrt((|x1|^2 + 1e-12)
-// (|x2|^2 + 1e-12)); loss = 1 - cos where y == 1, max(0, cos - margin)
-// where y == -1, 0 for any other y. Sums and cos in float64.
-template <class T>
-struct CosineEmbedding {
+// The losses on pairs of rows (cosine_embedding, contrastive): x1 and x2
+// hold N rows of D values, label one value per row. One record and one loop
+// serve both: Loss::row gives a row's loss and, with kGrad, writes its
+// gradients (o1, o2: the rows of g1, g2, or nullptr where not asked).
+template <class T, class Loss>
+struct RowPairs {
   static constexpr int64_t group = kRowGroup;
-  static constexpr int cost = 48;
   const T* x1;
   const T* x2;
-  const T* y;  // N
-  T* g1;
+  const T* label;  // N: cosine_embedding's y, contrastive's same
+  T* g1;           // nullptr: not asked
   T* g2;
   int64_t D;
   T margin;
@@ -363,49 +368,64 @@ struct CosineEmbedding {
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
             void*) const {
-    constexpr double kEps = 1e-12;  // torch's EPSILON, added to the squared norms
+    const Loss& loss = static_cast<const Loss&>(*this);
     for (int64_t i = 0; i < len; ++i) {
       const int64_t r = lo + i, off = r * D;
-      const T* FL_RESTRICT X = x1 + off;
-      const T* FL_RESTRICT Y = x2 + off;
-      auto dot = [&](const T* FL_RESTRICT u, const T* FL_RESTRICT v) {
-        return row_sum(D, [&](int64_t j) {
-          return static_cast<double>(u[j]) * static_cast<double>(v[j]);
-        });
-      };
-      const double s12 = dot(X, Y);
-      const double m1 = dot(X, X) + kEps;
-      const double m2 = dot(Y, Y) + kEps;
-      const double den = std::sqrt(m1 * m2);
-      const double cs = s12 / den;
-      const T t = y[r];
-      double l = 0.0, k = 0.0;  // loss and d loss / d cos
-      if (t == T(1)) {
-        l = 1.0 - cs;
-        k = -1.0;
-      } else if (t == T(-1)) {
-        const double h = cs - static_cast<double>(margin);
-        l = h < 0.0 ? 0.0 : h;  // NaN propagates
-        k = h != h ? h : h >= 0.0 ? 1.0 : 0.0;
+      T* o1 = kGrad && g1 != nullptr ? g1 + off : nullptr;
+      T* o2 = kGrad && g2 != nullptr ? g2 + off : nullptr;
+      value[i] = loss.template row<kGrad>(x1 + off, x2 + off, label[r], kGrad ? gs[i] : T(0), o1,
+                                          o2);
+    }
+  }
+};
+
+// cosine_embedding(x1, x2, y, margin) as torch's cosine_embedding_loss
+// (aten/src/ATen/native/Loss.cpp): cos = x1.x2 / sqrt((|x1|^2 + 1e-12)
+// (|x2|^2 + 1e-12)); loss = 1 - cos where y == 1, max(0, cos - margin)
+// where y == -1, 0 for any other y. Sums and cos in float64.
+template <class T>
+struct CosineEmbedding : RowPairs<T, CosineEmbedding<T>> {
+  static constexpr int cost = 48;
+
+  template <bool kGrad>
+  FL_INLINE T row(const T* FL_RESTRICT X, const T* FL_RESTRICT Y, T t, T gs,
+                  T* FL_RESTRICT o1, T* FL_RESTRICT o2) const {
+    constexpr double kEps = 1e-12;  // torch's EPSILON, added to the squared norms
+    const int64_t D = this->D;
+    auto dot = [&](const T* FL_RESTRICT u, const T* FL_RESTRICT v) {
+      return row_sum(D, [&](int64_t j) {
+        return static_cast<double>(u[j]) * static_cast<double>(v[j]);
+      });
+    };
+    const double s12 = dot(X, Y);
+    const double m1 = dot(X, X) + kEps;
+    const double m2 = dot(Y, Y) + kEps;
+    const double den = std::sqrt(m1 * m2);
+    const double cs = s12 / den;
+    double l = 0.0, k = 0.0;  // loss and d loss / d cos
+    if (t == T(1)) {
+      l = 1.0 - cs;
+      k = -1.0;
+    } else if (t == T(-1)) {
+      const double h = cs - static_cast<double>(this->margin);
+      l = h < 0.0 ? 0.0 : h;  // NaN propagates
+      k = h != h ? h : h >= 0.0 ? 1.0 : 0.0;
+    }
+    if constexpr (kGrad) {
+      const double c = k * static_cast<double>(gs);
+      // d cos / d x1 = x2 / den - cos x1 / m1
+      const T k11 = static_cast<T>(c == 0.0 ? 0.0 : -c * cs / m1), k12 = static_cast<T>(c / den);
+      const T k22 = static_cast<T>(c == 0.0 ? 0.0 : -c * cs / m2);
+      if (o1 != nullptr) {
+        FL_SIMD
+        for (int64_t j = 0; j < D; ++j) o1[j] = k12 * Y[j] + k11 * X[j];
       }
-      value[i] = static_cast<T>(l);
-      if constexpr (kGrad) {
-        const double c = k * static_cast<double>(gs[i]);
-        // d cos / d x1 = x2 / den - cos x1 / m1
-        const T k11 = static_cast<T>(c == 0.0 ? 0.0 : -c * cs / m1), k12 = static_cast<T>(c / den);
-        const T k22 = static_cast<T>(c == 0.0 ? 0.0 : -c * cs / m2);
-        if (g1 != nullptr) {
-          T* FL_RESTRICT o = g1 + off;
-          FL_SIMD
-          for (int64_t j = 0; j < D; ++j) o[j] = k12 * Y[j] + k11 * X[j];
-        }
-        if (g2 != nullptr) {
-          T* FL_RESTRICT o = g2 + off;
-          FL_SIMD
-          for (int64_t j = 0; j < D; ++j) o[j] = k12 * X[j] + k22 * Y[j];
-        }
+      if (o2 != nullptr) {
+        FL_SIMD
+        for (int64_t j = 0; j < D; ++j) o2[j] = k12 * X[j] + k22 * Y[j];
       }
     }
+    return static_cast<T>(l);
   }
 };
 
@@ -414,51 +434,35 @@ struct CosineEmbedding {
 // (no eps). d/dx1 = (same - (1 - same) max(0, margin - d) / d) (x1 - x2),
 // the hinge term's share taken as 0 at d = 0 (where it has no derivative).
 template <class T>
-struct Contrastive {
-  static constexpr int64_t group = kRowGroup;
+struct Contrastive : RowPairs<T, Contrastive<T>> {
   static constexpr int cost = 32;
-  const T* x1;
-  const T* x2;
-  const T* same;  // N
-  T* g1;
-  T* g2;
-  int64_t D;
-  T margin;
-
-  size_t scratch_bytes() const { return 0; }
 
   template <bool kGrad>
-  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-            void*) const {
-    const double m = static_cast<double>(margin);
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t r = lo + i, off = r * D;
-      const T* FL_RESTRICT X = x1 + off;
-      const T* FL_RESTRICT Y = x2 + off;
-      const double d2 = row_sum(D, [&](int64_t j) {
-        const double u = static_cast<double>(X[j] - Y[j]);
-        return u * u;
-      });
-      const double d = std::sqrt(d2);
-      const double s = static_cast<double>(same[r]);
-      const double h0 = m - d;
-      const double h = h0 < 0.0 ? 0.0 : h0;  // NaN propagates
-      value[i] = static_cast<T>(0.5 * (s * d2 + (1.0 - s) * h * h));
-      if constexpr (kGrad) {
-        const double hinge = d == 0.0 ? 0.0 : (1.0 - s) * h / d;
-        const T k = static_cast<T>(static_cast<double>(gs[i]) * (s - hinge));
-        if (g1 != nullptr) {
-          T* FL_RESTRICT o = g1 + off;
-          FL_SIMD
-          for (int64_t j = 0; j < D; ++j) o[j] = (X[j] - Y[j]) * k;
-        }
-        if (g2 != nullptr) {
-          T* FL_RESTRICT o = g2 + off;
-          FL_SIMD
-          for (int64_t j = 0; j < D; ++j) o[j] = -((X[j] - Y[j]) * k);
-        }
+  FL_INLINE T row(const T* FL_RESTRICT X, const T* FL_RESTRICT Y, T same, T gs,
+                  T* FL_RESTRICT o1, T* FL_RESTRICT o2) const {
+    const int64_t D = this->D;
+    const double m = static_cast<double>(this->margin);
+    const double d2 = row_sum(D, [&](int64_t j) {
+      const double u = static_cast<double>(X[j] - Y[j]);
+      return u * u;
+    });
+    const double d = std::sqrt(d2);
+    const double s = static_cast<double>(same);
+    const double h0 = m - d;
+    const double h = h0 < 0.0 ? 0.0 : h0;  // NaN propagates
+    if constexpr (kGrad) {
+      const double hinge = d == 0.0 ? 0.0 : (1.0 - s) * h / d;
+      const T k = static_cast<T>(static_cast<double>(gs) * (s - hinge));
+      if (o1 != nullptr) {
+        FL_SIMD
+        for (int64_t j = 0; j < D; ++j) o1[j] = (X[j] - Y[j]) * k;
+      }
+      if (o2 != nullptr) {
+        FL_SIMD
+        for (int64_t j = 0; j < D; ++j) o2[j] = -((X[j] - Y[j]) * k);
       }
     }
+    return static_cast<T>(0.5 * (s * d2 + (1.0 - s) * h * h));
   }
 };
 

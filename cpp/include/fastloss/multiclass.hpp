@@ -297,6 +297,19 @@ struct LabelRows {
   }
 };
 
+// Base of the losses that read a dense target row per row of scores (class
+// probabilities, multilabel targets): the target, class weights, and the
+// mean's denominator, the row count.
+template <class U>
+struct DenseRows {
+  const U* target;   // rows * C
+  const double* cw;  // class weights or nullptr (read by the losses that take them)
+  int64_t C;
+  bool custom_norm() const { return false; }
+  double norm(int64_t, bool&) const { return 1.0; }
+  FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+};
+
 // Cross-entropy with integer labels, class weights and label smoothing eps:
 //   l = (1 - eps) cw_y (lse - z_y) + (eps / C) sum_k cw_k (lse - z_k)
 // (torch cross_entropy_loss_label_smoothing); 0 for an ignored row.
@@ -389,14 +402,10 @@ struct CrossEntropyLabels : LabelRows {
 //   q_k = cw_k (t_k (1 - eps) + eps / C),  l = sum_k q_k (lse - z_k),
 // gradient (sum_k q_k) softmax - q. The mean divides by the row count.
 template <class T>
-struct CrossEntropyProbs {
+struct CrossEntropyProbs : DenseRows<T> {
+  using DenseRows<T>::target, DenseRows<T>::cw, DenseRows<T>::C;
   static constexpr int cost = 10;
-  const T* target;
-  const double* cw;
-  int64_t C;
   double eps;
-  bool custom_norm() const { return false; }
-  double norm(int64_t, bool&) const { return 1.0; }
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
@@ -843,13 +852,10 @@ struct SoftmaxFocal : LabelRows {
 // (xlogy); log_target: the target holds log t. Gradient -t_k (NaN where
 // log_pred is NaN, so NaN propagates).
 template <class T>
-struct KlDiv {
+struct KlDiv : DenseRows<T> {
+  using DenseRows<T>::target, DenseRows<T>::C;
   static constexpr int cost = 4;
-  const T* target;
-  int64_t C;
   bool log_target;
-  bool custom_norm() const { return false; }
-  double norm(int64_t, bool&) const { return 1.0; }
 
   // One term p (log p - z) in float64 from the target entry tk (p, or log p).
   FL_INLINE static double term_prob(double tk, double zk) {
@@ -965,12 +971,9 @@ struct Brier : LabelRows {
 // at the first arg-max k* of (1 - t) z; 0 where l = 0. The terms are
 // products in float64; a NaN in z or t makes pos, hence l, NaN.
 template <class T>
-struct CategoricalHinge {
+struct CategoricalHinge : DenseRows<T> {
+  using DenseRows<T>::target, DenseRows<T>::C;
   static constexpr int cost = 2;
-  const T* target;
-  int64_t C;
-  bool custom_norm() const { return false; }
-  double norm(int64_t, bool&) const { return 1.0; }
 
   FL_INLINE static double pos_term(T tk, T zk) {
     return static_cast<double>(tk) * static_cast<double>(zk);
@@ -1151,13 +1154,9 @@ struct Nll : LabelRows {
 // as binary_cross_entropy_with_logits (finite at +-inf logits, 0 * inf read
 // as 0).
 template <class T>
-struct MultilabelSoftMargin {
+struct MultilabelSoftMargin : DenseRows<T> {
+  using DenseRows<T>::target, DenseRows<T>::cw, DenseRows<T>::C, DenseRows<T>::cwk;
   static constexpr int cost = 6;
-  const T* target;
-  const double* cw;
-  int64_t C;
-  bool custom_norm() const { return false; }
-  double norm(int64_t, bool&) const { return 1.0; }
 
   FL_INLINE static T mul0(T c, T s) {
     return (c == T(0) && s == std::numeric_limits<T>::infinity()) ? T(0) : c * s;
@@ -1173,8 +1172,6 @@ struct MultilabelSoftMargin {
     sp = pos ? q : e * q;
     sm = pos ? e * q : q;
   }
-  FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
-
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool&) const {
@@ -1280,17 +1277,13 @@ struct MultilabelSoftMargin {
 // the kink, as ATen), Hessian 0 (piecewise linear). An index >= C sets
 // `bad`; a row holding a NaN gives NaN (torch's z > 0 test drops a NaN term).
 template <class T>
-struct MultilabelMargin {
+struct MultilabelMargin : DenseRows<int64_t> {
   static constexpr int cost = 4;
-  const int64_t* targets;  // rows * C
-  int64_t C;
-  bool custom_norm() const { return false; }
-  double norm(int64_t, bool&) const { return 1.0; }
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
                        bool& bad) const {
-    const int64_t* FL_RESTRICT tr = targets + r * C;
+    const int64_t* FL_RESTRICT tr = target + r * C;
     int64_t n = 0;  // listed targets
     for (; n < C && tr[n] >= 0; ++n) {
       if (tr[n] >= C) {

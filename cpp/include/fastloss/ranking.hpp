@@ -261,6 +261,22 @@ struct ListsBase {
   }
 };
 
+// The eval of a list loss with a lane path (the pairwise losses,
+// approx_ndcg): lane-wise where the lists are short (lanes()), else list by
+// list (eval_rows).
+template <class Loss>
+struct Laned : Loss {
+  template <bool kGrad, class T>
+  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
+            void* scratch) const {
+    if (this->lanes()) {
+      this->template eval_lanes<kGrad>(lo, len, gs, value, scratch);
+    } else {
+      this->template eval_rows<kGrad>(lo, len, gs, value, scratch);
+    }
+  }
+};
+
 enum class Pair : int { logistic, hinge, lambda };
 
 // pairwise_logistic, pairwise_hinge and lambda_rank: one unordered pair at a
@@ -443,13 +459,10 @@ struct PairLists : ListsBase<T> {
     }
   }
 
+  // Lists longer than kLaneMax, list by list (Laned's eval picks).
   template <bool kGrad>
-  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-            void* scratch) const {
-    if (this->lanes()) {
-      eval_lanes<kGrad>(lo, len, gs, value, scratch);
-      return;
-    }
+  void eval_rows(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
+                 void* scratch) const {
     Buffers<T> b(scratch, L);
     if constexpr (kPair == Pair::lambda) b.fill_lg2(L);
     [[maybe_unused]] const T wscale = static_cast<T>(L);  // rax's dcg_lambdaweight: * list_size
@@ -651,7 +664,7 @@ struct ApproxNdcg : ListsBase<T> {
            (stores() ? static_cast<size_t>(L * pad8(L)) * sizeof(T) : size_t(0));
   }
 
-  // Lane-wise (lists of up to kLaneMax items): the two pair passes of eval
+  // Lane-wise (lists of up to kLaneMax items): the two pair passes of eval_rows
   // below with kListLanes lists in the vector, each lane's sums in pair
   // order (float64).
   template <bool kGrad>
@@ -792,13 +805,10 @@ struct ApproxNdcg : ListsBase<T> {
     }
   }
 
+  // Lists longer than kLaneMax, list by list (Laned's eval picks).
   template <bool kGrad>
-  void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
-            void* scratch) const {
-    if (this->lanes()) {
-      eval_lanes<kGrad>(lo, len, gs, value, scratch);
-      return;
-    }
+  void eval_rows(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
+                 void* scratch) const {
     Buffers<T> b(scratch, L);
     b.fill_lg2(L);
     T* pstore = stores() ? reinterpret_cast<T*>(static_cast<unsigned char*>(scratch) +
