@@ -74,6 +74,28 @@ def test_rmse_runs_the_mse_kernel():
     assert CAT["rmse"]["kernel_id"] == CAT["mse"]["kernel_id"] == _regression._MSE
 
 
+def test_every_loss_is_exported_statically():
+    # fastloss/__init__.py and fastloss/reference/__init__.py write their
+    # star imports out (so IDEs and type checkers see fl.huber) while the
+    # registry derives the families from the C++ catalogue: a family whose
+    # import line is missing fails here, not in a user's editor.
+    import ast
+    import pathlib
+
+    import fastloss.reference as ref
+
+    for mod, registry in ((fl, fl._REGISTRY), (ref, ref._REGISTRY)):
+        tree = ast.parse(pathlib.Path(mod.__file__).read_text())
+        starred = {
+            n.module.rsplit(".", 1)[1]
+            for n in tree.body
+            if isinstance(n, ast.ImportFrom) and n.names[0].name == "*"
+        }
+        assert starred == {e["family"] for e in CAT.values()}, mod.__name__
+        for name, loss in registry.items():
+            assert name in mod.__all__ and getattr(mod, name) is loss, name
+
+
 def test_every_kernel_id_of_every_family_is_used_once():
     # The family enums number their kernels 0..n-1: the ids the table uses
     # (each loss's kernel and the kernels of its gradients) must be exactly

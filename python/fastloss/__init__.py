@@ -26,18 +26,36 @@ from fastloss._config import (
     show_config,
 )
 from fastloss._loss import Loss
+from fastloss.boxes import *  # noqa: F403
+from fastloss.classification import *  # noqa: F403
+from fastloss.clustering import *  # noqa: F403
+from fastloss.control import *  # noqa: F403
+from fastloss.embedding import *  # noqa: F403
+from fastloss.generative import *  # noqa: F403
+from fastloss.image import *  # noqa: F403
+from fastloss.linear import *  # noqa: F403
+from fastloss.multiclass import *  # noqa: F403
+from fastloss.overlap import *  # noqa: F403
+from fastloss.pairwise import *  # noqa: F403
+from fastloss.ranking import *  # noqa: F403
+from fastloss.regression import *  # noqa: F403
+from fastloss.regularization import *  # noqa: F403
+from fastloss.robust import *  # noqa: F403
+from fastloss.sequence import *  # noqa: F403
 
 __version__ = _core.__version__
 
 # The family modules are derived from the C++ catalogue (every loss names its
-# family, and the family's module is fastloss.<family>), so a new family needs
-# no line here: each module's __all__ lists its losses, exported below.
+# family, and the family's module is fastloss.<family>). The star imports
+# above are the same names written out on purpose: they let IDEs, type
+# checkers and readers see fl.huber statically (a registry filled in with
+# globals() would hide every loss from them). test_catalogue checks that the
+# two agree, so a new family's missing import line fails a test.
 _FAMILIES = tuple(
     importlib.import_module(f"fastloss.{family}")
     for family in dict.fromkeys(e["family"] for e in _core.catalogue().values())
 )
 _REGISTRY: dict[str, Loss] = {name: getattr(mod, name) for mod in _FAMILIES for name in mod.__all__}
-globals().update(_REGISTRY)
 
 
 def available() -> list[str]:
