@@ -94,6 +94,33 @@ def test_terms_pass_gives_the_blocks_bits(rng, kind, loss, params, dtype, weight
                 np.testing.assert_allclose(den, ref_den, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_terms_pass_over_whole_windows(rng, dtype, weighted):
+    # chunks spanning whole 2**16-row windows of the hash (the unweighted
+    # denominators then come from the low table's counts, not a pass over
+    # the rows) and pieces of windows longer and shorter than half of one;
+    # den starting at 0.5: the counts added one 1.0 at a time (np.add.at
+    # adds in index order, as the scatter does)
+    rows = 2 * 65536 + 40000
+    v = rng.uniform(0, 2, size=rows).astype(dtype)
+    wk = rng.uniform(0.5, 1.5, size=rows).astype(dtype) if weighted else None
+    wd = np.ones(rows) if wk is None else wk.astype(np.float64)
+    terms = v.astype(np.float64) * wd
+    for first in (0, 65536 - 5000, 65536 + 30000, 2**33 + 65000):
+        b = bootstrap_buckets(first, rows)
+        for start in (0.0, 0.5):
+            num = np.full(BOOTSTRAP_BUCKETS, start)
+            den = np.full(BOOTSTRAP_BUCKETS, start)
+            _core._terms_pass(v, wk, 1, first, None, num, den)
+            ref_num = np.full(BOOTSTRAP_BUCKETS, start)
+            ref_den = np.full(BOOTSTRAP_BUCKETS, start)
+            np.add.at(ref_num, b, terms)
+            np.add.at(ref_den, b, wd)
+            assert np.array_equal(num, ref_num), (first, start)
+            assert np.array_equal(den, ref_den), (first, start)
+
+
 def _feed(acc, p, t, w, g, cuts):
     for a, b in zip(cuts[:-1], cuts[1:]):
         acc.update(p[a:b], t[a:b], None if w is None else w[a:b], None if g is None else g[a:b])
@@ -177,6 +204,16 @@ def test_poisson_weights_in_cpp_are_numpys(monkeypatch):
         monkeypatch.setattr(_accumulate, "_SCATTER", True)
         assert got.shape == (50, len(units))
         assert np.array_equal(got, want)
+    # a million draws: the C++ table of 256-index runs (the 16 comparisons
+    # only in the few runs a step of the table falls in) against NumPy's
+    # table of all 2**20 indices, the runs next to the steps included
+    units = np.arange(20000, dtype=np.uint64) * np.uint64(2654435761)
+    got = poisson_weights(11, 50, units)
+    monkeypatch.setattr(_accumulate, "_SCATTER", False)
+    want = poisson_weights(11, 50, units)
+    monkeypatch.setattr(_accumulate, "_SCATTER", True)
+    assert np.array_equal(got, want)
+    assert set(np.unique(got)) >= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
     # Poisson(1): mean and variance 1
     w = poisson_weights(3, 1000, np.arange(1000))
     assert abs(w.mean() - 1) < 0.01 and abs(w.var() - 1) < 0.02
@@ -193,6 +230,18 @@ def test_replicates_in_cpp_are_the_weighted_sums():
     want = S @ poisson_weights(9, 200, used).T
     assert got.shape == (6, 200)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # the fixed order, bit for bit: lane j % 4 summed in order (cumsum's
+    # last entry is the sequential sum), then (l0 + l1) + (l2 + l3); odd
+    # row counts and unit counts not a multiple of 4 included
+    for rows, u in ((6, 700), (3, 699), (1, 5), (2, 3)):
+        units = used[:u]
+        s = S[:rows, :u].copy()
+        got = _core._replicates(_seed_mix(9), 200, units, bounds, s)
+        prod = s[:, None, :] * poisson_weights(9, 200, units)[None, :, :]
+        lanes = [
+            np.cumsum(prod[:, :, k::4], axis=2)[:, :, -1] if u > k else 0.0 for k in range(4)
+        ]
+        assert np.array_equal(got, (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
 
 
 def test_many_groups_take_the_matrix_product(rng, monkeypatch):

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <cstdint>
@@ -66,6 +67,18 @@ inline int64_t bucket_of(int64_t r) {
   return low_table()[static_cast<size_t>(r) & ((size_t{1} << kLowBits) - 1)] ^ high_bucket(r);
 }
 
+constexpr int64_t kWindow = int64_t{1} << kLowBits;  // rows sharing their high bits
+
+// Each bucket's rows in a whole window: the low table's value counts.
+inline const std::array<uint32_t, kBuckets>& window_counts() {
+  static const auto counts = [] {
+    std::array<uint32_t, kBuckets> c{};
+    for (uint16_t v : low_table()) ++c[v];
+    return c;
+  }();
+  return counts;
+}
+
 // LanesOf<16>::tree (common/reduce.hpp): the fixed combination of 16 lanes.
 inline double tree8(const double* a) {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -85,7 +98,6 @@ void bucket_add(const T* x, double constant, int64_t n, int64_t first, const G* 
         throw std::invalid_argument("group: a code outside [0, groups)");
   }
   const uint16_t* low = low_table().data();
-  constexpr int64_t kWindow = int64_t{1} << kLowBits;
   int64_t i = 0;
   while (i < n) {
     const int64_t r = first + i;
@@ -150,13 +162,117 @@ FL_BOOT_INLINE void add_lanes(double* acc, const double* t, int64_t len) {
   for (int l = 0; i + l < len; ++l) acc[l] += t[i + l];
 }
 
+// c additions of 1.0 to d, in row order: one addition where that is exact
+// (d an integer and every partial sum one below 2^53).
+inline double add_ones(double d, uint32_t c) {
+  if (std::fabs(d) <= 9007199254740992.0 - c && d == std::floor(d)) return d + c;
+  for (uint32_t k = 0; k < c; ++k) d += 1.0;
+  return d;
+}
+
+// One term a row: the bucket sums of rows first_row .. first_row + n - 1
+// added to nd's interleaved (num, den) pairs in row order, reading the
+// terms (and weights) as they are: num, and den where weighted and wanted
+// (unweighted denominators are counts: add_counts).
+template <class T, bool kW>
+void scatter_one(const T* v, const T* w, int64_t n, int64_t first_row, double* nd, bool den) {
+  const uint16_t* low = low_table().data();
+  for (int64_t i = 0; i < n;) {
+    const int64_t r = first_row + i;
+    const int64_t off = r & (kWindow - 1);
+    const int64_t m = std::min(n - i, kWindow - off);  // rows sharing r's high bits
+    const int64_t hb = high_bucket(r);
+    const uint16_t* lw = low + off;
+    const T* vs = v + i;
+    if constexpr (kW) {
+      const T* ws = w + i;
+      if (den) {
+        for (int64_t k = 0; k < m; ++k) {
+          const int64_t bk = lw[k] ^ hb;
+          const double wk = static_cast<double>(ws[k]);
+          nd[2 * bk] += static_cast<double>(vs[k]) * wk;
+          nd[2 * bk + 1] += wk;
+        }
+      } else {
+        for (int64_t k = 0; k < m; ++k)
+          nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]) * static_cast<double>(ws[k]);
+      }
+    } else {
+      for (int64_t k = 0; k < m; ++k) nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]);
+    }
+    i += m;
+  }
+}
+
+// The unweighted denominators of rows first_row .. first_row + n - 1 (1.0
+// a row, in row order) added to nd's den entries: a whole window's counts
+// are the low table's value counts (bucket v ^ hb), a piece's are counted
+// in integers, and either is added at once where that is exact (add_ones):
+// no pass over the rows for whole windows, where adding 1.0 a row cost
+// about as much as the terms' scatter.
+inline void add_counts(int64_t n, int64_t first_row, double* nd) {
+  const uint16_t* low = low_table().data();
+  uint32_t part[kBuckets];
+  for (int64_t i = 0; i < n;) {
+    const int64_t r = first_row + i;
+    const int64_t off = r & (kWindow - 1);
+    const int64_t m = std::min(n - i, kWindow - off);
+    const int64_t hb = high_bucket(r);
+    const uint32_t* cnt = window_counts().data();
+    if (m != kWindow) {  // count the piece, or the rest of the window if shorter
+      std::fill(part, part + kBuckets, 0u);
+      if (2 * m <= kWindow) {
+        for (int64_t k = off; k < off + m; ++k) ++part[low[k]];
+      } else {
+        for (int64_t k = 0; k < off; ++k) ++part[low[k]];
+        for (int64_t k = off + m; k < kWindow; ++k) ++part[low[k]];
+        for (int64_t b = 0; b < kBuckets; ++b) part[b] = cnt[b] - part[b];
+      }
+      cnt = part;
+    }
+    for (int64_t b = 0; b < kBuckets; ++b)
+      nd[2 * (b ^ hb) + 1] = add_ones(nd[2 * (b ^ hb) + 1], cnt[b]);
+    i += m;
+  }
+}
+
+// The leaves of one term a row: add_lanes over double(v) (* double(w)),
+// converted on the way (no buffer).
+template <class T, bool kW>
+FL_BOOT_INLINE void add_lanes_one(double* acc, double* wacc, const T* v, const T* w, int64_t len) {
+  V2d a[8], b[8];
+  std::memcpy(a, acc, sizeof a);
+  if constexpr (kW) std::memcpy(b, wacc, sizeof b);
+  int64_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    for (int q = 0; q < 8; ++q) {
+      const int64_t j = i + 2 * q;
+      if constexpr (kW) {
+        const V2d wv = {static_cast<double>(w[j]), static_cast<double>(w[j + 1])};
+        const V2d x = {static_cast<double>(v[j]), static_cast<double>(v[j + 1])};
+        a[q] += x * wv;
+        b[q] += wv;
+      } else {
+        const V2d x = {static_cast<double>(v[j]), static_cast<double>(v[j + 1])};
+        a[q] += x;
+      }
+    }
+  }
+  std::memcpy(acc, a, sizeof a);
+  if constexpr (kW) std::memcpy(wacc, b, sizeof b);
+  for (int l = 0; i + l < len; ++l) {
+    const double wk = kW ? static_cast<double>(w[i + l]) : 1.0;
+    acc[l] += kW ? static_cast<double>(v[i + l]) * wk : static_cast<double>(v[i + l]);
+    if constexpr (kW) wacc[l] += wk;
+  }
+}
+
 template <class T, bool kW, bool kOne>
 void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t first_row,
                 int64_t block, double* leaves, double* num, double* den) {
-  const uint16_t* low = low_table().data();
-  constexpr int64_t kWindow = int64_t{1} << kLowBits;
   const double dper = static_cast<double>(per_row);
-  std::vector<double> tbuf(static_cast<size_t>(block)), wbuf(kW ? static_cast<size_t>(block) : 0);
+  const auto nbuf = static_cast<size_t>(kOne ? 0 : block);  // kOne reads the terms as they are
+  std::vector<double> tbuf(nbuf), wbuf(kW ? nbuf : 0);
   double* tb = tbuf.data();
   double* wb = wbuf.data();
   int64_t row = 0, j = 0;  // (per_row > 1) the current term's row and place in it
@@ -172,22 +288,29 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
   double* const out_den = den;
   num = nd.data();
   den = out_den != nullptr ? nd.data() + 1 : nullptr;
+  if constexpr (kOne) {
+    // block by block: the leaves read the block into L1, the scatter
+    // reads it there (the whole chunk's scatter, then its leaves, read the
+    // terms twice from L2)
+    for (int64_t lo = 0; lo < n; lo += block) {
+      const int64_t len = std::min(n - lo, block);
+      if (leaves != nullptr) {
+        double acc[16] = {}, wacc[16] = {};
+        add_lanes_one<T, kW>(acc, wacc, v + lo, kW ? w + lo : nullptr, len);
+        leaves[2 * (lo / block)] = tree16(acc);
+        leaves[2 * (lo / block) + 1] = kW ? tree16(wacc) : static_cast<double>(len);
+      }
+      scatter_one<T, kW>(v + lo, kW ? w + lo : nullptr, len, first_row + lo, nd.data(),
+                         den != nullptr);
+    }
+    if (!kW && den != nullptr) add_counts(n, first_row, nd.data());
+    n = 0;  // done: the loop below is the several-terms-a-row pass
+  }
   for (int64_t lo = 0; lo < n; lo += block) {
     const int64_t len = std::min(n - lo, block);
     // the block's terms as the mean adds them: double(v) * double(w)
-    const double* t0 = tb;  // the terms as doubles (float64 unweighted: v itself)
-    if constexpr (kOne && !kW && std::is_same_v<T, double>) {
-      t0 = v + lo;
-    } else if constexpr (kOne) {
-      for (int64_t i = 0; i < len; ++i) {
-        if constexpr (kW) {
-          wb[i] = static_cast<double>(w[lo + i]);
-          tb[i] = static_cast<double>(v[lo + i]) * wb[i];
-        } else {
-          tb[i] = static_cast<double>(v[lo + i]);
-        }
-      }
-    } else {
+    const double* t0 = tb;
+    {
       int64_t r = row, q = j;
       for (int64_t i = 0; i < len; ++i) {
         const double rw = kW ? static_cast<double>(w[r]) : 1.0;
@@ -204,33 +327,7 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
       leaves[2 * (lo / block) + 1] = kW ? tree16(wacc) : static_cast<double>(len);
     }
     // the bucket sums, in term order
-    if constexpr (kOne) {
-      for (int64_t i = 0; i < len;) {
-        const int64_t r = first_row + lo + i;
-        const int64_t off = r & (kWindow - 1);
-        const int64_t m = std::min(len - i, kWindow - off);  // rows sharing r's high bits
-        const int64_t hb = high_bucket(r);
-        const uint16_t* lw = low + off;
-        const double* t = t0 + i;
-        if (den == nullptr) {
-          for (int64_t k = 0; k < m; ++k) num[2 * (lw[k] ^ hb)] += t[k];
-        } else if constexpr (kW) {
-          const double* ww = wb + i;
-          for (int64_t k = 0; k < m; ++k) {
-            const int64_t bk = lw[k] ^ hb;
-            num[2 * bk] += t[k];
-            den[2 * bk] += ww[k];
-          }
-        } else {
-          for (int64_t k = 0; k < m; ++k) {
-            const int64_t bk = lw[k] ^ hb;
-            num[2 * bk] += t[k];
-            den[2 * bk] += 1.0;
-          }
-        }
-        i += m;
-      }
-    } else {
+    {
       int64_t bkt = bucket_of(first_row + row);
       for (int64_t i = 0; i < len; ++i) {
         if (j == 0) {  // a new row: its bucket and denominator
@@ -275,25 +372,53 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
 // the first index whose draw exceeds k), counted without branches.
 struct PoissonBounds {  // the bounds as 16 int32 (indices < 2^20), padded
   int32_t b[16];
+  // coarse[i >> 8]: the draw of every index in i's run of 256 where no
+  // bound falls inside the run (all but a few of the 4096 runs), else
+  // kMixed: one table load where the 16 comparisons took most of a draw
+  static constexpr uint8_t kMixed = 0xFF;
+  uint8_t coarse[4096];
   PoissonBounds(const int64_t* bounds, int64_t n) {
     if (n > 16) throw std::invalid_argument("bounds: at most 16");
     for (int k = 0; k < 16; ++k) b[k] = k < n ? static_cast<int32_t>(bounds[k]) : INT32_MAX;
+    for (int32_t h = 0; h < 4096; ++h) {
+      const int32_t lo = h << 8, hi = lo + 255;
+      int32_t k = 0;
+      bool mixed = false;
+      for (int t = 0; t < 16; ++t) {
+        k += b[t] <= lo;
+        mixed = mixed || (lo < b[t] && b[t] <= hi);
+      }
+      coarse[h] = mixed ? kMixed : static_cast<uint8_t>(k);
+    }
+  }
+  FL_BOOT_INLINE double draw(int32_t idx) const {
+    const uint8_t c = coarse[idx >> 8];
+    if (c != kMixed) return static_cast<double>(c);
+    int32_t k = 0;
+    for (int t = 0; t < 16; ++t) k += b[t] <= idx;
+    return static_cast<double>(k);
   }
 };
 
-FL_BOOT_INLINE double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix,
-                                   const PoissonBounds& pb) {
-  uint64_t x = (unit * 0x9E3779B97F4A7C15ull) ^ mb;
-  x ^= seed_mix;
+// The hash's unit term, (unit * golden) ^ seed_mix: the same for every
+// replicate, so computed once a unit.
+FL_BOOT_INLINE uint64_t unit_mix(uint64_t unit, uint64_t seed_mix) {
+  return (unit * 0x9E3779B97F4A7C15ull) ^ seed_mix;
+}
+
+FL_BOOT_INLINE double poisson_draw_mixed(uint64_t um, uint64_t mb, const PoissonBounds& pb) {
+  uint64_t x = um ^ mb;
   x ^= x >> 30;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 27;
   x *= 0x94D049BB133111EBull;
   x ^= x >> 31;
-  const auto idx = static_cast<int32_t>(x >> 44);
-  int32_t k = 0;
-  for (int t = 0; t < 16; ++t) k += pb.b[t] <= idx;
-  return static_cast<double>(k);
+  return pb.draw(static_cast<int32_t>(x >> 44));
+}
+
+FL_BOOT_INLINE double poisson_draw(uint64_t unit, uint64_t mb, uint64_t seed_mix,
+                                   const PoissonBounds& pb) {
+  return poisson_draw_mixed(unit_mix(unit, seed_mix), mb, pb);
 }
 
 inline uint64_t replicate_mix(int64_t b) {
@@ -303,9 +428,11 @@ inline uint64_t replicate_mix(int64_t b) {
 inline void poisson_weights(uint64_t seed_mix, int64_t replicates, const uint64_t* units,
                             int64_t u, const int64_t* bounds, int64_t nbounds, double* out) {
   const PoissonBounds pb(bounds, nbounds);
+  std::vector<uint64_t> um(static_cast<size_t>(u));
+  for (int64_t j = 0; j < u; ++j) um[j] = unit_mix(units[j], seed_mix);
   for (int64_t b = 0; b < replicates; ++b) {
     const uint64_t mb = replicate_mix(b);
-    for (int64_t j = 0; j < u; ++j) out[b * u + j] = poisson_draw(units[j], mb, seed_mix, pb);
+    for (int64_t j = 0; j < u; ++j) out[b * u + j] = poisson_draw_mixed(um[j], mb, pb);
   }
 }
 
@@ -315,25 +442,66 @@ inline void poisson_weights(uint64_t seed_mix, int64_t replicates, const uint64_
 // order -- four lanes j % 4, then (l0 + l1) + (l2 + l3) -- whatever the
 // machine (a BLAS product's order is its own). For few rows: a replicate's
 // weights are drawn once into `scratch` (u doubles) and used for every row.
+// The lanes are held in two-double vectors and two rows run side by side
+// (lane-wise IEEE additions: the bits of the scalar lanes), so four
+// independent chains of adds overlap. The draws are most of the cost:
+// each unit's hash term is computed once, and PoissonBounds::coarse turns
+// the draw's 16 comparisons into a table load.
+namespace detail {
+
+FL_BOOT_INLINE V2d load2(const double* p) {
+  V2d x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+
+// The fixed order's total of lanes a (j % 4 in 0, 1) and c (2, 3) plus the
+// tail from j on.
+FL_BOOT_INLINE double finish_lanes(V2d a, V2d c, const double* x, const double* s, int64_t j,
+                                   int64_t u) {
+  double l[4] = {a[0], a[1], c[0], c[1]};
+  for (int t = 0; j < u; ++j, ++t) l[t] += x[j] * s[j];
+  return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+}  // namespace detail
+
 inline void replicates(uint64_t seed_mix, int64_t B, const uint64_t* units, int64_t u,
                        const int64_t* bounds, int64_t nbounds, const double* sums, int64_t m,
                        double* scratch, double* out) {
+  using detail::load2;
+  using detail::V2d;
   const PoissonBounds pb(bounds, nbounds);
+  const int64_t u4 = u - u % 4;
+  std::vector<uint64_t> um(static_cast<size_t>(u));
+  for (int64_t j = 0; j < u; ++j) um[j] = unit_mix(units[j], seed_mix);
   for (int64_t b = 0; b < B; ++b) {
     const uint64_t mb = replicate_mix(b);
-    for (int64_t j = 0; j < u; ++j) scratch[j] = poisson_draw(units[j], mb, seed_mix, pb);
-    for (int64_t r = 0; r < m; ++r) {
-      const double* s = sums + r * u;
-      double l[4] = {0.0, 0.0, 0.0, 0.0};
-      int64_t j = 0;
-      for (; j + 4 <= u; j += 4) {
-        l[0] += scratch[j] * s[j];
-        l[1] += scratch[j + 1] * s[j + 1];
-        l[2] += scratch[j + 2] * s[j + 2];
-        l[3] += scratch[j + 3] * s[j + 3];
+    for (int64_t j = 0; j < u; ++j) scratch[j] = poisson_draw_mixed(um[j], mb, pb);
+    const double* x = scratch;
+    int64_t r = 0;
+    for (; r + 2 <= m; r += 2) {
+      const double* s0 = sums + r * u;
+      const double* s1 = s0 + u;
+      V2d a0 = {0.0, 0.0}, c0 = a0, a1 = a0, c1 = a0;
+      for (int64_t j = 0; j < u4; j += 4) {
+        const V2d xa = load2(x + j), xc = load2(x + j + 2);
+        a0 += xa * load2(s0 + j);
+        c0 += xc * load2(s0 + j + 2);
+        a1 += xa * load2(s1 + j);
+        c1 += xc * load2(s1 + j + 2);
       }
-      for (int64_t t = 0; j < u; ++j, ++t) l[t] += scratch[j] * s[j];
-      out[r * B + b] = (l[0] + l[1]) + (l[2] + l[3]);
+      out[r * B + b] = detail::finish_lanes(a0, c0, x, s0, u4, u);
+      out[(r + 1) * B + b] = detail::finish_lanes(a1, c1, x, s1, u4, u);
+    }
+    for (; r < m; ++r) {
+      const double* s0 = sums + r * u;
+      V2d a0 = {0.0, 0.0}, c0 = a0;
+      for (int64_t j = 0; j < u4; j += 4) {
+        a0 += load2(x + j) * load2(s0 + j);
+        c0 += load2(x + j + 2) * load2(s0 + j + 2);
+      }
+      out[r * B + b] = detail::finish_lanes(a0, c0, x, s0, u4, u);
     }
   }
 }
