@@ -599,13 +599,19 @@ _LOW_BITS = 16
 _LOW = None  # buckets of the low 16 bits of the row index
 
 
+_RUN_BITS = 4  # from row _RUN_FROM on, runs of 2**_RUN_BITS rows share a bucket
+_RUN_FROM = 1 << 20
+
+
 def bootstrap_buckets(first: int, n: int) -> np.ndarray:
     """The resampling bucket of global rows ``first .. first + n - 1``, a
     function of the row index alone (so a row's bucket does not depend on
     the chunk that carries it): a table of ``splitmix64`` buckets of the low
     16 bits, XOR the ``splitmix64`` bucket of the high bits (tabulation
     hashing: two rows collide with probability ``1 / BOOTSTRAP_BUCKETS``
-    whether or not they share their high bits). Hashing every row with
+    whether or not they share their high bits). From row ``2**20`` on, runs
+    of 16 consecutive rows share a bucket: run ``r >> 4`` is hashed the same
+    way (its high bits under another key). Hashing every row with
     ``splitmix64`` in NumPy took a dozen passes over the chunk, as long as
     the plain evaluation's own work; this is one pass. The accumulator uses
     the same hash in C++ (``fastloss/bootstrap.hpp``, inside its scatter);
@@ -620,12 +626,22 @@ def bootstrap_buckets(first: int, n: int) -> np.ndarray:
     i, mask = 0, (1 << _LOW_BITS) - 1
     while i < n:
         r = first + i
-        lo = r & mask
-        m = min(n - i, (1 << _LOW_BITS) - lo)
-        high = np.array([(r >> _LOW_BITS) | (1 << 62)], dtype=np.uint64)  # apart from the lows
-        np.bitwise_xor(
-            _LOW[lo : lo + m], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
-        )
+        if r < _RUN_FROM:  # rows: a window of 2**16 rows shares the high bits
+            lo = r & mask
+            m = min(n - i, (1 << _LOW_BITS) - lo)
+            high = np.array([(r >> _LOW_BITS) | (1 << 62)], dtype=np.uint64)
+            np.bitwise_xor(
+                _LOW[lo : lo + m], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
+            )
+        else:  # runs: a window of 2**16 runs (2**20 rows) shares the high bits
+            span = 1 << (_LOW_BITS + _RUN_BITS)
+            m = min(n - i, span - (r & (span - 1)))
+            u = r >> _RUN_BITS
+            high = np.array([(u >> _LOW_BITS) | (1 << 61)], dtype=np.uint64)
+            keys = ((r + np.arange(m)) >> _RUN_BITS) & mask
+            np.bitwise_xor(
+                _LOW[keys], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
+            )
         i += m
     return out
 

@@ -2,10 +2,19 @@
 // bootstrap (python/fastloss/_accumulate.py: bootstrap_buckets is this hash
 // in NumPy, the tests hold the two together).
 //
-// Global row r falls in bucket LOW[r mod 2^16] XOR HIGH(r >> 16) of kBuckets:
-// tabulation hashing over two splitmix64 tables, so two rows collide with
-// probability 1 / kBuckets whether or not they share their high bits, and a
-// row's bucket depends on its index alone (not on the chunk carrying it).
+// Global row r below kRunFrom (2^20) falls in bucket LOW[r mod 2^16] XOR
+// HIGH(r >> 16) of kBuckets: tabulation hashing over two splitmix64 tables,
+// so two rows collide with probability 1 / kBuckets whether or not they
+// share their high bits, and a row's bucket depends on its index alone (not
+// on the chunk carrying it). From row kRunFrom on, runs of kRun (16)
+// consecutive rows share a bucket: run u = r >> 4 falls in LOW[u mod 2^16]
+// XOR RUNHIGH(u >> 16) (another key, apart from HIGH's). Below 2^20 rows
+// each of the 1024 buckets holds under a thousand rows and the bucket
+// bootstrap is close to the row bootstrap (the coverage simulation's 200
+// rows are 200 units); beyond, a bucket holds thousands of rows either way,
+// and a run is summed in registers and added to its bucket once, where one
+// scatter a row (a load, an add and a store at a random place) cost more
+// than the plain evaluation's read of the row (benchmarks/bench_accumulate.py).
 // bucket_add scatters per-row values into per-bucket sums in row order --
 // np.bincount's order, so the same bits -- one pass, the hash inline.
 // Serial: a chunk's scatter is a small part of its cost, and a serial sum in
@@ -63,11 +72,38 @@ inline int64_t high_bucket(int64_t r) {
   return static_cast<int64_t>(splitmix64(h) >> (64 - kBucketBits));
 }
 
-inline int64_t bucket_of(int64_t r) {
-  return low_table()[static_cast<size_t>(r) & ((size_t{1} << kLowBits) - 1)] ^ high_bucket(r);
+constexpr int64_t kWindow = int64_t{1} << kLowBits;  // keys sharing their high bits
+constexpr int kRunBits = 4;
+constexpr int64_t kRun = int64_t{1} << kRunBits;  // rows a run (from kRunFrom on)
+constexpr int64_t kRunFrom = int64_t{1} << 20;    // a multiple of kWindow * kRun
+
+// The bucket term of a run's high bits (bit 61 set: apart from HIGH's keys).
+inline int64_t run_high_bucket(int64_t u) {
+  const uint64_t h = (static_cast<uint64_t>(u) >> kLowBits) | (uint64_t{1} << 61);
+  return static_cast<int64_t>(splitmix64(h) >> (64 - kBucketBits));
 }
 
-constexpr int64_t kWindow = int64_t{1} << kLowBits;  // rows sharing their high bits
+inline int64_t bucket_of(int64_t r) {
+  constexpr size_t mask = (size_t{1} << kLowBits) - 1;
+  if (r < kRunFrom) return low_table()[static_cast<size_t>(r) & mask] ^ high_bucket(r);
+  const int64_t u = r >> kRunBits;
+  return low_table()[static_cast<size_t>(u) & mask] ^ run_high_bucket(u);
+}
+
+// The rows from r on (at most `left`) that share the bucket term hb of the
+// high bits: a window of 2^16 rows below kRunFrom, of 2^16 runs from it on.
+struct Piece {
+  int64_t rows;  // how many
+  int64_t hb;    // their high bits' bucket term
+  bool runs;     // from kRunFrom on: row r's low key is (r >> kRunBits) mod 2^16
+};
+
+inline Piece piece_at(int64_t r, int64_t left) {
+  if (r < kRunFrom)
+    return {std::min(left, kWindow - (r & (kWindow - 1))), high_bucket(r), false};
+  constexpr int64_t span = kWindow << kRunBits;
+  return {std::min(left, span - (r & (span - 1))), run_high_bucket(r >> kRunBits), true};
+}
 
 // Each bucket's rows in a whole window: the low table's value counts.
 inline const std::array<uint32_t, kBuckets>& window_counts() {
@@ -85,6 +121,19 @@ inline double tree8(const double* a) {
 }
 inline double tree16(const double* a) { return tree8(a) + tree8(a + 8); }
 
+// f(j, bucket of row r + j) for the rows of piece p (which starts at row r),
+// in row order.
+template <class F>
+FL_BOOT_INLINE void each_row(int64_t r, const Piece& p, F&& f) {
+  const uint16_t* low = low_table().data();
+  if (!p.runs) {
+    const uint16_t* lw = low + (r & (kWindow - 1));
+    for (int64_t j = 0; j < p.rows; ++j) f(j, lw[j] ^ p.hb);
+  } else {
+    for (int64_t j = 0; j < p.rows; ++j) f(j, low[((r + j) >> kRunBits) & (kWindow - 1)] ^ p.hb);
+  }
+}
+
 // out[bucket(first + i) + kBuckets * group[i]] += x[i] (or `constant` where x
 // is nullptr) for i = 0 .. n-1 in order; group nullptr: group 0. `groups`:
 // out holds kBuckets * groups values; a code outside [0, groups) throws
@@ -97,29 +146,25 @@ void bucket_add(const T* x, double constant, int64_t n, int64_t first, const G* 
       if (group[i] < 0 || static_cast<int64_t>(group[i]) >= groups)
         throw std::invalid_argument("group: a code outside [0, groups)");
   }
-  const uint16_t* low = low_table().data();
   int64_t i = 0;
   while (i < n) {
     const int64_t r = first + i;
-    const int64_t lo = r & (kWindow - 1);
-    const int64_t m = std::min(n - i, kWindow - lo);  // rows sharing r's high bits
-    const int64_t hb = high_bucket(r);
-    const uint16_t* lw = low + lo;
+    const Piece p = piece_at(r, n - i);
     const T* xs = x != nullptr ? x + i : nullptr;
     if (group == nullptr) {
       if (xs != nullptr) {
-        for (int64_t j = 0; j < m; ++j) out[lw[j] ^ hb] += static_cast<double>(xs[j]);
+        each_row(r, p, [&](int64_t j, int64_t b) { out[b] += static_cast<double>(xs[j]); });
       } else {
-        for (int64_t j = 0; j < m; ++j) out[lw[j] ^ hb] += constant;
+        each_row(r, p, [&](int64_t, int64_t b) { out[b] += constant; });
       }
     } else {
       const G* gs = group + i;
-      for (int64_t j = 0; j < m; ++j) {
-        const int64_t k = (lw[j] ^ hb) + kBuckets * static_cast<int64_t>(gs[j]);
-        out[k] += xs != nullptr ? static_cast<double>(xs[j]) : constant;
-      }
+      each_row(r, p, [&](int64_t j, int64_t b) {
+        out[b + kBuckets * static_cast<int64_t>(gs[j])] +=
+            xs != nullptr ? static_cast<double>(xs[j]) : constant;
+      });
     }
-    i += m;
+    i += p.rows;
   }
 }
 
@@ -171,34 +216,75 @@ inline double add_ones(double d, uint32_t c) {
 }
 
 // One term a row: the bucket sums of rows first_row .. first_row + n - 1
-// added to nd's interleaved (num, den) pairs in row order, reading the
-// terms (and weights) as they are: num, and den where weighted and wanted
-// (unweighted denominators are counts: add_counts).
+// added to nd's interleaved (num, den) pairs, reading the terms (and
+// weights) as they are: num, and den where weighted and wanted (unweighted
+// denominators are counts: add_counts). Below kRunFrom a row at a time, in
+// row order; from it on, a run whole in the chunk as one addition of its
+// terms' tree16 (and its weights'), the rows of a run cut by the chunk's
+// ends one at a time.
 template <class T, bool kW>
 void scatter_one(const T* v, const T* w, int64_t n, int64_t first_row, double* nd, bool den) {
   const uint16_t* low = low_table().data();
+  auto row_add = [&](int64_t k, int64_t bk) {
+    if constexpr (kW) {
+      const double wk = static_cast<double>(w[k]);
+      nd[2 * bk] += static_cast<double>(v[k]) * wk;
+      if (den) nd[2 * bk + 1] += wk;
+    } else {
+      nd[2 * bk] += static_cast<double>(v[k]);
+    }
+  };
   for (int64_t i = 0; i < n;) {
     const int64_t r = first_row + i;
-    const int64_t off = r & (kWindow - 1);
-    const int64_t m = std::min(n - i, kWindow - off);  // rows sharing r's high bits
-    const int64_t hb = high_bucket(r);
-    const uint16_t* lw = low + off;
-    const T* vs = v + i;
-    if constexpr (kW) {
-      const T* ws = w + i;
-      if (den) {
-        for (int64_t k = 0; k < m; ++k) {
-          const int64_t bk = lw[k] ^ hb;
-          const double wk = static_cast<double>(ws[k]);
-          nd[2 * bk] += static_cast<double>(vs[k]) * wk;
-          nd[2 * bk + 1] += wk;
+    const Piece p = piece_at(r, n - i);
+    const int64_t m = p.rows, hb = p.hb;
+    if (!p.runs) {
+      const uint16_t* lw = low + (r & (kWindow - 1));
+      const T* vs = v + i;
+      if constexpr (kW) {
+        const T* ws = w + i;
+        if (den) {
+          for (int64_t k = 0; k < m; ++k) {
+            const int64_t bk = lw[k] ^ hb;
+            const double wk = static_cast<double>(ws[k]);
+            nd[2 * bk] += static_cast<double>(vs[k]) * wk;
+            nd[2 * bk + 1] += wk;
+          }
+        } else {
+          for (int64_t k = 0; k < m; ++k)
+            nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]) * static_cast<double>(ws[k]);
         }
       } else {
-        for (int64_t k = 0; k < m; ++k)
-          nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]) * static_cast<double>(ws[k]);
+        for (int64_t k = 0; k < m; ++k) nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]);
       }
     } else {
-      for (int64_t k = 0; k < m; ++k) nd[2 * (lw[k] ^ hb)] += static_cast<double>(vs[k]);
+      // a piece starts and ends on run boundaries or at the chunk's ends
+      int64_t k = i;
+      const int64_t e = i + m;
+      const int64_t a = std::min(e, i + ((kRun - (r & (kRun - 1))) & (kRun - 1)));
+      if (k < a) {
+        const int64_t bk = bucket_of(first_row + k);
+        for (; k < a; ++k) row_add(k, bk);
+      }
+      for (; k + kRun <= e; k += kRun) {
+        const int64_t bk = low[((first_row + k) >> kRunBits) & (kWindow - 1)] ^ hb;
+        double t[kRun], u[kRun];
+        for (int l = 0; l < kRun; ++l) {
+          if constexpr (kW) {
+            u[l] = static_cast<double>(w[k + l]);
+            t[l] = static_cast<double>(v[k + l]) * u[l];
+          } else {
+            t[l] = static_cast<double>(v[k + l]);
+          }
+        }
+        nd[2 * bk] += tree16(t);
+        if constexpr (kW)
+          if (den) nd[2 * bk + 1] += tree16(u);
+      }
+      if (k < e) {
+        const int64_t bk = bucket_of(first_row + k);
+        for (; k < e; ++k) row_add(k, bk);
+      }
     }
     i += m;
   }
@@ -206,32 +292,44 @@ void scatter_one(const T* v, const T* w, int64_t n, int64_t first_row, double* n
 
 // The unweighted denominators of rows first_row .. first_row + n - 1 (1.0
 // a row, in row order) added to nd's den entries: a whole window's counts
-// are the low table's value counts (bucket v ^ hb), a piece's are counted
-// in integers, and either is added at once where that is exact (add_ones):
-// no pass over the rows for whole windows, where adding 1.0 a row cost
-// about as much as the terms' scatter.
+// are the low table's value counts (bucket v ^ hb; times kRun for a window
+// of runs), a piece's are counted in integers (a row, or a run, at a time),
+// and either is added at once where that is exact (add_ones): no pass over
+// the rows for whole windows, where adding 1.0 a row cost about as much as
+// the terms' scatter.
 inline void add_counts(int64_t n, int64_t first_row, double* nd) {
   const uint16_t* low = low_table().data();
+  const uint32_t* whole = window_counts().data();
   uint32_t part[kBuckets];
   for (int64_t i = 0; i < n;) {
     const int64_t r = first_row + i;
-    const int64_t off = r & (kWindow - 1);
-    const int64_t m = std::min(n - i, kWindow - off);
-    const int64_t hb = high_bucket(r);
-    const uint32_t* cnt = window_counts().data();
-    if (m != kWindow) {  // count the piece, or the rest of the window if shorter
-      std::fill(part, part + kBuckets, 0u);
-      if (2 * m <= kWindow) {
+    const Piece p = piece_at(r, n - i);
+    const int64_t m = p.rows;
+    std::fill(part, part + kBuckets, 0u);
+    if (p.runs) {
+      const uint32_t scale = m == (kWindow << kRunBits) ? static_cast<uint32_t>(kRun) : 0u;
+      if (scale != 0) {
+        for (int64_t b = 0; b < kBuckets; ++b) part[b] = scale * whole[b];
+      } else {
+        for (int64_t u = r >> kRunBits; u <= (r + m - 1) >> kRunBits; ++u) {
+          const int64_t rows = std::min(r + m, (u + 1) << kRunBits) - std::max(r, u << kRunBits);
+          part[low[u & (kWindow - 1)]] += static_cast<uint32_t>(rows);
+        }
+      }
+    } else {
+      const int64_t off = r & (kWindow - 1);
+      if (m == kWindow) {
+        std::copy(whole, whole + kBuckets, part);
+      } else if (2 * m <= kWindow) {  // count the piece, or the rest if shorter
         for (int64_t k = off; k < off + m; ++k) ++part[low[k]];
       } else {
         for (int64_t k = 0; k < off; ++k) ++part[low[k]];
         for (int64_t k = off + m; k < kWindow; ++k) ++part[low[k]];
-        for (int64_t b = 0; b < kBuckets; ++b) part[b] = cnt[b] - part[b];
+        for (int64_t b = 0; b < kBuckets; ++b) part[b] = whole[b] - part[b];
       }
-      cnt = part;
     }
     for (int64_t b = 0; b < kBuckets; ++b)
-      nd[2 * (b ^ hb) + 1] = add_ones(nd[2 * (b ^ hb) + 1], cnt[b]);
+      nd[2 * (b ^ p.hb) + 1] = add_ones(nd[2 * (b ^ p.hb) + 1], part[b]);
     i += m;
   }
 }
@@ -289,20 +387,14 @@ void terms_pass(const T* v, const T* w, int64_t n, int64_t per_row, int64_t firs
   num = nd.data();
   den = out_den != nullptr ? nd.data() + 1 : nullptr;
   if constexpr (kOne) {
-    // block by block: the leaves read the block into L1, the scatter
-    // reads it there (the whole chunk's scatter, then its leaves, read the
-    // terms twice from L2)
-    for (int64_t lo = 0; lo < n; lo += block) {
+    for (int64_t lo = 0; leaves != nullptr && lo < n; lo += block) {
       const int64_t len = std::min(n - lo, block);
-      if (leaves != nullptr) {
-        double acc[16] = {}, wacc[16] = {};
-        add_lanes_one<T, kW>(acc, wacc, v + lo, kW ? w + lo : nullptr, len);
-        leaves[2 * (lo / block)] = tree16(acc);
-        leaves[2 * (lo / block) + 1] = kW ? tree16(wacc) : static_cast<double>(len);
-      }
-      scatter_one<T, kW>(v + lo, kW ? w + lo : nullptr, len, first_row + lo, nd.data(),
-                         den != nullptr);
+      double acc[16] = {}, wacc[16] = {};
+      add_lanes_one<T, kW>(acc, wacc, v + lo, kW ? w + lo : nullptr, len);
+      leaves[2 * (lo / block)] = tree16(acc);
+      leaves[2 * (lo / block) + 1] = kW ? tree16(wacc) : static_cast<double>(len);
     }
+    scatter_one<T, kW>(v, w, n, first_row, nd.data(), den != nullptr);
     if (!kW && den != nullptr) add_counts(n, first_row, nd.data());
     n = 0;  // done: the loop below is the several-terms-a-row pass
   }
