@@ -3,7 +3,7 @@
 
     PYTHONPATH=python nice -n 10 python benchmarks/bench_accumulate.py
         [--rows 10000000] [--chunk 65536] [--repeat 5] [--threads 1]
-        [--bootstrap 1000] [--grouped] [--json FILE] [--eval]
+        [--bootstrap 1000] [--grouped] [--peers] [--json FILE] [--eval]
 
 Data: ``p`` uniform in [0.01, 0.99], ``t`` a 0/1 label drawn with
 probability ``p``, ``w`` uniform in [0.5, 1.5], ``g`` a code in 0..9 (seed
@@ -22,6 +22,12 @@ itself; on a loaded machine the wall clock also holds the time other
 processes ran). The plain and bootstrap results are
 checked to be the same floats before anything is printed (the bootstrap
 must not change ``result()``).
+
+``--peers``: then pandas / NumPy on the same in-memory float64 arrays for
+mse and log loss, plain (``np.average``), weighted (``np.average`` with
+``weights=w``: ``sum(w * loss) / sum(w)``) and grouped (pandas ``groupby``
+of the weighted terms per group), against the Accumulator plain and with the
+bootstrap, interleaved rounds, values checked to agree (relative 1e-9).
 
 ``--eval``: instead, ``fastloss eval`` end to end on ``bench_eval.py``'s
 Parquet file of ``--rows`` rows (written once to
@@ -85,6 +91,88 @@ def run(fl, cfg, data, g, chunk, bootstrap):
     return res
 
 
+EPS = 1e-15
+
+
+def pandas_job(df, weighted: bool, grouped: bool):
+    """mse and log loss of the in-memory DataFrame ``df`` (columns p, t, w,
+    g) as a pandas / NumPy user computes them: weighted, ``sum(w * loss) /
+    sum(w)`` (NumPy's ``np.average``); grouped, pandas' ``groupby`` of the
+    weighted terms. The DataFrame is built before the clock starts (the
+    accumulator is fed the same arrays)."""
+    import numpy as np
+
+    p, t = df["p"].to_numpy(), df["t"].to_numpy()
+    pc = np.clip(p, EPS, 1 - EPS)
+    se = (p - t) ** 2
+    ll = -(t * np.log(pc) + (1 - t) * np.log(1 - pc))
+    if grouped:
+        import pandas as pd
+
+        w = df["w"].to_numpy()
+        s = pd.DataFrame({"g": df["g"], "w": w, "wse": w * se, "wll": w * ll}).groupby("g").sum()
+        return {
+            int(g): {
+                "mse": float(r["wse"] / r["w"]),
+                "binary_cross_entropy": float(r["wll"] / r["w"]),
+            }
+            for g, r in s.iterrows()
+        }
+    w = df["w"].to_numpy() if weighted else None
+    return {
+        "mse": float(np.average(se, weights=w)),
+        "binary_cross_entropy": float(np.average(ll, weights=w)),
+    }
+
+
+def peers(fl, data, g, chunk, repeat, bootstrap):
+    """pandas / NumPy against the Accumulator on the float64 mse + log loss
+    configurations (plain, weighted, grouped), interleaved rounds."""
+    import pandas as pd
+
+    p, t, w = data["float64"]
+    df = pd.DataFrame({"p": p, "t": t, "w": w, "g": g})
+    cfgs = [
+        (("mse", "binary_cross_entropy"), "float64", False, False),
+        (("mse", "binary_cross_entropy"), "float64", True, False),
+        (("mse", "binary_cross_entropy"), "float64", True, True),
+    ]
+    ts = {(c, m): [] for c in cfgs for m in ("fastloss", "bootstrap", "pandas")}
+    for r in range(repeat):
+        for c in cfgs:
+            modes = ("fastloss", "bootstrap", "pandas")
+            for m in modes if r % 2 == 0 else modes[::-1]:
+                t0 = time.perf_counter()
+                if m == "pandas":
+                    out = pandas_job(df, c[2], c[3])
+                else:
+                    out = run(fl, c, data, g, chunk, bootstrap if m == "bootstrap" else 0)
+                ts[(c, m)].append(time.perf_counter() - t0)
+                if m == "fastloss":
+                    want = out
+            got = pandas_job(df, c[2], c[3])
+            flat = (
+                (lambda d: d)
+                if not c[3]
+                else (lambda d: {(k, n): v for k, x in d.items() for n, v in x.items()})
+            )
+            a, b = flat(got), flat(want)
+            assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-9 * abs(b[k]) for k in b), (
+                label(c),
+                a,
+                b,
+            )
+    print()
+    print(f"pandas / NumPy in memory (the same arrays; medians of {repeat} interleaved rounds)")
+    print(
+        f"{'configuration':40s} {'fastloss (s)':>12s} {'bootstrap (s)':>14s} {'pandas (s)':>11s}"
+        f" {'pandas / fastloss':>18s} {'pandas / bootstrap':>19s}"
+    )
+    for c in cfgs:
+        f, b, pd_ = (statistics.median(ts[(c, m)]) for m in ("fastloss", "bootstrap", "pandas"))
+        print(f"{label(c):40s} {f:12.3f} {b:14.3f} {pd_:11.3f} {pd_ / f:18.2f} {pd_ / b:19.2f}")
+
+
 def eval_file(fl, rows: int, repeat: int):
     from pathlib import Path
 
@@ -119,6 +207,9 @@ def main(argv=None):
     ap.add_argument("--grouped", action="store_true")
     ap.add_argument("--json", default=None, help="also write the timings here")
     ap.add_argument("--eval", action="store_true", help="time fastloss eval on a file instead")
+    ap.add_argument(
+        "--peers", action="store_true", help="also pandas / NumPy: plain, weighted, grouped"
+    )
     args = ap.parse_args(argv)
     import fastloss as fl
 
@@ -175,6 +266,9 @@ def main(argv=None):
             }
         )
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}")
+    if args.peers:
+        peers(fl, data, g, args.chunk, args.repeat, args.bootstrap)
+        print(f"load average after the peers {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "chunk": args.chunk, "results": out}, f, indent=1)
