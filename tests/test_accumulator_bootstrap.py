@@ -287,9 +287,7 @@ def test_replicates_in_cpp_are_the_weighted_sums():
         s = S[:rows, :u].copy()
         got = _core._replicates(_seed_mix(9), 200, units, bounds, s)
         prod = s[:, None, :] * poisson_weights(9, 200, units)[None, :, :]
-        lanes = [
-            np.cumsum(prod[:, :, k::4], axis=2)[:, :, -1] if u > k else 0.0 for k in range(4)
-        ]
+        lanes = [np.cumsum(prod[:, :, k::4], axis=2)[:, :, -1] if u > k else 0.0 for k in range(4)]
         assert np.array_equal(got, (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
 
 

@@ -650,9 +650,7 @@ def bootstrap_buckets(first: int, n: int) -> np.ndarray:
             u = r >> _RUN_BITS
             high = np.array([(u >> _LOW_BITS) | (1 << 61)], dtype=np.uint64)
             keys = ((r + np.arange(m)) >> _RUN_BITS) & mask
-            np.bitwise_xor(
-                _LOW[keys], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
-            )
+            np.bitwise_xor(_LOW[keys], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m])
         i += m
     return out
 
