@@ -3,7 +3,7 @@
 
     PYTHONPATH=python nice -n 10 python benchmarks/bench_accumulate.py
         [--rows 10000000] [--chunk 65536] [--repeat 5] [--threads 1]
-        [--bootstrap 1000] [--grouped] [--peers] [--json FILE] [--eval]
+        [--bootstrap 1000] [--grouped] [--peers] [--only LABEL] [--json FILE] [--eval]
 
 Data: ``p`` uniform in [0.01, 0.99], ``t`` a 0/1 label drawn with
 probability ``p``, ``w`` uniform in [0.5, 1.5], ``g`` a code in 0..9 (seed
@@ -210,6 +210,12 @@ def main(argv=None):
     ap.add_argument(
         "--peers", action="store_true", help="also pandas / NumPy: plain, weighted, grouped"
     )
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        help="run only the configurations whose label is this (repeatable), e.g. 'mse float64'",
+    )
     args = ap.parse_args(argv)
     import fastloss as fl
 
@@ -220,6 +226,10 @@ def main(argv=None):
     rows = int(args.rows)
     data, g = make_data(rows)
     cfgs = configs(args.grouped)
+    if args.only:
+        cfgs = [c for c in cfgs if label(c) in args.only]
+        if not cfgs:
+            sys.exit(f"--only: no configuration is labelled {args.only}")
     times = {(c, m): [] for c in cfgs for m in ("plain", "bootstrap")}
     cpu = {(c, m): [] for c in cfgs for m in ("plain", "bootstrap")}
     load0 = os.getloadavg()

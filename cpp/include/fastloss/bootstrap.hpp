@@ -9,7 +9,7 @@
 // on the chunk carrying it). From row kRunFrom on, runs of kRun (16)
 // consecutive rows share a bucket: run u = r >> 4 falls in LOW[u mod 2^16]
 // XOR RUNHIGH(u >> 16) (another key, apart from HIGH's). Below 2^20 rows
-// each of the 1024 buckets holds under a thousand rows and the bucket
+// each of the 1024 buckets holds about a thousand rows at most, and the bucket
 // bootstrap is close to the row bootstrap (the coverage simulation's 200
 // rows are 200 units); beyond, a bucket holds thousands of rows either way,
 // and a run is summed in registers and added to its bucket once, where one
@@ -184,7 +184,10 @@ void bucket_add(const T* x, double constant, int64_t n, int64_t first, const G* 
 // order from 0.0, then LanesOf<16>::tree), so the bits of Loss._blocks (the
 // tests hold the two together). num, den (kBuckets doubles each): per bucket
 // of global row first_row + i / per_row, the same products in term order,
-// and per row double(w) * per_row (or per_row); den may be nullptr.
+// and per row double(w) * per_row (or per_row); den may be nullptr. One
+// term a row (per_row 1), from row kRunFrom on, a run of rows whole in the
+// chunk is added as the tree16 of its products (and of its weights): see
+// scatter_one; unweighted denominators are added as counts (add_counts).
 namespace detail {
 
 // 16 lanes: term i of a block into lane i % 16 (t[0] is the block's first),
