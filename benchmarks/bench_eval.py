@@ -22,7 +22,9 @@ Every engine reads the file itself (nothing is cached between runs but the
 OS page cache, warmed by one untimed read first): ``fastloss eval`` through
 its command-line entry point (in this process, output discarded), DuckDB
 SQL over ``read_parquet``, polars ``scan_parquet``, pandas ``read_parquet``
-+ ``sklearn.metrics`` (plain and weighted), ``fastloss eval --workers 2`` (a
++ ``sklearn.metrics`` (plain and weighted; grouped: pandas ``groupby`` of the
+weighted terms, ``sum(w * loss) / sum(w)`` per group, scikit-learn's metrics
+taking no groups), ``fastloss eval --workers 2`` (a
 new LocalCluster each run, as a user would type it) and ``--scheduler`` to a
 LocalCluster of 2 workers x 1 thread started once (the same work without the
 start-up). Runs are interleaved (round after round, each engine and job once
@@ -184,8 +186,25 @@ def pandas_sklearn(path, job):
     import pandas as pd
     from sklearn.metrics import log_loss, mean_squared_error
 
-    if job not in ("plain", "weighted"):
+    if job == "bootstrap":
         return None
+    if job == "grouped":
+        # scikit-learn's metrics take no groups: pandas' groupby of the
+        # weighted terms, sum(w * loss) / sum(w) per group, as a pandas user
+        # writes it
+        df = pd.read_parquet(path, columns=["p", "t", "w", "g"])
+        p, t, w = df["p"], df["t"], df["w"]
+        pc = p.clip(EPS, 1 - EPS)
+        ll = -(t * np.log(pc) + (1 - t) * np.log(1 - pc))
+        s = (
+            pd.DataFrame({"g": df["g"], "w": w, "wse": w * (p - t) ** 2, "wll": w * ll})
+            .groupby("g")
+            .sum()
+        )
+        return {
+            int(g): {"mse": float(r["wse"] / r["w"]), "log_loss": float(r["wll"] / r["w"])}
+            for g, r in s.iterrows()
+        }
     weighted = job == "weighted"
     df = pd.read_parquet(path, columns=["p", "t", "w"] if weighted else ["p", "t"])
     sw = df["w"] if weighted else None
@@ -291,7 +310,8 @@ def section(args, results, loads, fsize):
         "thread on each run (what a user typing it waits for); `--scheduler` sends "
         "the same tasks to such a cluster started once. DuckDB and polars use their "
         "own thread pools (all cores); pandas reads with pyarrow's, scikit-learn's "
-        "metrics run in NumPy.",
+        "metrics run in NumPy; grouped, pandas sums the weighted terms per group "
+        '(`groupby("g").sum()`: scikit-learn\'s metrics take no groups).',
         "",
         f"- CPU: {model} ({cpus} logical CPUs, {usable} usable); {platform.platform()}",
         f"- Versions: {versions()}",

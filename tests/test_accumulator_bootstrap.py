@@ -45,6 +45,35 @@ def test_bucket_add_refuses_what_would_be_unsafe():
         _core._terms_pass(np.ones(5), None, 2, 0, None, np.zeros(BOOTSTRAP_BUCKETS), None)
 
 
+def _tree16(x):
+    # bootstrap.hpp's tree16 of each row of x (n, 16): adjacent pairs, level
+    # by level
+    while x.shape[1] > 1:
+        x = x[:, 0::2] + x[:, 1::2]
+    return x[:, 0]
+
+
+def _bucket_sums(first, values, start=0.0):
+    # The C++ terms pass's bucket sums of one term a row, in NumPy: rows
+    # below 2**20 one at a time in row order; from 2**20 on, a run of 16
+    # rows whole in the chunk as one addition of its tree16, the rows of a
+    # run cut by the chunk's ends one at a time (np.add.at adds in index
+    # order: the same bits)
+    n = len(values)
+    b = bootstrap_buckets(first, n)
+    r = first + np.arange(n)
+    run0 = (r >> 4) << 4
+    whole = (r >= 2**20) & (run0 >= first) & (run0 + 15 <= first + n - 1)
+    heads = np.flatnonzero(whole & (r == run0))
+    idx = heads[:, None] + np.arange(16)
+    pos = np.concatenate([np.flatnonzero(~whole), heads])
+    val = np.concatenate([values[~whole], _tree16(values[idx]) if heads.size else values[:0]])
+    order = np.argsort(pos, kind="stable")
+    out = np.full(BOOTSTRAP_BUCKETS, start)
+    np.add.at(out, b[pos[order]], val[order])
+    return out
+
+
 def _losses():
     return [
         ("reg", fl.mse, {}),
@@ -86,12 +115,59 @@ def test_terms_pass_gives_the_blocks_bits(rng, kind, loss, params, dtype, weight
             terms = v.astype(np.float64).reshape(rows, per_row) * wd[:, None]
             ref_num = np.bincount(np.repeat(b, per_row), terms.reshape(-1), BOOTSTRAP_BUCKETS)
             ref_den = np.bincount(b, wd * per_row, BOOTSTRAP_BUCKETS)
-            if per_row == 1:  # one term a row: bincount's additions exactly
-                assert np.array_equal(num, ref_num)
-                assert np.array_equal(den, ref_den)
+            if per_row == 1:  # one term a row: the scatter's additions exactly
+                assert np.array_equal(num, _bucket_sums(first, terms.reshape(-1)))
+                ones = wd if wk is not None else None
+                if ones is None:  # unweighted: the counts
+                    assert np.array_equal(den, ref_den)
+                else:
+                    assert np.array_equal(den, _bucket_sums(first, wd))
+                np.testing.assert_allclose(num, ref_num, rtol=1e-12, atol=1e-300)
             else:
                 np.testing.assert_allclose(num, ref_num, rtol=1e-12, atol=1e-300)
                 np.testing.assert_allclose(den, ref_den, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_terms_pass_over_whole_windows(rng, dtype, weighted):
+    # chunks spanning whole 2**16-row windows of the hash (the unweighted
+    # denominators then come from the low table's counts, not a pass over
+    # the rows) and pieces of windows longer and shorter than half of one;
+    # den starting at 0.5: the counts added one 1.0 at a time (np.add.at
+    # adds in index order, as the scatter does)
+    rows = 2 * 65536 + 40000
+    v = rng.uniform(0, 2, size=rows).astype(dtype)
+    wk = rng.uniform(0.5, 1.5, size=rows).astype(dtype) if weighted else None
+    wd = np.ones(rows) if wk is None else wk.astype(np.float64)
+    terms = v.astype(np.float64) * wd
+    # rows, rows into runs (2**20 - 70000), runs cut at both ends, runs
+    firsts = (0, 65536 - 5000, 65536 + 30000, 2**20 - 70000, 2**20 + 7, 2**33 + 65000)
+    for first in firsts:
+        b = bootstrap_buckets(first, rows)
+        for start in (0.0, 0.5):
+            num = np.full(BOOTSTRAP_BUCKETS, start)
+            den = np.full(BOOTSTRAP_BUCKETS, start)
+            _core._terms_pass(v, wk, 1, first, None, num, den)
+            assert np.array_equal(num, _bucket_sums(first, terms, start)), (first, start)
+            if wk is None:  # counts: 1.0 a row, in any grouping the same sums
+                ref_den = np.full(BOOTSTRAP_BUCKETS, start)
+                np.add.at(ref_den, b, wd)
+            else:
+                ref_den = _bucket_sums(first, wd, start)
+            assert np.array_equal(den, ref_den), (first, start)
+
+
+def test_counts_of_a_whole_window_of_runs(rng):
+    # 2**20 rows from row 2**21: one whole window of runs (its counts are
+    # the low table's times 16), then 100 rows of the next
+    rows = 2**20 + 100
+    v = rng.uniform(size=rows)
+    num, den = np.zeros(BOOTSTRAP_BUCKETS), np.zeros(BOOTSTRAP_BUCKETS)
+    _core._terms_pass(v, None, 1, 2**21, None, num, den)
+    b = bootstrap_buckets(2**21, rows)
+    assert np.array_equal(den, np.bincount(b, minlength=BOOTSTRAP_BUCKETS).astype(np.float64))
+    assert np.array_equal(num, _bucket_sums(2**21, v))
 
 
 def _feed(acc, p, t, w, g, cuts):
@@ -177,6 +253,16 @@ def test_poisson_weights_in_cpp_are_numpys(monkeypatch):
         monkeypatch.setattr(_accumulate, "_SCATTER", True)
         assert got.shape == (50, len(units))
         assert np.array_equal(got, want)
+    # a million draws: the C++ table of 256-index runs (the 16 comparisons
+    # only in the few runs a step of the table falls in) against NumPy's
+    # table of all 2**20 indices, the runs next to the steps included
+    units = np.arange(20000, dtype=np.uint64) * np.uint64(2654435761)
+    got = poisson_weights(11, 50, units)
+    monkeypatch.setattr(_accumulate, "_SCATTER", False)
+    want = poisson_weights(11, 50, units)
+    monkeypatch.setattr(_accumulate, "_SCATTER", True)
+    assert np.array_equal(got, want)
+    assert set(np.unique(got)) >= {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
     # Poisson(1): mean and variance 1
     w = poisson_weights(3, 1000, np.arange(1000))
     assert abs(w.mean() - 1) < 0.01 and abs(w.var() - 1) < 0.02
@@ -193,6 +279,16 @@ def test_replicates_in_cpp_are_the_weighted_sums():
     want = S @ poisson_weights(9, 200, used).T
     assert got.shape == (6, 200)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # the fixed order, bit for bit: lane j % 4 summed in order (cumsum's
+    # last entry is the sequential sum), then (l0 + l1) + (l2 + l3); odd
+    # row counts and unit counts not a multiple of 4 included
+    for rows, u in ((6, 700), (3, 699), (1, 5), (2, 3)):
+        units = used[:u]
+        s = S[:rows, :u].copy()
+        got = _core._replicates(_seed_mix(9), 200, units, bounds, s)
+        prod = s[:, None, :] * poisson_weights(9, 200, units)[None, :, :]
+        lanes = [np.cumsum(prod[:, :, k::4], axis=2)[:, :, -1] if u > k else 0.0 for k in range(4)]
+        assert np.array_equal(got, (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
 
 
 def test_many_groups_take_the_matrix_product(rng, monkeypatch):

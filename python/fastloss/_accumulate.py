@@ -63,7 +63,8 @@ Bootstrap: a Poisson(1) bootstrap keyed on the global row index, in one of
 two resampling schemes:
 
 * buckets (``bootstrap_unit=None``, the default): global row ``r`` falls in
-  one of :data:`BOOTSTRAP_BUCKETS` buckets by a hash of ``r`` alone, and the
+  one of :data:`BOOTSTRAP_BUCKETS` buckets by a hash of ``r`` alone (from
+  row ``2**20`` on, of its run of 16 rows, ``r >> 4``: see below), and the
   accumulator keeps each bucket's sums (numerator, denominator); replicate
   ``b`` weighs bucket ``j`` by a Poisson(1) draw that is a hash of ``(seed,
   b, j)``, applied when :meth:`Accumulator.interval` is asked. The cost per
@@ -74,25 +75,27 @@ two resampling schemes:
   ``reduction="none"`` terms (unweighted), then ``_core._terms_pass``
   rebuilds the mean pass's block leaves from them (the kernel's
   products with the weights and its lane order: the same bits, so
-  ``result()`` is unchanged) and adds the bucket sums in the same loop.
-  Other losses (and grouped accumulators) run a ``"none"`` pass beside the
-  mean pass. Measured in memory, 1e7 rows in chunks of 65,536, one thread,
-  ``B = 1000`` (``benchmarks/bench_accumulate.py``, ``BENCHMARKS.md``; a
-  shared, loaded machine): mse and log loss together cost 1.5-2.1 times the
-  plain accumulator (float64 1.48, weighted 1.63; float32 2.09, weighted
-  1.67; 2.9-5.3 times before, two runs), a loss alone 1.6-2.8 (over 2
-  where its plain pass is cheapest, float32 unweighted: a read of the
-  inputs, against which the scatter, the terms and the replicates weigh
-  more), grouped 2.1 (unchanged: its plain path already runs the
-  ``"none"`` pass).
+  ``result()`` is unchanged) and adds the bucket sums: a row at a time
+  below row ``2**20``, a run of 16 rows at a time (its terms' pairwise sum
+  in registers, one addition to its bucket) from there on, and unweighted
+  denominators as counts (a whole window of rows' counts are the hash
+  table's, no pass over the rows). Other losses (and grouped accumulators)
+  run a ``"none"`` pass beside the mean pass and a scatter a row.
+  Measured in memory, 1e7 rows in chunks of 65,536, one thread, ``B =
+  1000`` (``benchmarks/bench_accumulate.py --grouped``, the README and
+  ``BENCHMARKS.md`` give the figures and the load): every configuration
+  (mse, log loss and both; float64 and float32; unweighted, weighted and
+  grouped) under 2 times the plain accumulator.
   At :meth:`Accumulator.interval`, ``_core._replicates`` draws the
-  weights and sums each replicate in a fixed order (four lanes), for a few
+  weights (a 4096-entry table of the draws of 256-index runs, the inverse
+  CDF's comparisons only in the runs a step of it falls in: the same
+  draws) and sums each replicate in a fixed order (four lanes), for a few
   losses and groups (up to ``_FEW_ROWS`` sums: serial, so the same bits
   for any thread count); more go through one matrix product a loss with
   the weights drawn in C++ (the BLAS's order, as before). The bucket sums have the
-  bits of the NumPy scatter this replaced, except for float32 weighted
-  inputs (sums of the float64 products the mean adds, not of float32
-  rounded ones, and of the weights in the kernel's float32) and
+  bits of the NumPy scatter this replaced below row ``2**20``, except for
+  float32 weighted inputs (sums of the float64 products the mean adds, not
+  of float32 rounded ones, and of the weights in the kernel's float32) and
   element-wise losses with several terms a row (each term added to its
   row's bucket, not the row's sum); the replicates were a BLAS product,
   whose order is the BLAS's own. So the last bits of intervals changed once
@@ -103,8 +106,16 @@ two resampling schemes:
   for independent rows the buckets are independent and exchangeable, and
   resampling them estimates the variance of a ratio of sums without bias
   (up to a factor ``1 - 1/BOOTSTRAP_BUCKETS``) from ``BOOTSTRAP_BUCKETS``
-  terms. Rows that depend on each other land in different buckets: use
-  units for them.
+  terms. Runs: from row ``2**20`` on, where a bucket holds a thousand rows
+  or more, runs of 16 consecutive rows share one (run ``r >> 4`` hashed as a
+  row is, its high bits under another key), so the C++ pass adds a run's
+  sum once where a scatter a row cost more than the plain evaluation's read
+  of the row; the buckets are still random subsamples (of runs), and
+  resampling them estimates the same variance (on ``2**21`` independent
+  rows the 95% interval is as wide as the normal-theory one: the tests).
+  This changed the intervals of streams past ``2**20`` rows once, on
+  purpose. Rows that depend on each other beyond a run land in different
+  buckets: use units for them.
 * units (``bootstrap_unit=k``): units of ``k`` consecutive rows (global row
   ``r`` is in unit ``r // k``); replicate ``b`` weighs unit ``u`` by a
   Poisson(1) draw that is a hash of ``(seed, b, u)``, and each replicate's
@@ -599,13 +610,19 @@ _LOW_BITS = 16
 _LOW = None  # buckets of the low 16 bits of the row index
 
 
+_RUN_BITS = 4  # from row _RUN_FROM on, runs of 2**_RUN_BITS rows share a bucket
+_RUN_FROM = 1 << 20
+
+
 def bootstrap_buckets(first: int, n: int) -> np.ndarray:
     """The resampling bucket of global rows ``first .. first + n - 1``, a
     function of the row index alone (so a row's bucket does not depend on
     the chunk that carries it): a table of ``splitmix64`` buckets of the low
     16 bits, XOR the ``splitmix64`` bucket of the high bits (tabulation
     hashing: two rows collide with probability ``1 / BOOTSTRAP_BUCKETS``
-    whether or not they share their high bits). Hashing every row with
+    whether or not they share their high bits). From row ``2**20`` on, runs
+    of 16 consecutive rows share a bucket: run ``r >> 4`` is hashed the same
+    way (its high bits under another key). Hashing every row with
     ``splitmix64`` in NumPy took a dozen passes over the chunk, as long as
     the plain evaluation's own work; this is one pass. The accumulator uses
     the same hash in C++ (``fastloss/bootstrap.hpp``, inside its scatter);
@@ -620,12 +637,20 @@ def bootstrap_buckets(first: int, n: int) -> np.ndarray:
     i, mask = 0, (1 << _LOW_BITS) - 1
     while i < n:
         r = first + i
-        lo = r & mask
-        m = min(n - i, (1 << _LOW_BITS) - lo)
-        high = np.array([(r >> _LOW_BITS) | (1 << 62)], dtype=np.uint64)  # apart from the lows
-        np.bitwise_xor(
-            _LOW[lo : lo + m], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
-        )
+        if r < _RUN_FROM:  # rows: a window of 2**16 rows shares the high bits
+            lo = r & mask
+            m = min(n - i, (1 << _LOW_BITS) - lo)
+            high = np.array([(r >> _LOW_BITS) | (1 << 62)], dtype=np.uint64)
+            np.bitwise_xor(
+                _LOW[lo : lo + m], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m]
+            )
+        else:  # runs: a window of 2**16 runs (2**20 rows) shares the high bits
+            span = 1 << (_LOW_BITS + _RUN_BITS)
+            m = min(n - i, span - (r & (span - 1)))
+            u = r >> _RUN_BITS
+            high = np.array([(u >> _LOW_BITS) | (1 << 61)], dtype=np.uint64)
+            keys = ((r + np.arange(m)) >> _RUN_BITS) & mask
+            np.bitwise_xor(_LOW[keys], int(_splitmix(high)[0] >> _BUCKET_SHIFT), out=out[i : i + m])
         i += m
     return out
 
