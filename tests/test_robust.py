@@ -311,3 +311,20 @@ def test_alpha_gradient_where_its_terms_cancel(dtype):
         want = exact(*(float(dtype(v)) for v in (x, a, c)))
         tol = 2e-5 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got[0], want, rtol=tol, err_msg=f"alpha {a}, x {x}, c {c}")
+
+
+def test_reference_gradient_is_nan_at_infinite_alpha_where_ours_is_the_limits():
+    # Documented departure (barron's Notes), found by the peer probe: the
+    # reference's values at alpha = +-inf are the limits, its autograd
+    # gradients NaN; fastloss's gradients are the limits' derivatives
+    x = np.array([0.3, -1.2, 2.0])
+    for a in (-np.inf, np.inf):
+        xt = torch.tensor(x, requires_grad=True)
+        v = reference_lossfun(xt, torch.tensor(a), torch.tensor(1.0)).sum()
+        v.backward()
+        assert torch.isnan(xt.grad).all()
+        ours, (gp, _, _) = fl.barron.value_and_grad(x, 0 * x, a, 1.0, reduction="sum")
+        np.testing.assert_allclose(ours, v.item(), rtol=1e-15)
+        xl = torch.tensor(x, requires_grad=True)
+        _limit(xl, torch.tensor(a), 1.0).sum().backward()
+        np.testing.assert_allclose(gp, xl.grad.numpy(), rtol=1e-14)

@@ -49,6 +49,30 @@ def test_equals_builtin(name, builtin, kind, weighted):
     assert ours == pytest.approx(theirs, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    "name, kind",
+    [("binary_cross_entropy", "bin"), ("cross_entropy", "bin"), ("cross_entropy", "multi")],
+)
+def test_log_loss_of_probabilities_zero_and_one(name, kind):
+    # A decision tree predicts probabilities of exactly 0 and 1; log_loss
+    # clips them to [eps, 1 - eps] and so does the scorer (it scored -inf
+    # for cross_entropy, or the -100 log clamp for bce; found by the probe)
+    from sklearn.model_selection import train_test_split
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = (load_breast_cancer if kind == "bin" else load_digits)(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    tree = DecisionTreeClassifier(random_state=0).fit(Xtr, ytr)
+    p = tree.predict_proba(Xte)
+    assert ((p == 0) | (p == 1)).all() and (tree.predict(Xte) != yte).any()
+    w = np.random.default_rng(0).uniform(0.1, 2, len(yte))
+    for sw in (None, w):
+        ours = fls.scorer(name)(tree, Xte, yte, sample_weight=sw)
+        theirs = get_scorer("neg_log_loss")(tree, Xte, yte, sample_weight=sw)
+        assert np.isfinite(ours)
+        assert ours == pytest.approx(theirs, rel=1e-12)
+
+
 def test_string_labels_and_decision_function():
     est, X, y = _fit("bin")
     ys = np.where(y == 1, "pos", "neg")

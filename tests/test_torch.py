@@ -667,3 +667,112 @@ def test_training_curve_matches_torch():
     theirs = _train(torch.nn.CrossEntropyLoss())
     assert ours[-1] < ours[0] * 0.8  # it learns
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+
+
+# --- found by a randomized probe against the peers (issue 20/22/23 cases) ---
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_clip_without_logit_scale(red):
+    # flt.clip(img, txt) takes CLIP's default scale 1/0.07 as the core does
+    # (it was refused: the adapter had a rule of its own for optional inputs)
+    rng = np.random.default_rng(11)
+    img = _t(rng.normal(size=(6, 4)), True)
+    txt = _t(rng.normal(size=(6, 4)), True)
+
+    def formula(a, b, s=1 / 0.07):
+        u, v = F.normalize(a, dim=1), F.normalize(b, dim=1)
+        S = s * u @ v.T
+        n = torch.arange(S.shape[0])
+        per = F.cross_entropy(S, n, reduction="none") + F.cross_entropy(S.T, n, reduction="none")
+        per = per / 2
+        return per if red == "none" else getattr(per, red)()
+
+    _compare(lambda a, b: flt.clip(a, b, reduction=red), formula, (img, txt), red, 1e-10, 1e-12)
+    _compare(lambda a, b: flt.ClipLoss(reduction=red)(a, b), formula, (img, txt), red, 1e-10, 1e-12)
+    s = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    _compare(
+        lambda a, b, c: flt.clip(a, b, logit_scale=c, reduction=red),
+        formula,
+        (img, txt, s),
+        red,
+        1e-10,
+        1e-12,
+    )
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+@pytest.mark.parametrize("swap", [False, True])
+def test_triplet_modules_take_leading_axes(red, swap):
+    # torch's triplet losses take (..., D): pairwise_distance reduces the
+    # last axis only (they were refused for more than two axes)
+    rng = np.random.default_rng(12)
+    a, p, n = (_t(rng.normal(size=(2, 3, 4)), True) for _ in range(3))
+    _compare(
+        flt.TripletMarginLoss(margin=0.5, p=1.5, swap=swap, reduction=red),
+        lambda x, y, z: F.triplet_margin_loss(x, y, z, margin=0.5, p=1.5, swap=swap, reduction=red),
+        (a, p, n),
+        red,
+        1e-10,
+        1e-12,
+    )
+    _compare(
+        flt.TripletMarginWithDistanceLoss(swap=swap, reduction=red),
+        lambda x, y, z: F.triplet_margin_with_distance_loss(x, y, z, swap=swap, reduction=red),
+        (a, p, n),
+        red,
+        1e-10,
+        1e-12,
+    )
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_multi_margin_one_class(red):
+    # torch gives 0 on one class (no class besides the target); the core's
+    # multiclass_hinge needs two, so the module answers (it was refused)
+    rng = np.random.default_rng(13)
+    w = _t(np.array([2.0]))
+    for x, y in [
+        (_t(rng.normal(size=(3, 1)), True), _t(np.zeros(3, dtype=np.int64))),
+        (_t(rng.normal(size=1), True), torch.tensor(0)),
+    ]:
+        _compare(
+            flt.MultiMarginLoss(p=2, weight=w, reduction=red),
+            lambda a, b: F.multi_margin_loss(a, b, p=2, weight=w, reduction=red),
+            (x, y),
+            red,
+            1e-12,
+            1e-12,
+        )
+    with pytest.raises(ValueError, match="target"):
+        flt.MultiMarginLoss()(torch.zeros(2, 1), torch.tensor([0, 1]))
+
+
+def test_kl_div_log_target_minus_inf_is_zero_where_torch_is_nan():
+    # Documented departure (kl_div's docstring): a log-target of -inf (t = 0)
+    # counts 0, as t = 0 does without log_target; torch's value is NaN there
+    # (its gradient, 0, is the same)
+    lp = torch.log(torch.tensor([[0.3, 0.7]], dtype=torch.float64)).requires_grad_()
+    t = torch.tensor([[-float("inf"), 0.0]], dtype=torch.float64)
+    ours = flt.KLDivLoss(reduction="sum", log_target=True)(lp, t)
+    assert torch.isnan(F.kl_div(lp, t, reduction="sum", log_target=True))
+    torch.testing.assert_close(ours, -lp[0, 1].detach())
+    ours.backward()
+    assert lp.grad.tolist() == [[0.0, -1.0]]
+
+
+def test_cosine_embedding_zero_norm_epsilon():
+    # Documented departure (cosine_embedding's docstring): torch's float64
+    # kernel adds its EPSILON rounded to float32, fastloss 1e-12 exactly; the
+    # gradient at a zero vector shows it (about 1 / sqrt(1e-12 |x2|^2))
+    x1 = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    x2 = torch.ones(1, 1, dtype=torch.float64)
+    y = torch.tensor([1.0], dtype=torch.float64)
+    flt.cosine_embedding(x1, x2, y, reduction="sum").backward()
+    ours = x1.grad.item()
+    x1.grad = None
+    F.cosine_embedding_loss(x1, x2, y, reduction="sum").backward()
+    theirs = x1.grad.item()
+    assert ours == pytest.approx(-1 / np.sqrt(1e-12 * (1 + 1e-12)), rel=1e-14)
+    eps32 = float(np.float32(1e-12))
+    assert theirs == pytest.approx(-1 / np.sqrt(eps32 * (1 + eps32)), rel=1e-14)

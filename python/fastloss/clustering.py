@@ -127,7 +127,13 @@ kmeans_inertia = _KmeansInertia(
     differentiable. The assignment is scikit-learn's: ``argmin_k ||c_k||^2 -
     2 x_i . c_k`` (a blocked, register-tiled computation, rows in parallel),
     so where two centers are within that form's rounding of each other the
-    label is the one scikit-learn picks; the loss ``l_i`` is then the
+    label follows that form, not the direct distance. With one feature its
+    rounding is scikit-learn's, and so is the label; with more,
+    scikit-learn's BLAS sums ``x_i . c_k`` in its own order (with FMA where
+    the CPU has it), so at a near tie (a point equidistant from two
+    centers, or within a few ulp of it) its label may be the other center
+    (5 of 40 such probes), the inertia then differing by that rounding
+    only. The loss ``l_i`` is the
     distance computed directly, without cancellation, as scikit-learn's
     inertia. A NaN distance wins (the first center whose distance is NaN),
     so NaN in ``X`` or in a center gives NaN (scikit-learn refuses NaN

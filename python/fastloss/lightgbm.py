@@ -28,7 +28,8 @@ Conventions, where LightGBM's built-ins differ from fastloss's:
 * **Poisson** (``poisson_nll``): LightGBM's ``poisson`` multiplies its
   Hessian by exp(``poisson_max_delta_step``) (0.7); fastloss passes
   exp(margin). **Tweedie**: ``tweedie`` with ``link="log"`` matches
-  LightGBM's ``tweedie``.
+  LightGBM's ``tweedie``, which differentiates half the deviance: the
+  objective passes ½ of fastloss's ``grad_hess``, as for squared error.
 * **Starting margin**: a custom objective starts from 0 (no
   ``boost_from_average``); pass ``init_score`` to the Dataset to start
   elsewhere (e.g. the label mean for squared error).

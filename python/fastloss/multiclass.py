@@ -518,7 +518,9 @@ kl_div = declare(
 
     where a term with ``t_k = 0`` counts 0 (xlogy, as PyTorch; unlike
     PyTorch also when ``log_pred_k = -inf``). With ``log_target=True`` the
-    target holds ``log t``. The gradient with respect to ``log_pred`` is
+    target holds ``log t``, and a target of ``-inf`` (``t = 0``) likewise
+    counts 0 (PyTorch's ``exp(t) * (t - log_pred)`` gives a NaN value there;
+    its gradient, 0, is fastloss's). The gradient with respect to ``log_pred`` is
     ``-t`` (NaN where ``log_pred`` is NaN). The loss is linear in
     ``log_pred``, so its Hessian (``grad_hess``) is 0; boosting adapters pass
     a positive constant instead.

@@ -143,8 +143,12 @@ barron = _Barron(
     -----
     Peer: ``general.lossfun(x, alpha, scale)`` of the paper's code
     (google-research ``robust_loss_pytorch``), equal to it (value and
-    autograd gradients) wherever ``alpha`` is not within float32's epsilon
-    of 0 or 2. There the reference clamps ``|alpha|`` and ``|alpha - 2|`` to
+    autograd gradients) wherever ``alpha`` is finite and not within
+    float32's epsilon of 0 or 2. At ``alpha = +-inf`` the values are equal
+    but the reference's autograd gradients are NaN (``torch.where``
+    differentiates its unselected general case, 0 * inf); here they are the
+    derivatives of the limits (Welsch's, ``exp(z / 2) - 1``'s). Near 0 and
+    2 the reference clamps ``|alpha|`` and ``|alpha - 2|`` to
     float32's epsilon (off by up to 16%), where this takes the limits. The
     derivative w.r.t. alpha is its limit ``L**2/4 - L/2 + z / (4 (1 + z/2))``
     (``L = log1p(z / 2)``) near 0, and 0 near 2 (where the one-sided

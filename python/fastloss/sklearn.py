@@ -12,7 +12,11 @@ gives the negated (weighted) mean loss, so greater is better as in
 * ``predict_proba`` for probability losses (``binary_cross_entropy`` on the
   positive class equals ``neg_log_loss``, ``brier`` ``neg_brier_score``) and
   for ``cross_entropy`` / ``softmax_focal`` (its log, as logits: softmax of
-  log p is p, so ``cross_entropy`` also equals ``neg_log_loss``);
+  log p is p, so ``cross_entropy`` also equals ``neg_log_loss``); for
+  ``binary_cross_entropy`` and ``cross_entropy`` the probabilities are first
+  clipped to ``[eps, 1 - eps]`` (``eps`` of their dtype), as ``log_loss``
+  clips them, so a classifier predicting exactly 0 or 1 scores what
+  ``neg_log_loss`` gives (not -inf, nor PyTorch's -100 log clamp);
 * ``decision_function`` for margin and logit losses (hinge, squared_hinge,
   multiclass_hinge, categorical_hinge, binary_cross_entropy_with_logits,
   sigmoid_focal), falling back to the logit of ``predict_proba`` for the
@@ -41,6 +45,8 @@ __all__ = ["scorer"]
 
 _PROBA = {"binary_cross_entropy", "brier", "cross_entropy", "softmax_focal"}
 _LOG_PROBA = {"cross_entropy", "softmax_focal"}
+# the losses that equal neg_log_loss, whose probabilities are clipped as log_loss clips them
+_CLIPPED = {"binary_cross_entropy", "cross_entropy"}
 _LOGIT = {"binary_cross_entropy_with_logits", "sigmoid_focal"}
 _MARGIN = {"hinge", "squared_hinge", "multiclass_hinge", "categorical_hinge"}
 
@@ -78,6 +84,15 @@ class Scorer:
         n = self.name
         if n in _PROBA:
             p = est.predict_proba(X)
+            if n in _CLIPPED:
+                # log_loss clips the probabilities to [eps, 1 - eps] (eps of
+                # their dtype) before its logs: without it a classifier that
+                # predicts 0 or 1 (a decision tree's pure leaves) scored
+                # -inf (cross_entropy) or the -100 log clamp (bce), not
+                # neg_log_loss's value
+                p = np.asarray(p)
+                eps = np.finfo(p.dtype if p.dtype.kind == "f" else np.float64).eps
+                p = np.clip(p, eps, 1 - eps)
             if n in _LOG_PROBA:
                 with np.errstate(divide="ignore"):
                     return np.log(p)

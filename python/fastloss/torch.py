@@ -344,16 +344,12 @@ def _backward_once(ctx, go):
 def _apply(L, inputs, reduction, sample_weight, params):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
-    if len(inputs) < len(L.inputs):  # inputs after the given ones may come by keyword
-        inputs = tuple(inputs) + tuple(
-            params.pop(n) if n in params else None
-            for n in L.inputs[len(inputs) :]
-            if n in params or n in L.optional_inputs
-        )
     if len(inputs) != len(L.inputs):
-        raise TypeError(
-            f"{L.name}() takes {len(L.inputs)} inputs ({', '.join(L.inputs)}), got {len(inputs)}"
-        )
+        # The core's rule: inputs after the given ones may come by keyword,
+        # optional ones default (clip's logit_scale to 1/0.07; a rule of its
+        # own once written here refused flt.clip(img, txt), found by a probe
+        # against the torch formula).
+        inputs = L._inputs_from(tuple(inputs), params)
     p = {k: _param(v, k) for k, v in params.items()}
     p = L.resolve_params(p)
     w = _param(sample_weight, "sample_weight")
@@ -660,7 +656,8 @@ class MultiMarginLoss(_Base):
     fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
     ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
     ``weight`` weighs each sample's terms by its target class (torch's rule;
-    the mean divides by N)."""
+    the mean divides by N). One class (``C = 1``) gives 0, as in torch (no
+    class other than the target)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -673,6 +670,9 @@ class MultiMarginLoss(_Base):
         unbatched = input.dim() == 1
         if unbatched:
             input, target = input.unsqueeze(0), target.reshape(1)
+        if input.shape[-1] == 1:
+            out = _one_class(input, target, self.reduction)
+            return out.squeeze(0) if unbatched and self.reduction == "none" else out
         w = None if self.weight is None else self.weight[target]
         out = _weighted_mean(
             globals()["multiclass_hinge"],
@@ -686,6 +686,18 @@ class MultiMarginLoss(_Base):
             p=self.p,
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+
+def _one_class(input, target, reduction):
+    """torch's multi_margin_loss on one class: every sample's sum over the
+    classes other than its target is empty, so the loss is 0 (the core's
+    multiclass_hinge needs two classes). The zeros are a sum over an empty
+    slice of ``input``, so they stay in its graph (gradient 0)."""
+    t = torch.as_tensor(target)
+    if t.numel() and bool((t != 0).any()):
+        raise ValueError("target: class indices must be in [0, 1) for one class")
+    z = input[..., :0].sum(-1)
+    return z if reduction == "none" else getattr(z, reduction)()
 
 
 class KLDivLoss(_Base):
@@ -847,9 +859,28 @@ class MarginRankingLoss(_Base):
         )
 
 
+def _rows_nd(fn, inputs, reduction, **params):
+    """A row loss on embeddings with several leading axes: torch's triplet
+    losses take any ``(..., D)`` (its pairwise_distance reduces the last axis
+    only), the core ``(N, D)`` or ``(D,)``; the leading axes are flattened
+    (a view where they are contiguous) and ``"none"`` gets them back."""
+    a = inputs[0]
+    if not isinstance(a, torch.Tensor) or a.dim() <= 2:
+        return fn(*inputs, reduction=reduction, **params)
+    lead = tuple(a.shape[:-1])
+    flat = tuple(
+        x.reshape(-1, x.shape[-1]) if isinstance(x, torch.Tensor) and x.dim() == a.dim() else x
+        for x in inputs
+    )
+    out = fn(*flat, reduction=reduction, **params)
+    return out.reshape(lead) if reduction == "none" else out
+
+
 class TripletMarginLoss(_Base):
     """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
-    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p >= 1)."""
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p >= 1):
+    embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
+    (one row per leading index; ``"none"`` has the leading shape)."""
 
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
         super().__init__(reduction)
@@ -857,11 +888,10 @@ class TripletMarginLoss(_Base):
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
-        return globals()["triplet_margin"](
-            anchor,
-            positive,
-            negative,
-            reduction=self.reduction,
+        return _rows_nd(
+            globals()["triplet_margin"],
+            (anchor, positive, negative),
+            self.reduction,
             margin=self.margin,
             p=self.p,
             eps=self.eps,
@@ -875,7 +905,8 @@ class TripletMarginWithDistanceLoss(_Base):
     is computed by the kernel, so ``distance_function`` is ``None`` or
     ``torch.nn.functional.pairwise_distance`` (the Euclidean distance),
     ``"euclidean"`` or ``"cosine"`` (``1 - cosine_similarity``); any other
-    callable is refused."""
+    callable is refused. Embeddings ``(N, D)``, ``(D,)`` or ``(..., D)`` as
+    in :class:`TripletMarginLoss`."""
 
     def __init__(self, distance_function=None, margin=1.0, swap=False, reduction="mean"):
         super().__init__(reduction)
@@ -894,11 +925,10 @@ class TripletMarginWithDistanceLoss(_Base):
         self.distance, self.margin, self.swap = distance, margin, swap
 
     def forward(self, anchor, positive, negative):
-        return globals()["triplet_margin_with_distance"](
-            anchor,
-            positive,
-            negative,
-            reduction=self.reduction,
+        return _rows_nd(
+            globals()["triplet_margin_with_distance"],
+            (anchor, positive, negative),
+            self.reduction,
             distance=self.distance,
             margin=self.margin,
             swap=self.swap,

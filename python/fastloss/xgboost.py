@@ -32,7 +32,11 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   ``eta * exp(-max_delta_step)`` gives the built-in's steps (measured on
   diabetes, 30 rounds: deviance 22.83 against the built-in's 23.02, where
   the same eta gave 24.27).
-* **Tweedie** (``tweedie`` with ``link="log"``) matches ``reg:tweedie``.
+* **Tweedie** (``tweedie`` with ``link="log"``) matches ``reg:tweedie``:
+  that is half the deviance (grad ``mu**(2-p) - y mu**(1-p)``), fastloss's
+  ``tweedie`` the deviance, so ``objective("tweedie")`` passes ½ of its
+  ``grad_hess``, as for mse (unscaled, the trees would match only at
+  ``lambda=0``). ``metric("tweedie")`` reports the mean deviance.
 * **Starting margin**: a custom objective boosts from ``base_score`` taken
   as a raw margin, 0.5 unless set (XGBoost >= 2 estimates it, e.g. the
   label mean, only for built-in objectives). Pass ``base_score`` explicitly:
