@@ -49,7 +49,9 @@ double triplet_margin(const TensorArgs& a) {
   const TensorInput expect[] = {{"anchor", nd}, {"positive", nd}, {"negative", nd}};
   check_tensor_layout(a, expect, 2, a.dims[0]);
   const double p = a.params[1];
-  if (!(p >= 1.0) || !std::isfinite(p)) tensor_fail("p must be a finite real >= 1");
+  // the catalogue refuses p <= 0 first (its domain, kTripletMarginParams): a
+  // direct call of the entry point gets the same rule
+  if (!(p > 0.0) || !std::isfinite(p)) tensor_fail("p must be a finite real > 0");
   const bool swap = a.params[3] != 0.0;
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);

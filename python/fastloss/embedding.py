@@ -168,9 +168,12 @@ triplet_margin = _rows_loss(
     float64 whatever the inputs' dtype; each distance is then rounded to
     it, as torch returns it.
 
-    Departures: ``p`` must be a finite real >= 1 (a norm; torch also takes
-    0 < p < 1 and inf); a NaN gives a NaN gradient (torch's clamp gives 0
-    where its argument is NaN), as NaN propagates everywhere in fastloss.
+    Departures: ``p`` must be a finite real > 0 (torch also takes inf, the
+    largest |u|, and p <= 0, which is no distance: p = 0 counts the nonzero
+    entries and has no gradient); 0 < p < 1 is torch's
+    ``(sum |u|**p)**(1/p)``, not a norm, as in torch. A NaN gives a NaN
+    gradient (torch's clamp gives 0 where its argument is NaN), as NaN
+    propagates everywhere in fastloss.
     Where torch's sum of ``|u|**p`` under- or overflows (a large ``p``:
     every ``|u| < 1`` gives 0 at ``p = 1e4``, every ``|u| > 1`` inf, so
     torch's distance is 0 or its loss NaN) the norm is taken scaled, ``m *
@@ -186,7 +189,7 @@ triplet_margin = _rows_loss(
     sample_weight : array_like, optional, keyword-only
         One weight per row (broadcast against shape (N,)).
     margin : float, keyword-only, default 1.0
-    p : float >= 1, keyword-only, default 2.0
+    p : float > 0, keyword-only, default 2.0
         The norm's degree (p = 1 and 2 have their own fast loops); finite,
         and within float32's range for float32 inputs.
     eps : float >= 0, keyword-only, default 1e-6

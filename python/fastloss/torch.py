@@ -878,7 +878,7 @@ def _rows_nd(fn, inputs, reduction, **params):
 
 class TripletMarginLoss(_Base):
     """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
-    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p >= 1):
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0):
     embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
     (one row per leading index; ``"none"`` has the leading shape)."""
 

@@ -116,6 +116,17 @@ def known(inp) -> str:
             big = [np.abs(a[np.isfinite(a)]) for a in inp.args[:3] if isinstance(a, np.ndarray)]
         if any(b.size and float(np.max(b)) > 1e2 for b in big):
             return "triplet_margin float32: the difference of two large distances cancels"
+        # the same at p < 1: (sum |u|^p)^(1/p) reaches D^(1/p) max|u| (4^435 at
+        # p = 0.0023, beyond float32's range: inf - inf = NaN, as torch's
+        # float32 norm gives), though every entry is small
+        pn = float(inp.params.get("p", 2.0))
+        if 0 < pn < 1 and any(b.size for b in big):
+            with np.errstate(all="ignore"):
+                d = float(inp.args[0].shape[-1] if inp.args[0].ndim else 1) ** (1.0 / pn) * max(
+                    float(np.max(b)) for b in big if b.size
+                )
+            if not d <= 1e2:
+                return "triplet_margin float32, p < 1: the distances grow as D^(1/p) and cancel"
     if inp.name == "softmax_focal" and inp.verb == "grad_hess" and _compute_dtype(p) == np.float64:
         # a probability in the subnormal range (log p in (-745.2, -708.4))
         # gives the row's Hessian NaN (tests/test_bad_input.py's xfail)

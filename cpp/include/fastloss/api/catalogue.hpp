@@ -395,7 +395,7 @@ inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
 // p >= 1: a norm (torch also takes 0 < p < 1 and inf; see triplet_margin's doc)
 inline constexpr ParamSpec kTripletMarginParams[] = {
-    real_param("margin", 1.0), real_param("p", 2.0, closed(1.0)),
+    real_param("margin", 1.0), real_param("p", 2.0, open(0.0)),
     real_param("eps", 1e-6, closed(0.0)), bool_param("swap", false)};
 inline constexpr const char* kDistances[] = {"euclidean", "cosine"};
 // torch refuses margin <= 0 here (TripletMarginWithDistanceLoss)
