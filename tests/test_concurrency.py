@@ -138,9 +138,16 @@ def _child_compute(name):
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_children_do_not_hang_and_agree(method):
+def test_children_do_not_hang_and_agree(method, monkeypatch):
     if method not in mp.get_all_start_methods():
         pytest.skip(f"no {method} start method here")
+    # A spawn or forkserver child unpickles _child_compute by importing this
+    # module under the name pytest gave it ("tests.test_concurrency", from the
+    # rootdir), with the parent's sys.path. Run from the source root, the
+    # current directory on sys.path makes that importable; run from elsewhere
+    # (scripts/wheel-check.sh, cibuildwheel: `pytest /path/to/tests` in a
+    # temporary directory) it is not, unless the root is on sys.path.
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     fl.set_num_threads(2)
     parent = {name: _compute(name) for name in ("mse", "cross_entropy", "giou_loss")}
     # the parent has run parallel regions (2 threads, 1e6 elements): the

@@ -232,7 +232,10 @@ def test_torch_adapter_and_module(rng):
     import fastloss.torch as flt
 
     h, W, y, b = _inputs(rng, dtype=np.float32)
-    cw = torch.rand(W.shape[0])
+    # Every draw from the test's own generator: torch.rand would draw from
+    # torch's global state, which depends on the tests that ran before (the
+    # suite with and without kornia's tests gave different inputs here).
+    cw = torch.from_numpy(rng.random(W.shape[0]).astype(np.float32))
     ours = flt.LinearCrossEntropyLoss(
         h.shape[1], W.shape[0], bias=True, weight=cw, label_smoothing=0.1
     )
@@ -256,12 +259,16 @@ def test_torch_adapter_and_module(rng):
     tw = torch.tensor(W, requires_grad=True)
     tb = torch.tensor(b, requires_grad=True)
     out = flt.linear_cross_entropy(th, tw, torch.tensor(y), tb, reduction="none")
-    go = torch.rand(out.shape)
+    go = torch.from_numpy(rng.random(out.shape).astype(np.float32))
     out.backward(go)
     th2 = torch.tensor(h, requires_grad=True)
     logits = F.linear(th2, torch.tensor(W), torch.tensor(b))
     F.cross_entropy(logits, torch.tensor(y), reduction="none").backward(go)
-    np.testing.assert_allclose(th.grad, th2.grad, rtol=1e-5, atol=1e-7)
+    # float32 sums over the classes in another order than torch's: the error
+    # is relative to the gradient's scale, not to each element (at atol=1e-7
+    # 2 of 40 torch seeds failed here, on elements ~30x under the largest).
+    scale = float(np.abs(th2.grad.numpy()).max())
+    np.testing.assert_allclose(th.grad, th2.grad, rtol=1e-5, atol=1e-5 * scale)
     assert tw.grad is not None and tb.grad is not None
     with pytest.raises(ValueError, match="out_features"):
         flt.LinearCrossEntropyLoss(4, 3, out_features=(2,))
