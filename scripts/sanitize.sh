@@ -8,7 +8,16 @@
 #   FASTLOSS_ISA=baseline scripts/sanitize.sh    # another ISA level
 #   FASTLOSS_ISAS=baseline scripts/sanitize.sh   # compile one level only
 #   SANITIZE=undefined SANITIZE_OPT="-O2 -g" scripts/sanitize.sh
+#   SANITIZE_OPT="-O0 -g1" scripts/sanitize.sh   # quicker to compile
 # Honours NINJA_JOBS and CMAKE_CXX_COMPILER_LAUNCHER (e.g. ccache).
+# Without FASTLOSS_ISAS every level this CPU runs is compiled (baseline, avx2,
+# avx512 on an AVX-512 CPU), so one build serves FASTLOSS_ISA=avx2 and
+# FASTLOSS_ISA=avx512 runs. Pass the same FASTLOSS_ISAS and SANITIZE_OPT on
+# every run: another value reconfigures build/asan and recompiles all of it.
+# -O0 -g1 compiles in less time than -O1 -g (no optimization passes, line
+# tables only) and hides nothing from the sanitizers (every access is still
+# there to instrument; UBSan's reports carry file:line without debug info);
+# the tests run slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -55,7 +64,8 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export PYTHONMALLOC=malloc
 export PYTHONPATH="$root/$out/py:$root/tests${PYTHONPATH:+:$PYTHONPATH}"
-echo "sanitizers: $sanitize; module: $out/$so; LD_PRELOAD=${preload:-none}"
+echo "sanitizers: $sanitize (${SANITIZE_OPT:--O1 -g}); module: $out/$so;" \
+  "FASTLOSS_ISA=${FASTLOSS_ISA:-best}; LD_PRELOAD=${preload:-none}"
 start=$(date +%s)
 status=0
 # --capture=sys: pytest captures Python's sys.stdout/stderr only, not file
