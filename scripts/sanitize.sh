@@ -9,6 +9,7 @@
 #   FASTLOSS_ISAS=baseline scripts/sanitize.sh   # compile one level only
 #   SANITIZE=undefined SANITIZE_OPT="-O2 -g" scripts/sanitize.sh
 #   SANITIZE_OPT="-O0 -g1" scripts/sanitize.sh   # quicker to compile
+#   SANITIZE_BUILD=build/asan512 FASTLOSS_ISAS=avx512 scripts/sanitize.sh
 # Honours NINJA_JOBS and CMAKE_CXX_COMPILER_LAUNCHER (e.g. ccache).
 # Without FASTLOSS_ISAS every level this CPU runs is compiled (baseline, avx2,
 # avx512 on an AVX-512 CPU), so one build serves FASTLOSS_ISA=avx2 and
@@ -21,7 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-out=build/asan
+# SANITIZE_BUILD: another build folder, e.g. one per ISA list, so a build
+# of one list is not recompiled for another
+out="${SANITIZE_BUILD:-build/asan}"
 sanitize="${SANITIZE:-address,undefined}"
 cxx="${CXX:-g++}"
 
