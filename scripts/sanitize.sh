@@ -59,9 +59,19 @@ ln -s "$root/$out/$so" "$out/py/fastloss/$so"
 # interceptor, bound when ASan starts, otherwise finds no real __cxa_throw;
 # the first C++ exception (any ValueError the module raises) then aborts the
 # interpreter without a report.
+# The RSS test of test_concurrency cannot pass under ASan, nor mean anything:
+# ASan's allocator holds freed blocks in its quarantine (256 MB by default,
+# to catch use after free) instead of reusing them, so the RSS grows by the
+# quarantine's size over its 5e4 calls (213 MB on mse, 6 December) with no
+# leak. The leak checks are the uninstrumented suite's; the buffer-cache RSS
+# test still runs (its memory is reused without a free).
 preload=""
+deselect=()
 case ",$sanitize," in
-  *,address,*) preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)" ;;
+  *,address,*)
+    preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)"
+    deselect=(--deselect tests/test_concurrency.py::test_memory_flat_over_many_calls)
+    ;;
 esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
@@ -75,7 +85,7 @@ status=0
 # descriptor 2, where the sanitizer runtimes write their reports; with fd
 # capture a report printed during a test died with the process unseen (the
 # run ended in a bare "exit 1").
-env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider --capture=sys "${@:-tests}" \
-  || status=$?
+env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider --capture=sys \
+  "${deselect[@]}" "${@:-tests}" || status=$?
 echo "sanitized test run: exit $status, $(( $(date +%s) - start )) s"
 exit $status
