@@ -8,11 +8,23 @@
 #   FASTLOSS_ISA=baseline scripts/sanitize.sh    # another ISA level
 #   FASTLOSS_ISAS=baseline scripts/sanitize.sh   # compile one level only
 #   SANITIZE=undefined SANITIZE_OPT="-O2 -g" scripts/sanitize.sh
+#   SANITIZE_OPT="-O0 -g1" scripts/sanitize.sh   # quicker to compile
+#   SANITIZE_BUILD=build/asan512 FASTLOSS_ISAS=avx512 scripts/sanitize.sh
 # Honours NINJA_JOBS and CMAKE_CXX_COMPILER_LAUNCHER (e.g. ccache).
+# Without FASTLOSS_ISAS every level this CPU runs is compiled (baseline, avx2,
+# avx512 on an AVX-512 CPU), so one build serves FASTLOSS_ISA=avx2 and
+# FASTLOSS_ISA=avx512 runs. Pass the same FASTLOSS_ISAS and SANITIZE_OPT on
+# every run: another value reconfigures build/asan and recompiles all of it.
+# -O0 -g1 compiles in less time than -O1 -g (no optimization passes, line
+# tables only) and hides nothing from the sanitizers (every access is still
+# there to instrument; UBSan's reports carry file:line without debug info);
+# the tests run slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-out=build/asan
+# SANITIZE_BUILD: another build folder, e.g. one per ISA list, so a build
+# of one list is not recompiled for another
+out="${SANITIZE_BUILD:-build/asan}"
 sanitize="${SANITIZE:-address,undefined}"
 cxx="${CXX:-g++}"
 
@@ -47,22 +59,33 @@ ln -s "$root/$out/$so" "$out/py/fastloss/$so"
 # interceptor, bound when ASan starts, otherwise finds no real __cxa_throw;
 # the first C++ exception (any ValueError the module raises) then aborts the
 # interpreter without a report.
+# The RSS test of test_concurrency cannot pass under ASan, nor mean anything:
+# ASan's allocator holds freed blocks in its quarantine (256 MB by default,
+# to catch use after free) instead of reusing them, so the RSS grows by the
+# quarantine's size over its 5e4 calls (213 MB on mse, 6 December) with no
+# leak. The leak checks are the uninstrumented suite's; the buffer-cache RSS
+# test still runs (its memory is reused without a free).
 preload=""
+deselect=()
 case ",$sanitize," in
-  *,address,*) preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)" ;;
+  *,address,*)
+    preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)"
+    deselect=(--deselect tests/test_concurrency.py::test_memory_flat_over_many_calls)
+    ;;
 esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export PYTHONMALLOC=malloc
 export PYTHONPATH="$root/$out/py:$root/tests${PYTHONPATH:+:$PYTHONPATH}"
-echo "sanitizers: $sanitize; module: $out/$so; LD_PRELOAD=${preload:-none}"
+echo "sanitizers: $sanitize (${SANITIZE_OPT:--O1 -g}); module: $out/$so;" \
+  "FASTLOSS_ISA=${FASTLOSS_ISA:-best}; LD_PRELOAD=${preload:-none}"
 start=$(date +%s)
 status=0
 # --capture=sys: pytest captures Python's sys.stdout/stderr only, not file
 # descriptor 2, where the sanitizer runtimes write their reports; with fd
 # capture a report printed during a test died with the process unseen (the
 # run ended in a bare "exit 1").
-env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider --capture=sys "${@:-tests}" \
-  || status=$?
+env ${preload:+LD_PRELOAD="$preload"} python3 -m pytest -q -p no:cacheprovider --capture=sys \
+  "${deselect[@]}" "${@:-tests}" || status=$?
 echo "sanitized test run: exit $status, $(( $(date +%s) - start )) s"
 exit $status

@@ -670,22 +670,37 @@ def _read_only(c):
     return [Case(args, c.params, Ref())]
 
 
-@column("unaligned")
-def _unaligned(c):
-    def unaligned(a):
-        if a.dtype.itemsize == 1:
-            # a 1-byte item (a bool mask) is aligned at every address: there
-            # is no unaligned layout of it to make, so it goes as it is
-            return a
-        buf = np.zeros(a.nbytes + 1, np.uint8)
-        u = buf[1:].view(a.dtype).reshape(a.shape)
-        u[...] = a
-        assert not u.flags.aligned
-        return u
+def unaligned(a):
+    """A copy of ``a`` at an odd address: C-contiguous, not aligned (a packed
+    record's field, ``np.frombuffer`` at an offset). A 1-byte item (a bool
+    mask) is aligned at every address: there is no unaligned layout of it to
+    make, so it goes as it is; so does anything that is not an array."""
+    if not isinstance(a, np.ndarray) or a.dtype.itemsize == 1:
+        return a
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = buf[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned and u.flags.c_contiguous
+    return u
 
+
+def _unaligned_call(c, w):
+    """Every array of a valid call unaligned: the inputs (labels and lengths
+    included), the array parameters (pos_weight, class_weight, ...) and the
+    per-sample weights ``w``."""
     args = [unaligned(a) for a in c.args]
     assert any(not a.flags.aligned for a in args), "no input could be made unaligned"
-    return [Case(args, c.params, Ref())]
+    params = {k: unaligned(v) for k, v in c.params.items()}
+    return args, params, {"sample_weight": unaligned(w)}
+
+
+@column("unaligned")
+def _unaligned(c):
+    # copied to aligned memory before a kernel reads them (a misaligned
+    # `const double*` load is undefined behaviour in C++): the reference's
+    # numbers; bit-equality with aligned copies is test_unaligned_is_bit_equal
+    args, params, kw = _unaligned_call(c, c.weights())
+    return [Case(args, c.params, Ref()), Case(args, params, Ref(), kw=kw, label="all unaligned")]
 
 
 @column("fortran")
@@ -717,6 +732,8 @@ def _out_cases(c):
         "dtype": np.empty(p.shape, np.float32),
         "fortran": np.empty(p.shape[::-1], p.dtype).T,
         "strided": np.empty(p.shape + (2,), p.dtype)[..., 0],
+        # a kernel's stores to it would be misaligned (undefined behaviour)
+        "unaligned": unaligned(np.empty(p.shape, p.dtype)),
         "read_only": ro,
         "alias_pred": np.ascontiguousarray(p),
         "list": p.tolist(),
@@ -915,6 +932,75 @@ def test_bad_input(name, col):
                 check(c.loss, c.ref, case, expect.then or Ref())
             pytest.xfail(f"known defect: {expect.reason}")
         check(c.loss, c.ref, case, expect)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unaligned_is_bit_equal(name):
+    """Every array of a call unaligned (inputs, labels, lengths, array
+    parameters, sample weights) gives the aligned call's numbers bit for bit,
+    from every verb and reduction: the Python layer copies each one to
+    aligned memory, and the binding refuses any that would reach a kernel
+    unaligned (so a path that forgot it fails here with "must be aligned")."""
+    c = Ctx(name)
+    w = c.weights()
+    args, params, kw = _unaligned_call(c, w)
+    aligned_kw = {"sample_weight": w}
+    verbs = ["value_and_grad"] + (["grad_hess"] if c.loss.has_hess else [])
+    for red in ("mean", "sum", "none"):
+        for weights in (False, True):
+            k_u = kw if weights else {}
+            k_a = aligned_kw if weights else {}
+            want = c.loss(*c.args, reduction=red, **k_a, **c.params)
+            got = c.loss(*args, reduction=red, **k_u, **params)
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {red} value")
+            for verb in verbs:
+                want = getattr(c.loss, verb)(*c.args, reduction=red, **k_a, **c.params)
+                got = getattr(c.loss, verb)(*args, reduction=red, **k_u, **params)
+                for i, (g, e) in enumerate(zip(got, want)):
+                    for j, (gj, ej) in enumerate(zip(_as_tuple(g), _as_tuple(e))):
+                        np.testing.assert_array_equal(
+                            gj, ej, err_msg=f"{name} {red} {verb}[{i}][{j}] weights={weights}"
+                        )
+
+
+def test_conversions_give_aligned_arrays():
+    """Each conversion of fastloss._arrays copies an unaligned array (which
+    np.ascontiguousarray keeps as it is) and keeps an aligned one."""
+    from fastloss import _arrays as A
+
+    x = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    ux = unaligned(x)
+    assert A.as_float(x, "pred") is x
+    for got in (
+        A.as_float(ux, "pred"),
+        A.as_float(ux, "pred", np.dtype(np.float32)),
+        A.as_float(unaligned(x.astype(np.float32)), "pred", np.dtype(np.float64)),
+        A.as_labels(unaligned(np.arange(5))),
+        A.as_labels(unaligned(np.arange(5, dtype=np.int32))),
+        A.as_contiguous(ux),
+        A.aux_input(ux, x, "alpha", "pred's"),
+        A.prepare_weight(ux, x.shape, x.dtype),
+        A.prepare_weight(unaligned(np.ones(3)), x.shape, x.dtype),
+        A.prepare_weight(unaligned(np.ones(4)), x.shape, x.dtype, pattern=True)[0],
+        A.broadcast_pattern(np.broadcast_to(unaligned(np.ones(4)), (3, 4)))[0],
+    ):
+        assert got.flags.aligned and got.flags.c_contiguous
+    np.testing.assert_array_equal(A.as_float(ux, "pred"), x)
+    lab = np.arange(5)
+    assert A.as_labels(lab) is lab
+
+
+def test_unaligned_list_inputs_are_bit_equal():
+    """perceptual's lists of feature maps (skipped by the table: cases.LIST_INPUTS)."""
+    f, g, params = CASES["perceptual"](np.random.default_rng(0), np.float64, N)
+    uf, ug = [unaligned(a) for a in f], [unaligned(a) for a in g]
+    for red in ("mean", "sum", "none"):
+        want_v, want_g = fl.perceptual.value_and_grad(f, g, reduction=red, **params)
+        got_v, got_g = fl.perceptual.value_and_grad(uf, ug, reduction=red, **params)
+        # "none" gives a list (one loss array per layer), as the gradient is
+        pairs = [(got_v, want_v)] if red != "none" else list(zip(got_v, want_v))
+        for a, b in pairs + list(zip(got_g, want_g)):
+            np.testing.assert_array_equal(a, b, err_msg=f"perceptual {red}")
 
 
 # ------------------------------------------------------------------ integrations

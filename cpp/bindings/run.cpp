@@ -48,13 +48,25 @@ using namespace fastloss::bind;
 
 namespace {
 
+// Contiguous and aligned: a kernel reads (and writes) `const T*` scalars and
+// vectors, and a misaligned double is undefined behaviour in C++ (x86 reads
+// it, strict-alignment CPUs fault; UBSan reports it). The Python layer copies
+// an unaligned input (fastloss._arrays) and refuses an unaligned out=, so
+// this only guards the kernels; the element-wise hot path relies on it (its
+// inputs reach here unchecked, and _loss._launch copies what is refused).
+void check_kernel_layout(const py::array& a, const char* name) {
+  check_contiguous(a, name);
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(name) + ": array must be aligned");
+}
+
 // An array argument of the call's dtype as (data, size), or nothing for None.
 In in_of(const py::handle& h, DType dt, const char* name) {
   if (h.is_none()) return {};
   const auto a = as_array(h, name);
   if (dtype_of(a, name) != dt)
     throw py::type_error(std::string(name) + ": dtype differs from pred's");
-  check_contiguous(a, name);
+  check_kernel_layout(a, name);
   return {a.data(), static_cast<int64_t>(a.size())};
 }
 
@@ -78,7 +90,7 @@ Out out_of(const py::handle& h, DType dt, const char* name) {
   auto a = as_array(h, name);
   if (dtype_of(a, name) != dt)
     throw py::type_error(std::string(name) + ": dtype differs from pred's");
-  check_contiguous(a, name);
+  check_kernel_layout(a, name);
   if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
   return {a.mutable_data(), static_cast<int64_t>(a.size())};
 }
@@ -89,7 +101,7 @@ In typed_of(const py::handle& h, char kind, const char* name, const char* what) 
   const auto a = as_array(h, name);
   if (a.dtype().kind() != kind || a.dtype().itemsize() != 8)
     throw py::type_error(std::string(name) + ": expected " + what);
-  check_contiguous(a, name);
+  check_kernel_layout(a, name);
   return {a.data(), static_cast<int64_t>(a.size())};
 }
 
@@ -186,7 +198,7 @@ py::object run(int family, int id, int op, int reduction, const py::handle& pred
         auto arr = as_array(out_ints[k], name.c_str());
         if (arr.dtype().kind() != 'i' || arr.dtype().itemsize() != 8)
           throw py::type_error(name + ": expected an int64 array");
-        check_contiguous(arr, name.c_str());
+        check_kernel_layout(arr, name.c_str());
         if (!arr.writeable()) throw py::value_error(name + ": array is read-only");
         o.data = arr.mutable_data();
         o.size = static_cast<int64_t>(arr.size());

@@ -30,10 +30,12 @@ from fastloss import _catalogue, _core
 from fastloss._arrays import (
     _F32,
     _F64,
+    as_contiguous,
     as_float,
     broadcast_pattern,
     check_no_overlap,
     check_same_shape,
+    kernel_ready,
     new_output,
     prepare_out,
     prepare_weight,
@@ -632,19 +634,19 @@ class ElementwiseLoss(Loss):
                 f"{self.name}: input outside the loss's domain at flat index {i}"
             ) from None
         except ValueError:
-            if len(state) > 4 or (pred.flags.c_contiguous and target.flags.c_contiguous):
+            if len(state) > 4 or (kernel_ready(pred) and kernel_ready(target)):
                 raise
-            # a strided input, refused by the binding: a broadcast view is
-            # read as its pattern (2**31 elements of a scalar cost nothing),
-            # anything else copied once
+            # a strided or unaligned input, refused by the binding: a
+            # broadcast view is read as its pattern (2**31 elements of a
+            # scalar cost nothing), anything else copied once
             state = (pred, target, aux, slots, (_feed(pred), _feed(target)))
             return self._launch(state, op, red, w, value_out, grads, hess, p, blocks)
 
 
 def _feed(x: np.ndarray):
-    """An input as the kernel reads it: itself (C-contiguous), the pattern
-    of a broadcast view, or a contiguous copy."""
-    if x.flags.c_contiguous:
+    """An input as the kernel reads it: itself (C-contiguous and aligned),
+    the pattern of a broadcast view, or a contiguous, aligned copy."""
+    if kernel_ready(x):
         return x
     pat = broadcast_pattern(x)
-    return pat if pat is not None else np.ascontiguousarray(x)
+    return pat if pat is not None else as_contiguous(x)

@@ -13,6 +13,7 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import (
+    as_contiguous,
     as_float,
     aux_input,
     broadcast_full,
@@ -621,8 +622,9 @@ class _GaussianNll(ElementwiseLoss):
 
     def _plan(self, inputs, p):
         dt, shape, _, reads, (pred, target, aux, slots) = super()._plan(inputs, p)
-        # two kernel calls read them: contiguous once here, not retried per call
-        pred, target = np.ascontiguousarray(pred), np.ascontiguousarray(target)
+        # two kernel calls read them: contiguous and aligned once here, not
+        # retried per call (np.ascontiguousarray keeps an unaligned array)
+        pred, target = as_contiguous(pred), as_contiguous(target)
         var = as_float(inputs[2], "var", dt)
         if min_ignoring_nan(var) < 0:  # checked before broadcasting: each value once
             raise ValueError("var has negative entries (a variance must be >= 0)")
