@@ -52,21 +52,32 @@ struct SoftmaxRows {
   const T* z;
   T* g;
   int64_t C;
-  size_t scratch_bytes() const { return 0; }
+  // the row's p_k = exp(z_k - lse) in float64, taken once: the entropy and
+  // the gradient's sums read them (each was an exp of its own before: four a
+  // logit for entropy's value+grad)
+  size_t scratch_bytes() const { return static_cast<size_t>(C) * sizeof(double); }
   template <bool kGrad>
-  void eval(int64_t lo, int64_t len, const T* gs, T* value, void*) const {
+  void eval(int64_t lo, int64_t len, const T* gs, T* value, void* scratch) const {
+    double* FL_RESTRICT pe = static_cast<double*>(scratch);
     for (int64_t i = 0; i < len; ++i) {
       const T* FL_RESTRICT r = z + (lo + i) * C;
       const T m = row_max(r, C);
       const double s =
           row_sum(C, [&](int64_t k) { return static_cast<double>(vm::exp(r[k] - m)); });
       const double lse = static_cast<double>(m) + std::log(s);
+      // vm::exp in float64 (about 1 ulp, vectorized, the same bits on every
+      // ISA level): std::exp a logit was 3/4 of entropy's time (7.9 against
+      // torch's 2.8 ms on 65536 x 32 float32, 2 threads)
+      if (!kZ || kGrad) {
+        FL_SIMD
+        for (int64_t k = 0; k < C; ++k) pe[k] = vm::exp(static_cast<double>(r[k]) - lse);
+      }
       double h = 0.0;
       if constexpr (!kZ) {
         // -sum p log p, log p = z - lse; a p of 0 adds 0 (a -inf logit)
         h = row_sum(C, [&](int64_t k) {
           const double lp = static_cast<double>(r[k]) - lse;
-          const double p = std::exp(lp);
+          const double p = pe[k];
           return p == 0.0 ? 0.0 : -p * lp;
         });
         value[i] = static_cast<T>(h);
@@ -82,15 +93,14 @@ struct SoftmaxRows {
         double zbar = 0.0;
         if constexpr (!kZ) {
           const double pz = row_sum(C, [&](int64_t k) {
-            const double p = std::exp(static_cast<double>(r[k]) - lse);
+            const double p = pe[k];
             return p == 0.0 ? 0.0 : p * static_cast<double>(r[k]);
           });
-          const double ps =
-              row_sum(C, [&](int64_t k) { return std::exp(static_cast<double>(r[k]) - lse); });
+          const double ps = row_sum(C, [&](int64_t k) { return pe[k]; });
           zbar = pz / ps;
         }
         for (int64_t k = 0; k < C; ++k) {
-          const double p = std::exp(static_cast<double>(r[k]) - lse);
+          const double p = pe[k];
           // z-loss: 2 lse p_k
           const double d =
               kZ ? 2.0 * lse * p : (p == 0.0 ? 0.0 : -p * (static_cast<double>(r[k]) - zbar));
@@ -149,15 +159,28 @@ struct KlUnits {
   size_t scratch_bytes() const { return 0; }
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* gs, T* value, void*) const {
-    for (int64_t i = 0; i < len; ++i) {
-      const double q = rho_hat[lo + i];
-      const double kl = rho * std::log(rho / q) + (1.0 - rho) * std::log((1.0 - rho) / (1.0 - q));
-      value[i] = static_cast<T>(kl);
+    // units a piece of 64 at a time: their gradients are written row by row
+    // (64 contiguous values a row), not down each column (a new cache line
+    // every write: 9.4 ms against 0.5 for the value on 4096 x 256)
+    constexpr int64_t kPiece = 64;
+    T d[kPiece];
+    for (int64_t p0 = 0; p0 < len; p0 += kPiece) {
+      const int64_t np = len - p0 < kPiece ? len - p0 : kPiece;
+      for (int64_t u = 0; u < np; ++u) {
+        const int64_t i = p0 + u;
+        const double q = rho_hat[lo + i];
+        const double kl =
+            rho * std::log(rho / q) + (1.0 - rho) * std::log((1.0 - rho) / (1.0 - q));
+        value[i] = static_cast<T>(kl);
+        if constexpr (kGrad)
+          d[u] = static_cast<T>(static_cast<double>(gs[i]) * (-rho / q + (1.0 - rho) / (1.0 - q)) /
+                                static_cast<double>(N));
+      }
       if constexpr (kGrad) {
-        const T d = static_cast<T>(static_cast<double>(gs[i]) *
-                                   (-rho / q + (1.0 - rho) / (1.0 - q)) / static_cast<double>(N));
-        T* FL_RESTRICT col = g + (lo + i);
-        for (int64_t r = 0; r < N; ++r) col[r * J] = d;
+        for (int64_t r = 0; r < N; ++r) {
+          T* FL_RESTRICT row = g + r * J + lo + p0;
+          for (int64_t u = 0; u < np; ++u) row[u] = d[u];
+        }
       }
     }
   }
