@@ -174,14 +174,30 @@ struct Elbo {
         });
       } else {
         // y softplus(-r) + (1 - y) softplus(r), with 0 * inf = 0
-        rec = row_sum(P, [&](int64_t k) {
-          const T e = vm::exp_nonpos(vm::detail::negabs(r[k]));
+        auto term = [&](int64_t k, T e) {
           const T l1 = vm::detail::log1p_01(e);
           const T sp = vm::detail::pospart(r[k]) + l1, sm = vm::detail::pospart(-r[k]) + l1;
           const T a = y[k] == T(0) ? T(0) : y[k] * sm;
           const T b = y[k] == T(1) ? T(0) : (T(1) - y[k]) * sp;
           return static_cast<double>(a + b);
-        });
+        };
+        if (kGrad && g_recon != nullptr) {
+          // the gradient w (sigmoid(r) - y) in the same pass, from the same
+          // e = exp(-|r|): vm::sigmoid's own formula, so the same bits as a
+          // second pass, without its second exp (elbo's value+grad ran 2.3x
+          // bce_with_logits' on the same recon)
+          const T w = gs[i];
+          T* FL_RESTRICT gr = g_recon + s * P;
+          rec = row_sum(P, [&](int64_t k) {
+            const T e = vm::exp_nonpos(vm::detail::negabs(r[k]));
+            gr[k] = w * ((r[k] >= T(0) ? T(1) : e) / (T(1) + e) - y[k]);
+            return term(k, e);
+          });
+        } else {
+          rec = row_sum(P, [&](int64_t k) {
+            return term(k, vm::exp_nonpos(vm::detail::negabs(r[k])));
+          });
+        }
       }
       const double kl = -0.5 * row_sum(Z, [&](int64_t j) {
         return static_cast<double>(T(1) + lv[j] - m[j] * m[j] - vm::exp(lv[j]));
@@ -194,10 +210,7 @@ struct Elbo {
           if (mse) {
             FL_SIMD
             for (int64_t k = 0; k < P; ++k) gr[k] = w * (T(2) * (r[k] - y[k]));
-          } else {
-            FL_SIMD
-            for (int64_t k = 0; k < P; ++k) gr[k] = w * (vm::sigmoid(r[k]) - y[k]);
-          }
+          }  // bce's gradient: written in the value's pass above
         }
         const T bw = static_cast<T>(beta) * w;
         if (g_mu != nullptr) {
