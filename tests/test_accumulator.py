@@ -221,7 +221,8 @@ def test_bootstrap_width_beyond_the_runs_start():
     # error is as wide as the normal-theory one, 2 * 1.96 * sd / sqrt(n)
     # (measured 1.009; 0.977 on 200,000 rows, all rows on their own). The
     # bound leaves room for the bucket estimate's own spread: about 2% from
-    # 1024 buckets, 3% from the percentiles of 1000 replicates.
+    # 1024 buckets, 3% from the percentiles of 1000 replicates. Coverage with
+    # every row in a run: test_accumulator_bootstrap.py's last test.
     rng = np.random.default_rng(5)
     n = 2**21 + 12345
     e = rng.normal(size=n)

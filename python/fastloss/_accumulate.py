@@ -112,7 +112,9 @@ two resampling schemes:
   sum once where a scatter a row cost more than the plain evaluation's read
   of the row; the buckets are still random subsamples (of runs), and
   resampling them estimates the same variance (on ``2**21`` independent
-  rows the 95% interval is as wide as the normal-theory one: the tests).
+  rows the 95% interval is as wide as the normal-theory one, and with every
+  row in a run 95% intervals cover the true value in 93-97% of simulated
+  data sets: the tests, and the README's coverage paragraph).
   This changed the intervals of streams past ``2**20`` rows once, on
   purpose. Rows that depend on each other beyond a run land in different
   buckets: use units for them.
