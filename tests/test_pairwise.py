@@ -231,17 +231,13 @@ def test_float32_near_zero_loss_keeps_its_digits():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
 
 
-def test_reference_keeps_the_digits_of_a_near_zero_loss():
-    # float64 views almost equal at scale 30: losses near 1e-10, against
-    # 50-digit mpmath. The reference's lse - S_pos lost them to the
-    # log-sum-exp's size (5e-7 relative for ntxent, 9e-6 for clip, measured
-    # before python/fastloss/reference/pairwise.py's _ce); it keeps the
-    # positive's term apart, as the kernel does, and must be as accurate
+def _exact_near_zero(z1, z2, scale):
+    """NT-Xent's and CLIP's mean losses at 1/temperature = logit_scale =
+    scale, in 50-digit mpmath: each row's -log softmax taken with its terms
+    relative to the positive's, so no digit of a near-zero loss is lost."""
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 50
-    rng = np.random.default_rng(3)
-    z1 = rng.normal(size=(5, 16))
-    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    n = len(z1)
 
     def unit(z):
         rows = [[mp.mpf(float(v)) for v in r] for r in z]
@@ -251,31 +247,65 @@ def test_reference_keeps_the_digits_of_a_near_zero_loss():
         # -log softmax(S[a])[p], the row's terms relative to the positive's
         return mp.log(mp.fsum(mp.exp(S[a][k] - S[a][p]) for k in range(len(S)) if k != skip))
 
+    sc = mp.mpf(scale)
     u = unit(np.concatenate([z1, z2]))
     n2 = len(u)
-    S = [[30 * mp.fsum(x * y for x, y in zip(u[a], u[k])) for k in range(n2)] for a in range(n2)]
+    S = [[sc * mp.fsum(x * y for x, y in zip(u[a], u[k])) for k in range(n2)] for a in range(n2)]
     exact_ntxent = mp.fsum(ce(S, a, (a + n2 // 2) % n2, a) for a in range(n2)) / n2
     U, V = unit(z1), unit(z2)
-    C = [[30 * mp.fsum(x * y for x, y in zip(U[i], V[k])) for k in range(5)] for i in range(5)]
+    C = [[sc * mp.fsum(x * y for x, y in zip(U[i], V[k])) for k in range(n)] for i in range(n)]
     Ct = [list(col) for col in zip(*C)]
-    exact_clip = mp.fsum((ce(C, i, i, -1) + ce(Ct, i, i, -1)) / 2 for i in range(5)) / 5
-    s = np.asarray(30.0)
+    exact_clip = mp.fsum((ce(C, i, i, -1) + ce(Ct, i, i, -1)) / 2 for i in range(n)) / n
+    return mp, exact_ntxent, exact_clip
+
+
+def _near_zero_digits(z1, z2, scale, bound):
+    # the kernel and the reference against mpmath (relative), then the
+    # kernel's gradients against the reference's: 1 - P kept apart on both
+    # sides, so they agree closely
+    mp, exact_ntxent, exact_clip = _exact_near_zero(z1, z2, scale)
+    s = np.asarray(scale)
     for exact, ours, ref in (
-        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / 30), R.ntxent(z1, z2, temperature=1 / 30)),
+        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / scale), R.ntxent(z1, z2, temperature=1 / scale)),
         (exact_clip, fl.clip(z1, z2, s), R.clip(z1, z2, s)),
     ):
-        assert 0 < exact < 1e-9  # the case meant: a loss near 0
+        assert 0 < exact < bound  # the case meant: a loss near 0
         for got in (ours, ref):
             assert abs((mp.mpf(float(got)) - exact) / exact) < 1e-13
-    # the gradients: 1 - P kept apart on both sides, so they agree closely
     for loss, ref, args, kw in (
-        (fl.ntxent, R.ntxent, (z1, z2), {"temperature": 1 / 30}),
+        (fl.ntxent, R.ntxent, (z1, z2), {"temperature": 1 / scale}),
         (fl.clip, R.clip, (z1, z2, s), {}),
     ):
         _, g = loss.value_and_grad(*args, **kw)
         _, rg = ref.value_and_grad(*args, **kw)
         for a, b in zip(g, rg):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.max(np.abs(b)))
+
+
+def test_reference_keeps_the_digits_of_a_near_zero_loss():
+    # float64 views almost equal at scale 30 (the fixed-shift engine):
+    # losses near 1e-10, against 50-digit mpmath. The reference's lse - S_pos
+    # lost them to the log-sum-exp's size (5e-7 relative for ntxent, 9e-6 for
+    # clip, measured before python/fastloss/reference/pairwise.py's _ce); it
+    # keeps the positive's term apart, as the kernel does, and must be as
+    # accurate
+    rng = np.random.default_rng(3)
+    z1 = rng.normal(size=(5, 16))
+    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    _near_zero_digits(z1, z2, 30.0, 1e-9)
+
+
+@pytest.mark.parametrize("scale", [40.0, 60.0])
+def test_general_driver_keeps_the_digits_of_a_near_zero_loss(scale):
+    # the same views past scale 30, on the general tile driver: losses of
+    # 2.6e-14 (scale 40) and 3.2e-21 (scale 60). It took log(1 + r) as
+    # log(Sigma), an absolute error ~1e-16: 3% off at scale 40 and 0 for the
+    # loss at 60 (measured on e7d0244); it keeps r apart now (log1p(r)) and
+    # the positive's 1 - P as r / Sigma
+    rng = np.random.default_rng(3)
+    z1 = rng.normal(size=(5, 16))
+    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    _near_zero_digits(z1, z2, scale, 1e-13)
 
 
 def test_empty_batches():
