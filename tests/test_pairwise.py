@@ -231,6 +231,32 @@ def test_float32_near_zero_loss_keeps_its_digits():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
 
 
+def test_float32_general_driver_near_zero_loss_keeps_its_digits():
+    # float32 past scale 30 (the general driver): ntxent at temperature 0.01
+    # (a loss of 4.9e-14) and clip at 80 (9.4e-12) against the float64
+    # reference. On e7d0244, which took log(1 + r) as log(Sigma): 1.8% and
+    # 2.4e-5 off the value, 7.5e-5 off clip's d/d logit_scale; now 1.6e-7
+    # and 1.7e-6, the gradients within 2.5e-6 of their largest (measured)
+    rng = np.random.default_rng(8)
+    z1 = rng.normal(size=(10, 7)).astype(np.float32)
+    z2 = (z1 + 0.002 * rng.normal(size=(10, 7))).astype(np.float32)
+    v, g = fl.ntxent.value_and_grad(z1, z2, temperature=0.01)
+    rv, rg = R.ntxent.value_and_grad(
+        z1.astype(np.float64), z2.astype(np.float64), temperature=float(np.float32(0.01))
+    )
+    assert rv < 1e-12  # the case meant: a loss near 0
+    np.testing.assert_allclose(v, rv, rtol=1e-5)
+    for a, b in zip(g, rg):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
+    s = np.asarray(80.0, np.float32)
+    v, g = fl.clip.value_and_grad(z1, z2, s)
+    rv, rg = R.clip.value_and_grad(z1.astype(np.float64), z2.astype(np.float64), s.astype(np.float64))
+    assert rv < 1e-10
+    np.testing.assert_allclose(v, rv, rtol=1e-5)
+    for a, b in zip(g, rg):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
+
+
 def _exact_near_zero(z1, z2, scale):
     """NT-Xent's and CLIP's mean losses at 1/temperature = logit_scale =
     scale, in 50-digit mpmath: each row's -log softmax taken with its terms
