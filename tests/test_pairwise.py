@@ -151,16 +151,16 @@ def test_large_scales_take_the_general_driver(dtype):
     # used up to m = 30, where exp(S - m) >= exp(-60) is still a normal
     # float32; past it, and for a negative scale's |s|, the running-maximum
     # driver: both sides of the switch, and a negative scale, against the
-    # reference
+    # reference, each with the same bits at every ISA level and thread count
     rng = np.random.default_rng(21)
     z1, z2 = _views(rng, 150, 9, dtype)
     for t in (1 / 29.5, 1 / 30.5, 0.01):
-        v, g = fl.ntxent.value_and_grad(z1, z2, temperature=t)
+        v, g = _same_bits_everywhere((1, 2), fl.ntxent.value_and_grad, z1, z2, temperature=t)
         rv, rg = R.ntxent.value_and_grad(z1, z2, temperature=float(dtype(t)))
         _close_to_reference(v, g, rv, rg, dtype, grad_rtol=100)
     for s in (29.5, 30.5, 100.0, -7.0):
         sa = np.asarray(s, dtype)
-        v, g = fl.clip.value_and_grad(z1, z2, sa)
+        v, g = _same_bits_everywhere((1, 2), fl.clip.value_and_grad, z1, z2, sa)
         rv, rg = R.clip.value_and_grad(z1, z2, sa)
         _close_to_reference(v, g, rv, rg, dtype, grad_rtol=100)
 
@@ -231,17 +231,39 @@ def test_float32_near_zero_loss_keeps_its_digits():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
 
 
-def test_reference_keeps_the_digits_of_a_near_zero_loss():
-    # float64 views almost equal at scale 30: losses near 1e-10, against
-    # 50-digit mpmath. The reference's lse - S_pos lost them to the
-    # log-sum-exp's size (5e-7 relative for ntxent, 9e-6 for clip, measured
-    # before python/fastloss/reference/pairwise.py's _ce); it keeps the
-    # positive's term apart, as the kernel does, and must be as accurate
+def test_float32_general_driver_near_zero_loss_keeps_its_digits():
+    # float32 past scale 30 (the general driver): ntxent at temperature 0.01
+    # (a loss of 4.9e-14) and clip at 80 (9.4e-12) against the float64
+    # reference. On e7d0244, which took log(1 + r) as log(Sigma): 1.8% and
+    # 2.4e-5 off the value, 7.5e-5 off clip's d/d logit_scale; now 1.6e-7
+    # and 1.7e-6, the gradients within 2.5e-6 of their largest (measured)
+    rng = np.random.default_rng(8)
+    z1 = rng.normal(size=(10, 7)).astype(np.float32)
+    z2 = (z1 + 0.002 * rng.normal(size=(10, 7))).astype(np.float32)
+    v, g = fl.ntxent.value_and_grad(z1, z2, temperature=0.01)
+    rv, rg = R.ntxent.value_and_grad(
+        z1.astype(np.float64), z2.astype(np.float64), temperature=float(np.float32(0.01))
+    )
+    assert rv < 1e-12  # the case meant: a loss near 0
+    np.testing.assert_allclose(v, rv, rtol=1e-5)
+    for a, b in zip(g, rg):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
+    s = np.asarray(80.0, np.float32)
+    v, g = fl.clip.value_and_grad(z1, z2, s)
+    rv, rg = R.clip.value_and_grad(z1.astype(np.float64), z2.astype(np.float64), s.astype(np.float64))
+    assert rv < 1e-10
+    np.testing.assert_allclose(v, rv, rtol=1e-5)
+    for a, b in zip(g, rg):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
+
+
+def _exact_near_zero(z1, z2, scale):
+    """NT-Xent's and CLIP's mean losses at 1/temperature = logit_scale =
+    scale, in 50-digit mpmath: each row's -log softmax taken with its terms
+    relative to the positive's, so no digit of a near-zero loss is lost."""
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 50
-    rng = np.random.default_rng(3)
-    z1 = rng.normal(size=(5, 16))
-    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    n = len(z1)
 
     def unit(z):
         rows = [[mp.mpf(float(v)) for v in r] for r in z]
@@ -251,31 +273,65 @@ def test_reference_keeps_the_digits_of_a_near_zero_loss():
         # -log softmax(S[a])[p], the row's terms relative to the positive's
         return mp.log(mp.fsum(mp.exp(S[a][k] - S[a][p]) for k in range(len(S)) if k != skip))
 
+    sc = mp.mpf(scale)
     u = unit(np.concatenate([z1, z2]))
     n2 = len(u)
-    S = [[30 * mp.fsum(x * y for x, y in zip(u[a], u[k])) for k in range(n2)] for a in range(n2)]
+    S = [[sc * mp.fsum(x * y for x, y in zip(u[a], u[k])) for k in range(n2)] for a in range(n2)]
     exact_ntxent = mp.fsum(ce(S, a, (a + n2 // 2) % n2, a) for a in range(n2)) / n2
     U, V = unit(z1), unit(z2)
-    C = [[30 * mp.fsum(x * y for x, y in zip(U[i], V[k])) for k in range(5)] for i in range(5)]
+    C = [[sc * mp.fsum(x * y for x, y in zip(U[i], V[k])) for k in range(n)] for i in range(n)]
     Ct = [list(col) for col in zip(*C)]
-    exact_clip = mp.fsum((ce(C, i, i, -1) + ce(Ct, i, i, -1)) / 2 for i in range(5)) / 5
-    s = np.asarray(30.0)
+    exact_clip = mp.fsum((ce(C, i, i, -1) + ce(Ct, i, i, -1)) / 2 for i in range(n)) / n
+    return mp, exact_ntxent, exact_clip
+
+
+def _near_zero_digits(z1, z2, scale, bound):
+    # the kernel and the reference against mpmath (relative), then the
+    # kernel's gradients against the reference's: 1 - P kept apart on both
+    # sides, so they agree closely
+    mp, exact_ntxent, exact_clip = _exact_near_zero(z1, z2, scale)
+    s = np.asarray(scale)
     for exact, ours, ref in (
-        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / 30), R.ntxent(z1, z2, temperature=1 / 30)),
+        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / scale), R.ntxent(z1, z2, temperature=1 / scale)),
         (exact_clip, fl.clip(z1, z2, s), R.clip(z1, z2, s)),
     ):
-        assert 0 < exact < 1e-9  # the case meant: a loss near 0
+        assert 0 < exact < bound  # the case meant: a loss near 0
         for got in (ours, ref):
             assert abs((mp.mpf(float(got)) - exact) / exact) < 1e-13
-    # the gradients: 1 - P kept apart on both sides, so they agree closely
     for loss, ref, args, kw in (
-        (fl.ntxent, R.ntxent, (z1, z2), {"temperature": 1 / 30}),
+        (fl.ntxent, R.ntxent, (z1, z2), {"temperature": 1 / scale}),
         (fl.clip, R.clip, (z1, z2, s), {}),
     ):
         _, g = loss.value_and_grad(*args, **kw)
         _, rg = ref.value_and_grad(*args, **kw)
         for a, b in zip(g, rg):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.max(np.abs(b)))
+
+
+def test_reference_keeps_the_digits_of_a_near_zero_loss():
+    # float64 views almost equal at scale 30 (the fixed-shift engine):
+    # losses near 1e-10, against 50-digit mpmath. The reference's lse - S_pos
+    # lost them to the log-sum-exp's size (5e-7 relative for ntxent, 9e-6 for
+    # clip, measured before python/fastloss/reference/pairwise.py's _ce); it
+    # keeps the positive's term apart, as the kernel does, and must be as
+    # accurate
+    rng = np.random.default_rng(3)
+    z1 = rng.normal(size=(5, 16))
+    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    _near_zero_digits(z1, z2, 30.0, 1e-9)
+
+
+@pytest.mark.parametrize("scale", [40.0, 60.0])
+def test_general_driver_keeps_the_digits_of_a_near_zero_loss(scale):
+    # the same views past scale 30, on the general tile driver: losses of
+    # 2.6e-14 (scale 40) and 3.2e-21 (scale 60). It took log(1 + r) as
+    # log(Sigma), an absolute error ~1e-16: 3% off at scale 40 and 0 for the
+    # loss at 60 (measured on e7d0244); it keeps r apart now (log1p(r)) and
+    # the positive's 1 - P as r / Sigma
+    rng = np.random.default_rng(3)
+    z1 = rng.normal(size=(5, 16))
+    z2 = z1 + 1e-4 * rng.normal(size=(5, 16))
+    _near_zero_digits(z1, z2, scale, 1e-13)
 
 
 def test_empty_batches():

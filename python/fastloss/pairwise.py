@@ -9,6 +9,9 @@ and gradients, where the N x N matrix alone would be 1 GiB. The embeddings
 are normalized (cosine similarity) inside the kernel and the gradient is
 chained through that normalization. Both inputs are differentiable (and
 ``clip``'s ``logit_scale``): ``grad`` returns a tuple, ``wrt=`` selects.
+Both drivers keep each anchor's positive term apart from its negatives'
+sum ``r`` (the loss as ``log1p(r)``, the positive's ``1 - p`` as ``r /
+sigma``), so a loss near 0 keeps its relative digits at any scale.
 """
 
 from __future__ import annotations

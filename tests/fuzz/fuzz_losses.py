@@ -127,21 +127,6 @@ def known(inp) -> str:
                 )
             if not d <= 1e2:
                 return "triplet_margin float32, p < 1: the distances grow as D^(1/p) and cancel"
-    if inp.name in ("ntxent", "clip"):
-        # above scale 30 (temperature < 1/30, |logit_scale| > 30) both take the
-        # general tile driver (common/tiles.hpp), which sums the positive's
-        # exp with the others' and takes log(1 + r) as log(S): a loss below
-        # ~1e-12 keeps an absolute error ~1e-16 but loses its relative digits
-        # (seed 0, inputs 35278, 58672, 62433). The reference keeps r apart
-        # (log1p), as the fixed-shift engine below 30 does.
-        if inp.name == "ntxent":
-            scale = 1.0 / float(inp.params.get("temperature", 0.5))
-        else:  # clip's logit_scale is its optional third input
-            ls = inp.args[2] if len(inp.args) > 2 and inp.args[2] is not None else 1 / 0.07
-            with np.errstate(all="ignore"):
-                scale = float(np.max(np.abs(np.asarray(ls, dtype=np.float64)), initial=0.0))
-        if not scale <= 30:
-            return f"{inp.name} scale > 30: the general driver's log(1 + r) near a zero loss"
     if inp.name == "softmax_focal" and inp.verb == "grad_hess" and _compute_dtype(p) == np.float64:
         # a probability in the subnormal range (log p in (-745.2, -708.4))
         # gives the row's Hessian NaN (tests/test_bad_input.py's xfail)

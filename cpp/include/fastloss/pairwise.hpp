@@ -121,7 +121,7 @@ double ntxent_run(const TensorArgs& a) {
   const bool grad = needs_grad(a.op);
   if (ptiles::shift_ok(static_cast<double>(inv_t))) {
     // the shifted engine: half the tiles (S symmetric), one exponential each
-    const ptiles::Pairs<T> pr{&Z, &Z, inv_t, inv_t, true, N, a.n_threads};
+    const ptiles::Pairs<T> pr{{&Z, &Z, inv_t, true, N, a.n_threads}, inv_t};
     tiles::Buffer<double> R(n2), E(n2);
     ptiles::sums(pr, R.get(), static_cast<double*>(nullptr), E.get());
     tiles::Buffer<T> loss(n2);
@@ -142,38 +142,41 @@ double ntxent_run(const TensorArgs& a) {
       return v;
     }
     // a coefficient overflowed: the general driver's backward, from the
-    // log-sum-exps lse = m + log(Sigma)
-    tiles::Buffer<double> lse(n2);
-    for (int64_t i = 0; i < n2; ++i)
-      lse.get()[i] = static_cast<double>(inv_t) + vm::log(E.get()[i] + R.get()[i]);
-    const tiles::Sweep<T> sw{&Z, &Z, inv_t, true, N, a.n_threads};
+    // log-sum-exps lse = m + log(Sigma) and 1 - P = R / Sigma
+    tiles::Buffer<double> lse(n2), q(n2);
+    for (int64_t i = 0; i < n2; ++i) {
+      const double sig = E.get()[i] + R.get()[i];
+      lse.get()[i] = static_cast<double>(inv_t) + vm::log(sig);
+      q.get()[i] = R.get()[i] / sig;
+    }
     const tiles::Split<T> l(lse.get(), n2);
-    tiles::grad_sweep(sw, coef.get(), l, coef.get(), l, inv_t, xrow, grow,
+    tiles::grad_sweep(pr, coef.get(), l, q.get(), coef.get(), l, q.get(), inv_t, xrow, grow,
                       static_cast<double*>(nullptr));
     return v;
   }
   const tiles::Sweep<T> sw{&Z, &Z, inv_t, true, N, a.n_threads};
-  tiles::Buffer<double> lse(n2);
-  tiles::Buffer<T> spos(n2), loss(n2);
-  tiles::lse_sweep(sw, lse.get(), spos.get());
-  for (int64_t i = 0; i < n2; ++i)
-    loss.get()[i] = static_cast<T>(lse.get()[i] - static_cast<double>(spos.get()[i]));
+  tiles::Buffer<double> lse(n2), l64(n2), q(n2);
+  tiles::lse_sweep(sw, tiles::CE{lse.get(), l64.get(), q.get()});
+  tiles::Buffer<T> loss(n2);
+  for (int64_t i = 0; i < n2; ++i) loss.get()[i] = static_cast<T>(l64.get()[i]);
   tiles::Buffer<T> coef(grad ? n2 : 0);
   const double v = per_sample(Stored<T>{loss.get(), coef.get()}, sample_run<T>(a));
   if (grad) {
     const tiles::Split<T> l(lse.get(), n2);
-    tiles::grad_sweep(sw, coef.get(), l, coef.get(), l, inv_t, xrow, grow,
+    tiles::grad_sweep(sw, coef.get(), l, q.get(), coef.get(), l, q.get(), inv_t, xrow, grow,
                       static_cast<double*>(nullptr));
   }
   return v;
 }
 
 // CLIP's backward on the general driver: a sweep over S's rows (dU, d/ds),
-// one over its columns (dV), from the row and column log-sum-exps r, q.
+// one over its columns (dV), from the row and column log-sum-exps r, q and
+// their 1 - P at the diagonal, rr, rq.
 template <class T, class IRow, class TRow>
 void clip_sweeps(const tiles::Panels<T>& U, const tiles::Panels<T>& V, T s, const T* half,
-                 const double* r, const double* q, const IRow& irow, const TRow& trow, T* gi,
-                 T* gt, T* gs, int64_t D, int n_threads) {
+                 const double* r, const double* rr, const double* q, const double* rq,
+                 const IRow& irow, const TRow& trow, T* gi, T* gt, T* gs, int64_t D,
+                 int n_threads) {
   const int64_t N = U.n();
   const tiles::Sweep<T> rows{&U, &V, s, false, 0, n_threads};
   const tiles::Sweep<T> cols{&V, &U, s, false, 0, n_threads};
@@ -181,11 +184,12 @@ void clip_sweeps(const tiles::Panels<T>& U, const tiles::Panels<T>& V, T s, cons
   const tiles::Split<T> rs(r, N), qs(q, N);
   if (gi != nullptr || gs != nullptr) {
     auto grow = [&](int64_t i) -> T* { return gi != nullptr ? gi + i * D : nullptr; };
-    tiles::grad_sweep(rows, half, rs, half, qs, s, irow, grow, rowdot.get());
+    tiles::grad_sweep(rows, half, rs, rr, half, qs, rq, s, irow, grow, rowdot.get());
   }
   if (gt != nullptr) {
     auto grow = [&](int64_t i) -> T* { return gt + i * D; };
-    tiles::grad_sweep(cols, half, qs, half, rs, s, trow, grow, static_cast<double*>(nullptr));
+    tiles::grad_sweep(cols, half, qs, rq, half, rs, rr, s, trow, grow,
+                      static_cast<double*>(nullptr));
   }
   if (gs != nullptr) {
     double t = 0.0;
@@ -212,7 +216,7 @@ double clip_run(const TensorArgs& a) {
   if (ptiles::shift_ok(static_cast<double>(m))) {
     // the shifted engine: one exponential per entry for both sides, and the
     // backward's three products in one pass (dU, dV from each tile's H)
-    const ptiles::Pairs<T> pr{&U, &V, s, m, false, 0, a.n_threads};
+    const ptiles::Pairs<T> pr{{&U, &V, s, false, 0, a.n_threads}, m};
     tiles::Buffer<double> Rr(N), Rc(N), E(N);
     ptiles::sums(pr, Rr.get(), Rc.get(), E.get());
     tiles::Buffer<T> loss(N);
@@ -249,30 +253,35 @@ double clip_run(const TensorArgs& a) {
       }
       return v;
     }
-    // a coefficient overflowed: the general driver's two backward sweeps
-    tiles::Buffer<double> r(N), q(N);
+    // a coefficient overflowed: the general driver's two backward sweeps,
+    // from lse = m + log(Sigma) and 1 - P = R / Sigma on each side
+    tiles::Buffer<double> r(N), rr(N), q(N), rq(N);
     for (int64_t i = 0; i < N; ++i) {
-      r.get()[i] = static_cast<double>(m) + vm::log(E.get()[i] + Rr.get()[i]);
-      q.get()[i] = static_cast<double>(m) + vm::log(E.get()[i] + Rc.get()[i]);
+      const double sr = E.get()[i] + Rr.get()[i], sc = E.get()[i] + Rc.get()[i];
+      r.get()[i] = static_cast<double>(m) + vm::log(sr);
+      q.get()[i] = static_cast<double>(m) + vm::log(sc);
+      rr.get()[i] = Rr.get()[i] / sr;
+      rq.get()[i] = Rc.get()[i] / sc;
     }
-    clip_sweeps(U, V, s, half, r.get(), q.get(), irow, trow, gi, gt, gs, D, a.n_threads);
+    clip_sweeps(U, V, s, half, r.get(), rr.get(), q.get(), rq.get(), irow, trow, gi, gt, gs, D,
+                a.n_threads);
     return v;
   }
   const tiles::Sweep<T> rows{&U, &V, s, false, 0, a.n_threads};
-  tiles::Buffer<double> r(N), q(N);
-  tiles::Buffer<T> sr(N), loss(N);
-  // one pass over S for the row and the column log-sum-exps
-  tiles::lse_sweep(rows, r.get(), sr.get(), q.get());
-  for (int64_t i = 0; i < N; ++i) {
-    const double d = static_cast<double>(sr.get()[i]);
-    loss.get()[i] = static_cast<T>(((r.get()[i] - d) + (q.get()[i] - d)) * 0.5);
-  }
+  tiles::Buffer<double> r(N), lr(N), rr(N), q(N), lq(N), rq(N);
+  // one pass over S for the row and the column cross-entropies
+  const tiles::CE cols{q.get(), lq.get(), rq.get()};
+  tiles::lse_sweep(rows, tiles::CE{r.get(), lr.get(), rr.get()}, &cols);
+  tiles::Buffer<T> loss(N);
+  for (int64_t i = 0; i < N; ++i)
+    loss.get()[i] = static_cast<T>((lr.get()[i] + lq.get()[i]) * 0.5);
   tiles::Buffer<T> coef(grad ? N : 0);
   const double v = per_sample(Stored<T>{loss.get(), coef.get()}, sample_run<T>(a));
   if (grad) {
     T* half = coef.get();
     for (int64_t i = 0; i < N; ++i) half[i] *= T(0.5);  // each side weighs 1/2
-    clip_sweeps(U, V, s, half, r.get(), q.get(), irow, trow, gi, gt, gs, D, a.n_threads);
+    clip_sweeps(U, V, s, half, r.get(), rr.get(), q.get(), rq.get(), irow, trow, gi, gt, gs, D,
+                a.n_threads);
   }
   return v;
 }

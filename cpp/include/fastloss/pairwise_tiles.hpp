@@ -174,22 +174,18 @@ void pack(const Panels<T>& X, const XRow& xrow, int64_t j0, int64_t nj, int64_t 
   }
 }
 
-// What the engine reads. S[a, k] = scale * A_a . B_k, m = |scale|; a's
-// positive is k = pos(a) = (a + shift) mod nB; NT-Xent (sym) skips k = a.
+// What the engine reads: the general driver's tiles::Sweep (S[a, k] =
+// scale * A_a . B_k, a's positive pos(a) = (a + shift) mod nB, k = a skipped
+// where skip_diag: NT-Xent, whose S is symmetric too, which the engine
+// uses), and the shift m = |scale|. A Pairs is the Sweep of the general
+// driver's fallback as it stands.
 template <class T>
-struct Pairs {
-  const Panels<T>* A;
-  const Panels<T>* B;
-  T scale;
+struct Pairs : tiles::Sweep<T> {
   T m;
-  bool sym;
-  int64_t shift;
-  int n_threads;
-  int64_t pos(int64_t a) const { return (a + shift) % B->n(); }
-  int64_t blocks() const { return (A->n() + kB - 1) / kB; }  // nA == nB
+  int64_t blocks() const { return (this->A->n() + kB - 1) / kB; }  // nA == nB
   int threads() const {
-    const int64_t work = A->n() * B->n() / 8 * std::max<int64_t>(A->d(), 1);
-    return threads_for(work, sym ? blocks() / 2 + 1 : blocks(), n_threads);
+    const int64_t work = this->A->n() * this->B->n() / 8 * std::max<int64_t>(this->A->d(), 1);
+    return threads_for(work, this->skip_diag ? blocks() / 2 + 1 : blocks(), this->n_threads);
   }
 };
 
@@ -215,11 +211,11 @@ void exps(const Pairs<T>& s, int64_t i0, int64_t mi, int64_t j0, int64_t nj,
         const T S = sc * d[p - j0];
         const double x = vm::exp(static_cast<double>(S) - static_cast<double>(m));
         E[a] = x;
-        if (s.sym) E[p] = x;
+        if (s.skip_diag) E[p] = x;
       }
       er[p - j0] = T(0);
     }
-    if (s.sym && a >= j0 && a < j0 + nj) er[a - j0] = T(0);
+    if (s.skip_diag && a >= j0 && a < j0 + nj) er[a - j0] = T(0);
   }
 }
 
@@ -267,7 +263,7 @@ void tile_sums(const Pairs<T>& s, int64_t I, int64_t J, unsigned char* slot, dou
     for (int64_t l = 0; l < kLanes; ++l) t += lane[l];
     R[i0 + r] += t;
   }
-  if (s.sym && I == J) return;  // its columns are its rows
+  if (s.skip_diag && I == J) return;  // its columns are its rows
   // columns: rows in order
   for (int64_t c = 0; c < nj; ++c) cs[c] = 0.0;
   for (int64_t r = 0; r < mi; ++r) {
@@ -285,12 +281,12 @@ void tile_sums(const Pairs<T>& s, int64_t I, int64_t J, unsigned char* slot, dou
 template <class T>
 void sums(const Pairs<T>& s, double* R, double* C, double* E) {
   const int64_t n = s.A->n();
-  const Rounds rs(s.sym, s.blocks());
+  const Rounds rs(s.skip_diag, s.blocks());
   const int nt = s.threads();
   for (int64_t a = 0; a < n; ++a) R[a] = 0.0, E[a] = 0.0;
   const size_t tile_b = kB * kB * sizeof(T);
   const detail::ThreadScratch scratch(nt, 2 * tile_b + kB * sizeof(double));
-  if (s.sym) {
+  if (s.skip_diag) {
     run_rounds(rs, nt, [&](int64_t I, int64_t J, int tid) {
       unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
       tile_sums(s, I, J, slot, R, E, R + J * kB, true);
@@ -335,7 +331,7 @@ void grads(const Pairs<T>& s, const XA& xa, const XB& xb, const T* wa, const T* 
   constexpr int64_t MR = Vec<T>::mr;
   const int64_t n = s.A->n(), D = s.A->d();
   const int64_t Dp = round_up(std::max<int64_t>(D, 1), P);
-  const Rounds rs(s.sym, s.blocks());
+  const Rounds rs(s.skip_diag, s.blocks());
   const int nt = s.threads();
   const size_t tile_b = kB * kB * sizeof(T);
   // H's rows kH apart, not a power of two: the transposed product reads a
@@ -369,7 +365,7 @@ void grads(const Pairs<T>& s, const XA& xa, const XB& xb, const T* wa, const T* 
       FL_SIMD
       for (int64_t c = 0; c < njp; ++c) hr[c] = er[c] * (w + (c < nj ? wbj[c] : T(0)));
       if (p >= j0 && p < j0 + nj) hr[p - j0] = -(fa[a] + fb[p]);
-      if (s.sym && a >= j0 && a < j0 + nj) hr[a - j0] = T(0);
+      if (s.skip_diag && a >= j0 && a < j0 + nj) hr[a - j0] = T(0);
       if (rowdot != nullptr) {
         const T* FL_RESTRICT dr = dot + r * kB;
         double lane[kLanes] = {};
@@ -396,13 +392,13 @@ void grads(const Pairs<T>& s, const XA& xa, const XB& xb, const T* wa, const T* 
           tiles::mk<T, MR, true>(nj, h + r0 * kH, kH, 1, pb + d0 * kB, P, acc + r0 * Dp + d0, Dp);
     }
     // accB[k] += sum_a H[a, k] A_a: H's columns broadcast, A_I's rows packed
-    const bool side_b = s.sym ? (hasA && I != J) : hasB;
+    const bool side_b = s.skip_diag ? (hasA && I != J) : hasB;
     if (side_b) {
       // zero H's columns nj .. njq (read as the register tile's columns)
       for (int64_t r = 0; r < mi; ++r)
         for (int64_t c = nj; c < njq; ++c) h[r * kH + c] = T(0);
       pack(*s.A, xa, i0, mi, Dp, pa);
-      T* acc = s.sym ? accA(j0) : accB(j0);
+      T* acc = s.skip_diag ? accA(j0) : accB(j0);
       for (int64_t c0 = 0; c0 < njq; c0 += MR)
         for (int64_t d0 = 0; d0 < Dp; d0 += P)
           tiles::mk<T, MR, true>(mi, h + c0, 1, kH, pa + d0 * kB, P, acc + c0 * Dp + d0, Dp);

@@ -12,7 +12,7 @@
 // by the microkernel (below), then per row an online (streaming)
 // log-sum-exp: the block's maximum, the running sum rescaled to it, the
 // block's exponentials added in 16 fixed lanes of doubles, then in lane
-// order. Every row is computed by one thread, columns in one fixed
+// order, the positive's term kept apart (see ce_parts). Every row is computed by one thread, columns in one fixed
 // order, so its log-sum-exp has the same bits on any thread count. Where the
 // columns' log-sum-exps are asked too (CLIP), each tile also leaves per
 // column a partial over its rows, merged in tile order (see lse_sweep).
@@ -21,7 +21,8 @@
 // tiles recomputes each block's dot products, forms the coefficients
 //   H[a, k] = ca[a] e^{S - la[a]} + cb[k] e^{S - lb[k]} - [k = p(a)] (ca[a] + cb[k])
 // (d loss / d S[a, k] for the losses here: the row side's softmax and, where
-// the column side has one, its softmax too, since S is read by both) and
+// the column side has one, its softmax too, since S is read by both; at the
+// positive, ca (P - 1) + cb (P' - 1) from the forward's 1 - P = R / Sigma) and
 // accumulates dA = outscale * H B into the tile's kRows x D accumulator, k in
 // order; then the gradient is chained through the normalization into the
 // input row. Column sums are never needed: the key side's gradient is a
@@ -254,37 +255,72 @@ int sweep_threads(const Sweep<T>& s, int64_t n_tiles) {
   return threads_for(work, n_tiles, s.n_threads);
 }
 
-// Forward: lse[a] = log sum_{k (!= a)} exp(S[a, k]), spos[a] = S[a, p(a)],
-// lse in double: a loss lse - S[a, p(a)] near 0 is a difference of two
-// numbers of size scale, which float32 would round first (2.5e-7 off a loss
-// of 3e-3 at temperature 0.035: the fuzz harness, seed 0, input 5318);
-// and, where clse is asked (CLIP; not with skip_diag), the columns' too:
-// clse[k] = log sum_a exp(S[a, k]), from the same dot products (one pass over
-// S for both sides, where CLIP ran a second sweep over S^T before).
+// One side's cross-entropies against the positives (the rows, or CLIP's
+// columns), n entries of double: lse the log-sum-exp (the backward's
+// softmax), loss = lse - S_pos and rest = 1 - P_pos, these two without
+// cancellation (ce_parts).
+struct CE {
+  double* lse;
+  double* loss;
+  double* rest;
+};
+
+// Entry i of a CE from a row's maximum m (its positive's S included), the
+// sum R of its negatives' exp(S - m) and its positive's S, sp. The
+// positive's term E = exp(sp - m) is kept apart from R, as the fixed-shift
+// engine (pairwise_tiles.hpp) and the reference do; Sigma = E + R and
+//   loss = log(Sigma / E) = log1p(R) where the positive is the maximum
+//          (E = 1): a loss near 0 keeps its relative digits, where log(Sigma)
+//          kept an absolute error ~1e-16 only (3% off a loss of 2.6e-14 at
+//          scale 40, 0 for one of 3e-21 at 60: tests/test_pairwise.py);
+//        = log(Sigma) + (m - sp) else: some negative is the maximum, so
+//          R >= 1 and loss >= log 2, nothing cancels (and E may underflow,
+//          which log1p(R / E) would not survive);
+//   rest = R / Sigma, the positive's 1 - P without the cancellation of
+//          1 - E / Sigma.
+inline void ce_parts(double m, double sp, double R, const CE& out, int64_t i) {
+  const double x = sp - m;  // <= 0; NaN where a score is
+  const double sig = vm::exp(x) + R;
+  const double ls = vm::log(sig);
+  out.lse[i] = m + ls;
+  out.loss[i] = x == 0.0 ? vm::log1p(R) : ls - x;
+  out.rest[i] = R / sig;
+}
+
+// Forward: the rows' cross-entropies (rows, a CE of nA entries) over
+// S[a, k], k != a where skip_diag, against S[a, p(a)]: per row its maximum
+// and the sum of its negatives' exponentials, streamed over the blocks, the
+// maximum in T (exact) and the sums in double lanes: a float32 lane holding
+// the maximum's 1 would drop the digits of the small terms, which are all of
+// a loss near 0. Where cols is asked (CLIP; not with skip_diag, and nA ==
+// nB: column p(a)'s positive is row a's), the columns' too, from the same
+// dot products (one pass over S for both sides, where CLIP ran a second
+// sweep over S^T before).
 //
 // The columns are taken in chunks of kChunk; in a chunk, every row tile is
-// a task: its blocks' dot products, its rows' streaming log-sum-exps
-// (carried from chunk to chunk in per-row arrays: a row still sees its
-// blocks in column order, one at a time) and, per column, the tile's partial
-// (its maximum over the tile's rows and the sum of exp(S - max) over them,
-// rows in order). After the chunk's tasks, each column merges its partials
-// in tile order. Which thread ran a tile changes no sum: the bits depend on
-// neither the thread count nor the schedule.
+// a task: its blocks' dot products, its rows' streaming sums (carried from
+// chunk to chunk in per-row arrays: a row still sees its blocks in column
+// order, one at a time) and, per column, the tile's partial (its maximum
+// over the tile's rows and the sum of exp(S - max) over them, rows in
+// order). After the chunk's tasks, each column merges its partials in tile
+// order. Which thread ran a tile changes no sum: the bits depend on neither
+// the thread count nor the schedule.
 constexpr int64_t kChunk = 2048;  // columns per chunk (a multiple of kCols)
 
 template <class T>
-void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
-               double* FL_RESTRICT clse = nullptr) {
+void lse_sweep(const Sweep<T>& s, const CE& rows, const CE* cols_out = nullptr) {
   constexpr int64_t P = Vec<T>::nr;
   const int64_t nA = s.A->n(), nB = s.B->n();
   const int64_t n_tiles = (nA + kRows - 1) / kRows;
   const int nt = sweep_threads(s, n_tiles);
-  const bool cols = clse != nullptr;
+  const bool cols = cols_out != nullptr;
   const detail::ThreadScratch scratch(nt, kRows * kCols * sizeof(T));
   const T ninf = -std::numeric_limits<T>::infinity();
-  Buffer<T> rmax(nA);
+  Buffer<T> rmax(nA), spos_(nA);
   Buffer<double> rsum(nA);
+  T* FL_RESTRICT spos = spos_.get();
   for (int64_t a = 0; a < nA; ++a) rmax.get()[a] = ninf, rsum.get()[a] = 0.0;
+  Buffer<double> cmax(cols ? nB : 0), csum(cols ? nB : 0);  // the columns' m and R
   const int64_t chunk = std::min(kChunk, round_up(std::max<int64_t>(nB, 1), kCols));
   Buffer<T> pmax(cols ? n_tiles * chunk : 0);
   Buffer<double> psum(cols ? n_tiles * chunk : 0);  // double: as the rows' lanes
@@ -304,7 +340,8 @@ void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
           FL_SIMD
           for (int64_t c = 0; c < njp; ++c) row[c] = c < nj ? s.scale * row[c] : ninf;
           const int64_t p = s.pos(a);
-          if (p >= j0 && p < j0 + nj) spos[a] = row[p - j0];
+          const bool has_p = p >= j0 && p < j0 + nj;
+          if (has_p) spos[a] = row[p - j0];
           if (s.skip_diag && a >= j0 && a < j0 + nj) row[a - j0] = ninf;
           // the block's maximum in kLanes lanes (a maximum is exact: any
           // grouping gives the same value; NaN fails every compare)
@@ -317,9 +354,10 @@ void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
           T mb = ninf;
           for (int64_t l = 0; l < kLanes; ++l) mb = lm[l] > mb ? lm[l] : mb;
           const T mn = mb > m[r] ? mb : m[r];
+          // the positive counts in the maximum, its term not in the sum
+          // (ce_parts takes it from spos), nor in its column's (CLIP)
+          if (has_p) row[p - j0] = ninf;
           if (mn == ninf) continue;  // every column so far skipped
-          // lanes in double: a float32 lane holding the maximum's 1 would drop
-          // the digits of the small terms, which are all of a loss near 0
           double lane[kLanes] = {};
           for (int64_t c = 0; c < njp; c += kLanes) {
             T e[kLanes];  // the exponentials in T, then widened: both loops vectorize
@@ -345,6 +383,14 @@ void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
           const T* FL_RESTRICT row = tile + r * kCols;
           FL_SIMD
           for (int64_t c = 0; c < nj; ++c) cm[c] = row[c] > cm[c] ? row[c] : cm[c];
+        }
+        // the positives, out of the rows above, still count in their
+        // columns' maxima
+        for (int64_t r = 0; r < mi; ++r) {
+          const int64_t p = s.pos(i0 + r);
+          if (p < j0 || p >= j0 + nj) continue;
+          const T v = spos[i0 + r];
+          cm[p - j0] = v > cm[p - j0] ? v : cm[p - j0];
         }
         for (int64_t r = 0; r < mi; ++r) {
           const T* FL_RESTRICT row = tile + r * kCols;
@@ -377,13 +423,20 @@ void lse_sweep(const Sweep<T>& s, double* FL_RESTRICT lse, T* FL_RESTRICT spos,
             sk += ps * vm::exp(static_cast<double>(pm) - static_cast<double>(mk_));
           }
         }
-        clse[k] = static_cast<double>(mk_) + vm::log(sk);
+        cmax.get()[k] = static_cast<double>(mk_);
+        csum.get()[k] = sk;
       }
     });
   }
+  // a NaN score fails every compare above: its row's sum carries it, or,
+  // the positive's, x = sp - m in ce_parts
   for (int64_t a = 0; a < nA; ++a) {
-    // a NaN score fails every compare above: its row's sum carries it
-    lse[a] = static_cast<double>(rmax.get()[a]) + vm::log(rsum.get()[a]);
+    const double sp = static_cast<double>(spos[a]);
+    ce_parts(static_cast<double>(rmax.get()[a]), sp, rsum.get()[a], rows, a);
+    if (cols) {
+      const int64_t k = s.pos(a);
+      ce_parts(cmax.get()[k], sp, csum.get()[k], *cols_out, k);
+    }
   }
 }
 
@@ -404,14 +457,15 @@ struct Split {
 };
 
 // Backward: for every row a of A whose gradient is asked (grow(a) != nullptr
-// or rowdot asked), with the coefficients H of the header:
+// or rowdot asked), with the coefficients H of the header (la, lb the two
+// sides' log-sum-exps, qa, qb their 1 - P at the positives, CE::rest):
 //   grow(a) <- d/dx of outscale * sum_k H[a, k] B_k, chained through a's
 //   normalization (x = xrow(a), the input row);
 //   rowdot[a] = sum_k H[a, k] * (A_a . B_k)  (CLIP's d/d logit_scale).
 template <class T, class XRow, class GRow>
-void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const T* cb,
-                const Split<T>& lb, T outscale, const XRow& xrow, const GRow& grow,
-                double* rowdot) {
+void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const double* qa,
+                const T* cb, const Split<T>& lb, const double* qb, T outscale,
+                const XRow& xrow, const GRow& grow, double* rowdot) {
   constexpr int64_t P = Vec<T>::nr;
   constexpr int64_t MR = Vec<T>::mr;
   const int64_t nA = s.A->n(), nB = s.B->n(), D = s.A->d();
@@ -450,7 +504,6 @@ void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const T* cb,
         if (rowdot != nullptr) std::memcpy(dots, row, static_cast<size_t>(njp) * sizeof(T));
         const int64_t p = s.pos(a);
         const bool has_p = p >= j0 && p < j0 + nj;
-        const T sp = has_p ? s.scale * row[p - j0] : T(0);
         const T ca_ = ca[a], la_ = la.hi[a], lal_ = la.lo[a];
         const T* FL_RESTRICT cbj = cb + j0;
         const T* FL_RESTRICT lbj = lb.hi + j0;
@@ -471,16 +524,14 @@ void grad_sweep(const Sweep<T>& s, const T* ca, const Split<T>& la, const T* cb,
         }
         for (int64_t c = nj; c < njp; ++c) row[c] = T(0);
         // the fix-ups, on the one or two columns they concern. The positive's
-        // ca (P - 1) + cb (P' - 1), each P - 1 as exp - 1 in double: in T a
-        // softmax near 1 leaves 1 - P few digits (float32: 0.5% off the
-        // gradient at a loss of 4e-6, the fuzz harness's seed 0 input 46274)
+        // ca (P - 1) + cb (P' - 1), each 1 - P the forward's R / Sigma in
+        // double: 1 - P in T (float32: 0.5% off the gradient at a loss of
+        // 4e-6, the fuzz harness's seed 0 input 46274), or as 1 - exp(S -
+        // lse) (the lse's absolute error, all of a loss near 1e-14), loses
+        // its digits
         if (has_p) {
-          const double xa = static_cast<double>(sp) -
-                            (static_cast<double>(la_) + static_cast<double>(lal_));
-          const double xb = static_cast<double>(sp) -
-                            (static_cast<double>(lb.hi[p]) + static_cast<double>(lb.lo[p]));
-          row[p - j0] = static_cast<T>(static_cast<double>(ca_) * (vm::exp(xa) - 1.0) +
-                                       static_cast<double>(cb[p]) * (vm::exp(xb) - 1.0));
+          row[p - j0] = static_cast<T>(-(static_cast<double>(ca_) * qa[a] +
+                                         static_cast<double>(cb[p]) * qb[p]));
         }
         if (s.skip_diag && a >= j0 && a < j0 + nj) row[a - j0] = T(0);
         if (rowdot != nullptr) {
