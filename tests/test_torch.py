@@ -37,6 +37,19 @@ def _compare(ours, theirs, inputs, red, rtol, atol, seed=0):
         torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
 
 
+def _compare_alike(ours, theirs, inputs, red, **kw):
+    """:func:`_compare` in float64 of ``ours`` and ``theirs`` called alike:
+    ``fn(*inputs, reduction=red, **kw)``."""
+    _compare(
+        lambda *a: ours(*a, reduction=red, **kw),
+        lambda *a: theirs(*a, reduction=red, **kw),
+        inputs,
+        red,
+        1e-12,
+        1e-13,
+    )
+
+
 def _pair(rng, shape, dtype, lo=-2.0, hi=2.0):
     x = _t(rng.uniform(lo, hi, shape).astype(dtype), True)
     y = _t(rng.uniform(lo, hi, shape).astype(dtype))
@@ -261,42 +274,16 @@ def test_functions_match_torch_functional():
     rng = np.random.default_rng(2)
     for red in REDUCTIONS:
         x, y = _pair(rng, (9, 4), np.float64)
-        _compare(
-            lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
-            lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r),
-            (x, y),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.huber, F.huber_loss, (x, y), red, delta=0.5)
         z = _t(rng.normal(0, 2, (9, 4)), True)
         t = _t((rng.uniform(0, 1, (9, 4)) > 0.5).astype(np.float64))
-        _compare(
-            lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
-            lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r),
-            (z, t),
-            red,
-            1e-12,
-            1e-13,
+        _compare_alike(
+            flt.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, (z, t), red
         )
         labels = _t(rng.integers(0, 4, 9))
-        _compare(
-            lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-            lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-            (z, labels),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.cross_entropy, F.cross_entropy, (z, labels), red, label_smoothing=0.2)
         v = _t(rng.uniform(0.5, 2, (9, 4)), True)
-        _compare(
-            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
-            (x, y, v),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.gaussian_nll, F.gaussian_nll_loss, (x, y, v), red)
 
 
 def test_finite_at_infinite_logits_where_torch_is_not():
@@ -368,24 +355,10 @@ def test_non_contiguous_inputs():
     x, y = base.t()[::2, ::2], _t(rng.normal(0, 1, (4, 5)))  # transposed, strided
     assert not x.is_contiguous()
     for red in REDUCTIONS:
-        _compare(
-            lambda a, b, r=red: flt.mse(a, b, reduction=r),
-            lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
-            (x, y),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.mse, F.mse_loss, (x, y), red)
         logits = base.t()[::2]  # (4, 10), class axis strided
         labels = _t(rng.integers(0, 10, 4))
-        _compare(
-            lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
-            lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-            (logits, labels),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.cross_entropy, F.cross_entropy, (logits, labels), red)
 
 
 def test_gradient_is_written_by_the_kernel_not_copied():
@@ -409,14 +382,7 @@ def test_gradient_for_the_inputs_that_require_it():
     mu, t = _t(rng.normal(0, 1, (5, 3))), _t(rng.normal(0, 1, (5, 3)))
     var = _t(rng.uniform(0.5, 2, (5, 3)), True)
     for red in REDUCTIONS:
-        _compare(
-            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
-            (mu, t, var),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.gaussian_nll, F.gaussian_nll_loss, (mu, t, var), red)
 
 
 def test_none_backward_with_sample_weight():
