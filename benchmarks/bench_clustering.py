@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
+from measure import control_threads, measure_interleaved, print_table, side_parser, write_json  # noqa: E402
 
 # the losses this script's rows time (benchmarks/test_bench.py checks that
 # every loss has a row somewhere)
@@ -96,16 +96,14 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     a = ap.parse_args(argv)
     notes, r = run(a.n, a.d, a.k, a.threads, a.repeats, a.dtype)
-    print("; ".join(notes))
-    print(
+    print_table(
+        notes,
         f"{'loss':16} {'dtype':8} {'labels ms':>9} {'value ms':>9} {'v+g ms':>9} "
-        f"{'sklearn':>9} {'labels':>6} {'value':>6} {'v+g':>6}  agree (labels differing)"
-    )
-    print(
-        f"{r['loss']:16} {r['dtype']:8} {r['fastloss_labels_ms']:9.2f} "
-        f"{r['fastloss_value_ms']:9.2f} {r['fastloss_vg_ms']:9.2f} {r['sklearn_ms']:9.2f} "
-        f"{r['labels_ratio']:6.2f} {r['value_ratio']:6.2f} {r['vg_ratio']:6.2f}  {r['agree']} "
-        f"({r['labels_differ']})"
+        f"{'sklearn':>9} {'labels':>6} {'value':>6} {'v+g':>6}  agree (labels differing)",
+        "{loss:16} {dtype:8} {fastloss_labels_ms:9.2f} {fastloss_value_ms:9.2f} "
+        "{fastloss_vg_ms:9.2f} {sklearn_ms:9.2f} {labels_ratio:6.2f} {value_ratio:6.2f} "
+        "{vg_ratio:6.2f}  {agree} ({labels_differ})",
+        [r],
     )
     write_json(a.json, threads=a.threads, notes=notes, row=r)
 

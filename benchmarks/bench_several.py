@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from measure import control_threads, measure_interleaved, side_parser, write_json  # noqa: E402
+from measure import control_threads, measure_interleaved, print_table, side_parser, write_json  # noqa: E402
 
 
 def _scores(rng, *shape):
@@ -406,17 +406,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     names = [n for n in a.only.split(",") if n]
     notes, rows = run(names, a.threads, a.repeats)
-    print("; ".join(notes))
-    print(
+    print_table(
+        notes,
         f"{'loss':26} {'value ms':>9} {'torch':>9} {'ratio':>6}  {'v+g ms':>9} {'torch':>9} "
-        f"{'ratio':>6}  agree"
+        f"{'ratio':>6}  agree",
+        "{loss:26} {fastloss_value_ms:9.3f} {torch_value_ms:9.3f} {value_ratio:6.2f}  "
+        "{fastloss_vg_ms:9.3f} {torch_vg_ms:9.3f} {vg_ratio:6.2f}  {values_agree}",
+        rows,
     )
-    for r in rows:
-        print(
-            f"{r['loss']:26} {r['fastloss_value_ms']:9.3f} {r['torch_value_ms']:9.3f} "
-            f"{r['value_ratio']:6.2f}  {r['fastloss_vg_ms']:9.3f} {r['torch_vg_ms']:9.3f} "
-            f"{r['vg_ratio']:6.2f}  {r['values_agree']}"
-        )
     write_json(a.json, threads=a.threads, notes=notes, rows=rows)
 
 

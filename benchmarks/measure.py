@@ -39,6 +39,16 @@ def side_parser(doc: str, *, repeats: int = 7) -> argparse.ArgumentParser:
     return ap
 
 
+def print_table(notes: list[str], header: str, row: str, rows: list[dict]) -> None:
+    """A side benchmark's report on stdout: its ``notes`` on one line, the
+    table's ``header``, then ``row.format(**r)`` for each record ``r`` of
+    ``rows`` (the records :func:`write_json` writes)."""
+    print("; ".join(notes))
+    print(header)
+    for r in rows:
+        print(row.format(**r))
+
+
 def write_json(path: str | None, **record) -> None:
     """A side benchmark's ``--json PATH``: ``record`` (threads, notes, rows,
     ...) written as indented JSON; nothing where no path was given."""

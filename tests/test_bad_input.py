@@ -908,20 +908,26 @@ def test_every_loss_has_a_row():
         assert not unknown, f"{name}: overrides for unknown columns {unknown}"
 
 
-def _untriaged(name, col):
-    """A (loss, column) whose outcome nobody has judged yet (losses merged
-    at the end of a session): xfailed without running, listed in every run."""
+def _each_cell(test):
+    """``test(name, col)`` parametrized over every cell of the matrix: each
+    loss of the catalogue by each column of COLUMNS."""
+    return pytest.mark.parametrize("col", list(COLUMNS))(pytest.mark.parametrize("name", ALL)(test))
+
+
+def _cell(name, col):
+    """The loss's Ctx for one cell of the matrix, once its row is known to
+    exist. A cell whose outcome nobody has judged yet (losses merged at the
+    end of a session) is xfailed without running, listed in every run."""
+    assert name in ROWS, f"no row for {name}: add one to ROWS"
     e = ROWS[name].expect.get(col)
     if isinstance(e, Known) and e.reason.startswith("untriaged"):
         pytest.xfail(f"{name} x {col}: {e.reason}")
+    return Ctx(name)
 
 
-@pytest.mark.parametrize("col", list(COLUMNS))
-@pytest.mark.parametrize("name", ALL)
+@_each_cell
 def test_bad_input(name, col):
-    assert name in ROWS, f"no row for {name}: add one to ROWS"
-    _untriaged(name, col)
-    c = Ctx(name)
+    c = _cell(name, col)
     cases = COLUMNS[col](c)
     if not cases:
         return  # the class does not apply to this loss (no labels, no bounded domain)
@@ -1090,12 +1096,9 @@ def check_torch(c, case, expect):
         np.testing.assert_array_equal(p.grad.numpy(), want_g)
 
 
-@pytest.mark.parametrize("col", list(COLUMNS))
-@pytest.mark.parametrize("name", ALL)
+@_each_cell
 def test_bad_input_integrations(name, col):
-    assert name in ROWS, f"no row for {name}: add one to ROWS"
-    _untriaged(name, col)
-    c = Ctx(name)
+    c = _cell(name, col)
     for case in COLUMNS[col](c):
         expect = expectation(name, col, case)
         if isinstance(expect, Known):

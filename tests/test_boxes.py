@@ -390,20 +390,25 @@ def test_empty_input_like_torchvision(name):
 # gradients without torch
 
 
+def _central_differences(f, x, h=1e-6):
+    """The gradient of the scalar ``f`` at ``x`` by central differences,
+    one entry at a time."""
+    fd = np.empty_like(x)
+    for i in range(x.size):
+        xp, xm = x.copy(), x.copy()
+        xp.flat[i] += h
+        xm.flat[i] -= h
+        fd.flat[i] = (f(xp) - f(xm)) / (2 * h)
+    return fd
+
+
 @pytest.mark.parametrize("name", ["box_iou_loss", "giou_loss", "diou_loss"])
 def test_grad_matches_finite_differences(name):
     rng = np.random.default_rng(6)
     pred, target = generic_boxes(rng, 10)
     loss = fl.get(name)
     g = loss.grad(pred, target, reduction="sum")
-    fd = np.empty_like(pred)
-    h = 1e-6
-    for i in range(pred.size):
-        pp, pm = pred.copy(), pred.copy()
-        pp.flat[i] += h
-        pm.flat[i] -= h
-        up, down = loss(pp, target, reduction="sum"), loss(pm, target, reduction="sum")
-        fd.flat[i] = (up - down) / (2 * h)
+    fd = _central_differences(lambda p: loss(p, target, reduction="sum"), pred)
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -425,13 +430,7 @@ def test_ciou_grad_holds_alpha_constant():
         return float(np.sum(fl.diou_loss(p, target, reduction="none") + alpha0 * v_of(p)))
 
     g = fl.ciou_loss.grad(pred, target, reduction="sum", eps=eps)
-    fd = np.empty_like(pred)
-    h = 1e-6
-    for i in range(pred.size):
-        pp, pm = pred.copy(), pred.copy()
-        pp.flat[i] += h
-        pm.flat[i] -= h
-        fd.flat[i] = (surrogate(pp) - surrogate(pm)) / (2 * h)
+    fd = _central_differences(surrogate, pred)
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
     # and it is not the derivative of the value itself (alpha moves with pred)
     vp = fl.ciou_loss(pred + np.eye(4)[0] * 1e-6, target, reduction="sum", eps=eps)

@@ -14,7 +14,13 @@ import fastloss as fl
 torch = pytest.importorskip("torch")
 
 
-def _images(rng, shape, dtype):
+@pytest.fixture(params=[np.float32, np.float64])
+def dtype(request):
+    return request.param
+
+
+def _images(seed, shape, dtype):
+    rng = np.random.default_rng(seed)
     x = rng.uniform(size=shape)
     y = np.clip(x + rng.normal(scale=0.15, size=shape), 0.0, 1.0)
     return x.astype(dtype), y.astype(dtype)
@@ -36,6 +42,25 @@ def _assert_matches(v, per, g, tv, tper, tgrad, dtype, grad_slack):
     np.testing.assert_allclose(g, gt, rtol=0, atol=atol + grad_slack * rtol * np.abs(gt).max())
 
 
+def _ours(loss, x, y, **kw):
+    """fastloss's mean loss, its gradient and the per-image losses."""
+    v, g = loss.value_and_grad(x, y, **kw)
+    return v, g, loss(x, y, reduction="none", **kw)
+
+
+def _skimage_ssim(x, y, win_size, sigma):
+    """skimage's SSIM of each image of a batch (N, C, H, W), Gaussian
+    weights and population covariances as pytorch_msssim and fastloss."""
+    metrics = pytest.importorskip("skimage.metrics")
+    kw = dict(gaussian_weights=True, sigma=sigma, use_sample_covariance=False, data_range=1.0)
+    return np.array(
+        [
+            metrics.structural_similarity(x[n], y[n], win_size=win_size, channel_axis=0, **kw)
+            for n in range(x.shape[0])
+        ]
+    )
+
+
 def _win(win_size, sigma, channels, dtype):
     """pytorch_msssim's window, built in the images' dtype: its own is float32
     even for float64 images (~1e-8 off), so float64 comparisons pass it."""
@@ -47,17 +72,14 @@ def _win(win_size, sigma, channels, dtype):
     return g.repeat(channels, 1, 1, 1)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "shape,win_size,sigma",
     [((2, 3, 32, 32), 11, 1.5), ((3, 1, 20, 27), 7, 1.5), ((1, 2, 64, 41), 7, 1.0)],
 )
 def test_ssim_equals_pytorch_msssim_value_and_gradient(shape, win_size, sigma, dtype):
     pm = pytest.importorskip("pytorch_msssim")
-    rng = np.random.default_rng(0)
-    x, y = _images(rng, shape, dtype)
-    v, g = fl.ssim.value_and_grad(x, y, win_size=win_size, sigma=sigma, data_range=1.0)
-    per = fl.ssim(x, y, win_size=win_size, sigma=sigma, reduction="none")
+    x, y = _images(0, shape, dtype)
+    v, g, per = _ours(fl.ssim, x, y, win_size=win_size, sigma=sigma, data_range=1.0)
     tx = torch.tensor(x, requires_grad=True)
     ty = torch.tensor(y)
     win = _win(win_size, sigma, shape[1], dtype)
@@ -69,7 +91,6 @@ def test_ssim_equals_pytorch_msssim_value_and_gradient(shape, win_size, sigma, d
     assert per.shape == (shape[0],) and g.dtype == dtype
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "shape,win_size,sigma",
     # skimage's filter has 2 * int(3.5 sigma + 0.5) + 1 taps whatever
@@ -77,28 +98,13 @@ def test_ssim_equals_pytorch_msssim_value_and_gradient(shape, win_size, sigma, d
     [((2, 3, 32, 30), 11, 1.5), ((2, 1, 19, 23), 7, 0.9)],
 )
 def test_ssim_equals_skimage(shape, win_size, sigma, dtype):
-    metrics = pytest.importorskip("skimage.metrics")
-    rng = np.random.default_rng(1)
-    x, y = _images(rng, shape, dtype)
+    x, y = _images(1, shape, dtype)
     per = fl.ssim(x, y, win_size=win_size, sigma=sigma, data_range=1.0, reduction="none")
-    sk = [
-        metrics.structural_similarity(
-            x[n],
-            y[n],
-            win_size=win_size,
-            gaussian_weights=True,
-            sigma=sigma,
-            use_sample_covariance=False,
-            data_range=1.0,
-            channel_axis=0,
-        )
-        for n in range(shape[0])
-    ]
+    sk = _skimage_ssim(x, y, win_size, sigma)
     rtol, atol = _tol(dtype)
-    np.testing.assert_allclose(per, 1 - np.array(sk), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(per, 1 - sk, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "shape,win_size,data_range",
     # kornia's window has sigma 1.5 whatever its size: sigma stays at 1.5
@@ -111,12 +117,9 @@ def test_ssim_equals_kornia_value_and_gradient(shape, win_size, data_range, dtyp
     # to the denominator by default). kornia's ssim_loss is (1 - map) / 2,
     # clamped: half of fastloss's.
     kornia = pytest.importorskip("kornia")
-    rng = np.random.default_rng(6)
-    x, y = _images(rng, shape, dtype)
+    x, y = _images(6, shape, dtype)
     x, y = x * data_range, y * data_range
-    kw = dict(win_size=win_size, data_range=data_range)
-    v, g = fl.ssim.value_and_grad(x, y, **kw)
-    per = fl.ssim(x, y, reduction="none", **kw)
+    v, g, per = _ours(fl.ssim, x, y, win_size=win_size, data_range=data_range)
     tx = torch.tensor(x, requires_grad=True)
     smap = kornia.metrics.ssim(
         tx, torch.tensor(y), win_size, max_val=float(data_range), eps=0.0, padding="valid"
@@ -139,30 +142,17 @@ def test_ssim_equals_kornia_value_and_gradient(shape, win_size, data_range, dtyp
 
 def test_ssim_departs_from_skimage_where_its_window_is_wider():
     # documented: skimage blurs with 11 taps at sigma 1.5 even for win_size=7
-    metrics = pytest.importorskip("skimage.metrics")
-    x, y = _images(np.random.default_rng(2), (1, 1, 24, 24), np.float64)
+    x, y = _images(2, (1, 1, 24, 24), np.float64)
     ours = 1 - fl.ssim(x, y, win_size=7, sigma=1.5)
-    sk = metrics.structural_similarity(
-        x[0],
-        y[0],
-        win_size=7,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        data_range=1.0,
-        channel_axis=0,
-    )
+    sk = _skimage_ssim(x, y, 7, 1.5)[0]
     assert abs(ours - sk) > 1e-5
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,win_size", [((2, 3, 176, 161), 11), ((1, 2, 100, 111), 7)])
 def test_ms_ssim_equals_pytorch_msssim_value_and_gradient(shape, win_size, dtype):
     pm = pytest.importorskip("pytorch_msssim")
-    rng = np.random.default_rng(3)
-    x, y = _images(rng, shape, dtype)
-    v, g = fl.ms_ssim.value_and_grad(x, y, win_size=win_size)
-    per = fl.ms_ssim(x, y, win_size=win_size, reduction="none")
+    x, y = _images(3, shape, dtype)
+    v, g, per = _ours(fl.ms_ssim, x, y, win_size=win_size)
     tx = torch.tensor(x, requires_grad=True)
     ty = torch.tensor(y)
     kw = dict(data_range=1.0, win_size=win_size, win=_win(win_size, 1.5, shape[1], dtype))
@@ -226,8 +216,7 @@ def test_empty_batch_gives_nan_mean_and_zero_sum():
 def test_image_losses_through_fastloss_torch(name, side):
     import fastloss.torch as flt
 
-    rng = np.random.default_rng(5)
-    x, y = _images(rng, (2, 3, side, side), np.float64)
+    x, y = _images(5, (2, 3, side, side), np.float64)
     tx = torch.tensor(x, requires_grad=True)
     v = getattr(flt, name)(tx, torch.tensor(y), win_size=3)
     v.backward()

@@ -37,6 +37,19 @@ def _compare(ours, theirs, inputs, red, rtol, atol, seed=0):
         torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
 
 
+def _compare_alike(ours, theirs, inputs, red, **kw):
+    """:func:`_compare` in float64 of ``ours`` and ``theirs`` called alike:
+    ``fn(*inputs, reduction=red, **kw)``."""
+    _compare(
+        lambda *a: ours(*a, reduction=red, **kw),
+        lambda *a: theirs(*a, reduction=red, **kw),
+        inputs,
+        red,
+        1e-12,
+        1e-13,
+    )
+
+
 def _pair(rng, shape, dtype, lo=-2.0, hi=2.0):
     x = _t(rng.uniform(lo, hi, shape).astype(dtype), True)
     y = _t(rng.uniform(lo, hi, shape).astype(dtype))
@@ -49,223 +62,145 @@ TOL = {np.float32: (2e-5, 1e-6), np.float64: (1e-10, 1e-12)}
 # --- modules and functions against torch.nn.functional ---------------------
 
 
+def _case(name, module, fn, inputs, reduction, **kw):
+    """One row of :func:`_peer_cases`: the adapter's ``module`` and torch's
+    ``fn`` built with the same ``reduction`` and keywords."""
+    return (
+        name,
+        module(reduction=reduction, **kw),
+        lambda *a: fn(*a, reduction=reduction, **kw),
+        inputs,
+    )
+
+
 def _peer_cases(rng, dt):
     """(name, ours, theirs, inputs) for every loss torch has, per reduction."""
     out = []
-    # weights made once: the lambdas below read them late, as closures
+    # weights made once, shared by the modules and torch's functions
     w = _t(rng.uniform(0.2, 2, (4,)).astype(dt))
     pw = _t(rng.uniform(0.5, 3, (4,)).astype(dt))
     cw = _t(rng.uniform(0.3, 2, 5).astype(dt))
     for red in REDUCTIONS:
         x, y = _pair(rng, (7, 5), dt)
+        counts = _t(rng.poisson(2.0, (7, 5)).astype(dt))
         out += [
-            (
-                "mse",
-                flt.MSELoss(reduction=red),
-                lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
-                (x, y),
-            ),
-            (
-                "l1",
-                flt.L1Loss(reduction=red),
-                lambda a, b, r=red: F.l1_loss(a, b, reduction=r),
-                (x, y),
-            ),
-            (
-                "huber",
-                flt.HuberLoss(reduction=red, delta=0.7),
-                lambda a, b, r=red: F.huber_loss(a, b, reduction=r, delta=0.7),
-                (x, y),
-            ),
-            (
-                "smooth_l1",
-                flt.SmoothL1Loss(reduction=red, beta=1.3),
-                lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=1.3),
-                (x, y),
-            ),
-            (  # torch runs l1_loss at beta=0; so does the adapter (mae)
-                "smooth_l1_beta0",
-                flt.SmoothL1Loss(reduction=red, beta=0.0),
-                lambda a, b, r=red: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
-                (x, y),
-            ),
-            (
-                "poisson",
-                flt.PoissonNLLLoss(reduction=red),
-                lambda a, b, r=red: F.poisson_nll_loss(a, b, reduction=r),
-                (x, _t(rng.poisson(2.0, (7, 5)).astype(dt))),
-            ),
-            (
+            _case("mse", flt.MSELoss, F.mse_loss, (x, y), red),
+            _case("l1", flt.L1Loss, F.l1_loss, (x, y), red),
+            _case("huber", flt.HuberLoss, F.huber_loss, (x, y), red, delta=0.7),
+            _case("smooth_l1", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=1.3),
+            # torch runs l1_loss at beta=0; so does the adapter (mae)
+            _case("smooth_l1_beta0", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=0.0),
+            _case("poisson", flt.PoissonNLLLoss, F.poisson_nll_loss, (x, counts), red),
+            _case(
                 "poisson_full",
-                flt.PoissonNLLLoss(log_input=False, full=True, reduction=red),
-                lambda a, b, r=red: F.poisson_nll_loss(
-                    a, b, log_input=False, full=True, reduction=r
-                ),
+                flt.PoissonNLLLoss,
+                F.poisson_nll_loss,
                 (
                     _t(rng.uniform(0.1, 3, (7, 5)).astype(dt), True),
                     _t(rng.poisson(2.0, (7, 5)).astype(dt)),
                 ),
+                red,
+                log_input=False,
+                full=True,
             ),
         ]
         p = _t(rng.uniform(0.05, 0.95, (6, 4)).astype(dt), True)
         t = _t(rng.uniform(0, 1, (6, 4)).astype(dt))
-        out += [
-            (
-                "bce",
-                flt.BCELoss(reduction=red),
-                lambda a, b, r=red: F.binary_cross_entropy(a, b, reduction=r),
-                (p, t),
-            ),
-            (
-                "bce_w",
-                flt.BCELoss(weight=w, reduction=red),
-                lambda a, b, r=red: F.binary_cross_entropy(a, b, weight=w, reduction=r),
-                (p, t),
-            ),
-        ]
         z = _t(rng.normal(0, 2, (6, 4)).astype(dt), True)
         out += [
-            (
+            _case("bce", flt.BCELoss, F.binary_cross_entropy, (p, t), red),
+            _case("bce_w", flt.BCELoss, F.binary_cross_entropy, (p, t), red, weight=w),
+            _case(
                 "bce_logits",
-                flt.BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=red),
-                lambda a, b, r=red: F.binary_cross_entropy_with_logits(
-                    a, b, weight=w, pos_weight=pw, reduction=r
-                ),
+                flt.BCEWithLogitsLoss,
+                F.binary_cross_entropy_with_logits,
                 (z, t),
+                red,
+                weight=w,
+                pos_weight=pw,
             ),
         ]
         logits = _t(rng.normal(0, 2, (8, 5)).astype(dt), True)
         labels = _t(rng.integers(0, 5, 8))
         labels[2] = -100
-        out += [
-            (
-                "ce",
-                flt.CrossEntropyLoss(weight=cw, label_smoothing=0.1, reduction=red),
-                lambda a, b, r=red: F.cross_entropy(
-                    a, b, weight=cw, label_smoothing=0.1, reduction=r
-                ),
-                (logits, labels),
-            ),
-        ]
+        ce = (flt.CrossEntropyLoss, F.cross_entropy)
+        out.append(_case("ce", *ce, (logits, labels), red, weight=cw, label_smoothing=0.1))
         # class axis 1 of N-d input, non-contiguous both sides
         lnd = _t(rng.normal(0, 2, (3, 4, 5, 2)).astype(dt), True)
         tnd = _t(rng.integers(0, 4, (3, 5, 2)))
-        out += [
-            (
-                "ce_nd",
-                flt.CrossEntropyLoss(reduction=red),
-                lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-                (lnd, tnd),
-            ),
-        ]
+        out.append(_case("ce_nd", *ce, (lnd, tnd), red))
         probs = torch.softmax(_t(rng.normal(0, 1, (3, 4, 5)).astype(dt)), dim=1)
-        out += [
-            (
-                "ce_probs",
-                flt.CrossEntropyLoss(reduction=red),
-                lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-                (_t(rng.normal(0, 2, (3, 4, 5)).astype(dt), True), probs),
-            ),
-        ]
+        lp3 = _t(rng.normal(0, 2, (3, 4, 5)).astype(dt), True)
+        out.append(_case("ce_probs", *ce, (lp3, probs), red))
         if red != "none":
-            out += [
-                (
-                    "ce_unbatched",
-                    flt.CrossEntropyLoss(reduction=red),
-                    lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-                    (_t(rng.normal(0, 2, 5).astype(dt), True), torch.tensor(3)),
-                ),
-            ]
+            l1 = _t(rng.normal(0, 2, 5).astype(dt), True)
+            out.append(_case("ce_unbatched", *ce, (l1, torch.tensor(3)), red))
+        mm = (flt.MultiMarginLoss, F.multi_margin_loss)
         out += [
-            (
-                "multi_margin",
-                flt.MultiMarginLoss(margin=0.8, weight=cw, reduction=red),
-                lambda a, b, r=red: F.multi_margin_loss(a, b, margin=0.8, weight=cw, reduction=r),
-                (logits, _t(rng.integers(0, 5, 8))),
+            _case(
+                "multi_margin", *mm, (logits, _t(rng.integers(0, 5, 8))), red, margin=0.8, weight=cw
             ),
-            (
+            _case(
                 "multi_margin_p2",
-                flt.MultiMarginLoss(p=2, margin=0.8, weight=cw, reduction=red),
-                lambda a, b, r=red: F.multi_margin_loss(
-                    a, b, p=2, margin=0.8, weight=cw, reduction=r
-                ),
+                *mm,
                 (logits, _t(rng.integers(0, 5, 8))),
+                red,
+                p=2,
+                margin=0.8,
+                weight=cw,
             ),
-            (
+            _case(
                 "multi_margin_unbatched",
-                flt.MultiMarginLoss(reduction=red),
-                lambda a, b, r=red: F.multi_margin_loss(a, b, reduction=r),
+                *mm,
                 (_t(rng.normal(0, 1, 5).astype(dt), True), torch.tensor(1)),
+                red,
             ),
         ]
         lp = torch.log_softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1).requires_grad_()
         tq = torch.softmax(_t(rng.normal(0, 1, (6, 4)).astype(dt)), 1)
+        kl = (flt.KLDivLoss, F.kl_div)
         for kred in (red, "batchmean") if red == "mean" else (red,):
             for log_target in (False, True):
                 tt = tq.log() if log_target else tq
-                out += [
-                    (
-                        f"kl_{kred}_{log_target}",
-                        flt.KLDivLoss(reduction=kred, log_target=log_target),
-                        lambda a, b, r=kred, lt=log_target: F.kl_div(
-                            a, b, reduction=r, log_target=lt
-                        ),
-                        (lp, tt),
-                    ),
-                ]
+                out.append(
+                    _case(f"kl_{kred}_{log_target}", *kl, (lp, tt), kred, log_target=log_target)
+                )
                 # torch's kl_div is element-wise: 1-D and 0-d inputs too
                 for shape in ((5,), ()):
                     lp1 = _t(np.log(rng.uniform(0.05, 1, shape)).astype(dt), True)
                     t1 = _t(rng.uniform(0.05, 1, shape).astype(dt))
-                    out += [
-                        (
+                    out.append(
+                        _case(
                             f"kl_{kred}_{log_target}_{len(shape)}d",
-                            flt.KLDivLoss(reduction=kred, log_target=log_target),
-                            lambda a, b, r=kred, lt=log_target: F.kl_div(
-                                a, b, reduction=r, log_target=lt
-                            ),
+                            *kl,
                             (lp1, t1.log() if log_target else t1),
-                        ),
-                    ]
+                            kred,
+                            log_target=log_target,
+                        )
+                    )
         ypm = _t(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(dt))
         y01 = _t((rng.uniform(size=(6, 4)) > 0.5).astype(dt))
         out += [
-            (
-                "soft_margin",
-                flt.SoftMarginLoss(reduction=red),
-                lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r),
-                (z, ypm),
-            ),
-            (
+            _case("soft_margin", flt.SoftMarginLoss, F.soft_margin_loss, (z, ypm), red),
+            _case(
                 "multilabel_soft_margin",
-                flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
-                lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=r),
+                flt.MultiLabelSoftMarginLoss,
+                F.multilabel_soft_margin_loss,
                 (z, y01),
+                red,
+                weight=w,
             ),
         ]
         mu = _t(rng.normal(0, 1, (6, 3)).astype(dt), True)
         var = _t(rng.uniform(0.1, 2, (6, 3)).astype(dt), True)
         var1 = _t(rng.uniform(0.1, 2, (6, 1)).astype(dt), True)
         tg = _t(rng.normal(0, 1, (6, 3)).astype(dt))
+        tg1 = _t(rng.normal(0, 1, (6, 1)).astype(dt))
+        gnll = (flt.GaussianNLLLoss, F.gaussian_nll_loss)
         out += [
-            (
-                "gnll",
-                flt.GaussianNLLLoss(full=True, reduction=red),
-                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, full=True, reduction=r),
-                (mu, tg, var),
-            ),
-            (
-                "gnll_var_bcast",
-                flt.GaussianNLLLoss(reduction=red),
-                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
-                (mu, tg, var1),
-            ),
-            (
-                "gnll_target_bcast",
-                flt.GaussianNLLLoss(reduction=red),
-                lambda a, b, v, r=red: F.gaussian_nll_loss(a, b, v, reduction=r),
-                (mu, _t(rng.normal(0, 1, (6, 1)).astype(dt)), var),
-            ),
+            _case("gnll", *gnll, (mu, tg, var), red, full=True),
+            _case("gnll_var_bcast", *gnll, (mu, tg, var1), red),
+            _case("gnll_target_bcast", *gnll, (mu, tg1, var), red),
         ]
         out += _rest_of_torch_cases(rng, dt, red, cw)
     return out
@@ -291,72 +226,28 @@ def _rest_of_torch_cases(rng, dt, red, cw):
     mlt = _t(mlt)
     z = _t(rng.normal(0, 2, (6, 5)).astype(dt), True)
     y01 = _t((rng.uniform(size=(6, 5)) > 0.5).astype(dt))
+    real_targets = _t(rng.uniform(-2, 2, (6, 4)).astype(dt))
+    nll = (flt.NLLLoss, F.nll_loss)
+    mlm = (flt.MultiLabelMarginLoss, F.multilabel_margin_loss)
+    mlsm = (flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss)
+    soft = (flt.SoftMarginLoss, F.soft_margin_loss)
+    hinge = (flt.HingeEmbeddingLoss, F.hinge_embedding_loss)
     out = [
-        (
-            "nll",
-            flt.NLLLoss(weight=cw, reduction=red),
-            lambda a, b, r=red: F.nll_loss(a, b, weight=cw, reduction=r),
-            (lp, _t(lab)),
-        ),
-        (
-            "nll_ignore",
-            flt.NLLLoss(ignore_index=2, reduction=red),
-            lambda a, b, r=red: F.nll_loss(a, b, ignore_index=2, reduction=r),
-            (lp, lab_ig),
-        ),
-        (
-            "nll_nd",
-            flt.NLLLoss(weight=cw, reduction=red),
-            lambda a, b, r=red: F.nll_loss(a, b, weight=cw, reduction=r),
-            (lpnd, tnd),
-        ),
-        (
-            "hinge_embedding",
-            flt.HingeEmbeddingLoss(margin=1.3, reduction=red),
-            lambda a, b, r=red: F.hinge_embedding_loss(a, b, margin=1.3, reduction=r),
-            (dist, ypm),
-        ),
-        (
-            "soft_margin_real_targets",
-            flt.SoftMarginLoss(reduction=red),
-            lambda a, b, r=red: F.soft_margin_loss(a, b, reduction=r),
-            (dist, _t(rng.uniform(-2, 2, (6, 4)).astype(dt))),
-        ),
-        (
-            "multilabel_soft_margin_c5",
-            flt.MultiLabelSoftMarginLoss(weight=cw, reduction=red),
-            lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, weight=cw, reduction=r),
-            (z, y01),
-        ),
-        (
-            "multilabel_margin",
-            flt.MultiLabelMarginLoss(reduction=red),
-            lambda a, b, r=red: F.multilabel_margin_loss(a, b, reduction=r),
-            (sc, mlt),
-        ),
+        _case("nll", *nll, (lp, _t(lab)), red, weight=cw),
+        _case("nll_ignore", *nll, (lp, lab_ig), red, ignore_index=2),
+        _case("nll_nd", *nll, (lpnd, tnd), red, weight=cw),
+        _case("hinge_embedding", *hinge, (dist, ypm), red, margin=1.3),
+        _case("soft_margin_real_targets", *soft, (dist, real_targets), red),
+        _case("multilabel_soft_margin_c5", *mlsm, (z, y01), red, weight=cw),
+        _case("multilabel_margin", *mlm, (sc, mlt), red),
     ]
     if red != "none":
-        out += [
-            (
-                "nll_unbatched",
-                flt.NLLLoss(reduction=red),
-                lambda a, b, r=red: F.nll_loss(a, b, reduction=r),
-                (lp[0].detach().requires_grad_(), torch.tensor(3)),
-            ),
-        ]
+        lp0 = lp[0].detach().requires_grad_()
+        out.append(_case("nll_unbatched", *nll, (lp0, torch.tensor(3)), red))
+    sc0, z0 = sc[0].detach().requires_grad_(), z[0].detach().requires_grad_()
     out += [
-        (
-            "multilabel_margin_unbatched",
-            flt.MultiLabelMarginLoss(reduction=red),
-            lambda a, b, r=red: F.multilabel_margin_loss(a, b, reduction=r),
-            (sc[0].detach().requires_grad_(), mlt[0]),
-        ),
-        (
-            "multilabel_soft_margin_unbatched",
-            flt.MultiLabelSoftMarginLoss(reduction=red),
-            lambda a, b, r=red: F.multilabel_soft_margin_loss(a, b, reduction=r),
-            (z[0].detach().requires_grad_(), y01[0]),
-        ),
+        _case("multilabel_margin_unbatched", *mlm, (sc0, mlt[0]), red),
+        _case("multilabel_soft_margin_unbatched", *mlsm, (z0, y01[0]), red),
     ]
     return out
 
@@ -383,42 +274,16 @@ def test_functions_match_torch_functional():
     rng = np.random.default_rng(2)
     for red in REDUCTIONS:
         x, y = _pair(rng, (9, 4), np.float64)
-        _compare(
-            lambda a, b, r=red: flt.huber(a, b, delta=0.5, reduction=r),
-            lambda a, b, r=red: F.huber_loss(a, b, delta=0.5, reduction=r),
-            (x, y),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.huber, F.huber_loss, (x, y), red, delta=0.5)
         z = _t(rng.normal(0, 2, (9, 4)), True)
         t = _t((rng.uniform(0, 1, (9, 4)) > 0.5).astype(np.float64))
-        _compare(
-            lambda a, b, r=red: flt.binary_cross_entropy_with_logits(a, b, reduction=r),
-            lambda a, b, r=red: F.binary_cross_entropy_with_logits(a, b, reduction=r),
-            (z, t),
-            red,
-            1e-12,
-            1e-13,
+        _compare_alike(
+            flt.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, (z, t), red
         )
         labels = _t(rng.integers(0, 4, 9))
-        _compare(
-            lambda a, b, r=red: flt.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-            lambda a, b, r=red: F.cross_entropy(a, b, label_smoothing=0.2, reduction=r),
-            (z, labels),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.cross_entropy, F.cross_entropy, (z, labels), red, label_smoothing=0.2)
         v = _t(rng.uniform(0.5, 2, (9, 4)), True)
-        _compare(
-            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
-            (x, y, v),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.gaussian_nll, F.gaussian_nll_loss, (x, y, v), red)
 
 
 def test_finite_at_infinite_logits_where_torch_is_not():
@@ -490,24 +355,10 @@ def test_non_contiguous_inputs():
     x, y = base.t()[::2, ::2], _t(rng.normal(0, 1, (4, 5)))  # transposed, strided
     assert not x.is_contiguous()
     for red in REDUCTIONS:
-        _compare(
-            lambda a, b, r=red: flt.mse(a, b, reduction=r),
-            lambda a, b, r=red: F.mse_loss(a, b, reduction=r),
-            (x, y),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.mse, F.mse_loss, (x, y), red)
         logits = base.t()[::2]  # (4, 10), class axis strided
         labels = _t(rng.integers(0, 10, 4))
-        _compare(
-            lambda a, b, r=red: flt.cross_entropy(a, b, reduction=r),
-            lambda a, b, r=red: F.cross_entropy(a, b, reduction=r),
-            (logits, labels),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.cross_entropy, F.cross_entropy, (logits, labels), red)
 
 
 def test_gradient_is_written_by_the_kernel_not_copied():
@@ -531,14 +382,7 @@ def test_gradient_for_the_inputs_that_require_it():
     mu, t = _t(rng.normal(0, 1, (5, 3))), _t(rng.normal(0, 1, (5, 3)))
     var = _t(rng.uniform(0.5, 2, (5, 3)), True)
     for red in REDUCTIONS:
-        _compare(
-            lambda a, b, c, r=red: flt.gaussian_nll(a, b, c, reduction=r),
-            lambda a, b, c, r=red: F.gaussian_nll_loss(a, b, c, reduction=r),
-            (mu, t, var),
-            red,
-            1e-12,
-            1e-13,
-        )
+        _compare_alike(flt.gaussian_nll, F.gaussian_nll_loss, (mu, t, var), red)
 
 
 def test_none_backward_with_sample_weight():

@@ -79,8 +79,6 @@ def get(name: str) -> Loss:
 def __getattr__(name: str):
     # fastloss.reference (the NumPy oracle) is imported on first use only.
     if name == "reference":
-        import importlib
-
         return importlib.import_module("fastloss.reference")
     raise AttributeError(f"module 'fastloss' has no attribute {name!r}")
 

@@ -139,6 +139,15 @@ _ROWS_RETURNS = """    Returns
 """
 
 
+# cosine_embedding's and contrastive's embeddings
+_PAIR_PARAMS = """    Parameters
+    ----------
+    x1, x2 : array_like, shape (N, D) or (D,)
+        Embeddings; both are differentiable: ``grad`` returns
+        ``(d/dx1, d/dx2)``.
+"""
+
+
 def _rows_loss(name, n_rows, params_of, peer, doc):
     return declare(
         _Rows, name, kernel=EMBEDDING, n_rows=n_rows, params_of=params_of, peer=peer, doc=doc
@@ -296,22 +305,18 @@ cosine_embedding = _rows_loss(
     sqrt(1e-12 |x2|^2)``) differs from fastloss's, which adds 1e-12
     exactly, by 2e-9 relative.
 
-    Parameters
-    ----------
-    x1, x2 : array_like, shape (N, D) or (D,)
-        Embeddings; both are differentiable: ``grad`` returns
-        ``(d/dx1, d/dx2)``.
-    y : array_like, shape (N,) (``()`` for one row)
+"""
+    + _PAIR_PARAMS
+    + """    y : array_like, shape (N,) (``()`` for one row)
         1 for a similar pair, -1 for a dissimilar one.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
         One weight per row.
     margin : float, keyword-only, default 0.0
 
-    Returns
-    -------
-    float, or an array of shape (N,) for ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl
@@ -342,12 +347,9 @@ contrastive = _rows_loss(
     of a batch, unsquared margins). The squared distance is summed in
     float64.
 
-    Parameters
-    ----------
-    x1, x2 : array_like, shape (N, D) or (D,)
-        Embeddings; both are differentiable: ``grad`` returns
-        ``(d/dx1, d/dx2)``.
-    same : array_like, shape (N,) (``()`` for one row)
+"""
+    + _PAIR_PARAMS
+    + """    same : array_like, shape (N,) (``()`` for one row)
         1 (or True) for a similar pair, 0 (False) for a dissimilar one;
         other reals are used as they are in the formula.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
@@ -355,10 +357,9 @@ contrastive = _rows_loss(
         One weight per row.
     margin : float >= 0, keyword-only, default 1.0
 
-    Returns
-    -------
-    float, or an array of shape (N,) for ``reduction="none"``.
-
+"""
+    + _ROWS_RETURNS
+    + """
     Examples
     --------
     >>> import fastloss as fl
