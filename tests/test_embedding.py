@@ -266,6 +266,36 @@ def test_bad_arguments_are_refused_by_name():
         fl.contrastive.grad_hess(x, x, np.ones(3))
 
 
+@pytest.mark.parametrize("p", [2.0, 1.0, 0.25, 0.0, -0.0, -1.0, np.nan, np.inf, -np.inf])
+def test_the_triplet_kernel_holds_p_to_the_catalogues_domain(p):
+    # The kernel entry called directly (as a binding's user would, past the
+    # Python checks) reads p's domain from the catalogue: it refuses exactly
+    # the p the Python layer refuses, and agrees with it elsewhere.
+    from fastloss import _core
+    from fastloss._loss import EMBEDDING
+
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.normal(size=(3, 4)) for _ in range(3))
+    try:
+        want = fl.triplet_margin(a, b, c, p=p, reduction="sum")
+    except ValueError:
+        want = None
+    params = (1.0, p, 1e-6, 0.0)  # margin, p, eps, swap
+    dims = (3, 4)  # N, D
+
+    def kernel():  # op 0 (value), reduction 1 (sum)
+        kid = fl.triplet_margin._id
+        return _core.run(
+            EMBEDDING, kid, 0, 1, a, inputs=(b, c), dims=dims, samples=3, params=params
+        )
+
+    if want is None:
+        with pytest.raises(ValueError, match="p: outside its domain in the catalogue"):
+            kernel()
+    else:
+        assert kernel() == want
+
+
 def test_accumulator_refuses_them_with_a_clear_error():
     for name in ("triplet_margin", "cosine_embedding", "contrastive"):
         with pytest.raises(ValueError, match="cannot be accumulated"):

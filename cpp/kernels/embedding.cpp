@@ -1,7 +1,8 @@
 // Embedding kernels for one ISA level (compiled once per level).
 #include "fastloss/api/embedding.hpp"
 
-#include <cmath>
+#include "fastloss/api/catalogue.hpp"
+
 #include <cstdint>
 #include <stdexcept>
 
@@ -49,9 +50,12 @@ double triplet_margin(const TensorArgs& a) {
   const TensorInput expect[] = {{"anchor", nd}, {"positive", nd}, {"negative", nd}};
   check_tensor_layout(a, expect, 2, a.dims[0]);
   const double p = a.params[1];
-  // the catalogue refuses p <= 0 first (its domain, kTripletMarginParams): a
-  // direct call of the entry point gets the same rule
-  if (!(p > 0.0) || !std::isfinite(p)) tensor_fail("p must be a finite real > 0");
+  // p's domain is the catalogue's (kTripletMarginParams), which the Python
+  // layer checks first; a direct call of the entry point (_core.run, the XLA
+  // handler) is held to the same entry, read from there
+  constexpr const catalogue::ParamSpec& p_spec = catalogue::find_param("triplet_margin", "p");
+  if (!catalogue::admits(p_spec, p))
+    tensor_fail("p: outside its domain in the catalogue (kTripletMarginParams)");
   const bool swap = a.params[3] != 0.0;
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "fastloss/common/rowwise.hpp"
+#include "fastloss/common/run_fields.hpp"
 #include "fastloss/multiclass.hpp"
 
 namespace fastloss {
@@ -34,18 +35,13 @@ namespace {
 
 template <class T>
 RowIO<T> row_io(const RowArgs& a) {
-  RowIO<T> io;
-  io.op = a.op;
-  io.reduction = a.reduction;
+  RowIO<T> io = run_fields<RowIO<T>>(a);
   io.rows = a.rows;
   io.C = a.classes;
   io.pred = static_cast<const T*>(a.pred);
-  io.weight = static_cast<const T*>(a.weight);
-  io.out_value = static_cast<T*>(a.out_value);
   io.out_grad = static_cast<T*>(a.out_grad);
   io.out_hess = static_cast<T*>(a.out_hess);
   io.out_blocks = a.out_blocks;
-  io.n_threads = a.n_threads;
   return io;
 }
 

@@ -39,6 +39,7 @@
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/persample.hpp"
 #include "fastloss/common/reduce.hpp"  // kChunk
+#include "fastloss/common/run_fields.hpp"
 #include "fastloss/common/vmath.hpp"
 
 namespace fastloss {
@@ -423,14 +424,9 @@ double rows4(const F& f, const BoxArgs& a) {
   if (a.n == 0) return 0.0;
   const BoxRows<T, F> rows{f, static_cast<const T*>(a.pred), static_cast<const T*>(a.target),
                            static_cast<T*>(a.out_grad)};
-  SampleRun<T> run;
-  run.op = a.op;
-  run.reduction = a.reduction;
+  SampleRun<T> run = run_fields<SampleRun<T>>(a);
   run.n = a.n;
-  run.weight = static_cast<const T*>(a.weight);
-  run.out_value = static_cast<T*>(a.out_value);
   run.out_blocks = a.out_blocks;
-  run.n_threads = a.n_threads;
   return per_sample(rows, run);
 }
 

@@ -156,6 +156,20 @@ FL_INLINE void exp_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_REST
   for (int64_t k = 0; k < nc; ++k) e[k] = vm::exp_nonpos(z[k] - e[k]);
 }
 
+// Where the block paths of the softmax losses put exp(z - m) of their n
+// rows: into the gradient rows with kGrad (the gradient pass then scales
+// them in place), else into a stack buffer of kChunk rows of up to kMaxC;
+// m[i] is row i's max.
+template <class T, bool kGrad, int64_t kMaxC>
+struct BlockExps {
+  alignas(64) T scratch[kGrad ? 1 : kChunk * kMaxC];
+  alignas(64) T m[kChunk];
+  T* const e;
+  explicit BlockExps(T* g) : e(kGrad ? g : scratch) {}
+  BlockExps(const BlockExps&) = delete;
+  BlockExps& operator=(const BlockExps&) = delete;
+};
+
 template <class T>
 FL_INLINE void softmax_rows(const T* FL_RESTRICT z, int64_t n, int64_t C, T* FL_RESTRICT e,
                             T* FL_RESTRICT m, double* FL_RESTRICT se, double* FL_RESTRICT lse) {
@@ -235,6 +249,16 @@ FL_INLINE void zero_hess(const T* FL_RESTRICT g, T* FL_RESTRICT h, int64_t C) {
   for (int64_t k = 0; k < C; ++k) h[k] = g[k] - g[k];
 }
 
+// row_hess of such a loss f: row()'s value and gradient, the Hessian of
+// zero_hess.
+template <class F, class T>
+FL_INLINE double linear_row_hess(const F& f, int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
+                                 T* FL_RESTRICT h, double gs, bool& bad) {
+  const double v = f.template row<true>(r, z, g, gs, bad);
+  zero_hess(g, h, f.C);
+  return v;
+}
+
 }  // namespace mc
 
 // Base of the losses that read integer labels: validity and class weights.
@@ -248,6 +272,9 @@ struct LabelRows {
   FL_INLINE bool ignored(int64_t y) const { return has_ignore && y == ignore; }
   FL_INLINE bool out_of_range(int64_t y) const { return y < 0 || y >= C; }
   FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+  // The mean divides by the row count unless a loss says otherwise (its own
+  // custom_norm() true: by the weights norm(r) below, as PyTorch's).
+  bool custom_norm() const { return false; }
   // A row whose label is ignored or out of range counts 0 with a zero
   // gradient (kGrad), and `bad` is set when the label is out of range: the
   // one prelude of every labelled loss's row and block paths. Returns
@@ -258,6 +285,31 @@ struct LabelRows {
     bad = !ignored(y);
     if constexpr (kGrad) mc::fill(g, C, T(0));
     return true;
+  }
+  // skip() for row_hess: a skipped row's Hessian is 0 too.
+  template <class T>
+  FL_INLINE bool skip_hess(int64_t y, T* g, T* h, bool& bad) const {
+    if (!skip<true>(y, g, bad)) return false;
+    mc::fill(h, C, T(0));
+    return true;
+  }
+  // The rows r0 .. r0+n-1 of a block (rowwise.hpp, block rows), their
+  // gradient rows g + i C: a row skip() takes gets v[i] = 0 (and bad[i] as
+  // skip sets it); every other row has bad[i] = false and goes to
+  // row(i, y, gi) (gi nullptr without kGrad), which sets v[i].
+  template <bool kGrad, class T, class Row>
+  FL_INLINE void each_row(int64_t r0, int64_t n, T* g, double* FL_RESTRICT v,
+                          bool* FL_RESTRICT bad, const Row& row) const {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = labels[r0 + i];
+      T* gi = kGrad ? g + i * C : nullptr;
+      bad[i] = false;
+      if (skip<kGrad>(y, gi, bad[i])) {
+        v[i] = 0.0;
+        continue;
+      }
+      row(i, y, gi);
+    }
   }
   // Weight of row r in the mean (PyTorch: the class weight of its label,
   // 0 for an ignored row).
@@ -308,6 +360,16 @@ struct DenseRows {
   bool custom_norm() const { return false; }
   double norm(int64_t, bool&) const { return 1.0; }
   FL_INLINE double cwk(int64_t k) const { return cw != nullptr ? cw[k] : 1.0; }
+  // A block's rows r0 .. r0+n-1 in sub-blocks of up to kSub rows (what the
+  // stack buffers of a block path hold): body(i0, m, zb, tb) for the m rows
+  // from row r0 + i0, their scores zb (z holding the block's) and targets tb.
+  template <int64_t kSub, class Z, class Body>
+  FL_INLINE void sub_blocks(int64_t r0, int64_t n, const Z* z, const Body& body) const {
+    for (int64_t i0 = 0; i0 < n; i0 += kSub) {
+      const int64_t m = n - i0 < kSub ? n - i0 : kSub;
+      body(i0, m, z + i0 * C, target + (r0 + i0) * C);
+    }
+  }
 };
 
 // Cross-entropy with integer labels, class weights and label smoothing eps:
@@ -335,10 +397,7 @@ struct CrossEntropyLabels : LabelRows {
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
     const int64_t y = labels[r];
-    if (skip<true>(y, g, bad)) {
-      mc::fill(h, C, T(0));
-      return 0.0;
-    }
+    if (skip_hess(y, g, h, bad)) return 0.0;
     const double v = row<true>(r, z, g, gs, bad);
     mc::softmax_hess(z, C, h, gs * ((1.0 - eps) * cwk(y) + eps / static_cast<double>(C) *
                                     cw_sum));
@@ -351,21 +410,13 @@ struct CrossEntropyLabels : LabelRows {
   FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                        const double* FL_RESTRICT gs, double* FL_RESTRICT v,
                        bool* FL_RESTRICT bad) const {
-    alignas(64) T scratch[kGrad ? 1 : kChunk * block_max_C];
-    alignas(64) T m[kChunk];
     alignas(64) double se[kChunk], lse[kChunk];
-    T* e = kGrad ? g : scratch;
-    mc::softmax_rows(z, n, C, e, m, se, lse);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t y = labels[r0 + i];
-      T* gi = kGrad ? g + i * C : nullptr;
-      bad[i] = false;
-      if (skip<kGrad>(y, gi, bad[i])) {
-        v[i] = 0.0;
-        continue;
-      }
+    mc::BlockExps<T, kGrad, block_max_C> ex(g);
+    const T* m = ex.m;
+    mc::softmax_rows(z, n, C, ex.e, ex.m, se, lse);
+    each_row<kGrad>(r0, n, g, v, bad, [&](int64_t i, int64_t y, T* gi) {
       v[i] = tail<kGrad>(y, z + i * C, gi, gs[i], mc::Softmax<T>(m[i], se[i], lse[i]));
-    }
+    });
   }
 
   // The row's loss from its softmax statistics; with kGrad, g holds
@@ -470,7 +521,6 @@ struct MulticlassHinge : LabelRows {
   double margin;
   bool weston_watkins;
   bool squared = false;
-  bool custom_norm() const { return false; }
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
@@ -744,10 +794,7 @@ struct SoftmaxFocal : LabelRows {
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
     const int64_t y = labels[r];
-    if (skip<true>(y, g, bad)) {
-      mc::fill(h, C, T(0));
-      return 0.0;
-    }
+    if (skip_hess(y, g, h, bad)) return 0.0;
     const double v = row<true>(r, z, g, gs, bad);
     const T m = row_max(z, C);
     FL_SIMD
@@ -791,12 +838,12 @@ struct SoftmaxFocal : LabelRows {
   FL_INLINE void block(int64_t r0, int64_t n, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                        const double* FL_RESTRICT gs, double* FL_RESTRICT v,
                        bool* FL_RESTRICT bad) const {
-    alignas(64) T scratch[kGrad ? 1 : kChunk * block_max_C];
-    alignas(64) T m[kChunk];
+    mc::BlockExps<T, kGrad, block_max_C> ex(g);
+    T* e = ex.e;
+    const T* m = ex.m;
     alignas(64) double so[kChunk], ey[kChunk], md[kChunk], zy[kChunk], cwy[kChunk];
     alignas(64) double coef[kChunk], ce[kChunk];
-    T* e = kGrad ? g : scratch;
-    mc::exp_rows(z, n, C, e, m);
+    mc::exp_rows(z, n, C, e, ex.m);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t y = labels[r0 + i];
       bad[i] = out_of_range(y);
@@ -824,15 +871,10 @@ struct SoftmaxFocal : LabelRows {
                                                          gs[i], v[i], coef[i], ce[i]);
       }
     });
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t y = labels[r0 + i];
-      T* gi = kGrad ? g + i * C : nullptr;
-      if (skip<kGrad>(y, gi, bad[i])) {
-        v[i] = 0.0;
-        continue;
-      }
+    // (bad[i] is out_of_range(y) from above; each_row sets it again alike)
+    each_row<kGrad>(r0, n, g, v, bad, [&](int64_t i, int64_t y, T* gi) {
       if constexpr (kGrad) scale_row(gi, y, ey[i], coef[i], ce[i]);
-    }
+    });
   }
 
   // sum_{k != y} e_k by the row's fixed tree.
@@ -896,9 +938,7 @@ struct KlDiv : DenseRows<T> {
   // where the gradient is).
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
-    const double v = row<true>(r, z, g, gs, bad);
-    mc::zero_hess(g, h, C);
-    return v;
+    return mc::linear_row_hess(*this, r, z, g, h, gs, bad);
   }
 
   // Short rows in one flat pass (see rowwise.hpp): the same terms and sums.
@@ -934,7 +974,6 @@ struct KlDiv : DenseRows<T> {
 template <class T>
 struct Brier : LabelRows {
   static constexpr int cost = 1;
-  bool custom_norm() const { return false; }
 
   template <bool kGrad>
   FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
@@ -1020,9 +1059,7 @@ struct CategoricalHinge : DenseRows<T> {
   // Piecewise linear: Hessian 0 (see mc::zero_hess).
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
-    const double v = row<true>(r, z, g, gs, bad);
-    mc::zero_hess(g, h, C);
-    return v;
+    return mc::linear_row_hess(*this, r, z, g, h, gs, bad);
   }
 
   // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: both
@@ -1042,11 +1079,9 @@ struct CategoricalHinge : DenseRows<T> {
     alignas(64) double pt[kSub * block_max_C], nt[kSub * block_max_C];
     alignas(64) double d[kSub];
     int64_t arg[kSub];
-    for (int64_t i0 = 0; i0 < n; i0 += kSub) {
-      const int64_t m = n - i0 < kSub ? n - i0 : kSub;
+    this->template sub_blocks<kSub>(r0, n, z, [&](int64_t i0, int64_t m, const T* FL_RESTRICT zb,
+                                                  const T* FL_RESTRICT tb) {
       const int64_t mC = m * C;
-      const T* FL_RESTRICT zb = z + i0 * C;
-      const T* FL_RESTRICT tb = target + (r0 + i0) * C;
       FL_SIMD
       for (int64_t k = 0; k < mC; ++k) {
         pt[k] = pos_term(tb[k], zb[k]);
@@ -1079,7 +1114,7 @@ struct CategoricalHinge : DenseRows<T> {
           if (d[i] != d[i]) v[i0 + i] = mc::nan_row<kGrad>(kGrad ? g + (i0 + i) * C : nullptr, C);
         }
       }
-    }
+    });
   }
 };
 
@@ -1119,30 +1154,19 @@ struct Nll : LabelRows {
                        bool* FL_RESTRICT bad) const {
     const bool any_nan = row_has_nan(z, n * C);
     if constexpr (kGrad) mc::fill(g, n * C, T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t y = labels[r0 + i];
-      T* gi = kGrad ? g + i * C : nullptr;
-      bool b = false;
-      if (skip<kGrad>(y, gi, b)) {
-        v[i] = 0.0;
-        bad[i] = b;
-        continue;
-      }
-      bad[i] = false;
+    each_row<kGrad>(r0, n, g, v, bad, [&](int64_t i, int64_t y, T* gi) {
       if (any_nan && row_has_nan(z + i * C, C)) {
         v[i] = mc::nan_row<kGrad>(gi, C);
-        continue;
+        return;
       }
       const double cwy = cwk(y);
       if constexpr (kGrad) gi[y] = static_cast<T>(-gs[i] * cwy);
       v[i] = -cwy * static_cast<double>(z[i * C + y]);
-    }
+    });
   }
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
-    const double v = row<true>(r, z, g, gs, bad);
-    mc::zero_hess(g, h, C);
-    return v;
+    return mc::linear_row_hess(*this, r, z, g, h, gs, bad);
   }
 };
 
@@ -1232,11 +1256,9 @@ struct MultilabelSoftMargin : DenseRows<T> {
     alignas(64) double tm[kSub * block_max_C];
     alignas(64) T e[kSub * block_max_C];
     const double invC = 1.0 / static_cast<double>(C);
-    for (int64_t i0 = 0; i0 < n; i0 += kSub) {
-      const int64_t m = n - i0 < kSub ? n - i0 : kSub;
+    this->template sub_blocks<kSub>(r0, n, z, [&](int64_t i0, int64_t m, const T* FL_RESTRICT zb,
+                                                  const T* FL_RESTRICT tb) {
       const int64_t mC = m * C;
-      const T* FL_RESTRICT zb = z + i0 * C;
-      const T* FL_RESTRICT tb = target + (r0 + i0) * C;
       FL_SIMD
       for (int64_t k = 0; k < mC; ++k) e[k] = vm::exp_nonpos(vm::detail::negabs(zb[k]));
       FL_SIMD
@@ -1265,7 +1287,7 @@ struct MultilabelSoftMargin : DenseRows<T> {
           gb[k] = static_cast<T>(tm[k] * static_cast<double>(d));
         }
       }
-    }
+    });
   }
 };
 
@@ -1332,9 +1354,7 @@ struct MultilabelMargin : DenseRows<int64_t> {
   }
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
                             T* FL_RESTRICT h, double gs, bool& bad) const {
-    const double v = row<true>(r, z, g, gs, bad);
-    mc::zero_hess(g, h, C);
-    return v;
+    return mc::linear_row_hess(*this, r, z, g, h, gs, bad);
   }
 };
 

@@ -202,6 +202,19 @@ struct ListsBase {
     }
   }
 
+  // The lists lo .. lo+len-1 one by one (listnet, and approx_ndcg's long
+  // lists): list r's valid mask loaded into b.valid, the list counted in
+  // the mean's denominator when it holds a valid item, then
+  // body(q, r, scores, labels, valid) with q = r - lo.
+  template <class Body>
+  void each_list(int64_t lo, int64_t len, Buffers<T>& b, const Body& body) const {
+    for (int64_t q = 0; q < len; ++q) {
+      const int64_t r = lo + q;
+      put_count(r, load_valid(r, b.valid) > 0 ? 1.0 : 0.0);
+      body(q, r, s + r * L, y + r * L, b.valid);
+    }
+  }
+
   // valid[k] for list r; returns the number of valid items.
   int64_t load_valid(int64_t r, T* FL_RESTRICT valid) const {
     if (m == nullptr) {
@@ -283,10 +296,7 @@ enum class Pair : int { logistic, hinge, lambda };
 // time, its sign sg = sign(y_i - y_j) (0: not a pair).
 template <class T, Pair kPair>
 struct PairLists : ListsBase<T> {
-  using ListsBase<T>::s;
-  using ListsBase<T>::y;
-  using ListsBase<T>::g;
-  using ListsBase<T>::L;
+  using ListsBase<T>::s, ListsBase<T>::y, ListsBase<T>::g, ListsBase<T>::L;
 
   // lambda_rank's weights: normalized gains and the discounts at the exact
   // ranks (rax's utils.ranks: by score, descending, ties in item order,
@@ -536,10 +546,7 @@ struct PairLists : ListsBase<T> {
 // row_sum's fixed tree).
 template <class T>
 struct ListNet : ListsBase<T> {
-  using ListsBase<T>::s;
-  using ListsBase<T>::y;
-  using ListsBase<T>::g;
-  using ListsBase<T>::L;
+  using ListsBase<T>::s, ListsBase<T>::y, ListsBase<T>::g, ListsBase<T>::L;
 
   // O(list_size) per list, about an exp and a few sums per item
   int64_t sample_cost(int64_t) const { return 8 * L + 1; }
@@ -562,12 +569,8 @@ struct ListNet : ListsBase<T> {
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
             void* scratch) const {
     Buffers<T> b(scratch, L);
-    for (int64_t q = 0; q < len; ++q) {
-      const int64_t r = lo + q;
-      const T* FL_RESTRICT sr = s + r * L;
-      const T* FL_RESTRICT yr = y + r * L;
-      const T* FL_RESTRICT v = b.valid;
-      this->put_count(r, this->load_valid(r, b.valid) > 0 ? 1.0 : 0.0);
+    this->each_list(lo, len, b, [&](int64_t q, int64_t r, const T* FL_RESTRICT sr,
+                                    const T* FL_RESTRICT yr, const T* FL_RESTRICT v) {
       int bad = 0;
       FL_PRAGMA(omp simd reduction(| : bad))
       for (int64_t k = 0; k < L; ++k) bad |= v[k] != T(0) && yr[k] < T(0);
@@ -584,7 +587,7 @@ struct ListNet : ListsBase<T> {
         if constexpr (kGrad) {
           for (int64_t k = 0; k < L; ++k) gr[k] = T(0);
         }
-        continue;
+        return;
       }
       // the largest valid score (a NaN is skipped here and turns exp(s - mx)
       // into NaN below)
@@ -615,7 +618,7 @@ struct ListNet : ListsBase<T> {
           gr[k] = v[k] != T(0) ? gk : T(0);
         }
       }
-    }
+    });
   }
 };
 
@@ -627,10 +630,7 @@ struct ListNet : ListsBase<T> {
 // per thread, at most 1 MiB) for the gradient pass, which then needs no exp.
 template <class T>
 struct ApproxNdcg : ListsBase<T> {
-  using ListsBase<T>::s;
-  using ListsBase<T>::y;
-  using ListsBase<T>::g;
-  using ListsBase<T>::L;
+  using ListsBase<T>::s, ListsBase<T>::y, ListsBase<T>::g, ListsBase<T>::L;
   T inv_temp;  // 1 / temperature
   static constexpr int64_t kStore = 512;
 
@@ -662,6 +662,25 @@ struct ApproxNdcg : ListsBase<T> {
     }
     return Buffers<T>::bytes(L) +
            (stores() ? static_cast<size_t>(L * pad8(L)) * sizeof(T) : size_t(0));
+  }
+
+  // The pair loop of both lane-wise passes: each pair i < j of a list's L
+  // items once, in order (pi the pair's index, row by row), as
+  // body(i, j, pi, acc_i, out_j): acc_i is item i's float64 sum over its
+  // row's pairs (kListLanes lanes, from 0, added to out + i W after the
+  // row) and out_j = out + j W, item j's column sum.
+  template <class Body>
+  FL_INLINE void lane_pairs(double* FL_RESTRICT out, const Body& body) const {
+    constexpr int64_t W = kListLanes;
+    int64_t pi = 0;
+    for (int64_t i = 0; i + 1 < L; ++i) {
+      alignas(64) double acc[W];
+      for (int64_t w = 0; w < W; ++w) acc[w] = 0.0;
+      for (int64_t j = i + 1; j < L; ++j, ++pi) body(i, j, pi, acc, out + j * W);
+      double* FL_RESTRICT oi = out + i * W;
+      FL_SIMD
+      for (int64_t w = 0; w < W; ++w) oi[w] += acc[w];
+    }
   }
 
   // Lane-wise (lists of up to kLaneMax items): the two pair passes of eval_rows
@@ -700,33 +719,25 @@ struct ApproxNdcg : ListsBase<T> {
       }
       for (int64_t k = 0; k < L * W; ++k) rh[k] = 0.0;
       // rhat - 1: p = sigmoid((s_j - s_i) / t) to rhat_i, 1 - p to rhat_j
-      int64_t pi = 0;  // the pair's index (i < j, row by row)
-      for (int64_t i = 0; i + 1 < L; ++i) {
+      lane_pairs(rh, [&](int64_t i, int64_t j, int64_t pi, double* FL_RESTRICT ri,
+                         double* FL_RESTRICT rj) {
         const T* FL_RESTRICT si = st + i * W;
         const T* FL_RESTRICT vi = vt + i * W;
-        alignas(64) double ri[W];
-        for (int64_t w = 0; w < W; ++w) ri[w] = 0.0;
-        for (int64_t j = i + 1; j < L; ++j, ++pi) {
-          const T* FL_RESTRICT sj = st + j * W;
-          const T* FL_RESTRICT vj = vt + j * W;
-          double* FL_RESTRICT rj = rh + j * W;
-          // the slopes for the gradient pass (without a store: a scratch row,
-          // overwritten; the gradient pass computes them again)
-          T* FL_RESTRICT ps = pst != nullptr ? pst + pi * W : lb.et;
-          FL_SIMD
-          for (int64_t w = 0; w < W; ++w) {
-            const bool pair = vi[w] * vj[w] != T(0);
-            T p0, sp;
-            sig_and_slope((sj[w] - si[w]) * it, p0, sp);
-            ri[w] += static_cast<double>(vm::select(pair, p0, T(0)));
-            rj[w] += static_cast<double>(vm::select(pair, T(1) - p0, T(0)));
-            ps[w] = vm::select(pair, sp, T(0));  // the gradient pass's slope
-          }
-        }
-        double* FL_RESTRICT r_i = rh + i * W;
+        const T* FL_RESTRICT sj = st + j * W;
+        const T* FL_RESTRICT vj = vt + j * W;
+        // the slopes for the gradient pass (without a store: a scratch row,
+        // overwritten; the gradient pass computes them again)
+        T* FL_RESTRICT ps = pst != nullptr ? pst + pi * W : lb.et;
         FL_SIMD
-        for (int64_t w = 0; w < W; ++w) r_i[w] += ri[w];
-      }
+        for (int64_t w = 0; w < W; ++w) {
+          const bool pair = vi[w] * vj[w] != T(0);
+          T p0, sp;
+          sig_and_slope((sj[w] - si[w]) * it, p0, sp);
+          ri[w] += static_cast<double>(vm::select(pair, p0, T(0)));
+          rj[w] += static_cast<double>(vm::select(pair, T(1) - p0, T(0)));
+          ps[w] = vm::select(pair, sp, T(0));  // the gradient pass's slope
+        }
+      });
       // DCG = sum_i G_i ln2 / ln(1 + rhat_i) (the library's vector log: a
       // log per item, 640k of them for 1e4 x 64, was too slow as std::log2)
       T* FL_RESTRICT a = lb.at;  // d loss / d rhat
@@ -758,41 +769,33 @@ struct ApproxNdcg : ListsBase<T> {
       if constexpr (kGrad) {
         // a pair adds sigmoid'(x) (a_j - a_i) / t to g_i and its negative to g_j
         for (int64_t k = 0; k < L * W; ++k) lb.G[k] = 0.0;
-        pi = 0;
-        for (int64_t i = 0; i + 1 < L; ++i) {
+        lane_pairs(lb.G, [&](int64_t i, int64_t j, int64_t pi, double* FL_RESTRICT gi,
+                             double* FL_RESTRICT gj) {
           const T* FL_RESTRICT si = st + i * W;
           const T* FL_RESTRICT vi = vt + i * W;
           const T* FL_RESTRICT ai = a + i * W;
-          alignas(64) double gi[W];
-          for (int64_t w = 0; w < W; ++w) gi[w] = 0.0;
-          for (int64_t j = i + 1; j < L; ++j, ++pi) {
-            const T* FL_RESTRICT sj = st + j * W;
-            const T* FL_RESTRICT vj = vt + j * W;
-            const T* FL_RESTRICT aj = a + j * W;
-            double* FL_RESTRICT gj = lb.G + j * W;
-            T* FL_RESTRICT pr = lb.et;
-            if (pst != nullptr) {
-              pr = pst + pi * W;
-            } else {
-              FL_SIMD
-              for (int64_t w = 0; w < W; ++w) {
-                T p0;
-                sig_and_slope((sj[w] - si[w]) * it, p0, pr[w]);
-              }
-            }
+          const T* FL_RESTRICT sj = st + j * W;
+          const T* FL_RESTRICT vj = vt + j * W;
+          const T* FL_RESTRICT aj = a + j * W;
+          T* FL_RESTRICT pr = lb.et;
+          if (pst != nullptr) {
+            pr = pst + pi * W;
+          } else {
             FL_SIMD
             for (int64_t w = 0; w < W; ++w) {
-              const bool pair = vi[w] * vj[w] != T(0);
-              const T d = pr[w] * (aj[w] - ai[w]);
-              const double dd = static_cast<double>(vm::select(pair, d, T(0)));
-              gi[w] += dd;
-              gj[w] -= dd;
+              T p0;
+              sig_and_slope((sj[w] - si[w]) * it, p0, pr[w]);
             }
           }
-          double* FL_RESTRICT g_i = lb.G + i * W;
           FL_SIMD
-          for (int64_t w = 0; w < W; ++w) g_i[w] += gi[w];
-        }
+          for (int64_t w = 0; w < W; ++w) {
+            const bool pair = vi[w] * vj[w] != T(0);
+            const T d = pr[w] * (aj[w] - ai[w]);
+            const double dd = static_cast<double>(vm::select(pair, d, T(0)));
+            gi[w] += dd;
+            gj[w] -= dd;
+          }
+        });
         for (int64_t w = 0; w < nl; ++w) {
           const int64_t q = q0 + w;
           T* FL_RESTRICT gr = g + (lo + q) * L;
@@ -816,12 +819,8 @@ struct ApproxNdcg : ListsBase<T> {
                          : nullptr;
     const double ln2 = 0.69314718055994530942;
     const T it = inv_temp;
-    for (int64_t q = 0; q < len; ++q) {
-      const int64_t r = lo + q;
-      const T* FL_RESTRICT sr = s + r * L;
-      const T* FL_RESTRICT yr = y + r * L;
-      const T* FL_RESTRICT v = b.valid;
-      this->put_count(r, this->load_valid(r, b.valid) > 0 ? 1.0 : 0.0);
+    this->each_list(lo, len, b, [&](int64_t q, int64_t r, const T* FL_RESTRICT sr,
+                                    const T* FL_RESTRICT yr, const T* FL_RESTRICT v) {
       const double ideal = this->gains_and_ideal(yr, b);
       double* FL_RESTRICT rh = b.aux;  // rhat - 1, row parts then column parts
       for (int64_t k = 0; k < L; ++k) rh[k] = 0.0;
@@ -900,7 +899,7 @@ struct ApproxNdcg : ListsBase<T> {
         // masked items: 0 (a NaN of a valid item never reaches them)
         for (int64_t k = 0; k < L; ++k) gr[k] = v[k] != T(0) ? static_cast<T>(ga[k] * f) : T(0);
       }
-    }
+    });
   }
 };
 

@@ -622,5 +622,24 @@ constexpr const LossSpec& find(const char* name) {
   throw "fastloss::catalogue::find: no such loss";
 }
 
+// The spec of parameter `param` of loss `loss`; as find, a compile error
+// where it is used as a constant and there is none.
+constexpr const ParamSpec& find_param(const char* loss, const char* param) {
+  const LossSpec& s = find(loss);
+  for (int i = 0; i < s.n_params; ++i)
+    if (detail::same(s.params[i].name, param)) return s.params[i];
+  throw "fastloss::catalogue::find_param: no such parameter";
+}
+
+// Whether v is a value of the real parameter p: finite, within [lo, hi]
+// (open ends where marked) and outside its excluded interval -- the rule
+// the Python layer checks, for a kernel entry that is called directly.
+constexpr bool admits(const ParamSpec& p, double v) {
+  if (!(v - v == 0.0)) return false;  // NaN or infinite
+  if (p.lo.set && (p.lo.open ? !(v > p.lo.value) : !(v >= p.lo.value))) return false;
+  if (p.hi.set && (p.hi.open ? !(v < p.hi.value) : !(v <= p.hi.value))) return false;
+  return !(p.excluded && v > p.excl_lo && v < p.excl_hi);
+}
+
 }  // namespace catalogue
 }  // namespace fastloss

@@ -8,6 +8,7 @@
 #include "fastloss/api/tensors.hpp"
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/persample.hpp"
+#include "fastloss/common/run_fields.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
@@ -26,13 +27,8 @@ T* tgrad(const TensorArgs& a, int k) {
 // op, reduction, weights and reduction="none" output of the record.
 template <class T>
 SampleRun<T> sample_run(const TensorArgs& a) {
-  SampleRun<T> r;
-  r.op = a.op;
-  r.reduction = a.reduction;
+  SampleRun<T> r = run_fields<SampleRun<T>>(a);
   r.n = a.n_samples;
-  r.weight = static_cast<const T*>(a.weight);
-  r.out_value = static_cast<T*>(a.out_value);
-  r.n_threads = a.n_threads;
   return r;
 }
 
