@@ -1,8 +1,17 @@
 import os
 import sys
 
-import numpy as np
-import pytest
+# Under pytest-xdist (`pytest -n auto`, the README's test command) each
+# worker is a process with its own OpenMP pool, so the pools share the cores:
+# a thread that spins at a barrier (the runtime's default wait) takes the
+# core from another worker's thread. Passive waiting sleeps instead. It is
+# set before anything loads an OpenMP runtime (fastloss's, torch's), which
+# read it once; it changes no result, only how idle threads wait.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # the shared `cases` module
 
