@@ -755,6 +755,23 @@ def _group_columns(st: _State, group) -> np.ndarray:
             table = np.zeros(hi - lo + 1, np.intp)
             table[present] = cols
             return table[dense]
+    if group.dtype.kind == "O":
+        # Python objects (pandas' strings: Series.to_numpy() gives str
+        # objects): np.unique returns them as they are, with no .item();
+        # the types are checked on the distinct codes only (few)
+        try:
+            codes, inv = np.unique(group, return_inverse=True)
+        except TypeError:  # None beside strings, strings beside integers: no order
+            raise TypeError(
+                "group: expected codes that are all strings or all integers (no None, no mix)"
+            ) from None
+        bad = [c for c in codes if not isinstance(c, (str, bytes, int, np.integer))]
+        if bad:
+            raise TypeError(
+                f"group: expected integer or string codes, got {type(bad[0]).__name__} ({bad[0]!r})"
+            )
+        keys = [c.item() if isinstance(c, np.generic) else c for c in codes]
+        return st.columns(keys)[inv.reshape(-1)]
     codes, inv = np.unique(group, return_inverse=True)
     return st.columns([c.item() for c in codes])[inv.reshape(-1)]
 
