@@ -159,3 +159,20 @@ def test_object_group_codes():
     for bad in (["a", None, "a", "c"], ["a", 1, "a", "c"], [1.5, 1, 2, 3]):
         with pytest.raises(TypeError, match="group: expected"):
             fl.Accumulator("mae").update(p, t, group=np.array(bad, object))
+
+
+def test_grouped_with_no_rows_has_no_groups():
+    # before: {"mse": nan}, the ungrouped shape, when every chunk was empty
+    # (a Dask frame filtered down to nothing)
+    import pickle
+
+    a = fl.Accumulator("mse")
+    a.update(np.zeros(0), np.zeros(0), group=np.zeros(0, np.int64))
+    assert a.result() == {}
+    assert pickle.loads(pickle.dumps(a)).result() == {}
+    b = fl.Accumulator("mse")
+    b.merge(a)
+    assert b.result() == {}
+    c = fl.Accumulator("mse")
+    c.update(np.zeros(0), np.zeros(0))
+    assert np.isnan(c.result()["mse"])  # ungrouped: NaN, as before

@@ -887,6 +887,9 @@ class Accumulator:
         self._unit = None if bootstrap_unit is None else int(bootstrap_unit)
         self._rows = 0
         self._grouped: bool | None = None
+        # group= given with empty chunks only: result() is then {} (no
+        # groups), not the ungrouped {name: nan}
+        self._group_asked = False
         self._state: _State | None = None
 
     def _labels(self):
@@ -931,6 +934,8 @@ class Accumulator:
                 )
             if group.dtype.kind not in "iuUSOb":
                 raise TypeError(f"group: expected integer or string codes, got {group.dtype}")
+        if group is not None:
+            self._group_asked = True
         if self._grouped is None and n:
             self._grouped = group is not None
         elif n and self._grouped != (group is not None):
@@ -1132,6 +1137,7 @@ class Accumulator:
             raise ValueError("merge: one accumulator is grouped and the other is not")
         if self._grouped is None:
             self._grouped = other._grouped
+        self._group_asked = self._group_asked or getattr(other, "_group_asked", False)
         theirs = other._state
         if theirs is not None:
             st = self._state
@@ -1197,6 +1203,8 @@ class Accumulator:
         tot = self._totals()
         if self._grouped:
             return {key: self._values(j, tot) for key, j in self._order()}
+        if self._grouped is None and getattr(self, "_group_asked", False):
+            return {}  # grouped, and no row in any group
         return self._values(None if self._state is None else 0, tot)
 
     def _replicates(self):
