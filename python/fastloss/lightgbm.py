@@ -10,7 +10,9 @@ Dataset's weights: this module holds no formula.
 Conventions, where LightGBM's built-ins differ from fastloss's:
 
 * **Squared error** is ½ r² in LightGBM (``regression``: grad r, hess 1),
-  r² in fastloss: ``objective("mse")`` passes ½ of ``fl.mse.grad_hess``.
+  r² in fastloss: ``objective("mse")`` passes ½ of ``fl.mse.grad_hess``
+  (``msle`` ½ too, as XGBoost's ``reg:squaredlogerror``; LightGBM has no
+  built-in for it).
 * **Piecewise-linear losses** (mae, quantile, hinge, multiclass_hinge,
   categorical_hinge, hinge_embedding, multilabel_margin; and nll and kl_div,
   linear in their log-probabilities) have Hessian 0; the objective passes the constant 1.0

@@ -14,6 +14,13 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   ``fl.mse.grad_hess`` so that ``lambda``, ``gamma`` and
   ``min_child_weight`` mean what they mean for the built-in, which it then
   matches. ``metric("mse")`` reports fastloss's mse (mean r²).
+* **Squared log error** is ½ (log1p(p) - log1p(y))² in XGBoost
+  (``reg:squaredlogerror``), fastloss's ``msle`` the mean of the square:
+  ``objective("msle")`` passes ½ of its ``grad_hess`` too, which then grows
+  the built-in's trees. The built-in raises its Hessian to at least 1e-6;
+  fastloss passes the exact one, negative where
+  ``log1p(p) - log1p(y) > 1`` (the focal losses' can be negative too): keep
+  predictions near the targets' scale (``base_score``).
 * **Piecewise-linear losses** (mae, quantile, hinge, multiclass_hinge,
   categorical_hinge, hinge_embedding, multilabel_margin; and nll and kl_div,
   linear in their log-probabilities) have Hessian 0; the objective passes the constant
