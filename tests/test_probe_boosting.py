@@ -142,3 +142,18 @@ def test_linear_pieces_get_the_constant_hessian(name, kw):
     assert linear.sum() > 50
     np.testing.assert_array_equal(h[linear], w[linear])  # the constant 1.0 times the weight
     np.testing.assert_array_equal(h[w == 0], 0.0)
+
+
+def test_xgbregressor_eval_metric(diabetes):
+    # the wrappers name a callable eval_metric's results by its __name__
+    # (AttributeError before); weighted evaluation sets as the built-in
+    X, y, w = diabetes
+    kw = {"n_estimators": ROUNDS, "max_depth": 2, "n_jobs": 1}
+    fit = {"eval_set": [(X, y)], "sample_weight_eval_set": [w], "verbose": False}
+    got = xgb.XGBRegressor(eval_metric=flx.metric("mae"), **kw).fit(X, y, sample_weight=w, **fit)
+    ref = xgb.XGBRegressor(eval_metric="mae", **kw).fit(X, y, sample_weight=w, **fit)
+    np.testing.assert_allclose(
+        got.evals_result()["validation_0"]["mae"],
+        ref.evals_result()["validation_0"]["mae"],
+        rtol=1e-5,  # XGBoost rounds a custom metric's value to 6 digits
+    )

@@ -185,6 +185,9 @@ class Metric:
     def __init__(self, name, params, threads):
         self.loss = _loss_of(name, params)
         self.name = name
+        # XGBoost's scikit-learn wrappers name a callable eval_metric's
+        # results by its __name__ (AttributeError without one)
+        self.__name__ = name
         self.params = dict(params)
         self.threads = _check_threads(threads)
 
