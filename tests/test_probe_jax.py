@@ -45,7 +45,7 @@ def test_higher_order_and_forward_mode_fail_clearly(how):
         how(lambda q: flj.mse(q, t), x)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float64"])
 def test_jacrev_of_none(dtype):
     with _x64(dtype == "float64"):
         x, t = _data(dtype, 4, 3), _data(dtype, 4, 3, seed=1)
@@ -107,7 +107,7 @@ def test_gaussian_nll_var_per_row(dtype):
             np.testing.assert_allclose(a, b, **TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32"])  # (each dtype compiles for seconds)
 def test_nd_cross_entropy_ignore_index_class_weight(dtype):
     with _x64(dtype == "float64"):
         rng = np.random.default_rng(3)
