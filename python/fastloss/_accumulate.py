@@ -757,6 +757,23 @@ def _group_columns(st: _State, group) -> np.ndarray:
             table = np.zeros(hi - lo + 1, np.intp)
             table[present] = cols
             return table[dense]
+    if group.dtype.kind == "O":
+        # Python objects (pandas' strings: Series.to_numpy() gives str
+        # objects): np.unique returns them as they are, with no .item();
+        # the types are checked on the distinct codes only (few)
+        try:
+            codes, inv = np.unique(group, return_inverse=True)
+        except TypeError:  # None beside strings, strings beside integers: no order
+            raise TypeError(
+                "group: expected codes that are all strings or all integers (no None, no mix)"
+            ) from None
+        bad = [c for c in codes if not isinstance(c, (str, bytes, int, np.integer))]
+        if bad:
+            raise TypeError(
+                f"group: expected integer or string codes, got {type(bad[0]).__name__} ({bad[0]!r})"
+            )
+        keys = [c.item() if isinstance(c, np.generic) else c for c in codes]
+        return st.columns(keys)[inv.reshape(-1)]
     codes, inv = np.unique(group, return_inverse=True)
     return st.columns([c.item() for c in codes])[inv.reshape(-1)]
 
@@ -872,6 +889,9 @@ class Accumulator:
         self._unit = None if bootstrap_unit is None else int(bootstrap_unit)
         self._rows = 0
         self._grouped: bool | None = None
+        # group= given with empty chunks only: result() is then {} (no
+        # groups), not the ungrouped {name: nan}
+        self._group_asked = False
         self._state: _State | None = None
 
     def _labels(self):
@@ -916,6 +936,8 @@ class Accumulator:
                 )
             if group.dtype.kind not in "iuUSOb":
                 raise TypeError(f"group: expected integer or string codes, got {group.dtype}")
+        if group is not None:
+            self._group_asked = True
         if self._grouped is None and n:
             self._grouped = group is not None
         elif n and self._grouped != (group is not None):
@@ -1117,6 +1139,7 @@ class Accumulator:
             raise ValueError("merge: one accumulator is grouped and the other is not")
         if self._grouped is None:
             self._grouped = other._grouped
+        self._group_asked = self._group_asked or getattr(other, "_group_asked", False)
         theirs = other._state
         if theirs is not None:
             st = self._state
@@ -1182,6 +1205,8 @@ class Accumulator:
         tot = self._totals()
         if self._grouped:
             return {key: self._values(j, tot) for key, j in self._order()}
+        if self._grouped is None and getattr(self, "_group_asked", False):
+            return {}  # grouped, and no row in any group
         return self._values(None if self._state is None else 0, tot)
 
     def _replicates(self):

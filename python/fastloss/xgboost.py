@@ -14,6 +14,13 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   ``fl.mse.grad_hess`` so that ``lambda``, ``gamma`` and
   ``min_child_weight`` mean what they mean for the built-in, which it then
   matches. ``metric("mse")`` reports fastloss's mse (mean r²).
+* **Squared log error** is ½ (log1p(p) - log1p(y))² in XGBoost
+  (``reg:squaredlogerror``), fastloss's ``msle`` the mean of the square:
+  ``objective("msle")`` passes ½ of its ``grad_hess`` too, which then grows
+  the built-in's trees. The built-in raises its Hessian to at least 1e-6;
+  fastloss passes the exact one, negative where
+  ``log1p(p) - log1p(y) > 1`` (the focal losses' can be negative too): keep
+  predictions near the targets' scale (``base_score``).
 * **Piecewise-linear losses** (mae, quantile, hinge, multiclass_hinge,
   categorical_hinge, hinge_embedding, multilabel_margin; and nll and kl_div,
   linear in their log-probabilities) have Hessian 0; the objective passes the constant
@@ -23,6 +30,11 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   then at most ``eta * max(q, 1 - q)`` in the target's units, so scale the
   target and set ``lambda=0`` (measured on diabetes, standardized, q=0.8,
   30 rounds, eta 0.3: pinball 0.2314 against the built-in's 0.2305).
+* **Linear pieces** (huber beyond ``delta``, smooth_l1 beyond ``beta``,
+  mape everywhere): the exact Hessian is 0 there while the gradient is not;
+  the objective passes the same constant 1.0 (times the weight) on those
+  rows, since a leaf of them would otherwise take a Newton step
+  ``-G / (0 + lambda)`` (huber then matches LightGBM's built-in ``huber``).
 * **Softmax** (``cross_entropy`` on ``(n, K)`` margins): fastloss passes the
   exact diagonal Hessian p(1-p); ``multi:softprob`` passes 2p(1-p), i.e.
   steps half as long.
@@ -41,7 +53,12 @@ Conventions, where XGBoost's built-ins differ from fastloss's:
   as a raw margin, 0.5 unless set (XGBoost >= 2 estimates it, e.g. the
   label mean, only for built-in objectives). Pass ``base_score`` explicitly:
   0 for logistic and softmax margins, the label mean (or the log of it for
-  a log link) for regression.
+  a log link) for regression. ``XGBClassifier`` is the exception: it
+  runs a custom objective under ``binary:logistic`` (``multi:softprob``
+  for several classes), whose ``base_score`` is a probability for two
+  classes: leave its default (0.5, margin 0); ``base_score=0`` there
+  starts every row at margin -13.8 and the model barely moves (measured:
+  accuracy 0.36 on breast_cancer after 3 rounds).
 * Losses that have no Hessian and are not piecewise linear raise a
   ValueError naming the loss; a loss that gains one (``has_hess``) is taken
   up without change here.
