@@ -113,30 +113,15 @@ double orthogonality(const TensorArgs& a) {
     const T* W = tin<T>(a, 0);
     const bool rows = r <= c;        // Gram of the rows (r x r) or of the columns (c x c)
     const int64_t m = rows ? r : c;  // Gram size
-    const int64_t len = rows ? c : r;
     T* g = tgrad<T>(a, 0);
     const bool grad = g != nullptr && needs_grad(a.op);
     double v = 0.0;
     if (m > 0) {
-      const int64_t mp = (m + P - 1) / P * P;
-      // A: the Gram's vectors in panels; M = G - I in panels of its columns
-      const tiles::Buffer<double> A(mp * len), M(mp * mp), rowsq(m);
-      gram::pack(W, r, c, rows, A.get(), threads_for(r * c, mp / P, a.n_threads));
-      v = gram::gram(A.get(), m, len, M.get(), rowsq.get(), a.n_threads);
-      if (grad) {
-        // B: the other side's vectors in panels (W's columns, or rows), m long
-        const int64_t lp = (len + P - 1) / P * P;
-        const tiles::Buffer<double> B(lp * m);
-        gram::pack(W, r, c, !rows, B.get(), threads_for(r * c, lp / P, a.n_threads));
-        const double f = 4.0 * single_factor(a);
-        if (rows) {
-          // g[i][k] = f sum_j M[i][j] W[j][k] (M[i][j] = M[j][i]: M's panels)
-          gram::product(M.get(), mp * P, m, B.get(), m * P, len, m, true, f, g, c, a.n_threads);
-        } else {
-          // g[k][i] = f sum_j W[k][j] M[j][i]
-          gram::product(B.get(), m * P, len, M.get(), mp * P, m, m, false, f, g, c, a.n_threads);
-        }
-      }
+      const int64_t np = (m + P - 1) / P;
+      const tiles::Buffer<double> A(np * gram::chunk_k(np * P) * P);  // a chunk of the panels
+      const tiles::Buffer<double> M(np * gram::gram_rows(m) * P), rowsq(m);  // G - I
+      v = gram::gram(W, r, c, rows, A.get(), M.get(), rowsq.get(), a.n_threads);
+      if (grad) gram::product(W, r, c, rows, M.get(), 4.0 * single_factor(a), g, a.n_threads);
     }
     return single<T>(a, needs_value(a.op) ? v : 0.0);
   });
