@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """GFLOP/s of orthogonality's products against torch's GEMM.
 
-    PYTHONPATH=python python benchmarks/micro/ortho_gflops.py 256 1024
+    PYTHONPATH=python python benchmarks/micro/ortho_gflops.py 256 1024 [THREADS]
 
 Times fastloss's orthogonality (value, value+grad) on a float32 (r, c) W
 and torch's ``W @ W.T`` and ``(W @ W.T - I) @ W`` in float32 and float64,
-2 threads each, best of 7. fastloss sums in float64 (W widened exactly)
+THREADS (default 2) each, best of 7. fastloss sums in float64 (W widened exactly)
 without FMA, so torch's float64 GEMM is the like-for-like ceiling and its
 float32 one the speed the benchmark row compares against. GFLOP/s count
 the products each runs: torch the full Gram (2 m^2 K) and the gradient's
@@ -33,16 +33,16 @@ def best(f, k=7):
     return min(ts)
 
 
-def main(r, c):
-    torch.set_num_threads(2)
-    fl.set_num_threads(2)
+def main(r, c, threads=2):
+    torch.set_num_threads(threads)
+    fl.set_num_threads(threads)
     m, k = min(r, c), max(r, c)
     W = (np.random.default_rng(0).standard_normal((r, c)) / np.sqrt(k)).astype(np.float32)
     full = 2.0 * m * m * k
     # the upper block triangle: panel q's rows up to its last column
     p = 16
     tri = sum(2.0 * min((q + 1) * p, m) * min(p, m - q * p) * k for q in range(-(-m // p)))
-    print(f"W {r} x {c}: Gram {m} x {m}, K = {k}")
+    print(f"W {r} x {c}: Gram {m} x {m}, K = {k}, {threads} thread(s)")
     for dt in (torch.float32, torch.float64):
         tw = torch.from_numpy(W).to(dt)
         if r > c:
@@ -64,4 +64,4 @@ def main(r, c):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(*(int(a) for a in sys.argv[1:4]))
