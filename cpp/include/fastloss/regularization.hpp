@@ -51,9 +51,9 @@ struct Penalty {
 // M = A A^T - I. Both are products, run on the pairwise tile engine's
 // register-blocked microkernel (tiles::mk) in float64 on W widened exactly
 // (a float's products are exact in double, as in the dot loops before):
-// W is copied once into panels of P = Vec<double>::nr vectors (K x P each,
-// P = 16 at every ISA level), so the microkernel reads contiguous memory
-// whichever side of W a product runs over. Every entry of G and of the
+// each product copies W, in the tasks that use it, into panels of P =
+// Vec<double>::nr vectors (K x P each, P = 16 at every ISA level), so the
+// microkernel reads contiguous memory whichever side of W it runs over. Every entry of G and of the
 // gradient is one microkernel sum, sequential in t with no FMA: the same
 // bits on any thread count, tile order and ISA level. G is symmetric: only
 // its upper block triangle is computed, the rest copied across (a product
@@ -62,7 +62,6 @@ struct Penalty {
 // ~19 GFLOP/s on 256 x 1024 float32 against torch's BLAS at ~260.
 namespace gram {
 
-using tiles::Buffer;
 constexpr int64_t P = tiles::Vec<double>::nr;  // panel width
 constexpr int MR = tiles::Vec<double>::mr;     // microkernel rows
 static_assert(P % MR == 0, "a panel holds whole register tiles");
