@@ -369,8 +369,9 @@ orthogonality = _declare(
     blocked in float64 on W widened exactly (a float32 product is exact in
     float64), each entry summed in one fixed order: the same bits on any
     thread count and ISA level. Temporaries: the Gram matrix (float64,
-    min(r, c)²) and W in float64 panels (once for the value, twice with the
-    gradient). One value per call: ``"mean"`` and
+    min(r, c)²), a float64 copy of a chunk of W (at most 512 KiB) and, with
+    the gradient, per thread four float64 panels of W and their
+    accumulators (8 · min(r, c) · 16 doubles). One value per call: ``"mean"`` and
     ``"sum"`` return it (a scalar ``sample_weight`` multiplies ``"sum"``),
     ``"none"`` returns it as a 0-d array.
 
