@@ -119,6 +119,80 @@ def test_orthogonality_equals_torch(shape, dtype):
     assert fl.orthogonality(W, reduction="none").shape == ()
 
 
+def _ortho_ref(W):
+    """The float64 formula on the exact widened inputs (NumPy's BLAS)."""
+    W = np.asarray(W, dtype=np.float64)
+    r, c = W.shape
+    M = W @ W.T - np.eye(r) if r <= c else W.T @ W - np.eye(c)
+    g = 4 * (M @ W if r <= c else W @ M)
+    return float(np.sum(M * M)), g
+
+
+# Shapes across the Gram engine's panels (16 vectors) and register tiles
+# (8, 2 or 1 rows by ISA level): one vector, a partial panel, a panel and one,
+# several panels with a ragged last one, wide and tall, square.
+ORTHO_SHAPES = [(1, 7), (7, 1), (16, 16), (17, 40), (40, 17), (37, 301), (301, 37), (70, 70)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ORTHO_SHAPES)
+def test_orthogonality_blocked_equals_the_float64_formula(shape, dtype):
+    rng = np.random.default_rng(7)
+    W = (rng.normal(size=shape) / np.sqrt(max(shape))).astype(dtype)
+    rv, rg = _ortho_ref(W)
+    v, g = fl.orthogonality.value_and_grad(W)
+    # float64 sums of exactly widened inputs in both: the order alone differs
+    assert v == pytest.approx(rv, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(g, rg.astype(dtype), rtol=1e-12 if dtype == np.float64 else 1e-6,
+                               atol=1e-14 if dtype == np.float64 else 1e-7)
+    assert g.dtype == dtype
+    assert fl.orthogonality(W) == v  # the value's bits in both verbs
+    np.testing.assert_array_equal(fl.orthogonality.grad(W), g)
+    # a strided (transposed) view gives the bits of its contiguous copy
+    Wt = np.ascontiguousarray(W.T).T
+    assert fl.orthogonality(Wt) == v
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(37, 301), (301, 37), (130, 130)])
+def test_orthogonality_bits_do_not_depend_on_threads_or_isa(shape, dtype):
+    from fastloss import _core
+
+    rng = np.random.default_rng(8)
+    W = (rng.normal(size=shape) / np.sqrt(max(shape))).astype(dtype)
+    fl.set_num_threads(1)
+    v1, g1 = fl.orthogonality.value_and_grad(W)
+    for n in (2, 3, 7):
+        fl.set_num_threads(n)
+        v, g = fl.orthogonality.value_and_grad(W)
+        assert v == v1, n
+        np.testing.assert_array_equal(g, g1, err_msg=str(n))
+    chosen = _core.isa()
+    try:
+        for level in _core.supported_isas():
+            _core.set_isa(level)
+            v, g = fl.orthogonality.value_and_grad(W)
+            assert v == v1, level
+            np.testing.assert_array_equal(g, g1, err_msg=level)
+    finally:
+        _core.set_isa(chosen)
+
+
+@pytest.mark.parametrize("shape", [(20, 45), (45, 20)])
+def test_orthogonality_propagates_nan_and_inf(shape):
+    rng = np.random.default_rng(9)
+    W = rng.normal(size=shape)
+    W[3, 5] = np.nan
+    v, g = fl.orthogonality.value_and_grad(W)
+    assert np.isnan(v)
+    # the NaN reaches every entry the formula reaches (all of them here)
+    assert np.isnan(g).all()
+    # an inf reaches the Gram's row and column as +-inf (no inf - inf there:
+    # the other entries are finite), so the value is +inf, not NaN
+    W[3, 5] = np.inf
+    assert fl.orthogonality(W) == np.inf
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_sparsity_equals_torch(dtype):
     rng = np.random.default_rng(5)

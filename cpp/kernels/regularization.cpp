@@ -100,40 +100,28 @@ double single(const TensorArgs& a, double v) {
 }
 
 // (W,): dims (r, c). ||W W^T - I||_F^2 over the smaller Gram: G = W W^T when
-// r <= c, else W^T W; gradient 4 (G - I) W, or 4 W (G - I). Entries of G and
-// of the gradient are each computed by one thread in a fixed order.
+// r <= c, else W^T W; gradient 4 (G - I) W, or 4 W (G - I) (reg::gram: both
+// products on the tile microkernel, float64, the same bits on any thread
+// count and ISA level).
 double orthogonality(const TensorArgs& a) {
   const int64_t r = a.dims[0], c = a.n_dims > 1 ? a.dims[1] : -1;
   const TensorInput expect[] = {{"W", checked_product(r, c, "W")}};
   check_tensor_layout(a, expect, 2, 1);
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);
+    using gram::P;
     const T* W = tin<T>(a, 0);
-    const bool rows = r <= c;       // Gram of the rows (r x r) or of the columns (c x c)
+    const bool rows = r <= c;        // Gram of the rows (r x r) or of the columns (c x c)
     const int64_t m = rows ? r : c;  // Gram size
-    const int64_t len = rows ? c : r;
-    // element k of the Gram's vector u (a row of W, or a column)
-    auto at = [&](int64_t u, int64_t k) { return rows ? W[u * c + k] : W[k * c + u]; };
-    std::vector<double> G(static_cast<size_t>(m * m));
-    const int nt = threads_for(m * m * len, m, a.n_threads);
-    detail::tasks_for<false>(m, nt, [&](int64_t i, int) {
-      for (int64_t j = 0; j < m; ++j) {
-        const double d =
-            row_sum(len, [&](int64_t k) { return static_cast<double>(at(i, k)) * at(j, k); });
-        G[static_cast<size_t>(i * m + j)] = d - (i == j ? 1.0 : 0.0);
-      }
-    });
-    const double v = row_sum(m * m, [&](int64_t k) { return G[k] * G[k]; });
     T* g = tgrad<T>(a, 0);
-    const double f = 4.0 * single_factor(a);
-    if (g != nullptr && needs_grad(a.op)) {
-      // rows: g[i][k] = 4 sum_j M[i][j] W[j][k]; columns: g[k][i] = 4 sum_j W[k][j] M[j][i]
-      detail::tasks_for<false>(m, nt, [&](int64_t i, int) {
-        for (int64_t k = 0; k < len; ++k) {
-          const double s = row_sum(m, [&](int64_t j) { return G[i * m + j] * at(j, k); });
-          (rows ? g[i * c + k] : g[k * c + i]) = static_cast<T>(f * s);
-        }
-      });
+    const bool grad = g != nullptr && needs_grad(a.op);
+    double v = 0.0;
+    if (m > 0) {
+      const int64_t np = (m + P - 1) / P;
+      const tiles::Buffer<double> A(np * gram::chunk_k(np * P) * P);  // a chunk of the panels
+      const tiles::Buffer<double> M(np * gram::gram_rows(m) * P), rowsq(m);  // G - I
+      v = gram::gram(W, r, c, rows, A.get(), M.get(), rowsq.get(), a.n_threads);
+      if (grad) gram::product(W, r, c, rows, M.get(), 4.0 * single_factor(a), g, a.n_threads);
     }
     return single<T>(a, needs_value(a.op) ? v : 0.0);
   });

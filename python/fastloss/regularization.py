@@ -365,8 +365,13 @@ orthogonality = _declare(
     """Soft orthogonality: ``‖W Wᵀ - I‖²_F`` (``‖WᵀW - I‖²_F`` when W has
     more rows than columns: the smaller Gram matrix).
 
-    The Gram matrix is the only temporary (r × r); gradient ``4 (W Wᵀ - I)
-    W`` (or ``4 W (WᵀW - I)``). One value per call: ``"mean"`` and
+    Gradient ``4 (W Wᵀ - I) W`` (or ``4 W (WᵀW - I)``). Both products run
+    blocked in float64 on W widened exactly (a float32 product is exact in
+    float64), each entry summed in one fixed order: the same bits on any
+    thread count and ISA level. Temporaries: the Gram matrix (float64,
+    min(r, c)²), a float64 copy of a chunk of W (at most 512 KiB) and, with
+    the gradient, per thread four float64 panels of W and their
+    accumulators (8 · min(r, c) · 16 doubles). One value per call: ``"mean"`` and
     ``"sum"`` return it (a scalar ``sample_weight`` multiplies ``"sum"``),
     ``"none"`` returns it as a 0-d array.
 
