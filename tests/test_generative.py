@@ -72,6 +72,30 @@ def test_gradient_penalty_equals_wgan_gp(dtype):
     _check(v, (d,), tv, (tg,), dtype)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    "name", ["wasserstein_critic", "wasserstein_generator", "hinge_gan_generator"]
+)
+def test_linear_parts_sum_their_inputs_with_the_terms_bits(name, reduction, threads):
+    # an unweighted value of a linear part (-x, x) is sign * the inputs'
+    # blocked sum; value_and_grad and a weighted call (weights of 1) sum the
+    # terms -x_i: the same bits, over several reduction blocks
+    rng = np.random.default_rng(5)
+    ins = [
+        rng.normal(scale=2.0, size=n) for n in ((30001, 20011) if "critic" in name else (50001,))
+    ]
+    loss = fl.get(name)
+    fl.set_num_threads(threads)
+    v = loss(*ins, reduction=reduction)
+    assert v == loss.value_and_grad(*ins, reduction=reduction)[0]
+    ones = np.ones(sum(x.size for x in ins))
+    assert v == loss(*ins, reduction=reduction, sample_weight=ones)
+    # a zero sum is +0 either way (the terms' lanes start at +0)
+    zeros = [np.zeros(3) for _ in ins]
+    assert np.copysign(1.0, loss(*zeros, reduction="sum")) == 1.0
+
+
 def _row_sum_tree(sq):
     """row_sum's tree (rowwise.hpp) over each row of float64 terms: term k
     into lane k % 8, each lane summed in index order, then

@@ -6,6 +6,7 @@
 // every implementation write it). A point rule R gives the loss of one
 // output x and its derivative:
 //   static constexpr int cost;
+//   static constexpr int sign;   // l = sign * x (Negate, Identity), else 0
 //   static void eval(T x, T& l, T& d);
 // A NaN output gives a NaN loss and a NaN derivative (also where the rule
 // is linear and its derivative a constant). Each part runs on the
@@ -49,6 +50,7 @@ FL_INLINE T nan_or(T x, T d) {
 // logit), and the non-saturating generator's loss of a fake one.
 struct LogisticReal {
   static constexpr int cost = 4;
+  static constexpr int sign = 0;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     l = vm::softplus(-x);
@@ -58,6 +60,7 @@ struct LogisticReal {
 // -log(1 - sigmoid(x)) = softplus(x): a fake sample, for the discriminator.
 struct LogisticFake {
   static constexpr int cost = 4;
+  static constexpr int sign = 0;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     l = vm::softplus(x);
@@ -67,6 +70,7 @@ struct LogisticFake {
 // log(1 - sigmoid(x)) = -softplus(x): the original (saturating) generator loss.
 struct LogisticSaturating {
   static constexpr int cost = 4;
+  static constexpr int sign = 0;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     l = -vm::softplus(x);
@@ -76,6 +80,7 @@ struct LogisticSaturating {
 // relu(1 - x) and relu(1 + x): the hinge discriminator (relu' = 0 at 0, as torch).
 struct HingeReal {
   static constexpr int cost = 1;
+  static constexpr int sign = 0;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     const T z = T(1) - x;
@@ -85,6 +90,7 @@ struct HingeReal {
 };
 struct HingeFake {
   static constexpr int cost = 1;
+  static constexpr int sign = 0;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     const T z = T(1) + x;
@@ -96,6 +102,7 @@ struct HingeFake {
 // and Wasserstein generators (-x).
 struct Negate {
   static constexpr int cost = 1;
+  static constexpr int sign = -1;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     l = -x;
@@ -104,6 +111,7 @@ struct Negate {
 };
 struct Identity {
   static constexpr int cost = 1;
+  static constexpr int sign = 1;
   template <class T>
   static FL_INLINE void eval(T x, T& l, T& d) {
     l = x;
