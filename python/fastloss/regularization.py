@@ -178,13 +178,13 @@ class _KlSparsity(_SumByDefault):
         plan = Plan((a,), a.shape, (p["rho"],))
         return a.dtype, (a.shape[1],), (a.shape,), (a,), plan
 
-    def _launch(self, state, *args):
+    def _launch(self, state, *args, **kw):
         # The kernel tests [0, 1] in its column sums' pass (NumPy's min and
         # max here were two more passes, about as long as the kernel's own)
         # and reports a value outside it -- unless a NaN propagates -- as
         # InvalidElement, before it writes any output.
         try:
-            return super()._launch(state, *args)
+            return super()._launch(state, *args, **kw)
         except _core.InvalidElement:
             a = state.arrays[0]
             lo, hi = float(np.min(a)), float(np.max(a))
