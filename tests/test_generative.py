@@ -72,6 +72,57 @@ def test_gradient_penalty_equals_wgan_gp(dtype):
     _check(v, (d,), tv, (tg,), dtype)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    "name", ["wasserstein_critic", "wasserstein_generator", "hinge_gan_generator"]
+)
+def test_linear_parts_sum_their_inputs_with_the_terms_bits(name, reduction, threads):
+    # an unweighted value of a linear part (-x, x) is sign * the inputs'
+    # blocked sum; value_and_grad and a weighted call (weights of 1) sum the
+    # terms -x_i: the same bits, over several reduction blocks
+    rng = np.random.default_rng(5)
+    ins = [
+        rng.normal(scale=2.0, size=n) for n in ((30001, 20011) if "critic" in name else (50001,))
+    ]
+    loss = fl.get(name)
+    fl.set_num_threads(threads)
+    v = loss(*ins, reduction=reduction)
+    assert v == loss.value_and_grad(*ins, reduction=reduction)[0]
+    ones = np.ones(sum(x.size for x in ins))
+    assert v == loss(*ins, reduction=reduction, sample_weight=ones)
+    # a zero sum is +0 either way (the terms' lanes start at +0)
+    zeros = [np.zeros(3) for _ in ins]
+    assert np.copysign(1.0, loss(*zeros, reduction="sum")) == 1.0
+
+
+def _row_sum_tree(sq):
+    """row_sum's tree (rowwise.hpp) over each row of float64 terms: term k
+    into lane k % 8, each lane summed in index order, then
+    ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))."""
+    n, k = sq.shape
+    pad = np.zeros((n, -(-k // 8) * 8))  # + 0.0 leaves a lane's bits as they are
+    pad[:, :k] = sq
+    lanes = np.cumsum(pad.reshape(n, -1, 8), axis=1)[:, -1, :]  # sequential, unlike sum
+    a = (lanes[:, 0] + lanes[:, 1]) + (lanes[:, 2] + lanes[:, 3])
+    return a + ((lanes[:, 4] + lanes[:, 5]) + (lanes[:, 6] + lanes[:, 7]))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,k", [(9, 3), (5, 8), (7, 13), (6, 256), (9, 257), (21, 3079)])
+def test_gradient_penalty_sums_rows_by_row_sums_tree(n, k, threads):
+    # the kernel sums several rows side by side (sumsq_rows): each row's sum
+    # of squares must keep row_sum's tree, whatever n % 4 and k % 8 (the
+    # tail lanes) and k > 256 (row_sum's chunks); float64 inputs, so another
+    # order would show in the last bits
+    rng = np.random.default_rng(k)
+    g = rng.normal(scale=0.7, size=(n, k))
+    fl.set_num_threads(threads)
+    got = fl.gradient_penalty(g, target_norm=1.5, reduction="none")
+    dev = np.sqrt(_row_sum_tree(g * g)) - 1.5
+    np.testing.assert_array_equal(got, dev * dev)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("recon_loss", ["bce_with_logits", "mse"])
 def test_elbo_equals_the_vae_loss(recon_loss, dtype):

@@ -209,6 +209,30 @@ def test_kl_sparsity_equals_torch(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_sparsity_column_sums_keep_row_order_on_any_thread_count(dtype):
+    # the column sums run in tiles of 64 units, a tile to a thread, four rows
+    # at a time: 203 x 150 gives three tiles (the last short) and a row
+    # remainder; each unit's mean must still be the sum in row order (the
+    # gradient's factor shows it bit for bit), on 1, 2 and 7 threads
+    rng = np.random.default_rng(8)
+    a = rng.uniform(0.01, 0.3, size=(203, 150)).astype(dtype)
+    q = np.cumsum(a.astype(np.float64), axis=0)[-1] / 203  # sequential, unlike sum
+    rho = 0.05
+    # the kernel's operations in its order ("sum": the scale is 1)
+    want_g = ((-rho / q + (1.0 - rho) / (1.0 - q)) / 203).astype(dtype)
+    want_v = (rho * np.log(rho / q) + (1 - rho) * np.log((1 - rho) / (1 - q))).sum()
+    results = []
+    for threads in (1, 2, 7):
+        fl.set_num_threads(threads)
+        v, g = fl.kl_sparsity.value_and_grad(a, rho=0.05)
+        np.testing.assert_array_equal(g, np.broadcast_to(want_g, a.shape))
+        results.append((v, g.tobytes()))
+    # each unit's KL is rounded to the dtype before the sum
+    np.testing.assert_allclose(results[0][0], want_v, rtol=_tol(dtype))
+    assert results[1] == results[0] and results[2] == results[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 2])
 def test_moe_load_balancing_equals_hf_transformers(k, dtype):
     rng = np.random.default_rng(6)

@@ -2,6 +2,7 @@
 // level).
 #include "fastloss/api/regularization.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -128,7 +129,10 @@ double orthogonality(const TensorArgs& a) {
 }
 
 // (activations,): dims (N, J); params (rho). Sum over units of KL(rho ||
-// mean activation), one sample per unit.
+// mean activation), one sample per unit. An activation outside [0, 1] (NaN
+// is not) is found in the column sums' pass: InvalidElement with the first
+// such flat index, unless a NaN is anywhere (NaN in, NaN out), before any
+// output is written; the Python layer words the message.
 double kl_sparsity(const TensorArgs& a) {
   const int64_t N = a.dims[0], J = a.n_dims > 1 ? a.dims[1] : -1;
   const TensorInput expect[] = {{"activations", checked_product(N, J, "activations")}};
@@ -136,13 +140,57 @@ double kl_sparsity(const TensorArgs& a) {
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);
     const T* x = tin<T>(a, 0);
-    // column sums in row order, one float64 accumulator per unit
+    // column sums in row order, one float64 accumulator per unit: columns
+    // in tiles of kKlCols, a tile to a thread (each sum is the same
+    // sequence of additions on any thread count), four rows an accumulator
+    // load and store, added in row order; the range test rides along. One
+    // thread over all columns, a load and store a value, after NumPy's min
+    // and max in the Python layer (two more passes) took 0.46 ms on 4096 x
+    // 256 float32 (torch's two column means 0.40).
+    constexpr int64_t kKlCols = 64;
     std::vector<double> q(static_cast<size_t>(J), 0.0);
-    for (int64_t i = 0; i < N; ++i) {
-      const T* FL_RESTRICT row = x + i * J;
-      double* FL_RESTRICT acc = q.data();
-      FL_SIMD
-      for (int64_t j = 0; j < J; ++j) acc[j] += static_cast<double>(row[j]);
+    const int64_t tiles = (J + kKlCols - 1) / kKlCols;
+    std::vector<char> outside(static_cast<size_t>(tiles), 0);
+    const int nt = threads_for(N * J, tiles, a.n_threads);
+    auto out_of_range = [](T v) { return (v < T(0)) | (v > T(1)); };
+    detail::tasks_for<false>(tiles, nt, [&](int64_t t, int) {
+      const int64_t j0 = t * kKlCols, nj = std::min(kKlCols, J - j0);
+      double* FL_RESTRICT acc = q.data() + j0;
+      int bad = 0;
+      int64_t i = 0;
+      for (; i + 4 <= N; i += 4) {
+        const T* FL_RESTRICT r0 = x + i * J + j0;
+        const T* FL_RESTRICT r1 = r0 + J;
+        const T* FL_RESTRICT r2 = r1 + J;
+        const T* FL_RESTRICT r3 = r2 + J;
+        FL_PRAGMA(omp simd reduction(| : bad))
+        for (int64_t j = 0; j < nj; ++j) {
+          bad |= out_of_range(r0[j]) | out_of_range(r1[j]) | out_of_range(r2[j]) |
+                 out_of_range(r3[j]);
+          acc[j] = (((acc[j] + static_cast<double>(r0[j])) + static_cast<double>(r1[j])) +
+                    static_cast<double>(r2[j])) +
+                   static_cast<double>(r3[j]);
+        }
+      }
+      for (; i < N; ++i) {
+        const T* FL_RESTRICT row = x + i * J + j0;
+        FL_PRAGMA(omp simd reduction(| : bad))
+        for (int64_t j = 0; j < nj; ++j) {
+          bad |= out_of_range(row[j]);
+          acc[j] += static_cast<double>(row[j]);
+        }
+      }
+      outside[static_cast<size_t>(t)] = bad != 0;
+    });
+    if (std::find(outside.begin(), outside.end(), 1) != outside.end()) {
+      // the error's path, serial: NaN anywhere propagates instead
+      const int64_t n = N * J;
+      bool nan = false;
+      for (int64_t k = 0; k < n && !nan; ++k) nan = x[k] != x[k];
+      if (!nan) {
+        for (int64_t k = 0; k < n; ++k)
+          if (out_of_range(x[k])) throw InvalidElement(k);
+      }
     }
     for (double& v : q) v /= static_cast<double>(N);
     return per_sample(KlUnits<T>{q.data(), tgrad<T>(a, 0), N, J, a.params[0]}, sample_run<T>(a));
