@@ -249,9 +249,16 @@ void record_invalid(const F& f, const T* p, const T* y, int64_t c, int64_t len, 
 }
 
 // wsum: nullptr, or (a weighted value pass) where the weights' sum goes,
-// with blocked_sum's bits.
-template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess, bool kW>
-double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
+// with blocked_sum's bits. `reduce` (a value pass): sum the terms, else
+// write them to out_value. It is a run-time flag, not a template one: the
+// chunk always puts its terms in `tmp` (double(v) * double(w)), and the
+// element-wise pass copies them out as T, which is the T product v * w
+// exactly (a product of two floats is exact in double, so its rounding to
+// float is float's own multiply), so one instantiation serves "none" and
+// the sums: a third less code to compile for every element-wise loss.
+template <class T, class F, bool kValue, bool kGrad, bool kHess, bool kW>
+double elem_run(const F& f, const ElemArgs& a, bool reduce, T scale, double* wsum) {
+  constexpr bool kReduce = kValue;  // the chunk's terms go to tmp
   const int64_t n = a.n;
   const T* p = static_cast<const T*>(a.pred);
   const T* y = static_cast<const T*>(a.target);
@@ -294,11 +301,19 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
                                                                   scale, 0, len, tmp);
       }
       if (F::checks && bad) record_invalid(f, pc, yc, c, len, err);
-      sums.add(blk, tmp, wc, len);
+      if constexpr (kValue) {
+        if (reduce) {
+          sums.add(blk, tmp, wc, len);
+        } else {
+          FL_SIMD
+          for (int64_t i = 0; i < len; ++i) ovc[i] = static_cast<T>(tmp[i]);
+        }
+      }
     }
-    sums.close(blk, b);
+    if (reduce) sums.close(blk, b);
   });
   if (err.failed()) throw InvalidElement(err.first());
+  if (!reduce) return 0.0;
   if (kReduce && a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
   return sums.finish();
 }
@@ -306,8 +321,8 @@ double elem_run(const F& f, const ElemArgs& a, T scale, double* wsum) {
 template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess>
 double elem_weighted(const F& f, const ElemArgs& a, T scale, double* wsum) {
   if (a.weight != nullptr)
-    return elem_run<T, F, kValue, kReduce, kGrad, kHess, true>(f, a, scale, wsum);
-  return elem_run<T, F, kValue, kReduce, kGrad, kHess, false>(f, a, scale, nullptr);
+    return elem_run<T, F, kValue, kGrad, kHess, true>(f, a, kReduce, scale, wsum);
+  return elem_run<T, F, kValue, kGrad, kHess, false>(f, a, kReduce, scale, nullptr);
 }
 
 }  // namespace detail
