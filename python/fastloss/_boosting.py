@@ -38,6 +38,9 @@ PIECEWISE_LINEAR = frozenset(
     }
 )
 CONSTANT_HESSIAN = 1.0
+# The losses whose exact Hessian is 0 on a linear piece only (see
+# _linear_pieces); no other loss pays for the search.
+LINEAR_PIECES = frozenset({"huber", "smooth_l1", "mape"})
 
 
 def _linear_pieces(g, h, w):
@@ -141,6 +144,7 @@ class Objective:
                 "so it cannot be a boosting objective"
             )
         self.scale = SCALE.get(name, 1.0)
+        self.linear_pieces = name in LINEAR_PIECES
         # A constant the booster's convention multiplies its Hessian by
         # (LightGBM's multiclass K/(K-1), XGBoost's softmax 2): a setting the
         # user chooses to reproduce a built-in, not part of the loss.
@@ -166,7 +170,8 @@ class Objective:
                 g, h = self.loss.grad_hess(
                     margin, label, reduction="none", sample_weight=w, **self.params
                 )
-                _linear_pieces(g, h, w)
+                if self.linear_pieces:
+                    _linear_pieces(g, h, w)
         if self.scale != 1.0:
             g *= self.scale
             h *= self.scale
