@@ -250,7 +250,9 @@ def test_float32_general_driver_near_zero_loss_keeps_its_digits():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-5 * np.max(np.abs(b)))
     s = np.asarray(80.0, np.float32)
     v, g = fl.clip.value_and_grad(z1, z2, s)
-    rv, rg = R.clip.value_and_grad(z1.astype(np.float64), z2.astype(np.float64), s.astype(np.float64))
+    rv, rg = R.clip.value_and_grad(
+        z1.astype(np.float64), z2.astype(np.float64), s.astype(np.float64)
+    )
     assert rv < 1e-10
     np.testing.assert_allclose(v, rv, rtol=1e-5)
     for a, b in zip(g, rg):
@@ -292,7 +294,11 @@ def _near_zero_digits(z1, z2, scale, bound):
     mp, exact_ntxent, exact_clip = _exact_near_zero(z1, z2, scale)
     s = np.asarray(scale)
     for exact, ours, ref in (
-        (exact_ntxent, fl.ntxent(z1, z2, temperature=1 / scale), R.ntxent(z1, z2, temperature=1 / scale)),
+        (
+            exact_ntxent,
+            fl.ntxent(z1, z2, temperature=1 / scale),
+            R.ntxent(z1, z2, temperature=1 / scale),
+        ),
         (exact_clip, fl.clip(z1, z2, s), R.clip(z1, z2, s)),
     ):
         assert 0 < exact < bound  # the case meant: a loss near 0

@@ -143,8 +143,12 @@ def test_orthogonality_blocked_equals_the_float64_formula(shape, dtype):
     v, g = fl.orthogonality.value_and_grad(W)
     # float64 sums of exactly widened inputs in both: the order alone differs
     assert v == pytest.approx(rv, rel=1e-12, abs=1e-14)
-    np.testing.assert_allclose(g, rg.astype(dtype), rtol=1e-12 if dtype == np.float64 else 1e-6,
-                               atol=1e-14 if dtype == np.float64 else 1e-7)
+    np.testing.assert_allclose(
+        g,
+        rg.astype(dtype),
+        rtol=1e-12 if dtype == np.float64 else 1e-6,
+        atol=1e-14 if dtype == np.float64 else 1e-7,
+    )
     assert g.dtype == dtype
     assert fl.orthogonality(W) == v  # the value's bits in both verbs
     np.testing.assert_array_equal(fl.orthogonality.grad(W), g)

@@ -48,8 +48,8 @@ def main(r, c, threads=2):
         if r > c:
             tw = tw.T.contiguous()
         eye = torch.eye(m, dtype=dt)
-        t1 = best(lambda: tw @ tw.T)
-        t2 = best(lambda: (tw @ tw.T - eye) @ tw)
+        t1 = best(lambda tw=tw: tw @ tw.T)
+        t2 = best(lambda tw=tw, eye=eye: (tw @ tw.T - eye) @ tw)
         print(
             f"  torch {str(dt)[6:]}: Gram {t1 * 1e3:.3f} ms ({full / t1 / 1e9:.0f} GFLOP/s), "
             f"Gram + product {t2 * 1e3:.3f} ms ({2 * full / t2 / 1e9:.0f} GFLOP/s)"
