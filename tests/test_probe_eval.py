@@ -19,8 +19,6 @@ pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def frame():
@@ -101,7 +99,9 @@ def test_dask_groups_and_empty_partitions(frame):
 
 
 def _eval(*args):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    # the fastloss under test (the installed one in CI, the tree's with
+    # PYTHONPATH=python), not the source tree, which has no built _core
+    env = {**os.environ, "PYTHONPATH": str(Path(fl.__file__).parent.parent)}
     cmd = [sys.executable, "-m", "fastloss", "eval", *map(str, args), "--format", "json"]
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
