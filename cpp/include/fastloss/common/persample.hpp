@@ -180,13 +180,16 @@ void tasks_for(int64_t n_tasks, int n_threads, const Task& task) {
 }
 
 // wsum: nullptr, or (a weighted value pass) where the weights' sum goes.
-template <class T, class S, bool kValue, bool kReduce, bool kGrad, bool kW>
+// Weights are a run-time test in the short loops below, not a template
+// parameter: one instantiation (of S's eval, the costly part) serves both.
+template <class T, class S, bool kValue, bool kReduce, bool kGrad>
 double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) {
   constexpr int64_t kG = S::group;
   static_assert(kG >= 1, "a task holds at least one sample");
   const int64_t n = a.n;
   const int64_t n_tasks = (n + kG - 1) / kG;
   const T* w = a.weight;
+  const bool weighted = w != nullptr;
 
   // Task order and work. Without a cost hint the natural order; with one,
   // most costly first (the order changes no bits, only the balance).
@@ -228,7 +231,7 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
   if (left) {
     for (int64_t b = 0; b < nb; ++b) left[b].store(std::min(kBlock, n - b * kBlock));
   }
-  BlockSums<kReduce, kW> sums(nb, wsum);
+  BlockSums<kReduce, true> sums(nb, weighted ? wsum : nullptr);
   // A thread's slot: values, gradient scales, [a chunk's terms,] then S's
   // scratch. Whole-block tasks call eval a chunk (kChunk samples) at a time,
   // so values and terms stay in L1 and each chunk's terms go into the
@@ -244,11 +247,11 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
   auto step = [&](unsigned char* slot, int64_t lo, int64_t len, double* FL_RESTRICT tm) {
     T* FL_RESTRICT val = reinterpret_cast<T*>(slot);
     T* FL_RESTRICT gs = val + kStep;
-    const T* wc = kW ? w + lo : nullptr;
+    const T* wc = weighted ? w + lo : nullptr;
     if constexpr (kGrad) {
       // w * scale, as the element-wise drivers scale (1 * scale unweighted)
       FL_SIMD
-      for (int64_t i = 0; i < len; ++i) gs[i] = (kW ? wc[i] : T(1)) * scale;
+      for (int64_t i = 0; i < len; ++i) gs[i] = (weighted ? wc[i] : T(1)) * scale;
     }
     try {
       s.template eval<kGrad>(lo, len, gs, val, slot + kOwn);
@@ -260,13 +263,13 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
       if constexpr (kReduce) {
         FL_SIMD
         for (int64_t i = 0; i < len; ++i) {
-          tm[i] = kW ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
+          tm[i] = weighted ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
                      : static_cast<double>(val[i]);
         }
       } else {
         T* FL_RESTRICT ov = a.out_value + lo;
         FL_SIMD
-        for (int64_t i = 0; i < len; ++i) ov[i] = kW ? val[i] * wc[i] : val[i];
+        for (int64_t i = 0; i < len; ++i) ov[i] = weighted ? val[i] * wc[i] : val[i];
       }
     }
     return true;
@@ -280,11 +283,11 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
       double* tm = kReduce ? reinterpret_cast<double*>(slot + kVals) : nullptr;
       for (int64_t blo = lo; blo < hi; blo += kBlock) {
         const int64_t bhi = std::min(hi, blo + kBlock);
-        typename BlockSums<kReduce, kW>::Block blk;
+        typename BlockSums<kReduce, true>::Block blk;
         for (int64_t c = blo; c < bhi; c += kStep) {
           const int64_t len = std::min(kStep, bhi - c);
           if (!step(slot, c, len, tm)) return;
-          if constexpr (kReduce) sums.add(blk, tm, kW ? w + c : w, len);
+          if constexpr (kReduce) sums.add(blk, tm, weighted ? w + c : w, len);
         }
         sums.close(blk, blo / kBlock);
       }
@@ -297,9 +300,9 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
           const int64_t mine = std::min(hi, (b + 1) * kBlock) - std::max(lo, b * kBlock);
           if (left[b].fetch_sub(mine, std::memory_order_acq_rel) != mine) continue;
           const int64_t blo = b * kBlock, bhi = std::min(n, blo + kBlock);
-          typename BlockSums<kReduce, kW>::Block blk;
+          typename BlockSums<kReduce, true>::Block blk;
           for (int64_t c = blo; c < bhi; c += kChunk) {
-            sums.add(blk, terms.get() + c, kW ? w + c : w, std::min(kChunk, bhi - c));
+            sums.add(blk, terms.get() + c, weighted ? w + c : w, std::min(kChunk, bhi - c));
           }
           sums.close(blk, b);
         }
@@ -323,10 +326,7 @@ double per_sample(const S& s, const SampleRun<T>& a) {
       a.op, a.reduction, a.n, a.weight, a.n_threads,
       [&](auto v, auto r, auto g, auto, T scale, double* wsum) {
         constexpr bool kV = decltype(v)::value, kR = decltype(r)::value, kG = decltype(g)::value;
-        if (a.weight != nullptr) {
-          return detail::per_sample_run<T, S, kV, kR, kG, true>(s, a, scale, wsum);
-        }
-        return detail::per_sample_run<T, S, kV, kR, kG, false>(s, a, scale, nullptr);
+        return detail::per_sample_run<T, S, kV, kR, kG>(s, a, scale, wsum);
       });
 }
 

@@ -325,8 +325,24 @@ double row_denominator(const F& f, const RowIO<T>& io, ErrorSlot& err) {
   return pairwise_sum(part.data(), nb);
 }
 
-template <class T, class F, bool kValue, bool kReduce, bool kGrad, bool kHess = false>
-double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
+// A chunk's row terms tmp[0..len) (rows c..): summed into acc, or written
+// to out_value as T.
+template <class T>
+FL_INLINE void row_terms(const RowIO<T>& io, bool reduce, Lanes& acc, const double* tmp,
+                         int64_t c, int64_t len) {
+  if (reduce) {
+    acc.add(tmp, len);
+  } else {
+    for (int64_t i = 0; i < len; ++i) io.out_value[c + i] = static_cast<T>(tmp[i]);
+  }
+}
+
+// `reduce` (a value pass): sum the rows' terms, else write them to
+// out_value -- a run-time flag (one instantiation for "none" and the sums,
+// as elem_run's): the terms go to tmp either way, as double.
+template <class T, class F, bool kValue, bool kGrad, bool kHess = false>
+double row_run(const F& f, const RowIO<T>& io, bool reduce, double scale, ErrorSlot& err) {
+  constexpr bool kReduce = kValue;  // the rows' terms go to tmp
   const int64_t rows = io.rows, C = io.C;
   const int64_t R = rows_per_block(C);
   const int64_t nb = num_blocks(rows, R);
@@ -352,15 +368,10 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
             if (badv[i]) err.record(r);
             if constexpr (kValue) {
               const double v = vals[i];
-              const double wv = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
-              if constexpr (kReduce) {
-                tmp[i] = wv;
-              } else {
-                io.out_value[r] = static_cast<T>(wv);
-              }
+              tmp[i] = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
             }
           }
-          if constexpr (kReduce) acc.add(tmp, len);
+          if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
           continue;
         }
       }
@@ -377,18 +388,13 @@ double row_run(const F& f, const RowIO<T>& io, double scale, ErrorSlot& err) {
           v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
         }
         if (bad) err.record(r);
-        if constexpr (kValue) {
-          if constexpr (kReduce) {
-            tmp[i] = io.weight != nullptr ? v * w : v;
-          } else {
-            io.out_value[r] = static_cast<T>(io.weight != nullptr ? v * w : v);
-          }
-        }
+        if constexpr (kValue) tmp[i] = io.weight != nullptr ? v * w : v;
       }
-      if constexpr (kReduce) acc.add(tmp, len);
+      if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
     }
-    if constexpr (kReduce) part[b][0] = acc.total();
+    if (kReduce && reduce) part[b][0] = acc.total();
   });
+  if (!reduce) return 0.0;
   if (kReduce && io.out_blocks != nullptr) {
     // kBlock rows are m = kBlock / R whole blocks, a subtree of the total's
     const int64_t m = kBlock / R;
@@ -413,19 +419,17 @@ double rowwise(const F& f, const RowIO<T>& io, ErrorSlot& err) {
   double total = 0.0;
   switch (io.op) {
     case Op::value:
-      total = reduce ? row_run<T, F, true, true, false>(f, io, scale, err)
-                     : row_run<T, F, true, false, false>(f, io, scale, err);
+      total = row_run<T, F, true, false>(f, io, reduce, scale, err);
       break;
     case Op::grad:
-      row_run<T, F, false, false, true>(f, io, scale, err);
+      row_run<T, F, false, true>(f, io, false, scale, err);
       break;
     case Op::value_grad:
-      total = reduce ? row_run<T, F, true, true, true>(f, io, scale, err)
-                     : row_run<T, F, true, false, true>(f, io, scale, err);
+      total = row_run<T, F, true, true>(f, io, reduce, scale, err);
       break;
     case Op::grad_hess:
       if constexpr (has_row_hess<F>::value) {
-        row_run<T, F, false, false, true, true>(f, io, scale, err);
+        row_run<T, F, false, true, true>(f, io, false, scale, err);
       } else {
         throw std::invalid_argument("this loss has no Hessian (grad_hess)");
       }
