@@ -179,6 +179,19 @@ def measure_interleaved(cases, *, repeats=7, budget_s=6.0, small_target_s=0.2, m
     return out
 
 
+def best(fn, k=7):
+    """The fastest of ``k`` timed calls of ``fn`` after one untimed warm-up
+    call, in seconds: the micro studies' floor (benchmarks/micro), not the
+    interleaved medians the report compares."""
+    fn()
+    ts = []
+    for _ in range(k):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
 def measure(fn, setup=None, **kw):
     """``measure_interleaved`` for one implementation: ``(stats, first result)``."""
     res = measure_interleaved({"fn": (fn, setup)}, **kw)["fn"]

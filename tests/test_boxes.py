@@ -1,7 +1,7 @@
 """Box losses: hand values, torchvision cross-checks, extreme and bad inputs.
 
 torchvision is not installed here (no CPU build), so its loss functions are
-transcribed below verbatim in plain torch and the comparison is against torch
+transcribed below in plain torch and the comparison is against torch
 autograd of that transcription.
 """
 
@@ -21,7 +21,9 @@ REDUCTIONS = ["mean", "sum", "none"]
 
 
 # --------------------------------------------------------------------------
-# torchvision, transcribed verbatim (only _log_api_usage_once calls dropped):
+# torchvision, transcribed (only _log_api_usage_once calls dropped, and the
+# reduction and the smallest enclosing box, which each function there
+# repeats, written once as _reduce and _enclosing_box):
 #   pytorch/vision torchvision/ops/giou_loss.py @ 90a8f703cd1f83e4cc90f943643a9f03e97cfc0f
 #     (that revision inlines the intersection/union; torchvision main calls
 #      _loss_inter_union, whose body is the same lines)
@@ -41,6 +43,19 @@ def _tv():
         if t.dtype not in (torch.float32, torch.float64):
             return t.float()
         return t
+
+    # written once here (each of torchvision's functions repeats them)
+    def _reduce(loss, reduction):
+        if reduction == "mean":
+            loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
+        elif reduction == "sum":
+            loss = loss.sum()
+        return loss
+
+    def _enclosing_box(boxes1, boxes2):
+        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
+        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
+        return torch.min(x1, x1g), torch.min(y1, y1g), torch.max(x2, x2g), torch.max(y2, y2g)
 
     def _loss_inter_union(boxes1, boxes2):
         x1, y1, x2, y2 = boxes1.unbind(dim=-1)
@@ -65,26 +80,14 @@ def _tv():
         intsctk, unionk = _loss_inter_union(boxes1, boxes2)
         iouk = intsctk / (unionk + eps)
 
-        x1, y1, x2, y2 = boxes1.unbind(dim=-1)
-        x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
-
-        # smallest enclosing box
-        xc1 = torch.min(x1, x1g)
-        yc1 = torch.min(y1, y1g)
-        xc2 = torch.max(x2, x2g)
-        yc2 = torch.max(y2, y2g)
+        xc1, yc1, xc2, yc2 = _enclosing_box(boxes1, boxes2)
 
         area_c = (xc2 - xc1) * (yc2 - yc1)
         miouk = iouk - ((area_c - unionk) / (area_c + eps))
 
         loss = 1 - miouk
 
-        if reduction == "mean":
-            loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-        elif reduction == "sum":
-            loss = loss.sum()
-
-        return loss
+        return _reduce(loss, reduction)
 
     def _diou_iou_loss(boxes1, boxes2, eps=1e-7):
         intsct, union = _loss_inter_union(boxes1, boxes2)
@@ -92,10 +95,7 @@ def _tv():
         # smallest enclosing box
         x1, y1, x2, y2 = boxes1.unbind(dim=-1)
         x1g, y1g, x2g, y2g = boxes2.unbind(dim=-1)
-        xc1 = torch.min(x1, x1g)
-        yc1 = torch.min(y1, y1g)
-        xc2 = torch.max(x2, x2g)
-        yc2 = torch.max(y2, y2g)
+        xc1, yc1, xc2, yc2 = _enclosing_box(boxes1, boxes2)
         # The diagonal distance of the smallest enclosing box squared
         diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
         # centers of boxes
@@ -116,11 +116,7 @@ def _tv():
 
         loss, _ = _diou_iou_loss(boxes1, boxes2, eps)
 
-        if reduction == "mean":
-            loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-        elif reduction == "sum":
-            loss = loss.sum()
-        return loss
+        return _reduce(loss, reduction)
 
     def complete_box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
         boxes1 = _upcast_non_float(boxes1)
@@ -143,12 +139,7 @@ def _tv():
             alpha = v / (1 - iou + v + eps)
 
         loss = diou_loss + alpha * v
-        if reduction == "mean":
-            loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-        elif reduction == "sum":
-            loss = loss.sum()
-
-        return loss
+        return _reduce(loss, reduction)
 
     # torchvision has no IoU loss: the IoU term of generalized_box_iou_loss.
     def box_iou_loss(boxes1, boxes2, reduction="none", eps=1e-7):
@@ -156,11 +147,7 @@ def _tv():
         boxes2 = _upcast_non_float(boxes2)
         intsctk, unionk = _loss_inter_union(boxes1, boxes2)
         loss = 1 - intsctk / (unionk + eps)
-        if reduction == "mean":
-            loss = loss.mean() if loss.numel() > 0 else 0.0 * loss.sum()
-        elif reduction == "sum":
-            loss = loss.sum()
-        return loss
+        return _reduce(loss, reduction)
 
     return torch, {
         "box_iou_loss": box_iou_loss,

@@ -717,27 +717,27 @@ def test_domain_errors_name_the_first_bad_element_on_any_thread_count(threads, d
     y[700_001] = 2.0
     p = np.full(n, 0.5, dtype)
     p[900_000] = 1.5
+    y_lab = y.copy()
+    y_lab[700_001] = 1.0
+    z = np.zeros((2, 4), dtype)
+    cases = [  # (call, the error's words)
+        (lambda: fl.hinge.value_and_grad(s, y), r"got 2.0 at index 700001"),
+        (
+            lambda: fl.binary_cross_entropy(p, y),
+            r"target: targets must lie in \[0, 1\], got 2.0 at index 700001",
+        ),
+        (lambda: fl.squared_hinge.grad(s, y_lab), r"hinge labels .* at index 1048571"),
+        (
+            lambda: fl.binary_cross_entropy.grad(p, np.clip(y_lab, 0, 1)),
+            r"prob: probabilities must lie in \[0, 1\], got 1.5 at index 900000",
+        ),
+        (lambda: fl.hinge(z, np.array([[1, -1, 0, 1], [1, 1, 1, 7]], dtype)), r"at index \(1, 3\)"),
+    ]
     fl.set_num_threads(threads)
     try:
-        with pytest.raises(ValueError, match=r"got 2.0 at index 700001"):
-            fl.hinge.value_and_grad(s, y)
-        with pytest.raises(
-            ValueError,
-            match=r"target: targets must lie in \[0, 1\], got "
-            r"2.0 at index 700001",
-        ):
-            fl.binary_cross_entropy(p, y)
-        y[700_001] = 1.0
-        with pytest.raises(ValueError, match=r"hinge labels .* at index 1048571"):
-            fl.squared_hinge.grad(s, y)
-        with pytest.raises(
-            ValueError,
-            match=r"prob: probabilities must lie in \[0, 1\], got "
-            r"1.5 at index 900000",
-        ):
-            fl.binary_cross_entropy.grad(p, np.clip(y, 0, 1))
-        with pytest.raises(ValueError, match=r"at index \(1, 3\)"):
-            fl.hinge(np.zeros((2, 4), dtype), np.array([[1, -1, 0, 1], [1, 1, 1, 7]], dtype))
+        for call, words in cases:
+            with pytest.raises(ValueError, match=words):
+                call()
     finally:
         fl.set_num_threads(None)
 

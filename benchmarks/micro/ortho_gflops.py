@@ -14,23 +14,16 @@ diagonal (cpp/include/fastloss/regularization.hpp, reg::gram: panels of 16)
 and the same gradient product.
 """
 
+import os
 import sys
-import time
 
 import numpy as np
 import torch
 
 import fastloss as fl
 
-
-def best(f, k=7):
-    f()
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from measure import best  # noqa: E402  (benchmarks/measure.py)
 
 
 def main(r, c, threads=2):

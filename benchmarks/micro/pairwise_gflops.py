@@ -4,8 +4,8 @@
     PYTHONPATH=python python benchmarks/micro/pairwise_gflops.py 2048 256
 
 Times fastloss's clip and ntxent, value and value+grad, and torch's
-``a @ b.T`` on the same (N, D) float32 shapes, 2 threads each, best of 3,
-and counts the products each runs (the shifted engine,
+``a @ b.T`` on the same (N, D) float32 shapes, 2 threads each, best of 3
+after a warm-up call, and counts the products each runs (the shifted engine,
 cpp/include/fastloss/pairwise_tiles.hpp, blocks of 128): clip's value one
 N x N x D product (row and column sums from the same tile), its value+grad
 three (the forward, then per tile the recomputed products and both
@@ -16,22 +16,16 @@ products and sums apart (no FMA: the same bits at every ISA level), so its
 ceiling is half a fused GEMM's.
 """
 
+import os
 import sys
-import time
 
 import numpy as np
 import torch
 
 import fastloss as fl
 
-
-def best(f, k=3):
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from measure import best  # noqa: E402  (benchmarks/measure.py)
 
 
 def ntxent_macs(n, d, kb=128):
@@ -51,19 +45,19 @@ def main(n, d):
     a = rng.standard_normal((n, d), dtype=np.float32)
     b = rng.standard_normal((n, d), dtype=np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    t_mm = best(lambda: ta @ tb.T)
+    t_mm = best(lambda: ta @ tb.T, k=3)
     mm = 2.0 * n * n * d
     print(f"N={n} D={d}: torch matmul {t_mm:.3f}s ({mm / t_mm / 1e9:.1f} GFLOP/s)")
     fl.clip(a, b)
-    t_v = best(lambda: fl.clip(a, b))
-    t_vg = best(lambda: fl.clip.value_and_grad(a, b))
+    t_v = best(lambda: fl.clip(a, b), k=3)
+    t_vg = best(lambda: fl.clip.value_and_grad(a, b), k=3)
     print(
         f"  clip value {t_v:.3f}s ({mm / t_v / 1e9:.1f} GFLOP/s over its 1 product), "
         f"value+grad {t_vg:.3f}s ({3 * mm / t_vg / 1e9:.1f} GFLOP/s over its 3)"
     )
     fv, fvg = (2.0 * x for x in ntxent_macs(n, d))
-    t_v = best(lambda: fl.ntxent(a, b))
-    t_vg = best(lambda: fl.ntxent.value_and_grad(a, b))
+    t_v = best(lambda: fl.ntxent(a, b), k=3)
+    t_vg = best(lambda: fl.ntxent.value_and_grad(a, b), k=3)
     print(
         f"  ntxent value {t_v:.3f}s ({fv / t_v / 1e9:.1f} GFLOP/s over {fv / 1e9:.1f} GFLOP), "
         f"value+grad {t_vg:.3f}s ({fvg / t_vg / 1e9:.1f} GFLOP/s over {fvg / 1e9:.1f} GFLOP)"
