@@ -6,11 +6,11 @@
 //   void grad_hess(p, y, a, g, h), with `a` the optional per-element
 //   auxiliary input, plus `static constexpr int cost` (relative work per
 //   element, for the serial threshold) and `static constexpr bool uses_aux`.
-// This loop owns everything else: dtype, weights (none: a chunk of ones),
-// the reduction and its scale, threading and the deterministic blocked sum. Per chunk of kChunk elements,
-// a vectorized pass evaluates the functor, writes the element-wise outputs
-// and leaves the (weighted) terms in an L1 buffer; BlockLanes then adds them
-// in a fixed order.
+// This loop owns everything else: dtype, weights (none: a chunk of ones, see
+// elem_run), the reduction and its scale, threading and the deterministic
+// blocked sum. Per chunk of kChunk elements, a vectorized pass evaluates the
+// functor, writes the element-wise outputs and leaves the (weighted) terms in
+// an L1 buffer; BlockLanes then adds them in a fixed order.
 #pragma once
 
 #include <cmath>

@@ -346,7 +346,7 @@ double row_run(const F& f, const RowIO<T>& io, bool reduce, double scale, ErrorS
   const int64_t rows = io.rows, C = io.C;
   const int64_t R = rows_per_block(C);
   const int64_t nb = num_blocks(rows, R);
-  Partials part(kReduce ? nb : 0);
+  Partials part(kReduce && reduce ? nb : 0);
   const int nt = threads_for(rows * C * F::cost, nb, io.n_threads);
   parallel_for(nb, nt, [&](int64_t b) {
     const int64_t lo = b * R, hi = std::min(rows, lo + R);
