@@ -27,6 +27,14 @@ z = rng.normal(size=(1_000_000, 10)).astype(f32); lab = rng.integers(0, 10, 1_00
 dp = rng.random((16, 4, 256, 256)).astype(f32); dt = (rng.random(dp.shape) < 0.5).astype(f32)
 b = np.abs(rng.normal(size=(100_000, 4))).astype(f32); b[:, 2:] += b[:, :2] + 1; bt = b + 0.1
 p10, t10 = p[:10].copy(), t[:10].copy()
+pp, tp = np.exp(p), np.abs(t)
+q = rng.random(z.shape).astype(f32); q /= q.sum(1, keepdims=True)
+im = rng.random((8, 3, 128, 128)).astype(f32); it = rng.random(im.shape).astype(f32)
+cl = rng.normal(size=(200, 64, 32)).astype(f32); ct = rng.integers(1, 32, (64, 40))
+cil, ctl = np.full(64, 200), np.full(64, 40)
+e1, e2 = rng.normal(size=(2, 2048, 128)).astype(f32)
+rs = rng.normal(size=(10_000, 64)).astype(f32); rl = rng.integers(0, 5, rs.shape).astype(f32)
+ea, ep, en = rng.normal(size=(3, 100_000, 128)).astype(f32)
 g, gz, gd, gb = np.empty_like(p), np.empty_like(z), np.empty_like(dp), np.empty_like(b)
 cases = {
     "mse 1e7 value": lambda: fl.mse(p, t),
@@ -38,6 +46,18 @@ cases = {
     "ce 1e6x10 vg out": lambda: fl.cross_entropy.value_and_grad(z, lab, out=gz),
     "dice vg out": lambda: fl.dice.value_and_grad(dp, dt, out=gd),
     "giou 1e5 vg out": lambda: fl.giou_loss.value_and_grad(b, bt, out=gb),
+    "log_cosh 1e7 vg out": lambda: fl.log_cosh.value_and_grad(p, t, out=g),
+    "tweedie 1e7 vg out": lambda: fl.tweedie.value_and_grad(pp, tp, power=1.5, out=g),
+    "poisson 1e7 vg out": lambda: fl.poisson_nll.value_and_grad(p, tp, out=g),
+    "sigmoid_focal 1e7 vg": lambda: fl.sigmoid_focal.value_and_grad(p, y01, out=g),
+    "kl_div 1e6x10 vg out": lambda: fl.kl_div.value_and_grad(z, q, out=gz),
+    "softmax_focal vg out": lambda: fl.softmax_focal.value_and_grad(z, lab, out=gz),
+    "ssim 8x3x128 vg": lambda: fl.ssim.value_and_grad(im, it),
+    "ctc 200x64x32 vg": lambda: fl.ctc.value_and_grad(cl, ct, cil, ctl),
+    "ntxent 2048x128 vg": lambda: fl.ntxent.value_and_grad(e1, e2),
+    "pairwise_log 1e4x64 vg": lambda: fl.pairwise_logistic.value_and_grad(rs, rl),
+    "triplet 1e5x128 vg": lambda: fl.triplet_margin.value_and_grad(ea, ep, en),
+    "barron 1e7 vg": lambda: fl.barron.value_and_grad(p, t, alpha=0.5),
     "mse 10 value": lambda: fl.mse(p10, t10),
     "mse 10 vg": lambda: fl.mse.value_and_grad(p10, t10),
 }

@@ -265,22 +265,25 @@ inline constexpr OnesChunk<T> kOnesChunk{};
 // element-wise pass copies them out as T, which is the T product v * w
 // exactly (a product of two floats is exact in double, so its rounding to
 // float is float's own multiply), so one instantiation serves "none" and
-// the sums. kW: the chunk reads weights. Passes with a gradient read them
-// whether or not there are any: without them, kOnesChunk, and g * (1 *
-// scale), v * 1 and double(v) * 1 are exact, so the unweighted pass keeps
-// the bits it had as an instantiation of its own, for one L1 load and
-// multiply per element (mse, huber, log_cosh gradients: 0.95-1.09x on 1e6
-// elements, within the run-to-run noise on 1e4) and a quarter less code to
-// compile for every element-wise loss. The value pass, the cheapest (mse's
-// value read the ones 1.2-1.28x slower on 1e4 elements), keeps an
-// unweighted instantiation.
-template <class T, class F, bool kValue, bool kGrad, bool kHess, bool kW>
+// the sums. Weights are run-time too. Passes with a gradient read them in
+// the chunk loop whether or not there are any: without them, kOnesChunk,
+// and g * (1 * scale), v * 1 and double(v) * 1 are exact, so the unweighted
+// pass keeps the bits it had as an instantiation of its own, for one L1
+// load and multiply per element (mse, huber, log_cosh gradients:
+// 0.95-1.09x on 1e6 elements, within the run-to-run noise on 1e4). The
+// value pass, the cheapest (mse's value read the ones 1.2-1.28x slower on
+// 1e4 elements), does not read them in its loop: the chunk leaves double(v)
+// in tmp and a weighted pass multiplies by double(w) after it, in L1 --
+// the same product, so the same bits, and one value instantiation per loss
+// and dtype instead of two.
+template <class T, class F, bool kValue, bool kGrad, bool kHess>
 double elem_run(const F& f, const ElemArgs& a, bool reduce, T scale, double* wsum) {
   constexpr bool kReduce = kValue;  // the chunk's terms go to tmp
+  constexpr bool kW = kGrad;        // the chunk loop reads weights (see above)
   const int64_t n = a.n;
   const T* p = static_cast<const T*>(a.pred);
   const T* y = static_cast<const T*>(a.target);
-  const bool weighted = kW && a.weight != nullptr;
+  const bool weighted = a.weight != nullptr;
   const T* w = static_cast<const T*>(a.weight);
   const T* x = static_cast<const T*>(a.aux);
   T* ov = static_cast<T*>(a.out_value);
@@ -307,7 +310,7 @@ double elem_run(const F& f, const ElemArgs& a, bool reduce, T scale, double* wsu
       const T* pc = ps.chunk(c, len);
       const T* yc = ys.chunk(c, len);
       const T* xc = F::uses_aux ? xs.chunk(c, len) : nullptr;
-      const T* wc = !kW ? nullptr : weighted ? ws.chunk(c, len) : kOnesChunk<T>.v;
+      const T* wc = weighted ? ws.chunk(c, len) : kW ? kOnesChunk<T>.v : nullptr;
       T* ovc = ov != nullptr ? ov + c : nullptr;
       T* ogc = og != nullptr ? og + c : nullptr;
       T* ohc = oh != nullptr ? oh + c : nullptr;
@@ -321,6 +324,10 @@ double elem_run(const F& f, const ElemArgs& a, bool reduce, T scale, double* wsu
       }
       if (F::checks && bad) record_invalid(f, pc, yc, c, len, err);
       if constexpr (kValue) {
+        if (!kW && weighted) {  // the value pass's weights (see above)
+          FL_SIMD
+          for (int64_t i = 0; i < len; ++i) tmp[i] *= static_cast<double>(wc[i]);
+        }
         if (reduce) {
           sums.add(blk, tmp, wc, len);
         } else {
@@ -396,11 +403,7 @@ double elementwise(const F& f, const ElemArgs& a) {
       [&](auto v, auto r, auto g, auto h, T scale, double* wsum) {
         constexpr bool kV = decltype(v)::value, kG = decltype(g)::value, kH = decltype(h)::value;
         constexpr bool kR = decltype(r)::value;
-        if constexpr (!kG) {  // the value pass: an unweighted instantiation (see elem_run)
-          if (a.weight == nullptr)
-            return detail::elem_run<T, F, kV, kG, kH, false>(f, a, kR, scale, wsum);
-        }
-        return detail::elem_run<T, F, kV, kG, kH, true>(f, a, kR, scale, wsum);
+        return detail::elem_run<T, F, kV, kG, kH>(f, a, kR, scale, wsum);
       },
       a.weight_period, a.weight_repeat);
 }

@@ -179,11 +179,29 @@ void tasks_for(int64_t n_tasks, int n_threads, const Task& task) {
   for (int64_t t = 0; t < n_tasks; ++t) task(t, 0);
 }
 
+// The task indices, most costly first, ties in task order. A function of
+// its own, not a stable_sort in per_sample_run: one sort per translation
+// unit instead of one per sample functor, pass and dtype (50 in ranking.cpp,
+// a quarter of its object code).
+inline std::vector<int64_t> costly_first(const std::vector<int64_t>& tcost) {
+  std::vector<int64_t> order(tcost.size());
+  for (size_t t = 0; t < order.size(); ++t) order[t] = static_cast<int64_t>(t);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    return tcost[static_cast<size_t>(x)] > tcost[static_cast<size_t>(y)];
+  });
+  return order;
+}
+
 // wsum: nullptr, or (a weighted value pass) where the weights' sum goes.
 // Weights are a run-time test in the short loops below, not a template
 // parameter: one instantiation (of S's eval, the costly part) serves both.
-template <class T, class S, bool kValue, bool kReduce, bool kGrad>
-double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) {
+// So is `reduce` (sum the terms, else write each sample's value to
+// out_value): eval writes every sample's value whatever is asked, so a pass
+// differs only in kGrad, and the two instantiations per loss and dtype are
+// all there is to compile (a gradient alone is the kGrad pass with its sum
+// dropped, see per_sample).
+template <class T, class S, bool kGrad>
+double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, double* wsum) {
   constexpr int64_t kG = S::group;
   static_assert(kG >= 1, "a task holds at least one sample");
   const int64_t n = a.n;
@@ -203,11 +221,7 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
       tcost[static_cast<size_t>(i / kG)] += c;
       work += c;
     }
-    order.resize(static_cast<size_t>(n_tasks));
-    for (int64_t t = 0; t < n_tasks; ++t) order[static_cast<size_t>(t)] = t;
-    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-      return tcost[static_cast<size_t>(x)] > tcost[static_cast<size_t>(y)];
-    });
+    order = costly_first(tcost);
   }
   const int nt = threads_for(work, n_tasks, a.n_threads);
 
@@ -224,21 +238,21 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
   // a second pass after the region cost another parallel region and a reread
   // of the terms: up to twice the time on 2 threads.)
   constexpr bool kWhole = kG % kBlock == 0;
-  const int64_t nb = kReduce ? num_blocks(n) : 0;
-  const Terms terms(kReduce && !kWhole ? n : 0);
-  std::unique_ptr<std::atomic<int64_t>[]> left(kReduce && !kWhole ? new std::atomic<int64_t>[nb]
-                                                                   : nullptr);
+  const int64_t nb = reduce ? num_blocks(n) : 0;
+  const Terms terms(reduce && !kWhole ? n : 0);
+  std::unique_ptr<std::atomic<int64_t>[]> left(reduce && !kWhole ? new std::atomic<int64_t>[nb]
+                                                                  : nullptr);
   if (left) {
     for (int64_t b = 0; b < nb; ++b) left[b].store(std::min(kBlock, n - b * kBlock));
   }
-  BlockSums<kReduce, true> sums(nb, weighted ? wsum : nullptr);
+  BlockSums<true, true> sums(nb, weighted ? wsum : nullptr);
   // A thread's slot: values, gradient scales, [a chunk's terms,] then S's
   // scratch. Whole-block tasks call eval a chunk (kChunk samples) at a time,
   // so values and terms stay in L1 and each chunk's terms go into the
   // block's sum at once, as the element-wise drivers do.
   constexpr int64_t kStep = kWhole ? std::min(kChunk, kG) : kG;
   constexpr size_t kVals = round64(2 * kStep * sizeof(T));
-  constexpr size_t kOwn = kVals + (kReduce && kWhole ? round64(kChunk * sizeof(double)) : 0);
+  constexpr size_t kOwn = kVals + (kWhole ? round64(kChunk * sizeof(double)) : 0);
   const ThreadScratch scratch(nt, kOwn + s.scratch_bytes());
   FirstFailure fail;
 
@@ -259,18 +273,16 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
       fail.record(lo, std::current_exception());
       return false;  // its blocks never close; the call throws after the region
     }
-    if constexpr (kValue) {
-      if constexpr (kReduce) {
-        FL_SIMD
-        for (int64_t i = 0; i < len; ++i) {
-          tm[i] = weighted ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
-                     : static_cast<double>(val[i]);
-        }
-      } else {
-        T* FL_RESTRICT ov = a.out_value + lo;
-        FL_SIMD
-        for (int64_t i = 0; i < len; ++i) ov[i] = weighted ? val[i] * wc[i] : val[i];
+    if (reduce) {
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) {
+        tm[i] = weighted ? static_cast<double>(val[i]) * static_cast<double>(wc[i])
+                         : static_cast<double>(val[i]);
       }
+    } else {
+      T* FL_RESTRICT ov = a.out_value + lo;
+      FL_SIMD
+      for (int64_t i = 0; i < len; ++i) ov[i] = weighted ? val[i] * wc[i] : val[i];
     }
     return true;
   };
@@ -280,27 +292,27 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
     const int64_t lo = g * kG, hi = std::min(n, lo + kG);
     unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
     if constexpr (kWhole) {
-      double* tm = kReduce ? reinterpret_cast<double*>(slot + kVals) : nullptr;
+      double* tm = reinterpret_cast<double*>(slot + kVals);
       for (int64_t blo = lo; blo < hi; blo += kBlock) {
         const int64_t bhi = std::min(hi, blo + kBlock);
-        typename BlockSums<kReduce, true>::Block blk;
+        typename BlockSums<true, true>::Block blk;
         for (int64_t c = blo; c < bhi; c += kStep) {
           const int64_t len = std::min(kStep, bhi - c);
           if (!step(slot, c, len, tm)) return;
-          if constexpr (kReduce) sums.add(blk, tm, weighted ? w + c : w, len);
+          if (reduce) sums.add(blk, tm, weighted ? w + c : w, len);
         }
-        sums.close(blk, blo / kBlock);
+        if (reduce) sums.close(blk, blo / kBlock);
       }
     } else {
       const int64_t len = hi - lo;
-      if (!step(slot, lo, len, kReduce ? terms.get() + lo : nullptr)) return;
-      if constexpr (kReduce) {
+      if (!step(slot, lo, len, reduce ? terms.get() + lo : nullptr)) return;
+      if (reduce) {
         // acq_rel: the task that closes a block sees every other task's terms
         for (int64_t b = lo / kBlock; b * kBlock < hi; ++b) {
           const int64_t mine = std::min(hi, (b + 1) * kBlock) - std::max(lo, b * kBlock);
           if (left[b].fetch_sub(mine, std::memory_order_acq_rel) != mine) continue;
           const int64_t blo = b * kBlock, bhi = std::min(n, blo + kBlock);
-          typename BlockSums<kReduce, true>::Block blk;
+          typename BlockSums<true, true>::Block blk;
           for (int64_t c = blo; c < bhi; c += kChunk) {
             sums.add(blk, terms.get() + c, weighted ? w + c : w, std::min(kChunk, bhi - c));
           }
@@ -310,7 +322,8 @@ double per_sample_run(const S& s, const SampleRun<T>& a, T scale, double* wsum) 
     }
   });
   fail.rethrow();
-  if (kReduce && a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
+  if (!reduce) return 0.0;
+  if (a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
   return sums.finish();
 }
 
@@ -326,7 +339,9 @@ double per_sample(const S& s, const SampleRun<T>& a) {
       a.op, a.reduction, a.n, a.weight, a.n_threads,
       [&](auto v, auto r, auto g, auto, T scale, double* wsum) {
         constexpr bool kV = decltype(v)::value, kR = decltype(r)::value, kG = decltype(g)::value;
-        return detail::per_sample_run<T, S, kV, kR, kG>(s, a, scale, wsum);
+        // The gradient alone: the value-and-gradient pass, its sum dropped
+        // (eval writes each sample's value with its gradient anyway).
+        return detail::per_sample_run<T, S, kG>(s, a, kR || !kV, scale, wsum);
       });
 }
 

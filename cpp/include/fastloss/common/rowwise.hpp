@@ -422,7 +422,10 @@ double rowwise(const F& f, const RowIO<T>& io, ErrorSlot& err) {
       total = row_run<T, F, true, false>(f, io, reduce, scale, err);
       break;
     case Op::grad:
-      row_run<T, F, false, true>(f, io, false, scale, err);
+      // the value-and-gradient pass, its sum dropped: a row's value comes
+      // with its gradient (row<true> returns it), so a pass of its own would
+      // save only the terms' sum and cost a quarter more code per loss
+      row_run<T, F, true, true>(f, io, true, scale, err);
       break;
     case Op::value_grad:
       total = row_run<T, F, true, true>(f, io, reduce, scale, err);
