@@ -23,9 +23,10 @@ double td_error(const TensorArgs& a) {
     using T = decltype(zero);
     const T gamma = static_cast<T>(a.params[0]);
     const T *q = tin<T>(a, 0), *r = tin<T>(a, 1), *nq = tin<T>(a, 2), *d = tin<T>(a, 3);
+    T* g = tgrad<T>(a, 0);
     if (a.params[1] != 0.0)
-      return per_sample(TdError<T, true>{q, r, nq, d, tgrad<T>(a, 0), gamma}, sample_run<T>(a));
-    return per_sample(TdError<T, false>{q, r, nq, d, tgrad<T>(a, 0), gamma}, sample_run<T>(a));
+      return per_sample(TdError<T, Huber>{q, r, nq, d, g, gamma, Huber{1.0}}, sample_run<T>(a));
+    return per_sample(TdError<T, Mse>{q, r, nq, d, g, gamma, Mse{}}, sample_run<T>(a));
   });
 }
 

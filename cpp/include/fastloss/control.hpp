@@ -3,7 +3,8 @@
 // td_error: the one-step TD loss of DQN. Per sample
 //   target = r + gamma (1 - done) next_q      (held constant: no gradient)
 //   delta  = q - target
-//   loss   = huber(delta) (delta 1: torch's smooth_l1_loss / huber_loss) or delta^2
+//   loss   = huber(delta) (delta 1: torch's smooth_l1_loss / huber_loss) or delta^2,
+//            regression.hpp's Huber and Mse functors
 // computed in the inputs' dtype in that order, as torch computes the target
 // tensor. pinn: a weighted sum of means of squared residuals, each part its
 // own mean (PointSamples over a Square rule scaled by the part's weight).
@@ -15,12 +16,15 @@
 #include "fastloss/common/config.hpp"
 #include "fastloss/common/persample.hpp"
 #include "fastloss/common/tensors.hpp"
+#include "fastloss/regression.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
 namespace ctl {
 
-template <class T, bool kHuber>
+// F: the regression point functor of the loss on delta = q - target
+// (Huber{1} or Mse), its formulas not written again here.
+template <class T, class F>
 struct TdError {
   static constexpr int64_t group = kBlock;
   static constexpr int cost = 2;
@@ -30,6 +34,7 @@ struct TdError {
   const T* done;
   T* g;
   T gamma;
+  F f;
   size_t scratch_bytes() const { return 0; }
   template <bool kGrad>
   void eval(int64_t lo, int64_t len, const T* FL_RESTRICT gs, T* FL_RESTRICT value,
@@ -42,18 +47,8 @@ struct TdError {
     FL_SIMD
     for (int64_t i = 0; i < len; ++i) {
       const T target = rs[i] + gamma * (T(1) - ds[i]) * ns[i];
-      const T d = qs[i] - target;
-      T l, dl;
-      if constexpr (kHuber) {
-        const T a = d < T(0) ? -d : d;
-        const bool in = a < T(1);
-        l = in ? T(0.5) * d * d : a - T(0.5);
-        // torch: x/beta inside [-beta, beta], the sign outside; NaN stays NaN
-        dl = a <= T(1) ? d : d > T(0) ? T(1) : d < T(0) ? T(-1) : d;
-      } else {
-        l = d * d;
-        dl = T(2) * d;
-      }
+      T l, dl, h;
+      f.template eval<T, true, kGrad, false>(qs[i], target, T(0), T(0), l, dl, h);
       value[i] = l;
       if constexpr (kGrad) gq[i] = gs[i] * dl;
     }

@@ -258,6 +258,107 @@ struct OnesChunk {
 template <class T>
 inline constexpr OnesChunk<T> kOnesChunk{};
 
+template <class T>
+struct ElemPass;
+template <class T>
+using ElemBlockFn = void (*)(const ElemPass<T>&, int64_t b);
+
+// What a pass's blocks share: its arguments, the loss (as F, cast back by
+// elem_block) and the accumulators.
+template <class T>
+struct ElemPass {
+  const ElemArgs& a;
+  const void* f;
+  T scale;
+  bool reduce, weighted;
+  BlockSums<true, true>& sums;
+  ErrorSlot& err;
+};
+
+// The driver of an element-wise pass, compiled once per dtype (not per loss
+// and pass): the blocks and their threads, the accumulators, the error and
+// the reduced value. `block` (elem_block of the loss and pass) runs one
+// block of kBlock elements: one indirect call per block.
+template <class T>
+FL_NOINLINE double elem_drive(const ElemArgs& a, bool reduce, T scale, double* wsum, int cost,
+                              const void* f, ElemBlockFn<T> block) {
+  const int64_t n = a.n;
+  const int64_t nb = num_blocks(n);
+  const bool weighted = a.weight != nullptr;
+  BlockSums<true, true> sums(reduce ? nb : 0, weighted ? wsum : nullptr);
+  ErrorSlot err;
+  const ElemPass<T> pass{a, f, scale, reduce, weighted, sums, err};
+  const int nt = threads_for(n * cost, nb, a.n_threads);
+  parallel_for(nb, nt, [&](int64_t b) { block(pass, b); });
+  if (err.failed()) throw InvalidElement(err.first());
+  if (!reduce) return 0.0;
+  if (a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
+  return sums.finish();
+}
+
+// Block b of a pass of F: per chunk of kChunk elements, the vectorized loop
+// (elem_chunk), the domain check, and the terms into the block's sum.
+template <class T, class F, bool kValue, bool kGrad, bool kHess>
+void elem_block(const ElemPass<T>& ps, int64_t b) {
+  constexpr bool kReduce = kValue;  // the chunk's terms go to tmp
+  constexpr bool kW = kGrad;        // the chunk loop reads weights (see elem_run)
+  const F& f = *static_cast<const F*>(ps.f);
+  const ElemArgs& a = ps.a;
+  const T scale = ps.scale;
+  const bool reduce = ps.reduce, weighted = ps.weighted;
+  const int64_t n = a.n;
+  const T* p = static_cast<const T*>(a.pred);
+  const T* y = static_cast<const T*>(a.target);
+  const T* w = static_cast<const T*>(a.weight);
+  const T* x = static_cast<const T*>(a.aux);
+  T* ov = static_cast<T*>(a.out_value);
+  T* og = static_cast<T*>(a.out_grad);
+  T* oh = static_cast<T*>(a.out_hess);
+  const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+  BlockSums<true, true>::Block blk;
+  alignas(64) double tmp[kChunk];
+  // pred and target may be broadcast patterns too (a zero-stride view
+  // read as its values: 2^31 elements of a scalar cost no memory)
+  PatternChunks<T> pcs(p, a.pred_period, a.pred_repeat);
+  PatternChunks<T> ycs(y, a.target_period, a.target_repeat);
+  PatternChunks<T> xcs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
+  PatternChunks<T> wcs(w, weighted ? a.weight_period : 0, a.weight_repeat);
+  for (int64_t c = lo; c < hi; c += kChunk) {
+    const int64_t len = std::min(kChunk, hi - c);
+    // the chunk's inputs, auxiliary values and weights; elem_chunk indexes
+    // the chunk from 0 (outputs too: shifted here)
+    const T* pc = pcs.chunk(c, len);
+    const T* yc = ycs.chunk(c, len);
+    const T* xc = F::uses_aux ? xcs.chunk(c, len) : nullptr;
+    const T* wc = weighted ? wcs.chunk(c, len) : kW ? kOnesChunk<T>.v : nullptr;
+    T* ovc = ov != nullptr ? ov + c : nullptr;
+    T* ogc = og != nullptr ? og + c : nullptr;
+    T* ohc = oh != nullptr ? oh + c : nullptr;
+    bool bad;
+    if (F::binary_fast && kValue && !kHess && all_binary(yc, len)) {
+      bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
+          f, pc, yc, wc, xc, ovc, ogc, ohc, scale, 0, len, tmp);
+    } else {
+      bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, pc, yc, wc, xc, ovc, ogc, ohc,
+                                                                scale, 0, len, tmp);
+    }
+    if (F::checks && bad) record_invalid(f, pc, yc, c, len, ps.err);
+    if constexpr (kValue) {
+      if (!kW && weighted) {  // the value pass's weights (see elem_run)
+        FL_SIMD
+        for (int64_t i = 0; i < len; ++i) tmp[i] *= static_cast<double>(wc[i]);
+      }
+      if (reduce) {
+        ps.sums.add(blk, tmp, wc, len);
+      } else {
+        FL_SIMD
+        for (int64_t i = 0; i < len; ++i) ovc[i] = static_cast<T>(tmp[i]);
+      }
+    }
+  }
+  if (reduce) ps.sums.close(blk, b);
+}
+
 // wsum: nullptr, or (a weighted value pass) where the weights' sum goes,
 // with blocked_sum's bits. `reduce` (a value pass): sum the terms, else
 // write them to out_value. It is a run-time flag, not a template one: the
@@ -276,72 +377,11 @@ inline constexpr OnesChunk<T> kOnesChunk{};
 // in tmp and a weighted pass multiplies by double(w) after it, in L1 --
 // the same product, so the same bits, and one value instantiation per loss
 // and dtype instead of two.
+// The pass (kValue, kGrad, kHess) of F: its blocks (elem_block) on the
+// shared driver (elem_drive).
 template <class T, class F, bool kValue, bool kGrad, bool kHess>
 double elem_run(const F& f, const ElemArgs& a, bool reduce, T scale, double* wsum) {
-  constexpr bool kReduce = kValue;  // the chunk's terms go to tmp
-  constexpr bool kW = kGrad;        // the chunk loop reads weights (see above)
-  const int64_t n = a.n;
-  const T* p = static_cast<const T*>(a.pred);
-  const T* y = static_cast<const T*>(a.target);
-  const bool weighted = a.weight != nullptr;
-  const T* w = static_cast<const T*>(a.weight);
-  const T* x = static_cast<const T*>(a.aux);
-  T* ov = static_cast<T*>(a.out_value);
-  T* og = static_cast<T*>(a.out_grad);
-  T* oh = static_cast<T*>(a.out_hess);
-  const int64_t nb = num_blocks(n);
-  BlockSums<kReduce, true> sums(nb, weighted ? wsum : nullptr);
-  ErrorSlot err;
-  const int nt = threads_for(n * F::cost, nb, a.n_threads);
-  parallel_for(nb, nt, [&](int64_t b) {
-    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    typename BlockSums<kReduce, true>::Block blk;
-    alignas(64) double tmp[kChunk];
-    // pred and target may be broadcast patterns too (a zero-stride view
-    // read as its values: 2^31 elements of a scalar cost no memory)
-    PatternChunks<T> ps(p, a.pred_period, a.pred_repeat);
-    PatternChunks<T> ys(y, a.target_period, a.target_repeat);
-    PatternChunks<T> xs(x, F::uses_aux ? a.aux_period : 0, a.aux_repeat);
-    PatternChunks<T> ws(w, weighted ? a.weight_period : 0, a.weight_repeat);
-    for (int64_t c = lo; c < hi; c += kChunk) {
-      const int64_t len = std::min(kChunk, hi - c);
-      // the chunk's inputs, auxiliary values and weights; elem_chunk indexes
-      // the chunk from 0 (outputs too: shifted here)
-      const T* pc = ps.chunk(c, len);
-      const T* yc = ys.chunk(c, len);
-      const T* xc = F::uses_aux ? xs.chunk(c, len) : nullptr;
-      const T* wc = weighted ? ws.chunk(c, len) : kW ? kOnesChunk<T>.v : nullptr;
-      T* ovc = ov != nullptr ? ov + c : nullptr;
-      T* ogc = og != nullptr ? og + c : nullptr;
-      T* ohc = oh != nullptr ? oh + c : nullptr;
-      bool bad;
-      if (F::binary_fast && kValue && !kHess && all_binary(yc, len)) {
-        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW, F::binary_fast && !kHess>(
-            f, pc, yc, wc, xc, ovc, ogc, ohc, scale, 0, len, tmp);
-      } else {
-        bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, pc, yc, wc, xc, ovc, ogc,
-                                                                  ohc, scale, 0, len, tmp);
-      }
-      if (F::checks && bad) record_invalid(f, pc, yc, c, len, err);
-      if constexpr (kValue) {
-        if (!kW && weighted) {  // the value pass's weights (see above)
-          FL_SIMD
-          for (int64_t i = 0; i < len; ++i) tmp[i] *= static_cast<double>(wc[i]);
-        }
-        if (reduce) {
-          sums.add(blk, tmp, wc, len);
-        } else {
-          FL_SIMD
-          for (int64_t i = 0; i < len; ++i) ovc[i] = static_cast<T>(tmp[i]);
-        }
-      }
-    }
-    if (reduce) sums.close(blk, b);
-  });
-  if (err.failed()) throw InvalidElement(err.first());
-  if (!reduce) return 0.0;
-  if (kReduce && a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
-  return sums.finish();
+  return elem_drive<T>(a, reduce, scale, wsum, F::cost, &f, &elem_block<T, F, kValue, kGrad, kHess>);
 }
 
 }  // namespace detail
