@@ -337,71 +337,111 @@ FL_INLINE void row_terms(const RowIO<T>& io, bool reduce, Lanes& acc, const doub
   }
 }
 
-// `reduce` (a value pass): sum the rows' terms, else write them to
-// out_value -- a run-time flag (one instantiation for "none" and the sums,
-// as elem_run's): the terms go to tmp either way, as double.
-template <class T, class F, bool kValue, bool kGrad, bool kHess = false>
-double row_run(const F& f, const RowIO<T>& io, bool reduce, double scale, ErrorSlot& err) {
-  constexpr bool kReduce = kValue;  // the rows' terms go to tmp
+template <class T>
+struct RowPass;
+template <class T>
+using RowBlockFn = void (*)(const RowPass<T>&, int64_t b);
+
+// What a pass's blocks share: the rows, the loss (as F, cast back by
+// row_block), the scale and the accumulators.
+template <class T>
+struct RowPass {
+  const RowIO<T>& io;
+  const void* f;
+  double scale;
+  bool reduce;
+  int64_t R;  // rows per block
+  Partials& part;
+  ErrorSlot& err;
+};
+
+// The driver of a row-wise pass, compiled once per dtype (not per loss and
+// pass): blocks of R rows and their threads, the partial sums and the
+// reduced value. `block` (row_block of the loss and pass) runs one block.
+template <class T>
+FL_NOINLINE double row_drive(const RowIO<T>& io, bool reduce, double scale, ErrorSlot& err,
+                             int cost, const void* f, RowBlockFn<T> block) {
   const int64_t rows = io.rows, C = io.C;
   const int64_t R = rows_per_block(C);
   const int64_t nb = num_blocks(rows, R);
-  Partials part(kReduce && reduce ? nb : 0);
-  const int nt = threads_for(rows * C * F::cost, nb, io.n_threads);
-  parallel_for(nb, nt, [&](int64_t b) {
-    const int64_t lo = b * R, hi = std::min(rows, lo + R);
-    Lanes acc;
-    acc.zero();
-    alignas(64) double tmp[kChunk];
-    for (int64_t c = lo; c < hi; c += kChunk) {
-      const int64_t len = std::min(kChunk, hi - c);
-      if constexpr (has_block<F>::value && !kHess) {
-        if (C <= F::block_max_C) {
-          alignas(64) double gsv[kChunk], vals[kChunk];
-          bool badv[kChunk];
-          for (int64_t i = 0; i < len; ++i)
-            gsv[i] = (io.weight != nullptr ? static_cast<double>(io.weight[c + i]) : 1.0) * scale;
-          f.template block<kGrad>(c, len, io.pred + c * C, kGrad ? io.out_grad + c * C : nullptr,
-                                  gsv, vals, badv);
-          for (int64_t i = 0; i < len; ++i) {
-            const int64_t r = c + i;
-            if (badv[i]) err.record(r);
-            if constexpr (kValue) {
-              const double v = vals[i];
-              tmp[i] = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
-            }
-          }
-          if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
-          continue;
-        }
-      }
-      for (int64_t i = 0; i < len; ++i) {
-        const int64_t r = c + i;
-        const double w = io.weight != nullptr ? static_cast<double>(io.weight[r]) : 1.0;
-        const double gs = w * scale;
-        T* g = kGrad ? io.out_grad + r * C : nullptr;
-        bool bad = false;
-        double v;
-        if constexpr (kHess) {
-          v = f.row_hess(r, io.pred + r * C, g, io.out_hess + r * C, gs, bad);
-        } else {
-          v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
-        }
-        if (bad) err.record(r);
-        if constexpr (kValue) tmp[i] = io.weight != nullptr ? v * w : v;
-      }
-      if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
-    }
-    if (kReduce && reduce) part[b][0] = acc.total();
-  });
+  Partials part(reduce ? nb : 0);
+  const RowPass<T> pass{io, f, scale, reduce, R, part, err};
+  const int nt = threads_for(rows * C * cost, nb, io.n_threads);
+  parallel_for(nb, nt, [&](int64_t b) { block(pass, b); });
   if (!reduce) return 0.0;
-  if (kReduce && io.out_blocks != nullptr) {
+  if (io.out_blocks != nullptr) {
     // kBlock rows are m = kBlock / R whole blocks, a subtree of the total's
     const int64_t m = kBlock / R;
     for (int64_t k = 0; k * m < nb; ++k)
       io.out_blocks[kBlockCols * k] = pairwise_sum(part[k * m], std::min(m, nb - k * m));
   }
-  return kReduce ? pairwise_sum(part.data(), nb) : 0.0;
+  return pairwise_sum(part.data(), nb);
+}
+
+// Block b of a pass of F: its rows through F's block kernel (small C) or
+// row by row, their terms summed or written out.
+template <class T, class F, bool kValue, bool kGrad, bool kHess>
+void row_block(const RowPass<T>& ps, int64_t b) {
+  const F& f = *static_cast<const F*>(ps.f);
+  const RowIO<T>& io = ps.io;
+  const bool reduce = ps.reduce;
+  const double scale = ps.scale;
+  ErrorSlot& err = ps.err;
+  const int64_t rows = io.rows, C = io.C, R = ps.R;
+  const int64_t lo = b * R, hi = std::min(rows, lo + R);
+  Lanes acc;
+  acc.zero();
+  alignas(64) double tmp[kChunk];
+  for (int64_t c = lo; c < hi; c += kChunk) {
+    const int64_t len = std::min(kChunk, hi - c);
+    if constexpr (has_block<F>::value && !kHess) {
+      if (C <= F::block_max_C) {
+        alignas(64) double gsv[kChunk], vals[kChunk];
+        bool badv[kChunk];
+        for (int64_t i = 0; i < len; ++i)
+          gsv[i] = (io.weight != nullptr ? static_cast<double>(io.weight[c + i]) : 1.0) * scale;
+        f.template block<kGrad>(c, len, io.pred + c * C, kGrad ? io.out_grad + c * C : nullptr,
+                                gsv, vals, badv);
+        for (int64_t i = 0; i < len; ++i) {
+          const int64_t r = c + i;
+          if (badv[i]) err.record(r);
+          if constexpr (kValue) {
+            const double v = vals[i];
+            tmp[i] = io.weight != nullptr ? v * static_cast<double>(io.weight[r]) : v;
+          }
+        }
+        if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
+        continue;
+      }
+    }
+    for (int64_t i = 0; i < len; ++i) {
+      const int64_t r = c + i;
+      const double w = io.weight != nullptr ? static_cast<double>(io.weight[r]) : 1.0;
+      const double gs = w * scale;
+      T* g = kGrad ? io.out_grad + r * C : nullptr;
+      bool bad = false;
+      double v;
+      if constexpr (kHess) {
+        v = f.row_hess(r, io.pred + r * C, g, io.out_hess + r * C, gs, bad);
+      } else {
+        v = f.template row<kGrad>(r, io.pred + r * C, g, gs, bad);
+      }
+      if (bad) err.record(r);
+      if constexpr (kValue) tmp[i] = io.weight != nullptr ? v * w : v;
+    }
+    if constexpr (kValue) row_terms(io, reduce, acc, tmp, c, len);
+  }
+  if (kValue && reduce) ps.part[b][0] = acc.total();
+}
+
+// `reduce` (a value pass): sum the rows' terms, else write them to
+// out_value -- a run-time flag (one instantiation for "none" and the sums,
+// as elem_run's): the terms go to tmp either way, as double. The pass's
+// blocks (row_block) run on the shared driver (row_drive).
+template <class T, class F, bool kValue, bool kGrad, bool kHess = false>
+double row_run(const F& f, const RowIO<T>& io, bool reduce, double scale, ErrorSlot& err) {
+  return row_drive<T>(io, kValue && reduce, scale, err, F::cost, &f,
+                      &row_block<T, F, kValue, kGrad, kHess>);
 }
 
 }  // namespace detail
