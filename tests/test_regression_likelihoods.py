@@ -314,6 +314,35 @@ def test_tweedie_hand_values():
     np.testing.assert_allclose([g[0], h[0]], [-4.0, 2.0], rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tweedie_power_0_identity_is_mse_bit_for_bit(dtype):
+    # the normal deviance (y - mu)^2 is mse's (p - y)^2: the kernel runs mse
+    # for it, so every verb must give mse's exact bits
+    rng = np.random.default_rng(5)
+    p = rng.normal(scale=3.0, size=(70_001,)).astype(dtype)
+    y = rng.normal(scale=3.0, size=p.shape).astype(dtype)
+    w = rng.random(p.shape).astype(dtype)
+    for kw in ({}, {"sample_weight": w}):
+        for red in ("mean", "sum", "none"):
+            a = fl.tweedie(p, y, power=0, reduction=red, **kw)
+            b = fl.mse(p, y, reduction=red, **kw)
+            np.testing.assert_array_equal(a, b)
+        va, ga = fl.tweedie.value_and_grad(p, y, power=0, **kw)
+        vb, gb = fl.mse.value_and_grad(p, y, **kw)
+        np.testing.assert_array_equal(va, vb)
+        np.testing.assert_array_equal(ga, gb)
+        gha = fl.tweedie.grad_hess(p, y, power=0, reduction="none", **kw)
+        ghb = fl.mse.grad_hess(p, y, reduction="none", **kw)
+        np.testing.assert_array_equal(gha, ghb)
+    assert np.isfinite(fl.tweedie(p, y, power=0))
+    # a NaN prediction: NaN at its place only, in the loss and the gradient
+    p[7] = np.nan
+    v = fl.tweedie(p, y, power=0, reduction="none")
+    g = fl.tweedie.grad(p, y, power=0, reduction="none")
+    assert np.isnan(v[7]) and np.isnan(g[7])
+    assert np.isfinite(np.delete(v, 7)).all() and np.isfinite(np.delete(g, 7)).all()
+
+
 def test_tweedie_log_link_accepts_negative_raw_scores():
     v = fl.tweedie([-3.0, 2.0], [0.0, 1.0], power=1.5, link="log")
     assert math.isfinite(v)
