@@ -192,32 +192,48 @@ inline std::vector<int64_t> costly_first(const std::vector<int64_t>& tcost) {
   return order;
 }
 
+// What a sample functor S gives the shared driver for one pass: its
+// grouping, costs and scratch, and its eval<kGrad> behind a pointer (S as
+// an opaque pointer, cast back by sample_eval).
+template <class T>
+struct SampleHooks {
+  const void* s;
+  int64_t group;        // S::group
+  int cost;             // S::cost
+  size_t scratch;       // s.scratch_bytes()
+  bool grad;            // the pass computes gradients
+  int64_t (*sample_cost)(const void* s, int64_t i);  // nullptr without one
+  void (*eval)(const void* s, int64_t lo, int64_t len, const T* gs, T* val, void* scratch);
+};
+
 // wsum: nullptr, or (a weighted value pass) where the weights' sum goes.
 // Weights are a run-time test in the short loops below, not a template
-// parameter: one instantiation (of S's eval, the costly part) serves both.
-// So is `reduce` (sum the terms, else write each sample's value to
-// out_value): eval writes every sample's value whatever is asked, so a pass
-// differs only in kGrad, and the two instantiations per loss and dtype are
-// all there is to compile (a gradient alone is the kGrad pass with its sum
-// dropped, see per_sample).
-template <class T, class S, bool kGrad>
-double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, double* wsum) {
-  constexpr int64_t kG = S::group;
-  static_assert(kG >= 1, "a task holds at least one sample");
+// parameter; so is `reduce` (sum the terms, else write each sample's value
+// to out_value): eval writes every sample's value whatever is asked, so a
+// pass differs only in whether it computes gradients, and a gradient alone
+// is that pass with its sum dropped (see per_sample). The driver is compiled
+// once per dtype, not per loss and pass: a loss compiles its eval (two
+// instantiations, with and without gradients), called once per task or per
+// chunk of a task.
+template <class T>
+FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>& a, bool reduce,
+                                    T scale, double* wsum) {
+  const int64_t kG = h.group;
   const int64_t n = a.n;
   const int64_t n_tasks = (n + kG - 1) / kG;
   const T* w = a.weight;
   const bool weighted = w != nullptr;
+  const bool grad = h.grad;
 
   // Task order and work. Without a cost hint the natural order; with one,
   // most costly first (the order changes no bits, only the balance).
   std::vector<int64_t> order;
-  int64_t work = n * S::cost;
-  if constexpr (HasSampleCost<S>::value) {
+  int64_t work = n * h.cost;
+  if (h.sample_cost != nullptr) {
     std::vector<int64_t> tcost(static_cast<size_t>(n_tasks), 0);
     work = 0;
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = s.sample_cost(i);
+      const int64_t c = h.sample_cost(h.s, i);
       tcost[static_cast<size_t>(i / kG)] += c;
       work += c;
     }
@@ -237,11 +253,11 @@ double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, d
   // blocked_sum's over the terms whichever thread sums a block. (Summing in
   // a second pass after the region cost another parallel region and a reread
   // of the terms: up to twice the time on 2 threads.)
-  constexpr bool kWhole = kG % kBlock == 0;
+  const bool whole = kG % kBlock == 0;
   const int64_t nb = reduce ? num_blocks(n) : 0;
-  const Terms terms(reduce && !kWhole ? n : 0);
-  std::unique_ptr<std::atomic<int64_t>[]> left(reduce && !kWhole ? new std::atomic<int64_t>[nb]
-                                                                  : nullptr);
+  const Terms terms(reduce && !whole ? n : 0);
+  std::unique_ptr<std::atomic<int64_t>[]> left(reduce && !whole ? new std::atomic<int64_t>[nb]
+                                                                 : nullptr);
   if (left) {
     for (int64_t b = 0; b < nb; ++b) left[b].store(std::min(kBlock, n - b * kBlock));
   }
@@ -250,25 +266,25 @@ double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, d
   // scratch. Whole-block tasks call eval a chunk (kChunk samples) at a time,
   // so values and terms stay in L1 and each chunk's terms go into the
   // block's sum at once, as the element-wise drivers do.
-  constexpr int64_t kStep = kWhole ? std::min(kChunk, kG) : kG;
-  constexpr size_t kVals = round64(2 * kStep * sizeof(T));
-  constexpr size_t kOwn = kVals + (kWhole ? round64(kChunk * sizeof(double)) : 0);
-  const ThreadScratch scratch(nt, kOwn + s.scratch_bytes());
+  const int64_t step_len = whole ? std::min(kChunk, kG) : kG;
+  const size_t vals = round64(2 * static_cast<size_t>(step_len) * sizeof(T));
+  const size_t own = vals + (whole ? round64(kChunk * sizeof(double)) : 0);
+  const ThreadScratch scratch(nt, own + h.scratch);
   FirstFailure fail;
 
-  // Samples lo .. lo+len-1 (len <= kStep): their values, gradients and
+  // Samples lo .. lo+len-1 (len <= step_len): their values, gradients and
   // terms (into tm). False when eval failed.
   auto step = [&](unsigned char* slot, int64_t lo, int64_t len, double* FL_RESTRICT tm) {
     T* FL_RESTRICT val = reinterpret_cast<T*>(slot);
-    T* FL_RESTRICT gs = val + kStep;
+    T* FL_RESTRICT gs = val + step_len;
     const T* wc = weighted ? w + lo : nullptr;
-    if constexpr (kGrad) {
+    if (grad) {
       // w * scale, as the element-wise drivers scale (1 * scale unweighted)
       FL_SIMD
       for (int64_t i = 0; i < len; ++i) gs[i] = (weighted ? wc[i] : T(1)) * scale;
     }
     try {
-      s.template eval<kGrad>(lo, len, gs, val, slot + kOwn);
+      h.eval(h.s, lo, len, gs, val, slot + own);
     } catch (...) {
       fail.record(lo, std::current_exception());
       return false;  // its blocks never close; the call throws after the region
@@ -287,17 +303,17 @@ double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, d
     return true;
   };
 
-  tasks_for<HasSampleCost<S>::value>(n_tasks, nt, [&](int64_t t, int tid) {
+  auto task = [&](int64_t t, int tid) {
     const int64_t g = order.empty() ? t : order[static_cast<size_t>(t)];
     const int64_t lo = g * kG, hi = std::min(n, lo + kG);
     unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
-    if constexpr (kWhole) {
-      double* tm = reinterpret_cast<double*>(slot + kVals);
+    if (whole) {
+      double* tm = reinterpret_cast<double*>(slot + vals);
       for (int64_t blo = lo; blo < hi; blo += kBlock) {
         const int64_t bhi = std::min(hi, blo + kBlock);
         typename BlockSums<true, true>::Block blk;
-        for (int64_t c = blo; c < bhi; c += kStep) {
-          const int64_t len = std::min(kStep, bhi - c);
+        for (int64_t c = blo; c < bhi; c += step_len) {
+          const int64_t len = std::min(step_len, bhi - c);
           if (!step(slot, c, len, tm)) return;
           if (reduce) sums.add(blk, tm, weighted ? w + c : w, len);
         }
@@ -320,11 +336,35 @@ double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, d
         }
       }
     }
-  });
+  };
+  if (h.sample_cost != nullptr) {
+    tasks_for<true>(n_tasks, nt, task);
+  } else {
+    tasks_for<false>(n_tasks, nt, task);
+  }
   fail.rethrow();
   if (!reduce) return 0.0;
   if (a.out_blocks != nullptr) sums.blocks(a.out_blocks, n);
   return sums.finish();
+}
+
+template <class T, class S, bool kGrad>
+void sample_eval(const void* s, int64_t lo, int64_t len, const T* gs, T* val, void* scratch) {
+  static_cast<const S*>(s)->template eval<kGrad>(lo, len, gs, val, scratch);
+}
+template <class S>
+int64_t sample_cost_of(const void* s, int64_t i) {
+  return static_cast<const S*>(s)->sample_cost(i);
+}
+
+// One pass of S (with or without gradients) on the shared driver.
+template <class T, class S, bool kGrad>
+double per_sample_run(const S& s, const SampleRun<T>& a, bool reduce, T scale, double* wsum) {
+  static_assert(S::group >= 1, "a task holds at least one sample");
+  SampleHooks<T> h{&s, S::group, S::cost, s.scratch_bytes(), kGrad, nullptr,
+                   &sample_eval<T, S, kGrad>};
+  if constexpr (HasSampleCost<S>::value) h.sample_cost = &sample_cost_of<S>;
+  return per_sample_drive<T>(h, a, reduce, scale, wsum);
 }
 
 }  // namespace detail
