@@ -33,10 +33,15 @@ namespace {
 
 template <bool Log>
 double tweedie_run(double power, const ElemArgs& a) {
-  // power 0 with the identity link: the deviance (y - mu)^2 is mse's (p - y)^2
-  // with the same operations (negation is exact), gradient and Hessian too
-  if (power == 0.0 && !Log) return elementwise_any(Mse{}, a);
-  if (power == 0.0) return elementwise_any(Tweedie<TweedieKind::normal, Log>{power}, a);
+  if (power == 0.0) {
+    // the identity link: the deviance (y - mu)^2 is mse's (p - y)^2 with the
+    // same operations (negation is exact), gradient and Hessian too
+    if constexpr (Log) {
+      return elementwise_any(Tweedie<TweedieKind::normal, Log>{power}, a);
+    } else {
+      return elementwise_any(Mse{}, a);
+    }
+  }
   if (power == 1.0) return elementwise_any(Tweedie<TweedieKind::poisson, Log>{power}, a);
   if (power == 2.0) return elementwise_any(Tweedie<TweedieKind::gamma, Log>{power}, a);
   if (power > 0.0 && power < 1.0)

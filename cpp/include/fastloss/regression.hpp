@@ -337,6 +337,8 @@ enum class TweedieKind { normal, poisson, gamma, general };
 
 template <TweedieKind K, bool Log>
 struct Tweedie : PointLoss<Tweedie<K, Log>> {
+  // power 0 with the identity link is mse (regression.cpp runs Mse for it)
+  static_assert(K != TweedieKind::normal || Log, "tweedie power 0, identity link: use Mse");
   static constexpr int cost = 6;
   static constexpr bool has_hess = true;
   double p, k1, k2, k12;  // p, 1/(1-p), 1/(2-p), 1/((1-p)(2-p))
@@ -396,7 +398,7 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
   template <class T>
   FL_INLINE T value(T s, T y, T) const {
     if constexpr (K == TweedieKind::normal) {
-      const T r = y - (Log ? vm::exp(s) : s);
+      const T r = y - vm::exp(s);
       return r * r;
     } else if constexpr (K == TweedieKind::poisson) {
       if constexpr (Log) {
@@ -440,14 +442,9 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
   template <class T, bool kHess>
   FL_INLINE void grad_hess_impl(T s, T y, T, T& g, T& h) const {
     if constexpr (K == TweedieKind::normal) {
-      if constexpr (Log) {
-        const T mu = vm::exp(s);
-        g = T(2) * (mu - y) * mu;
-        if constexpr (kHess) h = T(2) * (T(2) * mu - y) * mu;
-      } else {
-        g = T(2) * (s - y);
-        if constexpr (kHess) h = T(2) + (g - g);
-      }
+      const T mu = vm::exp(s);
+      g = T(2) * (mu - y) * mu;
+      if constexpr (kHess) h = T(2) * (T(2) * mu - y) * mu;
     } else if constexpr (K == TweedieKind::poisson) {
       if constexpr (Log) {
         const T mu = vm::exp(s);

@@ -179,19 +179,6 @@ void tasks_for(int64_t n_tasks, int n_threads, const Task& task) {
   for (int64_t t = 0; t < n_tasks; ++t) task(t, 0);
 }
 
-// The task indices, most costly first, ties in task order. A function of
-// its own, not a stable_sort in per_sample_run: one sort per translation
-// unit instead of one per sample functor, pass and dtype (50 in ranking.cpp,
-// a quarter of its object code).
-inline std::vector<int64_t> costly_first(const std::vector<int64_t>& tcost) {
-  std::vector<int64_t> order(tcost.size());
-  for (size_t t = 0; t < order.size(); ++t) order[t] = static_cast<int64_t>(t);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-    return tcost[static_cast<size_t>(x)] > tcost[static_cast<size_t>(y)];
-  });
-  return order;
-}
-
 // What a sample functor S gives the shared driver for one pass: its
 // grouping, costs and scratch, and its eval<kGrad> behind a pointer (S as
 // an opaque pointer, cast back by sample_eval).
@@ -218,9 +205,9 @@ struct SampleHooks {
 template <class T>
 FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>& a, bool reduce,
                                     T scale, double* wsum) {
-  const int64_t kG = h.group;
+  const int64_t group = h.group;
   const int64_t n = a.n;
-  const int64_t n_tasks = (n + kG - 1) / kG;
+  const int64_t n_tasks = (n + group - 1) / group;
   const T* w = a.weight;
   const bool weighted = w != nullptr;
   const bool grad = h.grad;
@@ -234,10 +221,14 @@ FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>&
     work = 0;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t c = h.sample_cost(h.s, i);
-      tcost[static_cast<size_t>(i / kG)] += c;
+      tcost[static_cast<size_t>(i / group)] += c;
       work += c;
     }
-    order = costly_first(tcost);
+    order.resize(static_cast<size_t>(n_tasks));
+    for (int64_t t = 0; t < n_tasks; ++t) order[static_cast<size_t>(t)] = t;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+      return tcost[static_cast<size_t>(x)] > tcost[static_cast<size_t>(y)];
+    });
   }
   const int nt = threads_for(work, n_tasks, a.n_threads);
 
@@ -253,7 +244,7 @@ FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>&
   // blocked_sum's over the terms whichever thread sums a block. (Summing in
   // a second pass after the region cost another parallel region and a reread
   // of the terms: up to twice the time on 2 threads.)
-  const bool whole = kG % kBlock == 0;
+  const bool whole = group % kBlock == 0;
   const int64_t nb = reduce ? num_blocks(n) : 0;
   const Terms terms(reduce && !whole ? n : 0);
   std::unique_ptr<std::atomic<int64_t>[]> left(reduce && !whole ? new std::atomic<int64_t>[nb]
@@ -266,7 +257,7 @@ FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>&
   // scratch. Whole-block tasks call eval a chunk (kChunk samples) at a time,
   // so values and terms stay in L1 and each chunk's terms go into the
   // block's sum at once, as the element-wise drivers do.
-  const int64_t step_len = whole ? std::min(kChunk, kG) : kG;
+  const int64_t step_len = whole ? std::min(kChunk, group) : group;
   const size_t vals = round64(2 * static_cast<size_t>(step_len) * sizeof(T));
   const size_t own = vals + (whole ? round64(kChunk * sizeof(double)) : 0);
   const ThreadScratch scratch(nt, own + h.scratch);
@@ -305,7 +296,7 @@ FL_NOINLINE double per_sample_drive(const SampleHooks<T>& h, const SampleRun<T>&
 
   auto task = [&](int64_t t, int tid) {
     const int64_t g = order.empty() ? t : order[static_cast<size_t>(t)];
-    const int64_t lo = g * kG, hi = std::min(n, lo + kG);
+    const int64_t lo = g * group, hi = std::min(n, lo + group);
     unsigned char* slot = static_cast<unsigned char*>(scratch.slot(tid));
     if (whole) {
       double* tm = reinterpret_cast<double*>(slot + vals);
