@@ -234,6 +234,49 @@ def test_out_overlapping_an_input_is_refused(name, rng):
             loss.grad_hess(*args(pred, target), out=(b, b), **params)
 
 
+def _array_param_cases(rng):
+    """(loss, positional inputs, array parameter name, its value) for every
+    loss that takes an array-valued parameter the kernel reads."""
+    z = rng.normal(size=(40, 3))
+    lab = rng.integers(0, 3, 40)
+    cw = np.array([0.5, 2.0, 1.5])
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    y = (rng.random((40, 3)) > 0.5).astype(float)
+    h, wt = rng.normal(size=(40, 4)), rng.normal(size=(3, 4))
+    return [
+        (fl.cross_entropy, (z, lab), "class_weight", cw),
+        (fl.nll, (logp, lab), "class_weight", cw),
+        (fl.softmax_focal, (z, lab), "class_weight", cw),
+        (fl.multilabel_soft_margin, (z, y), "class_weight", cw),
+        (fl.binary_cross_entropy_with_logits, (z, y), "pos_weight", cw),
+        (fl.linear_cross_entropy, (h, wt, lab), "class_weight", cw),
+    ]
+
+
+def test_out_overlapping_an_array_parameter_is_refused(rng):
+    # class_weight / pos_weight are read by the kernel while it writes the
+    # gradient: out= over their memory would change the weights mid-call.
+    cases = _array_param_cases(rng)
+    with_array = {
+        (L.name, k)
+        for L in map(fl.get, ALL)
+        for k, p in L._params.items()
+        if k in ("class_weight", "pos_weight")
+    }
+    assert {(L.name, k) for L, _, k, _ in cases} == with_array  # a new one: add a row
+    for loss, pos, k, v in cases:
+        wrt = loss.wrt[0]
+        want = loss.value_and_grad(*pos, **{k: v}, wrt=wrt)
+        buf = np.zeros(pos[0].shape)
+        buf.flat[: v.size] = v
+        with pytest.raises(ValueError, match=f"out overlaps the input '{k}'"):
+            loss.value_and_grad(*pos, out=buf, **{k: buf.ravel()[: v.size]}, wrt=wrt)
+        # a separate buffer computes the same result as a fresh one
+        out = np.empty(pos[0].shape)
+        v2, g2 = loss.value_and_grad(*pos, out=out, **{k: v.copy()}, wrt=wrt)
+        assert g2 is out and v2 == want[0] and np.array_equal(want[1], g2)
+
+
 # ---------------------------------------------------------------- issue 19's defects
 
 

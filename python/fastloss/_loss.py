@@ -259,7 +259,7 @@ class Loss:
                     sel = self._select(wrt)
                 grads, hess = self._outputs(op, sel, grad_shapes, dt, out, wrt)
                 if out is not None:
-                    self._check_overlap(grads, hess, reads, w)
+                    self._check_overlap(grads, hess, reads, w, p)
         if blocks:
             leaves = np.empty((-(-_prod(sample_shape) // _core.BLOCK), 2))
             self._launch(state, op, red, w, value_out, grads, hess, p, blocks=leaves)
@@ -330,16 +330,17 @@ class Loss:
             raise ValueError(f"{name}: {self.wrt[i]} was not given, so it has no gradient")
         return None
 
-    def _check_overlap(self, grads, hess, reads, w):
-        outs = {}
-        for k, g in enumerate(grads):
-            if g is not None:
-                outs["out" if len(grads) == 1 else f"out[{k}]"] = g
+    def _check_overlap(self, grads, hess, reads, w, p):
+        given = [g for g in grads if g is not None]
+        outs = {"out" if len(given) == 1 else f"out[{k}]": g for k, g in enumerate(given)}
         if hess is not None:
             outs = {"out[0]": grads[0], "out[1]": hess}
         ins = dict(zip(self.inputs, reads))
         if w is not None:
             ins["sample_weight"] = w
+        for k, v in p.items():  # array parameters (class_weight, pos_weight)
+            if isinstance(v, np.ndarray):
+                ins[k] = v
         check_no_overlap(outs, ins)
 
     def _select(self, wrt) -> tuple[int, ...]:
