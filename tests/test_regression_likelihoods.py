@@ -238,6 +238,23 @@ def test_gaussian_nll_bad_var():
         fl.gaussian_nll([1.0], [2.0], var=[1.0], eps=0.0)
 
 
+def test_gaussian_nll_var_one_dimension_short_means_rows_whatever_the_batch(rng):
+    # torch reads a var of shape pred.shape[:-1] as one variance per row; a
+    # (C,) var against (N, C) must not switch to one per column when N != C
+    # (NumPy's broadcasting): refused, naming both unambiguous shapes
+    var = np.array([0.5, 1.0, 4.0])
+    p3, t3 = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    assert fl.gaussian_nll(p3, t3, var) == fl.gaussian_nll(p3, t3, var[:, None])
+    for n in (2, 4):
+        p, t = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+        with pytest.raises(ValueError, match=r"var: shape \(3,\).*\(1, 3\) for one per column"):
+            fl.gaussian_nll(p, t, var)
+        assert np.isfinite(fl.gaussian_nll(p, t, var[None, :]))
+    # one value, in any shape, means the same everywhere
+    p, t = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    assert fl.gaussian_nll(p, t, np.array([2.0])) == fl.gaussian_nll(p, t, np.full((4, 3), 2.0))
+
+
 def test_gaussian_nll_nan_var_propagates():
     assert math.isnan(fl.gaussian_nll([1.0, 2.0], [0.0, 0.0], var=[np.nan, 1.0]))
 

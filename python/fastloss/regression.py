@@ -604,10 +604,25 @@ poisson_nll = declare(
 
 def _var_shape(var: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """var as it broadcasts against pred: torch's rule that a var one
-    dimension short holds one variance per row (it unsqueezes the last axis)."""
+    dimension short holds one variance per row (it unsqueezes the last axis).
+    Any other var with fewer dimensions than pred (but at least one) is
+    refused unless it holds one value: NumPy would broadcast it over the
+    last axes, so a ``(C,)`` var would mean one variance per column for
+    N != C and one per row for N == C. A var of one value, or one with
+    pred's number of dimensions, broadcasts."""
     shape = pred.shape
-    if var.shape != shape and var.ndim >= 1 and var.shape == shape[:-1]:
+    if var.shape == shape or var.size == 1:
+        return var
+    if var.ndim >= 1 and var.shape == shape[:-1]:
         return var[..., None]
+    if var.ndim < len(shape):
+        rows, cols = shape[:-1] + (1,), (1,) * (len(shape) - 1) + shape[-1:]
+        raise ValueError(
+            f"var: shape {var.shape} against pred's {shape}: a var with fewer "
+            f"dimensions holds one variance per row, shape {shape[:-1]} (as "
+            f"torch.nn.functional.gaussian_nll_loss reads it); give shape {rows} "
+            f"for one per row or {cols} for one per column"
+        )
     return var
 
 
@@ -706,9 +721,13 @@ gaussian_nll = declare(
     + _COMMON_ARGS
     + """    var : array_like, third positional input (or keyword ``var=``)
         Variances, broadcast to pred's shape: same shape (heteroscedastic), a
-        scalar, any NumPy-broadcastable shape, or pred's shape without its last
-        axis (one variance per row, as PyTorch unsqueezes it). Negative entries
-        raise ``ValueError`` (as in PyTorch).
+        single value, pred's shape without its last axis (one variance per
+        row, as PyTorch unsqueezes it), or any shape with pred's number of
+        dimensions that broadcasts (``(1, C)``: one per column; PyTorch allows
+        one mismatched axis). Other shorter shapes are refused: a ``(C,)`` var
+        against ``(N, C)`` would mean per column for N != C but per row for
+        N == C (PyTorch refuses it too). Negative entries raise
+        ``ValueError`` (as in PyTorch).
     full : bool, keyword-only, default False
         Add the constant ``0.5 log(2 pi) = 0.9189385332046727``.
     eps : float > 0, keyword-only, default 1e-6
