@@ -375,7 +375,7 @@ def test_none_is_not_a_silent_default(name, param, rng):
 
 def test_integer_parameters_must_fit_in_64_bits(rng):
     pred, target, params = make("cross_entropy", rng)
-    with pytest.raises(ValueError, match="ignore_index must fit in 64 bits"):
+    with pytest.raises(ValueError, match="ignore_index must fit in a signed 64-bit integer"):
         fl.cross_entropy(pred, target, ignore_index=2**70)
 
 
@@ -386,6 +386,24 @@ def test_set_num_threads_refuses_what_would_kill_the_process():
         with pytest.raises(ValueError, match=f"n must be <= {MAX_THREADS}"):
             fl.set_num_threads(n)
     fl.set_num_threads(None)
+
+
+def test_omp_num_threads_beyond_the_cap_is_capped():
+    # OMP_NUM_THREADS=100000 reached the kernels uncapped (7326 OS threads in
+    # one mse call on 2 cores): the count a call uses has set_num_threads' cap
+    import os
+    import subprocess
+    import sys
+
+    from fastloss._config import MAX_THREADS
+
+    code = "import fastloss as fl; print(fl.get_num_threads(), fl.mse([1.0, 2.0], [0.0, 0.0]))"
+    env = {**os.environ, "OMP_NUM_THREADS": "100000"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(MAX_THREADS), "2.5"]
 
 
 def test_masked_arrays_are_refused_not_unmasked():

@@ -34,6 +34,7 @@ void register_runtime(py::module_& m) {
   m.def("supported_isas", &runtime::supported_isas);
   m.def("set_num_threads", &runtime::set_num_threads);
   m.def("get_num_threads", &runtime::get_num_threads);
+  m.def("max_threads", &runtime::max_threads);
   m.def("threads_for_call", &runtime::threads_for_call);
   m.def("omp_max_threads", &runtime::omp_max_threads);
   m.def("forked_child_serial", &runtime::forked_child_serial);

@@ -3,10 +3,12 @@
 #include <cctype>
 #include "fastloss/api/runtime.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -163,11 +165,18 @@ const std::string& environment_note() {
   return env_note();
 }
 
+int max_threads() {
+  static const int m = std::max(1024, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  return m;
+}
+
 int get_num_threads() {
   // a forked child runs serially (see on_fork_child): say so
   if (forked_child_serial()) return 1;
   const int u = g_user_threads.load(std::memory_order_relaxed);
-  return u > 0 ? u : omp_max_threads();
+  // OMP_NUM_THREADS=100000 would start that many threads (libgomp aborts
+  // when it cannot): the same cap as set_num_threads
+  return std::min(u > 0 ? u : omp_max_threads(), max_threads());
 }
 
 void set_num_threads(int n) { g_user_threads.store(n > 0 ? n : 0); }

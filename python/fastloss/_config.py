@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-MAX_THREADS = max(1024, 4 * (os.cpu_count() or 1))
+MAX_THREADS = _core.max_threads()  # 1024, or 4 per core where more
 
 # What set_num_threads was last given (0: the default), so that a temporary
 # count (_temporary_threads) can put back exactly that, default included:

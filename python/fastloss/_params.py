@@ -143,7 +143,7 @@ def integer():
             raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
         v = int(v)
         if not _INT64[0] <= v <= _INT64[1]:
-            raise ValueError(f"{name} must fit in 64 bits, got {v}")
+            raise ValueError(f"{name} must fit in a signed 64-bit integer (int64), got {v}")
         return v
 
     return check

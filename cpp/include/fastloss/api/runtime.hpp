@@ -29,6 +29,7 @@ const std::string& environment_note();
 int threads_for_call();                      // honours fork guard
 void set_num_threads(int n);                 // n <= 0: back to the default
 int get_num_threads();                       // 1 in a forked child that runs serially
+int max_threads();                           // the most threads a call uses (1024, or 4 per core)
 bool forked_child_serial();
 bool have_openmp();
 int omp_max_threads();
