@@ -90,3 +90,26 @@ def test_more_than_2_31_elements(make, want):
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20  # the kernel's block partials (4 MiB); a copy: 8 GiB+
+
+
+def test_more_than_2_31_elements_with_a_broadcast_weight_view():
+    # a weight passed as a full-shape zero-stride view (np.broadcast_to of a
+    # scalar, or of a row) is read as its pattern, as a scalar weight is:
+    # before, it was copied to the full shape (16 GB at 2**31 + 7)
+    p = np.broadcast_to(0.75, (BIG // 5, 5))
+    t = np.broadcast_to(0.25, (BIG // 5, 5))
+    for w, want in (
+        (np.broadcast_to(2.0, (BIG // 5, 5)), 0.25),
+        # weights 1..5 along the row: mean of squared 0.5 weighted = 0.25
+        (np.broadcast_to(np.arange(1.0, 6.0), (BIG // 5, 5)), 0.25),
+    ):
+        tracemalloc.start()
+        try:
+            assert fl.mse(p, t, sample_weight=w) == want
+            assert fl.mse(p, t, sample_weight=w, reduction="sum") == want * np.sum(w[0]) * (
+                BIG // 5
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 64 << 20

@@ -302,9 +302,14 @@ def prepare_weight(
     """
     if w is None:
         return None
-    w = as_float(w, name, dtype)
+    # a zero-stride view (np.broadcast_to) of the full shape stays a view: a
+    # pattern kernel reads its values without materializing it
+    w = as_float(w, name, dtype, keep_broadcast=pattern)
     if w.shape == shape:
-        return w
+        if w.flags.c_contiguous:
+            return w
+        return broadcast_pattern(w) or as_contiguous(w)
+    w = as_contiguous(w)
     nd = len(shape)
     prefix = 0 < w.ndim < nd and w.shape == shape[: w.ndim]
     try:
