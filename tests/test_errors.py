@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -426,3 +428,22 @@ def test_bfloat16_tensors_get_a_clear_error():
     x = torch.zeros(3, dtype=torch.bfloat16)
     with pytest.raises(TypeError, match="pred: bfloat16 is not supported"):
         fl.mse(x, np.zeros(3))
+
+
+def test_python_checked_domains_come_from_the_catalogue():
+    # brier's and gaussian_nll's domains are declared in C++ (checked in
+    # Python, before the kernel): one wording, domain_message's
+    doms = {(d["input"], d["noun"]) for d in fl._core.catalogue()["brier"]["domains"]}
+    assert doms == {("prob", "probabilities"), ("target", "binary targets")}
+    cases = [
+        (lambda: fl.brier([0.2, 1.5], [0.0, 1.0]), "probabilities must lie in [0, 1], got 1.5"),
+        (lambda: fl.brier([0.2, np.inf], [0.0, 1.0]), "got inf at index 1"),
+        (lambda: fl.brier([0.2, 0.9], [-1.0, 1.0]), "target: binary targets must lie in"),
+        (lambda: fl.gaussian_nll([0.0], [0.0], [-2.0]), "var: variances must be >= 0, got -2.0"),
+    ]
+    for call, msg in cases:
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            call()
+    # NaN propagates (not an error), all-NaN included
+    assert np.isnan(fl.brier([np.nan, np.nan], [0.0, 1.0]))
+    assert np.isnan(fl.gaussian_nll([0.0, 0.0], [0.0, 0.0], [np.nan, np.nan]))

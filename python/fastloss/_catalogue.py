@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from fastloss import _core
-from fastloss._arrays import element_at
+from fastloss._arrays import element_at, min_ignoring_nan
 from fastloss._params import Param, axes, boolean, choice, integer, real, real_or_array, reals
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "declare",
     "make_param",
     "explain",
+    "check_domain",
     "domain_message",
 ]
 
@@ -157,6 +160,29 @@ def domain_message(loss: str, d: Mapping[str, Any], where: Any, value: Any) -> s
     subject = f"{d['input']}: {d['noun']}" if d["noun"] else f"{loss}: every value of {d['input']}"
     reason = f" ({d['reason']})" if d["reason"] else ""
     return f"{subject} must {_condition(d)}{reason}, got {value!r} at index {where}"
+
+
+def check_domain(name: str, input_name: str, x: Any) -> None:
+    """Check the array ``x`` of ``input_name`` against the interval domain
+    the catalogue declares for it with ``checked_by_kernel`` false (the
+    Python layer checks these before the kernel runs): one min and one max
+    pass ignoring NaN (NaN propagates); the first bad element is worded by
+    :func:`domain_message`."""
+    for d in entry(name)["domains"]:
+        if d["input"] != input_name or d["checked_by_kernel"] or d["kind"] != "interval":
+            continue
+        if x.size == 0:
+            return
+        lo, hi = min_ignoring_nan(x), -min_ignoring_nan(-x)  # +inf, -inf: all NaN
+        if lo > hi or (admits(d, lo) and admits(d, hi)):
+            continue
+        bad = np.zeros(x.shape, bool)  # NaN compares false: never bad
+        if d["lo"] is not None:
+            bad |= (x <= d["lo"][0]) if d["lo"][1] else (x < d["lo"][0])
+        if d["hi"] is not None:
+            bad |= (x >= d["hi"][0]) if d["hi"][1] else (x > d["hi"][0])
+        where, v = element_at(x, int(np.argmax(bad.ravel())))
+        raise ValueError(domain_message(name, d, where, v))
 
 
 def explain(name: str) -> Callable[..., str] | None:

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from fastloss import _core
-from fastloss._arrays import _to_ndarray, as_float, as_labels, min_ignoring_nan
-from fastloss._catalogue import declare
+from fastloss._arrays import _to_ndarray, as_float, as_labels
+from fastloss._catalogue import check_domain, declare
 from fastloss._loss import MULTICLASS, REGRESSION, Loss
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
@@ -227,23 +227,12 @@ def _prep_kl(loss, pred, target, p):
     return _dense_job(loss, pred, target, p0=1.0 if p["log_target"] else 0.0)
 
 
-def _check_unit_interval(x: np.ndarray, name: str, what: str, hint: str = "") -> None:
-    """Every non-NaN value of x in [0, 1] (one min and one max pass), as
-    scikit-learn checks brier_score_loss's inputs; NaN propagates."""
-    lo, hi = min_ignoring_nan(x), -min_ignoring_nan(-x) if x.size else 0.0
-    if lo < 0 or hi > 1:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"{name}: {what} must lie in [0, 1], got {bad!r}{hint}")
-
-
 def _prep_brier(loss, pred, target, p):
     t = _to_ndarray(target, loss.target_name)
-    _check_unit_interval(pred, loss.pred_name, "probabilities")
+    check_domain("brier", loss.pred_name, pred)  # as scikit-learn checks them
     if t.shape == pred.shape:  # binary: (p - t)^2 per element, the mse kernel
         t = as_float(t, loss.target_name, pred.dtype)
-        _check_unit_interval(
-            t, loss.target_name, "binary targets", " (for labels in {-1, 1} pass target == 1)"
-        )
+        check_domain("brier", loss.target_name, t)
         return _job(None, pred.shape, target=t)
     if pred.ndim >= 2 and t.shape == pred.shape[:-1]:
         return _job(_classes(loss, pred), pred.shape[:-1], labels=_labels(loss, pred, t))

@@ -18,11 +18,10 @@ from fastloss._arrays import (
     aux_input,
     broadcast_full,
     element_at,
-    min_ignoring_nan,
     new_output,
     sum_to_shape,
 )
-from fastloss._catalogue import declare, grad_kernel, kernel_id, metadata
+from fastloss._catalogue import check_domain, declare, grad_kernel, kernel_id, metadata
 from fastloss._loss import (
     GRAD,
     NONE,
@@ -641,8 +640,7 @@ class _GaussianNll(ElementwiseLoss):
         # retried per call (np.ascontiguousarray keeps an unaligned array)
         pred, target = as_contiguous(pred), as_contiguous(target)
         var = as_float(inputs[2], "var", dt)
-        if min_ignoring_nan(var) < 0:  # checked before broadcasting: each value once
-            raise ValueError("var has negative entries (a variance must be >= 0)")
+        check_domain("gaussian_nll", "var", var)  # before broadcasting: each value once
         v = _var_shape(var, pred)
         aux = aux_input(v, pred, "var", "pred's")
         state = (pred, target, aux, (p["eps"], float(p["full"]), 0.0, 0.0), v, var.shape)

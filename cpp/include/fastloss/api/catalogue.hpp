@@ -446,6 +446,13 @@ inline constexpr DomainSpec kHingeDomains[] = {
 // (regression.hpp, Tweedie::invalid); the Python layer words it by name.
 inline constexpr DomainSpec kTweedieDomains[] = {rule("target", "tweedie"),
                                                  rule("pred", "tweedie")};
+// brier: probabilities in [0, 1], and binary targets (an array of prob's
+// shape) in [0, 1] as scikit-learn's brier_score_loss checks them; class
+// labels (prob's shape without its last axis) are checked as labels.
+inline constexpr DomainSpec kBrierDomains[] = {
+    interval("prob", closed(0.0), closed(1.0), "probabilities", "", false),
+    interval("target", closed(0.0), closed(1.0), "binary targets",
+             "for labels in {-1, 1} pass target == 1", false)};
 inline constexpr DomainSpec kGaussianNllDomains[] = {
     interval("var", closed(0.0), none(), "variances", "", false)};
 
@@ -496,7 +503,8 @@ inline constexpr LossSpec kLosses[] = {
      FL_LIST(kSoftmaxFocalParams), FL_NONE, true, true, true},
     {"kl_div", "multiclass", id(M::kl_div), FL_LIST(kKlDiv), FL_LIST(kKlDivParams), FL_NONE,
      true, true, true},
-    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_NONE, true, true, true},
+    {"brier", "multiclass", id(M::brier), FL_LIST(kBrier), FL_NONE, FL_LIST(kBrierDomains), true,
+     true, true},
     {"categorical_hinge", "multiclass", id(M::categorical_hinge), FL_LIST(kCategoricalHinge),
      FL_NONE, FL_NONE, true, true, true},
     {"dice", "overlap", id(O::dice), FL_LIST(kDice), FL_LIST(kSliceParams), FL_NONE, false,
