@@ -461,6 +461,17 @@ def test_errors():
         flj.softmax_focal(p, jnp.zeros(4))
     with pytest.raises(Exception, match="label 7 at sample 1 is out of range"):
         jax.block_until_ready(flj.cross_entropy(p, jnp.asarray([0, 7, 1, 2])))
+    # multilabel_margin under jit, where only the kernel checks: an index
+    # below -1 is refused as torch refuses it (it ended the list silently),
+    # and the message names the index itself, not the row's first label
+    f = jax.jit(flj.multilabel_margin)
+    for bad, msg in (
+        (-7, "class index -7 in sample 0"),
+        (10**6, "class index 1000000 in sample 0"),
+    ):
+        lab = jnp.asarray([[1, bad, 2], [0, -1, 0], [2, 1, -1], [0, 1, 2]])
+        with pytest.raises(Exception, match=msg):
+            jax.block_until_ready(f(p, lab))
 
 
 def test_threads_from_fastloss():

@@ -198,11 +198,24 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
   try {
     total = run_kernel(c);
   } catch (const InvalidElement& e) {
-    if (c.labels.data != nullptr && c.family == static_cast<int>(Family::multiclass))
-      return invalid("labels: label " +
-                     std::to_string(static_cast<const int64_t*>(c.labels.data)[e.index]) +
-                     " at sample " + std::to_string(e.index) + " is out of range: labels must "
-                     "be in [0, " + std::to_string(classes) + ") or equal ignore_index");
+    if (c.labels.data != nullptr && c.family == static_cast<int>(Family::multiclass)) {
+      const auto* lab = static_cast<const int64_t*>(c.labels.data);
+      const int64_t rows = classes > 0 ? c.pred.size / classes : 0;
+      if (classes > 0 && rows > 0 && c.labels.size == rows * classes) {
+        // a list of class indices per row (multilabel_margin): e.index is
+        // the row; name the first index in it outside [0, C) before a -1
+        const int64_t* r = lab + e.index * classes;
+        int64_t j = 0;
+        while (j < classes && r[j] != -1 && r[j] >= 0 && r[j] < classes) ++j;
+        return invalid("labels: class index " + std::to_string(j < classes ? r[j] : -1) +
+                       " in sample " + std::to_string(e.index) +
+                       " is out of range: indices must be in [0, " + std::to_string(classes) +
+                       "), or -1 to end a row's list");
+      }
+      return invalid("labels: label " + std::to_string(lab[e.index]) + " at sample " +
+                     std::to_string(e.index) + " is out of range: labels must be in [0, " +
+                     std::to_string(classes) + ") or equal ignore_index");
+    }
     return invalid("input outside the loss's domain at flat index " + std::to_string(e.index));
   } catch (const std::exception& e) {
     return invalid(e.what());

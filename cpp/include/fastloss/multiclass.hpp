@@ -1296,8 +1296,9 @@ struct MultilabelSoftMargin : DenseRows<T> {
 // (repeats counted, as ATen loops over it) and S its set,
 //   l = sum_{j in J} sum_{i not in S} max(0, 1 - (z_j - z_i)) / C,
 // gradient +1/C at i and -1/C at j for each pair whose term is > 0 (none at
-// the kink, as ATen), Hessian 0 (piecewise linear). An index >= C sets
-// `bad`; a row holding a NaN gives NaN (torch's z > 0 test drops a NaN term).
+// the kink, as ATen), Hessian 0 (piecewise linear). An index >= C or below
+// -1 before the list's end sets `bad` (torch refuses both); a row holding a
+// NaN gives NaN (torch's z > 0 test drops a NaN term).
 template <class T>
 struct MultilabelMargin : DenseRows<int64_t> {
   static constexpr int cost = 4;
@@ -1307,8 +1308,8 @@ struct MultilabelMargin : DenseRows<int64_t> {
                        bool& bad) const {
     const int64_t* FL_RESTRICT tr = target + r * C;
     int64_t n = 0;  // listed targets
-    for (; n < C && tr[n] >= 0; ++n) {
-      if (tr[n] >= C) {
+    for (; n < C && tr[n] != -1; ++n) {
+      if (tr[n] >= C || tr[n] < 0) {
         bad = true;
         if constexpr (kGrad) mc::fill(g, C, T(0));
         return 0.0;
