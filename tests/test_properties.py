@@ -329,6 +329,46 @@ def test_non_contiguous_and_readonly_inputs(name, rng, tmp_path):
     del mm, mr
 
 
+def _with_input(loss, pred, target, params, k, x):
+    """The call's positional inputs and keywords with input ``k`` set to x."""
+    pos = loss.inputs.index(k)
+    if pos == 0:
+        pred = x
+    elif pos == 1:
+        target = x
+    else:
+        params = {**params, k: x}
+    return args(pred, target), params
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_differentiable_input_strided_and_nan(name, rng):
+    # the strided-view and NaN properties over every differentiable input,
+    # not only the first: a strided copy gives the same bits (value and every
+    # gradient), a NaN in it gives a NaN value
+    loss = fl.get(name)
+    pred, target, params = make(name, rng)
+    expected = loss.value_and_grad(*args(pred, target), **params)
+    tried = 0
+    for k, x in diff_inputs(name, pred, params, target):
+        if not isinstance(x, np.ndarray) or x.ndim == 0 or x.size == 0:
+            continue
+        tried += 1
+        big = np.repeat(x, 2, axis=-1)[..., ::2]
+        assert np.array_equal(big, x, equal_nan=True)
+        assert x.shape[-1] == 1 or not big.flags.c_contiguous
+        a, kw = _with_input(loss, pred, target, params, k, big)
+        v, g = loss.value_and_grad(*a, **kw)
+        assert v == expected[0], k
+        for gk, ek in zip(grads(g), grads(expected[1])):
+            np.testing.assert_array_equal(gk, ek, err_msg=k)
+        bad = x.astype(np.float64 if x.dtype.kind != "f" else x.dtype, copy=True)
+        bad.flat[0] = np.nan
+        a, kw = _with_input(loss, pred, target, params, k, bad)
+        assert np.isnan(loss(*a, **kw)), k
+    assert tried >= 1
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_dtype_is_kept_and_other_reals_converted(name, rng):
     loss = fl.get(name)
