@@ -141,6 +141,29 @@ def test_eval_list_and_stacked_columns_groups_and_bootstrap(table, capsys):
     assert rc == 2 and "given twice" in err
 
 
+def test_eval_calibration_only_with_bootstrap(tmp_path, capsys, rng):
+    # ece / mce are not resampled: --bootstrap with only them used to exit 2
+    # ("need at least one array to concatenate")
+    n = 2000
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(float)
+    g = rng.choice(np.array(["a", "b"]), size=n)
+    pq.write_table(pa.table({"p": p, "y": y, "g": g}), tmp_path / "c.parquet")
+    for extra in ([], ["--loss", "mce", "--group-by", "g"]):
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / "c.parquet",
+            *"--pred p --target y --loss ece --bootstrap 100 --format json".split(),
+            *extra,
+        )
+        assert rc == 0, err
+        obj = json.loads(out)
+        want = fl.Accumulator(["ece", "mce"] if extra else ["ece"])
+        want = want.update(p, y, group=g if extra else None).result()
+        assert obj["results"] == want
+
+
 def test_eval_json_is_json_with_nan(tmp_path, capsys):
     t = pa.table({"p": [1.0, 2.0], "t": [1.0, 2.0], "w": [0.0, 0.0]})
     pq.write_table(t, tmp_path / "z.parquet")

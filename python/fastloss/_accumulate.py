@@ -1215,6 +1215,8 @@ class Accumulator:
         for the buckets any entry used."""
         st = self._state
         ks = [k for k, e in enumerate(self._entries) if e.kind == "loss"]
+        if not ks:  # calibration measures only: nothing is resampled
+            return {}
         if self._unit is not None:
             return {k: st.boot[k] for k in ks}
         used = np.flatnonzero(np.any([np.any(st.boot[k] != 0, axis=(0, 1)) for k in ks], axis=0))
