@@ -156,8 +156,6 @@ def test_grouped_results_per_group(rng):
 
 def test_losses_that_cannot_be_accumulated_say_so(rng):
     p = rng.uniform(size=(10, 2, 3))
-    with pytest.raises(ValueError, match="cannot be accumulated over rows"):
-        fl.Accumulator([fl.dice.with_params(axis=(0, 1, 2))]).update(p, p)
     with pytest.raises(ValueError, match="gaussian_nll cannot be accumulated: it takes 3"):
         fl.Accumulator(["gaussian_nll"])
     with pytest.raises(ValueError, match="did you mean mse"):
@@ -468,3 +466,64 @@ def test_tree_sum_is_the_kernels_tree(rng):
         assert blocks[:, 0].tolist() == (np.abs(vals) * fl.BLOCK).tolist()
         assert blocks[:, 1].tolist() == [float(fl.BLOCK)] * nb
         assert fl.mae(p, np.zeros_like(p), reduction="sum") == tree_sum(blocks[:, 0])
+
+
+OVER_ROWS = [
+    (fl.dice, {}),
+    (fl.iou, {"smooth": 0.0}),
+    (fl.tversky, {"alpha": 0.3, "beta": 0.7}),
+]
+
+
+@pytest.mark.parametrize("loss, params", OVER_ROWS, ids=lambda c: getattr(c, "name", None))
+@pytest.mark.parametrize("axis", [(0, 1, 2, 3), (0, 2, 3), (-4,)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_overlap_losses_summed_over_the_rows(rng, loss, params, axis, dtype):
+    # axis over the rows: one global score (or one per kept slice) from the
+    # global I, P, T sums. Block-aligned chunks give the one-shot call's bits
+    # (the kernel sums a slice's elements, rows outermost, in blocks of
+    # BLOCK elements: chunks of a multiple of BLOCK rows start on one), in
+    # any merge tree and through pickle; other chunkings agree to rounding.
+    B = fl.BLOCK
+    n = 3 * B + 17
+    p = rng.uniform(size=(n, 2, 3, 2)).astype(dtype)
+    t = (rng.uniform(size=(n, 2, 3, 2)) < 0.3).astype(dtype)
+    cfg = loss.with_params(axis=axis, **params)
+    want = loss(p, t, axis=axis, **params)
+    parts = [
+        fl.Accumulator([cfg]).update(p[i : i + B], t[i : i + B], start=i) for i in range(0, n, B)
+    ]
+    left = pickle.loads(pickle.dumps(parts[0])).merge(parts[1])
+    right = fl.Accumulator([cfg]).merge(parts[2]).merge(parts[3])
+    assert left.merge(right).result() == {loss.name: want}
+    acc = fl.Accumulator([cfg])
+    for i in range(0, n, 2 * B):
+        acc.update(p[i : i + 2 * B], t[i : i + 2 * B])
+    assert acc.result() == {loss.name: want}
+    acc = fl.Accumulator([cfg, "mse"])
+    for i in range(0, n, 777):
+        acc.update(p[i : i + 777], t[i : i + 777])
+    assert acc.result()[loss.name] == pytest.approx(want, rel=1e-12)
+    # groups: each group's score is the one-shot call on its rows
+    g = rng.integers(0, 3, size=n)
+    acc = fl.Accumulator([cfg])
+    for i in range(0, n, 1000):
+        acc.update(p[i : i + 1000], t[i : i + 1000], group=g[i : i + 1000])
+    r = acc.result()
+    for code in range(3):
+        m = g == code
+        assert r[code][loss.name] == pytest.approx(loss(p[m], t[m], axis=axis, **params), rel=1e-12)
+
+
+def test_overlap_losses_over_the_rows_refuse_what_they_cannot_take(rng):
+    p = rng.uniform(size=(10, 2, 3))
+    cfg = fl.dice.with_params(axis=(0, 2))
+    with pytest.raises(ValueError, match="sample_weight: dice sums over the rows"):
+        fl.Accumulator([cfg, "mse"]).update(p, p, np.ones(10))
+    acc = fl.Accumulator([cfg, "mse"], bootstrap=10)
+    with pytest.raises(ValueError, match="bootstrap: dice sums over the rows"):
+        acc.update(p, p)
+    assert acc.rows == 0  # refused before any total changed
+    acc = fl.Accumulator([cfg]).update(p, p)
+    with pytest.raises(ValueError, match="slices have shape"):
+        acc.update(p[:, :1], p[:, :1])

@@ -17,10 +17,21 @@ per-sample losses split along the rows:
 * overlap losses (``dice``, ``iou``, ``tversky``, ``generalized_dice``):
   when the first axis is kept (``axis`` does not sum over it, the default),
   their per-slice losses are whole within a chunk, and the mean of the
-  per-slice losses is what the one-shot call returns. An overlap loss that
-  sums over the rows (one global score) needs the global intersection and
-  union sums, which the Loss verbs do not expose: it is refused with a
-  ValueError rather than approximated;
+  per-slice losses is what the one-shot call returns. When ``axis`` sums
+  over the rows (``dice``, ``iou``, ``tversky`` with ``axis=(0, 1, 2, 3)``:
+  one global score; ``axis=(0, 2, 3)``: one per class) the accumulator
+  keeps each kept slice's sums ``I = sum(p*t)``, ``P = sum(p)``, ``T =
+  sum(t)`` over the rows (``3 * slices`` floats, in the same block tree as
+  the other sums: the kernel's blocks of ``BLOCK`` elements of a slice, rows
+  outermost, each block's eight lanes as ``unit_sums`` in
+  ``common/slices.hpp`` adds them, :func:`lane_blocks`), and ``result()``
+  scores each slice by the reference formula (``fastloss.reference.overlap``:
+  the kernel's own operations) and averages the slices as the kernel
+  reduces per-sample losses. Block-aligned chunks give the one-shot call's
+  bits (tested for float32 and float64, global and per-class); grouped, a
+  group's sums are its rows' sums added in row order (to rounding). Such an
+  entry takes no ``sample_weight`` (weights are per row, its losses per
+  slice) and no bootstrap (a ratio of global sums): both are refused;
 * ``rmse``: the root of the merged mean of squares (accumulated with
   ``mse``'s sums).
 
@@ -174,6 +185,9 @@ class _LossEntry:
         self.vparams = {} if loss.name == "rmse" else self.params
         self._shapes: dict[tuple, tuple] = {}
         self._axis = axis
+        # an overlap loss whose axis sums over the rows: the kept shape of
+        # its slices, set by the first chunk (see global_slices)
+        self.kept: tuple | None = None
 
     def key(self):
         return (self.loss.name, tuple(sorted((k, repr(v)) for k, v in self.params.items())))
@@ -202,6 +216,65 @@ class _LossEntry:
                 )
             hit = self._shapes[key] = tuple(shape)
         return hit
+
+    def over_rows(self, shape) -> bool:
+        """Whether this is an overlap loss whose ``axis`` sums over the rows
+        for inputs of ``shape``."""
+        from fastloss.overlap import SliceLoss
+
+        if not isinstance(self.verb, SliceLoss) or len(shape) == 0:
+            return False
+        summed, grouped = self.verb._layout(shape, self.p)
+        return not grouped and 0 in summed
+
+    def global_slices(self, pred, target):
+        """For an overlap loss whose ``axis`` sums over the rows (one score
+        per slice of the kept axes, over all rows): the chunk as the
+        kernel lays it out, ``(X, Y, m)`` with ``X``, ``Y`` of shape
+        ``(slices, rows * m)`` (float64, each slice's elements in the
+        kernel's order: rows outermost) and ``m`` elements per row and slice.
+        None for every other loss (its per-sample losses split along the
+        rows)."""
+        if not self.over_rows(pred.shape):
+            return None
+        verb = self.verb
+        # the loss's own planner: dtypes, shape check and the permutation
+        # that puts the summed axes last (the row axis first among them)
+        _, kept, _, _, (p, t, _, S, K, _) = verb._plan((pred, target), self.p)
+        kept = tuple(kept)
+        if self.kept is None:
+            self.kept = kept
+        elif kept != self.kept:
+            raise ValueError(
+                f"{self.describe()}: a chunk whose slices have shape {kept}, "
+                f"earlier chunks {self.kept} (its axis sums over the rows: every "
+                "chunk must have the same other dimensions)"
+            )
+        n = pred.shape[0]
+        m = K // n if n else 0
+        return (
+            p.reshape(S, K).astype(np.float64, copy=False),
+            t.reshape(S, K).astype(np.float64, copy=False),
+            m,
+        )
+
+    def finish_slices(self, sums) -> float:
+        """The loss from the merged sums ``(I, P, T)`` of each slice (a
+        vector ``3 * slices``): each slice's score by the reference
+        formula (``fastloss.reference.overlap``: the kernel's operations,
+        the same bits), their mean reduced as the kernel reduces
+        per-sample losses (16 lanes a block, blocks pairwise)."""
+        from fastloss.reference import overlap as ref
+
+        score: Any = {"dice": ref._dice, "iou": ref._iou, "tversky": ref._tversky}[self.loss.name]
+        I, P, T = np.asarray(sums, dtype=np.float64).reshape(3, -1)
+        params = {k: v for k, v in self.p.items() if k in ("smooth", "alpha", "beta")}
+        zero = np.zeros_like(I)
+        with np.errstate(all="ignore"):
+            num, den, dnum, dden = score(zero, zero, I, P, T, **params)
+            loss, _ = ref._ratio_loss(num, den, dnum, dden)
+        loss = np.asarray(loss, dtype=np.float64).reshape(1, -1)
+        return tree_sum(lane_blocks(loss, 16)[:, 0]) / float(loss.shape[1])
 
     def row_denominators(self, pred, target, w):
         """What the loss's mean divides by, per row (float64, length n)."""
@@ -354,6 +427,31 @@ def tree_sum(x) -> float:
     return tree_sum(x[:h]) + tree_sum(x[h:])
 
 
+def lane_blocks(x: np.ndarray, lanes: int = 8) -> np.ndarray:
+    """Block sums of each row of ``x`` (shape ``(rows, K)``, float64) as the
+    kernels take them (``LanesOf`` in ``common/reduce.hpp``): per block of
+    :data:`BLOCK` terms, term ``k`` added to lane ``k % lanes`` in index
+    order, the lanes combined by the fixed tree. Returns ``(blocks,
+    rows)``. ``lanes``: 8 for slice and row sums, 16 for per-element sums."""
+    r, K = x.shape
+    nb = -(-K // BLOCK)
+    if nb * BLOCK != K:  # zeros after the last term: x + 0.0 is x
+        x = np.concatenate([x, np.zeros((r, nb * BLOCK - K))], axis=1)
+    x = x.reshape(r, nb, BLOCK // lanes, lanes)
+    acc = np.zeros((r, nb, lanes))
+    for j in range(BLOCK // lanes):  # one step a term per lane, in order
+        acc += x[:, :, j]
+    if lanes == 16:  # tree(a[:8]) + tree(a[8:])
+        return (_tree8(acc[:, :, :8]) + _tree8(acc[:, :, 8:])).T
+    return _tree8(acc).T
+
+
+def _tree8(a):
+    return ((a[..., 0] + a[..., 1]) + (a[..., 2] + a[..., 3])) + (
+        (a[..., 4] + a[..., 5]) + (a[..., 6] + a[..., 7])
+    )
+
+
 def _chunk_blocks(loss, pred, target, w):
     """One chunk's block leaves for one loss entry: ``(terms_per_row,
     leaves)``, leaves of shape ``(blocks, 2)`` (sum, denominator) from the
@@ -439,13 +537,14 @@ class _Tree:
     def add(self, first, leaves, terms):
         """A chunk of ``terms`` reduction terms starting at term ``first``
         (None: right after the last chunk), with its block leaves: shape
-        ``(blocks, 2)``, or ``(blocks, 2, groups)``."""
+        ``(blocks, 2)``, or ``(blocks, 2, ...)`` (vectors: groups, slice
+        sums)."""
         if terms == 0:
             return
         if first is None:
             first = 0 if self.end is None else self.end
         aligned = first % BLOCK == 0 and (self.end is None or first == self.end)
-        vector = leaves.ndim == 3
+        vector = leaves.ndim >= 3
         if aligned and self.loose is None:
             # the chunk's blocks as maximal aligned runs of 2**k, each summed
             # as its perfect tree (NumPy's float64 additions, level by level:
@@ -715,9 +814,9 @@ class _State:
         return out
 
     def _grow(self, G):
-        def pad(x):
-            if isinstance(x, np.ndarray) and x.ndim == 1 and x.shape[0] < G:
-                return np.concatenate([x, np.zeros(G - x.shape[0])])
+        def pad(x):  # (groups,) or (groups, slice sums)
+            if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] < G:
+                return np.concatenate([x, np.zeros((G - x.shape[0],) + x.shape[1:])])
             return x
 
         for k, a in enumerate(self.sums):
@@ -946,6 +1045,7 @@ class Accumulator:
         if first < 0:
             raise ValueError(f"start must be >= 0, got {start!r}")
         if n:
+            self._check_over_rows(pred, w)
             st = self._state
             if st is None:
                 st = self._state = _State(self._entries, self._width())
@@ -989,6 +1089,18 @@ class Accumulator:
             if e.kind == "calibration":
                 st.sums[k] = st.sums[k] + e.bins(pred, target, w)
                 continue
+            sl = self._global(e, pred, target, w)
+            if sl is not None:
+                # an overlap loss over the rows: each slice's I, P, T block
+                # sums, the kernel's blocks of its elements (rows outermost)
+                X, Y, m = sl
+                S = X.shape[0]
+                leaves = np.zeros((-(-X.shape[1] // BLOCK), 2, 3 * S))
+                leaves[:, 0, :S] = lane_blocks(X * Y)
+                leaves[:, 0, S : 2 * S] = lane_blocks(X)
+                leaves[:, 0, 2 * S :] = lane_blocks(Y)
+                st.sums[k].add(first * m, leaves, n * m)
+                continue
             if st.boot[k] is not None and self._unit is None and _fused(e):
                 # element-wise: the terms of one "none" pass give the mean's
                 # block leaves and the bucket sums (_core._terms_pass)
@@ -1000,6 +1112,29 @@ class Accumulator:
                 rn, rd = _row_terms(e, pred, target, w)
                 buckets = self._resample(
                     st, k, rn, rd, first, None, 1, buckets, _den_key(e, pred, target)
+                )
+
+    def _global(self, e, pred, target, w):
+        """``e.global_slices`` for a loss entry, refusing what such an entry
+        cannot take (row weights, the bootstrap); None otherwise."""
+        return e.global_slices(pred, target) if e.kind == "loss" else None
+
+    def _check_over_rows(self, pred, w):
+        """Refuse, before any total changes, what an overlap loss summed
+        over the rows cannot take: row weights and the bootstrap."""
+        for name, e in zip(self._names, self._entries):
+            if e.kind != "loss" or not e.over_rows(pred.shape):
+                continue
+            if w is not None:
+                raise ValueError(
+                    f"sample_weight: {name} sums over the rows (one score per slice of "
+                    "its kept axes), so row weights do not weigh its per-sample losses; "
+                    "accumulate it without sample_weight"
+                )
+            if self._B:
+                raise ValueError(
+                    f"bootstrap: {name} sums over the rows (a ratio of global sums, not "
+                    "a mean of row terms); accumulate it without bootstrap="
                 )
 
     def _add_fused(self, st, k, e, pred, target, w, first, cache):
@@ -1046,6 +1181,22 @@ class Accumulator:
                 continue
             if key is None:
                 key, nb = _block_keys(first, n, gi, G)
+            sl = self._global(e, pred, target, w)
+            if sl is not None:
+                # an overlap loss over the rows: per (block of rows, group)
+                # the sums of each slice's row sums of p*t, p, t, in row order
+                X, Y, m = sl
+                S = X.shape[0]
+                per_row = [
+                    (a.reshape(S, n, m).sum(axis=2) if m != 1 else a.reshape(S, n))
+                    for a in (X * Y, X, Y)
+                ]
+                leaves = np.zeros((nb, 2, G, 3 * S))
+                for q, a in enumerate(per_row):
+                    for s in range(S):
+                        leaves[:, 0, :, q * S + s] = np.bincount(key, a[s], nb * G).reshape(nb, G)
+                st.sums[k].add(first, leaves, n)
+                continue
             rn, rd = _row_terms(e, pred, target, w)
             leaves = np.empty((nb, 2, G))
             leaves[:, 0] = np.bincount(key, rn, nb * G).reshape(nb, G)
@@ -1140,6 +1291,14 @@ class Accumulator:
         if self._grouped is None:
             self._grouped = other._grouped
         self._group_asked = self._group_asked or getattr(other, "_group_asked", False)
+        for e, o in zip(self._entries, other._entries):
+            if e.kind == "loss" and o.kept is not None:
+                if e.kept is not None and e.kept != o.kept:
+                    raise ValueError(
+                        f"merge: {e.describe()} has slices of shape {e.kept} here and "
+                        f"{o.kept} there"
+                    )
+                e.kept = o.kept
         theirs = other._state
         if theirs is not None:
             st = self._state
@@ -1184,6 +1343,9 @@ class Accumulator:
                 num, den = totals[k]
                 if self._grouped:
                     num, den = num[j], den[j]
+                if e.kept is not None:  # an overlap loss over the rows
+                    out[name] = float(e.finish_slices(num))
+                    continue
                 out[name] = float(e.finish(float(num), float(den)))
         return out
 
