@@ -164,6 +164,37 @@ def test_eval_calibration_only_with_bootstrap(tmp_path, capsys, rng):
         assert obj["results"] == want
 
 
+def test_eval_rebatches_to_blocks_for_the_one_shot_bits(tmp_path, capsys):
+    # row groups / record batches of 30,000 rows (not multiples of BLOCK):
+    # the stream is re-cut at block boundaries, so the result is the one-shot
+    # call's bit for bit (it differed in the last bit)
+    n = 200_000
+    r = np.random.default_rng(5)
+    p, t = r.normal(size=n) * r.uniform(0, 100, n), r.normal(size=n)
+    w = r.uniform(0.5, 2, size=n)
+    tab = pa.table({"p": p, "t": t, "w": w})
+    pq.write_table(tab, tmp_path / "r.parquet", row_group_size=30_000)
+    with pa.ipc.new_file(str(tmp_path / "r.arrow"), tab.schema) as wr:
+        wr.write_table(tab, max_chunksize=30_000)
+    for f in ("r.parquet", "r.arrow"):
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / f,
+            *"--pred p --target t --loss mse --loss mae --format json".split(),
+        )
+        assert rc == 0, err
+        assert json.loads(out)["results"] == {"mse": fl.mse(p, t), "mae": fl.mae(p, t)}, f
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / f,
+            *"--pred p --target t --weight w --loss mse --format json --batch-rows 7777".split(),
+        )
+        assert rc == 0, err
+        assert json.loads(out)["results"] == {"mse": fl.mse(p, t, sample_weight=w)}, f
+
+
 def test_eval_json_is_json_with_nan(tmp_path, capsys):
     t = pa.table({"p": [1.0, 2.0], "t": [1.0, 2.0], "w": [0.0, 0.0]})
     pq.write_table(t, tmp_path / "z.parquet")
@@ -309,3 +340,29 @@ def test_runs_as_a_program_and_streams_in_flat_memory(tmp_path):
         peaks[name] = int(r.stdout) / 1024  # MiB (ru_maxrss is in KiB on Linux)
     assert big.stat().st_size > 45e6
     assert peaks["big"] - peaks["small"] < 24, peaks
+
+
+def test_evaluate_stream_recuts_any_batches_at_blocks(rng):
+    from fastloss._evaluate import evaluate_stream
+
+    B = fl.BLOCK
+    n = 10 * B + 77
+    p, t = rng.normal(size=n) * rng.uniform(0, 100, n), rng.normal(size=n)
+    w = rng.uniform(size=n)
+    for trial in range(20):
+        cuts = np.sort(rng.choice(np.arange(1, n), size=rng.integers(0, 40), replace=False))
+        bounds = [0, *cuts.tolist(), n]
+        batches = [
+            ("x", {"p": p[a:b], "t": t[a:b], "w": w[a:b]}, b - a)
+            for a, b in zip(bounds, bounds[1:])
+        ]
+        batches.insert(1, ("x", {"p": p[:0], "t": t[:0], "w": w[:0]}, 0))  # an empty batch
+        acc = evaluate_stream(iter(batches), ["p"], "t", ["mse", "mae"], weight="w")
+        assert acc.rows == n
+        assert acc.result() == {
+            "mse": fl.mse(p, t, sample_weight=w),
+            "mae": fl.mae(p, t, sample_weight=w),
+        }, trial
+        # a stream that starts off a block boundary (a Dask part): rounding
+        acc = evaluate_stream(iter(batches), ["p"], "t", ["mse"], first_row=3 * B + 5)
+        assert acc.result()["mse"] == pytest.approx(fl.mse(p, t), rel=1e-12)
