@@ -234,7 +234,8 @@ def test_bootstrap_width_beyond_the_runs_start():
 
 
 def _ece_direct(conf, correct, w, nb):
-    b = np.minimum((conf * nb).astype(int), nb - 1)
+    # bins closed on the right on the linspace edges (scikit-learn's rule)
+    b = np.digitize(conf, np.linspace(0, 1, nb + 1)[1:-1], right=True)
     total, ece, mce = w.sum(), 0.0, 0.0
     for k in range(nb):
         m = b == k
@@ -265,6 +266,54 @@ def test_calibration_binary_and_multiclass(rng):
     assert got == pytest.approx(want, rel=1e-12)
     with pytest.raises(ValueError, match="probabilities in"):
         fl.Accumulator("ece").update(prob + 1, y)
+
+
+def test_calibration_bins_are_scikit_learns_on_edges(rng):
+    # values on the edges of 10 bins (0.3, 0.6, 0.7 went to the bin above
+    # with floor(conf * 10)) and the linspace edges themselves
+    sk = pytest.importorskip("sklearn.calibration")
+    edges = np.linspace(0, 1, 11)
+    prob = np.concatenate([[0.0, 0.3, 0.6, 0.7, 1.0, 0.1, 0.9], edges, rng.uniform(size=500)])
+    y = (rng.uniform(size=prob.size) < prob).astype(float)
+    b = fl.Accumulator("ece:10").update(prob, y).calibration("ece")
+    np.testing.assert_array_equal(b["edges"], edges)
+    full = b["weight"] > 0
+    prob_true, prob_pred = sk.calibration_curve(y, prob, n_bins=10, strategy="uniform")
+    np.testing.assert_allclose(b["accuracy"][full], prob_true, rtol=1e-12)
+    np.testing.assert_allclose(b["confidence"][full], prob_pred, rtol=1e-12)
+    # the counts: 0.3 lies in (0.2, 0.3], with 0.2 and 0.3 as linspace has them
+    one = fl.Accumulator("ece:10").update(np.array([0.3, 0.6, 0.7]), np.ones(3))
+    assert np.flatnonzero(one.calibration("ece")["weight"]).tolist() == [2, 5, 6]
+
+
+def test_accumulator_refuses_bad_inputs_naming_them(rng):
+    p = rng.uniform(size=3)
+    for w, what in [
+        (["a", "b", "c"], "<U1"),
+        (p + 1j, "complex128"),
+        (np.array([1, None, 2]), "object"),
+    ]:
+        with pytest.raises(
+            TypeError, match=f"sample_weight: expected real numbers, got an array of dtype {what}"
+        ):
+            fl.Accumulator("mse").update(p, p, w)
+    for t in ([2.0, 0, 1], [0.5, 0, 1], [-1, 0, 1], [np.nan, 0, 1]):
+        acc = fl.Accumulator(["mse", "ece"])
+        with pytest.raises(ValueError, match="ece: target must be 0 or 1"):
+            acc.update(p, np.array(t))
+        assert acc.rows == 0 and math.isnan(acc.result()["mse"])  # nothing added
+    for t in ([7, 0, 1], [1.5, 0, 1], [-1, 0, 1]):
+        with pytest.raises(ValueError, match=r"mce: target must hold integer labels in \[0, 2\)"):
+            fl.Accumulator("mce").update(np.full((3, 2), 0.5), np.array(t))
+    for spec in ("ece:1000000000", "ece:x", "ece:1.5", "ece:0"):
+        with pytest.raises(ValueError, match="n_bins must be an integer in"):
+            fl.Accumulator(spec)
+    with pytest.raises(ValueError, match="bootstrap must be an integer in"):
+        fl.Accumulator("mse", bootstrap=10**7)
+    for start in (1.5, 2**70, -1, True):
+        with pytest.raises(ValueError, match="start must be an integer"):
+            fl.Accumulator("mse").update(p, p, start=start)
+    assert fl.Accumulator("mse").update(p, p, start=np.int64(5)).rows == 8
 
 
 @pytest.mark.parametrize(

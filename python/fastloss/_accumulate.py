@@ -151,7 +151,7 @@ import numpy as np
 
 from fastloss import _core
 
-__all__ = ["Accumulator", "BLOCK", "BOOTSTRAP_BUCKETS", "CALIBRATION"]
+__all__ = ["Accumulator", "BLOCK", "BOOTSTRAP_BUCKETS", "CALIBRATION", "MAX_BINS", "MAX_BOOTSTRAP"]
 
 #: Reduction terms (elements for element-wise losses, rows for row losses,
 #: per-sample losses for overlap losses) per block of the kernels' blocked
@@ -161,6 +161,14 @@ BLOCK: int = _core.BLOCK
 
 #: The calibration quantities an Accumulator takes as loss-like names.
 CALIBRATION = ("ece", "mce")
+
+#: The most calibration bins (``n_bins``): each bin costs three floats a
+#: group, and ``n_bins=1e9`` had the process killed for memory.
+MAX_BINS = 1 << 20
+
+#: The most bootstrap replicates (``bootstrap=``): the replicates are drawn
+#: and kept at once (``B`` floats per bucket used and per sum).
+MAX_BOOTSTRAP = 10**6
 
 
 # -- what one entry accumulates ----------------------------------------------
@@ -315,10 +323,25 @@ class _CalibrationEntry:
     confidence.
 
     Binary: ``pred`` holds the probability of the positive class (shape
-    ``(n,)``), the bins hold its mean and the frequency of ``target == 1``.
-    Multiclass: ``pred`` of shape ``(n, C)`` holds class probabilities; the
+    ``(n,)``), ``target`` is 0 or 1, and the bins hold its mean and the
+    frequency of ``target == 1``. Multiclass: ``pred`` of shape ``(n, C)``
+    holds class probabilities, ``target`` integer labels in ``[0, C)``; the
     confidence is the largest and the accuracy whether its class is the
     label. ECE = sum_b W_b/W |acc_b - conf_b|, MCE = max over non-empty bins.
+    Other targets (2, 0.5, -1, NaN; a label C or more) are refused.
+
+    Bins: the edges ``np.linspace(0, 1, n_bins + 1)`` (what
+    :meth:`Accumulator.calibration` returns), each bin closed on the right,
+    ``(e_k, e_k+1]``, the first ``[0, e_1]``: a confidence on an edge falls in
+    the bin below it, as in scikit-learn's ``calibration_curve(strategy=
+    "uniform")`` (``np.searchsorted(edges[1:-1], conf)``; its ``prob_true``
+    and ``prob_pred`` are the non-empty bins' accuracy and confidence, the
+    tests hold them together) and torchmetrics' ``torch.bucketize``
+    binning (``right=False``). ``floor(conf * n_bins)``, used before, put
+    0.3, 0.6 and 0.7 (10 bins) in the bin above. Departure: torchmetrics'
+    *binary* calibration error takes ``target == round(p)`` as the accuracy
+    (a top-label view); here a binary ``pred`` is the positive class's
+    probability, as in scikit-learn.
     """
 
     kind = "calibration"
@@ -326,8 +349,12 @@ class _CalibrationEntry:
     def __init__(self, which: str, n_bins: int = 15):
         if which not in CALIBRATION:
             raise ValueError(f"unknown calibration measure {which!r} (use {CALIBRATION})")
-        if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
-            raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+        if (
+            not isinstance(n_bins, (int, np.integer))
+            or isinstance(n_bins, bool)
+            or not 1 <= n_bins <= MAX_BINS
+        ):
+            raise ValueError(f"n_bins must be an integer in [1, 2**20], got {n_bins!r}")
         self.which = which
         self.n_bins = int(n_bins)
         self.params = {"n_bins": self.n_bins}
@@ -339,31 +366,62 @@ class _CalibrationEntry:
     def describe(self) -> str:
         return f"{self.which}(n_bins={self.n_bins})"
 
-    def bins(self, pred, target, w, gi=None, G=1):
-        """Per group and bin: (weight, weight * confidence, weight *
-        correct), shape ``(3, G, n_bins)`` (``gi``: each row's group index)."""
-        p = np.asarray(pred, dtype=np.float64)
+    def check(self, pred, target):
+        """``(p, t)``: pred as float64 and the target, checked (before any
+        total changes)."""
+        from fastloss._arrays import as_float
+
+        p = as_float(pred, "pred").astype(np.float64, copy=False)
         t = np.asarray(target)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"{self.which}: target: expected real numbers, got {t.dtype}")
         if p.ndim == 1:
-            conf, correct = p, (t.astype(np.float64) == 1.0).astype(np.float64)
             if t.shape != p.shape:
                 raise ValueError(f"{self.which}: target shape {t.shape} != pred shape {p.shape}")
+            if t.size and not np.all((t == 0) | (t == 1)):
+                bad = t[~((t == 0) | (t == 1))][0].item()
+                raise ValueError(
+                    f"{self.which}: target must be 0 or 1 with pred of shape (n,) "
+                    f"(the positive class's probability), got {bad!r}"
+                )
         elif p.ndim == 2:
             if t.shape != p.shape[:1]:
                 raise ValueError(
                     f"{self.which}: labels must have shape {p.shape[:1]}, got {t.shape}"
                 )
-            conf = p.max(axis=1)
-            correct = (p.argmax(axis=1) == t).astype(np.float64)
+            C = p.shape[1]
+            ok = (t >= 0) & (t < C)
+            if t.dtype.kind == "f":
+                ok &= t == np.floor(t)
+            if t.size and not np.all(ok):
+                raise ValueError(
+                    f"{self.which}: target must hold integer labels in [0, {C}) for "
+                    f"pred of shape (n, {C}), got {t[~ok][0].item()!r}"
+                )
         else:
             raise ValueError(
                 f"{self.which}: pred must be (n,) probabilities of the positive "
                 f"class or (n, C) class probabilities, got shape {p.shape}"
             )
-        if conf.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
             raise ValueError(f"{self.which}: pred must hold probabilities in [0, 1]")
+        return p, t
+
+    def edges(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, self.n_bins + 1)
+
+    def bins(self, pred, target, w, gi=None, G=1):
+        """Per group and bin: (weight, weight * confidence, weight *
+        correct), shape ``(3, G, n_bins)`` (``gi``: each row's group index)."""
+        p, t = self.check(pred, target)
+        if p.ndim == 1:
+            conf, correct = p, (t == 1).astype(np.float64)
+        else:
+            conf = p.max(axis=1)
+            correct = (p.argmax(axis=1) == t).astype(np.float64)
         nb = self.n_bins
-        b = np.minimum((conf * nb).astype(np.int64), nb - 1)
+        # right-closed bins on the edges calibration() returns (see the class)
+        b = np.searchsorted(self.edges()[1:-1], conf, side="left").astype(np.int64)
         if gi is not None:
             b += gi * nb
         ww = np.ones(conf.shape) if w is None else w.astype(np.float64)
@@ -398,7 +456,13 @@ def _entry(spec):
     if isinstance(spec, str):
         name, _, n = spec.partition(":")
         if name in CALIBRATION:
-            return _CalibrationEntry(name, int(n) if n else 15)
+            nb: Any = 15
+            if n:
+                try:
+                    nb = int(n)
+                except ValueError:
+                    nb = n  # refused by the entry, naming n_bins
+            return _CalibrationEntry(name, nb)
         return _LossEntry(_get(spec), {})
     if isinstance(spec, ConfiguredLoss):
         return _LossEntry(spec.loss, spec.params)
@@ -896,6 +960,9 @@ def _block_keys(first: int, n: int, gi: np.ndarray, G: int):
 
 _BASE: tuple = (None, None)
 
+# Global row indices stay below this (int64 in C++, with room for a chunk).
+_MAX_ROW = 1 << 62
+
 
 # Rows of bucket sums (2 per loss and group) up to which the replicates are
 # summed in C++ (_core._replicates, rows * buckets * B multiply-adds in a
@@ -915,10 +982,12 @@ class Accumulator:
     losses : str, Loss, configured loss, or a list of them
         Loss names (``fastloss.available()``), losses, configured losses
         (``fl.huber.with_params(delta=0.5)``) and calibration measures
-        (``"ece"``, ``"mce"``; ``"ece:10"`` for 10 bins, 15 by default).
+        (``"ece"``, ``"mce"``; ``"ece:10"`` for 10 bins, 15 by default, at
+        most :data:`MAX_BINS`, 2**20).
     bootstrap : int, optional
-        Number of bootstrap replicates ``B``; :meth:`interval` then gives a
-        percentile interval for each loss.
+        Number of bootstrap replicates ``B`` (2 to :data:`MAX_BOOTSTRAP`,
+        10**6); :meth:`interval` then gives a percentile interval for each
+        loss.
     seed : int, default 0
         The bootstrap's seed: intervals are a function of the seed and the
         rows, whatever the chunking.
@@ -970,9 +1039,12 @@ class Accumulator:
         if bootstrap is not None and (
             not isinstance(bootstrap, (int, np.integer))
             or isinstance(bootstrap, bool)
-            or bootstrap < 2
+            or not 2 <= bootstrap <= MAX_BOOTSTRAP
         ):
-            raise ValueError(f"bootstrap must be an integer >= 2, got {bootstrap!r}")
+            raise ValueError(
+                f"bootstrap must be an integer in [2, {MAX_BOOTSTRAP}] (replicates), "
+                f"got {bootstrap!r}"
+            )
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if bootstrap_unit is not None and (
@@ -1022,7 +1094,11 @@ class Accumulator:
             raise ValueError(f"target has {target.shape[0]} rows, pred has {n}")
         w = None
         if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
+            # the losses' own conversion and messages (strings, complex and
+            # object arrays refused), then float64
+            from fastloss._arrays import as_float
+
+            w = as_float(sample_weight, "sample_weight").astype(np.float64, copy=False)
             if w.shape != (n,):
                 raise ValueError(
                     f"sample_weight must hold one weight per row, shape ({n},), got {w.shape}"
@@ -1041,11 +1117,21 @@ class Accumulator:
             self._grouped = group is not None
         elif n and self._grouped != (group is not None):
             raise ValueError("group: give group codes for every chunk or for none")
+        if start is not None and (
+            not isinstance(start, (int, np.integer))
+            or isinstance(start, bool)
+            or not 0 <= start <= _MAX_ROW - n
+        ):
+            raise ValueError(
+                f"start must be an integer in [0, 2**62 - rows] (the chunk's first global "
+                f"row), got {start!r}"
+            )
         first = self._rows if start is None else int(start)
-        if first < 0:
-            raise ValueError(f"start must be >= 0, got {start!r}")
         if n:
             self._check_over_rows(pred, w)
+            for e in self._entries:
+                if e.kind == "calibration":
+                    e.check(pred, target)  # before any total changes
             st = self._state
             if st is None:
                 st = self._state = _State(self._entries, self._width())
@@ -1445,7 +1531,7 @@ class Accumulator:
         W, C, A = st.sums[k][:, j] if st is not None and j is not None else np.zeros((3, e.n_bins))
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
-                "edges": np.linspace(0.0, 1.0, e.n_bins + 1),
+                "edges": e.edges(),
                 "weight": W.copy(),
                 "confidence": np.where(W > 0, C / W, np.nan),
                 "accuracy": np.where(W > 0, A / W, np.nan),
