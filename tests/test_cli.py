@@ -366,3 +366,58 @@ def test_evaluate_stream_recuts_any_batches_at_blocks(rng):
         # a stream that starts off a block boundary (a Dask part): rounding
         acc = evaluate_stream(iter(batches), ["p"], "t", ["mse"], first_row=3 * B + 5)
         assert acc.result()["mse"] == pytest.approx(fl.mse(p, t), rel=1e-12)
+
+
+def test_eval_plot_follows_the_loss_family(tmp_path, capsys, monkeypatch, rng):
+    # --loss binary_cross_entropy --plot drew a regression residual histogram
+    pytest.importorskip("matplotlib")
+    from fastloss import _evaluate
+
+    n = 3000
+    logit = rng.normal(size=n) * 2
+    prob = 1 / (1 + np.exp(-logit))
+    y = (rng.uniform(size=n) < prob).astype(float)
+    logits3 = rng.normal(size=(n, 3))
+    lab = rng.integers(0, 3, size=n)
+    tab = {"prob": prob, "logit": logit, "y": y, "lab": lab, "yhat": prob * 0.9}
+    tab["logits3"] = pa.FixedSizeListArray.from_arrays(logits3.ravel(), 3)
+    pq.write_table(pa.table(tab), tmp_path / "c.parquet")
+    drawn = []
+    real = _evaluate.plot_panels
+
+    def spy(*a):
+        panels = real(*a)
+        drawn.append(panels)
+        return panels
+
+    monkeypatch.setattr(_evaluate, "plot_panels", spy)
+    png = tmp_path / "p.png"
+
+    def panels(*argv):
+        drawn.clear()
+        rc, out, err = run(capsys, "eval", tmp_path / "c.parquet", *argv, "--plot", png)
+        assert rc == 0, err
+        return drawn[0]
+
+    expit = 1 / (1 + np.exp(-logit))
+    softmax = np.exp(logits3) / np.exp(logits3).sum(1, keepdims=True)
+    for argv, probs, target in [
+        ("--pred prob --target y --loss binary_cross_entropy", prob, y),
+        ("--pred logit --target y --loss binary_cross_entropy_with_logits", expit, y),
+        ("--pred logits3 --target lab --loss cross_entropy", softmax, lab),
+    ]:
+        (kind, _, acc, name), *rest = panels(*argv.split())
+        assert kind == "calib" and rest == [], argv
+        got = acc.calibration(name)
+        want = fl.Accumulator("ece").update(probs, target).calibration("ece")
+        np.testing.assert_array_equal(got["weight"], want["weight"])
+        np.testing.assert_allclose(got["confidence"], want["confidence"], rtol=1e-12)
+    kinds = [p[0] for p in panels(*"--pred yhat --target y --loss mse".split())]
+    assert kinds == ["resid"]
+    kinds = [p[0] for p in panels(*"--pred yhat --target y --loss mse --loss ece".split())]
+    assert kinds == ["calib", "resid"]
+    # nothing to draw: refused before any row is read
+    monkeypatch.setattr(_evaluate, "iter_batches", lambda *a: pytest.fail("read the data"))
+    for argv in ("--loss dice --pred prob --target y", "--loss hinge --pred logit --target y"):
+        rc, out, err = run(capsys, "eval", tmp_path / "c.parquet", *argv.split(), "--plot", png)
+        assert rc == 2 and "--plot: nothing to draw" in err, err
