@@ -156,8 +156,6 @@ def test_grouped_results_per_group(rng):
 
 def test_losses_that_cannot_be_accumulated_say_so(rng):
     p = rng.uniform(size=(10, 2, 3))
-    with pytest.raises(ValueError, match="cannot be accumulated over rows"):
-        fl.Accumulator([fl.dice.with_params(axis=(0, 1, 2))]).update(p, p)
     with pytest.raises(ValueError, match="gaussian_nll cannot be accumulated: it takes 3"):
         fl.Accumulator(["gaussian_nll"])
     with pytest.raises(ValueError, match="did you mean mse"):
@@ -236,7 +234,8 @@ def test_bootstrap_width_beyond_the_runs_start():
 
 
 def _ece_direct(conf, correct, w, nb):
-    b = np.minimum((conf * nb).astype(int), nb - 1)
+    # bins closed on the right on the linspace edges (scikit-learn's rule)
+    b = np.digitize(conf, np.linspace(0, 1, nb + 1)[1:-1], right=True)
     total, ece, mce = w.sum(), 0.0, 0.0
     for k in range(nb):
         m = b == k
@@ -267,6 +266,54 @@ def test_calibration_binary_and_multiclass(rng):
     assert got == pytest.approx(want, rel=1e-12)
     with pytest.raises(ValueError, match="probabilities in"):
         fl.Accumulator("ece").update(prob + 1, y)
+
+
+def test_calibration_bins_are_scikit_learns_on_edges(rng):
+    # values on the edges of 10 bins (0.3, 0.6, 0.7 went to the bin above
+    # with floor(conf * 10)) and the linspace edges themselves
+    sk = pytest.importorskip("sklearn.calibration")
+    edges = np.linspace(0, 1, 11)
+    prob = np.concatenate([[0.0, 0.3, 0.6, 0.7, 1.0, 0.1, 0.9], edges, rng.uniform(size=500)])
+    y = (rng.uniform(size=prob.size) < prob).astype(float)
+    b = fl.Accumulator("ece:10").update(prob, y).calibration("ece")
+    np.testing.assert_array_equal(b["edges"], edges)
+    full = b["weight"] > 0
+    prob_true, prob_pred = sk.calibration_curve(y, prob, n_bins=10, strategy="uniform")
+    np.testing.assert_allclose(b["accuracy"][full], prob_true, rtol=1e-12)
+    np.testing.assert_allclose(b["confidence"][full], prob_pred, rtol=1e-12)
+    # the counts: 0.3 lies in (0.2, 0.3], with 0.2 and 0.3 as linspace has them
+    one = fl.Accumulator("ece:10").update(np.array([0.3, 0.6, 0.7]), np.ones(3))
+    assert np.flatnonzero(one.calibration("ece")["weight"]).tolist() == [2, 5, 6]
+
+
+def test_accumulator_refuses_bad_inputs_naming_them(rng):
+    p = rng.uniform(size=3)
+    for w, what in [
+        (["a", "b", "c"], "<U1"),
+        (p + 1j, "complex128"),
+        (np.array([1, None, 2]), "object"),
+    ]:
+        with pytest.raises(
+            TypeError, match=f"sample_weight: expected real numbers, got an array of dtype {what}"
+        ):
+            fl.Accumulator("mse").update(p, p, w)
+    for t in ([2.0, 0, 1], [0.5, 0, 1], [-1, 0, 1], [np.nan, 0, 1]):
+        acc = fl.Accumulator(["mse", "ece"])
+        with pytest.raises(ValueError, match="ece: target must be 0 or 1"):
+            acc.update(p, np.array(t))
+        assert acc.rows == 0 and math.isnan(acc.result()["mse"])  # nothing added
+    for t in ([7, 0, 1], [1.5, 0, 1], [-1, 0, 1]):
+        with pytest.raises(ValueError, match=r"mce: target must hold integer labels in \[0, 2\)"):
+            fl.Accumulator("mce").update(np.full((3, 2), 0.5), np.array(t))
+    for spec in ("ece:1000000000", "ece:x", "ece:1.5", "ece:0"):
+        with pytest.raises(ValueError, match="n_bins must be an integer in"):
+            fl.Accumulator(spec)
+    with pytest.raises(ValueError, match="bootstrap must be an integer in"):
+        fl.Accumulator("mse", bootstrap=10**7)
+    for start in (1.5, 2**70, -1, True):
+        with pytest.raises(ValueError, match="start must be an integer"):
+            fl.Accumulator("mse").update(p, p, start=start)
+    assert fl.Accumulator("mse").update(p, p, start=np.int64(5)).rows == 8
 
 
 @pytest.mark.parametrize(
@@ -468,3 +515,64 @@ def test_tree_sum_is_the_kernels_tree(rng):
         assert blocks[:, 0].tolist() == (np.abs(vals) * fl.BLOCK).tolist()
         assert blocks[:, 1].tolist() == [float(fl.BLOCK)] * nb
         assert fl.mae(p, np.zeros_like(p), reduction="sum") == tree_sum(blocks[:, 0])
+
+
+OVER_ROWS = [
+    (fl.dice, {}),
+    (fl.iou, {"smooth": 0.0}),
+    (fl.tversky, {"alpha": 0.3, "beta": 0.7}),
+]
+
+
+@pytest.mark.parametrize("loss, params", OVER_ROWS, ids=lambda c: getattr(c, "name", None))
+@pytest.mark.parametrize("axis", [(0, 1, 2, 3), (0, 2, 3), (-4,)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_overlap_losses_summed_over_the_rows(rng, loss, params, axis, dtype):
+    # axis over the rows: one global score (or one per kept slice) from the
+    # global I, P, T sums. Block-aligned chunks give the one-shot call's bits
+    # (the kernel sums a slice's elements, rows outermost, in blocks of
+    # BLOCK elements: chunks of a multiple of BLOCK rows start on one), in
+    # any merge tree and through pickle; other chunkings agree to rounding.
+    B = fl.BLOCK
+    n = 3 * B + 17
+    p = rng.uniform(size=(n, 2, 3, 2)).astype(dtype)
+    t = (rng.uniform(size=(n, 2, 3, 2)) < 0.3).astype(dtype)
+    cfg = loss.with_params(axis=axis, **params)
+    want = loss(p, t, axis=axis, **params)
+    parts = [
+        fl.Accumulator([cfg]).update(p[i : i + B], t[i : i + B], start=i) for i in range(0, n, B)
+    ]
+    left = pickle.loads(pickle.dumps(parts[0])).merge(parts[1])
+    right = fl.Accumulator([cfg]).merge(parts[2]).merge(parts[3])
+    assert left.merge(right).result() == {loss.name: want}
+    acc = fl.Accumulator([cfg])
+    for i in range(0, n, 2 * B):
+        acc.update(p[i : i + 2 * B], t[i : i + 2 * B])
+    assert acc.result() == {loss.name: want}
+    acc = fl.Accumulator([cfg, "mse"])
+    for i in range(0, n, 777):
+        acc.update(p[i : i + 777], t[i : i + 777])
+    assert acc.result()[loss.name] == pytest.approx(want, rel=1e-12)
+    # groups: each group's score is the one-shot call on its rows
+    g = rng.integers(0, 3, size=n)
+    acc = fl.Accumulator([cfg])
+    for i in range(0, n, 1000):
+        acc.update(p[i : i + 1000], t[i : i + 1000], group=g[i : i + 1000])
+    r = acc.result()
+    for code in range(3):
+        m = g == code
+        assert r[code][loss.name] == pytest.approx(loss(p[m], t[m], axis=axis, **params), rel=1e-12)
+
+
+def test_overlap_losses_over_the_rows_refuse_what_they_cannot_take(rng):
+    p = rng.uniform(size=(10, 2, 3))
+    cfg = fl.dice.with_params(axis=(0, 2))
+    with pytest.raises(ValueError, match="sample_weight: dice sums over the rows"):
+        fl.Accumulator([cfg, "mse"]).update(p, p, np.ones(10))
+    acc = fl.Accumulator([cfg, "mse"], bootstrap=10)
+    with pytest.raises(ValueError, match="bootstrap: dice sums over the rows"):
+        acc.update(p, p)
+    assert acc.rows == 0  # refused before any total changed
+    acc = fl.Accumulator([cfg]).update(p, p)
+    with pytest.raises(ValueError, match="slices have shape"):
+        acc.update(p[:, :1], p[:, :1])

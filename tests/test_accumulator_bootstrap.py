@@ -340,3 +340,22 @@ def test_coverage_with_every_row_in_a_run():
         ratios.append((hi - lo) / (2 * 1.959964 * (e * e).std() / math.sqrt(n)))
     assert 0.93 <= hits / sets <= 0.97, hits
     assert 0.97 < np.mean(ratios) < 1.03
+
+
+@pytest.mark.parametrize("unit", [None, 4])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_calibration_only_with_bootstrap_has_no_intervals(rng, unit, grouped):
+    # only calibration entries (not resampled): interval() has nothing to
+    # give, and used to fail on np.concatenate of an empty list
+    n = 3000
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(float)
+    g = rng.choice(np.array(["a", "b"]), size=n) if grouped else None
+    acc = fl.Accumulator(["ece", "mce"], bootstrap=50, bootstrap_unit=unit)
+    acc.update(p, y, group=g)
+    want = {"a": {}, "b": {}} if grouped else {}
+    assert acc.interval() == want
+    # beside a loss, the loss still gets its interval
+    acc = fl.Accumulator(["ece", "mse"], bootstrap=50, bootstrap_unit=unit).update(p, y, group=g)
+    iv = acc.interval()
+    assert list(iv["a"] if grouped else iv) == ["mse"]

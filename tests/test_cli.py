@@ -141,6 +141,60 @@ def test_eval_list_and_stacked_columns_groups_and_bootstrap(table, capsys):
     assert rc == 2 and "given twice" in err
 
 
+def test_eval_calibration_only_with_bootstrap(tmp_path, capsys, rng):
+    # ece / mce are not resampled: --bootstrap with only them used to exit 2
+    # ("need at least one array to concatenate")
+    n = 2000
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(float)
+    g = rng.choice(np.array(["a", "b"]), size=n)
+    pq.write_table(pa.table({"p": p, "y": y, "g": g}), tmp_path / "c.parquet")
+    for extra in ([], ["--loss", "mce", "--group-by", "g"]):
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / "c.parquet",
+            *"--pred p --target y --loss ece --bootstrap 100 --format json".split(),
+            *extra,
+        )
+        assert rc == 0, err
+        obj = json.loads(out)
+        want = fl.Accumulator(["ece", "mce"] if extra else ["ece"])
+        want = want.update(p, y, group=g if extra else None).result()
+        assert obj["results"] == want
+
+
+def test_eval_rebatches_to_blocks_for_the_one_shot_bits(tmp_path, capsys):
+    # row groups / record batches of 30,000 rows (not multiples of BLOCK):
+    # the stream is re-cut at block boundaries, so the result is the one-shot
+    # call's bit for bit (it differed in the last bit)
+    n = 200_000
+    r = np.random.default_rng(5)
+    p, t = r.normal(size=n) * r.uniform(0, 100, n), r.normal(size=n)
+    w = r.uniform(0.5, 2, size=n)
+    tab = pa.table({"p": p, "t": t, "w": w})
+    pq.write_table(tab, tmp_path / "r.parquet", row_group_size=30_000)
+    with pa.ipc.new_file(str(tmp_path / "r.arrow"), tab.schema) as wr:
+        wr.write_table(tab, max_chunksize=30_000)
+    for f in ("r.parquet", "r.arrow"):
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / f,
+            *"--pred p --target t --loss mse --loss mae --format json".split(),
+        )
+        assert rc == 0, err
+        assert json.loads(out)["results"] == {"mse": fl.mse(p, t), "mae": fl.mae(p, t)}, f
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / f,
+            *"--pred p --target t --weight w --loss mse --format json --batch-rows 7777".split(),
+        )
+        assert rc == 0, err
+        assert json.loads(out)["results"] == {"mse": fl.mse(p, t, sample_weight=w)}, f
+
+
 def test_eval_json_is_json_with_nan(tmp_path, capsys):
     t = pa.table({"p": [1.0, 2.0], "t": [1.0, 2.0], "w": [0.0, 0.0]})
     pq.write_table(t, tmp_path / "z.parquet")
@@ -286,3 +340,84 @@ def test_runs_as_a_program_and_streams_in_flat_memory(tmp_path):
         peaks[name] = int(r.stdout) / 1024  # MiB (ru_maxrss is in KiB on Linux)
     assert big.stat().st_size > 45e6
     assert peaks["big"] - peaks["small"] < 24, peaks
+
+
+def test_evaluate_stream_recuts_any_batches_at_blocks(rng):
+    from fastloss._evaluate import evaluate_stream
+
+    B = fl.BLOCK
+    n = 10 * B + 77
+    p, t = rng.normal(size=n) * rng.uniform(0, 100, n), rng.normal(size=n)
+    w = rng.uniform(size=n)
+    for trial in range(20):
+        cuts = np.sort(rng.choice(np.arange(1, n), size=rng.integers(0, 40), replace=False))
+        bounds = [0, *cuts.tolist(), n]
+        batches = [
+            ("x", {"p": p[a:b], "t": t[a:b], "w": w[a:b]}, b - a)
+            for a, b in zip(bounds, bounds[1:])
+        ]
+        batches.insert(1, ("x", {"p": p[:0], "t": t[:0], "w": w[:0]}, 0))  # an empty batch
+        acc = evaluate_stream(iter(batches), ["p"], "t", ["mse", "mae"], weight="w")
+        assert acc.rows == n
+        assert acc.result() == {
+            "mse": fl.mse(p, t, sample_weight=w),
+            "mae": fl.mae(p, t, sample_weight=w),
+        }, trial
+        # a stream that starts off a block boundary (a Dask part): rounding
+        acc = evaluate_stream(iter(batches), ["p"], "t", ["mse"], first_row=3 * B + 5)
+        assert acc.result()["mse"] == pytest.approx(fl.mse(p, t), rel=1e-12)
+
+
+def test_eval_plot_follows_the_loss_family(tmp_path, capsys, monkeypatch, rng):
+    # --loss binary_cross_entropy --plot drew a regression residual histogram
+    pytest.importorskip("matplotlib")
+    from fastloss import _evaluate
+
+    n = 3000
+    logit = rng.normal(size=n) * 2
+    prob = 1 / (1 + np.exp(-logit))
+    y = (rng.uniform(size=n) < prob).astype(float)
+    logits3 = rng.normal(size=(n, 3))
+    lab = rng.integers(0, 3, size=n)
+    tab = {"prob": prob, "logit": logit, "y": y, "lab": lab, "yhat": prob * 0.9}
+    tab["logits3"] = pa.FixedSizeListArray.from_arrays(logits3.ravel(), 3)
+    pq.write_table(pa.table(tab), tmp_path / "c.parquet")
+    drawn = []
+    real = _evaluate.plot_panels
+
+    def spy(*a):
+        panels = real(*a)
+        drawn.append(panels)
+        return panels
+
+    monkeypatch.setattr(_evaluate, "plot_panels", spy)
+    png = tmp_path / "p.png"
+
+    def panels(*argv):
+        drawn.clear()
+        rc, out, err = run(capsys, "eval", tmp_path / "c.parquet", *argv, "--plot", png)
+        assert rc == 0, err
+        return drawn[0]
+
+    expit = 1 / (1 + np.exp(-logit))
+    softmax = np.exp(logits3) / np.exp(logits3).sum(1, keepdims=True)
+    for argv, probs, target in [
+        ("--pred prob --target y --loss binary_cross_entropy", prob, y),
+        ("--pred logit --target y --loss binary_cross_entropy_with_logits", expit, y),
+        ("--pred logits3 --target lab --loss cross_entropy", softmax, lab),
+    ]:
+        (kind, _, acc, name), *rest = panels(*argv.split())
+        assert kind == "calib" and rest == [], argv
+        got = acc.calibration(name)
+        want = fl.Accumulator("ece").update(probs, target).calibration("ece")
+        np.testing.assert_array_equal(got["weight"], want["weight"])
+        np.testing.assert_allclose(got["confidence"], want["confidence"], rtol=1e-12)
+    kinds = [p[0] for p in panels(*"--pred yhat --target y --loss mse".split())]
+    assert kinds == ["resid"]
+    kinds = [p[0] for p in panels(*"--pred yhat --target y --loss mse --loss ece".split())]
+    assert kinds == ["calib", "resid"]
+    # nothing to draw: refused before any row is read
+    monkeypatch.setattr(_evaluate, "iter_batches", lambda *a: pytest.fail("read the data"))
+    for argv in ("--loss dice --pred prob --target y", "--loss hinge --pred logit --target y"):
+        rc, out, err = run(capsys, "eval", tmp_path / "c.parquet", *argv.split(), "--plot", png)
+        assert rc == 2 and "--plot: nothing to draw" in err, err

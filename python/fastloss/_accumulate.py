@@ -17,10 +17,21 @@ per-sample losses split along the rows:
 * overlap losses (``dice``, ``iou``, ``tversky``, ``generalized_dice``):
   when the first axis is kept (``axis`` does not sum over it, the default),
   their per-slice losses are whole within a chunk, and the mean of the
-  per-slice losses is what the one-shot call returns. An overlap loss that
-  sums over the rows (one global score) needs the global intersection and
-  union sums, which the Loss verbs do not expose: it is refused with a
-  ValueError rather than approximated;
+  per-slice losses is what the one-shot call returns. When ``axis`` sums
+  over the rows (``dice``, ``iou``, ``tversky`` with ``axis=(0, 1, 2, 3)``:
+  one global score; ``axis=(0, 2, 3)``: one per class) the accumulator
+  keeps each kept slice's sums ``I = sum(p*t)``, ``P = sum(p)``, ``T =
+  sum(t)`` over the rows (``3 * slices`` floats, in the same block tree as
+  the other sums: the kernel's blocks of ``BLOCK`` elements of a slice, rows
+  outermost, each block's eight lanes as ``unit_sums`` in
+  ``common/slices.hpp`` adds them, :func:`lane_blocks`), and ``result()``
+  scores each slice by the reference formula (``fastloss.reference.overlap``:
+  the kernel's own operations) and averages the slices as the kernel
+  reduces per-sample losses. Block-aligned chunks give the one-shot call's
+  bits (tested for float32 and float64, global and per-class); grouped, a
+  group's sums are its rows' sums added in row order (to rounding). Such an
+  entry takes no ``sample_weight`` (weights are per row, its losses per
+  slice) and no bootstrap (a ratio of global sums): both are refused;
 * ``rmse``: the root of the merged mean of squares (accumulated with
   ``mse``'s sums).
 
@@ -140,7 +151,7 @@ import numpy as np
 
 from fastloss import _core
 
-__all__ = ["Accumulator", "BLOCK", "BOOTSTRAP_BUCKETS", "CALIBRATION"]
+__all__ = ["Accumulator", "BLOCK", "BOOTSTRAP_BUCKETS", "CALIBRATION", "MAX_BINS", "MAX_BOOTSTRAP"]
 
 #: Reduction terms (elements for element-wise losses, rows for row losses,
 #: per-sample losses for overlap losses) per block of the kernels' blocked
@@ -150,6 +161,14 @@ BLOCK: int = _core.BLOCK
 
 #: The calibration quantities an Accumulator takes as loss-like names.
 CALIBRATION = ("ece", "mce")
+
+#: The most calibration bins (``n_bins``): each bin costs three floats a
+#: group, and ``n_bins=1e9`` had the process killed for memory.
+MAX_BINS = 1 << 20
+
+#: The most bootstrap replicates (``bootstrap=``): the replicates are drawn
+#: and kept at once (``B`` floats per bucket used and per sum).
+MAX_BOOTSTRAP = 10**6
 
 
 # -- what one entry accumulates ----------------------------------------------
@@ -174,6 +193,9 @@ class _LossEntry:
         self.vparams = {} if loss.name == "rmse" else self.params
         self._shapes: dict[tuple, tuple] = {}
         self._axis = axis
+        # an overlap loss whose axis sums over the rows: the kept shape of
+        # its slices, set by the first chunk (see global_slices)
+        self.kept: tuple | None = None
 
     def key(self):
         return (self.loss.name, tuple(sorted((k, repr(v)) for k, v in self.params.items())))
@@ -202,6 +224,65 @@ class _LossEntry:
                 )
             hit = self._shapes[key] = tuple(shape)
         return hit
+
+    def over_rows(self, shape) -> bool:
+        """Whether this is an overlap loss whose ``axis`` sums over the rows
+        for inputs of ``shape``."""
+        from fastloss.overlap import SliceLoss
+
+        if not isinstance(self.verb, SliceLoss) or len(shape) == 0:
+            return False
+        summed, grouped = self.verb._layout(shape, self.p)
+        return not grouped and 0 in summed
+
+    def global_slices(self, pred, target):
+        """For an overlap loss whose ``axis`` sums over the rows (one score
+        per slice of the kept axes, over all rows): the chunk as the
+        kernel lays it out, ``(X, Y, m)`` with ``X``, ``Y`` of shape
+        ``(slices, rows * m)`` (float64, each slice's elements in the
+        kernel's order: rows outermost) and ``m`` elements per row and slice.
+        None for every other loss (its per-sample losses split along the
+        rows)."""
+        if not self.over_rows(pred.shape):
+            return None
+        verb = self.verb
+        # the loss's own planner: dtypes, shape check and the permutation
+        # that puts the summed axes last (the row axis first among them)
+        _, kept, _, _, (p, t, _, S, K, _) = verb._plan((pred, target), self.p)
+        kept = tuple(kept)
+        if self.kept is None:
+            self.kept = kept
+        elif kept != self.kept:
+            raise ValueError(
+                f"{self.describe()}: a chunk whose slices have shape {kept}, "
+                f"earlier chunks {self.kept} (its axis sums over the rows: every "
+                "chunk must have the same other dimensions)"
+            )
+        n = pred.shape[0]
+        m = K // n if n else 0
+        return (
+            p.reshape(S, K).astype(np.float64, copy=False),
+            t.reshape(S, K).astype(np.float64, copy=False),
+            m,
+        )
+
+    def finish_slices(self, sums) -> float:
+        """The loss from the merged sums ``(I, P, T)`` of each slice (a
+        vector ``3 * slices``): each slice's score by the reference
+        formula (``fastloss.reference.overlap``: the kernel's operations,
+        the same bits), their mean reduced as the kernel reduces
+        per-sample losses (16 lanes a block, blocks pairwise)."""
+        from fastloss.reference import overlap as ref
+
+        score: Any = {"dice": ref._dice, "iou": ref._iou, "tversky": ref._tversky}[self.loss.name]
+        I, P, T = np.asarray(sums, dtype=np.float64).reshape(3, -1)
+        params = {k: v for k, v in self.p.items() if k in ("smooth", "alpha", "beta")}
+        zero = np.zeros_like(I)
+        with np.errstate(all="ignore"):
+            num, den, dnum, dden = score(zero, zero, I, P, T, **params)
+            loss, _ = ref._ratio_loss(num, den, dnum, dden)
+        loss = np.asarray(loss, dtype=np.float64).reshape(1, -1)
+        return tree_sum(lane_blocks(loss, 16)[:, 0]) / float(loss.shape[1])
 
     def row_denominators(self, pred, target, w):
         """What the loss's mean divides by, per row (float64, length n)."""
@@ -242,10 +323,25 @@ class _CalibrationEntry:
     confidence.
 
     Binary: ``pred`` holds the probability of the positive class (shape
-    ``(n,)``), the bins hold its mean and the frequency of ``target == 1``.
-    Multiclass: ``pred`` of shape ``(n, C)`` holds class probabilities; the
+    ``(n,)``), ``target`` is 0 or 1, and the bins hold its mean and the
+    frequency of ``target == 1``. Multiclass: ``pred`` of shape ``(n, C)``
+    holds class probabilities, ``target`` integer labels in ``[0, C)``; the
     confidence is the largest and the accuracy whether its class is the
     label. ECE = sum_b W_b/W |acc_b - conf_b|, MCE = max over non-empty bins.
+    Other targets (2, 0.5, -1, NaN; a label C or more) are refused.
+
+    Bins: the edges ``np.linspace(0, 1, n_bins + 1)`` (what
+    :meth:`Accumulator.calibration` returns), each bin closed on the right,
+    ``(e_k, e_k+1]``, the first ``[0, e_1]``: a confidence on an edge falls in
+    the bin below it, as in scikit-learn's ``calibration_curve(strategy=
+    "uniform")`` (``np.searchsorted(edges[1:-1], conf)``; its ``prob_true``
+    and ``prob_pred`` are the non-empty bins' accuracy and confidence, the
+    tests hold them together) and torchmetrics' ``torch.bucketize``
+    binning (``right=False``). ``floor(conf * n_bins)``, used before, put
+    0.3, 0.6 and 0.7 (10 bins) in the bin above. Departure: torchmetrics'
+    *binary* calibration error takes ``target == round(p)`` as the accuracy
+    (a top-label view); here a binary ``pred`` is the positive class's
+    probability, as in scikit-learn.
     """
 
     kind = "calibration"
@@ -253,8 +349,12 @@ class _CalibrationEntry:
     def __init__(self, which: str, n_bins: int = 15):
         if which not in CALIBRATION:
             raise ValueError(f"unknown calibration measure {which!r} (use {CALIBRATION})")
-        if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
-            raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+        if (
+            not isinstance(n_bins, (int, np.integer))
+            or isinstance(n_bins, bool)
+            or not 1 <= n_bins <= MAX_BINS
+        ):
+            raise ValueError(f"n_bins must be an integer in [1, 2**20], got {n_bins!r}")
         self.which = which
         self.n_bins = int(n_bins)
         self.params = {"n_bins": self.n_bins}
@@ -266,31 +366,62 @@ class _CalibrationEntry:
     def describe(self) -> str:
         return f"{self.which}(n_bins={self.n_bins})"
 
-    def bins(self, pred, target, w, gi=None, G=1):
-        """Per group and bin: (weight, weight * confidence, weight *
-        correct), shape ``(3, G, n_bins)`` (``gi``: each row's group index)."""
-        p = np.asarray(pred, dtype=np.float64)
+    def check(self, pred, target):
+        """``(p, t)``: pred as float64 and the target, checked (before any
+        total changes)."""
+        from fastloss._arrays import as_float
+
+        p = as_float(pred, "pred").astype(np.float64, copy=False)
         t = np.asarray(target)
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"{self.which}: target: expected real numbers, got {t.dtype}")
         if p.ndim == 1:
-            conf, correct = p, (t.astype(np.float64) == 1.0).astype(np.float64)
             if t.shape != p.shape:
                 raise ValueError(f"{self.which}: target shape {t.shape} != pred shape {p.shape}")
+            if t.size and not np.all((t == 0) | (t == 1)):
+                bad = t[~((t == 0) | (t == 1))][0].item()
+                raise ValueError(
+                    f"{self.which}: target must be 0 or 1 with pred of shape (n,) "
+                    f"(the positive class's probability), got {bad!r}"
+                )
         elif p.ndim == 2:
             if t.shape != p.shape[:1]:
                 raise ValueError(
                     f"{self.which}: labels must have shape {p.shape[:1]}, got {t.shape}"
                 )
-            conf = p.max(axis=1)
-            correct = (p.argmax(axis=1) == t).astype(np.float64)
+            C = p.shape[1]
+            ok = (t >= 0) & (t < C)
+            if t.dtype.kind == "f":
+                ok &= t == np.floor(t)
+            if t.size and not np.all(ok):
+                raise ValueError(
+                    f"{self.which}: target must hold integer labels in [0, {C}) for "
+                    f"pred of shape (n, {C}), got {t[~ok][0].item()!r}"
+                )
         else:
             raise ValueError(
                 f"{self.which}: pred must be (n,) probabilities of the positive "
                 f"class or (n, C) class probabilities, got shape {p.shape}"
             )
-        if conf.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
             raise ValueError(f"{self.which}: pred must hold probabilities in [0, 1]")
+        return p, t
+
+    def edges(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, self.n_bins + 1)
+
+    def bins(self, pred, target, w, gi=None, G=1):
+        """Per group and bin: (weight, weight * confidence, weight *
+        correct), shape ``(3, G, n_bins)`` (``gi``: each row's group index)."""
+        p, t = self.check(pred, target)
+        if p.ndim == 1:
+            conf, correct = p, (t == 1).astype(np.float64)
+        else:
+            conf = p.max(axis=1)
+            correct = (p.argmax(axis=1) == t).astype(np.float64)
         nb = self.n_bins
-        b = np.minimum((conf * nb).astype(np.int64), nb - 1)
+        # right-closed bins on the edges calibration() returns (see the class)
+        b = np.searchsorted(self.edges()[1:-1], conf, side="left").astype(np.int64)
         if gi is not None:
             b += gi * nb
         ww = np.ones(conf.shape) if w is None else w.astype(np.float64)
@@ -325,7 +456,13 @@ def _entry(spec):
     if isinstance(spec, str):
         name, _, n = spec.partition(":")
         if name in CALIBRATION:
-            return _CalibrationEntry(name, int(n) if n else 15)
+            nb: Any = 15
+            if n:
+                try:
+                    nb = int(n)
+                except ValueError:
+                    nb = n  # refused by the entry, naming n_bins
+            return _CalibrationEntry(name, nb)
         return _LossEntry(_get(spec), {})
     if isinstance(spec, ConfiguredLoss):
         return _LossEntry(spec.loss, spec.params)
@@ -352,6 +489,31 @@ def tree_sum(x) -> float:
         return float(sum(x)) if n else 0.0  # 0.0 + a + b: a + b exactly
     h = 1 << ((n - 1).bit_length() - 1)
     return tree_sum(x[:h]) + tree_sum(x[h:])
+
+
+def lane_blocks(x: np.ndarray, lanes: int = 8) -> np.ndarray:
+    """Block sums of each row of ``x`` (shape ``(rows, K)``, float64) as the
+    kernels take them (``LanesOf`` in ``common/reduce.hpp``): per block of
+    :data:`BLOCK` terms, term ``k`` added to lane ``k % lanes`` in index
+    order, the lanes combined by the fixed tree. Returns ``(blocks,
+    rows)``. ``lanes``: 8 for slice and row sums, 16 for per-element sums."""
+    r, K = x.shape
+    nb = -(-K // BLOCK)
+    if nb * BLOCK != K:  # zeros after the last term: x + 0.0 is x
+        x = np.concatenate([x, np.zeros((r, nb * BLOCK - K))], axis=1)
+    x = x.reshape(r, nb, BLOCK // lanes, lanes)
+    acc = np.zeros((r, nb, lanes))
+    for j in range(BLOCK // lanes):  # one step a term per lane, in order
+        acc += x[:, :, j]
+    if lanes == 16:  # tree(a[:8]) + tree(a[8:])
+        return (_tree8(acc[:, :, :8]) + _tree8(acc[:, :, 8:])).T
+    return _tree8(acc).T
+
+
+def _tree8(a):
+    return ((a[..., 0] + a[..., 1]) + (a[..., 2] + a[..., 3])) + (
+        (a[..., 4] + a[..., 5]) + (a[..., 6] + a[..., 7])
+    )
 
 
 def _chunk_blocks(loss, pred, target, w):
@@ -439,13 +601,14 @@ class _Tree:
     def add(self, first, leaves, terms):
         """A chunk of ``terms`` reduction terms starting at term ``first``
         (None: right after the last chunk), with its block leaves: shape
-        ``(blocks, 2)``, or ``(blocks, 2, groups)``."""
+        ``(blocks, 2)``, or ``(blocks, 2, ...)`` (vectors: groups, slice
+        sums)."""
         if terms == 0:
             return
         if first is None:
             first = 0 if self.end is None else self.end
         aligned = first % BLOCK == 0 and (self.end is None or first == self.end)
-        vector = leaves.ndim == 3
+        vector = leaves.ndim >= 3
         if aligned and self.loose is None:
             # the chunk's blocks as maximal aligned runs of 2**k, each summed
             # as its perfect tree (NumPy's float64 additions, level by level:
@@ -715,9 +878,9 @@ class _State:
         return out
 
     def _grow(self, G):
-        def pad(x):
-            if isinstance(x, np.ndarray) and x.ndim == 1 and x.shape[0] < G:
-                return np.concatenate([x, np.zeros(G - x.shape[0])])
+        def pad(x):  # (groups,) or (groups, slice sums)
+            if isinstance(x, np.ndarray) and x.ndim >= 1 and x.shape[0] < G:
+                return np.concatenate([x, np.zeros((G - x.shape[0],) + x.shape[1:])])
             return x
 
         for k, a in enumerate(self.sums):
@@ -797,6 +960,9 @@ def _block_keys(first: int, n: int, gi: np.ndarray, G: int):
 
 _BASE: tuple = (None, None)
 
+# Global row indices stay below this (int64 in C++, with room for a chunk).
+_MAX_ROW = 1 << 62
+
 
 # Rows of bucket sums (2 per loss and group) up to which the replicates are
 # summed in C++ (_core._replicates, rows * buckets * B multiply-adds in a
@@ -816,10 +982,12 @@ class Accumulator:
     losses : str, Loss, configured loss, or a list of them
         Loss names (``fastloss.available()``), losses, configured losses
         (``fl.huber.with_params(delta=0.5)``) and calibration measures
-        (``"ece"``, ``"mce"``; ``"ece:10"`` for 10 bins, 15 by default).
+        (``"ece"``, ``"mce"``; ``"ece:10"`` for 10 bins, 15 by default, at
+        most :data:`MAX_BINS`, 2**20).
     bootstrap : int, optional
-        Number of bootstrap replicates ``B``; :meth:`interval` then gives a
-        percentile interval for each loss.
+        Number of bootstrap replicates ``B`` (2 to :data:`MAX_BOOTSTRAP`,
+        10**6); :meth:`interval` then gives a percentile interval for each
+        loss.
     seed : int, default 0
         The bootstrap's seed: intervals are a function of the seed and the
         rows, whatever the chunking.
@@ -871,9 +1039,12 @@ class Accumulator:
         if bootstrap is not None and (
             not isinstance(bootstrap, (int, np.integer))
             or isinstance(bootstrap, bool)
-            or bootstrap < 2
+            or not 2 <= bootstrap <= MAX_BOOTSTRAP
         ):
-            raise ValueError(f"bootstrap must be an integer >= 2, got {bootstrap!r}")
+            raise ValueError(
+                f"bootstrap must be an integer in [2, {MAX_BOOTSTRAP}] (replicates), "
+                f"got {bootstrap!r}"
+            )
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if bootstrap_unit is not None and (
@@ -923,7 +1094,11 @@ class Accumulator:
             raise ValueError(f"target has {target.shape[0]} rows, pred has {n}")
         w = None
         if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)
+            # the losses' own conversion and messages (strings, complex and
+            # object arrays refused), then float64
+            from fastloss._arrays import as_float
+
+            w = as_float(sample_weight, "sample_weight").astype(np.float64, copy=False)
             if w.shape != (n,):
                 raise ValueError(
                     f"sample_weight must hold one weight per row, shape ({n},), got {w.shape}"
@@ -942,10 +1117,21 @@ class Accumulator:
             self._grouped = group is not None
         elif n and self._grouped != (group is not None):
             raise ValueError("group: give group codes for every chunk or for none")
+        if start is not None and (
+            not isinstance(start, (int, np.integer))
+            or isinstance(start, bool)
+            or not 0 <= start <= _MAX_ROW - n
+        ):
+            raise ValueError(
+                f"start must be an integer in [0, 2**62 - rows] (the chunk's first global "
+                f"row), got {start!r}"
+            )
         first = self._rows if start is None else int(start)
-        if first < 0:
-            raise ValueError(f"start must be >= 0, got {start!r}")
         if n:
+            self._check_over_rows(pred, w)
+            for e in self._entries:
+                if e.kind == "calibration":
+                    e.check(pred, target)  # before any total changes
             st = self._state
             if st is None:
                 st = self._state = _State(self._entries, self._width())
@@ -989,6 +1175,18 @@ class Accumulator:
             if e.kind == "calibration":
                 st.sums[k] = st.sums[k] + e.bins(pred, target, w)
                 continue
+            sl = self._global(e, pred, target, w)
+            if sl is not None:
+                # an overlap loss over the rows: each slice's I, P, T block
+                # sums, the kernel's blocks of its elements (rows outermost)
+                X, Y, m = sl
+                S = X.shape[0]
+                leaves = np.zeros((-(-X.shape[1] // BLOCK), 2, 3 * S))
+                leaves[:, 0, :S] = lane_blocks(X * Y)
+                leaves[:, 0, S : 2 * S] = lane_blocks(X)
+                leaves[:, 0, 2 * S :] = lane_blocks(Y)
+                st.sums[k].add(first * m, leaves, n * m)
+                continue
             if st.boot[k] is not None and self._unit is None and _fused(e):
                 # element-wise: the terms of one "none" pass give the mean's
                 # block leaves and the bucket sums (_core._terms_pass)
@@ -1000,6 +1198,29 @@ class Accumulator:
                 rn, rd = _row_terms(e, pred, target, w)
                 buckets = self._resample(
                     st, k, rn, rd, first, None, 1, buckets, _den_key(e, pred, target)
+                )
+
+    def _global(self, e, pred, target, w):
+        """``e.global_slices`` for a loss entry, refusing what such an entry
+        cannot take (row weights, the bootstrap); None otherwise."""
+        return e.global_slices(pred, target) if e.kind == "loss" else None
+
+    def _check_over_rows(self, pred, w):
+        """Refuse, before any total changes, what an overlap loss summed
+        over the rows cannot take: row weights and the bootstrap."""
+        for name, e in zip(self._names, self._entries):
+            if e.kind != "loss" or not e.over_rows(pred.shape):
+                continue
+            if w is not None:
+                raise ValueError(
+                    f"sample_weight: {name} sums over the rows (one score per slice of "
+                    "its kept axes), so row weights do not weigh its per-sample losses; "
+                    "accumulate it without sample_weight"
+                )
+            if self._B:
+                raise ValueError(
+                    f"bootstrap: {name} sums over the rows (a ratio of global sums, not "
+                    "a mean of row terms); accumulate it without bootstrap="
                 )
 
     def _add_fused(self, st, k, e, pred, target, w, first, cache):
@@ -1046,6 +1267,22 @@ class Accumulator:
                 continue
             if key is None:
                 key, nb = _block_keys(first, n, gi, G)
+            sl = self._global(e, pred, target, w)
+            if sl is not None:
+                # an overlap loss over the rows: per (block of rows, group)
+                # the sums of each slice's row sums of p*t, p, t, in row order
+                X, Y, m = sl
+                S = X.shape[0]
+                per_row = [
+                    (a.reshape(S, n, m).sum(axis=2) if m != 1 else a.reshape(S, n))
+                    for a in (X * Y, X, Y)
+                ]
+                leaves = np.zeros((nb, 2, G, 3 * S))
+                for q, a in enumerate(per_row):
+                    for s in range(S):
+                        leaves[:, 0, :, q * S + s] = np.bincount(key, a[s], nb * G).reshape(nb, G)
+                st.sums[k].add(first, leaves, n)
+                continue
             rn, rd = _row_terms(e, pred, target, w)
             leaves = np.empty((nb, 2, G))
             leaves[:, 0] = np.bincount(key, rn, nb * G).reshape(nb, G)
@@ -1140,6 +1377,14 @@ class Accumulator:
         if self._grouped is None:
             self._grouped = other._grouped
         self._group_asked = self._group_asked or getattr(other, "_group_asked", False)
+        for e, o in zip(self._entries, other._entries):
+            if e.kind == "loss" and o.kept is not None:
+                if e.kept is not None and e.kept != o.kept:
+                    raise ValueError(
+                        f"merge: {e.describe()} has slices of shape {e.kept} here and "
+                        f"{o.kept} there"
+                    )
+                e.kept = o.kept
         theirs = other._state
         if theirs is not None:
             st = self._state
@@ -1184,6 +1429,9 @@ class Accumulator:
                 num, den = totals[k]
                 if self._grouped:
                     num, den = num[j], den[j]
+                if e.kept is not None:  # an overlap loss over the rows
+                    out[name] = float(e.finish_slices(num))
+                    continue
                 out[name] = float(e.finish(float(num), float(den)))
         return out
 
@@ -1215,6 +1463,8 @@ class Accumulator:
         for the buckets any entry used."""
         st = self._state
         ks = [k for k, e in enumerate(self._entries) if e.kind == "loss"]
+        if not ks:  # calibration measures only: nothing is resampled
+            return {}
         if self._unit is not None:
             return {k: st.boot[k] for k in ks}
         used = np.flatnonzero(np.any([np.any(st.boot[k] != 0, axis=(0, 1)) for k in ks], axis=0))
@@ -1281,7 +1531,7 @@ class Accumulator:
         W, C, A = st.sums[k][:, j] if st is not None and j is not None else np.zeros((3, e.n_bins))
         with np.errstate(divide="ignore", invalid="ignore"):
             return {
-                "edges": np.linspace(0.0, 1.0, e.n_bins + 1),
+                "edges": e.edges(),
                 "weight": W.copy(),
                 "confidence": np.where(W > 0, C / W, np.nan),
                 "accuracy": np.where(W > 0, A / W, np.nan),

@@ -29,7 +29,15 @@ terminal only), ``--plot`` matplotlib.
 one task per run of whole row groups (:data:`DASK_PART_ROWS` rows or so),
 keyed on the global first row from the file metadata, the accumulators
 merged by :mod:`fastloss.dask`'s tree. ``--plot`` there draws what the
-accumulators hold (the reliability diagram), not the residual histogram.
+accumulators hold (the reliability diagram of ece/mce), not the residual
+histogram.
+
+``--plot`` chooses its figure from the losses' family, before reading any
+row: a reliability diagram for ece/mce or, without them, for a
+classification loss whose pred is probabilities, logits (sigmoid of 1-D,
+softmax of 2-D) or log-probabilities; a residual histogram for a regression
+loss; both when both are asked. Other losses (overlap, boxes, scores) have
+nothing to draw and are refused before scoring.
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ from typing import Any
 import numpy as np
 
 import fastloss
-from fastloss._accumulate import CALIBRATION, Accumulator
+from fastloss._accumulate import BLOCK, CALIBRATION, Accumulator
 
 __all__ = ["add_eval_arguments", "run_eval", "example_table"]
 
@@ -93,7 +101,8 @@ def add_eval_arguments(p) -> None:
     p.add_argument(
         "--plot",
         metavar="FILE.png",
-        help="reliability diagram (with ece/mce) or residual histogram (regression)",
+        help="reliability diagram (ece/mce, or a classification loss's probabilities "
+        "or logits) and/or residual histogram (a regression loss)",
     )
     p.add_argument(
         "--batch-rows",
@@ -420,6 +429,86 @@ class _Residuals:
         self.counts += np.histogram(np.clip(r, self.edges[0], self.edges[-1]), self.edges)[0]
 
 
+#: What a classification loss's pred holds, by its input's name: how the
+#: reliability diagram of ``--plot`` turns it into probabilities.
+_PROBABILITY_INPUTS = {
+    "prob": "probabilities",
+    "logits": "logits",
+    "log_probs": "log-probabilities",
+}
+
+#: Classification losses whose targets are not labels (a reliability
+#: diagram needs 0/1 targets or class labels).
+_NOT_LABELS = {"kl_div", "multilabel_margin", "multilabel_soft_margin"}
+
+
+class _Reliability:
+    """The reliability diagram of ``--plot`` for a classification loss
+    without ece/mce: its pred as probabilities (sigmoid of 1-D logits,
+    softmax of 2-D ones, exp of log-probabilities) into an accumulator of
+    its own (not in the results)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.what = _PROBABILITY_INPUTS[loss.pred_name]
+        self.acc = Accumulator(["ece"])
+
+    def update(self, pred, t, w):
+        x = np.asarray(pred, dtype=np.float64)
+        if self.what == "logits":
+            if x.ndim == 1:
+                e = np.exp(-np.abs(x))  # a stable sigmoid
+                x = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+            else:
+                z = np.exp(x - x.max(axis=-1, keepdims=True))
+                x = z / z.sum(axis=-1, keepdims=True)
+        elif self.what == "log-probabilities":
+            x = np.exp(x)
+        if x.ndim == 2 and x.shape[1] == 1:
+            x = x[:, 0]
+        try:
+            self.acc.update(x, t, w)
+        except (TypeError, ValueError) as exc:
+            raise EvalError(
+                f"--plot: the reliability diagram of {self.loss.name}'s {self.what}: {exc}"
+            ) from None
+
+
+def plot_choice(losses, on_dask=False):
+    """What ``--plot`` draws for these losses, decided before any row is
+    read: ``(residuals, reliability)`` (a :class:`_Residuals` for a
+    regression loss, a :class:`_Reliability` for a classification loss on
+    probabilities, logits or log-probabilities unless ece/mce are asked,
+    whose own bins are drawn), or EvalError when there is nothing to draw."""
+    objs = [getattr(x, "loss", x) for x in losses if not isinstance(x, str)]
+    calib = any(isinstance(x, str) for x in losses)  # ece / mce
+    classif = [
+        x
+        for x in objs
+        if x.family in ("classification", "multiclass")
+        and x.pred_name in _PROBABILITY_INPUTS
+        and x.name not in _NOT_LABELS
+    ]
+    regression = any(x.family == "regression" for x in objs)
+    if on_dask:
+        if not calib:
+            raise EvalError(
+                "--plot with --workers or --scheduler draws the reliability diagram "
+                "of ece or mce: add --loss ece"
+            )
+        return None, None
+    reliability = _Reliability(classif[0]) if classif and not calib else None
+    residuals = _Residuals() if regression else None
+    if not (calib or reliability or residuals):
+        names = ", ".join(x.name for x in objs)
+        raise EvalError(
+            f"--plot: nothing to draw for {names} (a reliability diagram needs ece, mce "
+            "or a classification loss on probabilities, logits or log-probabilities; "
+            "a residual histogram a regression loss)"
+        )
+    return residuals, reliability
+
+
 def evaluate_stream(
     batches,
     pred_cols,
@@ -434,13 +523,23 @@ def evaluate_stream(
     residuals=None,
     acc=None,
     first_row=0,
+    reliability=None,
 ):
     """Feed ``(columns, rows)`` batches to one Accumulator (``acc``, or a new
     one), the first batch's first row being global row ``first_row``;
-    return it."""
+    return it.
+
+    The reader's batches (Parquet row groups, Arrow record batches, CSV
+    blocks) are re-cut so that every chunk fed after the first starts at a
+    multiple of :data:`fastloss.BLOCK` rows: the rows past the last block
+    boundary of a batch are carried into the next one (only the carried rows
+    and the head of the next batch are copied; the aligned middle of a batch
+    is fed as it is). So the result equals the one-shot call on the
+    concatenated rows bit for bit whatever the files' row groups (with row
+    groups of 30,000 rows it differed in the last bit)."""
     if acc is None:
         acc = Accumulator(losses, bootstrap=bootstrap, seed=seed, bootstrap_unit=unit)
-    row = first_row
+    feed = _Aligned(acc, first_row)
     for path, cols, n in batches:
         if len(pred_cols) == 1:
             pred = _numeric(path, pred_cols[0], cols[pred_cols[0]], "--pred")
@@ -455,13 +554,73 @@ def evaluate_stream(
         if g is not None and g.dtype.kind == "O":
             g = g.astype(str)
         pred = pred.astype(np.float64, copy=False) if pred.dtype.kind != "f" else pred
-        acc.update(pred, t, w, g, start=row)
-        row += n
+        feed.add(pred, t, w, g)
         if residuals is not None and pred.ndim == 1 and t.ndim == 1:
             residuals.update(np.asarray(pred, np.float64) - t)
+        if reliability is not None and n:
+            reliability.update(pred, t, w)
         if progress is not None:
             progress(n)
+    feed.flush()
     return acc
+
+
+class _Aligned:
+    """Feeds an Accumulator chunks that start at multiples of
+    :data:`fastloss.BLOCK` rows (see :func:`evaluate_stream`)."""
+
+    def __init__(self, acc, first_row):
+        self.acc = acc
+        self.row = first_row  # the global row of the first row not yet fed
+        self.carry: list[tuple] = []  # (pred, target, weight, group) pieces
+        self.pending = 0  # rows in carry
+
+    def _update(self, parts):
+        if len(parts) == 1:
+            p, t, w, g = parts[0]
+        else:
+            p, t, w, g = (
+                None if parts[0][i] is None else np.concatenate([x[i] for x in parts])
+                for i in range(4)
+            )
+        n = p.shape[0]
+        if n:
+            self.acc.update(p, t, w, g, start=self.row)
+            self.row += n
+
+    def add(self, p, t, w, g):
+        n = p.shape[0]
+        if not n:  # an empty batch: its columns are still checked
+            self.acc.update(p, t, w, g, start=self.row)
+            return
+        at = self.row + self.pending  # the batch's first global row
+        end = at + n
+        cut = end - end % BLOCK  # the last block boundary in the rows at hand
+        if cut <= self.row:  # none after the first unfed row: carry it all
+            self.carry.append((p, t, w, g))
+            self.pending += n
+            return
+        h = 0
+        if self.pending or self.row % BLOCK:
+            # the carry and the batch's head up to the first boundary (the
+            # carry ends before it: it never holds a boundary), copied
+            h = (self.row // BLOCK + 1) * BLOCK - at
+            self._update(self.carry + [_cut(p, t, w, g, 0, h)])
+            self.carry, self.pending = [], 0
+        k = cut - at  # the batch's rows before the last boundary
+        if k > h:  # the aligned middle, as it is
+            self._update([_cut(p, t, w, g, h, k)])
+        if k < n:
+            self.carry, self.pending = [_cut(p, t, w, g, k, n)], n - k
+
+    def flush(self):
+        if self.pending:
+            self._update(self.carry)
+            self.carry, self.pending = [], 0
+
+
+def _cut(p, t, w, g, a, b):
+    return (p[a:b], t[a:b], None if w is None else w[a:b], None if g is None else g[a:b])
 
 
 # -- output --------------------------------------------------------------------
@@ -559,12 +718,10 @@ def render(sections, fmt, rows_read, seconds):
 # -- plots ---------------------------------------------------------------------
 
 
-def plot(path, sections, residuals):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_panels(sections, residuals, reliability=None):
+    """The panels ``--plot`` draws: ``(kind, title, accumulator, name)``, a
+    reliability diagram per section with ece/mce (else the one of
+    ``reliability``) and the residual histogram."""
     calib = [
         (t, a, n)
         for t, a in sections
@@ -576,12 +733,25 @@ def plot(path, sections, residuals):
         if t not in seen:
             seen.add(t)
             panels.append(("calib", t, a, n))
+    if not panels and reliability is not None:
+        title = f"reliability ({reliability.loss.name}'s {reliability.what})"
+        panels.append(("calib", title, reliability.acc, "ece"))
     if residuals is not None and residuals.edges is not None:
         panels.append(("resid", None, None, None))
     if not panels:
         raise EvalError(
             "--plot: nothing to draw (ask for ece or mce, or score 1-D regression predictions)"
         )
+    return panels
+
+
+def plot(path, sections, residuals, reliability=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = plot_panels(sections, residuals, reliability)
     fig, axes = plt.subplots(
         2,
         len(panels),
@@ -833,6 +1003,9 @@ def _run_eval(args, on_dask) -> int:
         if not args.loss:
             raise EvalError("give at least one --loss NAME[:k=v,...]")
         losses = [parse_loss(s) for s in args.loss]
+        reliability = None
+        if args.plot:  # the figure follows the losses' family: known before any row
+            residuals, reliability = plot_choice(losses, on_dask)
         pcols = [c.strip() for c in args.pred.split(",") if c.strip()]
         needed = list(
             dict.fromkeys(
@@ -874,6 +1047,7 @@ def _run_eval(args, on_dask) -> int:
                 unit=args.bootstrap_unit,
                 progress=advance,
                 residuals=residuals,
+                reliability=reliability,
             )
         except NotImplementedError as exc:  # pyarrow's ArrowNotImplementedError
             raise EvalError(_one_line(exc)) from None
@@ -884,13 +1058,14 @@ def _run_eval(args, on_dask) -> int:
         if rows_read == 0:
             raise EvalError(f"{', '.join(args.data)}: no rows to score")
         sections = [(None, acc)]  # type: ignore[list-item]  # one unnamed section
+        return _output(args, sections, rows_read, time.perf_counter() - t0, residuals, reliability)
     return _output(args, sections, rows_read, time.perf_counter() - t0, residuals)
 
 
-def _output(args, sections, rows_read, seconds, residuals):
+def _output(args, sections, rows_read, seconds, residuals, reliability=None):
     text = render(sections, args.format, rows_read, seconds)
     if args.plot:
-        plot(args.plot, sections, residuals)
+        plot(args.plot, sections, residuals, reliability)
     if args.output:
         Path(args.output).write_text(text)
     else:

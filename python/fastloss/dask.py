@@ -12,8 +12,9 @@ partition (row chunk) becomes one task that feeds its rows to a fresh
 merged by a tree over consecutive partitions (``split_every`` at a time),
 and the root's ``result()`` is returned. The result equals the one-shot
 call on the same rows bit for bit when every partition starts at a multiple
-of :data:`fastloss.BLOCK` rows (rechunk to it) and its length is known, and
-to float64 rounding for any other partitioning, whichever worker ran which
+of :data:`fastloss.BLOCK` rows (rechunk to it; a DataFrame's partition
+lengths are counted first, one more pass over its partitions), and to
+float64 rounding for any other partitioning, whichever worker ran which
 task (the kernels give the same bits on every machine, ISA level and thread
 count).
 
@@ -137,7 +138,7 @@ def _finish(root, scheduler):
     import dask
 
     ((acc, rows),) = dask.compute(root, scheduler=scheduler)
-    acc._rows = rows  # partitions keyed without offsets (no bootstrap) count here
+    acc._rows = rows  # the rows the partitions counted (merges keep the largest end)
     return acc
 
 
@@ -192,7 +193,7 @@ def _frame_blocks(name, x, nparts):
     return list(x.to_delayed())
 
 
-def _inputs(pred, target, sample_weight, group, need_offsets, scheduler):
+def _inputs(pred, target, sample_weight, group, scheduler):
     """Per partition ``(start, pred, target, weight, group)`` (delayed)."""
     kind = _kind(pred)
     if kind == "array":
@@ -225,15 +226,15 @@ def _inputs(pred, target, sample_weight, group, need_offsets, scheduler):
                 ("group", group),
             )
         ]
-        if need_offsets:
-            # a frame's partition lengths are unknown until read: the
-            # bootstrap keys on global rows, so count them first
-            import dask
+        # a frame's partition lengths are unknown until read: count them
+        # first, so each partition starts at its global row (the bootstrap
+        # keys on it, and block-aligned partitions continue the one-shot
+        # call's tree only from their true offsets; with every start 0 the
+        # tree fell back to float64 totals, 4 seeds of 10 off in the last bit)
+        import dask
 
-            lens = dask.compute(*[_len(p) for p in cols[0]], scheduler=scheduler)
-            starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int).tolist()
-        else:
-            starts = [0] * nparts
+        lens = dask.compute(*[_len(p) for p in cols[0]], scheduler=scheduler)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int).tolist()
     else:
         raise TypeError(
             f"pred: expected a dask array or a dask DataFrame column, got "
@@ -282,9 +283,7 @@ def accumulate(
     part = delayed(_partition, pure=True)
     parts = [
         part(template, threads, start, p, t, w, g)
-        for start, p, t, w, g in _inputs(
-            pred, target, sample_weight, group, bool(bootstrap), scheduler
-        )
+        for start, p, t, w, g in _inputs(pred, target, sample_weight, group, scheduler)
     ]
     if not parts:
         return pickle.loads(template)
@@ -322,7 +321,8 @@ def evaluate(
     bootstrap, seed, bootstrap_unit
         As :class:`fastloss.Accumulator`: the replicates key on global row
         indices, so the intervals do not depend on the partitioning. For a
-        DataFrame the partition lengths are counted first (one more pass).
+        DataFrame the partition lengths are counted first (one more pass,
+        with or without ``bootstrap``: the partitions' global first rows).
     level : float, default 0.95
         The intervals' level, with ``bootstrap``.
     threads : int or None, default 1
