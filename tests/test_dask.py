@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import pickle
 import subprocess
 import sys
 
@@ -66,7 +67,7 @@ def test_arrays_match_the_in_memory_accumulator(client, rng):
     p, t, w, g = _data(rng)
     acc = fl.Accumulator(LOSSES, bootstrap=64, seed=3).update(p, t, w, g)
     for chunks in (7_000, (1, 4096, 20_000, 5_903)):
-        res, iv = fd.evaluate(
+        res = fd.evaluate(
             da.from_array(p, chunks=chunks),
             da.from_array(t, chunks=5000),
             LOSSES,
@@ -76,6 +77,8 @@ def test_arrays_match_the_in_memory_accumulator(client, rng):
             seed=3,
             split_every=3,
         )
+        assert isinstance(res, dict)  # what result() returns, the intervals beside
+        iv = res.intervals
         _close(res, acc.result())
         for grp in iv:
             for name, (lo, hi) in iv[grp].items():
@@ -83,6 +86,7 @@ def test_arrays_match_the_in_memory_accumulator(client, rng):
                 assert (lo, hi) == pytest.approx(want, rel=1e-12), (chunks, grp, name)
     # ungrouped, unweighted, on the client's default (distributed) scheduler
     r = fd.evaluate(da.from_array(p, chunks=4000), da.from_array(t, chunks=4000), LOSSES)
+    assert r.intervals is None and pickle.loads(pickle.dumps(r)) == r
     _close(r, fl.Accumulator(LOSSES).update(p, t).result())
     assert r["mse"] == pytest.approx(fl.mse(p, t), rel=1e-12)
 
@@ -93,7 +97,8 @@ def test_dataframe_columns(client, rng):
     p, t, w, g = _data(rng)
     df = dd.from_pandas(pd.DataFrame({"p": p, "t": t, "w": w, "g": g}), npartitions=6)
     acc = fl.Accumulator(LOSSES, bootstrap=32).update(p, t, w, g)
-    res, iv = fd.evaluate(df["p"], df["t"], LOSSES, df["w"], df["g"], bootstrap=32)
+    res = fd.evaluate(df["p"], df["t"], LOSSES, df["w"], df["g"], bootstrap=32)
+    iv = res.intervals
     _close(res, acc.result())
     for grp in iv:
         for name in iv[grp]:
@@ -164,13 +169,13 @@ def test_a_worker_killed_mid_computation(client, tmp_path, rng):
     os.remove(marker)
     killed = fd.evaluate(*columns(), LOSSES, bootstrap=16)
     assert os.path.exists(marker), "the task that kills its worker did not run"
-    assert killed == calm  # same partitions, same tree: the same bits
+    assert killed == calm and killed.intervals == calm.intervals  # the same bits
     local = [np.random.default_rng(1000 + i) for i in range(n_blocks)]
     pt = np.concatenate(
         [np.stack([r.normal(size=size), r.normal(size=size)], axis=1) for r in local]
     )
     acc = fl.Accumulator(LOSSES, bootstrap=16).update(pt[:, 0], pt[:, 1])
-    _close(killed[0], acc.result())
+    _close(killed, acc.result())
 
 
 def test_tasks_run_fastloss_single_threaded_and_restore(monkeypatch):

@@ -336,10 +336,10 @@ def evaluate(
 
     Returns
     -------
-    dict
+    Scores (a dict)
         ``Accumulator.result()``: ``{name: float}``, grouped ``{group:
-        {name: float}}``. With ``bootstrap``, the pair ``(result,
-        intervals)`` with ``intervals`` as ``Accumulator.interval(level)``.
+        {name: float}}``. With ``bootstrap``, its ``intervals`` attribute
+        holds ``Accumulator.interval(level)`` (else None).
         :func:`accumulate` returns the merged Accumulator itself.
 
     Examples
@@ -367,9 +367,20 @@ def evaluate(
         split_every=split_every,
         scheduler=scheduler,
     )
-    if bootstrap:
-        return acc.result(), acc.interval(level)
-    return acc.result()
+    return Scores(acc.result(), acc.interval(level) if bootstrap else None)
+
+
+class Scores(dict):
+    """What :func:`evaluate` returns: ``Accumulator.result()``'s dict, with
+    the bootstrap intervals (``Accumulator.interval``) as ``intervals``
+    (None without ``bootstrap``)."""
+
+    def __init__(self, result, intervals=None):
+        super().__init__(result)
+        self.intervals = intervals
+
+    def __reduce__(self):
+        return (Scores, (dict(self), self.intervals))
 
 
 def evaluate_partitions(
