@@ -386,8 +386,8 @@ def test_gradient_for_the_inputs_that_require_it():
 
 
 def test_none_backward_with_sample_weight():
-    # Row losses' "none" backward runs one pass weighted by grad_output times
-    # the caller's sample_weight.
+    # Row losses' "none" backward scales the forward's per-row gradient
+    # (weighted by the caller's sample_weight) by grad_output.
     rng = np.random.default_rng(7)
     z = _t(rng.normal(0, 2, (6, 4)), True)
     labels = _t(rng.integers(0, 4, 6))
@@ -400,6 +400,101 @@ def test_none_backward_with_sample_weight():
         1e-12,
         1e-13,
     )
+
+
+def _counting(monkeypatch):
+    """Counts the core's kernel runs (every verb goes through Loss._run)."""
+    from fastloss._loss import Loss
+
+    calls = []
+    run = Loss._run
+
+    def counted(self, *a, **k):
+        calls.append(self.name)
+        return run(self, *a, **k)
+
+    monkeypatch.setattr(Loss, "_run", counted)
+    return calls
+
+
+def test_none_backward_makes_no_second_pass(monkeypatch):
+    # Independent samples: the forward saves each sample's own gradient (the
+    # core's "none" gradient) and the backward scales it by grad_output; it
+    # used to run a second, weighted gradient pass in backward.
+    rng = np.random.default_rng(31)
+    logits = _t(rng.normal(size=(6, 5)), True)
+    labels = _t(rng.integers(0, 5, 6))
+    lnd = _t(rng.normal(size=(3, 5, 4)), True)
+    tnd = _t(rng.integers(0, 5, (3, 4)))
+    lp = torch.log_softmax(_t(rng.normal(size=(6, 5))), 1).requires_grad_()
+    a, p, n = (_t(rng.normal(size=(6, 4)), True) for _ in range(3))
+    boxes = np.sort(rng.uniform(0, 4, (6, 2, 2)), axis=1).reshape(6, 4)[:, [0, 2, 1, 3]]
+    b1 = _t(boxes, True)
+    b2 = _t(boxes + rng.uniform(0, 0.5, (6, 4)))
+    cw = _t(rng.uniform(0.5, 2, 5))
+    cases = [
+        (
+            flt.CrossEntropyLoss(reduction="none", weight=cw, label_smoothing=0.1),
+            lambda x, y: F.cross_entropy(x, y, reduction="none", weight=cw, label_smoothing=0.1),
+            (logits, labels),
+        ),
+        (
+            flt.CrossEntropyLoss(reduction="none"),
+            lambda x, y: F.cross_entropy(x, y, reduction="none"),
+            (lnd, tnd),
+        ),
+        (
+            flt.NLLLoss(reduction="none"),
+            lambda x, y: F.nll_loss(x, y, reduction="none"),
+            (lp, labels),
+        ),
+        (
+            flt.MultiMarginLoss(p=2, reduction="none", weight=cw),
+            lambda x, y: F.multi_margin_loss(x, y, p=2, weight=cw, reduction="none"),
+            (logits, labels),
+        ),
+        (
+            flt.TripletMarginLoss(reduction="none"),
+            lambda x, y, z: F.triplet_margin_loss(x, y, z, reduction="none"),
+            (a, p, n),
+        ),
+        (
+            flt.KLDivLoss(reduction="none"),
+            lambda x, y: F.kl_div(x, y, reduction="none"),
+            (lp, torch.softmax(logits.detach(), 1)),
+        ),
+    ]
+    for k, (ours, theirs, inputs) in enumerate(cases):
+        calls = _counting(monkeypatch)
+        v = ours(*inputs)
+        assert len(calls) == 1, calls
+        go = torch.randn(v.shape, generator=torch.Generator().manual_seed(k), dtype=v.dtype)
+        diff = [x for x in inputs if x.requires_grad]
+        ga = torch.autograd.grad(v, diff, go)
+        assert len(calls) == 1, f"backward ran the kernel again: {calls}"
+        gb = torch.autograd.grad(theirs(*inputs), diff, go)
+        torch.testing.assert_close(v, theirs(*inputs), rtol=1e-12, atol=1e-13)
+        for x, y in zip(ga, gb):
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-13)
+    # boxes: against the core's own weighted pass (no torch peer here)
+    calls = _counting(monkeypatch)
+    v = flt.box_iou_loss(b1, b2, reduction="none")
+    go = _t(rng.uniform(0.5, 2, 6))
+    (g,) = torch.autograd.grad(v, [b1], go)
+    assert len(calls) == 1
+    ref = fl.box_iou_loss.grad(boxes, b2.numpy(), reduction="sum", sample_weight=go.numpy())
+    np.testing.assert_allclose(g.numpy(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_none_backward_of_coupled_losses_keeps_its_pass(monkeypatch):
+    # ntxent's per-sample losses share the batch's similarities: its "none"
+    # backward is one weighted gradient pass (checked by gradcheck too)
+    rng = np.random.default_rng(32)
+    z1, z2 = _t(rng.normal(size=(4, 3)), True), _t(rng.normal(size=(4, 3)), True)
+    calls = _counting(monkeypatch)
+    v = flt.ntxent(z1, z2, reduction="none")
+    v.backward(_t(rng.uniform(0.5, 2, v.shape)))
+    assert calls == ["ntxent", "ntxent"]
 
 
 def test_cuda_and_meta_tensors_are_refused():
@@ -435,12 +530,272 @@ def test_second_backward_through_one_graph():
     torch.testing.assert_close(x.grad, 2 * g1)
 
 
-def test_target_requiring_grad_is_refused():
-    x = torch.randn(5, requires_grad=True)
+def test_target_requiring_grad_is_refused_where_torch_has_no_such_loss():
+    # torch.nn losses give the target's gradient (test_target_gradients_*);
+    # a catalogue loss with no target gradient refuses rather than give none
+    x = torch.rand(2, 5, requires_grad=True)
     with pytest.raises(
-        ValueError, match="target: fastloss.mse is differentiable with respect to pred only"
+        ValueError, match="target: fastloss.mape is differentiable with respect to pred only"
     ):
-        flt.mse(x, torch.randn(5, requires_grad=True))
+        flt.mape(x, torch.rand(2, 5, requires_grad=True))
+    # torch refuses soft_margin_loss's target too ("not differentiable with
+    # respect to argument 'target'")
+    y = torch.ones(2, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match="target"):
+        F.soft_margin_loss(x, y)
+    with pytest.raises(ValueError, match="target: fastloss.soft_margin is differentiable"):
+        flt.SoftMarginLoss()(x, y)
+
+
+# --- gradients w.r.t. targets (torch gives them) ------------------------------
+
+
+def _grads_alike(ours, theirs, inputs, red, rtol=1e-10, atol=1e-12, seed=0):
+    """Forward and backward of both on the same inputs, every input that
+    requires grad (targets included); an input torch gives no gradient
+    (None) gets none from ours either."""
+    a, b = ours(*inputs), theirs(*inputs)
+    torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+    diff = [x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad]
+    g = torch.Generator().manual_seed(seed)
+    go = torch.randn(a.shape, generator=g, dtype=a.dtype) if red == "none" else None
+    ga = torch.autograd.grad(a, diff, go, allow_unused=True)
+    gb = torch.autograd.grad(b, diff, go, allow_unused=True)
+    for k, (x, y) in enumerate(zip(ga, gb)):
+        assert (x is None) == (y is None), f"input {k}: {x} against torch's {y}"
+        if x is not None:
+            torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
+
+
+def _target_cases(rng, red):
+    """(name, ours, theirs, inputs): float64, targets requiring grad."""
+
+    def r(*shape, lo=-2.0, hi=2.0, grad=True):
+        return _t(rng.uniform(lo, hi, shape), grad)
+
+    def pm(*shape, grad=True):
+        return _t(np.where(rng.uniform(size=shape) > 0.5, 1.0, -1.0), grad)
+
+    w = _t(rng.uniform(0.2, 2, (4,)))
+    pw = _t(rng.uniform(0.5, 3, (4,)))
+    cw = _t(rng.uniform(0.3, 2, (5,)))
+    x, y = r(7, 4), r(7, 4)
+    prob = _t(torch.softmax(_t(rng.normal(0, 1, (3, 5, 2))), 1).numpy(), True)
+    lq = torch.log_softmax(_t(rng.normal(0, 1, (6, 4))), 1).requires_grad_()
+    tq = _t(torch.softmax(_t(rng.normal(0, 1, (6, 4))), 1).numpy(), True)
+    kl = (flt.KLDivLoss, F.kl_div)
+    mlsm = (flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss)
+    out = [
+        _case("mse", flt.MSELoss, F.mse_loss, (x, y), red),
+        # only the target requires grad: pred gets none
+        _case("mse_target_only", flt.MSELoss, F.mse_loss, (x.detach(), y), red),
+        _case("l1", flt.L1Loss, F.l1_loss, (x, y), red),
+        _case("huber", flt.HuberLoss, F.huber_loss, (x, y), red, delta=0.7),
+        _case("smooth_l1", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=1.3),
+        _case("smooth_l1_0", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=0.0),
+        _case("poisson", flt.PoissonNLLLoss, F.poisson_nll_loss, (x, r(7, 4, lo=0, hi=4)), red),
+        _case(
+            "poisson_full",
+            flt.PoissonNLLLoss,
+            F.poisson_nll_loss,
+            (r(7, 4, lo=0.1, hi=3), r(7, 4, lo=0.2, hi=4)),  # t on both sides of 1
+            red,
+            log_input=False,
+            full=True,
+        ),
+        _case(
+            "gnll",
+            flt.GaussianNLLLoss,
+            F.gaussian_nll_loss,
+            (x, y, r(7, 4, lo=0.2, hi=2)),
+            red,
+        ),
+        _case(
+            "gnll_target_bcast",
+            flt.GaussianNLLLoss,
+            F.gaussian_nll_loss,
+            (x, r(7, 1), r(7, 1, lo=0.2, hi=2)),
+            red,
+            full=True,
+        ),
+        _case(
+            "bce",
+            flt.BCELoss,
+            F.binary_cross_entropy,
+            (r(6, 4, lo=0.05, hi=0.95), r(6, 4, lo=0, hi=1)),
+            red,
+            weight=w,
+        ),
+        _case(
+            "bce_logits",
+            flt.BCEWithLogitsLoss,
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+            red,
+            weight=w,
+            pos_weight=pw,
+        ),
+        _case(
+            "bce_logits_plain",
+            flt.BCEWithLogitsLoss,
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+            red,
+        ),
+        _case("mlsm", *mlsm, (r(6, 5), r(6, 5, lo=0, hi=1)), red, weight=cw),
+        _case("mlsm_unbatched", *mlsm, (r(5), r(5, lo=0, hi=1)), red),
+        _case(
+            "ce_probs",
+            flt.CrossEntropyLoss,
+            F.cross_entropy,
+            (r(3, 5, 2), prob),
+            red,
+            weight=cw,
+            label_smoothing=0.15,
+        ),
+        _case(
+            "ce_probs_2d",
+            flt.CrossEntropyLoss,
+            F.cross_entropy,
+            (r(4, 5), _t(torch.softmax(_t(rng.normal(size=(4, 5))), 1).numpy(), True)),
+            red,
+        ),
+        _case(
+            "margin_ranking",
+            flt.MarginRankingLoss,
+            F.margin_ranking_loss,
+            (r(8), r(8), pm(8)),
+            red,
+            margin=0.3,
+        ),
+        # torch gives the target no gradient in these (it only picks a branch)
+        _case(
+            "hinge_embedding",
+            flt.HingeEmbeddingLoss,
+            F.hinge_embedding_loss,
+            (r(6, 4), pm(6, 4)),
+            red,
+            margin=1.3,
+        ),
+        _case(
+            "cosine_embedding",
+            flt.CosineEmbeddingLoss,
+            F.cosine_embedding_loss,
+            (r(6, 4), r(6, 4), pm(6)),
+            red,
+            margin=0.2,
+        ),
+    ]
+    for kred in (red, "batchmean") if red == "mean" else (red,):
+        for log_target in (False, True):
+            t = _t(tq.detach().log().numpy(), True) if log_target else tq
+            out.append(_case(f"kl_{kred}_{log_target}", *kl, (lq, t), kred, log_target=log_target))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradients_match_torch(red):
+    # torch.nn.functional differentiates w.r.t. a floating target; they were
+    # refused ("target: fastloss.mse is differentiable with respect to pred only")
+    rng = np.random.default_rng(21)
+    for k, (name, ours, theirs, inputs) in enumerate(_target_cases(rng, red)):
+        try:
+            _grads_alike(ours, theirs, inputs, red, seed=k)
+        except AssertionError as exc:
+            raise AssertionError(f"{name} reduction={red}: {exc}") from None
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradients_with_sample_weight(red):
+    # the closed forms weigh each sample as the core's reduction does
+    rng = np.random.default_rng(22)
+    x = _t(rng.uniform(0.1, 3, (6, 4)), True)
+    t = _t(rng.uniform(0.2, 4, (6, 4)), True)
+    sw = _t(rng.uniform(0.5, 2, (6, 1)))
+
+    def theirs(a, b):
+        per = F.poisson_nll_loss(a, b, log_input=False, full=True, reduction="none") * sw
+        return {"none": per, "sum": per.sum(), "mean": per.sum() / sw.expand(6, 4).sum()}[red]
+
+    _grads_alike(
+        lambda a, b: flt.poisson_nll(
+            a, b, log_input=False, full=True, reduction=red, sample_weight=sw
+        ),
+        theirs,
+        (x, t),
+        red,
+    )
+    z = _t(rng.normal(size=(6, 5)), True)
+    p = _t(torch.softmax(_t(rng.normal(size=(6, 5))), 1).numpy(), True)
+    rw = _t(rng.uniform(0.5, 2, 6))
+
+    def ce(a, b):
+        per = F.cross_entropy(a, b, reduction="none", label_smoothing=0.1) * rw
+        return {"none": per, "sum": per.sum(), "mean": per.sum() / rw.sum()}[red]
+
+    _grads_alike(
+        lambda a, b: flt.cross_entropy(a, b, reduction=red, sample_weight=rw, label_smoothing=0.1),
+        ce,
+        (z, p),
+        red,
+    )
+
+
+TARGET_GRADCHECK = [
+    ("mse", {}),
+    ("mae", {}),
+    ("huber", {"delta": 0.5}),
+    ("smooth_l1", {"beta": 0.7}),
+    ("log_cosh", {}),
+    ("pseudo_huber", {}),
+    ("quantile", {"quantile": 0.3}),
+    ("rmse", {}),
+    ("poisson_nll", {"log_input": False, "full": True}),
+    ("kl_div", {}),
+    ("kl_div", {"log_target": True}),
+    ("binary_cross_entropy", {}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": np.array([0.5, 2.0, 1.5])}),
+    ("multilabel_soft_margin", {"class_weight": np.array([0.5, 2.0, 1.5])}),
+    ("cross_entropy", {"class_weight": np.array([0.5, 2.0, 1.5]), "label_smoothing": 0.2}),
+    ("gaussian_nll", {"full": True}),
+    ("margin_ranking", {"margin": 0.2}),
+]
+
+
+@pytest.mark.parametrize(
+    "name,params", TARGET_GRADCHECK, ids=[f"{n}{i}" for i, (n, _) in enumerate(TARGET_GRADCHECK)]
+)
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradcheck(name, params, red):
+    if name == "rmse" and red == "none":
+        return  # non-uniform grad_outputs refused (test_rmse_none_backward)
+    rng = np.random.default_rng(23)
+    shape = (5, 3)
+    if name in ("kl_div", "cross_entropy"):
+        pred = np.log(rng.dirichlet(np.ones(3), 5)) if name == "kl_div" else rng.normal(size=shape)
+        t = rng.dirichlet(np.ones(3), 5)
+        if params.get("log_target"):
+            t = np.log(t)
+    elif name == "binary_cross_entropy":
+        pred, t = rng.uniform(0.1, 0.9, shape), rng.uniform(0, 1, shape)
+    elif name == "poisson_nll":
+        pred, t = rng.uniform(0.2, 3, shape), rng.uniform(0.3, 4, shape)
+    else:
+        # away from the kinks (|pred - target| not near 0, beta, delta)
+        pred = rng.normal(size=shape)
+        t = pred + rng.choice([-1.0, 1.0], shape) * rng.uniform(0.1, 0.3, shape)
+        if name in ("binary_cross_entropy_with_logits", "multilabel_soft_margin"):
+            t = rng.uniform(0, 1, shape)
+    inputs = [_t(pred, True), _t(t, True)]
+    if name == "gaussian_nll":
+        inputs.append(_t(rng.uniform(0.5, 2, shape), True))
+    if name == "margin_ranking":
+        inputs.append(_t(rng.uniform(-1, 1, shape), True))
+    fn = getattr(flt, name)
+    assert torch.autograd.gradcheck(
+        lambda *xs: fn(*xs, reduction=red, **params), tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-5
+    )
 
 
 def test_no_grad_runs_the_value_alone():

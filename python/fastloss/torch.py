@@ -29,22 +29,36 @@ Autograd
     When an input requires grad, the forward runs the loss's fused
     ``value_and_grad`` once, writing the gradient into a torch tensor, and
     the backward scales that gradient by ``grad_output`` (no second pass).
-    For ``reduction="none"`` of an element-wise loss the saved gradient is
-    the per-element derivative and the backward multiplies. For losses whose
-    ``"none"`` output has fewer elements than the input (row losses such as
-    ``cross_entropy``, overlap and box losses) the forward computes the
-    value alone and the backward makes one gradient pass,
-    ``loss.grad(..., reduction="sum", sample_weight=grad_output)``: the
-    weights multiply each sample's loss, so the derivative of
-    ``sum(w * l)`` is exactly the vector-Jacobian product. ``rmse``'s
-    ``"none"`` shares depend on every element through the root, so their
-    backward accepts only a uniform ``grad_output`` (as from ``.sum()``).
+    For ``reduction="none"`` of a loss whose samples are independent
+    (element-wise, row, slice, box, triplet, ranking-list losses) the saved
+    gradient is the core's ``"none"`` gradient, each sample's own derivative
+    in the input's shape, and the backward multiplies it by ``grad_output``
+    (broadcast over the sample's elements): no second pass. Losses whose
+    samples are coupled (``ntxent``, ``clip``, ``rmse``, a shared input such
+    as ``center``'s centers, ``ctc``'s batch axis 1, a ``var`` broadcast
+    against ``gaussian_nll``'s pred) compute the value alone and the backward
+    makes one gradient pass, ``loss.grad(..., reduction="sum",
+    sample_weight=grad_output)``: the weights multiply each sample's loss,
+    so the derivative of ``sum(w * l)`` is exactly the vector-Jacobian
+    product. ``rmse``'s ``"none"`` shares depend on every element through
+    the root, so their backward accepts only a uniform ``grad_output`` (as
+    from ``.sum()``).
 
     Gradients flow to the loss's differentiable inputs (``loss.wrt``:
-    ``gaussian_nll``'s ``pred`` and ``var``); an input outside ``wrt``
-    (a target) or a weight that requires grad is refused, not silently given
-    a zero gradient. Second derivatives raise (the backward is
-    ``once_differentiable``).
+    ``gaussian_nll``'s ``pred`` and ``var``) and, as in
+    ``torch.nn.functional``, to a floating target: for losses of ``pred -
+    target`` (``mse``, ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``,
+    ``pseudo_huber``, ``quantile``, ``rmse``, ``gaussian_nll``) it is the
+    core's pred gradient negated; ``poisson_nll``, ``kl_div``,
+    ``binary_cross_entropy(_with_logits)``, ``multilabel_soft_margin``,
+    probability-target ``cross_entropy`` and ``margin_ranking``'s ``y`` take
+    a closed form (``_TARGET_GRADS``, tested against torch's autograd);
+    ``kl_div``'s is ``log t + 1 - x``, ``-inf`` at ``t = 0`` where torch's is
+    NaN. ``hinge_embedding``'s and ``cosine_embedding``'s targets get no
+    gradient, as in torch (they only pick a branch). Other targets (and
+    ``soft_margin``'s, which torch refuses too) and weights that require
+    grad are refused, not silently given a zero gradient. Second
+    derivatives raise (the backward is ``once_differentiable``).
 
 Inputs
     CPU tensors only: a CUDA (or meta, ...) tensor is a ``ValueError``
@@ -78,7 +92,6 @@ from torch.autograd.function import once_differentiable
 
 import fastloss as _fl
 from fastloss._arrays import new_output, prepare_weight
-from fastloss._loss import ElementwiseLoss
 
 __all__ = [
     "BCELoss",
@@ -156,6 +169,157 @@ def _scalar(v, dt):
     return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
 
 
+# --------------------------------------------------------------------------
+# gradients w.r.t. a target (torch.nn.functional gives them)
+#
+# The core differentiates with respect to ``loss.wrt``; torch also with
+# respect to a floating target. Where the loss is a function of
+# ``pred - target`` the target's gradient is the core's pred gradient negated
+# (_NEG: no formula here). For the rest, the closed form below gives the
+# per-element derivative of the unreduced loss w.r.t. the target (for a row
+# loss, of row i's loss w.r.t. t[i, c], class axis last); the adapter scales
+# it as the reduction weighs each sample (sample_weight, the mean's 1/n or
+# 1/sum(w), grad_output for "none"). Each is tested against torch's autograd
+# (tests/test_torch.py::test_target_gradients_match_torch) and gradcheck.
+# _NONE: torch gives no gradient (the target only picks a branch), so the
+# target gets none (its .grad stays None, as with torch). A target missing
+# here is refused, as torch refuses soft_margin_loss's ("not differentiable
+# with respect to argument 'target'") and integer class indices.
+
+_NEG = "neg"
+_NONE = "none"
+
+
+def _tg_poisson(ins, p):
+    # torch: exp(x) - t x (log_input) or x - t log(x + eps); full adds
+    # Stirling's t log t - t + log(2 pi t)/2 where t > 1
+    x, t = ins[0], ins[1]
+    d = -x if p["log_input"] else -torch.log(x + p["eps"])
+    if p["full"]:
+        d = d + torch.where(t > 1, torch.log(t) + 0.5 / t, torch.zeros_like(t))
+    return d
+
+
+def _tg_kl_div(ins, p):
+    # t (log t - x): log t + 1 - x (-inf at t = 0, where torch's is NaN);
+    # log_target, exp(t) (t - x): exp(t) (t - x + 1)
+    x, t = ins[0], ins[1]
+    if p["log_target"]:
+        return torch.exp(t) * (t - x + 1)
+    return torch.log(t) + 1 - x
+
+
+def _tg_bce(ins, p):
+    # -(t max(log p, -100) + (1 - t) max(log(1 - p), -100))
+    x = ins[0]
+    return torch.log1p(-x).clamp_min(-100) - torch.log(x).clamp_min(-100)
+
+
+def _tg_bce_logits(ins, p):
+    # (1 - t) x + (1 + (pw - 1) t) softplus(-x): log_sigmoid(-x) - pw
+    # log_sigmoid(x) (-x without pos_weight)
+    x = ins[0]
+    pw = p["pos_weight"]
+    if pw is None:
+        return -x
+    ls = torch.nn.functional.logsigmoid
+    return ls(-x) - torch.as_tensor(pw, dtype=x.dtype) * ls(x)
+
+
+def _tg_margin_ranking(ins, p):
+    # max(0, -y (x1 - x2) + margin): -(x1 - x2) where active (torch's clamp
+    # passes the gradient at 0 too)
+    diff = ins[0] - ins[1]
+    y = ins[2]
+    return torch.where(p["margin"] - y * diff >= 0, -diff, torch.zeros_like(diff))
+
+
+def _class_weight(p, x):
+    cw = p.get("class_weight")
+    return 1.0 if cw is None else torch.as_tensor(cw, dtype=x.dtype)
+
+
+def _tg_multilabel_soft_margin(ins, p):
+    # row i: -(1/C) sum_c w_c (t log sigmoid(x) + (1 - t) log sigmoid(-x)):
+    # -w_c x / C
+    x = ins[0]
+    return -x * _class_weight(p, x) / x.shape[-1]
+
+
+def _tg_cross_entropy(ins, p):
+    # probability targets, t' = (1 - s) t + s / C: -sum_c w_c t'_c
+    # log_softmax(x)_c, so -(1 - s) w_c log_softmax(x)_c
+    x = ins[0]
+    return -(1 - p["label_smoothing"]) * _class_weight(p, x) * torch.log_softmax(x, -1)
+
+
+_ROW, _ELEM = True, False
+_TARGET_GRADS: dict[tuple[str, str], Any] = {
+    **{
+        (n, "target"): _NEG
+        for n in (
+            "mse",
+            "mae",
+            "huber",
+            "smooth_l1",
+            "log_cosh",
+            "pseudo_huber",
+            "quantile",
+            "rmse",
+            "gaussian_nll",
+        )
+    },
+    ("poisson_nll", "target"): (_ELEM, _tg_poisson),
+    ("kl_div", "target"): (_ROW, _tg_kl_div),
+    ("binary_cross_entropy", "target"): (_ELEM, _tg_bce),
+    ("binary_cross_entropy_with_logits", "target"): (_ELEM, _tg_bce_logits),
+    ("margin_ranking", "y"): (_ELEM, _tg_margin_ranking),
+    ("multilabel_soft_margin", "target"): (_ROW, _tg_multilabel_soft_margin),
+    ("cross_entropy", "target"): (_ROW, _tg_cross_entropy),
+    ("hinge_embedding", "target"): _NONE,
+    ("cosine_embedding", "y"): _NONE,
+}
+
+# Loss families whose per-sample losses are independent of one another: the
+# core's reduction="none" gradient holds each sample's own derivative
+# (d l_i / d x_i, in the input's shape), so the backward of "none" scales it
+# by grad_output. The others (ntxent, clip, rmse, a shared parameter such as
+# center's centers, ctc's batch axis 1) keep a weighted gradient pass in
+# backward.
+_INDEPENDENT = frozenset(
+    {
+        "ElementwiseLoss",
+        "RowLoss",
+        "BoxLoss",
+        "SliceLoss",
+        "_Rows",
+        "_ElementPairs",
+        "_Lists",
+        "_SoftmaxRows",
+        "_GaussianNll",
+        "_Ssim",
+        "_MsSsim",
+        "_Elbo",
+        "_TdError",
+        "_Fake",
+    }
+)
+
+
+def _sum_to(g, shape):
+    """``g`` summed over the axes ``shape`` was broadcast along."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    return g.sum_to_size(shape) if len(shape) else g.sum()
+
+
+def _bcast(go, g):
+    """grad_output of a "none" result, shaped to multiply a gradient whose
+    leading axes are the result's."""
+    return go.reshape(tuple(go.shape) + (1,) * (g.dim() - go.dim()))
+
+
 # Marks an input saved through ctx.save_for_backward (None is an input too:
 # an optional one left out).
 _SAVED = object()
@@ -164,7 +328,20 @@ _SAVED = object()
 class _Call:
     """One call: the loss, its reduction, weights and checked parameters."""
 
-    __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt", "dt")
+    __slots__ = (
+        "loss",
+        "reduction",
+        "weight",
+        "params",
+        "grads",
+        "tensors",
+        "mode",
+        "wrt",
+        "core",
+        "need",
+        "rules",
+        "dt",
+    )
 
     def __init__(self, loss, reduction, weight, params):
         self.loss = loss
@@ -177,35 +354,121 @@ class _Call:
         names = L.inputs
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
         need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
+        rules = {}
         for i in need:
-            if names[i] not in L.wrt:
+            if names[i] in L.wrt:
+                continue
+            rule = _TARGET_GRADS.get((L.name, names[i]))
+            if rule is None:
                 raise ValueError(
                     f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
                     f"{', '.join(L.wrt)} only; pass {names[i]}.detach()"
                 )
+            rules[i] = rule
         red, w, p = self.reduction, self.weight, self.params
         dt = _compute_dtype(arrs[0])
         if not need:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
             return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
-        self.dt = dt
-        self.wrt = tuple(names[i] for i in need)
+        # The core's gradients: the inputs in loss.wrt that need one, and
+        # pred where a target's gradient is pred's negated.
+        core = {i for i in need if i not in rules}
+        if _NEG in rules.values():
+            core.add(0)
+        self.core = sorted(core)
+        self.need, self.rules, self.dt = need, rules, dt
+        self.wrt = tuple(names[i] for i in self.core)
         # Inputs kept for a backward that must run a gradient pass (see
         # backward); saved through autograd so an in-place change is caught.
         ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
         self.tensors = tuple(_SAVED if isinstance(x, torch.Tensor) else x for x in inputs)
-        if red == "none" and not self._elementwise(inputs, need):
-            # The per-sample output is smaller than the input: the backward
-            # makes one weighted gradient pass (see the module's docstring).
+        self.mode = "scale"
+        if red == "none" and type(L).__name__ not in _INDEPENDENT:
+            # Samples coupled to one another: the backward makes one
+            # weighted gradient pass (see the module's docstring).
             self.mode = "vjp"
             self.grads = None
-            v = L(*arrs, reduction=red, sample_weight=w, **p)
-            return torch.from_numpy(v)
-        self.mode = "scale"
-        grads = self._new_grads(inputs)
-        v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p, **self._out(grads))
+            return torch.from_numpy(L(*arrs, reduction=red, sample_weight=w, **p))
+        v, grads = self._run(inputs, arrs, value=True)
+        if red == "none" and not all(
+            tuple(v.shape) == tuple(inputs[i].shape[: v.ndim]) for i in grads
+        ):
+            # "none" per element of pred while an input (a broadcast var)
+            # is summed over: not a per-sample gradient; a pass in backward.
+            self.mode = "vjp"
+            grads = None
         self.grads = grads
         return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+
+    def _run(self, inputs, arrs, value):
+        """The forward's gradients, {input index: tensor}, as the reduction
+        scales them ("none": each sample's own, grad_output to come), and
+        the value if asked: one fused pass of the core, the targets'
+        gradients from it (negated) or from their closed form."""
+        L, red, w, p = self.loss, self.reduction, self.weight, self.params
+        grads = {}
+        v = None
+        if self.core:
+            outs = self._new_grads(inputs)
+            if value:
+                v, _ = L.value_and_grad(
+                    *arrs, reduction=red, sample_weight=w, **p, **self._out(outs)
+                )
+            else:
+                L.grad(*arrs, reduction=red, sample_weight=w, **p, **self._out(outs))
+            grads = dict(zip(self.core, outs))
+        elif value:
+            v = L(*arrs, reduction=red, sample_weight=w, **p)
+        self._targets(grads, inputs, arrs, None)
+        return v, grads
+
+    def _targets(self, grads, inputs, arrs, factor):
+        """Adds the targets' gradients to ``grads``. ``factor``: each
+        sample's factor (grad_output times weight, the "none" shape) in the
+        backward's pass; None in the forward (the reduction's)."""
+        # "none" in the forward: summed to a broadcast target's shape after
+        # the backward's grad_output multiplies
+        final = factor is not None or self.reduction != "none"
+        for i, rule in self.rules.items():
+            if rule == _NONE:
+                continue
+            if rule == _NEG:
+                g = -grads[0] if 0 in self.need else grads.pop(0).neg_()
+                grads[i] = _sum_to(g, inputs[i].shape) if final else g
+                continue
+            row, fn = rule
+            ins = tuple(
+                x.detach()
+                if isinstance(x, torch.Tensor)
+                else None
+                if a is None
+                else torch.as_tensor(a)
+                for x, a in zip(inputs, arrs)
+            )
+            with torch.no_grad():
+                d = fn(ins, self.params)
+                shape = tuple(d.shape[:-1] if row else d.shape)
+                c = self._factor(shape) if factor is None else factor
+                if isinstance(c, torch.Tensor) and row:
+                    c = c.unsqueeze(-1)
+                g = d * c
+                if final:
+                    g = _sum_to(g, inputs[i].shape)
+            grads[i] = g
+        if 0 in grads and 0 not in self.need:
+            del grads[0]
+
+    def _factor(self, shape):
+        """Each sample's factor in the reduction: its weight (1 without),
+        divided by the weights' sum (the count) for "mean"."""
+        red, w = self.reduction, self.weight
+        if w is None:
+            if red == "mean":
+                n = int(np.prod(shape))
+                return 1.0 / n if n else float("nan")
+            return 1.0
+        c = torch.tensor(np.broadcast_to(prepare_weight(w, shape, self.dt), shape))
+        return c / c.sum() if red == "mean" else c
 
     def _new_grads(self, inputs):
         # Gradient tensors over fastloss's buffer cache (new_output), not
@@ -214,24 +477,11 @@ class _Call:
         # a fresh mapping faulted in page by page (mse 1e7 float32 forward +
         # backward on the loaded 2-core machine: 48 ms with torch.empty, 16 ms
         # with the cache, equal to the core's own value_and_grad).
-        names = self.loss.inputs
-        return [
-            torch.from_numpy(new_output(tuple(inputs[names.index(n)].shape), self.dt))
-            for n in self.wrt
-        ]
+        return [torch.from_numpy(new_output(tuple(inputs[i].shape), self.dt)) for i in self.core]
 
     def _inputs(self, ctx):
         saved = iter(ctx.saved_tensors)
         return tuple(next(saved) if x is _SAVED else x for x in self.tensors)
-
-    def _elementwise(self, inputs, need):
-        # Element-wise: each "none" loss depends on one element of each
-        # input, so the "none" gradient is the per-element derivative (a var
-        # broadcast against pred is not: its gradient is summed).
-        if not isinstance(self.loss, ElementwiseLoss):
-            return False
-        shape = tuple(inputs[0].shape)
-        return all(tuple(inputs[i].shape) == shape for i in need)
 
     def _out(self, grads):
         outs = tuple(g.numpy() for g in grads)
@@ -247,33 +497,25 @@ class _Call:
         # backward through the same graph (retain_graph=True, gradcheck)
         # finds none and runs the gradient pass again.
         self.grads = None
-        if grads is None and self.mode == "scale":
-            inputs = self._inputs(ctx)
-            arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
-            grads = self._new_grads(inputs)
-            L.grad(
-                *arrs,
-                reduction=self.reduction,
-                sample_weight=self.weight,
-                **self.params,
-                **self._out(grads),
-            )
-        if self.mode == "scale":
-            if self.reduction == "none":
-                grads = [g * go for g in grads]
-            elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
-                grads = [g * go for g in grads]
-        else:
+        if self.mode == "vjp":
             grads = self._vjp(ctx, go)
-        it = iter(grads)
-        names = L.inputs
-        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(len(names)))
+        else:
+            inputs = self._inputs(ctx)
+            if grads is None:
+                arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+                _, grads = self._run(inputs, arrs, value=False)
+            if self.reduction == "none":
+                # each sample's own gradient times its grad_output (a target
+                # broadcast against pred summed back to its shape)
+                grads = {i: _sum_to(g * _bcast(go, g), inputs[i].shape) for i, g in grads.items()}
+            elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
+                grads = {i: g * go for i, g in grads.items()}
+        return tuple(grads.get(i) for i in range(len(L.inputs)))
 
     def _vjp(self, ctx, go):
         L = self.loss
         inputs = self._inputs(ctx)
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
-        grads = self._new_grads(inputs)
         g = _numpy(go, "grad_output")
         if go.dtype != _NP_TO_TORCH[self.dt]:
             g = g.astype(self.dt)
@@ -296,9 +538,17 @@ class _Call:
             w = prepare_weight(g, g.shape, self.dt)
             if self.weight is not None:
                 w = w * prepare_weight(self.weight, g.shape, self.dt)
-        L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(grads))
-        if scale is not None and scale != 1.0:
-            return [x * scale for x in grads]
+        grads = {}
+        if self.core:
+            outs = self._new_grads(inputs)
+            L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(outs))
+            if scale is not None and scale != 1.0:
+                outs = [x * scale for x in outs]
+            grads = dict(zip(self.core, outs))
+        factor = 1.0  # unused by _NEG
+        if any(isinstance(r, tuple) for r in self.rules.values()):
+            factor = torch.tensor(np.broadcast_to(w, g.shape))
+        self._targets(grads, inputs, arrs, factor)
         return grads
 
 
