@@ -504,10 +504,113 @@ def test_cuda_and_meta_tensors_are_refused():
         flt.mse(torch.zeros(3), torch.empty(3, device="meta"))
 
 
-def test_half_precision_is_refused():
-    for dt in (torch.float16, torch.bfloat16):
-        with pytest.raises(TypeError, match=r"pred: torch\.(float16|bfloat16) is not supported"):
-            flt.mse(torch.zeros(3, dtype=dt), torch.zeros(3, dtype=dt))
+def _half_cases(rng):
+    """(name, module, torch function, inputs in float32, which are float)."""
+
+    def r(*shape, lo=-2.0, hi=2.0):
+        return torch.from_numpy(rng.uniform(lo, hi, shape).astype(np.float32))
+
+    pm = torch.from_numpy(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(np.float32))
+    lab = torch.from_numpy(rng.integers(0, 4, 6))
+    probs = torch.softmax(r(6, 4), 1)
+    lq = torch.log_softmax(r(6, 4), 1)
+    mlsm = flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss
+    return [
+        ("mse", flt.MSELoss(), F.mse_loss, (r(6, 4), r(6, 4))),
+        ("l1", flt.L1Loss(), F.l1_loss, (r(6, 4), r(6, 4))),
+        (
+            "huber",
+            flt.HuberLoss(delta=0.7),
+            lambda a, b: F.huber_loss(a, b, delta=0.7),
+            (r(6, 4), r(6, 4)),
+        ),
+        ("smooth_l1", flt.SmoothL1Loss(), F.smooth_l1_loss, (r(6, 4), r(6, 4))),
+        ("ce", flt.CrossEntropyLoss(), F.cross_entropy, (r(6, 4), lab)),
+        (
+            "ce_none",
+            flt.CrossEntropyLoss(reduction="none"),
+            lambda a, b: F.cross_entropy(a, b, reduction="none"),
+            (r(6, 4), lab),
+        ),
+        ("ce_probs", flt.CrossEntropyLoss(), F.cross_entropy, (r(6, 4), probs)),
+        ("nll", flt.NLLLoss(), F.nll_loss, (lq, lab)),
+        (
+            "bce",
+            flt.BCELoss(),
+            F.binary_cross_entropy,
+            (r(6, 4, lo=0.05, hi=0.95), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "bce_logits",
+            flt.BCEWithLogitsLoss(),
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "kl",
+            flt.KLDivLoss(reduction="batchmean"),
+            lambda a, b: F.kl_div(a, b, reduction="batchmean"),
+            (lq, probs),
+        ),
+        ("poisson", flt.PoissonNLLLoss(), F.poisson_nll_loss, (r(6, 4), r(6, 4, lo=0, hi=3))),
+        (
+            "gnll",
+            flt.GaussianNLLLoss(),
+            F.gaussian_nll_loss,
+            (r(6, 4), r(6, 4), r(6, 4, lo=0.3, hi=2)),
+        ),
+        ("mlsm", mlsm[0](), mlsm[1], (r(6, 4), r(6, 4, lo=0, hi=1))),
+        ("hinge_emb", flt.HingeEmbeddingLoss(), F.hinge_embedding_loss, (r(6, 4), pm)),
+        ("margin_ranking", flt.MarginRankingLoss(), F.margin_ranking_loss, (r(6), r(6), pm[:, 0])),
+        ("triplet", flt.TripletMarginLoss(), F.triplet_margin_loss, (r(6, 4), r(6, 4), r(6, 4))),
+    ]
+
+
+HALF_TOL = {torch.bfloat16: (2e-2, 2e-2), torch.float16: (3e-3, 3e-3)}
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+@pytest.mark.parametrize("dt", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs(dt, autocast):
+    # float16/bfloat16 were refused (TypeError); now computed in float32
+    # with the value in the dtype torch returns and gradients in the inputs'
+    rng = np.random.default_rng(41)
+    rtol, atol = HALF_TOL[dt]
+    for name, ours, theirs, inputs32 in _half_cases(rng):
+        xa, xb = (
+            tuple(x.to(dt).requires_grad_() if x.is_floating_point() else x for x in inputs32)
+            for _ in range(2)
+        )
+        with torch.autocast("cpu", dtype=dt, enabled=autocast):
+            a, b = ours(*xa), theirs(*xb)
+        assert a.dtype == b.dtype, (name, a.dtype, b.dtype)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=name)
+        go = torch.ones_like(a)
+        da = [x for x in xa if x.requires_grad]
+        db = [x for x in xb if x.requires_grad]
+        ga = torch.autograd.grad(a, da, go, allow_unused=True)
+        gb = torch.autograd.grad(b, db, go, allow_unused=True)
+        for x, y in zip(ga, gb):
+            assert (x is None) == (y is None), name
+            if x is None:  # hinge_embedding's target: no gradient, as torch
+                continue
+            assert x.dtype == y.dtype == dt, name
+            torch.testing.assert_close(x, y, rtol=rtol, atol=atol, msg=name)
+
+
+def test_half_precision_is_computed_in_float32():
+    # the value is the float32 computation rounded once (torch's bfloat16
+    # kernels round along the way): equal to the float32 call's, cast
+    rng = np.random.default_rng(42)
+    x = torch.from_numpy(rng.normal(size=(50, 7)).astype(np.float32)).to(torch.bfloat16)
+    y = torch.from_numpy(rng.integers(0, 7, 50))
+    v = flt.cross_entropy(x, y)
+    assert v.dtype == torch.bfloat16
+    assert v == flt.cross_entropy(x.float(), y).to(torch.bfloat16)
+    w = torch.ones(7, dtype=torch.float16)  # a half class_weight too
+    torch.testing.assert_close(
+        flt.cross_entropy(x.float(), y, class_weight=w), v.float(), rtol=8e-3, atol=0
+    )
 
 
 def test_double_backward_is_refused():

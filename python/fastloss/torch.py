@@ -63,10 +63,13 @@ Autograd
 Inputs
     CPU tensors only: a CUDA (or meta, ...) tensor is a ``ValueError``
     naming the argument. Tensors are read without copies (``.numpy()`` on
-    the detached tensor shares its memory). float16 and bfloat16 are a
-    ``TypeError``: convert with ``.float()`` (the core has no half-precision
-    kernels, and a silent conversion would copy the input and change the
-    gradient's dtype).
+    the detached tensor shares its memory). float16 and bfloat16 inputs are
+    computed in float32 (the core has no half-precision kernels: one copy,
+    made by ``.float()`` inside the graph, so each gradient comes back in its
+    input's dtype); the value has the dtype torch gives: the inputs' outside
+    autocast, float32 under ``torch.autocast("cpu")`` (as torch's losses on
+    its float32 list; ``gaussian_nll`` and ``multilabel_soft_margin``, which
+    torch composes from other ops, keep the inputs' dtype there too).
 
 Examples
 --------
@@ -138,9 +141,9 @@ def _numpy(x, name):
     if x.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {x.layout}")
     if x.dtype in _HALF:
-        raise TypeError(
-            f"{name}: {x.dtype} is not supported (no half-precision kernels); convert with .float()"
-        )
+        # no half-precision kernels: computed in float32 (one copy); _apply
+        # converts a differentiable input through autograd instead
+        return x.detach().float().numpy()
     if x.is_complex():
         raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
     # resolve_neg/conj are no-ops (no copy) unless a lazy view bit is set
@@ -165,8 +168,10 @@ def _compute_dtype(pred):
     return np.dtype(np.float64)
 
 
-def _scalar(v, dt):
-    return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
+def _scalar(v, dt, result=None):
+    # ``result``: the dtype torch gives for half inputs, made from the
+    # float64 accumulation directly (one rounding)
+    return torch.tensor(v, dtype=_NP_TO_TORCH[dt] if result is None else result)
 
 
 # --------------------------------------------------------------------------
@@ -341,13 +346,15 @@ class _Call:
         "need",
         "rules",
         "dt",
+        "result",
     )
 
-    def __init__(self, loss, reduction, weight, params):
+    def __init__(self, loss, reduction, weight, params, result=None):
         self.loss = loss
         self.reduction = reduction
         self.weight = weight
         self.params = params
+        self.result = result
 
     def forward(self, ctx, inputs):
         L = self.loss
@@ -369,7 +376,7 @@ class _Call:
         dt = _compute_dtype(arrs[0])
         if not need:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
-            return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+            return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
         # The core's gradients: the inputs in loss.wrt that need one, and
         # pred where a target's gradient is pred's negated.
         core = {i for i in need if i not in rules}
@@ -398,7 +405,7 @@ class _Call:
             self.mode = "vjp"
             grads = None
         self.grads = grads
-        return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+        return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
 
     def _run(self, inputs, arrs, value):
         """The forward's gradients, {input index: tensor}, as the reduction
@@ -607,7 +614,38 @@ def _apply(L, inputs, reduction, sample_weight, params):
         if w is not None:
             raise TypeError("sample_weight: not supported with a list of tensors")
         return _apply_lists(L, inputs, reduction, p)
-    return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
+    dtype = _half_result(L.name, inputs)
+    if dtype is None:
+        return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
+    out = _LossFunction.apply(_Call(L, reduction, w, p, dtype), *(_float(x) for x in inputs))
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+# torch's losses that CPU autocast leaves out of its float32 list (Python
+# compositions of other ops): under autocast they return the inputs' dtype.
+_AUTOCAST_KEEPS = frozenset({"gaussian_nll", "multilabel_soft_margin"})
+
+
+def _half_result(name, inputs):
+    """The dtype torch returns for a loss with float16/bfloat16 inputs (None
+    if there are none): float32 under CPU autocast (torch runs its losses in
+    float32 there, but for _AUTOCAST_KEEPS), else the inputs' promoted
+    floating dtype."""
+    floats = [x.dtype for x in inputs if isinstance(x, torch.Tensor) and x.dtype.is_floating_point]
+    if not any(dt in _HALF for dt in floats):
+        return None
+    if torch.is_autocast_enabled("cpu") and name not in _AUTOCAST_KEEPS:
+        return torch.float32
+    dt = floats[0]
+    for d in floats[1:]:
+        dt = torch.promote_types(dt, d)
+    return dt
+
+
+def _float(x):
+    """A float16/bfloat16 tensor as float32: one copy, through autograd, so
+    its gradient comes back in its own dtype."""
+    return x.float() if isinstance(x, torch.Tensor) and x.dtype in _HALF else x
 
 
 def _function(name):
@@ -696,7 +734,12 @@ def _apply_lists(L, lists, reduction, params):
         if not isinstance(x, (list, tuple)):
             raise TypeError(f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}")
     flat = [t for x in lists for t in x]
+    dtype = _half_result(L.name, flat)
+    if dtype is not None:
+        flat = [_float(t) for t in flat]
     out = _ListFunction.apply(L, len(lists[0]), reduction, params, *flat)
+    if dtype is not None:
+        out = tuple(x.to(dtype) for x in out) if reduction == "none" else out.to(dtype)
     return list(out) if reduction == "none" else out
 
 
