@@ -845,6 +845,58 @@ def test_target_gradients_with_sample_weight(red):
     )
 
 
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_bce_weight_broadcasts_as_torch(red):
+    # torch broadcasts BCE's weight against the input (trailing axes
+    # aligned); the adapter passed it as fastloss's sample_weight, which
+    # refused a (C,) weight on (C, C) input and took an (N,) weight on
+    # (N, C) as per-row where torch raises
+    rng = np.random.default_rng(51)
+    for shape, wshape in [((5, 5), (5,)), ((6, 4), (4,)), ((6, 4), (6, 1)), ((2, 3, 4), (3, 1))]:
+        p = _t(rng.uniform(0.05, 0.95, shape), True)
+        z = _t(rng.normal(size=shape), True)
+        t = _t(rng.uniform(0, 1, shape), True)
+        w = _t(rng.uniform(0.2, 2, wshape))
+        _grads_alike(
+            flt.BCELoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.binary_cross_entropy(a, b, weight=w, reduction=red),
+            (p, t),
+            red,
+        )
+        _grads_alike(
+            flt.BCEWithLogitsLoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.binary_cross_entropy_with_logits(a, b, weight=w, reduction=red),
+            (z, t),
+            red,
+        )
+    p, t = torch.rand(6, 4, dtype=torch.float64), torch.rand(6, 4, dtype=torch.float64)
+    w = torch.rand(6, dtype=torch.float64)
+    with pytest.raises(RuntimeError):
+        F.binary_cross_entropy(p, t, weight=w)
+    with pytest.raises(RuntimeError):
+        F.binary_cross_entropy_with_logits(p, t, weight=w)
+    for cls in (flt.BCELoss, flt.BCEWithLogitsLoss):
+        with pytest.raises(ValueError, match=r"weight: shape \(6,\) does not broadcast"):
+            cls(weight=w, reduction=red)(p, t)
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_multilabel_soft_margin_weight_per_element(red):
+    # torch broadcasts the weight against the (N, C) losses: an (N, C) or
+    # (N, 1) weight was refused ("class_weight must have shape (C,)")
+    rng = np.random.default_rng(52)
+    z = _t(rng.normal(size=(6, 4)), True)
+    y = _t((rng.uniform(size=(6, 4)) > 0.5).astype(np.float64), True)
+    for wshape in [(6, 4), (6, 1), (1, 4), (1,), ()]:
+        w = torch.tensor(rng.uniform(0.2, 2, wshape))
+        _grads_alike(
+            flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=red),
+            (z, y),
+            red,
+        )
+
+
 TARGET_GRADCHECK = [
     ("mse", {}),
     ("mae", {}),

@@ -805,6 +805,23 @@ def _weighted_mean(fn, n, reduction, weight, *inputs, **params):
     return fn(*inputs, reduction=reduction, sample_weight=weight, **params)
 
 
+def _element_weight(weight, input):
+    """torch's per-element ``weight=`` (BCELoss, BCEWithLogitsLoss):
+    broadcast against the input by torch's rules, as a stride-0 view (the
+    core reads its repeating block as a pattern, no copy); a weight that
+    does not broadcast is refused, as torch refuses it."""
+    if weight is None:
+        return None
+    shape = tuple(input.shape)
+    try:
+        return torch.broadcast_to(weight, shape)
+    except RuntimeError:
+        raise ValueError(
+            f"weight: shape {tuple(weight.shape)} does not broadcast against the input's "
+            f"shape {shape} (torch broadcasts weight against the input, trailing axes aligned)"
+        ) from None
+
+
 class _Elementwise(_Base):
     _fn: Any = None
     _keys: tuple[str, ...] = ()
@@ -873,9 +890,11 @@ class PoissonNLLLoss(_Elementwise):
 
 
 class BCELoss(_Base):
-    """``torch.nn.BCELoss(weight, reduction)``: ``weight`` per element
-    (broadcast against the input), the mean divided by the element count as
-    torch does."""
+    """``torch.nn.BCELoss(weight, reduction)``: ``weight`` per element,
+    broadcast against the input by torch's rules (trailing axes aligned: a
+    ``(C,)`` weight weighs columns of ``(N, C)``, an ``(N,)`` one is refused
+    unless ``N == C``, as torch refuses it), the mean divided by the element
+    count as torch does."""
 
     _fn = staticmethod(globals()["binary_cross_entropy"])
 
@@ -884,14 +903,14 @@ class BCELoss(_Base):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        return _weighted_mean(
-            type(self)._fn, input.numel(), self.reduction, self.weight, input, target
-        )
+        w = _element_weight(self.weight, input)
+        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, w, input, target)
 
 
 class BCEWithLogitsLoss(_Base):
     """``torch.nn.BCEWithLogitsLoss(weight, reduction, pos_weight)``: ``weight``
-    per element as in :class:`BCELoss`, ``pos_weight`` per class (last axis)."""
+    per element, broadcast against the input as in :class:`BCELoss`,
+    ``pos_weight`` per class (last axis)."""
 
     _fn = staticmethod(globals()["binary_cross_entropy_with_logits"])
 
@@ -905,7 +924,7 @@ class BCEWithLogitsLoss(_Base):
             type(self)._fn,
             input.numel(),
             self.reduction,
-            self.weight,
+            _element_weight(self.weight, input),
             input,
             target,
             pos_weight=self.pos_weight,
@@ -1069,20 +1088,45 @@ class SoftMarginLoss(_Base):
 class MultiLabelSoftMarginLoss(_Base):
     """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)`` on fastloss's
     ``multilabel_soft_margin`` kernel: input ``(N, C)`` (or ``(..., C)``) or
-    unbatched ``(C,)``, ``weight`` per class."""
+    unbatched ``(C,)``, ``weight`` per class. A ``weight`` that also varies
+    along the rows (``(N, C)``, ``(N, 1)``: torch broadcasts it against the
+    per-element losses) runs the element-wise
+    ``binary_cross_entropy_with_logits`` kernel, which is that per-element
+    loss, ``-(t log sigmoid(x) + (1 - t) log sigmoid(-x))``, weighted, each
+    row's sum divided by C."""
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
+        w = self.weight
+        if w is not None and input.dim() >= 1 and _by_row(w, input):
+            return self._elementwise(input, target, _element_weight(w, input))
         unbatched = input.dim() == 1
         if unbatched:
             input, target = input.unsqueeze(0), target.unsqueeze(0)
+        if w is not None:  # (C,), (1,), (), (1, C): one weight per class
+            w = _element_weight(w.reshape(tuple(w.shape[-1:])), input[0])
         out = globals()["multilabel_soft_margin"](
-            input, target, reduction=self.reduction, class_weight=self.weight
+            input, target, reduction=self.reduction, class_weight=w
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+    def _elementwise(self, input, target, w):
+        bce = globals()["binary_cross_entropy_with_logits"]
+        c = input.shape[-1]
+        if self.reduction == "none":
+            return bce(input, target, reduction="none", sample_weight=w).sum(-1) / c
+        s = bce(input, target, reduction="sum", sample_weight=w)
+        return s / c if self.reduction == "sum" else s / input.numel()
+
+
+def _by_row(weight, input):
+    """Whether a weight broadcast against ``input`` varies along an axis
+    other than the last (so it is not one weight per class)."""
+    lead = weight.shape[:-1] if weight.dim() else ()
+    return any(k != 1 for k in lead) or weight.dim() > input.dim()
 
 
 class NLLLoss(_Base):
