@@ -998,28 +998,55 @@ def test_import_fastloss_does_not_import_torch():
 # --- a small model trained both ways ----------------------------------------
 
 
-def _train(loss_fn, epochs=5):
+def _train(loss_fn, target, head=None, epochs=5):
+    """SGD on a small MLP, ``loss_fn(head(model(x)), target(batch))``; the
+    curve of the loss per step."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     X = torch.randn(256, 10, generator=g)
     y = (X[:, 0] * 2 + X[:, 1] > 0).long() + (X[:, 2] > 1).long()
+    targets = {
+        "labels": y,
+        "onehot": F.one_hot(y, 3).float(),
+        "values": torch.stack([X[:, 0] - X[:, 1], X[:, 2] * 0.5, X[:, 3].abs()], 1),
+        "probs": torch.softmax(2 * X[:, :3], 1),
+    }
+    T = targets[target]
     model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.2)
     curve = []
     for _ in range(epochs):
         for i in range(0, 256, 64):
             opt.zero_grad()
-            loss = loss_fn(model(X[i : i + 64]), y[i : i + 64])
+            out = model(X[i : i + 64])
+            loss = loss_fn(out if head is None else head(out), T[i : i + 64])
             loss.backward()
             opt.step()
             curve.append(loss.item())
     return curve
 
 
-def test_training_curve_matches_torch():
-    ours = _train(flt.CrossEntropyLoss())
-    theirs = _train(torch.nn.CrossEntropyLoss())
-    assert ours[-1] < ours[0] * 0.8  # it learns
+def _log_softmax(x):
+    return torch.log_softmax(x, 1)
+
+
+TRAINING = {
+    "CrossEntropyLoss": ({}, "labels", None),
+    "MSELoss": ({}, "values", None),
+    "HuberLoss": ({"delta": 0.5}, "values", None),
+    "BCEWithLogitsLoss": ({"pos_weight": torch.tensor([1.0, 2.0, 0.5])}, "onehot", None),
+    "NLLLoss": ({"weight": torch.tensor([1.0, 0.5, 2.0])}, "labels", _log_softmax),
+    "KLDivLoss": ({"reduction": "batchmean"}, "probs", _log_softmax),
+    "MultiMarginLoss": ({"margin": 0.5}, "labels", None),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_training_curve_matches_torch(name):
+    kw, target, head = TRAINING[name]
+    ours = _train(getattr(flt, name)(**kw), target, head)
+    theirs = _train(getattr(torch.nn, name)(**kw), target, head)
+    assert ours[-1] < ours[0] * 0.9  # it learns
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
 
 
