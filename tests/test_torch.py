@@ -1129,6 +1129,33 @@ def test_multi_margin_one_class(red):
         flt.MultiMarginLoss()(torch.zeros(2, 1), torch.tensor([0, 1]))
 
 
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_multi_margin_unbatched_shapes(red):
+    # a 0-d input is one class (torch gives 0; it was a bare IndexError) and
+    # an unbatched "none" result has the target's shape, () or (1,) (a (1,)
+    # target gave ())
+    rng = np.random.default_rng(61)
+    x1 = _t(rng.normal(size=5), True)
+    for x, y in [
+        (_t(np.array(0.7), True), torch.tensor(0)),
+        (_t(np.array(0.7), True), torch.tensor([0])),
+        (x1, torch.tensor([3])),
+        (x1, torch.tensor(3)),
+    ]:
+        for p in (1, 2):
+            ours = flt.MultiMarginLoss(p=p, reduction=red)(x, y)
+            theirs = F.multi_margin_loss(x, y, p=p, reduction=red)
+            assert ours.shape == theirs.shape
+            _grads_alike(
+                flt.MultiMarginLoss(p=p, reduction=red),
+                lambda a, b, p=p: F.multi_margin_loss(a, b, p=p, reduction=red),
+                (x, y),
+                red,
+            )
+    with pytest.raises(ValueError, match=r"target: an unbatched input"):
+        flt.MultiMarginLoss()(x1, torch.tensor([1, 2]))
+
+
 def test_kl_div_log_target_minus_inf_is_zero_where_torch_is_nan():
     # Documented departure (kl_div's docstring): a log-target of -inf (t = 0)
     # counts 0, as t = 0 does without log_target; torch's value is NaN there

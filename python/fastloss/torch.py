@@ -966,10 +966,12 @@ class CrossEntropyLoss(_Base):
 class MultiMarginLoss(_Base):
     """``torch.nn.MultiMarginLoss(p, margin, weight, reduction)`` on
     fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
-    ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
-    ``weight`` weighs each sample's terms by its target class (torch's rule;
-    the mean divides by N). One class (``C = 1``) gives 0, as in torch (no
-    class other than the target)."""
+    ``(N, C)`` or unbatched ``(C,)`` (a 0-d input is one class, as torch
+    reads it), the unbatched ``"none"`` result shaped as the target (``()``
+    or ``(1,)``); ``p`` 1 or 2 (torch's only values); ``weight`` weighs each
+    sample's terms by its target class (torch's rule; the mean divides by
+    N). One class (``C = 1``) gives 0, as in torch (no class other than the
+    target)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -979,14 +981,25 @@ class MultiMarginLoss(_Base):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        unbatched = input.dim() == 1
+        unbatched = input.dim() <= 1
+        shape = None
         if unbatched:
-            input, target = input.unsqueeze(0), target.reshape(1)
+            target = torch.as_tensor(target)
+            if target.numel() != 1 or target.dim() > 1:
+                raise ValueError(
+                    "target: an unbatched input (C,) takes one class index, shape () or "
+                    f"(1,), got shape {tuple(target.shape)}"
+                )
+            shape = tuple(target.shape)
+            input, target = input.reshape(1, -1), target.reshape(1)
+        out = self._batched(input, target)
+        return out.reshape(shape) if unbatched and self.reduction == "none" else out
+
+    def _batched(self, input, target):
         if input.shape[-1] == 1:
-            out = _one_class(input, target, self.reduction)
-            return out.squeeze(0) if unbatched and self.reduction == "none" else out
+            return _one_class(input, target, self.reduction)
         w = None if self.weight is None else self.weight[target]
-        out = _weighted_mean(
+        return _weighted_mean(
             globals()["multiclass_hinge"],
             input.shape[0],
             self.reduction,
@@ -997,7 +1010,6 @@ class MultiMarginLoss(_Base):
             variant="weston_watkins",
             p=self.p,
         )
-        return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
 def _one_class(input, target, reduction):
