@@ -515,6 +515,7 @@ def _half_cases(rng):
     probs = torch.softmax(r(6, 4), 1)
     lq = torch.log_softmax(r(6, 4), 1)
     mlsm = flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss
+    we = r(6, 4, lo=0.5, hi=2)
     return [
         ("mse", flt.MSELoss(), F.mse_loss, (r(6, 4), r(6, 4))),
         ("l1", flt.L1Loss(), F.l1_loss, (r(6, 4), r(6, 4))),
@@ -560,6 +561,19 @@ def _half_cases(rng):
             (r(6, 4), r(6, 4), r(6, 4, lo=0.3, hi=2)),
         ),
         ("mlsm", mlsm[0](), mlsm[1], (r(6, 4), r(6, 4, lo=0, hi=1))),
+        # float32 weights: torch's result is float32 (its composite promotes)
+        (
+            "mlsm_cw",
+            mlsm[0](weight=we[0]),
+            lambda a, b: mlsm[1](a, b, weight=we[0]),
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "mlsm_w",
+            mlsm[0](weight=we),
+            lambda a, b: mlsm[1](a, b, weight=we),
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
         ("hinge_emb", flt.HingeEmbeddingLoss(), F.hinge_embedding_loss, (r(6, 4), pm)),
         ("margin_ranking", flt.MarginRankingLoss(), F.margin_ranking_loss, (r(6), r(6), pm[:, 0])),
         ("triplet", flt.TripletMarginLoss(), F.triplet_margin_loss, (r(6, 4), r(6, 4), r(6, 4))),

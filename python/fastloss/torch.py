@@ -634,12 +634,19 @@ def _half_result(name, inputs):
     floats = [x.dtype for x in inputs if isinstance(x, torch.Tensor) and x.dtype.is_floating_point]
     if not any(dt in _HALF for dt in floats):
         return None
-    if torch.is_autocast_enabled("cpu") and name not in _AUTOCAST_KEEPS:
+    if _autocast_cpu() and name not in _AUTOCAST_KEEPS:
         return torch.float32
     dt = floats[0]
     for d in floats[1:]:
         dt = torch.promote_types(dt, d)
     return dt
+
+
+def _autocast_cpu():
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_cpu_enabled()
 
 
 def _float(x):
@@ -1113,6 +1120,16 @@ class MultiLabelSoftMarginLoss(_Base):
 
     def forward(self, input, target):
         w = self.weight
+        # torch composes this loss of other ops: with half inputs its result
+        # dtype promotes with the weight's too (bfloat16 input, float32
+        # weight: float32), autocast or not
+        dt = _half_result("multilabel_soft_margin", (input, target, w))
+        if dt is not None:
+            out = self._forward(_float(input), _float(target), w)
+            return out if out.dtype == dt else out.to(dt)
+        return self._forward(input, target, w)
+
+    def _forward(self, input, target, w):
         if w is not None and input.dim() >= 1 and _by_row(w, input):
             return self._elementwise(input, target, _element_weight(w, input))
         unbatched = input.dim() == 1
@@ -1129,9 +1146,11 @@ class MultiLabelSoftMarginLoss(_Base):
         bce = globals()["binary_cross_entropy_with_logits"]
         c = input.shape[-1]
         if self.reduction == "none":
-            return bce(input, target, reduction="none", sample_weight=w).sum(-1) / c
-        s = bce(input, target, reduction="sum", sample_weight=w)
-        return s / c if self.reduction == "sum" else s / input.numel()
+            out = bce(input, target, reduction="none", sample_weight=w).sum(-1) / c
+        else:
+            s = bce(input, target, reduction="sum", sample_weight=w)
+            out = s / c if self.reduction == "sum" else s / input.numel()
+        return out
 
 
 def _by_row(weight, input):
