@@ -83,6 +83,15 @@ Examples
 >>> logits = torch.zeros(2, 3, requires_grad=True)
 >>> round(flt.CrossEntropyLoss()(logits, torch.tensor([0, 2])).item(), 6)  # log 3
 1.098612
+>>> target = torch.tensor([0.0, 1.0], requires_grad=True)  # a target's gradient, as torch
+>>> flt.mse(torch.tensor([0.5, 2.0]), target).backward()
+>>> target.grad.tolist()
+[-0.5, -1.0]
+>>> half = torch.tensor([0.5, 2.0], dtype=torch.bfloat16, requires_grad=True)
+>>> loss = flt.mse(half, torch.zeros(2, dtype=torch.bfloat16))  # computed in float32
+>>> loss.backward()
+>>> loss.dtype, half.grad.dtype
+(torch.bfloat16, torch.bfloat16)
 """
 
 from __future__ import annotations
