@@ -386,8 +386,8 @@ def test_gradient_for_the_inputs_that_require_it():
 
 
 def test_none_backward_with_sample_weight():
-    # Row losses' "none" backward runs one pass weighted by grad_output times
-    # the caller's sample_weight.
+    # Row losses' "none" backward scales the forward's per-row gradient
+    # (weighted by the caller's sample_weight) by grad_output.
     rng = np.random.default_rng(7)
     z = _t(rng.normal(0, 2, (6, 4)), True)
     labels = _t(rng.integers(0, 4, 6))
@@ -402,6 +402,101 @@ def test_none_backward_with_sample_weight():
     )
 
 
+def _counting(monkeypatch):
+    """Counts the core's kernel runs (every verb goes through Loss._run)."""
+    from fastloss._loss import Loss
+
+    calls = []
+    run = Loss._run
+
+    def counted(self, *a, **k):
+        calls.append(self.name)
+        return run(self, *a, **k)
+
+    monkeypatch.setattr(Loss, "_run", counted)
+    return calls
+
+
+def test_none_backward_makes_no_second_pass(monkeypatch):
+    # Independent samples: the forward saves each sample's own gradient (the
+    # core's "none" gradient) and the backward scales it by grad_output; it
+    # used to run a second, weighted gradient pass in backward.
+    rng = np.random.default_rng(31)
+    logits = _t(rng.normal(size=(6, 5)), True)
+    labels = _t(rng.integers(0, 5, 6))
+    lnd = _t(rng.normal(size=(3, 5, 4)), True)
+    tnd = _t(rng.integers(0, 5, (3, 4)))
+    lp = torch.log_softmax(_t(rng.normal(size=(6, 5))), 1).requires_grad_()
+    a, p, n = (_t(rng.normal(size=(6, 4)), True) for _ in range(3))
+    boxes = np.sort(rng.uniform(0, 4, (6, 2, 2)), axis=1).reshape(6, 4)[:, [0, 2, 1, 3]]
+    b1 = _t(boxes, True)
+    b2 = _t(boxes + rng.uniform(0, 0.5, (6, 4)))
+    cw = _t(rng.uniform(0.5, 2, 5))
+    cases = [
+        (
+            flt.CrossEntropyLoss(reduction="none", weight=cw, label_smoothing=0.1),
+            lambda x, y: F.cross_entropy(x, y, reduction="none", weight=cw, label_smoothing=0.1),
+            (logits, labels),
+        ),
+        (
+            flt.CrossEntropyLoss(reduction="none"),
+            lambda x, y: F.cross_entropy(x, y, reduction="none"),
+            (lnd, tnd),
+        ),
+        (
+            flt.NLLLoss(reduction="none"),
+            lambda x, y: F.nll_loss(x, y, reduction="none"),
+            (lp, labels),
+        ),
+        (
+            flt.MultiMarginLoss(p=2, reduction="none", weight=cw),
+            lambda x, y: F.multi_margin_loss(x, y, p=2, weight=cw, reduction="none"),
+            (logits, labels),
+        ),
+        (
+            flt.TripletMarginLoss(reduction="none"),
+            lambda x, y, z: F.triplet_margin_loss(x, y, z, reduction="none"),
+            (a, p, n),
+        ),
+        (
+            flt.KLDivLoss(reduction="none"),
+            lambda x, y: F.kl_div(x, y, reduction="none"),
+            (lp, torch.softmax(logits.detach(), 1)),
+        ),
+    ]
+    for k, (ours, theirs, inputs) in enumerate(cases):
+        calls = _counting(monkeypatch)
+        v = ours(*inputs)
+        assert len(calls) == 1, calls
+        go = torch.randn(v.shape, generator=torch.Generator().manual_seed(k), dtype=v.dtype)
+        diff = [x for x in inputs if x.requires_grad]
+        ga = torch.autograd.grad(v, diff, go)
+        assert len(calls) == 1, f"backward ran the kernel again: {calls}"
+        gb = torch.autograd.grad(theirs(*inputs), diff, go)
+        torch.testing.assert_close(v, theirs(*inputs), rtol=1e-12, atol=1e-13)
+        for x, y in zip(ga, gb):
+            torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-13)
+    # boxes: against the core's own weighted pass (no torch peer here)
+    calls = _counting(monkeypatch)
+    v = flt.box_iou_loss(b1, b2, reduction="none")
+    go = _t(rng.uniform(0.5, 2, 6))
+    (g,) = torch.autograd.grad(v, [b1], go)
+    assert len(calls) == 1
+    ref = fl.box_iou_loss.grad(boxes, b2.numpy(), reduction="sum", sample_weight=go.numpy())
+    np.testing.assert_allclose(g.numpy(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_none_backward_of_coupled_losses_keeps_its_pass(monkeypatch):
+    # ntxent's per-sample losses share the batch's similarities: its "none"
+    # backward is one weighted gradient pass (checked by gradcheck too)
+    rng = np.random.default_rng(32)
+    z1, z2 = _t(rng.normal(size=(4, 3)), True), _t(rng.normal(size=(4, 3)), True)
+    calls = _counting(monkeypatch)
+    v = flt.ntxent(z1, z2, reduction="none")
+    v.backward(_t(rng.uniform(0.5, 2, v.shape)))
+    assert calls == ["ntxent", "ntxent"]
+
+
 def test_cuda_and_meta_tensors_are_refused():
     with pytest.raises(ValueError, match="pred: fastloss.torch runs on CPU tensors only.*meta"):
         flt.mse(torch.empty(3, device="meta"), torch.zeros(3))
@@ -409,10 +504,127 @@ def test_cuda_and_meta_tensors_are_refused():
         flt.mse(torch.zeros(3), torch.empty(3, device="meta"))
 
 
-def test_half_precision_is_refused():
-    for dt in (torch.float16, torch.bfloat16):
-        with pytest.raises(TypeError, match=r"pred: torch\.(float16|bfloat16) is not supported"):
-            flt.mse(torch.zeros(3, dtype=dt), torch.zeros(3, dtype=dt))
+def _half_cases(rng):
+    """(name, module, torch function, inputs in float32, which are float)."""
+
+    def r(*shape, lo=-2.0, hi=2.0):
+        return torch.from_numpy(rng.uniform(lo, hi, shape).astype(np.float32))
+
+    pm = torch.from_numpy(np.where(rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(np.float32))
+    lab = torch.from_numpy(rng.integers(0, 4, 6))
+    probs = torch.softmax(r(6, 4), 1)
+    lq = torch.log_softmax(r(6, 4), 1)
+    mlsm = flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss
+    we = r(6, 4, lo=0.5, hi=2)
+    return [
+        ("mse", flt.MSELoss(), F.mse_loss, (r(6, 4), r(6, 4))),
+        ("l1", flt.L1Loss(), F.l1_loss, (r(6, 4), r(6, 4))),
+        (
+            "huber",
+            flt.HuberLoss(delta=0.7),
+            lambda a, b: F.huber_loss(a, b, delta=0.7),
+            (r(6, 4), r(6, 4)),
+        ),
+        ("smooth_l1", flt.SmoothL1Loss(), F.smooth_l1_loss, (r(6, 4), r(6, 4))),
+        ("ce", flt.CrossEntropyLoss(), F.cross_entropy, (r(6, 4), lab)),
+        (
+            "ce_none",
+            flt.CrossEntropyLoss(reduction="none"),
+            lambda a, b: F.cross_entropy(a, b, reduction="none"),
+            (r(6, 4), lab),
+        ),
+        ("ce_probs", flt.CrossEntropyLoss(), F.cross_entropy, (r(6, 4), probs)),
+        ("nll", flt.NLLLoss(), F.nll_loss, (lq, lab)),
+        (
+            "bce",
+            flt.BCELoss(),
+            F.binary_cross_entropy,
+            (r(6, 4, lo=0.05, hi=0.95), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "bce_logits",
+            flt.BCEWithLogitsLoss(),
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "kl",
+            flt.KLDivLoss(reduction="batchmean"),
+            lambda a, b: F.kl_div(a, b, reduction="batchmean"),
+            (lq, probs),
+        ),
+        ("poisson", flt.PoissonNLLLoss(), F.poisson_nll_loss, (r(6, 4), r(6, 4, lo=0, hi=3))),
+        (
+            "gnll",
+            flt.GaussianNLLLoss(),
+            F.gaussian_nll_loss,
+            (r(6, 4), r(6, 4), r(6, 4, lo=0.3, hi=2)),
+        ),
+        ("mlsm", mlsm[0](), mlsm[1], (r(6, 4), r(6, 4, lo=0, hi=1))),
+        # float32 weights: torch's result is float32 (its composite promotes)
+        (
+            "mlsm_cw",
+            mlsm[0](weight=we[0]),
+            lambda a, b: mlsm[1](a, b, weight=we[0]),
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
+        (
+            "mlsm_w",
+            mlsm[0](weight=we),
+            lambda a, b: mlsm[1](a, b, weight=we),
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+        ),
+        ("hinge_emb", flt.HingeEmbeddingLoss(), F.hinge_embedding_loss, (r(6, 4), pm)),
+        ("margin_ranking", flt.MarginRankingLoss(), F.margin_ranking_loss, (r(6), r(6), pm[:, 0])),
+        ("triplet", flt.TripletMarginLoss(), F.triplet_margin_loss, (r(6, 4), r(6, 4), r(6, 4))),
+    ]
+
+
+HALF_TOL = {torch.bfloat16: (2e-2, 2e-2), torch.float16: (3e-3, 3e-3)}
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+@pytest.mark.parametrize("dt", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs(dt, autocast):
+    # float16/bfloat16 were refused (TypeError); now computed in float32
+    # with the value in the dtype torch returns and gradients in the inputs'
+    rng = np.random.default_rng(41)
+    rtol, atol = HALF_TOL[dt]
+    for name, ours, theirs, inputs32 in _half_cases(rng):
+        xa, xb = (
+            tuple(x.to(dt).requires_grad_() if x.is_floating_point() else x for x in inputs32)
+            for _ in range(2)
+        )
+        with torch.autocast("cpu", dtype=dt, enabled=autocast):
+            a, b = ours(*xa), theirs(*xb)
+        assert a.dtype == b.dtype, (name, a.dtype, b.dtype)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=name)
+        go = torch.ones_like(a)
+        da = [x for x in xa if x.requires_grad]
+        db = [x for x in xb if x.requires_grad]
+        ga = torch.autograd.grad(a, da, go, allow_unused=True)
+        gb = torch.autograd.grad(b, db, go, allow_unused=True)
+        for x, y in zip(ga, gb):
+            assert (x is None) == (y is None), name
+            if x is None:  # hinge_embedding's target: no gradient, as torch
+                continue
+            assert x.dtype == y.dtype == dt, name
+            torch.testing.assert_close(x, y, rtol=rtol, atol=atol, msg=name)
+
+
+def test_half_precision_is_computed_in_float32():
+    # the value is the float32 computation rounded once (torch's bfloat16
+    # kernels round along the way): equal to the float32 call's, cast
+    rng = np.random.default_rng(42)
+    x = torch.from_numpy(rng.normal(size=(50, 7)).astype(np.float32)).to(torch.bfloat16)
+    y = torch.from_numpy(rng.integers(0, 7, 50))
+    v = flt.cross_entropy(x, y)
+    assert v.dtype == torch.bfloat16
+    assert v == flt.cross_entropy(x.float(), y).to(torch.bfloat16)
+    w = torch.ones(7, dtype=torch.float16)  # a half class_weight too
+    torch.testing.assert_close(
+        flt.cross_entropy(x.float(), y, class_weight=w), v.float(), rtol=8e-3, atol=0
+    )
 
 
 def test_double_backward_is_refused():
@@ -435,12 +647,324 @@ def test_second_backward_through_one_graph():
     torch.testing.assert_close(x.grad, 2 * g1)
 
 
-def test_target_requiring_grad_is_refused():
-    x = torch.randn(5, requires_grad=True)
+def test_target_requiring_grad_is_refused_where_torch_has_no_such_loss():
+    # torch.nn losses give the target's gradient (test_target_gradients_*);
+    # a catalogue loss with no target gradient refuses rather than give none
+    x = torch.rand(2, 5, requires_grad=True)
     with pytest.raises(
-        ValueError, match="target: fastloss.mse is differentiable with respect to pred only"
+        ValueError, match="target: fastloss.mape is differentiable with respect to pred only"
     ):
-        flt.mse(x, torch.randn(5, requires_grad=True))
+        flt.mape(x, torch.rand(2, 5, requires_grad=True))
+    # torch refuses soft_margin_loss's target too ("not differentiable with
+    # respect to argument 'target'")
+    y = torch.ones(2, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match="target"):
+        F.soft_margin_loss(x, y)
+    with pytest.raises(ValueError, match="target: fastloss.soft_margin is differentiable"):
+        flt.SoftMarginLoss()(x, y)
+
+
+# --- gradients w.r.t. targets (torch gives them) ------------------------------
+
+
+def _grads_alike(ours, theirs, inputs, red, rtol=1e-10, atol=1e-12, seed=0):
+    """Forward and backward of both on the same inputs, every input that
+    requires grad (targets included); an input torch gives no gradient
+    (None) gets none from ours either."""
+    a, b = ours(*inputs), theirs(*inputs)
+    torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+    diff = [x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad]
+    g = torch.Generator().manual_seed(seed)
+    go = torch.randn(a.shape, generator=g, dtype=a.dtype) if red == "none" else None
+    ga = torch.autograd.grad(a, diff, go, allow_unused=True)
+    gb = torch.autograd.grad(b, diff, go, allow_unused=True)
+    for k, (x, y) in enumerate(zip(ga, gb)):
+        assert (x is None) == (y is None), f"input {k}: {x} against torch's {y}"
+        if x is not None:
+            torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
+
+
+def _target_cases(rng, red):
+    """(name, ours, theirs, inputs): float64, targets requiring grad."""
+
+    def r(*shape, lo=-2.0, hi=2.0, grad=True):
+        return _t(rng.uniform(lo, hi, shape), grad)
+
+    def pm(*shape, grad=True):
+        return _t(np.where(rng.uniform(size=shape) > 0.5, 1.0, -1.0), grad)
+
+    w = _t(rng.uniform(0.2, 2, (4,)))
+    pw = _t(rng.uniform(0.5, 3, (4,)))
+    cw = _t(rng.uniform(0.3, 2, (5,)))
+    x, y = r(7, 4), r(7, 4)
+    prob = _t(torch.softmax(_t(rng.normal(0, 1, (3, 5, 2))), 1).numpy(), True)
+    lq = torch.log_softmax(_t(rng.normal(0, 1, (6, 4))), 1).requires_grad_()
+    tq = _t(torch.softmax(_t(rng.normal(0, 1, (6, 4))), 1).numpy(), True)
+    kl = (flt.KLDivLoss, F.kl_div)
+    mlsm = (flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss)
+    out = [
+        _case("mse", flt.MSELoss, F.mse_loss, (x, y), red),
+        # only the target requires grad: pred gets none
+        _case("mse_target_only", flt.MSELoss, F.mse_loss, (x.detach(), y), red),
+        _case("l1", flt.L1Loss, F.l1_loss, (x, y), red),
+        _case("huber", flt.HuberLoss, F.huber_loss, (x, y), red, delta=0.7),
+        _case("smooth_l1", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=1.3),
+        _case("smooth_l1_0", flt.SmoothL1Loss, F.smooth_l1_loss, (x, y), red, beta=0.0),
+        _case("poisson", flt.PoissonNLLLoss, F.poisson_nll_loss, (x, r(7, 4, lo=0, hi=4)), red),
+        _case(
+            "poisson_full",
+            flt.PoissonNLLLoss,
+            F.poisson_nll_loss,
+            (r(7, 4, lo=0.1, hi=3), r(7, 4, lo=0.2, hi=4)),  # t on both sides of 1
+            red,
+            log_input=False,
+            full=True,
+        ),
+        _case(
+            "gnll",
+            flt.GaussianNLLLoss,
+            F.gaussian_nll_loss,
+            (x, y, r(7, 4, lo=0.2, hi=2)),
+            red,
+        ),
+        _case(
+            "gnll_target_bcast",
+            flt.GaussianNLLLoss,
+            F.gaussian_nll_loss,
+            (x, r(7, 1), r(7, 1, lo=0.2, hi=2)),
+            red,
+            full=True,
+        ),
+        _case(
+            "bce",
+            flt.BCELoss,
+            F.binary_cross_entropy,
+            (r(6, 4, lo=0.05, hi=0.95), r(6, 4, lo=0, hi=1)),
+            red,
+            weight=w,
+        ),
+        _case(
+            "bce_logits",
+            flt.BCEWithLogitsLoss,
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+            red,
+            weight=w,
+            pos_weight=pw,
+        ),
+        _case(
+            "bce_logits_plain",
+            flt.BCEWithLogitsLoss,
+            F.binary_cross_entropy_with_logits,
+            (r(6, 4), r(6, 4, lo=0, hi=1)),
+            red,
+        ),
+        _case("mlsm", *mlsm, (r(6, 5), r(6, 5, lo=0, hi=1)), red, weight=cw),
+        _case("mlsm_unbatched", *mlsm, (r(5), r(5, lo=0, hi=1)), red),
+        _case(
+            "ce_probs",
+            flt.CrossEntropyLoss,
+            F.cross_entropy,
+            (r(3, 5, 2), prob),
+            red,
+            weight=cw,
+            label_smoothing=0.15,
+        ),
+        _case(
+            "ce_probs_2d",
+            flt.CrossEntropyLoss,
+            F.cross_entropy,
+            (r(4, 5), _t(torch.softmax(_t(rng.normal(size=(4, 5))), 1).numpy(), True)),
+            red,
+        ),
+        _case(
+            "margin_ranking",
+            flt.MarginRankingLoss,
+            F.margin_ranking_loss,
+            (r(8), r(8), pm(8)),
+            red,
+            margin=0.3,
+        ),
+        # torch gives the target no gradient in these (it only picks a branch)
+        _case(
+            "hinge_embedding",
+            flt.HingeEmbeddingLoss,
+            F.hinge_embedding_loss,
+            (r(6, 4), pm(6, 4)),
+            red,
+            margin=1.3,
+        ),
+        _case(
+            "cosine_embedding",
+            flt.CosineEmbeddingLoss,
+            F.cosine_embedding_loss,
+            (r(6, 4), r(6, 4), pm(6)),
+            red,
+            margin=0.2,
+        ),
+    ]
+    for kred in (red, "batchmean") if red == "mean" else (red,):
+        for log_target in (False, True):
+            t = _t(tq.detach().log().numpy(), True) if log_target else tq
+            out.append(_case(f"kl_{kred}_{log_target}", *kl, (lq, t), kred, log_target=log_target))
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradients_match_torch(red):
+    # torch.nn.functional differentiates w.r.t. a floating target; they were
+    # refused ("target: fastloss.mse is differentiable with respect to pred only")
+    rng = np.random.default_rng(21)
+    for k, (name, ours, theirs, inputs) in enumerate(_target_cases(rng, red)):
+        try:
+            _grads_alike(ours, theirs, inputs, red, seed=k)
+        except AssertionError as exc:
+            raise AssertionError(f"{name} reduction={red}: {exc}") from None
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradients_with_sample_weight(red):
+    # the closed forms weigh each sample as the core's reduction does
+    rng = np.random.default_rng(22)
+    x = _t(rng.uniform(0.1, 3, (6, 4)), True)
+    t = _t(rng.uniform(0.2, 4, (6, 4)), True)
+    sw = _t(rng.uniform(0.5, 2, (6, 1)))
+
+    def theirs(a, b):
+        per = F.poisson_nll_loss(a, b, log_input=False, full=True, reduction="none") * sw
+        return {"none": per, "sum": per.sum(), "mean": per.sum() / sw.expand(6, 4).sum()}[red]
+
+    _grads_alike(
+        lambda a, b: flt.poisson_nll(
+            a, b, log_input=False, full=True, reduction=red, sample_weight=sw
+        ),
+        theirs,
+        (x, t),
+        red,
+    )
+    z = _t(rng.normal(size=(6, 5)), True)
+    p = _t(torch.softmax(_t(rng.normal(size=(6, 5))), 1).numpy(), True)
+    rw = _t(rng.uniform(0.5, 2, 6))
+
+    def ce(a, b):
+        per = F.cross_entropy(a, b, reduction="none", label_smoothing=0.1) * rw
+        return {"none": per, "sum": per.sum(), "mean": per.sum() / rw.sum()}[red]
+
+    _grads_alike(
+        lambda a, b: flt.cross_entropy(a, b, reduction=red, sample_weight=rw, label_smoothing=0.1),
+        ce,
+        (z, p),
+        red,
+    )
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_bce_weight_broadcasts_as_torch(red):
+    # torch broadcasts BCE's weight against the input (trailing axes
+    # aligned); the adapter passed it as fastloss's sample_weight, which
+    # refused a (C,) weight on (C, C) input and took an (N,) weight on
+    # (N, C) as per-row where torch raises
+    rng = np.random.default_rng(51)
+    for shape, wshape in [((5, 5), (5,)), ((6, 4), (4,)), ((6, 4), (6, 1)), ((2, 3, 4), (3, 1))]:
+        p = _t(rng.uniform(0.05, 0.95, shape), True)
+        z = _t(rng.normal(size=shape), True)
+        t = _t(rng.uniform(0, 1, shape), True)
+        w = _t(rng.uniform(0.2, 2, wshape))
+        _grads_alike(
+            flt.BCELoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.binary_cross_entropy(a, b, weight=w, reduction=red),
+            (p, t),
+            red,
+        )
+        _grads_alike(
+            flt.BCEWithLogitsLoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.binary_cross_entropy_with_logits(a, b, weight=w, reduction=red),
+            (z, t),
+            red,
+        )
+    p, t = torch.rand(6, 4, dtype=torch.float64), torch.rand(6, 4, dtype=torch.float64)
+    w = torch.rand(6, dtype=torch.float64)
+    with pytest.raises(RuntimeError):
+        F.binary_cross_entropy(p, t, weight=w)
+    with pytest.raises(RuntimeError):
+        F.binary_cross_entropy_with_logits(p, t, weight=w)
+    for cls in (flt.BCELoss, flt.BCEWithLogitsLoss):
+        with pytest.raises(ValueError, match=r"weight: shape \(6,\) does not broadcast"):
+            cls(weight=w, reduction=red)(p, t)
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_multilabel_soft_margin_weight_per_element(red):
+    # torch broadcasts the weight against the (N, C) losses: an (N, C) or
+    # (N, 1) weight was refused ("class_weight must have shape (C,)")
+    rng = np.random.default_rng(52)
+    z = _t(rng.normal(size=(6, 4)), True)
+    y = _t((rng.uniform(size=(6, 4)) > 0.5).astype(np.float64), True)
+    for wshape in [(6, 4), (6, 1), (1, 4), (1,), ()]:
+        w = torch.tensor(rng.uniform(0.2, 2, wshape))
+        _grads_alike(
+            flt.MultiLabelSoftMarginLoss(weight=w, reduction=red),
+            lambda a, b, w=w: F.multilabel_soft_margin_loss(a, b, weight=w, reduction=red),
+            (z, y),
+            red,
+        )
+
+
+TARGET_GRADCHECK = [
+    ("mse", {}),
+    ("mae", {}),
+    ("huber", {"delta": 0.5}),
+    ("smooth_l1", {"beta": 0.7}),
+    ("log_cosh", {}),
+    ("pseudo_huber", {}),
+    ("quantile", {"quantile": 0.3}),
+    ("rmse", {}),
+    ("poisson_nll", {"log_input": False, "full": True}),
+    ("kl_div", {}),
+    ("kl_div", {"log_target": True}),
+    ("binary_cross_entropy", {}),
+    ("binary_cross_entropy_with_logits", {"pos_weight": np.array([0.5, 2.0, 1.5])}),
+    ("multilabel_soft_margin", {"class_weight": np.array([0.5, 2.0, 1.5])}),
+    ("cross_entropy", {"class_weight": np.array([0.5, 2.0, 1.5]), "label_smoothing": 0.2}),
+    ("gaussian_nll", {"full": True}),
+    ("margin_ranking", {"margin": 0.2}),
+]
+
+
+@pytest.mark.parametrize(
+    "name,params", TARGET_GRADCHECK, ids=[f"{n}{i}" for i, (n, _) in enumerate(TARGET_GRADCHECK)]
+)
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_target_gradcheck(name, params, red):
+    if name == "rmse" and red == "none":
+        return  # non-uniform grad_outputs refused (test_rmse_none_backward)
+    rng = np.random.default_rng(23)
+    shape = (5, 3)
+    if name in ("kl_div", "cross_entropy"):
+        pred = np.log(rng.dirichlet(np.ones(3), 5)) if name == "kl_div" else rng.normal(size=shape)
+        t = rng.dirichlet(np.ones(3), 5)
+        if params.get("log_target"):
+            t = np.log(t)
+    elif name == "binary_cross_entropy":
+        pred, t = rng.uniform(0.1, 0.9, shape), rng.uniform(0, 1, shape)
+    elif name == "poisson_nll":
+        pred, t = rng.uniform(0.2, 3, shape), rng.uniform(0.3, 4, shape)
+    else:
+        # away from the kinks (|pred - target| not near 0, beta, delta)
+        pred = rng.normal(size=shape)
+        t = pred + rng.choice([-1.0, 1.0], shape) * rng.uniform(0.1, 0.3, shape)
+        if name in ("binary_cross_entropy_with_logits", "multilabel_soft_margin"):
+            t = rng.uniform(0, 1, shape)
+    inputs = [_t(pred, True), _t(t, True)]
+    if name == "gaussian_nll":
+        inputs.append(_t(rng.uniform(0.5, 2, shape), True))
+    if name == "margin_ranking":
+        inputs.append(_t(rng.uniform(-1, 1, shape), True))
+    fn = getattr(flt, name)
+    assert torch.autograd.gradcheck(
+        lambda *xs: fn(*xs, reduction=red, **params), tuple(inputs), eps=1e-6, atol=1e-6, rtol=1e-5
+    )
 
 
 def test_no_grad_runs_the_value_alone():
@@ -488,28 +1012,55 @@ def test_import_fastloss_does_not_import_torch():
 # --- a small model trained both ways ----------------------------------------
 
 
-def _train(loss_fn, epochs=5):
+def _train(loss_fn, target, head=None, epochs=5):
+    """SGD on a small MLP, ``loss_fn(head(model(x)), target(batch))``; the
+    curve of the loss per step."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
     X = torch.randn(256, 10, generator=g)
     y = (X[:, 0] * 2 + X[:, 1] > 0).long() + (X[:, 2] > 1).long()
+    targets = {
+        "labels": y,
+        "onehot": F.one_hot(y, 3).float(),
+        "values": torch.stack([X[:, 0] - X[:, 1], X[:, 2] * 0.5, X[:, 3].abs()], 1),
+        "probs": torch.softmax(2 * X[:, :3], 1),
+    }
+    T = targets[target]
     model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.2)
     curve = []
     for _ in range(epochs):
         for i in range(0, 256, 64):
             opt.zero_grad()
-            loss = loss_fn(model(X[i : i + 64]), y[i : i + 64])
+            out = model(X[i : i + 64])
+            loss = loss_fn(out if head is None else head(out), T[i : i + 64])
             loss.backward()
             opt.step()
             curve.append(loss.item())
     return curve
 
 
-def test_training_curve_matches_torch():
-    ours = _train(flt.CrossEntropyLoss())
-    theirs = _train(torch.nn.CrossEntropyLoss())
-    assert ours[-1] < ours[0] * 0.8  # it learns
+def _log_softmax(x):
+    return torch.log_softmax(x, 1)
+
+
+TRAINING = {
+    "CrossEntropyLoss": ({}, "labels", None),
+    "MSELoss": ({}, "values", None),
+    "HuberLoss": ({"delta": 0.5}, "values", None),
+    "BCEWithLogitsLoss": ({"pos_weight": torch.tensor([1.0, 2.0, 0.5])}, "onehot", None),
+    "NLLLoss": ({"weight": torch.tensor([1.0, 0.5, 2.0])}, "labels", _log_softmax),
+    "KLDivLoss": ({"reduction": "batchmean"}, "probs", _log_softmax),
+    "MultiMarginLoss": ({"margin": 0.5}, "labels", None),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_training_curve_matches_torch(name):
+    kw, target, head = TRAINING[name]
+    ours = _train(getattr(flt, name)(**kw), target, head)
+    theirs = _train(getattr(torch.nn, name)(**kw), target, head)
+    assert ours[-1] < ours[0] * 0.9  # it learns
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
 
 
@@ -590,6 +1141,33 @@ def test_multi_margin_one_class(red):
         )
     with pytest.raises(ValueError, match="target"):
         flt.MultiMarginLoss()(torch.zeros(2, 1), torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("red", REDUCTIONS)
+def test_multi_margin_unbatched_shapes(red):
+    # a 0-d input is one class (torch gives 0; it was a bare IndexError) and
+    # an unbatched "none" result has the target's shape, () or (1,) (a (1,)
+    # target gave ())
+    rng = np.random.default_rng(61)
+    x1 = _t(rng.normal(size=5), True)
+    for x, y in [
+        (_t(np.array(0.7), True), torch.tensor(0)),
+        (_t(np.array(0.7), True), torch.tensor([0])),
+        (x1, torch.tensor([3])),
+        (x1, torch.tensor(3)),
+    ]:
+        for p in (1, 2):
+            ours = flt.MultiMarginLoss(p=p, reduction=red)(x, y)
+            theirs = F.multi_margin_loss(x, y, p=p, reduction=red)
+            assert ours.shape == theirs.shape
+            _grads_alike(
+                flt.MultiMarginLoss(p=p, reduction=red),
+                lambda a, b, p=p: F.multi_margin_loss(a, b, p=p, reduction=red),
+                (x, y),
+                red,
+            )
+    with pytest.raises(ValueError, match=r"target: an unbatched input"):
+        flt.MultiMarginLoss()(x1, torch.tensor([1, 2]))
 
 
 def test_kl_div_log_target_minus_inf_is_zero_where_torch_is_nan():

@@ -29,30 +29,47 @@ Autograd
     When an input requires grad, the forward runs the loss's fused
     ``value_and_grad`` once, writing the gradient into a torch tensor, and
     the backward scales that gradient by ``grad_output`` (no second pass).
-    For ``reduction="none"`` of an element-wise loss the saved gradient is
-    the per-element derivative and the backward multiplies. For losses whose
-    ``"none"`` output has fewer elements than the input (row losses such as
-    ``cross_entropy``, overlap and box losses) the forward computes the
-    value alone and the backward makes one gradient pass,
-    ``loss.grad(..., reduction="sum", sample_weight=grad_output)``: the
-    weights multiply each sample's loss, so the derivative of
-    ``sum(w * l)`` is exactly the vector-Jacobian product. ``rmse``'s
-    ``"none"`` shares depend on every element through the root, so their
-    backward accepts only a uniform ``grad_output`` (as from ``.sum()``).
+    For ``reduction="none"`` of a loss whose samples are independent
+    (element-wise, row, slice, box, triplet, ranking-list losses) the saved
+    gradient is the core's ``"none"`` gradient, each sample's own derivative
+    in the input's shape, and the backward multiplies it by ``grad_output``
+    (broadcast over the sample's elements): no second pass. Losses whose
+    samples are coupled (``ntxent``, ``clip``, ``rmse``, a shared input such
+    as ``center``'s centers, ``ctc``'s batch axis 1, a ``var`` broadcast
+    against ``gaussian_nll``'s pred) compute the value alone and the backward
+    makes one gradient pass, ``loss.grad(..., reduction="sum",
+    sample_weight=grad_output)``: the weights multiply each sample's loss,
+    so the derivative of ``sum(w * l)`` is exactly the vector-Jacobian
+    product. ``rmse``'s ``"none"`` shares depend on every element through
+    the root, so their backward accepts only a uniform ``grad_output`` (as
+    from ``.sum()``).
 
     Gradients flow to the loss's differentiable inputs (``loss.wrt``:
-    ``gaussian_nll``'s ``pred`` and ``var``); an input outside ``wrt``
-    (a target) or a weight that requires grad is refused, not silently given
-    a zero gradient. Second derivatives raise (the backward is
-    ``once_differentiable``).
+    ``gaussian_nll``'s ``pred`` and ``var``) and, as in
+    ``torch.nn.functional``, to a floating target: for losses of ``pred -
+    target`` (``mse``, ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``,
+    ``pseudo_huber``, ``quantile``, ``rmse``, ``gaussian_nll``) it is the
+    core's pred gradient negated; ``poisson_nll``, ``kl_div``,
+    ``binary_cross_entropy(_with_logits)``, ``multilabel_soft_margin``,
+    probability-target ``cross_entropy`` and ``margin_ranking``'s ``y`` take
+    a closed form (``_TARGET_GRADS``, tested against torch's autograd);
+    ``kl_div``'s is ``log t + 1 - x``, ``-inf`` at ``t = 0`` where torch's is
+    NaN. ``hinge_embedding``'s and ``cosine_embedding``'s targets get no
+    gradient, as in torch (they only pick a branch). Other targets (and
+    ``soft_margin``'s, which torch refuses too) and weights that require
+    grad are refused, not silently given a zero gradient. Second
+    derivatives raise (the backward is ``once_differentiable``).
 
 Inputs
     CPU tensors only: a CUDA (or meta, ...) tensor is a ``ValueError``
     naming the argument. Tensors are read without copies (``.numpy()`` on
-    the detached tensor shares its memory). float16 and bfloat16 are a
-    ``TypeError``: convert with ``.float()`` (the core has no half-precision
-    kernels, and a silent conversion would copy the input and change the
-    gradient's dtype).
+    the detached tensor shares its memory). float16 and bfloat16 inputs are
+    computed in float32 (the core has no half-precision kernels: one copy,
+    made by ``.float()`` inside the graph, so each gradient comes back in its
+    input's dtype); the value has the dtype torch gives: the inputs' outside
+    autocast, float32 under ``torch.autocast("cpu")`` (as torch's losses on
+    its float32 list; ``gaussian_nll`` and ``multilabel_soft_margin``, which
+    torch composes from other ops, keep the inputs' dtype there too).
 
 Examples
 --------
@@ -66,6 +83,15 @@ Examples
 >>> logits = torch.zeros(2, 3, requires_grad=True)
 >>> round(flt.CrossEntropyLoss()(logits, torch.tensor([0, 2])).item(), 6)  # log 3
 1.098612
+>>> target = torch.tensor([0.0, 1.0], requires_grad=True)  # a target's gradient, as torch
+>>> flt.mse(torch.tensor([0.5, 2.0]), target).backward()
+>>> target.grad.tolist()
+[-0.5, -1.0]
+>>> half = torch.tensor([0.5, 2.0], dtype=torch.bfloat16, requires_grad=True)
+>>> loss = flt.mse(half, torch.zeros(2, dtype=torch.bfloat16))  # computed in float32
+>>> loss.backward()
+>>> loss.dtype, half.grad.dtype
+(torch.bfloat16, torch.bfloat16)
 """
 
 from __future__ import annotations
@@ -78,7 +104,6 @@ from torch.autograd.function import once_differentiable
 
 import fastloss as _fl
 from fastloss._arrays import new_output, prepare_weight
-from fastloss._loss import ElementwiseLoss
 
 __all__ = [
     "BCELoss",
@@ -125,9 +150,9 @@ def _numpy(x, name):
     if x.layout != torch.strided:
         raise TypeError(f"{name}: expected a dense (strided) tensor, got layout {x.layout}")
     if x.dtype in _HALF:
-        raise TypeError(
-            f"{name}: {x.dtype} is not supported (no half-precision kernels); convert with .float()"
-        )
+        # no half-precision kernels: computed in float32 (one copy); _apply
+        # converts a differentiable input through autograd instead
+        return x.detach().float().numpy()
     if x.is_complex():
         raise TypeError(f"{name}: expected real numbers, got {x.dtype}")
     # resolve_neg/conj are no-ops (no copy) unless a lazy view bit is set
@@ -152,8 +177,161 @@ def _compute_dtype(pred):
     return np.dtype(np.float64)
 
 
-def _scalar(v, dt):
-    return torch.tensor(v, dtype=_NP_TO_TORCH[dt])
+def _scalar(v, dt, result=None):
+    # ``result``: the dtype torch gives for half inputs, made from the
+    # float64 accumulation directly (one rounding)
+    return torch.tensor(v, dtype=_NP_TO_TORCH[dt] if result is None else result)
+
+
+# --------------------------------------------------------------------------
+# gradients w.r.t. a target (torch.nn.functional gives them)
+#
+# The core differentiates with respect to ``loss.wrt``; torch also with
+# respect to a floating target. Where the loss is a function of
+# ``pred - target`` the target's gradient is the core's pred gradient negated
+# (_NEG: no formula here). For the rest, the closed form below gives the
+# per-element derivative of the unreduced loss w.r.t. the target (for a row
+# loss, of row i's loss w.r.t. t[i, c], class axis last); the adapter scales
+# it as the reduction weighs each sample (sample_weight, the mean's 1/n or
+# 1/sum(w), grad_output for "none"). Each is tested against torch's autograd
+# (tests/test_torch.py::test_target_gradients_match_torch) and gradcheck.
+# _NONE: torch gives no gradient (the target only picks a branch), so the
+# target gets none (its .grad stays None, as with torch). A target missing
+# here is refused, as torch refuses soft_margin_loss's ("not differentiable
+# with respect to argument 'target'") and integer class indices.
+
+_NEG = "neg"
+_NONE = "none"
+
+
+def _tg_poisson(ins, p):
+    # torch: exp(x) - t x (log_input) or x - t log(x + eps); full adds
+    # Stirling's t log t - t + log(2 pi t)/2 where t > 1
+    x, t = ins[0], ins[1]
+    d = -x if p["log_input"] else -torch.log(x + p["eps"])
+    if p["full"]:
+        d = d + torch.where(t > 1, torch.log(t) + 0.5 / t, torch.zeros_like(t))
+    return d
+
+
+def _tg_kl_div(ins, p):
+    # t (log t - x): log t + 1 - x (-inf at t = 0, where torch's is NaN);
+    # log_target, exp(t) (t - x): exp(t) (t - x + 1)
+    x, t = ins[0], ins[1]
+    if p["log_target"]:
+        return torch.exp(t) * (t - x + 1)
+    return torch.log(t) + 1 - x
+
+
+def _tg_bce(ins, p):
+    # -(t max(log p, -100) + (1 - t) max(log(1 - p), -100))
+    x = ins[0]
+    return torch.log1p(-x).clamp_min(-100) - torch.log(x).clamp_min(-100)
+
+
+def _tg_bce_logits(ins, p):
+    # (1 - t) x + (1 + (pw - 1) t) softplus(-x): log_sigmoid(-x) - pw
+    # log_sigmoid(x) (-x without pos_weight)
+    x = ins[0]
+    pw = p["pos_weight"]
+    if pw is None:
+        return -x
+    ls = torch.nn.functional.logsigmoid
+    return ls(-x) - torch.as_tensor(pw, dtype=x.dtype) * ls(x)
+
+
+def _tg_margin_ranking(ins, p):
+    # max(0, -y (x1 - x2) + margin): -(x1 - x2) where active (torch's clamp
+    # passes the gradient at 0 too)
+    diff = ins[0] - ins[1]
+    y = ins[2]
+    return torch.where(p["margin"] - y * diff >= 0, -diff, torch.zeros_like(diff))
+
+
+def _class_weight(p, x):
+    cw = p.get("class_weight")
+    return 1.0 if cw is None else torch.as_tensor(cw, dtype=x.dtype)
+
+
+def _tg_multilabel_soft_margin(ins, p):
+    # row i: -(1/C) sum_c w_c (t log sigmoid(x) + (1 - t) log sigmoid(-x)):
+    # -w_c x / C
+    x = ins[0]
+    return -x * _class_weight(p, x) / x.shape[-1]
+
+
+def _tg_cross_entropy(ins, p):
+    # probability targets, t' = (1 - s) t + s / C: -sum_c w_c t'_c
+    # log_softmax(x)_c, so -(1 - s) w_c log_softmax(x)_c
+    x = ins[0]
+    return -(1 - p["label_smoothing"]) * _class_weight(p, x) * torch.log_softmax(x, -1)
+
+
+_ROW, _ELEM = True, False
+_TARGET_GRADS: dict[tuple[str, str], Any] = {
+    **{
+        (n, "target"): _NEG
+        for n in (
+            "mse",
+            "mae",
+            "huber",
+            "smooth_l1",
+            "log_cosh",
+            "pseudo_huber",
+            "quantile",
+            "rmse",
+            "gaussian_nll",
+        )
+    },
+    ("poisson_nll", "target"): (_ELEM, _tg_poisson),
+    ("kl_div", "target"): (_ROW, _tg_kl_div),
+    ("binary_cross_entropy", "target"): (_ELEM, _tg_bce),
+    ("binary_cross_entropy_with_logits", "target"): (_ELEM, _tg_bce_logits),
+    ("margin_ranking", "y"): (_ELEM, _tg_margin_ranking),
+    ("multilabel_soft_margin", "target"): (_ROW, _tg_multilabel_soft_margin),
+    ("cross_entropy", "target"): (_ROW, _tg_cross_entropy),
+    ("hinge_embedding", "target"): _NONE,
+    ("cosine_embedding", "y"): _NONE,
+}
+
+# Loss families whose per-sample losses are independent of one another: the
+# core's reduction="none" gradient holds each sample's own derivative
+# (d l_i / d x_i, in the input's shape), so the backward of "none" scales it
+# by grad_output. The others (ntxent, clip, rmse, a shared parameter such as
+# center's centers, ctc's batch axis 1) keep a weighted gradient pass in
+# backward.
+_INDEPENDENT = frozenset(
+    {
+        "ElementwiseLoss",
+        "RowLoss",
+        "BoxLoss",
+        "SliceLoss",
+        "_Rows",
+        "_ElementPairs",
+        "_Lists",
+        "_SoftmaxRows",
+        "_GaussianNll",
+        "_Ssim",
+        "_MsSsim",
+        "_Elbo",
+        "_TdError",
+        "_Fake",
+    }
+)
+
+
+def _sum_to(g, shape):
+    """``g`` summed over the axes ``shape`` was broadcast along."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    return g.sum_to_size(shape) if len(shape) else g.sum()
+
+
+def _bcast(go, g):
+    """grad_output of a "none" result, shaped to multiply a gradient whose
+    leading axes are the result's."""
+    return go.reshape(tuple(go.shape) + (1,) * (g.dim() - go.dim()))
 
 
 # Marks an input saved through ctx.save_for_backward (None is an input too:
@@ -164,48 +342,149 @@ _SAVED = object()
 class _Call:
     """One call: the loss, its reduction, weights and checked parameters."""
 
-    __slots__ = ("loss", "reduction", "weight", "params", "grads", "tensors", "mode", "wrt", "dt")
+    __slots__ = (
+        "loss",
+        "reduction",
+        "weight",
+        "params",
+        "grads",
+        "tensors",
+        "mode",
+        "wrt",
+        "core",
+        "need",
+        "rules",
+        "dt",
+        "result",
+    )
 
-    def __init__(self, loss, reduction, weight, params):
+    def __init__(self, loss, reduction, weight, params, result=None):
         self.loss = loss
         self.reduction = reduction
         self.weight = weight
         self.params = params
+        self.result = result
 
     def forward(self, ctx, inputs):
         L = self.loss
         names = L.inputs
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
         need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
+        rules = {}
         for i in need:
-            if names[i] not in L.wrt:
+            if names[i] in L.wrt:
+                continue
+            rule = _TARGET_GRADS.get((L.name, names[i]))
+            if rule is None:
                 raise ValueError(
                     f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
                     f"{', '.join(L.wrt)} only; pass {names[i]}.detach()"
                 )
+            rules[i] = rule
         red, w, p = self.reduction, self.weight, self.params
         dt = _compute_dtype(arrs[0])
         if not need:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
-            return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
-        self.dt = dt
-        self.wrt = tuple(names[i] for i in need)
+            return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
+        # The core's gradients: the inputs in loss.wrt that need one, and
+        # pred where a target's gradient is pred's negated.
+        core = {i for i in need if i not in rules}
+        if _NEG in rules.values():
+            core.add(0)
+        self.core = sorted(core)
+        self.need, self.rules, self.dt = need, rules, dt
+        self.wrt = tuple(names[i] for i in self.core)
         # Inputs kept for a backward that must run a gradient pass (see
         # backward); saved through autograd so an in-place change is caught.
         ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
         self.tensors = tuple(_SAVED if isinstance(x, torch.Tensor) else x for x in inputs)
-        if red == "none" and not self._elementwise(inputs, need):
-            # The per-sample output is smaller than the input: the backward
-            # makes one weighted gradient pass (see the module's docstring).
+        self.mode = "scale"
+        if red == "none" and type(L).__name__ not in _INDEPENDENT:
+            # Samples coupled to one another: the backward makes one
+            # weighted gradient pass (see the module's docstring).
             self.mode = "vjp"
             self.grads = None
-            v = L(*arrs, reduction=red, sample_weight=w, **p)
-            return torch.from_numpy(v)
-        self.mode = "scale"
-        grads = self._new_grads(inputs)
-        v, _ = L.value_and_grad(*arrs, reduction=red, sample_weight=w, **p, **self._out(grads))
+            return torch.from_numpy(L(*arrs, reduction=red, sample_weight=w, **p))
+        v, grads = self._run(inputs, arrs, value=True)
+        if red == "none" and not all(
+            tuple(v.shape) == tuple(inputs[i].shape[: v.ndim]) for i in grads
+        ):
+            # "none" per element of pred while an input (a broadcast var)
+            # is summed over: not a per-sample gradient; a pass in backward.
+            self.mode = "vjp"
+            grads = None
         self.grads = grads
-        return torch.from_numpy(v) if red == "none" else _scalar(v, dt)
+        return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
+
+    def _run(self, inputs, arrs, value):
+        """The forward's gradients, {input index: tensor}, as the reduction
+        scales them ("none": each sample's own, grad_output to come), and
+        the value if asked: one fused pass of the core, the targets'
+        gradients from it (negated) or from their closed form."""
+        L, red, w, p = self.loss, self.reduction, self.weight, self.params
+        grads = {}
+        v = None
+        if self.core:
+            outs = self._new_grads(inputs)
+            if value:
+                v, _ = L.value_and_grad(
+                    *arrs, reduction=red, sample_weight=w, **p, **self._out(outs)
+                )
+            else:
+                L.grad(*arrs, reduction=red, sample_weight=w, **p, **self._out(outs))
+            grads = dict(zip(self.core, outs))
+        elif value:
+            v = L(*arrs, reduction=red, sample_weight=w, **p)
+        self._targets(grads, inputs, arrs, None)
+        return v, grads
+
+    def _targets(self, grads, inputs, arrs, factor):
+        """Adds the targets' gradients to ``grads``. ``factor``: each
+        sample's factor (grad_output times weight, the "none" shape) in the
+        backward's pass; None in the forward (the reduction's)."""
+        # "none" in the forward: summed to a broadcast target's shape after
+        # the backward's grad_output multiplies
+        final = factor is not None or self.reduction != "none"
+        for i, rule in self.rules.items():
+            if rule == _NONE:
+                continue
+            if rule == _NEG:
+                g = -grads[0] if 0 in self.need else grads.pop(0).neg_()
+                grads[i] = _sum_to(g, inputs[i].shape) if final else g
+                continue
+            row, fn = rule
+            ins = tuple(
+                x.detach()
+                if isinstance(x, torch.Tensor)
+                else None
+                if a is None
+                else torch.as_tensor(a)
+                for x, a in zip(inputs, arrs)
+            )
+            with torch.no_grad():
+                d = fn(ins, self.params)
+                shape = tuple(d.shape[:-1] if row else d.shape)
+                c = self._factor(shape) if factor is None else factor
+                if isinstance(c, torch.Tensor) and row:
+                    c = c.unsqueeze(-1)
+                g = d * c
+                if final:
+                    g = _sum_to(g, inputs[i].shape)
+            grads[i] = g
+        if 0 in grads and 0 not in self.need:
+            del grads[0]
+
+    def _factor(self, shape):
+        """Each sample's factor in the reduction: its weight (1 without),
+        divided by the weights' sum (the count) for "mean"."""
+        red, w = self.reduction, self.weight
+        if w is None:
+            if red == "mean":
+                n = int(np.prod(shape))
+                return 1.0 / n if n else float("nan")
+            return 1.0
+        c = torch.tensor(np.broadcast_to(prepare_weight(w, shape, self.dt), shape))
+        return c / c.sum() if red == "mean" else c
 
     def _new_grads(self, inputs):
         # Gradient tensors over fastloss's buffer cache (new_output), not
@@ -214,24 +493,11 @@ class _Call:
         # a fresh mapping faulted in page by page (mse 1e7 float32 forward +
         # backward on the loaded 2-core machine: 48 ms with torch.empty, 16 ms
         # with the cache, equal to the core's own value_and_grad).
-        names = self.loss.inputs
-        return [
-            torch.from_numpy(new_output(tuple(inputs[names.index(n)].shape), self.dt))
-            for n in self.wrt
-        ]
+        return [torch.from_numpy(new_output(tuple(inputs[i].shape), self.dt)) for i in self.core]
 
     def _inputs(self, ctx):
         saved = iter(ctx.saved_tensors)
         return tuple(next(saved) if x is _SAVED else x for x in self.tensors)
-
-    def _elementwise(self, inputs, need):
-        # Element-wise: each "none" loss depends on one element of each
-        # input, so the "none" gradient is the per-element derivative (a var
-        # broadcast against pred is not: its gradient is summed).
-        if not isinstance(self.loss, ElementwiseLoss):
-            return False
-        shape = tuple(inputs[0].shape)
-        return all(tuple(inputs[i].shape) == shape for i in need)
 
     def _out(self, grads):
         outs = tuple(g.numpy() for g in grads)
@@ -247,33 +513,25 @@ class _Call:
         # backward through the same graph (retain_graph=True, gradcheck)
         # finds none and runs the gradient pass again.
         self.grads = None
-        if grads is None and self.mode == "scale":
-            inputs = self._inputs(ctx)
-            arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
-            grads = self._new_grads(inputs)
-            L.grad(
-                *arrs,
-                reduction=self.reduction,
-                sample_weight=self.weight,
-                **self.params,
-                **self._out(grads),
-            )
-        if self.mode == "scale":
-            if self.reduction == "none":
-                grads = [g * go for g in grads]
-            elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
-                grads = [g * go for g in grads]
-        else:
+        if self.mode == "vjp":
             grads = self._vjp(ctx, go)
-        it = iter(grads)
-        names = L.inputs
-        return tuple(next(it) if ctx.needs_input_grad[1 + i] else None for i in range(len(names)))
+        else:
+            inputs = self._inputs(ctx)
+            if grads is None:
+                arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
+                _, grads = self._run(inputs, arrs, value=False)
+            if self.reduction == "none":
+                # each sample's own gradient times its grad_output (a target
+                # broadcast against pred summed back to its shape)
+                grads = {i: _sum_to(g * _bcast(go, g), inputs[i].shape) for i, g in grads.items()}
+            elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
+                grads = {i: g * go for i, g in grads.items()}
+        return tuple(grads.get(i) for i in range(len(L.inputs)))
 
     def _vjp(self, ctx, go):
         L = self.loss
         inputs = self._inputs(ctx)
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, L.inputs))
-        grads = self._new_grads(inputs)
         g = _numpy(go, "grad_output")
         if go.dtype != _NP_TO_TORCH[self.dt]:
             g = g.astype(self.dt)
@@ -296,9 +554,17 @@ class _Call:
             w = prepare_weight(g, g.shape, self.dt)
             if self.weight is not None:
                 w = w * prepare_weight(self.weight, g.shape, self.dt)
-        L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(grads))
-        if scale is not None and scale != 1.0:
-            return [x * scale for x in grads]
+        grads = {}
+        if self.core:
+            outs = self._new_grads(inputs)
+            L.grad(*arrs, reduction="sum", sample_weight=w, **self.params, **self._out(outs))
+            if scale is not None and scale != 1.0:
+                outs = [x * scale for x in outs]
+            grads = dict(zip(self.core, outs))
+        factor = 1.0  # unused by _NEG
+        if any(isinstance(r, tuple) for r in self.rules.values()):
+            factor = torch.tensor(np.broadcast_to(w, g.shape))
+        self._targets(grads, inputs, arrs, factor)
         return grads
 
 
@@ -357,7 +623,45 @@ def _apply(L, inputs, reduction, sample_weight, params):
         if w is not None:
             raise TypeError("sample_weight: not supported with a list of tensors")
         return _apply_lists(L, inputs, reduction, p)
-    return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
+    dtype = _half_result(L.name, inputs)
+    if dtype is None:
+        return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
+    out = _LossFunction.apply(_Call(L, reduction, w, p, dtype), *(_float(x) for x in inputs))
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+# torch's losses that CPU autocast leaves out of its float32 list (Python
+# compositions of other ops): under autocast they return the inputs' dtype.
+_AUTOCAST_KEEPS = frozenset({"gaussian_nll", "multilabel_soft_margin"})
+
+
+def _half_result(name, inputs):
+    """The dtype torch returns for a loss with float16/bfloat16 inputs (None
+    if there are none): float32 under CPU autocast (torch runs its losses in
+    float32 there, but for _AUTOCAST_KEEPS), else the inputs' promoted
+    floating dtype."""
+    floats = [x.dtype for x in inputs if isinstance(x, torch.Tensor) and x.dtype.is_floating_point]
+    if not any(dt in _HALF for dt in floats):
+        return None
+    if _autocast_cpu() and name not in _AUTOCAST_KEEPS:
+        return torch.float32
+    dt = floats[0]
+    for d in floats[1:]:
+        dt = torch.promote_types(dt, d)
+    return dt
+
+
+def _autocast_cpu():
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_cpu_enabled()
+
+
+def _float(x):
+    """A float16/bfloat16 tensor as float32: one copy, through autograd, so
+    its gradient comes back in its own dtype."""
+    return x.float() if isinstance(x, torch.Tensor) and x.dtype in _HALF else x
 
 
 def _function(name):
@@ -446,7 +750,12 @@ def _apply_lists(L, lists, reduction, params):
         if not isinstance(x, (list, tuple)):
             raise TypeError(f"{nm}: expected a list (or tuple) of tensors, got {type(x).__name__}")
     flat = [t for x in lists for t in x]
+    dtype = _half_result(L.name, flat)
+    if dtype is not None:
+        flat = [_float(t) for t in flat]
     out = _ListFunction.apply(L, len(lists[0]), reduction, params, *flat)
+    if dtype is not None:
+        out = tuple(x.to(dtype) for x in out) if reduction == "none" else out.to(dtype)
     return list(out) if reduction == "none" else out
 
 
@@ -510,6 +819,23 @@ def _weighted_mean(fn, n, reduction, weight, *inputs, **params):
     if weight is not None and reduction == "mean":
         return fn(*inputs, reduction="sum", sample_weight=weight, **params) / n
     return fn(*inputs, reduction=reduction, sample_weight=weight, **params)
+
+
+def _element_weight(weight, input):
+    """torch's per-element ``weight=`` (BCELoss, BCEWithLogitsLoss):
+    broadcast against the input by torch's rules, as a stride-0 view (the
+    core reads its repeating block as a pattern, no copy); a weight that
+    does not broadcast is refused, as torch refuses it."""
+    if weight is None:
+        return None
+    shape = tuple(input.shape)
+    try:
+        return torch.broadcast_to(weight, shape)
+    except RuntimeError:
+        raise ValueError(
+            f"weight: shape {tuple(weight.shape)} does not broadcast against the input's "
+            f"shape {shape} (torch broadcasts weight against the input, trailing axes aligned)"
+        ) from None
 
 
 class _Elementwise(_Base):
@@ -580,9 +906,11 @@ class PoissonNLLLoss(_Elementwise):
 
 
 class BCELoss(_Base):
-    """``torch.nn.BCELoss(weight, reduction)``: ``weight`` per element
-    (broadcast against the input), the mean divided by the element count as
-    torch does."""
+    """``torch.nn.BCELoss(weight, reduction)``: ``weight`` per element,
+    broadcast against the input by torch's rules (trailing axes aligned: a
+    ``(C,)`` weight weighs columns of ``(N, C)``, an ``(N,)`` one is refused
+    unless ``N == C``, as torch refuses it), the mean divided by the element
+    count as torch does."""
 
     _fn = staticmethod(globals()["binary_cross_entropy"])
 
@@ -591,14 +919,14 @@ class BCELoss(_Base):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        return _weighted_mean(
-            type(self)._fn, input.numel(), self.reduction, self.weight, input, target
-        )
+        w = _element_weight(self.weight, input)
+        return _weighted_mean(type(self)._fn, input.numel(), self.reduction, w, input, target)
 
 
 class BCEWithLogitsLoss(_Base):
     """``torch.nn.BCEWithLogitsLoss(weight, reduction, pos_weight)``: ``weight``
-    per element as in :class:`BCELoss`, ``pos_weight`` per class (last axis)."""
+    per element, broadcast against the input as in :class:`BCELoss`,
+    ``pos_weight`` per class (last axis)."""
 
     _fn = staticmethod(globals()["binary_cross_entropy_with_logits"])
 
@@ -612,7 +940,7 @@ class BCEWithLogitsLoss(_Base):
             type(self)._fn,
             input.numel(),
             self.reduction,
-            self.weight,
+            _element_weight(self.weight, input),
             input,
             target,
             pos_weight=self.pos_weight,
@@ -654,10 +982,12 @@ class CrossEntropyLoss(_Base):
 class MultiMarginLoss(_Base):
     """``torch.nn.MultiMarginLoss(p, margin, weight, reduction)`` on
     fastloss's ``multiclass_hinge(variant="weston_watkins", p=p)``: input
-    ``(N, C)`` or unbatched ``(C,)``; ``p`` 1 or 2 (torch's only values);
-    ``weight`` weighs each sample's terms by its target class (torch's rule;
-    the mean divides by N). One class (``C = 1``) gives 0, as in torch (no
-    class other than the target)."""
+    ``(N, C)`` or unbatched ``(C,)`` (a 0-d input is one class, as torch
+    reads it), the unbatched ``"none"`` result shaped as the target (``()``
+    or ``(1,)``); ``p`` 1 or 2 (torch's only values); ``weight`` weighs each
+    sample's terms by its target class (torch's rule; the mean divides by
+    N). One class (``C = 1``) gives 0, as in torch (no class other than the
+    target)."""
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -667,14 +997,25 @@ class MultiMarginLoss(_Base):
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
-        unbatched = input.dim() == 1
+        unbatched = input.dim() <= 1
+        shape = None
         if unbatched:
-            input, target = input.unsqueeze(0), target.reshape(1)
+            target = torch.as_tensor(target)
+            if target.numel() != 1 or target.dim() > 1:
+                raise ValueError(
+                    "target: an unbatched input (C,) takes one class index, shape () or "
+                    f"(1,), got shape {tuple(target.shape)}"
+                )
+            shape = tuple(target.shape)
+            input, target = input.reshape(1, -1), target.reshape(1)
+        out = self._batched(input, target)
+        return out.reshape(shape) if unbatched and self.reduction == "none" else out
+
+    def _batched(self, input, target):
         if input.shape[-1] == 1:
-            out = _one_class(input, target, self.reduction)
-            return out.squeeze(0) if unbatched and self.reduction == "none" else out
+            return _one_class(input, target, self.reduction)
         w = None if self.weight is None else self.weight[target]
-        out = _weighted_mean(
+        return _weighted_mean(
             globals()["multiclass_hinge"],
             input.shape[0],
             self.reduction,
@@ -685,7 +1026,6 @@ class MultiMarginLoss(_Base):
             variant="weston_watkins",
             p=self.p,
         )
-        return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
 
 def _one_class(input, target, reduction):
@@ -776,20 +1116,57 @@ class SoftMarginLoss(_Base):
 class MultiLabelSoftMarginLoss(_Base):
     """``torch.nn.MultiLabelSoftMarginLoss(weight, reduction)`` on fastloss's
     ``multilabel_soft_margin`` kernel: input ``(N, C)`` (or ``(..., C)``) or
-    unbatched ``(C,)``, ``weight`` per class."""
+    unbatched ``(C,)``, ``weight`` per class. A ``weight`` that also varies
+    along the rows (``(N, C)``, ``(N, 1)``: torch broadcasts it against the
+    per-element losses) runs the element-wise
+    ``binary_cross_entropy_with_logits`` kernel, which is that per-element
+    loss, ``-(t log sigmoid(x) + (1 - t) log sigmoid(-x))``, weighted, each
+    row's sum divided by C."""
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
+        w = self.weight
+        # torch composes this loss of other ops: with half inputs its result
+        # dtype promotes with the weight's too (bfloat16 input, float32
+        # weight: float32), autocast or not
+        dt = _half_result("multilabel_soft_margin", (input, target, w))
+        if dt is not None:
+            out = self._forward(_float(input), _float(target), w)
+            return out if out.dtype == dt else out.to(dt)
+        return self._forward(input, target, w)
+
+    def _forward(self, input, target, w):
+        if w is not None and input.dim() >= 1 and _by_row(w, input):
+            return self._elementwise(input, target, _element_weight(w, input))
         unbatched = input.dim() == 1
         if unbatched:
             input, target = input.unsqueeze(0), target.unsqueeze(0)
+        if w is not None:  # (C,), (1,), (), (1, C): one weight per class
+            w = _element_weight(w.reshape(tuple(w.shape[-1:])), input[0])
         out = globals()["multilabel_soft_margin"](
-            input, target, reduction=self.reduction, class_weight=self.weight
+            input, target, reduction=self.reduction, class_weight=w
         )
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
+
+    def _elementwise(self, input, target, w):
+        bce = globals()["binary_cross_entropy_with_logits"]
+        c = input.shape[-1]
+        if self.reduction == "none":
+            out = bce(input, target, reduction="none", sample_weight=w).sum(-1) / c
+        else:
+            s = bce(input, target, reduction="sum", sample_weight=w)
+            out = s / c if self.reduction == "sum" else s / input.numel()
+        return out
+
+
+def _by_row(weight, input):
+    """Whether a weight broadcast against ``input`` varies along an axis
+    other than the last (so it is not one weight per class)."""
+    lead = weight.shape[:-1] if weight.dim() else ()
+    return any(k != 1 for k in lead) or weight.dim() > input.dim()
 
 
 class NLLLoss(_Base):
