@@ -609,7 +609,14 @@ def _bad_values(name, default):
     if name == "axis":
         return ["a", 1.5, (99,), True]
     if isinstance(default, tuple):  # a fixed number of reals (pinn's weights)
-        return ["x", default[:-1], tuple(-1.0 for _ in default), (math.nan,) * len(default), None]
+        return [
+            "x",
+            default[:-1],
+            tuple(-1.0 for _ in default),
+            (math.nan,) * len(default),
+            None,
+            (10**400,) * len(default),  # beyond float64: OverflowError in float()
+        ]
     if name in ("class_weight", "pos_weight"):
         return ["x", np.array([-np.inf]), np.array([1 + 1j])]
     if isinstance(default, bool):
@@ -619,8 +626,13 @@ def _bad_values(name, default):
     if isinstance(default, int):
         return [1.5, "x", None, 2**70]
     if isinstance(default, float):
-        return [math.nan, math.inf, "x", True, None]
+        return [math.nan, math.inf, "x", True, None, 10**400]  # 10**400: beyond float64
     raise AssertionError(f"no bad values for parameter {name}={default!r}: add them")
+
+
+# Parameters whose None is a documented value, not a bad one:
+# linear_cross_entropy's ignore_index=None is PyTorch 2.13's default (-100)
+_NONE_ACCEPTED = {("linear_cross_entropy", "ignore_index")}
 
 
 @column("bad_params")
@@ -628,6 +640,8 @@ def _bad_params(c):
     cases = [Case(list(c.args), {**c.params, "nonsense": 1.0}, Err("nonsense"))]
     for k, default in c.loss.params.items():
         for bad in _bad_values(k, default):
+            if bad is None and (c.loss.name, k) in _NONE_ACCEPTED:
+                continue
             cases.append(Case(list(c.args), {**c.params, k: bad}, Err(k), label=f"{k}={bad!r}"))
     return cases
 

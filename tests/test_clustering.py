@@ -45,6 +45,59 @@ def test_equals_kmeans_inertia_and_labels(dtype, weighted):
     np.testing.assert_allclose(v, si, rtol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_default_call_gives_kmeans_inertia_and_labels(dtype, weighted):
+    # the sentence: KMeans(...).fit(X), then this on its
+    # cluster_centers_ with no reduction given, is its inertia_ and labels_
+    rng = np.random.default_rng(11)
+    X = _blobs(rng, 3000, 4, 5, dtype)
+    w = rng.uniform(0.5, 2.0, size=len(X)).astype(dtype) if weighted else None
+    km = sklearn_cluster.KMeans(n_clusters=5, n_init=1, random_state=1).fit(X, sample_weight=w)
+    C = km.cluster_centers_
+    v, labels = fl.kmeans_inertia(X, C, sample_weight=w, return_labels=True)
+    np.testing.assert_allclose(v, km.inertia_, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    np.testing.assert_array_equal(labels, km.labels_)
+    assert fl.kmeans_inertia(X, C, sample_weight=w) == v
+    assert fl.kmeans_inertia.default_reduction == "sum"
+    import inspect
+
+    assert inspect.signature(fl.kmeans_inertia).parameters["reduction"].default == "sum"
+    # value_and_grad and grad default to the sum too: the Lloyd step's
+    # gradient, 2 sum_{i in k} w_i (c_k - x_i), against NumPy on sklearn's labels
+    sw = np.ones(len(X)) if w is None else w.astype(np.float64)
+    Xd, Cd = X.astype(np.float64), C.astype(np.float64)
+    expected = np.stack(
+        [
+            2 * (sw[km.labels_ == k].sum() * Cd[k] - (sw[:, None] * Xd)[km.labels_ == k].sum(0))
+            for k in range(5)
+        ]
+    )
+    v2, g = fl.kmeans_inertia.value_and_grad(X, C, sample_weight=w)
+    assert v2 == v
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(g, expected, atol=(1e-4 if dtype == np.float32 else 1e-10) * scale)
+    np.testing.assert_array_equal(fl.kmeans_inertia.grad(X, C, sample_weight=w), g)
+
+
+def test_value_and_grad_returns_labels_when_asked():
+    X, C = _blobs_and_centers(8, 500, 3, 4, np.float64)
+    v, g = fl.kmeans_inertia.value_and_grad(X, C, reduction="mean")
+    v3, g3, labels = fl.kmeans_inertia.value_and_grad(X, C, reduction="mean", return_labels=True)
+    assert v3 == v
+    np.testing.assert_array_equal(g3, g)
+    np.testing.assert_array_equal(labels, fl.kmeans_inertia.labels(X, C))
+    out = np.empty_like(C)
+    v4, g4, _ = fl.kmeans_inertia.value_and_grad(X, C, out=out, return_labels=True)
+    assert g4 is out
+    with pytest.raises(TypeError, match="return_labels: expected a bool"):
+        fl.kmeans_inertia.value_and_grad(X, C, return_labels=1)
+    with pytest.raises(TypeError, match="return_labels: the gradient verb"):
+        fl.kmeans_inertia.grad(X, C, return_labels=True)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        fl.kmeans_inertia.value_and_grad(X, C, bogus=1)
+
+
 def test_ties_go_to_the_lowest_index_and_reductions():
     X = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0]])
     C = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])  # row 0: centers 0 and 1 tie
@@ -52,10 +105,11 @@ def test_ties_go_to_the_lowest_index_and_reductions():
     labels = fl.kmeans_inertia.labels(X, C)
     assert labels.dtype == np.int64 and labels.tolist() == [0, 2, 0]
     np.testing.assert_array_equal(v, [2.0, 0.0, 1.0])
-    assert fl.kmeans_inertia(X, C) == pytest.approx(1.0)  # mean: inertia / n
+    assert fl.kmeans_inertia(X, C) == pytest.approx(3.0)  # the default: the sum
+    assert fl.kmeans_inertia(X, C, reduction="mean") == pytest.approx(1.0)  # inertia / n
     w = np.array([1.0, 1.0, 2.0])
-    assert fl.kmeans_inertia(X, C, sample_weight=w) == pytest.approx(4.0 / 4.0)
-    assert fl.kmeans_inertia(X, C, reduction="sum", sample_weight=w) == pytest.approx(4.0)
+    assert fl.kmeans_inertia(X, C, reduction="mean", sample_weight=w) == pytest.approx(4.0 / 4.0)
+    assert fl.kmeans_inertia(X, C, sample_weight=w) == pytest.approx(4.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -94,8 +148,8 @@ def test_bad_inputs_and_empty():
     with pytest.raises(ValueError, match="X: expected a 2-d"):
         fl.kmeans_inertia(np.zeros(3), np.zeros((1, 3)))
     e = np.zeros((0, 2))
-    assert np.isnan(fl.kmeans_inertia(e, np.ones((1, 2))))
-    assert fl.kmeans_inertia(e, np.ones((1, 2)), reduction="sum") == 0.0
+    assert np.isnan(fl.kmeans_inertia(e, np.ones((1, 2)), reduction="mean"))
+    assert fl.kmeans_inertia(e, np.ones((1, 2))) == 0.0  # the sum, the default
     np.testing.assert_array_equal(fl.kmeans_inertia.grad(e, np.ones((1, 2))), [[0.0, 0.0]])
 
 
@@ -106,10 +160,10 @@ def test_through_fastloss_torch():
     rng = np.random.default_rng(5)
     X = torch.tensor(rng.normal(size=(100, 3)))
     C = torch.tensor(rng.normal(size=(4, 3)) * 2, requires_grad=True)
-    v = flt.kmeans_inertia(X, C)
+    v = flt.kmeans_inertia(X, C)  # the sum by default, as the NumPy verbs
     v.backward()
     C2 = C.detach().clone().requires_grad_()
-    t = torch.cdist(X, C2).pow(2).min(dim=1).values.mean()
+    t = torch.cdist(X, C2).pow(2).min(dim=1).values.sum()
     t.backward()
     assert v.item() == pytest.approx(t.item(), rel=1e-12)
     torch.testing.assert_close(C.grad, C2.grad)

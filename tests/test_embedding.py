@@ -254,6 +254,16 @@ def test_bad_arguments_are_refused_by_name():
             fl.triplet_margin(x, x, x, p=p)
     with pytest.raises(ValueError, match="margin"):
         fl.triplet_margin_with_distance(x, x, x, margin=0.0)
+    a = np.random.default_rng(0).normal(size=(3, 2))
+    for m in (0.0, -0.5, -1e-300):  # torch refuses margin <= 0 in both triplet losses
+        with pytest.raises(ValueError, match="margin must be greater than 0"):
+            F.triplet_margin_loss(*(torch.tensor(a),) * 3, margin=m)
+        for L in (fl.triplet_margin, fl.triplet_margin_with_distance):
+            for verb in (L, L.grad, L.value_and_grad, L.with_params):
+                with pytest.raises(ValueError, match="margin must be > 0"):
+                    verb(a, a, a, margin=m) if verb != L.with_params else verb(margin=m)
+    assert fl.triplet_margin(a, a, a, margin=1e-300, eps=0.0) == 1e-300  # torch: the same
+    assert float(F.triplet_margin_loss(*(torch.tensor(a),) * 3, margin=1e-300, eps=0)) == 1e-300
     with pytest.raises(ValueError, match="distance"):
         fl.triplet_margin_with_distance(x, x, x, distance="manhattan")
     with pytest.raises(ValueError, match="y"):

@@ -53,3 +53,28 @@ def test_fuzz_tolerance_catches_an_injected_error(capsys):
     line = next(s for s in out.splitlines() if s.strip().startswith("float64:"))
     agree, disagree = (int(w) for w in line.split() if w.isdigit())
     assert disagree > 2 * agree, out
+
+
+def test_a_one_minus_similarity_value_is_held_to_its_terms():
+    # seed 987654321, input 11737: a float32 MS-SSIM loss of 4.6e-5, 2.7e-4
+    # off relatively (pytorch_msssim's float32 ms_ssim is 2.5e-4 off on the
+    # same images): 1e-8 absolute, a difference of terms of size 1. Agrees
+    # under the tolerance of those terms; the terms' size follows the
+    # reduction and the weights
+    inp = F.generate(F.NumpyDraw(987654321 + 11737))
+    assert inp.name == "ms_ssim" and F.run_one(inp) == "ok", inp.describe()
+    import dataclasses
+
+    import numpy as np
+
+    x = np.zeros((3, 1, 16, 16))
+    base = dataclasses.replace(inp, args=[x, x], kw={"reduction": "none"})
+    args = base.args
+    assert F._value_terms(base, args) == 1.0
+    assert F._value_terms(dataclasses.replace(base, kw={"reduction": "sum"}), args) == 3.0
+    assert F._value_terms(dataclasses.replace(base, kw={"reduction": "mean"}), args) == 1.0
+    w = np.array([1.0, -3.0, 4.0])
+    kw = {"reduction": "sum", "sample_weight": w}
+    assert F._value_terms(dataclasses.replace(base, kw=kw), args) == 8.0
+    kw = {"reduction": "mean", "sample_weight": w}
+    assert F._value_terms(dataclasses.replace(base, kw=kw), args) == 4.0

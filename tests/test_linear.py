@@ -201,10 +201,11 @@ def _torch_lce(h, W, y, b, reduction, cw, ignore_index, eps):
         {},
         {"class_weight": True},
         {"ignore_index": 3},
+        {"ignore_index": None},  # PyTorch 2.13's default: -100
         {"label_smoothing": 0.15},
         {"class_weight": True, "ignore_index": -100, "label_smoothing": 0.3, "bias": False},
     ],
-    ids=["plain", "class_weight", "ignore_index", "label_smoothing", "all_no_bias"],
+    ids=["plain", "class_weight", "ignore_index", "ignore_none", "label_smoothing", "all_no_bias"],
 )
 def test_matches_torch(small_chunks, reduction, dtype, params, rng):
     h, W, y, b = _inputs(rng, dtype=dtype)
@@ -213,7 +214,7 @@ def test_matches_torch(small_chunks, reduction, dtype, params, rng):
         b = None
     cw = rng.uniform(0.5, 2.0, size=W.shape[0]) if params.pop("class_weight", False) else None
     ignore = params.get("ignore_index", -100)
-    y[y == -100] = ignore
+    y[y == -100] = -100 if ignore is None else ignore
     eps = params.get("label_smoothing", 0.0)
     tv, tg = _torch_lce(h, W, y, b, reduction, cw, ignore, eps)
     v, g = L.value_and_grad(

@@ -1102,3 +1102,57 @@ def test_multiclass_hinge_power_is_checked():
         fl.multiclass_hinge([[1.0, 0.0]], [0], p=3)
     with pytest.raises(TypeError, match="p"):
         fl.multiclass_hinge([[1.0, 0.0]], [0], p=2.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", ["nll", "multilabel_soft_margin", "multilabel_margin"])
+def test_unbatched_scores_match_torch(name, reduction, dtype):
+    # torch takes one sample's (C,) scores (its "unbatched" input, a 0-d
+    # label for nll) and returns a 0-d loss for every reduction
+    torch = _torch()
+    F = torch.nn.functional
+    rng = np.random.default_rng(15)
+    z = rng.normal(0, 2, 6).astype(dtype)
+    cw = rng.uniform(0.2, 2.0, 6)
+    if name == "nll":
+        x = (z - np.log(np.exp(z.astype(np.float64)).sum())).astype(dtype)
+        y, kw, tkw = (
+            np.array(4),
+            {"class_weight": cw},
+            {"weight": torch.from_numpy(cw.astype(dtype))},
+        )
+        peer = F.nll_loss
+    elif name == "multilabel_soft_margin":
+        x, y = z, (rng.uniform(size=6) > 0.5).astype(dtype)
+        kw, tkw = {"class_weight": cw}, {"weight": torch.from_numpy(cw.astype(dtype))}
+        peer = F.multilabel_soft_margin_loss
+    else:
+        x, y, kw, tkw = z, np.array([3, 0, 5, -1, 1, 2]), {}, {}
+        peer = F.multilabel_margin_loss
+    xt = torch.tensor(x, requires_grad=True)
+    tv = peer(xt, torch.tensor(y), reduction=reduction, **tkw)
+    tv.backward()
+    L = fl.get(name)
+    v, g = L.value_and_grad(x, y, reduction=reduction, **kw)
+    assert np.shape(v) == tuple(tv.shape) == ()
+    assert g.shape == x.shape and g.dtype == dtype
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(v, tv.detach().numpy(), rtol=tol)
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=tol, atol=tol)
+    # the same as a batch of one, reshaped back
+    vb, gb = L.value_and_grad(x[None], y[None], reduction=reduction, **kw)
+    np.testing.assert_array_equal(np.reshape(vb, ()), v)
+    np.testing.assert_array_equal(gb[0], g)
+    out = np.empty_like(x)
+    assert L.grad(x, y, reduction=reduction, out=out, **kw) is out
+    np.testing.assert_array_equal(out, g)
+
+
+def test_unbatched_is_only_where_torch_has_it():
+    with pytest.raises(ValueError, match=r"log_probs must have at least 1 dimension \(C,\)"):
+        fl.nll(np.array(0.5), np.array(0))
+    with pytest.raises(ValueError, match="labels: integer labels must have shape"):
+        fl.nll(np.zeros(3), np.array([0]))
+    with pytest.raises(ValueError, match="logits must have at least 2 dimensions"):
+        fl.cross_entropy(np.zeros(3), np.array(0))  # not asked of this loss yet

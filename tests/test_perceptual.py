@@ -519,3 +519,15 @@ def test_fastloss_torch_module_and_refusals():
         flt.perceptual(tf, tg, sample_weight=torch.ones(3))
     with pytest.raises(ValueError, match="p must be 1 or 2"):
         flt.PerceptualLoss(p=3)
+
+
+def test_powers_other_than_one_and_two_are_the_documented_departure():
+    # the issue's formula has any p; without a |r|^p kernel (C++) only the
+    # mse and mae kernels' powers run, and the others are refused by name
+    f, g = [np.array([1.0, 3.0])], [np.array([0.0, 1.0])]
+    for p in (0.5, 1.5, 3, 2.0000001):
+        with pytest.raises(ValueError, match="p must be 1 or 2"):
+            fl.perceptual(f, g, p=p)
+    assert fl.perceptual(f, g, p=2.0) == fl.mse(f[0], g[0])
+    assert fl.perceptual(f, g, p=np.int64(1)) == fl.mae(f[0], g[0])
+    assert "Departure from the issue's formula" in fl.perceptual.__doc__

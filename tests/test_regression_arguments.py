@@ -4,6 +4,7 @@ keywords."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import fastloss as fl
@@ -67,3 +68,16 @@ def test_signatures_are_the_public_api():
     assert [
         n for n in ("log_cosh", "quantile", "poisson_nll", "tweedie") if not fl.get(n).has_hess
     ] == []
+
+
+def test_real_parameters_beyond_float64_are_a_value_error():
+    # float(10**400) raises OverflowError: the check names the parameter
+    p, y = np.zeros(3), np.ones(3)
+    with pytest.raises(ValueError, match="delta must be finite, got an int of 1329 bits"):
+        fl.huber(p, y, delta=10**400)
+    with pytest.raises(ValueError, match="quantile must be finite"):
+        fl.quantile(p, y, quantile=-(10**400))
+    with pytest.raises(ValueError, match="label_smoothing must be finite"):
+        fl.cross_entropy(np.zeros((3, 2)), [0, 1, 1], label_smoothing=10**400)
+    with pytest.raises(ValueError, match=r"weights\[0\] must be finite"):
+        fl.pinn(p, weights=(10**400, 1.0, 1.0))

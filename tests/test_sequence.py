@@ -69,6 +69,38 @@ def test_matches_torch(dtype, reduction, layout):
     _close(g, tgr, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("lengths", ["ints", "0-d", "tuples"])
+def test_unbatched_sequence_matches_torch(dtype, reduction, lengths):
+    # torch's unbatched form: logits (T, C), targets (S,), lengths scalars
+    rng = np.random.default_rng(2)
+    x, tg, il, tl = _batch(rng, n=1, dtype=dtype)
+    x, tg, il, tl = x[:, 0], tg[0, :3], int(il[0]), 3
+    xt = torch.tensor(x, requires_grad=True)
+    t0 = (torch.tensor(il), torch.tensor(tl))  # torch takes no Python int
+    tlen = {"ints": t0, "0-d": t0, "tuples": ((il,), (tl,))}
+    tv = F.ctc_loss(F.log_softmax(xt, -1), torch.tensor(tg), *tlen[lengths], reduction=reduction)
+    tv.backward()
+    ours = {"ints": (il, tl), "0-d": (np.array(il), np.array(tl)), "tuples": ((il,), (tl,))}
+    v, g = fl.ctc.value_and_grad(x, tg, *ours[lengths], reduction=reduction)
+    assert np.shape(v) == tuple(tv.shape) == ()
+    assert g.shape == x.shape and g.dtype == dtype
+    _close(v, tv.detach().numpy(), dtype)
+    _close(g, xt.grad.numpy(), dtype)
+    # batch_first is the same one sequence; out= gets the (T, C) gradient
+    vb, gb = fl.ctc.value_and_grad(x, tg, il, tl, reduction=reduction, batch_first=True)
+    np.testing.assert_array_equal(vb, v)
+    np.testing.assert_array_equal(gb, g)
+    out = np.empty_like(x)
+    assert fl.ctc.grad(x, tg, il, tl, reduction=reduction, out=out) is out
+    np.testing.assert_array_equal(out, g)
+    # a weight of the one sequence scales it, as in a batch of one
+    v2 = fl.ctc(x, tg, il, tl, reduction="sum", sample_weight=2.5)
+    v1 = fl.ctc(x[:, None], tg[None], [il], [tl], reduction="sum", sample_weight=[2.5])
+    assert v2 == v1
+
+
 def test_long_sequences_and_peaked_logits_match_torch():
     # T = 200, L = 40 and logits scaled up to 60 (probabilities far below
     # float32's smallest normal, where a linear-space recursion underflows):
@@ -189,7 +221,15 @@ def test_bad_inputs_are_refused_naming_the_argument():
     with pytest.raises(ValueError, match=r"input_lengths: expected shape \(2,\)"):
         fl.ctc(x, tg, np.array([4]), tl)
     with pytest.raises(ValueError, match="logits: expected a 3-d array"):
-        fl.ctc(np.zeros((4, 3)), tg, il, tl)
+        fl.ctc(np.zeros((4, 3, 2, 1)), tg, il, tl)
+    with pytest.raises(ValueError, match=r"targets: one sequence's logits \(T, C\)"):
+        fl.ctc(np.zeros((4, 3)), tg, 4, 2)
+    with pytest.raises(ValueError, match="input_lengths: one sequence's logits"):
+        fl.ctc(np.zeros((4, 3)), np.array([1, 2]), il, 2)
+    with pytest.raises(ValueError, match="target_lengths: one sequence's logits"):
+        fl.ctc(np.zeros((4, 3)), np.array([1, 2]), 4, np.array([[2]]))
+    with pytest.raises(ValueError, match="target_lengths: their sum 1 differs"):
+        fl.ctc(np.zeros((4, 3)), np.array([1, 2]), 4, 1)  # torch: "Expected ... size 1"
     with pytest.raises(ValueError, match="targets: padded targets need one row per sequence"):
         fl.ctc(x, np.ones((3, 2), dtype=np.int64), il, tl)
     with pytest.raises(TypeError, match="targets: expected integer class labels"):

@@ -120,3 +120,77 @@ def test_doctests():
     m = importlib.import_module("fastloss.sklearn")
     res = doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_metadata_routing_as_the_builtin_scorers():
+    import sklearn
+    from sklearn.linear_model import Ridge
+    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    X, y = load_diabetes(return_X_y=True)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    with pytest.raises(RuntimeError, match="metadata routing is enabled"):
+        fls.scorer("mse").set_score_request(sample_weight=True)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = Ridge().set_fit_request(sample_weight=False)
+        builtin = get_scorer("neg_mean_squared_error").set_score_request(sample_weight=True)
+        ours = fls.scorer("mse").set_score_request(sample_weight=True)
+        b = cross_val_score(est, X, y, cv=3, scoring=builtin, params={"sample_weight": w})
+        a = cross_val_score(est, X, y, cv=3, scoring=ours, params={"sample_weight": w})
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+        unweighted = cross_val_score(est, X, y, cv=3, scoring="neg_mean_squared_error")
+        assert np.abs(a - unweighted).max() > 1.0  # the weights were used
+        # not requested: the scorer gets no weights (here routed to fit
+        # alone, as for the built-in scorer)
+        fitted = Ridge().set_fit_request(sample_weight=True)
+        ours = fls.scorer("mse").set_score_request(sample_weight=False)
+        builtin_off = get_scorer("neg_mean_squared_error").set_score_request(sample_weight=False)
+        a = cross_val_score(fitted, X, y, cv=3, scoring=ours, params={"sample_weight": w})
+        b = cross_val_score(fitted, X, y, cv=3, scoring=builtin_off, params={"sample_weight": w})
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+        # unset: refused, as the built-in scorer refuses it
+        errors = []
+        for scoring in (get_scorer("neg_mean_squared_error"), fls.scorer("mse")):
+            with pytest.raises(Exception) as info:
+                cross_val_score(est, X, y, cv=3, scoring=scoring, params={"sample_weight": w})
+            errors.append(type(info.value))
+        assert errors[0] is errors[1] and errors[0].__name__ == "UnsetMetadataPassedError"
+        assert get_routing_for_object(ours).score.requests == {"sample_weight": False}
+        # GridSearchCV routes the same way
+        ours = fls.scorer("mse").set_score_request(sample_weight=True)
+        gs = GridSearchCV(est, {"alpha": [0.1, 1.0]}, cv=3, scoring=ours)
+        gs.fit(X, y, sample_weight=w)
+        gb = GridSearchCV(est, {"alpha": [0.1, 1.0]}, cv=3, scoring=builtin)
+        gb.fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(
+            gs.cv_results_["mean_test_score"], gb.cv_results_["mean_test_score"], rtol=1e-12
+        )
+
+
+def test_poisson_scorers_and_greater_is_better():
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import PoissonRegressor
+
+    torch = pytest.importorskip("torch")
+    X, y = load_diabetes(return_X_y=True)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    m = PoissonRegressor(max_iter=1000).fit(X, y)
+    # the deviance scorers are tweedie's powers 1 and 2
+    for power, builtin in ((1.0, "neg_mean_poisson_deviance"), (2.0, "neg_mean_gamma_deviance")):
+        for sw in (None, w):
+            a = fls.scorer("tweedie", power=power)(m, X, y, sample_weight=sw)
+            b = get_scorer(builtin)(m, X, y, sample_weight=sw)
+            assert a == pytest.approx(b, rel=1e-12)
+    # poisson_nll is PyTorch's NLL (log_input=False: predict gives the mean),
+    # not the deviance: positive here, as -mean(mu - y log mu) is
+    mu = m.predict(X)
+    nll = torch.nn.functional.poisson_nll_loss(
+        torch.tensor(mu), torch.tensor(y), log_input=False, reduction="mean"
+    )
+    s = fls.scorer("poisson_nll")(m, X, y)
+    assert s == pytest.approx(-nll.item(), rel=1e-12) and s > 600
+    # greater is better for both: the fitted model beats the mean
+    dummy = DummyRegressor().fit(X, y)
+    for name, kw in (("poisson_nll", {}), ("tweedie", {"power": 1.0})):
+        sc = fls.scorer(name, **kw)
+        assert sc(m, X, y) > sc(dummy, X, y)

@@ -56,7 +56,11 @@ def real(
     def check(name: str, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
             raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:  # a Python int (or Fraction) beyond float64's range
+            what = f"an int of {v.bit_length()} bits" if isinstance(v, int) else "a value"
+            raise ValueError(f"{name} must be finite, got {what} beyond float64's range") from None
         if not math.isfinite(v):
             raise ValueError(f"{name} must be finite, got {v}")
         if lo is not None and (v < lo or (lo_open and v == lo)):

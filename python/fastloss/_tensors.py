@@ -19,15 +19,16 @@ as its state. The run path of :class:`~fastloss.Loss` does the rest
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float
-from fastloss._loss import GRAD, VALUE, Loss
+from fastloss._loss import GRAD, VALUE, VALUE_GRAD, Loss
 
-__all__ = ["Plan", "TensorLoss", "as_reals"]
+__all__ = ["Plan", "SumByDefault", "TensorLoss", "as_reals"]
 
 _run = _core.run
 
@@ -118,6 +119,33 @@ class TensorLoss(Loss):
     def _samples(self, state) -> int:
         """The per-sample loss's size; by default the first dim."""
         return int(state.dims[0])
+
+
+class SumByDefault(TensorLoss):
+    """A loss that is a sum by definition (the penalties' norms, the
+    k-means inertia): ``reduction`` defaults to "sum" in its verbs and its
+    signature, and ``default_reduction`` tells the adapters."""
+
+    default_reduction = "sum"
+
+    def __call__(self, *inputs, reduction="sum", sample_weight=None, **params):
+        return self._run(VALUE, inputs, reduction, sample_weight, None, None, params)
+
+    def grad(self, *inputs, reduction="sum", sample_weight=None, out=None, wrt=None, **params):
+        return self._run(GRAD, inputs, reduction, sample_weight, out, wrt, params)
+
+    def value_and_grad(
+        self, *inputs, reduction="sum", sample_weight=None, out=None, wrt=None, **params
+    ):
+        return self._run(VALUE_GRAD, inputs, reduction, sample_weight, out, wrt, params)
+
+    def _signature(self):
+        sig = super()._signature()
+        ps = [
+            p.replace(default="sum") if p.name == "reduction" else p
+            for p in sig.parameters.values()
+        ]
+        return inspect.Signature(ps)
 
 
 def check_rows(x: np.ndarray, name: str, ndim: int = 2) -> None:

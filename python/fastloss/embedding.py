@@ -91,10 +91,19 @@ class _Rows(TensorLoss):
     shape, any others hold one real value per row (``y``, ``same``).
     ``params_of(p)`` gives the kernel's real parameters."""
 
-    def __init__(self, name, *, n_rows, params_of, **kw):
+    def __init__(self, name, *, n_rows, params_of, positive_margin=False, **kw):
         super().__init__(name, **kw)
         self._n_rows = n_rows
         self._params_of = params_of
+        # torch refuses margin <= 0 (triplet_margin_loss: "margin must be
+        # greater than 0"); the catalogue's bound is closed at 0 for some
+        self._positive_margin = positive_margin
+
+    def resolve_params(self, given):
+        p = super().resolve_params(given)
+        if self._positive_margin and p["margin"] <= 0.0:
+            raise ValueError(f"margin must be > 0.0, got {p['margin']}")
+        return p
 
     def _plan(self, inputs, p):
         k = self._n_rows
@@ -148,9 +157,9 @@ _PAIR_PARAMS = """    Parameters
 """
 
 
-def _rows_loss(name, n_rows, params_of, peer, doc):
+def _rows_loss(name, n_rows, params_of, peer, doc, **kw):
     return declare(
-        _Rows, name, kernel=EMBEDDING, n_rows=n_rows, params_of=params_of, peer=peer, doc=doc
+        _Rows, name, kernel=EMBEDDING, n_rows=n_rows, params_of=params_of, peer=peer, doc=doc, **kw
     )
 
 
@@ -197,7 +206,8 @@ triplet_margin = _rows_loss(
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
         One weight per row (broadcast against shape (N,)).
-    margin : float, keyword-only, default 1.0
+    margin : float > 0, keyword-only, default 1.0
+        As torch, which refuses ``margin <= 0`` (``ValueError``).
     p : float > 0, keyword-only, default 2.0
         The norm's degree (p = 1 and 2 have their own fast loops); finite,
         and within float32's range for float32 inputs.
@@ -219,6 +229,7 @@ triplet_margin = _rows_loss(
     >>> ga
     array([[ 0.4, -0.8]])
 """,
+    positive_margin=True,
 )
 
 triplet_margin_with_distance = _rows_loss(

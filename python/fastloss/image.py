@@ -380,8 +380,17 @@ perceptual = _Perceptual(
     Each layer runs an existing kernel, ``mse`` for p=2 and ``mae`` for p=1
     (so a layer's value and gradient are the bits of ``fl.mse``/``fl.mae``
     on it, times ``w_l``, for any thread count), and the layer values are
-    added in layer order in float64. Other powers are refused: there is no kernel for
-    ``|r|^p``. At ``f == g`` the p=1 gradient is 0, as torch's ``abs``.
+    added in layer order in float64. At ``f == g`` the p=1 gradient is 0,
+    as torch's ``abs``.
+
+    Departure from the issue's formula, which has any ``p``: only p = 1 and
+    p = 2 are computed; other powers raise ``ValueError`` naming ``p``.
+    fastloss has no kernel for ``|r|^p`` with a general ``p`` (mae and mse
+    are the only element-wise powers, and composing other kernels would put
+    the formula and its chain rule in Python); one would be a C++
+    element-wise kernel with value ``|r|^p``, gradient ``p |r|^(p-1)
+    sign(r)`` and a rule at ``r = 0`` for ``p < 1`` (torch's autograd gives
+    NaN there, ``inf * 0``).
 
     Parameters
     ----------
@@ -401,7 +410,7 @@ perceptual = _Perceptual(
         One weight per layer; default all 1.
     p : {1, 2}, keyword-only, default 2
         The power: 2 for squared errors (``mse``), 1 for absolute ones
-        (``mae``, the L1 feature loss).
+        (``mae``, the L1 feature loss); no other (see the departure above).
 
     Returns
     -------

@@ -69,6 +69,10 @@ _BLOCK_BYTES = 16 << 20
 
 _CROSS_ENTROPY = kernel_id("linear_cross_entropy")  # the cross_entropy kernel
 
+# What PyTorch's ignore_index=None means for class indices (its docstring:
+# "the default value is mapped to -100")
+_TORCH_IGNORE_INDEX = -100
+
 
 def chunk_rows(classes: int, itemsize: int, rows: int) -> int:
     """Rows per chunk: as many as fit :data:`CHUNK_BYTES` of logits (at
@@ -83,6 +87,14 @@ class _LinearCrossEntropy(Loss):
     accumulable = False
     # the kernel the chunks run (the catalogue's kernel_id): cross_entropy's
     _id = _CROSS_ENTROPY
+
+    def resolve_params(self, given):
+        # PyTorch 2.13's F.linear_cross_entropy defaults ignore_index to None,
+        # which it maps to -100 for class indices (the only targets here):
+        # None is accepted and means -100
+        if given.get("ignore_index", 0) is None:
+            given = {**given, "ignore_index": _TORCH_IGNORE_INDEX}
+        return super().resolve_params(given)
 
     def _plan(self, inputs, p):
         hidden = as_float(inputs[0], "hidden")
@@ -311,7 +323,9 @@ def _doc() -> str:
         Per-row weights broadcast against ``hidden.shape[:-1]``.
     class_weight : array_like (C,), optional, keyword-only
         PyTorch's ``weight``.
-    ignore_index : int, keyword-only, default -100
+    ignore_index : int or None, keyword-only, default -100
+        ``None`` means -100, as in PyTorch 2.13's ``linear_cross_entropy``
+        (whose default is ``None``, mapped to -100 for class indices).
     label_smoothing : float in [0, 1], keyword-only, default 0.0
 
     Returns

@@ -71,10 +71,14 @@ class RowLoss(Loss):
     rest (weights, outputs, the kernel call) is shared.
     """
 
-    def __init__(self, name, *, kernel_id, prepare, **kw):
+    def __init__(self, name, *, kernel_id, prepare, unbatched=False, **kw):
         super().__init__(name, **kw)
         self._id = kernel_id
         self._prepare = prepare
+        # whether one sample's (C,) scores (torch's unbatched input) are taken
+        # as a batch of one: the kernel reads a (C,) row as it reads (1, C),
+        # the per-sample shape is then ()
+        self._unbatched = unbatched
 
     def _plan(self, inputs, p):
         pred = as_float(inputs[0], self.pred_name)
@@ -130,11 +134,12 @@ class RowLoss(Loss):
 
 def _classes(loss: RowLoss, pred: np.ndarray, min_classes: int = 1) -> int:
     shape = pred.shape
-    if len(shape) >= 2 and shape[-1] >= min_classes:
+    if (len(shape) >= 2 or (len(shape) == 1 and loss._unbatched)) and shape[-1] >= min_classes:
         return shape[-1]
-    if pred.ndim < 2:
+    if pred.ndim < (1 if loss._unbatched else 2):
+        least = "1 dimension (C,) or (N, C)" if loss._unbatched else "2 dimensions (N, C)"
         raise ValueError(
-            f"{loss.pred_name} must have at least 2 dimensions (N, C), the class axis last; "
+            f"{loss.pred_name} must have at least {least}, the class axis last; "
             f"got shape {tuple(pred.shape)}"
         )
     raise ValueError(
@@ -641,6 +646,7 @@ nll = declare(
     RowLoss,
     "nll",
     prepare=_prep_nll,
+    unbatched=True,
     peer="torch.nn.functional.nll_loss (class axis moved last)",
     doc="""Negative log-likelihood of log-probabilities against integer labels.
 
@@ -664,8 +670,10 @@ nll = declare(
 
     Parameters
     ----------
-    log_probs : array_like, shape (..., C), at least 2-D
+    log_probs : array_like, shape (..., C)
         Log-probabilities, class axis last. float32 and float64 run natively.
+        A 1-D ``(C,)`` array is one sample, as torch's unbatched input (the
+        labels then 0-D, the ``"none"`` result 0-D).
     labels : array_like of int, shape ``log_probs.shape[:-1]``
         Class labels in ``[0, C)`` or ``ignore_index``; others raise
         ValueError naming the label.
@@ -696,6 +704,7 @@ multilabel_soft_margin = declare(
     RowLoss,
     "multilabel_soft_margin",
     prepare=_prep_multilabel_soft_margin,
+    unbatched=True,
     peer="torch.nn.functional.multilabel_soft_margin_loss",
     doc="""Multi-label soft-margin loss: per sample, the mean over classes of BCE with logits.
 
@@ -712,8 +721,9 @@ multilabel_soft_margin = declare(
 
     Parameters
     ----------
-    logits : array_like, shape (..., C), at least 2-D
-        Raw scores, class axis last.
+    logits : array_like, shape (..., C)
+        Raw scores, class axis last; a 1-D ``(C,)`` array is one sample, as
+        torch's unbatched input (the ``"none"`` result 0-D).
     target : array_like, same shape as ``logits``
         Targets, 0 or 1 (soft targets in [0, 1] follow the same formula).
 """
@@ -740,6 +750,7 @@ multilabel_margin = declare(
     RowLoss,
     "multilabel_margin",
     prepare=_prep_multilabel_margin,
+    unbatched=True,
     peer="torch.nn.functional.multilabel_margin_loss",
     doc="""Multi-label margin loss: every target class above every other class by 1.
 
@@ -756,8 +767,9 @@ multilabel_margin = declare(
 
     Parameters
     ----------
-    scores : array_like, shape (..., C), at least 2-D
-        Raw scores, class axis last.
+    scores : array_like, shape (..., C)
+        Raw scores, class axis last; a 1-D ``(C,)`` array is one sample, as
+        torch's unbatched input (the ``"none"`` result 0-D).
     target : array_like of int, same shape as ``scores``
         Class indices in ``[0, C)``, each row's list ended by -1 (or filling
         the row); a value outside ``[-1, C)`` raises ValueError.

@@ -11,15 +11,13 @@ parameters; their gradient is then a list of arrays of the same shapes.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import as_float, as_labels
 from fastloss._catalogue import declare
 from fastloss._loss import GRAD, REGULARIZATION, VALUE, VALUE_GRAD
-from fastloss._tensors import Plan, TensorLoss, as_reals
+from fastloss._tensors import Plan, SumByDefault, TensorLoss, as_reals
 
 __all__ = [
     "l1_penalty",
@@ -38,32 +36,7 @@ def _declare(cls, name, peer, doc, **kw):
     return declare(cls, name, kernel=REGULARIZATION, peer=peer, doc=doc, **kw)
 
 
-class _SumByDefault(TensorLoss):
-    """A loss that is a sum by definition: ``reduction`` defaults to "sum"."""
-
-    default_reduction = "sum"
-
-    def __call__(self, *inputs, reduction="sum", sample_weight=None, **params):
-        return self._run(VALUE, inputs, reduction, sample_weight, None, None, params)
-
-    def grad(self, *inputs, reduction="sum", sample_weight=None, out=None, wrt=None, **params):
-        return self._run(GRAD, inputs, reduction, sample_weight, out, wrt, params)
-
-    def value_and_grad(
-        self, *inputs, reduction="sum", sample_weight=None, out=None, wrt=None, **params
-    ):
-        return self._run(VALUE_GRAD, inputs, reduction, sample_weight, out, wrt, params)
-
-    def _signature(self):
-        sig = super()._signature()
-        ps = [
-            p.replace(default="sum") if p.name == "reduction" else p
-            for p in sig.parameters.values()
-        ]
-        return inspect.Signature(ps)
-
-
-class _Penalty(_SumByDefault):
+class _Penalty(SumByDefault):
     accepts_lists = True  # a model's parameters, one array each
 
     # (|w| weight, w^2/2 weight) from the parameters
@@ -168,7 +141,7 @@ class _Orthogonality(_Single):
         return W.dtype, (), (W.shape,), (W,), Plan((W,), W.shape, ())
 
 
-class _KlSparsity(_SumByDefault):
+class _KlSparsity(SumByDefault):
     def _plan(self, inputs, p):
         a = as_float(inputs[0], "activations")
         if a.ndim != 2 or a.shape[0] < 1:

@@ -144,24 +144,33 @@ barron = _Barron(
     Peer: ``general.lossfun(x, alpha, scale)`` of the paper's code
     (google-research ``robust_loss_pytorch``), equal to it (value and
     autograd gradients) wherever ``alpha`` is finite and not within
-    float32's epsilon of 0 or 2. At ``alpha = +-inf`` the values are equal
-    but the reference's autograd gradients are NaN (``torch.where``
-    differentiates its unselected general case, 0 * inf); here they are the
-    derivatives of the limits (Welsch's, ``exp(z / 2) - 1``'s). Near 0 and
+    float32's epsilon of 0 or 2. At ``alpha = -inf`` the values are equal;
+    at ``+inf`` only while ``z / 2 <= 87.5`` (``|x / scale|`` up to about
+    13.23): the reference clamps its ``expm1`` argument at 87.5 and returns
+    ``expm1(87.5) = 1.0e38`` for every larger residual (61% low at
+    ``|x / scale| = 13.3``), where this returns ``expm1(z / 2)`` to a few
+    ulp (``inf`` beyond the dtype's range). At ``+-inf`` the reference's
+    autograd gradients are NaN (``torch.where`` differentiates its
+    unselected general case, 0 * inf); here they are the derivatives of the
+    limits (Welsch's, ``exp(z / 2) - 1``'s). Near 0 and
     2 the reference clamps ``|alpha|`` and ``|alpha - 2|`` to
     float32's epsilon (off by up to 16%), where this takes the limits. The
     derivative w.r.t. alpha is its limit ``L**2/4 - L/2 + z / (4 (1 + z/2))``
     (``L = log1p(z / 2)``) near 0, and 0 near 2 (where the one-sided
     derivatives diverge like ``log|alpha - 2|``) and at ``+-inf``.
 
-    Accuracy (float64, against 50-digit arithmetic): the value within a
-    few ulp, as its ``exp``/``log1p`` are; the alpha derivative to about
-    1e-12 relative, also where its closed form's terms cancel (small
-    ``z / |alpha - 2|``: a series there), except for ``alpha`` within about
-    1e-2 of 2 with ``z`` small, where it is ``~12 eps / z`` relative (1e-11
-    at ``alpha = 2.0056, x = 0.033``). A float32 ``(x / scale)**2`` that
-    overflows gives the value's limit and NaN gradients w.r.t. alpha and
-    scale.
+    Accuracy (float64, against 50- and 60-digit arithmetic): the value
+    within a few ulp, as its ``exp``/``log1p`` are. The alpha derivative to
+    about 1e-12 relative for ``|alpha - 2| >= 1e-4``, also where its closed
+    form's terms cancel (small ``z / |alpha - 2|``: a series there); nearer
+    2 its relative error grows like ``eps / |alpha - 2|`` (measured at ``z``
+    = 0.25, 1 and 4: 5e-11 to 4e-10 at ``2 +- 1e-6``, 3e-10 to 3e-9 at
+    ``2 +- 1e-7``, 1e-6 to 4e-6 at ``2 +- 1e-10``, 2e-3 to 3e-3 at ``2 +-
+    1e-13``; within eps of 2 it is the limit's 0, see above), and with
+    ``alpha`` within about 1e-2 of 2 and ``z`` small it is also ``~12 eps /
+    z`` (1e-11 at ``alpha = 2.0056, x = 0.033``). A float32 ``(x /
+    scale)**2`` that overflows gives the value's limit and NaN gradients
+    w.r.t. alpha and scale.
 
     Examples
     --------

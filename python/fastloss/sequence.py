@@ -38,9 +38,14 @@ class _Ctc(TensorLoss):
     def _plan(self, inputs, p):
         logits, targets, input_lengths, target_lengths = inputs
         x = as_float(logits, "logits")
+        if x.ndim == 2:
+            return self._plan_unbatched(x, targets, input_lengths, target_lengths, p)
         if x.ndim != 3:
             layout = "(N, T, C)" if p["batch_first"] else "(T, N, C)"
-            raise ValueError(f"logits: expected a 3-d array {layout}, got shape {x.shape}")
+            raise ValueError(
+                f"logits: expected a 3-d array {layout} (or (T, C), one sequence), "
+                f"got shape {x.shape}"
+            )
         if p["batch_first"]:
             n, t, c = x.shape
         else:
@@ -74,6 +79,38 @@ class _Ctc(TensorLoss):
         dims = (n, t, c, s, concat, blank, int(p["batch_first"]), int(p["zero_infinity"]))
         plan = Plan((x, tg, il, tl), dims, ())
         return x.dtype, (n,), (x.shape,), (x, tg, il, tl), plan
+
+    def _plan_unbatched(self, x, targets, input_lengths, target_lengths, p):
+        """torch's unbatched form, one sequence: logits (T, C), targets (S,),
+        lengths scalars (or one-element sequences), run as a batch of one
+        (its targets the concatenated form, S == target_length, as torch
+        requires); the per-sample shape is (), the gradient (T, C)."""
+        tg = as_labels(targets, "targets")
+        if tg.ndim != 1:
+            raise ValueError(
+                f"targets: one sequence's logits (T, C) take its labels as a 1-d (S,) array, "
+                f"got shape {tg.shape}"
+            )
+        lengths = []
+        for v, name in ((input_lengths, "input_lengths"), (target_lengths, "target_lengths")):
+            a = as_labels(v, name)
+            if a.size != 1 or a.ndim > 1:
+                raise ValueError(
+                    f"{name}: one sequence's logits (T, C) take one length (a scalar), "
+                    f"got shape {a.shape}"
+                )
+            lengths.append(a.reshape(1))
+        x3 = x[None] if p["batch_first"] else x[:, None]
+        dt, _, _, _, plan = self._plan((x3, tg, *lengths), p)
+        return dt, (), (x.shape,), (x, tg, *lengths), plan
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        x3 = state.arrays[0]
+        if grads is not None:  # an unbatched call's (T, C) buffers, as (T, 1, C) views
+            grads = tuple(
+                g if g is None or g.shape == x3.shape else g.reshape(x3.shape) for g in grads
+            )
+        return super()._launch(state, op, red, w, value_out, grads, hess, p)
 
 
 ctc = declare(
@@ -118,6 +155,9 @@ ctc = declare(
     logits : array_like, (T, N, C), or (N, T, C) with ``batch_first``
         Unnormalized scores; the log-softmax over C is taken inside. The
         differentiable input: ``grad`` returns an array of its shape.
+        ``(T, C)`` is one sequence, torch's unbatched form: ``targets`` is
+        then ``(S,)`` with ``S`` the target length (as torch), each length a
+        scalar, ``sample_weight`` a scalar and the ``"none"`` result 0-d.
     targets : array_like of int, (N, S) padded or 1-d concatenated
         Labels in ``[0, C)``, never ``blank``. Padded: sequence ``n``'s labels
         are ``targets[n, :target_lengths[n]]`` (the padding is not read).

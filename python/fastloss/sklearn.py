@@ -25,6 +25,24 @@ gives the negated (weighted) mean loss, so greater is better as in
 
 Class labels are mapped to 0..K-1 through ``estimator.classes_``.
 
+The score is the negated loss, so greater is always better, but it is
+not always <= 0: a loss that can be negative scores above 0.
+``poisson_nll`` is PyTorch's Poisson negative log-likelihood (``pred -
+y log pred`` with ``log_input=False``, without the ``log(y!)`` term unless
+``full=True``), not the deviance: a ``PoissonRegressor`` on the diabetes
+data scores +619.06 with it. The scorer that equals scikit-learn's
+``neg_mean_poisson_deviance`` is ``scorer("tweedie", power=1.0)`` (-25.83
+there, the same to the last digits; ``power=2.0`` is
+``neg_mean_gamma_deviance``).
+
+Metadata routing: with ``sklearn.set_config(enable_metadata_routing=True)``
+a scorer asks for ``sample_weight`` as scikit-learn's built-in scorers do,
+``scorer("mse").set_score_request(sample_weight=True)``, and then
+``cross_val_score(..., params={"sample_weight": w})`` weighs the scores;
+passed but not requested, scikit-learn refuses it
+(``UnsetMetadataPassedError``), as for its own scorers. Without routing,
+``sample_weight`` is the call's keyword as before.
+
 Examples
 --------
 >>> from sklearn.datasets import load_diabetes
@@ -133,6 +151,40 @@ class Scorer:
     def __repr__(self):
         kw = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"fastloss.sklearn.scorer({self.name!r}{kw})"
+
+    # -- metadata routing (scikit-learn's protocol, as its _BaseScorer) ------
+
+    def _routing_repr(self):
+        return repr(self)
+
+    def set_score_request(self, *, sample_weight=None):
+        """Whether ``sample_weight`` is routed to the scorer when metadata
+        routing is enabled (``True``, ``False``, ``None``: an error if passed,
+        the default, or an alias), as scikit-learn's scorers' method.
+        Returns the scorer."""
+        import sklearn
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        if not sklearn.get_config().get("enable_metadata_routing", False):
+            raise RuntimeError(
+                "set_score_request: only available when metadata routing is enabled "
+                "(sklearn.set_config(enable_metadata_routing=True))"
+            )
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="sample_weight", alias=sample_weight)
+        self._metadata_request = request
+        return self
+
+    def get_metadata_routing(self):
+        """The scorer's metadata request: ``sample_weight`` for ``score``,
+        unset (an error if passed) until :meth:`set_score_request`."""
+        from sklearn.utils.metadata_routing import MetadataRequest
+
+        request = getattr(self, "_metadata_request", None)
+        if request is None:
+            request = MetadataRequest(owner=self)
+            request.score.add_request(param="sample_weight", alias=None)
+        return request
 
 
 def scorer(name, **params):

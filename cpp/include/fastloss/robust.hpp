@@ -27,7 +27,10 @@
 // What is left: alpha within ~1e-2 of 2 with y >= 1/16 but z small (b < 16 z),
 // where the closed form keeps a relative error of ~12 eps / z (1.1e-11 at
 // alpha = 2.0056, x = 0.033 against 50-digit mpmath; the float64 reference
-// is series there).
+// is series there); and, for any z, a relative error that grows like
+// eps / |alpha - 2| as alpha nears 2 (against 60-digit mpmath, z = 0.25, 1,
+// 4: ~1e-12 down to |alpha - 2| = 1e-4, 5e-11..4e-10 at 2 +- 1e-6,
+// 1e-6..4e-6 at 2 +- 1e-10, 2e-3..3e-3 at 2 +- 1e-13; 0 within eps of 2).
 // The alpha derivative is 0 at +-inf (the limits do not depend on alpha),
 // its limit L^2/4 - D/2 (L = log1p(z/2), D as above with y = z/2) within
 // epsilon of 0, and 0 within epsilon of 2, where the one-sided derivatives

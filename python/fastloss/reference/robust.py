@@ -94,7 +94,7 @@ def _barron(pred, target, reduction, sample_weight, alpha=None, scale=None):
         general = (b / a) * np.expm1(0.5 * a * L)
         fz_general = 0.5 * np.exp((a / 2 - 1) * L)  # 0.5 u^(alpha/2 - 1)
         fa_general = _fa(y, a, b, s)
-        L0 = np.log(z / 2 + 1)
+        L0 = np.log1p(z / 2)  # log(1 + z/2) without losing z/2 below eps
         y0 = z / 2
         fa_zero = np.where(
             y0 < 0.25,
