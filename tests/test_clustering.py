@@ -22,13 +22,21 @@ def _blobs_and_centers(seed, n, d, k, dtype):
     return X, X[:k].copy()
 
 
+def _fitted(seed, n, d, k, dtype, weighted):
+    """Blobs, weights (or None) and scikit-learn's KMeans fitted on them."""
+    rng = np.random.default_rng(seed)
+    X = _blobs(rng, n, d, k, dtype)
+    w = rng.uniform(0.5, 2.0, size=len(X)).astype(dtype) if weighted else None
+    km = sklearn_cluster.KMeans(n_clusters=k, n_init=1, random_state=seed % 2).fit(
+        X, sample_weight=w
+    )
+    return X, w, km
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_equals_kmeans_inertia_and_labels(dtype, weighted):
-    rng = np.random.default_rng(0)
-    X = _blobs(rng, 2000, 5, 6, dtype)
-    w = rng.uniform(0.5, 2.0, size=len(X)).astype(dtype) if weighted else None
-    km = sklearn_cluster.KMeans(n_clusters=6, n_init=1, random_state=0).fit(X, sample_weight=w)
+    X, w, km = _fitted(0, 2000, 5, 6, dtype, weighted)
     C = km.cluster_centers_
     labels, v = fl.kmeans_inertia.labels(X, C, sample_weight=w, return_inertia=True)
     np.testing.assert_array_equal(labels, km.labels_)
@@ -50,10 +58,7 @@ def test_equals_kmeans_inertia_and_labels(dtype, weighted):
 def test_the_default_call_gives_kmeans_inertia_and_labels(dtype, weighted):
     # the issue's sentence: KMeans(...).fit(X), then this on its
     # cluster_centers_ with no reduction given, is its inertia_ and labels_
-    rng = np.random.default_rng(11)
-    X = _blobs(rng, 3000, 4, 5, dtype)
-    w = rng.uniform(0.5, 2.0, size=len(X)).astype(dtype) if weighted else None
-    km = sklearn_cluster.KMeans(n_clusters=5, n_init=1, random_state=1).fit(X, sample_weight=w)
+    X, w, km = _fitted(11, 3000, 4, 5, dtype, weighted)
     C = km.cluster_centers_
     v, labels = fl.kmeans_inertia(X, C, sample_weight=w, return_labels=True)
     np.testing.assert_allclose(v, km.inertia_, rtol=1e-4 if dtype == np.float32 else 1e-10)

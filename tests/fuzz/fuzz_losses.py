@@ -553,23 +553,19 @@ def _noise_floor(inp, args, dt) -> float:
             r = r / tot if tot > 0 and np.isfinite(tot) else 1.0
     elif red == "mean":
         try:
-            n = np.size(
-                _reference(
-                    dataclasses.replace(
-                        inp,
-                        verb="value",
-                        kw={
-                            **{k: v for k, v in inp.kw.items() if k not in ("out", "wrt")},
-                            "reduction": "none",
-                        },
-                    ),
-                    args,
-                )[0]
-            )
+            n = np.size(_per_sample(inp, args))
         except Exception:
             n = 1
         r = 1.0 / max(n, 1)
     return NOISE_EPS * float(np.finfo(dt).eps) * s * r
+
+
+def _per_sample(inp, args):
+    """The reference's per-sample values (reduction "none") of the input."""
+    kw = {k: v for k, v in inp.kw.items() if k not in ("out", "wrt")}
+    return _reference(dataclasses.replace(inp, verb="value", kw={**kw, "reduction": "none"}), args)[
+        0
+    ]
 
 
 def _value_terms(inp, args) -> float:
@@ -579,17 +575,7 @@ def _value_terms(inp, args) -> float:
     "mean" (1, N and 1 unweighted). 0 where it cannot be told (the
     weights' sum is 0 or not finite): no extra tolerance then."""
     try:
-        none = _reference(
-            dataclasses.replace(
-                inp,
-                verb="value",
-                kw={
-                    **{k: v for k, v in inp.kw.items() if k not in ("out", "wrt")},
-                    "reduction": "none",
-                },
-            ),
-            args,
-        )[0]
+        none = _per_sample(inp, args)
         w = inp.kw.get("sample_weight")
         shape = np.shape(none)
         with np.errstate(all="ignore"):
