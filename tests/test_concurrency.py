@@ -28,6 +28,7 @@ import pytest
 
 import fastloss as fl
 from cases import make
+from fastloss._config import _temporary_threads
 
 BIG = 1_000_000  # elements per input in the thread and process tests
 TIMEOUT = 120  # seconds any child or thread may take before it counts as a hang
@@ -175,6 +176,45 @@ def _loaded_openmp():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux only")
+def test_small_calls_run_serially_while_workers_start_late():
+    # common/contention.hpp: a parallel region whose workers started late
+    # (another runtime's threads holding the cores, as inside xgb.train)
+    # makes the next small calls run on one thread, then one call probes
+    # again. The bookkeeping, driven through the test hook (the real delay
+    # depends on the machine's load); the results never depend on it.
+    c = fl._core.contention
+    p = np.random.default_rng(0).normal(size=200_000)
+    t = np.zeros_like(p)
+    want = fl.mse.value_and_grad(p, t)
+    with _temporary_threads(2):
+        s = c(set_late_ns=5_000_000)  # 5 ms: the cores are taken
+        assert s["late_ns"] == 5_000_000 and s["skip"] == s["backoff"] > 0
+        for k in range(1, 4):
+            v, g = fl.mse.value_and_grad(p, t)  # serial: one call of the budget
+            assert v == want[0] and np.array_equal(g, want[1])
+            assert c()["skip"] == s["skip"] - k and c()["late_ns"] == 5_000_000
+        c(set_late_ns=5_000_000)  # doubles the budget
+        assert c()["backoff"] == min(2 * s["backoff"], 1024)
+        # with no budget left, the next small call goes parallel and measures
+        while c()["skip"] > 0:
+            fl.mse(p, t)
+        fl.mse(p, t)
+        assert c()["late_ns"] != 5_000_000
+        # a call too large for the delay to matter goes parallel whatever
+        big = np.zeros(1 << 23)
+        c(set_late_ns=400_000)  # 4 x 0.4 ms against ~2 ms of serial work (4 units/ns)
+        fl.mse(big, big)
+        assert c()["late_ns"] != 400_000
+        c(set_late_ns=0)  # an idle machine: no budget, the first backoff
+        assert c()["skip"] == 0 and c()["backoff"] == 16
+    with _temporary_threads(1):  # one thread: nothing to decide, nothing counted
+        c(set_late_ns=5_000_000)
+        before = c()["skip"]
+        fl.mse(p, t)
+        assert c()["skip"] == before
+    c(set_late_ns=0)
+
+
 def test_threadpoolctl_sees_and_limits_the_pool():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from fastloss import _core

@@ -1,4 +1,5 @@
 #include "fastloss/api/runtime.hpp"
+#include "fastloss/common/contention.hpp"
 
 #include <pybind11/stl.h>
 
@@ -35,6 +36,20 @@ void register_runtime(py::module_& m) {
   m.def("set_num_threads", &runtime::set_num_threads);
   m.def("get_num_threads", &runtime::get_num_threads);
   m.def("max_threads", &runtime::max_threads);
+  m.def(
+      "contention",
+      [](int64_t set_late_ns) {
+        // what the parallel regions measured (common/contention.hpp); a
+        // value >= 0 is stored first (tests)
+        namespace c = fastloss::contention;
+        if (set_late_ns >= 0) c::record(set_late_ns);
+        py::dict d;
+        d["late_ns"] = c::g_late_ns.load();
+        d["skip"] = c::g_skip.load();
+        d["backoff"] = c::g_backoff.load();
+        return d;
+      },
+      py::arg("set_late_ns") = -1);
   m.def("threads_for_call", &runtime::threads_for_call);
   m.def("omp_max_threads", &runtime::omp_max_threads);
   m.def("forked_child_serial", &runtime::forked_child_serial);

@@ -12,6 +12,11 @@
 #include <cstdint>
 
 #include "fastloss/common/config.hpp"
+#include "fastloss/common/contention.hpp"
+
+#if FL_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace fastloss {
 namespace FASTLOSS_ISA_NS {
@@ -35,6 +40,7 @@ inline int threads_for(int64_t work, int64_t n_tasks, int requested) {
   const int64_t per = (n_tasks + nt - 1) / nt;  // tasks of the busiest thread
   const int64_t saved = work - work / n_tasks * per;
   if (saved < kSerialWork / 2) return 1;
+  if (contention::run_serial(work)) return 1;  // the cores are taken (contention.hpp)
   return static_cast<int>((n_tasks + per - 1) / per);
 }
 
@@ -42,8 +48,13 @@ template <class F>
 inline void parallel_for(int64_t n_tasks, int n_threads, const F& body) {
 #if FL_HAVE_OPENMP
   if (n_threads > 1) {
-#pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (int64_t t = 0; t < n_tasks; ++t) body(t);
+    contention::StartClock clock;  // how late the workers start
+#pragma omp parallel num_threads(n_threads)
+    {
+      if (omp_get_thread_num() != 0) clock.started();
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < n_tasks; ++t) body(t);
+    }
     return;
   }
 #endif

@@ -162,9 +162,11 @@ template <bool kDynamic, class Task>
 void tasks_for(int64_t n_tasks, int n_threads, const Task& task) {
 #if FL_HAVE_OPENMP
   if (n_threads > 1) {
+    contention::StartClock clock;  // how late the workers start (contention.hpp)
 #pragma omp parallel num_threads(n_threads)
     {
       const int tid = omp_get_thread_num();
+      if (tid != 0) clock.started();
       if constexpr (kDynamic) {
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < n_tasks; ++t) task(t, tid);
