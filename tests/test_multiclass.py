@@ -316,7 +316,8 @@ def test_mean_denominator_counts_the_rows_that_count(name, ignore_index, rng):
 def test_cross_entropy_bad_shapes_and_arguments(rng):
     x = rng.normal(size=(5, 3))
     y = np.array([0, 1, 2, 0, 1])
-    with pytest.raises(ValueError, match=r"logits must have at least 2 dimensions.*\(3,\)"):
+    # (C,) scores are one sample (torch's unbatched input): its label is 0-d
+    with pytest.raises(ValueError, match=r"target: integer labels must have shape.*= \(\)"):
         fl.cross_entropy(np.zeros(3), [0])
     with pytest.raises(ValueError, match=r"\(5, 3\).*\(4,\)"):
         fl.cross_entropy(x, y[:4])
@@ -460,8 +461,10 @@ def test_multiclass_hinge_bad_arguments(rng):
         fl.multiclass_hinge(s, [0, -100, 1, 2])
     with pytest.raises(ValueError, match="at least 2 class"):
         fl.multiclass_hinge(np.zeros((4, 1)), [0, 0, 0, 0])
-    with pytest.raises(ValueError, match="at least 2 dimensions"):
-        fl.multiclass_hinge(np.zeros(3), 0)
+    with pytest.raises(ValueError, match=r"at least 1 dimension \(C,\)"):
+        fl.multiclass_hinge(np.zeros(()), 0)
+    # (C,) scores are one sample, as a batch of one
+    assert fl.multiclass_hinge(np.arange(3.0), 0) == fl.multiclass_hinge([np.arange(3.0)], [0])
     with pytest.raises(ValueError, match=r"\(4, 3\).*\(3,\)"):
         fl.multiclass_hinge(s, [0, 1, 2])
     with pytest.raises(ValueError, match="variant"):
@@ -1106,7 +1109,17 @@ def test_multiclass_hinge_power_is_checked():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("name", ["nll", "multilabel_soft_margin", "multilabel_margin"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nll",
+        "multilabel_soft_margin",
+        "multilabel_margin",
+        "cross_entropy",
+        "cross_entropy_probs",
+        "multiclass_hinge",
+    ],
+)
 def test_unbatched_scores_match_torch(name, reduction, dtype):
     # torch takes one sample's (C,) scores (its "unbatched" input, a 0-d
     # label for nll) and returns a 0-d loss for every reduction
@@ -1127,6 +1140,18 @@ def test_unbatched_scores_match_torch(name, reduction, dtype):
         x, y = z, (rng.uniform(size=6) > 0.5).astype(dtype)
         kw, tkw = {"class_weight": cw}, {"weight": torch.from_numpy(cw.astype(dtype))}
         peer = F.multilabel_soft_margin_loss
+    elif name == "cross_entropy":
+        x, y = z, np.array(4)
+        kw = {"class_weight": cw, "label_smoothing": 0.1}
+        tkw = {"weight": torch.from_numpy(cw.astype(dtype)), "label_smoothing": 0.1}
+        peer = F.cross_entropy
+    elif name == "cross_entropy_probs":  # a probability target of the scores' shape
+        y = rng.dirichlet(np.ones(6)).astype(dtype)
+        x, kw, tkw, peer = z, {"label_smoothing": 0.1}, {"label_smoothing": 0.1}, F.cross_entropy
+        name = "cross_entropy"
+    elif name == "multiclass_hinge":  # torch's multi_margin_loss
+        x, y, peer = z, np.array(2), F.multi_margin_loss
+        kw, tkw = {"variant": "weston_watkins", "p": 2}, {"p": 2}
     else:
         x, y, kw, tkw = z, np.array([3, 0, 5, -1, 1, 2]), {}, {}
         peer = F.multilabel_margin_loss
@@ -1154,5 +1179,5 @@ def test_unbatched_is_only_where_torch_has_it():
         fl.nll(np.array(0.5), np.array(0))
     with pytest.raises(ValueError, match="labels: integer labels must have shape"):
         fl.nll(np.zeros(3), np.array([0]))
-    with pytest.raises(ValueError, match="logits must have at least 2 dimensions"):
-        fl.cross_entropy(np.zeros(3), np.array(0))  # not asked of this loss yet
+    with pytest.raises(ValueError, match=r"logits must have at least 1 dimension \(C,\)"):
+        fl.cross_entropy(np.array(0.5), np.array(0))

@@ -298,6 +298,7 @@ cross_entropy = declare(
     RowLoss,
     "cross_entropy",
     prepare=_prep_cross_entropy,
+    unbatched=True,
     peer="torch.nn.functional.cross_entropy (class axis moved last)",
     doc="""Softmax cross-entropy of logits against labels or class probabilities.
 
@@ -334,8 +335,10 @@ cross_entropy = declare(
 
     Parameters
     ----------
-    logits : array_like, shape (..., C), at least 2-D
+    logits : array_like, shape (..., C)
         Unnormalized scores, class axis last. float32 and float64 run natively.
+        A 1-D ``(C,)`` array is one sample, as torch's unbatched input (its
+        label 0-D, the ``"none"`` result 0-D).
     target : array_like
         Integer class labels of shape ``logits.shape[:-1]`` (whole-valued
         floats are accepted), or class probabilities: a floating-point array of
@@ -374,6 +377,7 @@ multiclass_hinge = declare(
     RowLoss,
     "multiclass_hinge",
     prepare=_prep_hinge,
+    unbatched=True,
     peer="sklearn.metrics.hinge_loss (crammer_singer); "
     "torch.nn.functional.multi_margin_loss (weston_watkins)",
     doc="""Multiclass hinge loss of raw scores against integer labels.
@@ -407,7 +411,7 @@ multiclass_hinge = declare(
 
     Parameters
     ----------
-    scores : array_like, shape (..., C), at least 2-D, C >= 2
+    scores : array_like, shape (..., C), C >= 2 (a 1-D ``(C,)`` array: one sample)
         Decision function values, class axis last.
     labels : array_like of int, shape ``scores.shape[:-1]``
         Class labels in ``[0, C)``; others raise ValueError naming the label.
