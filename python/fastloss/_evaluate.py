@@ -13,8 +13,9 @@ over :data:`WHOLE_ROW_GROUP_ROWS` rows streamed page by page), Arrow IPC
 (``.arrow``, ``.feather``, ``.ipc``), CSV/TSV (``.csv``, ``.tsv``; the first
 line must be a header, or ``--columns`` names the columns of a headerless
 file: a file whose header looks like data is refused, never guessed),
-``.npz`` (each array a column, by its key) and ``.npy`` (a 2-D table whose
-columns ``--columns`` names, or a structured array). A column may hold
+``.npz`` (each array a column, by its key, read from the zip batch by
+batch, stored or deflated; see :class:`_NpzMember`) and ``.npy`` (a 2-D
+table whose columns ``--columns`` names, or a structured array). A column may hold
 scalars or lists (class probabilities or logits per row); ``--pred a,b,c``
 stacks several scalar columns into one (n, 3) prediction.
 
@@ -252,13 +253,7 @@ def iter_batches(path: str, needed: list[str], batch_rows: int, columns: str | N
             path, needed, batch_rows, columns, "\t" if suffix == ".tsv" else ","
         )
     elif suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            names = list(z.files)
-            _check_columns(path, needed, names)
-            cols = {c: z[c] for c in needed}
-        n = _same_rows(path, cols)
-        for off in range(0, n, batch_rows):
-            yield {c: a[off : off + batch_rows] for c, a in cols.items()}, min(batch_rows, n - off)
+        yield from _npz_batches(path, needed, batch_rows)
     elif suffix == ".npy":
         try:
             a = np.load(p, mmap_mode="r", allow_pickle=False)
@@ -359,6 +354,94 @@ def _csv_batches(path, needed, batch_rows, columns, delim):
             yield _arrow_columns(path, s), s.num_rows
 
 
+class _NpzMember:
+    """One array of an ``.npz`` archive, read ``rows`` rows at a time.
+
+    The member is opened with :meth:`zipfile.ZipFile.open` (a deflated member,
+    as ``np.savez_compressed`` writes, is decompressed on the fly), its
+    ``.npy`` header read as :func:`numpy.load` reads it, then each call of
+    :meth:`take` reads the next rows' bytes and views them with
+    :func:`numpy.frombuffer`: the same dtype (byte order included), shape
+    and bytes as the whole array's rows. Loaded whole instead, as
+    ``np.load`` would (the memory of that one array): a member with a
+    Fortran-ordered array of 2 or more dimensions (its rows are not
+    contiguous), a header of format version 3.0 (numpy writes it only for
+    structured dtypes with non-Latin-1 field names) and an empty row size;
+    an object array is refused with ``np.load``'s own error
+    (``allow_pickle=False``)."""
+
+    def __init__(self, path, zf, member):
+        from numpy.lib import format as npf
+
+        self.fp = zf.open(member)
+        try:
+            try:
+                version = npf.read_magic(self.fp)
+            except ValueError:
+                raise EvalError(f"{path}: member {member!r} is not an .npy array") from None
+            if version == (1, 0):
+                shape, fortran, dtype = npf.read_array_header_1_0(self.fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = npf.read_array_header_2_0(self.fp)
+            else:
+                shape, fortran, dtype = (), True, np.dtype(object)  # whole, below
+        except BaseException:
+            self.fp.close()
+            raise
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_bytes = dtype.itemsize * math.prod(self.shape[1:])
+        self.whole = None
+        if (fortran and len(self.shape) > 1) or dtype.hasobject or self.row_bytes == 0:
+            self.fp.close()
+            with zf.open(member) as fp:
+                self.whole = npf.read_array(fp, allow_pickle=False)
+            self.shape = self.whole.shape
+        self.path, self.member, self.off = path, member, 0
+
+    def take(self, rows):
+        if self.whole is not None:
+            out = self.whole[self.off : self.off + rows]
+        else:
+            want = rows * self.row_bytes
+            data = self.fp.read(want)
+            if len(data) != want:
+                raise EvalError(f"{self.path}: member {self.member!r} is cut short")
+            out = np.frombuffer(data, self.dtype, rows * (self.row_bytes // self.dtype.itemsize))
+            out = out.reshape((rows, *self.shape[1:]))
+        self.off += rows
+        return out
+
+
+def _npz_batches(path, needed, batch_rows):
+    """Batches of an ``.npz`` file's ``needed`` arrays, read together
+    ``batch_rows`` rows at a time (see :class:`_NpzMember`): the memory of
+    one batch, whatever the arrays' size, stored or deflated."""
+    import zipfile
+    import zlib
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise EvalError(f"{path}: cannot read it as .npz ({_one_line(exc)})") from None
+    with zf:
+        members = zf.namelist()
+        names = [m[:-4] if m.endswith(".npy") else m for m in members]
+        _check_columns(path, needed, names)
+        cols = {}
+        try:
+            for c in needed:
+                cols[c] = _NpzMember(path, zf, c if c in members else c + ".npy")
+            n = _same_rows(path, {c: m.shape for c, m in cols.items()})
+            for off in range(0, n, batch_rows):
+                k = min(batch_rows, n - off)
+                yield {c: m.take(k) for c, m in cols.items()}, k
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a bad CRC, a cut stream
+            raise EvalError(f"{path}: cannot read it as .npz ({_one_line(exc)})") from None
+        finally:
+            for m in cols.values():
+                m.fp.close()
+
+
 def _one_line(exc) -> str:
     return " ".join(str(exc).split())[:200]
 
@@ -369,8 +452,9 @@ def _check_columns(path, needed, names):
             raise EvalError(f"{path}: no column {c!r} (it has {', '.join(map(str, names))})")
 
 
-def _same_rows(path, cols):
-    ns = {c: a.shape[0] if a.ndim else -1 for c, a in cols.items()}
+def _same_rows(path, shapes):
+    """The rows of columns of these shapes, all of one length."""
+    ns = {c: s[0] if len(s) else -1 for c, s in shapes.items()}
     if len(set(ns.values())) != 1 or -1 in ns.values():
         raise EvalError(f"{path}: columns of different lengths {ns}")
     return next(iter(ns.values()))
