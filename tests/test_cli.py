@@ -291,6 +291,31 @@ def test_unreadable_npy(tmp_path):
         load_array(str(tmp_path / "bad.npy"))
 
 
+def _eval_peak_mib(path) -> float:
+    """Peak RSS (MiB) of `fastloss eval path --pred p --target t --loss mse`
+    in a child process (ru_maxrss of the children of a probe process)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(fl.__file__).parent.parent))
+    probe = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    r = subprocess.run(
+        [
+            *(sys.executable, "-c", probe, sys.executable, "-m", "fastloss", "eval"),
+            str(path),
+            *"--pred p --target t --loss mse".split(),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout) / 1024  # MiB (ru_maxrss is in KiB on Linux)
+
+
 def test_runs_as_a_program_and_streams_in_flat_memory(tmp_path):
     # 8 MB and 48 MB of float64 columns in Parquet: reading the big file
     # whole would raise the command's peak RSS by 40 MB or more; streamed in
@@ -310,34 +335,7 @@ def test_runs_as_a_program_and_streams_in_flat_memory(tmp_path):
                 m = min(250_000, n - off)
                 wr.write_table(pa.table({"p": rng.normal(size=m), "t": rng.normal(size=m)}))
     big = tmp_path / "big.parquet"
-    env = dict(os.environ, PYTHONPATH=str(Path(fl.__file__).parent.parent))
-    probe = (
-        "import resource, subprocess, sys; "
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    peaks = {}
-    for name in ("small", "big"):
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                probe,
-                sys.executable,
-                "-m",
-                "fastloss",
-                "eval",
-                str(tmp_path / f"{name}.parquet"),
-                *"--pred p --target t --loss mse".split(),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        assert r.returncode == 0, r.stderr
-        peaks[name] = int(r.stdout) / 1024  # MiB (ru_maxrss is in KiB on Linux)
+    peaks = {name: _eval_peak_mib(tmp_path / f"{name}.parquet") for name in ("small", "big")}
     assert big.stat().st_size > 45e6
     assert peaks["big"] - peaks["small"] < 24, peaks
 
@@ -426,28 +424,8 @@ def test_npz_streams_in_flat_memory(tmp_path):
         np.savez(tmp_path / f"{name}.npz", p=rng.normal(size=n), t=rng.normal(size=n))
         q = rng.integers(0, 4, size=n).astype(np.float64)  # deflates fast
         np.savez_compressed(tmp_path / f"{name}_c.npz", p=q, t=q[::-1].copy())
-    env = dict(os.environ, PYTHONPATH=str(Path(fl.__file__).parent.parent))
-    probe = (
-        "import resource, subprocess, sys; "
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    peaks = {}
-    for name in ("small", "big", "small_c", "big_c"):
-        r = subprocess.run(
-            [
-                *(sys.executable, "-c", probe, sys.executable, "-m", "fastloss", "eval"),
-                str(tmp_path / f"{name}.npz"),
-                *"--pred p --target t --loss mse".split(),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        assert r.returncode == 0, r.stderr
-        peaks[name] = int(r.stdout) / 1024  # MiB (ru_maxrss is in KiB on Linux)
+    names = ("small", "big", "small_c", "big_c")
+    peaks = {name: _eval_peak_mib(tmp_path / f"{name}.npz") for name in names}
     assert (tmp_path / "big.npz").stat().st_size > 60e6
     assert peaks["big"] - peaks["small"] < 24, peaks
     assert peaks["big_c"] - peaks["small_c"] < 24, peaks

@@ -701,6 +701,7 @@ def _target_cases(rng, red):
     lq = torch.log_softmax(_t(rng.normal(0, 1, (6, 4))), 1).requires_grad_()
     tq = _t(torch.softmax(_t(rng.normal(0, 1, (6, 4))), 1).numpy(), True)
     kl = (flt.KLDivLoss, F.kl_div)
+    bcel = (flt.BCEWithLogitsLoss, F.binary_cross_entropy_with_logits)
     mlsm = (flt.MultiLabelSoftMarginLoss, F.multilabel_soft_margin_loss)
     out = [
         _case("mse", flt.MSELoss, F.mse_loss, (x, y), red),
@@ -743,22 +744,8 @@ def _target_cases(rng, red):
             red,
             weight=w,
         ),
-        _case(
-            "bce_logits",
-            flt.BCEWithLogitsLoss,
-            F.binary_cross_entropy_with_logits,
-            (r(6, 4), r(6, 4, lo=0, hi=1)),
-            red,
-            weight=w,
-            pos_weight=pw,
-        ),
-        _case(
-            "bce_logits_plain",
-            flt.BCEWithLogitsLoss,
-            F.binary_cross_entropy_with_logits,
-            (r(6, 4), r(6, 4, lo=0, hi=1)),
-            red,
-        ),
+        _case("bce_logits", *bcel, (r(6, 4), r(6, 4, lo=0, hi=1)), red, weight=w, pos_weight=pw),
+        _case("bce_logits_plain", *bcel, (r(6, 4), r(6, 4, lo=0, hi=1)), red),
         _case("mlsm", *mlsm, (r(6, 5), r(6, 5, lo=0, hi=1)), red, weight=cw),
         _case("mlsm_unbatched", *mlsm, (r(5), r(5, lo=0, hi=1)), red),
         _case(
