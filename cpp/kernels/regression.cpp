@@ -57,6 +57,8 @@ double poisson_run(bool full, double eps, const ElemArgs& a) {
 
 }  // namespace
 
+// a.params[i] is the catalogue's i-th parameter of the loss (api/catalogue.hpp;
+// the Python layer packs them in that order, _catalogue.scalar_pack).
 double regression_kernel(RegressionLoss id, const ElemArgs& a) {
   switch (id) {
     case RegressionLoss::mse: return elementwise_any(Mse{}, a);
@@ -72,11 +74,11 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
                                 : poisson_run<false>(a.params[1] != 0.0, a.params[2], a);
     case RegressionLoss::gaussian_nll:
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: var is required");
-      return elementwise_any(GaussianNll{a.params[0], a.params[1] != 0.0}, a);
+      return elementwise_any(GaussianNll{a.params[1], a.params[0] != 0.0}, a);
     case RegressionLoss::pseudo_huber: return elementwise_any(PseudoHuber{a.params[0]}, a);
     case RegressionLoss::gaussian_nll_var:
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: pred is required");
-      return elementwise_any(GaussianNllVar{a.params[0], a.params[1] != 0.0}, a);
+      return elementwise_any(GaussianNllVar{a.params[1], a.params[0] != 0.0}, a);
     case RegressionLoss::tweedie:
       return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
                                 : tweedie_run<false>(a.params[0], a);

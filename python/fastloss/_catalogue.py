@@ -162,6 +162,34 @@ def domain_message(loss: str, d: Mapping[str, Any], where: Any, value: Any) -> s
     return f"{subject} must {_condition(d)}{reason}, got {value!r} at index {where}"
 
 
+_SCALAR_KINDS = ("real", "bool", "int")
+
+
+def scalar_pack(name: str) -> Callable[..., Any] | None:
+    """The ``pack`` of an element-wise loss whose parameters are all scalars:
+    the kernel's four float slots hold them in the catalogue's order (the
+    kernels read ``params[i]`` as the catalogue's i-th parameter; a bool as
+    0 or 1), the rest 0. None for a loss without parameters or with others
+    (arrays, choices): it packs its own."""
+    params = entry(name)["params"]
+    if not params or any(q["kind"] not in _SCALAR_KINDS for q in params):
+        return None
+    names = tuple(q["name"] for q in params)
+    pad = (0.0,) * (4 - len(names))
+    if len(names) == 1:  # most of them: no loop on the hot path
+        (only,) = names
+
+        def pack_one(p, pred, target, *_):
+            return (float(p[only]), *pad), None, target
+
+        return pack_one
+
+    def pack(p, pred, target, *_):
+        return (*[float(p[k]) for k in names], *pad), None, target
+
+    return pack
+
+
 def check_domain(name: str, input_name: str, x: Any) -> None:
     """Check the array ``x`` of ``input_name`` against the interval domain
     the catalogue declares for it with ``checked_by_kernel`` false (the

@@ -557,7 +557,7 @@ class ElementwiseLoss(Loss):
         super().__init__(name, **kw)
         self._kernel = kernel
         self._id = kernel_id
-        self._pack = pack
+        self._pack = pack if pack is not None else _catalogue.scalar_pack(name)
         self._explain = explain if explain is not None else _catalogue.explain(name)
 
     def _plan(self, inputs, p):

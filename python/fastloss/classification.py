@@ -44,24 +44,6 @@ def _pack_bce_logits(p, pred, target, *_):
     return (0.0, 0.0, 0.0, 0.0), aux_input(pw, pred, "pos_weight", "the logits'"), target
 
 
-def _required(p, *names):
-    # Param checks skip None (it means "default" for optional parameters)
-    for k in names:
-        if p[k] is None:
-            raise TypeError(f"{k} must be a real number, got None")
-    return [p[k] for k in names]
-
-
-def _pack_hinge(p, pred, target, *_):
-    (margin,) = _required(p, "margin")
-    return (margin, 0.0, 0.0, 0.0), None, target
-
-
-def _pack_focal(p, pred, target, *_):
-    alpha, gamma = _required(p, "alpha", "gamma")
-    return (alpha, gamma, 0.0, 0.0), None, target
-
-
 _COMMON_ARGS = """
     reduction : {"mean", "sum", "none"}, keyword-only
         ``"mean"`` divides the (weighted) sum by the element count, or by
@@ -200,7 +182,6 @@ hinge = declare(
     ElementwiseLoss,
     "hinge",
     kernel=CLASSIFICATION,
-    pack=_pack_hinge,
     peer="sklearn.metrics.hinge_loss",
     doc="""Hinge loss of a binary classifier's raw score (linear SVM loss).
 
@@ -236,7 +217,6 @@ squared_hinge = declare(
     ElementwiseLoss,
     "squared_hinge",
     kernel=CLASSIFICATION,
-    pack=_pack_hinge,
     peer="keras.losses.squared_hinge; torch (max(0, margin - y*s)**2 with autograd)",
     doc="""Squared hinge loss (L2-SVM loss), differentiable everywhere.
 
@@ -269,7 +249,6 @@ sigmoid_focal = declare(
     ElementwiseLoss,
     "sigmoid_focal",
     kernel=CLASSIFICATION,
-    pack=_pack_focal,
     peer="torchvision.ops.sigmoid_focal_loss",
     doc="""Sigmoid focal loss (RetinaNet) on logits.
 
@@ -365,7 +344,6 @@ hinge_embedding = declare(
     ElementwiseLoss,
     "hinge_embedding",
     kernel=CLASSIFICATION,
-    pack=_pack_hinge,
     peer="torch.nn.functional.hinge_embedding_loss",
     doc="""Hinge embedding loss: similar pairs pulled together, dissimilar ones past a margin.
 

@@ -58,14 +58,6 @@ _GAUSSIAN_NLL = kernel_id("gaussian_nll")
 _GAUSSIAN_NLL_VAR = grad_kernel("gaussian_nll", "var")
 
 
-def _pack_delta(p, pred, target, *_):
-    return (p["delta"], 0.0, 0.0, 0.0), None, target
-
-
-def _pack_beta(p, pred, target, *_):
-    return (p["beta"], 0.0, 0.0, 0.0), None, target
-
-
 _COMMON_ARGS = """
     Parameters
     ----------
@@ -141,7 +133,6 @@ huber = declare(
     ElementwiseLoss,
     "huber",
     kernel=REGRESSION,
-    pack=_pack_delta,
     peer="torch.nn.functional.huber_loss",
     doc="""Huber loss: quadratic near zero, linear beyond ``delta``.
 
@@ -175,7 +166,6 @@ smooth_l1 = declare(
     ElementwiseLoss,
     "smooth_l1",
     kernel=REGRESSION,
-    pack=_pack_beta,
     peer="torch.nn.functional.smooth_l1_loss",
     doc="""Smooth L1 loss: Huber divided by ``beta``.
 
@@ -210,7 +200,6 @@ pseudo_huber = declare(
     ElementwiseLoss,
     "pseudo_huber",
     kernel=REGRESSION,
-    pack=_pack_delta,
     peer="xgboost reg:pseudohubererror (huber_slope=delta)",
     doc="""Pseudo-Huber (Charbonnier) loss: a smooth Huber, twice differentiable.
 
@@ -288,15 +277,10 @@ log_cosh = declare(
 )
 
 
-def _pack_quantile(p, pred, target, *_):
-    return (p["quantile"], 0.0, 0.0, 0.0), None, target
-
-
 quantile = declare(
     ElementwiseLoss,
     "quantile",
     kernel=REGRESSION,
-    pack=_pack_quantile,
     peer="sklearn.metrics.mean_pinball_loss (alpha=quantile)",
     doc="""Pinball (quantile) loss: fits the ``quantile``-th conditional quantile.
 
@@ -551,15 +535,10 @@ rmse = _RootMeanSquare(
 # likelihoods: poisson_nll, gaussian_nll, tweedie
 
 
-def _pack_poisson(p, pred, target, *_):
-    return (float(p["log_input"]), float(p["full"]), p["eps"], 0.0), None, target
-
-
 poisson_nll = declare(
     ElementwiseLoss,
     "poisson_nll",
     kernel=REGRESSION,
-    pack=_pack_poisson,
     peer="torch.nn.functional.poisson_nll_loss",
     doc="""Poisson negative log likelihood, for count targets.
 
@@ -643,7 +622,7 @@ class _GaussianNll(ElementwiseLoss):
         check_domain("gaussian_nll", "var", var)  # before broadcasting: each value once
         v = _var_shape(var, pred)
         aux = aux_input(v, pred, "var", "pred's")
-        state = (pred, target, aux, (p["eps"], float(p["full"]), 0.0, 0.0), v, var.shape)
+        state = (pred, target, aux, slots, v, var.shape)
         return dt, shape, (shape, var.shape), (pred, target, var), state
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
