@@ -42,7 +42,7 @@ void register_runtime(py::module_& m) {
         // what the parallel regions measured (common/contention.hpp); a
         // value >= 0 is stored first (tests)
         namespace c = fastloss::contention;
-        if (set_late_ns >= 0) c::record(set_late_ns);
+        if (set_late_ns >= 0) fastloss::FASTLOSS_ISA_NS::contention::record(set_late_ns);
         py::dict d;
         d["late_ns"] = c::g_late_ns.load();
         d["skip"] = c::g_skip.load();

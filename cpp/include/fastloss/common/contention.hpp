@@ -12,8 +12,7 @@
 // every so often one goes parallel again to measure (the number of calls
 // between two such probes doubles while the delay stays, up to 1024).
 // Results do not depend on the thread count, bit for bit, so this changes
-// no result, only which threads compute it. Not per ISA: one state for the
-// module (C++17 inline variables).
+// no result, only which threads compute it.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +20,12 @@
 #include <chrono>
 #include <cstdint>
 
+#include "fastloss/common/config.hpp"
+
+// The state is data (constant-initialized atomics, no code), one instance
+// for the module; the functions that read and write it are compiled per ISA
+// level like every kernel header (namespace FASTLOSS_ISA_NS), so no level's
+// instructions end up in another level's callers.
 namespace fastloss {
 namespace contention {
 
@@ -35,6 +40,19 @@ constexpr int64_t kFirstSkip = 16, kMaxSkip = 1024;
 inline std::atomic<int64_t> g_late_ns{0};  // the last region's latest worker start
 inline std::atomic<int64_t> g_skip{0};     // serial calls left before the next probe
 inline std::atomic<int64_t> g_backoff{kFirstSkip};
+
+}  // namespace contention
+
+namespace FASTLOSS_ISA_NS {
+namespace contention {
+
+using ::fastloss::contention::g_backoff;
+using ::fastloss::contention::g_late_ns;
+using ::fastloss::contention::g_skip;
+using ::fastloss::contention::kFirstSkip;
+using ::fastloss::contention::kLateNs;
+using ::fastloss::contention::kMaxSkip;
+using ::fastloss::contention::kUnitsPerNs;
 
 inline int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -80,4 +98,5 @@ struct StartClock {
 };
 
 }  // namespace contention
+}  // namespace FASTLOSS_ISA_NS
 }  // namespace fastloss
