@@ -410,10 +410,10 @@ class _CalibrationEntry:
     def edges(self) -> np.ndarray:
         return np.linspace(0.0, 1.0, self.n_bins + 1)
 
-    def bins(self, pred, target, w, gi=None, G=1):
+    def bins(self, p, t, w, gi=None, G=1):
         """Per group and bin: (weight, weight * confidence, weight *
-        correct), shape ``(3, G, n_bins)`` (``gi``: each row's group index)."""
-        p, t = self.check(pred, target)
+        correct), shape ``(3, G, n_bins)`` (``p``, ``t``: what :meth:`check`
+        returned for the rows; ``gi``: each row's group index)."""
         if p.ndim == 1:
             conf, correct = p, (t == 1).astype(np.float64)
         else:
@@ -1129,16 +1129,19 @@ class Accumulator:
         first = self._rows if start is None else int(start)
         if n:
             self._check_over_rows(pred, w)
-            for e in self._entries:
-                if e.kind == "calibration":
-                    e.check(pred, target)  # before any total changes
+            # calibration entries' inputs, checked once, before any total changes
+            cal = {
+                k: e.check(pred, target)
+                for k, e in enumerate(self._entries)
+                if e.kind == "calibration"
+            }
             st = self._state
             if st is None:
                 st = self._state = _State(self._entries, self._width())
                 if group is None:
                     st.columns([None])
             if group is None:
-                self._add_plain(st, pred, target, w, first)
+                self._add_plain(st, pred, target, w, first, cal)
             else:
                 gi = _group_columns(st, group)
                 G = len(st.keys)
@@ -1157,6 +1160,7 @@ class Accumulator:
                         first + a,
                         gi[sl],
                         G,
+                        {k: (p[sl], t[sl]) for k, (p, t) in cal.items()},
                     )
                     a = b
         self._rows = max(self._rows, first + n)
@@ -1167,13 +1171,13 @@ class Accumulator:
             return 0
         return BOOTSTRAP_BUCKETS if self._unit is None else self._B
 
-    def _add_plain(self, st, pred, target, w, first):
+    def _add_plain(self, st, pred, target, w, first, cal):
         """Ungrouped: the kernels' block leaves (the one-shot call's tree)."""
         n = pred.shape[0]
         buckets = None
         for k, e in enumerate(self._entries):
             if e.kind == "calibration":
-                st.sums[k] = st.sums[k] + e.bins(pred, target, w)
+                st.sums[k] = st.sums[k] + e.bins(*cal[k], w)
                 continue
             sl = self._global(e, pred, target, w)
             if sl is not None:
@@ -1253,7 +1257,7 @@ class Accumulator:
         st.boot[k] = st.boot[k] + add.reshape(2, 1, BOOTSTRAP_BUCKETS)
         return cache
 
-    def _add_grouped(self, st, pred, target, w, first, gi, G):
+    def _add_grouped(self, st, pred, target, w, first, gi, G, cal):
         """Grouped: per (global block of BLOCK rows, group) the sums of the
         group's per-row terms in row order (``np.bincount``), the leaves of
         each group's tree over global blocks."""
@@ -1263,7 +1267,7 @@ class Accumulator:
         buckets = None
         for k, e in enumerate(self._entries):
             if e.kind == "calibration":
-                st.sums[k] = st.sums[k] + e.bins(pred, target, w, gi, G)
+                st.sums[k] = st.sums[k] + e.bins(*cal[k], w, gi, G)
                 continue
             if key is None:
                 key, nb = _block_keys(first, n, gi, G)
