@@ -330,7 +330,9 @@ def _csv_batches(path, needed, batch_rows, columns, delim):
 
     names = _named(columns)
     with open(path, "rb") as fh:
-        first = fh.readline().decode("utf-8", "replace").strip()
+        raw = fh.readline()
+        longest = max(len(raw), len(fh.readline()))
+    first = raw.decode("utf-8", "replace").strip()
     if not first:
         raise EvalError(f"{path}: the file is empty")
     if names is None:
@@ -340,7 +342,12 @@ def _csv_batches(path, needed, batch_rows, columns, delim):
                 f"{path}: the first line ({first[:40]!r}) is data, not a header: "
                 "name the columns with --columns"
             )
-    ro = pcsv.ReadOptions(block_size=1 << 22, column_names=names)
+    # pyarrow's streaming reader reads up to 32 blocks ahead of the batch
+    # being scored: 4 MiB blocks held 74 MiB of a 78 MB file at once
+    # (tests/test_cli.py's CSV memory test). 256 KiB blocks bound that at
+    # about 8 MiB, as fast; a block must hold whole rows, so wide rows
+    # (the first two lines: the header and a data row) get 64 rows' worth.
+    ro = pcsv.ReadOptions(block_size=max(1 << 18, 64 * longest), column_names=names)
     try:
         reader = pcsv.open_csv(
             path, read_options=ro, parse_options=pcsv.ParseOptions(delimiter=delim)
