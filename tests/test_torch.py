@@ -464,6 +464,24 @@ def test_none_backward_makes_no_second_pass(monkeypatch):
             (lp, torch.softmax(logits.detach(), 1)),
         ),
     ]
+    # ctc: time-major (samples on axis 1, a second pass before) and batch-first
+    T, N, C = 9, 4, 5
+    ctc_x = _t(rng.normal(size=(T, N, C)), True)
+    ctc_in = (_t(rng.integers(1, C, (N, 3))), _t(np.full(N, T)), _t(np.array([3, 2, 3, 1])))
+    for bf in (False, True):
+        x = ctc_x if not bf else _t(ctc_x.detach().transpose(0, 1).numpy().copy(), True)
+
+        def theirs(x, y, il, tl, bf=bf):
+            lp = torch.log_softmax(x.transpose(0, 1) if bf else x, -1)
+            return F.ctc_loss(lp, y, il, tl, reduction="none")
+
+        cases.append(
+            (
+                lambda x, y, il, tl, bf=bf: flt.ctc(x, y, il, tl, reduction="none", batch_first=bf),
+                theirs,
+                (x, *ctc_in),
+            )
+        )
     for k, (ours, theirs, inputs) in enumerate(cases):
         calls = _counting(monkeypatch)
         v = ours(*inputs)

@@ -30,12 +30,13 @@ Autograd
     ``value_and_grad`` once, writing the gradient into a torch tensor, and
     the backward scales that gradient by ``grad_output`` (no second pass).
     For ``reduction="none"`` of a loss whose samples are independent
-    (element-wise, row, slice, box, triplet, ranking-list losses) the saved
-    gradient is the core's ``"none"`` gradient, each sample's own derivative
-    in the input's shape, and the backward multiplies it by ``grad_output``
+    (element-wise, row, slice, box, triplet, ranking-list losses, ``ctc``,
+    whose samples lie along axis 1 of time-major logits) the saved gradient
+    is the core's ``"none"`` gradient, each sample's own derivative in the
+    input's shape, and the backward multiplies it by ``grad_output``
     (broadcast over the sample's elements): no second pass. Losses whose
     samples are coupled (``ntxent``, ``clip``, ``rmse``, a shared input such
-    as ``center``'s centers, ``ctc``'s batch axis 1, a ``var`` broadcast
+    as ``center``'s centers, a ``var`` broadcast
     against ``gaussian_nll``'s pred) compute the value alone and the backward
     makes one gradient pass, ``loss.grad(..., reduction="sum",
     sample_weight=grad_output)``: the weights multiply each sample's loss,
@@ -297,9 +298,9 @@ _TARGET_GRADS: dict[tuple[str, str], Any] = {
 # Loss families whose per-sample losses are independent of one another: the
 # core's reduction="none" gradient holds each sample's own derivative
 # (d l_i / d x_i, in the input's shape), so the backward of "none" scales it
-# by grad_output. The others (ntxent, clip, rmse, a shared parameter such as
-# center's centers, ctc's batch axis 1) keep a weighted gradient pass in
-# backward.
+# by grad_output (ctc's samples lie along axis 1 of time-major logits:
+# _sample_axis). The others (ntxent, clip, rmse, a shared parameter such as
+# center's centers) keep a weighted gradient pass in backward.
 _INDEPENDENT = frozenset(
     {
         "ElementwiseLoss",
@@ -316,8 +317,15 @@ _INDEPENDENT = frozenset(
         "_Elbo",
         "_TdError",
         "_Fake",
+        "_Ctc",
     }
 )
+
+
+def _sample_axis(loss, params):
+    """The axis of a "none" result's samples in the inputs: 1 for ctc's
+    time-major (T, N, C) logits, 0 otherwise."""
+    return 1 if loss.name == "ctc" and not params.get("batch_first") else 0
 
 
 def _sum_to(g, shape):
@@ -328,10 +336,10 @@ def _sum_to(g, shape):
     return g.sum_to_size(shape) if len(shape) else g.sum()
 
 
-def _bcast(go, g):
+def _bcast(go, g, axis=0):
     """grad_output of a "none" result, shaped to multiply a gradient whose
-    leading axes are the result's."""
-    return go.reshape(tuple(go.shape) + (1,) * (g.dim() - go.dim()))
+    axes from ``axis`` on are the result's."""
+    return go.reshape((1,) * axis + tuple(go.shape) + (1,) * (g.dim() - axis - go.dim()))
 
 
 # Marks an input saved through ctx.save_for_backward (None is an input too:
@@ -356,6 +364,7 @@ class _Call:
         "rules",
         "dt",
         "result",
+        "axis",
     )
 
     def __init__(self, loss, reduction, weight, params, result=None):
@@ -406,8 +415,9 @@ class _Call:
             self.grads = None
             return torch.from_numpy(L(*arrs, reduction=red, sample_weight=w, **p))
         v, grads = self._run(inputs, arrs, value=True)
+        ax = self.axis = _sample_axis(L, p)
         if red == "none" and not all(
-            tuple(v.shape) == tuple(inputs[i].shape[: v.ndim]) for i in grads
+            tuple(v.shape) == tuple(inputs[i].shape[ax : ax + v.ndim]) for i in grads
         ):
             # "none" per element of pred while an input (a broadcast var)
             # is summed over: not a per-sample gradient; a pass in backward.
@@ -523,7 +533,10 @@ class _Call:
             if self.reduction == "none":
                 # each sample's own gradient times its grad_output (a target
                 # broadcast against pred summed back to its shape)
-                grads = {i: _sum_to(g * _bcast(go, g), inputs[i].shape) for i, g in grads.items()}
+                grads = {
+                    i: _sum_to(g * _bcast(go, g, self.axis), inputs[i].shape)
+                    for i, g in grads.items()
+                }
             elif go.item() != 1.0:  # the common .backward() on the loss: 1, no pass
                 grads = {i: g * go for i, g in grads.items()}
         return tuple(grads.get(i) for i in range(len(L.inputs)))
