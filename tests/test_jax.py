@@ -674,7 +674,7 @@ def test_perceptual_lists_of_feature_maps():
     gs = [rng.normal(size=f.shape) for f in fs]
     with _x64(True):
         jf, jg = [jnp.asarray(f) for f in fs], [jnp.asarray(g) for g in gs]
-        for prm in ({}, {"p": 1, "layer_weights": (1.0, 0.25)}):
+        for prm in ({}, {"p": 1, "layer_weights": (1.0, 0.25)}, {"p": 1.5}):
             for red in ("mean", "sum"):
                 v, g = jax.jit(
                     jax.value_and_grad(
@@ -751,6 +751,26 @@ def test_gaussian_nll_var_gradient_sums_over_broadcast_axes():
             np.testing.assert_allclose(
                 g, fl.gaussian_nll.grad(p, t, var, wrt="var"), rtol=1e-12, atol=1e-14
             )
+
+
+def test_gaussian_nll_negative_var_is_refused_under_jit():
+    # under jit no value is seen while tracing: the kernel checks var >= 0
+    # (torch: "var has negative entry/entries") and names it; before, a
+    # negative var was clamped to eps and gave a finite, wrong loss
+    p, t = jnp.zeros(4), jnp.ones(4)
+    var = jnp.asarray([1.0, 0.5, -2.0, 1.0])
+    with pytest.raises(ValueError, match="var"):
+        fl.gaussian_nll(np.zeros(4), np.ones(4), np.asarray(var))  # the NumPy path's check
+    f = jax.jit(flj.gaussian_nll)
+    for call in (f, jax.jit(jax.grad(flj.gaussian_nll, argnums=(0, 2)))):
+        with pytest.raises(Exception, match=r"var must be >= 0 .*got -2.0+ at flat index 2"):
+            jax.block_until_ready(call(p, t, var))
+    # one variance per row, broadcast by XLA: the element is var's value
+    with pytest.raises(Exception, match=r"got -1.0+ at flat index 3"):
+        jax.block_until_ready(f(jnp.zeros((2, 3)), jnp.ones((2, 3)), jnp.asarray([1.0, -1.0])))
+    # NaN passes (it propagates), 0 is a valid variance (clamped to eps)
+    assert np.isnan(f(p, t, jnp.asarray([1.0, np.nan, 1.0, 1.0])))
+    assert np.isfinite(f(p, t, jnp.asarray([1.0, 0.0, 1.0, 1.0])))
 
 
 def test_training_loop_triplet():

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "fastloss/api/regression.hpp"
 #include "fastloss/api/runtime.hpp"
 #include "fastloss/api/tensors.hpp"
 #include "kernel_call.hpp"
@@ -215,6 +216,19 @@ ffi::Error LossImpl(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t fa
       return invalid("labels: label " + std::to_string(lab[e.index]) + " at sample " +
                      std::to_string(e.index) + " is out of range: labels must be in [0, " +
                      std::to_string(classes) + ") or equal ignore_index");
+    }
+    if (c.family == static_cast<int>(Family::regression) &&
+        c.id == static_cast<int>(RegressionLoss::gaussian_nll) && c.aux.data != nullptr) {
+      // the one element-wise domain on an auxiliary input: the NumPy path
+      // checks var in Python before the kernel runs, a trace cannot
+      const int64_t k = c.aux_pattern.period > 0
+                            ? (e.index / c.aux_pattern.repeat) % c.aux_pattern.period
+                            : e.index;
+      const double v = c.dtype == DType::f32 ? static_cast<const float*>(c.aux.data)[k]
+                                             : static_cast<const double*>(c.aux.data)[k];
+      return invalid("gaussian_nll: every value of var must be >= 0 (a variance), got " +
+                     std::to_string(v) + " at flat index " + std::to_string(e.index) +
+                     " of var broadcast to pred's shape");
     }
     return invalid("input outside the loss's domain at flat index " + std::to_string(e.index));
   } catch (const std::exception& e) {

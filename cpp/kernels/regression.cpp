@@ -79,6 +79,7 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
     case RegressionLoss::gaussian_nll_var:
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: pred is required");
       return elementwise_any(GaussianNllVar{a.params[1], a.params[0] != 0.0}, a);
+    case RegressionLoss::abs_power: return elementwise_any(AbsPower{a.params[0]}, a);
     case RegressionLoss::tweedie:
       return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
                                 : tweedie_run<false>(a.params[0], a);

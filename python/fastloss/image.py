@@ -22,8 +22,8 @@ import numpy as np
 
 from fastloss._arrays import _F64, as_float, check_no_overlap, check_same_shape, prepare_out
 from fastloss._catalogue import declare
-from fastloss._loss import GRAD, GRAD_HESS, IMAGE, VALUE, Loss
-from fastloss._params import Param, reduction_code
+from fastloss._loss import GRAD, GRAD_HESS, IMAGE, REGRESSION, VALUE, ElementwiseLoss, Loss
+from fastloss._params import reduction_code
 from fastloss._tensors import Plan, TensorLoss, as_reals, check_rows
 from fastloss.regression import mae as _mae
 from fastloss.regression import mse as _mse
@@ -213,31 +213,41 @@ def _layer_weights(name, v):
     return tuple(float(x) for x in arr)
 
 
-def _power(name, v):
-    """Check: 1 or 2, the powers fastloss has kernels for (mae, mse)."""
-    if isinstance(v, (bool, np.bool_)) or not isinstance(
-        v, (numbers.Real, np.floating, np.integer)
-    ):
-        raise TypeError(f"{name} must be 1 or 2, got {type(v).__name__}")
-    if v == 1 or v == 2:
-        return int(v)
-    raise ValueError(
-        f"{name} must be 1 or 2 (the powers with a kernel: mae's |r| and mse's r^2), got {v!r}"
-    )
-
-
 class _Perceptual(Loss):
-    """``perceptual``: lists of feature maps, one existing kernel per layer.
+    """``perceptual``: lists of feature maps, one element-wise kernel per layer.
 
-    No formula here: each layer runs ``mse`` (p=2) or ``mae`` (p=1) through
-    its verbs, and the layer results are combined by ``layer_weights`` (the
-    result shaping the penalties do for a list of arrays). ``_run`` is this
-    loss's whole run path; the registry-wide property tests, written for
-    array inputs, skip it (``list_inputs``) and tests/test_perceptual.py
-    covers what they would.
+    No formula here: each layer runs ``mse`` (p=2), ``mae`` (p=1) or, for
+    any other power, the regression kernel ``abs_power`` (``|r|^p``, the
+    catalogue's kernel id of this loss) through the verbs of an
+    :class:`~fastloss._loss.ElementwiseLoss`, and the layer results are
+    combined by ``layer_weights`` (the result shaping the penalties do for a
+    list of arrays). ``_run`` is this loss's whole run path; the
+    registry-wide property tests, written for array inputs, skip it
+    (``list_inputs``) and tests/test_perceptual.py covers what they would.
     """
 
     list_inputs = True
+
+    def __init__(self, name, *, kernel_id, **kw):
+        super().__init__(name, **kw)
+        self._kernel = REGRESSION
+        self._id = kernel_id
+        # the |r|^p kernel on one layer, as an element-wise loss of its own
+        # (not in the registry): perceptual's p in its first float slot
+        self._power = ElementwiseLoss(
+            name,
+            kernel=REGRESSION,
+            kernel_id=kernel_id,
+            pack=_pack_power,
+            family=kw["family"],
+            params=tuple(q for q in kw["params"] if q.name == "p"),
+            inputs=kw["inputs"],
+        )
+
+    def layer_kernel(self, p):
+        """The loss whose verbs run one layer for power ``p``: mse, mae or
+        the |r|^p kernel (fastloss.jax composes its layers from it too)."""
+        return _mse if p == 2 else _mae if p == 1 else self._power
 
     def not_accumulable(self) -> str | None:
         return "its inputs are lists of feature maps, not rows of (pred, target)"
@@ -245,8 +255,9 @@ class _Perceptual(Loss):
     @staticmethod
     def _weights(p, n):
         """``layer_weights`` for ``n`` layers: 1.0 each when None, else checked
-        to hold one weight per layer (fastloss.jax's perceptual calls it too)."""
-        w = p["layer_weights"]
+        (finite reals >= 0) to hold one weight per layer (fastloss.jax's
+        perceptual calls it too)."""
+        w = _layer_weights("layer_weights", p["layer_weights"])
         if w is None:
             return (1.0,) * n
         if len(w) != n:
@@ -279,13 +290,14 @@ class _Perceptual(Loss):
         outs = [None] * n
         if op != VALUE:
             outs = self._outs(out, fs, gs)
-        kernel = _mse if p["p"] == 2 else _mae
+        kernel = self.layer_kernel(p["p"])
+        kp = {} if kernel is not self._power else {"p": p["p"]}
         values, grads = [], []
         for f, g, wl, o in zip(fs, gs, w, outs):
             if op == VALUE:
-                v = kernel(f, g, reduction=reduction)
+                v = kernel(f, g, reduction=reduction, **kp)
             else:
-                v, d = kernel.value_and_grad(f, g, reduction=reduction, out=o)
+                v, d = kernel.value_and_grad(f, g, reduction=reduction, out=o, **kp)
                 if wl != 1.0:
                     np.multiply(d, wl, out=d)
                 grads.append(d)
@@ -356,11 +368,14 @@ class _Perceptual(Loss):
         return outs
 
 
-perceptual = _Perceptual(
+def _pack_power(p, pred, target, *_):
+    """The |r|^p kernel's float slots: the power, the rest 0."""
+    return (float(p["p"]), 0.0, 0.0, 0.0), None, target
+
+
+perceptual = declare(
+    _Perceptual,
     "perceptual",
-    family="image",
-    inputs=("pred_features", "target_features"),
-    params=(Param("layer_weights", None, _layer_weights), Param("p", 2, _power)),
     peer="torch: sum(w_l * (f_l - g_l).abs().pow(p).mean() for each layer l) with autograd",
     doc="""The perceptual (feature-matching) loss over feature maps of a network.
 
@@ -377,20 +392,18 @@ perceptual = _Perceptual(
     per layer, ``w_l * d mean(|f_l - g_l|^p) / d f_l``; backpropagate each
     through your network.
 
-    Each layer runs an existing kernel, ``mse`` for p=2 and ``mae`` for p=1
-    (so a layer's value and gradient are the bits of ``fl.mse``/``fl.mae``
-    on it, times ``w_l``, for any thread count), and the layer values are
-    added in layer order in float64. At ``f == g`` the p=1 gradient is 0,
-    as torch's ``abs``.
+    Each layer runs an element-wise kernel: ``mse`` for p=2 and ``mae`` for
+    p=1 (so a layer's value and gradient are the bits of ``fl.mse``/``fl.mae``
+    on it, times ``w_l``, for any thread count), and for any other power
+    ``p > 0`` the kernel of ``|r|^p`` (value ``exp(p log|r|)``, gradient
+    ``p |r|^(p-1) sign(r)``, in C++ as every kernel; within a few ulp of the
+    exact power, where torch's ``pow`` rounds once); the layer values are
+    added in layer order in float64.
 
-    Departure from the issue's formula, which has any ``p``: only p = 1 and
-    p = 2 are computed; other powers raise ``ValueError`` naming ``p``.
-    fastloss has no kernel for ``|r|^p`` with a general ``p`` (mae and mse
-    are the only element-wise powers, and composing other kernels would put
-    the formula and its chain rule in Python); one would be a C++
-    element-wise kernel with value ``|r|^p``, gradient ``p |r|^(p-1)
-    sign(r)`` and a rule at ``r = 0`` for ``p < 1`` (torch's autograd gives
-    NaN there, ``inf * 0``).
+    Departure from torch at ``f == g``: the gradient there is 0 for every
+    ``p``. torch's autograd of ``(f - g).abs().pow(p)`` gives 0 too for
+    ``p >= 1`` but NaN for ``p < 1`` (``inf * 0``: the slope is infinite),
+    where fastloss keeps mae's subgradient 0.
 
     Parameters
     ----------
@@ -408,9 +421,10 @@ perceptual = _Perceptual(
         Not supported (a TypeError): layers are weighed by ``layer_weights``.
     layer_weights : sequence of floats >= 0, optional, keyword-only
         One weight per layer; default all 1.
-    p : {1, 2}, keyword-only, default 2
+    p : float > 0, keyword-only, default 2
         The power: 2 for squared errors (``mse``), 1 for absolute ones
-        (``mae``, the L1 feature loss); no other (see the departure above).
+        (``mae``, the L1 feature loss), any other positive power through the
+        ``|r|^p`` kernel.
 
     Returns
     -------
@@ -441,5 +455,7 @@ perceptual = _Perceptual(
     1.75
     >>> fl.perceptual.grad(f, g)
     [array([0., 2.]), array([[-1.,  2.]])]
+    >>> round(fl.perceptual(f, g, p=3), 12)  # (0 + 8) / 2 + (1 + 8) / 2
+    8.5
 """,
 )

@@ -21,7 +21,7 @@ Functions
     composed in JAX (its gradient by the chain rule through that root over
     mse's fused gradient, 0 where every residual is 0, as in the core);
     ``perceptual`` takes lists of feature maps and runs each layer through
-    ``mse`` or ``mae`` as the core does (its gradient: a list, one per
+    ``mse``, ``mae`` or the ``|r|^p`` kernel as the core does (its gradient: a list, one per
     layer), and the penalties a list of arrays (a model's parameters) as
     the core does; ``linear_cross_entropy`` forms its logits with XLA's
     matrix product (held whole, unlike the core's chunks) and runs the
@@ -63,11 +63,11 @@ Limits
     own call). Integer labels are int32 or int64 (int32 labels are widened
     into a scratch copy, one int64 per label; a bool mask as int32).
     Data-dependent argument checks the core makes in Python (``brier``'s
-    probabilities in [0, 1], float labels being whole numbers, ``var`` and
+    probabilities in [0, 1], float labels being whole numbers, ``barron``'s
     ``scale`` positive, ``kl_sparsity``'s activations in [0, 1]) cannot run
     on traced values and are skipped; the kernels' own checks (labels in
-    range, inputs in a loss's domain) fail the call with XLA's runtime
-    error. CPU only.
+    range, inputs in a loss's domain, ``gaussian_nll``'s ``var >= 0``) fail
+    the call with XLA's runtime error. CPU only.
 
     First derivatives only, in reverse mode: ``jax.grad``, ``jax.vjp``,
     ``jax.jacrev`` (of ``"none"`` too). Forward mode (``jax.jvp``,
@@ -286,7 +286,9 @@ class _JaxLoss:
             return _penalty_list(
                 functools.partial(self, **params), list(inputs[0]), red, sample_weight
             )
-        special = _SPECIAL.get(loss.name)
+        # the registry's loss of that name (not a private one sharing it:
+        # perceptual's |r|^p layer kernel)
+        special = _SPECIAL.get(loss.name) if _fl.get(loss.name) is loss else None
         if special is not None:
             return special(loss, inputs, red, sample_weight, p)
         if isinstance(loss, TensorLoss):
@@ -798,7 +800,7 @@ def _rmse(loss, inputs, red, sample_weight, p):
 
 def _perceptual(loss, inputs, red, sample_weight, p):
     """perceptual composed in JAX as the core composes it: each layer through
-    ``fastloss.jax.mse`` (p=2) or ``mae`` (p=1), its value times its
+    ``fastloss.jax.mse`` (p=2), ``mae`` (p=1) or the ``|r|^p`` kernel, its value times its
     ``layer_weights`` entry, the layers summed in order (in pred's dtype, where
     the core sums Python floats); ``"none"`` returns the list of per-element
     arrays. The gradient w.r.t. each layer of ``pred_features`` is the
@@ -816,12 +818,14 @@ def _perceptual(loss, inputs, red, sample_weight, p):
     pf, tf = inputs
     loss._layers((stand(pf), stand(tf)))  # the core's checks (count, shapes)
     w = loss._weights(p, len(pf))  # the core's default and count check
-    kernel = globals()["mse" if p["p"] == 2 else "mae"]
+    core = loss.layer_kernel(p["p"])  # mse, mae or the |r|^p kernel's loss
+    kernel = globals()[core.name] if core is not loss._power else _JaxLoss(core)
+    kp = {} if core is not loss._power else {"p": p["p"]}
     reduction = {NONE: "none", SUM: "sum"}.get(red, "mean")
     values = []
     for f, g, wl in zip(pf, tf, w):
         f = jnp.asarray(f)
-        v = kernel(f, jnp.asarray(g, _float_dtype(f)), reduction=reduction)
+        v = kernel(f, jnp.asarray(g, _float_dtype(f)), reduction=reduction, **kp)
         values.append(v if wl == 1.0 else wl * v)
     if red == NONE:
         return values

@@ -80,7 +80,7 @@ struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
   static constexpr int cost = 4;
   static constexpr bool checks = true;  // p and y in [0, 1] (NaN passes)
   template <class T>
-  FL_INLINE bool invalid(T p, T y) const {
+  FL_INLINE bool invalid(T p, T y, T) const {
     return p < T(0) || p > T(1) || y < T(0) || y > T(1);
   }
   template <class T>
@@ -189,7 +189,7 @@ template <class D>
 struct MarginHinge : PointFormula<D> {
   static constexpr bool checks = true;
   template <class T>
-  FL_INLINE bool invalid(T, T y) const {
+  FL_INLINE bool invalid(T, T y, T) const {
     return bad_label(y);
   }
   static constexpr bool has_hess = true;

@@ -174,7 +174,7 @@ struct Msle : PointFormula<Msle> {
   static constexpr int cost = 4;
   static constexpr bool checks = true;  // p, y > -1 (NaN passes)
   template <class T>
-  FL_INLINE bool invalid(T p, T y) const {
+  FL_INLINE bool invalid(T p, T y, T) const {
     return p <= T(-1) || y <= T(-1);
   }
   static constexpr bool staged = true;
@@ -254,6 +254,14 @@ struct GaussianNll : PointFormula<GaussianNll> {
   static constexpr int cost = 3;
   static constexpr bool uses_aux = true;
   static constexpr bool has_hess = true;  // w.r.t. pred (the mean): 1 / v
+  // var >= 0 (torch: "var has negative entry/entries"; NaN passes). The
+  // NumPy path checks it in Python first, with var's own index; under
+  // fastloss.jax's jit this is the check (a value no trace can see).
+  static constexpr bool checks = true;
+  template <class T>
+  FL_INLINE bool invalid(T, T, T a) const {
+    return a < T(0);
+  }
   double eps, add;
   GaussianNll(double e, bool full) : eps(e), add(full ? 0.918938533204672741780 : 0.0) {}
   template <class T, bool kV, bool kG, bool kH, class S>
@@ -284,6 +292,31 @@ struct GaussianNllVar : PointLoss<GaussianNllVar> {
     const T v = var < T(f.eps) ? T(f.eps) : var;
     const T q = (pred - y) / v;
     return T(0.5) * (T(1) / v - q * q);
+  }
+};
+
+// |r|^p for a power p > 0, r = p - y: perceptual's per-layer term for the
+// powers other than 1 and 2 (those run mae and mse, whose bits they keep):
+//   value |r|^p = exp(p log|r|)  (0 at r = 0, inf at |r| = inf),
+//   gradient p |r|^(p-1) sign(r), 0 at r = 0 for every p.
+// At r = 0 with p < 1 the slope is infinite; torch's autograd of
+// abs(r).pow(p) gives NaN there (inf * 0) and this gives 0, as mae's
+// subgradient does. The gradient is its own exp (not p v / r): v underflows
+// to 0 before |r|^(p-1) does, and inf / inf would be NaN.
+struct AbsPower : PointFormula<AbsPower> {
+  static constexpr int cost = 3;
+  static constexpr bool has_hess = false;
+  double pw;
+  explicit AbsPower(double q) : pw(q) {}
+  template <class T, bool kV, bool kG, bool kH, class S>
+  FL_INLINE void eval(T p, T y, T, S, T& v, T& g, T&) const {
+    const T r = p - y;
+    const T l = vm::log(vm::vabs(r));
+    if constexpr (kV) v = vm::exp(T(pw) * l);
+    if constexpr (kG) {
+      const T m = T(pw) * vm::exp(T(pw - 1.0) * l);
+      g = r == T(0) ? T(0) : m * sign_nan(r);
+    }
   }
 };
 
@@ -366,7 +399,7 @@ struct Tweedie : PointLoss<Tweedie<K, Log>> {
 
   static constexpr bool checks = true;
   template <class T>
-  FL_INLINE bool invalid(T s, T y) const {
+  FL_INLINE bool invalid(T s, T y, T) const {
     if constexpr (sizeof(T) == 4) {
       return y < y_lim_f || s < s_lim_f;
     } else {

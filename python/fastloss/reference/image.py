@@ -176,8 +176,12 @@ def _perceptual(pred_features, target_features, reduction, sample_weight, layer_
             r = np.asarray(f, dtype=np.float64) - np.asarray(g, dtype=np.float64)
             if p == 2:
                 l, d = r * r, 2.0 * r
-            else:
+            elif p == 1:
                 l, d = np.abs(r), np.sign(r)
+            else:  # |r|^p, p |r|^(p-1) sign(r); 0 at r = 0 for every p
+                a = np.abs(r)
+                l = a**p
+                d = np.where(r == 0, 0.0, p * a ** (p - 1) * np.sign(r))
             if reduction == "none":
                 values.append(wl * l)
                 grads.append(wl * d)

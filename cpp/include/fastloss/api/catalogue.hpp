@@ -343,6 +343,11 @@ inline constexpr InputSpec kBarron[] = {{"pred", id(Rob::barron)},
                                         {"scale", id(Rob::barron), true}};
 inline constexpr InputSpec kKmeansInertia[] = {{"X", -1}, {"centers", id(Clu::kmeans_inertia)}};
 inline constexpr InputSpec kSsim[] = {{"pred", id(Im::ssim)}, {"target", -1}};
+// perceptual: lists of feature maps; each layer runs mae (p = 1), mse (p = 2)
+// or, for any other power, the regression kernel abs_power, whose id is the
+// loss's (python/fastloss/image.py).
+inline constexpr InputSpec kPerceptual[] = {{"pred_features", id(R::abs_power)},
+                                            {"target_features", -1}};
 inline constexpr InputSpec kMsSsim[] = {{"pred", id(Im::ms_ssim)}, {"target", -1}};
 
 // ---- parameters
@@ -423,6 +428,8 @@ inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights,
       real_param("sigma", 1.5, open(0.0)), real_param("k1", 0.01, closed(0.0)), \
       real_param("k2", 0.03, closed(0.0))
 inline constexpr ParamSpec kSsimParams[] = {FL_SSIM_PARAMS};
+inline constexpr ParamSpec kPerceptualParams[] = {
+    array_param("layer_weights", ParamKind::optional_array), real_param("p", 2.0, open(0.0))};
 // pytorch_msssim's default weights (Wang, Simoncelli & Bovik 2003)
 inline constexpr double kMsSsimWeights[] = {0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
 inline constexpr ParamSpec kMsSsimParams[] = {FL_SSIM_PARAMS,
@@ -613,6 +620,9 @@ inline constexpr LossSpec kLosses[] = {
      true},
     {"ms_ssim", "image", id(Im::ms_ssim), FL_LIST(kMsSsim), FL_LIST(kMsSsimParams), FL_NONE, false,
      true, true},
+    // perceptual runs regression kernels per layer (family code 0)
+    {"perceptual", "image", id(R::abs_power), FL_LIST(kPerceptual), FL_LIST(kPerceptualParams),
+     FL_NONE, false, true, true},
 };
 #undef FL_LIST
 #undef FL_NONE

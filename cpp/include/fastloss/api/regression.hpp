@@ -21,6 +21,7 @@ enum class RegressionLoss : int {
   tweedie = 10,      // params: power, link (0 identity, 1 log)
   pseudo_huber = 11,  // params: delta
   gaussian_nll_var = 12,  // gaussian_nll's var gradient: pred = var, aux = pred
+  abs_power = 13,  // params: p (perceptual's |r|^p for p other than 1 and 2)
 };
 }  // namespace fastloss
 

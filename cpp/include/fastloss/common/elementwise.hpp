@@ -190,8 +190,8 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
   FL_PRAGMA(omp simd reduction(| : bad))
   for (int64_t i = 0; i < len; ++i) {
     const int64_t k = c + i;
-    if constexpr (F::checks) bad |= f.invalid(p[k], y[k]) ? 1 : 0;
     const T a = F::uses_aux ? xc[i] : T(0);
+    if constexpr (F::checks) bad |= f.invalid(p[k], y[k], a) ? 1 : 0;
     const T wk = kW ? wc[i] : T(1);
     // st.get(i) at each use: a named stage struct in the loop would be an
     // `omp simd` private array in memory, and the loop would not vectorize
@@ -234,13 +234,14 @@ FL_INLINE bool elem_chunk(const F& f, const T* FL_RESTRICT p, const T* FL_RESTRI
   return bad != 0;
 }
 
-// Records the first element of the chunk p[0..len), y[0..len) (elements
-// c.. of the call) outside F's domain (called once a chunk's pass has found
-// one).
+// Records the first element of the chunk p[0..len), y[0..len) (and x, the
+// auxiliary values, where F uses them; elements c.. of the call) outside F's
+// domain (called once a chunk's pass has found one).
 template <class T, class F>
-void record_invalid(const F& f, const T* p, const T* y, int64_t c, int64_t len, ErrorSlot& err) {
+void record_invalid(const F& f, const T* p, const T* y, const T* x, int64_t c, int64_t len,
+                    ErrorSlot& err) {
   for (int64_t i = 0; i < len; ++i) {
-    if (f.invalid(p[i], y[i])) {
+    if (f.invalid(p[i], y[i], F::uses_aux ? x[i] : T(0))) {
       err.record(c + i);
       return;
     }
@@ -342,7 +343,7 @@ void elem_block(const ElemPass<T>& ps, int64_t b) {
       bad = elem_chunk<T, F, kValue, kReduce, kGrad, kHess, kW>(f, pc, yc, wc, xc, ovc, ogc, ohc,
                                                                 scale, 0, len, tmp);
     }
-    if (F::checks && bad) record_invalid(f, pc, yc, c, len, ps.err);
+    if (F::checks && bad) record_invalid(f, pc, yc, xc, c, len, ps.err);
     if constexpr (kValue) {
       if (!kW && weighted) {  // the value pass's weights (see elem_run)
         FL_SIMD

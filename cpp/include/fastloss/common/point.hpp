@@ -5,7 +5,7 @@
 //   template <class T> T grad(T p, T y, T a) const;        // d value / d p
 //   template <class T> void grad_hess(T p, T y, T a, T& g, T& h) const;
 // and may override value_grad when value and gradient share temporaries, set
-// `checks` with an `invalid(p, y)` test of the loss's input domain, or be
+// `checks` with an `invalid(p, y, a)` test of the loss's input domain, or be
 // `staged` (see below): then it provides stage() and the _s forms instead.
 // `a` is the optional per-element auxiliary input (uses_aux). The defaults
 // below are for losses that need nothing special. A loss whose value,
@@ -24,11 +24,12 @@ struct PointLoss {
   static constexpr int cost = 1;         // relative work per element
   static constexpr bool uses_aux = false;
   static constexpr bool has_hess = false;
-  // checks = true: the driver tests invalid(p, y) on every element (in the
-  // same pass, on data already in L1) and throws InvalidElement.
+  // checks = true: the driver tests invalid(p, y, a) on every element (in
+  // the same pass, on data already in L1; `a` the auxiliary value, 0 without
+  // one) and throws InvalidElement.
   static constexpr bool checks = false;
   template <class T>
-  FL_INLINE bool invalid(T, T) const {
+  FL_INLINE bool invalid(T, T, T) const {
     return false;
   }
 
