@@ -21,6 +21,7 @@ enum class RegressionLoss : int {
   tweedie = 10,      // params: power, link (0 identity, 1 log)
   pseudo_huber = 11,  // params: delta
   gaussian_nll_var = 12,  // gaussian_nll's var gradient: pred = var, aux = pred
+  poisson_nll_target = 13,  // poisson_nll's target gradient: pred = target, target = pred
 };
 }  // namespace fastloss
 
