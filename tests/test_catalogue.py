@@ -55,7 +55,10 @@ def test_loss_metadata_equals_its_catalogue_entry(name):
     assert e["name"] == name
     assert loss.family == e["family"]
     assert loss.inputs == tuple(i["name"] for i in e["inputs"])
-    assert loss.wrt == tuple(i["name"] for i in e["inputs"] if i["differentiable"])
+    assert loss.wrt == tuple(
+        i["name"] for i in e["inputs"] if i["differentiable"] and not i["on_request"]
+    )
+    assert loss.wrt_on_request == tuple(i["name"] for i in e["inputs"] if i["on_request"])
     assert (loss.has_hess, loss.hess_exact, loss.grad_exact) == (
         e["has_hess"],
         e["hess_exact"],
@@ -107,6 +110,7 @@ def test_every_kernel_id_of_every_family_is_used_once():
             ids[family].append(e["kernel_id"])
         for i in e["inputs"]:
             assert i["differentiable"] == (i["grad_kernel"] is not None)
+            assert i["differentiable"] or not i["on_request"]
             if i["differentiable"] and i["grad_kernel"] != e["kernel_id"]:
                 ids[family].append(i["grad_kernel"])
     # every family the table names is a module of the registry

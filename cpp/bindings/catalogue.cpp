@@ -83,7 +83,8 @@ py::dict loss(const cat::LossSpec& s) {
     const cat::InputSpec& in = s.inputs[i];
     py::object gk = in.grad_kernel < 0 ? py::object(py::none()) : py::object(py::int_(in.grad_kernel));
     inputs[i] = py::dict("name"_a = in.name, "differentiable"_a = in.grad_kernel >= 0,
-                         "grad_kernel"_a = gk, "optional"_a = in.optional);
+                         "grad_kernel"_a = gk, "optional"_a = in.optional,
+                         "on_request"_a = in.on_request);
   }
   py::tuple params(s.n_params);
   for (int i = 0; i < s.n_params; ++i) params[i] = param(s.params[i]);

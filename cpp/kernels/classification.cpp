@@ -42,6 +42,14 @@ double classification_kernel(ClassificationLoss id, const ElemArgs& a) {
     }
     case L::soft_margin: return elementwise_any(SoftMargin{}, a);
     case L::hinge_embedding: return elementwise_any(HingeEmbedding{a.params[0]}, a);
+    case L::binary_cross_entropy_target:
+      return elementwise_any(TargetGrad<BinaryCrossEntropy>{BinaryCrossEntropy{}}, a);
+    case L::binary_cross_entropy_with_logits_target: {
+      using Aux = BceWithLogits<true>;
+      using Const = BceWithLogits<false>;
+      if (a.aux != nullptr) return elementwise_any(TargetGrad<Aux>{Aux{}}, a);
+      return elementwise_any(TargetGrad<Const>{Const{a.params[0]}}, a);
+    }
   }
   throw std::invalid_argument("unknown classification loss id");
 }

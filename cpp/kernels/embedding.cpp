@@ -20,8 +20,9 @@ double margin_ranking(const TensorArgs& a) {
   check_tensor_layout(a, expect, 1, n);
   return with_dtype(a, [&](auto zero) {
     using T = decltype(zero);
-    const MarginRanking<T> s{tin<T>(a, 0), tin<T>(a, 1), tin<T>(a, 2), tgrad<T>(a, 0),
-                             tgrad<T>(a, 1), static_cast<T>(a.params[0])};
+    const MarginRanking<T> s{tin<T>(a, 0), tin<T>(a, 1),  tin<T>(a, 2),
+                             tgrad<T>(a, 0), tgrad<T>(a, 1), tgrad<T>(a, 2),
+                             static_cast<T>(a.params[0])};
     return per_sample(s, sample_run<T>(a));
   });
 }

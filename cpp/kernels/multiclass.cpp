@@ -123,6 +123,25 @@ double run(MulticlassLoss id, const RowArgs& a) {
       v = rowwise<T>(f, io, err);
       break;
     }
+    // the dense targets' gradients (TargetRows: the target's gradient in
+    // out_grad, scaled as the scores' would be)
+    case MulticlassLoss::kl_div_target: {
+      const TargetRows<KlDiv<T>> f{{dense_rows<T>(a), a.params[0] != 0.0}};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::multilabel_soft_margin_target: {
+      const TargetRows<MultilabelSoftMargin<T>> f{{dense_rows<T>(a)}};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
+    case MulticlassLoss::cross_entropy_target: {
+      if (a.labels != nullptr)
+        throw std::invalid_argument("target: integer labels have no gradient");
+      const TargetRows<CrossEntropyProbs<T>> f{{dense_rows<T>(a), a.params[0]}};
+      v = rowwise<T>(f, io, err);
+      break;
+    }
     default:
       throw std::invalid_argument("unknown multiclass loss id");
   }

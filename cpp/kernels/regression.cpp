@@ -55,6 +55,15 @@ double poisson_run(bool full, double eps, const ElemArgs& a) {
   return elementwise_any(PoissonNll<LogInput, false>{eps}, a);
 }
 
+// The target's gradient (pred = target, target = pred: TargetGrad).
+template <bool LogInput>
+double poisson_target_run(bool full, double eps, const ElemArgs& a) {
+  using Full = PoissonNll<LogInput, true>;
+  using Part = PoissonNll<LogInput, false>;
+  if (full) return elementwise_any(TargetGrad<Full>{Full{eps}}, a);
+  return elementwise_any(TargetGrad<Part>{Part{eps}}, a);
+}
+
 }  // namespace
 
 // a.params[i] is the catalogue's i-th parameter of the loss (api/catalogue.hpp;
@@ -80,6 +89,9 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: pred is required");
       return elementwise_any(GaussianNllVar{a.params[1], a.params[0] != 0.0}, a);
     case RegressionLoss::abs_power: return elementwise_any(AbsPower{a.params[0]}, a);
+    case RegressionLoss::poisson_nll_target:
+      return a.params[0] != 0.0 ? poisson_target_run<true>(a.params[1] != 0.0, a.params[2], a)
+                                : poisson_target_run<false>(a.params[1] != 0.0, a.params[2], a);
     case RegressionLoss::tweedie:
       return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
                                 : tweedie_run<false>(a.params[0], a);

@@ -2,7 +2,8 @@
 
 C++ (``cpp/include/fastloss/api/catalogue.hpp``) is the one source of truth
 for what a loss is: its kernel id, positional inputs and which are
-differentiable, its parameters (kind, default, bounds, choices), whether it
+differentiable (by default, or on request only: ``wrt_on_request``), its
+parameters (kind, default, bounds, choices), whether it
 has a Hessian, and its input domains. The family modules declare each loss
 with :func:`declare` (its :func:`metadata` and :func:`kernel_id`) instead of
 repeating them; this module turns the data into
@@ -100,13 +101,14 @@ def make_param(spec: Mapping[str, Any]) -> Param:
 
 def metadata(name: str) -> dict[str, Any]:
     """The keyword arguments of :class:`~fastloss.Loss` that the catalogue
-    decides: ``family``, ``inputs``, ``wrt``, ``optional_inputs``, ``params``, ``has_hess``,
-    ``hess_exact`` and ``grad_exact``."""
+    decides: ``family``, ``inputs``, ``wrt``, ``wrt_on_request``, ``optional_inputs``,
+    ``params``, ``has_hess``, ``hess_exact`` and ``grad_exact``."""
     e = entry(name)
     return {
         "family": e["family"],
         "inputs": tuple(i["name"] for i in e["inputs"]),
-        "wrt": tuple(i["name"] for i in e["inputs"] if i["differentiable"]),
+        "wrt": tuple(i["name"] for i in e["inputs"] if i["differentiable"] and not i["on_request"]),
+        "wrt_on_request": tuple(i["name"] for i in e["inputs"] if i["on_request"]),
         "optional_inputs": tuple(i["name"] for i in e["inputs"] if i["optional"]),
         "params": tuple(make_param(p) for p in e["params"]),
         "has_hess": e["has_hess"],

@@ -147,6 +147,7 @@ class CatalogueInput(TypedDict):
     differentiable: bool
     grad_kernel: int | None  # the kernel id of its gradient
     optional: bool  # may be left out (None)
+    on_request: bool  # differentiable only when a call names it (wrt=)
 
 class CatalogueParam(TypedDict):
     name: str

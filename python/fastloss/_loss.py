@@ -88,8 +88,18 @@ class Loss:
     the order of its positional inputs; ``wrt=("var",)`` computes only some
     (``wrt="var"`` returns that one array), ``out=`` takes a matching tuple.
 
+    Inputs differentiable on request (``wrt_on_request``): a floating target
+    whose derivative PyTorch's autograd gives (``poisson_nll``, ``kl_div``,
+    ``binary_cross_entropy(_with_logits)``, ``multilabel_soft_margin``,
+    probability-target ``cross_entropy``, ``margin_ranking``'s ``y``) is not
+    in ``wrt``, so ``grad`` keeps returning what it returns without it; a
+    call that names it computes its gradient, scaled as the others by the
+    reduction and weights: ``fl.poisson_nll.grad(x, t, wrt="target")`` (one
+    array), ``wrt=("pred", "target")`` (a tuple, ``out=`` a matching tuple).
+
     Metadata: ``name``, ``family``, ``inputs`` (positional input names),
-    ``wrt`` (the differentiable ones), ``has_hess``, ``hess_exact``,
+    ``wrt`` (the differentiable ones), ``wrt_on_request`` (those
+    differentiable when named by ``wrt=`` only), ``has_hess``, ``hess_exact``,
     ``grad_exact`` (False only where a peer's gradient treats part of the
     value as a constant, as torchvision's complete-IoU loss does), ``peer``
     (the library whose behaviour it matches), ``params`` (defaults),
@@ -150,6 +160,7 @@ class Loss:
         target_name: str = "target",
         inputs: tuple[str, ...] | None = None,
         wrt: tuple[str, ...] | None = None,
+        wrt_on_request: tuple[str, ...] = (),
         optional_inputs: tuple[str, ...] = (),
     ):
         self.name = name
@@ -171,6 +182,12 @@ class Loss:
         self.optional_inputs: tuple[str, ...] = tuple(optional_inputs)
         self._multi = len(self.wrt) > 1
         self._all_wrt = tuple(range(len(self.wrt)))
+        # differentiable when named by wrt= only (a floating target): not in
+        # wrt, so the default result keeps its form. Gradient slots (grad
+        # shapes, the buffers handed to _launch) are wrt's, then these.
+        self.wrt_on_request: tuple[str, ...] = tuple(wrt_on_request)
+        self._grad_names = self.wrt + self.wrt_on_request
+        self._nslots = len(self._grad_names)
         self.__doc__ = doc
         self.__name__ = name
         self.__qualname__ = name
@@ -303,14 +320,14 @@ class Loss:
                 g = prepare_out(out, shape, dt)
             else:
                 g = new_output(shape, dt)
-            if not self._multi:
+            if len(shapes) == 1:
                 return (g,), None
             grads = [None] * len(shapes)
             grads[i] = g
             return tuple(grads), None
         outs = out if out is not None else (None,) * len(sel)
         if not isinstance(outs, (tuple, list)) or len(outs) != len(sel):
-            names = ", ".join(self.wrt[i] for i in sel)
+            names = ", ".join(self._grad_names[i] for i in sel)
             raise TypeError(
                 f"out: expected a tuple of {len(sel)} arrays, one for each of ({names})"
             )
@@ -327,7 +344,7 @@ class Loss:
         """The gradient of an optional input that was left out: None (an
         ``out=`` buffer for it is refused)."""
         if out is not None:
-            raise ValueError(f"{name}: {self.wrt[i]} was not given, so it has no gradient")
+            raise ValueError(f"{name}: {self._grad_names[i]} was not given, so it has no gradient")
         return None
 
     def _check_overlap(self, grads, hess, reads, w, p):
@@ -353,18 +370,22 @@ class Loss:
             ) from None
         sel = []
         for nm in names:
-            if nm not in self.wrt:
+            if nm not in self._grad_names:
+                extra = ""
+                if self.wrt_on_request:
+                    extra = f"; on request: {', '.join(self.wrt_on_request)}"
                 raise ValueError(
                     f"wrt: {nm!r} is not a differentiable input of {self.name} "
-                    f"(its differentiable inputs: {', '.join(self.wrt)})"
+                    f"(its differentiable inputs: {', '.join(self.wrt)}{extra})"
                 )
-            i = self.wrt.index(nm)
+            i = self._grad_names.index(nm)
             if i in sel:
                 raise ValueError(f"wrt: {nm!r} is named twice")
             sel.append(i)
         if not sel:
             raise ValueError("wrt: name at least one input")
-        return tuple(sorted(sel))
+        # the gradients in the order of the positional inputs
+        return tuple(sorted(sel, key=lambda i: self.inputs.index(self._grad_names[i])))
 
     def _inputs_from(self, inputs, params):
         """Inputs beyond the ones given positionally may come as keywords
@@ -395,8 +416,9 @@ class Loss:
         """Convert and check the inputs. Returns ``(dtype, sample_shape,
         grad_shapes, reads, state)``: the compute dtype, the per-sample loss
         shape (weights broadcast against it), one gradient shape per
-        differentiable input, the arrays the kernel reads (one per input, in
-        order, None where an input is not an array; for the overlap check)
+        differentiable input (``wrt``, then ``wrt_on_request``), the arrays
+        the kernel reads (one per input, in order, None where an input is not
+        an array; for the overlap check)
         and whatever ``_launch`` needs."""
         raise NotImplementedError
 
@@ -549,6 +571,11 @@ class ElementwiseLoss(Loss):
     message for the invalid element the kernel found at flat ``index``; by
     default the catalogue's (:func:`fastloss._catalogue.explain`, None where
     the kernel checks no simple domain).
+
+    A target differentiable on request (``wrt_on_request``) has a kernel of
+    its own (the catalogue's ``grad_kernel``), run with the two arrays'
+    roles swapped (the element-wise driver differentiates its first array):
+    a second pass after pred's where both are asked.
     """
 
     _weight_pattern = True
@@ -559,6 +586,9 @@ class ElementwiseLoss(Loss):
         self._id = kernel_id
         self._pack = pack if pack is not None else _catalogue.scalar_pack(name)
         self._explain = explain if explain is not None else _catalogue.explain(name)
+        self._target_id = (
+            _catalogue.grad_kernel(name, self.target_name) if self.wrt_on_request else None
+        )
 
     def _plan(self, inputs, p):
         pred, target = inputs[0], inputs[1]
@@ -579,9 +609,12 @@ class ElementwiseLoss(Loss):
         if self._pack is not None:
             slots, aux, target = self._pack(p, pred, target, *inputs[2:])
         state = (pred, target, aux, slots)
-        return dt, shape, (shape,), (pred, target, aux), state
+        return dt, shape, (shape,) * self._nslots, (pred, target, aux), state
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
+        # the target's gradient asked (wrt_on_request): a pass of its own
+        if grads is not None and len(grads) > 1 and grads[1] is not None:
+            return self._launch_with_target(state, op, red, w, value_out, grads, p)
         pred, target, aux, slots = state[:4]
         try:
             if len(state) > 4 or blocks is not None:
@@ -628,12 +661,7 @@ class ElementwiseLoss(Loss):
                 slots,
             )
         except _core.InvalidElement as exc:  # a ValueError: caught first
-            i = exc.args[0]
-            if self._explain is not None:
-                raise ValueError(self._explain(pred, target, i, p)) from None
-            raise ValueError(
-                f"{self.name}: input outside the loss's domain at flat index {i}"
-            ) from None
+            raise ValueError(self._invalid_message(pred, target, exc.args[0], p)) from None
         except ValueError:
             if len(state) > 4 or (kernel_ready(pred) and kernel_ready(target)):
                 raise
@@ -642,6 +670,43 @@ class ElementwiseLoss(Loss):
             # scalar cost nothing), anything else copied once
             state = (pred, target, aux, slots, (_feed(pred), _feed(target)))
             return self._launch(state, op, red, w, value_out, grads, hess, p, blocks)
+
+    def _invalid_message(self, pred, target, i, p) -> str:
+        """The message for the element at flat index ``i`` the kernel found
+        outside the loss's domain."""
+        if self._explain is not None:
+            return self._explain(pred, target, i, p)
+        return f"{self.name}: input outside the loss's domain at flat index {i}"
+
+    def _launch_with_target(self, state, op, red, w, value_out, grads, p):
+        """pred's pass (value and gradient, as asked), then the target's
+        gradient by its own kernel on the swapped arrays."""
+        g_pred, g_target = grads
+        value = None
+        if g_pred is not None or op != GRAD:
+            kop = op if g_pred is not None else VALUE
+            kg = (g_pred,) if g_pred is not None else None
+            value = self._launch(state, kop, red, w, value_out, kg, None, p)
+        if g_target is not None:
+            pred, target, aux, slots = state[:4]
+            kp, kt = state[4] if len(state) > 4 else (_feed(pred), _feed(target))
+            try:
+                _run(
+                    self._kernel,
+                    self._target_id,
+                    GRAD,
+                    red,
+                    kt,
+                    kp,
+                    sample_weight=w,
+                    aux=aux,
+                    out_grad=g_target,
+                    params=slots,
+                    size=pred.size,
+                )
+            except _core.InvalidElement as exc:
+                raise ValueError(self._invalid_message(pred, target, exc.args[0], p)) from None
+        return value
 
 
 def _feed(x: np.ndarray):

@@ -81,8 +81,9 @@ class TensorLoss(Loss):
         super().__init__(name, **kw)
         self._kernel = kernel
         self._id = kernel_id
-        # position of each differentiable input among all the inputs
-        self._wrt_pos = tuple(self.inputs.index(n) for n in self.wrt)
+        # position of each gradient slot's input (wrt, then wrt_on_request)
+        # among all the inputs
+        self._wrt_pos = tuple(self.inputs.index(n) for n in self._grad_names)
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         arrays, dims, params, out_ints = state

@@ -85,6 +85,9 @@ binary_cross_entropy = declare(
     ``eps = float32(1e-12)`` (about 9.99999996e-13); at p = 0 or 1 it is
     0 where the label agrees and about -+1e12 where it disagrees. (It is
     not the derivative of the clamped value where a clamp is active.)
+    The target is differentiable on request (``wrt="target"``), as in
+    PyTorch: ``log(1 - p) - log(p)``, unclamped likewise (+-inf at p = 0
+    or 1).
 
     Parameters
     ----------

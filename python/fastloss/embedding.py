@@ -37,7 +37,7 @@ class _ElementPairs(TensorLoss):
                 check_same_shape(arrays[0], a, self.inputs[0], name)
         shape = arrays[0].shape
         plan = Plan(arrays, (arrays[0].size,), (p["margin"],))
-        return arrays[0].dtype, shape, (shape,) * len(self.wrt), arrays, plan
+        return arrays[0].dtype, shape, (shape,) * len(self._grad_names), arrays, plan
 
 
 margin_ranking = declare(
@@ -65,6 +65,9 @@ margin_ranking = declare(
         ``(d/dx1, d/dx2)``, ``wrt="x1"`` one of them.
     y : array_like, same shape
         +1 or -1 (other values are used as they are, as in torch).
+        Differentiable on request, as torch's autograd takes it:
+        ``wrt="y"`` gives ``-(x1 - x2)`` where ``-y*(x1-x2) + margin >= 0``,
+        0 elsewhere (``grad`` without ``wrt`` returns ``(d/dx1, d/dx2)``).
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
         Per-element weights broadcast against ``x1``'s shape.

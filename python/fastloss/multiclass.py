@@ -22,8 +22,8 @@ import numpy as np
 
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels
-from fastloss._catalogue import check_domain, declare
-from fastloss._loss import MULTICLASS, REGRESSION, Loss
+from fastloss._catalogue import check_domain, declare, grad_kernel
+from fastloss._loss import GRAD, MULTICLASS, REGRESSION, VALUE, Loss
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
@@ -69,12 +69,18 @@ class RowLoss(Loss):
     ``prepare(loss, pred, target, params)`` checks the shapes, picks labels
     or dense targets, packs the parameters and returns ``_job(...)``; the
     rest (weights, outputs, the kernel call) is shared.
+
+    A dense target differentiable on request (``wrt_on_request``) has a
+    kernel of its own (the catalogue's ``grad_kernel``) that writes the
+    target's gradient, scaled as the scores' is: a second pass after the
+    scores' where both are asked. Integer labels have none.
     """
 
     def __init__(self, name, *, kernel_id, prepare, unbatched=False, **kw):
         super().__init__(name, **kw)
         self._id = kernel_id
         self._prepare = prepare
+        self._target_id = grad_kernel(name, self.target_name) if self.wrt_on_request else None
         # whether one sample's (C,) scores (torch's unbatched input) are taken
         # as a batch of one: the kernel reads a (C,) row as it reads (1, C),
         # the per-sample shape is then ()
@@ -84,9 +90,12 @@ class RowLoss(Loss):
         pred = as_float(inputs[0], self.pred_name)
         job = self._prepare(self, pred, inputs[1], p)
         reads = (pred, job[2] if job[2] is not None else job[3])
-        return pred.dtype, job[0], (pred.shape,), reads, (pred, job)
+        return pred.dtype, job[0], (pred.shape,) * self._nslots, reads, (pred, job)
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p, blocks=None):
+        # the target's gradient asked (wrt_on_request): a pass of its own
+        if grads is not None and len(grads) > 1 and grads[1] is not None:
+            return self._launch_with_target(state, op, red, w, value_out, grads, p)
         pred, (_, classes, target, labels, cw, ignore_index, p0, p1, p2) = state
         grad = grads[0] if grads is not None else None
         if classes is None:
@@ -126,6 +135,47 @@ class RowLoss(Loss):
             if "ignore_index" in p:
                 msg += f" or equal ignore_index={ignore_index}"
             raise ValueError(msg) from None
+
+    def _launch_with_target(self, state, op, red, w, value_out, grads, p):
+        """The scores' pass (value and gradient, as asked), then the dense
+        target's gradient by its own kernel."""
+        g_pred, g_target = grads
+        pred, (_, classes, target, labels, cw, ignore_index, p0, p1, p2) = state
+        if g_target is not None and target is None:
+            raise ValueError(
+                f"wrt: {self.target_name!r} holds integer labels, which have no gradient; "
+                f"{self.name} differentiates a floating target of "
+                f"{self.pred_name}'s shape (class probabilities)"
+            )
+        value = None
+        if g_pred is not None or op != GRAD:
+            kop = op if g_pred is not None else VALUE
+            kg = (g_pred,) if g_pred is not None else None
+            value = self._launch(state, kop, red, w, value_out, kg, None, p)
+        if g_target is not None:
+            _core.run(
+                MULTICLASS,
+                self._target_id,
+                GRAD,
+                red,
+                pred,
+                target,
+                None,
+                w,
+                None,
+                cw,
+                None,
+                g_target,
+                None,
+                classes,
+                0,
+                0,
+                1,
+                ignore_index,
+                (p0, p1, p2),
+                None,
+            )
+        return value
 
 
 # --------------------------------------------------------------------------

@@ -52,14 +52,16 @@ Autograd
     ``pseudo_huber``, ``quantile``, ``rmse``, ``gaussian_nll``) it is the
     core's pred gradient negated; ``poisson_nll``, ``kl_div``,
     ``binary_cross_entropy(_with_logits)``, ``multilabel_soft_margin``,
-    probability-target ``cross_entropy`` and ``margin_ranking``'s ``y`` take
-    a closed form (``_TARGET_GRADS``, tested against torch's autograd);
-    ``kl_div``'s is ``log t + 1 - x``, ``-inf`` at ``t = 0`` where torch's is
-    NaN. ``hinge_embedding``'s and ``cosine_embedding``'s targets get no
-    gradient, as in torch (they only pick a branch). Other targets (and
-    ``soft_margin``'s, which torch refuses too) and weights that require
-    grad are refused, not silently given a zero gradient. Second
-    derivatives raise (the backward is ``once_differentiable``).
+    probability-target ``cross_entropy`` and ``margin_ranking``'s ``y`` are
+    differentiable on request in the core (``loss.wrt_on_request``), whose
+    kernels give their gradient in the same verb call as the others
+    (``wrt=``; tested against torch's autograd); ``kl_div``'s is ``log t + 1
+    - x``, ``-inf`` at ``t = 0`` where torch's is NaN. ``hinge_embedding``'s
+    and ``cosine_embedding``'s targets get no gradient, as in torch (they
+    only pick a branch). Other targets (and ``soft_margin``'s, which torch
+    refuses too) and weights that require grad are refused, not silently
+    given a zero gradient. Second derivatives raise (the backward is
+    ``once_differentiable``).
 
 Inputs
     CPU tensors only: a CUDA (or meta, ...) tensor is a ``ValueError``
@@ -187,89 +189,24 @@ def _scalar(v, dt, result=None):
 # --------------------------------------------------------------------------
 # gradients w.r.t. a target (torch.nn.functional gives them)
 #
-# The core differentiates with respect to ``loss.wrt``; torch also with
-# respect to a floating target. Where the loss is a function of
-# ``pred - target`` the target's gradient is the core's pred gradient negated
-# (_NEG: no formula here). For the rest, the closed form below gives the
-# per-element derivative of the unreduced loss w.r.t. the target (for a row
-# loss, of row i's loss w.r.t. t[i, c], class axis last); the adapter scales
-# it as the reduction weighs each sample (sample_weight, the mean's 1/n or
-# 1/sum(w), grad_output for "none"). Each is tested against torch's autograd
-# (tests/test_torch.py::test_target_gradients_match_torch) and gradcheck.
+# The core differentiates with respect to ``loss.wrt`` and, when a call names
+# them, ``loss.wrt_on_request``: the floating targets whose derivative torch
+# gives (poisson_nll, kl_div, the binary cross-entropies,
+# multilabel_soft_margin, probability-target cross_entropy, margin_ranking's
+# y), computed by the C++ kernels and scaled by the reduction as pred's
+# gradient; the adapter asks for them in the same verb call as the others
+# (wrt=). Where the loss is a function of ``pred - target`` the target's
+# gradient is the core's pred gradient negated (_NEG: no formula here).
 # _NONE: torch gives no gradient (the target only picks a branch), so the
 # target gets none (its .grad stays None, as with torch). A target missing
-# here is refused, as torch refuses soft_margin_loss's ("not differentiable
-# with respect to argument 'target'") and integer class indices.
+# here and not in wrt_on_request is refused, as torch refuses
+# soft_margin_loss's ("not differentiable with respect to argument
+# 'target'") and integer class indices.
 
 _NEG = "neg"
 _NONE = "none"
 
-
-def _tg_poisson(ins, p):
-    # torch: exp(x) - t x (log_input) or x - t log(x + eps); full adds
-    # Stirling's t log t - t + log(2 pi t)/2 where t > 1
-    x, t = ins[0], ins[1]
-    d = -x if p["log_input"] else -torch.log(x + p["eps"])
-    if p["full"]:
-        d = d + torch.where(t > 1, torch.log(t) + 0.5 / t, torch.zeros_like(t))
-    return d
-
-
-def _tg_kl_div(ins, p):
-    # t (log t - x): log t + 1 - x (-inf at t = 0, where torch's is NaN);
-    # log_target, exp(t) (t - x): exp(t) (t - x + 1)
-    x, t = ins[0], ins[1]
-    if p["log_target"]:
-        return torch.exp(t) * (t - x + 1)
-    return torch.log(t) + 1 - x
-
-
-def _tg_bce(ins, p):
-    # -(t max(log p, -100) + (1 - t) max(log(1 - p), -100))
-    x = ins[0]
-    return torch.log1p(-x).clamp_min(-100) - torch.log(x).clamp_min(-100)
-
-
-def _tg_bce_logits(ins, p):
-    # (1 - t) x + (1 + (pw - 1) t) softplus(-x): log_sigmoid(-x) - pw
-    # log_sigmoid(x) (-x without pos_weight)
-    x = ins[0]
-    pw = p["pos_weight"]
-    if pw is None:
-        return -x
-    ls = torch.nn.functional.logsigmoid
-    return ls(-x) - torch.as_tensor(pw, dtype=x.dtype) * ls(x)
-
-
-def _tg_margin_ranking(ins, p):
-    # max(0, -y (x1 - x2) + margin): -(x1 - x2) where active (torch's clamp
-    # passes the gradient at 0 too)
-    diff = ins[0] - ins[1]
-    y = ins[2]
-    return torch.where(p["margin"] - y * diff >= 0, -diff, torch.zeros_like(diff))
-
-
-def _class_weight(p, x):
-    cw = p.get("class_weight")
-    return 1.0 if cw is None else torch.as_tensor(cw, dtype=x.dtype)
-
-
-def _tg_multilabel_soft_margin(ins, p):
-    # row i: -(1/C) sum_c w_c (t log sigmoid(x) + (1 - t) log sigmoid(-x)):
-    # -w_c x / C
-    x = ins[0]
-    return -x * _class_weight(p, x) / x.shape[-1]
-
-
-def _tg_cross_entropy(ins, p):
-    # probability targets, t' = (1 - s) t + s / C: -sum_c w_c t'_c
-    # log_softmax(x)_c, so -(1 - s) w_c log_softmax(x)_c
-    x = ins[0]
-    return -(1 - p["label_smoothing"]) * _class_weight(p, x) * torch.log_softmax(x, -1)
-
-
-_ROW, _ELEM = True, False
-_TARGET_GRADS: dict[tuple[str, str], Any] = {
+_TARGET_GRADS: dict[tuple[str, str], str] = {
     **{
         (n, "target"): _NEG
         for n in (
@@ -284,13 +221,6 @@ _TARGET_GRADS: dict[tuple[str, str], Any] = {
             "gaussian_nll",
         )
     },
-    ("poisson_nll", "target"): (_ELEM, _tg_poisson),
-    ("kl_div", "target"): (_ROW, _tg_kl_div),
-    ("binary_cross_entropy", "target"): (_ELEM, _tg_bce),
-    ("binary_cross_entropy_with_logits", "target"): (_ELEM, _tg_bce_logits),
-    ("margin_ranking", "y"): (_ELEM, _tg_margin_ranking),
-    ("multilabel_soft_margin", "target"): (_ROW, _tg_multilabel_soft_margin),
-    ("cross_entropy", "target"): (_ROW, _tg_cross_entropy),
     ("hinge_embedding", "target"): _NONE,
     ("cosine_embedding", "y"): _NONE,
 }
@@ -381,13 +311,13 @@ class _Call:
         need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
         rules = {}
         for i in need:
-            if names[i] in L.wrt:
-                continue
+            if names[i] in L.wrt or names[i] in L.wrt_on_request:
+                continue  # the core's gradient
             rule = _TARGET_GRADS.get((L.name, names[i]))
             if rule is None:
                 raise ValueError(
                     f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
-                    f"{', '.join(L.wrt)} only; pass {names[i]}.detach()"
+                    f"{', '.join(L.wrt + L.wrt_on_request)} only; pass {names[i]}.detach()"
                 )
             rules[i] = rule
         red, w, p = self.reduction, self.weight, self.params
@@ -395,8 +325,8 @@ class _Call:
         if not need:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
             return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
-        # The core's gradients: the inputs in loss.wrt that need one, and
-        # pred where a target's gradient is pred's negated.
+        # The core's gradients: the inputs in loss.wrt (or wrt_on_request)
+        # that need one, and pred where a target's gradient is pred's negated.
         core = {i for i in need if i not in rules}
         if _NEG in rules.values():
             core.add(0)
@@ -429,8 +359,8 @@ class _Call:
     def _run(self, inputs, arrs, value):
         """The forward's gradients, {input index: tensor}, as the reduction
         scales them ("none": each sample's own, grad_output to come), and
-        the value if asked: one fused pass of the core, the targets'
-        gradients from it (negated) or from their closed form."""
+        the value if asked: one call of the core's verb for every gradient
+        it gives (wrt=), a _NEG target's from pred's."""
         L, red, w, p = self.loss, self.reduction, self.weight, self.params
         grads = {}
         v = None
@@ -445,56 +375,20 @@ class _Call:
             grads = dict(zip(self.core, outs))
         elif value:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
-        self._targets(grads, inputs, arrs, None)
+        self._targets(grads, inputs, final=self.reduction != "none")
         return v, grads
 
-    def _targets(self, grads, inputs, arrs, factor):
-        """Adds the targets' gradients to ``grads``. ``factor``: each
-        sample's factor (grad_output times weight, the "none" shape) in the
-        backward's pass; None in the forward (the reduction's)."""
-        # "none" in the forward: summed to a broadcast target's shape after
-        # the backward's grad_output multiplies
-        final = factor is not None or self.reduction != "none"
+    def _targets(self, grads, inputs, final):
+        """Adds the _NEG targets' gradients (pred's negated) to ``grads`` and
+        drops pred's where only a target needs it. ``final``: summed to a
+        broadcast target's shape now (else after the backward's
+        grad_output multiplies, for "none" in the forward)."""
         for i, rule in self.rules.items():
-            if rule == _NONE:
-                continue
             if rule == _NEG:
                 g = -grads[0] if 0 in self.need else grads.pop(0).neg_()
                 grads[i] = _sum_to(g, inputs[i].shape) if final else g
-                continue
-            row, fn = rule
-            ins = tuple(
-                x.detach()
-                if isinstance(x, torch.Tensor)
-                else None
-                if a is None
-                else torch.as_tensor(a)
-                for x, a in zip(inputs, arrs)
-            )
-            with torch.no_grad():
-                d = fn(ins, self.params)
-                shape = tuple(d.shape[:-1] if row else d.shape)
-                c = self._factor(shape) if factor is None else factor
-                if isinstance(c, torch.Tensor) and row:
-                    c = c.unsqueeze(-1)
-                g = d * c
-                if final:
-                    g = _sum_to(g, inputs[i].shape)
-            grads[i] = g
         if 0 in grads and 0 not in self.need:
             del grads[0]
-
-    def _factor(self, shape):
-        """Each sample's factor in the reduction: its weight (1 without),
-        divided by the weights' sum (the count) for "mean"."""
-        red, w = self.reduction, self.weight
-        if w is None:
-            if red == "mean":
-                n = int(np.prod(shape))
-                return 1.0 / n if n else float("nan")
-            return 1.0
-        c = torch.tensor(np.broadcast_to(prepare_weight(w, shape, self.dt), shape))
-        return c / c.sum() if red == "mean" else c
 
     def _new_grads(self, inputs):
         # Gradient tensors over fastloss's buffer cache (new_output), not
@@ -511,7 +405,8 @@ class _Call:
 
     def _out(self, grads):
         outs = tuple(g.numpy() for g in grads)
-        if self.loss._multi:
+        if self.loss._multi or self.wrt != self.loss.wrt:
+            # several gradients, or a target's on request: named (wrt=)
             return {"out": outs, "wrt": self.wrt}
         return {"out": outs[0]}
 
@@ -574,10 +469,7 @@ class _Call:
             if scale is not None and scale != 1.0:
                 outs = [x * scale for x in outs]
             grads = dict(zip(self.core, outs))
-        factor = 1.0  # unused by _NEG
-        if any(isinstance(r, tuple) for r in self.rules.values()):
-            factor = torch.tensor(np.broadcast_to(w, g.shape))
-        self._targets(grads, inputs, arrs, factor)
+        self._targets(grads, inputs, final=True)
         return grads
 
 

@@ -105,6 +105,14 @@ struct BinaryCrossEntropy : PointLoss<BinaryCrossEntropy> {
     const T eps = static_cast<T>(1e-12f);
     return (p - y) / cls::clamp_lo((T(1) - p) * p, eps);
   }
+  // d value / d y, the target's gradient (TargetGrad), as PyTorch's autograd
+  // gives it: log(1 - p) - log p, the logs unclamped (+inf at p = 0, -inf at
+  // p = 1; like the gradient w.r.t. p, not the derivative of the clamped
+  // value where a clamp is active).
+  template <class T>
+  FL_INLINE T target_grad(T p, T, T) const {
+    return vm::log1p(-p) - vm::log(p);
+  }
   // d/dp of (p - y) / (p (1 - p)) = (p^2 - 2 p y + y) / (p (1 - p))^2, which
   // is y / p^2 + (1 - y) / (1 - p)^2; the same floor as the gradient's.
   static constexpr bool has_hess = true;
@@ -153,6 +161,16 @@ struct BceWithLogits : PointFormula<BceWithLogits<kAux>> {
       g = (T(1) - y) * sp - c * sm;
       if constexpr (kH) h = (c + T(1) - y) * (sp * sm);
     }
+  }
+  // d value / d y, the target's gradient (TargetGrad): pw softplus(-x) -
+  // softplus(x), written (pw - 1) softplus(-x) - x (softplus(x) -
+  // softplus(-x) = x): -x exactly without pos_weight, as torch's. The
+  // limit 0 * inf = 0 of the value's mul0 at x = -inf.
+  template <class T>
+  FL_INLINE T target_grad(T x, T, T a) const {
+    T spx, smx;
+    cls::softplus_pair_from(x, cls::exp_negabs(x), spx, smx);
+    return cls::mul0(pw(a) - T(1), smx) - x;
   }
 };
 

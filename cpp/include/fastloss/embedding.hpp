@@ -3,7 +3,8 @@
 // margin_ranking(x1, x2, y, margin): max(0, -y (x1 - x2) + margin) per
 // element, as torch.nn.functional.margin_ranking_loss; its gradient is
 // autograd's through clamp_min, which passes the gradient where the clamped
-// value is >= 0 (so at the kink too). A NaN propagates into the value and the
+// value is >= 0 (so at the kink too); y's gradient -(x1 - x2) there is given
+// on request (api/catalogue.hpp). A NaN propagates into the value and the
 // gradient (torch's gradient there is 0).
 //
 // The row losses (triplet_margin, triplet_margin_with_distance,
@@ -39,6 +40,7 @@ struct MarginRanking {
   const T* y;
   T* g1;  // nullptr: not asked
   T* g2;
+  T* gy;  // y's gradient, given on request (api/catalogue.hpp)
   T margin;
 
   size_t scratch_bytes() const { return 0; }
@@ -57,12 +59,23 @@ struct MarginRanking {
     if constexpr (kGrad) {
       T* FL_RESTRICT ga = g1 != nullptr ? g1 + lo : nullptr;
       T* FL_RESTRICT gb = g2 != nullptr ? g2 + lo : nullptr;
-      for (int64_t i = 0; i < len; ++i) {
-        const T z = -t[i] * (a[i] - b[i]) + margin;
-        // NaN propagates into the gradient too (torch's clamp_min gives 0)
-        const T g = z != z ? z : z >= T(0) ? -t[i] * gs[i] : T(0);
-        if (ga != nullptr) ga[i] = g;
-        if (gb != nullptr) gb[i] = -g;
+      if (ga != nullptr || gb != nullptr) {
+        for (int64_t i = 0; i < len; ++i) {
+          const T z = -t[i] * (a[i] - b[i]) + margin;
+          // NaN propagates into the gradient too (torch's clamp_min gives 0)
+          const T g = z != z ? z : z >= T(0) ? -t[i] * gs[i] : T(0);
+          if (ga != nullptr) ga[i] = g;
+          if (gb != nullptr) gb[i] = -g;
+        }
+      }
+      if (gy != nullptr) {
+        // d/dy: -(x1 - x2) where the clamp passes the gradient (z >= 0)
+        T* FL_RESTRICT gc = gy + lo;
+        for (int64_t i = 0; i < len; ++i) {
+          const T d = a[i] - b[i];
+          const T z = -t[i] * d + margin;
+          gc[i] = z != z ? z : z >= T(0) ? -d * gs[i] : T(0);
+        }
       }
     }
   }

@@ -372,6 +372,31 @@ struct DenseRows {
   }
 };
 
+// The gradient with respect to the dense target of a row loss F, for a
+// target that is differentiable on request (api/catalogue.hpp, InputSpec's
+// on_request): F writes it once, as
+//   double target_row(r, z, g, gs, bad) const;
+// returning row r's loss and writing gs * d loss / d t_r into g[0..C) (the
+// target's row, of the scores' shape). This functor hands it to the row
+// driver in place of F's own gradient, so the row weights and the mean's
+// denominator are the pred gradient's. No block path: a row at a time.
+template <class F>
+struct TargetRows {
+  static constexpr int cost = F::cost;
+  F f;
+  bool custom_norm() const { return f.custom_norm(); }
+  double norm(int64_t r, bool& bad) const { return f.norm(r, bad); }
+  template <bool kGrad, class T>
+  FL_INLINE double row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                       bool& bad) const {
+    if constexpr (kGrad) {
+      return f.target_row(r, z, g, gs, bad);
+    } else {
+      return f.template row<false>(r, z, g, gs, bad);
+    }
+  }
+};
+
 // Cross-entropy with integer labels, class weights and label smoothing eps:
 //   l = (1 - eps) cw_y (lse - z_y) + (eps / C) sum_k cw_k (lse - z_k)
 // (torch cross_entropy_loss_label_smoothing); 0 for an ignored row.
@@ -502,6 +527,20 @@ struct CrossEntropyProbs : DenseRows<T> {
           g[k] = static_cast<T>(static_cast<double>(g[k]) * ps - gs * qk);
         }
       }
+    }
+    return v;
+  }
+
+  // The target's gradient (TargetRows): d l / d t_k = (1 - eps) cw_k (lse -
+  // z_k), -(1 - eps) cw_k log_softmax(z)_k (inf at z_k = -inf, as torch's).
+  FL_INLINE double target_row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                              bool& bad) const {
+    const double v = row_impl<false>(r, z, g, nullptr, gs, bad);
+    const double lse = mc::Softmax<T>(z, C).lse;
+    const double s = gs * (1.0 - eps);
+    FL_SIMD
+    for (int64_t k = 0; k < C; ++k) {
+      g[k] = static_cast<T>(s * this->cwk(k) * (lse - static_cast<double>(z[k])));
     }
     return v;
   }
@@ -934,6 +973,24 @@ struct KlDiv : DenseRows<T> {
     return v;
   }
 
+  // The target's gradient (TargetRows): d l / d t_k = log t_k + 1 - z_k
+  // (-inf at t_k = 0, where torch's autograd of xlogy gives NaN); with
+  // log_target, of e^t (t - z): e^t_k (t_k - z_k + 1).
+  FL_INLINE double target_row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                              bool& bad) const {
+    const double v = row<false>(r, z, g, gs, bad);
+    const T* FL_RESTRICT t = target + r * C;
+    const T s = static_cast<T>(gs);
+    if (log_target) {
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) g[k] = vm::exp(t[k]) * (t[k] - z[k] + T(1)) * s;
+    } else {
+      FL_SIMD
+      for (int64_t k = 0; k < C; ++k) g[k] = (vm::log(t[k]) + T(1) - z[k]) * s;
+    }
+    return v;
+  }
+
   // The gradient -t does not depend on log_pred: the Hessian is 0 (NaN
   // where the gradient is).
   FL_INLINE double row_hess(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g,
@@ -1240,6 +1297,19 @@ struct MultilabelSoftMargin : DenseRows<T> {
       });
     }
     return v * invC;
+  }
+
+  // The target's gradient (TargetRows): of (1/C) cw_k (t softplus(-x) +
+  // (1 - t) softplus(x)), (1/C) cw_k (softplus(-x) - softplus(x)) =
+  // -cw_k x_k / C.
+  FL_INLINE double target_row(int64_t r, const T* FL_RESTRICT z, T* FL_RESTRICT g, double gs,
+                              bool&) const {
+    const double v = row_impl<false>(r, z, g, nullptr, gs);
+    const double invC = 1.0 / static_cast<double>(C);
+    for (int64_t k = 0; k < C; ++k) {
+      g[k] = static_cast<T>(gs * invC * cwk(k) * static_cast<double>(-z[k]));
+    }
+    return v;
   }
 
   // Short rows in one flat pass (see rowwise.hpp), with row()'s bits: e^-|z|

@@ -202,6 +202,8 @@ struct Msle : PointFormula<Msle> {
 //   otherwise:  p - y log(p + eps);        grad 1 - y / (p + eps); Hessian y / (p + eps)^2
 //   full adds the Stirling term y log y - y + 0.5 log(2 pi y) where y > 1
 //   (0 elsewhere, as torch masks it), which does not depend on p.
+//   Target gradient (on request): -p or -log(p + eps), full adds
+//   log y + 1 / (2 y) where y > 1.
 template <bool LogInput, bool Full>
 struct PoissonNll : PointLoss<PoissonNll<LogInput, Full>> {
   static constexpr int cost = 4;
@@ -232,6 +234,20 @@ struct PoissonNll : PointLoss<PoissonNll<LogInput, Full>> {
     } else {
       return T(1) - y / (p + T(eps));
     }
+  }
+  // d value / d y, the target's gradient (TargetGrad): -p or -log(p + eps),
+  // and with full the Stirling term's log y + 1 / (2 y) where y > 1 (0
+  // elsewhere, as torch's mask passes no gradient there).
+  template <class T>
+  FL_INLINE T target_grad(T p, T y, T) const {
+    T d;
+    if constexpr (LogInput) {
+      d = -p;
+    } else {
+      d = -vm::log(p + T(eps));
+    }
+    if constexpr (Full) d = d + (y > T(1) ? vm::log(y) + T(0.5) / y : T(0));
+    return d;
   }
   template <class T>
   FL_INLINE void grad_hess(T p, T y, T, T& g, T& h) const {

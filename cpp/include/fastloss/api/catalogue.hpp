@@ -123,10 +123,16 @@ constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {})
 // A positional input; `grad_kernel` is the kernel id that computes its
 // gradient (-1: not differentiable). gaussian_nll's var is differentiated by
 // a kernel of its own (RegressionLoss::gaussian_nll_var).
+// `on_request`: differentiable, but its gradient is computed only when a
+// call names it (wrt=): a floating target whose derivative PyTorch gives
+// (poisson_nll, kl_div, the binary cross-entropies, multilabel_soft_margin,
+// probability-target cross_entropy, margin_ranking's y). It is not in the
+// loss's default wrt, so such a loss keeps returning one array.
 struct InputSpec {
   const char* name;
   int grad_kernel = -1;
   bool optional = false;  // may be left out (None): pinn's boundary and data
+  bool on_request = false;
 };
 
 // Where an input's values must lie, as data:
@@ -238,21 +244,28 @@ inline constexpr InputSpec kLogCosh[] = FL_PAIR("pred", "target", R::log_cosh);
 inline constexpr InputSpec kQuantile[] = FL_PAIR("pred", "target", R::quantile);
 inline constexpr InputSpec kMape[] = FL_PAIR("pred", "target", R::mape);
 inline constexpr InputSpec kMsle[] = FL_PAIR("pred", "target", R::msle);
-inline constexpr InputSpec kPoissonNll[] = FL_PAIR("pred", "target", R::poisson_nll);
+inline constexpr InputSpec kPoissonNll[] = {{"pred", id(R::poisson_nll)},
+                                            {"target", id(R::poisson_nll_target), false, true}};
 inline constexpr InputSpec kTweedie[] = FL_PAIR("pred", "target", R::tweedie);
 inline constexpr InputSpec kPseudoHuber[] = FL_PAIR("pred", "target", R::pseudo_huber);
 inline constexpr InputSpec kGaussianNll[] = {
     {"pred", id(R::gaussian_nll)}, {"target", -1}, {"var", id(R::gaussian_nll_var)}};
-inline constexpr InputSpec kBce[] = FL_PAIR("prob", "target", C::binary_cross_entropy);
-inline constexpr InputSpec kBceLogits[] =
-    FL_PAIR("logits", "target", C::binary_cross_entropy_with_logits);
+inline constexpr InputSpec kBce[] = {{"prob", id(C::binary_cross_entropy)},
+                                     {"target", id(C::binary_cross_entropy_target), false, true}};
+inline constexpr InputSpec kBceLogits[] = {
+    {"logits", id(C::binary_cross_entropy_with_logits)},
+    {"target", id(C::binary_cross_entropy_with_logits_target), false, true}};
 inline constexpr InputSpec kHinge[] = FL_PAIR("score", "target", C::hinge);
 inline constexpr InputSpec kSquaredHinge[] = FL_PAIR("score", "target", C::squared_hinge);
 inline constexpr InputSpec kSigmoidFocal[] = FL_PAIR("logits", "target", C::sigmoid_focal);
-inline constexpr InputSpec kCrossEntropy[] = FL_PAIR("logits", "target", M::cross_entropy);
+// cross_entropy's target: differentiable where it holds class probabilities
+// (the Python layer refuses integer labels' gradient).
+inline constexpr InputSpec kCrossEntropy[] = {
+    {"logits", id(M::cross_entropy)}, {"target", id(M::cross_entropy_target), false, true}};
 inline constexpr InputSpec kMulticlassHinge[] = FL_PAIR("scores", "labels", M::multiclass_hinge);
 inline constexpr InputSpec kSoftmaxFocal[] = FL_PAIR("logits", "labels", M::softmax_focal);
-inline constexpr InputSpec kKlDiv[] = FL_PAIR("log_pred", "target", M::kl_div);
+inline constexpr InputSpec kKlDiv[] = {{"log_pred", id(M::kl_div)},
+                                       {"target", id(M::kl_div_target), false, true}};
 inline constexpr InputSpec kBrier[] = FL_PAIR("prob", "target", M::brier);
 inline constexpr InputSpec kCategoricalHinge[] =
     FL_PAIR("scores", "target", M::categorical_hinge);
@@ -266,8 +279,9 @@ inline constexpr InputSpec kLinearCrossEntropy[] = {{"hidden", id(M::cross_entro
                                                     {"linear_weight", id(M::cross_entropy)},
                                                     {"labels", -1},
                                                     {"linear_bias", id(M::cross_entropy), true}};
-inline constexpr InputSpec kMultilabelSoftMargin[] =
-    FL_PAIR("logits", "target", M::multilabel_soft_margin);
+inline constexpr InputSpec kMultilabelSoftMargin[] = {
+    {"logits", id(M::multilabel_soft_margin)},
+    {"target", id(M::multilabel_soft_margin_target), false, true}};
 inline constexpr InputSpec kMultilabelMargin[] =
     FL_PAIR("scores", "target", M::multilabel_margin);
 inline constexpr InputSpec kDice[] = FL_PAIR("pred", "target", O::dice);
@@ -281,8 +295,9 @@ inline constexpr InputSpec kBoxCiou[] = FL_PAIR("pred", "target", B::ciou);
 #undef FL_PAIR
 // The several-input families: one kernel computes every input's gradient, so
 // each differentiable input names the loss's own id.
-inline constexpr InputSpec kMarginRanking[] = {
-    {"x1", id(E::margin_ranking)}, {"x2", id(E::margin_ranking)}, {"y", -1}};
+inline constexpr InputSpec kMarginRanking[] = {{"x1", id(E::margin_ranking)},
+                                               {"x2", id(E::margin_ranking)},
+                                               {"y", id(E::margin_ranking), false, true}};
 inline constexpr InputSpec kTripletMargin[] = {{"anchor", id(E::triplet_margin)},
                                                {"positive", id(E::triplet_margin)},
                                                {"negative", id(E::triplet_margin)}};

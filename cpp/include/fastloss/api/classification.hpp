@@ -16,6 +16,10 @@ enum class ClassificationLoss : int {
   sigmoid_focal = 4,
   soft_margin = 5,
   hinge_embedding = 6,
+  // the target's gradients (given on request): run with pred = target and
+  // target = pred (TargetGrad, common/point.hpp)
+  binary_cross_entropy_target = 7,
+  binary_cross_entropy_with_logits_target = 8,
 };
 }  // namespace fastloss
 

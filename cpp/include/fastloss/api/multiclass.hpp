@@ -23,6 +23,11 @@ enum class MulticlassLoss : int {
   nll = 6,
   multilabel_soft_margin = 7,
   multilabel_margin = 8,
+  // the dense target's gradients (given on request): out_grad receives
+  // d loss / d target (target's shape, pred's), scaled as the pred gradient
+  kl_div_target = 9,
+  multilabel_soft_margin_target = 10,
+  cross_entropy_target = 11,  // probability targets only
 };
 
 // Arguments of a row-wise loss. Arrays are C-contiguous; float arrays have

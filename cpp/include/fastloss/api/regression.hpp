@@ -22,6 +22,7 @@ enum class RegressionLoss : int {
   pseudo_huber = 11,  // params: delta
   gaussian_nll_var = 12,  // gaussian_nll's var gradient: pred = var, aux = pred
   abs_power = 13,  // params: p (perceptual's |r|^p for p other than 1 and 2)
+  poisson_nll_target = 14,  // poisson_nll's target gradient: pred = target, target = pred
 };
 }  // namespace fastloss
 

@@ -136,6 +136,36 @@ struct PointFormula : PointLoss<D> {
   FL_INLINE const D& self() const { return static_cast<const D&>(*this); }
 };
 
+// The gradient with respect to the target of an element-wise loss F, for a
+// target that is differentiable on request (api/catalogue.hpp, InputSpec's
+// on_request): F writes it once, as
+//   template <class T> T target_grad(T p, T y, T a) const;   // d value / d y
+// and this functor runs it with the arrays' roles swapped (p = target,
+// y = pred, as gaussian_nll's var kernel), so the element-wise driver, which
+// differentiates its first array, scales it exactly as F's pred gradient
+// (weights, the mean's 1/n or 1/sum(w), "none"). The domain check is F's,
+// on the swapped arguments, so an invalid element has the same flat index.
+template <class F>
+struct TargetGrad : PointLoss<TargetGrad<F>> {
+  static constexpr int cost = F::cost;
+  static constexpr bool uses_aux = F::uses_aux;
+  static constexpr bool checks = F::checks;
+  F f;
+  explicit TargetGrad(const F& f_) : f(f_) {}
+  template <class T>
+  FL_INLINE bool invalid(T y, T p, T a) const {
+    return f.template invalid<T>(p, y, a);
+  }
+  template <class T>
+  FL_INLINE T value(T y, T p, T a) const {
+    return f.template value_s<T>(p, y, a, f.template stage<T>(p, y, a));
+  }
+  template <class T>
+  FL_INLINE T grad(T y, T p, T a) const {
+    return f.template target_grad<T>(p, y, a);
+  }
+};
+
 // sign(x) in {-1, 0, +1}, NaN for NaN (a loss's gradient must propagate NaN).
 template <class T>
 FL_INLINE T sign_nan(T x) {
