@@ -443,6 +443,74 @@ def test_vmap_equals_a_loop(name, reduction):
     np.testing.assert_allclose(gg, gw, rtol=1e-6, atol=1e-7)
 
 
+def _target_grad_cases(rng):
+    """(name, pred, target, params, the pure-JAX per-sample formula or None)"""
+    x = rng.normal(size=(6, 4))
+    pr = rng.uniform(0.05, 0.95, (6, 4))
+    t = rng.uniform(0.05, 1, (6, 4))
+    tp = t / t.sum(-1, keepdims=True)
+    return [
+        ("poisson_nll", x, t, {}, ELEMENTWISE["poisson_nll"]),
+        ("binary_cross_entropy", pr, t, {}, ELEMENTWISE["binary_cross_entropy"]),
+        (
+            "binary_cross_entropy_with_logits",
+            x,
+            t,
+            {"pos_weight": np.array([1.0, 2.0, 3.0, 0.5])},
+            ELEMENTWISE["binary_cross_entropy_with_logits"],
+        ),
+        ("kl_div", np.log(pr / pr.sum(-1, keepdims=True)), tp, {}, lambda a, b: _kl_div(a, b)[0]),
+        (
+            "cross_entropy",
+            x,
+            tp,
+            {"label_smoothing": 0.1, "class_weight": np.array([1.0, 0.5, 2.0, 1.5])},
+            lambda a, b, **k: _cross_entropy(a, b, **k)[0],
+        ),
+        ("multilabel_soft_margin", x, t, {}, None),
+    ]
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+def test_target_gradients_where_the_core_has_their_kernel(red):
+    # a floating target's gradient (torch gives it; the core computes it by
+    # its own kernel, loss.wrt_on_request): jax.grad reaches it under jit,
+    # equal to the core's wrt=(pred, target) and to JAX's autodiff of the
+    # pure-JAX formula; before, a TypeError
+    rng = np.random.default_rng(18)
+    with _x64(True):
+        for name, a, b, prm, formula in _target_grad_cases(rng):
+            L, f = fl.get(name), getattr(flj, name)
+            v = L(a, b, reduction="none", **prm)
+            c = np.arange(1.0, 1.0 + v.size).reshape(v.shape)  # "none"'s cotangent
+
+            def ours(x, y, f=f, prm=prm, c=c):
+                r = f(x, y, reduction=red, **prm)
+                return jnp.sum(r * c) if red == "none" else r
+
+            ga, gb = jax.jit(jax.grad(ours, argnums=(0, 1)))(jnp.asarray(a), jnp.asarray(b))
+            gt = jax.grad(ours, argnums=1)(jnp.asarray(a), jnp.asarray(b))  # the target alone
+            kw = {"sample_weight": c, "reduction": "sum"} if red == "none" else {"reduction": red}
+            ca, cb = L.grad(a, b, wrt=(L.pred_name, L.target_name), **kw, **prm)
+            np.testing.assert_allclose(ga, ca, rtol=1e-12, atol=1e-14, err_msg=name)
+            np.testing.assert_allclose(gb, cb, rtol=1e-12, atol=1e-14, err_msg=name)
+            np.testing.assert_allclose(gt, cb, rtol=1e-12, atol=1e-14, err_msg=name)
+            if formula is None:
+                continue
+
+            def theirs(x, y, formula=formula, prm=prm, c=c):
+                per = formula(x, y, **prm)
+                if red == "none":
+                    return jnp.sum(per * c)
+                return jnp.sum(per) if red == "sum" else jnp.mean(per)
+
+            if name == "kl_div" and red == "mean":
+                continue  # the core's mean is over elements (torch's), the formula's per row
+            fa, fb = jax.grad(theirs, argnums=(0, 1))(jnp.asarray(a), jnp.asarray(b))
+            np.testing.assert_allclose(gb, fb, rtol=1e-10, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(ga, fa, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def test_errors():
     p = jnp.ones((4, 3))
     with pytest.raises(TypeError, match="gradient w.r.t. its target"):

@@ -54,9 +54,14 @@ How it runs
     them. Several-input losses run once per batch member.
 
 Limits
-    Gradients flow to the loss's differentiable inputs (``loss.wrt``)
-    only: differentiating w.r.t. a target, labels or ``sample_weight``
-    raises TypeError rather than return a silent zero; integer inputs
+    Gradients flow to the loss's differentiable inputs (``loss.wrt``) and
+    to a floating target where the core has its kernel
+    (``loss.wrt_on_request``: ``poisson_nll``, ``kl_div``, BCE,
+    ``multilabel_soft_margin``, probability-target ``cross_entropy``,
+    ``margin_ranking``'s ``y``; a second kernel call in the forward, as the
+    core's); differentiating w.r.t. another target, labels or
+    ``sample_weight`` raises TypeError rather than return a silent zero;
+    integer inputs
     (labels, lengths, masks) take no cotangent. Parameters
     (``delta``, ``class_weight``, ``pos_weight``, ...) are static: Python
     numbers or concrete arrays, not traced values (each value compiles its
@@ -138,7 +143,11 @@ def _stand_in(shape, dtype) -> np.ndarray:
 
 class _Call:
     """One planned kernel call: everything static about it (hashable by
-    value, so ``jax.custom_vjp`` takes it as a non-differentiable argument)."""
+    value, so ``jax.custom_vjp`` takes it as a non-differentiable argument).
+    ``target_id``: the kernel of the target's gradient where the loss has
+    one (``loss.wrt_on_request``), else None."""
+
+    target_id = None
 
     def __init__(
         self, name, family, kid, red, sample_shape, grad_shape, dtype, attrs, perm, broadcast
@@ -327,6 +336,7 @@ class _JaxLoss:
             spec = _Call(
                 loss.name, loss._kernel, loss._id, red, shape, shape, dt, attrs, None, broadcast
             )
+            spec.target_id = loss._target_id
             return spec, target.astype(dt), None, aux_op
         if isinstance(loss, RowLoss):
             tdt = target.dtype if jnp.issubdtype(target.dtype, jnp.integer) else dt
@@ -370,6 +380,8 @@ class _JaxLoss:
                 None,
                 red == NONE,
             )
+            if t is not None:  # a dense target (class probabilities): its kernel
+                spec.target_id = loss._target_id
             return spec, (target.astype(dt) if t is not None else None), lab, None
         if isinstance(loss, BoxLoss):
             st = _stand_in(target.shape, dt)
@@ -456,28 +468,45 @@ def _loss_vjp(spec, pred, target, labels, w, aux):
 
 
 def _fwd(spec, pred, target, labels, w, aux):
+    # a floating target is differentiated where the core has its kernel
+    # (loss.wrt_on_request: poisson_nll, BCE, kl_div, ...), as torch does
+    t_grad = target is not None and target.perturbed and spec.target_id is not None
     for arg, what in ((target, "its target"), (w, "sample_weight"), (aux, "aux")):
-        if arg is not None and arg.perturbed:
+        if arg is not None and arg.perturbed and not (arg is target and t_grad):
             raise TypeError(
                 f"fastloss.jax.{spec.name}: the gradient w.r.t. {what} is not computed (only "
                 f"w.r.t. the first input); wrap it in jax.lax.stop_gradient"
             )
-    value, grad = spec.run(
-        VALUE_GRAD,
-        _operands(pred.value, *(None if a is None else a.value for a in (target, labels, w, aux))),
-    )
-    return value, grad
-
-
-def _bwd(spec, grad, ct):
-    if spec.red != NONE:
-        g = ct * grad
+    p, t = pred.value, None if target is None else target.value
+    rest = [None if a is None else a.value for a in (labels, w, aux)]
+    grad = None
+    if pred.perturbed or not t_grad:
+        value, grad = spec.run(VALUE_GRAD, _operands(p, t, *rest))
     else:
+        value = spec.run(VALUE, _operands(p, t, *rest))[0]
+    g_target = None
+    if t_grad:
+        # the target's kernel (its own id), as the core's second pass: the
+        # element-wise one differentiates its first array (so the target
+        # goes first), the row one writes the target's gradient of (pred, target)
+        ops = _operands(t, p, *rest) if spec.family != MULTICLASS else _operands(p, t, *rest)
+        (g_target,) = spec.run(GRAD, ops, id=np.int64(spec.target_id))
+    return value, (grad, g_target)
+
+
+def _bwd(spec, res, ct):
+    def scaled(grad):
+        if grad is None:
+            return None
+        if spec.red != NONE:
+            return ct * grad
         # per-sample cotangents over the gradient's extra trailing axes (a
         # row's classes, a box's 4 numbers, a slice's summed elements)
         extra = len(spec.grad_shape) - len(spec.sample_shape)
-        g = ct.reshape(ct.shape + (1,) * extra) * grad
-    return g, None, None, None, None
+        return ct.reshape(ct.shape + (1,) * extra) * grad
+
+    grad, g_target = res
+    return scaled(grad), scaled(g_target), None, None, None
 
 
 _loss_vjp.defvjp(_fwd, _bwd, symbolic_zeros=True)
