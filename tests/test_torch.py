@@ -1203,3 +1203,84 @@ def test_cosine_embedding_zero_norm_epsilon():
     assert ours == pytest.approx(-1 / np.sqrt(1e-12 * (1 + 1e-12)), rel=1e-14)
     eps32 = float(np.float32(1e-12))
     assert theirs == pytest.approx(-1 / np.sqrt(eps32 * (1 + eps32)), rel=1e-14)
+
+
+# -- torch.func -------------------------------------------------------------
+
+
+def _func_cases(rng):
+    """(name, ours, theirs, inputs, argnums): torch.nn.functional's peer."""
+    x, t = _t(rng.normal(size=(6, 4))), _t(rng.normal(size=(6, 4)))
+    z, y = _t(rng.normal(size=(6, 5))), _t(rng.integers(0, 5, 6))
+    a, p, n = (_t(rng.normal(size=(6, 3))) for _ in range(3))
+    v = _t(rng.uniform(0.5, 2, (6, 4)))
+    return [
+        ("mse", flt.mse, F.mse_loss, (x, t), 0),
+        (
+            "huber",
+            lambda a, b: flt.huber(a, b, delta=0.5),
+            lambda a, b: F.huber_loss(a, b, delta=0.5),
+            (x, t),
+            0,
+        ),
+        ("cross_entropy", flt.cross_entropy, F.cross_entropy, (z, y), 0),
+        (
+            "bce_with_logits",
+            flt.binary_cross_entropy_with_logits,
+            F.binary_cross_entropy_with_logits,
+            (x, t.sigmoid()),
+            (0, 1),
+        ),
+        ("poisson_nll", flt.poisson_nll, F.poisson_nll_loss, (x, t.abs()), (0, 1)),
+        ("gaussian_nll", flt.gaussian_nll, F.gaussian_nll_loss, (x, t, v), (0, 2)),
+        ("triplet_margin", flt.triplet_margin, F.triplet_margin_loss, (a, p, n), (0, 1, 2)),
+    ]
+
+
+def test_torch_func_grad_vmap_and_jacrev():
+    # functorch runs the setup_context form (_FuncLoss): torch.func.grad
+    # (several argnums, a target's gradient too), vmap of the loss, vmap of
+    # grad (per-sample gradients) and jacrev of "none", against the same
+    # transforms of torch.nn.functional; before, torch refused the Function
+    rng = np.random.default_rng(41)
+    func = torch.func
+    for name, ours, theirs, inputs, argnums in _func_cases(rng):
+        ga = func.grad(ours, argnums=argnums)(*inputs)
+        gb = func.grad(theirs, argnums=argnums)(*inputs)
+        for u, w in zip(
+            ga if isinstance(ga, tuple) else (ga,), gb if isinstance(gb, tuple) else (gb,)
+        ):
+            torch.testing.assert_close(u, w, rtol=1e-12, atol=1e-13, msg=name)
+        va, ga2 = func.grad_and_value(ours)(*inputs)[::-1]
+        torch.testing.assert_close(va, theirs(*inputs), rtol=1e-12, atol=1e-13, msg=name)
+        torch.testing.assert_close(
+            ga2, gb[0] if isinstance(gb, tuple) else gb, rtol=1e-12, atol=1e-13
+        )
+
+        # per-sample gradients: each row's loss differentiated alone
+        def one(f):
+            return lambda *xs: f(*(x[None] for x in xs))
+
+        pa = func.vmap(func.grad(one(ours)))(*inputs)
+        # row by row for torch (its gaussian_nll_loss checks var's values,
+        # which vmap cannot)
+        pb = torch.stack([func.grad(theirs)(*(x[i : i + 1] for x in inputs))[0] for i in range(6)])
+        torch.testing.assert_close(pa, pb, rtol=1e-12, atol=1e-13, msg=name)
+    x, t = _t(rng.normal(size=(3, 4))), _t(rng.normal(size=(3, 4)))
+    ja = func.jacrev(lambda a: flt.smooth_l1(a, t, reduction="none"))(x)
+    jb = func.jacrev(lambda a: F.smooth_l1_loss(a, t, reduction="none"))(x)
+    torch.testing.assert_close(ja, jb, rtol=1e-12, atol=1e-13)
+    batch = _t(rng.normal(size=(5, 3, 4)))
+    torch.testing.assert_close(
+        func.vmap(lambda a: flt.mse(a, t))(batch), torch.stack([F.mse_loss(b, t) for b in batch])
+    )
+
+
+def test_torch_func_second_derivatives_are_refused():
+    x, t = _t(np.linspace(-1, 1, 6)), _t(np.zeros(6))
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.func.jacrev(torch.func.grad(lambda a: flt.mse(a, t)))(x)
+    # outside a transform the fused path (_LossFunction) is the one that runs
+    xr = x.clone().requires_grad_()
+    assert type(flt.mse(xr, t).grad_fn).__name__ == "_LossFunctionBackward"
+    assert torch.func.grad(lambda a: flt.mse(a, t))(x).shape == x.shape

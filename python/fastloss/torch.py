@@ -512,6 +512,94 @@ def _backward_once(ctx, go):
     return (None,) + ctx.call.backward(ctx, go)
 
 
+# --------------------------------------------------------------------------
+# torch.func (grad, vjp, jacrev, vmap): functorch runs an autograd.Function
+# only in the setup_context form, whose forward sees no ctx and so cannot know
+# which inputs need a gradient. Under a transform the value is computed
+# alone, and the backward runs _FuncGrad: one fused pass of the same _Call
+# (the core's value_and_grad) for the inputs that need one, scaled by
+# grad_output as _Call.backward scales it. Its forward unwraps the transform's
+# tensors, as a NumPy-backed Function must (torch's "Extending torch.func
+# with autograd.Function"); vmap runs one call per batch member.
+
+
+class _PlainCtx:
+    """What _Call.forward and backward use of an autograd ctx."""
+
+    def __init__(self, need):
+        self.needs_input_grad = (False, *need)
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+def _per_member(fn, info, in_dims, fixed, batched):
+    """``fn(*fixed, *inputs)`` once per batch member of ``batched`` (sliced
+    along ``in_dims``), the results stacked along axis 0."""
+    outs = []
+    for b in range(info.batch_size):
+        xs = [x if d is None else x.select(d, b) for x, d in zip(batched, in_dims)]
+        outs.append(fn(*fixed, *xs))
+    if isinstance(outs[0], tuple):
+        return tuple(torch.stack(o) for o in zip(*outs)), (0,) * len(outs[0])
+    return torch.stack(outs), 0
+
+
+class _FuncLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(call, *inputs):
+        return call.forward(_PlainCtx((False,) * len(inputs)), inputs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.call = inputs[0]
+        xs = inputs[1:]
+        ctx.save_for_backward(*(x for x in xs if isinstance(x, torch.Tensor)))
+        ctx.plain = tuple(_SAVED if isinstance(x, torch.Tensor) else x for x in xs)
+
+    @staticmethod
+    def backward(ctx, go):
+        saved = iter(ctx.saved_tensors)
+        xs = tuple(next(saved) if x is _SAVED else x for x in ctx.plain)
+        need = tuple(ctx.needs_input_grad[1:])
+        if not any(need):
+            return (None,) * (1 + len(xs))
+        it = iter(_FuncGrad.apply(ctx.call, need, go, *xs))
+        return (None,) + tuple(next(it) if n else None for n in need)
+
+    @staticmethod
+    def vmap(info, in_dims, call, *inputs):
+        return _per_member(_FuncLoss.apply, info, in_dims[1:], (call,), inputs)
+
+
+class _FuncGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(call, need, go, *inputs):
+        ctx = _PlainCtx(need)
+        call.forward(ctx, inputs)
+        grads = call.backward(ctx, go)
+        return tuple(g for g, n in zip(grads, need) if n)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *_):
+        raise RuntimeError(_TWICE)
+
+    @staticmethod
+    def vmap(info, in_dims, call, need, go, *inputs):
+        return _per_member(_FuncGrad.apply, info, in_dims[2:], (call, need), (go, *inputs))
+
+
+def _autograd_function():
+    """The autograd.Function to run a loss with: _FuncLoss inside a torch.func
+    transform, _LossFunction (the fused forward) otherwise."""
+    return _FuncLoss if torch._C._functorch.maybe_current_level() is not None else _LossFunction
+
+
 def _apply(L, inputs, reduction, sample_weight, params):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
@@ -529,9 +617,10 @@ def _apply(L, inputs, reduction, sample_weight, params):
             raise TypeError("sample_weight: not supported with a list of tensors")
         return _apply_lists(L, inputs, reduction, p)
     dtype = _half_result(L.name, inputs)
+    fn = _autograd_function()
     if dtype is None:
-        return _LossFunction.apply(_Call(L, reduction, w, p), *inputs)
-    out = _LossFunction.apply(_Call(L, reduction, w, p, dtype), *(_float(x) for x in inputs))
+        return fn.apply(_Call(L, reduction, w, p), *inputs)
+    out = fn.apply(_Call(L, reduction, w, p, dtype), *(_float(x) for x in inputs))
     return out if out.dtype == dtype else out.to(dtype)
 
 
