@@ -422,6 +422,16 @@ class Loss:
         and whatever ``_launch`` needs."""
         raise NotImplementedError
 
+    def _pred_pass(self, state, op, red, w, value_out, g_pred, p):
+        """The pass over pred of a call that also asks for a target's
+        gradient (``wrt_on_request``; the target's pass follows): the value
+        and pred's gradient as asked, None when neither is."""
+        if g_pred is None and op == GRAD:
+            return None
+        kop = op if g_pred is not None else VALUE
+        kg = (g_pred,) if g_pred is not None else None
+        return self._launch(state, kop, red, w, value_out, kg, None, p)
+
     def _launch(
         self, state, op, red, w, value_out, grads, hess, p, blocks=None
     ):  # pragma: no cover
@@ -682,11 +692,7 @@ class ElementwiseLoss(Loss):
         """pred's pass (value and gradient, as asked), then the target's
         gradient by its own kernel on the swapped arrays."""
         g_pred, g_target = grads
-        value = None
-        if g_pred is not None or op != GRAD:
-            kop = op if g_pred is not None else VALUE
-            kg = (g_pred,) if g_pred is not None else None
-            value = self._launch(state, kop, red, w, value_out, kg, None, p)
+        value = self._pred_pass(state, op, red, w, value_out, g_pred, p)
         if g_target is not None:
             pred, target, aux, slots = state[:4]
             kp, kt = state[4] if len(state) > 4 else (_feed(pred), _feed(target))

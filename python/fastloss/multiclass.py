@@ -23,7 +23,7 @@ import numpy as np
 from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels
 from fastloss._catalogue import check_domain, declare, grad_kernel
-from fastloss._loss import GRAD, MULTICLASS, REGRESSION, VALUE, Loss
+from fastloss._loss import GRAD, MULTICLASS, REGRESSION, Loss
 from fastloss.regression import _MSE  # the binary Brier score is the mse kernel
 
 __all__ = [
@@ -147,11 +147,7 @@ class RowLoss(Loss):
                 f"{self.name} differentiates a floating target of "
                 f"{self.pred_name}'s shape (class probabilities)"
             )
-        value = None
-        if g_pred is not None or op != GRAD:
-            kop = op if g_pred is not None else VALUE
-            kg = (g_pred,) if g_pred is not None else None
-            value = self._launch(state, kop, red, w, value_out, kg, None, p)
+        value = self._pred_pass(state, op, red, w, value_out, g_pred, p)
         if g_target is not None:
             _core.run(
                 MULTICLASS,
