@@ -64,13 +64,22 @@ ln -s "$root/$out/$so" "$out/py/fastloss/$so"
 # to catch use after free) instead of reusing them, so the RSS grows by the
 # quarantine's size over its 5e4 calls (213 MB on mse, 6 December) with no
 # leak. The leak checks are the uninstrumented suite's; the buffer-cache RSS
-# test still runs (its memory is reused without a free).
+# test still runs (its memory is reused without a free). fastloss eval's
+# peak-RSS tests (Parquet, CSV, .npz) are deselected for the same reason: the
+# child's freed batches stay in the quarantine (6 December: CSV 578 -> 622
+# MiB and .npz 345 -> 408 MiB between the small and the big file, where the
+# uninstrumented run rises by a few MiB).
 preload=""
 deselect=()
 case ",$sanitize," in
   *,address,*)
     preload="$("$cxx" -print-file-name=libasan.so) $("$cxx" -print-file-name=libstdc++.so.6)"
-    deselect=(--deselect tests/test_concurrency.py::test_memory_flat_over_many_calls)
+    deselect=(
+      --deselect tests/test_concurrency.py::test_memory_flat_over_many_calls
+      --deselect tests/test_cli.py::test_runs_as_a_program_and_streams_in_flat_memory
+      --deselect tests/test_cli.py::test_csv_streams_in_flat_memory
+      --deselect tests/test_cli.py::test_npz_streams_in_flat_memory
+    )
     ;;
 esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_init_order=1}"
