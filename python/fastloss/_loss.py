@@ -134,6 +134,12 @@ class Loss:
     def accumulable(self) -> bool:
         return self.not_accumulable() is None
 
+    def sample_axis(self, params: Mapping[str, Any]) -> int:
+        """The axis of the first input along which its samples (the entries
+        of a ``reduction="none"`` result) lie: 0, the leading axis, except
+        where the loss's layout says otherwise (ctc's time-major logits)."""
+        return 0
+
     # Whether its inputs are lists of arrays (perceptual's feature maps, one
     # per layer) rather than arrays: its verbs then take and return lists.
     list_inputs = False

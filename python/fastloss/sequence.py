@@ -35,6 +35,10 @@ class _Ctc(TensorLoss):
     # before the average, not sum / N (tests/test_sequence.py checks it)
     _mean_over_samples = False
 
+    def sample_axis(self, params):
+        # (T, N, C): the sequences lie along axis 1; (N, T, C) batch-first
+        return 0 if params["batch_first"] else 1
+
     def _plan(self, inputs, p):
         logits, targets, input_lengths, target_lengths = inputs
         x = as_float(logits, "logits")

@@ -228,8 +228,8 @@ _TARGET_GRADS: dict[tuple[str, str], str] = {
 # Loss families whose per-sample losses are independent of one another: the
 # core's reduction="none" gradient holds each sample's own derivative
 # (d l_i / d x_i, in the input's shape), so the backward of "none" scales it
-# by grad_output (ctc's samples lie along axis 1 of time-major logits:
-# _sample_axis). The others (ntxent, clip, rmse, a shared parameter such as
+# by grad_output (along the loss's sample_axis: axis 1 of ctc's time-major
+# logits). The others (ntxent, clip, rmse, a shared parameter such as
 # center's centers) keep a weighted gradient pass in backward.
 _INDEPENDENT = frozenset(
     {
@@ -250,12 +250,6 @@ _INDEPENDENT = frozenset(
         "_Ctc",
     }
 )
-
-
-def _sample_axis(loss, params):
-    """The axis of a "none" result's samples in the inputs: 1 for ctc's
-    time-major (T, N, C) logits, 0 otherwise."""
-    return 1 if loss.name == "ctc" and not params.get("batch_first") else 0
 
 
 def _sum_to(g, shape):
@@ -345,7 +339,7 @@ class _Call:
             self.grads = None
             return torch.from_numpy(L(*arrs, reduction=red, sample_weight=w, **p))
         v, grads = self._run(inputs, arrs, value=True)
-        ax = self.axis = _sample_axis(L, p)
+        ax = self.axis = L.sample_axis(p)
         if red == "none" and not all(
             tuple(v.shape) == tuple(inputs[i].shape[ax : ax + v.ndim]) for i in grads
         ):
