@@ -49,19 +49,23 @@ double tweedie_run(double power, const ElemArgs& a) {
   return elementwise_any(Tweedie<TweedieKind::general, Log>{power}, a);
 }
 
-template <bool LogInput>
-double poisson_run(bool full, double eps, const ElemArgs& a) {
-  if (full) return elementwise_any(PoissonNll<LogInput, true>{eps}, a);
-  return elementwise_any(PoissonNll<LogInput, false>{eps}, a);
-}
-
-// The target's gradient (pred = target, target = pred: TargetGrad).
-template <bool LogInput>
-double poisson_target_run(bool full, double eps, const ElemArgs& a) {
-  using Full = PoissonNll<LogInput, true>;
-  using Part = PoissonNll<LogInput, false>;
-  if (full) return elementwise_any(TargetGrad<Full>{Full{eps}}, a);
-  return elementwise_any(TargetGrad<Part>{Part{eps}}, a);
+// poisson_nll's kernel (Target: its target's gradient, run with pred and
+// target swapped by TargetGrad) for the catalogue's (log_input, full, eps).
+template <bool Target>
+double poisson_run(const ElemArgs& a) {
+  const auto run = [&a](auto f) {
+    if constexpr (Target) {
+      return elementwise_any(TargetGrad<decltype(f)>{f}, a);
+    } else {
+      return elementwise_any(f, a);
+    }
+  };
+  const bool log_input = a.params[0] != 0.0, full = a.params[1] != 0.0;
+  const double eps = a.params[2];
+  if (log_input) {
+    return full ? run(PoissonNll<true, true>{eps}) : run(PoissonNll<true, false>{eps});
+  }
+  return full ? run(PoissonNll<false, true>{eps}) : run(PoissonNll<false, false>{eps});
 }
 
 }  // namespace
@@ -79,8 +83,7 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
     case RegressionLoss::mape: return elementwise_any(Mape{}, a);
     case RegressionLoss::msle: return elementwise_any(Msle{}, a);
     case RegressionLoss::poisson_nll:
-      return a.params[0] != 0.0 ? poisson_run<true>(a.params[1] != 0.0, a.params[2], a)
-                                : poisson_run<false>(a.params[1] != 0.0, a.params[2], a);
+      return poisson_run<false>(a);
     case RegressionLoss::gaussian_nll:
       if (a.aux == nullptr) throw std::invalid_argument("gaussian_nll: var is required");
       return elementwise_any(GaussianNll{a.params[1], a.params[0] != 0.0}, a);
@@ -90,8 +93,7 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
       return elementwise_any(GaussianNllVar{a.params[1], a.params[0] != 0.0}, a);
     case RegressionLoss::abs_power: return elementwise_any(AbsPower{a.params[0]}, a);
     case RegressionLoss::poisson_nll_target:
-      return a.params[0] != 0.0 ? poisson_target_run<true>(a.params[1] != 0.0, a.params[2], a)
-                                : poisson_target_run<false>(a.params[1] != 0.0, a.params[2], a);
+      return poisson_run<true>(a);
     case RegressionLoss::tweedie:
       return a.params[1] != 0.0 ? tweedie_run<true>(a.params[0], a)
                                 : tweedie_run<false>(a.params[0], a);
