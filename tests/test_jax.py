@@ -468,6 +468,11 @@ def _target_grad_cases(rng):
             lambda a, b, **k: _cross_entropy(a, b, **k)[0],
         ),
         ("multilabel_soft_margin", x, t, {}, None),
+        # losses of pred - target: the kernel on the swapped arrays
+        ("mse", x, t, {}, ELEMENTWISE["mse"]),
+        ("huber", x, t, {"delta": 0.6}, None),
+        ("quantile", x, t, {"quantile": 0.3}, None),
+        ("rmse", x, t, {}, None),
     ]
 
 
@@ -480,6 +485,8 @@ def test_target_gradients_where_the_core_has_their_kernel(red):
     rng = np.random.default_rng(18)
     with _x64(True):
         for name, a, b, prm, formula in _target_grad_cases(rng):
+            if name == "rmse" and red == "none":
+                continue  # shares of the root: "none" is not a weighted "sum" (below)
             L, f = fl.get(name), getattr(flj, name)
             v = L(a, b, reduction="none", **prm)
             c = np.arange(1.0, 1.0 + v.size).reshape(v.shape)  # "none"'s cotangent
@@ -511,10 +518,42 @@ def test_target_gradients_where_the_core_has_their_kernel(red):
             np.testing.assert_allclose(ga, fa, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_gaussian_nll_gradients_of_pred_target_and_var():
+    # all three inputs differentiable under jit, a broadcast target and var
+    # summed back by JAX; equal to the core's wrt=(pred, target, var) and to
+    # JAX's autodiff of the formula
+    rng = np.random.default_rng(19)
+    with _x64(True):
+        x, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+        var = rng.uniform(0.5, 2.0, (5, 3))
+        for red in ("mean", "sum"):
+            f = jax.jit(
+                jax.grad(lambda a, b, v, r=red: flj.gaussian_nll(a, b, v, reduction=r), (0, 1, 2))
+            )
+            got = f(jnp.asarray(x), jnp.asarray(t), jnp.asarray(var))
+            core = fl.gaussian_nll.grad(x, t, var, reduction=red, wrt=("pred", "target", "var"))
+
+            def formula(a, b, v, r=red):
+                per = 0.5 * (jnp.log(v) + (a - b) ** 2 / v)
+                return jnp.sum(per) if r == "sum" else jnp.mean(per)
+
+            want = jax.grad(formula, (0, 1, 2))(jnp.asarray(x), jnp.asarray(t), jnp.asarray(var))
+            for g, c, w, nm in zip(got, core, want, ("pred", "target", "var")):
+                np.testing.assert_allclose(g, c, rtol=1e-12, err_msg=f"{nm} {red}")
+                np.testing.assert_allclose(g, w, rtol=1e-10, err_msg=f"{nm} {red}")
+        # a target of one column broadcast in JAX: its gradient summed back
+        tb = t[:, :1]
+        g = jax.grad(lambda b: flj.gaussian_nll(jnp.asarray(x), jnp.broadcast_to(b, x.shape), var))(
+            jnp.asarray(tb)
+        )
+        full = fl.gaussian_nll.grad(x, np.broadcast_to(tb, x.shape), var, wrt="target")
+        np.testing.assert_allclose(g, full.sum(1, keepdims=True), rtol=1e-12)
+
+
 def test_errors():
     p = jnp.ones((4, 3))
     with pytest.raises(TypeError, match="gradient w.r.t. its target"):
-        jax.grad(lambda t: flj.mse(p, t))(p)
+        jax.grad(lambda t: flj.mape(p, t))(p)
     with pytest.raises(TypeError, match="gradient w.r.t. sample_weight"):
         jax.grad(lambda w: flj.mse(p, p, sample_weight=w))(jnp.ones((4, 3)))
     with pytest.raises(ValueError, match="reduction"):

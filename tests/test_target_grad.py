@@ -29,7 +29,37 @@ ON_REQUEST = {
     "multilabel_soft_margin": ("target",),
     "cross_entropy": ("target",),
     "margin_ranking": ("y",),
+    # losses of pred - target: the kernel on the swapped arrays (quantile,
+    # not symmetric, by a target kernel of its own)
+    **{
+        n: ("target",)
+        for n in (
+            "mse",
+            "mae",
+            "huber",
+            "smooth_l1",
+            "log_cosh",
+            "pseudo_huber",
+            "quantile",
+            "rmse",
+            "gaussian_nll",
+        )
+    },
 }
+
+# (name, params) of the losses of pred - target, and their torch formula on
+# (pred, target[, var]) tensors, per element
+DIFFERENCE = [
+    ("mse", {}),
+    ("mae", {}),
+    ("huber", {"delta": 0.7}),
+    ("smooth_l1", {"beta": 0.5}),
+    ("log_cosh", {}),
+    ("pseudo_huber", {"delta": 0.8}),
+    ("quantile", {"quantile": 0.3}),
+    ("rmse", {}),
+    ("gaussian_nll", {"full": True}),
+]
 
 
 def _softmax(z):
@@ -106,6 +136,15 @@ def cases(rng, n=5, c=4):
     z = -y * (x1 - x2) + 0.3
     x1 = np.where(np.abs(z) < 0.05, x1 + 0.2, x1)
     out.append(("margin_ranking", "margin_ranking", (x1, x2, y), {"margin": 0.3}))
+    for name, params in DIFFERENCE:
+        # residuals off the kinks (0, +-delta, +-beta)
+        r = rng.choice([-1.0, 1.0], (n, c)) * rng.uniform(0.1, 2.0, (n, c))
+        r = np.where(np.abs(np.abs(r) - 0.6) < 0.15, r * 1.5, r)
+        p = rng.normal(0, 1, (n, c))
+        ins = (p, p - r)
+        if name == "gaussian_nll":
+            ins = ins + (rng.uniform(0.5, 2.0, (n, c)),)
+        out.append((name, name, ins, params))
     return out
 
 
@@ -197,14 +236,44 @@ def _torch_loss(torch, name, ins, params, reduction, w):
         per = F.cross_entropy(
             *ins, weight=cw, label_smoothing=p["label_smoothing"], reduction="none"
         )
-    else:
+    elif name == "margin_ranking":
         per = F.margin_ranking_loss(*ins, margin=p["margin"], reduction="none")
+    else:
+        per = _torch_difference(torch, name, ins, p)
     wt = torch.ones_like(per) if w is None else torch.as_tensor(w)
+    if name == "rmse":
+        # the root of the weighted mean; "sum" is the weights' sum times it
+        root = torch.sqrt((per * wt).sum() / wt.sum())
+        return root if reduction == "mean" else wt.sum() * root
     if reduction == "none":
         return per * wt
     if reduction == "sum":
         return (per * wt).sum()
     return (per * wt).sum() / wt.sum()
+
+
+def _torch_difference(torch, name, ins, p):
+    """The per-element loss of a loss of pred - target, written in torch."""
+    F = torch.nn.functional
+    x, t = ins[0], ins[1]
+    if name in ("mse", "rmse"):
+        return F.mse_loss(x, t, reduction="none")
+    if name == "mae":
+        return F.l1_loss(x, t, reduction="none")
+    if name == "huber":
+        return F.huber_loss(x, t, delta=p["delta"], reduction="none")
+    if name == "smooth_l1":
+        return F.smooth_l1_loss(x, t, beta=p["beta"], reduction="none")
+    if name == "log_cosh":
+        return torch.log(torch.cosh(x - t))
+    if name == "pseudo_huber":
+        d = p["delta"]
+        return d * d * (torch.sqrt(1 + ((x - t) / d) ** 2) - 1)
+    if name == "quantile":
+        q, e = p["quantile"], t - x
+        return torch.maximum(q * e, (q - 1) * e)
+    assert name == "gaussian_nll"
+    return F.gaussian_nll_loss(x, t, ins[2], full=p["full"], reduction="none")
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -213,6 +282,8 @@ def test_pred_and_target_gradients_equal_torch_autograd(reduction, weighted):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(102)
     for label, name, inputs, params in cases(rng, n=6, c=5):
+        if name == "rmse" and reduction == "none":
+            continue  # shares of the root, not per-element losses (test_regression)
         loss = fl.get(name)
         k = _target_index(name)
         w = _weights(rng, name, inputs, weighted)
@@ -281,8 +352,8 @@ def test_the_default_result_keeps_its_form_and_bits(reduction):
         both = loss.grad(*inputs, wrt=(loss.inputs[0], loss.inputs[k]), **kw)
         vb, (gb, tb) = loss.value_and_grad(*inputs, wrt=(loss.inputs[0], loss.inputs[k]), **kw)
         alone = loss.grad(*inputs, wrt=loss.inputs[k], **kw)
-        if name == "margin_ranking":  # several default inputs: a tuple, as always
-            assert isinstance(g, tuple) and len(g) == 2, label
+        if len(loss.wrt) > 1:  # several default inputs: a tuple, as always
+            assert isinstance(g, tuple) and len(g) == len(loss.wrt), label
             g, vg = g[0], vg[0]
         else:
             assert isinstance(g, np.ndarray) and isinstance(vg, np.ndarray), label

@@ -80,6 +80,8 @@ double regression_kernel(RegressionLoss id, const ElemArgs& a) {
     case RegressionLoss::smooth_l1: return elementwise_any(SmoothL1{a.params[0]}, a);
     case RegressionLoss::log_cosh: return elementwise_any(LogCosh{}, a);
     case RegressionLoss::quantile: return elementwise_any(Quantile{a.params[0]}, a);
+    case RegressionLoss::quantile_target:
+      return elementwise_any(TargetGrad<Quantile>(Quantile{a.params[0]}), a);
     case RegressionLoss::mape: return elementwise_any(Mape{}, a);
     case RegressionLoss::msle: return elementwise_any(Msle{}, a);
     case RegressionLoss::poisson_nll:

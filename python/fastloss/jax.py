@@ -58,8 +58,10 @@ Limits
     to a floating target where the core has its kernel
     (``loss.wrt_on_request``: ``poisson_nll``, ``kl_div``, BCE,
     ``multilabel_soft_margin``, probability-target ``cross_entropy``,
-    ``margin_ranking``'s ``y``; a second kernel call in the forward, as the
-    core's); differentiating w.r.t. another target, labels or
+    ``margin_ranking``'s ``y``, the losses of ``pred - target``: ``mse``,
+    ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``, ``pseudo_huber``,
+    ``quantile``, ``rmse``, ``gaussian_nll``; a second kernel call in the
+    forward, as the core's); differentiating w.r.t. another target, labels or
     ``sample_weight`` raises TypeError rather than return a silent zero;
     integer inputs
     (labels, lengths, masks) take no cotangent. Parameters
@@ -754,12 +756,11 @@ def _gnll_vjp(spec, pred, target, var, w):
 
 
 def _gnll_fwd(spec, pred, target, var, w):
-    for arg, what in ((target, "its target"), (w, "sample_weight")):
-        if arg is not None and arg.perturbed:
-            raise TypeError(
-                f"fastloss.jax.{spec.name}: the gradient w.r.t. {what} is not computed (only "
-                "w.r.t. pred and var); wrap it in jax.lax.stop_gradient"
-            )
+    if w is not None and w.perturbed:
+        raise TypeError(
+            f"fastloss.jax.{spec.name}: the gradient w.r.t. sample_weight is not computed (only "
+            "w.r.t. pred, target and var); wrap it in jax.lax.stop_gradient"
+        )
     spec = _with_weight(spec, w)
     p, t, v = pred.value, target.value, var.value
     wv = None if w is None else w.value
@@ -775,17 +776,16 @@ def _gnll_fwd(spec, pred, target, var, w):
         vspec.__dict__.update(spec.__dict__)
         vspec.attrs = {**spec.attrs, "id": np.int64(_GAUSSIAN_NLL_VAR)}
         (g_var,) = vspec.run(GRAD, _gnll_ops(v, t, wv, p))
-    return value, (g_pred, g_var)
+    g_target = None
+    if target.perturbed:
+        # the loss is symmetric in pred and target: its kernel on the swapped
+        # arrays (the catalogue's target kernel), as the core's
+        (g_target,) = spec.run(GRAD, _gnll_ops(t, p, wv, v))
+    return value, (g_pred, g_target, g_var)
 
 
 def _gnll_bwd(spec, res, ct):
-    g_pred, g_var = res
-    return (
-        None if g_pred is None else ct * g_pred,
-        None,
-        None if g_var is None else ct * g_var,
-        None,
-    )
+    return (*(None if g is None else ct * g for g in res), None)
 
 
 _gnll_vjp.defvjp(_gnll_fwd, _gnll_bwd, symbolic_zeros=True)

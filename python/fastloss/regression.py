@@ -404,6 +404,8 @@ class _RootMeanSquare(Loss):
     The kernel pass gives ``S = sum(w r**2)`` (and the element-wise ``2 w r``
     where a gradient is asked, or ``w r**2`` for ``reduction="none"``); the
     chain rule of the square root is one scaling of those buffers in place.
+    The target's gradient (on request) is the same pass on the swapped arrays
+    (``r`` negated, ``S`` and the shares the same).
     """
 
     _pack = None
@@ -413,7 +415,15 @@ class _RootMeanSquare(Loss):
         pred, target = state[0], state[1]
         # broadcast views read as patterns (see ElementwiseLoss._launch)
         kp, kt = _feed(pred), _feed(target)
-        grad = grads[0] if grads is not None else None
+        g_pred, g_target = (*(grads or ()), None, None)[:2]
+        grad = g_pred
+        if g_target is not None:
+            if g_pred is None:  # the target's alone: the one pass, swapped
+                kp, kt, grad = kt, kp, g_target
+            else:  # both: the target's by a second pass
+                self._run_pair(
+                    REGRESSION, _MSE, GRAD, SUM, kt, kp, w, None, g_target, None, size=pred.size
+                )
         kop = VALUE if op == VALUE else VALUE_GRAD
         if red == NONE:
             if value_out is None:  # the shares are needed for the total
@@ -448,6 +458,9 @@ class _RootMeanSquare(Loss):
                     np.multiply(grad, scale, out=grad)
             else:
                 np.multiply(grad, scale, out=grad)
+            if g_pred is not None and g_target is not None:
+                with np.errstate(invalid="ignore"):  # as pred's (see above)
+                    np.multiply(g_target, scale, out=g_target)
         if red == NONE:
             with np.errstate(invalid="ignore"):  # inf * 0 (see above); not the hot path
                 np.multiply(value_out, inv, out=value_out)
@@ -611,7 +624,9 @@ class _GaussianNll(ElementwiseLoss):
     var as its auxiliary pattern; the var gradient from the GaussianNllVar
     kernel, which differentiates its first array (var, broadcast to pred's
     shape) with pred as its auxiliary input, summed back to var's shape where
-    var was broadcast (autograd's rule)."""
+    var was broadcast (autograd's rule). The target's gradient, on request,
+    is the GaussianNll kernel's on the swapped arrays (the loss is a function
+    of ``pred - target``, symmetric in the two)."""
 
     def _plan(self, inputs, p):
         dt, shape, _, reads, (pred, target, aux, slots) = super()._plan(inputs, p)
@@ -623,11 +638,11 @@ class _GaussianNll(ElementwiseLoss):
         v = _var_shape(var, pred)
         aux = aux_input(v, pred, "var", "pred's")
         state = (pred, target, aux, slots, v, var.shape)
-        return dt, shape, (shape, var.shape), (pred, target, var), state
+        return dt, shape, (shape, var.shape, shape), (pred, target, var), state
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         pred, target, aux, slots, v, var_shape = state
-        g_pred, g_var = grads if grads is not None else (None, None)
+        g_pred, g_var, g_target = (*(grads or ()), None, None, None)[:3]
         value = None
         if op == VALUE or g_pred is not None or op == VALUE_GRAD:
             kop = op if (g_pred is not None or op == VALUE) else VALUE
@@ -668,6 +683,21 @@ class _GaussianNll(ElementwiseLoss):
             )
             if not same:
                 np.copyto(g_var, sum_to_shape(g, v.shape, pred.dtype).reshape(var_shape))
+        if g_target is not None:
+            self._run_pair(
+                REGRESSION,
+                _GAUSSIAN_NLL,
+                GRAD,
+                red,
+                target,
+                pred,
+                w,
+                None,
+                g_target,
+                None,
+                aux=aux,
+                params=slots,
+            )
         return value
 
 

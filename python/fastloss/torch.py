@@ -47,10 +47,10 @@ Autograd
 
     Gradients flow to the loss's differentiable inputs (``loss.wrt``:
     ``gaussian_nll``'s ``pred`` and ``var``) and, as in
-    ``torch.nn.functional``, to a floating target: for losses of ``pred -
-    target`` (``mse``, ``mae``, ``huber``, ``smooth_l1``, ``log_cosh``,
-    ``pseudo_huber``, ``quantile``, ``rmse``, ``gaussian_nll``) it is the
-    core's pred gradient negated; ``poisson_nll``, ``kl_div``,
+    ``torch.nn.functional``, to a floating target: the targets of the losses
+    of ``pred - target`` (``mse``, ``mae``, ``huber``, ``smooth_l1``,
+    ``log_cosh``, ``pseudo_huber``, ``quantile``, ``rmse``,
+    ``gaussian_nll``), ``poisson_nll``, ``kl_div``,
     ``binary_cross_entropy(_with_logits)``, ``multilabel_soft_margin``,
     probability-target ``cross_entropy`` and ``margin_ranking``'s ``y`` are
     differentiable on request in the core (``loss.wrt_on_request``), whose
@@ -193,37 +193,15 @@ def _scalar(v, dt, result=None):
 # them, ``loss.wrt_on_request``: the floating targets whose derivative torch
 # gives (poisson_nll, kl_div, the binary cross-entropies,
 # multilabel_soft_margin, probability-target cross_entropy, margin_ranking's
-# y), computed by the C++ kernels and scaled by the reduction as pred's
-# gradient; the adapter asks for them in the same verb call as the others
-# (wrt=). Where the loss is a function of ``pred - target`` the target's
-# gradient is the core's pred gradient negated (_NEG: no formula here).
-# _NONE: torch gives no gradient (the target only picks a branch), so the
-# target gets none (its .grad stays None, as with torch). A target missing
-# here and not in wrt_on_request is refused, as torch refuses
-# soft_margin_loss's ("not differentiable with respect to argument
-# 'target'") and integer class indices.
+# y, and the target of every loss of ``pred - target``: mse, mae, huber, ...),
+# computed by the C++ kernels and scaled by the reduction as pred's gradient;
+# the adapter asks for them in the same verb call as the others (wrt=).
+# _NO_GRAD: torch gives no gradient (the target only picks a branch), so the
+# target gets none (its .grad stays None, as with torch). Any other target
+# is refused, as torch refuses soft_margin_loss's ("not differentiable with
+# respect to argument 'target'") and integer class indices.
 
-_NEG = "neg"
-_NONE = "none"
-
-_TARGET_GRADS: dict[tuple[str, str], str] = {
-    **{
-        (n, "target"): _NEG
-        for n in (
-            "mse",
-            "mae",
-            "huber",
-            "smooth_l1",
-            "log_cosh",
-            "pseudo_huber",
-            "quantile",
-            "rmse",
-            "gaussian_nll",
-        )
-    },
-    ("hinge_embedding", "target"): _NONE,
-    ("cosine_embedding", "y"): _NONE,
-}
+_NO_GRAD = frozenset({("hinge_embedding", "target"), ("cosine_embedding", "y")})
 
 # Loss families whose per-sample losses are independent of one another: the
 # core's reduction="none" gradient holds each sample's own derivative
@@ -284,8 +262,6 @@ class _Call:
         "mode",
         "wrt",
         "core",
-        "need",
-        "rules",
         "dt",
         "result",
         "axis",
@@ -303,29 +279,23 @@ class _Call:
         names = L.inputs
         arrs = tuple(_numpy(x, n) for x, n in zip(inputs, names))
         need = [i for i in range(len(names)) if ctx.needs_input_grad[1 + i]]
-        rules = {}
         for i in need:
             if names[i] in L.wrt or names[i] in L.wrt_on_request:
                 continue  # the core's gradient
-            rule = _TARGET_GRADS.get((L.name, names[i]))
-            if rule is None:
+            if (L.name, names[i]) not in _NO_GRAD:
                 raise ValueError(
                     f"{names[i]}: fastloss.{L.name} is differentiable with respect to "
                     f"{', '.join(L.wrt + L.wrt_on_request)} only; pass {names[i]}.detach()"
                 )
-            rules[i] = rule
         red, w, p = self.reduction, self.weight, self.params
         dt = _compute_dtype(arrs[0])
         if not need:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
             return torch.from_numpy(v) if red == "none" else _scalar(v, dt, self.result)
         # The core's gradients: the inputs in loss.wrt (or wrt_on_request)
-        # that need one, and pred where a target's gradient is pred's negated.
-        core = {i for i in need if i not in rules}
-        if _NEG in rules.values():
-            core.add(0)
-        self.core = sorted(core)
-        self.need, self.rules, self.dt = need, rules, dt
+        # that need one.
+        self.core = [i for i in need if (L.name, names[i]) not in _NO_GRAD]
+        self.dt = dt
         self.wrt = tuple(names[i] for i in self.core)
         # Inputs kept for a backward that must run a gradient pass (see
         # backward); saved through autograd so an in-place change is caught.
@@ -354,7 +324,7 @@ class _Call:
         """The forward's gradients, {input index: tensor}, as the reduction
         scales them ("none": each sample's own, grad_output to come), and
         the value if asked: one call of the core's verb for every gradient
-        it gives (wrt=), a _NEG target's from pred's."""
+        it gives (wrt=)."""
         L, red, w, p = self.loss, self.reduction, self.weight, self.params
         grads = {}
         v = None
@@ -369,20 +339,7 @@ class _Call:
             grads = dict(zip(self.core, outs))
         elif value:
             v = L(*arrs, reduction=red, sample_weight=w, **p)
-        self._targets(grads, inputs, final=self.reduction != "none")
         return v, grads
-
-    def _targets(self, grads, inputs, final):
-        """Adds the _NEG targets' gradients (pred's negated) to ``grads`` and
-        drops pred's where only a target needs it. ``final``: summed to a
-        broadcast target's shape now (else after the backward's
-        grad_output multiplies, for "none" in the forward)."""
-        for i, rule in self.rules.items():
-            if rule == _NEG:
-                g = -grads[0] if 0 in self.need else grads.pop(0).neg_()
-                grads[i] = _sum_to(g, inputs[i].shape) if final else g
-        if 0 in grads and 0 not in self.need:
-            del grads[0]
 
     def _new_grads(self, inputs):
         # Gradient tensors over fastloss's buffer cache (new_output), not
@@ -463,7 +420,6 @@ class _Call:
             if scale is not None and scale != 1.0:
                 outs = [x * scale for x in outs]
             grads = dict(zip(self.core, outs))
-        self._targets(grads, inputs, final=True)
         return grads
 
 

@@ -146,6 +146,15 @@ struct Quantile : PointFormula<Quantile> {
     if constexpr (kG) g = d != d ? d : (d >= T(0) ? -T(q) : T(1) - T(q));
     if constexpr (kH) h = g - g;  // 0, NaN for NaN input
   }
+  // d value / d y, for TargetGrad (the target on request): the gradient's
+  // negation, q or q - 1 (the pinball loss is not symmetric in p and y, so
+  // the swapped pass of the symmetric losses does not serve)
+  template <class T>
+  FL_INLINE T target_grad(T p, T y, T a) const {
+    T v, g, h;
+    eval<T, false, true, false>(p, y, a, 0, v, g, h);
+    return -g;
+  }
 };
 
 // Mean absolute percentage error (sklearn), a fraction:

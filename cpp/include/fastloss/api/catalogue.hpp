@@ -126,8 +126,9 @@ constexpr ParamSpec array_param(const char* name, ParamKind kind, Bound lo = {})
 // `on_request`: differentiable, but its gradient is computed only when a
 // call names it (wrt=): a floating target whose derivative PyTorch gives
 // (poisson_nll, kl_div, the binary cross-entropies, multilabel_soft_margin,
-// probability-target cross_entropy, margin_ranking's y). It is not in the
-// loss's default wrt, so such a loss keeps returning one array.
+// probability-target cross_entropy, margin_ranking's y, and the target of a
+// loss of pred - target). It is not in the loss's default wrt, so such a loss
+// keeps returning one array.
 struct InputSpec {
   const char* name;
   int grad_kernel = -1;
@@ -236,20 +237,29 @@ using Im = ImageLoss;
 // ---- inputs: (name, kernel that differentiates it)
 #define FL_PAIR(pred, target, kernel) \
   { {pred, id(kernel)}, { target, -1 } }
-inline constexpr InputSpec kMse[] = FL_PAIR("pred", "target", R::mse);
-inline constexpr InputSpec kMae[] = FL_PAIR("pred", "target", R::mae);
-inline constexpr InputSpec kHuber[] = FL_PAIR("pred", "target", R::huber);
-inline constexpr InputSpec kSmoothL1[] = FL_PAIR("pred", "target", R::smooth_l1);
-inline constexpr InputSpec kLogCosh[] = FL_PAIR("pred", "target", R::log_cosh);
-inline constexpr InputSpec kQuantile[] = FL_PAIR("pred", "target", R::quantile);
+// A loss symmetric in its two arrays, l(p, y) = l(y, p) as a function of
+// p - y (mse, mae, huber, ...): its own kernel run on the swapped arrays
+// differentiates the target (d/dy l(y, p) at the swapped point is exactly
+// -d/dp, since y - p = -(p - y) in floating point), on request.
+#define FL_SYMMETRIC(pred, target, kernel) \
+  { {pred, id(kernel)}, { target, id(kernel), false, true } }
+inline constexpr InputSpec kMse[] = FL_SYMMETRIC("pred", "target", R::mse);
+inline constexpr InputSpec kMae[] = FL_SYMMETRIC("pred", "target", R::mae);
+inline constexpr InputSpec kHuber[] = FL_SYMMETRIC("pred", "target", R::huber);
+inline constexpr InputSpec kSmoothL1[] = FL_SYMMETRIC("pred", "target", R::smooth_l1);
+inline constexpr InputSpec kLogCosh[] = FL_SYMMETRIC("pred", "target", R::log_cosh);
+inline constexpr InputSpec kQuantile[] = {{"pred", id(R::quantile)},
+                                          {"target", id(R::quantile_target), false, true}};
 inline constexpr InputSpec kMape[] = FL_PAIR("pred", "target", R::mape);
 inline constexpr InputSpec kMsle[] = FL_PAIR("pred", "target", R::msle);
 inline constexpr InputSpec kPoissonNll[] = {{"pred", id(R::poisson_nll)},
                                             {"target", id(R::poisson_nll_target), false, true}};
 inline constexpr InputSpec kTweedie[] = FL_PAIR("pred", "target", R::tweedie);
-inline constexpr InputSpec kPseudoHuber[] = FL_PAIR("pred", "target", R::pseudo_huber);
+inline constexpr InputSpec kPseudoHuber[] = FL_SYMMETRIC("pred", "target", R::pseudo_huber);
 inline constexpr InputSpec kGaussianNll[] = {
-    {"pred", id(R::gaussian_nll)}, {"target", -1}, {"var", id(R::gaussian_nll_var)}};
+    {"pred", id(R::gaussian_nll)},
+    {"target", id(R::gaussian_nll), false, true},  // symmetric in pred and target
+    {"var", id(R::gaussian_nll_var)}};
 inline constexpr InputSpec kBce[] = {{"prob", id(C::binary_cross_entropy)},
                                      {"target", id(C::binary_cross_entropy_target), false, true}};
 inline constexpr InputSpec kBceLogits[] = {

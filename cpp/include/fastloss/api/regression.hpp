@@ -23,6 +23,7 @@ enum class RegressionLoss : int {
   gaussian_nll_var = 12,  // gaussian_nll's var gradient: pred = var, aux = pred
   abs_power = 13,  // params: p (perceptual's |r|^p for p other than 1 and 2)
   poisson_nll_target = 14,  // poisson_nll's target gradient: pred = target, target = pred
+  quantile_target = 15,  // quantile's target gradient: pred = target, target = pred
 };
 }  // namespace fastloss
 
