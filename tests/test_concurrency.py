@@ -309,7 +309,17 @@ def test_memory_flat_over_many_calls():
     # the figures, for `pytest -s` (the note quotes them)
     print(f"\nRSS growth over {_calls_note(LEAK_CALLS)}:", {k: v >> 10 for k, v in growth.items()})
     over = {k: v for k, v in growth.items() if v > LIMIT}
-    assert not over, f"RSS growth over {LIMIT >> 20} MB: {over}"
+    # A leak grows with the calls: a loss over the limit runs its calls again
+    # and must grow again. A one-off step (a thread's new malloc arena on a
+    # loaded machine: approx_ndcg once grew 6.1 MB in a full parallel suite
+    # run and 0 KiB over 500, 5000 and 20000 calls alone) does not repeat.
+    for name in list(over):
+        pred, target, params = make(name, rng, np.float64, 8)
+        calls = LEAK_CALLS if name == "mse" else LEAK_CALLS // 100
+        again = _growth(_verbs(fl.get(name), pred, target, params), calls)
+        if again <= LIMIT:
+            del over[name]
+    assert not over, f"RSS growth over {LIMIT >> 20} MB, twice: {over}"
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux only")
