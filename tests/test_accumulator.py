@@ -576,3 +576,47 @@ def test_overlap_losses_over_the_rows_refuse_what_they_cannot_take(rng):
     acc = fl.Accumulator([cfg]).update(p, p)
     with pytest.raises(ValueError, match="slices have shape"):
         acc.update(p[:, :1], p[:, :1])
+
+
+def test_against_scikit_learn_weighted_grouped_and_empty_chunks():
+    # the README's statement: mse/mae/rmse/brier are scikit-learn's metrics,
+    # binary_cross_entropy is log_loss away from probabilities 0 and 1 on the
+    # wrong side (there: the -100 log clamp against log_loss's eps clip)
+    skm = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    n = 9000
+    p = rng.uniform(0.01, 0.99, n)
+    y = (rng.uniform(size=n) < p).astype(float)
+    w = rng.uniform(0, 2, n)
+    w[:7] = 0
+    g = np.array(["a", "b, c", ""])[rng.integers(0, 3, n)]
+    cuts = [0, 0, 100, 100, 4096, 5000, n, n]
+    for sw in (None, w):
+        acc = fl.Accumulator(["mse", "mae", "rmse", "brier", "binary_cross_entropy"])
+        acc_g = fl.Accumulator(["mse", "brier"])
+        for s, e in zip(cuts[:-1], cuts[1:]):
+            ws = None if sw is None else sw[s:e]
+            acc.update(p[s:e], y[s:e], sample_weight=ws)
+            acc_g.update(p[s:e], y[s:e], sample_weight=ws, group=g[s:e])
+        r = acc.result()
+        assert r["mse"] == pytest.approx(skm.mean_squared_error(y, p, sample_weight=sw), rel=1e-12)
+        assert r["mae"] == pytest.approx(skm.mean_absolute_error(y, p, sample_weight=sw), rel=1e-12)
+        assert r["rmse"] == pytest.approx(
+            skm.root_mean_squared_error(y, p, sample_weight=sw), rel=1e-12
+        )
+        assert r["brier"] == pytest.approx(skm.brier_score_loss(y, p, sample_weight=sw), rel=1e-12)
+        assert r["binary_cross_entropy"] == pytest.approx(
+            skm.log_loss(y, p, sample_weight=sw), rel=1e-12
+        )
+        rg = acc_g.result()
+        for k in set(g):
+            m = g == k
+            wk = None if sw is None else sw[m]
+            assert rg[k]["brier"] == pytest.approx(
+                skm.brier_score_loss(y[m], p[m], sample_weight=wk), rel=1e-12
+            )
+    acc = fl.Accumulator("binary_cross_entropy")
+    acc.update(np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+    assert acc.result()["binary_cross_entropy"] == 100.0
+    assert skm.log_loss([1.0, 0.0], [0.0, 1.0]) == pytest.approx(-np.log(np.finfo(float).eps))
+    assert np.isnan(fl.Accumulator("mse").result()["mse"])

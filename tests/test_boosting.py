@@ -638,3 +638,82 @@ def test_tweedie_grows_the_built_ins_trees_at_default_regularization(power):
     np.testing.assert_allclose(
         g2.predict(X, raw_score=True), g1.predict(X, raw_score=True), rtol=1e-12, atol=1e-12
     )
+
+
+def _diabetes_split():
+    X, y = sk_datasets.load_diabetes(return_X_y=True)
+    y = (y - y.mean()) / y.std()
+    return X[:300], X[300:], y[:300], y[300:]
+
+
+def test_xgboost_early_stopping_on_the_custom_metric_as_the_built_in():
+    # the wrappers' eval_metric=flx.metric("mae") stops where eval_metric="mae"
+    # does (a loss: lower is better), weighted eval sets included
+    xgb = pytest.importorskip("xgboost")
+    import fastloss.xgboost as flx
+
+    Xtr, Xva, ytr, yva = _diabetes_split()
+    sw = np.random.default_rng(0).uniform(0.2, 3, len(yva))
+    kw = dict(n_estimators=200, max_depth=3, learning_rate=0.3, n_jobs=1, early_stopping_rounds=5)
+    fits = [
+        xgb.XGBRegressor(eval_metric=m, **kw).fit(
+            Xtr, ytr, eval_set=[(Xva, yva)], sample_weight_eval_set=[sw], verbose=False
+        )
+        for m in ("mae", flx.metric("mae"))
+    ]
+    assert fits[0].best_iteration == fits[1].best_iteration
+    a = fits[0].evals_result()["validation_0"]["mae"]
+    b = fits[1].evals_result()["validation_0"]["mae"]
+    np.testing.assert_allclose(b, a, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:The argument 'eval_set' is deprecated")
+def test_lightgbm_early_stopping_and_classifier_margins():
+    lgb = pytest.importorskip("lightgbm")
+    import fastloss.lightgbm as fll
+
+    Xtr, Xva, ytr, yva = _diabetes_split()
+    kw = dict(
+        n_estimators=200,
+        verbose=-1,
+        n_jobs=1,
+        num_leaves=7,
+        deterministic=True,
+        force_row_wise=True,
+        metric="None",
+    )
+    fits = [
+        lgb.LGBMRegressor(**kw).fit(
+            Xtr,
+            ytr,
+            eval_set=[(Xva, yva)],
+            eval_metric=m,
+            callbacks=[lgb.early_stopping(5, verbose=False)],
+        )
+        for m in ("l1", fll.metric("mae"))
+    ]
+    assert fits[0].best_iteration_ == fits[1].best_iteration_
+    assert fits[1].best_score_["valid_0"]["mae"] == pytest.approx(
+        fits[0].best_score_["valid_0"]["l1"], rel=1e-9
+    )
+    # a custom objective's classifier predicts raw margins (LightGBM's rule,
+    # documented): its metric(cross_entropy) is the log loss of their softmax
+    from sklearn.metrics import log_loss
+
+    X, y = sk_datasets.load_iris(return_X_y=True)
+    labels = np.array(["a", "b", "c"])[y]
+    clf = lgb.LGBMClassifier(
+        n_estimators=5,
+        verbose=-1,
+        n_jobs=1,
+        num_leaves=7,
+        min_child_samples=5,
+        objective=fll.objective("cross_entropy", hessian_scale=1.5),
+        metric="None",
+    ).fit(X, labels, eval_set=[(X, labels)], eval_metric=fll.metric("cross_entropy"))
+    raw = clf.predict(X, raw_score=True)
+    p = np.exp(raw - raw.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert list(clf.evals_result_.values())[0]["cross_entropy"][-1] == pytest.approx(
+        log_loss(labels, p), rel=1e-9
+    )

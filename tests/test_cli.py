@@ -549,3 +549,71 @@ def test_eval_plot_follows_the_loss_family(tmp_path, capsys, monkeypatch, rng):
     for argv in ("--loss dice --pred prob --target y", "--loss hinge --pred logit --target y"):
         rc, out, err = run(capsys, "eval", tmp_path / "c.parquet", *argv.split(), "--plot", png)
         assert rc == 2 and "--plot: nothing to draw" in err, err
+
+
+def test_eval_odd_but_valid_files(tmp_path, capsys, rng):
+    # quoted headers with spaces, group values with commas and quotes, a
+    # UTF-8 BOM, CRLF line ends, a decimal Parquet column (read as numbers,
+    # as pandas and DuckDB read it; was "holds object, not numbers")
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    n = 500
+    p = rng.uniform(size=n).round(6)
+    y = (rng.uniform(size=n) < p).astype(float)
+    w = rng.uniform(0.1, 2, n)
+    g = np.array(["x", "y, z", 'q"u'])[rng.integers(0, 3, n)]
+    df = pd.DataFrame({"my pred": p, "label col": y, "w": w, "grp": g})
+    df.to_csv(tmp_path / "quoted.csv", index=False, quoting=1)
+    df.to_csv(tmp_path / "bom.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    pq.write_table(
+        pa.table(
+            {
+                "my pred": pa.array(p).cast(pa.decimal128(10, 6)),
+                "label col": y,
+                "w": w,
+                "grp": pa.array(g).dictionary_encode(),
+            }
+        ),
+        tmp_path / "dec.parquet",
+    )
+    for f in ("quoted.csv", "bom.csv", "dec.parquet"):
+        rc, out, err = run(
+            capsys,
+            "eval",
+            tmp_path / f,
+            "--pred",
+            "my pred",
+            "--target",
+            "label col",
+            "--loss",
+            "brier",
+            "--weight",
+            "w",
+            "--group-by",
+            "grp",
+            "--format",
+            "json",
+        )
+        assert rc == 0, (f, err)
+        res = json.loads(out)["results"]
+        assert sorted(res) == sorted(set(g))
+        for k in set(g):
+            m = g == k
+            assert res[k]["brier"] == pytest.approx(
+                ref.brier(p[m], y[m], sample_weight=w[m]), rel=1e-12
+            ), (f, k)
+
+
+def test_eval_duplicate_and_missing_columns_say_why(tmp_path, capsys):
+    (tmp_path / "dupe.csv").write_text("p,p,y\n0.5,0.1,1\n0.2,0.3,0\n")
+    (tmp_path / "nan.csv").write_text("p,y\n0.5,1\nNaN,0\n")
+    for f, message in [
+        ("dupe.csv", "column 'p' appears 2 times"),
+        ("nan.csv", "marker such as NA"),
+    ]:
+        rc, out, err = run(
+            capsys, "eval", tmp_path / f, "--pred", "p", "--target", "y", "--loss", "brier"
+        )
+        assert rc == 2 and out == ""
+        assert f in err and message in err and err.count("\n") == 1, err

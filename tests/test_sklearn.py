@@ -194,3 +194,67 @@ def test_poisson_scorers_and_greater_is_better():
     for name, kw in (("poisson_nll", {}), ("tweedie", {"power": 1.0})):
         sc = fls.scorer(name, **kw)
         assert sc(m, X, y) > sc(dummy, X, y)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_log_loss_reads_the_positive_column(weighted):
+    # GaussianNB's predict_proba rows miss 1 by rounding: neg_log_loss scores
+    # [1 - p, p] of the positive column, and so does cross_entropy's scorer
+    # (the two columns gave -0.5370465705 against -0.5370488953)
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for labels in (y, np.where(y == 1, "benign", "malignant")):
+        est = GaussianNB().fit(X, labels)
+        w = np.random.default_rng(0).uniform(0.1, 3, len(y)) if weighted else None
+        theirs = get_scorer("neg_log_loss")(est, X, labels, sample_weight=w)
+        for name in ("cross_entropy", "binary_cross_entropy"):
+            assert fls.scorer(name)(est, X, labels, sample_weight=w) == pytest.approx(
+                theirs, rel=1e-13
+            )
+
+
+@pytest.mark.parametrize(
+    "name, builtin",
+    [
+        ("mse", "neg_mean_squared_error"),
+        ("mae", "neg_mean_absolute_error"),
+        ("rmse", "neg_root_mean_squared_error"),
+    ],
+)
+def test_regression_column_y_is_one_output(name, builtin):
+    # a regressor fitted on y of shape (n, 1), or scored against it: one
+    # output, as scikit-learn's metrics read it (was a shape error)
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    for est in (
+        Ridge().fit(X, y),
+        Ridge().fit(X, y[:, None]),
+        LinearRegression().fit(X, y[:, None]),
+    ):
+        for yy in (y, y[:, None]):
+            assert fls.scorer(name)(est, X, yy) == pytest.approx(
+                get_scorer(builtin)(est, X, yy), rel=1e-12
+            )
+
+
+def test_classifier_column_labels_and_classes_not_in_y():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    labels = np.array([3, 7, 11])[y]
+    est = LogisticRegression(max_iter=3000).fit(X, labels)
+    # a column of labels: raveled, as scikit-learn's metrics ravel it
+    assert fls.scorer("cross_entropy")(est, X, labels[:, None]) == pytest.approx(
+        get_scorer("neg_log_loss")(est, X, labels), rel=1e-13
+    )
+    # a fold without class 3: scored over the estimator's classes_ (neg_log_loss
+    # raises, taking the classes from y); equal to log_loss given labels=
+    from sklearn.metrics import log_loss
+
+    sel = labels != 3
+    ours = fls.scorer("cross_entropy")(est, X[sel], labels[sel])
+    theirs = -log_loss(labels[sel], est.predict_proba(X[sel]), labels=est.classes_)
+    assert ours == pytest.approx(theirs, rel=1e-13)

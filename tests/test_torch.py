@@ -1317,3 +1317,211 @@ def test_torch_func_grad_equals_autograd_for_every_loss(name, red):
     want = torch.autograd.grad(f(*leaves), leaves)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+# torch.nn's constructor signatures, positional arguments and the deprecated
+# size_average/reduce included
+_NN_SIGNATURE_CASES = [
+    ("MSELoss", (None, None, "sum"), {}),
+    ("L1Loss", (None, None, "none"), {}),
+    ("SmoothL1Loss", (None, None, "sum", 0.3), {}),
+    ("HuberLoss", ("sum", 0.3), {}),
+    ("SoftMarginLoss", (None, None, "sum"), {}),
+    ("MultiLabelMarginLoss", (None, None, "sum"), {}),
+    ("KLDivLoss", (None, None, "sum", True), {}),
+    ("PoissonNLLLoss", (False, True, None, 1e-4, None, "sum"), {}),
+    ("BCELoss", (None, None, None, "sum"), {}),
+    (
+        "BCEWithLogitsLoss",
+        (None, None, None, "sum", torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64)),
+        {},
+    ),
+    (
+        "CrossEntropyLoss",
+        (torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), None, 2, None, "sum", 0.1),
+        {},
+    ),
+    ("NLLLoss", (torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), None, 1, None, "none"), {}),
+    ("MultiMarginLoss", (2, 0.5, None, None, None, "sum"), {}),
+    (
+        "MultiLabelSoftMarginLoss",
+        (torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), None, None, "sum"),
+        {},
+    ),
+    ("HingeEmbeddingLoss", (0.5, None, None, "sum"), {}),
+    ("CosineEmbeddingLoss", (0.2, None, None, "sum"), {}),
+    ("MarginRankingLoss", (0.1, None, None, "sum"), {}),
+    ("TripletMarginLoss", (0.5, 1.5, 1e-6, True, None, None, "sum"), {}),
+    ("CTCLoss", (0, "sum", True), {}),
+]
+
+
+_KL_MEAN = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss:UserWarning")
+
+# torch's own signatures without size_average/reduce
+_NO_LEGACY = {"HuberLoss", "CTCLoss"}
+
+
+def _nn_inputs(name, gen):
+    def r(*s):
+        return torch.randn(*s, generator=gen, dtype=torch.float64)
+
+    def signs(*s):
+        return torch.randint(0, 2, s, generator=gen).double() * 2 - 1
+
+    labels = torch.randint(0, 3, (4,), generator=gen)
+    if name in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"):
+        return [r(4, 3), r(4, 3)]
+    if name in ("SoftMarginLoss", "HingeEmbeddingLoss"):
+        return [r(4, 3), signs(4, 3)]
+    if name == "MultiLabelMarginLoss":
+        return [r(4, 3), torch.tensor([[0, 2, -1], [1, -1, -1], [2, 1, 0], [0, -1, -1]])]
+    if name == "KLDivLoss":
+        return [r(4, 3).log_softmax(-1), r(4, 3).softmax(-1)]
+    if name == "PoissonNLLLoss":
+        return [r(4, 3).exp(), torch.randint(0, 4, (4, 3), generator=gen).double()]
+    if name == "BCELoss":
+        return [torch.rand(4, 3, generator=gen, dtype=torch.float64), signs(4, 3).clamp(0)]
+    if name in ("BCEWithLogitsLoss", "MultiLabelSoftMarginLoss"):
+        return [r(4, 3), signs(4, 3).clamp(0)]
+    if name in ("CrossEntropyLoss", "MultiMarginLoss"):
+        return [r(4, 3), labels]
+    if name == "NLLLoss":
+        return [r(4, 3).log_softmax(-1), labels]
+    if name == "CosineEmbeddingLoss":
+        return [r(4, 3), r(4, 3), signs(4)]
+    if name == "MarginRankingLoss":
+        return [r(4), r(4), signs(4)]
+    if name == "TripletMarginLoss":
+        return [r(4, 3), r(4, 3), r(4, 3)]
+    assert name == "CTCLoss"
+    lp = r(6, 2, 5).log_softmax(-1)
+    return [lp, torch.tensor([[1, 2, 3], [2, 2, 4]]), torch.tensor([6, 5]), torch.tensor([3, 2])]
+
+
+def _nn_compare(name, args, kwargs, seed=0):
+    out = []
+    for mod in (torch.nn, flt):
+        inputs = _nn_inputs(name, torch.Generator().manual_seed(seed))
+        diff = inputs[:2] if name in ("CosineEmbeddingLoss", "MarginRankingLoss") else inputs[:1]
+        if name == "TripletMarginLoss":
+            diff = inputs
+        for x in diff:
+            x.requires_grad_(x.is_floating_point())
+        m = getattr(mod, name)(*args, **kwargs)
+        v = m(*inputs)
+        go = torch.linspace(0.5, 1.5, v.numel(), dtype=v.dtype).reshape(v.shape)
+        gs = torch.autograd.grad(v, [x for x in diff if x.requires_grad], go)
+        out.append((m.reduction, v.detach(), gs))
+    (ra, va, ga), (rb, vb, gb) = out
+    assert ra == rb
+    torch.testing.assert_close(vb, va, rtol=1e-10, atol=1e-12)
+    for x, y in zip(gb, ga):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+@_KL_MEAN
+@pytest.mark.parametrize(("name", "args", "kwargs"), _NN_SIGNATURE_CASES)
+def test_nn_positional_constructor_arguments_as_torch(name, args, kwargs):
+    _nn_compare(name, args, kwargs)
+
+
+@_KL_MEAN
+@pytest.mark.parametrize("name", [c[0] for c in _NN_SIGNATURE_CASES if c[0] not in _NO_LEGACY])
+@pytest.mark.parametrize(
+    ("size_average", "reduce"), [(False, None), (None, False), (True, True), (False, True)]
+)
+def test_nn_legacy_size_average_and_reduce(name, size_average, reduce):
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        _nn_compare(name, (), {"size_average": size_average, "reduce": reduce})
+
+
+def test_nn_legacy_warning_points_at_the_caller():
+    with pytest.warns(UserWarning) as rec:
+        flt.MSELoss(size_average=False)
+        flt.CrossEntropyLoss(reduce=False)
+        m = flt.L1Loss(reduction="elementwise_mean")
+    assert [w.filename for w in rec] == [__file__] * 3
+    assert m.reduction == "mean"
+
+
+@_KL_MEAN
+@pytest.mark.parametrize("red", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("name", "shapes"),
+    [
+        ("MSELoss", [(5, 4), (4,)]),
+        ("L1Loss", [(5, 4), (1, 4)]),
+        ("HuberLoss", [(5, 4), (5, 1)]),
+        ("SmoothL1Loss", [(5, 1), (5, 4)]),
+        ("PoissonNLLLoss", [(5, 4), (4,)]),
+        ("KLDivLoss", [(5, 4), (4,)]),
+        ("SoftMarginLoss", [(5, 4), (4,)]),
+        ("HingeEmbeddingLoss", [(5, 4), (4,)]),
+        ("GaussianNLLLoss", [(5, 4), (5, 1), (5, 4)]),
+        ("CosineEmbeddingLoss", [(5, 4), (1, 4), (5,)]),
+        ("MarginRankingLoss", [(5,), (1,), (5,)]),
+        ("MarginRankingLoss", [(5,), (5,), (1,)]),
+        ("TripletMarginLoss", [(5, 4), (1, 4), (5, 4)]),
+        ("TripletMarginWithDistanceLoss", [(1, 4), (5, 4), (5, 4)]),
+    ],
+)
+def test_nn_inputs_broadcast_as_torch(name, shapes, red):
+    """torch's element-wise and embedding losses broadcast their inputs
+    (a stride-0 view here; autograd sums the gradient back)."""
+    import warnings
+
+    signs = {"SoftMarginLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "MarginRankingLoss"}
+    out = []
+    for mod in (torch.nn, flt):
+        g = torch.Generator().manual_seed(1)
+        xs = [torch.randn(*s, generator=g, dtype=torch.float64) for s in shapes]
+        if name in signs:
+            xs[-1] = xs[-1].sign()
+        if name == "PoissonNLLLoss":
+            xs[1] = xs[1].abs().round()
+        if name == "KLDivLoss":
+            xs[1] = xs[1].softmax(-1)
+        if name == "GaussianNLLLoss":
+            xs[2] = xs[2].abs() + 0.1
+        diff = xs if name not in signs else xs[:-1]
+        for x in diff:
+            x.requires_grad_()
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            v = getattr(mod, name)(reduction=red)(*xs)
+        go = torch.linspace(0.5, 1.5, v.numel(), dtype=v.dtype).reshape(v.shape)
+        out.append((v.detach(), torch.autograd.grad(v, diff, go), [str(w.message) for w in rec]))
+    (va, ga, wa), (vb, gb, wb) = out
+    torch.testing.assert_close(vb, va, rtol=1e-10, atol=1e-12)
+    for x, y in zip(gb, ga):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+    size_warning = [w for w in wa if "target size" in w]
+    assert [w for w in wb if "target size" in w] == size_warning
+
+
+@_KL_MEAN
+@pytest.mark.parametrize(
+    "name", ["MSELoss", "L1Loss", "SmoothL1Loss", "PoissonNLLLoss", "KLDivLoss"]
+)
+def test_nn_mixed_float_dtypes_promote_as_torch(name):
+    x = torch.rand(5, 4, dtype=torch.float32, requires_grad=True)
+    t = torch.rand(5, 4, dtype=torch.float64)
+    a = getattr(torch.nn, name)()(x, t)
+    b = getattr(flt, name)()(x, t)
+    assert b.dtype == a.dtype == torch.float64
+    torch.testing.assert_close(b, a)
+    torch.testing.assert_close(torch.autograd.grad(b, x)[0], torch.autograd.grad(a, x)[0])
+
+
+def test_triplet_with_distance_takes_pairwise_distance_module():
+    g = torch.Generator().manual_seed(2)
+    a, p, n = (torch.randn(5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    theirs = torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance())
+    ours = flt.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance())
+    torch.testing.assert_close(ours(a, p, n), theirs(a, p, n))
+    assert isinstance(
+        flt.TripletMarginWithDistanceLoss().distance_function, torch.nn.PairwiseDistance
+    )
+    with pytest.raises(ValueError, match="distance_function"):
+        flt.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1))

@@ -457,6 +457,12 @@ def _check_columns(path, needed, names):
     for c in needed:
         if c not in names:
             raise EvalError(f"{path}: no column {c!r} (it has {', '.join(map(str, names))})")
+        k = list(names).count(c)
+        if k > 1:  # Arrow's select() said only 'Field "p" exists 2 times in schema'
+            raise EvalError(
+                f"{path}: column {c!r} appears {k} times in its header: which one to read "
+                "is ambiguous (rename one)"
+            )
 
 
 def _same_rows(path, shapes):
@@ -478,7 +484,12 @@ def _arrow_columns(path, batch) -> dict[str, np.ndarray]:
         # pandas' mean would skip the row) and a string null the group
         # "None" (merged with a real "None" group, where pandas drops it)
         if col.null_count:
-            raise EvalError(f"{path}: column {name!r} has missing rows")
+            raise EvalError(
+                f"{path}: column {name!r} has missing rows (a null; in a CSV an empty field "
+                "or a marker such as NA, NaN or null)"
+            )
+        if pa.types.is_decimal(t):  # a number as pandas and DuckDB read it, not an object
+            col, t = col.cast(pa.float64()), pa.float64()
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
             lens = np.asarray(col.value_lengths()) if not pa.types.is_fixed_size_list(t) else None
             flat = col.flatten().to_numpy(zero_copy_only=False)

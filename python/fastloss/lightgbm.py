@@ -45,6 +45,15 @@ Conventions, where LightGBM's built-ins differ from fastloss's:
   elsewhere (e.g. the label mean for squared error). To compare with a
   built-in, give it ``boost_from_average=False`` (``multiclass`` too:
   it starts from the classes' log frequencies otherwise).
+* **Predictions and built-in metrics** with a custom objective are raw
+  scores, by LightGBM's rule for a callable objective: ``LGBMClassifier(
+  objective=fll.objective(...)).predict_proba`` returns the margins
+  (``(n,)`` for two classes, ``(n, K)`` for several; LightGBM warns), so
+  apply the sigmoid or softmax yourself; and a built-in metric
+  (``binary_logloss``, ``multi_logloss``) is computed on those raw scores
+  as if they were probabilities: evaluate with ``metric(name)`` on the
+  margins instead (``metric("cross_entropy")`` gave 0.84 after one round
+  on iris where ``multi_logloss`` reported 1.93 for the same model).
 
 Threads: as in :mod:`fastloss.xgboost`, the objective and metric run
 fastloss single-threaded by default while LightGBM calls them (``threads=1``;

@@ -23,7 +23,23 @@ gives the negated (weighted) mean loss, so greater is better as in
   sigmoid_focal), falling back to the logit of ``predict_proba`` for the
   logit losses.
 
-Class labels are mapped to 0..K-1 through ``estimator.classes_``.
+Class labels are mapped to 0..K-1 through ``estimator.classes_`` (strings,
+codes that are not 0..K-1, booleans; a column ``(n, 1)`` of labels is
+raveled, as scikit-learn's metrics ravel it), so the classes are the
+estimator's, not those found in ``y``: a ``y`` missing some of them (a
+fold with one class) is scored, where ``neg_log_loss`` and
+``neg_brier_score`` raise (they take the classes from ``y``), and
+``scorer("brier")`` on binary string labels scores the probability of
+``classes_[1]``, where ``neg_brier_score`` raises for want of a
+``pos_label``. For a binary classifier the probability losses read the
+positive column, ``[1 - p, p]``, as scikit-learn's scorers do. With
+three or more classes ``cross_entropy`` takes the log of the clipped
+probabilities as logits, whose softmax renormalizes them: where clipping
+(or a float32 ``predict_proba``) leaves a row's sum off 1 by ``d``, its
+loss differs from ``log_loss``'s by about ``d`` (2.2e-16 per row for a
+decision tree's pure leaves in float64, up to 1e-7 in float32). For
+regression, a single output as ``(n,)`` on one side and ``(n, 1)`` on the
+other is one output, as in scikit-learn's metrics.
 
 The score is the negated loss, so greater is always better, but it is
 not always <= 0: a loss that can be negative scores above 0.
@@ -103,6 +119,13 @@ class Scorer:
         n = self.name
         if n in _PROBA:
             p = est.predict_proba(X)
+            if n in _LOG_PROBA and np.ndim(p) == 2 and np.shape(p)[1] == 2:
+                # a binary classifier: scikit-learn's scorers take the
+                # positive column and score [1 - p, p] (neg_log_loss); a
+                # predict_proba whose rows miss 1 by rounding (GaussianNB's)
+                # gave log losses 2e-6 apart through the two columns
+                p = np.asarray(p)
+                p = np.stack([1 - p[:, 1], p[:, 1]], axis=1)
             if n in _CLIPPED:
                 # log_loss clips the probabilities to [eps, 1 - eps] (eps of
                 # their dtype) before its logs: without it a classifier that
@@ -129,7 +152,18 @@ class Scorer:
     def __call__(self, estimator, X, y, sample_weight=None):
         pred = self._response(estimator, X)
         y = np.asarray(y)
+        if not self.classifier and np.ndim(pred) != y.ndim:
+            # one output as (n,) on one side and (n, 1) on the other (a
+            # regressor fitted on a column y, or y given as a column):
+            # scikit-learn's regression metrics take both as (n, 1)
+            pred = np.asarray(pred)
+            if pred.ndim == 2 and pred.shape[1] == 1 and y.ndim == 1:
+                pred = pred[:, 0]
+            elif y.ndim == 2 and y.shape[1] == 1 and pred.ndim == 1:
+                y = y[:, 0]
         if self.classifier:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]  # a column of labels, raveled as scikit-learn's metrics do
             classes = np.asarray(estimator.classes_)
             idx = np.searchsorted(classes, y)
             idx = np.clip(idx, 0, len(classes) - 1)

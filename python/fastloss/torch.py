@@ -99,6 +99,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -743,9 +744,36 @@ perceptual.__signature__ = _fl.perceptual.__signature__  # type: ignore[attr-def
 # nn.Module drop-ins
 
 
+def _legacy_reduction(size_average, reduce, reduction, stacklevel):
+    """torch's ``_Loss`` rule: the deprecated ``size_average``/``reduce``,
+    when either is given, decide the reduction (and warn, as torch warns);
+    ``"elementwise_mean"`` is torch's deprecated spelling of ``"mean"``."""
+    if size_average is not None or reduce is not None:
+        reduction = torch.nn._reduction.legacy_get_string(size_average, reduce, emit_warning=False)
+        warnings.warn(
+            "size_average and reduce args will be deprecated, please use "
+            f"reduction='{reduction}' instead.",
+            stacklevel=stacklevel,
+        )
+    elif reduction == "elementwise_mean":
+        warnings.warn(
+            "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+            stacklevel=stacklevel,
+        )
+        reduction = "mean"
+    return reduction
+
+
 class _Base(torch.nn.Module):
-    def __init__(self, reduction="mean"):
+    """Constructor arguments in torch's order, ``size_average``/``reduce``
+    included (torch's deprecated spelling of the reduction, still taken
+    with its warning)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        # the caller's line: a subclass's own __init__ is one frame more
+        level = 3 if type(self).__init__ is _Base.__init__ else 4
+        reduction = _legacy_reduction(size_average, reduce, reduction, level)
         if reduction not in self._reductions:
             allowed = ", ".join(repr(r) for r in self._reductions)
             raise ValueError(f"reduction: expected one of {allowed}, got {reduction!r}")
@@ -782,11 +810,51 @@ def _element_weight(weight, input):
         ) from None
 
 
+def _torch_broadcast(*tensors, warn=False, promote=False):
+    """torch's element-wise losses broadcast their inputs against each other
+    (``MSELoss``, ``L1Loss``, ``HuberLoss`` and ``SmoothL1Loss`` with torch's
+    warning); fastloss's kernels take one shape, so the tensors are expanded
+    here, as stride-0 views inside the graph (autograd sums a gradient back
+    over the broadcast axes). ``promote``: floating tensors of different
+    dtypes are cast to their promoted dtype, as those torch losses compute
+    in it. Shapes that do not broadcast are left to the core's error."""
+    ts = [t for t in tensors if isinstance(t, torch.Tensor)]
+    if len(ts) != len(tensors):
+        return tensors
+    if promote:
+        fl = [t.dtype for t in ts if t.is_floating_point()]
+        if len(set(fl)) > 1:
+            dt = fl[0]
+            for d in fl[1:]:
+                dt = torch.promote_types(dt, d)
+            tensors = tuple(t.to(dt) if t.is_floating_point() else t for t in tensors)
+    if len({tuple(t.shape) for t in tensors}) > 1:
+        try:
+            expanded = torch.broadcast_tensors(*tensors)
+        except RuntimeError:
+            return tensors
+        if warn:
+            warnings.warn(
+                f"Using a target size ({tensors[1].size()}) that is different to the input "
+                f"size ({tensors[0].size()}). This will likely lead to incorrect results due "
+                "to broadcasting. Please ensure they have the same size.",
+                stacklevel=3,
+            )
+        tensors = tuple(expanded)
+    return tensors
+
+
 class _Elementwise(_Base):
     _fn: Any = None
     _keys: tuple[str, ...] = ()
+    # torch's mse/l1/huber/smooth_l1 warn on a target of another shape; its
+    # mse/l1/smooth_l1/poisson_nll compute in the promoted dtype (huber in
+    # the input's)
+    _warn = True
+    _promote = True
 
     def forward(self, input, target):
+        input, target = _torch_broadcast(input, target, warn=self._warn, promote=self._promote)
         p = {k: getattr(self, k) for k in self._keys}
         return type(self)._fn(input, target, reduction=self.reduction, **p)
 
@@ -808,9 +876,10 @@ class HuberLoss(_Elementwise):
 
     _fn = staticmethod(globals()["huber"])
     _keys = ("delta",)
+    _promote = False
 
     def __init__(self, reduction="mean", delta=1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
 
@@ -822,8 +891,8 @@ class SmoothL1Loss(_Elementwise):
     _fn = staticmethod(globals()["smooth_l1"])
     _keys = ("beta",)
 
-    def __init__(self, reduction="mean", beta=1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, input, target):
@@ -832,6 +901,7 @@ class SmoothL1Loss(_Elementwise):
             and not isinstance(self.beta, bool)
             and self.beta == 0
         ):
+            input, target = _torch_broadcast(input, target, warn=True, promote=True)
             return globals()["mae"](input, target, reduction=self.reduction)
         return super().forward(input, target)
 
@@ -843,9 +913,12 @@ class PoissonNLLLoss(_Elementwise):
 
     _fn = staticmethod(globals()["poisson_nll"])
     _keys = ("log_input", "full", "eps")
+    _warn = False
 
-    def __init__(self, log_input=True, full=False, eps=1e-8, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(
+        self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"
+    ):
+        super().__init__(size_average, reduce, reduction)
         self.log_input, self.full, self.eps = log_input, full, eps
 
 
@@ -858,8 +931,8 @@ class BCELoss(_Base):
 
     _fn = staticmethod(globals()["binary_cross_entropy"])
 
-    def __init__(self, weight=None, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
@@ -874,8 +947,10 @@ class BCEWithLogitsLoss(_Base):
 
     _fn = staticmethod(globals()["binary_cross_entropy_with_logits"])
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(
+        self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+    ):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
@@ -901,8 +976,16 @@ class CrossEntropyLoss(_Base):
     moved last as a view) or unbatched ``(C,)``; target class indices or
     class probabilities as torch takes them. ``weight`` weighs classes."""
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        super().__init__(reduction)
+    def __init__(
+        self,
+        weight=None,
+        size_average=None,
+        ignore_index=-100,
+        reduce=None,
+        reduction="mean",
+        label_smoothing=0.0,
+    ):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
@@ -933,8 +1016,10 @@ class MultiMarginLoss(_Base):
     N). One class (``C = 1``) gives 0, as in torch (no class other than the
     target)."""
 
-    def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(
+        self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"
+    ):
+        super().__init__(size_average, reduce, reduction)
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"p: only 1 and 2 are supported (as torch), got {p!r}")
         self.p, self.margin = p, margin
@@ -992,11 +1077,12 @@ class KLDivLoss(_Base):
 
     _reductions = ("mean", "batchmean", "sum", "none")
 
-    def __init__(self, reduction="mean", log_target=False):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input, target):
+        input, target = _torch_broadcast(input, target, promote=True)
         kl = globals()["kl_div"]
         red = self.reduction
         if red == "none":
@@ -1035,10 +1121,12 @@ class GaussianNLLLoss(_Base):
     torch allows (expanded as a view)."""
 
     def __init__(self, full=False, eps=1e-6, reduction="mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input, target, var):
+        if isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor):
+            input, target = _torch_broadcast(input, target, promote=True)
         if not isinstance(var, torch.Tensor):
             var = torch.full_like(input, float(var))
         if isinstance(target, torch.Tensor) and target.shape != input.shape:
@@ -1054,6 +1142,7 @@ class SoftMarginLoss(_Base):
     following the same formula as in torch)."""
 
     def forward(self, input, target):
+        input, target = _torch_broadcast(input, target)
         return globals()["soft_margin"](input, target, reduction=self.reduction)
 
 
@@ -1067,8 +1156,8 @@ class MultiLabelSoftMarginLoss(_Base):
     loss, ``-(t log sigmoid(x) + (1 - t) log sigmoid(-x))``, weighted, each
     row's sum divided by C."""
 
-    def __init__(self, weight=None, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
     def forward(self, input, target):
@@ -1120,8 +1209,10 @@ class NLLLoss(_Base):
     ``weight`` weighs classes, and the mean divides by the target classes'
     weights, as torch does."""
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(
+        self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
+    ):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
 
@@ -1143,11 +1234,12 @@ class HingeEmbeddingLoss(_Base):
     """``torch.nn.HingeEmbeddingLoss(margin, reduction)`` on fastloss's
     ``hinge_embedding`` kernel (any shape)."""
 
-    def __init__(self, margin=1.0, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input, target):
+        input, target = _torch_broadcast(input, target)
         return globals()["hinge_embedding"](
             input, target, reduction=self.reduction, margin=self.margin
         )
@@ -1170,11 +1262,14 @@ class MarginRankingLoss(_Base):
     """``torch.nn.MarginRankingLoss(margin, reduction)``, forward ``(input1,
     input2, target)`` on fastloss's ``margin_ranking``."""
 
-    def __init__(self, margin=0.0, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input1, input2, target):
+        # torch broadcasts the three (of one number of dimensions)
+        if len({getattr(t, "ndim", None) for t in (input1, input2, target)}) == 1:
+            input1, input2, target = _torch_broadcast(input1, input2, target, promote=True)
         return globals()["margin_ranking"](
             input1, input2, target, reduction=self.reduction, margin=self.margin
         )
@@ -1185,6 +1280,9 @@ def _rows_nd(fn, inputs, reduction, **params):
     losses take any ``(..., D)`` (its pairwise_distance reduces the last axis
     only), the core ``(N, D)`` or ``(D,)``; the leading axes are flattened
     (a view where they are contiguous) and ``"none"`` gets them back."""
+    # torch broadcasts the three embeddings (of one number of dimensions)
+    if len({getattr(t, "ndim", None) for t in inputs}) == 1:
+        inputs = _torch_broadcast(*inputs)
     a = inputs[0]
     if not isinstance(a, torch.Tensor) or a.dim() <= 2:
         return fn(*inputs, reduction=reduction, **params)
@@ -1203,8 +1301,17 @@ class TripletMarginLoss(_Base):
     embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
     (one row per leading index; ``"none"`` has the leading shape)."""
 
-    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(
+        self,
+        margin=1.0,
+        p=2.0,
+        eps=1e-6,
+        swap=False,
+        size_average=None,
+        reduce=None,
+        reduction="mean",
+    ):
+        super().__init__(size_average, reduce, reduction)
         _fl.triplet_margin.resolve_params({"margin": margin, "p": p, "eps": eps, "swap": swap})
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
@@ -1220,28 +1327,45 @@ class TripletMarginLoss(_Base):
         )
 
 
+def _is_default_pairwise(f):
+    """``torch.nn.PairwiseDistance()`` as torch's default distance: p = 2,
+    eps = 1e-6, no keepdim (the kernel's euclidean distance)."""
+    return (
+        isinstance(f, torch.nn.PairwiseDistance) and f.norm == 2 and f.eps == 1e-6 and not f.keepdim
+    )
+
+
 class TripletMarginWithDistanceLoss(_Base):
     """``torch.nn.TripletMarginWithDistanceLoss(distance_function, margin, swap,
     reduction)`` on fastloss's ``triplet_margin_with_distance``: the distance
-    is computed by the kernel, so ``distance_function`` is ``None`` or
-    ``torch.nn.functional.pairwise_distance`` (the Euclidean distance),
+    is computed by the kernel, so ``distance_function`` is ``None``,
+    ``torch.nn.functional.pairwise_distance`` or ``torch.nn.PairwiseDistance()``
+    with its defaults (the Euclidean distance; kept as ``distance_function``
+    as torch keeps it),
     ``"euclidean"`` or ``"cosine"`` (``1 - cosine_similarity``); any other
     callable is refused. Embeddings ``(N, D)``, ``(D,)`` or ``(..., D)`` as
     in :class:`TripletMarginLoss`."""
 
     def __init__(self, distance_function=None, margin=1.0, swap=False, reduction="mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if distance_function is None or distance_function is torch.nn.functional.pairwise_distance:
+            distance = "euclidean"
+        elif _is_default_pairwise(distance_function):
             distance = "euclidean"
         elif isinstance(distance_function, str):
             distance = distance_function
         else:
             raise ValueError(
-                "distance_function: fastloss computes the distance in its kernel; give None "
-                "or torch.nn.functional.pairwise_distance (euclidean), 'euclidean' or 'cosine'"
+                "distance_function: fastloss computes the distance in its kernel; give None, "
+                "torch.nn.functional.pairwise_distance or torch.nn.PairwiseDistance() with its "
+                "defaults (euclidean), 'euclidean' or 'cosine'"
             )
         _fl.triplet_margin_with_distance.resolve_params(
             {"distance": distance, "margin": margin, "swap": swap}
+        )
+        # torch's attribute: the callable, nn.PairwiseDistance() for None
+        self.distance_function = (
+            torch.nn.PairwiseDistance() if distance_function is None else distance_function
         )
         self.distance, self.margin, self.swap = distance, margin, swap
 
@@ -1260,11 +1384,14 @@ class CosineEmbeddingLoss(_Base):
     """``torch.nn.CosineEmbeddingLoss(margin, reduction)``, forward ``(input1,
     input2, target)`` on fastloss's ``cosine_embedding``."""
 
-    def __init__(self, margin=0.0, reduction="mean"):
-        super().__init__(reduction)
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
     def forward(self, input1, input2, target):
+        # torch broadcasts the two embeddings against each other
+        if getattr(input1, "ndim", None) == getattr(input2, "ndim", None):
+            input1, input2 = _torch_broadcast(input1, input2)
         return globals()["cosine_embedding"](
             input1, input2, target, reduction=self.reduction, margin=self.margin
         )
@@ -1278,10 +1405,12 @@ class CTCLoss(_Base):
     itself; on log-probabilities, which torch's CTCLoss expects, that
     changes nothing (log_softmax is idempotent), so the value is torch's, and
     so is the gradient w.r.t. ``log_probs`` (torch's is likewise
-    ``exp(log_probs) - posterior``)."""
+    ``exp(log_probs) - posterior``), except for a sample with no possible
+    alignment: its loss is ``inf`` in both and its gradient 0 here, NaN in
+    torch (unless ``zero_infinity``, where both give 0)."""
 
     def __init__(self, blank=0, reduction="mean", zero_infinity=False):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         _fl.ctc.resolve_params({"blank": blank, "zero_infinity": zero_infinity})
         self.blank = blank
         self.zero_infinity = zero_infinity
@@ -1333,7 +1462,7 @@ class LinearCrossEntropyLoss(_Base):
         label_smoothing=0.0,
         options=None,
     ):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if tuple(out_features) != ():
             raise ValueError(
                 "out_features: fastloss.torch.LinearCrossEntropyLoss supports only "
@@ -1412,7 +1541,7 @@ def _module(name):
     fn = globals()[name]
 
     def __init__(self, reduction=L.default_reduction, **params):
-        _Base.__init__(self, reduction)
+        _Base.__init__(self, reduction=reduction)
         L.resolve_params({k: v for k, v in params.items() if not isinstance(v, torch.Tensor)})
         self.params = params
 
