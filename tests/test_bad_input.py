@@ -608,10 +608,11 @@ def _bad_values(name, default):
     """Values no parameter of this kind accepts."""
     if name == "axis":
         return ["a", 1.5, (99,), True]
-    if isinstance(default, tuple):  # a fixed number of reals (pinn's weights)
+    if isinstance(default, tuple):  # reals (pinn's weights; ms_ssim's: 1 to 5)
         return [
             "x",
-            default[:-1],
+            (),
+            default + (1.0,),
             tuple(-1.0 for _ in default),
             (math.nan,) * len(default),
             None,

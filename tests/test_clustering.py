@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -297,3 +299,20 @@ def test_equidistant_points_give_scikit_learns_inertia():
     labels = fl.kmeans_inertia.labels(Y, C)
     assert set(labels.tolist()) <= {0, 1}
     assert fl.kmeans_inertia(Y, C, reduction="sum") == pytest.approx(-km.score(Y), rel=1e-12)
+
+
+def test_a_degenerate_fit_gives_predict_and_score_not_stale_labels():
+    # duplicate points and more clusters than distinct points: scikit-learn
+    # warns, and its labels_ (and inertia_) need not be the assignment to
+    # its own cluster_centers_; kmeans_inertia gives that assignment, as
+    # predict and score do (the documented departure)
+    X = np.array([[0, 0], [0, 0], [1, 1], [1, 1], [2, 2], [0, 2], [2, 0], [1, 0.0]])
+    w = np.array([0.5, 0.3, 0.2, 0.9, 0.1, 0.4, 0.7, 0.6])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        km = sklearn_cluster.KMeans(n_clusters=8, n_init=1, random_state=0).fit(X, sample_weight=w)
+        v, labels = fl.kmeans_inertia(X, km.cluster_centers_, sample_weight=w, return_labels=True)
+        np.testing.assert_array_equal(labels, km.predict(X))
+        assert v == pytest.approx(-km.score(X, sample_weight=w), abs=1e-12)
+    # the value is the inertia of those labels, never more than scikit-learn's
+    assert v <= km.inertia_ + 1e-12

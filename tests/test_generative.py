@@ -62,6 +62,20 @@ def test_generator_losses_equal_torch(name, ns, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturating_generator_stays_finite_where_log_one_minus_sigmoid_is_not(dtype):
+    # the documented departure: torch's log(1 - sigmoid(fake)) is -inf (its
+    # gradient NaN) once the sigmoid rounds to 1; -softplus(fake) is not
+    fake = np.array([40.0, 20.0, -3.0, 0.5], dtype=dtype)
+    v, g = fl.gan_generator.value_and_grad(fake, non_saturating=False)
+    tf = _t(fake)
+    naive = torch.log(1 - torch.sigmoid(tf)).mean()
+    assert naive.item() == -np.inf
+    tf2 = _t(fake)
+    _check(v, (g,), -F.softplus(tf2).mean(), (tf2,), dtype)
+    assert np.isfinite(v) and np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradient_penalty_equals_wgan_gp(dtype):
     rng = np.random.default_rng(2)
     g = rng.normal(scale=0.6, size=(40, 3, 4, 4)).astype(dtype)

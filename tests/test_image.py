@@ -189,6 +189,41 @@ def test_ms_ssim_weights_and_relu_clipping_match_pytorch_msssim():
     assert not g[:, 0].any() and g[:, 1].any()
 
 
+@pytest.mark.parametrize(
+    "weights", [(1.0,), (0.7,), (0.4, 0.6), (0.2, 0.3, 0.5), (0.1, 0.2, 0.3, 0.4), (0.0, 1.0)]
+)
+def test_ms_ssim_takes_one_level_per_weight_as_pytorch_msssim(weights, dtype):
+    # pytorch_msssim runs len(weights) levels (its size assertion is the
+    # 5-level one whatever their number); one weight w is relu(SSIM)^w
+    pm = pytest.importorskip("pytorch_msssim")
+    x, y = _images(5, (2, 2, 49, 54), dtype)
+    kw = dict(win_size=3, weights=weights)
+    v, g, per = _ours(fl.ms_ssim, x, y, **kw)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.tensor(y)
+    tkw = dict(data_range=1.0, win_size=3, weights=list(weights), win=_win(3, 1.5, 2, dtype))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tv = pm.ms_ssim(tx, ty, **tkw)
+        (1 - tv).backward()
+        tper = pm.ms_ssim(tx, ty, size_average=False, **tkw)
+    _assert_matches(v, per, g, tv, tper, tx.grad, dtype, grad_slack=10)
+    if len(weights) == 1:  # per channel relu(SSIM)^w, averaged over channels
+        ssim = [
+            1.0 - fl.ssim(x[:, c : c + 1], y[:, c : c + 1], reduction="none", win_size=3)
+            for c in range(2)
+        ]
+        ref = np.mean([np.maximum(s, 0) ** weights[0] for s in ssim], axis=0)
+        np.testing.assert_allclose(1.0 - per, ref, rtol=_tol(dtype)[0])
+
+
+def test_ms_ssim_refuses_no_weights_and_more_than_five():
+    x = np.zeros((1, 1, 40, 40))
+    for w in ((), (0.2,) * 6):
+        with pytest.raises(ValueError, match="weights must hold 1 to 5 real numbers"):
+            fl.ms_ssim(x, x, win_size=3, weights=w)
+
+
 def test_image_losses_refuse_bad_shapes_and_windows():
     x = np.zeros((1, 1, 16, 16))
     with pytest.raises(ValueError, match="win_size"):

@@ -84,6 +84,21 @@ def test_entropy_and_router_z_loss_equal_torch(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_router_z_loss_of_an_infinite_row_is_torchs_inf(dtype):
+    # torch.logsumexp is +inf with a +inf logit and -inf with only -inf
+    # ones: the squared lse is inf there, not inf - inf's NaN
+    z = np.array([[np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [0.5, -np.inf, 2.0]], dtype)
+    ours = fl.router_z_loss(z, reduction="none")
+    ref = torch.logsumexp(torch.tensor(z), -1).pow(2).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=_tol(dtype))
+    assert fl.router_z_loss(z) == np.inf
+    g = fl.router_z_loss.grad(z[2:])
+    t = _t(z[2:])
+    torch.logsumexp(t, -1).pow(2).mean().backward()
+    np.testing.assert_allclose(g, t.grad.numpy(), rtol=_tol(dtype), atol=_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_center_equals_torch(dtype):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(40, 6)).astype(dtype)

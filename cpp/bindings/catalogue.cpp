@@ -62,9 +62,12 @@ py::dict param(const cat::ParamSpec& p) {
   for (int i = 0; i < p.n_choices; ++i) choices[i] = py::str(p.choices[i]);
   py::object excluded = py::none();
   if (p.excluded) excluded = py::make_tuple(p.excl_lo, p.excl_hi, py::str(p.excl_reason));
+  // reals: the fewest values accepted (the default's length unless set)
+  py::object min_len = py::none();
+  if (p.kind == cat::ParamKind::reals) min_len = py::int_(p.min_reals ? p.min_reals : p.n_reals);
   return py::dict("name"_a = p.name, "kind"_a = kind_name(p.kind), "default"_a = default_of(p),
                   "lo"_a = bound(p.lo), "hi"_a = bound(p.hi), "choices"_a = choices,
-                  "excluded"_a = excluded);
+                  "excluded"_a = excluded, "min_len"_a = min_len);
 }
 
 py::dict domain(const cat::DomainSpec& d) {

@@ -15,7 +15,8 @@ namespace {
 using namespace img;
 
 // (pred, target): N C H W each; dims (N, C, H, W, win_size); params
-// (k1 * data_range, k2 * data_range, sigma[, the 5 MS-SSIM weights])
+// (k1 * data_range, k2 * data_range, sigma[, the MS-SSIM weights: 1 to 5, one
+// per level])
 double run_image(ImageLoss id, const TensorArgs& a) {
   const int64_t N = a.dims[0], C = a.dims[1], H = a.dims[2], W = a.dims[3], ws = a.dims[4];
   const int64_t n = N * C * H * W;
@@ -24,11 +25,12 @@ double run_image(ImageLoss id, const TensorArgs& a) {
   if (a.out_grad[1] != nullptr) tensor_fail("image losses: only pred is differentiable");
   if (ws < 1 || ws % 2 == 0) tensor_fail("win_size must be odd and >= 1");
   if (H < ws || W < ws) tensor_fail("images must be at least win_size in height and width");
-  const int64_t need = id == ImageLoss::ms_ssim ? 8 : 3;
-  if (a.n_params != need) tensor_fail("image: wrong number of parameters");
+  const int levels = a.n_params - 3;
+  if (id == ImageLoss::ssim ? levels != 0 : (levels < 1 || levels > MsSsimImages<double>::kLevels))
+    tensor_fail("image: wrong number of parameters");
   if (id == ImageLoss::ms_ssim) {
     int64_t h = H, w = W;
-    for (int l = 0; l < 4; ++l) h = pooled(h), w = pooled(w);
+    for (int l = 1; l < levels; ++l) h = pooled(h), w = pooled(w);
     if ((H < W ? H : W) <= (ws - 1) * 16 || h < ws || w < ws)
       tensor_fail("ms_ssim: images must be larger than (win_size - 1) * 2**4");
   }
@@ -51,8 +53,8 @@ double run_image(ImageLoss id, const TensorArgs& a) {
     const T* Y = tin<T>(a, 1);
     if (id == ImageLoss::ssim)
       return per_sample(SsimImages<T>{s, X, Y, tgrad<T>(a, 0), C, H, W}, sample_run<T>(a));
-    MsSsimImages<T> f{s, X, Y, tgrad<T>(a, 0), C, H, W, {}};
-    for (int l = 0; l < 5; ++l) f.w[l] = a.params[3 + l];
+    MsSsimImages<T> f{s, X, Y, tgrad<T>(a, 0), C, H, W, levels, {}};
+    for (int l = 0; l < levels; ++l) f.w[l] = a.params[3 + l];
     return per_sample(f, sample_run<T>(a));
   });
 }

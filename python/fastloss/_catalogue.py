@@ -90,7 +90,7 @@ def _check_for(spec: Mapping[str, Any]) -> Callable[[str, Any], Any] | None:
     if kind == "optional_array":
         return None  # None or an array: the loss checks it against its inputs
     if kind == "reals":
-        return reals(len(spec["default"]), None if lo is None else lo[0])
+        return reals(len(spec["default"]), None if lo is None else lo[0], spec.get("min_len"))
     raise NotImplementedError(f"parameter kind {kind!r}")  # pragma: no cover
 
 

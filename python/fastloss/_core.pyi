@@ -151,12 +151,15 @@ class CatalogueInput(TypedDict):
 
 class CatalogueParam(TypedDict):
     name: str
-    kind: Literal["real", "int", "bool", "choice", "real_or_array", "optional_array", "axes"]
+    kind: Literal[
+        "real", "int", "bool", "choice", "real_or_array", "optional_array", "axes", "reals"
+    ]
     default: float | int | bool | str | None
     lo: _Bound
     hi: _Bound
     choices: tuple[str, ...]
     excluded: tuple[float, float, str] | None  # an excluded open interval and why
+    min_len: int | None  # reals: the fewest values accepted (the default's length unless set)
 
 class CatalogueDomain(TypedDict):
     input: str

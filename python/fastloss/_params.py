@@ -77,15 +77,18 @@ def real(
     return check
 
 
-def reals(n: int, lo: float | None = None):
-    """Check: a sequence of ``n`` finite reals, each >= lo; a tuple of floats."""
+def reals(n: int, lo: float | None = None, n_min: int | None = None):
+    """Check: a sequence of ``n`` finite reals (``n_min`` to ``n`` where
+    ``n_min`` is given), each >= lo; a tuple of floats."""
     scalar = real(lo)
+    lo_n = n if n_min is None else n_min
+    count = f"{n}" if lo_n == n else f"{lo_n} to {n}"
 
     def check(name: str, v: Any) -> tuple:
         if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
-            raise TypeError(f"{name} must be a sequence of {n} real numbers, got {v!r}")
-        if len(v) != n:
-            raise ValueError(f"{name} must hold {n} real numbers, got {len(v)}")
+            raise TypeError(f"{name} must be a sequence of {count} real numbers, got {v!r}")
+        if not lo_n <= len(v) <= n:
+            raise ValueError(f"{name} must hold {count} real numbers, got {len(v)}")
         return tuple(scalar(f"{name}[{i}]", x) for i, x in enumerate(v))
 
     return check

@@ -168,7 +168,14 @@ kmeans_inertia = _KmeansInertia(
     ``sum_i w_i l_i / sum_i w_i`` (the inertia per sample), and ``"none"``
     the ``l_i``. ``KMeans(...).fit(X)`` then ``kmeans_inertia(X,
     km.cluster_centers_, return_labels=True)`` gives its ``inertia_`` and
-    ``labels_``. The gradient w.r.t. the centers is
+    ``labels_``, and ``km.predict(X)`` and ``-km.score(X)`` (near ties
+    aside, see below).
+    Departure: a fit that found fewer distinct clusters than
+    ``n_clusters`` (scikit-learn warns so; duplicate points, more clusters
+    than distinct points) may end with ``labels_`` that are not the
+    nearest centers of its own ``cluster_centers_`` (and an ``inertia_`` of
+    those labels, larger); this gives the assignment to the centers
+    passed, as ``predict`` and ``score`` do. The gradient w.r.t. the centers is
     ``2 sum_{i: label_i = k} w_i (c_k - x_i)`` (divided as the value is),
     with the assignment held fixed (it is piecewise constant); ``X`` is not
     differentiable. The assignment is scikit-learn's: ``argmin_k ||c_k||^2 -

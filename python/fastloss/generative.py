@@ -165,6 +165,14 @@ gan_generator = _declare(
     The non-saturating form (Goodfellow et al. 2014, section 3) is what GANs
     train with: ``F.binary_cross_entropy_with_logits(fake, ones)``. The
     original minimax form saturates when the discriminator wins.
+
+    Departure (the saturating form): it is computed as ``-softplus(fake)``,
+    finite with a gradient ``-sigmoid(fake)`` for every finite logit, where
+    torch's ``torch.log(1 - torch.sigmoid(fake))`` is ``-inf`` once the
+    sigmoid rounds to 1 (``fake`` above about 36.7 in float64, 16.6 in
+    float32) and its gradient there NaN. At infinite logits both forms
+    take their limits (``inf``/``-inf``, gradient 0 or -1), where torch
+    gives NaN for some (``binary_cross_entropy_with_logits(inf, 1)``).
 """
     + _ONE
     + """    non_saturating : bool, keyword-only, default True

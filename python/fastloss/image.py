@@ -68,7 +68,8 @@ class _Ssim(TensorLoss):
 
 class _MsSsim(_Ssim):
     def _check_size(self, H, W, ws):
-        # pytorch_msssim asserts the same: the window must fit the 5th level
+        # pytorch_msssim asserts the same, for any number of levels (the
+        # window then fits the 5th level, the last one the kernel computes)
         if min(H, W) <= (ws - 1) * 2**4:
             raise ValueError(
                 f"pred: images of {H} x {W} are too small for ms_ssim's 4 downsamplings "
@@ -153,27 +154,32 @@ ms_ssim = _declare(
     """The multi-scale structural dissimilarity ``1 - MS-SSIM`` (Wang,
     Simoncelli & Bovik 2003), as pytorch_msssim computes it.
 
-    Five levels: level 0 is the image, each next one
+    One level per weight, ``L = len(weights)`` (5 by default; 1 to 5, as
+    pytorch_msssim takes ``len(weights)`` levels): level 0 is the image, each next one
     ``avg_pool2d(kernel 2, stride 2, padding=size % 2)`` of the previous
     (padded zeros counted). With ``cs_l`` the mean contrast-structure term
-    and ``SSIM_4`` the mean SSIM of the last level (see :data:`ssim`), per
+    and ``SSIM_{L-1}`` the mean SSIM of the last level (see :data:`ssim`), per
     image and channel::
 
-        MS-SSIM = prod_{l<4} relu(cs_l)^w_l * relu(SSIM_4)^w_4
+        MS-SSIM = prod_{l<L-1} relu(cs_l)^w_l * relu(SSIM_{L-1})^w_{L-1}
 
     and the loss of an image is ``1 - mean over channels of MS-SSIM``.
 
     Parameters
     ----------
     pred, target : array_like, shape (N, C, H, W)
-        ``min(H, W) > (win_size - 1) * 16``, as pytorch_msssim asserts.
+        ``min(H, W) > (win_size - 1) * 16``, as pytorch_msssim asserts
+        (whatever the number of levels, as there).
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
         ``"none"``: one loss per image, shape ``(N,)``.
     sample_weight : array_like of shape (N,), optional, keyword-only
     data_range, win_size, sigma, k1, k2 : keyword-only
         As for :data:`ssim`.
-    weights : 5 floats >= 0, keyword-only,
+    weights : 1 to 5 floats >= 0, keyword-only,
         default (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+        One per level: ``weights=(0.5, 0.5)`` is a two-level MS-SSIM, one
+        weight ``w`` is ``relu(SSIM)^w`` of the image (pytorch_msssim's
+        ``ms_ssim(..., weights=[w])``).
 
     Returns
     -------

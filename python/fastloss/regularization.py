@@ -296,7 +296,10 @@ router_z_loss = _declare(
     """ST-MoE's router z-loss: mean over tokens of ``logsumexp(logits)²``.
 
     Keeps the router's logits small (Zoph et al. 2022, eq. 5); gradient
-    ``2 lse p_k``. Multiply by its coefficient (1e-3 in the paper).
+    ``2 lse p_k``. Multiply by its coefficient (1e-3 in the paper). A row
+    with a ``+inf`` logit, or of ``-inf`` logits only, has ``lse = +-inf``
+    and the loss ``inf``, as ``torch.logsumexp`` gives (its gradient NaN,
+    as torch's).
 
     Parameters
     ----------

@@ -260,7 +260,8 @@ void pool_adjoint(const T* FL_RESTRICT gb, int64_t H, int64_t W, T* FL_RESTRICT 
   }
 }
 
-// 1 - MS-SSIM per image: levels of the pyramid, cs (relu'd) at all but the
+// 1 - MS-SSIM per image: L levels of the pyramid (one per weight, 1 to
+// kLevels, as pytorch_msssim takes len(weights)), cs (relu'd) at all but the
 // last and SSIM (relu'd) at the last, each to the power of its weight,
 // multiplied per channel, the product averaged over channels.
 template <class T>
@@ -273,6 +274,7 @@ struct MsSsimImages {
   const T* Y;
   T* gX;
   int64_t C, H, W;
+  int L;  // levels used, 1..kLevels
   double w[kLevels];
   int64_t lh(int l) const {
     int64_t v = H;
@@ -287,7 +289,7 @@ struct MsSsimImages {
   // pyramid: levels 1.. of X, Y and their gradients
   size_t pyramid_elems() const {
     size_t e = 0;
-    for (int l = 1; l < kLevels; ++l) e += static_cast<size_t>(lh(l) * lw(l));
+    for (int l = 1; l < L; ++l) e += static_cast<size_t>(lh(l) * lw(l));
     return e;
   }
   size_t scratch_bytes() const {
@@ -311,7 +313,7 @@ struct MsSsimImages {
     int64_t hs[kLevels], wsz[kLevels];
     {
       size_t off = 0;
-      for (int l = 0; l < kLevels; ++l) {
+      for (int l = 0; l < L; ++l) {
         hs[l] = lh(l);
         wsz[l] = lw(l);
         if (l > 0) {
@@ -332,7 +334,7 @@ struct MsSsimImages {
         xs[0] = X + off;
         ys[0] = Y + off;
         double raw[kLevels];
-        for (int l = 0; l < kLevels; ++l) {
+        for (int l = 0; l < L; ++l) {
           if (l > 0) {
             pool(xs[l - 1], hs[l - 1], wsz[l - 1], px[l]);
             pool(ys[l - 1], hs[l - 1], wsz[l - 1], py[l]);
@@ -341,10 +343,10 @@ struct MsSsimImages {
           s.moments(xs[l], ys[l], hs[l], wsz[l], hz, m, rows);
           double sm, cm;
           s.stats(m, P, hz, sm, cm);
-          raw[l] = l + 1 < kLevels ? cm : sm;
+          raw[l] = l + 1 < L ? cm : sm;
         }
         double f[kLevels], prod = 1.0;
-        for (int l = 0; l < kLevels; ++l) {
+        for (int l = 0; l < L; ++l) {
           f[l] = std::pow(raw[l] < 0.0 ? 0.0 : raw[l], w[l]);  // relu; NaN stays NaN
           prod *= f[l];
         }
@@ -352,20 +354,20 @@ struct MsSsimImages {
         if constexpr (kGrad) {
           gl[0] = gX + off;
           const double scale = -static_cast<double>(gs[i]) / static_cast<double>(C);
-          for (int l = kLevels - 1; l >= 0; --l) {
+          for (int l = L - 1; l >= 0; --l) {
             // d prod / d raw_l: w_l raw_l^(w_l - 1) times the other factors,
             // 0 where relu clipped (raw_l <= 0), as torch's relu backward
             // (a NaN passes through it)
             double d = 0.0;
             if (!(raw[l] <= 0.0)) {
               d = w[l] * std::pow(raw[l], w[l] - 1.0);
-              for (int k = 0; k < kLevels; ++k)
+              for (int k = 0; k < L; ++k)
                 if (k != l) d *= f[k];
             }
             const int64_t P = (hs[l] - ws + 1) * (wsz[l] - ws + 1);
             const T a = static_cast<T>(scale * d / static_cast<double>(P));
             s.moments(xs[l], ys[l], hs[l], wsz[l], hz, m, rows);
-            const bool last = l + 1 == kLevels;
+            const bool last = l + 1 == L;
             s.grad(xs[l], ys[l], hs[l], wsz[l], m, last ? a : T(0), last ? T(0) : a, hz, t,
                    rows, gl[l]);
             if (!last) pool_adjoint(gl[l + 1], hs[l], wsz[l], gl[l]);

@@ -43,6 +43,8 @@ def _softmax_rows(z_loss):
         with np.errstate(all="ignore"):
             m = np.max(z, axis=-1, keepdims=True)
             lse = m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+            if z_loss:  # torch.logsumexp's lse of a row whose max is +-inf
+                lse = np.where(np.isinf(m), m, lse)
             lp = z - lse
             p = np.exp(lp)
             if z_loss:

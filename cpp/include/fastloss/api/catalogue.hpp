@@ -54,7 +54,8 @@ constexpr Bound closed(double v) { return {true, v, false}; }
 //   real_or_array  None, a real or an array of reals, each in [lo, hi]
 //   optional_array None or an array (checked against the inputs later)
 //   axes           None, an int or a tuple of ints (checked against ndim later)
-//   reals          a tuple of n_reals finite reals, each in [lo, hi]
+//   reals          a tuple of n_reals finite reals, each in [lo, hi] (of
+//                  min_reals to n_reals of them where min_reals is set)
 enum class ParamKind : int {
   real, integer, boolean, choice, real_or_array, optional_array, axes, reals
 };
@@ -71,9 +72,10 @@ struct ParamSpec {
   Bound hi = {};
   const char* const* choices = nullptr;
   int n_choices = 0;
-  // reals: the default tuple
+  // reals: the default tuple, and the fewest values accepted (0: exactly n_reals)
   const double* reals_default = nullptr;
   int n_reals = 0;
+  int min_reals = 0;
   // An excluded open interval (excl_lo, excl_hi) and why (tweedie's power).
   bool excluded = false;
   double excl_lo = 0.0;
@@ -107,10 +109,12 @@ constexpr ParamSpec choice_param(const char* name, const char* const (&choices)[
   return p;
 }
 template <std::size_t N>
-constexpr ParamSpec reals_param(const char* name, const double (&def)[N], Bound lo = {}) {
+constexpr ParamSpec reals_param(const char* name, const double (&def)[N], Bound lo = {},
+                                int min_n = 0) {
   ParamSpec p{name, ParamKind::reals};
   p.reals_default = def;
   p.n_reals = static_cast<int>(N);
+  p.min_reals = min_n;
   p.lo = lo;
   return p;
 }
@@ -455,10 +459,11 @@ inline constexpr ParamSpec kPinnParams[] = {reals_param("weights", kPinnWeights,
 inline constexpr ParamSpec kSsimParams[] = {FL_SSIM_PARAMS};
 inline constexpr ParamSpec kPerceptualParams[] = {
     array_param("layer_weights", ParamKind::optional_array), real_param("p", 2.0, open(0.0))};
-// pytorch_msssim's default weights (Wang, Simoncelli & Bovik 2003)
+// pytorch_msssim's default weights (Wang, Simoncelli & Bovik 2003); as
+// there, one level per weight (1 to 5 here)
 inline constexpr double kMsSsimWeights[] = {0.0448, 0.2856, 0.3001, 0.2363, 0.1333};
-inline constexpr ParamSpec kMsSsimParams[] = {FL_SSIM_PARAMS,
-                                              reals_param("weights", kMsSsimWeights, closed(0.0))};
+inline constexpr ParamSpec kMsSsimParams[] = {
+    FL_SSIM_PARAMS, reals_param("weights", kMsSsimWeights, closed(0.0), 1)};
 #undef FL_SSIM_PARAMS
 inline constexpr ParamSpec kElboParams[] = {choice_param("recon_loss", kReconLosses),
                                             real_param("beta", 1.0, closed(0.0))};
