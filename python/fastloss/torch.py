@@ -1224,28 +1224,12 @@ class MarginRankingLoss(_Base):
         )
 
 
-def _rows_nd(fn, inputs, reduction, **params):
-    """A row loss on embeddings with several leading axes: torch's triplet
-    losses take any ``(..., D)`` (its pairwise_distance reduces the last axis
-    only), the core ``(N, D)`` or ``(D,)``; the leading axes are flattened
-    (a view where they are contiguous) and ``"none"`` gets them back."""
-    a = inputs[0]
-    if not isinstance(a, torch.Tensor) or a.dim() <= 2:
-        return fn(*inputs, reduction=reduction, **params)
-    lead = tuple(a.shape[:-1])
-    flat = tuple(
-        x.reshape(-1, x.shape[-1]) if isinstance(x, torch.Tensor) and x.dim() == a.dim() else x
-        for x in inputs
-    )
-    out = fn(*flat, reduction=reduction, **params)
-    return out.reshape(lead) if reduction == "none" else out
-
-
 class TripletMarginLoss(_Base):
     """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
     ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0):
     embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
-    (one row per leading index; ``"none"`` has the leading shape)."""
+    (one row per leading index; ``"none"`` has the leading shape), shapes
+    broadcasting as torch's (the core's rules)."""
 
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
         super().__init__(reduction)
@@ -1253,10 +1237,11 @@ class TripletMarginLoss(_Base):
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
-        return _rows_nd(
-            globals()["triplet_margin"],
-            (anchor, positive, negative),
-            self.reduction,
+        return globals()["triplet_margin"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
             margin=self.margin,
             p=self.p,
             eps=self.eps,
@@ -1290,10 +1275,11 @@ class TripletMarginWithDistanceLoss(_Base):
         self.distance, self.margin, self.swap = distance, margin, swap
 
     def forward(self, anchor, positive, negative):
-        return _rows_nd(
-            globals()["triplet_margin_with_distance"],
-            (anchor, positive, negative),
-            self.reduction,
+        return globals()["triplet_margin_with_distance"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
             distance=self.distance,
             margin=self.margin,
             swap=self.swap,
