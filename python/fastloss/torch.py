@@ -1092,12 +1092,31 @@ class GaussianNLLLoss(_Base):
         )
 
 
+def _broadcast_pair(input, target, target_only=False):
+    """``input`` and ``target`` broadcast to one shape, as torch's
+    ``hinge_embedding_loss`` and ``multilabel_soft_margin_loss`` broadcast
+    them (``target_only``: the target to the input's shape, as torch's
+    ``soft_margin_loss``, whose output has the input's shape; torch's
+    RuntimeError where it does not broadcast) -- the core's element-wise
+    losses take one shape. ``expand`` views inside the graph, so autograd
+    sums a broadcast input's gradient back to its shape, and the core reads
+    a zero-stride view as its pattern."""
+    if isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor):
+        if input.shape != target.shape:
+            if target_only:
+                return input, target.expand_as(input)
+            return torch.broadcast_tensors(input, target)
+    return input, target
+
+
 class SoftMarginLoss(_Base):
     """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` on
     fastloss's ``soft_margin`` kernel (any shape; targets -1/+1, other reals
-    following the same formula as in torch)."""
+    following the same formula as in torch; the target broadcast to the
+    input's shape, as torch's)."""
 
     def forward(self, input, target):
+        input, target = _broadcast_pair(input, target, target_only=True)
         return globals()["soft_margin"](input, target, reduction=self.reduction)
 
 
@@ -1117,14 +1136,22 @@ class MultiLabelSoftMarginLoss(_Base):
 
     def forward(self, input, target):
         w = self.weight
+        c = input.shape[-1] if isinstance(input, torch.Tensor) and input.dim() else 1
+        input, target = _broadcast_pair(input, target)
         # torch composes this loss of other ops: with half inputs its result
         # dtype promotes with the weight's too (bfloat16 input, float32
         # weight: float32), autocast or not
         dt = _half_result("multilabel_soft_margin", (input, target, w))
         if dt is not None:
             out = self._forward(_float(input), _float(target), w)
-            return out if out.dtype == dt else out.to(dt)
-        return self._forward(input, target, w)
+            out = out if out.dtype == dt else out.to(dt)
+        else:
+            out = self._forward(input, target, w)
+        if input.dim() and input.shape[-1] != c:
+            # an input of one class broadcast along the target's classes:
+            # torch divides each row's sum by the input's own class count
+            out = out * (input.shape[-1] / c)
+        return out
 
     def _forward(self, input, target, w):
         if w is not None and input.dim() >= 1 and _by_row(w, input):
@@ -1185,13 +1212,15 @@ class NLLLoss(_Base):
 
 class HingeEmbeddingLoss(_Base):
     """``torch.nn.HingeEmbeddingLoss(margin, reduction)`` on fastloss's
-    ``hinge_embedding`` kernel (any shape)."""
+    ``hinge_embedding`` kernel (any shape; input and target broadcast as
+    torch's)."""
 
     def __init__(self, margin=1.0, reduction="mean"):
         super().__init__(reduction)
         self.margin = margin
 
     def forward(self, input, target):
+        input, target = _broadcast_pair(input, target)
         return globals()["hinge_embedding"](
             input, target, reduction=self.reduction, margin=self.margin
         )
