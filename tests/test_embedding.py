@@ -62,7 +62,7 @@ def _rows(rng, dt, n, d, k):
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("p", [0.5, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("p", [0.5, 1.0, 1.5, 2.0, 3.0, np.inf])
 @pytest.mark.parametrize("swap", [False, True])
 def test_triplet_margin_matches_torch(dt, reduction, p, swap):
     rng = np.random.default_rng(1)
@@ -398,7 +398,7 @@ def test_torch_nn_drop_ins_match_torch_modules():
 
 def test_triplet_margin_p_beyond_float32_range_is_refused():
     # float32 inputs run with float32(p): 1e300 would be the infinite norm,
-    # which p=inf is refused for (found by tests/fuzz/fuzz_losses.py, seed 0,
+    # which is asked for as p=inf (found by tests/fuzz/fuzz_losses.py, seed 0,
     # input 31377); float64 inputs keep it
     x = np.ones((2, 3), np.float32)
     with pytest.raises(ValueError, match="p must be finite in float32"):
@@ -536,3 +536,25 @@ def test_shapes_torch_refuses_are_refused():
         fl.margin_ranking(np.zeros(4), np.zeros(4), np.ones(()))
     with pytest.raises(RuntimeError):
         F.margin_ranking_loss(torch.zeros(4), torch.zeros(4), torch.ones(()))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("eps", [0.0, 1e-6])
+def test_triplet_margin_p_inf_ties_and_zero_rows_match_torch(dt, eps):
+    # p = inf (torch takes it; fastloss refused it as not finite): the largest
+    # |u|, its gradient shared among the entries that reach it (torch's norm
+    # backward), 0 for a zero difference
+    a = np.array([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0], [2.0, 0.0, -2.0], [1.0, 2.0, 3.0]], dt)
+    p = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 2.0, 3.0]], dt)
+    n = np.array([[3.0, 0.0, 0.0], [1.0, -1.0, 1.0], [0.5, 0.5, 0.5], [0.0, 0.0, 9.0]], dt)
+    for swap in (False, True):
+        kw = {"p": np.inf, "eps": eps, "swap": swap, "margin": 2.5}
+        for red in REDUCTIONS:
+            _compare(fl.triplet_margin, F.triplet_margin_loss, [a, p, n], 3, red, dt, kw, kw)
+    rv, rg = R.triplet_margin.value_and_grad(a, p, n, p=np.inf, eps=0.0)
+    v, g = fl.triplet_margin.value_and_grad(a, p, n, p=np.inf, eps=0.0)
+    assert v == pytest.approx(rv, rel=1e-6)
+    for x, y in zip(g, rg):
+        np.testing.assert_allclose(x, y, rtol=1e-6)
+    with pytest.raises(ValueError, match="p"):
+        fl.triplet_margin(a, p, n, p=-np.inf)

@@ -204,9 +204,10 @@ class _Rows(_Broadcast):
                         f"{tuple(sample_shape)}, got shape {tuple(a.shape)}"
                     ) from None
             others.append(a.reshape(n))
-        if "p" in p and x.dtype == np.float32 and p["p"] > float(np.finfo(np.float32).max):
-            # the kernel computes in float32(p) = inf: the infinite norm, which
-            # the finiteness check refuses when asked for by name
+        big = p.get("p", 0.0)
+        if x.dtype == np.float32 and float(np.finfo(np.float32).max) < big < np.inf:
+            # float32(p) would be inf, the infinite norm, which is asked for
+            # by name (p=inf), not by a finite p
             raise ValueError(
                 f"p must be finite in float32 (the inputs' dtype), got {p['p']!r}; "
                 "pass float64 inputs for a larger p"
@@ -266,9 +267,13 @@ triplet_margin = _rows_loss(
     float64 whatever the inputs' dtype; each distance is then rounded to
     it, as torch returns it.
 
-    Departures: ``p`` must be a finite real > 0 (torch also takes inf, the
-    largest |u|, and p <= 0, which is no distance: p = 0 counts the nonzero
-    entries and has no gradient); 0 < p < 1 is torch's
+    ``p = inf`` is the largest ``|u|``, its gradient ``sign(u)`` shared
+    equally among the entries where ``|u|`` is largest (torch's norm
+    backward).
+
+    Departures: ``p`` must be > 0 (torch also takes p <= 0, which is no
+    distance: p = 0 counts the nonzero entries and has no gradient); 0 < p
+    < 1 is torch's
     ``(sum |u|**p)**(1/p)``, not a norm, as in torch. A NaN gives a NaN
     gradient (torch's clamp gives 0 where its argument is NaN), as NaN
     propagates everywhere in fastloss.
@@ -281,17 +286,17 @@ triplet_margin = _rows_loss(
     Parameters
     ----------
     anchor, positive, negative : array_like, shape (N, D), (D,) or (..., D)
-        (one number of dimensions, broadcasting, as torch requires)
-        Embeddings, one per row; all three are differentiable: ``grad``
+        Embeddings, one per row (one number of dimensions, broadcasting, as
+        torch requires); all three are differentiable: ``grad``
         returns ``(d/danchor, d/dpositive, d/dnegative)``, ``wrt=`` some.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
         One weight per row (broadcast against shape (N,)).
     margin : float > 0, keyword-only, default 1.0
         As torch, which refuses ``margin <= 0`` (``ValueError``).
-    p : float > 0, keyword-only, default 2.0
-        The norm's degree (p = 1 and 2 have their own fast loops); finite,
-        and within float32's range for float32 inputs.
+    p : float > 0 or inf, keyword-only, default 2.0
+        The norm's degree (p = 1, 2 and inf have their own loops); a finite
+        p within float32's range for float32 inputs.
     eps : float >= 0, keyword-only, default 1e-6
         Added to the difference before the norm, as torch does.
     swap : bool, keyword-only, default False

@@ -1255,7 +1255,7 @@ class MarginRankingLoss(_Base):
 
 class TripletMarginLoss(_Base):
     """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
-    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0):
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0 or inf):
     embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
     (one row per leading index; ``"none"`` has the leading shape), shapes
     broadcasting as torch's (the core's rules)."""

@@ -99,6 +99,12 @@ def _pnorm(u, p):
     elif p == 1.0:
         d = np.sum(np.abs(u), axis=-1)
         g = np.sign(u)
+    elif p == np.inf:
+        # the largest |u|; sign(u) shared among the entries reaching it
+        a = np.abs(u)
+        d = np.max(a, axis=-1) if a.shape[-1] else np.zeros(a.shape[:-1])
+        top = a == d[..., None]
+        g = np.sign(u) * top / np.maximum(np.sum(top, axis=-1), 1)[..., None]
     else:
         # scaled by m = max|u|: sum(|u|**p) under- or overflows at a large p
         # (every |u| < 1 gives 0 at p = 1e4), sum((|u| / m)**p) lies in
