@@ -62,7 +62,7 @@ def _rows(rng, dt, n, d, k):
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("p", [0.5, 1.0, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("p", [0.5, 1.0, 1.5, 2.0, 3.0, np.inf])
 @pytest.mark.parametrize("swap", [False, True])
 def test_triplet_margin_matches_torch(dt, reduction, p, swap):
     rng = np.random.default_rng(1)
@@ -248,7 +248,9 @@ def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match="negative"):
         fl.triplet_margin(x, x, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="anchor"):
-        fl.triplet_margin(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), np.zeros((2, 3, 2)))
+        fl.triplet_margin(np.zeros(()), np.zeros(()), np.zeros(()))
+    with pytest.raises(ValueError, match="number of dimensions"):  # as torch refuses it
+        fl.triplet_margin(x, x, np.zeros(2))
     for p in (0.0, -1.0):  # no distance (torch's p = 0 has no gradient)
         with pytest.raises(ValueError, match="p"):
             fl.triplet_margin(x, x, x, p=p)
@@ -396,7 +398,7 @@ def test_torch_nn_drop_ins_match_torch_modules():
 
 def test_triplet_margin_p_beyond_float32_range_is_refused():
     # float32 inputs run with float32(p): 1e300 would be the infinite norm,
-    # which p=inf is refused for (found by tests/fuzz/fuzz_losses.py, seed 0,
+    # which is asked for as p=inf (found by tests/fuzz/fuzz_losses.py, seed 0,
     # input 31377); float64 inputs keep it
     x = np.ones((2, 3), np.float32)
     with pytest.raises(ValueError, match="p must be finite in float32"):
@@ -456,3 +458,103 @@ def test_triplet_margin_large_p_several_axes():
         np.testing.assert_allclose(ga, [want_g], rtol=1e-12)
         np.testing.assert_allclose(gp, -np.array([want_g]), rtol=1e-12)
         np.testing.assert_allclose(gn, 0.0, atol=0)
+
+
+# Shapes torch broadcasts (its losses require one number of dimensions and
+# broadcast within it; a per-row y broadcasts against the rows): the loss of
+# the broadcast inputs, each gradient summed back to its input's shape.
+_BROADCAST_CASES = [
+    ("triplet_margin", F.triplet_margin_loss, [(4, 3), (1, 3), (4, 3)], None, {"swap": True}),
+    ("triplet_margin", F.triplet_margin_loss, [(4, 3), (4, 1), (1, 3)], None, {"p": 1.0}),
+    ("triplet_margin", F.triplet_margin_loss, [(2, 3, 4)] * 3, None, {"p": 3.0}),
+    ("triplet_margin", F.triplet_margin_loss, [(2, 1, 4), (1, 3, 4), (2, 3, 4)], None, {}),
+    (
+        "triplet_margin_with_distance",
+        F.triplet_margin_with_distance_loss,
+        [(5, 2), (1, 2), (5, 2)],
+        None,
+        {},
+    ),
+    (
+        "triplet_margin_with_distance",
+        F.triplet_margin_with_distance_loss,
+        [(2, 3, 4)] * 3,
+        None,
+        {"swap": True},
+    ),
+    ("cosine_embedding", F.cosine_embedding_loss, [(4, 3), (1, 3)], (4,), {"margin": 0.2}),
+    ("cosine_embedding", F.cosine_embedding_loss, [(4, 3), (4, 3)], (1,), {}),
+    ("cosine_embedding", F.cosine_embedding_loss, [(1, 3), (4, 3)], (1,), {"margin": -0.3}),
+    ("margin_ranking", F.margin_ranking_loss, [(4,), (1,)], (4,), {"margin": 0.1}),
+    ("margin_ranking", F.margin_ranking_loss, [(4,), (4,)], (1,), {}),
+    ("margin_ranking", F.margin_ranking_loss, [(3, 1), (1, 4)], (3, 4), {"margin": -0.2}),
+]
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", range(len(_BROADCAST_CASES)))
+def test_broadcast_shapes_match_torch(case, reduction, dt):
+    import fastloss.torch as flt
+
+    name, peer, shapes, y_shape, kw = _BROADCAST_CASES[case]
+    rng = np.random.default_rng(case)
+    arrays = [rng.normal(size=s).astype(dt) for s in shapes]
+    if y_shape is not None:
+        arrays.append(rng.choice([-1.0, 1.0], size=y_shape).astype(dt))
+    loss = getattr(fl, name)
+    _compare(loss, peer, arrays, len(shapes), reduction, dt, kw, kw)
+    # the reference broadcasts the same way
+    rv, rg = getattr(R, name).value_and_grad(*arrays, reduction=reduction, **kw)
+    v, g = loss.value_and_grad(*arrays, reduction=reduction, **kw)
+    rtol = TOL[dt][0] * 10
+    np.testing.assert_allclose(v, rv, rtol=rtol, atol=1e-6)
+    for a, b in zip(g, rg):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
+    # fastloss.torch: function and autograd through it
+    pv, pg, up = _peer(peer, arrays, len(shapes), reduction, **kw)
+    ts = [torch.tensor(a, requires_grad=i < len(shapes)) for i, a in enumerate(arrays)]
+    out = getattr(flt, name)(*ts, reduction=reduction, **kw)
+    (out * torch.tensor(up) if up is not None else out).sum().backward()
+    rtol, atol = TOL[dt]
+    np.testing.assert_allclose(out.detach().numpy(), pv, rtol=rtol, atol=atol)
+    for t, b in zip(ts, pg):
+        assert t.grad.shape == t.shape
+        np.testing.assert_allclose(t.grad.numpy(), b, rtol=rtol, atol=atol * 10)
+
+
+def test_shapes_torch_refuses_are_refused():
+    x = np.zeros((4, 3))
+    for bad in (np.zeros(3), np.zeros((2, 3)), np.zeros((1, 4, 3))):
+        with pytest.raises(ValueError):
+            fl.triplet_margin(x, bad, x)
+        with pytest.raises((RuntimeError, ValueError)):
+            F.triplet_margin_loss(*(torch.tensor(a) for a in (x, bad, x)))
+    with pytest.raises(ValueError, match="y"):
+        fl.cosine_embedding(x, x, np.ones(()))  # torch: a 2-d input takes a 1-d target
+    with pytest.raises(ValueError):
+        fl.margin_ranking(np.zeros(4), np.zeros(4), np.ones(()))
+    with pytest.raises(RuntimeError):
+        F.margin_ranking_loss(torch.zeros(4), torch.zeros(4), torch.ones(()))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("eps", [0.0, 1e-6])
+def test_triplet_margin_p_inf_ties_and_zero_rows_match_torch(dt, eps):
+    # p = inf (torch takes it; fastloss refused it as not finite): the largest
+    # |u|, its gradient shared among the entries that reach it (torch's norm
+    # backward), 0 for a zero difference
+    a = np.array([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0], [2.0, 0.0, -2.0], [1.0, 2.0, 3.0]], dt)
+    p = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 2.0, 3.0]], dt)
+    n = np.array([[3.0, 0.0, 0.0], [1.0, -1.0, 1.0], [0.5, 0.5, 0.5], [0.0, 0.0, 9.0]], dt)
+    for swap in (False, True):
+        kw = {"p": np.inf, "eps": eps, "swap": swap, "margin": 2.5}
+        for red in REDUCTIONS:
+            _compare(fl.triplet_margin, F.triplet_margin_loss, [a, p, n], 3, red, dt, kw, kw)
+    rv, rg = R.triplet_margin.value_and_grad(a, p, n, p=np.inf, eps=0.0)
+    v, g = fl.triplet_margin.value_and_grad(a, p, n, p=np.inf, eps=0.0)
+    assert v == pytest.approx(rv, rel=1e-6)
+    for x, y in zip(g, rg):
+        np.testing.assert_allclose(x, y, rtol=1e-6)
+    with pytest.raises(ValueError, match="p"):
+        fl.triplet_margin(a, p, n, p=-np.inf)

@@ -1525,3 +1525,50 @@ def test_triplet_with_distance_takes_pairwise_distance_module():
     )
     with pytest.raises(ValueError, match="distance_function"):
         flt.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1))
+
+
+@pytest.mark.parametrize("red", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "x_shape, t_shape",
+    [((4,), ()), ((4,), (1,)), ((1, 4), (3, 4)), ((3, 4), (1, 4)), ((3, 1), (1, 4))],
+)
+def test_element_modules_broadcast_input_and_target_as_torch(x_shape, t_shape, red):
+    # torch's soft_margin, hinge_embedding and multilabel_soft_margin losses
+    # broadcast input against target (the core takes one shape): the
+    # modules expand both, and autograd sums a broadcast input's gradient
+    rng = np.random.default_rng(len(x_shape) + 3 * len(t_shape))
+    x = rng.normal(size=x_shape)
+    pm = rng.choice([-1.0, 1.0], size=t_shape)
+    binary = (pm > 0).astype(np.float64)
+    pairs = [
+        (flt.SoftMarginLoss(reduction=red), torch.nn.SoftMarginLoss(reduction=red), pm),
+        (
+            flt.HingeEmbeddingLoss(0.5, reduction=red),
+            torch.nn.HingeEmbeddingLoss(0.5, reduction=red),
+            pm,
+        ),
+    ]
+    if len(x_shape) == 2:
+        pairs.append(
+            (
+                flt.MultiLabelSoftMarginLoss(reduction=red),
+                torch.nn.MultiLabelSoftMarginLoss(reduction=red),
+                binary,
+            )
+        )
+    for ours, theirs, t in pairs:
+        a = torch.tensor(x, requires_grad=True)
+        b = torch.tensor(x, requires_grad=True)
+        try:
+            vb = theirs(b, torch.tensor(t))
+        except RuntimeError:  # soft_margin: the target broadcasts to the input only
+            with pytest.raises(ValueError, match="same shape"):  # the core's, named
+                ours(a, torch.tensor(t))
+            continue
+        va = ours(a, torch.tensor(t))
+        assert va.shape == vb.shape, type(ours).__name__
+        np.testing.assert_allclose(va.detach().numpy(), vb.detach().numpy(), rtol=1e-12)
+        up = torch.linspace(0.5, 1.5, max(vb.numel(), 1), dtype=vb.dtype)[: vb.numel()]
+        (va * up.reshape(va.shape)).sum().backward()
+        (vb * up.reshape(vb.shape)).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-15)

@@ -4,6 +4,7 @@
 #include "fastloss/api/catalogue.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "fastloss/embedding.hpp"
@@ -63,6 +64,8 @@ double triplet_margin(const TensorArgs& a) {
     const T m = static_cast<T>(a.params[0]), e = static_cast<T>(a.params[2]);
     if (p == 2.0) return run_triplet<Dist::p2>(a, m, p, e, swap);
     if (p == 1.0) return run_triplet<Dist::p1>(a, m, p, e, swap);
+    if (p == std::numeric_limits<double>::infinity())
+      return run_triplet<Dist::pinf>(a, m, p, e, swap);
     return run_triplet<Dist::pgen>(a, m, p, e, swap);
   });
 }

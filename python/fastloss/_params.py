@@ -51,7 +51,10 @@ def real(
     excluded: tuple[float, float, str] | None = None,
 ):
     """Check: a finite real number in [lo, hi] (open ends where asked), and
-    outside the open interval ``excluded = (a, b, why)`` where one is given."""
+    outside the open interval ``excluded = (a, b, why)`` where one is given;
+    an end closed at an infinity admits it (``triplet_margin``'s ``p``)."""
+    inf_ends = {e for e, is_open in ((lo, lo_open), (hi, hi_open)) if e is not None and not is_open}
+    inf_ends = {e for e in inf_ends if math.isinf(e)}
 
     def check(name: str, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
@@ -61,7 +64,7 @@ def real(
         except OverflowError:  # a Python int (or Fraction) beyond float64's range
             what = f"an int of {v.bit_length()} bits" if isinstance(v, int) else "a value"
             raise ValueError(f"{name} must be finite, got {what} beyond float64's range") from None
-        if not math.isfinite(v):
+        if not math.isfinite(v) and v not in inf_ends:
             raise ValueError(f"{name} must be finite, got {v}")
         if lo is not None and (v < lo or (lo_open and v == lo)):
             op = ">" if lo_open else ">="

@@ -6,14 +6,22 @@ returns a tuple of gradients in positional order and ``wrt=`` selects some
 (see :class:`fastloss.Loss`). The representation losses (``triplet_margin``,
 ``triplet_margin_with_distance``, ``cosine_embedding``, ``contrastive``)
 compare rows: embeddings ``(N, D)`` give one loss per row, ``(N,)``; one
-unbatched embedding ``(D,)`` gives one loss, shape ``()``.
+unbatched embedding ``(D,)`` gives one loss, shape ``()``; ``(..., D)`` one
+loss per leading index, shape ``(...)``, as torch takes them.
+
+Shapes broadcast as torch broadcasts them: inputs of one number of
+dimensions whose sizes are equal or 1 (``anchor (N, D)`` with ``positive (1,
+D)``; ``margin_ranking``'s ``x2 (1,)``), and a per-row ``y`` of shape
+``(1,)`` against ``N`` rows. The gradient of a broadcast input is summed
+over the axes it was broadcast along (autograd's rule), so it has that
+input's shape.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fastloss._arrays import as_float, check_same_shape
+from fastloss._arrays import as_float, new_output, sum_to_shape
 from fastloss._catalogue import declare
 from fastloss._loss import EMBEDDING
 from fastloss._tensors import Plan, TensorLoss, as_reals
@@ -27,17 +35,76 @@ __all__ = [
 ]
 
 
-class _ElementPairs(TensorLoss):
-    """Inputs of one shape, one loss value per element."""
+def _broadcast(arrays, names, what):
+    """The arrays broadcast to one shape as torch broadcasts them (all of one
+    number of axes, as torch's embedding losses require): ``(full arrays,
+    full shape)``, each full array C-contiguous (the input itself where it
+    has the full shape already)."""
+    shapes = [a.shape for a in arrays]
+    if all(sh == shapes[0] for sh in shapes[1:]):
+        return arrays, shapes[0]
+    for a, name in zip(arrays[1:], names[1:]):
+        if a.ndim != arrays[0].ndim:
+            raise ValueError(
+                f"{names[0]} and {name} must have the same number of dimensions{what}, got "
+                f"shapes {tuple(arrays[0].shape)} and {tuple(a.shape)}"
+            )
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"{', '.join(names)}: shapes {', '.join(str(tuple(sh)) for sh in shapes)} do not "
+            "broadcast to one shape"
+        ) from None
+    full = tuple(
+        a if a.shape == shape else np.ascontiguousarray(np.broadcast_to(a, shape)) for a in arrays
+    )
+    return full, shape
+
+
+class _Broadcast(TensorLoss):
+    """A loss whose kernel reads its inputs at one full shape while the
+    caller's may broadcast to it (torch's rule): the state is ``(Plan,
+    kernel_shapes)``, ``kernel_shapes`` the shape the kernel writes each
+    gradient slot in (None: the caller's buffer as it is). A gradient of an
+    input that was broadcast is computed at the full shape and summed over
+    the broadcast axes (autograd's rule); one of several leading axes is
+    written through an ``(N, D)`` view of the caller's C-contiguous buffer."""
+
+    def _launch(self, state, op, red, w, value_out, grads, hess, p):
+        plan, kernel_shapes = state
+        if grads is None or kernel_shapes is None:
+            return super()._launch(plan, op, red, w, value_out, grads, hess, p)
+        run, sums = [], []
+        for g, (shape, flat) in zip(grads, kernel_shapes):
+            if g is None:
+                run.append(None)
+            elif shape == g.shape:
+                run.append(g.reshape(flat))
+            else:
+                full = new_output(shape, g.dtype)
+                run.append(full.reshape(flat))
+                sums.append((g, full))
+        value = super()._launch(plan, op, red, w, value_out, tuple(run), hess, p)
+        for g, full in sums:
+            np.copyto(g, sum_to_shape(full, g.shape, g.dtype))
+        return value
+
+
+class _ElementPairs(_Broadcast):
+    """Inputs broadcasting to one shape, one loss value per element (torch's
+    margin_ranking_loss: inputs of one number of dimensions)."""
 
     def _plan(self, inputs, p):
-        arrays = as_reals(inputs, self.inputs)
-        for a, name in zip(arrays[1:], self.inputs[1:]):
-            if a.shape != arrays[0].shape:
-                check_same_shape(arrays[0], a, self.inputs[0], name)
-        shape = arrays[0].shape
-        plan = Plan(arrays, (arrays[0].size,), (p["margin"],))
-        return arrays[0].dtype, shape, (shape,) * len(self._grad_names), arrays, plan
+        given = as_reals(inputs, self.inputs)
+        arrays, shape = _broadcast(given, self.inputs, "")
+        n = int(np.prod(shape, dtype=np.int64))
+        plan = Plan(arrays, (n,), (p["margin"],))
+        grad_shapes = tuple(given[self.inputs.index(nm)].shape for nm in self._grad_names)
+        kernel = None
+        if any(sh != shape for sh in grad_shapes):
+            kernel = ((shape, shape),) * len(grad_shapes)
+        return arrays[0].dtype, shape, grad_shapes, given, (plan, kernel)
 
 
 margin_ranking = declare(
@@ -60,10 +127,11 @@ margin_ranking = declare(
 
     Parameters
     ----------
-    x1, x2 : array_like, same shape
+    x1, x2 : array_like, shapes of one number of dimensions that broadcast
+        (as torch's; ``y`` too)
         The two scores; both are differentiable: ``grad`` returns
         ``(d/dx1, d/dx2)``, ``wrt="x1"`` one of them.
-    y : array_like, same shape
+    y : array_like, broadcasting with ``x1`` and ``x2``
         +1 or -1 (other values are used as they are, as in torch).
         Differentiable on request, as torch's autograd takes it:
         ``wrt="y"`` gives ``-(x1 - x2)`` where ``-y*(x1-x2) + margin >= 0``,
@@ -88,7 +156,7 @@ margin_ranking = declare(
 )
 
 
-class _Rows(TensorLoss):
+class _Rows(_Broadcast):
     """Embeddings as rows ``(N, D)`` (or one row ``(D,)``) compared row by
     row, one loss per row: the first ``n_rows`` inputs are embeddings of one
     shape, any others hold one real value per row (``y``, ``same``).
@@ -111,42 +179,52 @@ class _Rows(TensorLoss):
     def _plan(self, inputs, p):
         k = self._n_rows
         names = self.inputs
-        rows = as_reals(inputs[:k], names[:k])
-        x = rows[0]
-        if x.ndim not in (1, 2):
+        given = as_reals(inputs[:k], names[:k])
+        if given[0].ndim < 1:
             raise ValueError(
-                f"{names[0]}: expected embeddings of shape (N, D) or one of shape (D,), "
-                f"got shape {tuple(x.shape)}"
+                f"{names[0]}: expected embeddings of shape (N, D), (D,) or (..., D), got a scalar"
             )
-        for a, name in zip(rows[1:], names[1:k]):
-            if a.shape != x.shape:
-                check_same_shape(x, a, names[0], name)
-        sample_shape = x.shape[:-1]
-        others = []
+        rows, shape = _broadcast(given, names[:k], " (torch's rule)")
+        x = rows[0]
+        sample_shape = shape[:-1]
+        n = int(np.prod(sample_shape, dtype=np.int64))
+        flat = (n, shape[-1])
+        others, read = [], list(given)
         for y, name in zip(inputs[k:], names[k:]):
             a = as_float(y, name, x.dtype)
+            read.append(a)
             if a.shape != sample_shape:
-                raise ValueError(
-                    f"{name}: expected one value per row of {names[0]}, shape "
-                    f"{tuple(sample_shape)}, got shape {tuple(a.shape)}"
-                )
-            others.append(a)
-        arrays = rows + tuple(others)
-        if "p" in p and x.dtype == np.float32 and p["p"] > float(np.finfo(np.float32).max):
-            # the kernel computes in float32(p) = inf: the infinite norm, which
-            # the finiteness check refuses when asked for by name
+                try:
+                    if a.ndim != len(sample_shape):
+                        raise ValueError
+                    a = np.ascontiguousarray(np.broadcast_to(a, sample_shape))
+                except ValueError:
+                    raise ValueError(
+                        f"{name}: expected one value per row of {names[0]}, shape "
+                        f"{tuple(sample_shape)}, got shape {tuple(a.shape)}"
+                    ) from None
+            others.append(a.reshape(n))
+        big = p.get("p", 0.0)
+        if x.dtype == np.float32 and float(np.finfo(np.float32).max) < big < np.inf:
+            # float32(p) would be inf, the infinite norm, which is asked for
+            # by name (p=inf), not by a finite p
             raise ValueError(
                 f"p must be finite in float32 (the inputs' dtype), got {p['p']!r}; "
                 "pass float64 inputs for a larger p"
             )
-        n = x.shape[0] if x.ndim == 2 else 1
-        plan = Plan(arrays, (n, x.shape[-1]), self._params_of(p))
-        return x.dtype, sample_shape, (x.shape,) * len(self.wrt), arrays, plan
+        arrays = tuple(a.reshape(flat) for a in rows) + tuple(others)
+        plan = Plan(arrays, flat, self._params_of(p))
+        grad_shapes = tuple(given[names.index(nm)].shape for nm in self.wrt)
+        kernel = None
+        if len(shape) != 2 or any(sh != shape for sh in grad_shapes):
+            kernel = ((shape, flat),) * len(grad_shapes)
+        return x.dtype, sample_shape, grad_shapes, tuple(read), (plan, kernel)
 
 
 _ROWS_RETURNS = """    Returns
     -------
-    float, or an array of shape (N,) (``()`` for one row) for
+    float, or an array of shape (N,) (``()`` for one row, ``(...)`` for
+    ``(..., D)``: the broadcast inputs' shape without its last axis) for
     ``reduction="none"``.
 """
 
@@ -154,7 +232,7 @@ _ROWS_RETURNS = """    Returns
 # cosine_embedding's and contrastive's embeddings
 _PAIR_PARAMS = """    Parameters
     ----------
-    x1, x2 : array_like, shape (N, D) or (D,)
+    x1, x2 : array_like, shape (N, D), (D,) or (..., D), broadcasting
         Embeddings; both are differentiable: ``grad`` returns
         ``(d/dx1, d/dx2)``.
 """
@@ -189,9 +267,13 @@ triplet_margin = _rows_loss(
     float64 whatever the inputs' dtype; each distance is then rounded to
     it, as torch returns it.
 
-    Departures: ``p`` must be a finite real > 0 (torch also takes inf, the
-    largest |u|, and p <= 0, which is no distance: p = 0 counts the nonzero
-    entries and has no gradient); 0 < p < 1 is torch's
+    ``p = inf`` is the largest ``|u|``, its gradient ``sign(u)`` shared
+    equally among the entries where ``|u|`` is largest (torch's norm
+    backward).
+
+    Departures: ``p`` must be > 0 (torch also takes p <= 0, which is no
+    distance: p = 0 counts the nonzero entries and has no gradient); 0 < p
+    < 1 is torch's
     ``(sum |u|**p)**(1/p)``, not a norm, as in torch. A NaN gives a NaN
     gradient (torch's clamp gives 0 where its argument is NaN), as NaN
     propagates everywhere in fastloss.
@@ -203,17 +285,18 @@ triplet_margin = _rows_loss(
 
     Parameters
     ----------
-    anchor, positive, negative : array_like, shape (N, D) or (D,)
-        Embeddings, one per row; all three are differentiable: ``grad``
+    anchor, positive, negative : array_like, shape (N, D), (D,) or (..., D)
+        Embeddings, one per row (one number of dimensions, broadcasting, as
+        torch requires); all three are differentiable: ``grad``
         returns ``(d/danchor, d/dpositive, d/dnegative)``, ``wrt=`` some.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
         One weight per row (broadcast against shape (N,)).
     margin : float > 0, keyword-only, default 1.0
         As torch, which refuses ``margin <= 0`` (``ValueError``).
-    p : float > 0, keyword-only, default 2.0
-        The norm's degree (p = 1 and 2 have their own fast loops); finite,
-        and within float32's range for float32 inputs.
+    p : float > 0 or inf, keyword-only, default 2.0
+        The norm's degree (p = 1, 2 and inf have their own loops); a finite
+        p within float32's range for float32 inputs.
     eps : float >= 0, keyword-only, default 1e-6
         Added to the difference before the norm, as torch does.
     swap : bool, keyword-only, default False
@@ -259,7 +342,10 @@ triplet_margin_with_distance = _rows_loss(
       ``cosine_similarity(x, y) = x.y / (max(|x|, 1e-8) max(|y|, 1e-8))``
       as ``torch.nn.functional.cosine_similarity`` (whose clamp of the norms
       runs under ``no_grad``, so the gradient flows through the unclamped
-      norm; a zero row gets no gradient through its norm).
+      norm; a zero row gets no gradient through its norm), over the last
+      axis (torch's ``cosine_similarity`` defaults to ``dim=1``, the last
+      axis of ``(N, D)`` rows but not of ``(..., D)`` with more axes: pass
+      ``dim=-1`` to compare).
 
     Equal to ``torch.nn.functional.triplet_margin_with_distance_loss`` with
     ``distance_function=pairwise_distance`` or
@@ -271,7 +357,8 @@ triplet_margin_with_distance = _rows_loss(
 
     Parameters
     ----------
-    anchor, positive, negative : array_like, shape (N, D) or (D,)
+    anchor, positive, negative : array_like, shape (N, D), (D,) or (..., D)
+        (one number of dimensions, broadcasting, as torch requires)
         Embeddings; all three are differentiable.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
@@ -321,7 +408,7 @@ cosine_embedding = _rows_loss(
 
 """
     + _PAIR_PARAMS
-    + """    y : array_like, shape (N,) (``()`` for one row)
+    + """    y : array_like, shape (N,) (``()`` for one row; ``(1,)`` broadcasts)
         1 for a similar pair, -1 for a dissimilar one.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
     sample_weight : array_like, optional, keyword-only
@@ -363,7 +450,7 @@ contrastive = _rows_loss(
 
 """
     + _PAIR_PARAMS
-    + """    same : array_like, shape (N,) (``()`` for one row)
+    + """    same : array_like, shape (N,) (``()`` for one row; ``(1,)`` broadcasts)
         1 (or True) for a similar pair, 0 (False) for a dissimilar one;
         other reals are used as they are in the formula.
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"

@@ -810,14 +810,16 @@ def _element_weight(weight, input):
         ) from None
 
 
-def _torch_broadcast(*tensors, warn=False, promote=False):
+def _torch_broadcast(*tensors, warn=False, promote=False, to_first=False):
     """torch's element-wise losses broadcast their inputs against each other
     (``MSELoss``, ``L1Loss``, ``HuberLoss`` and ``SmoothL1Loss`` with torch's
     warning); fastloss's kernels take one shape, so the tensors are expanded
     here, as stride-0 views inside the graph (autograd sums a gradient back
     over the broadcast axes). ``promote``: floating tensors of different
     dtypes are cast to their promoted dtype, as those torch losses compute
-    in it. Shapes that do not broadcast are left to the core's error."""
+    in it. ``to_first``: the others expand to the first's shape, not the
+    first to theirs (``soft_margin_loss``, whose output has the input's
+    shape). Shapes that do not broadcast are left to the core's error."""
     ts = [t for t in tensors if isinstance(t, torch.Tensor)]
     if len(ts) != len(tensors):
         return tensors
@@ -830,7 +832,10 @@ def _torch_broadcast(*tensors, warn=False, promote=False):
             tensors = tuple(t.to(dt) if t.is_floating_point() else t for t in tensors)
     if len({tuple(t.shape) for t in tensors}) > 1:
         try:
-            expanded = torch.broadcast_tensors(*tensors)
+            if to_first:
+                expanded = (tensors[0], *(t.expand_as(tensors[0]) for t in tensors[1:]))
+            else:
+                expanded = torch.broadcast_tensors(*tensors)
         except RuntimeError:
             return tensors
         if warn:
@@ -1139,10 +1144,11 @@ class GaussianNLLLoss(_Base):
 class SoftMarginLoss(_Base):
     """``torch.nn.SoftMarginLoss(reduction)``: ``log(1 + exp(-y x))`` on
     fastloss's ``soft_margin`` kernel (any shape; targets -1/+1, other reals
-    following the same formula as in torch)."""
+    following the same formula as in torch; the target broadcast to the
+    input's shape, as torch's)."""
 
     def forward(self, input, target):
-        input, target = _torch_broadcast(input, target)
+        input, target = _torch_broadcast(input, target, to_first=True)
         return globals()["soft_margin"](input, target, reduction=self.reduction)
 
 
@@ -1162,14 +1168,22 @@ class MultiLabelSoftMarginLoss(_Base):
 
     def forward(self, input, target):
         w = self.weight
+        c = input.shape[-1] if isinstance(input, torch.Tensor) and input.dim() else 1
+        input, target = _torch_broadcast(input, target)
         # torch composes this loss of other ops: with half inputs its result
         # dtype promotes with the weight's too (bfloat16 input, float32
         # weight: float32), autocast or not
         dt = _half_result("multilabel_soft_margin", (input, target, w))
         if dt is not None:
             out = self._forward(_float(input), _float(target), w)
-            return out if out.dtype == dt else out.to(dt)
-        return self._forward(input, target, w)
+            out = out if out.dtype == dt else out.to(dt)
+        else:
+            out = self._forward(input, target, w)
+        if input.dim() and input.shape[-1] != c:
+            # an input of one class broadcast along the target's classes:
+            # torch divides each row's sum by the input's own class count
+            out = out * (input.shape[-1] / c)
+        return out
 
     def _forward(self, input, target, w):
         if w is not None and input.dim() >= 1 and _by_row(w, input):
@@ -1232,7 +1246,8 @@ class NLLLoss(_Base):
 
 class HingeEmbeddingLoss(_Base):
     """``torch.nn.HingeEmbeddingLoss(margin, reduction)`` on fastloss's
-    ``hinge_embedding`` kernel (any shape)."""
+    ``hinge_embedding`` kernel (any shape; input and target broadcast as
+    torch's)."""
 
     def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
@@ -1275,31 +1290,12 @@ class MarginRankingLoss(_Base):
         )
 
 
-def _rows_nd(fn, inputs, reduction, **params):
-    """A row loss on embeddings with several leading axes: torch's triplet
-    losses take any ``(..., D)`` (its pairwise_distance reduces the last axis
-    only), the core ``(N, D)`` or ``(D,)``; the leading axes are flattened
-    (a view where they are contiguous) and ``"none"`` gets them back."""
-    # torch broadcasts the three embeddings (of one number of dimensions)
-    if len({getattr(t, "ndim", None) for t in inputs}) == 1:
-        inputs = _torch_broadcast(*inputs)
-    a = inputs[0]
-    if not isinstance(a, torch.Tensor) or a.dim() <= 2:
-        return fn(*inputs, reduction=reduction, **params)
-    lead = tuple(a.shape[:-1])
-    flat = tuple(
-        x.reshape(-1, x.shape[-1]) if isinstance(x, torch.Tensor) and x.dim() == a.dim() else x
-        for x in inputs
-    )
-    out = fn(*flat, reduction=reduction, **params)
-    return out.reshape(lead) if reduction == "none" else out
-
-
 class TripletMarginLoss(_Base):
     """``torch.nn.TripletMarginLoss(margin, p, eps, swap, reduction)``, forward
-    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0):
+    ``(anchor, positive, negative)`` on fastloss's ``triplet_margin`` (p > 0 or inf):
     embeddings ``(N, D)``, ``(D,)`` or, as torch takes them, ``(..., D)``
-    (one row per leading index; ``"none"`` has the leading shape)."""
+    (one row per leading index; ``"none"`` has the leading shape), shapes
+    broadcasting as torch's (the core's rules)."""
 
     def __init__(
         self,
@@ -1316,10 +1312,11 @@ class TripletMarginLoss(_Base):
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
-        return _rows_nd(
-            globals()["triplet_margin"],
-            (anchor, positive, negative),
-            self.reduction,
+        return globals()["triplet_margin"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
             margin=self.margin,
             p=self.p,
             eps=self.eps,
@@ -1370,10 +1367,11 @@ class TripletMarginWithDistanceLoss(_Base):
         self.distance, self.margin, self.swap = distance, margin, swap
 
     def forward(self, anchor, positive, negative):
-        return _rows_nd(
-            globals()["triplet_margin_with_distance"],
-            (anchor, positive, negative),
-            self.reduction,
+        return globals()["triplet_margin_with_distance"](
+            anchor,
+            positive,
+            negative,
+            reduction=self.reduction,
             distance=self.distance,
             margin=self.margin,
             swap=self.swap,

@@ -96,7 +96,7 @@ inline double inv_norm(double d) { return d == 0.0 ? 0.0 : 1.0 / d; }
 // How triplet_margin measures a distance: the p-norm of u = x1 - x2 + eps
 // (torch's pairwise_distance), with p = 1, 2 or another real p >= 1; or
 // 1 - cosine_similarity(x1, x2) (triplet_margin_with_distance's "cosine").
-enum class Dist : int { p1 = 0, p2 = 1, pgen = 2, cosine = 3 };
+enum class Dist : int { p1 = 0, p2 = 1, pgen = 2, cosine = 3, pinf = 4 };
 
 // anchor, positive, negative: N rows of D. With swap, the negative distance
 // is min(d(a, n), d(p, n)) (a tie splits the gradient in halves, as
@@ -133,6 +133,14 @@ struct Triplet {
       return row_sum(D, [&](int64_t j) {
         return static_cast<double>(std::fabs((x[j] - y[j]) + e));
       });
+    } else if constexpr (kD == Dist::pinf) {
+      // p = inf: the largest |u| (torch's norm); a NaN stays NaN
+      double m = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        const double u = std::fabs(static_cast<double>((x[j] - y[j]) + e));
+        m = (u > m || u != u) ? u : m;
+      }
+      return m;
     } else {
       const double q = pnorm;
       return row_sum(D, [&](int64_t j) {
@@ -142,7 +150,7 @@ struct Triplet {
   }
   FL_INLINE double dist_of(double s) const {
     if constexpr (kD == Dist::p2) return std::sqrt(s);
-    if constexpr (kD == Dist::p1) return s;
+    if constexpr (kD == Dist::p1 || kD == Dist::pinf) return s;
     return std::pow(s, 1.0 / pnorm);
   }
 
@@ -283,16 +291,32 @@ struct Triplet {
           }
         }
       } else {
-        // k = 1 / ||u||^(p-1) (p = 1: 1), 0 for a zero norm
-        auto kof = [&](T d) {
+        // k = 1 / ||u||^(p-1) (p = 1: 1), 0 for a zero norm; p = inf: 1 /
+        // the number of entries where |u| is the largest (torch's norm
+        // backward shares the gradient among them)
+        auto kof = [&](T d, const T* FL_RESTRICT x, const T* FL_RESTRICT y, const PDist& xd) {
           if constexpr (kD == Dist::p1) return 1.0;
+          if constexpr (kD == Dist::pinf) {
+            int64_t c = 0;
+            for (int64_t j = 0; j < D; ++j)
+              c += std::fabs(static_cast<double>((x[j] - y[j]) + e)) == xd.d ? 1 : 0;
+            return c > 0 ? 1.0 / static_cast<double>(c) : 0.0;
+          }
           return inv_norm(std::pow(static_cast<double>(d), pnorm - 1.0));
         };
-        const double ku = kof(dp), kv = al * kof(dn), kw = be * kof(dsw);
+        const double ku = kof(dp, A, P, xp);
+        const double kv = al != 0.0 ? al * kof(dn, A, Ng, xn) : 0.0;
+        const double kw = be != 0.0 ? be * kof(dsw, P, Ng, xw) : 0.0;
         // a distance taken scaled has its gradient scaled too (dir_scaled)
         auto dirof = [&](T u, const PDist& x, double k, double share) {
           if constexpr (kD == Dist::pgen) {
             if (x.scaled) return share * dir_scaled(u, x.d);
+          }
+          if constexpr (kD == Dist::pinf) {
+            // sign(u) k where |u| is the largest, 0 elsewhere
+            const double v = static_cast<double>(u);
+            const double sg = v > 0 ? 1.0 : v < 0 ? -1.0 : v;
+            return std::fabs(v) == x.d ? sg * k : 0.0;
           }
           return dir(u, k);
         };

@@ -5,23 +5,45 @@ from __future__ import annotations
 import numpy as np
 
 from fastloss import embedding as _family
-from fastloss.reference._base import RefLoss, elementwise, weights_like
+from fastloss.reference._base import RefLoss, weights_like
 
 # the twins of fastloss.embedding's losses, name for name
 __all__ = list(_family.__all__)
 
 
-def _margin_ranking(x1, x2, y, margin=0.0):
-    y = np.asarray(y, dtype=np.float64)
-    z = -y * (x1 - x2) + margin
-    g = np.where(z >= 0, -y, 0.0)  # torch's clamp_min passes the gradient at 0
-    g = np.where(np.isnan(z), z, g)  # NaN propagates (torch: 0)
-    return np.maximum(z, 0.0), (g, -g), None
+def _sum_back(g, shape):
+    """The gradient of an input broadcast to ``g``'s shape, summed back to
+    its own ``shape`` (autograd's rule)."""
+    if g.shape == shape:
+        return g
+    padded = (1,) * (g.ndim - len(shape)) + tuple(shape)
+    axes = tuple(i for i, k in enumerate(padded) if k == 1 and g.shape[i] != 1)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
 
 
-margin_ranking = RefLoss(
-    "margin_ranking", elementwise(_margin_ranking), inputs=("y",), wrt=("x1", "x2")
-)
+def _margin_ranking(pred, target, reduction, sample_weight, y, margin=0.0):
+    # x1, x2 and y broadcast to one shape, as torch's margin_ranking_loss
+    x1, x2 = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    b1, b2, by = np.broadcast_arrays(x1, x2, np.asarray(y, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        z = -by * (b1 - b2) + margin
+        g = np.where(z >= 0, -by, 0.0)  # torch's clamp_min passes the gradient at 0
+        g = np.where(np.isnan(z), z, g)  # NaN propagates (torch: 0)
+    l = np.maximum(z, 0.0)
+    scale = 1.0
+    w = weights_like(sample_weight, l.shape)
+    if w is not None:
+        l, g = l * w, g * w
+    if reduction == "mean":
+        denom = float(np.sum(w)) if w is not None else float(l.size)
+        scale = 1.0 / denom if denom else float("nan")
+    gs = (_sum_back(g * scale, x1.shape), _sum_back(-g * scale, x2.shape))
+    if reduction == "none":
+        return l, gs, None
+    return float(np.sum(l)) * scale, gs, None
+
+
+margin_ranking = RefLoss("margin_ranking", _margin_ranking, inputs=("y",), wrt=("x1", "x2"))
 
 
 # ---- row losses: (N, D) embeddings (or one row (D,)), one loss per row
@@ -36,17 +58,23 @@ def _rows(fn, extra):
 
     def ref(pred, target, reduction, sample_weight, **params):
         third = np.asarray(params.pop(extra), dtype=np.float64)
-        rows = [np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64), third]
-        shape = rows[0].shape
-        batched = [np.atleast_2d(r) if i < n_rows else np.atleast_1d(r) for i, r in enumerate(rows)]
+        given = [np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64), third]
+        # embeddings (..., D) broadcast to one shape, as torch's losses take
+        # them; one value per row for y / same
+        shape = np.broadcast_shapes(*(r.shape for r in given[:n_rows]))
+        lead, d = shape[:-1], shape[-1]
+        rows = [np.broadcast_to(r, shape).reshape(-1, d) for r in given[:n_rows]]
+        if n_rows == 2:
+            rows.append(np.broadcast_to(third, lead).reshape(-1))
         with np.errstate(all="ignore"):
-            l, gs = fn(*batched, **params)
+            l, gs = fn(*rows, **params)
             gs = tuple(g.reshape(shape) for g in gs)
-            l = l.reshape(shape[:-1])
+            l = l.reshape(lead)
             w = weights_like(sample_weight, l.shape)
             if w is not None:
                 l = l * w
                 gs = tuple(g * w[..., None] for g in gs)
+            gs = tuple(_sum_back(g, r.shape) for g, r in zip(gs, given))
             if reduction == "none":
                 return l, gs, None
             total = float(np.sum(l))
@@ -71,6 +99,12 @@ def _pnorm(u, p):
     elif p == 1.0:
         d = np.sum(np.abs(u), axis=-1)
         g = np.sign(u)
+    elif p == np.inf:
+        # the largest |u|; sign(u) shared among the entries reaching it
+        a = np.abs(u)
+        d = np.max(a, axis=-1) if a.shape[-1] else np.zeros(a.shape[:-1])
+        top = a == d[..., None]
+        g = np.sign(u) * top / np.maximum(np.sum(top, axis=-1), 1)[..., None]
     else:
         # scaled by m = max|u|: sum(|u|**p) under- or overflows at a large p
         # (every |u| < 1 gives 0 at p = 1e4), sum((|u| / m)**p) lies in

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "fastloss/api/boxes.hpp"
 #include "fastloss/api/classification.hpp"
@@ -47,7 +48,8 @@ constexpr Bound closed(double v) { return {true, v, false}; }
 
 // How a parameter's value is checked (the Python layer generates the check):
 //   real           a finite real in [lo, hi] (open ends where marked), outside
-//                  (excl_lo, excl_hi) when `excluded` is set
+//                  (excl_lo, excl_hi) when `excluded` is set; an end closed
+//                  at an infinity admits it (triplet_margin's p = inf)
 //   integer        an integer within int64's range
 //   boolean        True or False
 //   choice         one of `choices`
@@ -429,7 +431,8 @@ inline constexpr ParamSpec kBoxParams[] = {real_param("eps", 1e-7, open(0.0))};
 inline constexpr ParamSpec kMarginRankingParams[] = {real_param("margin", 0.0)};
 // p >= 1: a norm (torch also takes 0 < p < 1 and inf; see triplet_margin's doc)
 inline constexpr ParamSpec kTripletMarginParams[] = {
-    real_param("margin", 1.0), real_param("p", 2.0, open(0.0)),
+    real_param("margin", 1.0),
+    real_param("p", 2.0, open(0.0), closed(std::numeric_limits<double>::infinity())),
     real_param("eps", 1e-6, closed(0.0)), bool_param("swap", false)};
 inline constexpr const char* kDistances[] = {"euclidean", "cosine"};
 // torch refuses margin <= 0 here (TripletMarginWithDistanceLoss)
@@ -679,11 +682,14 @@ constexpr const ParamSpec& find_param(const char* loss, const char* param) {
   throw "fastloss::catalogue::find_param: no such parameter";
 }
 
-// Whether v is a value of the real parameter p: finite, within [lo, hi]
-// (open ends where marked) and outside its excluded interval -- the rule
-// the Python layer checks, for a kernel entry that is called directly.
+// Whether v is a value of the real parameter p: finite (or an infinite end
+// of [lo, hi] closed there), within [lo, hi] (open ends where marked) and
+// outside its excluded interval -- the rule the Python layer checks, for a
+// kernel entry that is called directly.
 constexpr bool admits(const ParamSpec& p, double v) {
-  if (!(v - v == 0.0)) return false;  // NaN or infinite
+  const bool inf_end = (p.hi.set && !p.hi.open && v == p.hi.value) ||
+                       (p.lo.set && !p.lo.open && v == p.lo.value);
+  if (!(v - v == 0.0) && !inf_end) return false;  // NaN or infinite
   if (p.lo.set && (p.lo.open ? !(v > p.lo.value) : !(v >= p.lo.value))) return false;
   if (p.hi.set && (p.hi.open ? !(v < p.hi.value) : !(v <= p.hi.value))) return false;
   return !(p.excluded && v > p.excl_lo && v < p.excl_hi);
