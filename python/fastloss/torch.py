@@ -1262,13 +1262,14 @@ class HingeEmbeddingLoss(_Base):
 
 class MultiLabelMarginLoss(_Base):
     """``torch.nn.MultiLabelMarginLoss(reduction)`` on fastloss's
-    ``multilabel_margin`` kernel: input ``(N, C)`` or unbatched ``(C,)``,
+    ``multilabel_margin`` kernel: input ``(N, C)``, unbatched ``(C,)`` or 0-d (one class, as torch reads it),
     target of the same shape holding class indices padded by -1."""
 
     def forward(self, input, target):
-        unbatched = input.dim() == 1
+        # unbatched: (C,), or 0-d as torch reads it (one class)
+        unbatched = input.dim() <= 1
         if unbatched:
-            input, target = input.unsqueeze(0), target.unsqueeze(0)
+            input, target = input.reshape(1, -1), target.reshape(1, -1)
         out = globals()["multilabel_margin"](input, target, reduction=self.reduction)
         return out.squeeze(0) if unbatched and self.reduction == "none" else out
 
