@@ -139,8 +139,8 @@ def test_bad_inputs_name_the_argument(rng):
         L(h, W, np.full_like(y, -1), b)
     with pytest.raises(ValueError, match="hidden: its last axis"):
         L(h[:, :-1], W, y, b)
-    with pytest.raises(ValueError, match="linear_weight: expected a 2-d"):
-        L(h, W[None], y, b)
+    with pytest.raises(ValueError, match="linear_weight: expected an array"):
+        L(h, W[0], y, b)
     with pytest.raises(ValueError, match="linear_bias: expected shape"):
         L(h, W, y, b[:-1])
     with pytest.raises(ValueError, match="labels: integer labels must have shape"):
@@ -229,6 +229,109 @@ def test_matches_torch(small_chunks, reduction, dtype, params, rng):
             np.testing.assert_allclose(a, e, rtol=tol, atol=tol * np.abs(e).max())
 
 
+def _torch_lce_k(h, W, t, b, reduction, cw, ignore_index, eps, go):
+    """torch's values and the gradients of ``(out * go).sum()``."""
+    th = torch.tensor(h, requires_grad=True)
+    tw = torch.tensor(W, requires_grad=True)
+    tb = None if b is None else torch.tensor(b, requires_grad=True)
+    kw = dict(weight=None if cw is None else torch.tensor(cw, dtype=th.dtype))
+    if ignore_index is not None:
+        kw["ignore_index"] = ignore_index
+    out = F.linear_cross_entropy(
+        th, tw, torch.tensor(t), linear_bias=tb, reduction=reduction, label_smoothing=eps, **kw
+    )
+    (out * torch.tensor(go)).sum().backward()
+    grads = (th.grad.numpy(), tw.grad.numpy(), None if tb is None else tb.grad.numpy())
+    return out.detach().numpy(), grads
+
+
+@pytest.mark.skipif(
+    not hasattr(F, "linear_cross_entropy"), reason="torch.nn.functional.linear_cross_entropy"
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "hidden_shape, out_features",
+    [((9,), (3,)), ((8,), (2, 3)), ((), ()), ((7,), ()), ((0,), (2,))],
+    ids=["k1", "k2", "unbatched", "k0", "empty"],
+)
+@pytest.mark.parametrize("target", ["labels", "probabilities"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"class_weight": True, "bias": False},
+        {"class_weight": True, "label_smoothing": 0.25, "ignore_index": 2},
+        {"label_smoothing": 0.1, "ignore_index": None},
+    ],
+    ids=["plain", "class_weight_no_bias", "all", "smoothing_ignore_none"],
+)
+def test_k_dimensional_and_probabilities_match_torch(
+    small_chunks, reduction, hidden_shape, out_features, target, params, rng
+):
+    """PyTorch's K-dimensional weights (C, d_1, ..., d_K, D) and
+    class-probability targets: values and the gradients w.r.t. hidden, the
+    weight and the bias, float64 to 1e-10, several chunks per position."""
+    if out_features and not hidden_shape:
+        pytest.skip("torch needs a batch with K-dimensional weights")
+    c, d = 5, 4
+    params = dict(params)
+    h = rng.normal(size=(*hidden_shape, d))
+    W = rng.normal(size=(c, *out_features, d))
+    b = rng.normal(size=(c, *out_features)) if params.pop("bias", True) else None
+    cw = rng.uniform(0.5, 2.0, size=c) if params.pop("class_weight", False) else None
+    eps = params.get("label_smoothing", 0.0)
+    ignore = params.get("ignore_index", -100)
+    if target == "labels":
+        t = rng.integers(0, c, size=(*hidden_shape, *out_features))
+        if t.size:
+            t.flat[::4] = -100 if ignore is None else ignore
+        torch_ignore = ignore
+    else:
+        t = rng.random(size=(*hidden_shape, c, *out_features))
+        t /= t.sum(axis=len(hidden_shape), keepdims=True)
+        ignore, torch_ignore = -100, None  # torch refuses an ignore_index with probabilities
+    go = rng.random(size=(*hidden_shape, *out_features)) if reduction == "none" else 1.0
+    tv, tg = _torch_lce_k(h, W, t, b, reduction, cw, torch_ignore, eps, go)
+    kw = dict(class_weight=cw, ignore_index=ignore, label_smoothing=eps)
+    v = L(h, W, t, b, reduction=reduction, **kw)
+    assert np.shape(v) == np.shape(tv)
+    np.testing.assert_allclose(v, tv, rtol=1e-10, atol=1e-12)
+    if reduction == "none":  # the gradients of the weighted sum of the items
+        g = L.grad(h, W, t, b, reduction="sum", sample_weight=go, **kw)
+    else:
+        g = L.grad(h, W, t, b, reduction=reduction, **kw)
+    for a, e in zip(g, tg):
+        if e is None:
+            assert a is None
+        else:
+            assert a.shape == e.shape
+            np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+
+
+def test_k_dimensional_is_the_flat_problem_per_position(rng):
+    """Position j of K-dimensional weights is the (C, D) problem with weight
+    W[:, j] and labels y[:, j]: the per-item losses, bit for bit."""
+    h = rng.normal(size=(6, 3))
+    W = rng.normal(size=(4, 2, 3))
+    b = rng.normal(size=(4, 2))
+    y = rng.integers(0, 4, size=(6, 2))
+    v = L(h, W, y, b, reduction="none")
+    for j in range(2):
+        flat = L(h, np.ascontiguousarray(W[:, j]), y[:, j].copy(), b[:, j].copy(), reduction="none")
+        np.testing.assert_array_equal(v[:, j], flat)
+
+
+def test_probability_targets_need_floats_and_no_ignore_index(rng):
+    h, W, _, b = _inputs(rng)
+    t = rng.random(size=(h.shape[0], W.shape[0]))
+    with pytest.raises(ValueError, match="must be floating point"):
+        L(h, W, (t > 0.5).astype(np.int64), b)
+    with pytest.raises(ValueError, match="ignore_index is not supported"):
+        L(h, W, t, b, ignore_index=0)
+    with pytest.raises(ValueError, match=r"linear_bias: expected shape .* \(11, 2\)"):
+        L(h, rng.normal(size=(11, 2, 5)), np.zeros((h.shape[0], 2), np.int64), b)
+
+
 def test_torch_adapter_and_module(rng):
     import fastloss.torch as flt
 
@@ -271,8 +374,6 @@ def test_torch_adapter_and_module(rng):
     scale = float(np.abs(th2.grad.numpy()).max())
     np.testing.assert_allclose(th.grad, th2.grad, rtol=1e-5, atol=1e-5 * scale)
     assert tw.grad is not None and tb.grad is not None
-    with pytest.raises(ValueError, match="out_features"):
-        flt.LinearCrossEntropyLoss(4, 3, out_features=(2,))
 
 
 # -- memory

@@ -38,6 +38,15 @@ D = 8 and 256, float32, where the logits alone would take 512 MiB; it
 depends on neither N nor D beyond that (one row of logits, ``C *
 itemsize`` bytes, must fit in a chunk: C up to 16M classes in float32).
 
+K-dimensional weights ``(C, d_1, ..., d_K, D)`` (PyTorch's
+``out_features``) run the loop above once per position ``(d_1, ..., d_K)``,
+on strided views of that position's weight, bias and their gradients
+(``d hidden`` summed over the positions in their order): simple, and as fast
+per position as the ``(C, D)`` case, not fused across positions. Class
+probabilities (a float target of the logits' shape) go to the same kernel
+as a dense target, a chunk of rows at a time (copied into one more chunk
+buffer where a position's columns are strided).
+
 Determinism: the chunking depends only on the shapes and dtype, the kernel
 is bitwise identical for any thread count, and OpenBLAS splits a matrix
 product among its threads over the output's rows and columns, never over the
@@ -48,6 +57,8 @@ kernels (OpenBLAS picks one per CPU), unlike fastloss's own kernels.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -104,12 +115,14 @@ class _LinearCrossEntropy(Loss):
             raise ValueError(
                 f"hidden: expected an array (..., in_features), got shape {tuple(hidden.shape)}"
             )
-        if weight.ndim != 2:
+        if weight.ndim < 2:
             raise ValueError(
-                "linear_weight: expected a 2-d array (num_classes, in_features), got shape "
+                "linear_weight: expected an array (num_classes, in_features) or "
+                "(num_classes, d_1, ..., d_K, in_features), got shape "
                 f"{tuple(weight.shape)}"
             )
-        c, d = weight.shape
+        c, d = weight.shape[0], weight.shape[-1]
+        out_features = weight.shape[1:-1]
         if hidden.shape[-1] != d:
             raise ValueError(
                 f"hidden: its last axis ({hidden.shape[-1]}) must be linear_weight's in_features "
@@ -118,30 +131,51 @@ class _LinearCrossEntropy(Loss):
             )
         if c < 1:
             raise ValueError("linear_weight: needs at least one class (row), got shape (0, ...)")
-        sample_shape = hidden.shape[:-1]
+        batch = hidden.shape[:-1]
+        # one loss per row and position of the K-dimensional logits
+        # (*batch, C, d_1, ..., d_K)
+        sample_shape = batch + out_features
+        logits_shape = batch + (c,) + out_features
         t = _to_ndarray(inputs[2], "labels")
-        if t.shape != sample_shape:
-            raise ValueError(
-                f"labels: integer labels must have shape hidden.shape[:-1] = "
-                f"{tuple(sample_shape)}, got {tuple(t.shape)}"
-            )
-        labels = as_labels(t, "labels").reshape(-1)
         ignore = p["ignore_index"]
-        bad = (labels < 0) | (labels >= c)
-        if ignore is not None:
-            bad &= labels != ignore
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+        labels = target = None
+        if t.shape == logits_shape:  # class probabilities, as torch tells them
+            if t.dtype.kind != "f":
+                raise ValueError(
+                    f"labels: a target of the logits' shape {logits_shape} holds class "
+                    f"probabilities and must be floating point, got dtype {t.dtype}; integer "
+                    f"labels must have shape {sample_shape}"
+                )
+            if ignore is not None and ignore >= 0:
+                raise ValueError(
+                    "ignore_index is not supported with class-probability targets "
+                    f"(got ignore_index={ignore})"
+                )
+            target = as_float(t, "labels", dt)
+        elif t.shape != sample_shape:
             raise ValueError(
-                f"labels: label {int(labels[i])} at sample {i} is out of range: labels must be "
-                f"in [0, {c}) or equal ignore_index={ignore}"
+                f"labels: integer labels must have shape hidden.shape[:-1] + "
+                f"linear_weight.shape[1:-1] = {tuple(sample_shape)} (class probabilities: "
+                f"{logits_shape}), got {tuple(t.shape)}"
             )
+        else:
+            labels = as_labels(t, "labels").reshape(-1)
+            bad = (labels < 0) | (labels >= c)
+            if ignore is not None:
+                bad &= labels != ignore
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"labels: label {int(labels[i])} at sample {i} is out of range: labels "
+                    f"must be in [0, {c}) or equal ignore_index={ignore}"
+                )
         bias = None
         if inputs[3] is not None:
             bias = as_float(inputs[3], "linear_bias", dt)
-            if bias.shape != (c,):
+            if bias.shape != (c,) + out_features:
                 raise ValueError(
-                    f"linear_bias: expected shape (num_classes,) = ({c},), got {tuple(bias.shape)}"
+                    f"linear_bias: expected shape (num_classes, d_1, ..., d_K) = "
+                    f"{(c,) + out_features}, got {tuple(bias.shape)}"
                 )
         cw = p["class_weight"]
         if cw is not None:
@@ -151,12 +185,15 @@ class _LinearCrossEntropy(Loss):
                     f"class_weight must have shape (C,) = ({c},), got {tuple(cw.shape)}"
                 )
         shapes = (hidden.shape, weight.shape, None if bias is None else bias.shape)
-        state = (hidden.reshape(-1, d), weight, labels, bias, cw)
-        return dt, sample_shape, shapes, (hidden, weight, labels, bias), state
+        reads = (hidden, weight, labels if target is None else target, bias)
+        state = (hidden.reshape(-1, d), weight, labels, target, bias, cw)
+        return dt, sample_shape, shapes, reads, state
 
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
-        h, weight, labels, bias, cw = state
+        h, weight, labels, target, bias, cw = state
         n, d = h.shape
+        c = weight.shape[0]
+        npos = math.prod(weight.shape[1:-1])  # positions: prod(d_1, ..., d_K), 1 if K = 0
         gh = gw = gb = None
         if grads is not None:
             gh, gw, gb = grads
@@ -170,31 +207,63 @@ class _LinearCrossEntropy(Loss):
         if red != NONE and red != SUM:
             # a mean divides by torch's denominator, known before any chunk
             # runs, so the gradients are scaled as they are made
-            keep = labels != ignore
-            share = np.ones(n) if cw is None else cw[np.where(keep, labels, 0)]
-            if wf is not None:
-                share = share * wf
-            den = float(np.sum(share, where=keep))
+            if labels is None:  # probabilities: the (weighted) count of items
+                den = float(n * npos) if wf is None else float(np.sum(wf))
+            else:
+                keep = labels != ignore
+                share = np.ones(labels.size) if cw is None else cw[np.where(keep, labels, 0)]
+                if wf is not None:
+                    share = share * wf
+                den = float(np.sum(share, where=keep))
+        kop = VALUE if op == VALUE or not want else op
+        kred = NONE if red == NONE else SUM
+        eps = p["label_smoothing"]
+        # no weight at all (every item ignored): gradients 0, as torch's and
+        # the cross_entropy kernel's
+        scale = 1.0 if den is None else (1.0 / den if den else 0.0)
+        vf = None if value_out is None else value_out.reshape(-1)
         # NaN and infinities propagate through the products as through the
         # kernel, without NumPy's warnings (fastloss never warns on them)
         with np.errstate(all="ignore"):
-            total = _chunked(
-                h,
-                weight,
-                labels,
-                bias,
-                cw,
-                wf,
-                None if value_out is None else value_out.reshape(-1),
-                (gh, gw, gb),
-                VALUE if op == VALUE or not want else op,
-                NONE if red == NONE else SUM,
-                ignore,
-                p["label_smoothing"],
-                # no weight at all (every row ignored): gradients 0, as
-                # torch's and the cross_entropy kernel's
-                1.0 if den is None else (1.0 / den if den else 0.0),
-            )
+            if npos == 1:  # one class axis: the rows are the items
+                total = _chunked(
+                    h,
+                    weight.reshape(c, d),
+                    labels,
+                    None if target is None else np.ascontiguousarray(target.reshape(n, c)),
+                    bias if bias is None else bias.reshape(c),
+                    cw,
+                    wf,
+                    vf,
+                    (
+                        gh,
+                        None if gw is None else gw.reshape(c, d),
+                        None if gb is None else gb.reshape(c),
+                    ),
+                    kop,
+                    kred,
+                    ignore,
+                    eps,
+                    scale,
+                )
+            else:
+                total = _positions(
+                    h,
+                    weight,
+                    labels,
+                    target,
+                    bias,
+                    cw,
+                    wf,
+                    vf,
+                    (gh, gw, gb),
+                    kop,
+                    kred,
+                    ignore,
+                    eps,
+                    scale,
+                    npos,
+                )
         if op == GRAD or red == NONE:
             return None
         if den is None:
@@ -202,10 +271,76 @@ class _LinearCrossEntropy(Loss):
         return total / den if den else float("nan")
 
 
-def _chunked(h, weight, labels, bias, cw, wf, vf, grads, kop, kred, ignore, eps, scale):
+def _positions(
+    h, weight, labels, target, bias, cw, wf, vf, grads, kop, kred, ignore, eps, scale, npos
+):
+    """K-dimensional logits, one position ``(d_1, ..., d_K)`` at a time:
+    position ``j``'s logits ``hidden @ W[:, j, :].T + b[:, j]`` are an
+    ``(N, C)`` problem of their own, run by :func:`_chunked` on strided
+    views of the weight, bias and their gradients (the labels, the sample
+    weights and a probability target's column are gathered per position).
+    ``d hidden`` is the sum of the positions' contributions, accumulated in
+    position order. Simple rather than fast: each position is a pass of
+    matrix products with an ``(N, C)`` weight slice."""
+    gh, gw, gb = grads
+    n, d = h.shape
+    c = weight.shape[0]
+    w3 = weight.reshape(c, npos, d)
+    b2 = None if bias is None else bias.reshape(c, npos)
+    gw3 = None if gw is None else gw.reshape(c, npos, d)  # outputs are C-contiguous: views
+    gb2 = None if gb is None else gb.reshape(c, npos)
+    y2 = None if labels is None else labels.reshape(n, npos)
+    t3 = None if target is None else target.reshape(n, c, npos)
+    w2 = None if wf is None else wf.reshape(n, npos)
+    v2 = None if vf is None else vf.reshape(n, npos)
+    vj = None if vf is None else np.empty(n, h.dtype)
+    total = 0.0
+    for j in range(npos):
+        total += _chunked(
+            h,
+            w3[:, j, :],
+            None if y2 is None else np.ascontiguousarray(y2[:, j]),
+            None if t3 is None else t3[:, :, j],
+            None if b2 is None else b2[:, j],
+            cw,
+            None if w2 is None else np.ascontiguousarray(w2[:, j]),
+            vj,
+            (gh, None if gw3 is None else gw3[:, j, :], None if gb2 is None else gb2[:, j]),
+            kop,
+            kred,
+            ignore,
+            eps,
+            scale,
+            accumulate=j > 0,
+        )
+        if v2 is not None:
+            v2[:, j] = vj
+    return total
+
+
+def _chunked(
+    h,
+    weight,
+    labels,
+    target,
+    bias,
+    cw,
+    wf,
+    vf,
+    grads,
+    kop,
+    kred,
+    ignore,
+    eps,
+    scale,
+    accumulate=False,
+):
     """The chunk loop: the kernel's sum of the (weighted) losses over the
     rows, and the gradients (the ones not None in ``grads``) written, each
-    multiplied by ``scale``."""
+    multiplied by ``scale``. ``labels`` (int64) or ``target`` (class
+    probabilities, ``(N, C)``; copied a chunk at a time where it is not
+    C-contiguous) gives the targets. ``accumulate``: ``d hidden`` is added
+    to, not written (the K-dimensional positions after the first)."""
     gh, gw, gb = grads
     n, d = h.shape
     c = weight.shape[0]
@@ -213,6 +348,11 @@ def _chunked(h, weight, labels, bias, cw, wf, vf, grads, kop, kred, ignore, eps,
     r = chunk_rows(c, dt.itemsize, n)
     logits = np.empty((r, c), dt)
     g = np.empty((r, c), dt) if kop != VALUE else None
+    tbuf = None
+    if target is not None and not target.flags.c_contiguous:
+        tbuf = np.empty((r, c), dt)
+    if gh is not None and accumulate:
+        ghbuf = np.empty((r, d), dt)
     s = dt.type(scale)
     if gw is not None:
         gw[...] = 0
@@ -232,6 +372,12 @@ def _chunked(h, weight, labels, bias, cw, wf, vf, grads, kop, kred, ignore, eps,
         if bias is not None:
             z += bias
         gz = None if g is None else g[:m]
+        tc = None
+        if target is not None:
+            tc = target[i0:i1]
+            if tbuf is not None:
+                tbuf[:m] = tc
+                tc = tbuf[:m]
         # by position, as multiclass.RowLoss passes them (cpp/bindings/run.cpp)
         v = _core.run(
             MULTICLASS,
@@ -239,8 +385,8 @@ def _chunked(h, weight, labels, bias, cw, wf, vf, grads, kop, kred, ignore, eps,
             kop,
             kred,
             z,
-            None,
-            labels[i0:i1],
+            tc,
+            None if labels is None else labels[i0:i1],
             None if wf is None else wf[i0:i1],
             None,
             cw,
@@ -260,10 +406,12 @@ def _chunked(h, weight, labels, bias, cw, wf, vf, grads, kop, kred, ignore, eps,
         if gz is None:
             continue
         if gh is not None:
-            out = gh[i0:i1]
+            out = ghbuf[:m] if accumulate else gh[i0:i1]
             np.matmul(gz, weight, out=out)
             if scale != 1.0:
                 out *= s
+            if accumulate:
+                gh[i0:i1] += out
         if gw is not None:
             # d W += G.T @ hidden[chunk], a class block at a time through a
             # temporary (matmul cannot accumulate into its output)
@@ -309,28 +457,42 @@ def _doc() -> str:
     hidden : array_like, (..., D)
         The layer's input (``input`` in PyTorch), float32 or float64 (the
         compute dtype; other reals are converted).
-    linear_weight : array_like, (C, D)
-        The layer's weight, as ``torch.nn.Linear(D, C).weight``.
-    labels : array_like of int, hidden.shape[:-1]
-        Class indices in ``[0, C)``, or ``ignore_index``.
-    linear_bias : array_like (C,) or None, default None
+    linear_weight : array_like, (C, D) or (C, d_1, ..., d_K, D)
+        The layer's weight, as ``torch.nn.Linear(D, C).weight``; with K
+        ``out_features`` axes the logits are ``(..., C, d_1, ..., d_K)`` and
+        each row has a loss per position ``(d_1, ..., d_K)``, as PyTorch's
+        K-dimensional cross-entropy (``torch.nn.LinearCrossEntropyLoss(...,
+        out_features=(d_1, ..., d_K))`` reshapes its weight so).
+    labels : array_like
+        Class indices in ``[0, C)``, or ``ignore_index``, of shape
+        ``hidden.shape[:-1] + (d_1, ..., d_K)``; or class probabilities: a
+        float array of the logits' shape ``hidden.shape[:-1] + (C, d_1, ...,
+        d_K)`` (``(C,)`` for one row ``(D,)``), with the loss ``sum_k q_k
+        (lse - z_k)``, ``q_k = cw_k (t_k (1 - eps) + eps / C)``, and a mean
+        dividing by the count of items (``sum w``), as PyTorch's.
+    linear_bias : array_like (C,) or (C, d_1, ..., d_K), or None, default None
         The layer's bias. Left out (None), it has no gradient: ``grad``
         returns None in its place (and ``out=`` takes None there).
     reduction : {"mean", "sum", "none"}, keyword-only, default "mean"
-        ``"none"`` returns the per-row losses, shape ``hidden.shape[:-1]``;
-        the gradients are then those of their (weighted) sum.
+        ``"none"`` returns the per-item losses, shape ``hidden.shape[:-1] +
+        (d_1, ..., d_K)``; the gradients are then those of their (weighted)
+        sum.
     sample_weight : array_like, optional, keyword-only
-        Per-row weights broadcast against ``hidden.shape[:-1]``.
+        Per-item weights broadcast against ``hidden.shape[:-1] + (d_1, ...,
+        d_K)``.
     class_weight : array_like (C,), optional, keyword-only
         PyTorch's ``weight``.
     ignore_index : int or None, keyword-only, default -100
         ``None`` means -100, as in PyTorch 2.13's ``linear_cross_entropy``
         (whose default is ``None``, mapped to -100 for class indices).
+        Must be negative with probability targets (as in
+        :func:`fastloss.cross_entropy`).
     label_smoothing : float in [0, 1], keyword-only, default 0.0
 
     Returns
     -------
-    float, or an array of shape ``hidden.shape[:-1]`` for ``"none"``.
+    float, or an array of shape ``hidden.shape[:-1] + (d_1, ..., d_K)`` for
+    ``"none"``.
     ``grad`` returns ``(d/d hidden, d/d linear_weight, d/d linear_bias)``
     in the inputs' shapes (None for a bias left out); ``wrt=`` picks some.
 
@@ -339,9 +501,8 @@ def _doc() -> str:
     Peer: ``torch.nn.functional.linear_cross_entropy(input, linear_weight,
     target, linear_bias=, weight=, ignore_index=, label_smoothing=)``
     (PyTorch 2.13), and equally ``cross_entropy(linear(input, weight,
-    bias), target)``. Not supported: class-probability targets (they would
-    be an ``(N, C)`` array themselves) and PyTorch's K-dimensional weights
-    ``(C, d_1, ..., d_K, D)``.
+    bias), target)``, including its K-dimensional weights and its
+    class-probability targets.
 
     The matrix products run on NumPy's BLAS (OpenBLAS in NumPy's wheels),
     with its own thread pool (``OPENBLAS_NUM_THREADS``, threadpoolctl);
