@@ -1572,3 +1572,61 @@ def test_element_modules_broadcast_input_and_target_as_torch(x_shape, t_shape, r
         (va * up.reshape(va.shape)).sum().backward()
         (vb * up.reshape(vb.shape)).sum().backward()
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.skipif(
+    not hasattr(torch.nn, "LinearCrossEntropyLoss"), reason="torch.nn.LinearCrossEntropyLoss"
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("out_features", [(), (3,), (2, 3)], ids=["k0", "k1", "k2"])
+@pytest.mark.parametrize("target", ["labels", "probabilities", "unbatched"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"bias": True},
+        {"bias": True, "weight": True, "label_smoothing": 0.2, "ignore_index": 1},
+        {"bias": False, "weight": True, "label_smoothing": 0.1},
+    ],
+    ids=["bias", "all", "weight_no_bias"],
+)
+def test_linear_cross_entropy_module_k_dim_and_probabilities(reduction, out_features, target, kw):
+    """flt.LinearCrossEntropyLoss against torch's: out_features (the flat
+    Linear read as (C, *out_features, D)), labels or class probabilities,
+    values and gradients w.r.t. the input, the weight and the bias
+    (float64, rtol 1e-10)."""
+    if target == "unbatched" and out_features:
+        pytest.skip("torch needs a batch with out_features")
+    g = torch.Generator().manual_seed(7)
+    n, d, c = 6, 4, 5
+    kw = dict(kw)
+    if kw.pop("weight", False):
+        kw["weight"] = torch.rand(c, generator=g, dtype=torch.float64) + 0.5
+    if target == "probabilities":
+        kw.pop("ignore_index", None)  # torch refuses an ignore_index with probabilities
+    ours = flt.LinearCrossEntropyLoss(
+        d, c, out_features=out_features, reduction=reduction, dtype=torch.float64, **kw
+    )
+    theirs = torch.nn.LinearCrossEntropyLoss(
+        d, c, out_features=out_features, reduction=reduction, dtype=torch.float64, **kw
+    )
+    theirs.linear.load_state_dict(ours.linear.state_dict())
+    batch = () if target == "unbatched" else (n,)
+    x = torch.randn(*batch, d, generator=g, dtype=torch.float64)
+    if target == "probabilities":
+        y = torch.rand(*batch, c, *out_features, generator=g, dtype=torch.float64).softmax(1)
+    else:
+        y = torch.randint(0, c, (*batch, *out_features), generator=g)
+        if "ignore_index" in kw:
+            y.view(-1)[::3] = kw["ignore_index"]
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, e = ours(x1, y), theirs(x2, y)
+    assert a.shape == e.shape
+    # NaN where every item is ignored (a mean of nothing), as torch's
+    torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12, equal_nan=True)
+    go = torch.rand(e.shape, generator=g, dtype=torch.float64)
+    a.backward(go)
+    e.backward(go)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-12)
+    for p, q in zip(ours.linear.parameters(), theirs.linear.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-10, atol=1e-12)
+    assert f"out_features={tuple(out_features)}" in repr(ours)

@@ -99,6 +99,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -1435,16 +1436,20 @@ class CTCLoss(_Base):
 
 
 class LinearCrossEntropyLoss(_Base):
-    """``torch.nn.LinearCrossEntropyLoss(in_features, num_classes, bias=False,
-    weight=None, reduction="mean", ignore_index=None, label_smoothing=0.0)``
-    on fastloss's ``linear_cross_entropy``: a module holding its
-    ``torch.nn.Linear(in_features, num_classes)`` as ``self.linear``, whose
-    ``forward(input, target)`` is the cross-entropy of ``self.linear(input)``
-    without the logits in memory; gradients reach ``input``,
-    ``self.linear.weight`` and ``self.linear.bias``. ``weight``: per-class
+    """``torch.nn.LinearCrossEntropyLoss(in_features, num_classes,
+    out_features=(), bias=False, weight=None, reduction="mean",
+    ignore_index=None, label_smoothing=0.0)`` on fastloss's
+    ``linear_cross_entropy``: a module holding its ``torch.nn.Linear(
+    in_features, num_classes * prod(out_features))`` as ``self.linear``,
+    whose ``forward(input, target)`` is the cross-entropy of
+    ``self.linear(input)`` without the logits in memory; gradients reach
+    ``input``, ``self.linear.weight`` and ``self.linear.bias``. As torch's,
+    the weight is read as ``(num_classes, *out_features, in_features)`` (the
+    bias as ``(num_classes, *out_features)``): K-dimensional logits ``(N, C,
+    d_1, ..., d_K)`` with labels ``(N, d_1, ..., d_K)``; a float target of
+    the logits' shape holds class probabilities. ``weight``: per-class
     weights (a buffer, as torch registers it). fastloss always chunks, so
-    torch's ``options`` (its chunking strategy) is accepted and unused;
-    K-dimensional ``out_features`` are not supported."""
+    torch's ``options`` (its chunking strategy) is accepted and unused."""
 
     def __init__(
         self,
@@ -1462,11 +1467,6 @@ class LinearCrossEntropyLoss(_Base):
         options=None,
     ):
         super().__init__(reduction=reduction)
-        if tuple(out_features) != ():
-            raise ValueError(
-                "out_features: fastloss.torch.LinearCrossEntropyLoss supports only "
-                f"out_features=() (one class axis), got {out_features!r}"
-            )
         if weight is not None and tuple(weight.shape) != (num_classes,):
             raise ValueError(f"weight: expected shape ({num_classes},), got {tuple(weight.shape)}")
         _fl.linear_cross_entropy.resolve_params(
@@ -1477,19 +1477,28 @@ class LinearCrossEntropyLoss(_Base):
         )
         self.register_buffer("weight", weight)
         self.num_classes = num_classes
+        self.out_features = tuple(out_features)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
         self.options = options
         self.linear = torch.nn.Linear(
-            in_features, num_classes, bias=bias, device=device, dtype=dtype
+            in_features,
+            math.prod(self.out_features, start=num_classes),
+            bias=bias,
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, input, target):
+        # torch's reshapes (its forward's): the flat Linear's parameters as
+        # the K-dimensional weight and bias; views, so gradients flow back
+        shape = (self.num_classes, *self.out_features)
+        bias = self.linear.bias
         return globals()["linear_cross_entropy"](
             input,
-            self.linear.weight,
+            self.linear.weight.reshape((*shape, self.linear.in_features)),
             target,
-            self.linear.bias,
+            None if bias is None else bias.reshape(shape),
             reduction=self.reduction,
             class_weight=self.weight,
             ignore_index=-100 if self.ignore_index is None else self.ignore_index,
@@ -1499,7 +1508,8 @@ class LinearCrossEntropyLoss(_Base):
     def extra_repr(self):
         return (
             f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
-            f"bias={self.linear.bias is not None}, reduction={self.reduction!r}, "
+            f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+            f"reduction={self.reduction!r}, "
             f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
         )
 
