@@ -1263,8 +1263,9 @@ class HingeEmbeddingLoss(_Base):
 
 class MultiLabelMarginLoss(_Base):
     """``torch.nn.MultiLabelMarginLoss(reduction)`` on fastloss's
-    ``multilabel_margin`` kernel: input ``(N, C)``, unbatched ``(C,)`` or 0-d (one class, as torch reads it),
-    target of the same shape holding class indices padded by -1."""
+    ``multilabel_margin`` kernel: input ``(N, C)``, unbatched ``(C,)`` or 0-d
+    (one class, as torch reads it), target of the same shape holding class
+    indices padded by -1."""
 
     def forward(self, input, target):
         # unbatched: (C,), or 0-d as torch reads it (one class)
