@@ -45,7 +45,10 @@ on strided views of that position's weight, bias and their gradients
 per position as the ``(C, D)`` case, not fused across positions. Class
 probabilities (a float target of the logits' shape) go to the same kernel
 as a dense target, a chunk of rows at a time (copied into one more chunk
-buffer where a position's columns are strided).
+buffer where a position's columns are strided). Memory beyond the bound
+below, for K > 0 only: that target buffer (64 MiB), a ``(chunk, D)`` buffer
+for ``d hidden``'s accumulation and O(N) copies of one position's labels,
+weights and losses.
 
 Determinism: the chunking depends only on the shapes and dtype, the kernel
 is bitwise identical for any thread count, and OpenBLAS splits a matrix
