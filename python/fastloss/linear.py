@@ -195,7 +195,6 @@ class _LinearCrossEntropy(Loss):
     def _launch(self, state, op, red, w, value_out, grads, hess, p):
         h, weight, labels, target, bias, cw = state
         n, d = h.shape
-        c = weight.shape[0]
         npos = math.prod(weight.shape[1:-1])  # positions: prod(d_1, ..., d_K), 1 if K = 0
         gh = gw = gb = None
         if grads is not None:
@@ -228,45 +227,11 @@ class _LinearCrossEntropy(Loss):
         # NaN and infinities propagate through the products as through the
         # kernel, without NumPy's warnings (fastloss never warns on them)
         with np.errstate(all="ignore"):
-            if npos == 1:  # one class axis: the rows are the items
-                total = _chunked(
-                    h,
-                    weight.reshape(c, d),
-                    labels,
-                    None if target is None else np.ascontiguousarray(target.reshape(n, c)),
-                    bias if bias is None else bias.reshape(c),
-                    cw,
-                    wf,
-                    vf,
-                    (
-                        gh,
-                        None if gw is None else gw.reshape(c, d),
-                        None if gb is None else gb.reshape(c),
-                    ),
-                    kop,
-                    kred,
-                    ignore,
-                    eps,
-                    scale,
-                )
-            else:
-                total = _positions(
-                    h,
-                    weight,
-                    labels,
-                    target,
-                    bias,
-                    cw,
-                    wf,
-                    vf,
-                    (gh, gw, gb),
-                    kop,
-                    kred,
-                    ignore,
-                    eps,
-                    scale,
-                    npos,
-                )
+            # one class axis (npos == 1) is one position: the rows are the items
+            total = _positions(
+                h, weight, labels, target, bias, cw, wf, vf, (gh, gw, gb), npos,
+                (kop, kred, ignore, eps, scale),
+            )  # fmt: skip
         if op == GRAD or red == NONE:
             return None
         if den is None:
@@ -274,9 +239,7 @@ class _LinearCrossEntropy(Loss):
         return total / den if den else float("nan")
 
 
-def _positions(
-    h, weight, labels, target, bias, cw, wf, vf, grads, kop, kred, ignore, eps, scale, npos
-):
+def _positions(h, weight, labels, target, bias, cw, wf, vf, grads, npos, run):
     """K-dimensional logits, one position ``(d_1, ..., d_K)`` at a time:
     position ``j``'s logits ``hidden @ W[:, j, :].T + b[:, j]`` are an
     ``(N, C)`` problem of their own, run by :func:`_chunked` on strided
@@ -284,7 +247,9 @@ def _positions(
     weights and a probability target's column are gathered per position).
     ``d hidden`` is the sum of the positions' contributions, accumulated in
     position order. Simple rather than fast: each position is a pass of
-    matrix products with an ``(N, C)`` weight slice."""
+    matrix products with an ``(N, C)`` weight slice. A single class axis
+    (no ``d``) is one position, the views then the arrays themselves.
+    ``run``: ``(kop, kred, ignore, eps, scale)``, :func:`_chunked`'s."""
     gh, gw, gb = grads
     n, d = h.shape
     c = weight.shape[0]
@@ -296,7 +261,8 @@ def _positions(
     t3 = None if target is None else target.reshape(n, c, npos)
     w2 = None if wf is None else wf.reshape(n, npos)
     v2 = None if vf is None else vf.reshape(n, npos)
-    vj = None if vf is None else np.empty(n, h.dtype)
+    # one position (a single class axis): the values straight into vf
+    vj = None if vf is None else (vf if npos == 1 else np.empty(n, h.dtype))
     total = 0.0
     for j in range(npos):
         total += _chunked(
@@ -309,14 +275,10 @@ def _positions(
             None if w2 is None else np.ascontiguousarray(w2[:, j]),
             vj,
             (gh, None if gw3 is None else gw3[:, j, :], None if gb2 is None else gb2[:, j]),
-            kop,
-            kred,
-            ignore,
-            eps,
-            scale,
+            *run,  # kop, kred, ignore, eps, scale
             accumulate=j > 0,
         )
-        if v2 is not None:
+        if v2 is not None and npos > 1:
             v2[:, j] = vj
     return total
 
