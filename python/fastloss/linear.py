@@ -50,13 +50,17 @@ below, for K > 0 only: that target buffer (64 MiB), a ``(chunk, D)`` buffer
 for ``d hidden``'s accumulation and O(N) copies of one position's labels,
 weights and losses.
 
-Determinism: the chunking depends only on the shapes and dtype, the kernel
-is bitwise identical for any thread count, and OpenBLAS splits a matrix
-product among its threads over the output's rows and columns, never over the
-inner dimension, so each output element is the same sequence of operations
-for any BLAS thread count (tests/test_linear.py checks 1, 2 and 7 BLAS
-threads bit for bit). The bits may differ between BLAS builds and CPU
-kernels (OpenBLAS picks one per CPU), unlike fastloss's own kernels.
+Determinism: the chunking depends only on the shapes and dtype and the
+kernel is bitwise identical for any thread count, so fastloss's thread
+count never changes a bit. OpenBLAS's own thread count: with its AVX-512
+(SkylakeX) kernels each output element is the same sequence of operations
+for any number of BLAS threads (tests/test_linear.py checks 1, 2 and 7 bit
+for bit); with its Haswell (AVX2) and Nehalem kernels a multi-threaded
+product's last bits depend on how many threads split it (found under
+qemu's Nehalem CPU and with OPENBLAS_CORETYPE=Haswell), so there a fixed
+BLAS thread count (``OPENBLAS_NUM_THREADS``, threadpoolctl) gives fixed
+bits. The bits may differ between BLAS builds and CPU kernels (OpenBLAS
+picks one per CPU), unlike fastloss's own kernels.
 """
 
 from __future__ import annotations
@@ -472,10 +476,11 @@ def _doc() -> str:
     The matrix products run on NumPy's BLAS (OpenBLAS in NumPy's wheels),
     with its own thread pool (``OPENBLAS_NUM_THREADS``, threadpoolctl);
     the cross-entropy passes on fastloss's threads. Results are bitwise
-    identical for any number of either (OpenBLAS never splits a product's
-    inner dimension among threads), but may differ between BLAS builds or
-    CPUs (OpenBLAS chooses its kernels per CPU), unlike fastloss's own
-    kernels.
+    identical for any number of fastloss's threads, and of BLAS threads
+    with OpenBLAS's AVX-512 kernels; with its AVX2 and older kernels the
+    BLAS thread count changes the last bits (fix it for fixed bits). They
+    may differ between BLAS builds or CPUs (OpenBLAS chooses its kernels
+    per CPU), unlike fastloss's own kernels.
     On a machine whose cores are oversubscribed, OpenBLAS's threads can make
     the products several times slower than one thread (measured at load 24
     on 2 cores: ``benchmarks/bench_linear.py --blas-threads 1``); then
