@@ -73,6 +73,7 @@ from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels
 from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import GRAD, MULTICLASS, NONE, SUM, VALUE, Loss
+from fastloss.multiclass import probability_target
 
 __all__ = ["linear_cross_entropy"]
 
@@ -145,27 +146,15 @@ class _LinearCrossEntropy(Loss):
         logits_shape = batch + (c,) + out_features
         t = _to_ndarray(inputs[2], "labels")
         ignore = p["ignore_index"]
-        labels = target = None
-        if t.shape == logits_shape:  # class probabilities, as torch tells them
-            if t.dtype.kind != "f":
+        labels = None
+        target = probability_target(t, logits_shape, sample_shape, "labels", ignore, dt)
+        if target is None:  # class indices
+            if t.shape != sample_shape:
                 raise ValueError(
-                    f"labels: a target of the logits' shape {logits_shape} holds class "
-                    f"probabilities and must be floating point, got dtype {t.dtype}; integer "
-                    f"labels must have shape {sample_shape}"
+                    f"labels: integer labels must have shape hidden.shape[:-1] + "
+                    f"linear_weight.shape[1:-1] = {tuple(sample_shape)} (class probabilities: "
+                    f"{logits_shape}), got {tuple(t.shape)}"
                 )
-            if ignore is not None and ignore >= 0:
-                raise ValueError(
-                    "ignore_index is not supported with class-probability targets "
-                    f"(got ignore_index={ignore})"
-                )
-            target = as_float(t, "labels", dt)
-        elif t.shape != sample_shape:
-            raise ValueError(
-                f"labels: integer labels must have shape hidden.shape[:-1] + "
-                f"linear_weight.shape[1:-1] = {tuple(sample_shape)} (class probabilities: "
-                f"{logits_shape}), got {tuple(t.shape)}"
-            )
-        else:
             labels = as_labels(t, "labels").reshape(-1)
             bad = (labels < 0) | (labels >= c)
             if ignore is not None:

@@ -239,24 +239,38 @@ def _dense_job(loss, pred, target, class_weight=None, **kw):
     return _job(c, pred.shape[:-1], target=t, class_weight=_class_weight(class_weight, c), **kw)
 
 
+def probability_target(t, logits_shape, label_shape, name, ignore_index, dtype):
+    """A target of the logits' shape holds class probabilities, as torch
+    tells the two kinds apart: returned as floats of ``dtype``; None where
+    ``t`` is labels (any other shape). A non-floating one is refused, and so
+    is ``ignore_index >= 0`` with probabilities (torch's rule). cross_entropy
+    and linear_cross_entropy read their targets by it."""
+    if t.shape != tuple(logits_shape):
+        return None
+    if t.dtype.kind != "f":
+        raise ValueError(
+            f"{name}: a target of the logits' shape {tuple(logits_shape)} holds class "
+            f"probabilities and must be floating point, got dtype {t.dtype}; integer labels "
+            f"must have shape {tuple(label_shape)}"
+        )
+    if ignore_index >= 0:
+        raise ValueError(
+            "ignore_index is not supported with class-probability targets "
+            f"(got ignore_index={ignore_index})"
+        )
+    return as_float(t, name, dtype)
+
+
 def _prep_cross_entropy(loss, pred, target, p):
     c = _classes(loss, pred)
     t = _to_ndarray(target, loss.target_name)
     cw = _class_weight(p["class_weight"], c)
     eps = p["label_smoothing"]
-    if t.dtype.kind == "f" and t.shape == pred.shape:
-        if p["ignore_index"] >= 0:
-            raise ValueError(
-                "ignore_index is not supported with class-probability targets "
-                f"(got ignore_index={p['ignore_index']})"
-            )
-        return _job(c, pred.shape[:-1], as_float(t, loss.target_name, pred.dtype), None, cw, p0=eps)
-    if t.shape == pred.shape:
-        raise ValueError(
-            f"{loss.target_name}: a target of the logits' shape {tuple(pred.shape)} holds class "
-            f"probabilities and must be floating point, got dtype {t.dtype}; integer labels "
-            f"must have shape {tuple(pred.shape[:-1])}"
-        )
+    probs = probability_target(
+        t, pred.shape, pred.shape[:-1], loss.target_name, p["ignore_index"], pred.dtype
+    )
+    if probs is not None:
+        return _job(c, pred.shape[:-1], probs, None, cw, p0=eps)
     return _job(c, pred.shape[:-1], None, _labels(loss, pred, t), cw, p["ignore_index"], eps)
 
 
