@@ -73,7 +73,7 @@ from fastloss import _core
 from fastloss._arrays import _to_ndarray, as_float, as_labels
 from fastloss._catalogue import kernel_id, metadata
 from fastloss._loss import GRAD, MULTICLASS, NONE, SUM, VALUE, Loss
-from fastloss.multiclass import probability_target
+from fastloss.multiclass import _class_weight, probability_target
 
 __all__ = ["linear_cross_entropy"]
 
@@ -173,13 +173,7 @@ class _LinearCrossEntropy(Loss):
                     f"linear_bias: expected shape (num_classes, d_1, ..., d_K) = "
                     f"{(c,) + out_features}, got {tuple(bias.shape)}"
                 )
-        cw = p["class_weight"]
-        if cw is not None:
-            cw = np.ascontiguousarray(as_float(cw, "class_weight", np.dtype(np.float64)))
-            if cw.shape != (c,):
-                raise ValueError(
-                    f"class_weight must have shape (C,) = ({c},), got {tuple(cw.shape)}"
-                )
+        cw = _class_weight(p["class_weight"], c)
         shapes = (hidden.shape, weight.shape, None if bias is None else bias.shape)
         reads = (hidden, weight, labels if target is None else target, bias)
         state = (hidden.reshape(-1, d), weight, labels, target, bias, cw)

@@ -214,6 +214,8 @@ def _dense(loss: RowLoss, pred: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _class_weight(cw: Any, c: int) -> np.ndarray | None:
+    """A ``class_weight`` parameter as a contiguous float64 ``(C,)`` array
+    (None stays None); the row losses and linear_cross_entropy read it."""
     if cw is None:
         return None
     cw = np.ascontiguousarray(as_float(cw, "class_weight", np.dtype(np.float64)))
